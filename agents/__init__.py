@@ -1,0 +1,1 @@
+"""The runtime: messages, codec, transport host, clock, trace, and the agent kinds."""

@@ -1,0 +1,1 @@
+"""Negotiation protocols and solvers, transport-free (no sockets, no runtime imports)."""

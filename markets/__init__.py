@@ -1,0 +1,1 @@
+"""Market mechanisms, market data and trading, transport-free."""

@@ -1,0 +1,1 @@
+"""Device and grid models. Imports nothing else of this project."""

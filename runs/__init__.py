@@ -1,0 +1,1 @@
+"""The `vpp` command line, scenarios, the swarm builder and the benchmarks."""
