@@ -1,0 +1,80 @@
+"""The base class of every agent: a name, a host, handlers by message kind."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+import msgspec
+
+from agents.messages import Envelope
+from coordination.errors import ProtocolError
+
+if TYPE_CHECKING:
+    from agents.clock import Clock
+    from agents.host import Host
+
+M = TypeVar("M", bound=msgspec.Struct)
+Handler = Callable[[Envelope, Any], None]
+
+
+class Agent:
+    """An agent lives in one host and talks only by messages.
+
+    Subclasses register a handler per message type with :meth:`on`; a message of a type
+    with no handler is rejected (traced as dropped, the agent goes on).
+
+    Args:
+        name: unique within its host; the agent's address is ``host/name``.
+    """
+
+    role: ClassVar[str] = "agent"
+
+    def __init__(self, name: str) -> None:
+        if not name or "/" in name or "*" in name:
+            raise ValueError(f"an agent name must be non-empty, without '/' or '*': {name!r}")
+        self.name = name
+        self.host: Host | None = None
+        self._handlers: dict[type, Handler] = {}
+
+    @property
+    def address(self) -> str:
+        """``host/name``, once the agent is hosted."""
+        if self.host is None:
+            raise RuntimeError(f"agent {self.name} is not hosted yet")
+        return f"{self.host.name}/{self.name}"
+
+    @property
+    def clock(self) -> Clock:
+        """The host's clock: the only time an agent may read."""
+        if self.host is None:
+            raise RuntimeError(f"agent {self.name} is not hosted yet")
+        return self.host.clock
+
+    def on(self, kind: type[M], handler: Callable[[Envelope, M], None]) -> None:
+        """Call ``handler(envelope, body)`` for every received message of type ``kind``."""
+        self._handlers[kind] = handler
+
+    def handle(self, envelope: Envelope, body: msgspec.Struct) -> None:
+        """Dispatch a received message to its handler (called by the host)."""
+        handler = self._handlers.get(type(body))
+        if handler is None:
+            raise ProtocolError(f"{self.role} {self.name} does not take {envelope.kind} messages")
+        handler(envelope, body)
+
+    def send(self, receiver: str, body: msgspec.Struct, *, conversation: str = "",
+             round: int = 0) -> None:
+        """Send ``body`` to the agent at address ``receiver`` (``host/name``)."""
+        if self.host is None:
+            raise RuntimeError(f"agent {self.name} is not hosted yet")
+        self.host.send(self, receiver, body, conversation=conversation, round=round)
+
+    def publish(self, topic: str, body: msgspec.Struct, *, conversation: str = "",
+                round: int = 0) -> None:
+        """Broadcast ``body`` on ``topic`` to every subscribed agent of every connected host."""
+        if self.host is None:
+            raise RuntimeError(f"agent {self.name} is not hosted yet")
+        self.host.publish(self, topic, body, conversation=conversation, round=round)
+
+    def started(self) -> None:
+        """Called once the agent is hosted; subclasses subscribe to topics here."""

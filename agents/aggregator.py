@@ -1,0 +1,141 @@
+"""The aggregator agent: runs each step's merit-order contract net over messages."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from agents.agent import Agent
+from agents.host import Timer
+from agents.messages import Envelope
+from coordination.errors import ProtocolError
+from coordination.merit_order.auction import MeritOrderAuction, Outgoing, StepOutcome
+from coordination.merit_order.messages import Accept, Bid, Decline, StepCleared
+
+log = logging.getLogger(__name__)
+
+DISPATCH_TOPIC = "dispatch"
+"""The broadcast topic on which the aggregator announces each step's outcome."""
+
+
+class AggregatorAgent(Agent):
+    """Calls its sites for bids each step, awards in merit order, re-awards on declines.
+
+    The negotiation logic is :class:`~coordination.merit_order.auction.MeritOrderAuction`;
+    this class only moves its messages, arms its deadlines and records its rounds.
+
+    Args:
+        name: the agent's name.
+        sites: the addresses (``host/name``) of the sites it dispatches, in tie order.
+        deadline_ms: how long a phase waits for answers before a site counts as silent.
+        max_rounds: the most award rounds per step.
+    """
+
+    role = "aggregator"
+
+    def __init__(self, name: str, sites: Sequence[str], *, deadline_ms: int = 2000,
+                 max_rounds: int = 5) -> None:
+        super().__init__(name)
+        self.sites = list(sites)
+        self.deadline_ms = deadline_ms
+        self.max_rounds = max_rounds
+        self.auction: MeritOrderAuction | None = None
+        self.outcomes: list[StepOutcome] = []
+        self._timer: Timer | None = None
+        self._armed_for: tuple[str, int] | None = None
+        self.on(Bid, self._on_bid)
+        self.on(Accept, self._on_accept)
+        self.on(Decline, self._on_decline)
+
+    @property
+    def conversation(self) -> str:
+        """The id of the current step's negotiation."""
+        return f"merit-order/{self.auction.step}" if self.auction else ""
+
+    @property
+    def step_done(self) -> bool:
+        """True when the current step's negotiation has ended."""
+        return self.auction is not None and self.auction.done
+
+    def begin_step(self, step: int, window_start_s: float, window_s: float, target_kw: float,
+                   reserve_kw: float = 0.0) -> None:
+        """Start negotiating ``target_kw`` (and upward ``reserve_kw``) for one window."""
+        if self.auction is not None and not self.auction.done:
+            raise RuntimeError(f"step {self.auction.step} is still being negotiated")
+        self.auction = MeritOrderAuction(
+            step=step, window_start_s=window_start_s, window_s=window_s, target_kw=target_kw,
+            reserve_kw=reserve_kw, sites=self.sites, deadline_ms=self.deadline_ms,
+            max_rounds=self.max_rounds)
+        self._emit(self.auction.start())
+
+    # -- handlers ----------------------------------------------------------------------
+    def _current(self, envelope: Envelope) -> MeritOrderAuction:
+        auction = self.auction
+        if auction is None or envelope.conversation != self.conversation:
+            raise ProtocolError(f"{envelope.kind} for {envelope.conversation!r} arrived outside "
+                                f"its negotiation (now {self.conversation!r})")
+        return auction
+
+    def _on_bid(self, envelope: Envelope, bid: Bid) -> None:
+        self._emit(self._current(envelope).on_bid(envelope.sender, bid))
+
+    def _on_accept(self, envelope: Envelope, accept: Accept) -> None:
+        self._emit(self._current(envelope).on_accept(envelope.sender, accept))
+
+    def _on_decline(self, envelope: Envelope, decline: Decline) -> None:
+        self._emit(self._current(envelope).on_decline(envelope.sender, decline))
+
+    def _on_deadline(self) -> None:
+        self._timer = None
+        if self.auction is not None and not self.auction.done:
+            log.warning("%s: deadline of step %d round %d passed; silent: %s", self.name,
+                        self.auction.step, self.auction.round, sorted(self.auction.waiting_for))
+            self._emit(self.auction.on_deadline())
+
+    # -- output ------------------------------------------------------------------------
+    def _emit(self, outgoing: list[Outgoing]) -> None:
+        auction = self.auction
+        assert auction is not None
+        conversation = self.conversation
+        for out in outgoing:
+            self.send(out.receiver, out.body, conversation=conversation, round=out.round)
+        phase = (auction.phase, auction.round)
+        if auction.done:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            self._finish(auction)
+        elif phase != self._armed_for:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = self.host.call_later(self.deadline_ms / 1000.0, self._on_deadline)
+            self._armed_for = phase
+
+    def _finish(self, auction: MeritOrderAuction) -> None:
+        self._armed_for = None
+        outcome = auction.outcome()
+        self.outcomes.append(outcome)
+        trace = self.host.trace
+        if trace is not None:
+            now = self.clock.now()
+            for rec in auction.records:
+                trace.round(sim_time=now, step=auction.step, conversation=self.conversation,
+                            protocol="merit-order", round=rec.round, target_kw=rec.target_kw,
+                            served_kw=rec.served_kw, unserved_kw=rec.unserved_kw,
+                            price=rec.price, bids=rec.bids, awards=rec.awards,
+                            declines=rec.declines, detail={"phase": rec.phase, **rec.detail})
+            trace.step(
+                step=outcome.step, sim_time=auction.window_start_s, target_kw=outcome.target_kw,
+                served_kw=outcome.served_kw, unserved_kw=outcome.unserved_kw,
+                reserve_target_kw=outcome.reserve_target_kw,
+                reserve_served_kw=outcome.reserve_served_kw,
+                marginal_price=outcome.marginal_price_eur_mwh, cost_eur=outcome.cost_eur,
+                rounds=outcome.rounds, silent=outcome.silent,
+                dispatch=[(site, outcome.site_power_kw.get(site, 0.0),
+                           outcome.site_reserve_kw.get(site, 0.0), 0.0) for site in self.sites],
+            )
+        if self.host.pub is not None:
+            self.publish(DISPATCH_TOPIC, StepCleared(
+                outcome.step, outcome.target_kw, outcome.served_kw, outcome.unserved_kw,
+                outcome.marginal_price_eur_mwh), conversation=self.conversation,
+                round=auction.round)

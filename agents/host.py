@@ -1,0 +1,368 @@
+"""A host: one process's runtime, owning the ZeroMQ sockets and serving many agents.
+
+Sockets (see ``docs/runtime.md``):
+
+- a ROUTER bound at the host's endpoint takes addressed messages; every peer host, this
+  one included, reaches it through a DEALER whose identity is the sending host's name, so
+  even two agents of one host talk across ZeroMQ;
+- a PUB (optional) carries broadcasts as ``[topic, batch]``; a SUB connected to peers'
+  PUBs receives them for the local agents that subscribed.
+
+Messages to one peer are coalesced: ``send`` queues the encoded envelope, and
+:meth:`Host.flush_out` (the event loop calls it after every pass) sends each peer's queue as
+one ZeroMQ message, a *batch* (a MessagePack array of envelopes). Each envelope in a batch
+is decoded, traced and delivered (or dropped) on its own.
+
+Endpoints may be ``inproc://``, ``ipc://`` or ``tcp://``. Every frame in and out is traced;
+a frame that cannot be decoded or delivered is counted in :attr:`Host.stats`, traced with
+its reason and dropped, and the host goes on serving.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import msgspec
+import zmq
+
+from agents.agent import Agent
+from agents.clock import Clock, WallClock
+from agents.codec import DEFAULT_MAX_FRAME_BYTES, Codec, DecodeError
+from agents.messages import Envelope, KindRegistry
+from agents.trace import TraceRecorder
+from coordination.errors import ProtocolError
+
+log = logging.getLogger(__name__)
+
+_DRAIN_LIMIT = 10_000
+BATCH_BYTES = 1 << 20
+"""A batch is closed when it reaches this size (1 MiB)."""
+
+
+def _batch(frames: list[bytes]) -> bytes:
+    """Join encoded envelopes into one MessagePack array."""
+    n = len(frames)
+    if n < 16:
+        head = bytes((0x90 | n,))
+    elif n < 1 << 16:
+        head = b"\xdc" + n.to_bytes(2, "big")
+    else:
+        head = b"\xdd" + n.to_bytes(4, "big")
+    return head + b"".join(frames)
+
+
+@dataclass
+class HostStats:
+    """Counters of one host: frames sent, delivered and dropped (by reason)."""
+
+    sent: int = 0
+    received: int = 0
+    dropped: Counter = field(default_factory=Counter)
+
+    @property
+    def dropped_total(self) -> int:
+        """All frames dropped, whatever the reason."""
+        return sum(self.dropped.values())
+
+
+@dataclass(order=True)
+class Timer:
+    """A call scheduled on the wall clock by :meth:`Host.call_later`; cancel it at will."""
+
+    due: float
+    seq: int
+    callback: Callable[[], None] = field(compare=False)
+    cancelled: bool = field(default=False, compare=False)
+
+    def cancel(self) -> None:
+        """Do not run the callback."""
+        self.cancelled = True
+
+
+class Host:
+    """The runtime of one process: sockets, agents, timers, trace.
+
+    Args:
+        name: the host's name, the first part of its agents' addresses.
+        endpoint: where its ROUTER binds, e.g. ``inproc://sites`` or ``tcp://127.0.0.1:5555``
+            (``tcp://127.0.0.1:*`` picks a free port; :attr:`endpoint` then tells which).
+        pub_endpoint: where its PUB binds, or None for a host that does not broadcast.
+        context: the ZeroMQ context (a shared one is needed for ``inproc://``).
+        clock: the agents' clock (default: a wall clock).
+        registry: the message kinds this host decodes.
+        trace: where every message is recorded (None records nothing).
+        max_frame_bytes: a larger message is dropped as ``oversized`` (a batch may hold
+            many messages: the transport's own cap is 4 batches' worth).
+    """
+
+    def __init__(
+        self, name: str, endpoint: str, *, pub_endpoint: str | None = None,
+        context: zmq.Context | None = None, clock: Clock | None = None,
+        registry: KindRegistry | None = None, trace: TraceRecorder | None = None,
+        max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
+    ) -> None:
+        if not name or "/" in name or "*" in name:
+            raise ValueError(f"a host name must be non-empty, without '/' or '*': {name!r}")
+        self.name = name
+        self.endpoint = endpoint
+        self.pub_endpoint = pub_endpoint
+        self.context = context or zmq.Context.instance()
+        self.clock: Clock = clock or WallClock()
+        self.codec = Codec(registry or KindRegistry(), max_frame_bytes)
+        self.trace = trace
+        self.stats = HostStats()
+        self.agents: dict[str, Agent] = {}
+        self._topics: dict[bytes, list[Agent]] = {}
+        self._peers: dict[str, zmq.Socket] = {}
+        self._timers: list[Timer] = []
+        self._seq = itertools.count()
+        self.router = self._socket(zmq.ROUTER)
+        self.router.setsockopt(zmq.ROUTER_HANDOVER, 1)
+        # the transport's own guard is looser than the codec's cap, so that a message just
+        # over the cap is read, counted and traced rather than cutting the connection
+        self._max_batch = 4 * max(max_frame_bytes, BATCH_BYTES)
+        self.router.setsockopt(zmq.MAXMSGSIZE, self._max_batch)
+        self._batch_decoder = msgspec.msgpack.Decoder(list[msgspec.Raw])
+        self._outbox: dict[str, list[bytes]] = {}
+        self._outbox_bytes: dict[str, int] = {}
+        self.router.bind(endpoint)
+        # a wildcard port (tcp://127.0.0.1:*) is resolved to the one the system chose
+        self.endpoint = self.router.getsockopt(zmq.LAST_ENDPOINT).decode()
+        self.pub: zmq.Socket | None = None
+        if pub_endpoint is not None:
+            self.pub = self._socket(zmq.PUB)
+            self.pub.bind(pub_endpoint)
+            self.pub_endpoint = self.pub.getsockopt(zmq.LAST_ENDPOINT).decode()
+        self.sub = self._socket(zmq.SUB)
+        self.sub.setsockopt(zmq.MAXMSGSIZE, self._max_batch)
+        self.connect(name, self.endpoint, self.pub_endpoint)
+        self.closed = False
+
+    def _socket(self, kind: int) -> zmq.Socket:
+        sock = self.context.socket(kind)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.SNDHWM, 0)
+        sock.setsockopt(zmq.RCVHWM, 0)
+        return sock
+
+    # -- wiring ------------------------------------------------------------------------
+    def connect(self, host: str, endpoint: str, pub_endpoint: str | None = None) -> None:
+        """Make ``host`` (at ``endpoint``) reachable, and hear its broadcasts if it has any."""
+        if host not in self._peers:
+            dealer = self._socket(zmq.DEALER)
+            dealer.setsockopt(zmq.IDENTITY, self.name.encode())
+            dealer.connect(endpoint)
+            self._peers[host] = dealer
+        if pub_endpoint is not None:
+            self.sub.connect(pub_endpoint)
+
+    def add(self, agent: Agent) -> Agent:
+        """Host ``agent``; its address becomes ``host/name``."""
+        if agent.name in self.agents:
+            raise ValueError(f"host {self.name} already has an agent named {agent.name}")
+        agent.host = self
+        self.agents[agent.name] = agent
+        if self.trace is not None:
+            self.trace.agent(agent.address, agent.role, type(agent).__qualname__)
+        agent.started()
+        return agent
+
+    def subscribe(self, agent: Agent, topic: str) -> None:
+        """Deliver broadcasts on ``topic`` to ``agent``."""
+        key = topic.encode()
+        if key not in self._topics:
+            self.sub.setsockopt(zmq.SUBSCRIBE, key)
+            self._topics[key] = []
+        self._topics[key].append(agent)
+
+    def sockets(self) -> list[zmq.Socket]:
+        """The sockets an event loop polls for this host."""
+        return [self.router, self.sub]
+
+    # -- sending -----------------------------------------------------------------------
+    def send(self, sender: Agent, receiver: str, body: msgspec.Struct, *,
+             conversation: str = "", round: int = 0) -> None:
+        """Encode and send ``body`` from a local agent to the address ``receiver``."""
+        host, _, _ = receiver.partition("/")
+        if host not in self._peers:
+            raise KeyError(f"{sender.address} cannot reach {receiver}: host {host!r} is not "
+                           f"connected to {self.name}")
+        envelope, frame = self.codec.encode(
+            body, sender=sender.address, receiver=receiver, conversation=conversation,
+            round=round, sim_time=self.clock.now())
+        queue = self._outbox.setdefault(host, [])
+        queue.append(frame)
+        size = self._outbox_bytes.get(host, 0) + len(frame)
+        self._outbox_bytes[host] = size
+        self.stats.sent += 1
+        if self.trace is not None:
+            self.trace.message("send", envelope, len(frame))
+        if size >= BATCH_BYTES:
+            self._send_batch(host)
+
+    def _send_batch(self, host: str) -> None:
+        frames = self._outbox.pop(host, None)
+        self._outbox_bytes.pop(host, None)
+        if not frames:
+            return
+        try:
+            self._peers[host].send(_batch(frames), zmq.NOBLOCK)
+        except zmq.Again:
+            # no live connection to that host: never block the loop; say what was lost
+            self.stats.dropped["unreachable"] += len(frames)
+            log.warning("host %s could not reach host %s: %d messages dropped",
+                        self.name, host, len(frames))
+            if self.trace is not None:
+                for frame in frames:
+                    self.trace.dropped(len(frame), f"unreachable: host {host}")
+
+    def flush_out(self) -> None:
+        """Send every queued message, one batch per peer host."""
+        for host in list(self._outbox):
+            self._send_batch(host)
+
+    def publish(self, sender: Agent, topic: str, body: msgspec.Struct, *,
+                conversation: str = "", round: int = 0) -> None:
+        """Broadcast ``body`` on ``topic`` (the host must have a PUB endpoint)."""
+        if self.pub is None:
+            raise RuntimeError(f"host {self.name} has no PUB endpoint to broadcast on")
+        envelope, frame = self.codec.encode(
+            body, sender=sender.address, receiver="*" + topic, conversation=conversation,
+            round=round, sim_time=self.clock.now())
+        self.pub.send_multipart([topic.encode(), _batch([frame])])
+        self.stats.sent += 1
+        if self.trace is not None:
+            self.trace.message("send", envelope, len(frame))
+
+    # -- timers ------------------------------------------------------------------------
+    def call_later(self, delay_s: float, callback: Callable[[], None]) -> Timer:
+        """Run ``callback`` once ``delay_s`` wall seconds have passed (negotiation deadlines)."""
+        timer = Timer(time.monotonic() + delay_s, next(self._seq), callback)
+        heapq.heappush(self._timers, timer)
+        return timer
+
+    def next_timer_in(self) -> float | None:
+        """Seconds until the next live timer, or None."""
+        while self._timers and self._timers[0].cancelled:
+            heapq.heappop(self._timers)
+        if not self._timers:
+            return None
+        return max(self._timers[0].due - time.monotonic(), 0.0)
+
+    def run_timers(self) -> int:
+        """Run every due timer; return how many ran."""
+        ran = 0
+        now = time.monotonic()
+        while self._timers and self._timers[0].due <= now:
+            timer = heapq.heappop(self._timers)
+            if not timer.cancelled:
+                timer.callback()
+                ran += 1
+        return ran
+
+    # -- receiving ---------------------------------------------------------------------
+    def drain(self, sock: zmq.Socket) -> int:
+        """Read and deliver every frame waiting on ``sock``; return how many were read."""
+        count = 0
+        while count < _DRAIN_LIMIT:
+            try:
+                parts = sock.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            count += 1
+            if sock is self.router:
+                self._on_addressed(parts)
+            else:
+                self._on_broadcast(parts)
+        return count
+
+    def _drop(self, size: int, reason: str, envelope: Envelope | None = None) -> None:
+        self.stats.dropped[reason.split(":", 1)[0]] += 1
+        log.warning("host %s dropped a %d-byte frame: %s", self.name, size, reason)
+        if self.trace is not None:
+            self.trace.dropped(size, reason, envelope)
+
+    def _unbatch(self, batch: bytes) -> list[msgspec.Raw] | None:
+        if len(batch) > self._max_batch:
+            self._drop(len(batch), f"oversized: batch of {len(batch)} bytes")
+            return None
+        try:
+            return self._batch_decoder.decode(batch)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            self._drop(len(batch), f"malformed-batch: {exc}")
+            return None
+
+    def _on_addressed(self, parts: list[bytes]) -> None:
+        if len(parts) != 2:
+            self._drop(sum(map(len, parts)), f"malformed-frames: {len(parts) - 1} frames")
+            return
+        identity, batch = parts
+        frames = self._unbatch(batch)
+        if frames is None:
+            return
+        source = identity.decode(errors="replace")
+        for frame in frames:
+            try:
+                envelope = self.codec.decode_envelope(frame)
+            except DecodeError as exc:
+                self._drop(len(frame), str(exc), exc.envelope)
+                continue
+            if envelope.sender.partition("/")[0] != source:
+                self._drop(len(frame), f"spoofed-sender: {envelope.sender} came from "
+                                       f"{source!r}", envelope)
+                continue
+            host, _, name = envelope.receiver.partition("/")
+            agent = self.agents.get(name) if host == self.name else None
+            if agent is None:
+                self._drop(len(frame), f"unknown-receiver: {envelope.receiver}", envelope)
+                continue
+            self._deliver(agent, envelope, len(frame), None)
+
+    def _on_broadcast(self, parts: list[bytes]) -> None:
+        if len(parts) != 2:
+            self._drop(sum(map(len, parts)), f"malformed-frames: {len(parts)} broadcast frames")
+            return
+        topic, batch = parts
+        frames = self._unbatch(batch)
+        if frames is None:
+            return
+        for frame in frames:
+            try:
+                envelope = self.codec.decode_envelope(frame)
+            except DecodeError as exc:
+                self._drop(len(frame), str(exc), exc.envelope)
+                continue
+            for agent in self._topics.get(topic, ()):
+                self._deliver(agent, envelope, len(frame), agent.address)
+
+    def _deliver(self, agent: Agent, envelope: Envelope, size: int, receiver: str | None) -> None:
+        try:
+            body = self.codec.decode_body(envelope)
+        except DecodeError as exc:
+            self._drop(size, str(exc), envelope)
+            return
+        self.stats.received += 1
+        if self.trace is not None:
+            self.trace.message("recv", envelope, size, receiver)
+        try:
+            agent.handle(envelope, body)
+        except ProtocolError as exc:
+            self._drop(size, f"rejected: {exc}", envelope)
+
+    def close(self) -> None:
+        """Close every socket (the context stays with its owner) and flush the trace."""
+        if self.closed:
+            return
+        self.flush_out()
+        for sock in (*self._peers.values(), self.router, self.sub,
+                     *([self.pub] if self.pub is not None else [])):
+            sock.close(linger=0)
+        if self.trace is not None:
+            self.trace.flush()
+        self.closed = True

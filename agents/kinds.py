@@ -1,0 +1,11 @@
+"""The message kinds a host knows out of the box."""
+
+from __future__ import annotations
+
+from agents.messages import KindRegistry
+from coordination.merit_order.messages import MERIT_ORDER_KINDS
+
+
+def default_registry() -> KindRegistry:
+    """A registry with every built-in protocol's kinds; plug-ins may register more."""
+    return KindRegistry(MERIT_ORDER_KINDS)

@@ -1,0 +1,139 @@
+"""The site agent: owns its devices, bids through its strategy, delivers its awards."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+
+from agents.agent import Agent
+from agents.aggregator import DISPATCH_TOPIC
+from agents.messages import Envelope
+from coordination.errors import ProtocolError
+from coordination.merit_order.bidding import BiddingStrategy, Offer, check_award, split_award
+from coordination.merit_order.messages import Accept, Award, Bid, CallForBids, Decline, StepCleared
+
+log = logging.getLogger(__name__)
+
+
+class Device(Protocol):
+    """What a site needs of a device (see ``physics.flexible``)."""
+
+    name: str
+    cost_eur_mwh: float
+    absorb_price_eur_mwh: float
+
+    def limits(self, step: int, dt_h: float) -> tuple[float, float]:
+        """The (lowest, highest) power for ``step``."""
+        ...
+
+    def apply(self, step: int, power_kw: float, dt_h: float) -> float:
+        """Run at ``power_kw`` for ``dt_h``; return the power run."""
+        ...
+
+
+class SiteAgent(Agent):
+    """A site: answers calls for bids from its devices' live limits and its strategy.
+
+    An award is accepted when the devices can deliver it now, else declined with the
+    reason. A forced outage (probability per award, from the site's own seeded generator)
+    makes it decline, as a device trip between bidding and award would. When the
+    aggregator broadcasts the step's outcome the site runs its devices at the accepted
+    set-point, split over them cheapest first.
+
+    Args:
+        name: the site's name.
+        devices: what it owns.
+        strategy: its bidding strategy (any :class:`BiddingStrategy`).
+        dt_h: the step length in hours.
+        outage_probability: the chance that an award meets a tripped site.
+        rng: the site's random generator (seeded by the swarm).
+    """
+
+    role = "site"
+
+    def __init__(self, name: str, devices: Sequence[Device], strategy: BiddingStrategy, *,
+                 dt_h: float, outage_probability: float = 0.0,
+                 rng: np.random.Generator | None = None) -> None:
+        super().__init__(name)
+        self.devices = list(devices)
+        self.strategy = strategy
+        self.dt_h = dt_h
+        self.outage_probability = outage_probability
+        self.rng = rng or np.random.default_rng(0)
+        self.step = -1
+        self.award: tuple[float, float] | None = None
+        self.power_kw = 0.0
+        self.reserve_kw = 0.0
+        self.device_power_kw: dict[str, float] = {d.name: 0.0 for d in self.devices}
+        self.last_cleared_step = -1
+        self.last_price: float | None = None
+        self.tripped = False
+        self._offers: list[Offer] = []
+        self._offers_step = -1
+        self.on(CallForBids, self._on_call)
+        self.on(Award, self._on_award)
+        self.on(StepCleared, self._on_cleared)
+
+    def started(self) -> None:
+        """Listen to the aggregator's step outcomes."""
+        self.host.subscribe(self, DISPATCH_TOPIC)
+
+    def offers(self, step: int) -> list[Offer]:
+        """The devices' live offers for ``step`` (computed once per step: device state
+        only changes when the step's set-point is applied)."""
+        if self._offers_step != step:
+            self._offers = [
+                Offer(d.name, *d.limits(step, self.dt_h), d.cost_eur_mwh, d.absorb_price_eur_mwh)
+                for d in self.devices
+            ]
+            self._offers_step = step
+        return self._offers
+
+    def _on_call(self, envelope: Envelope, call: CallForBids) -> None:
+        self.step = call.step
+        self.award = None
+        self.tripped = False
+        bid = self.strategy.bid(call, self.offers(call.step))
+        if not isinstance(bid, Bid):
+            raise TypeError(f"strategy {type(self.strategy).__qualname__} of site {self.name} "
+                            f"returned {type(bid).__qualname__}, expected a Bid")
+        self.send(envelope.sender, bid, conversation=envelope.conversation, round=envelope.round)
+
+    def _on_award(self, envelope: Envelope, award: Award) -> None:
+        if award.step != self.step:
+            raise ProtocolError(f"Award for step {award.step} while site {self.name} is at "
+                                f"step {self.step}")
+        if not self.tripped and self.outage_probability > 0:
+            self.tripped = bool(self.rng.random() < self.outage_probability)
+        if self.tripped:
+            reason = "forced outage"
+        else:
+            reason = check_award(self.offers(self.step), award.power_kw, award.reserve_kw)
+        if reason is not None:
+            self.award = None
+            self.send(envelope.sender, Decline(award.step, reason),
+                      conversation=envelope.conversation, round=envelope.round)
+            return
+        self.award = (award.power_kw, award.reserve_kw)
+        self.send(envelope.sender, Accept(award.step, award.power_kw, award.reserve_kw),
+                  conversation=envelope.conversation, round=envelope.round)
+
+    def _on_cleared(self, envelope: Envelope, cleared: StepCleared) -> None:
+        if cleared.step != self.step:
+            # a site that did not take part in this step idles through it
+            self.step = cleared.step
+            self.award = None
+        self.last_price = cleared.marginal_price_eur_mwh
+        power, reserve = self.award or (0.0, 0.0)
+        split = split_award(self.offers(self.step), power)
+        self.power_kw = 0.0
+        for d in self.devices:
+            ran = d.apply(self.step, split.get(d.name, 0.0), self.dt_h)
+            self.device_power_kw[d.name] = ran
+            self.power_kw += ran
+        self.reserve_kw = reserve
+        self.last_cleared_step = cleared.step
+        self._offers_step = -1

@@ -1,0 +1,199 @@
+"""The trace recorder: every message sent, received or dropped, and one row per round.
+
+One SQLite file (WAL mode) per process: a *shard*, ``DIR/trace/<host>.sqlite``. Message
+rows (:data:`MESSAGE_FIELDS`) are many, so they are stored in chunks: one SQLite row per
+flush holding a MessagePack array of message rows (bodies embedded as MessagePack), which
+costs a fraction of a row-per-message insert; rounds, steps and dispatch are plain tables.
+Rows are buffered and written in one transaction per flush; the owner flushes at the end of every
+simulated step, and the recorder flushes by itself when its buffer grows past
+``flush_rows`` or ``flush_interval_s`` has passed, so a crash loses at most the rows
+since the last flush. ``agents.trace_reader`` reads all shards of a run as one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from agents.messages import Envelope
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS agents (
+    address TEXT PRIMARY KEY, role TEXT NOT NULL, class TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS message_chunks (
+    chunk INTEGER PRIMARY KEY, first_wall_ns INTEGER NOT NULL, rows INTEGER NOT NULL,
+    data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS rounds (
+    wall_ns INTEGER NOT NULL, sim_time REAL NOT NULL, step INTEGER NOT NULL,
+    conversation TEXT NOT NULL, protocol TEXT NOT NULL, round INTEGER NOT NULL,
+    target_kw REAL, served_kw REAL, unserved_kw REAL, price REAL,
+    primal_residual REAL, dual_residual REAL, step_size REAL,
+    bids INTEGER, awards INTEGER, declines INTEGER, detail TEXT);
+CREATE TABLE IF NOT EXISTS steps (
+    step INTEGER PRIMARY KEY, sim_time REAL NOT NULL, target_kw REAL NOT NULL,
+    served_kw REAL NOT NULL, unserved_kw REAL NOT NULL,
+    reserve_target_kw REAL NOT NULL, reserve_served_kw REAL NOT NULL,
+    marginal_price REAL, cost_eur REAL NOT NULL, rounds INTEGER NOT NULL,
+    silent TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS dispatch (
+    step INTEGER NOT NULL, sim_time REAL NOT NULL, site TEXT NOT NULL,
+    power_kw REAL NOT NULL, reserve_kw REAL NOT NULL, cost_eur REAL NOT NULL);
+"""
+
+MESSAGE_FIELDS = (
+    "wall_ns", "sim_time", "direction", "kind", "sender", "receiver", "conversation",
+    "round", "size", "body", "error",
+)
+"""The fields of one message row, in their order within a chunk."""
+
+ROUND_COLUMNS = (
+    "target_kw", "served_kw", "unserved_kw", "price", "primal_residual",
+    "dual_residual", "step_size", "bids", "awards", "declines",
+)
+
+
+def shard_path(run_dir: Path | str, host: str) -> Path:
+    """Where the shard of ``host`` lives inside a run directory."""
+    return Path(run_dir) / "trace" / f"{host}.sqlite"
+
+
+class TraceRecorder:
+    """Buffers trace rows of one host and writes them to its SQLite shard.
+
+    Args:
+        path: the shard file (its folder is created).
+        host: the host whose traffic this shard holds.
+        flush_rows: flush by itself once this many rows wait.
+        flush_interval_s: flush by itself once this much wall time passed since the last.
+    """
+
+    def __init__(
+        self, path: Path | str, host: str, *, flush_rows: int = 20_000,
+        flush_interval_s: float = 1.0,
+    ) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.host = host
+        self.flush_rows = flush_rows
+        self.flush_interval_s = flush_interval_s
+        self._db = sqlite3.connect(self.path)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+        self._messages: list[tuple] = []
+        self._rounds: list[tuple] = []
+        self._steps: list[tuple] = []
+        self._dispatch: list[tuple] = []
+        self._last_flush = time.monotonic()
+        self._encoder = msgspec.msgpack.Encoder()
+        self.set_meta(host=host, schema_version=SCHEMA_VERSION)
+
+    # -- rows -------------------------------------------------------------------------
+    def set_meta(self, **items: Any) -> None:
+        """Write run-level facts (scenario, seed, ...) at once."""
+        with self._db:
+            self._db.executemany(
+                "INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                [(k, json.dumps(v)) for k, v in items.items()],
+            )
+
+    def agent(self, address: str, role: str, cls: str) -> None:
+        """Record an agent hosted here."""
+        with self._db:
+            self._db.execute("INSERT OR REPLACE INTO agents VALUES (?, ?, ?)", (address, role, cls))
+
+    def message(self, direction: str, envelope: Envelope, size: int,
+                receiver: str | None = None) -> None:
+        """Record a message sent (``send``) or received (``recv``) with its body.
+
+        ``receiver`` overrides the envelope's, for a broadcast delivered to a local agent.
+        """
+        self._messages.append((
+            time.time_ns(), envelope.sim_time, direction, envelope.kind, envelope.sender,
+            receiver or envelope.receiver, envelope.conversation, envelope.round, size,
+            envelope.body, None,
+        ))
+        if len(self._messages) & 1023 == 0:
+            self._maybe_flush()
+
+    def dropped(self, size: int, reason: str, envelope: Envelope | None = None) -> None:
+        """Record a frame that was dropped, with why; the envelope if it decoded."""
+        if envelope is None:
+            row = (time.time_ns(), None, "drop", None, None, None, None, None, size, None, reason)
+        else:
+            row = (
+                time.time_ns(), envelope.sim_time, "drop", envelope.kind, envelope.sender,
+                envelope.receiver, envelope.conversation, envelope.round, size, None, reason,
+            )
+        self._messages.append(row)
+
+    def round(
+        self, *, sim_time: float, step: int, conversation: str, protocol: str, round: int,
+        detail: dict[str, Any] | None = None, **values: float | int | None,
+    ) -> None:
+        """Record one negotiation round; ``values`` are among :data:`ROUND_COLUMNS`."""
+        unknown = set(values) - set(ROUND_COLUMNS)
+        if unknown:
+            raise ValueError(f"unknown round columns: {sorted(unknown)}")
+        self._rounds.append((
+            time.time_ns(), sim_time, step, conversation, protocol, round,
+            *(values.get(c) for c in ROUND_COLUMNS),
+            json.dumps(detail) if detail else None,
+        ))
+
+    def step(
+        self, *, step: int, sim_time: float, target_kw: float, served_kw: float,
+        unserved_kw: float, reserve_target_kw: float, reserve_served_kw: float,
+        marginal_price: float | None, cost_eur: float, rounds: int, silent: list[str],
+        dispatch: list[tuple[str, float, float, float]],
+    ) -> None:
+        """Record one step's outcome and each site's dispatch (site, kW, reserve kW, EUR)."""
+        self._steps.append((
+            step, sim_time, target_kw, served_kw, unserved_kw, reserve_target_kw,
+            reserve_served_kw, marginal_price, cost_eur, rounds, json.dumps(silent),
+        ))
+        self._dispatch.extend((step, sim_time, *row) for row in dispatch)
+
+    # -- flushing ---------------------------------------------------------------------
+    def _maybe_flush(self) -> None:
+        if (len(self._messages) >= self.flush_rows
+                or time.monotonic() - self._last_flush >= self.flush_interval_s):
+            self.flush()
+
+    def flush(self) -> None:
+        """Write every buffered row in one transaction."""
+        with self._db:
+            if self._messages:
+                self._db.execute(
+                    "INSERT INTO message_chunks (first_wall_ns, rows, data) VALUES (?, ?, ?)",
+                    (self._messages[0][0], len(self._messages),
+                     self._encoder.encode(self._messages)))
+            if self._rounds:
+                self._db.executemany(
+                    "INSERT INTO rounds VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", self._rounds)
+            if self._steps:
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO steps VALUES (?,?,?,?,?,?,?,?,?,?,?)", self._steps)
+            if self._dispatch:
+                self._db.executemany("INSERT INTO dispatch VALUES (?,?,?,?,?,?)", self._dispatch)
+        self._messages.clear()
+        self._rounds.clear()
+        self._steps.clear()
+        self._dispatch.clear()
+        self._last_flush = time.monotonic()
+
+    def close(self) -> None:
+        """Flush and close the shard."""
+        self.flush()
+        self._db.close()

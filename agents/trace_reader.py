@@ -1,0 +1,152 @@
+"""Reading a run's trace: every shard of ``DIR/trace/`` as one."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from agents.trace import MESSAGE_FIELDS, ROUND_COLUMNS
+
+
+class TraceError(ValueError):
+    """A run directory without a readable trace."""
+
+
+@dataclass(frozen=True)
+class MessageRow:
+    """One message event: sent, received or dropped, as recorded by ``host``."""
+
+    host: str
+    wall_ns: int
+    sim_time: float | None
+    direction: str
+    kind: str | None
+    sender: str | None
+    receiver: str | None
+    conversation: str | None
+    round: int | None
+    size: int
+    body: Any
+    error: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The row as plain data (for JSON and CSV)."""
+        return {"host": self.host, **{f: getattr(self, f) for f in MESSAGE_FIELDS}}
+
+
+def _agent_of(address: str | None) -> str | None:
+    return address.partition("/")[2] if address else None
+
+
+class TraceReader:
+    """All shards of one run, read as one trace.
+
+    Args:
+        run_dir: the run's directory (the one holding ``trace/``).
+    """
+
+    def __init__(self, run_dir: Path | str) -> None:
+        self.run_dir = Path(run_dir)
+        shards = sorted((self.run_dir / "trace").glob("*.sqlite"))
+        if not shards:
+            raise TraceError(f"{self.run_dir} holds no trace (expected {self.run_dir}/trace/*.sqlite)")
+        self._dbs: dict[str, sqlite3.Connection] = {}
+        for path in shards:
+            db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            self._dbs[path.stem] = db
+
+    def close(self) -> None:
+        """Close every shard."""
+        for db in self._dbs.values():
+            db.close()
+
+    def _all(self, sql: str, args: tuple = ()) -> Iterator[tuple[str, tuple]]:
+        for host, db in self._dbs.items():
+            for row in db.execute(sql, args):
+                yield host, row
+
+    def meta(self) -> dict[str, Any]:
+        """Run facts (scenario, seed, ...), merged over shards."""
+        out: dict[str, Any] = {}
+        for _, (key, value) in self._all("SELECT key, value FROM meta"):
+            out.setdefault(key, json.loads(value))
+        return out
+
+    def agents(self) -> list[dict[str, str]]:
+        """Every hosted agent: address, role, class."""
+        return [{"address": a, "role": r, "class": c}
+                for _, (a, r, c) in self._all("SELECT address, role, class FROM agents")]
+
+    def messages(self, *, agent: str | None = None, kind: str | None = None,
+                 direction: str | None = None, step: int | None = None) -> list[MessageRow]:
+        """Message events, oldest first, filtered by agent (name or address), kind,
+        direction (``send``, ``recv``, ``drop``) or step (its conversation)."""
+        conv = None if step is None else f"/{step}"
+        rows = []
+        for host, (data,) in self._all("SELECT data FROM message_chunks ORDER BY chunk"):
+            for raw in msgspec.msgpack.decode(data):
+                row = MessageRow(host, *raw)
+                if kind is not None and row.kind != kind:
+                    continue
+                if direction is not None and row.direction != direction:
+                    continue
+                if conv is not None and not (row.conversation or "").endswith(conv):
+                    continue
+                if agent is not None and agent not in (
+                        row.sender, row.receiver, _agent_of(row.sender), _agent_of(row.receiver)):
+                    continue
+                rows.append(row)
+        rows.sort(key=lambda r: r.wall_ns)
+        return rows
+
+    def rounds(self, step: int | None = None) -> list[dict[str, Any]]:
+        """One row per negotiation round."""
+        cols = ("sim_time", "step", "conversation", "protocol", "round", *ROUND_COLUMNS, "detail")
+        sql = f"SELECT {', '.join(cols)} FROM rounds"
+        args: tuple = ()
+        if step is not None:
+            sql += " WHERE step = ?"
+            args = (step,)
+        out = []
+        for host, row in self._all(sql, args):
+            rec = dict(zip(cols, row))
+            rec["detail"] = json.loads(rec["detail"]) if rec["detail"] else {}
+            rec["host"] = host
+            out.append(rec)
+        out.sort(key=lambda r: (r["step"], r["conversation"], r["round"]))
+        return out
+
+    def steps(self) -> list[dict[str, Any]]:
+        """One row per simulated step: target, served, unserved, reserve, price, cost."""
+        cols = ("step", "sim_time", "target_kw", "served_kw", "unserved_kw", "reserve_target_kw",
+                "reserve_served_kw", "marginal_price", "cost_eur", "rounds", "silent")
+        out = []
+        for _, row in self._all(f"SELECT {', '.join(cols)} FROM steps"):
+            rec = dict(zip(cols, row))
+            rec["silent"] = json.loads(rec["silent"])
+            out.append(rec)
+        out.sort(key=lambda r: r["step"])
+        return out
+
+    def dispatch(self) -> list[dict[str, Any]]:
+        """Each site's awarded power and reserve per step."""
+        cols = ("step", "sim_time", "site", "power_kw", "reserve_kw", "cost_eur")
+        out = [dict(zip(cols, row)) for _, row in
+               self._all(f"SELECT {', '.join(cols)} FROM dispatch")]
+        out.sort(key=lambda r: (r["step"], r["site"]))
+        return out
+
+    def message_counts(self) -> dict[tuple[str, str], int]:
+        """How many events of each (kind, direction); drops are keyed by their reason."""
+        counts: dict[tuple[str, str], int] = {}
+        for _, (data,) in self._all("SELECT data FROM message_chunks"):
+            for raw in msgspec.msgpack.decode(data):
+                key = (raw[3] or (raw[10] or "?").split(":", 1)[0], raw[2])
+                counts[key] = counts.get(key, 0) + 1
+        return counts

@@ -1,0 +1,308 @@
+"""The aggregator's side of the merit-order contract net, as a state machine.
+
+No sockets: a test (or an agent) feeds it messages one by one and sends what it returns.
+The sequence, written down in ``docs/protocols/merit-order.md``:
+
+round 0  CallForBids to every site; Bids back until all answered or the deadline passed.
+round 1  Award (power, reserve) to every site with a valid bid, zero awards included;
+         each answers Accept or Decline.
+round k  after declines or silence, the merit order is run again without those sites and
+         an Award goes to each site whose set-point changed; at most ``max_rounds`` rounds.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+import numpy as np
+
+from coordination.errors import ProtocolError
+from coordination.merit_order.allocation import Allocation, allocate
+from coordination.merit_order.messages import Accept, Award, Bid, CallForBids, Decline
+
+_MATCH_KW = 1e-6
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A message the auction wants sent to ``receiver`` (a site name) in ``round``."""
+
+    receiver: str
+    body: msgspec.Struct
+    round: int
+
+
+@dataclass(frozen=True)
+class RoundRecord:
+    """What one round did, for the trace's ``rounds`` table."""
+
+    round: int
+    phase: str
+    target_kw: float
+    served_kw: float | None
+    unserved_kw: float | None
+    price: float | None
+    bids: int
+    awards: int
+    declines: int
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    """The result of one step's negotiation: only accepted awards count as served."""
+
+    step: int
+    target_kw: float
+    served_kw: float
+    unserved_kw: float
+    reserve_target_kw: float
+    reserve_served_kw: float
+    marginal_price_eur_mwh: float | None
+    cost_eur: float
+    site_power_kw: dict[str, float]
+    site_reserve_kw: dict[str, float]
+    declined: dict[str, str]
+    silent: list[str]
+    rounds: int
+
+
+def check_bid(bid: Bid, step: int) -> None:
+    """Raise :class:`ProtocolError` naming what is wrong with a bid for ``step``."""
+    if bid.step != step:
+        raise ProtocolError(f"Bid.step is {bid.step}, the call was for step {step}")
+    for i, seg in enumerate(bid.segments):
+        if not (math.isfinite(seg.quantity_kw) and math.isfinite(seg.price_eur_mwh)):
+            raise ProtocolError(f"Bid.segments[{i}] is not finite: {seg}")
+    if not math.isfinite(bid.reserve_price_eur_mw_h):
+        raise ProtocolError("Bid.reserve_price_eur_mw_h is not finite")
+
+
+class MeritOrderAuction:
+    """One step's contract net, seen from the aggregator.
+
+    Args:
+        step: the simulated step being negotiated.
+        window_start_s: the start of the delivery window, simulated seconds.
+        window_s: the window's length in seconds.
+        target_kw: the power to serve (> 0 inject, < 0 absorb).
+        reserve_kw: upward reserve wanted, from headroom only.
+        sites: the names of the sites called, in a fixed order (ties go to the earlier).
+        deadline_ms: how long each phase waits before treating a site as silent.
+        max_rounds: the last award round; declines after it leave energy unserved.
+    """
+
+    def __init__(
+        self, *, step: int, window_start_s: float, window_s: float, target_kw: float,
+        reserve_kw: float, sites: Sequence[str], deadline_ms: int = 2000, max_rounds: int = 5,
+    ) -> None:
+        if len(set(sites)) != len(sites):
+            raise ValueError("site names in an auction must be unique")
+        if max_rounds < 1:
+            raise ValueError(f"max_rounds must be >= 1, got {max_rounds}")
+        self.step = step
+        self.window_start_s = window_start_s
+        self.window_s = window_s
+        self.target_kw = target_kw
+        self.reserve_kw = reserve_kw
+        self.sites = list(sites)
+        self._position = {s: i for i, s in enumerate(self.sites)}
+        self.deadline_ms = deadline_ms
+        self.max_rounds = max_rounds
+        self.round = 0
+        self.phase = "new"
+        self.records: list[RoundRecord] = []
+        self._bids: dict[str, Bid] = {}
+        self._pending: set[str] = set()
+        self._awarded: dict[str, tuple[float, float]] = {}
+        self._accepted: dict[str, tuple[float, float]] = {}
+        self._declined: dict[str, str] = {}
+        self._silent: list[str] = []
+        self._round_declines = 0
+        self._allocation: Allocation | None = None
+        self._segment_site: np.ndarray = np.zeros(0, dtype=np.intp)
+        self._segment_price: np.ndarray = np.zeros(0)
+        self._eligible_now: list[str] = []
+
+    # -- inputs ------------------------------------------------------------------------
+    @property
+    def done(self) -> bool:
+        """True once every award is answered (or the rounds ran out)."""
+        return self.phase == "done"
+
+    @property
+    def waiting_for(self) -> frozenset[str]:
+        """The sites whose answer the current phase still waits for."""
+        return frozenset(self._pending)
+
+    def start(self) -> list[Outgoing]:
+        """Round 0: a call for bids to every site."""
+        if self.phase != "new":
+            raise RuntimeError("the auction has already started")
+        self.phase = "bidding"
+        self._pending = set(self.sites)
+        call = CallForBids(self.step, self.window_start_s, self.window_s, self.target_kw,
+                           self.reserve_kw, self.deadline_ms)
+        out = [Outgoing(site, call, 0) for site in self.sites]
+        if not self.sites:
+            return self._close_bidding()
+        return out
+
+    def on_bid(self, site: str, bid: Bid) -> list[Outgoing]:
+        """A site's bid; the awards go out once every site has bid."""
+        self._expect(site, "bidding", "Bid")
+        self._pending.discard(site)
+        try:
+            check_bid(bid, self.step)
+        except ProtocolError as exc:
+            self._declined[site] = f"invalid bid: {exc}"
+            self._after_answer()
+            raise
+        self._bids[site] = bid
+        return self._after_answer()
+
+    def on_accept(self, site: str, accept: Accept) -> list[Outgoing]:
+        """A site accepts its current award."""
+        self._expect(site, "awarding", "Accept")
+        power, reserve = self._awarded[site]
+        if (accept.step != self.step or abs(accept.power_kw - power) > _MATCH_KW
+                or abs(accept.reserve_kw - reserve) > _MATCH_KW):
+            raise ProtocolError(
+                f"Accept from {site} ({accept.power_kw} kW, {accept.reserve_kw} kW reserve, "
+                f"step {accept.step}) does not match the award ({power} kW, {reserve} kW, "
+                f"step {self.step})"
+            )
+        self._pending.discard(site)
+        self._accepted[site] = (power, reserve)
+        return self._after_answer()
+
+    def on_decline(self, site: str, decline: Decline) -> list[Outgoing]:
+        """A site declines its award and leaves the step."""
+        self._expect(site, "awarding", "Decline")
+        self._pending.discard(site)
+        self._declined[site] = decline.reason or "declined"
+        self._accepted.pop(site, None)
+        self._round_declines += 1
+        return self._after_answer()
+
+    def on_deadline(self) -> list[Outgoing]:
+        """The current phase's deadline passed: the sites still awaited are silent."""
+        if self.phase not in ("bidding", "awarding"):
+            return []
+        for site in sorted(self._pending, key=self._position.__getitem__):
+            self._silent.append(site)
+            self._declined[site] = "silent"
+            self._accepted.pop(site, None)
+            if self.phase == "awarding":
+                self._round_declines += 1
+        self._pending.clear()
+        return self._after_answer()
+
+    # -- internals ---------------------------------------------------------------------
+    def _expect(self, site: str, phase: str, kind: str) -> None:
+        if site not in self._position:
+            raise ProtocolError(f"{kind} from {site}, which was not called for step {self.step}")
+        if self.phase != phase or site not in self._pending:
+            raise ProtocolError(f"unexpected {kind} from {site} in the {self.phase} phase "
+                                f"of step {self.step} (late or duplicate)")
+
+    def _after_answer(self) -> list[Outgoing]:
+        if self._pending:
+            return []
+        if self.phase == "bidding":
+            return self._close_bidding()
+        return self._close_award_round()
+
+    def _close_bidding(self) -> list[Outgoing]:
+        self.records.append(RoundRecord(
+            0, "bids", self.target_kw, None, None, None, bids=len(self._bids), awards=0,
+            declines=len(self._declined), detail={"silent": list(self._silent)},
+        ))
+        self.phase = "awarding"
+        return self._award_round()
+
+    def _eligible(self) -> list[str]:
+        return [s for s in self.sites if s in self._bids and s not in self._declined]
+
+    def _award_round(self) -> list[Outgoing]:
+        eligible = self._eligible()
+        index = {s: i for i, s in enumerate(eligible)}
+        sites, qty, price = [], [], []
+        for s in eligible:
+            for seg in self._bids[s].segments:
+                sites.append(index[s])
+                qty.append(seg.quantity_kw)
+                price.append(seg.price_eur_mwh)
+        reserve_price = [self._bids[s].reserve_price_eur_mw_h for s in eligible]
+        self._segment_site = np.asarray(sites, dtype=np.intp)
+        self._segment_price = np.asarray(price, dtype=float)
+        alloc = allocate(self._segment_site, np.asarray(qty, dtype=float), self._segment_price,
+                         self.target_kw, len(eligible), self.reserve_kw,
+                         np.asarray(reserve_price, dtype=float))
+        self._allocation = alloc
+        self.round += 1
+        out: list[Outgoing] = []
+        for s in eligible:
+            award = (float(alloc.site_power_kw[index[s]]), float(alloc.site_reserve_kw[index[s]]))
+            if self.round > 1 and self._awarded.get(s) == award:
+                continue
+            self._awarded[s] = award
+            self._accepted.pop(s, None)
+            self._pending.add(s)
+            out.append(Outgoing(s, Award(self.step, award[0], award[1],
+                                         alloc.marginal_price_eur_mwh), self.round))
+        self._round_declines = 0
+        self._eligible_now = eligible
+        if not out:
+            self._finish()
+        return out
+
+    def _close_award_round(self) -> list[Outgoing]:
+        alloc = self._allocation
+        assert alloc is not None
+        self.records.append(RoundRecord(
+            self.round, "awards", self.target_kw, alloc.served_kw, alloc.unserved_kw,
+            alloc.marginal_price_eur_mwh, bids=len(self._bids),
+            awards=sum(1 for s in self._eligible_now if s in self._awarded),
+            declines=self._round_declines,
+            detail={"reserve_kw": alloc.reserve_served_kw},
+        ))
+        if self._round_declines and self.round < self.max_rounds:
+            return self._award_round()
+        self._finish()
+        return []
+
+    def _finish(self) -> None:
+        self.phase = "done"
+        self._pending.clear()
+
+    def outcome(self) -> StepOutcome:
+        """The step's result; only accepted awards are counted as served."""
+        if not self.done:
+            raise RuntimeError("the auction is not finished")
+        power = {s: p for s, (p, _) in self._accepted.items()}
+        reserve = {s: r for s, (_, r) in self._accepted.items()}
+        served = sum(power.values())
+        cost = 0.0
+        alloc = self._allocation
+        if alloc is not None:
+            accepted_index = [i for i, s in enumerate(self._eligible_now) if s in self._accepted]
+            mask = np.isin(self._segment_site, accepted_index)
+            cost = float(alloc.segment_power_kw[mask] @ self._segment_price[mask]) / 1000.0
+            awarded = mask & (alloc.segment_power_kw != 0.0)
+            marginal = float(self._segment_price[awarded].max()) if awarded.any() else None
+        else:
+            marginal = None
+        unserved = abs(self.target_kw) - abs(served)
+        return StepOutcome(
+            step=self.step, target_kw=self.target_kw, served_kw=served,
+            unserved_kw=unserved if unserved > 1e-9 * max(abs(self.target_kw), 1.0) else 0.0,
+            reserve_target_kw=self.reserve_kw, reserve_served_kw=sum(reserve.values()),
+            marginal_price_eur_mwh=marginal, cost_eur=cost * self.window_s / 3600.0,
+            site_power_kw=power, site_reserve_kw=reserve, declined=dict(self._declined),
+            silent=list(self._silent), rounds=self.round,
+        )

@@ -1,0 +1,97 @@
+"""The site's side of the merit-order contract net.
+
+A site turns its devices' live limits into :class:`Offer` s, asks its bidding strategy for a
+:class:`~coordination.merit_order.messages.Bid`, and when an award comes checks that it can
+deliver it and splits it over its devices, cheapest first.
+
+A bidding strategy is any object with the method of :class:`BiddingStrategy`; a plug-in
+names its class in the scenario (``strategy: my_pkg.my_mod:MyBidder``) or registers it under
+the entry-point group ``vpp.strategies``. See ``docs/strategies.md``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from coordination.merit_order.messages import Bid, CallForBids
+
+TOLERANCE_KW = 1e-6
+
+
+@dataclass(frozen=True)
+class Offer:
+    """What one device can do in the window, at the time of asking.
+
+    Attributes:
+        device: the device's name within its site.
+        p_min_kw: the lowest power (<= 0; negative means it can absorb that much).
+        p_max_kw: the highest power (>= 0).
+        cost_eur_mwh: the marginal cost of injecting.
+        absorb_price_eur_mwh: the price the device asks per MWh it absorbs.
+    """
+
+    device: str
+    p_min_kw: float
+    p_max_kw: float
+    cost_eur_mwh: float
+    absorb_price_eur_mwh: float
+
+
+@runtime_checkable
+class BiddingStrategy(Protocol):
+    """The plug-in seam of a site: build a bid from a call and the site's live offers."""
+
+    def bid(self, call: CallForBids, offers: Sequence[Offer]) -> Bid:
+        """Return the site's bid for ``call.step``.
+
+        Segments with positive quantity offer injection, negative quantity absorption.
+        Bidding more than the offers allow makes the site decline the award later.
+        """
+        ...
+
+
+def site_limits(offers: Sequence[Offer]) -> tuple[float, float]:
+    """The site's total (lowest, highest) power."""
+    return sum(o.p_min_kw for o in offers), sum(o.p_max_kw for o in offers)
+
+
+def check_award(offers: Sequence[Offer], power_kw: float, reserve_kw: float) -> str | None:
+    """Why the site cannot deliver ``power_kw`` plus ``reserve_kw`` now, or None if it can."""
+    low, high = site_limits(offers)
+    if power_kw < low - TOLERANCE_KW:
+        return f"award {power_kw:.3f} kW is below the site's minimum {low:.3f} kW"
+    if power_kw + reserve_kw > high + TOLERANCE_KW:
+        return (f"award {power_kw:.3f} kW + reserve {reserve_kw:.3f} kW exceeds the site's "
+                f"maximum {high:.3f} kW")
+    return None
+
+
+def split_award(offers: Sequence[Offer], power_kw: float) -> dict[str, float]:
+    """Split a site's awarded power over its devices, cheapest first (the merit order).
+
+    Injection goes by ``cost_eur_mwh``, absorption by ``absorb_price_eur_mwh``; ties go to
+    the earlier device. Power that the devices cannot take is not placed (the caller
+    checks the award first with :func:`check_award`).
+    """
+    result = {o.device: 0.0 for o in offers}
+    if power_kw >= 0:
+        ranked = sorted(enumerate(offers), key=lambda io: (io[1].cost_eur_mwh, io[0]))
+        need = power_kw
+        for _, o in ranked:
+            take = min(max(o.p_max_kw, 0.0), need)
+            if take <= 0.0:
+                break
+            result[o.device] = take
+            need -= take
+    else:
+        ranked = sorted(enumerate(offers), key=lambda io: (io[1].absorb_price_eur_mwh, io[0]))
+        need = -power_kw
+        for _, o in ranked:
+            take = min(max(-o.p_min_kw, 0.0), need)
+            if take <= 0.0:
+                break
+            result[o.device] = -take
+            need -= take
+    return result

@@ -1,0 +1,86 @@
+"""Message kinds of the merit-order contract net.
+
+Power is in kW (positive = injection into the grid, negative = absorption), prices in
+EUR/MWh, reserve capacity prices in EUR/MW/h, times in seconds of simulated time.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class CallForBids(msgspec.Struct, frozen=True):
+    """Aggregator -> site: bid for the window that starts at ``window_start_s``.
+
+    ``target_kw`` and ``reserve_kw`` are told so that a strategy may use them; a site
+    bids its whole flexibility whatever the target.
+    """
+
+    step: int
+    window_start_s: float
+    window_s: float
+    target_kw: float
+    reserve_kw: float
+    deadline_ms: int
+
+
+class BidSegment(msgspec.Struct, array_like=True, frozen=True):
+    """One step of a bid curve: up to ``quantity_kw`` at ``price_eur_mwh``.
+
+    A positive quantity offers injection, a negative one offers absorption; the price is
+    what the site asks per MWh in either case (it may be negative).
+    """
+
+    quantity_kw: float
+    price_eur_mwh: float
+
+
+class Bid(msgspec.Struct, frozen=True):
+    """Site -> aggregator: the bid curve for one step, and its upward reserve price."""
+
+    step: int
+    segments: list[BidSegment]
+    reserve_price_eur_mw_h: float = 0.0
+
+
+class Award(msgspec.Struct, frozen=True):
+    """Aggregator -> site: the site's whole set-point for the step (replaces earlier awards).
+
+    An award of zero power and zero reserve tells a bidder it was not needed.
+    """
+
+    step: int
+    power_kw: float
+    reserve_kw: float
+    marginal_price_eur_mwh: float | None
+
+
+class Accept(msgspec.Struct, frozen=True):
+    """Site -> aggregator: the award of this round will be delivered."""
+
+    step: int
+    power_kw: float
+    reserve_kw: float
+
+
+class Decline(msgspec.Struct, frozen=True):
+    """Site -> aggregator: the award cannot be delivered; the site drops out of the step."""
+
+    step: int
+    reason: str
+
+
+class StepCleared(msgspec.Struct, frozen=True):
+    """Aggregator -> everyone (broadcast on topic ``dispatch``): the step's outcome."""
+
+    step: int
+    target_kw: float
+    served_kw: float
+    unserved_kw: float
+    marginal_price_eur_mwh: float | None
+
+
+MERIT_ORDER_KINDS: tuple[type[msgspec.Struct], ...] = (
+    CallForBids, Bid, Award, Accept, Decline, StepCleared,
+)
+"""Every message kind of this protocol, for registering with a runtime."""

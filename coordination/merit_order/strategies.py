@@ -1,0 +1,61 @@
+"""Built-in bidding strategies (registered under the entry-point group ``vpp.strategies``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from coordination.merit_order.bidding import Offer
+from coordination.merit_order.messages import Bid, BidSegment, CallForBids
+
+
+class MarginalCostBidder:
+    """Bid every device at its marginal cost: the truthful, competitive default.
+
+    Each device gives one injection segment (``p_max_kw`` at ``cost_eur_mwh``) and one
+    absorption segment (``p_min_kw`` at ``absorb_price_eur_mwh``) where it has them.
+
+    Args:
+        reserve_price_eur_mw_h: the price asked per MW of upward reserve per hour.
+    """
+
+    def __init__(self, reserve_price_eur_mw_h: float = 5.0) -> None:
+        self.reserve_price_eur_mw_h = float(reserve_price_eur_mw_h)
+
+    def price_up(self, offer: Offer) -> float:
+        """The price of injecting from ``offer``."""
+        return offer.cost_eur_mwh
+
+    def price_down(self, offer: Offer) -> float:
+        """The price of absorbing into ``offer``."""
+        return offer.absorb_price_eur_mwh
+
+    def bid(self, call: CallForBids, offers: Sequence[Offer]) -> Bid:
+        """One segment per device and direction, at its price."""
+        segments = []
+        for offer in offers:
+            if offer.p_max_kw > 0:
+                segments.append(BidSegment(offer.p_max_kw, self.price_up(offer)))
+            if offer.p_min_kw < 0:
+                segments.append(BidSegment(offer.p_min_kw, self.price_down(offer)))
+        return Bid(call.step, segments, self.reserve_price_eur_mw_h)
+
+
+class MarkupBidder(MarginalCostBidder):
+    """Bid at marginal cost plus a fixed markup (a simple strategic bidder).
+
+    Args:
+        markup_eur_mwh: added to the injection price and to the absorption price.
+        reserve_price_eur_mw_h: the price asked per MW of upward reserve per hour.
+    """
+
+    def __init__(self, markup_eur_mwh: float = 10.0, reserve_price_eur_mw_h: float = 5.0) -> None:
+        super().__init__(reserve_price_eur_mw_h)
+        self.markup_eur_mwh = float(markup_eur_mwh)
+
+    def price_up(self, offer: Offer) -> float:
+        """Marginal cost plus the markup."""
+        return offer.cost_eur_mwh + self.markup_eur_mwh
+
+    def price_down(self, offer: Offer) -> float:
+        """Absorption price plus the markup."""
+        return offer.absorb_price_eur_mwh + self.markup_eur_mwh

@@ -1,0 +1,23 @@
+"""The ``vpp`` command line (typer). Each command lives in its own module here.
+
+Heavy libraries (mesa, pandas, matplotlib, numpy) are imported inside the commands, so
+``vpp --help`` answers at once.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from runs.cli import bench, run, trace, validate
+
+app = typer.Typer(
+    name="vpp",
+    help="vpp-swarm: a virtual power plant as a swarm of agents on ZeroMQ.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("run")(run.run)
+app.command("validate")(validate.validate)
+app.add_typer(trace.app, name="trace")
+app.add_typer(bench.app, name="bench")

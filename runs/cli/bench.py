@@ -1,0 +1,51 @@
+"""``vpp bench``: benchmarks that print one JSON object each (with ``--json``)."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+
+from runs.cli.common import console, table
+
+app = typer.Typer(help="Benchmarks; each prints one JSON object with --json.",
+                  no_args_is_help=True)
+
+
+def _emit(name: str, result: dict, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(result))
+    else:
+        console.print(table(f"bench {name}", ("figure", "value"), result.items()))
+
+
+@app.command("merit-order")
+def merit_order(
+    sites: int = typer.Option(100_000, "--sites", help="Bids to allocate."),
+    repeats: int = typer.Option(30, "--repeats", help="Allocations timed."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Merit-order allocation time for N bids (p50, p99), against a full sort."""
+    from runs.bench import merit_order as bench
+
+    _emit("merit-order", bench.run(sites, repeats), as_json)
+
+
+@app.command("swarm")
+def swarm(
+    sites: int = typer.Option(1000, "--sites", help="Sites in the swarm."),
+    steps: int = typer.Option(96, "--steps", help="Steps to run."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """A local swarm over ZeroMQ with full tracing: wall time and message rate."""
+    from runs.bench import swarm as bench
+
+    _emit("swarm", bench.run(sites, steps), as_json)
+
+
+@app.command("codec")
+def codec(as_json: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
+    """Encode plus decode of a typical bid message, against JSON."""
+    from runs.bench import codec as bench
+
+    _emit("codec", bench.run(), as_json)

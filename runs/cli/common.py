@@ -1,0 +1,92 @@
+"""Helpers shared by the commands: output folders, tables, exports, logging."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import sys
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.table import Table
+
+console = Console()
+err_console = Console(stderr=True)
+
+OUTPUT_ROOT = Path("vpp-output")
+"""Where runs go when no ``--out`` is given, under the working directory."""
+
+
+def setup_logging(level: str) -> None:
+    """Log to stderr through rich at ``level`` (``WARNING`` by default)."""
+    logging.basicConfig(level=level.upper(), format="%(message)s",
+                        handlers=[RichHandler(console=err_console, show_path=False)])
+
+
+def new_run_dir(scenario_name: str) -> Path:
+    """A fresh folder ``vpp-output/<scenario>-<time>`` for a run."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = OUTPUT_ROOT / f"{scenario_name}-{stamp}"
+    path, n = base, 1
+    while path.exists():
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    return path
+
+
+def latest_run_dir() -> Path | None:
+    """The newest run under ``vpp-output/`` (the default for ``vpp trace``)."""
+    if not OUTPUT_ROOT.is_dir():
+        return None
+    runs = [p for p in OUTPUT_ROOT.iterdir() if (p / "trace").is_dir()]
+    return max(runs, key=lambda p: p.stat().st_mtime) if runs else None
+
+
+def fail(message: str, code: int = 2) -> None:
+    """Print an error and exit with ``code``."""
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise SystemExit(code)
+
+
+def table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Table:
+    """A rich table; floats are shown with 1 decimal, None as a dash."""
+    t = Table(title=title, title_justify="left")
+    for i, c in enumerate(columns):
+        t.add_column(c, justify="left" if i == 0 or c in _TEXT_COLUMNS else "right")
+    for row in rows:
+        t.add_row(*(_cell(v) for v in row))
+    return t
+
+
+_TEXT_COLUMNS = {"site", "agent", "kind", "reason", "address", "role", "class", "direction",
+                 "sender", "receiver", "conversation", "body", "error", "phase"}
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:,.1f}"
+    return str(v)
+
+
+def emit_records(records: list[dict[str, Any]], as_json: bool, as_csv: bool) -> bool:
+    """Write ``records`` to stdout as JSON lines' array or CSV; False when neither asked."""
+    if as_json:
+        json.dump(records, sys.stdout, default=str)
+        sys.stdout.write("\n")
+        return True
+    if as_csv:
+        fields = list(records[0]) if records else []
+        writer = csv.DictWriter(sys.stdout, fieldnames=fields)
+        writer.writeheader()
+        for rec in records:
+            writer.writerow({k: json.dumps(v) if isinstance(v, (dict, list)) else v
+                             for k, v in rec.items()})
+        return True
+    return False

@@ -1,0 +1,134 @@
+"""``vpp trace``: read a run's trace (all its shards as one)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from runs.cli.common import console, emit_records, fail, latest_run_dir, table
+
+app = typer.Typer(help="Inspect a run's trace: overview, messages, rounds, plot.",
+                  no_args_is_help=True)
+
+RunDir = typer.Argument(None, help="The run directory [default: the newest under vpp-output/].")
+
+
+def _open(run_dir: Path | None):
+    from agents.trace_reader import TraceError, TraceReader
+
+    run_dir = run_dir or latest_run_dir()
+    if run_dir is None:
+        fail("no run directory given and none found under vpp-output/")
+    try:
+        return TraceReader(run_dir)
+    except TraceError as exc:
+        fail(str(exc))
+
+
+@app.command("show")
+def show(run_dir: Path | None = RunDir) -> None:
+    """What happened: agents, steps, messages by kind, dispatch per site, unserved energy."""
+    reader = _open(run_dir)
+    meta, agents, steps = reader.meta(), reader.agents(), reader.steps()
+    counts, dispatch = reader.message_counts(), reader.dispatch()
+    reader.close()
+    dt_h = float(meta.get("step_minutes", 15)) / 60.0
+    console.print(f"[bold]{reader.run_dir}[/]: scenario {meta.get('scenario')}, seed "
+                  f"{meta.get('seed')}, {len(steps)} steps of {meta.get('step_minutes')} min, "
+                  f"trace shards: {', '.join(sorted(reader._dbs))}")
+    roles: dict[str, int] = {}
+    for a in agents:
+        roles[a["role"]] = roles.get(a["role"], 0) + 1
+    console.print(table("agents", ("role", "count"), sorted(roles.items())))
+    kinds = sorted({k for k, _ in counts})
+    console.print(table("messages by kind", ("kind", "sent", "received", "dropped"), [
+        (k, counts.get((k, "send"), 0), counts.get((k, "recv"), 0), counts.get((k, "drop"), 0))
+        for k in kinds]))
+    per_site: dict[str, list[float]] = {}
+    for d in dispatch:
+        acc = per_site.setdefault(d["site"], [0.0, 0.0, 0.0])
+        acc[0] += max(d["power_kw"], 0.0) * dt_h
+        acc[1] += max(-d["power_kw"], 0.0) * dt_h
+        acc[2] += d["reserve_kw"] * dt_h
+    console.print(table("dispatch per site", (
+        "site", "injected (kWh)", "absorbed (kWh)", "reserve held (kWh)"),
+        [(s, *v) for s, v in per_site.items()]))
+    unserved = [s for s in steps if s["unserved_kw"] > 0]
+    console.print(table("energy", ("quantity", "value"), [
+        ("target (kWh)", sum(abs(s["target_kw"]) for s in steps) * dt_h),
+        ("served (kWh)", sum(abs(s["served_kw"]) for s in steps) * dt_h),
+        ("unserved (kWh)", sum(s["unserved_kw"] for s in steps) * dt_h),
+        ("steps with unserved energy", len(unserved)),
+        ("reserve shortfall (kWh)",
+         sum(s["reserve_target_kw"] - s["reserve_served_kw"] for s in steps) * dt_h),
+        ("cost (EUR)", sum(s["cost_eur"] for s in steps)),
+        ("steps with silent sites", sum(1 for s in steps if s["silent"])),
+    ]))
+    if unserved:
+        console.print(table("steps with unserved energy (first 10)", (
+            "step", "target_kw", "served_kw", "unserved_kw"),
+            [(s["step"], s["target_kw"], s["served_kw"], s["unserved_kw"]) for s in unserved[:10]]))
+
+
+@app.command("messages")
+def messages(
+    run_dir: Path | None = RunDir,
+    agent: str | None = typer.Option(None, "--agent", help="An agent's name or address."),
+    kind: str | None = typer.Option(None, "--kind", help="A message kind, e.g. Bid."),
+    direction: str | None = typer.Option(None, "--direction", help="send, recv or drop."),
+    step: int | None = typer.Option(None, "--step", help="Only this step's negotiation."),
+    limit: int = typer.Option(50, "--limit", help="Rows shown in the table (exports are whole)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    as_csv: bool = typer.Option(False, "--csv", help="Print CSV instead of a table."),
+) -> None:
+    """Every message sent, received or dropped, with its body."""
+    reader = _open(run_dir)
+    rows = reader.messages(agent=agent, kind=kind, direction=direction, step=step)
+    reader.close()
+    records = [r.as_dict() for r in rows]
+    if emit_records(records, as_json, as_csv):
+        return
+    console.print(table(f"messages ({len(rows)}, first {min(limit, len(rows))})", (
+        "sim_time", "direction", "kind", "sender", "receiver", "round", "body", "error"),
+        [(r.sim_time, r.direction, r.kind, r.sender, r.receiver, r.round,
+          _short(r.body), r.error) for r in rows[:limit]]))
+
+
+def _short(body: object, width: int = 60) -> str:
+    text = "" if body is None else str(body)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+@app.command("rounds")
+def rounds(
+    run_dir: Path | None = RunDir,
+    step: int | None = typer.Option(None, "--step", help="Only this step."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    as_csv: bool = typer.Option(False, "--csv", help="Print CSV instead of a table."),
+) -> None:
+    """One row per negotiation round: target, served, price, bids, awards, declines."""
+    reader = _open(run_dir)
+    records = reader.rounds(step)
+    reader.close()
+    if emit_records(records, as_json, as_csv):
+        return
+    console.print(table(f"rounds ({len(records)})", (
+        "step", "round", "phase", "target_kw", "served_kw", "unserved_kw", "price", "bids",
+        "awards", "declines"),
+        [(r["step"], r["round"], r["detail"].get("phase"), r["target_kw"], r["served_kw"],
+          r["unserved_kw"], r["price"], r["bids"], r["awards"], r["declines"])
+         for r in records]))
+
+
+@app.command("plot")
+def plot(
+    run_dir: Path | None = RunDir,
+    out: Path | None = typer.Option(None, "--out", "-o", help="The PNG to write."),
+) -> None:
+    """Draw the run's dispatch, target, unserved energy and price as a PNG."""
+    from runs.plots import plot_run
+
+    reader = _open(run_dir)
+    reader.close()
+    console.print(f"wrote {plot_run(reader.run_dir, out)}")

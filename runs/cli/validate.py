@@ -1,0 +1,28 @@
+"""``vpp validate``: check a scenario file without running it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from runs.cli.common import console, fail
+
+
+def validate(
+    scenario: Path = typer.Argument(..., help="The scenario YAML file to check."),
+) -> None:
+    """Check a scenario: every error names the file, the field path and what was expected."""
+    from runs.plugins import site_strategies
+    from runs.scenario import ScenarioError, load, target_series
+
+    try:
+        spec = load(scenario)
+        targets = target_series(spec, scenario)
+        site_strategies(spec, str(scenario))
+    except ScenarioError as exc:
+        fail(str(exc), code=1)
+    console.print(
+        f"[green]ok[/] {scenario}: scenario [bold]{spec.name}[/], {len(spec.site_names())} sites, "
+        f"{spec.steps} steps of {spec.step_minutes} min, target {min(targets):,.0f} to "
+        f"{max(targets):,.0f} kW")

@@ -1,0 +1,65 @@
+"""Plots of a run, drawn from its trace (so any traced run can be plotted again)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def plot_run(run_dir: Path | str, out: Path | str | None = None) -> Path:
+    """Draw ``dispatch.png``: target vs served with unserved energy shaded, each site's
+    dispatch stacked, the reserve, and the marginal price. Returns the file written."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from agents.trace_reader import TraceReader
+
+    reader = TraceReader(run_dir)
+    try:
+        steps = reader.steps()
+        dispatch = reader.dispatch()
+        meta = reader.meta()
+    finally:
+        reader.close()
+    out = Path(out) if out else Path(run_dir) / "dispatch.png"
+    k = np.array([s["step"] for s in steps])
+    hours = k * float(meta.get("step_minutes", 15)) / 60.0
+    target = np.array([s["target_kw"] for s in steps])
+    served = np.array([s["served_kw"] for s in steps])
+    price = np.array([np.nan if s["marginal_price"] is None else s["marginal_price"]
+                      for s in steps])
+    sites = sorted({d["site"] for d in dispatch})
+    index = {int(s): i for i, s in enumerate(k)}
+    power = np.zeros((len(sites), len(k)))
+    for d in dispatch:
+        power[sites.index(d["site"]), index[d["step"]]] = d["power_kw"]
+
+    fig, (ax, axp) = plt.subplots(2, 1, figsize=(11, 7), sharex=True,
+                                  gridspec_kw={"height_ratios": [3, 1]})
+    pos, neg = np.clip(power, 0, None), np.clip(power, None, 0)
+    labels = [s.partition("/")[2] or s for s in sites]
+    colors = plt.cm.tab20(np.linspace(0, 1, max(len(sites), 1)))
+    if len(sites) <= 20:
+        ax.stackplot(hours, pos, labels=labels, colors=colors, alpha=0.8, step="post")
+        ax.stackplot(hours, neg, colors=colors, alpha=0.8, step="post")
+    else:
+        ax.fill_between(hours, pos.sum(0), step="post", alpha=0.5, label=f"{len(sites)} sites")
+        ax.fill_between(hours, neg.sum(0), step="post", alpha=0.5)
+    ax.step(hours, target, where="post", color="black", lw=2, label="target")
+    short = np.abs(served) < np.abs(target) - 1e-9
+    ax.fill_between(hours, served, target, where=short, step="post", color="red", alpha=0.35,
+                    label="unserved")
+    ax.axhline(0, color="grey", lw=0.5)
+    ax.set_ylabel("power (kW, + injection)")
+    ax.set_title(f"{meta.get('scenario', '')}: merit-order dispatch "
+                 f"(seed {meta.get('seed', '?')})")
+    ax.legend(loc="upper left", fontsize=7, ncol=2)
+    axp.step(hours, price, where="post", color="tab:purple")
+    axp.set_ylabel("marginal price\n(EUR/MWh)")
+    axp.set_xlabel("hours from start")
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out

@@ -1,0 +1,253 @@
+"""Scenario files: YAML validated into typed structures.
+
+Every error names the file, the field path (``$.sites[2].devices[0].p_max_kw``) and what
+was expected, and unknown fields are errors (a typo is never silently ignored).
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import msgspec
+import yaml
+
+BUNDLED = Path(__file__).parent / "scenarios"
+"""Where the bundled scenarios live."""
+
+DEFAULT_SCENARIO = BUNDLED / "default.yaml"
+
+
+class ScenarioError(ValueError):
+    """A scenario that cannot be used; the message names the file and the field."""
+
+
+_Strict = dict(forbid_unknown_fields=True, kw_only=True)
+
+
+class FlexibleSpec(msgspec.Struct, tag="flexible", tag_field="type", **_Strict):
+    """A device between ``p_min_kw`` (<= 0) and ``p_max_kw`` (>= 0) at a marginal cost."""
+
+    name: str
+    p_max_kw: Annotated[float, msgspec.Meta(ge=0)]
+    p_min_kw: Annotated[float, msgspec.Meta(le=0)] = 0.0
+    cost_eur_mwh: float
+    absorb_price_eur_mwh: float = 0.0
+    availability: float | list[float] = 1.0
+
+
+class StorageSpec(msgspec.Struct, tag="storage", tag_field="type", **_Strict):
+    """A store with separate charge and discharge efficiencies."""
+
+    name: str
+    capacity_kwh: Annotated[float, msgspec.Meta(gt=0)]
+    p_charge_kw: Annotated[float, msgspec.Meta(ge=0)]
+    p_discharge_kw: Annotated[float, msgspec.Meta(ge=0)]
+    state_of_charge: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.5
+    eta_c: Annotated[float, msgspec.Meta(gt=0, le=1)] = 0.95
+    eta_d: Annotated[float, msgspec.Meta(gt=0, le=1)] = 0.95
+    cost_eur_mwh: float = 30.0
+    absorb_price_eur_mwh: float = 0.0
+
+
+DeviceSpec = FlexibleSpec | StorageSpec
+
+
+class StrategySpec(msgspec.Struct, **_Strict):
+    """A bidding strategy: an entry-point name or ``module:Class``, with its parameters."""
+
+    use: str
+    params: dict[str, Any] = {}
+
+
+class SiteSpec(msgspec.Struct, **_Strict):
+    """A site (or ``count`` alike sites, named ``name-1`` ... ``name-N``)."""
+
+    name: str
+    devices: list[DeviceSpec]
+    strategy: str | StrategySpec = "marginal-cost"
+    outage_probability: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.0
+    count: Annotated[int, msgspec.Meta(ge=1)] = 1
+
+
+class ProfileSpec(msgspec.Struct, **_Strict):
+    """A target shaped by one column of a CSV time series, rescaled to a kW range.
+
+    The column is read over the scenario's horizon, linearly interpolated to the step, and
+    mapped so that its lowest value becomes ``low_kw`` and its highest ``high_kw``.
+    """
+
+    csv: str
+    column: str
+    low_kw: float
+    high_kw: float
+    timestamp_column: str = "timestamp_utc"
+
+
+class TargetSpec(msgspec.Struct, **_Strict):
+    """The aggregator's target: given values (one per step) or a CSV profile."""
+
+    values_kw: list[float] | None = None
+    profile: ProfileSpec | None = None
+
+
+class NegotiationSpec(msgspec.Struct, **_Strict):
+    """How the contract net runs."""
+
+    deadline_ms: Annotated[int, msgspec.Meta(ge=1)] = 2000
+    max_rounds: Annotated[int, msgspec.Meta(ge=1)] = 5
+
+
+class Scenario(msgspec.Struct, **_Strict):
+    """A whole scenario: the horizon, the aggregator's target and reserve, the sites."""
+
+    name: str
+    description: str = ""
+    seed: int = 0
+    start: datetime
+    step_minutes: Annotated[int, msgspec.Meta(ge=1, le=1440)] = 15
+    steps: Annotated[int, msgspec.Meta(ge=1)]
+    target: TargetSpec
+    reserve_kw: Annotated[float, msgspec.Meta(ge=0)] | list[float] = 0.0
+    negotiation: NegotiationSpec = msgspec.field(default_factory=NegotiationSpec)
+    sites: list[SiteSpec]
+
+    @property
+    def dt_h(self) -> float:
+        """The step length in hours."""
+        return self.step_minutes / 60.0
+
+    def site_names(self) -> list[str]:
+        """Every site's name, ``count`` expanded."""
+        names = []
+        for spec in self.sites:
+            if spec.count == 1:
+                names.append(spec.name)
+            else:
+                names.extend(f"{spec.name}-{i}" for i in range(1, spec.count + 1))
+        return names
+
+
+def _check(scenario: Scenario, where: str) -> None:
+    def fail(path: str, msg: str) -> None:
+        raise ScenarioError(f"{where}: {msg} - at `$.{path}`")
+
+    if scenario.start.tzinfo is None:
+        fail("start", "Expected a time with a zone (e.g. 2019-01-16T00:00:00Z)")
+    if not scenario.sites:
+        fail("sites", "Expected at least one site")
+    names = scenario.site_names()
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            fail("sites", f"Site name {name!r} is used twice")
+        if not name or "/" in name or "*" in name:
+            fail("sites", f"Site name {name!r} must be non-empty, without '/' or '*'")
+        seen.add(name)
+    for i, site in enumerate(scenario.sites):
+        if not site.devices:
+            fail(f"sites[{i}].devices", "Expected at least one device")
+        device_names = [d.name for d in site.devices]
+        if len(set(device_names)) != len(device_names):
+            fail(f"sites[{i}].devices", f"Device names must be unique, got {device_names}")
+        for j, dev in enumerate(site.devices):
+            if isinstance(dev, FlexibleSpec) and isinstance(dev.availability, list):
+                if not dev.availability or any(not 0 <= a <= 1 for a in dev.availability):
+                    fail(f"sites[{i}].devices[{j}].availability",
+                         "Expected a non-empty list of fractions in [0, 1]")
+    target = scenario.target
+    if (target.values_kw is None) == (target.profile is None):
+        fail("target", "Expected exactly one of `values_kw` or `profile`")
+    if target.values_kw is not None:
+        if len(target.values_kw) < scenario.steps:
+            fail("target.values_kw", f"Expected at least {scenario.steps} values (one per "
+                 f"step), got {len(target.values_kw)}")
+        if not all(math.isfinite(v) for v in target.values_kw):
+            fail("target.values_kw", "Expected finite numbers")
+    if isinstance(scenario.reserve_kw, list) and len(scenario.reserve_kw) < scenario.steps:
+        fail("reserve_kw", f"Expected a number or at least {scenario.steps} values")
+
+
+def parse(data: Any, where: str = "<scenario>") -> Scenario:
+    """Validate already-parsed YAML/JSON data into a :class:`Scenario`."""
+    try:
+        scenario = msgspec.convert(data, Scenario, strict=False)
+    except msgspec.ValidationError as exc:
+        text = str(exc)
+        if " - at `$" not in text:
+            text += " - at `$`"
+        raise ScenarioError(f"{where}: {text}") from None
+    _check(scenario, where)
+    return scenario
+
+
+def load(path: str | Path) -> Scenario:
+    """Read and validate a scenario file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ScenarioError(f"{path}: cannot read the file ({exc.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ScenarioError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{path}: Expected a mapping at the top level - at `$`")
+    return parse(data, str(path))
+
+
+def resolve(scenario_path: Path | None, relative: str) -> Path:
+    """A path from a scenario file, taken relative to the file's folder."""
+    p = Path(relative)
+    if p.is_absolute() or scenario_path is None:
+        return p
+    return scenario_path.parent / p
+
+
+def step_times(scenario: Scenario) -> list[datetime]:
+    """The start instant (UTC) of every step."""
+    start = scenario.start.astimezone(timezone.utc)
+    dt = timedelta(minutes=scenario.step_minutes)
+    return [start + i * dt for i in range(scenario.steps)]
+
+
+def target_series(scenario: Scenario, scenario_path: Path | None = None) -> list[float]:
+    """The aggregator's target per step, in kW."""
+    if scenario.target.values_kw is not None:
+        return list(scenario.target.values_kw[: scenario.steps])
+    import numpy as np
+    import pandas as pd
+
+    spec = scenario.target.profile
+    assert spec is not None
+    where = resolve(scenario_path, spec.csv)
+    try:
+        frame = pd.read_csv(where)
+    except OSError as exc:
+        raise ScenarioError(f"target.profile.csv: cannot read {where} ({exc})") from None
+    for col in (spec.timestamp_column, spec.column):
+        if col not in frame.columns:
+            raise ScenarioError(f"target.profile: {where} has no column {col!r} "
+                                f"(it has {list(frame.columns)})")
+    stamps = pd.to_datetime(frame[spec.timestamp_column], utc=True)
+    seconds = (stamps - pd.Timestamp("1970-01-01", tz="UTC")).dt.total_seconds().to_numpy()
+    wanted = np.array([t.timestamp() for t in step_times(scenario)])
+    if wanted[0] < seconds.min() or wanted[-1] > seconds.max():
+        raise ScenarioError(f"target.profile: {where} covers {stamps.min()} to "
+                            f"{stamps.max()}, not the scenario's horizon from {scenario.start}")
+    values = np.interp(wanted, seconds, frame[spec.column].to_numpy(dtype=float))
+    lo, hi = float(values.min()), float(values.max())
+    if hi == lo:
+        return [spec.low_kw] * scenario.steps
+    scaled = spec.low_kw + (values - lo) * (spec.high_kw - spec.low_kw) / (hi - lo)
+    return [float(v) for v in scaled]
+
+
+def reserve_series(scenario: Scenario) -> list[float]:
+    """The upward reserve wanted per step, in kW."""
+    if isinstance(scenario.reserve_kw, list):
+        return list(scenario.reserve_kw[: scenario.steps])
+    return [float(scenario.reserve_kw)] * scenario.steps

@@ -1,0 +1,228 @@
+"""The local swarm: a ``mesa.Model`` that hosts the aggregator and the sites and steps time.
+
+Two hosts live in this process, ``agg`` (the aggregator) and ``sites`` (every site), wired
+over ``inproc://``: each aggregator-site message crosses ZeroMQ and is traced. Each step the
+model moves the simulated clock, the aggregator negotiates the step's target, the sites
+run their devices at the outcome, and a ``DataCollector`` records the step.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import mesa
+import zmq
+
+from agents.aggregator import AggregatorAgent
+from agents.clock import SimulatedClock
+from agents.host import Host
+from agents.kinds import default_registry
+from agents.loop import EventLoop
+from agents.site import SiteAgent
+from agents.trace import TraceRecorder, shard_path
+from physics.flexible import FlexibleDevice, StorageDevice
+from runs.plugins import site_strategies
+from runs.scenario import (
+    DeviceSpec,
+    FlexibleSpec,
+    Scenario,
+    reserve_series,
+    target_series,
+)
+
+log = logging.getLogger(__name__)
+
+_RUN_IDS = itertools.count()
+STEP_TIMEOUT_S = 60.0
+
+
+def build_device(spec: DeviceSpec) -> FlexibleDevice | StorageDevice:
+    """The device model a spec describes."""
+    if isinstance(spec, FlexibleSpec):
+        return FlexibleDevice(spec.name, spec.p_min_kw, spec.p_max_kw, spec.cost_eur_mwh,
+                              spec.absorb_price_eur_mwh, spec.availability)
+    return StorageDevice(spec.name, spec.capacity_kwh, spec.p_charge_kw, spec.p_discharge_kw,
+                         spec.state_of_charge, spec.eta_c, spec.eta_d, spec.cost_eur_mwh,
+                         spec.absorb_price_eur_mwh)
+
+
+class SiteMember(mesa.Agent):
+    """The mesa face of a site agent: what the DataCollector reads each step."""
+
+    def __init__(self, model: SwarmModel, site: SiteAgent) -> None:
+        super().__init__(model)
+        self.site = site
+
+    @property
+    def name(self) -> str:
+        """The site's name."""
+        return self.site.name
+
+    @property
+    def power_kw(self) -> float:
+        """The power the site ran in the last step."""
+        return self.site.power_kw
+
+    @property
+    def reserve_kw(self) -> float:
+        """The reserve the site held in the last step."""
+        return self.site.reserve_kw
+
+    @property
+    def stored_kwh(self) -> float:
+        """Energy in the site's stores."""
+        return sum(getattr(d, "energy_kwh", 0.0) for d in self.site.devices)
+
+
+class SwarmModel(mesa.Model):
+    """A scenario run in one process.
+
+    Args:
+        scenario: the validated scenario.
+        out_dir: the run's directory (trace shards, time series, summary).
+        scenario_path: the scenario file, to resolve the paths it names.
+        seed: overrides the scenario's seed.
+    """
+
+    def __init__(self, scenario: Scenario, out_dir: Path | str, *,
+                 scenario_path: Path | None = None, seed: int | None = None) -> None:
+        seed = scenario.seed if seed is None else seed
+        super().__init__(seed=seed)
+        self.scenario = scenario
+        self.out_dir = Path(out_dir)
+        self.targets = target_series(scenario, scenario_path)
+        self.reserves = reserve_series(scenario)
+        strategies = iter(site_strategies(scenario, str(scenario_path or scenario.name)))
+        self.window_s = scenario.step_minutes * 60.0
+        self.step_index = 0
+        self.clock = SimulatedClock(scenario.start)
+        self.context = zmq.Context()
+        self.trace = TraceRecorder(shard_path(self.out_dir, "local"), "local")
+        self.trace.set_meta(scenario=scenario.name, seed=seed, steps=scenario.steps,
+                            step_minutes=scenario.step_minutes, start=scenario.start.isoformat(),
+                            processes=1)
+        registry = default_registry()
+        run = f"vpp-{id(self)}-{next(_RUN_IDS)}"
+        common = dict(context=self.context, clock=self.clock, registry=registry, trace=self.trace)
+        self.agg_host = Host("agg", f"inproc://{run}-agg", pub_endpoint=f"inproc://{run}-pub",
+                             **common)
+        self.site_host = Host("sites", f"inproc://{run}-sites", **common)
+        self.agg_host.connect("sites", self.site_host.endpoint)
+        self.site_host.connect("agg", self.agg_host.endpoint, self.agg_host.pub_endpoint)
+        self.sites: list[SiteAgent] = []
+        streams = self.rng.spawn(len(scenario.site_names()))
+        names = iter(scenario.site_names())
+        for spec in scenario.sites:
+            for _ in range(spec.count):
+                site = SiteAgent(next(names), [build_device(d) for d in spec.devices],
+                                 next(strategies),
+                                 dt_h=scenario.dt_h, outage_probability=spec.outage_probability,
+                                 rng=streams[len(self.sites)])
+                self.site_host.add(site)
+                self.sites.append(site)
+                SiteMember(self, site)
+        self.aggregator = AggregatorAgent(
+            "aggregator", [s.address for s in self.sites],
+            deadline_ms=scenario.negotiation.deadline_ms,
+            max_rounds=scenario.negotiation.max_rounds)
+        self.agg_host.add(self.aggregator)
+        self.loop = EventLoop(self.agg_host, self.site_host)
+        self.loop.run_once(0.0)  # let the subscriptions reach the publisher
+        self.datacollector = mesa.DataCollector(
+            model_reporters={
+                "target_kw": lambda m: m.last.target_kw,
+                "served_kw": lambda m: m.last.served_kw,
+                "unserved_kw": lambda m: m.last.unserved_kw,
+                "reserve_target_kw": lambda m: m.last.reserve_target_kw,
+                "reserve_served_kw": lambda m: m.last.reserve_served_kw,
+                "marginal_price_eur_mwh": lambda m: m.last.marginal_price_eur_mwh,
+                "cost_eur": lambda m: m.last.cost_eur,
+                "rounds": lambda m: m.last.rounds,
+                "declined": lambda m: len(m.last.declined),
+            },
+            agent_reporters={"site": "name", "power_kw": "power_kw",
+                             "reserve_kw": "reserve_kw", "stored_kwh": "stored_kwh"},
+        )
+
+    @property
+    def last(self):
+        """The outcome of the last step."""
+        return self.aggregator.outcomes[-1]
+
+    @property
+    def finished(self) -> bool:
+        """True once every step of the scenario has run."""
+        return self.step_index >= self.scenario.steps
+
+    def step(self) -> None:
+        """Negotiate and run one step."""
+        if self.finished:
+            raise RuntimeError("the scenario has no steps left")
+        k = self.step_index
+        start_s = k * self.window_s
+        self.clock.advance_to(start_s)
+        self.aggregator.begin_step(k, start_s, self.window_s, self.targets[k], self.reserves[k])
+        ok = self.loop.run_until(
+            lambda: self.aggregator.step_done
+            and all(s.last_cleared_step == k for s in self.sites), STEP_TIMEOUT_S)
+        if not ok:
+            raise TimeoutError(f"step {k} did not finish within {STEP_TIMEOUT_S} s")
+        self.trace.flush()
+        self.datacollector.collect(self)
+        self.step_index += 1
+
+    def run(self, progress: Callable[[int], None] | None = None) -> dict:
+        """Run every remaining step, write the results, return the summary."""
+        t0 = time.perf_counter()
+        while not self.finished:
+            self.step()
+            if progress is not None:
+                progress(self.step_index)
+        summary = self.summary(wall_s=time.perf_counter() - t0)
+        self.write_results(summary)
+        return summary
+
+    def summary(self, wall_s: float | None = None) -> dict:
+        """Totals over the steps run: energy asked for, served and unserved, cost, messages."""
+        dt_h = self.scenario.dt_h
+        outs = self.aggregator.outcomes
+        return {
+            "scenario": self.scenario.name,
+            "seed": self._seed,
+            "steps": len(outs),
+            "sites": len(self.sites),
+            "target_kwh": sum(abs(o.target_kw) for o in outs) * dt_h,
+            "served_kwh": sum(abs(o.served_kw) for o in outs) * dt_h,
+            "unserved_kwh": sum(o.unserved_kw for o in outs) * dt_h,
+            "steps_with_unserved": sum(1 for o in outs if o.unserved_kw > 0),
+            "reserve_shortfall_kwh": sum(o.reserve_target_kw - o.reserve_served_kw
+                                         for o in outs) * dt_h,
+            "cost_eur": sum(o.cost_eur for o in outs),
+            "declines": sum(len(o.declined) for o in outs),
+            "rounds": sum(o.rounds for o in outs),
+            "messages": self.agg_host.stats.sent + self.site_host.stats.sent,
+            "dropped": self.agg_host.stats.dropped_total + self.site_host.stats.dropped_total,
+            "wall_s": wall_s,
+            "out_dir": str(self.out_dir),
+        }
+
+    def write_results(self, summary: dict) -> None:
+        """Write ``summary.json``, ``steps.csv`` and ``sites.csv`` into the run directory."""
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        (self.out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+        model = self.datacollector.get_model_vars_dataframe()
+        model.index.name = "step"
+        model.to_csv(self.out_dir / "steps.csv")
+        self.datacollector.get_agent_vars_dataframe().to_csv(self.out_dir / "sites.csv")
+
+    def close(self) -> None:
+        """Close the hosts, the trace shard and the ZeroMQ context."""
+        self.agg_host.close()
+        self.site_host.close()
+        self.trace.close()
+        self.context.term()

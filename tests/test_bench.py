@@ -1,0 +1,34 @@
+"""Benchmarks print one JSON object with the promised keys and honest values."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from runs.cli import app
+
+runner = CliRunner()
+
+
+def _bench(*args):
+    result = runner.invoke(app, ["bench", *args, "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+def test_swarm_bench_counts_every_message():
+    got = _bench("swarm", "--sites", "20", "--steps", "3")
+    assert {"sites", "steps", "wall_s", "messages", "messages_per_s"} <= set(got)
+    # per step: CallForBids, Bid, Award, Accept per site, and one StepCleared broadcast
+    assert got["messages"] == 3 * (4 * 20 + 1)
+    assert got["dropped"] == 0
+    assert abs(got["messages_per_s"] * got["wall_s"] - got["messages"]) <= 0.06 * got["messages"]  # wall_s is rounded
+
+
+def test_merit_order_and_codec_benches():
+    got = _bench("merit-order", "--sites", "5000", "--repeats", "3")
+    assert got["sites"] == 5000 and got["unserved_kw"] == 0.0
+    assert 0 < got["dispatch_ms_p50"] <= got["dispatch_ms_p99"]
+    codec = _bench("codec")
+    assert codec["encode_decode_us_p50"] > 0 and codec["speedup_vs_json"] > 0

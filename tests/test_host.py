@@ -1,0 +1,141 @@
+"""Hosts over inproc, ipc and tcp; bad frames are counted, traced and dropped; the host
+keeps serving."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import msgspec
+import pytest
+import zmq
+
+from agents.agent import Agent
+from agents.host import Host
+from agents.loop import EventLoop
+from agents.messages import Envelope
+from agents.trace import TraceRecorder, shard_path
+from agents.trace_reader import TraceReader
+from coordination.errors import ProtocolError
+from coordination.merit_order.messages import Award, Bid, BidSegment, StepCleared
+
+
+class Echo(Agent):
+    """Answers every Bid with an Award of its total quantity; keeps what it got."""
+
+    role = "echo"
+
+    def __init__(self, name):
+        super().__init__(name)
+        self.got = []
+        self.on(Bid, self._bid)
+        self.on(Award, lambda env, body: self.got.append(body))
+        self.on(StepCleared, lambda env, body: self.got.append(body))
+
+    def _bid(self, env, bid):
+        self.got.append(bid)
+        if bid.step < 0:
+            raise ProtocolError("negative step")
+        total = sum(s.quantity_kw for s in bid.segments)
+        self.send(env.sender, Award(bid.step, total, 0.0, None), conversation=env.conversation,
+                  round=env.round + 1)
+
+
+def _pair(context, registry, a_end, b_end, trace=None, pub=None):
+    a = Host("a", a_end, context=context, registry=registry, trace=trace)
+    b = Host("b", b_end, context=context, registry=registry, trace=trace, pub_endpoint=pub)
+    a.connect("b", b_end, pub)
+    b.connect("a", a_end)
+    return a, b
+
+
+@pytest.mark.parametrize("transport", ["inproc", "ipc", "tcp"])
+def test_request_and_answer_cross_every_transport(context, registry, transport, tmp_path):
+    ends = {"inproc": ("inproc://t-a", "inproc://t-b"),
+            "ipc": (f"ipc://{tmp_path}/a.sock", f"ipc://{tmp_path}/b.sock"),
+            "tcp": ("tcp://127.0.0.1:*", "tcp://127.0.0.1:*")}[transport]
+    a = Host("a", ends[0], context=context, registry=registry)
+    b = Host("b", ends[1], context=context, registry=registry)
+    a.connect("b", b.endpoint)
+    b.connect("a", a.endpoint)
+    asker, echo = a.add(Echo("asker")), b.add(Echo("echo"))
+    loop = EventLoop(a, b)
+    asker.send("b/echo", Bid(4, [BidSegment(10.0, 1.0), BidSegment(2.5, 3.0)]), conversation="x")
+    assert loop.run_until(lambda: asker.got, 5.0)
+    assert asker.got == [Award(4, 12.5, 0.0, None)]
+    assert echo.got[0].step == 4
+    assert a.stats.sent == b.stats.sent == 1
+    a.close()
+    b.close()
+
+
+def test_bad_frames_are_counted_traced_and_the_host_keeps_serving(context, registry, tmp_path):
+    trace = TraceRecorder(shard_path(tmp_path, "b"), "b")
+    a, b = _pair(context, registry, "inproc://bad-a", "inproc://bad-b", trace=trace)
+    asker, _ = a.add(Echo("asker")), b.add(Echo("echo"))
+    loop = EventLoop(a, b)
+    raw = context.socket(zmq.DEALER)
+    raw.setsockopt(zmq.IDENTITY, b"raw")
+    raw.connect("inproc://bad-b")
+    enc = msgspec.msgpack.Encoder()
+
+    def env(kind, body, sender="raw/fuzzer", receiver="b/echo"):
+        return enc.encode(Envelope(1, kind, sender, receiver, "x", 0, 0.0, msgspec.Raw(enc.encode(body))))
+
+    raw.send(os.urandom(64))                                       # not a batch at all
+    raw.send(b"\x91\xc1")                                         # an array of garbage
+    raw.send(b"\x91" + env("Nope", {}))                            # unknown kind
+    raw.send(b"\x91" + env("Bid", {"step": "x", "segments": []}))  # wrong type
+    raw.send(b"\x91" + enc.encode(b"x" * (b.codec.max_frame_bytes + 10)))  # oversized message
+    raw.send(b"\x91" + env("Bid", {"step": 1, "segments": []}, receiver="b/nobody"))
+    raw.send(b"\x91" + env("Bid", {"step": 1, "segments": []}, sender="a/asker"))   # claims another host
+    raw.send(b"\x91" + env("Bid", {"step": -1, "segments": []}))   # rejected by the agent
+    raw.send_multipart([b"\x90", b"\x90"])                         # too many frames
+    loop.run_until(lambda: b.stats.dropped_total >= 9, 5.0)
+    assert b.stats.dropped == {
+        "malformed-batch": 2, "unknown-kind": 1, "malformed-body": 1, "oversized": 1,
+        "unknown-receiver": 1, "spoofed-sender": 1, "rejected": 1, "malformed-frames": 1,
+    }
+    # still serving
+    asker.send("b/echo", Bid(7, [BidSegment(1.0, 1.0)]), conversation="y")
+    assert loop.run_until(lambda: asker.got, 5.0)
+    assert asker.got[-1].power_kw == 1.0
+    raw.close()
+    a.close()
+    b.close()
+    trace.close()
+    reader = TraceReader(tmp_path)
+    drops = reader.messages(direction="drop")
+    assert len(drops) == 9
+    assert {d.error.split(":")[0] for d in drops} == set(b.stats.dropped)
+    assert any(d.kind == "Nope" for d in drops)
+    reader.close()
+
+
+def test_broadcast_reaches_subscribers_only(context, registry):
+    a, b = _pair(context, registry, "inproc://pub-a", "inproc://pub-b", pub="inproc://pub-b-pub")
+    listener, deaf = a.add(Echo("listener")), a.add(Echo("deaf"))
+    a.subscribe(listener, "dispatch")
+    speaker = b.add(Echo("speaker"))
+    loop = EventLoop(a, b)
+    loop.run_once(0.01)
+    speaker.publish("dispatch", StepCleared(1, 10.0, 8.0, 2.0, 50.0))
+    speaker.publish("other", StepCleared(2, 10.0, 8.0, 2.0, 50.0))
+    assert loop.run_until(lambda: listener.got, 5.0)
+    loop.run_for(0.05)
+    assert listener.got == [StepCleared(1, 10.0, 8.0, 2.0, 50.0)]
+    assert deaf.got == []
+    a.close()
+    b.close()
+
+
+def test_deadline_timers_fire_in_order_and_can_be_cancelled(context, registry):
+    host = Host("h", "inproc://timers", context=context, registry=registry)
+    fired = []
+    host.call_later(0.02, lambda: fired.append("late"))
+    host.call_later(0.0, lambda: fired.append("soon"))
+    host.call_later(0.01, lambda: fired.append("never")).cancel()
+    loop = EventLoop(host)
+    assert loop.run_until(lambda: len(fired) == 2, 2.0)
+    assert fired == ["soon", "late"]
+    host.close()

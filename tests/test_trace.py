@@ -1,0 +1,58 @@
+"""The trace: shards survive a crash up to the last flush; the reader merges shards."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from agents.trace_reader import TraceReader
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_a_crash_loses_at_most_what_was_not_flushed(tmp_path):
+    script = textwrap.dedent(f"""
+        import os, msgspec
+        from agents.messages import Envelope
+        from agents.trace import TraceRecorder, shard_path
+        rec = TraceRecorder(shard_path({str(tmp_path)!r}, "crashy"), "crashy")
+        body = msgspec.Raw(msgspec.msgpack.encode({{"step": 1}}))
+        for i in range(5):
+            rec.message("send", Envelope(1, "Bid", "a/x", "b/y", "c", i, 0.0, body), 10)
+        rec.flush()
+        for i in range(3):
+            rec.message("send", Envelope(1, "Bid", "a/x", "b/y", "c", 99, 0.0, body), 10)
+        os._exit(1)  # a crash: no close, no flush
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True)
+    assert proc.returncode == 1, proc.stderr.decode()
+    reader = TraceReader(tmp_path)
+    rows = reader.messages()
+    assert [r.round for r in rows] == [0, 1, 2, 3, 4]
+    assert rows[0].body == {"step": 1}
+    reader.close()
+
+
+def test_shards_read_as_one(tmp_path):
+    import msgspec
+
+    from agents.messages import Envelope
+    from agents.trace import TraceRecorder, shard_path
+
+    body = msgspec.Raw(msgspec.msgpack.encode({"x": 1}))
+    for host in ("agg", "site-host-1", "site-host-2"):
+        rec = TraceRecorder(shard_path(tmp_path, host), host)
+        rec.set_meta(scenario="s")
+        rec.agent(f"{host}/a", "site", "X")
+        rec.message("recv", Envelope(1, "Award", "agg/a", f"{host}/a", "c", 1, 0.0, body), 20)
+        rec.round(sim_time=0.0, step=0, conversation="c", protocol="p", round=1, price=3.0)
+        rec.close()
+    reader = TraceReader(tmp_path)
+    assert {r.host for r in reader.messages()} == {"agg", "site-host-1", "site-host-2"}
+    assert len(reader.messages(agent="a")) == 3
+    assert len(reader.messages(agent="site-host-1/a")) == 1
+    assert [r["price"] for r in reader.rounds()] == [3.0, 3.0, 3.0]
+    assert len(reader.agents()) == 3
+    reader.close()
