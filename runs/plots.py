@@ -49,8 +49,8 @@ def plot_run(run_dir: Path | str, out: Path | str | None = None) -> Path:
         ax.fill_between(hours, neg.sum(0), step="post", alpha=0.5)
     ax.step(hours, target, where="post", color="black", lw=2, label="target")
     short = np.abs(served) < np.abs(target) - 1e-9
-    ax.fill_between(hours, served, target, where=short, step="post", color="red", alpha=0.35,
-                    label="unserved")
+    ax.fill_between(hours, served, target, where=short, step="post", facecolor="none",
+                    edgecolor="red", hatch="xxxx", lw=0, label="unserved")
     ax.axhline(0, color="grey", lw=0.5)
     ax.set_ylabel("power (kW, + injection)")
     ax.set_title(f"{meta.get('scenario', '')}: merit-order dispatch "
