@@ -17,13 +17,12 @@ pvlib's bundled TMY3 files and the bundled PVGIS TMY; without weather a clear sk
 from __future__ import annotations
 
 import functools
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from physics._validate import finite, fraction, non_negative, positive
-from physics.flexibility import Flexibility, check_horizon
+from physics._validate import finite, fraction, non_negative
+from physics.source import VariableSource
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -259,57 +258,10 @@ def load_pvgis_tmy(path: Path = PVGIS_FILE) -> tuple["pd.DataFrame", dict]:
     return weather, {"latitude": 45.0, "longitude": 8.0, "altitude": alt}
 
 
-class PVPlant:
-    """A PV plant as a device: it injects up to its available power (curtailable).
+class PVPlant(VariableSource):
+    """A PV plant as a device: curtailable down to 0 from its available AC power (kW)."""
 
-    ``available_kw`` is a sequence of available AC power, one value per ``profile_dt_h``
-    hours (e.g. ``simulate(...).ac_kw.to_numpy()``). ``step`` curtails to the setpoint
-    (a setpoint above the available power delivers what is available; a negative
-    setpoint delivers 0). ``cost_per_kwh`` is the marginal cost offered (default 0).
-    """
-
-    __slots__ = ("_avail", "_dt", "t_h", "cost_per_kwh", "energy_kwh", "curtailed_kwh")
+    __slots__ = ()
 
     def __init__(self, available_kw, profile_dt_h: float = 1.0, cost_per_kwh: float = 0.0):
-        self._avail = [float(x) for x in available_kw]
-        if not self._avail:
-            raise ValueError("pv.available_kw must not be empty")
-        for i, x in enumerate(self._avail):
-            if not (x >= 0.0 and math.isfinite(x)):
-                raise ValueError(f"pv.available_kw[{i}] must be finite and >= 0, got {x!r}")
-        self._dt = positive("pv.profile_dt_h", profile_dt_h)
-        self.cost_per_kwh = finite("pv.cost_per_kwh", cost_per_kwh)
-        self.t_h = 0.0
-        self.energy_kwh = 0.0
-        self.curtailed_kwh = 0.0
-
-    def available_at(self, t_h: float) -> float:
-        """Available AC power (kW) at simulated time ``t_h`` (0 past the profile's end)."""
-        i = int(t_h / self._dt + 1e-9)
-        return self._avail[i] if 0 <= i < len(self._avail) else 0.0
-
-    def step(self, setpoint_kw: float, dt_h: float) -> PVStepState:
-        """Inject ``min(setpoint, available)`` (never negative) for ``dt_h`` hours."""
-        if not dt_h > 0.0:
-            raise ValueError(f"pv.dt_h must be > 0, got {dt_h!r}")
-        avail = self.available_at(self.t_h)
-        p = min(max(setpoint_kw, 0.0), avail)
-        self.t_h += dt_h
-        self.energy_kwh += p * dt_h
-        self.curtailed_kwh += (avail - p) * dt_h
-        return PVStepState(p, avail)
-
-    def flexibility(self, horizon: int, dt_h: float) -> Flexibility:
-        """Between 0 (fully curtailed) and the available power in each step."""
-        check_horizon(horizon, dt_h, "pv")
-        p_max = tuple(self.available_at(self.t_h + k * dt_h) for k in range(horizon))
-        return Flexibility(dt_h, (0.0,) * horizon, p_max, None, None,
-                           (self.cost_per_kwh,) * horizon)
-
-
-@dataclass(frozen=True, slots=True)
-class PVStepState:
-    """Delivered and available power of a PV plant in one step (kW)."""
-
-    power_kw: float
-    available_kw: float
+        super().__init__(available_kw, profile_dt_h, cost_per_kwh, name="pv")
