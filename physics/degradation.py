@@ -87,6 +87,8 @@ class BlastDegradation:
             self.capacity_fraction = float(outputs["q"][-1])
             if "r" in outputs:
                 self.resistance_fraction = float(outputs["r"][-1])
+            log.debug("%s: %d samples -> q=%.5f r=%.5f", self.model_name, len(self._t),
+                      self.capacity_fraction, self.resistance_fraction)
             # The last sample starts the next chunk, so no time is lost between chunks.
             self._t = self._t[-1:]
             self._soc = self._soc[-1:]

@@ -145,6 +145,7 @@ class GridFrequency:
             self._rk4(h, p_vpp)
         self.t_s = t_end
         self._apply_due_events()
-        rocof = self._f0 * (self.p_gov_pu + p_vpp - self.p_loss_pu - self._d * self.df_pu) / self._2h
+        accel = self.p_gov_pu + p_vpp - self.p_loss_pu - self._d * self.df_pu
+        rocof = self._f0 * accel / self._2h
         return FrequencyState(t_end, self._f0 * (1.0 + self.df_pu), rocof,
                               self.p_gov_pu * self._s, self.p_loss_pu * self._s)

@@ -1,6 +1,5 @@
 """Grid frequency: RoCoF and settling formulas, and the sign of the VPP's effect."""
 
-import time
 
 import pytest
 
@@ -20,7 +19,8 @@ def _run(params, seconds, dt, vpp=lambda f: 0.0):
 
 @pytest.mark.parametrize("f0", [50.0, 60.0])
 def test_initial_rocof_matches_formula(f0):
-    p = GridParams(f0_hz=f0, inertia_h_s=4.0, s_base_mw=20000.0, events=(LossOfInfeed(1.0, 1000.0),))
+    p = GridParams(f0_hz=f0, inertia_h_s=4.0, s_base_mw=20000.0,
+                   events=(LossOfInfeed(1.0, 1000.0),))
     g = GridFrequency(p)
     for _ in range(100):
         s = g.step(0.0, 0.01)
