@@ -211,7 +211,8 @@ class Battery:
         deg = self._deg
         q = deg.capacity_fraction
         r = deg.resistance_fraction
-        self._cap = self._cap0 * q
+        # Floor at a millionth of the rating so the state of charge stays defined.
+        self._cap = self._cap0 * max(q, 1e-6)
         # Energy above the new maximum is lost, never created.
         if self.energy_kwh > self._cap:
             self.energy_kwh = self._cap

@@ -84,7 +84,8 @@ class BlastDegradation:
                 np.asarray(self._t), np.asarray(self._soc), np.asarray(self._temp)
             )
             outputs = self._model.outputs
-            self.capacity_fraction = float(outputs["q"][-1])
+            # A model pushed past its range can extrapolate below zero: a dead cell holds 0.
+            self.capacity_fraction = max(float(outputs["q"][-1]), 0.0)
             if "r" in outputs:
                 self.resistance_fraction = float(outputs["r"][-1])
             log.debug("%s: %d samples -> q=%.5f r=%.5f", self.model_name, len(self._t),

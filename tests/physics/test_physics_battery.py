@@ -111,3 +111,27 @@ def test_bad_time_step_names_the_field():
         b.step(1.0, 0.0)
     with pytest.raises(ValueError, match="battery.horizon"):
         b.flexibility(0, 1.0)
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.lists(st.floats(min_value=-80.0, max_value=80.0, allow_nan=False),
+                min_size=10, max_size=120))
+def test_no_energy_is_created_with_heat_and_fast_ageing(seq):
+    from physics.battery import DegradationParams
+
+    p = BatteryParams(capacity_kwh=100.0, p_charge_max_kw=50.0, p_discharge_max_kw=50.0,
+                      eta_c=0.93, eta_d=0.96, soc_min=0.05, soc_max=0.95, soc_init=0.6,
+                      thermal=ThermalParams(thermal_capacity_kj_per_k=500.0),
+                      degradation=DegradationParams(update_interval_h=12.0,
+                                                    degradation_scalar=300.0))
+    b = Battery(p)
+    e0 = b.energy_kwh
+    e_in = e_out = 0.0
+    for sp in seq:
+        s = b.step(sp, 1.0)
+        assert 0.05 - 1e-9 <= s.soc <= 0.95 + 1e-9 or s.capacity_kwh < 100.0
+        e_out += max(s.power_kw, 0.0)
+        e_in += max(-s.power_kw, 0.0)
+    assert b.capacity_kwh <= 100.0
+    assert e_out <= e_in * 0.93 * 0.96 + e0 + 1e-9
+    assert b.energy_kwh <= b.capacity_kwh + 1e-9
