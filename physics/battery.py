@@ -1,0 +1,241 @@
+"""Battery energy storage: efficiencies, state-of-charge and power limits, heat, ageing.
+
+Sign convention: positive power is discharge (injection into the grid), negative is
+charge. Units: kW, kWh, hours. Charging at ``P < 0`` for ``dt`` stores
+``eta_c * |P| * dt``; discharging at ``P > 0`` draws ``P * dt / eta_d`` from the store,
+so a battery never creates energy. The step uses plain floats only.
+
+Ageing (optional, :class:`~physics.degradation.BlastDegradation`) shrinks the usable
+capacity and, through the relative resistance ``r``, scales the conversion losses
+(``1 - eta``) by ``r``; the thermal model (optional) turns those losses into heat and
+derates power near its temperature limits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from physics._validate import finite, fraction, non_negative, ordered, positive
+from physics.battery_thermal import ThermalModel, ThermalParams
+from physics.degradation import DEFAULT_MODEL, BlastDegradation, degradation_cost_per_kwh
+from physics.flexibility import Flexibility, check_horizon
+
+
+@dataclass(frozen=True, slots=True)
+class DegradationParams:
+    """How a battery ages and what its ageing costs.
+
+    ``model``: a BLAST-Lite model class name; ``update_interval_h``: simulated hours
+    between model updates; ``capex_per_kwh``: replacement value per kWh of capacity;
+    ``eol_capacity_fraction``: capacity fraction at end of life.
+    """
+
+    model: str = DEFAULT_MODEL
+    update_interval_h: float = 24.0
+    degradation_scalar: float = 1.0
+    capex_per_kwh: float = 300.0
+    eol_capacity_fraction: float = 0.8
+
+
+@dataclass(frozen=True, slots=True)
+class BatteryParams:
+    """Ratings of a battery. Fractions are of the (current) usable capacity."""
+
+    capacity_kwh: float
+    p_charge_max_kw: float
+    p_discharge_max_kw: float
+    eta_c: float = 0.95
+    eta_d: float = 0.95
+    soc_min: float = 0.1
+    soc_max: float = 0.9
+    soc_init: float = 0.5
+    c_rate_max: float | None = None
+    thermal: ThermalParams | None = None
+    degradation: DegradationParams | None = None
+    ambient_c: float = 25.0
+
+    def __post_init__(self) -> None:
+        positive("battery.capacity_kwh", self.capacity_kwh)
+        non_negative("battery.p_charge_max_kw", self.p_charge_max_kw)
+        non_negative("battery.p_discharge_max_kw", self.p_discharge_max_kw)
+        fraction("battery.eta_c", self.eta_c, open_low=True)
+        fraction("battery.eta_d", self.eta_d, open_low=True)
+        fraction("battery.soc_min", self.soc_min)
+        fraction("battery.soc_max", self.soc_max)
+        fraction("battery.soc_init", self.soc_init)
+        ordered("battery.soc_min", self.soc_min, "battery.soc_max", self.soc_max)
+        if not self.soc_min <= self.soc_init <= self.soc_max:
+            raise ValueError(
+                f"battery.soc_init must be in [soc_min, soc_max] = "
+                f"[{self.soc_min!r}, {self.soc_max!r}], got {self.soc_init!r}"
+            )
+        if self.c_rate_max is not None:
+            positive("battery.c_rate_max", self.c_rate_max)
+        finite("battery.ambient_c", self.ambient_c)
+        if self.degradation is not None:
+            d = self.degradation
+            non_negative("battery.degradation.capex_per_kwh", d.capex_per_kwh)
+            fraction("battery.degradation.eol_capacity_fraction", d.eol_capacity_fraction)
+
+
+@dataclass(frozen=True, slots=True)
+class BatteryState:
+    """What one step did: delivered power and the battery's state after it."""
+
+    power_kw: float
+    energy_kwh: float
+    soc: float
+    temperature_c: float
+    capacity_kwh: float
+    derate: float
+    limited: bool
+
+
+class Battery:
+    """A battery with separate charge/discharge efficiency, limits, heat and ageing."""
+
+    __slots__ = ("params", "energy_kwh", "t_h", "energy_charged_kwh", "energy_discharged_kwh",
+                 "_cap0", "_cap", "_pch", "_pdis", "_eta_c", "_eta_d", "_smin", "_smax",
+                 "_crate", "_thermal", "_deg", "_ambient", "_cost")
+
+    def __init__(self, params: BatteryParams) -> None:
+        self.params = params
+        self._cap0 = float(params.capacity_kwh)
+        self._cap = self._cap0
+        self.energy_kwh = params.soc_init * self._cap0
+        self.t_h = 0.0
+        self.energy_charged_kwh = 0.0      # drawn from the grid
+        self.energy_discharged_kwh = 0.0   # delivered to the grid
+        self._pch = float(params.p_charge_max_kw)
+        self._pdis = float(params.p_discharge_max_kw)
+        self._eta_c = float(params.eta_c)
+        self._eta_d = float(params.eta_d)
+        self._smin = float(params.soc_min)
+        self._smax = float(params.soc_max)
+        self._crate = None if params.c_rate_max is None else float(params.c_rate_max)
+        self._thermal = None if params.thermal is None else ThermalModel(params.thermal)
+        self._ambient = float(params.ambient_c)
+        d = params.degradation
+        if d is None:
+            self._deg = None
+            self._cost = 0.0
+        else:
+            self._deg = BlastDegradation(d.model, d.update_interval_h, d.degradation_scalar)
+            self._cost = degradation_cost_per_kwh(d.capex_per_kwh, d.eol_capacity_fraction,
+                                                  d.model)
+
+    # -- read-only views -------------------------------------------------------------
+    @property
+    def capacity_kwh(self) -> float:
+        """Usable capacity now (shrinks with ageing)."""
+        return self._cap
+
+    @property
+    def soc(self) -> float:
+        """State of charge, a fraction of the current capacity."""
+        return self.energy_kwh / self._cap
+
+    @property
+    def temperature_c(self) -> float:
+        """Cell temperature (ambient when there is no thermal model)."""
+        return self._ambient if self._thermal is None else self._thermal.temperature_c
+
+    @property
+    def degradation(self) -> BlastDegradation | None:
+        """The ageing state, or None when ageing is not modelled."""
+        return self._deg
+
+    @property
+    def degradation_cost_per_kwh(self) -> float:
+        """Marginal ageing cost per kWh of throughput (0 when ageing is not modelled)."""
+        return self._cost
+
+    def _limits(self) -> tuple[float, float, float]:
+        """Present (charge, discharge) power limits in kW and the derate factor."""
+        pch = self._pch
+        pdis = self._pdis
+        if self._crate is not None:
+            c = self._crate * self._cap
+            pch = min(pch, c)
+            pdis = min(pdis, c)
+        derate = 1.0
+        if self._thermal is not None:
+            derate = self._thermal.derate()
+            pdis *= derate
+            pch *= self._thermal.charge_derate()
+        return pch, pdis, derate
+
+    # -- the device interface --------------------------------------------------------
+    def step(self, setpoint_kw: float, dt_h: float) -> BatteryState:
+        """Deliver as much of ``setpoint_kw`` as limits allow for ``dt_h`` hours."""
+        if not dt_h > 0.0:
+            raise ValueError(f"battery.dt_h must be > 0, got {dt_h!r}")
+        pch, pdis, derate = self._limits()
+        e = self.energy_kwh
+        cap = self._cap
+        p = setpoint_kw
+        if p > 0.0:
+            room = (e - self._smin * cap) * self._eta_d / dt_h
+            p_lim = pdis if pdis < room else room
+            if p_lim < 0.0:
+                p_lim = 0.0
+            if p > p_lim:
+                p = p_lim
+            e -= p * dt_h / self._eta_d
+            heat = p * (1.0 / self._eta_d - 1.0)
+            self.energy_discharged_kwh += p * dt_h
+        elif p < 0.0:
+            room = (self._smax * cap - e) / (self._eta_c * dt_h)
+            p_lim = pch if pch < room else room
+            if p_lim < 0.0:
+                p_lim = 0.0
+            if -p > p_lim:
+                p = -p_lim
+            e -= p * dt_h * self._eta_c
+            heat = -p * (1.0 - self._eta_c)
+            self.energy_charged_kwh -= p * dt_h
+        else:
+            heat = 0.0
+        self.energy_kwh = e
+        self.t_h += dt_h
+        if self._thermal is not None:
+            temp = self._thermal.step(heat, dt_h)
+        else:
+            temp = self._ambient
+        if self._deg is not None and self._deg.record(self.t_h, e / cap, temp):
+            self._apply_ageing()
+        return BatteryState(p, self.energy_kwh, self.energy_kwh / self._cap, temp, self._cap,
+                            derate, p != setpoint_kw)
+
+    def _apply_ageing(self) -> None:
+        deg = self._deg
+        q = deg.capacity_fraction
+        r = deg.resistance_fraction
+        # Floor at a millionth of the rating so the state of charge stays defined.
+        self._cap = self._cap0 * max(q, 1e-6)
+        # Energy above the new maximum is lost, never created.
+        if self.energy_kwh > self._cap:
+            self.energy_kwh = self._cap
+        # Conversion losses grow with resistance.
+        self._eta_c = max(1.0 - (1.0 - self.params.eta_c) * r, 1e-6)
+        self._eta_d = max(1.0 - (1.0 - self.params.eta_d) * r, 1e-6)
+
+    def flexibility(self, horizon: int, dt_h: float) -> Flexibility:
+        """Power bounds (present limits), cumulative energy bounds from SOC, ageing cost.
+
+        The energy bounds are on the cumulative energy delivered to the grid: at most the
+        stored energy above ``soc_min`` times ``eta_d``; at least minus the room below
+        ``soc_max`` divided by ``eta_c``. They are exact for one-directional schedules.
+        """
+        check_horizon(horizon, dt_h, "battery")
+        pch, pdis, _ = self._limits()
+        e_up = max(self.energy_kwh - self._smin * self._cap, 0.0) * self._eta_d
+        e_dn = max(self._smax * self._cap - self.energy_kwh, 0.0) / self._eta_c
+        return Flexibility(
+            dt_h=dt_h,
+            p_min_kw=(-pch,) * horizon,
+            p_max_kw=(pdis,) * horizon,
+            e_min_kwh=(-e_dn,) * horizon,
+            e_max_kwh=(e_up,) * horizon,
+            cost_per_kwh=(self._cost,) * horizon,
+        )
