@@ -235,3 +235,40 @@ def test_many_hours_at_once_equal_hour_by_hour():
         one = clear_day_ahead(hour[m], is_buy[m], price[m], qty[m])
         assert one.clearing_price_eur_mwh[0] == r.clearing_price_eur_mwh[k]
         np.testing.assert_allclose(one.fill_mw, r.fill_mw[m])
+
+
+# --- the real MIBEL order book ----------------------------------------------------
+
+
+def test_mibel_hour_clears_near_the_exchange_volume(record_property, capsys):
+    from markets.data import load_omie_curves
+
+    o = load_omie_curves()
+    offered = ~o.matched  # every offered 'O' step; the 'C' rows are the exchange's result
+    # MIBEL in 2009: floor 0, cap 18.03 c€/kWh = 180.3 EUR/MWh.
+    rules = AuctionRules(price_floor_eur_mwh=0.0, price_cap_eur_mwh=180.3)
+    r = clear_day_ahead(
+        np.zeros(int(offered.sum()), int),
+        o.is_buy[offered],
+        o.price_eur_mwh[offered],
+        o.quantity_mwh[offered],
+        rules,
+    )
+    exchange_volume = o.matched_volume_mwh()  # 25,312.1 MWh
+    exchange_price = o.highest_matched_sell_price_eur_mwh()  # 53.69 EUR/MWh
+    assert exchange_volume == pytest.approx(25312.1)
+    ours_volume = float(r.volume_mwh[0])
+    ours_price = float(r.clearing_price_eur_mwh[0])
+    assert abs(ours_volume - exchange_volume) <= 0.005 * exchange_volume
+    # We clear simple steps only; the exchange's result also reflects the complex
+    # conditions of MIBEL sell offers (e.g. minimum income), which we do not model.
+    # On this hour our price comes out below the exchange's highest matched step.
+    assert 0.0 < ours_price <= exchange_price
+    record_property("mibel_volume_mwh", ours_volume)
+    record_property("mibel_price_eur_mwh", ours_price)
+    with capsys.disabled():
+        print(
+            f"\nMIBEL 2009-01-02 h1: ours {ours_volume:,.1f} MWh at {ours_price:.2f} EUR/MWh;"
+            f" exchange {exchange_volume:,.1f} MWh, highest matched sell {exchange_price:.2f}"
+            f" EUR/MWh (volume gap {100 * (ours_volume / exchange_volume - 1):+.2f} %)"
+        )
