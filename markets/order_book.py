@@ -71,6 +71,7 @@ class _BookSide:
         self.sign = 1 if is_buy else -1
 
     def add(self, order: _Resting) -> None:
+        """Append an order at the back of its price level (creating the level)."""
         price = order.price
         queue = self.queues.get(price)
         if queue is None:
@@ -82,6 +83,7 @@ class _BookSide:
             self.volume[price] += order.quantity
 
     def drop_level(self, price: int) -> None:
+        """Remove an emptied price level."""
         del self.queues[price]
         del self.volume[price]
         keys = self.keys
@@ -92,6 +94,7 @@ class _BookSide:
             del keys[bisect_left(keys, key)]
 
     def levels(self, n: int) -> list[tuple[int, int]]:
+        """The best ``n`` levels as (price, quantity) ticks, best first."""
         sign, volume = self.sign, self.volume
         return [(sign * k, volume[sign * k]) for k in reversed(self.keys[-n:])] if n else []
 
