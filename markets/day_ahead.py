@@ -189,6 +189,87 @@ def _hour_index(hour: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.flatnonzero(present) + low, remap[offset]
 
 
+class _PriceGroups:
+    """Distinct (hour, price) candidates, sorted, with the MW offered at each (internal)."""
+
+    __slots__ = ("hour", "price", "sell", "buy", "h_first")
+
+    def __init__(self, hour: np.ndarray, price: np.ndarray, sell: np.ndarray,
+                 buy: np.ndarray, h_first: np.ndarray) -> None:
+        self.hour, self.price, self.sell, self.buy, self.h_first = hour, price, sell, buy, h_first
+
+    @classmethod
+    def build(cls, hidx: np.ndarray, n_hours: int, price: np.ndarray, qty: np.ndarray,
+              q_buy: np.ndarray) -> "_PriceGroups":
+        """Sort by hour then price (argsort of price, then a stable radix sort of the hour)."""
+        by_price = np.argsort(price)
+        hour_key = hidx.astype(np.int16 if n_hours < 2**15 else np.int64)[by_price]
+        order = by_price[np.argsort(hour_key, kind="stable")]
+        del by_price, hour_key
+        s_hour = hidx[order]
+        s_price = price[order]
+        new_group = np.empty(order.size, dtype=bool)
+        new_group[0] = True
+        np.not_equal(s_hour[1:], s_hour[:-1], out=new_group[1:])
+        new_group[1:] |= s_price[1:] != s_price[:-1]
+        g_start = np.flatnonzero(new_group)
+        del new_group
+        g_hour = s_hour[g_start]
+        g_price = s_price[g_start]
+        del s_hour, s_price
+        g_buy = np.add.reduceat(q_buy[order], g_start)
+        g_sell = np.add.reduceat(qty[order], g_start)
+        g_sell -= g_buy
+        h_first = np.flatnonzero(np.r_[True, g_hour[1:] != g_hour[:-1]])
+        return cls(g_hour, g_price, g_sell, g_buy, h_first)
+
+    def price_interval(self, demand_total: np.ndarray, supply_total: np.ndarray,
+                       tol: np.ndarray, floor: float, cap: float) -> tuple[np.ndarray, np.ndarray]:
+        """Lowest and highest clearing price per hour (EUR/MWh)."""
+        g_hour, h_first = self.hour, self.h_first
+        # Within-hour cumulative MW priced <= each candidate.
+        sell_le = np.cumsum(self.sell)
+        sell_le -= (sell_le - self.sell)[h_first][g_hour]
+        buy_le = np.cumsum(self.buy)
+        buy_le -= (buy_le - self.buy)[h_first][g_hour]
+        # Low end: supply(<= p) >= demand(> p), i.e. sell_le + buy_le >= D_total.
+        both_le = sell_le + buy_le
+        threshold = demand_total[g_hour]
+        threshold -= tol[g_hour]
+        holds_low = both_le >= threshold
+        # High end: demand(>= p) >= supply(< p), i.e.
+        # D_total - buy_le + buy + sell >= sell_le, i.e. D_total + buy + sell + tol >= both_le.
+        threshold += self.buy
+        threshold += self.sell
+        threshold += 2.0 * tol[g_hour]
+        holds_high = threshold >= both_le
+        del both_le, threshold, sell_le, buy_le
+        g_index = np.arange(g_hour.size)
+        first = np.minimum.reduceat(np.where(holds_low, g_index, g_hour.size), h_first)
+        last = np.maximum.reduceat(np.where(holds_high, g_index, -1), h_first)
+        price_low = np.where(demand_total <= tol, floor, self.price[first])
+        price_high = np.where(supply_total <= tol, cap, self.price[last])
+        return price_low, price_high
+
+    def volume_and_rationing(
+        self, clearing: np.ndarray, n_hours: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Volume per hour (MWh) and the pro-rata share of at-price buy and sell orders."""
+        lam = clearing[self.hour]
+        above = self.price > lam
+        at = self.price == lam
+        below = ~(above | at)
+        d_in = np.bincount(self.hour, weights=np.where(above, self.buy, 0.0), minlength=n_hours)
+        d_at = np.bincount(self.hour, weights=np.where(at, self.buy, 0.0), minlength=n_hours)
+        s_in = np.bincount(self.hour, weights=np.where(below, self.sell, 0.0), minlength=n_hours)
+        s_at = np.bincount(self.hour, weights=np.where(at, self.sell, 0.0), minlength=n_hours)
+        volume = np.minimum(d_in + d_at, s_in + s_at)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio_buy = np.where(d_at > 0.0, np.clip((volume - d_in) / d_at, 0.0, 1.0), 0.0)
+            ratio_sell = np.where(s_at > 0.0, np.clip((volume - s_in) / s_at, 0.0, 1.0), 0.0)
+        return volume, ratio_buy, ratio_sell
+
+
 def clear_day_ahead(
     hour: np.ndarray | Sequence[int],
     is_buy: np.ndarray | Sequence[bool],
@@ -217,68 +298,26 @@ def clear_day_ahead(
 
     hours, hidx = _hour_index(hour_a)
     n_hours = hours.size
-    q_sell = np.where(buy, 0.0, qty)
-    q_buy = qty - q_sell
-    supply_total = np.bincount(hidx, weights=q_sell, minlength=n_hours)
+    q_buy = np.where(buy, qty, 0.0)
     demand_total = np.bincount(hidx, weights=q_buy, minlength=n_hours)
+    supply_total = np.bincount(hidx, weights=qty, minlength=n_hours) - demand_total
     tol = 1e-9 * np.maximum(1.0, supply_total + demand_total)
-
-    # Candidate prices: the distinct (hour, price) pairs, sorted by hour then price.
-    by_price = np.argsort(price)
-    hour_key = hidx.astype(np.int16 if n_hours < 2**15 else np.int64)[by_price]
-    order = by_price[np.argsort(hour_key, kind="stable")]  # radix sort for int16
-    s_hour = hidx[order]
-    s_price = price[order]
-    new_group = np.empty(order.size, dtype=bool)
-    new_group[0] = True
-    np.not_equal(s_hour[1:], s_hour[:-1], out=new_group[1:])
-    new_group[1:] |= s_price[1:] != s_price[:-1]
-    g_start = np.flatnonzero(new_group)
-    g_hour = s_hour[g_start]
-    g_price = s_price[g_start]
-    g_sell = np.add.reduceat(q_sell[order], g_start)
-    g_buy = np.add.reduceat(q_buy[order], g_start)
-    h_first = np.flatnonzero(np.r_[True, g_hour[1:] != g_hour[:-1]])
-
-    cum_sell = np.cumsum(g_sell)
-    cum_buy = np.cumsum(g_buy)
-    sell_before_hour = (cum_sell - g_sell)[h_first][g_hour]
-    buy_before_hour = (cum_buy - g_buy)[h_first][g_hour]
-    sell_weak = cum_sell - sell_before_hour  # supply priced <= candidate
-    sell_strict = sell_weak - g_sell  # supply priced < candidate
-    buy_weak = demand_total[g_hour] - (cum_buy - g_buy - buy_before_hour)  # demand >= candidate
-    buy_strict = buy_weak - g_buy  # demand > candidate
-    g_tol = tol[g_hour]
-
-    g_index = np.arange(g_start.size)
-    holds_low = sell_weak - buy_strict >= -g_tol  # non-decreasing in price
-    holds_high = buy_weak - sell_strict >= -g_tol  # non-increasing in price
-    first = np.minimum.reduceat(np.where(holds_low, g_index, g_start.size), h_first)
-    last = np.maximum.reduceat(np.where(holds_high, g_index, -1), h_first)
-    price_low = np.where(demand_total <= tol, floor, g_price[first])
-    price_high = np.where(supply_total <= tol, cap, g_price[last])
+    groups = _PriceGroups.build(hidx, n_hours, price, qty, q_buy)
+    del q_buy
+    price_low, price_high = groups.price_interval(demand_total, supply_total, tol, floor, cap)
     clearing = np.clip(0.5 * (price_low + price_high), floor, cap)
+    volume, ratio_buy, ratio_sell = groups.volume_and_rationing(clearing, n_hours)
+    del groups
 
-    # Fills at the clearing price.
+    # Fills: better-priced orders in full, at-price orders pro rata, the rest nothing.
     lam = clearing[hidx]
-    buy_in = buy & (price > lam)
-    buy_at = buy & (price == lam)
-    sell_in = ~buy & (price < lam)
-    sell_at = ~buy & (price == lam)
-    d_in = np.bincount(hidx, weights=qty * buy_in, minlength=n_hours)
-    d_at = np.bincount(hidx, weights=qty * buy_at, minlength=n_hours)
-    s_in = np.bincount(hidx, weights=qty * sell_in, minlength=n_hours)
-    s_at = np.bincount(hidx, weights=qty * sell_at, minlength=n_hours)
-    volume = np.minimum(d_in + d_at, s_in + s_at)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio_buy = np.where(d_at > 0.0, np.clip((volume - d_in) / d_at, 0.0, 1.0), 0.0)
-        ratio_sell = np.where(s_at > 0.0, np.clip((volume - s_in) / s_at, 0.0, 1.0), 0.0)
-    fill = qty * (buy_in | sell_in)
-    fill += qty * buy_at * ratio_buy[hidx]
-    fill += qty * sell_at * ratio_sell[hidx]
-    filled = fill > 0.0
+    fill = qty * np.where(buy, price > lam, price < lam)
+    at = np.flatnonzero(price == lam)
+    if at.size:
+        ratio = np.where(buy[at], ratio_buy[hidx[at]], ratio_sell[hidx[at]])
+        fill[at] = qty[at] * ratio
     own_or_clear = price if rules.pricing == "pay_as_bid" else lam
-    settlement = np.where(filled, own_or_clear, np.nan)
+    settlement = np.where(fill > 0.0, own_or_clear, np.nan)
     n_indeterminate = int(np.count_nonzero(price_low != price_high))
     if n_indeterminate:
         logger.debug("%d of %d hours had an indeterminate price (midpoint used)",
