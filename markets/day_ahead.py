@@ -282,7 +282,11 @@ def clear_day_ahead(
     Arrays are aligned, one element per curve step: the delivery hour (int),
     ``True`` for a buy step, its limit price (EUR/MWh) and its quantity (MW).
     """
-    hour_a = np.asarray(hour, dtype=np.int64)
+    hour_in = np.asarray(hour)
+    if hour_in.dtype.kind not in "iu":
+        if hour_in.size and not np.all(np.mod(hour_in, 1) == 0):
+            raise ValueError("hour: delivery hours must be whole numbers")
+    hour_a = hour_in.astype(np.int64, copy=False)
     buy = np.asarray(is_buy, dtype=bool)
     price = np.asarray(price_eur_mwh, dtype=np.float64)
     qty = np.asarray(quantity_mw, dtype=np.float64)

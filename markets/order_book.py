@@ -340,3 +340,20 @@ class ContinuousMarket:
             return OrderReport(order_id, False,
                                reason=f"delivery_period: {delivery_period!r} is not open")
         return book.submit(order_id, side, quantity, price, order_type, time_s, owner)
+
+    def cancel(self, delivery_period: str, order_id: int, time_s: int = 0) -> CancelReport:
+        """Cancel a resting order of a delivery period."""
+        book = self.books.get(delivery_period)
+        if book is None:
+            return CancelReport(order_id, False,
+                                reason=f"delivery_period: {delivery_period!r} is not open")
+        return book.cancel(order_id, time_s)
+
+    def modify(self, delivery_period: str, order_id: int, time_s: int,
+               price: int | None = None, quantity: int | None = None) -> OrderReport:
+        """Modify a resting order of a delivery period (same priority rule as the book)."""
+        book = self.books.get(delivery_period)
+        if book is None:
+            return OrderReport(order_id, False,
+                               reason=f"delivery_period: {delivery_period!r} is not open")
+        return book.modify(order_id, time_s, price, quantity)

@@ -87,6 +87,8 @@ def test_gate_closure_and_rejections_name_the_field():
     assert not book.modify(1, 35_700, quantity=1).accepted
     assert book.cancel(1, 35_800).accepted  # withdrawing is still allowed
     assert market.submit("nope", 3, "buy", 5, 100).reason.startswith("delivery_period")
+    assert market.cancel("nope", 1).reason.startswith("delivery_period")
+    assert market.modify("nope", 1, 0, quantity=1).reason.startswith("delivery_period")
     assert book.submit(4, "buy", 0, 100).reason.startswith("quantity")
     assert book.submit(4, "buy", 5, 10**7).reason.startswith("price")
     assert book.submit(4, "hold", 5, 100).reason.startswith("side")
