@@ -274,3 +274,24 @@ def test_mibel_hour_clears_near_the_exchange_volume(record_property, capsys):
             f" exchange {exchange_volume:,.1f} MWh, highest matched sell {exchange_price:.2f}"
             f" EUR/MWh (volume gap {100 * (ours_volume / exchange_volume - 1):+.2f} %)"
         )
+
+
+@settings(max_examples=100, deadline=None)
+@given(curves(integer_prices=True), st.integers(-100, 100), st.randoms(use_true_random=False))
+def test_shift_and_permutation_invariance(c, shift, rnd):
+    is_buy, price, qty = c
+    hour = np.zeros(price.size, int)
+    base = clear_day_ahead(hour, is_buy, price, qty)
+    # Shifting every price by a constant shifts the price interval and keeps the fills
+    # (two-sided hours: a one-sided hour's open end is the fixed floor or cap).
+    moved = clear_day_ahead(hour, is_buy, price + shift, qty)
+    np.testing.assert_allclose(moved.fill_mw, base.fill_mw)
+    if is_buy.any() and (~is_buy).any():
+        assert moved.price_low_eur_mwh[0] == base.price_low_eur_mwh[0] + shift
+        assert moved.price_high_eur_mwh[0] == base.price_high_eur_mwh[0] + shift
+    # The order of the input does not matter.
+    perm = list(range(price.size))
+    rnd.shuffle(perm)
+    shuffled = clear_day_ahead(hour, is_buy[perm], price[perm], qty[perm])
+    np.testing.assert_allclose(shuffled.fill_mw, base.fill_mw[perm], atol=1e-9)
+    assert shuffled.clearing_price_eur_mwh[0] == base.clearing_price_eur_mwh[0]
