@@ -154,6 +154,8 @@ def _validate(
     for name, arr in (("is_buy", is_buy), ("price_eur_mwh", price), ("quantity_mw", quantity)):
         if arr.shape != (n,):
             raise ValueError(f"{name}: shape {arr.shape} does not match hour shape ({n},)")
+    if rules.pricing not in ("pay_as_clear", "pay_as_bid"):
+        raise ValueError(f"pricing: {rules.pricing!r} is not 'pay_as_clear' or 'pay_as_bid'")
     if rules.price_floor_eur_mwh > rules.price_cap_eur_mwh:
         raise ValueError(
             f"price_floor_eur_mwh {rules.price_floor_eur_mwh} exceeds "

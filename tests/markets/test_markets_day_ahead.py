@@ -121,6 +121,8 @@ def test_one_sided_hours_use_floor_and_cap():
 def test_bad_input_names_the_field():
     with pytest.raises(ValueError, match=r"price_eur_mwh\[1\]"):
         clear_day_ahead([0, 0], [BUY, SELL], [10, 5000], [1, 1])
+    with pytest.raises(ValueError, match="pricing"):
+        clear_day_ahead([0], [BUY], [10], [1], AuctionRules(pricing="discriminatory"))
     with pytest.raises(ValueError, match="hour"):
         clear_day_ahead([0.5], [BUY], [10], [1])
     with pytest.raises(ValueError, match=r"quantity_mw\[0\]"):
