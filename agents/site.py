@@ -4,34 +4,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Protocol
 
 import numpy as np
 
 from agents.agent import Agent
 from agents.aggregator import DISPATCH_TOPIC
+from agents.devices import SiteDevice
 from agents.messages import Envelope
 from coordination.errors import ProtocolError
 from coordination.merit_order.bidding import BiddingStrategy, Offer, check_award, split_award
 from coordination.merit_order.messages import Accept, Award, Bid, CallForBids, Decline, StepCleared
 
 log = logging.getLogger(__name__)
-
-
-class Device(Protocol):
-    """What a site needs of a device (see ``physics.flexible``)."""
-
-    name: str
-    cost_eur_mwh: float
-    absorb_price_eur_mwh: float
-
-    def limits(self, step: int, dt_h: float) -> tuple[float, float]:
-        """The (lowest, highest) power for ``step``."""
-        ...
-
-    def apply(self, step: int, power_kw: float, dt_h: float) -> float:
-        """Run at ``power_kw`` for ``dt_h``; return the power run."""
-        ...
 
 
 class SiteAgent(Agent):
@@ -41,7 +25,8 @@ class SiteAgent(Agent):
     reason. A forced outage (probability per award, from the site's own seeded generator)
     makes it decline, as a device trip between bidding and award would. When the
     aggregator broadcasts the step's outcome the site runs its devices at the accepted
-    set-point, split over them cheapest first.
+    set-point, split over them cheapest first; a site without an accepted award runs
+    its devices at their baselines (and says so in ``power_kw``).
 
     Args:
         name: the site's name.
@@ -54,7 +39,7 @@ class SiteAgent(Agent):
 
     role = "site"
 
-    def __init__(self, name: str, devices: Sequence[Device], strategy: BiddingStrategy, *,
+    def __init__(self, name: str, devices: Sequence[SiteDevice], strategy: BiddingStrategy, *,
                  dt_h: float, outage_probability: float = 0.0,
                  rng: np.random.Generator | None = None) -> None:
         super().__init__(name)
@@ -85,10 +70,7 @@ class SiteAgent(Agent):
         """The devices' live offers for ``step`` (computed once per step: device state
         only changes when the step's set-point is applied)."""
         if self._offers_step != step:
-            self._offers = [
-                Offer(d.name, *d.limits(step, self.dt_h), d.cost_eur_mwh, d.absorb_price_eur_mwh)
-                for d in self.devices
-            ]
+            self._offers = [d.offer(self.dt_h) for d in self.devices]
             self._offers_step = step
         return self._offers
 
@@ -127,11 +109,13 @@ class SiteAgent(Agent):
             self.step = cleared.step
             self.award = None
         self.last_price = cleared.marginal_price_eur_mwh
-        power, reserve = self.award or (0.0, 0.0)
-        split = split_award(self.offers(self.step), power)
+        offers = self.offers(self.step)
+        # not dispatched (declined, silent or not called): run at the baseline
+        power, reserve = self.award or (sum(o.baseline_kw for o in offers), 0.0)
+        split = split_award(offers, power)
         self.power_kw = 0.0
         for d in self.devices:
-            ran = d.apply(self.step, split.get(d.name, 0.0), self.dt_h)
+            ran = d.run(split[d.name], self.dt_h)
             self.device_power_kw[d.name] = ran
             self.power_kw += ran
         self.reserve_kw = reserve

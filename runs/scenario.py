@@ -14,6 +14,8 @@ from typing import Annotated, Any, Literal
 import msgspec
 import yaml
 
+from runs.devices import DeviceSpec, FlexibleSpec
+
 BUNDLED = Path(__file__).parent / "scenarios"
 """Where the bundled scenarios live."""
 
@@ -25,34 +27,6 @@ class ScenarioError(ValueError):
 
 
 _Strict = dict(forbid_unknown_fields=True, kw_only=True)
-
-
-class FlexibleSpec(msgspec.Struct, tag="flexible", tag_field="type", **_Strict):
-    """A device between ``p_min_kw`` (<= 0) and ``p_max_kw`` (>= 0) at a marginal cost."""
-
-    name: str
-    p_max_kw: Annotated[float, msgspec.Meta(ge=0)]
-    p_min_kw: Annotated[float, msgspec.Meta(le=0)] = 0.0
-    cost_eur_mwh: float
-    absorb_price_eur_mwh: float = 0.0
-    availability: float | list[float] = 1.0
-
-
-class StorageSpec(msgspec.Struct, tag="storage", tag_field="type", **_Strict):
-    """A store with separate charge and discharge efficiencies."""
-
-    name: str
-    capacity_kwh: Annotated[float, msgspec.Meta(gt=0)]
-    p_charge_kw: Annotated[float, msgspec.Meta(ge=0)]
-    p_discharge_kw: Annotated[float, msgspec.Meta(ge=0)]
-    state_of_charge: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.5
-    eta_c: Annotated[float, msgspec.Meta(gt=0, le=1)] = 0.95
-    eta_d: Annotated[float, msgspec.Meta(gt=0, le=1)] = 0.95
-    cost_eur_mwh: float = 30.0
-    absorb_price_eur_mwh: float = 0.0
-
-
-DeviceSpec = FlexibleSpec | StorageSpec
 
 
 class StrategySpec(msgspec.Struct, **_Strict):

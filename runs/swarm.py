@@ -25,15 +25,9 @@ from agents.kinds import default_registry
 from agents.loop import EventLoop
 from agents.site import SiteAgent
 from agents.trace import TraceRecorder, shard_path
-from physics.flexible import FlexibleDevice, StorageDevice
 from runs.plugins import site_strategies
-from runs.scenario import (
-    DeviceSpec,
-    FlexibleSpec,
-    Scenario,
-    reserve_series,
-    target_series,
-)
+from runs.devices import build_device
+from runs.scenario import Scenario, reserve_series, step_times, target_series
 
 log = logging.getLogger(__name__)
 
@@ -41,14 +35,23 @@ _RUN_IDS = itertools.count()
 STEP_TIMEOUT_S = 60.0
 
 
-def build_device(spec: DeviceSpec) -> FlexibleDevice | StorageDevice:
-    """The device model a spec describes."""
-    if isinstance(spec, FlexibleSpec):
-        return FlexibleDevice(spec.name, spec.p_min_kw, spec.p_max_kw, spec.cost_eur_mwh,
-                              spec.absorb_price_eur_mwh, spec.availability)
-    return StorageDevice(spec.name, spec.capacity_kwh, spec.p_charge_kw, spec.p_discharge_kw,
-                         spec.state_of_charge, spec.eta_c, spec.eta_d, spec.cost_eur_mwh,
-                         spec.absorb_price_eur_mwh)
+def build_site_devices(scenario: Scenario, where: str):
+    """The devices of every site (``count`` expanded), built before anything else so that
+    a bad value fails the run cleanly; errors name the field path."""
+    from runs.scenario import ScenarioError
+
+    times = step_times(scenario)
+    out = []
+    for i, spec in enumerate(scenario.sites):
+        for _ in range(spec.count):
+            site = []
+            for j, dev in enumerate(spec.devices):
+                try:
+                    site.append(build_device(dev, times, scenario.dt_h))
+                except ValueError as exc:
+                    raise ScenarioError(f"{where}: {exc} - at `$.sites[{i}].devices[{j}]`") from None
+            out.append(site)
+    return iter(out)
 
 
 class SiteMember(mesa.Agent):
@@ -76,7 +79,7 @@ class SiteMember(mesa.Agent):
     @property
     def stored_kwh(self) -> float:
         """Energy in the site's stores."""
-        return sum(getattr(d, "energy_kwh", 0.0) for d in self.site.devices)
+        return sum(getattr(d.model, "energy_kwh", 0.0) for d in self.site.devices)
 
 
 class SwarmModel(mesa.Model):
@@ -98,6 +101,7 @@ class SwarmModel(mesa.Model):
         self.targets = target_series(scenario, scenario_path)
         self.reserves = reserve_series(scenario)
         strategies = iter(site_strategies(scenario, str(scenario_path or scenario.name)))
+        devices = build_site_devices(scenario, str(scenario_path or scenario.name))
         self.window_s = scenario.step_minutes * 60.0
         self.step_index = 0
         self.clock = SimulatedClock(scenario.start)
@@ -119,8 +123,7 @@ class SwarmModel(mesa.Model):
         names = iter(scenario.site_names())
         for spec in scenario.sites:
             for _ in range(spec.count):
-                site = SiteAgent(next(names), [build_device(d) for d in spec.devices],
-                                 next(strategies),
+                site = SiteAgent(next(names), next(devices), next(strategies),
                                  dt_h=scenario.dt_h, outage_probability=spec.outage_probability,
                                  rng=streams[len(self.sites)])
                 self.site_host.add(site)

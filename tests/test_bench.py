@@ -32,3 +32,11 @@ def test_merit_order_and_codec_benches():
     assert 0 < got["dispatch_ms_p50"] <= got["dispatch_ms_p99"]
     codec = _bench("codec")
     assert codec["encode_decode_us_p50"] > 0 and codec["speedup_vs_json"] > 0
+
+
+def test_physics_bench():
+    got = _bench("physics")
+    assert {"battery_step_us", "pv_year_s", "wind_year_s", "grid_step_us"} <= set(got)
+    # Greensboro TMY3, one 3 kW inverter with 14 x 220 W modules: about 4-5.5 MWh a year
+    assert 4.0 < got["pv_year_mwh"] < 5.5
+    assert got["battery_step_us"] > 0 and got["grid_step_us"] > 0

@@ -60,7 +60,7 @@ def test_a_decline_is_re_awarded_down_the_merit_order():
     auction.on_accept("b", Accept(3, 100.0, 0.0))
     auction.on_accept("c", Accept(3, 50.0, 0.0))
     out = auction.outcome()
-    assert out.site_power_kw == {"b": 100.0, "c": 50.0}
+    assert out.site_power_kw == {"b": 100.0, "c": 50.0, "a": 0.0}  # a stays at its baseline
     assert out.declined == {"a": "forced outage"}
     assert out.served_kw == 150.0 and out.rounds == 2
     assert out.marginal_price_eur_mwh == 90.0

@@ -18,7 +18,7 @@ def test_the_default_scenario_is_valid_and_uses_the_real_load_day():
     s = load(DEFAULT_SCENARIO)
     assert len(s.site_names()) >= 10 and s.steps == 96 and s.step_minutes == 15
     targets = target_series(s, DEFAULT_SCENARIO)
-    assert min(targets) == pytest.approx(-450.0) and max(targets) == pytest.approx(1700.0)
+    assert min(targets) == pytest.approx(-450.0) and max(targets) == pytest.approx(1950.0)
     # DE-LU load on 2019-01-16 is lowest around 02:00 UTC and peaks in the evening
     assert targets.index(min(targets)) // 4 in (1, 2, 3)
     assert 16 <= targets.index(max(targets)) // 4 <= 18

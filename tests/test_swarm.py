@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from agents.trace_reader import TraceReader
-from physics.flexible import StorageDevice
+from runs.devices import BatterySpec
 from runs.scenario import DEFAULT_SCENARIO, load, parse
 from runs.swarm import SwarmModel
 
@@ -38,26 +38,27 @@ def test_every_step_balances(default_run):
     assert ran == pytest.approx(served, abs=1e-6)
 
 
-def test_stores_never_create_energy(default_run):
+def test_batteries_never_create_energy(default_run):
     model, _, _ = default_run
-    stores = [d for s in model.sites for d in s.devices if isinstance(d, StorageDevice)]
-    assert stores
-    for store, spec in _store_specs(model):
-        initial = spec.state_of_charge * spec.capacity_kwh
-        # energy now = initial + eta_c * in - out / eta_d, exactly
-        expected = initial + spec.eta_c * store.energy_in_kwh - store.energy_out_kwh / spec.eta_d
-        assert store.energy_kwh == pytest.approx(expected, abs=1e-6)
-        assert store.energy_out_kwh <= initial * spec.eta_d + spec.eta_c * spec.eta_d * store.energy_in_kwh + 1e-6
-        assert 0.0 <= store.energy_kwh <= spec.capacity_kwh
-
-
-def _store_specs(model):
-    from runs.scenario import StorageSpec
-
+    checked = 0
     for site, spec in zip(model.sites, model.scenario.sites):
         for device, dspec in zip(site.devices, spec.devices):
-            if isinstance(dspec, StorageSpec):
-                yield device, dspec
+            if not isinstance(dspec, BatterySpec):
+                continue
+            checked += 1
+            bat = device.model
+            initial = dspec.state_of_charge * dspec.capacity_kwh
+            # stored now = initial + eta_c * charged - discharged / eta_d, exactly
+            expected = (initial + dspec.eta_c * bat.energy_charged_kwh
+                        - bat.energy_discharged_kwh / dspec.eta_d)
+            assert bat.energy_kwh == pytest.approx(expected, abs=1e-6)
+            assert bat.energy_discharged_kwh <= dspec.eta_d * (
+                initial + dspec.eta_c * bat.energy_charged_kwh) + 1e-6
+            assert -1e-9 <= bat.energy_kwh <= dspec.capacity_kwh + 1e-9
+            # the site's books agree with the model's
+            assert device.energy_out_kwh == pytest.approx(bat.energy_discharged_kwh)
+            assert device.energy_in_kwh == pytest.approx(bat.energy_charged_kwh)
+    assert checked >= 3
 
 
 def test_the_trace_lists_every_aggregator_site_message(default_run):
@@ -114,7 +115,7 @@ def test_targets_above_capacity_and_negative_targets(tmp_path):
             {"name": "gen", "devices": [
                 {"type": "flexible", "name": "g", "p_max_kw": 200, "cost_eur_mwh": 50}]},
             {"name": "store", "devices": [
-                {"type": "storage", "name": "b", "capacity_kwh": 100, "p_charge_kw": 100,
+                {"type": "battery", "name": "b", "capacity_kwh": 100, "p_charge_kw": 100,
                  "p_discharge_kw": 100, "state_of_charge": 0.5, "eta_c": 0.9, "eta_d": 0.9}]},
         ]})
     model = SwarmModel(scenario, tmp_path / "run")

@@ -54,7 +54,12 @@ class RoundRecord:
 
 @dataclass(frozen=True)
 class StepOutcome:
-    """The result of one step's negotiation: only accepted awards count as served."""
+    """The result of one step's negotiation: only accepted awards count as served.
+
+    ``served_kw`` is the sum of the accepted net set-points plus the baselines of the sites
+    that declined (they stay there); ``unserved_kw`` is how far it is from the target (in
+    either direction), never hidden. Silent sites are not counted: nothing is known of them.
+    """
 
     step: int
     target_kw: float
@@ -71,6 +76,12 @@ class StepOutcome:
     rounds: int
 
 
+def _shortfall(target_kw: float, served_kw: float) -> float:
+    """How far the served power is from the target (float round-off reported as 0)."""
+    gap = abs(target_kw - served_kw)
+    return gap if gap > 1e-9 * max(abs(target_kw), 1.0) else 0.0
+
+
 def check_bid(bid: Bid, step: int) -> None:
     """Raise :class:`ProtocolError` naming what is wrong with a bid for ``step``."""
     if bid.step != step:
@@ -80,6 +91,8 @@ def check_bid(bid: Bid, step: int) -> None:
             raise ProtocolError(f"Bid.segments[{i}] is not finite: {seg}")
     if not math.isfinite(bid.reserve_price_eur_mw_h):
         raise ProtocolError("Bid.reserve_price_eur_mw_h is not finite")
+    if not math.isfinite(bid.baseline_kw):
+        raise ProtocolError("Bid.baseline_kw is not finite")
 
 
 class MeritOrderAuction:
@@ -127,6 +140,8 @@ class MeritOrderAuction:
         self._segment_site: np.ndarray = np.zeros(0, dtype=np.intp)
         self._segment_price: np.ndarray = np.zeros(0)
         self._eligible_now: list[str] = []
+        self._baseline_kw = 0.0
+        self._staying: dict[str, float] = {}
 
     # -- inputs ------------------------------------------------------------------------
     @property
@@ -186,6 +201,8 @@ class MeritOrderAuction:
         self._pending.discard(site)
         self._declined[site] = decline.reason or "declined"
         self._accepted.pop(site, None)
+        # a site that declines stays at the baseline it bid
+        self._staying[site] = self._bids[site].baseline_kw
         self._round_declines += 1
         return self._after_answer()
 
@@ -238,16 +255,20 @@ class MeritOrderAuction:
                 qty.append(seg.quantity_kw)
                 price.append(seg.price_eur_mwh)
         reserve_price = [self._bids[s].reserve_price_eur_mw_h for s in eligible]
+        baseline = [self._bids[s].baseline_kw for s in eligible]
+        self._baseline_kw = sum(baseline) + sum(self._staying.values())
         self._segment_site = np.asarray(sites, dtype=np.intp)
         self._segment_price = np.asarray(price, dtype=float)
+        # the segments are deviations from the baselines: allocate what the baselines leave
         alloc = allocate(self._segment_site, np.asarray(qty, dtype=float), self._segment_price,
-                         self.target_kw, len(eligible), self.reserve_kw,
+                         self.target_kw - self._baseline_kw, len(eligible), self.reserve_kw,
                          np.asarray(reserve_price, dtype=float))
         self._allocation = alloc
         self.round += 1
         out: list[Outgoing] = []
         for s in eligible:
-            award = (float(alloc.site_power_kw[index[s]]), float(alloc.site_reserve_kw[index[s]]))
+            award = (baseline[index[s]] + float(alloc.site_power_kw[index[s]]),
+                     float(alloc.site_reserve_kw[index[s]]))
             if self.round > 1 and self._awarded.get(s) == award:
                 continue
             self._awarded[s] = award
@@ -264,8 +285,9 @@ class MeritOrderAuction:
     def _close_award_round(self) -> list[Outgoing]:
         alloc = self._allocation
         assert alloc is not None
+        served = self._baseline_kw + alloc.served_kw
         self.records.append(RoundRecord(
-            self.round, "awards", self.target_kw, alloc.served_kw, alloc.unserved_kw,
+            self.round, "awards", self.target_kw, served, _shortfall(self.target_kw, served),
             alloc.marginal_price_eur_mwh, bids=len(self._bids),
             awards=sum(1 for s in self._eligible_now if s in self._awarded),
             declines=self._round_declines,
@@ -284,7 +306,7 @@ class MeritOrderAuction:
         """The step's result; only accepted awards are counted as served."""
         if not self.done:
             raise RuntimeError("the auction is not finished")
-        power = {s: p for s, (p, _) in self._accepted.items()}
+        power = {s: p for s, (p, _) in self._accepted.items()} | self._staying
         reserve = {s: r for s, (_, r) in self._accepted.items()}
         served = sum(power.values())
         cost = 0.0
@@ -297,10 +319,9 @@ class MeritOrderAuction:
             marginal = float(self._segment_price[awarded].max()) if awarded.any() else None
         else:
             marginal = None
-        unserved = abs(self.target_kw) - abs(served)
         return StepOutcome(
             step=self.step, target_kw=self.target_kw, served_kw=served,
-            unserved_kw=unserved if unserved > 1e-9 * max(abs(self.target_kw), 1.0) else 0.0,
+            unserved_kw=_shortfall(self.target_kw, served),
             reserve_target_kw=self.reserve_kw, reserve_served_kw=sum(reserve.values()),
             marginal_price_eur_mwh=marginal, cost_eur=cost * self.window_s / 3600.0,
             site_power_kw=power, site_reserve_kw=reserve, declined=dict(self._declined),

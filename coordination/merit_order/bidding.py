@@ -28,8 +28,10 @@ class Offer:
         device: the device's name within its site.
         p_min_kw: the lowest power (<= 0; negative means it can absorb that much).
         p_max_kw: the highest power (>= 0).
-        cost_eur_mwh: the marginal cost of injecting.
-        absorb_price_eur_mwh: the price the device asks per MWh it absorbs.
+        cost_eur_mwh: the marginal cost of injecting more than the baseline.
+        absorb_price_eur_mwh: the price the device asks per MWh it absorbs beyond it.
+        baseline_kw: where the device runs when not dispatched, within its limits (0 for
+            a generator or an idle store; a load's demand, as a negative number).
     """
 
     device: str
@@ -37,6 +39,7 @@ class Offer:
     p_max_kw: float
     cost_eur_mwh: float
     absorb_price_eur_mwh: float
+    baseline_kw: float = 0.0
 
 
 @runtime_checkable
@@ -46,8 +49,9 @@ class BiddingStrategy(Protocol):
     def bid(self, call: CallForBids, offers: Sequence[Offer]) -> Bid:
         """Return the site's bid for ``call.step``.
 
-        Segments with positive quantity offer injection, negative quantity absorption.
-        Bidding more than the offers allow makes the site decline the award later.
+        Segments are deviations from the baseline (the sum of ``offer.baseline_kw``):
+        positive quantity offers more injection, negative more absorption. Bidding more
+        than the offers allow makes the site decline the award later.
         """
         ...
 
@@ -69,29 +73,28 @@ def check_award(offers: Sequence[Offer], power_kw: float, reserve_kw: float) -> 
 
 
 def split_award(offers: Sequence[Offer], power_kw: float) -> dict[str, float]:
-    """Split a site's awarded power over its devices, cheapest first (the merit order).
+    """Split a site's net set-point over its devices, cheapest first (the merit order).
 
-    Injection goes by ``cost_eur_mwh``, absorption by ``absorb_price_eur_mwh``; ties go to
-    the earlier device. Power that the devices cannot take is not placed (the caller
-    checks the award first with :func:`check_award`).
+    Each device starts at its baseline; the deviation from the site's baseline is placed
+    by ``cost_eur_mwh`` when it is upward and by ``absorb_price_eur_mwh`` when downward;
+    ties go to the earlier device. A deviation that the devices cannot take is not placed
+    (the caller checks the award first with :func:`check_award`).
     """
-    result = {o.device: 0.0 for o in offers}
-    if power_kw >= 0:
+    result = {o.device: o.baseline_kw for o in offers}
+    deviation = power_kw - sum(o.baseline_kw for o in offers)
+    if deviation >= 0:
         ranked = sorted(enumerate(offers), key=lambda io: (io[1].cost_eur_mwh, io[0]))
-        need = power_kw
-        for _, o in ranked:
-            take = min(max(o.p_max_kw, 0.0), need)
-            if take <= 0.0:
-                break
-            result[o.device] = take
-            need -= take
+        room = [max(o.p_max_kw - o.baseline_kw, 0.0) for _, o in ranked]
+        sign = 1.0
     else:
         ranked = sorted(enumerate(offers), key=lambda io: (io[1].absorb_price_eur_mwh, io[0]))
-        need = -power_kw
-        for _, o in ranked:
-            take = min(max(-o.p_min_kw, 0.0), need)
-            if take <= 0.0:
-                break
-            result[o.device] = -take
-            need -= take
+        room = [max(o.baseline_kw - o.p_min_kw, 0.0) for _, o in ranked]
+        sign = -1.0
+    need = abs(deviation)
+    for (_, o), r in zip(ranked, room):
+        if need <= 0.0:
+            break
+        take = min(r, need)
+        result[o.device] += sign * take
+        need -= take
     return result

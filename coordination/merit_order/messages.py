@@ -36,15 +36,21 @@ class BidSegment(msgspec.Struct, array_like=True, frozen=True):
 
 
 class Bid(msgspec.Struct, frozen=True):
-    """Site -> aggregator: the bid curve for one step, and its upward reserve price."""
+    """Site -> aggregator: the bid curve for one step, and its upward reserve price.
+
+    ``baseline_kw`` is the site's net power when it is not dispatched (a load's demand, 0
+    for a generator or an idle store); the segments are deviations from it.
+    """
 
     step: int
     segments: list[BidSegment]
     reserve_price_eur_mw_h: float = 0.0
+    baseline_kw: float = 0.0
 
 
 class Award(msgspec.Struct, frozen=True):
-    """Aggregator -> site: the site's whole set-point for the step (replaces earlier awards).
+    """Aggregator -> site: the site's net set-point for the step (baseline plus the awarded
+    deviation; it replaces earlier awards).
 
     An award of zero power and zero reserve tells a bidder it was not needed.
     """

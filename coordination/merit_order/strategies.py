@@ -11,8 +11,9 @@ from coordination.merit_order.messages import Bid, BidSegment, CallForBids
 class MarginalCostBidder:
     """Bid every device at its marginal cost: the truthful, competitive default.
 
-    Each device gives one injection segment (``p_max_kw`` at ``cost_eur_mwh``) and one
-    absorption segment (``p_min_kw`` at ``absorb_price_eur_mwh``) where it has them.
+    Each device gives one injection segment (from its baseline up to ``p_max_kw``, at
+    ``cost_eur_mwh``) and one absorption segment (down to ``p_min_kw``, at
+    ``absorb_price_eur_mwh``) where it has them.
 
     Args:
         reserve_price_eur_mw_h: the price asked per MW of upward reserve per hour.
@@ -33,11 +34,14 @@ class MarginalCostBidder:
         """One segment per device and direction, at its price."""
         segments = []
         for offer in offers:
-            if offer.p_max_kw > 0:
-                segments.append(BidSegment(offer.p_max_kw, self.price_up(offer)))
-            if offer.p_min_kw < 0:
-                segments.append(BidSegment(offer.p_min_kw, self.price_down(offer)))
-        return Bid(call.step, segments, self.reserve_price_eur_mw_h)
+            up = offer.p_max_kw - offer.baseline_kw
+            down = offer.p_min_kw - offer.baseline_kw
+            if up > 0:
+                segments.append(BidSegment(up, self.price_up(offer)))
+            if down < 0:
+                segments.append(BidSegment(down, self.price_down(offer)))
+        return Bid(call.step, segments, self.reserve_price_eur_mw_h,
+                   sum(o.baseline_kw for o in offers))
 
 
 class MarkupBidder(MarginalCostBidder):

@@ -21,7 +21,7 @@ def bench_scenario(sites: int, steps: int, seed: int = 0) -> dict:
         site_specs.append({"name": f"site-{i}", "devices": [
             {"type": "flexible", "name": "gen", "p_max_kw": float(rng.uniform(50, 200)),
              "cost_eur_mwh": float(rng.uniform(20, 150))},
-            {"type": "storage", "name": "bess", "capacity_kwh": 200.0, "p_charge_kw": 50.0,
+            {"type": "battery", "name": "bess", "capacity_kwh": 200.0, "p_charge_kw": 50.0,
              "p_discharge_kw": 50.0, "cost_eur_mwh": float(rng.uniform(30, 80)),
              "absorb_price_eur_mwh": float(rng.uniform(-10, 10))},
         ]})

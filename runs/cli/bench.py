@@ -43,6 +43,14 @@ def swarm(
     _emit("swarm", bench.run(sites, steps), as_json)
 
 
+@app.command("physics")
+def physics(as_json: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
+    """Battery and grid steps (us), a year of PV and wind (s), PV against pvlib's ModelChain."""
+    from runs.bench import physics as bench
+
+    _emit("physics", bench.run(), as_json)
+
+
 @app.command("codec")
 def codec(as_json: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
     """Encode plus decode of a typical bid message, against JSON."""

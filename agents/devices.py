@@ -1,0 +1,64 @@
+"""A site's devices: any physics model, with the prices the site bids it at.
+
+The physics models (``physics/``) know limits, states and costs; a site also needs a name,
+the price it asks to inject or absorb, and where the device runs when not dispatched (its
+*baseline*). :class:`SiteDevice` adds those, and books the energy each device moved.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from coordination.merit_order.bidding import Offer
+from physics.flexibility import Device
+
+
+@dataclass
+class SiteDevice:
+    """One device of a site, priced for bidding.
+
+    Attributes:
+        name: unique within the site.
+        model: the physics model (anything with ``step`` and ``flexibility``).
+        cost_eur_mwh: the price asked per MWh injected above the baseline.
+        absorb_price_eur_mwh: the price asked per MWh absorbed below the baseline.
+        baseline: ``"zero"``: idle at 0 kW when allowed (generators, stores, sources,
+            deadline loads, which then run at their must-run power); ``"lowest"``: at the
+            lowest power (a curtailable load consumes its full demand unless paid to shed).
+        energy_out_kwh: energy injected so far.
+        energy_in_kwh: energy absorbed so far.
+    """
+
+    name: str
+    model: Device
+    cost_eur_mwh: float
+    absorb_price_eur_mwh: float = 0.0
+    baseline: Literal["zero", "lowest"] = "zero"
+    energy_out_kwh: float = field(default=0.0, init=False)
+    energy_in_kwh: float = field(default=0.0, init=False)
+
+    def offer(self, dt_h: float) -> Offer:
+        """What the device can do in the next step of ``dt_h`` hours.
+
+        Power bounds are narrowed by the energy bounds of the step, so a nearly empty store
+        offers only what it holds and a deadline load must draw at least its must-run power.
+        """
+        flex = self.model.flexibility(1, dt_h)
+        low, high = flex.p_min_kw[0], flex.p_max_kw[0]
+        if flex.e_max_kwh is not None:
+            high = min(high, flex.e_max_kwh[0] / dt_h)
+        if flex.e_min_kwh is not None:
+            low = max(low, flex.e_min_kwh[0] / dt_h)
+        low = min(low, high)
+        base = low if self.baseline == "lowest" else min(max(0.0, low), high)
+        return Offer(self.name, low, high, self.cost_eur_mwh, self.absorb_price_eur_mwh, base)
+
+    def run(self, power_kw: float, dt_h: float) -> float:
+        """Step the model at ``power_kw``; return (and book) the power it really ran."""
+        ran = float(self.model.step(power_kw, dt_h).power_kw)
+        if ran >= 0:
+            self.energy_out_kwh += ran * dt_h
+        else:
+            self.energy_in_kwh -= ran * dt_h
+        return ran
