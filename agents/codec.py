@@ -78,12 +78,16 @@ class Codec:
         return envelope, frame
 
     def decode_envelope(self, frame: bytes) -> Envelope:
-        """Decode only the envelope (the body stays raw)."""
+        """Decode only the envelope (the body stays raw).
+
+        msgspec reports invalid UTF-8 in a string as ``UnicodeDecodeError``: it is a
+        malformed frame like any other.
+        """
         if len(frame) > self.max_frame_bytes:
             raise DecodeError("oversized", f"{len(frame)} bytes > cap {self.max_frame_bytes}")
         try:
             envelope = self._envelope_decoder.decode(frame)
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
             raise DecodeError("malformed-envelope", str(exc)) from None
         if envelope.version != WIRE_VERSION:
             raise DecodeError(
@@ -100,7 +104,7 @@ class Codec:
             raise DecodeError("unknown-kind", str(exc.args[0]), envelope) from None
         try:
             return decoder.decode(envelope.body)
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
             raise DecodeError("malformed-body", f"{envelope.kind}: {exc}", envelope) from None
 
     def decode(self, frame: bytes) -> tuple[Envelope, msgspec.Struct]:

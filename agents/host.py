@@ -294,7 +294,7 @@ class Host:
             return None
         try:
             return self._batch_decoder.decode(batch)
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
             self._drop(len(batch), f"malformed-batch: {exc}")
             return None
 

@@ -12,8 +12,20 @@ from agents.aggregator import DISPATCH_TOPIC
 from agents.devices import SiteDevice
 from agents.messages import Envelope
 from coordination.errors import ProtocolError
-from coordination.merit_order.bidding import BiddingStrategy, Offer, check_award, split_award
-from coordination.merit_order.messages import Accept, Award, Bid, CallForBids, Decline, StepCleared
+from coordination.merit_order.bidding import (
+    BiddingStrategy,
+    Offer,
+    check_award,
+    split_award,
+)
+from coordination.merit_order.messages import (
+    Accept,
+    Award,
+    Bid,
+    CallForBids,
+    Decline,
+    StepCleared,
+)
 
 log = logging.getLogger(__name__)
 

@@ -14,10 +14,15 @@ derates power near its temperature limits.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from physics._validate import finite, fraction, non_negative, ordered, positive
 from physics.battery_thermal import ThermalModel, ThermalParams
-from physics.degradation import DEFAULT_MODEL, BlastDegradation, degradation_cost_per_kwh
+from physics.degradation import (
+    DEFAULT_MODEL,
+    BlastDegradation,
+    degradation_cost_per_kwh,
+)
 from physics.flexibility import Flexibility, check_horizon
 
 
@@ -78,8 +83,7 @@ class BatteryParams:
             fraction("battery.degradation.eol_capacity_fraction", d.eol_capacity_fraction)
 
 
-@dataclass(frozen=True, slots=True)
-class BatteryState:
+class BatteryState(NamedTuple):
     """What one step did: delivered power and the battery's state after it."""
 
     power_kw: float

@@ -6,12 +6,10 @@ into the grid, negative power is charging or consumption. Units: kW, kWh, hours.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, runtime_checkable
 
 
-@dataclass(frozen=True, slots=True)
-class Flexibility:
+class Flexibility(NamedTuple):
     """Power and energy bounds and marginal costs of one device over a horizon.
 
     All sequences have one entry per step of length ``dt_h``.

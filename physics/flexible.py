@@ -9,14 +9,13 @@ both reduce and raise its consumption has both sides.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from physics._validate import finite, fraction
 from physics.flexibility import Flexibility, check_horizon
 
 
-@dataclass(frozen=True, slots=True)
-class FlexibleState:
+class FlexibleState(NamedTuple):
     """What one step ran."""
 
     power_kw: float

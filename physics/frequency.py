@@ -20,6 +20,7 @@ event is split at the event.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from physics._validate import finite, non_negative, positive
 
@@ -68,8 +69,7 @@ class GridParams:
         return -lost_mw * self.f0_hz / (2.0 * self.inertia_h_s * self.s_base_mw)
 
 
-@dataclass(frozen=True, slots=True)
-class FrequencyState:
+class FrequencyState(NamedTuple):
     """Grid state after one step."""
 
     t_s: float

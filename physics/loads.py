@@ -13,14 +13,13 @@ reported as ``shortfall_kwh``, never hidden.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from physics._validate import finite, fraction, non_negative, ordered, positive
 from physics.flexibility import Flexibility, check_horizon
 
 
-@dataclass(frozen=True, slots=True)
-class LoadState:
+class LoadState(NamedTuple):
     """One step of a load: power (negative = consumption), what is left, any shortfall."""
 
     power_kw: float

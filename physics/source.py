@@ -8,14 +8,13 @@ is injection (kW). The setpoint is a curtailment limit: the plant delivers
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from physics._validate import finite, positive
 from physics.flexibility import Flexibility, check_horizon
 
 
-@dataclass(frozen=True, slots=True)
-class SourceState:
+class SourceState(NamedTuple):
     """Delivered and available power of a source in one step (kW)."""
 
     power_kw: float

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 from coordination.merit_order.bidding import BiddingStrategy
@@ -13,6 +14,12 @@ STRATEGY_GROUP = "vpp.strategies"
 
 class PluginError(ValueError):
     """A plug-in that cannot be found, built or used; the message says which and why."""
+
+
+@functools.lru_cache(maxsize=8)
+def _entry_points(group: str) -> dict[str, EntryPoint]:
+    """The plug-ins registered under ``group`` (scanning installed packages is slow: once)."""
+    return {ep.name: ep for ep in entry_points(group=group)}
 
 
 def load_class(ref: str, group: str = STRATEGY_GROUP) -> type:
@@ -28,10 +35,10 @@ def load_class(ref: str, group: str = STRATEGY_GROUP) -> type:
                 raise PluginError(f"module {module_name!r} has no {qualname!r} (from {ref!r})")
             obj = getattr(obj, part)
         return obj
-    found = entry_points(group=group).select(name=ref)
-    for ep in found:
-        return ep.load()
-    names = sorted(ep.name for ep in entry_points(group=group))
+    registered = _entry_points(group)
+    if ref in registered:
+        return registered[ref].load()
+    names = sorted(registered)
     raise PluginError(f"no plug-in named {ref!r} in {group} (known: {', '.join(names) or 'none'}; "
                       f"or give module:Class)")
 

@@ -25,8 +25,8 @@ from agents.kinds import default_registry
 from agents.loop import EventLoop
 from agents.site import SiteAgent
 from agents.trace import TraceRecorder, shard_path
-from runs.plugins import site_strategies
 from runs.devices import build_device
+from runs.plugins import site_strategies
 from runs.scenario import Scenario, reserve_series, step_times, target_series
 
 log = logging.getLogger(__name__)

@@ -7,7 +7,12 @@ import pytest
 from coordination.errors import ProtocolError
 from coordination.merit_order.auction import MeritOrderAuction
 from coordination.merit_order.messages import (
-    Accept, Award, Bid, BidSegment, CallForBids, Decline,
+    Accept,
+    Award,
+    Bid,
+    BidSegment,
+    CallForBids,
+    Decline,
 )
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 import numpy as np
@@ -27,8 +27,7 @@ from coordination.merit_order.messages import Accept, Award, Bid, CallForBids, D
 _MATCH_KW = 1e-6
 
 
-@dataclass(frozen=True)
-class Outgoing:
+class Outgoing(NamedTuple):
     """A message the auction wants sent to ``receiver`` (a site name) in ``round``."""
 
     receiver: str
@@ -86,9 +85,11 @@ def check_bid(bid: Bid, step: int) -> None:
     """Raise :class:`ProtocolError` naming what is wrong with a bid for ``step``."""
     if bid.step != step:
         raise ProtocolError(f"Bid.step is {bid.step}, the call was for step {step}")
-    for i, seg in enumerate(bid.segments):
-        if not (math.isfinite(seg.quantity_kw) and math.isfinite(seg.price_eur_mwh)):
-            raise ProtocolError(f"Bid.segments[{i}] is not finite: {seg}")
+    # fast path: a sum is finite when every term is (NaN and infinities propagate)
+    if not math.isfinite(sum(s.quantity_kw + s.price_eur_mwh for s in bid.segments)):
+        for i, seg in enumerate(bid.segments):
+            if not (math.isfinite(seg.quantity_kw) and math.isfinite(seg.price_eur_mwh)):
+                raise ProtocolError(f"Bid.segments[{i}] is not finite: {seg}")
     if not math.isfinite(bid.reserve_price_eur_mw_h):
         raise ProtocolError("Bid.reserve_price_eur_mw_h is not finite")
     if not math.isfinite(bid.baseline_kw):

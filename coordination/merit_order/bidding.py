@@ -12,16 +12,14 @@ the entry-point group ``vpp.strategies``. See ``docs/strategies.md``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, runtime_checkable
 
 from coordination.merit_order.messages import Bid, CallForBids
 
 TOLERANCE_KW = 1e-6
 
 
-@dataclass(frozen=True)
-class Offer:
+class Offer(NamedTuple):
     """What one device can do in the window, at the time of asking.
 
     Attributes:

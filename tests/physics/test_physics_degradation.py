@@ -4,7 +4,11 @@ import numpy as np
 import pytest
 
 from physics.battery import Battery, BatteryParams, DegradationParams
-from physics.degradation import BlastDegradation, cycle_fade_per_efc, degradation_cost_per_kwh
+from physics.degradation import (
+    BlastDegradation,
+    cycle_fade_per_efc,
+    degradation_cost_per_kwh,
+)
 
 
 def _daily_cycles(battery, days):
