@@ -298,48 +298,41 @@ class Host:
             self._drop(len(batch), f"malformed-batch: {exc}")
             return None
 
+    def _envelopes(self, batch: bytes):
+        """Each envelope of a batch that decodes, with its size; the rest are dropped."""
+        frames = self._unbatch(batch)
+        for frame in frames or ():
+            try:
+                yield self.codec.decode_envelope(frame), len(frame)
+            except DecodeError as exc:
+                self._drop(len(frame), str(exc), exc.envelope)
+
     def _on_addressed(self, parts: list[bytes]) -> None:
         if len(parts) != 2:
             self._drop(sum(map(len, parts)), f"malformed-frames: {len(parts) - 1} frames")
             return
         identity, batch = parts
-        frames = self._unbatch(batch)
-        if frames is None:
-            return
         source = identity.decode(errors="replace")
-        for frame in frames:
-            try:
-                envelope = self.codec.decode_envelope(frame)
-            except DecodeError as exc:
-                self._drop(len(frame), str(exc), exc.envelope)
-                continue
+        for envelope, size in self._envelopes(batch):
             if envelope.sender.partition("/")[0] != source:
-                self._drop(len(frame), f"spoofed-sender: {envelope.sender} came from "
-                                       f"{source!r}", envelope)
+                self._drop(size, f"spoofed-sender: {envelope.sender} came from {source!r}",
+                           envelope)
                 continue
             host, _, name = envelope.receiver.partition("/")
             agent = self.agents.get(name) if host == self.name else None
             if agent is None:
-                self._drop(len(frame), f"unknown-receiver: {envelope.receiver}", envelope)
+                self._drop(size, f"unknown-receiver: {envelope.receiver}", envelope)
                 continue
-            self._deliver(agent, envelope, len(frame), None)
+            self._deliver(agent, envelope, size, None)
 
     def _on_broadcast(self, parts: list[bytes]) -> None:
         if len(parts) != 2:
             self._drop(sum(map(len, parts)), f"malformed-frames: {len(parts)} broadcast frames")
             return
         topic, batch = parts
-        frames = self._unbatch(batch)
-        if frames is None:
-            return
-        for frame in frames:
-            try:
-                envelope = self.codec.decode_envelope(frame)
-            except DecodeError as exc:
-                self._drop(len(frame), str(exc), exc.envelope)
-                continue
+        for envelope, size in self._envelopes(batch):
             for agent in self._topics.get(topic, ()):
-                self._deliver(agent, envelope, len(frame), agent.address)
+                self._deliver(agent, envelope, size, agent.address)
 
     def _deliver(self, agent: Agent, envelope: Envelope, size: int, receiver: str | None) -> None:
         try:

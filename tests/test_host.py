@@ -4,7 +4,6 @@ keeps serving."""
 from __future__ import annotations
 
 import os
-import tempfile
 
 import msgspec
 import pytest

@@ -52,7 +52,7 @@ def run(sites: int = 1000, steps: int = 96, seed: int = 0) -> dict:
     p = rng.uniform(-10, 150, q.size)
     idx = np.tile(np.arange(sites), 3)
     t = time.perf_counter()
-    for k in range(steps):
+    for _ in range(steps):
         allocate(idx, q, p, float(q[q > 0].sum() * 0.4), sites, 5.0 * sites)
     direct = time.perf_counter() - t
     return {

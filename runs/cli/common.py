@@ -57,14 +57,15 @@ def table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> 
     """A rich table; floats are shown with 1 decimal, None as a dash."""
     t = Table(title=title, title_justify="left")
     for i, c in enumerate(columns):
-        t.add_column(c, justify="left" if i == 0 or c in _TEXT_COLUMNS else "right")
+        t.add_column(c, justify="left" if i == 0 or c in _TEXT_COLUMNS else "right",
+                     overflow="fold" if c == "body / error" else "ellipsis")
     for row in rows:
         t.add_row(*(_cell(v) for v in row))
     return t
 
 
 _TEXT_COLUMNS = {"site", "agent", "kind", "reason", "address", "role", "class", "direction",
-                 "sender", "receiver", "conversation", "body", "error", "phase"}
+                 "sender", "receiver", "conversation", "body / error", "phase"}
 
 
 def _cell(v: Any) -> str:

@@ -90,13 +90,15 @@ def messages(
     if emit_records(records, as_json, as_csv):
         return
     console.print(table(f"messages ({len(rows)}, first {min(limit, len(rows))})", (
-        "sim_time", "direction", "kind", "sender", "receiver", "round", "body", "error"),
+        "sim_time", "direction", "kind", "sender", "receiver", "round", "body / error"),
         [(r.sim_time, r.direction, r.kind, r.sender, r.receiver, r.round,
-          _short(r.body), r.error) for r in rows[:limit]]))
+          r.error if r.direction == "drop" else _short(r.body)) for r in rows[:limit]]))
 
 
-def _short(body: object, width: int = 60) -> str:
-    text = "" if body is None else str(body)
+def _short(body: object, width: int = 70) -> str:
+    import json
+
+    text = "" if body is None else json.dumps(body, separators=(",", ":"), default=str)
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
