@@ -95,7 +95,7 @@ def messages(
           r.error if r.direction == "drop" else _short(r.body)) for r in rows[:limit]]))
 
 
-def _short(body: object, width: int = 70) -> str:
+def _short(body: object, width: int = 110) -> str:
     import json
 
     text = "" if body is None else json.dumps(body, separators=(",", ":"), default=str)
