@@ -47,12 +47,13 @@ def plot_run(run_dir: Path | str, out: Path | str | None = None) -> Path:
     else:
         ax.fill_between(hours, pos.sum(0), step="post", alpha=0.5, label=f"{len(sites)} sites")
         ax.fill_between(hours, neg.sum(0), step="post", alpha=0.5)
-    ax.step(hours, target, where="post", color="black", lw=2, label="target")
+    ax.step(hours, target, where="post", color="black", lw=2, label="target (net)")
+    ax.step(hours, served, where="post", color="white", lw=1, ls="--", label="served (net)")
     short = np.abs(served) < np.abs(target) - 1e-9
     ax.fill_between(hours, served, target, where=short, step="post", facecolor="none",
                     edgecolor="red", hatch="xxxx", lw=0, label="unserved")
     ax.axhline(0, color="grey", lw=0.5)
-    ax.set_ylabel("power (kW, + injection)")
+    ax.set_ylabel("power (kW, + injection)\nstacks: each site; net = sum")
     ax.set_title(f"{meta.get('scenario', '')}: merit-order dispatch "
                  f"(seed {meta.get('seed', '?')})")
     ax.legend(loc="upper left", fontsize=7, ncol=2)
