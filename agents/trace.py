@@ -2,8 +2,9 @@
 
 One SQLite file (WAL mode) per process: a *shard*, ``DIR/trace/<host>.sqlite``. Message
 rows (:data:`MESSAGE_FIELDS`) are many, so they are stored in chunks: one SQLite row per
-flush holding a MessagePack array of message rows (bodies embedded as MessagePack), which
-costs a fraction of a row-per-message insert; rounds, steps and dispatch are plain tables.
+flush holding a MessagePack array of message rows (bodies embedded as MessagePack),
+zlib-compressed (level 1: traces are repetitive and shrink about 40-fold), which costs a
+fraction of a row-per-message insert; rounds, steps and dispatch are plain tables.
 Rows are buffered and written in one transaction per flush; the owner flushes at the end of every
 simulated step, and the recorder flushes by itself when its buffer grows past
 ``flush_rows`` or ``flush_interval_s`` has passed, so a crash loses at most the rows
@@ -16,6 +17,7 @@ import json
 import logging
 import sqlite3
 import time
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +35,7 @@ CREATE TABLE IF NOT EXISTS agents (
     address TEXT PRIMARY KEY, role TEXT NOT NULL, class TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS message_chunks (
     chunk INTEGER PRIMARY KEY, first_wall_ns INTEGER NOT NULL, rows INTEGER NOT NULL,
-    data BLOB NOT NULL);
+    encoding TEXT NOT NULL, data BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS rounds (
     wall_ns INTEGER NOT NULL, sim_time REAL NOT NULL, step INTEGER NOT NULL,
     conversation TEXT NOT NULL, protocol TEXT NOT NULL, round INTEGER NOT NULL,
@@ -56,6 +58,9 @@ MESSAGE_FIELDS = (
     "round", "size", "body", "error",
 )
 """The fields of one message row, in their order within a chunk."""
+
+CHUNK_ENCODING = "msgpack+zlib"
+"""How ``message_chunks.data`` is encoded."""
 
 ROUND_COLUMNS = (
     "target_kw", "served_kw", "unserved_kw", "price", "primal_residual",
@@ -176,9 +181,10 @@ class TraceRecorder:
         with self._db:
             if self._messages:
                 self._db.execute(
-                    "INSERT INTO message_chunks (first_wall_ns, rows, data) VALUES (?, ?, ?)",
-                    (self._messages[0][0], len(self._messages),
-                     self._encoder.encode(self._messages)))
+                    "INSERT INTO message_chunks (first_wall_ns, rows, encoding, data) "
+                    "VALUES (?, ?, ?, ?)",
+                    (self._messages[0][0], len(self._messages), CHUNK_ENCODING,
+                     zlib.compress(self._encoder.encode(self._messages), 1)))
             if self._rounds:
                 self._db.executemany(
                     "INSERT INTO rounds VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", self._rounds)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any
 
 import msgspec
 
-from agents.trace import MESSAGE_FIELDS, ROUND_COLUMNS
+from agents.trace import CHUNK_ENCODING, MESSAGE_FIELDS, ROUND_COLUMNS
 
 
 class TraceError(ValueError):
@@ -89,19 +90,18 @@ class TraceReader:
         direction (``send``, ``recv``, ``drop``) or step (its conversation)."""
         conv = None if step is None else f"/{step}"
         rows = []
-        for host, (data,) in self._all("SELECT data FROM message_chunks ORDER BY chunk"):
-            for raw in msgspec.msgpack.decode(data):
-                row = MessageRow(host, *raw)
-                if kind is not None and row.kind != kind:
-                    continue
-                if direction is not None and row.direction != direction:
-                    continue
-                if conv is not None and not (row.conversation or "").endswith(conv):
-                    continue
-                if agent is not None and agent not in (
-                        row.sender, row.receiver, _agent_of(row.sender), _agent_of(row.receiver)):
-                    continue
-                rows.append(row)
+        for host, raw in self._chunk_rows():
+            row = MessageRow(host, *raw)
+            if kind is not None and row.kind != kind:
+                continue
+            if direction is not None and row.direction != direction:
+                continue
+            if conv is not None and not (row.conversation or "").endswith(conv):
+                continue
+            if agent is not None and agent not in (
+                    row.sender, row.receiver, _agent_of(row.sender), _agent_of(row.receiver)):
+                continue
+            rows.append(row)
         rows.sort(key=lambda r: r.wall_ns)
         return rows
 
@@ -145,8 +145,16 @@ class TraceReader:
     def message_counts(self) -> dict[tuple[str, str], int]:
         """How many events of each (kind, direction); drops are keyed by their reason."""
         counts: dict[tuple[str, str], int] = {}
-        for _, (data,) in self._all("SELECT data FROM message_chunks"):
-            for raw in msgspec.msgpack.decode(data):
-                key = (raw[3] or (raw[10] or "?").split(":", 1)[0], raw[2])
-                counts[key] = counts.get(key, 0) + 1
+        for _, raw in self._chunk_rows():
+            key = (raw[3] or (raw[10] or "?").split(":", 1)[0], raw[2])
+            counts[key] = counts.get(key, 0) + 1
         return counts
+
+    def _chunk_rows(self) -> Iterator[tuple[str, list]]:
+        """(host, raw message row) for every row of every chunk, in write order."""
+        sql = "SELECT encoding, data FROM message_chunks ORDER BY chunk"
+        for host, (encoding, data) in self._all(sql):
+            if encoding != CHUNK_ENCODING:
+                raise TraceError(f"{host}: message chunks encoded as {encoding!r}, this "
+                                 f"reader knows {CHUNK_ENCODING!r}")
+            yield from ((host, raw) for raw in msgspec.msgpack.decode(zlib.decompress(data)))
