@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 
 from physics._validate import finite, fraction, non_negative, positive
 
@@ -84,10 +85,21 @@ class BlastDegradation:
                 np.asarray(self._t), np.asarray(self._soc), np.asarray(self._temp)
             )
             outputs = self._model.outputs
-            # A model pushed past its range can extrapolate below zero: a dead cell holds 0.
-            self.capacity_fraction = max(float(outputs["q"][-1]), 0.0)
+            # A model pushed past its range can extrapolate below zero, or to NaN: either
+            # way the cell is dead and holds 0 (said in the log, never silently).
+            q = float(outputs["q"][-1])
+            if not math.isfinite(q):
+                log.warning("%s left its range (capacity %r): the cell is taken as dead",
+                            self.model_name, q)
+                q = 0.0
+            self.capacity_fraction = max(q, 0.0)
             if "r" in outputs:
-                self.resistance_fraction = float(outputs["r"][-1])
+                r = float(outputs["r"][-1])
+                if math.isfinite(r):
+                    self.resistance_fraction = r
+                else:
+                    log.warning("%s left its range (resistance %r): the last value is kept",
+                                self.model_name, r)
             log.debug("%s: %d samples -> q=%.5f r=%.5f", self.model_name, len(self._t),
                       self.capacity_fraction, self.resistance_fraction)
             # The last sample starts the next chunk, so no time is lost between chunks.
