@@ -18,14 +18,20 @@ from agents.agent import Agent
 from agents.host import Timer
 from agents.messages import Envelope
 from markets.day_ahead import AuctionRules
-from markets.messages import AncillaryOffer, CancelOrder, DayAheadBid, ModifyOrder, SubmitOrder
+from markets.messages import (
+    AncillaryOffer,
+    CancelOrder,
+    DayAheadBid,
+    ModifyOrder,
+    SubmitOrder,
+)
 from markets.order_types import TickSize
 from markets.sessions import Out, Outgoing
 from markets.sessions.ancillary import AncillarySession
 from markets.sessions.continuous import ContinuousSession
 from markets.sessions.day_ahead import DayAheadSession
 
-__all__ = ["MarketAgent", "ContinuousMarketAgent", "DayAheadMarketAgent", "AncillaryMarketAgent"]
+__all__ = ["AncillaryMarketAgent", "ContinuousMarketAgent", "DayAheadMarketAgent", "MarketAgent"]
 
 log = logging.getLogger(__name__)
 

@@ -17,13 +17,13 @@ from markets.day_ahead import AuctionRules
 from markets.messages import AncillaryOffer, CurveStep, HourlyCurve, HourPosition
 
 __all__ = [
-    "SegmentLike",
     "BidLike",
+    "SegmentLike",
+    "ancillary_offer",
     "day_ahead_curve",
     "day_ahead_curves",
-    "storage_reserve_mw",
-    "ancillary_offer",
     "position_to_targets_kw",
+    "storage_reserve_mw",
 ]
 
 KW_PER_MW = 1000.0

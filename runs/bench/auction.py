@@ -61,7 +61,8 @@ def run(bids: int = 100_000, repeats: int = 5, baseline_bids: int = 2_000,
         ours = clear_day_ahead(*small)
         ours_ms = (time.perf_counter() - t0) * 1e3
         try:
-            import scipy.optimize  # noqa: F401  (imported before timing: not part of the LP)
+            # imported before timing: the import is not part of the LP's time
+            import scipy.optimize
             import scipy.sparse  # noqa: F401
 
             t0 = time.perf_counter()

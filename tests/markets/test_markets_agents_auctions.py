@@ -8,6 +8,7 @@ import random
 
 import numpy as np
 import pytest
+from market_agents_helpers import Recorder, market_pair
 
 from agents.markets import AncillaryMarketAgent, DayAheadMarketAgent
 from agents.vpp_trader import VppTraderAgent
@@ -31,7 +32,6 @@ from markets.messages import (
 from markets.sessions.day_ahead import bid_arrays
 from markets.vpp_offer import ancillary_offer
 from physics.flexible import StorageDevice
-from market_agents_helpers import Recorder, market_pair
 
 GATE_S = 12 * 3600.0
 

@@ -7,6 +7,7 @@ import random
 
 import msgspec
 import zmq
+from market_agents_helpers import Recorder, market_pair
 
 from agents.markets import ContinuousMarketAgent
 from agents.messages import Envelope
@@ -25,7 +26,6 @@ from markets.messages import (
 )
 from markets.order_book import OrderBook
 from markets.order_types import price_to_ticks, quantity_to_ticks
-from market_agents_helpers import Recorder, market_pair
 
 START = 3600  # delivery of period "h1" starts at 1 h; the gate closes 300 s before
 
@@ -137,7 +137,7 @@ def test_orders_in_trades_out_identical_to_the_order_book(context, registry, end
 
 def test_bad_orders_are_rejected_with_a_reason_and_the_market_keeps_serving(
         context, registry, endpoint):
-    clock, mkt, p, loop = market_pair(context, registry, endpoint)
+    _clock, mkt, p, loop = market_pair(context, registry, endpoint)
     mkt.add(ContinuousMarketAgent("intraday", {"h1": START}))
     alice = p.add(Recorder("alice"))
     alice.send("mkt/intraday", SubmitOrder(1, "h1", "sell", 2.0, 40.0))   # rests
@@ -209,7 +209,7 @@ def test_gate_closure_rejects_late_orders_but_takes_cancels(context, registry, e
 
 
 def test_depth_levels_are_in_mw_and_eur(context, registry, endpoint):
-    clock, mkt, p, loop = market_pair(context, registry, endpoint)
+    _clock, mkt, p, loop = market_pair(context, registry, endpoint)
     mkt.add(ContinuousMarketAgent("intraday", {"h1": START}))
     alice, watcher = p.add(Recorder("alice")), p.add(Recorder("watcher"))
     p.subscribe(watcher, CONTINUOUS_DEPTH_TOPIC)

@@ -7,9 +7,8 @@ import pytest
 
 from coordination.merit_order.messages import Bid, BidSegment
 from markets.day_ahead import clear_day_ahead
-from markets.messages import CurveStep, HourlyCurve, HourPosition
+from markets.messages import CurveStep, DayAheadBid, HourlyCurve, HourPosition
 from markets.sessions.day_ahead import bid_arrays
-from markets.messages import DayAheadBid
 from markets.vpp_offer import (
     ancillary_offer,
     day_ahead_curve,
