@@ -93,6 +93,11 @@ class _GatedMarketAgent(MarketAgent):
             self._timer = None
         log.info("%s: gate closed at %.1f s, clearing", self.name, self.clock.now())
         self._emit(session.close())
+        if self.host is not None and self.host.trace is not None:
+            self._record()
+
+    def _record(self) -> None:
+        """Write the clearing to the trace's ``rounds`` table (subclasses)."""
 
     @property
     def cleared(self) -> bool:
@@ -169,6 +174,25 @@ class DayAheadMarketAgent(_GatedMarketAgent):
         self._check_gate()
         self._emit(self.session.on_bid(envelope.sender, bid, self.clock.now()))
 
+    def _record(self) -> None:
+        """One trace row per delivery hour: price, bid steps; volume and interval in detail."""
+        result = self.session.result
+        trace = self.host.trace if self.host is not None else None
+        if result is None or trace is None:
+            return
+        now = self.clock.now()
+        hour_of_step = [c.hour for b in self.session.bids.values() for c in b.curves
+                        for _ in c.steps]
+        for clearing in result.hour_clearings():
+            trace.round(sim_time=now, step=clearing.hour, conversation=self.conversation,
+                        protocol="day-ahead", round=0,
+                        price=clearing.clearing_price_eur_mwh,
+                        bids=hour_of_step.count(clearing.hour),
+                        detail={"volume_mwh": clearing.volume_mwh,
+                                "price_low_eur_mwh": clearing.price_low_eur_mwh,
+                                "price_high_eur_mwh": clearing.price_high_eur_mwh,
+                                "bidders": len(self.session.bids)})
+
 
 class AncillaryMarketAgent(_GatedMarketAgent):
     """Ancillary-service procurement: capacity offers until gate closure, then awards.
@@ -200,3 +224,19 @@ class AncillaryMarketAgent(_GatedMarketAgent):
     def _on_offer(self, envelope: Envelope, offer: AncillaryOffer) -> None:
         self._check_gate()
         self._emit(self.session.on_offer(envelope.sender, offer, self.clock.now()))
+
+    def _record(self) -> None:
+        """One trace row per product: marginal price, offers, awards; MW in detail."""
+        results = self.session.results
+        trace = self.host.trace if self.host is not None else None
+        if results is None or trace is None:
+            return
+        now = self.clock.now()
+        for product, res in results.items():
+            offers = sum(1 for o in self.session.offers.values() if o.product == product)
+            trace.round(sim_time=now, step=0, conversation=f"{self.conversation}/{product}",
+                        protocol="ancillary", round=0, price=res.marginal_price_eur_mw_h,
+                        bids=offers, awards=len(res.awards),
+                        detail={"product": product, "requirement_mw": res.requirement_mw,
+                                "procured_mw": res.procured_mw,
+                                "shortfall_mw": res.shortfall_mw})

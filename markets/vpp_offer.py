@@ -127,11 +127,10 @@ def ancillary_offer(offer_id: str, product: str, storages: Iterable[object],
     ``p_discharge_kw``, ``eta_c`` and ``eta_d`` (e.g. ``physics.flexible.StorageDevice``).
     """
     total = 0.0
-    for s in storages:
-        total += storage_reserve_mw(
-            product, energy_kwh=s.energy_kwh, capacity_kwh=s.capacity_kwh,  # type: ignore[attr-defined]
-            p_charge_kw=s.p_charge_kw, p_discharge_kw=s.p_discharge_kw,  # type: ignore[attr-defined]
-            duration_h=duration_h, eta_c=s.eta_c, eta_d=s.eta_d)  # type: ignore[attr-defined]
+    fields = ("energy_kwh", "capacity_kwh", "p_charge_kw", "p_discharge_kw", "eta_c", "eta_d")
+    for store in storages:
+        values = {name: float(getattr(store, name)) for name in fields}
+        total += storage_reserve_mw(product, duration_h=duration_h, **values)
     return AncillaryOffer(offer_id, product, total, price_eur_mw_h, divisible)
 
 

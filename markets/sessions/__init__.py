@@ -8,7 +8,6 @@ a topic). The agents in ``agents/markets.py`` only move these. See
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import msgspec
@@ -31,11 +30,7 @@ class Publication:
 
 
 Out = Outgoing | Publication
-
-
-def finite(value: float | None) -> bool:
-    """True for a finite float (None is not)."""
-    return value is not None and math.isfinite(value)
+"""Anything a session asks its agent to send or publish."""
 
 
 class GateClosedError(ValueError):

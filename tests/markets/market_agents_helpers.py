@@ -25,11 +25,11 @@ class Recorder(Agent):
         return [b for b in self.got if isinstance(b, kind)]
 
 
-def market_pair(context, registry, endpoint):
+def market_pair(context, registry, endpoint, trace=None):
     """A market host ``mkt`` (with PUB) and a participants' host ``p``, one simulated clock."""
     clock = SimulatedClock()
     mkt = Host("mkt", endpoint("mkt"), pub_endpoint=endpoint("mkt-pub"), context=context,
-               registry=registry, clock=clock)
+               registry=registry, clock=clock, trace=trace)
     p = Host("p", endpoint("p"), context=context, registry=registry, clock=clock)
     mkt.connect("p", p.endpoint)
     p.connect("mkt", mkt.endpoint, mkt.pub_endpoint)

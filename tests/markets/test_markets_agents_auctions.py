@@ -222,3 +222,33 @@ def test_numpy_types_do_not_leak_into_messages():
         body = o.body
         for field in body.__struct_fields__:
             assert not isinstance(getattr(body, field), np.generic)
+
+
+def test_clearings_are_written_to_the_trace(context, registry, endpoint, tmp_path):
+    from agents.trace import TraceRecorder, shard_path
+    from agents.trace_reader import TraceReader
+
+    trace = TraceRecorder(shard_path(tmp_path, "mkt"), "mkt")
+    clock, mkt, p, loop = market_pair(context, registry, endpoint, trace=trace)
+    mkt.add(DayAheadMarketAgent("da", [0, 1], 10.0))
+    mkt.add(AncillaryMarketAgent("anc", {"fcr": 1.0}, hours=1.0, gate_closure_s=10.0))
+    a = p.add(Recorder("a"))
+    a.send("mkt/da", DayAheadBid("x", [
+        HourlyCurve(0, [CurveStep(1.0, 20.0), CurveStep(-0.5, 30.0)]),
+        HourlyCurve(1, [CurveStep(1.0, 20.0)])]))
+    a.send("mkt/anc", AncillaryOffer("o", "fcr", 0.4, 7.0))
+    assert loop.run_until(lambda: len(a.of(BidAck)) == 2, 5.0)
+    clock.advance_to(10.0)
+    assert loop.run_until(lambda: a.of(DayAheadResult) and a.of(AncillaryAward), 5.0)
+    mkt.close()
+    p.close()
+    trace.close()
+    reader = TraceReader(tmp_path)
+    rows = reader.rounds()
+    reader.close()
+    da = [r for r in rows if r["protocol"] == "day-ahead"]
+    # no buyers in hour 1: the price is the midpoint of [floor, 20]
+    assert [(r["step"], r["price"], r["bids"]) for r in da] == [(0, 20.0, 2), (1, -240.0, 1)]
+    assert da[0]["detail"]["volume_mwh"] == 0.5
+    (anc,) = [r for r in rows if r["protocol"] == "ancillary"]
+    assert anc["price"] == 7.0 and anc["detail"]["shortfall_mw"] == pytest.approx(0.6)

@@ -44,8 +44,10 @@ def _stream(seed, n):
         r = rng.random()
         if r < 0.55 or not sent[who]:
             side = rng.choice(("buy", "sell"))
-            price = round(50 + (rng.randint(-20, 20) if side == "buy" else rng.randint(-15, 25)) * 0.5, 2)
-            stream.append((who, SubmitOrder(i, "h1", side, rng.randint(1, 30) / 10, price, "limit")))
+            ticks = rng.randint(-20, 20) if side == "buy" else rng.randint(-15, 25)
+            price = round(50 + ticks * 0.5, 2)
+            quantity = rng.randint(1, 30) / 10
+            stream.append((who, SubmitOrder(i, "h1", side, quantity, price, "limit")))
             sent[who].append(i)
         elif r < 0.65:
             stream.append((who, SubmitOrder(i, "h1", rng.choice(("buy", "sell")),
