@@ -6,7 +6,13 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from markets.messages import CancelOrder, ModifyOrder, OrderAck, OrderRejected, SubmitOrder
+from markets.messages import (
+    CancelOrder,
+    ModifyOrder,
+    OrderAck,
+    OrderRejected,
+    SubmitOrder,
+)
 from markets.order_book import OrderBook
 from markets.order_types import price_to_ticks, quantity_to_ticks
 from markets.sessions import Outgoing
