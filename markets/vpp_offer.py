@@ -3,8 +3,10 @@ capacity of its storage, and its cleared position as dispatch targets.
 
 Transport-free. Site bids are the merit-order bids of ``coordination/merit_order``: any
 object with ``segments``, each with ``quantity_kw`` (> 0 offers injection, < 0 absorption)
-and ``price_eur_mwh`` (what the site asks per MWh, in either direction). Markets take MW
-and EUR/MWh (see ``docs/protocols/markets.md``, "The VPP as a participant").
+and ``price_eur_mwh`` (what the site asks per MWh, in either direction), and optionally a
+``baseline_kw`` (the site's net power when not dispatched; the segments are deviations
+from it). Markets take MW and EUR/MWh (see ``docs/protocols/markets.md``, "The VPP as a
+participant").
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ class SegmentLike(Protocol):
 
 
 class BidLike(Protocol):
-    """A site's merit-order bid: its segments."""
+    """A site's merit-order bid: its segments (and, if it has one, ``baseline_kw``)."""
 
     segments: Sequence[SegmentLike]
 
@@ -48,13 +50,21 @@ def day_ahead_curve(site_bids: Iterable[BidLike],
 
     An injection segment (``q`` kW > 0 asked ``p``) sells ``q/1000`` MW at ``p``; an
     absorption segment (``q`` < 0, the site asks ``p`` per MWh absorbed) buys ``-q/1000``
-    MW at the limit price ``-p``. Steps of one side at one price are merged; sells come
-    by ascending price, then buys by descending limit. Zero segments are left out.
+    MW at the limit price ``-p``. The sites' summed ``baseline_kw`` (if their bids carry
+    one) is not price-sensitive: a net baseline injection sells at the price floor, a net
+    baseline consumption buys at the price cap. Steps of one side at one price are
+    merged; sells come by ascending price, then buys by descending limit. Zero segments
+    are left out.
     """
     sells: dict[float, float] = {}
     buys: dict[float, float] = {}
     floor, cap = rules.price_floor_eur_mwh, rules.price_cap_eur_mwh
+    baseline_kw = 0.0
     for i, bid in enumerate(site_bids):
+        base = float(getattr(bid, "baseline_kw", 0.0))
+        if not math.isfinite(base):
+            raise ValueError(f"site_bids[{i}].baseline_kw: {base} must be finite")
+        baseline_kw += base
         for j, seg in enumerate(bid.segments):
             q, p = float(seg.quantity_kw), float(seg.price_eur_mwh)
             if not (math.isfinite(q) and math.isfinite(p)):
@@ -69,6 +79,10 @@ def day_ahead_curve(site_bids: Iterable[BidLike],
                     f"{limit} EUR/MWh, outside the floor {floor} and the cap {cap}")
             side = sells if q > 0 else buys
             side[limit] = side.get(limit, 0.0) + abs(q) / KW_PER_MW
+    if baseline_kw > 0.0:
+        sells[floor] = sells.get(floor, 0.0) + baseline_kw / KW_PER_MW
+    elif baseline_kw < 0.0:
+        buys[cap] = buys.get(cap, 0.0) - baseline_kw / KW_PER_MW
     steps = [CurveStep(mw, price) for price, mw in sorted(sells.items())]
     steps += [CurveStep(-mw, price) for price, mw in sorted(buys.items(), reverse=True)]
     return steps
@@ -124,7 +138,7 @@ def ancillary_offer(offer_id: str, product: str, storages: Iterable[object],
     """One offer of the capacity all ``storages`` can hold for ``duration_h`` hours.
 
     Each storage is any object with ``energy_kwh``, ``capacity_kwh``, ``p_charge_kw``,
-    ``p_discharge_kw``, ``eta_c`` and ``eta_d`` (e.g. ``physics.flexible.StorageDevice``).
+    ``p_discharge_kw``, ``eta_c`` and ``eta_d`` (the attributes of a storage device).
     """
     total = 0.0
     fields = ("energy_kwh", "capacity_kwh", "p_charge_kw", "p_discharge_kw", "eta_c", "eta_d")

@@ -5,6 +5,7 @@ and the trader's cleared position becomes its dispatch targets."""
 from __future__ import annotations
 
 import random
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -31,7 +32,6 @@ from markets.messages import (
 )
 from markets.sessions.day_ahead import bid_arrays
 from markets.vpp_offer import ancillary_offer
-from physics.flexible import StorageDevice
 
 GATE_S = 12 * 3600.0
 
@@ -145,7 +145,8 @@ def test_vpp_trader_end_to_end_position_equals_the_hand_worked_clearing(
     buyer.send("mkt/da", DayAheadBid("load", [HourlyCurve(0, [CurveStep(-0.4, 60.0)])]))
     seller.send("mkt/da", DayAheadBid("wind", [HourlyCurve(0, [CurveStep(0.1, 40.0)]),
                                                HourlyCurve(1, [CurveStep(0.5, -10.0)])]))
-    store = StorageDevice("bess", 1000.0, 1000.0, 1000.0, state_of_charge=0.5)
+    store = SimpleNamespace(energy_kwh=500.0, capacity_kwh=1000.0, p_charge_kw=1000.0,
+                            p_discharge_kw=1000.0, eta_c=0.95, eta_d=0.95)  # 50 % charged
     offer = ancillary_offer("vpp-fcr", "fcr", [store], duration_h=1.0, price_eur_mw_h=10.0)
     trader.offer_ancillary(offer)
     seller.send("mkt/fcr", AncillaryOffer("w-fcr", "fcr", 0.8, 12.0))

@@ -6,16 +6,46 @@ from __future__ import annotations
 import pytest
 from market_agents_helpers import Recorder, market_pair
 
+from agents.agent import Agent
 from agents.aggregator import AggregatorAgent
 from agents.markets import DayAheadMarketAgent
-from agents.site import SiteAgent
 from agents.vpp_trader import VppTraderAgent
-from coordination.merit_order.messages import CallForBids
-from coordination.merit_order.strategies import MarginalCostBidder
+from coordination.merit_order.messages import (
+    Accept,
+    Award,
+    Bid,
+    BidSegment,
+    CallForBids,
+    StepCleared,
+)
 from markets.messages import BidAck, CurveStep, DayAheadBid, HourlyCurve
-from physics.flexible import FlexibleDevice
 
 GATE_S = 600.0
+
+
+class FixedSite(Agent):
+    """A site that bids a fixed curve (kW, EUR/MWh) and accepts every award."""
+
+    role = "site"
+
+    def __init__(self, name, segments):
+        super().__init__(name)
+        self.segments = segments
+        self.on(CallForBids, self._on_call)
+        self.on(Award, self._on_award)
+        self.on(StepCleared, lambda env, body: None)
+
+    def bid(self, step):
+        """Its merit-order bid for ``step``."""
+        return Bid(step, self.segments, 0.0)
+
+    def _on_call(self, env, call):
+        self.send(env.sender, self.bid(call.step), conversation=env.conversation,
+                  round=env.round)
+
+    def _on_award(self, env, award):
+        self.send(env.sender, Accept(award.step, award.power_kw, award.reserve_kw),
+                  conversation=env.conversation, round=env.round)
 
 
 def test_the_cleared_position_is_the_dispatch_target_and_is_served(
@@ -23,20 +53,13 @@ def test_the_cleared_position_is_the_dispatch_target_and_is_served(
     clock, mkt, p, loop = market_pair(context, registry, endpoint)
     mkt.add(DayAheadMarketAgent("da", [0, 1], GATE_S))
     trader = p.add(VppTraderAgent("vpp", "mkt/da"))
-    sites = [
-        p.add(SiteAgent("chp", [FlexibleDevice("chp", 0.0, 200.0, 30.0)],
-                        MarginalCostBidder(), dt_h=1.0)),
-        p.add(SiteAgent("gen", [FlexibleDevice("gen", 0.0, 300.0, 50.0)],
-                        MarginalCostBidder(), dt_h=1.0)),
-        p.add(SiteAgent("pool", [FlexibleDevice("pool", -100.0, 0.0, 0.0, 5.0)],
-                        MarginalCostBidder(), dt_h=1.0)),
-    ]
+    sites = [p.add(FixedSite("chp", [BidSegment(200.0, 30.0)])),
+             p.add(FixedSite("gen", [BidSegment(300.0, 50.0)])),
+             p.add(FixedSite("pool", [BidSegment(-100.0, 5.0)]))]
     aggregator = p.add(AggregatorAgent("agg", [s.address for s in sites], deadline_ms=2000))
     buyer, seller = p.add(Recorder("load")), p.add(Recorder("wind"))
-    # the sites' own bids (their strategy on their live offers) are what the VPP sells
-    bids_by_hour = {
-        h: [s.strategy.bid(CallForBids(h, h * 3600.0, 3600.0, 0.0, 0.0, 0), s.offers(h))
-            for s in sites] for h in (0, 1)}
+    # the sites' own merit-order bids are what the VPP sells
+    bids_by_hour = {h: [s.bid(h) for s in sites] for h in (0, 1)}
     trader.offer_day_ahead(bids_by_hour)
     buyer.send("mkt/da", DayAheadBid("load", [HourlyCurve(0, [CurveStep(-0.4, 60.0)])]))
     seller.send("mkt/da", DayAheadBid("wind", [HourlyCurve(0, [CurveStep(0.1, 40.0)]),

@@ -3,6 +3,8 @@ positions as dispatch targets (transport-free, hand-worked numbers)."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 from coordination.merit_order.messages import Bid, BidSegment
@@ -16,7 +18,6 @@ from markets.vpp_offer import (
     position_to_targets_kw,
     storage_reserve_mw,
 )
-from physics.flexible import StorageDevice
 
 
 def test_curve_from_site_bids_equals_the_hand_worked_curve():
@@ -71,9 +72,26 @@ def test_storage_reserve_respects_state_of_charge(product, energy_kwh, duration_
     assert got == pytest.approx(expected_mw)
 
 
+def _store(capacity_kwh, power_kw, state_of_charge):
+    """A storage device's attributes (duck-typed: the device classes live in physics)."""
+    return SimpleNamespace(energy_kwh=capacity_kwh * state_of_charge, capacity_kwh=capacity_kwh,
+                           p_charge_kw=power_kw, p_discharge_kw=power_kw, eta_c=0.95, eta_d=0.95)
+
+
+def test_baselines_are_price_inelastic_steps():
+    load = SimpleNamespace(segments=[BidSegment(40.0, 80.0)], baseline_kw=-150.0)
+    pv = SimpleNamespace(segments=[BidSegment(-30.0, 2.0)], baseline_kw=50.0)
+    # net baseline -100 kW: 0.1 MW bought at the cap, whatever the price
+    got = day_ahead_curve([load, pv])
+    assert [(s.quantity_mw, s.price_eur_mwh) for s in got] == pytest.approx(
+        [(0.04, 80.0), (-0.1, 4000.0), (-0.03, -2.0)])
+    # net baseline injection sells at the floor, merged with a segment at the floor
+    gen = SimpleNamespace(segments=[BidSegment(10.0, -500.0)], baseline_kw=20.0)
+    assert day_ahead_curve([gen]) == [CurveStep(0.03, -500.0)]
+
+
 def test_ancillary_offer_sums_the_fleets_storage_and_checks_fields():
-    stores = [StorageDevice("a", 1000.0, 1000.0, 1000.0, state_of_charge=0.5),
-              StorageDevice("b", 200.0, 60.0, 60.0, state_of_charge=0.9)]
+    stores = [_store(1000.0, 1000.0, 0.5), _store(200.0, 60.0, 0.9)]
     offer = ancillary_offer("o1", "reserve_up", stores, duration_h=1.0, price_eur_mw_h=10.0)
     assert offer.capacity_mw == pytest.approx(0.475 + 0.06)
     down = ancillary_offer("o2", "reserve_down", stores, duration_h=1.0, price_eur_mw_h=10.0)
