@@ -57,3 +57,30 @@ def codec(as_json: bool = typer.Option(False, "--json", help="Print one JSON obj
     from runs.bench import codec as bench
 
     _emit("codec", bench.run(), as_json)
+
+
+@app.command("orderbook")
+def orderbook(
+    orders: int = typer.Option(200_000, "--orders", help="Orders in the seeded stream."),
+    baseline_orders: int = typer.Option(5_000, "--baseline-orders",
+                                        help="Orders for the naive list-scan baseline."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Continuous order book: limit, market and cancel orders per second, against a list scan."""
+    from runs.bench import orderbook as bench
+
+    _emit("orderbook", bench.run(orders, baseline_orders), as_json)
+
+
+@app.command("auction")
+def auction(
+    bids: int = typer.Option(100_000, "--bids", help="Bid steps over 24 hours."),
+    repeats: int = typer.Option(5, "--repeats", help="Clearings timed (median)."),
+    baseline_bids: int = typer.Option(2_000, "--baseline-bids",
+                                      help="Bid steps for the scipy LP baseline."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Day-ahead auction: clearing time of N bid steps, against a welfare LP (HiGHS)."""
+    from runs.bench import auction as bench
+
+    _emit("auction", bench.run(bids, repeats, baseline_bids), as_json)
