@@ -49,7 +49,7 @@ def latest_run_dir() -> Path | None:
 
 def fail(message: str, code: int = 2) -> None:
     """Print an error and exit with ``code``."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise SystemExit(code)
 
 

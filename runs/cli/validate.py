@@ -25,4 +25,4 @@ def validate(
     console.print(
         f"[green]ok[/] {scenario}: scenario [bold]{spec.name}[/], {len(spec.site_names())} sites, "
         f"{spec.steps} steps of {spec.step_minutes} min, target {min(targets):,.0f} to "
-        f"{max(targets):,.0f} kW")
+        f"{max(targets):,.0f} kW", soft_wrap=True)
