@@ -49,3 +49,16 @@ def codec(as_json: bool = typer.Option(False, "--json", help="Print one JSON obj
     from runs.bench import codec as bench
 
     _emit("codec", bench.run(), as_json)
+
+
+@app.command("admm")
+def admm(
+    sites: int = typer.Option(20, "--sites", help="Sites in the negotiation."),
+    horizon: int = typer.Option(24, "--horizon", help="Steps of one hour in the schedules."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the random instance."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """ADMM by messages over inproc ZeroMQ, against the centralized cvxpy solve."""
+    from runs.bench import admm as bench
+
+    _emit("admm", bench.run(sites, horizon, seed), as_json)
