@@ -157,7 +157,7 @@ class DirectLocalProblem:
         else:
             self._solver.update(q=q)
         self._rho = rho
-        result = self._solver.solve()
+        result = self._solver.solve(raise_error=False)
         status = result.info.status
         if status not in ("solved", "solved inaccurate"):
             raise LocalSolveError(f"site {self.site.name}: OSQP says {status}")
