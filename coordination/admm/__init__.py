@@ -4,7 +4,8 @@
 - :mod:`.messages`: the message kinds (``AdmmRound``, ``AdmmSchedule``, ``AdmmDone``).
 - :mod:`.model`: a site's private model and the aggregator's coupling, as values.
 - :mod:`.formulation`: a site's cost and constraints in cvxpy (shared by both solvers).
-- :mod:`.local`: a site's proximal step, compiled once (DPP) and re-solved each round.
+- :mod:`.local`: a site's proximal step in cvxpy, compiled once (DPP), re-solved each round.
+- :mod:`.qp`: the same step as a hand-built QP for OSQP, updated and warm-started (default).
 - :mod:`.protocol`: the aggregator's side as a state machine (``AdmmAggregation``).
 - :mod:`.site`: a site's side (``AdmmSiteSolver``).
 - :mod:`.reference`: the centralized solve of the same problem.
