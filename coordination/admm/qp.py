@@ -23,7 +23,7 @@ from coordination.admm.model import SiteModel
 
 log = logging.getLogger(__name__)
 
-_SETTINGS = dict(verbose=False, eps_abs=1e-8, eps_rel=1e-8, max_iter=100_000, polishing=True,
+_SETTINGS = dict(verbose=False, eps_abs=1e-7, eps_rel=1e-7, max_iter=100_000, polishing=True,
                  warm_starting=True)
 
 
@@ -91,6 +91,7 @@ class DirectLocalProblem:
         if site.tariff_eur_mwh:
             self.q0 = self.q0 - (dt / 1000.0) * (self.M.T @ np.asarray(site.tariff_eur_mwh))
         self.const = const
+        self._mt = self.M.T.tocsr()
         n = self.M.shape[1]
         self.slices: dict[str, slice] = {}
         start = 0
@@ -146,7 +147,7 @@ class DirectLocalProblem:
         """``argmin f(x) + rho/2 |x - center|^2``; raise :class:`LocalSolveError` if none."""
         if not (math.isfinite(rho) and rho > 0):
             raise LocalSolveError(f"site {self.site.name}: rho must be > 0, got {rho!r}")
-        q = self.q0 - rho * (self.M.T @ np.asarray(center, dtype=float))
+        q = self.q0 - rho * (self._mt @ np.asarray(center, dtype=float))
         if self._solver is None:
             P = self._pattern.copy()
             P.data = self._p_data(rho)
