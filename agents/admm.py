@@ -17,7 +17,12 @@ from agents.messages import Envelope
 from coordination.admm.local import LocalSolveError
 from coordination.admm.messages import AdmmDone, AdmmRound, AdmmSchedule
 from coordination.admm.model import Coupling, SiteModel, TargetCoupling
-from coordination.admm.protocol import AdmmAggregation, AdmmResult, AdmmSettings, Outgoing
+from coordination.admm.protocol import (
+    AdmmAggregation,
+    AdmmResult,
+    AdmmSettings,
+    Outgoing,
+)
 from coordination.admm.site import DIRECT, AdmmSiteSolver
 from coordination.errors import ProtocolError
 

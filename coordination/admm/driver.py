@@ -11,7 +11,12 @@ from collections.abc import Mapping, Sequence
 
 from coordination.admm.messages import AdmmDone, AdmmRound
 from coordination.admm.model import Coupling, SiteModel
-from coordination.admm.protocol import AdmmAggregation, AdmmResult, AdmmSettings, Outgoing
+from coordination.admm.protocol import (
+    AdmmAggregation,
+    AdmmResult,
+    AdmmSettings,
+    Outgoing,
+)
 from coordination.admm.reference import check_instance
 from coordination.admm.site import DIRECT, AdmmSiteSolver
 

@@ -11,7 +11,12 @@ from __future__ import annotations
 import numpy as np
 
 from coordination.admm.model import (
-    AdmmBattery, AdmmFlexibleLoad, AdmmGenerator, MarketCoupling, SiteModel, TargetCoupling,
+    AdmmBattery,
+    AdmmFlexibleLoad,
+    AdmmGenerator,
+    MarketCoupling,
+    SiteModel,
+    TargetCoupling,
 )
 
 

@@ -23,8 +23,8 @@ from coordination.admm.model import SiteModel
 
 log = logging.getLogger(__name__)
 
-_SETTINGS = dict(verbose=False, eps_abs=1e-7, eps_rel=1e-7, max_iter=100_000, polishing=True,
-                 warm_starting=True)
+_SETTINGS = {"verbose": False, "eps_abs": 1e-7, "eps_rel": 1e-7, "max_iter": 100_000,
+             "polishing": True, "warm_starting": True}
 
 
 class DirectLocalProblem:
