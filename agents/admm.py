@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from agents.agent import Agent
 from agents.host import Timer
 from agents.messages import Envelope
-from coordination.admm.local import LocalSolveError
 from coordination.admm.messages import AdmmDone, AdmmRound, AdmmSchedule
 from coordination.admm.model import Coupling, SiteModel, TargetCoupling
 from coordination.admm.protocol import (
@@ -24,6 +23,7 @@ from coordination.admm.protocol import (
     Outgoing,
 )
 from coordination.admm.site import DIRECT, AdmmSiteSolver
+from coordination.admm.solution import LocalSolveError
 from coordination.errors import ProtocolError
 
 log = logging.getLogger(__name__)

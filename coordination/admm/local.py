@@ -11,31 +11,18 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
 
 import cvxpy as cp
 import numpy as np
 
 from coordination.admm.formulation import formulate
 from coordination.admm.model import SiteModel
+from coordination.admm.solution import LocalSolution, LocalSolveError
 
 log = logging.getLogger(__name__)
 
 DEFAULT_SOLVER = "CLARABEL"
 """The interior-point QP solver used unless told otherwise (accurate, no tuning)."""
-
-
-class LocalSolveError(RuntimeError):
-    """The local problem could not be solved (infeasible site, solver failure)."""
-
-
-@dataclass(frozen=True)
-class LocalSolution:
-    """One local solve: the schedule (kW), the private cost (EUR), device detail."""
-
-    schedule_kw: np.ndarray
-    cost_eur: float
-    parts: dict[str, np.ndarray]
 
 
 class LocalProblem:

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from coordination.admm.local import LocalProblem, LocalSolution
 from coordination.admm.messages import AdmmDone, AdmmRound, AdmmSchedule
 from coordination.admm.model import SiteModel
 from coordination.admm.qp import DirectLocalProblem
+from coordination.admm.solution import LocalSolution
 from coordination.errors import ProtocolError
+
+if TYPE_CHECKING:
+    from coordination.admm.local import LocalProblem
 
 DIRECT = "direct"
 """The local solver by default: the direct OSQP form (``qp.py``); any other name is a
@@ -31,8 +35,12 @@ class AdmmSiteSolver:
 
     def __init__(self, site: SiteModel, solver: str = DIRECT) -> None:
         self.site = site
-        self.local: LocalProblem | DirectLocalProblem = (
-            DirectLocalProblem(site) if solver == DIRECT else LocalProblem(site, solver))
+        self.local: LocalProblem | DirectLocalProblem
+        if solver == DIRECT:
+            self.local = DirectLocalProblem(site)
+        else:  # cvxpy is imported only when a site asks for it
+            from coordination.admm.local import LocalProblem
+            self.local = LocalProblem(site, solver)
         self.previous = np.zeros(site.horizon)
         self.last_round = -1
         self.last_solution: LocalSolution | None = None
