@@ -11,6 +11,7 @@ from agents.trace_reader import TraceReader
 from coordination.admm.driver import negotiate
 from coordination.admm.instances import random_sites, random_target
 from coordination.admm.messages import AdmmRound
+from coordination.admm.model import AdmmBattery, SiteModel
 from coordination.admm.protocol import AdmmSettings
 from coordination.admm.reference import solve_centralized
 from runs.bench.admm import AdmmSwarm, cost_gap_rel
@@ -81,3 +82,18 @@ def test_a_site_that_misses_a_deadline_is_dropped_and_named(context):
     reference = solve_centralized(sites[:3], coupling)
     assert cost_gap_rel(result, reference) < 1e-3
     assert silent_final is not None and not silent_final.included
+
+
+def test_a_site_that_cannot_solve_answers_nothing_and_is_dropped(context):
+    sites = random_sites(2, horizon=4, seed=3)
+    coupling = random_target(sites, 3)
+    # cannot charge, yet must end fuller than it starts: its local problem is infeasible
+    stuck = SiteModel("stuck", 4, 1.0, battery=AdmmBattery(
+        100.0, 0.0, 50.0, soc_init=0.2, soc_final_min=0.8))
+    swarm = AdmmSwarm([*sites, stuck], AdmmSettings(deadline_ms=200), context=context)
+    try:
+        result = swarm.negotiate(coupling, 4, 1.0, timeout_s=60.0)
+    finally:
+        swarm.close()
+    assert result.dropped == {"sites/stuck": "missed the deadline of round 0"}
+    assert result.converged and len(result.schedules_kw) == 2

@@ -118,6 +118,9 @@ def test_rho_adapts_by_residual_balancing_and_keeps_the_price():
     _, agg_fixed, _ = negotiate(sites, coupling, AdmmSettings(rho=1e-4, max_iterations=30,
                                                                    adapt=False))
     assert {r.rho for r in agg_fixed.records} == {1e-4}
+    _, agg_until, _ = negotiate(sites, coupling, AdmmSettings(rho=1e-4, max_iterations=30,
+                                                               adapt_until=5))
+    assert len({r.rho for r in agg_until.records[5:]}) == 1  # settled after iteration 5
 
 
 def test_site_solver_checks_the_signal():
