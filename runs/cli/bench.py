@@ -84,3 +84,18 @@ def auction(
     from runs.bench import auction as bench
 
     _emit("auction", bench.run(bids, repeats, baseline_bids), as_json)
+
+
+@app.command("admm")
+def admm(
+    sites: int = typer.Option(20, "--sites", help="Sites in the negotiation."),
+    horizon: int = typer.Option(24, "--horizon", help="Steps of one hour in the schedules."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the random instance."),
+    market: bool = typer.Option(False, "--market",
+                                help="Sell at market prices instead of following a target."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """ADMM by messages over inproc ZeroMQ, against the centralized cvxpy solve."""
+    from runs.bench import admm as bench
+
+    _emit("admm", bench.run(sites, horizon, seed, market), as_json)

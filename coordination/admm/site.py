@@ -1,0 +1,83 @@
+"""A site's side of the ADMM negotiation: answer each round with its proximal step."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from coordination.admm.messages import AdmmDone, AdmmRound, AdmmSchedule
+from coordination.admm.model import SiteModel
+from coordination.admm.qp import DirectLocalProblem
+from coordination.admm.solution import LocalSolution
+from coordination.errors import ProtocolError
+
+if TYPE_CHECKING:
+    from coordination.admm.local import LocalProblem
+
+DIRECT = "direct"
+"""The local solver by default: the direct OSQP form (``qp.py``); any other name is a
+cvxpy solver for the parametrized form (``local.py``)."""
+
+
+class AdmmSiteSolver:
+    """Keeps the site's last schedule and answers each :class:`AdmmRound`.
+
+    Round 0 starts a negotiation (the previous schedule is all zeros); a later round must
+    follow the last one answered. The local problem is built once, here.
+
+    Args:
+        site: the site's private model.
+        solver: ``"direct"`` (OSQP on the QP built by hand, the fast path) or a cvxpy
+            solver name (``"CLARABEL"``, ``"OSQP"``) for the cvxpy-parameter form.
+    """
+
+    def __init__(self, site: SiteModel, solver: str = DIRECT) -> None:
+        self.site = site
+        self.local: LocalProblem | DirectLocalProblem
+        if solver == DIRECT:
+            self.local = DirectLocalProblem(site)
+        else:  # cvxpy is imported only when a site asks for it
+            from coordination.admm.local import LocalProblem
+            self.local = LocalProblem(site, solver)
+        self.previous = np.zeros(site.horizon)
+        self.last_round = -1
+        self.last_solution: LocalSolution | None = None
+        self.final: AdmmDone | None = None
+
+    def on_round(self, msg: AdmmRound) -> AdmmSchedule:
+        """Solve ``min f(x) + rho/2 |x - (x_prev - imbalance - u)|^2``; return the schedule.
+
+        Raises :class:`ProtocolError` for a signal that does not fit this site (the field
+        is named) and :class:`~coordination.admm.local.LocalSolveError` if the solve fails.
+        """
+        T = self.site.horizon
+        if msg.horizon != T or len(msg.scaled_price) != T or len(msg.mean_imbalance) != T:
+            raise ProtocolError(f"AdmmRound.horizon/scaled_price/mean_imbalance must have "
+                                f"{T} steps for site {self.site.name}, got {msg.horizon}, "
+                                f"{len(msg.scaled_price)}, {len(msg.mean_imbalance)}")
+        if not math.isclose(msg.dt_h, self.site.dt_h):
+            raise ProtocolError(f"AdmmRound.dt_h is {msg.dt_h}, site {self.site.name} "
+                                f"plans with {self.site.dt_h}")
+        if not (math.isfinite(msg.rho) and msg.rho > 0):
+            raise ProtocolError(f"AdmmRound.rho must be > 0, got {msg.rho!r}")
+        u = np.asarray(msg.scaled_price, dtype=float)
+        imbalance = np.asarray(msg.mean_imbalance, dtype=float)
+        if not (np.isfinite(u).all() and np.isfinite(imbalance).all()):
+            raise ProtocolError("AdmmRound.scaled_price or mean_imbalance is not finite")
+        if msg.round == 0:
+            self.previous = np.zeros(T)
+            self.final = None
+        elif msg.round != self.last_round + 1:
+            raise ProtocolError(f"AdmmRound.round is {msg.round}, site {self.site.name} "
+                                f"answered round {self.last_round} last")
+        solution = self.local.solve(msg.rho, self.previous - imbalance - u)
+        self.previous = solution.schedule_kw
+        self.last_round = msg.round
+        self.last_solution = solution
+        return AdmmSchedule(msg.round, solution.schedule_kw.tolist(), solution.cost_eur)
+
+    def on_done(self, msg: AdmmDone) -> None:
+        """Keep the negotiation's outcome for this site."""
+        self.final = msg
