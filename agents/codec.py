@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import msgspec
 
-from agents.messages import WIRE_VERSION, Envelope, KindRegistry, UnknownKindError
+from agents.messages import WIRE_VERSION, Envelope, KindRegistry
 
 DEFAULT_MAX_FRAME_BYTES = 256 * 1024
 """Frames larger than this are dropped unread (256 KiB: a 96-step schedule of 1,000
@@ -46,6 +46,9 @@ class Codec:
         self.max_frame_bytes = max_frame_bytes
         self._encoder = msgspec.msgpack.Encoder()
         self._envelope_decoder = msgspec.msgpack.Decoder(Envelope)
+        # the registry's live tables, read directly on the per-message path
+        self._names = registry.names_by_type
+        self._decoders = registry.decoders
 
     def encode(
         self,
@@ -58,7 +61,7 @@ class Codec:
         sim_time: float = 0.0,
     ) -> tuple[Envelope, bytes]:
         """Wrap ``body`` in an envelope; return the envelope and its frame."""
-        kind = self.registry.name_of(body)
+        kind = self._names.get(type(body)) or self.registry.name_of(body)
         envelope = Envelope(
             WIRE_VERSION,
             kind,
@@ -98,10 +101,10 @@ class Codec:
 
     def decode_body(self, envelope: Envelope) -> msgspec.Struct:
         """Decode an envelope's body strictly by its kind."""
-        try:
-            decoder = self.registry.decoder(envelope.kind)
-        except UnknownKindError as exc:
-            raise DecodeError("unknown-kind", str(exc.args[0]), envelope) from None
+        decoder = self._decoders.get(envelope.kind)
+        if decoder is None:
+            raise DecodeError("unknown-kind", f"unknown message kind {envelope.kind!r}",
+                              envelope)
         try:
             return decoder.decode(envelope.body)
         except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:

@@ -97,6 +97,16 @@ class KindRegistry:
         except KeyError:
             raise UnknownKindError(f"unknown message kind {name!r}") from None
 
+    @property
+    def decoders(self) -> dict[str, msgspec.msgpack.Decoder]:
+        """Kind name -> strict decoder (live and shared: do not modify)."""
+        return self._decoders
+
+    @property
+    def names_by_type(self) -> dict[type[msgspec.Struct], str]:
+        """Body type -> kind name (live and shared: do not modify)."""
+        return self._names
+
     def names(self) -> list[str]:
         """All registered kind names, sorted."""
         return sorted(self._types)

@@ -7,15 +7,19 @@ zlib-compressed (level 1: traces are repetitive and shrink about 40-fold), which
 fraction of a row-per-message insert; rounds, steps and dispatch are plain tables.
 Rows are buffered and written in one transaction per flush; the owner flushes at the end of every
 simulated step, and the recorder flushes by itself when its buffer grows past
-``flush_rows`` or ``flush_interval_s`` has passed, so a crash loses at most the rows
-since the last flush. ``agents.trace_reader`` reads all shards of a run as one.
+``flush_rows`` or ``flush_interval_s`` has passed. A writer thread compresses and writes
+each flush while the agents go on (zlib and SQLite release the GIL); a flush first waits
+for the previous one to be on disk, so a crash loses at most the last flush and the rows
+buffered after it. ``agents.trace_reader`` reads all shards of a run as one.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import queue
 import sqlite3
+import threading
 import time
 import zlib
 from pathlib import Path
@@ -92,31 +96,33 @@ class TraceRecorder:
         self.host = host
         self.flush_rows = flush_rows
         self.flush_interval_s = flush_interval_s
-        self._db = sqlite3.connect(self.path)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
         self._messages: list[tuple] = []
         self._rounds: list[tuple] = []
         self._steps: list[tuple] = []
         self._dispatch: list[tuple] = []
+        self._agents: list[tuple] = []
+        self._meta: list[tuple] = []
         self._last_flush = time.monotonic()
         self._encoder = msgspec.msgpack.Encoder()
+        self._error: BaseException | None = None
+        self._jobs: queue.Queue = queue.Queue(maxsize=1)
+        db = sqlite3.connect(self.path, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.executescript(_SCHEMA)
+        self._writer = threading.Thread(target=self._write_loop, args=(db,),
+                                        name=f"trace-{host}", daemon=True)
+        self._writer.start()
         self.set_meta(host=host, schema_version=SCHEMA_VERSION)
 
     # -- rows -------------------------------------------------------------------------
     def set_meta(self, **items: Any) -> None:
-        """Write run-level facts (scenario, seed, ...) at once."""
-        with self._db:
-            self._db.executemany(
-                "INSERT OR REPLACE INTO meta VALUES (?, ?)",
-                [(k, json.dumps(v)) for k, v in items.items()],
-            )
+        """Record run-level facts (scenario, seed, ...); written with the next flush."""
+        self._meta.extend((k, json.dumps(v)) for k, v in items.items())
 
     def agent(self, address: str, role: str, cls: str) -> None:
         """Record an agent hosted here."""
-        with self._db:
-            self._db.execute("INSERT OR REPLACE INTO agents VALUES (?, ?, ?)", (address, role, cls))
+        self._agents.append((address, role, cls))
 
     def message(self, direction: str, envelope: Envelope, size: int,
                 receiver: str | None = None) -> None:
@@ -177,29 +183,67 @@ class TraceRecorder:
             self.flush()
 
     def flush(self) -> None:
-        """Write every buffered row in one transaction."""
-        with self._db:
-            if self._messages:
-                self._db.execute(
-                    "INSERT INTO message_chunks (first_wall_ns, rows, encoding, data) "
-                    "VALUES (?, ?, ?, ?)",
-                    (self._messages[0][0], len(self._messages), CHUNK_ENCODING,
-                     zlib.compress(self._encoder.encode(self._messages), 1)))
-            if self._rounds:
-                self._db.executemany(
-                    "INSERT INTO rounds VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", self._rounds)
-            if self._steps:
-                self._db.executemany(
-                    "INSERT OR REPLACE INTO steps VALUES (?,?,?,?,?,?,?,?,?,?,?)", self._steps)
-            if self._dispatch:
-                self._db.executemany("INSERT INTO dispatch VALUES (?,?,?,?,?,?)", self._dispatch)
-        self._messages.clear()
-        self._rounds.clear()
-        self._steps.clear()
-        self._dispatch.clear()
+        """Hand every buffered row to the writer, once the previous flush is on disk."""
+        self._jobs.join()
+        self._raise_writer_error()
+        job = (
+            (self._messages[0][0], len(self._messages), self._encoder.encode(self._messages))
+            if self._messages else None,
+            self._rounds, self._steps, self._dispatch, self._agents, self._meta,
+        )
+        self._messages, self._rounds, self._steps = [], [], []
+        self._dispatch, self._agents, self._meta = [], [], []
+        self._jobs.put(job)
         self._last_flush = time.monotonic()
 
-    def close(self) -> None:
-        """Flush and close the shard."""
+    def sync(self) -> None:
+        """Flush and wait until everything is on disk."""
         self.flush()
-        self._db.close()
+        self._jobs.join()
+        self._raise_writer_error()
+
+    def close(self) -> None:
+        """Flush, wait for the writer and close the shard."""
+        if not self._writer.is_alive():
+            return
+        self.sync()
+        self._jobs.put(None)
+        self._writer.join()
+
+    def _raise_writer_error(self) -> None:
+        if self._error is not None:
+            raise RuntimeError(f"the trace shard {self.path} could not be written: "
+                               f"{self._error}") from self._error
+
+    def _write_loop(self, db: sqlite3.Connection) -> None:
+        while (job := self._jobs.get()) is not None:
+            try:
+                if self._error is None:
+                    self._write(db, *job)
+            except (sqlite3.Error, zlib.error) as exc:
+                log.error("trace shard %s: %s", self.path, exc)
+                self._error = exc
+            finally:
+                self._jobs.task_done()
+        self._jobs.task_done()
+        db.close()
+
+    @staticmethod
+    def _write(db: sqlite3.Connection, chunk, rounds, steps, dispatch, agents, meta) -> None:
+        with db:
+            if meta:
+                db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", meta)
+            if agents:
+                db.executemany("INSERT OR REPLACE INTO agents VALUES (?, ?, ?)", agents)
+            if chunk is not None:
+                first, rows, data = chunk
+                db.execute("INSERT INTO message_chunks (first_wall_ns, rows, encoding, data) "
+                           "VALUES (?, ?, ?, ?)",
+                           (first, rows, CHUNK_ENCODING, zlib.compress(data, 1)))
+            if rounds:
+                db.executemany(
+                    "INSERT INTO rounds VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rounds)
+            if steps:
+                db.executemany("INSERT OR REPLACE INTO steps VALUES (?,?,?,?,?,?,?,?,?,?,?)", steps)
+            if dispatch:
+                db.executemany("INSERT INTO dispatch VALUES (?,?,?,?,?,?)", dispatch)

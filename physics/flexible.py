@@ -71,6 +71,10 @@ class FlexibleDevice:
     def flexibility(self, horizon: int, dt_h: float) -> Flexibility:
         """The limits of the next ``horizon`` steps (no energy bounds)."""
         check_horizon(horizon, dt_h, self.name)
+        if horizon == 1:  # the per-step path of a site
+            a = self._available(self.steps)
+            return Flexibility(dt_h, (self.p_min_kw * a,), (self.p_max_kw * a,), None, None,
+                               (self.cost_per_kwh,))
         a = [self._available(self.steps + k) for k in range(horizon)]
         return Flexibility(dt_h, tuple(self.p_min_kw * x for x in a),
                            tuple(self.p_max_kw * x for x in a), None, None,

@@ -170,14 +170,27 @@ class SwarmModel(mesa.Model):
         start_s = k * self.window_s
         self.clock.advance_to(start_s)
         self.aggregator.begin_step(k, start_s, self.window_s, self.targets[k], self.reserves[k])
-        ok = self.loop.run_until(
-            lambda: self.aggregator.step_done
-            and all(s.last_cleared_step == k for s in self.sites), STEP_TIMEOUT_S)
+        ok = self.loop.run_until(self._step_finished(k), STEP_TIMEOUT_S)
         if not ok:
             raise TimeoutError(f"step {k} did not finish within {STEP_TIMEOUT_S} s")
         self.trace.flush()
         self.datacollector.collect(self)
         self.step_index += 1
+
+    def _step_finished(self, k: int) -> Callable[[], bool]:
+        """A check that step ``k`` is negotiated and every site has run it (each site is
+        looked at until it has, not on every pass of the loop)."""
+        sites, seen = self.sites, 0
+
+        def finished() -> bool:
+            nonlocal seen
+            if not self.aggregator.step_done:
+                return False
+            while seen < len(sites) and sites[seen].last_cleared_step == k:
+                seen += 1
+            return seen == len(sites)
+
+        return finished
 
     def run(self, progress: Callable[[int], None] | None = None) -> dict:
         """Run every remaining step, write the results, return the summary."""

@@ -24,13 +24,17 @@ def test_a_crash_loses_at_most_what_was_not_flushed(tmp_path):
         rec.flush()
         for i in range(3):
             rec.message("send", Envelope(1, "Bid", "a/x", "b/y", "c", 99, 0.0, body), 10)
+        rec.flush()  # returns once the first flush is on disk; this one may be lost
+        for i in range(2):
+            rec.message("send", Envelope(1, "Bid", "a/x", "b/y", "c", 77, 0.0, body), 10)
         os._exit(1)  # a crash: no close, no flush
     """)
     proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True)
     assert proc.returncode == 1, proc.stderr.decode()
     reader = TraceReader(tmp_path)
     rows = reader.messages()
-    assert [r.round for r in rows] == [0, 1, 2, 3, 4]
+    # everything up to the flush before the last is there; nothing unflushed is
+    assert [r.round for r in rows] in ([0, 1, 2, 3, 4], [0, 1, 2, 3, 4, 99, 99, 99])
     assert rows[0].body == {"step": 1}
     reader.close()
 

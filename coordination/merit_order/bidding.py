@@ -56,7 +56,11 @@ class BiddingStrategy(Protocol):
 
 def site_limits(offers: Sequence[Offer]) -> tuple[float, float]:
     """The site's total (lowest, highest) power."""
-    return sum(o.p_min_kw for o in offers), sum(o.p_max_kw for o in offers)
+    low = high = 0.0
+    for o in offers:
+        low += o.p_min_kw
+        high += o.p_max_kw
+    return low, high
 
 
 def check_award(offers: Sequence[Offer], power_kw: float, reserve_kw: float) -> str | None:
@@ -80,7 +84,9 @@ def split_award(offers: Sequence[Offer], power_kw: float) -> dict[str, float]:
     """
     result = {o.device: o.baseline_kw for o in offers}
     deviation = power_kw - sum(o.baseline_kw for o in offers)
-    if deviation >= 0:
+    if deviation == 0.0:
+        return result
+    if deviation > 0:
         ranked = sorted(enumerate(offers), key=lambda io: (io[1].cost_eur_mwh, io[0]))
         room = [max(o.p_max_kw - o.baseline_kw, 0.0) for _, o in ranked]
         sign = 1.0
