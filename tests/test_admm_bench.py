@@ -14,10 +14,11 @@ def test_admm_bench_reports_the_comparison_with_the_centralized_solve():
                                       "--json"])
     assert result.exit_code == 0, result.output
     got = json.loads(result.output)
-    assert {"sites", "horizon", "iterations", "admm_s", "centralized_s", "ratio",
-            "cost_gap_rel", "converged"} <= set(got)
+    assert {"sites", "horizon", "iterations", "converged", "gap", "admm_s", "central_s",
+            "transport", "ratio", "cost_gap_rel"} <= set(got)
+    assert abs(got["gap"]) < 1e-3 and got["transport"] == "inproc"
     assert got["sites"] == 3 and got["horizon"] == 6
     assert got["converged"] is True and got["cost_gap_rel"] < 1e-3
-    assert got["admm_s"] > 0 and got["centralized_s"] > 0 and got["dropped"] == 0
+    assert got["admm_s"] > 0 and got["central_s"] > 0 and got["dropped"] == 0
     # per iteration: a round signal and a schedule per site; AdmmDone to each at the end
     assert got["messages"] == 3 * (2 * got["iterations"] + 1)
