@@ -29,7 +29,9 @@ def test_curve_from_site_bids_equals_the_hand_worked_curve():
     # buys (limit = -asked): 0.25 + 0.06 MW at 5, 0.2 MW at -4 (descending)
     got = day_ahead_curve([chp, bess, heat, mill])
     expected = [(0.2, 30.0), (0.35, 45.0), (0.08, 70.0), (-0.31, 5.0), (-0.2, -4.0)]
-    assert [(s.quantity_mw, s.price_eur_mwh) for s in got] == pytest.approx(expected)
+    # flat lists: pytest.approx takes no nested structures
+    assert [s.quantity_mw for s in got] == pytest.approx([q for q, _ in expected])
+    assert [s.price_eur_mwh for s in got] == pytest.approx([p for _, p in expected])
     curves = day_ahead_curves({3: [chp], 1: [mill], 2: [Bid(0, [BidSegment(0.0, 1.0)])]})
     assert curves == [HourlyCurve(1, [CurveStep(-0.06, 5.0)]),
                       HourlyCurve(3, [CurveStep(0.2, 30.0), CurveStep(0.1, 45.0)])]
@@ -83,8 +85,8 @@ def test_baselines_are_price_inelastic_steps():
     pv = SimpleNamespace(segments=[BidSegment(-30.0, 2.0)], baseline_kw=50.0)
     # net baseline -100 kW: 0.1 MW bought at the cap, whatever the price
     got = day_ahead_curve([load, pv])
-    assert [(s.quantity_mw, s.price_eur_mwh) for s in got] == pytest.approx(
-        [(0.04, 80.0), (-0.1, 4000.0), (-0.03, -2.0)])
+    assert [s.quantity_mw for s in got] == pytest.approx([0.04, -0.1, -0.03])
+    assert [s.price_eur_mwh for s in got] == pytest.approx([80.0, 4000.0, -2.0])
     # net baseline injection sells at the floor, merged with a segment at the floor
     gen = SimpleNamespace(segments=[BidSegment(10.0, -500.0)], baseline_kw=20.0)
     assert day_ahead_curve([gen]) == [CurveStep(0.03, -500.0)]
