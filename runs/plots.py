@@ -64,3 +64,44 @@ def plot_run(run_dir: Path | str, out: Path | str | None = None) -> Path:
     fig.savefig(out, dpi=110)
     plt.close(fig)
     return out
+
+
+def plot_rounds(run_dir: Path | str, out: Path | str | None = None) -> Path:
+    """Draw ``rounds.png``: ADMM primal and dual residuals (log scale) and the penalty per
+    iteration, one line per negotiation. Returns the file written.
+
+    Raises:
+        ValueError: when the trace holds no ADMM rounds.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from agents.trace_reader import TraceReader
+
+    reader = TraceReader(run_dir)
+    try:
+        rounds = [r for r in reader.rounds() if r["protocol"] == "admm"]
+    finally:
+        reader.close()
+    if not rounds:
+        raise ValueError(f"{run_dir} holds no ADMM rounds to plot")
+    out = Path(out) if out else Path(run_dir) / "rounds.png"
+    fig, (ax, axr) = plt.subplots(2, 1, figsize=(9, 6), sharex=True,
+                                  gridspec_kw={"height_ratios": [3, 1]})
+    for conv in sorted({r["conversation"] for r in rounds}):
+        rows = [r for r in rounds if r["conversation"] == conv]
+        k = [r["round"] for r in rows]
+        ax.semilogy(k, [r["primal_residual"] for r in rows], label=f"{conv} primal")
+        ax.semilogy(k, [r["dual_residual"] for r in rows], ls="--", label=f"{conv} dual")
+        axr.plot(k, [r["step_size"] for r in rows])
+    ax.set_ylabel("residual (kW)")
+    ax.set_title("ADMM convergence")
+    ax.legend(fontsize=7)
+    axr.set_ylabel("penalty rho")
+    axr.set_xlabel("iteration")
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out

@@ -115,22 +115,41 @@ def rounds(
     reader.close()
     if emit_records(records, as_json, as_csv):
         return
-    console.print(table(f"rounds ({len(records)})", (
-        "step", "round", "phase", "target_kw", "served_kw", "unserved_kw", "price", "bids",
-        "awards", "declines"),
-        [(r["step"], r["round"], r["detail"].get("phase"), r["target_kw"], r["served_kw"],
-          r["unserved_kw"], r["price"], r["bids"], r["awards"], r["declines"])
-         for r in records]))
+    auctions = [r for r in records if r["protocol"] != "admm"]
+    if auctions:
+        console.print(table(f"merit-order rounds ({len(auctions)})", (
+            "step", "round", "phase", "target_kw", "served_kw", "unserved_kw", "price",
+            "bids", "awards", "declines"),
+            [(r["step"], r["round"], r["detail"].get("phase"), r["target_kw"], r["served_kw"],
+              r["unserved_kw"], r["price"], r["bids"], r["awards"], r["declines"])
+             for r in auctions]))
+    admm = [r for r in records if r["protocol"] == "admm"]
+    if admm:
+        console.print(table(f"ADMM iterations ({len(admm)})", (
+            "step", "round", "primal_residual", "dual_residual", "rho", "mean price",
+            "answers"),
+            [(r["step"], r["round"], f"{r['primal_residual']:.3g}",
+              f"{r['dual_residual']:.3g}", f"{r['step_size']:.3g}", r["price"], r["bids"])
+             for r in admm]))
 
 
 @app.command("plot")
 def plot(
     run_dir: Path | None = RunDir,
     out: Path | None = typer.Option(None, "--out", "-o", help="The PNG to write."),
+    rounds: bool = typer.Option(False, "--rounds",
+                                help="Plot the ADMM residuals and penalty per iteration."),
 ) -> None:
-    """Draw the run's dispatch, target, unserved energy and price as a PNG."""
-    from runs.plots import plot_run
+    """Draw the run's dispatch, target, unserved energy and price (or, with --rounds, the
+    ADMM convergence) as a PNG."""
+    from runs.plots import plot_rounds, plot_run
 
     reader = _open(run_dir)
     reader.close()
-    console.print(f"wrote {plot_run(reader.run_dir, out)}")
+    if rounds:
+        try:
+            console.print(f"wrote {plot_rounds(reader.run_dir, out)}")
+        except ValueError as exc:
+            fail(str(exc))
+    else:
+        console.print(f"wrote {plot_run(reader.run_dir, out)}")
