@@ -132,7 +132,8 @@ class AggregatorAgent(Agent):
                 marginal_price=outcome.marginal_price_eur_mwh, cost_eur=outcome.cost_eur,
                 rounds=outcome.rounds, silent=outcome.silent,
                 dispatch=[(site, outcome.site_power_kw.get(site, 0.0),
-                           outcome.site_reserve_kw.get(site, 0.0), 0.0) for site in self.sites],
+                           outcome.site_reserve_kw.get(site, 0.0),
+                           outcome.site_cost_eur.get(site, 0.0)) for site in self.sites],
             )
         if self.host.pub is not None:
             self.publish(DISPATCH_TOPIC, StepCleared(

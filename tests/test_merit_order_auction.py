@@ -49,6 +49,8 @@ def test_call_bid_award_accept():
     assert out.served_kw == 150.0 and out.unserved_kw == 0.0
     # pay-as-bid cost over a 15-minute window: (100*20 + 50*40) EUR/MWh * kW / 1000 * 0.25 h
     assert out.cost_eur == pytest.approx((100 * 20 + 50 * 40) / 1000 * 0.25)
+    assert out.site_cost_eur == pytest.approx({"a": 100 * 20 / 1000 * 0.25,
+                                               "b": 50 * 40 / 1000 * 0.25, "c": 0.0})
     assert out.marginal_price_eur_mwh == 40.0
 
 

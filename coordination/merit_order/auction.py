@@ -70,6 +70,7 @@ class StepOutcome:
     cost_eur: float
     site_power_kw: dict[str, float]
     site_reserve_kw: dict[str, float]
+    site_cost_eur: dict[str, float]
     declined: dict[str, str]
     silent: list[str]
     rounds: int
@@ -310,21 +311,27 @@ class MeritOrderAuction:
         power = {s: p for s, (p, _) in self._accepted.items()} | self._staying
         reserve = {s: r for s, (_, r) in self._accepted.items()}
         served = sum(power.values())
-        cost = 0.0
+        site_cost: dict[str, float] = {}
+        marginal = None
         alloc = self._allocation
+        window_h = self.window_s / 3600.0
         if alloc is not None:
             accepted_index = [i for i, s in enumerate(self._eligible_now) if s in self._accepted]
             mask = np.isin(self._segment_site, accepted_index)
-            cost = float(alloc.segment_power_kw[mask] @ self._segment_price[mask]) / 1000.0
+            # pay-as-bid: each accepted segment's power times its price, over the window
+            per_site = np.bincount(
+                self._segment_site[mask],
+                weights=alloc.segment_power_kw[mask] * self._segment_price[mask],
+                minlength=len(self._eligible_now)) / 1000.0 * window_h
+            site_cost = {self._eligible_now[i]: float(per_site[i]) for i in accepted_index}
             awarded = mask & (alloc.segment_power_kw != 0.0)
             marginal = float(self._segment_price[awarded].max()) if awarded.any() else None
-        else:
-            marginal = None
         return StepOutcome(
             step=self.step, target_kw=self.target_kw, served_kw=served,
             unserved_kw=_shortfall(self.target_kw, served),
             reserve_target_kw=self.reserve_kw, reserve_served_kw=sum(reserve.values()),
-            marginal_price_eur_mwh=marginal, cost_eur=cost * self.window_s / 3600.0,
-            site_power_kw=power, site_reserve_kw=reserve, declined=dict(self._declined),
+            marginal_price_eur_mwh=marginal, cost_eur=sum(site_cost.values()),
+            site_power_kw=power, site_reserve_kw=reserve, site_cost_eur=site_cost,
+            declined=dict(self._declined),
             silent=list(self._silent), rounds=self.round,
         )

@@ -47,12 +47,13 @@ def show(run_dir: Path | None = RunDir) -> None:
         for k in kinds]))
     per_site: dict[str, list[float]] = {}
     for d in dispatch:
-        acc = per_site.setdefault(d["site"], [0.0, 0.0, 0.0])
+        acc = per_site.setdefault(d["site"], [0.0, 0.0, 0.0, 0.0])
         acc[0] += max(d["power_kw"], 0.0) * dt_h
         acc[1] += max(-d["power_kw"], 0.0) * dt_h
         acc[2] += d["reserve_kw"] * dt_h
+        acc[3] += d["cost_eur"]
     console.print(table("dispatch per site", (
-        "site", "injected (kWh)", "absorbed (kWh)", "reserve held (kWh)"),
+        "site", "injected (kWh)", "absorbed (kWh)", "reserve held (kWh)", "paid (EUR)"),
         [(s, *v) for s, v in per_site.items()]))
     unserved = [s for s in steps if s["unserved_kw"] > 0]
     console.print(table("energy", ("quantity", "value"), [
