@@ -80,6 +80,9 @@ def test_the_trace_lists_every_aggregator_site_message(default_run):
     calls = [r for r in sends if r.kind == "CallForBids"]
     assert len(calls) == 96 * len(site_addresses)
     assert {r.receiver for r in calls} == site_addresses
+    # the per-site pay-as-bid costs add up to the run's cost
+    assert sum(d["cost_eur"] for d in reader.dispatch()) == pytest.approx(summary["cost_eur"])
+    assert summary["cost_eur"] > 0
     # the rounds table has a bids round and at least one award round per step
     rounds = reader.rounds()
     assert {r["step"] for r in rounds} == set(range(96))
