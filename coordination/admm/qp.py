@@ -23,8 +23,14 @@ from coordination.admm.solution import LocalSolution, LocalSolveError
 
 log = logging.getLogger(__name__)
 
-_SETTINGS = {"verbose": False, "eps_abs": 1e-7, "eps_rel": 1e-7, "max_iter": 100_000,
-             "polishing": True, "warm_starting": True}
+_SETTINGS = {"verbose": False, "eps_abs": 1e-5, "eps_rel": 1e-5, "max_iter": 100_000,
+             "polishing": True, "warm_starting": True, "check_termination": 5,
+             "adaptive_rho_interval": 10}
+"""OSQP settings of the local step. Polishing (an active-set refinement) makes the answer
+exact on its active constraints, so the iterations may stop at a looser tolerance; the
+termination test every 5 iterations (not 25) lets a warm start end early. Measured on the
+bench instances: about a quarter of the OSQP iterations of 1e-7 without the early test,
+the same ADMM cost gap."""
 
 
 class DirectLocalProblem:
@@ -120,6 +126,7 @@ class DirectLocalProblem:
             lows.append(np.array([total]))
             highs.append(np.array([total]))
         self.A = sp.vstack(rows, format="csc")
+        self._box_lo, self._box_hi = lows[0], highs[0]
         self.l = np.concatenate(lows)
         self.u = np.concatenate(highs)
         mtm = (self.M.T @ self.M).tocsc()
@@ -132,9 +139,14 @@ class DirectLocalProblem:
         mtm_triu = sp.triu(mtm, format="csc")
         self._p_rho = np.asarray(mtm_triu[rows_of, cols_of]).ravel()
         self._pattern = pattern
-        self._rho: float | None = None
-        self._solver: osqp.OSQP | None = None
+        # set up (and factorise) now, not in the first round: a round has a deadline
+        self._rho = 1.0
+        P = self._pattern.copy()
+        P.data = self._p_data(self._rho)
+        self._solver = osqp.OSQP()
+        self._solver.setup(P, self.q0, self.A, self.l, self.u, **_SETTINGS)
         self.solves = 0
+        self.inner_iterations = 0
 
     def _p_data(self, rho: float) -> np.ndarray:
         return self._p_fixed + rho * self._p_rho
@@ -148,12 +160,7 @@ class DirectLocalProblem:
         if not (math.isfinite(rho) and rho > 0):
             raise LocalSolveError(f"site {self.site.name}: rho must be > 0, got {rho!r}")
         q = self.q0 - rho * (self._mt @ np.asarray(center, dtype=float))
-        if self._solver is None:
-            P = self._pattern.copy()
-            P.data = self._p_data(rho)
-            self._solver = osqp.OSQP()
-            self._solver.setup(P, q, self.A, self.l, self.u, **_SETTINGS)
-        elif rho != self._rho:
+        if rho != self._rho:
             self._solver.update(q=q, Px=self._p_data(rho))
         else:
             self._solver.update(q=q)
@@ -165,6 +172,8 @@ class DirectLocalProblem:
         if status != "solved":
             log.warning("site %s: local solve %s", self.site.name, status)
         self.solves += 1
-        y = np.asarray(result.x, dtype=float)
+        self.inner_iterations += result.info.iter
+        # an unpolished answer keeps its bounds to OSQP's tolerance only: clip onto the boxes
+        y = np.clip(result.x, self._box_lo, self._box_hi)
         parts = {name: y[s].copy() for name, s in self.slices.items()}
         return LocalSolution(np.asarray(self.M @ y), self.cost(y), parts)
