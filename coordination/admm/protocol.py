@@ -45,16 +45,17 @@ class AdmmSettings:
     between two values. ``adapt = False`` keeps rho fixed.
     """
 
-    rho: float = 0.05
+    rho: float = 0.005
     eps_abs: float = 1e-4
     eps_rel: float = 1e-5
     max_iterations: int = 500
-    adapt: bool = True
+    adapt: bool = False
     mu: float = 10.0
     tau: float = 2.0
     adapt_every: int = 1
     adapt_until: int = 100
     relative_balance: bool = True
+    relaxation: float = 1.6
     deadline_ms: int = 2000
 
     def __post_init__(self) -> None:
@@ -69,6 +70,9 @@ class AdmmSettings:
                              f"got {self.max_iterations!r}")
         if self.adapt_until < 0:
             raise ValueError(f"AdmmSettings.adapt_until must be >= 0, got {self.adapt_until!r}")
+        if not (math.isfinite(self.relaxation) and 0.0 < self.relaxation < 2.0):
+            raise ValueError(f"AdmmSettings.relaxation must be in (0, 2), "
+                             f"got {self.relaxation!r}")
         if self.adapt_every < 1:
             raise ValueError(f"AdmmSettings.adapt_every must be >= 1, got {self.adapt_every!r}")
 
@@ -204,17 +208,19 @@ class AdmmAggregation:
         if len(msg.schedule_kw) != self.horizon:
             problem = (f"AdmmSchedule.schedule_kw has {len(msg.schedule_kw)} values, "
                        f"expected {self.horizon}")
-        elif not all(math.isfinite(v) for v in msg.schedule_kw):
-            problem = "AdmmSchedule.schedule_kw has a non-finite value"
-        elif not math.isfinite(msg.local_cost_eur):
-            problem = "AdmmSchedule.local_cost_eur is not finite"
+        else:
+            schedule = np.asarray(msg.schedule_kw, dtype=float)
+            if not np.isfinite(schedule).all():
+                problem = "AdmmSchedule.schedule_kw has a non-finite value"
+            elif not math.isfinite(msg.local_cost_eur):
+                problem = "AdmmSchedule.local_cost_eur is not finite"
         self._pending.discard(site)
         if problem is not None:
             self._drop(site, f"invalid schedule in round {self.round}: {problem}")
             out = self._after_answer()
             self._pending_error = out
             raise ProtocolError(f"{site}: {problem}")
-        self._answers[site] = np.asarray(msg.schedule_kw, dtype=float)
+        self._answers[site] = schedule
         self._costs[site] = float(msg.local_cost_eur)
         return self._after_answer()
 
@@ -249,7 +255,8 @@ class AdmmAggregation:
         signal = AdmmRound(
             round=self.round, horizon=self.horizon, dt_h=self.dt_h, rho=self.rho,
             scaled_price=self.u.tolist(), mean_imbalance=(self._xbar - self._zbar).tolist(),
-            price_eur_mwh=self.price_eur_mwh.tolist(), deadline_ms=self.settings.deadline_ms)
+            price_eur_mwh=self.price_eur_mwh.tolist(), deadline_ms=self.settings.deadline_ms,
+            relaxation=self.settings.relaxation)
         return [Outgoing(s, signal, self.round) for s in self.active]
 
     def _after_answer(self) -> list[Outgoing]:
@@ -263,13 +270,18 @@ class AdmmAggregation:
             self._finish(False, f"every site was dropped by round {self.round}")
             return self._done_messages()
         x = np.stack([self._answers[s] for s in self.active])
-        xbar = x.mean(axis=0)
+        z_prev = np.stack([self._z[s] for s in self.active])
+        alpha = self.settings.relaxation
+        # over-relaxation (sec. 3.4.3): the coupling sees alpha x + (1 - alpha) z_prev
+        x_hat = x if alpha == 1.0 else alpha * x + (1.0 - alpha) * z_prev
+        xbar = x_hat.mean(axis=0)
         zbar = self._coupling_prox(xbar, n_sites)
         self.u = self.u + xbar - zbar
-        z = x - xbar + zbar
+        z = x_hat - xbar + zbar
         n = n_sites * self.horizon
-        r = math.sqrt(n_sites) * float(np.linalg.norm(xbar - zbar))
-        z_prev = np.stack([self._z[s] for s in self.active])
+        # r = |x - z| over the stacked schedules; sqrt(N) |xbar - zbar| when alpha = 1
+        r = (math.sqrt(n_sites) * float(np.linalg.norm(xbar - zbar)) if alpha == 1.0
+             else float(np.linalg.norm(x - z)))
         s = self.rho * float(np.linalg.norm(z - z_prev))
         eps_pri = (math.sqrt(n) * self.settings.eps_abs
                    + self.settings.eps_rel * max(float(np.linalg.norm(x)),

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 _SETTINGS = {"verbose": False, "eps_abs": 1e-5, "eps_rel": 1e-5, "max_iter": 100_000,
              "polishing": True, "warm_starting": True, "check_termination": 5,
-             "adaptive_rho_interval": 10}
+}
 """OSQP settings of the local step. Polishing (an active-set refinement) makes the answer
 exact on its active constraints, so the iterations may stop at a looser tolerance; the
 termination test every 5 iterations (not 25) lets a warm start end early. Measured on the

@@ -42,12 +42,16 @@ class AdmmSiteSolver:
             from coordination.admm.local import LocalProblem
             self.local = LocalProblem(site, solver)
         self.previous = np.zeros(site.horizon)
+        self.consensus = np.zeros(site.horizon)
         self.last_round = -1
         self.last_solution: LocalSolution | None = None
         self.final: AdmmDone | None = None
 
     def on_round(self, msg: AdmmRound) -> AdmmSchedule:
-        """Solve ``min f(x) + rho/2 |x - (x_prev - imbalance - u)|^2``; return the schedule.
+        """Solve ``min f(x) + rho/2 |x - (x_relaxed - imbalance - u)|^2``; return the schedule.
+
+        ``x_relaxed`` is ``x_prev`` in round 0 and without over-relaxation, else
+        ``alpha * x_prev + (1 - alpha) * z_prev``.
 
         Raises :class:`ProtocolError` for a signal that does not fit this site (the field
         is named) and :class:`~coordination.admm.local.LocalSolveError` if the solve fails.
@@ -66,13 +70,23 @@ class AdmmSiteSolver:
         imbalance = np.asarray(msg.mean_imbalance, dtype=float)
         if not (np.isfinite(u).all() and np.isfinite(imbalance).all()):
             raise ProtocolError("AdmmRound.scaled_price or mean_imbalance is not finite")
+        alpha = msg.relaxation
+        if not (math.isfinite(alpha) and 0.0 < alpha < 2.0):
+            raise ProtocolError(f"AdmmRound.relaxation must be in (0, 2), got {alpha!r}")
         if msg.round == 0:
             self.previous = np.zeros(T)
             self.final = None
+            relaxed = self.previous
         elif msg.round != self.last_round + 1:
             raise ProtocolError(f"AdmmRound.round is {msg.round}, site {self.site.name} "
                                 f"answered round {self.last_round} last")
-        solution = self.local.solve(msg.rho, self.previous - imbalance - u)
+        elif alpha == 1.0:
+            relaxed = self.previous
+        else:
+            relaxed = alpha * self.previous + (1.0 - alpha) * self.consensus
+        center = relaxed - imbalance - u
+        solution = self.local.solve(msg.rho, center)
+        self.consensus = center + u  # z of this round: what the aggregator holds for us
         self.previous = solution.schedule_kw
         self.last_round = msg.round
         self.last_solution = solution
