@@ -97,7 +97,9 @@ class DirectLocalProblem:
         if site.tariff_eur_mwh:
             self.q0 = self.q0 - (dt / 1000.0) * (self.M.T @ np.asarray(site.tariff_eur_mwh))
         self.const = const
-        self._mt = self.M.T.tocsr()
+        # small (T x n) dense copies: a dense product costs a microsecond, scipy's far more
+        self._m_dense = self.M.toarray()
+        self._mt_dense = np.ascontiguousarray(self._m_dense.T)
         n = self.M.shape[1]
         self.slices: dict[str, slice] = {}
         start = 0
@@ -159,7 +161,7 @@ class DirectLocalProblem:
         """``argmin f(x) + rho/2 |x - center|^2``; raise :class:`LocalSolveError` if none."""
         if not (math.isfinite(rho) and rho > 0):
             raise LocalSolveError(f"site {self.site.name}: rho must be > 0, got {rho!r}")
-        q = self.q0 - rho * (self._mt @ np.asarray(center, dtype=float))
+        q = self.q0 - rho * (self._mt_dense @ np.asarray(center, dtype=float))
         if rho != self._rho:
             self._solver.update(q=q, Px=self._p_data(rho))
         else:
@@ -176,4 +178,4 @@ class DirectLocalProblem:
         # an unpolished answer keeps its bounds to OSQP's tolerance only: clip onto the boxes
         y = np.clip(result.x, self._box_lo, self._box_hi)
         parts = {name: y[s].copy() for name, s in self.slices.items()}
-        return LocalSolution(np.asarray(self.M @ y), self.cost(y), parts)
+        return LocalSolution(self._m_dense @ y, self.cost(y), parts)
