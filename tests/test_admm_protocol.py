@@ -177,3 +177,20 @@ def test_over_relaxed_and_plain_negotiations_reach_the_same_answer():
         assert np.allclose(relaxed.schedules_kw[name], x, atol=0.05)
     with pytest.raises(ValueError, match="AdmmSettings.relaxation"):
         AdmmSettings(relaxation=2.0)
+
+
+def test_a_stalled_over_relaxation_falls_back_to_plain_admm_and_still_matches():
+    sites = random_sites(3, horizon=6, seed=9)
+    coupling = random_target(sites, 9)
+    # a one-iteration window: the first round whose primal residual does not halve
+    # switches alpha to 1; sites and aggregator must stay consistent across the switch
+    settings = AdmmSettings(relaxation=1.8, stall_window=1, eps_abs=1e-5, eps_rel=1e-6,
+                            max_iterations=3000)
+    result, agg, _ = negotiate(sites, coupling, settings)
+    assert result.converged, result.reason
+    assert result.relaxation_dropped_at is not None and agg.alpha == 1.0
+    reference = solve_centralized(sites, coupling)
+    assert abs(result.cost_eur - reference.cost_eur) <= 1e-3 * max(
+        abs(reference.cost_eur), sum(abs(v) for v in result.site_cost_eur.values()))
+    total = np.sum(list(result.schedules_kw.values()), axis=0)
+    assert np.allclose(total, coupling.target_kw, atol=1e-2)
