@@ -34,7 +34,7 @@ def test_round_zero_tells_every_site_the_imbalance_of_zero_schedules():
 
 
 def test_the_next_round_goes_out_when_all_schedules_are_in_and_the_dual_moves():
-    agg = _aggregation(adapt=False)
+    agg = _aggregation(adapt=False, relaxation=1.0)
     agg.start()
     assert agg.on_schedule("a", AdmmSchedule(0, [5.0, -5.0, 2.5, 0.0], 1.0)) == []
     out = agg.on_schedule("b", AdmmSchedule(0, [0.0, 0.0, 0.0, 0.0], 0.0))
@@ -112,14 +112,15 @@ def test_every_site_dropped_stops_not_converged():
 def test_rho_adapts_by_residual_balancing_and_keeps_the_price():
     sites = random_sites(3, horizon=6, seed=3)
     coupling = random_target(sites, 3)
-    _, agg, _ = negotiate(sites, coupling, AdmmSettings(rho=1e-4, max_iterations=30))
+    _, agg, _ = negotiate(sites, coupling, AdmmSettings(rho=1e-4, max_iterations=30,
+                                                         adapt=True))
     rhos = [r.rho for r in agg.records]
     assert rhos[-1] > rhos[0]  # a penalty far too small is raised
     _, agg_fixed, _ = negotiate(sites, coupling, AdmmSettings(rho=1e-4, max_iterations=30,
                                                                    adapt=False))
     assert {r.rho for r in agg_fixed.records} == {1e-4}
     _, agg_until, _ = negotiate(sites, coupling, AdmmSettings(rho=1e-4, max_iterations=30,
-                                                               adapt_until=5))
+                                                               adapt=True, adapt_until=5))
     assert len({r.rho for r in agg_until.records[5:]}) == 1  # settled after iteration 5
 
 
@@ -153,10 +154,43 @@ def test_bad_models_and_settings_name_the_field():
 
 
 def test_a_rho_change_rescales_the_scaled_dual_so_the_price_is_unchanged():
-    agg = _aggregation()  # round 0's primal residual is far over 10x the dual: rho doubles
+    # round 0's primal residual is far over 10x the dual: rho doubles
+    agg = _aggregation(adapt=True, relaxation=1.0)
     agg.start()
     agg.on_schedule("a", AdmmSchedule(0, [5.0, -5.0, 2.5, 0.0], 1.0))
     signal = agg.on_schedule("b", AdmmSchedule(0, [0.0] * T, 0.0))[0].body
     assert signal.rho == 2 * agg.records[0].rho
     assert signal.scaled_price == pytest.approx([-1.25, 1.25, -0.625, 0.0])  # u / tau
     assert np.mean(signal.price_eur_mwh) == pytest.approx(agg.records[0].price_mean_eur_mwh)
+
+
+def test_over_relaxed_and_plain_negotiations_reach_the_same_answer():
+    sites = random_sites(3, horizon=6, seed=6)
+    coupling = random_target(sites, 6)
+    plain, _, _ = negotiate(sites, coupling, AdmmSettings(relaxation=1.0, eps_abs=1e-5,
+                                                          eps_rel=1e-6))
+    relaxed, _, _ = negotiate(sites, coupling, AdmmSettings(relaxation=1.7, eps_abs=1e-5,
+                                                            eps_rel=1e-6))
+    assert plain.converged and relaxed.converged
+    assert relaxed.cost_eur == pytest.approx(plain.cost_eur, rel=1e-4, abs=1e-4)
+    for name, x in plain.schedules_kw.items():
+        assert np.allclose(relaxed.schedules_kw[name], x, atol=0.05)
+    with pytest.raises(ValueError, match="AdmmSettings.relaxation"):
+        AdmmSettings(relaxation=2.0)
+
+
+def test_a_stalled_over_relaxation_falls_back_to_plain_admm_and_still_matches():
+    sites = random_sites(3, horizon=6, seed=9)
+    coupling = random_target(sites, 9)
+    # a one-iteration window: the first round whose primal residual does not halve
+    # switches alpha to 1; sites and aggregator must stay consistent across the switch
+    settings = AdmmSettings(relaxation=1.8, stall_window=1, eps_abs=1e-5, eps_rel=1e-6,
+                            max_iterations=3000)
+    result, agg, _ = negotiate(sites, coupling, settings)
+    assert result.converged, result.reason
+    assert result.relaxation_dropped_at is not None and agg.alpha == 1.0
+    reference = solve_centralized(sites, coupling)
+    assert abs(result.cost_eur - reference.cost_eur) <= 1e-3 * max(
+        abs(reference.cost_eur), sum(abs(v) for v in result.site_cost_eur.values()))
+    total = np.sum(list(result.schedules_kw.values()), axis=0)
+    assert np.allclose(total, coupling.target_kw, atol=1e-2)

@@ -50,8 +50,12 @@ class LocalProblem:
                              "max_iter": 200_000, "polish": True}
         self.solves = 0
 
-    def solve(self, rho: float, center: np.ndarray) -> LocalSolution:
-        """``argmin f(x) + rho/2 |x - center|^2``; raise :class:`LocalSolveError` if none."""
+    def solve(self, rho: float, center: np.ndarray, exact: bool = False) -> LocalSolution:
+        """``argmin f(x) + rho/2 |x - center|^2``; raise :class:`LocalSolveError` if none.
+
+        Every solve here is to the solver's full accuracy; ``exact`` (asked for the final
+        dispatch) changes nothing.
+        """
         if not (math.isfinite(rho) and rho > 0):
             raise LocalSolveError(f"site {self.site.name}: rho must be > 0, got {rho!r}")
         center = np.asarray(center, dtype=float)

@@ -11,7 +11,13 @@ import msgspec
 
 
 class AdmmRound(msgspec.Struct, frozen=True):
-    """Aggregator -> site: the price signal of iteration ``round``; answer a schedule."""
+    """Aggregator -> site: the price signal of iteration ``round``; answer a schedule.
+
+    ``relaxation`` is the over-relaxation factor ``alpha`` (1 = none): from round 1 on a
+    site centres its step on ``alpha * x_prev + (1 - alpha) * z_prev`` instead of ``x_prev``
+    (``z_prev``, its last consensus value, is its last centre plus the ``scaled_price`` it
+    came with).
+    """
 
     round: int
     horizon: int
@@ -21,6 +27,7 @@ class AdmmRound(msgspec.Struct, frozen=True):
     mean_imbalance: list[float]
     price_eur_mwh: list[float]
     deadline_ms: int
+    relaxation: float = 1.0
 
 
 class AdmmSchedule(msgspec.Struct, frozen=True):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import TYPE_CHECKING
 
@@ -10,11 +11,13 @@ import numpy as np
 from coordination.admm.messages import AdmmDone, AdmmRound, AdmmSchedule
 from coordination.admm.model import SiteModel
 from coordination.admm.qp import DirectLocalProblem
-from coordination.admm.solution import LocalSolution
+from coordination.admm.solution import LocalSolution, LocalSolveError
 from coordination.errors import ProtocolError
 
 if TYPE_CHECKING:
     from coordination.admm.local import LocalProblem
+
+log = logging.getLogger(__name__)
 
 DIRECT = "direct"
 """The local solver by default: the direct OSQP form (``qp.py``); any other name is a
@@ -42,12 +45,18 @@ class AdmmSiteSolver:
             from coordination.admm.local import LocalProblem
             self.local = LocalProblem(site, solver)
         self.previous = np.zeros(site.horizon)
+        self.consensus = np.zeros(site.horizon)
+        self._last_step: tuple[float, np.ndarray] | None = None
         self.last_round = -1
         self.last_solution: LocalSolution | None = None
         self.final: AdmmDone | None = None
+        self.final_exact = False
 
     def on_round(self, msg: AdmmRound) -> AdmmSchedule:
-        """Solve ``min f(x) + rho/2 |x - (x_prev - imbalance - u)|^2``; return the schedule.
+        """Solve ``min f(x) + rho/2 |x - (x_relaxed - imbalance - u)|^2``; return the schedule.
+
+        ``x_relaxed`` is ``x_prev`` in round 0 and without over-relaxation, else
+        ``alpha * x_prev + (1 - alpha) * z_prev``.
 
         Raises :class:`ProtocolError` for a signal that does not fit this site (the field
         is named) and :class:`~coordination.admm.local.LocalSolveError` if the solve fails.
@@ -66,18 +75,45 @@ class AdmmSiteSolver:
         imbalance = np.asarray(msg.mean_imbalance, dtype=float)
         if not (np.isfinite(u).all() and np.isfinite(imbalance).all()):
             raise ProtocolError("AdmmRound.scaled_price or mean_imbalance is not finite")
+        alpha = msg.relaxation
+        if not (math.isfinite(alpha) and 0.0 < alpha < 2.0):
+            raise ProtocolError(f"AdmmRound.relaxation must be in (0, 2), got {alpha!r}")
         if msg.round == 0:
             self.previous = np.zeros(T)
             self.final = None
+            relaxed = self.previous
         elif msg.round != self.last_round + 1:
             raise ProtocolError(f"AdmmRound.round is {msg.round}, site {self.site.name} "
                                 f"answered round {self.last_round} last")
-        solution = self.local.solve(msg.rho, self.previous - imbalance - u)
+        elif alpha == 1.0:
+            relaxed = self.previous
+        else:
+            relaxed = alpha * self.previous + (1.0 - alpha) * self.consensus
+        center = relaxed - imbalance - u
+        solution = self.local.solve(msg.rho, center)
+        self._last_step = (msg.rho, center)
+        self.consensus = center + u  # z of this round: what the aggregator holds for us
         self.previous = solution.schedule_kw
         self.last_round = msg.round
         self.last_solution = solution
         return AdmmSchedule(msg.round, solution.schedule_kw.tolist(), solution.cost_eur)
 
     def on_done(self, msg: AdmmDone) -> None:
-        """Keep the negotiation's outcome for this site."""
+        """Keep the negotiation's outcome for this site.
+
+        A round's step is solved to a working tolerance; an included site re-solves its last
+        step exactly, so that its dispatch (``last_solution``) keeps every device constraint
+        to rounding. If that fails the round's solution stays, ``final_exact`` says so and
+        the failure is logged.
+        """
         self.final = msg
+        self.final_exact = False
+        if msg.included and self._last_step is not None:
+            rho, center = self._last_step
+            try:
+                self.last_solution = self.local.solve(rho, center, exact=True)
+            except LocalSolveError as exc:
+                log.warning("site %s: exact final step failed, keeping the round's: %s",
+                            self.site.name, exc)
+                return
+            self.final_exact = True
