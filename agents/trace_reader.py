@@ -62,6 +62,11 @@ class TraceReader:
             db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
             self._dbs[path.stem] = db
 
+    @property
+    def shards(self) -> list[str]:
+        """The hosts whose shards make up this trace."""
+        return sorted(self._dbs)
+
     def close(self) -> None:
         """Close every shard."""
         for db in self._dbs.values():

@@ -97,8 +97,8 @@ def fill(quantity: np.ndarray, price: np.ndarray, need: float) -> np.ndarray:
     return award
 
 
-def _snap(shortfall: float, scale: float) -> float:
-    """A shortfall, with float round-off (relative 1e-9) reported as zero."""
+def snap_shortfall(shortfall: float, scale: float) -> float:
+    """A shortfall, with float round-off (relative 1e-9 of ``scale``) reported as zero."""
     return shortfall if shortfall > 1e-9 * max(scale, 1.0) else 0.0
 
 
@@ -143,7 +143,7 @@ def allocate(
     award = fill(usable, price, abs(target_kw))
     segment_power = sign * award
     served = float(segment_power.sum())
-    unserved = _snap(abs(target_kw) - abs(served), abs(target_kw))
+    unserved = snap_shortfall(abs(target_kw) - abs(served), abs(target_kw))
     awarded = award > 0.0
     marginal = float(price[awarded].max()) if awarded.any() else None
 
@@ -165,7 +165,7 @@ def allocate(
         served_kw=served,
         unserved_kw=unserved,
         reserve_served_kw=reserve_served,
-        reserve_unserved_kw=_snap(reserve_kw - reserve_served, reserve_kw),
+        reserve_unserved_kw=snap_shortfall(reserve_kw - reserve_served, reserve_kw),
         marginal_price_eur_mwh=marginal,
         cost_eur_per_h=float(segment_power @ price) / 1000.0,
     )

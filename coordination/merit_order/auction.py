@@ -21,7 +21,7 @@ import msgspec
 import numpy as np
 
 from coordination.errors import ProtocolError
-from coordination.merit_order.allocation import Allocation, allocate
+from coordination.merit_order.allocation import Allocation, allocate, snap_shortfall
 from coordination.merit_order.messages import Accept, Award, Bid, CallForBids, Decline
 
 _MATCH_KW = 1e-6
@@ -78,8 +78,7 @@ class StepOutcome:
 
 def _shortfall(target_kw: float, served_kw: float) -> float:
     """How far the served power is from the target (float round-off reported as 0)."""
-    gap = abs(target_kw - served_kw)
-    return gap if gap > 1e-9 * max(abs(target_kw), 1.0) else 0.0
+    return snap_shortfall(abs(target_kw - served_kw), abs(target_kw))
 
 
 def check_bid(bid: Bid, step: int) -> None:

@@ -36,7 +36,7 @@ def show(run_dir: Path | None = RunDir) -> None:
     dt_h = float(meta.get("step_minutes", 15)) / 60.0
     console.print(f"[bold]{reader.run_dir}[/]: scenario {meta.get('scenario')}, seed "
                   f"{meta.get('seed')}, {len(steps)} steps of {meta.get('step_minutes')} min, "
-                  f"trace shards: {', '.join(sorted(reader._dbs))}")
+                  f"trace shards: {', '.join(reader.shards)}")
     roles: dict[str, int] = {}
     for a in agents:
         roles[a["role"]] = roles.get(a["role"], 0) + 1
