@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 import yaml
@@ -74,8 +74,47 @@ class NegotiationSpec(msgspec.Struct, **_Strict):
     max_rounds: Annotated[int, msgspec.Meta(ge=1)] = 5
 
 
+class PriceSeriesSpec(msgspec.Struct, **_Strict):
+    """Market prices in EUR/MWh, one per step: given values, or a CSV column read as it is
+    (each step takes the value in force at its start)."""
+
+    values_eur_mwh: list[float] | None = None
+    csv: str | None = None
+    column: str = "price_eur_mwh"
+    timestamp_column: str = "timestamp_utc"
+
+
+class AdmmSpec(msgspec.Struct, **_Strict):
+    """How ADMM plans (``coordination: admm``); ``docs/scenarios.md`` explains each field.
+
+    ``window_steps``: the planning horizon (the whole scenario when None), replanned from
+    the devices' live state at the start of each window. ``coupling``: follow the target,
+    or (``market``) sell the net position at ``prices`` within ``import_max_kw`` and
+    ``export_max_kw``.
+    """
+
+    window_steps: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    coupling: Literal["target", "market"] = "target"
+    prices: PriceSeriesSpec | None = None
+    import_max_kw: Annotated[float, msgspec.Meta(ge=0)] | None = None
+    export_max_kw: Annotated[float, msgspec.Meta(ge=0)] | None = None
+    rho: Annotated[float, msgspec.Meta(gt=0)] = 0.005
+    eps_abs: Annotated[float, msgspec.Meta(gt=0)] = 1e-4
+    eps_rel: Annotated[float, msgspec.Meta(ge=0)] = 1e-5
+    max_iterations: Annotated[int, msgspec.Meta(ge=1)] = 500
+    relaxation: Annotated[float, msgspec.Meta(gt=0, lt=2)] = 1.6
+    deadline_ms: Annotated[int, msgspec.Meta(ge=1)] = 2000
+    curtailment_eur_mwh: float = 0.0
+    discomfort_eur_kw2h: Annotated[float, msgspec.Meta(ge=0)] = 1e-3
+    keep_state_of_charge: bool = True
+
+
 class Scenario(msgspec.Struct, **_Strict):
-    """A whole scenario: the horizon, the aggregator's target and reserve, the sites."""
+    """A whole scenario: the horizon, the aggregator's target and reserve, the sites.
+
+    ``coordination`` chooses the aggregator's protocol: ``merit_order`` (each step's
+    contract net, the default) or ``admm`` (schedules over a horizon, options in ``admm``).
+    """
 
     name: str
     description: str = ""
@@ -86,6 +125,8 @@ class Scenario(msgspec.Struct, **_Strict):
     target: TargetSpec
     reserve_kw: Annotated[float, msgspec.Meta(ge=0)] | list[float] = 0.0
     negotiation: NegotiationSpec = msgspec.field(default_factory=NegotiationSpec)
+    coordination: Literal["merit_order", "admm"] = "merit_order"
+    admm: AdmmSpec | None = None
     sites: list[SiteSpec]
 
     @property
@@ -142,6 +183,12 @@ def _check(scenario: Scenario, where: str) -> None:
             fail("target.values_kw", "Expected finite numbers")
     if isinstance(scenario.reserve_kw, list) and len(scenario.reserve_kw) < scenario.steps:
         fail("reserve_kw", f"Expected a number or at least {scenario.steps} values")
+    if scenario.coordination == "admm":
+        from runs.admm_sites import check_admm_scenario
+
+        check_admm_scenario(scenario, fail)
+    elif scenario.admm is not None:
+        fail("admm", "ADMM options are given but `coordination` is `merit_order`")
 
 
 def parse(data: Any, where: str = "<scenario>") -> Scenario:

@@ -209,6 +209,7 @@ class SwarmModel(mesa.Model):
         outs = self.aggregator.outcomes
         return {
             "scenario": self.scenario.name,
+            "coordination": "merit_order",
             "seed": self._seed,
             "steps": len(outs),
             "sites": len(self.sites),
@@ -242,3 +243,14 @@ class SwarmModel(mesa.Model):
         self.site_host.close()
         self.trace.close()
         self.context.term()
+
+
+def build_swarm(scenario: Scenario, out_dir: Path | str, *, scenario_path: Path | None = None,
+                seed: int | None = None):
+    """The local swarm of ``scenario``'s coordination: a :class:`SwarmModel` (merit order)
+    or an :class:`~runs.admm_swarm.AdmmSwarmModel` (``coordination: admm``)."""
+    if scenario.coordination == "admm":
+        from runs.admm_swarm import AdmmSwarmModel
+
+        return AdmmSwarmModel(scenario, out_dir, scenario_path=scenario_path, seed=seed)
+    return SwarmModel(scenario, out_dir, scenario_path=scenario_path, seed=seed)
