@@ -126,16 +126,10 @@ def check_admm_scenario(scenario, fail: Callable[[str, str], None]) -> None:
     elif spec.prices is not None or spec.import_max_kw is not None \
             or spec.export_max_kw is not None:
         fail("admm.prices", "prices and import/export limits belong to `coupling: market`")
-    prices = spec.prices
-    if prices is not None:
-        if (prices.values_eur_mwh is None) == (prices.csv is None):
-            fail("admm.prices", "Expected exactly one of `values_eur_mwh` or `csv`")
-        if prices.values_eur_mwh is not None and len(prices.values_eur_mwh) < scenario.steps:
-            fail("admm.prices.values_eur_mwh", f"Expected at least {scenario.steps} values "
-                 f"(one per step), got {len(prices.values_eur_mwh)}")
-        if prices.values_eur_mwh is not None and not all(
-                np.isfinite(v) for v in prices.values_eur_mwh):
-            fail("admm.prices.values_eur_mwh", "Expected finite numbers")
+    if spec.prices is not None:
+        from runs.prices import check_price_values
+
+        check_price_values(spec.prices, scenario.steps, "admm.prices", fail)
 
 
 def admm_settings(scenario) -> AdmmSettings:
@@ -157,40 +151,13 @@ def window_steps(scenario) -> int:
 
 
 def price_series(scenario, scenario_path: Path | None = None) -> list[float] | None:
-    """The market prices per step (EUR/MWh) of ``coupling: market``; None otherwise.
-
-    A CSV column is read as it is: each step takes the value in force at its start.
-    """
-    from runs.scenario import ScenarioError, resolve, step_times
+    """The market prices per step (EUR/MWh) of ``coupling: market``; None otherwise."""
+    from runs.prices import step_prices
 
     spec = scenario.admm
     if spec is None or spec.prices is None:
         return None
-    prices = spec.prices
-    if prices.values_eur_mwh is not None:
-        return [float(v) for v in prices.values_eur_mwh[: scenario.steps]]
-    import pandas as pd
-
-    where = resolve(scenario_path, prices.csv)
-    try:
-        frame = pd.read_csv(where)
-    except OSError as exc:
-        raise ScenarioError(f"admm.prices.csv: cannot read {where} ({exc})") from None
-    for col in (prices.timestamp_column, prices.column):
-        if col not in frame.columns:
-            raise ScenarioError(f"admm.prices: {where} has no column {col!r} "
-                                f"(it has {list(frame.columns)})")
-    series = pd.Series(frame[prices.column].to_numpy(dtype=float),
-                       index=pd.to_datetime(frame[prices.timestamp_column], utc=True))
-    wanted = pd.DatetimeIndex(step_times(scenario))
-    if wanted[0] < series.index.min() or wanted[-1] > series.index.max() + pd.Timedelta(hours=1):
-        raise ScenarioError(f"admm.prices: {where} covers {series.index.min()} to "
-                            f"{series.index.max()}, not the scenario's horizon")
-    values = series.sort_index().reindex(wanted, method="ffill").to_numpy()
-    if not np.isfinite(values).all():
-        raise ScenarioError(f"admm.prices: {where} column {prices.column!r} has gaps in the "
-                            f"scenario's horizon")
-    return [float(v) for v in values]
+    return step_prices(spec.prices, scenario, scenario_path, "admm.prices")
 
 
 def coupling_for(scenario, start: int, horizon: int, targets: Sequence[float],

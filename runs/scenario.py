@@ -109,6 +109,20 @@ class AdmmSpec(msgspec.Struct, **_Strict):
     keep_state_of_charge: bool = True
 
 
+class DayAheadSpec(msgspec.Struct, **_Strict):
+    """The day-ahead auction the VPP sells into (``docs/markets.md``): the rest of the
+    market is a price-taking residual curve of ``residual_mw`` each way at ``prices``."""
+
+    prices: PriceSeriesSpec
+    residual_mw: Annotated[float, msgspec.Meta(gt=0)] = 10_000.0
+
+
+class MarketSpec(msgspec.Struct, **_Strict):
+    """What the aggregator sells before the run; its cleared position is the target."""
+
+    day_ahead: DayAheadSpec
+
+
 class Scenario(msgspec.Struct, **_Strict):
     """A whole scenario: the horizon, the aggregator's target and reserve, the sites.
 
@@ -122,7 +136,8 @@ class Scenario(msgspec.Struct, **_Strict):
     start: datetime
     step_minutes: Annotated[int, msgspec.Meta(ge=1, le=1440)] = 15
     steps: Annotated[int, msgspec.Meta(ge=1)]
-    target: TargetSpec
+    target: TargetSpec | None = None
+    market: MarketSpec | None = None
     reserve_kw: Annotated[float, msgspec.Meta(ge=0)] | list[float] = 0.0
     negotiation: NegotiationSpec = msgspec.field(default_factory=NegotiationSpec)
     coordination: Literal["merit_order", "admm"] = "merit_order"
@@ -173,9 +188,16 @@ def _check(scenario: Scenario, where: str) -> None:
                     fail(f"sites[{i}].devices[{j}].availability",
                          "Expected a non-empty list of fractions in [0, 1]")
     target = scenario.target
-    if (target.values_kw is None) == (target.profile is None):
+    if scenario.market is not None:
+        from runs.market_run import check_market_scenario
+
+        check_market_scenario(scenario, fail)
+    elif target is None:
+        fail("target", "Expected a target (or a `market` section, whose cleared position "
+                       "becomes the target)")
+    if target is not None and (target.values_kw is None) == (target.profile is None):
         fail("target", "Expected exactly one of `values_kw` or `profile`")
-    if target.values_kw is not None:
+    if target is not None and target.values_kw is not None:
         if len(target.values_kw) < scenario.steps:
             fail("target.values_kw", f"Expected at least {scenario.steps} values (one per "
                  f"step), got {len(target.values_kw)}")
@@ -236,7 +258,11 @@ def step_times(scenario: Scenario) -> list[datetime]:
 
 
 def target_series(scenario: Scenario, scenario_path: Path | None = None) -> list[float]:
-    """The aggregator's target per step, in kW."""
+    """The aggregator's target per step, in kW (a scenario with a ``market`` section has
+    none before its auction: see ``runs.market_run``)."""
+    if scenario.target is None:
+        raise ScenarioError("target: the scenario has no target; its market's cleared "
+                            "position is the target")
     if scenario.target.values_kw is not None:
         return list(scenario.target.values_kw[: scenario.steps])
     import numpy as np

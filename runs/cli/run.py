@@ -63,6 +63,12 @@ def run(
             ("messages", summary["messages"]), ("messages dropped", summary["dropped"]),
             ("wall time (s)", summary["wall_s"]),
         ]
+        if "market" in summary:
+            day_ahead = summary["market"]["day_ahead"]
+            rows[2:2] = [("sold day-ahead (MWh)", day_ahead["sold_mwh"]),
+                         ("bought day-ahead (MWh)", day_ahead["bought_mwh"]),
+                         ("day-ahead revenue (EUR)", day_ahead["revenue_eur"]),
+                         ("net revenue (EUR, less dispatch cost)", summary["net_revenue_eur"])]
     console.print(table(f"run {spec.name} (seed {summary['seed']})", ("quantity", "value"), rows))
     console.print(f"trace and results in [bold]{run_dir}[/]  (next: vpp trace show {run_dir})")
 
