@@ -10,7 +10,7 @@ target of the merit-order negotiation, one per step.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,14 +18,15 @@ import numpy as np
 
 from agents.day_ahead_bidder import DayAheadBidder
 from agents.devices import SiteDevice
-from agents.markets import DayAheadMarketAgent
+from agents.markets import AncillaryMarketAgent, DayAheadMarketAgent
 from agents.vpp_trader import VppTraderAgent
 from coordination.merit_order.bidding import Offer
 from coordination.merit_order.messages import Bid, CallForBids
 from markets.day_ahead import AuctionRules
-from markets.messages import HourPosition
+from markets.messages import AncillaryAward, AncillaryOffer, HourPosition
 from markets.residual import price_taking_curves
-from runs.devices import EVSpec, ShiftableLoadSpec
+from markets.vpp_offer import storage_reserve_mw
+from runs.devices import BatterySpec, EVSpec, ShiftableLoadSpec
 
 MARKET_TIMEOUT_S = 30.0
 """Wall time allowed for the bids to be acknowledged, and again for the results."""
@@ -54,6 +55,16 @@ def check_market_scenario(scenario, fail) -> None:
             fail(f"market.day_ahead.prices.values_eur_mwh[{k}]",
                  f"Expected a price within the auction's floor {rules.price_floor_eur_mwh} "
                  f"and cap {rules.price_cap_eur_mwh} EUR/MWh")
+    ancillary = scenario.market.ancillary
+    if ancillary is not None:
+        if ancillary.product != "reserve_up":
+            fail("market.ancillary.product", f"Expected 'reserve_up', got {ancillary.product!r}: "
+                 f"the merit-order dispatch holds upward reserve only")
+        if not any(isinstance(d, BatterySpec) for site in scenario.sites for d in site.devices):
+            fail("market.ancillary", "the VPP offers the reserve its batteries can hold, and "
+                                     "it has no battery")
+        if not math.isfinite(ancillary.price_eur_mw_h):
+            fail("market.ancillary.price_eur_mw_h", "Expected a finite number")
     for i, site in enumerate(scenario.sites):
         for j, dev in enumerate(site.devices):
             if isinstance(dev, (ShiftableLoadSpec, EVSpec)):
@@ -82,19 +93,23 @@ def hourly_offers(devices: Sequence[SiteDevice], hours: int, steps_per_hour: int
 
     The power range of an hour is what the device can hold in every step of it; a
     demand that varies within the hour is offered at its mean, price-inelastic. Energy
-    limits (a battery's) are shared out evenly over the hours.
+    limits (a battery's) are shared out evenly over the hours. Upward reserve sold from a
+    device (``SiteDevice.reserved_up_kw``) is kept out: that much less discharge power,
+    and the energy of a call (``reserved_energy_kwh``) less to sell.
     """
     out: list[list[Offer]] = [[] for _ in range(hours)]
     for d in devices:
         flex = d.model.flexibility(hours * steps_per_hour, dt_h)
         p_min, p_max = np.asarray(flex.p_min_kw), np.asarray(flex.p_max_kw)
+        held = d.reserved_up_kw
         for h in range(hours):
             step = slice(h * steps_per_hour, (h + 1) * steps_per_hour)
-            low, high = float(p_min[step].max()), float(p_max[step].min())
-            if low > high:
+            low, high = float(p_min[step].max()), float(p_max[step].min()) - held
+            if low > high and not held:
                 low = high = float((p_min[step] + p_max[step]).mean() / 2.0)
             if flex.e_max_kwh is not None:
-                high = min(high, max(flex.e_max_kwh[-1], 0.0) / hours)
+                energy = flex.e_max_kwh[-1] - d.reserved_energy_kwh
+                high = min(high, max(energy, 0.0) / hours)
             if flex.e_min_kwh is not None:
                 low = max(low, min(flex.e_min_kwh[-1], 0.0) / hours)
             low = min(low, high)
@@ -111,12 +126,27 @@ class DayAheadOutcome:
     positions: dict[int, HourPosition]
     prices_eur_mwh: list[float]
     targets_kw: list[float]
+    reserve_kw: float = 0.0
+    reserve_offered_mw: float = 0.0
+    awards: tuple[AncillaryAward, ...] = ()
+    held_kw: Mapping[str, float] | None = None
 
     def summary(self, dispatch_cost_eur: float) -> dict:
         """The ``market`` part of ``summary.json`` (units in the names)."""
         revenue = sum(p.cash_eur for p in self.positions.values())
+        payment = sum(a.payment_eur for a in self.awards)
+        ancillary = {}
+        if self.awards or self.reserve_offered_mw:
+            ancillary = {"ancillary": {
+                "product": self.awards[0].product if self.awards else None,
+                "offered_mw": self.reserve_offered_mw,
+                "awarded_mw": self.reserve_kw / 1000.0,
+                "price_eur_mw_h": self.awards[0].price_eur_mw_h if self.awards else None,
+                "hours": self.awards[0].hours if self.awards else None,
+                "payment_eur": payment,
+                "held_kw": dict(self.held_kw or {})}}
         return {
-            "market": {"day_ahead": {
+            "market": {**ancillary, "day_ahead": {
                 "residual": "price-taking curve at the scenario's prices",
                 "hours": [{"hour": h, "clearing_price_eur_mwh": p.clearing_price_eur_mwh,
                            "sold_mw": p.sold_mw, "bought_mw": p.bought_mw,
@@ -126,7 +156,7 @@ class DayAheadOutcome:
                 "bought_mwh": sum(p.bought_mw for p in self.positions.values()),
                 "revenue_eur": revenue,
             }},
-            "net_revenue_eur": revenue - dispatch_cost_eur,
+            "net_revenue_eur": revenue + payment - dispatch_cost_eur,
         }
 
 
@@ -142,8 +172,19 @@ def sell_day_ahead(model, scenario_path: Path | None) -> DayAheadOutcome:
     hours = list(range(len(prices)))
     host, loop = model.agg_host, model.loop
     market = host.add(DayAheadMarketAgent("day-ahead", hours, math.inf))
-    trader = host.add(VppTraderAgent("trader", market.address))
+    anc_spec = scenario.market.ancillary
+    anc_market = None
+    if anc_spec is not None:
+        anc_market = host.add(AncillaryMarketAgent(
+            "ancillary", {anc_spec.product: anc_spec.requirement_mw}, float(len(hours)),
+            math.inf, pricing=anc_spec.pricing))
+    trader = host.add(VppTraderAgent("trader", market.address,
+                                     anc_market.address if anc_market else None))
     residual = host.add(DayAheadBidder("residual", market.address))
+    offered_mw = awarded_mw = 0.0
+    held: dict[str, float] = {}
+    if anc_market is not None:
+        offered_mw, awarded_mw, held = _sell_reserve(model, trader, anc_market, anc_spec)
     bids: dict[int, list[Bid]] = {h: [] for h in hours}
     for site in model.sites:
         for h, offers in enumerate(hourly_offers(site.devices, len(hours), per_hour,
@@ -170,4 +211,52 @@ def sell_day_ahead(model, scenario_path: Path | None) -> DayAheadOutcome:
     if not loop.run_until(lambda: trader.result is not None, MARKET_TIMEOUT_S):
         raise TimeoutError("the day-ahead market sent no result")
     targets = trader.dispatch_targets_kw(hours, per_hour)
-    return DayAheadOutcome(dict(trader.positions), prices, targets)
+    return DayAheadOutcome(dict(trader.positions), prices, targets, awarded_mw * 1000.0,
+                           offered_mw, tuple(trader.awards), held)
+
+
+def _sell_reserve(model, trader: VppTraderAgent, market: AncillaryMarketAgent, spec,
+                  ) -> tuple[float, float, dict[str, float]]:
+    """Offer what the batteries can hold for ``spec.duration_h`` given their state of
+    charge; each battery then holds its share of the award (``SiteDevice.reserved_up_kw``).
+    Returns (offered MW, awarded MW, ``site/device`` -> kW held)."""
+    from physics.battery import Battery
+    from runs.scenario import ScenarioError
+
+    stores: list[tuple[str, SiteDevice, float]] = []  # site, device, kW it can hold
+    for site in model.sites:
+        for d in site.devices:
+            if not isinstance(d.model, Battery):
+                continue
+            b, p = d.model, d.model.params
+            flex = b.flexibility(1, model.scenario.dt_h)
+            usable = (p.soc_max - p.soc_min) * b.capacity_kwh
+            above_min = min(max(b.energy_kwh - p.soc_min * b.capacity_kwh, 0.0), usable)
+            mw = storage_reserve_mw(spec.product, energy_kwh=above_min, capacity_kwh=usable,
+                                    p_charge_kw=-flex.p_min_kw[0],
+                                    p_discharge_kw=flex.p_max_kw[0],
+                                    duration_h=spec.duration_h, eta_c=p.eta_c, eta_d=p.eta_d)
+            stores.append((site.name, d, mw * 1000.0))
+    offered_kw = sum(kw for _, _, kw in stores)
+    if offered_kw <= 0.0:
+        return 0.0, 0.0, {}
+    trader.offer_ancillary(AncillaryOffer("vpp-reserve", spec.product, offered_kw / 1000.0,
+                                          spec.price_eur_mw_h))
+    loop = model.loop
+    if not loop.run_until(lambda: bool(trader.acks or trader.rejections), MARKET_TIMEOUT_S):
+        raise TimeoutError("the ancillary market did not answer the offer")
+    if trader.rejections:
+        raise ScenarioError("market.ancillary: the market rejected the offer: "
+                            + "; ".join(r.reason for r in trader.rejections))
+    market.close_gate()
+    if not loop.run_until(lambda: bool(trader.awards), MARKET_TIMEOUT_S):
+        raise TimeoutError("the ancillary market sent no award")
+    trader.acks.clear()
+    awarded_kw = trader.reserve_mw.get(spec.product, 0.0) * 1000.0
+    share = awarded_kw / offered_kw  # each battery holds its part of the award
+    held = {}
+    for site, device, kw in stores:
+        device.reserved_up_kw = kw * share
+        device.reserved_energy_kwh = kw * share * spec.duration_h
+        held[f"{site}/{device.name}"] = kw * share
+    return offered_kw / 1000.0, awarded_kw / 1000.0, held

@@ -117,10 +117,23 @@ class DayAheadSpec(msgspec.Struct, **_Strict):
     residual_mw: Annotated[float, msgspec.Meta(gt=0)] = 10_000.0
 
 
+class AncillarySpec(msgspec.Struct, **_Strict):
+    """Reserve capacity the VPP offers before the day-ahead auction, from what its
+    batteries can hold for ``duration_h`` given their state of charge (``docs/markets.md``).
+    The system operator procures ``requirement_mw`` for the whole horizon."""
+
+    product: str = "reserve_up"
+    requirement_mw: Annotated[float, msgspec.Meta(gt=0)]
+    price_eur_mw_h: float
+    duration_h: Annotated[float, msgspec.Meta(gt=0)] = 1.0
+    pricing: Literal["pay_as_bid", "uniform"] = "pay_as_bid"
+
+
 class MarketSpec(msgspec.Struct, **_Strict):
     """What the aggregator sells before the run; its cleared position is the target."""
 
     day_ahead: DayAheadSpec
+    ancillary: AncillarySpec | None = None
 
 
 class Scenario(msgspec.Struct, **_Strict):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -97,8 +98,17 @@ def test_the_bundled_market_scenario_sells_at_the_real_prices_and_serves_its_pos
     # the chp (asks 62) sells only in the hours priced at 62 or more
     assert day_ahead["sold_mwh"] > 5 and day_ahead["bought_mwh"] > 2
     assert summary["unserved_kwh"] == pytest.approx(0.0, abs=1e-6)
-    assert summary["net_revenue_eur"] == pytest.approx(day_ahead["revenue_eur"]
-                                                       - summary["cost_eur"])
+    reserve = summary["market"]["ancillary"]
+    # 100 kW of upward reserve for 24 h at 8 EUR/MW/h, held by the battery park
+    assert reserve["awarded_mw"] == pytest.approx(0.1)
+    assert reserve["payment_eur"] == pytest.approx(0.1 * 8.0 * 24)
+    assert reserve["held_kw"] == {"battery-park/bess": pytest.approx(100.0)}
+    assert summary["net_revenue_eur"] == pytest.approx(
+        day_ahead["revenue_eur"] + reserve["payment_eur"] - summary["cost_eur"])
+    # the battery kept the energy of a one-hour call (100 kWh delivered) at every step
+    sites = pd.read_csv(tmp_path / "sites.csv")
+    stored = sites[sites["site"] == "battery-park"]["stored_kwh"]
+    assert stored.min() * 0.95 >= 100.0 - 1e-6
     assert json.loads((tmp_path / "summary.json").read_text())["market"] == summary["market"]
     reader = TraceReader(tmp_path)
     rounds = [r for r in reader.rounds() if r["protocol"] == "day-ahead"]
@@ -130,3 +140,49 @@ def test_market_errors_name_the_field(edit, path, expected):
     text = str(info.value)
     assert text.startswith("market.yaml: ") and expected in text, text
     assert f"at `{path}`" in text, text
+
+
+def test_reserve_sold_first_is_kept_out_of_the_energy_sale_and_dispatch(tmp_path):
+    sites = [{"name": "store", "devices": [
+        {"type": "battery", "name": "b", "capacity_kwh": 800, "p_charge_kw": 250,
+         "p_discharge_kw": 250, "state_of_charge": 0.5, "eta_d": 0.95, "cost_eur_mwh": 20,
+         "absorb_price_eur_mwh": 100}]}]
+    scenario = parse({
+        "name": "reserve", "start": "2019-01-16T00:00:00Z", "step_minutes": 15, "steps": 16,
+        "market": {"day_ahead": {"prices": {"values_eur_mwh": [50.0] * 4}},
+                   "ancillary": {"requirement_mw": 0.1, "price_eur_mw_h": 10.0,
+                                 "duration_h": 1.0}},
+        "sites": sites}, "reserve.yaml")
+    model, summary = _run(scenario, tmp_path)
+    ancillary = summary["market"]["ancillary"]
+    # it can hold min(250 kW, 400 kWh * 0.95 / 1 h) = 250 kW; the operator takes 100 kW
+    # for 4 h at 10 EUR/MW/h, pay-as-bid: 4 EUR
+    assert ancillary["offered_mw"] == pytest.approx(0.25)
+    assert ancillary["awarded_mw"] == pytest.approx(0.1)
+    assert ancillary["payment_eur"] == pytest.approx(0.1 * 10.0 * 4)
+    # the energy for a one-hour call (100 kWh delivered) is kept: (380 - 100) / 4 h = 70 kW
+    hours = summary["market"]["day_ahead"]["hours"]
+    assert [h["sold_mw"] for h in hours] == pytest.approx([0.070] * 4)
+    assert model.targets == pytest.approx([70.0] * 16)
+    assert ancillary["held_kw"] == {"store/b": pytest.approx(100.0)}
+    # dispatch serves the energy, and the battery never offers what it holds
+    assert summary["unserved_kwh"] == pytest.approx(0.0, abs=1e-6)
+    device = model.sites[0].devices[0]
+    offer = device.offer(0.25)
+    assert offer.p_max_kw == pytest.approx(0.0, abs=1e-6)  # all that is left is the reserve's
+    # what is left can still deliver the 100 kW call for an hour
+    assert device.model.energy_kwh * 0.95 == pytest.approx(100.0, abs=1e-6)
+    revenue = 4 * 0.070 * 50.0
+    assert summary["net_revenue_eur"] == pytest.approx(revenue + 4.0 - summary["cost_eur"])
+
+
+def test_ancillary_errors_name_the_field():
+    data = yaml.safe_load(MARKET_SCENARIO.read_text())
+    data["market"]["ancillary"] = {"product": "fcr", "requirement_mw": 0.1,
+                                   "price_eur_mw_h": 5.0}
+    with pytest.raises(ScenarioError, match=r"upward reserve only - at `\$\.market\.ancillary\.product`"):
+        parse(data, "market.yaml")
+    data["market"]["ancillary"]["product"] = "reserve_up"
+    data["sites"] = [s for s in data["sites"] if s["name"] != "battery-park"]
+    with pytest.raises(ScenarioError, match=r"no battery - at `\$\.market\.ancillary`"):
+        parse(data, "market.yaml")

@@ -69,6 +69,10 @@ def run(
                          ("bought day-ahead (MWh)", day_ahead["bought_mwh"]),
                          ("day-ahead revenue (EUR)", day_ahead["revenue_eur"]),
                          ("net revenue (EUR, less dispatch cost)", summary["net_revenue_eur"])]
+            if "ancillary" in summary["market"]:
+                reserve = summary["market"]["ancillary"]
+                rows[2:2] = [("reserve sold (MW, upward)", reserve["awarded_mw"]),
+                             ("reserve payment (EUR)", reserve["payment_eur"])]
     console.print(table(f"run {spec.name} (seed {summary['seed']})", ("quantity", "value"), rows))
     console.print(f"trace and results in [bold]{run_dir}[/]  (next: vpp trace show {run_dir})")
 
