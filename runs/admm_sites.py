@@ -118,6 +118,9 @@ def check_admm_scenario(scenario, fail: Callable[[str, str], None]) -> None:
     if spec is None:
         return
     if spec.coupling == "market":
+        if scenario.target is not None:
+            fail("target", "`coupling: market` sells the net position at `prices`: leave "
+                           "`target` out")
         if spec.prices is None:
             fail("admm.prices", "Expected prices for `coupling: market`")
         for name in ("import_max_kw", "export_max_kw"):

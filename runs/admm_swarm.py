@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -80,7 +81,8 @@ class AdmmSwarmModel(mesa.Model):
         where = str(scenario_path or scenario.name)
         self.scenario = scenario
         self.out_dir = Path(out_dir)
-        self.targets = target_series(scenario, scenario_path)
+        self.targets = (target_series(scenario, scenario_path)
+                        if scenario.target is not None else [])
         self.prices = price_series(scenario, scenario_path)
         self.market = self.prices is not None
         self.window = window_steps(scenario)
@@ -132,6 +134,7 @@ class AdmmSwarmModel(mesa.Model):
         self.negotiations: list[tuple[int, int, AdmmResult, float]] = []
         self.records: list[dict] = []
         self._window_start = 0
+        self._tolerance_kw = 0.0
         self.datacollector = mesa.DataCollector(
             model_reporters={k: (lambda m, k=k: m.records[-1][k]) for k in (
                 "target_kw", "planned_kw", "served_kw", "unserved_kw", "plan_deviation_kw",
@@ -176,6 +179,8 @@ class AdmmSwarmModel(mesa.Model):
             cost -= float(self.prices[k]) * served * self.scenario.dt_h / 1000.0
         unserved = (max(abs(target) - abs(served), 0.0) if served * target >= 0
                     else abs(target))
+        if abs(served - target) <= self._tolerance_kw:
+            unserved = 0.0  # met to the negotiation's primal tolerance
         self.records.append({
             "target_kw": target, "planned_kw": planned, "served_kw": served,
             "unserved_kw": unserved, "plan_deviation_kw": deviation,
@@ -204,6 +209,10 @@ class AdmmSwarmModel(mesa.Model):
         if not result.converged:
             log.warning("ADMM negotiation at step %d did not converge: %s", k, result.reason)
         self.negotiations.append((k, horizon, result, time.perf_counter() - t0))
+        # the summed plan meets the coupling to sqrt(N) * eps_pri (kW, 2-norm over steps)
+        last = self.aggregator.negotiation.records[-1] if result.converged else None
+        self._tolerance_kw = (math.sqrt(max(last.active, 1)) * last.eps_pri
+                              if last is not None else 0.0)
         self._window_start = k
         return result.iterations
 

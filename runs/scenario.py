@@ -205,7 +205,8 @@ def _check(scenario: Scenario, where: str) -> None:
         from runs.market_run import check_market_scenario
 
         check_market_scenario(scenario, fail)
-    elif target is None:
+    elif target is None and not (scenario.admm is not None
+                                 and scenario.admm.coupling == "market"):
         fail("target", "Expected a target (or a `market` section, whose cleared position "
                        "becomes the target)")
     if target is not None and (target.values_kw is None) == (target.profile is None):

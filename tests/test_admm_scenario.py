@@ -68,7 +68,7 @@ def test_the_delivered_dispatch_meets_the_target(bundled):
     target = np.array(model.targets)
     assert len(served) == 24 and np.abs(target).max() > 100
     assert np.abs(served - target).max() < 0.05  # kW, on a target of hundreds of kW
-    assert summary["unserved_kwh"] < 0.05
+    assert summary["unserved_kwh"] == 0.0 and summary["steps_with_unserved"] == 0
     # the devices did what the sites planned: the physics limits were kept by the plan
     assert summary["max_plan_deviation_kw"] < 1e-6
     # the site table's power adds up to the step's delivery
@@ -141,6 +141,22 @@ def test_a_site_in_outage_is_dropped_named_and_runs_at_its_baselines(tmp_path):
     assert np.abs(served - np.array(model.targets)).max() < 0.05
 
 
+def test_a_target_the_fleet_cannot_meet_is_reported_not_hidden(tmp_path):
+    data = _data()
+    data["target"] = {"values_kw": [5000.0] * 24}  # far above what the fleet can inject
+    data["admm"]["max_iterations"] = 20
+    model, _, summary = _run(parse(data), tmp_path)
+    assert not summary["converged"]
+    assert summary["negotiations"][0]["reason"] == "iteration cap 20 reached"
+    assert summary["negotiations"][0]["iterations"] == 20
+    assert summary["steps_with_unserved"] == 24
+    served = np.array([r["served_kw"] for r in model.records])
+    assert summary["unserved_kwh"] == pytest.approx(float(np.sum(5000.0 - served)))
+    # the last iterate is still each site's own feasible plan: the devices deliver it (to
+    # the local solver's tolerance), and nothing above their limits
+    assert summary["max_plan_deviation_kw"] < 1e-3 and served.max() < 1500
+
+
 def test_windows_replan_from_the_devices_state(tmp_path):
     data = _data()
     data["admm"]["window_steps"] = 12
@@ -163,6 +179,9 @@ def test_market_coupling_sells_at_the_scenario_prices(tmp_path):
     prices = [round(30.0 + 40.0 * math.sin(math.pi * h / 12.0), 2) for h in range(24)]
     data["admm"].update(coupling="market", prices={"values_eur_mwh": prices},
                         import_max_kw=300, export_max_kw=500, rho=0.0005)
+    with pytest.raises(ScenarioError, match=r"leave `target` out - at `\$\.target`"):
+        parse(data)
+    del data["target"]
     model, models, summary = _run(parse(data), tmp_path)
     assert summary["coupling"] == "market" and summary["converged"]
     result = model.negotiations[0][2]
@@ -196,7 +215,8 @@ def test_market_coupling_sells_at_the_scenario_prices(tmp_path):
     (lambda d: d.update(reserve_kw=50), r"$.reserve_kw", "holds no reserve"),
     (lambda d: d["sites"][0].update(strategy="markup"), r"$.sites[0].strategy",
      "no role in ADMM"),
-    (lambda d: d["admm"].update(coupling="market"), r"$.admm.prices", "Expected prices"),
+    (lambda d: (d["admm"].update(coupling="market"), d.pop("target")), r"$.admm.prices",
+     "Expected prices"),
     (lambda d: d["admm"].update(rho=0), r"$.admm.rho", "> 0"),
     (lambda d: d.update(coordination="merit_order"), r"$.admm", "`coordination` is"),
     (lambda d: d.update(coordination="consensus"), r"$.coordination", "Invalid enum value 'consensus'"),
