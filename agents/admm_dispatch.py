@@ -26,6 +26,8 @@ from coordination.admm.messages import AdmmDone, AdmmRound
 from coordination.admm.model import SiteModel
 from coordination.admm.site import DIRECT, AdmmSiteSolver
 from coordination.merit_order.messages import StepCleared
+from physics.battery import Battery
+from physics.loads import EVCharger
 
 log = logging.getLogger(__name__)
 
@@ -103,9 +105,6 @@ class AdmmDispatchSite(AdmmSiteAgent):
     def stored_kwh(self) -> float:
         """Energy in the site's stores: batteries and vehicles (a shiftable load's
         ``energy_kwh`` is what it must consume, not a store)."""
-        from physics.battery import Battery
-        from physics.loads import EVCharger
-
         return sum(d.model.energy_kwh for d in self.devices
                    if isinstance(d.model, (Battery, EVCharger)))
 

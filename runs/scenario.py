@@ -272,11 +272,11 @@ def step_times(scenario: Scenario) -> list[datetime]:
 
 
 def target_series(scenario: Scenario, scenario_path: Path | None = None) -> list[float]:
-    """The aggregator's target per step, in kW (a scenario with a ``market`` section has
-    none before its auction: see ``runs.market_run``)."""
+    """The aggregator's target per step, in kW (a scenario that sells at market prices
+    has none: see ``runs.market_run`` and ``runs.admm_sites``)."""
     if scenario.target is None:
-        raise ScenarioError("target: the scenario has no target; its market's cleared "
-                            "position is the target")
+        raise ScenarioError("target: the scenario has no target (it sells at market prices "
+                            "instead: a `market` section or ADMM's `coupling: market`)")
     if scenario.target.values_kw is not None:
         return list(scenario.target.values_kw[: scenario.steps])
     import numpy as np

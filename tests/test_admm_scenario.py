@@ -270,3 +270,22 @@ def test_step_costs_add_up_to_the_local_cost():
         steps = step_costs_eur(site, solution.parts, solution.schedule_kw)
         assert steps.shape == (8,)
         assert steps.sum() == pytest.approx(solution.cost_eur, rel=1e-9, abs=1e-9)
+
+
+def test_vpp_validate_and_run_an_admm_scenario(tmp_path):
+    runner = CliRunner()
+    ok = runner.invoke(app, ["validate", str(ADMM_SCENARIO)])
+    assert ok.exit_code == 0 and "8 sites, 24 steps of 60 min" in ok.output
+    run = runner.invoke(app, ["run", str(ADMM_SCENARIO), "--out", str(tmp_path / "r"),
+                              "--no-plot"])
+    assert run.exit_code == 0, run.output
+    assert "admm (target)" in run.output and "1 of 1" in run.output
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert summary["coordination"] == "admm" and summary["converged"]
+    bad = tmp_path / "bad.yaml"
+    data = _data()
+    data["sites"][4]["devices"][0]["p_min_kw"] = -10
+    bad.write_text(yaml.safe_dump(data))
+    refused = runner.invoke(app, ["run", str(bad), "--out", str(tmp_path / "b")])
+    assert refused.exit_code == 1
+    assert "at `$.sites[4].devices[0]`" in refused.output

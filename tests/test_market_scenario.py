@@ -186,3 +186,17 @@ def test_ancillary_errors_name_the_field():
     data["sites"] = [s for s in data["sites"] if s["name"] != "battery-park"]
     with pytest.raises(ScenarioError, match=r"no battery - at `\$\.market\.ancillary`"):
         parse(data, "market.yaml")
+
+
+def test_vpp_validate_and_run_the_market_scenario(tmp_path):
+    from typer.testing import CliRunner
+
+    from runs.cli import app
+
+    runner = CliRunner()
+    ok = runner.invoke(app, ["validate", str(MARKET_SCENARIO)])
+    assert ok.exit_code == 0 and "selling at 17.33 to 64.99 EUR/MWh" in ok.output
+    run = runner.invoke(app, ["run", str(MARKET_SCENARIO), "--out", str(tmp_path / "r"),
+                              "--no-plot"])
+    assert run.exit_code == 0, run.output
+    assert "day-ahead revenue (EUR)" in run.output and "reserve payment (EUR)" in run.output
