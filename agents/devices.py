@@ -28,6 +28,8 @@ class SiteDevice:
             lowest power (a curtailable load consumes its full demand unless paid to shed).
         energy_out_kwh: energy injected so far.
         energy_in_kwh: energy absorbed so far.
+        reserved_up_kw: upward reserve sold from this device (a market award): kept out of
+            its offers, with ``reserved_energy_kwh``, the energy a call would deliver.
     """
 
     name: str
@@ -37,6 +39,8 @@ class SiteDevice:
     baseline: Literal["zero", "lowest"] = "zero"
     energy_out_kwh: float = field(default=0.0, init=False)
     energy_in_kwh: float = field(default=0.0, init=False)
+    reserved_up_kw: float = 0.0
+    reserved_energy_kwh: float = 0.0
 
     def offer(self, dt_h: float) -> Offer:
         """What the device can do in the next step of ``dt_h`` hours.
@@ -50,6 +54,11 @@ class SiteDevice:
             high = min(high, flex.e_max_kwh[0] / dt_h)
         if flex.e_min_kwh is not None:
             low = max(low, flex.e_min_kwh[0] / dt_h)
+        if self.reserved_up_kw:  # held for the reserve: at worst idle, never forced to absorb
+            kept = flex.p_max_kw[0] - self.reserved_up_kw
+            if flex.e_max_kwh is not None:
+                kept = min(kept, (flex.e_max_kwh[0] - self.reserved_energy_kwh) / dt_h)
+            high = min(high, max(kept, min(high, 0.0)))
         low = min(low, high)
         base = low if self.baseline == "lowest" else min(max(0.0, low), high)
         return Offer(self.name, low, high, self.cost_eur_mwh, self.absorb_price_eur_mwh, base)

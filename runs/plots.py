@@ -54,7 +54,8 @@ def plot_run(run_dir: Path | str, out: Path | str | None = None) -> Path:
                     edgecolor="red", hatch="xxxx", lw=0, label="unserved")
     ax.axhline(0, color="grey", lw=0.5)
     ax.set_ylabel("power (kW, + injection)\nstacks: each site; net = sum")
-    ax.set_title(f"{meta.get('scenario', '')}: merit-order dispatch "
+    protocol = "ADMM" if meta.get("coordination") == "admm" else "merit-order"
+    ax.set_title(f"{meta.get('scenario', '')}: {protocol} dispatch "
                  f"(seed {meta.get('seed', '?')})")
     ax.legend(loc="upper left", fontsize=7, ncol=2)
     axp.step(hours, price, where="post", color="tab:purple")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 import yaml
@@ -74,8 +74,74 @@ class NegotiationSpec(msgspec.Struct, **_Strict):
     max_rounds: Annotated[int, msgspec.Meta(ge=1)] = 5
 
 
+class PriceSeriesSpec(msgspec.Struct, **_Strict):
+    """Market prices in EUR/MWh, one per step: given values, or a CSV column read as it is
+    (each step takes the value in force at its start)."""
+
+    values_eur_mwh: list[float] | None = None
+    csv: str | None = None
+    column: str = "price_eur_mwh"
+    timestamp_column: str = "timestamp_utc"
+
+
+class AdmmSpec(msgspec.Struct, **_Strict):
+    """How ADMM plans (``coordination: admm``); ``docs/scenarios.md`` explains each field.
+
+    ``window_steps``: the planning horizon (the whole scenario when None), replanned from
+    the devices' live state at the start of each window. ``coupling``: follow the target,
+    or (``market``) sell the net position at ``prices`` within ``import_max_kw`` and
+    ``export_max_kw``.
+    """
+
+    window_steps: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    coupling: Literal["target", "market"] = "target"
+    prices: PriceSeriesSpec | None = None
+    import_max_kw: Annotated[float, msgspec.Meta(ge=0)] | None = None
+    export_max_kw: Annotated[float, msgspec.Meta(ge=0)] | None = None
+    rho: Annotated[float, msgspec.Meta(gt=0)] = 0.005
+    eps_abs: Annotated[float, msgspec.Meta(gt=0)] = 1e-4
+    eps_rel: Annotated[float, msgspec.Meta(ge=0)] = 1e-5
+    max_iterations: Annotated[int, msgspec.Meta(ge=1)] = 500
+    relaxation: Annotated[float, msgspec.Meta(gt=0, lt=2)] = 1.6
+    deadline_ms: Annotated[int, msgspec.Meta(ge=1)] = 2000
+    curtailment_eur_mwh: float = 0.0
+    discomfort_eur_kw2h: Annotated[float, msgspec.Meta(ge=0)] = 1e-3
+    keep_state_of_charge: bool = True
+
+
+class DayAheadSpec(msgspec.Struct, **_Strict):
+    """The day-ahead auction the VPP sells into (``docs/markets.md``): the rest of the
+    market is a price-taking residual curve of ``residual_mw`` each way at ``prices``."""
+
+    prices: PriceSeriesSpec
+    residual_mw: Annotated[float, msgspec.Meta(gt=0)] = 10_000.0
+
+
+class AncillarySpec(msgspec.Struct, **_Strict):
+    """Reserve capacity the VPP offers before the day-ahead auction, from what its
+    batteries can hold for ``duration_h`` given their state of charge (``docs/markets.md``).
+    The system operator procures ``requirement_mw`` for the whole horizon."""
+
+    product: str = "reserve_up"
+    requirement_mw: Annotated[float, msgspec.Meta(gt=0)]
+    price_eur_mw_h: float
+    duration_h: Annotated[float, msgspec.Meta(gt=0)] = 1.0
+    pricing: Literal["pay_as_bid", "uniform"] = "pay_as_bid"
+
+
+class MarketSpec(msgspec.Struct, **_Strict):
+    """What the aggregator sells before the run; its cleared position is the target."""
+
+    day_ahead: DayAheadSpec
+    ancillary: AncillarySpec | None = None
+
+
 class Scenario(msgspec.Struct, **_Strict):
-    """A whole scenario: the horizon, the aggregator's target and reserve, the sites."""
+    """A whole scenario: the horizon, the aggregator's target and reserve, the sites.
+
+    ``coordination`` chooses the aggregator's protocol: ``merit_order`` (each step's
+    contract net, the default) or ``admm`` (schedules over a horizon, options in ``admm``).
+    """
 
     name: str
     description: str = ""
@@ -83,9 +149,12 @@ class Scenario(msgspec.Struct, **_Strict):
     start: datetime
     step_minutes: Annotated[int, msgspec.Meta(ge=1, le=1440)] = 15
     steps: Annotated[int, msgspec.Meta(ge=1)]
-    target: TargetSpec
+    target: TargetSpec | None = None
+    market: MarketSpec | None = None
     reserve_kw: Annotated[float, msgspec.Meta(ge=0)] | list[float] = 0.0
     negotiation: NegotiationSpec = msgspec.field(default_factory=NegotiationSpec)
+    coordination: Literal["merit_order", "admm"] = "merit_order"
+    admm: AdmmSpec | None = None
     sites: list[SiteSpec]
 
     @property
@@ -132,9 +201,17 @@ def _check(scenario: Scenario, where: str) -> None:
                     fail(f"sites[{i}].devices[{j}].availability",
                          "Expected a non-empty list of fractions in [0, 1]")
     target = scenario.target
-    if (target.values_kw is None) == (target.profile is None):
+    if scenario.market is not None:
+        from runs.market_run import check_market_scenario
+
+        check_market_scenario(scenario, fail)
+    elif target is None and not (scenario.admm is not None
+                                 and scenario.admm.coupling == "market"):
+        fail("target", "Expected a target (or a `market` section, whose cleared position "
+                       "becomes the target)")
+    if target is not None and (target.values_kw is None) == (target.profile is None):
         fail("target", "Expected exactly one of `values_kw` or `profile`")
-    if target.values_kw is not None:
+    if target is not None and target.values_kw is not None:
         if len(target.values_kw) < scenario.steps:
             fail("target.values_kw", f"Expected at least {scenario.steps} values (one per "
                  f"step), got {len(target.values_kw)}")
@@ -142,6 +219,12 @@ def _check(scenario: Scenario, where: str) -> None:
             fail("target.values_kw", "Expected finite numbers")
     if isinstance(scenario.reserve_kw, list) and len(scenario.reserve_kw) < scenario.steps:
         fail("reserve_kw", f"Expected a number or at least {scenario.steps} values")
+    if scenario.coordination == "admm":
+        from runs.admm_sites import check_admm_scenario
+
+        check_admm_scenario(scenario, fail)
+    elif scenario.admm is not None:
+        fail("admm", "ADMM options are given but `coordination` is `merit_order`")
 
 
 def parse(data: Any, where: str = "<scenario>") -> Scenario:
@@ -189,7 +272,11 @@ def step_times(scenario: Scenario) -> list[datetime]:
 
 
 def target_series(scenario: Scenario, scenario_path: Path | None = None) -> list[float]:
-    """The aggregator's target per step, in kW."""
+    """The aggregator's target per step, in kW (a scenario that sells at market prices
+    has none: see ``runs.market_run`` and ``runs.admm_sites``)."""
+    if scenario.target is None:
+        raise ScenarioError("target: the scenario has no target (it sells at market prices "
+                            "instead: a `market` section or ADMM's `coupling: market`)")
     if scenario.target.values_kw is not None:
         return list(scenario.target.values_kw[: scenario.steps])
     import numpy as np

@@ -98,7 +98,8 @@ class SwarmModel(mesa.Model):
         super().__init__(seed=seed)
         self.scenario = scenario
         self.out_dir = Path(out_dir)
-        self.targets = target_series(scenario, scenario_path)
+        # with a market, the cleared position is the target (set once the hosts are up)
+        self.targets = target_series(scenario, scenario_path) if scenario.market is None else []
         self.reserves = reserve_series(scenario)
         strategies = iter(site_strategies(scenario, str(scenario_path or scenario.name)))
         devices = build_site_devices(scenario, str(scenario_path or scenario.name))
@@ -136,6 +137,12 @@ class SwarmModel(mesa.Model):
         self.agg_host.add(self.aggregator)
         self.loop = EventLoop(self.agg_host, self.site_host)
         self.loop.run_once(0.0)  # let the subscriptions reach the publisher
+        self.day_ahead = None
+        if scenario.market is not None:
+            from runs.market_run import sell_day_ahead
+
+            self.day_ahead = sell_day_ahead(self, scenario_path)
+            self.targets = self.day_ahead.targets_kw
         self.datacollector = mesa.DataCollector(
             model_reporters={
                 "target_kw": lambda m: m.last.target_kw,
@@ -209,6 +216,7 @@ class SwarmModel(mesa.Model):
         outs = self.aggregator.outcomes
         return {
             "scenario": self.scenario.name,
+            "coordination": "merit_order",
             "seed": self._seed,
             "steps": len(outs),
             "sites": len(self.sites),
@@ -225,6 +233,8 @@ class SwarmModel(mesa.Model):
             "dropped": self.agg_host.stats.dropped_total + self.site_host.stats.dropped_total,
             "wall_s": wall_s,
             "out_dir": str(self.out_dir),
+            **(self.day_ahead.summary(sum(o.cost_eur for o in outs))
+               if self.day_ahead is not None else {}),
         }
 
     def write_results(self, summary: dict) -> None:
@@ -242,3 +252,14 @@ class SwarmModel(mesa.Model):
         self.site_host.close()
         self.trace.close()
         self.context.term()
+
+
+def build_swarm(scenario: Scenario, out_dir: Path | str, *, scenario_path: Path | None = None,
+                seed: int | None = None):
+    """The local swarm of ``scenario``'s coordination: a :class:`SwarmModel` (merit order)
+    or an :class:`~runs.admm_swarm.AdmmSwarmModel` (``coordination: admm``)."""
+    if scenario.coordination == "admm":
+        from runs.admm_swarm import AdmmSwarmModel
+
+        return AdmmSwarmModel(scenario, out_dir, scenario_path=scenario_path, seed=seed)
+    return SwarmModel(scenario, out_dir, scenario_path=scenario_path, seed=seed)

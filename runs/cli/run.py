@@ -23,7 +23,7 @@ def run(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     from runs.scenario import DEFAULT_SCENARIO, ScenarioError, load
-    from runs.swarm import SwarmModel
+    from runs.swarm import build_swarm
 
     path = scenario or DEFAULT_SCENARIO
     try:
@@ -32,7 +32,7 @@ def run(
         fail(str(exc), code=1)
     run_dir = out or new_run_dir(spec.name)
     try:
-        model = SwarmModel(spec, run_dir, scenario_path=path, seed=seed)
+        model = build_swarm(spec, run_dir, scenario_path=path, seed=seed)
     except ScenarioError as exc:
         fail(str(exc), code=1)
     try:
@@ -47,17 +47,55 @@ def run(
         from runs.plots import plot_run
 
         plot_run(run_dir)
-    console.print(table(f"run {spec.name} (seed {summary['seed']})", ("quantity", "value"), [
+    if summary.get("coordination") == "admm":
+        rows = _admm_rows(summary)
+    else:
+        rows = [
+            ("sites", summary["sites"]), ("steps", summary["steps"]),
+            ("target energy (kWh)", summary["target_kwh"]),
+            ("served energy (kWh)", summary["served_kwh"]),
+            ("unserved energy (kWh)", summary["unserved_kwh"]),
+            ("steps with unserved energy", summary["steps_with_unserved"]),
+            ("reserve shortfall (kWh)", summary["reserve_shortfall_kwh"]),
+            ("dispatch cost (EUR, pay-as-bid)", summary["cost_eur"]),
+            ("declined awards", summary["declines"]),
+            ("negotiation rounds", summary["rounds"]),
+            ("messages", summary["messages"]), ("messages dropped", summary["dropped"]),
+            ("wall time (s)", summary["wall_s"]),
+        ]
+        if "market" in summary:
+            day_ahead = summary["market"]["day_ahead"]
+            rows[2:2] = [("sold day-ahead (MWh)", day_ahead["sold_mwh"]),
+                         ("bought day-ahead (MWh)", day_ahead["bought_mwh"]),
+                         ("day-ahead revenue (EUR)", day_ahead["revenue_eur"]),
+                         ("net revenue (EUR, less dispatch cost)", summary["net_revenue_eur"])]
+            if "ancillary" in summary["market"]:
+                reserve = summary["market"]["ancillary"]
+                rows[2:2] = [("reserve sold (MW, upward)", reserve["awarded_mw"]),
+                             ("reserve payment (EUR)", reserve["payment_eur"])]
+    console.print(table(f"run {spec.name} (seed {summary['seed']})", ("quantity", "value"), rows))
+    console.print(f"trace and results in [bold]{run_dir}[/]  (next: vpp trace show {run_dir})")
+
+
+def _admm_rows(summary: dict) -> list[tuple[str, object]]:
+    """The summary table of an ADMM run."""
+    converged = sum(1 for n in summary["negotiations"] if n["converged"])
+    return [
         ("sites", summary["sites"]), ("steps", summary["steps"]),
+        ("coordination", f"admm ({summary['coupling']})"),
+        ("negotiations converged", f"{converged} of {len(summary['negotiations'])}"),
+        ("ADMM iterations", summary["iterations"]),
         ("target energy (kWh)", summary["target_kwh"]),
-        ("served energy (kWh)", summary["served_kwh"]),
+        ("planned energy (kWh)", summary["planned_kwh"]),
+        ("delivered energy (kWh)", summary["served_kwh"]),
         ("unserved energy (kWh)", summary["unserved_kwh"]),
-        ("steps with unserved energy", summary["steps_with_unserved"]),
-        ("reserve shortfall (kWh)", summary["reserve_shortfall_kwh"]),
-        ("dispatch cost (EUR, pay-as-bid)", summary["cost_eur"]),
-        ("declined awards", summary["declines"]),
-        ("negotiation rounds", summary["rounds"]),
+        ("largest gap to the target (kW)", f"{summary['max_target_gap_kw']:.3g}"),
+        ("delivered minus planned (kWh, summed |.|)", f"{summary['plan_deviation_kwh']:.3g}"),
+        ("cost (EUR, sites' private costs"
+         + (" less market revenue)" if summary["coupling"] == "market" else ")"),
+         summary["cost_eur"]),
+        ("sites dropped", ", ".join(f"{k} ({v})" for k, v in summary["dropped_sites"].items())
+         or "none"),
         ("messages", summary["messages"]), ("messages dropped", summary["dropped"]),
         ("wall time (s)", summary["wall_s"]),
-    ]))
-    console.print(f"trace and results in [bold]{run_dir}[/]  (next: vpp trace show {run_dir})")
+    ]

@@ -18,6 +18,21 @@ def validate(
 
     try:
         spec = load(scenario)
+        if spec.target is None:  # it sells at market prices instead of following a target
+            if spec.market is not None:
+                from runs.market_run import hourly_prices
+
+                prices = hourly_prices(spec, scenario)
+            else:
+                from runs.admm_sites import price_series
+
+                prices = price_series(spec, scenario)
+            site_strategies(spec, str(scenario))
+            console.print(f"[green]ok[/] {scenario}: scenario [bold]{spec.name}[/], "
+                          f"{len(spec.site_names())} sites, {spec.steps} steps of "
+                          f"{spec.step_minutes} min, selling at {min(prices):,.2f} to "
+                          f"{max(prices):,.2f} EUR/MWh", soft_wrap=True)
+            return
         targets = target_series(spec, scenario)
         site_strategies(spec, str(scenario))
     except ScenarioError as exc:

@@ -1,0 +1,294 @@
+"""The local swarm coordinated by ADMM (``coordination: admm``): plan by messages, deliver
+through the physics models.
+
+Like :class:`runs.swarm.SwarmModel`: two hosts in this process (``agg`` and ``sites``)
+over ``inproc://``, a ``mesa.Model`` stepping simulated time, a ``DataCollector``, the
+trace. At the first step of each window the aggregator negotiates the window's schedules
+with every site over ZeroMQ (``docs/protocols/admm.md``); then, step by step, it announces
+the step and each site runs its devices at its planned set-points. What the devices
+delivered is compared with the plan.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import mesa
+import zmq
+
+from agents.admm_dispatch import AdmmDispatchAggregator, AdmmDispatchSite
+from agents.clock import SimulatedClock
+from agents.host import Host
+from agents.kinds import default_registry
+from agents.loop import EventLoop
+from agents.trace import TraceRecorder, shard_path
+from coordination.admm.protocol import AdmmResult
+from runs.admm_sites import (
+    SitePlanner,
+    admm_settings,
+    coupling_for,
+    price_series,
+    window_steps,
+)
+from runs.scenario import AdmmSpec, Scenario, ScenarioError, target_series
+from runs.swarm import STEP_TIMEOUT_S, SiteMember, build_site_devices
+
+log = logging.getLogger(__name__)
+
+_RUN_IDS = itertools.count()
+
+
+class AdmmSiteMember(SiteMember):
+    """The mesa face of an ADMM site: also its planned power and the plan's deviation."""
+
+    @property
+    def planned_kw(self) -> float | None:
+        """The power planned for the last step (None when it ran at its baselines)."""
+        return self.site.planned_kw
+
+    @property
+    def plan_deviation_kw(self) -> float | None:
+        """Delivered minus planned power in the last step."""
+        planned = self.site.planned_kw
+        return None if planned is None else self.site.power_kw - planned
+
+    @property
+    def stored_kwh(self) -> float:
+        """Energy in the site's stores."""
+        return self.site.stored_kwh
+
+
+class AdmmSwarmModel(mesa.Model):
+    """A scenario with ``coordination: admm`` run in one process.
+
+    Args:
+        scenario: the validated scenario.
+        out_dir: the run's directory (trace shard, time series, summary).
+        scenario_path: the scenario file, to resolve the paths it names.
+        seed: overrides the scenario's seed.
+    """
+
+    def __init__(self, scenario: Scenario, out_dir: Path | str, *,
+                 scenario_path: Path | None = None, seed: int | None = None) -> None:
+        seed = scenario.seed if seed is None else seed
+        super().__init__(seed=seed)
+        where = str(scenario_path or scenario.name)
+        self.scenario = scenario
+        self.out_dir = Path(out_dir)
+        self.targets = (target_series(scenario, scenario_path)
+                        if scenario.target is not None else [])
+        self.prices = price_series(scenario, scenario_path)
+        self.market = self.prices is not None
+        self.window = window_steps(scenario)
+        self.settings = admm_settings(scenario)
+        options = scenario.admm or AdmmSpec()
+        devices = build_site_devices(scenario, where)
+        self.window_s = scenario.step_minutes * 60.0
+        self.step_index = 0
+        self.clock = SimulatedClock(scenario.start)
+        self.context = zmq.Context()
+        self.trace = TraceRecorder(shard_path(self.out_dir, "local"), "local")
+        self.trace.set_meta(scenario=scenario.name, seed=seed, steps=scenario.steps,
+                            step_minutes=scenario.step_minutes, start=scenario.start.isoformat(),
+                            processes=1, coordination="admm")
+        registry = default_registry()
+        run = f"vpp-admm-{id(self)}-{next(_RUN_IDS)}"
+        common = dict(context=self.context, clock=self.clock, registry=registry, trace=self.trace)
+        self.agg_host = Host("agg", f"inproc://{run}-agg", pub_endpoint=f"inproc://{run}-pub",
+                             **common)
+        self.site_host = Host("sites", f"inproc://{run}-sites", **common)
+        self.agg_host.connect("sites", self.site_host.endpoint)
+        self.site_host.connect("agg", self.agg_host.endpoint, self.agg_host.pub_endpoint)
+        self.sites: list[AdmmDispatchSite] = []
+        streams = self.rng.spawn(len(scenario.site_names()))
+        names = iter(scenario.site_names())
+        first = min(self.window, scenario.steps)
+        for i, spec in enumerate(scenario.sites):
+            for _ in range(spec.count):
+                name = next(names)
+                site_devices = next(devices)
+                try:
+                    planner = SitePlanner(name, spec.devices, site_devices, scenario.dt_h,
+                                          options)
+                    site = AdmmDispatchSite(name, site_devices, planner, horizon=first,
+                                            dt_h=scenario.dt_h,
+                                            outage_probability=spec.outage_probability,
+                                            rng=streams[len(self.sites)])
+                except ValueError as exc:
+                    raise ScenarioError(f"{where}: site {name}: {exc} - at "
+                                        f"`$.sites[{i}].devices`") from None
+                self.site_host.add(site)
+                self.sites.append(site)
+                AdmmSiteMember(self, site)
+        self.aggregator = AdmmDispatchAggregator(
+            "aggregator", [s.address for s in self.sites], self.settings)
+        self.agg_host.add(self.aggregator)
+        self.loop = EventLoop(self.agg_host, self.site_host)
+        self.loop.run_once(0.0)  # let the subscriptions reach the publisher
+        self.negotiations: list[tuple[int, int, AdmmResult, float]] = []
+        self.records: list[dict] = []
+        self._window_start = 0
+        self._tolerance_kw = 0.0
+        self.datacollector = mesa.DataCollector(
+            model_reporters={k: (lambda m, k=k: m.records[-1][k]) for k in (
+                "target_kw", "planned_kw", "served_kw", "unserved_kw", "plan_deviation_kw",
+                "price_eur_mwh", "cost_eur", "iterations")},
+            agent_reporters={"site": "name", "power_kw": "power_kw",
+                             "planned_kw": "planned_kw",
+                             "plan_deviation_kw": "plan_deviation_kw",
+                             "stored_kwh": "stored_kwh"},
+        )
+
+    @property
+    def finished(self) -> bool:
+        """True once every step of the scenario has run."""
+        return self.step_index >= self.scenario.steps
+
+    def step(self) -> None:
+        """Negotiate a new window when one starts, then deliver one step of the plan."""
+        if self.finished:
+            raise RuntimeError("the scenario has no steps left")
+        k = self.step_index
+        start_s = k * self.window_s
+        self.clock.advance_to(start_s)
+        iterations = 0
+        if k % self.window == 0:
+            iterations = self._negotiate(k, min(self.window, self.scenario.steps - k))
+        offset = k - self._window_start
+        result = self.negotiations[-1][2]
+        planned = float(sum(x[offset] for x in result.schedules_kw.values()))
+        target = planned if self.market else self.targets[k]
+        cleared = self.aggregator.clear_step(k, offset, target)
+        ok = self.loop.run_until(lambda: all(s.last_cleared_step == k for s in self.sites),
+                                 STEP_TIMEOUT_S)
+        if not ok:
+            raise TimeoutError(f"step {k} was not delivered within {STEP_TIMEOUT_S} s")
+        served = sum(s.power_kw for s in self.sites)
+        # the plan each site committed to (its exact final step), where it has one
+        planned_sites = [s for s in self.sites if s.planned_kw is not None]
+        deviation = sum(s.power_kw - s.planned_kw for s in planned_sites)
+        cost = sum(s.cost_eur for s in self.sites)
+        price = cleared.marginal_price_eur_mwh
+        if self.market:  # the portfolio's sales are revenue: a negative cost
+            cost -= float(self.prices[k]) * served * self.scenario.dt_h / 1000.0
+        unserved = (max(abs(target) - abs(served), 0.0) if served * target >= 0
+                    else abs(target))
+        if abs(served - target) <= self._tolerance_kw:
+            unserved = 0.0  # met to the negotiation's primal tolerance
+        self.records.append({
+            "target_kw": target, "planned_kw": planned, "served_kw": served,
+            "unserved_kw": unserved, "plan_deviation_kw": deviation,
+            "price_eur_mwh": price, "cost_eur": cost, "iterations": iterations})
+        self.trace.step(
+            step=k, sim_time=start_s, target_kw=target, served_kw=served, unserved_kw=unserved,
+            reserve_target_kw=0.0, reserve_served_kw=0.0, marginal_price=price, cost_eur=cost,
+            rounds=iterations, silent=sorted(result.dropped),
+            dispatch=[(s.address, s.power_kw, 0.0, s.cost_eur) for s in self.sites])
+        self.trace.flush()
+        self.datacollector.collect(self)
+        self.step_index += 1
+
+    def _negotiate(self, k: int, horizon: int) -> int:
+        coupling = coupling_for(self.scenario, k, horizon, self.targets, self.prices)
+        done_before = [s.negotiations for s in self.sites]
+        t0 = time.perf_counter()
+        self.aggregator.begin(k, coupling, horizon, self.scenario.dt_h)
+        timeout = STEP_TIMEOUT_S + self.settings.max_iterations * self.settings.deadline_ms / 1e3
+        ok = self.loop.run_until(
+            lambda: self.aggregator.done and all(
+                s.negotiations > n for s, n in zip(self.sites, done_before)), timeout)
+        if not ok:
+            raise TimeoutError(f"the ADMM negotiation of step {k} did not end in {timeout} s")
+        result = self.aggregator.results[-1]
+        if not result.converged:
+            log.warning("ADMM negotiation at step %d did not converge: %s", k, result.reason)
+        self.negotiations.append((k, horizon, result, time.perf_counter() - t0))
+        # the summed plan meets the coupling to sqrt(N) * eps_pri (kW, 2-norm over steps)
+        last = self.aggregator.negotiation.records[-1] if result.converged else None
+        self._tolerance_kw = (math.sqrt(max(last.active, 1)) * last.eps_pri
+                              if last is not None else 0.0)
+        self._window_start = k
+        return result.iterations
+
+    def run(self, progress: Callable[[int], None] | None = None) -> dict:
+        """Run every remaining step, write the results, return the summary."""
+        t0 = time.perf_counter()
+        while not self.finished:
+            self.step()
+            if progress is not None:
+                progress(self.step_index)
+        summary = self.summary(wall_s=time.perf_counter() - t0)
+        self.write_results(summary)
+        return summary
+
+    def summary(self, wall_s: float | None = None) -> dict:
+        """Totals over the steps run, and each negotiation's outcome."""
+        dt_h = self.scenario.dt_h
+        recs = self.records
+        dropped: dict[str, str] = {}
+        negotiations = []
+        for k, horizon, result, seconds in self.negotiations:
+            negotiations.append({
+                "step": k, "horizon": horizon, "converged": result.converged,
+                "reason": result.reason, "iterations": result.iterations,
+                "cost_eur": result.cost_eur, "primal_residual": result.primal_residual,
+                "dual_residual": result.dual_residual, "dropped": dict(result.dropped),
+                "relaxation_dropped_at": result.relaxation_dropped_at, "wall_s": seconds})
+            for site, why in result.dropped.items():
+                dropped.setdefault(site, f"step {k}: {why}")
+        gaps = [abs(s.battery_energy_gap_kwh) for s in self.sites
+                if s.battery_energy_gap_kwh is not None]
+        return {
+            "scenario": self.scenario.name,
+            "coordination": "admm",
+            "coupling": "market" if self.market else "target",
+            "seed": self._seed,
+            "steps": len(recs),
+            "sites": len(self.sites),
+            "target_kwh": sum(abs(r["target_kw"]) for r in recs) * dt_h,
+            "planned_kwh": sum(abs(r["planned_kw"]) for r in recs) * dt_h,
+            "served_kwh": sum(abs(r["served_kw"]) for r in recs) * dt_h,
+            "unserved_kwh": sum(r["unserved_kw"] for r in recs) * dt_h,
+            "steps_with_unserved": sum(1 for r in recs if r["unserved_kw"] > 1e-6),
+            "max_target_gap_kw": max((abs(r["served_kw"] - r["target_kw"]) for r in recs),
+                                     default=0.0),
+            "plan_deviation_kwh": sum(abs(r["plan_deviation_kw"]) for r in recs) * dt_h,
+            "max_plan_deviation_kw": max((abs(r["plan_deviation_kw"]) for r in recs),
+                                         default=0.0),
+            "max_battery_energy_gap_kwh": max(gaps, default=None),
+            "reserve_shortfall_kwh": 0.0,
+            "cost_eur": sum(r["cost_eur"] for r in recs),
+            "converged": all(n["converged"] for n in negotiations),
+            "iterations": sum(n["iterations"] for n in negotiations),
+            "negotiations": negotiations,
+            "dropped_sites": dropped,
+            "declines": 0,
+            "rounds": sum(n["iterations"] for n in negotiations),
+            "messages": self.agg_host.stats.sent + self.site_host.stats.sent,
+            "dropped": self.agg_host.stats.dropped_total + self.site_host.stats.dropped_total,
+            "wall_s": wall_s,
+            "out_dir": str(self.out_dir),
+        }
+
+    def write_results(self, summary: dict) -> None:
+        """Write ``summary.json``, ``steps.csv`` and ``sites.csv`` into the run directory."""
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        (self.out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+        model = self.datacollector.get_model_vars_dataframe()
+        model.index.name = "step"
+        model.to_csv(self.out_dir / "steps.csv")
+        self.datacollector.get_agent_vars_dataframe().to_csv(self.out_dir / "sites.csv")
+
+    def close(self) -> None:
+        """Close the hosts, the trace shard and the ZeroMQ context."""
+        self.agg_host.close()
+        self.site_host.close()
+        self.trace.close()
+        self.context.term()
+
