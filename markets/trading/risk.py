@@ -241,10 +241,11 @@ class RiskManager:
                                 f"{reserve:.1f} MW reserve, battery has {spec.power_mw} MW")
         if order.market == "ancillary":
             return ACCEPT
+        # the path through the order's hour: can the battery deliver it, given everything
+        # committed before it? Later positions can still be traded intraday; if they are
+        # not, what the battery cannot do is settled as imbalance (and reported).
         start = view.now + 1
         end = max(h + 1, start + 1)
-        end = max(end, int(np.max(np.nonzero(book.committed_mw[start:start + 48])[0],
-                                  initial=-1)) + start + 1)
         low, high = spec.soc_min * spec.capacity_mwh, spec.soc_max * spec.capacity_mwh
         before = book.projected_energy(start, end)
         path = book.projected_energy(start, end, h, order.signed_mw)

@@ -21,8 +21,10 @@ sqrt(efficiency)``; the power limit is ``capacity / 4`` per hour (as in the refe
 
 The LP is built with scipy.sparse once per shape and solved by HiGHS (``highspy``)
 directly: about 1-2 ms for 24 hours. With a negative price the LP may charge and discharge
-in the same period (burning energy in losses is then worth money); the result counts
-such periods in ``simultaneous_periods``.
+in the same period (burning energy in losses is then worth money), which a battery
+cannot do. By default (``exclusive=True``) such periods are solved again with only the
+direction of their net power allowed (at most ``_EXCLUSIVE_ROUNDS`` times); what is
+left is counted in ``simultaneous_periods`` (0 in every case we have seen).
 """
 
 from __future__ import annotations
@@ -120,6 +122,9 @@ def calculate_arbitrage_opportunity(price1: float, price2: float, transaction_co
                                 high * efficiency - low - transaction_cost)
 
 
+_EXCLUSIVE_ROUNDS = 4
+
+
 @lru_cache(maxsize=64)
 def _structure(periods: int, dt_h: float, eta_c: float, eta_d: float):
     """Column-wise constraint matrix of the energy balance rows (x = [c, d, e])."""
@@ -157,7 +162,7 @@ def optimize_trading_schedule(
     prices, capacity: float, efficiency: float = 0.9, *,
     power: float | None = None, soc_min: float = 0.1, soc_max: float = 0.9,
     initial_soc: float = 0.5, final_soc: float | None = None, dt_h: float = 1.0,
-    fee: float = 0.0, charge_limit=None, discharge_limit=None,
+    fee: float = 0.0, charge_limit=None, discharge_limit=None, exclusive: bool = True,
 ) -> TradingSchedule:
     """The profit-maximising charge/discharge schedule of a battery over ``prices``.
 
@@ -172,6 +177,7 @@ def optimize_trading_schedule(
         dt_h: period length in hours.
         fee: transaction cost per unit of energy bought or sold.
         charge_limit, discharge_limit: per-period power limits overriding ``power``.
+        exclusive: never charge and discharge in the same period (see the module).
 
     Raises:
         ValueError: naming the argument that is out of range, or when the LP has no
@@ -227,19 +233,36 @@ def optimize_trading_schedule(
     lp.a_matrix_.value_ = values
     solver = _highs()
     solver.passModel(lp)
-    solver.run()
-    status = solver.modelStatusToString(solver.getModelStatus())
-    if status != "Optimal":
-        raise ValueError(f"optimize_trading_schedule: no schedule ({status}); check that "
-                         f"final_soc can be reached from initial_soc within the power limits")
-    x = np.asarray(solver.getSolution().col_value)
-    charge = np.maximum(x[:n], 0.0)
-    discharge = np.maximum(x[n:2 * n], 0.0)
+    tol = 1e-9 * max(1.0, default_power)
+    x = None
+    for _ in range(_EXCLUSIVE_ROUNDS + 1):
+        solver.run()
+        status = solver.modelStatusToString(solver.getModelStatus())
+        if status != "Optimal":
+            if x is not None:     # one direction per period is infeasible: keep the last
+                status = "Optimal"
+                break
+            raise ValueError(f"optimize_trading_schedule: no schedule ({status}); check that "
+                             f"final_soc can be reached from initial_soc within the power "
+                             f"limits")
+        x = np.asarray(solver.getSolution().col_value)
+        charge = np.maximum(x[:n], 0.0)
+        discharge = np.maximum(x[n:2 * n], 0.0)
+        both = np.nonzero((charge > tol) & (discharge > tol))[0]
+        if not exclusive or both.size == 0:
+            break
+        # keep only the direction of the net power in those periods, and solve again
+        for t in both:
+            if charge[t] >= discharge[t]:
+                d_max[t] = 0.0
+            else:
+                c_max[t] = 0.0
+        solver.changeColsBounds(2 * n, np.arange(2 * n, dtype=np.int32),
+                                np.zeros(2 * n), np.concatenate([c_max, d_max]))
     energy = x[2 * n:]
     revenue = float(dt_h * np.dot(p, discharge))
     cost = float(dt_h * np.dot(p, charge))
     fees = float(dt_h * fee * (charge.sum() + discharge.sum()))
-    tol = 1e-9 * max(1.0, default_power)
     simultaneous = int(np.count_nonzero((charge > tol) & (discharge > tol)))
     return TradingSchedule(charge, discharge, energy, float(capacity), revenue, cost, fees,
                            status, simultaneous)

@@ -177,6 +177,7 @@ def test_power_limit_and_state_of_charge():
     assert risk.check(_order("intraday", 102, "sell", 7.2), view).accepted
     bad = risk.check(_order("intraday", 102, "sell", 7.3), view)
     assert bad.limit == "state_of_charge" and "after hour 102" in bad.reason
-    # a later committed sale counts: the earlier one must leave room for it
-    book.apply(Fill(_order("day_ahead", 105, "sell", 5.0), 40.0, 0.0))
+    # an earlier committed sale counts: the order must fit in what it leaves
+    book.apply(Fill(_order("day_ahead", 101, "sell", 5.0), 40.0, 0.0))
     assert risk.check(_order("intraday", 102, "sell", 3.0), view).limit == "state_of_charge"
+    assert risk.check(_order("intraday", 102, "sell", 2.1), view).accepted   # 4.44 - 2.33

@@ -118,3 +118,20 @@ def test_arbitrage_opportunity_hand_worked():
         calculate_arbitrage_opportunity(1.0, 2.0, -1.0)
     with pytest.raises(ValueError, match="price1"):
         calculate_arbitrage_opportunity(float("inf"), 2.0, 0.0)
+
+
+def test_negative_prices_never_charge_and_discharge_at_once():
+    prices = [-50.0, -80.0, -20.0, 10.0, 60.0, 90.0, -40.0, 30.0]
+    kw = dict(soc_min=0.0, soc_max=1.0, initial_soc=0.5, power=0.5)
+    relaxed = optimize_trading_schedule(prices, 1.0, 0.81, exclusive=False, **kw)
+    ref = _cvxpy_profit(prices, 1.0, 0.81, 0.5, 0.0, 1.0, 0.5, 0.5)
+    assert relaxed.profit == pytest.approx(ref, abs=1e-6)
+    assert relaxed.simultaneous_periods > 0          # the LP burns energy in losses
+    s = optimize_trading_schedule(prices, 1.0, 0.81, **kw)
+    assert s.simultaneous_periods == 0
+    assert np.all(np.minimum(s.charge, s.discharge) < 1e-9)
+    # the net power alone now gives the stored energy, as the battery would
+    net = s.net_power
+    e = 0.5 + np.cumsum(np.where(net < 0, -net * 0.9, -net / 0.9))
+    np.testing.assert_allclose(s.energy, e, atol=1e-9)
+    assert 0 < s.profit <= relaxed.profit + 1e-9

@@ -53,8 +53,10 @@ def plan_battery(prices: np.ndarray, book: PortfolioView, start_energy_mwh: floa
     spec = book.storage
     cap = spec.capacity_mwh
     margin = min(PLAN_MARGIN_MWH / cap, 0.25 * (spec.soc_max - spec.soc_min))
-    low, high = spec.soc_min + margin, spec.soc_max - margin
-    soc0 = min(max(start_energy_mwh / cap, low), high)
+    start = min(max(start_energy_mwh / cap, spec.soc_min), spec.soc_max)
+    # the margin, except where the battery already is (then the plan leaves that edge)
+    low, high = min(spec.soc_min + margin, start), max(spec.soc_max - margin, start)
+    soc0 = start
     plan = optimize_trading_schedule(
         prices, cap, spec.round_trip_efficiency, power=spec.power_mw, soc_min=low,
         soc_max=high, initial_soc=soc0, final_soc=max(soc0, min(spec.initial_soc, high)),
