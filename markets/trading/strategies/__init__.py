@@ -1,6 +1,6 @@
 """Trading strategies behind one protocol (:class:`Strategy`), and the built-in names.
 
-``make_trading_strategy(name, **params)`` builds a built-in: ``arbitrage``, ``momentum``,
+``make_trading_strategy(use, **params)`` builds a built-in: ``arbitrage``, ``momentum``,
 ``mean_reversion``, ``ml``; ``multi`` takes ``strategies=[{use, weight, params}]``.
 Any other class with ``name`` and ``decide(view, book)`` plugs in the same way (the
 backtest scenario names it ``module:Class``).
@@ -39,9 +39,9 @@ BUILT_IN: dict[str, type] = {
 """The built-in strategies by name (``multi`` is built by :func:`make_trading_strategy`)."""
 
 
-def make_trading_strategy(name: str, **params: Any) -> Strategy:
-    """A built-in strategy by ``name`` with its parameters; ValueError names what is wrong."""
-    if name == "multi":
+def make_trading_strategy(use: str, /, **params: Any) -> Strategy:
+    """The built-in strategy ``use`` with its parameters; ValueError names what is wrong."""
+    if use == "multi":
         parts = params.pop("strategies", None)
         if not isinstance(parts, list) or not parts:
             raise ValueError("strategies: multi needs a list of {use, weight, params}")
@@ -52,11 +52,11 @@ def make_trading_strategy(name: str, **params: Any) -> Strategy:
             built.append((make_trading_strategy(part["use"], **dict(part.get("params", {}))),
                           float(part.get("weight", 1.0 / len(parts)))))
         return MultiStrategy(built, **params)
-    cls = BUILT_IN.get(name)
+    cls = BUILT_IN.get(use)
     if cls is None:
-        raise ValueError(f"use: no trading strategy named {name!r} (known: "
+        raise ValueError(f"use: no trading strategy named {use!r} (known: "
                          f"{', '.join([*BUILT_IN, 'multi'])})")
     try:
         return cls(**params)
     except TypeError as exc:
-        raise ValueError(f"params: {name} does not take {sorted(params)}: {exc}") from None
+        raise ValueError(f"params: {use} does not take {sorted(params)}: {exc}") from None
