@@ -148,8 +148,12 @@ def strategies(spec: BacktestScenario, where: str = "<backtest>") -> list:
     return out
 
 
-def run(spec: BacktestScenario, where: str = "<backtest>"):
-    """Build the traders and run the backtest; returns the :class:`BacktestResult`."""
+def run(spec: BacktestScenario, where: str = "<backtest>", agents: bool = False):
+    """Build the traders and run the backtest; returns the :class:`BacktestResult`.
+
+    ``agents``: trade through the market agents over ZeroMQ (:mod:`runs.trading_agents`)
+    instead of the engine's price-taking exchange.
+    """
     from markets.trading.backtest import run_backtest
     from markets.trading.engine import TradingEngine
 
@@ -158,6 +162,10 @@ def run(spec: BacktestScenario, where: str = "<backtest>"):
                              capital_eur=spec.capital_eur,
                              imbalance_penalty_eur_mwh=spec.imbalance_penalty_eur_mwh)
                for s in strategies(spec, where)]
+    if agents:
+        from runs.trading_agents import run_with_agents
+
+        return run_with_agents(data, engines)
     return run_backtest(data, engines, spec.fees)
 
 

@@ -24,7 +24,7 @@ from markets.trading.market_data import (
 from markets.trading.performance import Performance, performance
 from markets.trading.types import Fees, Fill, Order, Rejection
 
-__all__ = ["BacktestResult", "PriceTakerExchange", "TraderResult", "run_backtest"]
+__all__ = ["BacktestResult", "PriceTakerExchange", "TraderResult", "collect", "run_backtest"]
 
 
 class PriceTakerExchange:
@@ -168,6 +168,13 @@ def run_backtest(data: MarketData, engines: list[TradingEngine],
                     engine.filled(result)
                 else:
                     engine.not_filled(result)
+    return collect(data, engines, equity, unrealized, energy)
+
+
+def collect(data: MarketData, engines: list[TradingEngine], equity: np.ndarray,
+            unrealized: np.ndarray, energy: np.ndarray) -> BacktestResult:
+    """The result of a run from the engines and their hourly equity, unrealized P&L and
+    energy (arrays of shape ``(engines, hours + 1)``; column 0 before the first hour)."""
     traders = []
     for i, engine in enumerate(engines):
         book = engine.portfolio

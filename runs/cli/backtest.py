@@ -16,6 +16,8 @@ def backtest(
                              "vpp-output/<scenario>-<time>)."),
     seed: int = typer.Option(None, "--seed", help="Override the scenario's seed."),
     days: int = typer.Option(None, "--days", help="Only the first N days of the data."),
+    agents: bool = typer.Option(False, "--agents", help="Trade through the market agents "
+                                "over inproc ZeroMQ (day-ahead and intraday; no FCR)."),
     log_level: str = typer.Option("WARNING", "--log-level", help="Logging level."),
 ) -> None:
     """Backtest trading strategies hour by hour (no look-ahead); tables, CSV and PNG plots."""
@@ -36,7 +38,7 @@ def backtest(
             spec = msgspec.structs.replace(
                 spec, data=msgspec.structs.replace(spec.data, days=days))
         t0 = time.perf_counter()
-        result = run(spec, str(path))
+        result = run(spec, str(path), agents=agents)
         wall = time.perf_counter() - t0
     except ScenarioError as exc:
         fail(str(exc), code=1)
