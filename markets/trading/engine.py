@@ -15,8 +15,15 @@ from markets.trading.market_data import MarketView
 from markets.trading.portfolio import Delivery, Portfolio, PortfolioView
 from markets.trading.risk import RiskLimits, RiskManager, StressScenario
 from markets.trading.strategies import ArbitrageStrategy, Strategy, make_trading_strategy
-from markets.trading.types import MARKETS, QUANTITY_STEP_MW, Fees, Fill, Order, Rejection, \
-    StorageSpec
+from markets.trading.types import (
+    MARKETS,
+    QUANTITY_STEP_MW,
+    Fees,
+    Fill,
+    Order,
+    Rejection,
+    StorageSpec,
+)
 
 __all__ = ["TradingEngine", "create_arbitrage_strategy", "create_trading_engine"]
 

@@ -70,7 +70,8 @@ def test_fills_are_at_the_historical_prices(data, result):
             o = f.order
             if o.market == "day_ahead":
                 assert f.price_eur_mwh == data.day_ahead_eur_mwh[o.delivery_hour]
-                assert o.decided_hour % 24 == 11 and o.delivery_hour // 24 == o.decided_hour // 24 + 1
+                assert o.decided_hour % 24 == 11
+                assert o.delivery_hour // 24 == o.decided_hour // 24 + 1
             elif o.market == "intraday":
                 sign = 1 if o.side == "buy" else -1
                 assert f.price_eur_mwh == pytest.approx(

@@ -96,3 +96,16 @@ def test_help_names_the_new_commands():
     assert "backtest" in runner.invoke(app, ["--help"]).output
     assert runner.invoke(app, ["backtest", "--help"]).exit_code == 0
     assert "trading" in runner.invoke(app, ["bench", "--help"]).output
+
+
+def test_a_strategy_plugs_in_by_module_and_class(tmp_path):
+    data = json.loads(json.dumps(SMALL))
+    data["traders"] = [{"use": "markets.trading.strategies.technical:MomentumStrategy",
+                        "name": "trend", "params": {"lookback_h": 6}},
+                       {"use": "momentum", "params": {"lookback_h": 6}}]
+    result = run(load_backtest(_write(tmp_path, data)))
+    plugged, built_in = result.traders
+    assert plugged.name == "trend" and plugged.trades() == built_in.trades()
+    data["traders"] = [{"use": "markets.trading.strategies.technical:Nothing"}]
+    with pytest.raises(ScenarioError, match=r"\$\.traders\[0\]"):
+        run(load_backtest(_write(tmp_path, data)))
