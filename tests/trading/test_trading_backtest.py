@@ -144,3 +144,25 @@ def test_factories_and_bad_names():
         create_trading_engine("hodl", hours=48)
     with pytest.raises(ValueError, match="params"):
         create_trading_engine("momentum", hours=48, window=3)
+
+
+def test_limits_hold_in_a_backtest():
+    """Momentum loses money here: the drawdown stop and the VaR limit must stop it, and
+    no order that went out broke them."""
+    from markets.trading.risk import RiskLimits
+
+    data = simulated_market_data(10, seed=1)
+    stop = 400.0
+    limits = RiskLimits(max_drawdown_eur=stop, var_limit_eur=150.0, var_lookback_h=48)
+    [t] = run_backtest(data, [create_trading_engine("momentum", hours=data.hours,
+                                                    limits=limits)]).traders
+    by_limit = t.rejections_by_limit()
+    assert by_limit.get("drawdown_stop", 0) > 0 and by_limit.get("var_limit", 0) > 0
+    peak = np.maximum.accumulate(t.equity_eur)
+    for f in t.fills:
+        now = f.order.decided_hour
+        assert peak[now + 1] - t.equity_eur[now + 1] < stop
+    for r in t.rejections:
+        if r.limit == "drawdown_stop":
+            now = r.order.decided_hour
+            assert peak[now + 1] - t.equity_eur[now + 1] >= stop
