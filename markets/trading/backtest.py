@@ -134,10 +134,13 @@ def _forecast_errors(strategy) -> dict:
 
 
 def run_backtest(data: MarketData, engines: list[TradingEngine],
-                 fees: Fees = Fees()) -> BacktestResult:
-    """Run every engine over every hour of ``data`` (see the module's docstring)."""
+                 fees: Fees | None = None) -> BacktestResult:
+    """Run every engine over every hour of ``data`` (see the module's docstring).
+
+    Each engine is charged its own fees, or ``fees`` for all when given.
+    """
     n = data.hours
-    exchange = PriceTakerExchange(data, fees)
+    exchanges = [PriceTakerExchange(data, fees or e.fees) for e in engines]
     equity = np.zeros((len(engines), n + 1))
     unrealized = np.zeros((len(engines), n + 1))
     energy = np.zeros((len(engines), n + 1))
@@ -148,6 +151,7 @@ def run_backtest(data: MarketData, engines: list[TradingEngine],
         view = MarketView(data, now)
         imbalance_price = float(data.intraday_eur_mwh[now])
         for i, engine in enumerate(engines):
+            exchange = exchanges[i]
             engine.deliver(now, imbalance_price)
             energy[i, now + 1] = engine.portfolio.energy_mwh
             if now % 24 == DAY_AHEAD_PUBLICATION_HOUR:

@@ -251,6 +251,7 @@ class RiskManager:
         path = book.projected_energy(start, end, h, order.signed_mw)
 
         def excess(p: np.ndarray) -> float:
+            """How far (MWh) the path leaves the window, 0 inside it."""
             return max(0.0, low - float(p.min()), float(p.max()) - high)
 
         # an order is refused when it makes the path leave the window (or leave it further)
