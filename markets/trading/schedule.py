@@ -142,10 +142,16 @@ def _structure(periods: int, dt_h: float, eta_c: float, eta_d: float):
 
 
 def _highs():
-    """A silent HiGHS instance (the core class: the wrapper prints a banner on stdout)."""
-    from highspy import _core
+    """A silent HiGHS instance.
 
-    solver = _core._Highs()
+    highspy's ``Highs`` wrapper prints a banner on stdout when it is made, which would
+    break ``--json`` output; its core class does not. If a future highspy lacks the core
+    class, the wrapper is used (and the banner is printed once).
+    """
+    import highspy
+
+    core = getattr(getattr(highspy, "_core", None), "_Highs", None)
+    solver = core() if core is not None else highspy.Highs()
     solver.setOptionValue("output_flag", False)
     return solver
 
@@ -212,12 +218,12 @@ def optimize_trading_schedule(
     eta = math.sqrt(efficiency)
     start, indices, values = _structure(n, float(dt_h), eta, eta)
 
-    from highspy import _core
+    from highspy import HighsLp, MatrixFormat
 
     e_init = initial_soc * capacity
     e_low = np.full(n, soc_min * capacity)
     e_low[-1] = max(e_low[-1], final * capacity)
-    lp = _core.HighsLp()
+    lp = HighsLp()
     lp.num_col_ = 3 * n
     lp.num_row_ = n
     lp.col_cost_ = np.concatenate([dt_h * (p + fee), -dt_h * (p - fee), np.zeros(n)])
@@ -227,7 +233,7 @@ def optimize_trading_schedule(
     rhs[0] = e_init
     lp.row_lower_ = rhs
     lp.row_upper_ = rhs
-    lp.a_matrix_.format_ = _core.MatrixFormat.kColwise
+    lp.a_matrix_.format_ = MatrixFormat.kColwise
     lp.a_matrix_.start_ = start
     lp.a_matrix_.index_ = indices
     lp.a_matrix_.value_ = values
