@@ -99,3 +99,15 @@ def admm(
     from runs.bench import admm as bench
 
     _emit("admm", bench.run(sites, horizon, seed, market), as_json)
+
+
+@app.command("trading")
+def trading(
+    days: int = typer.Option(365, "--days", help="Days of DE-LU 2019 to backtest."),
+    repeats: int = typer.Option(200, "--repeats", help="Schedule solves timed (median)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """24-hour schedule LP (ms) against an independent LP; backtest days per second."""
+    from runs.bench import trading as bench
+
+    _emit("trading", bench.run(days, repeats), as_json)

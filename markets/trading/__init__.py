@@ -1,0 +1,1 @@
+"""Trading: strategies, portfolio, risk, the schedule optimizer and backtests (transport-free)."""

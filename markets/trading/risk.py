@@ -1,0 +1,264 @@
+"""Pre-trade risk: every limit is checked before an order leaves, and a rejection names it.
+
+Limits (``None`` switches one off; see ``docs/trading.md`` for each rule):
+``position_limit``, ``concentration_limit``, ``daily_loss_limit``, ``drawdown_stop``,
+``var_limit`` (historical or parametric VaR), ``stress_limit`` (named historical shocks),
+``power_limit`` and ``state_of_charge`` (what the battery can physically do).
+
+Exposure: the net energy held for the hours not yet delivered (bought minus sold, MWh)
+plus the stored energy worth selling (``energy x eta_d``); a price change ``dp`` changes
+the book's value by ``exposure x dp``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from statistics import NormalDist
+from typing import Annotated, Literal
+
+import msgspec
+import numpy as np
+
+from markets.trading.market_data import MarketView
+from markets.trading.portfolio import Portfolio
+from markets.trading.types import Order
+
+__all__ = [
+    "RiskDecision",
+    "RiskLimits",
+    "RiskManager",
+    "StressScenario",
+    "historical_shocks",
+    "value_at_risk",
+]
+
+_TOL = 1e-6
+
+
+class RiskLimits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The trader's limits; ``None`` switches a limit off."""
+
+    position_limit_mw: Annotated[float, msgspec.Meta(gt=0)] | None = None
+    max_concentration: Annotated[float, msgspec.Meta(gt=0, le=1)] | None = None
+    concentration_floor_mw: Annotated[float, msgspec.Meta(ge=0)] = 1.0
+    daily_loss_limit_eur: Annotated[float, msgspec.Meta(gt=0)] | None = None
+    max_drawdown_eur: Annotated[float, msgspec.Meta(gt=0)] | None = None
+    var_limit_eur: Annotated[float, msgspec.Meta(gt=0)] | None = None
+    var_method: Literal["historical", "parametric"] = "historical"
+    var_confidence: Annotated[float, msgspec.Meta(gt=0.5, lt=1)] = 0.95
+    var_lookback_h: Annotated[int, msgspec.Meta(ge=48)] = 720
+    stress_limit_eur: Annotated[float, msgspec.Meta(gt=0)] | None = None
+    physical: bool = True
+    """Check ``power_limit`` and ``state_of_charge`` (the battery's own limits)."""
+
+
+class StressScenario(msgspec.Struct, frozen=True):
+    """A named shock: the price jumps to ``price_eur_mwh`` (seen at ``when`` in ``source``)."""
+
+    name: str
+    price_eur_mwh: float
+    when: str
+    source: str
+
+
+@lru_cache(maxsize=1)
+def historical_shocks() -> tuple[StressScenario, ...]:
+    """The lowest and highest hourly prices of the bundled real series, as named shocks."""
+    from markets.data import load_de_lu_2019, load_ember_nl
+
+    out = []
+    for label, series in (("DE-LU 2019", load_de_lu_2019().prices()),
+                          ("NL 2019-2024", load_ember_nl())):
+        for kind, index in (("negative price", int(np.argmin(series.price_eur_mwh))),
+                            ("price spike", int(np.argmax(series.price_eur_mwh)))):
+            when = str(series.timestamps_utc[index])[:16] + "Z"
+            out.append(StressScenario(f"{label} {kind} {when[:10]}",
+                                      float(series.price_eur_mwh[index]), when, series.source))
+    return tuple(out)
+
+
+@dataclass(frozen=True, slots=True)
+class RiskDecision:
+    """Accepted, or rejected by ``limit`` (its name) with a ``reason`` that starts with it."""
+
+    accepted: bool
+    limit: str = ""
+    reason: str = ""
+
+
+ACCEPT = RiskDecision(True)
+
+
+def value_at_risk(exposure_mwh: float, price_changes: np.ndarray, confidence: float,
+                  method: str) -> float:
+    """VaR (EUR, >= 0) of ``exposure_mwh`` to a price change drawn like ``price_changes``.
+
+    ``historical``: the ``confidence`` quantile of the loss ``-exposure x change`` over the
+    sample; ``parametric``: ``z(confidence) x std(change) x |exposure|`` (normal, mean 0).
+    """
+    if price_changes.size == 0 or exposure_mwh == 0.0:
+        return 0.0
+    if method == "parametric":
+        z = NormalDist().inv_cdf(confidence)
+        return float(z * price_changes.std(ddof=1) * abs(exposure_mwh))
+    if method != "historical":
+        raise ValueError(f"var_method: {method!r} must be 'historical' or 'parametric'")
+    losses = -exposure_mwh * price_changes
+    return max(0.0, float(np.quantile(losses, confidence)))
+
+
+class RiskManager:
+    """Checks orders against :class:`RiskLimits` for one portfolio.
+
+    The engine calls :meth:`start_hour` with the equity each hour (for the daily loss and
+    the drawdown), then :meth:`check` for each order.
+    """
+
+    def __init__(self, limits: RiskLimits, portfolio: Portfolio,
+                 shocks: tuple[StressScenario, ...] | None = None) -> None:
+        self.limits = limits
+        self.book = portfolio
+        if shocks is None and limits.stress_limit_eur is not None:
+            shocks = historical_shocks()
+        self.shocks = shocks or ()
+        self.equity_eur = 0.0
+        self.day_start_equity_eur = 0.0
+        self.peak_equity_eur = -math.inf
+        self._changes_at = -1
+        self._changes = np.zeros(0)
+
+    def start_hour(self, now: int, equity_eur: float) -> None:
+        """Record the equity at hour ``now`` (a new day resets the daily P&L)."""
+        if now % 24 == 0 or self.peak_equity_eur == -math.inf:
+            self.day_start_equity_eur = equity_eur
+        self.equity_eur = equity_eur
+        self.peak_equity_eur = max(self.peak_equity_eur, equity_eur)
+
+    def _price_changes(self, view: MarketView) -> np.ndarray:
+        if self._changes_at != view.now:
+            p = view.intraday_eur_mwh()[-self.limits.var_lookback_h - 24:]
+            self._changes = p[24:] - p[:-24] if p.size > 24 else np.zeros(0)
+            self._changes_at = view.now
+        return self._changes
+
+    def exposure_mwh(self, order: Order | None = None) -> float:
+        """Bought minus sold over the undelivered hours, plus stored energy x eta_d."""
+        start = self.book.delivered_until
+        held = -float(self.book.committed_mw[start:].sum())
+        if order is not None and order.market != "ancillary":
+            held -= order.signed_mw
+        return held + self.book.energy_mwh * self.book.storage.eta
+
+    def check(self, order: Order, view: MarketView) -> RiskDecision:
+        """The first limit ``order`` would break, or acceptance."""
+        lim = self.limits
+        book = self.book
+        h = order.delivery_hour
+        if lim.daily_loss_limit_eur is not None:
+            loss = self.day_start_equity_eur - self.equity_eur
+            if loss >= lim.daily_loss_limit_eur:
+                return RiskDecision(False, "daily_loss_limit",
+                                    f"daily_loss_limit: lost {loss:.2f} EUR today, limit "
+                                    f"{lim.daily_loss_limit_eur:.2f} EUR")
+        if lim.max_drawdown_eur is not None:
+            dd = self.peak_equity_eur - self.equity_eur
+            if dd >= lim.max_drawdown_eur:
+                return RiskDecision(False, "drawdown_stop",
+                                    f"drawdown_stop: drawdown {dd:.2f} EUR, stop at "
+                                    f"{lim.max_drawdown_eur:.2f} EUR")
+        energy = order.market != "ancillary"
+        after = book.position(order.market, h) + (order.signed_mw if energy
+                                                  else order.quantity_mw)
+        if lim.position_limit_mw is not None and abs(after) > lim.position_limit_mw + _TOL:
+            return RiskDecision(False, "position_limit",
+                                f"position_limit: {order.market} hour {h} would hold "
+                                f"{after:+.1f} MW, limit {lim.position_limit_mw} MW")
+        if lim.max_concentration is not None:
+            decision = self._concentration(order, after)
+            if not decision.accepted:
+                return decision
+        if lim.physical:
+            decision = self._physical(order, view)
+            if not decision.accepted:
+                return decision
+        if lim.var_limit_eur is not None or lim.stress_limit_eur is not None:
+            exposure = self.exposure_mwh(order)
+            before = self.exposure_mwh()
+            reduces = abs(exposure) < abs(before) - _TOL
+            if lim.var_limit_eur is not None and not reduces:
+                var = value_at_risk(exposure, self._price_changes(view), lim.var_confidence,
+                                    lim.var_method)
+                if var > lim.var_limit_eur:
+                    return RiskDecision(False, "var_limit",
+                                        f"var_limit: {lim.var_method} VaR "
+                                        f"{100 * lim.var_confidence:.0f}% of {exposure:+.1f} "
+                                        f"MWh is {var:.2f} EUR, limit {lim.var_limit_eur:.2f}"
+                                        f" EUR")
+            if lim.stress_limit_eur is not None and not reduces:
+                mark = view.mark_eur_mwh()
+                for shock in self.shocks:
+                    loss = -exposure * (shock.price_eur_mwh - mark)
+                    if loss > lim.stress_limit_eur:
+                        return RiskDecision(False, "stress_limit",
+                                            f"stress_limit: '{shock.name}' "
+                                            f"({shock.price_eur_mwh:.2f} EUR/MWh) would lose "
+                                            f"{loss:.2f} EUR, limit "
+                                            f"{lim.stress_limit_eur:.2f} EUR")
+        return ACCEPT
+
+    def _concentration(self, order: Order, after: float) -> RiskDecision:
+        book = self.book
+        start = book.delivered_until
+        gross = {m: float(np.abs(book.sold_mw[m][start:] - book.bought_mw[m][start:]
+                                 + book.pending_mw[m][start:]).sum()) for m in book.sold_mw}
+        gross["ancillary"] = float((book.reserve_mw[start:]
+                                    + book.pending_mw["ancillary"][start:]).sum())
+        gross[order.market] += abs(after) - abs(book.position(order.market,
+                                                              order.delivery_hour))
+        total = sum(gross.values())
+        share = gross[order.market] / total if total > 0 else 0.0
+        if total >= self.limits.concentration_floor_mw and \
+                share > self.limits.max_concentration + _TOL:
+            return RiskDecision(False, "concentration_limit",
+                                f"concentration_limit: {order.market} would hold "
+                                f"{100 * share:.1f}% of {total:.1f} MW open, limit "
+                                f"{100 * self.limits.max_concentration:.0f}%")
+        return ACCEPT
+
+    def _physical(self, order: Order, view: MarketView) -> RiskDecision:
+        book = self.book
+        spec = book.storage
+        h = order.delivery_hour
+        net = float(book.committed_mw[h]) + (order.signed_mw if order.market != "ancillary"
+                                             else 0.0)
+        reserve = book.reserve_committed(h) + (order.quantity_mw
+                                               if order.market == "ancillary" else 0.0)
+        if abs(net) + reserve > spec.power_mw + _TOL:
+            return RiskDecision(False, "power_limit",
+                                f"power_limit: hour {h} would need {abs(net):.1f} MW + "
+                                f"{reserve:.1f} MW reserve, battery has {spec.power_mw} MW")
+        if order.market == "ancillary":
+            return ACCEPT
+        # the path through the order's hour: can the battery deliver it, given everything
+        # committed before it? Later positions can still be traded intraday; if they are
+        # not, what the battery cannot do is settled as imbalance (and reported).
+        start = view.now + 1
+        end = max(h + 1, start + 1)
+        low, high = spec.soc_min * spec.capacity_mwh, spec.soc_max * spec.capacity_mwh
+        before = book.projected_energy(start, end)
+        path = book.projected_energy(start, end, h, order.signed_mw)
+
+        def excess(p: np.ndarray) -> float:
+            """How far (MWh) the path leaves the window, 0 inside it."""
+            return max(0.0, low - float(p.min()), float(p.max()) - high)
+
+        # an order is refused when it makes the path leave the window (or leave it further)
+        if excess(path) > max(_TOL, excess(before) + _TOL):
+            bad = int(np.argmax((path < low - _TOL) | (path > high + _TOL))) + start
+            return RiskDecision(False, "state_of_charge",
+                                f"state_of_charge: the battery would hold "
+                                f"{path[bad - start]:.2f} MWh after hour {bad}, window "
+                                f"[{low:.2f}, {high:.2f}] MWh")
+        return ACCEPT
