@@ -1,0 +1,173 @@
+"""The grid agent and the site agents over ZeroMQ (inproc), closed with the swing
+equation: the nadir rises with the VPP, the initial RoCoF is the swing equation's, a run
+without a VPP is the physics model's own, the battery's energy adds up, bad samples are
+dropped without harm."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from agents.clock import SimulatedClock
+from agents.frequency_site import FrequencySiteAgent
+from agents.grid import GridAgent, ReportCollector, SwingSource, drive_simulated
+from agents.host import Host
+from agents.kinds import default_registry
+from agents.loop import EventLoop
+from coordination.frequency import presets
+from coordination.frequency.messages import FREQUENCY_TOPIC, FrequencySample
+from coordination.frequency.rule import SiteFrequencyRule
+from physics.battery import Battery, BatteryParams
+from physics.frequency import GridFrequency, GridParams, LossOfInfeed
+
+_ids = itertools.count()
+PARAMS = GridParams(f0_hz=50.0, inertia_h_s=4.0, s_base_mw=1000.0, damping_pu=1.0,
+                    droop_pu=0.05, governor_time_constant_s=5.0,
+                    events=(LossOfInfeed(1.05, 60.0),))
+
+
+class Rig:
+    """A grid host and a site host on one context, driven in simulated time."""
+
+    def __init__(self, context, params: GridParams, sites: list[FrequencySiteAgent]) -> None:
+        k = next(_ids)
+        self.clock = SimulatedClock()
+        reg = default_registry()
+        self.grid_host = Host("grid", f"inproc://fg-{k}", pub_endpoint=f"inproc://fg-pub-{k}",
+                              context=context, clock=self.clock, registry=reg)
+        self.site_host = Host("sites", f"inproc://fs-{k}", context=context, clock=self.clock,
+                              registry=reg)
+        self.site_host.connect("grid", self.grid_host.endpoint, self.grid_host.pub_endpoint)
+        self.grid_host.connect("sites", self.site_host.endpoint)
+        self.grid = GridAgent("grid", SwingSource(params), sample_period_s=0.1,
+                              sites=[f"sites/{s.name}" for s in sites])
+        self.reports = ReportCollector("aggregator")
+        self.grid_host.add(self.grid)
+        self.grid_host.add(self.reports)
+        for s in sites:
+            self.site_host.add(s)
+        self.sites = sites
+        self.loop = EventLoop(self.grid_host, self.site_host)
+
+    def run(self, duration_s: float):
+        return drive_simulated(self.loop, self.grid, self.clock, duration_s,
+                               reports=self.reports)
+
+    def close(self) -> None:
+        self.grid_host.close()
+        self.site_host.close()
+
+
+def battery_site(i: int, kw: float = 2000.0) -> FrequencySiteAgent:
+    rule = SiteFrequencyRule(f0_hz=50.0, service=presets.service("gb-dc", 50.0),
+                             contracted_kw=kw)
+    bat = Battery(BatteryParams(capacity_kwh=kw, p_charge_max_kw=kw, p_discharge_max_kw=kw,
+                                soc_min=0.1, soc_max=0.9, soc_init=0.5))
+    return FrequencySiteAgent(f"bess-{i}", rule, grid="grid/grid",
+                              aggregator="grid/aggregator", battery=bat)
+
+
+def idle_site(i: int) -> FrequencySiteAgent:
+    return FrequencySiteAgent(f"idle-{i}", SiteFrequencyRule(f0_hz=50.0), grid="grid/grid",
+                              aggregator="grid/aggregator")
+
+
+def nadir(timeline) -> float:
+    return min(r.f_hz for r in timeline)
+
+
+def test_without_vpp_the_loop_is_the_swing_equation(context):
+    rig = Rig(context, PARAMS, [idle_site(i) for i in range(3)])
+    try:
+        result = rig.run(20.0)
+    finally:
+        rig.close()
+    model = GridFrequency(PARAMS)
+    direct = [model.f_hz] + [model.step(0.0, 0.1).f_hz for _ in range(200)]
+    assert [r.f_hz for r in result.timeline] == pytest.approx(direct, abs=1e-12)
+    assert result.late_samples == 0 and all(r.vpp_kw == 0.0 for r in result.timeline)
+
+
+def test_vpp_raises_the_nadir_and_the_initial_rocof_is_the_swing_equations(context):
+    runs = {}
+    for label, sites in (("without", [idle_site(i) for i in range(20)]),
+                         ("with", [battery_site(i) for i in range(20)])):
+        rig = Rig(context, PARAMS, sites)
+        try:
+            runs[label] = rig.run(20.0)
+            if label == "with":
+                batteries = [s.battery for s in rig.sites]
+                finals = dict(rig.reports.final)
+        finally:
+            rig.close()
+    without, with_vpp = runs["without"].timeline, runs["with"].timeline
+    # the first sample after the loss (at 1.05 s) is 0.05 s in: its RoCoF is the swing
+    # equation's -dP f0 / (2 H S), less the load damping of 0.05 s of decline (< 1 %)
+    for timeline in (without, with_vpp):
+        before = [r for r in timeline if r.t_s < 1.05]
+        after = next(r for r in timeline if r.t_s > 1.05)
+        assert all(r.rocof_hz_per_s == 0.0 for r in before)
+        assert after.rocof_hz_per_s == pytest.approx(-60.0 * 50.0 / (2 * 4.0 * 1000.0), rel=0.01)
+        assert after.rocof_hz_per_s == pytest.approx(PARAMS.initial_rocof_hz_per_s(60.0),
+                                                     rel=0.01)
+        assert (after.f_hz - 50.0) / (after.t_s - 1.05) == pytest.approx(
+            PARAMS.initial_rocof_hz_per_s(60.0), rel=0.01)
+    # 20 x 2 MW of Dynamic Containment: the nadir rises well above the one without
+    assert nadir(with_vpp) > nadir(without) + 0.05
+    assert nadir(with_vpp) > nadir(without) + 0.1
+    model = GridFrequency(PARAMS)
+    assert nadir(without) == pytest.approx(min(model.step(0.0, 0.1).f_hz for _ in range(200)))
+    # the batteries injected (right sign), and their energy adds up with eta_d
+    peak = max(r.vpp_kw for r in with_vpp)
+    assert 15_000.0 < peak <= 40_000.0 and min(r.vpp_kw for r in with_vpp) >= 0.0
+    for b in batteries:
+        assert b.energy_kwh == pytest.approx(1000.0 - b.energy_discharged_kwh / 0.95)
+        assert b.soc < 0.5
+    # every site sent a final report, with its injected energy
+    assert len(finals) == 20
+    total = sum(b.energy_discharged_kwh for b in batteries)
+    assert sum(r.response_kwh for r in finals.values()) == pytest.approx(total)
+
+
+def test_ufls_stages_fire_in_the_closed_loop_and_are_reported(context):
+    big = GridParams(f0_hz=50.0, inertia_h_s=3.0, s_base_mw=1000.0, damping_pu=1.0,
+                     droop_pu=0.05, governor_time_constant_s=8.0,
+                     events=(LossOfInfeed(0.5, 150.0),))
+    sites = [FrequencySiteAgent(f"load-{i}", SiteFrequencyRule(
+        f0_hz=50.0, shedding=presets.shedding("de-ufls", 50.0), sheddable_kw=8000.0),
+        grid="grid/grid", aggregator="grid/aggregator") for i in range(5)]
+    rig = Rig(context, big, sites)
+    try:
+        result = rig.run(15.0)
+        reports = rig.reports.reports
+    finally:
+        rig.close()
+    first_trip = next(r for r in result.timeline if r.shed_kw > 0)
+    # stage 1 (49.0 Hz) fires 0.1 s (one sample) after the first sample at or below 49.0
+    below = next(r for r in result.timeline if r.f_hz <= 49.0)
+    assert first_trip.t_s == pytest.approx(below.t_s + 0.1)
+    assert first_trip.shed_kw == pytest.approx(5 * 0.125 * 8000.0)
+    assert nadir(result.timeline) > 48.4                        # shedding arrested it
+    changes = [c for rs in reports.values() for r in rs if not r.final for c in r.changes]
+    assert {(c.kind, c.action) for c in changes} >= {("ufls", "trip")}
+    assert all(c.f_hz <= 49.0 for c in changes if c.stage == 1 and c.action == "trip")
+
+
+def test_bad_samples_are_dropped_and_the_site_keeps_serving(context):
+    site = battery_site(0)
+    rig = Rig(context, PARAMS, [site])
+    try:
+        rig.run(0.3)
+        before = site.seq
+        for bad in (FrequencySample(99, 1.0, float("nan"), 0.0),
+                    FrequencySample(100, 1.0, 5.0, 0.0),
+                    FrequencySample(0, 1.0, 49.9, 0.0)):
+            rig.grid.publish(FREQUENCY_TOPIC, bad)
+        rig.loop.run_for(0.05)
+        assert site.seq == before
+        assert rig.site_host.stats.dropped["rejected"] == 3
+        rig.grid.publish_sample()
+        assert rig.loop.run_until(rig.grid.all_answered, 2.0)
+    finally:
+        rig.close()
