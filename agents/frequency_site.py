@@ -30,6 +30,32 @@ from physics.battery import Battery
 log = logging.getLogger(__name__)
 
 
+class DeferredBookkeeping:
+    """Runs the sites' bookkeeping once their host's pass is over.
+
+    A site decides and applies on receipt; integrating its store over the last interval,
+    metering and reporting can wait until every site of the host has applied the sample:
+    the sites add themselves here and one zero-delay host timer (run after the pass's
+    deliveries) does the rest. The store limits a site decides with are then those of the
+    previous sample (one sample period old).
+    """
+
+    def __init__(self) -> None:
+        self.pending: list[FrequencySiteAgent] = []
+
+    def add(self, site: FrequencySiteAgent) -> None:
+        """Book ``site`` after this pass."""
+        if not self.pending:
+            site.host.call_later(0.0, self.run)
+        self.pending.append(site)
+
+    def run(self) -> None:
+        """Book every pending site (the host timer calls this)."""
+        pending, self.pending = self.pending, []
+        for site in pending:
+            site.book()
+
+
 class FrequencySiteAgent(Agent):
     """Decides on every frequency sample, on its own; meters and reports afterwards.
 
@@ -42,19 +68,27 @@ class FrequencySiteAgent(Agent):
             its contracted power only).
         on_applied: called with the sample's ``seq`` once its decision is applied (for
             benchmarks; not a control path).
+        bookkeeping: shared by the sites of a host to book after the pass (see
+            :class:`DeferredBookkeeping`); None books at once, before deciding.
     """
 
     role = "frequency-site"
 
     def __init__(self, name: str, rule: SiteFrequencyRule, *, grid: str | None = None,
                  aggregator: str | None = None, battery: Battery | None = None,
-                 on_applied: Callable[[int], None] | None = None) -> None:
+                 on_applied: Callable[[int], None] | None = None,
+                 bookkeeping: DeferredBookkeeping | None = None) -> None:
         super().__init__(name)
         self.rule = rule
         self.grid = grid
         self.aggregator = aggregator
         self.battery = battery
         self.on_applied = on_applied
+        self.bookkeeping = bookkeeping
+        self.setpoint_kw = 0.0
+        self._held_t: float | None = None
+        self._held = (0.0, 0.0, 0.0)
+        self._conversation = ""
         self.seq = -1
         self.t_s: float | None = None
         self.response_kwh = 0.0
@@ -90,39 +124,67 @@ class FrequencySiteAgent(Agent):
         if sample.seq <= self.seq:
             raise ProtocolError(f"site {self.name}: sample {sample.seq} is not newer than "
                                 f"{self.seq}")
-        if not (math.isfinite(f) and self._f_low <= f <= self._f_high
-                and math.isfinite(sample.t_s)):
+        t = sample.t_s
+        # the chained comparisons are false for NaN and for infinities
+        if not (self._f_low <= f <= self._f_high and -1e12 < t < 1e12):
             raise ProtocolError(f"site {self.name}: sample {sample.seq} has f_hz={f!r} at "
                                 f"t_s={sample.t_s!r}, outside [{self._f_low}, {self._f_high}]")
-        rule = self.rule
-        # what ran since the last sample (zero-order hold), then the store's new limits
-        if self.t_s is not None and sample.t_s > self.t_s:
-            dt_h = (sample.t_s - self.t_s) / 3600.0
-            r = rule.response_kw
-            if self.battery is not None and r != 0.0:
-                r = self.battery.step(r, dt_h).power_kw
-                self._update_limits()
-                soc = self.battery.soc
-                if soc < self.min_state_of_charge:
-                    self.min_state_of_charge = soc
-            self.response_kwh += r * dt_h
-            self.shed_kwh += rule.shed_kw * dt_h
-            self.curtailed_kwh += rule.curtailed_kw * dt_h
         self.seq = sample.seq
-        self.t_s = sample.t_s
-        events = len(rule.events)
-        delta = rule.decide(sample.t_s, f)
-        if abs(rule.response_kw) > abs(self.peak_response_kw):
-            self.peak_response_kw = rule.response_kw
+        self.t_s = t
+        self._conversation = envelope.conversation
+        rule = self.rule
+        book = self.bookkeeping
+        if book is None:
+            self._integrate_to(t)
+        rule.decide(t, f)
+        self.setpoint_kw = rule.response_kw
         if self.on_applied is not None:
             self.on_applied(sample.seq)
+        if book is None:
+            self._hold_and_meter()
+        else:
+            book.add(self)
+
+    def book(self) -> None:
+        """After a deferred pass: integrate what ran over the last interval (which
+        refreshes the store's limits), then meter and report the present decision."""
+        self._integrate_to(self.t_s)
+        self._hold_and_meter()
+
+    def _integrate_to(self, t_s: float) -> None:
+        """Run the held decision from the last sample to ``t_s`` (zero-order hold)."""
+        if self._held_t is None or t_s <= self._held_t:
+            return
+        dt_h = (t_s - self._held_t) / 3600.0
+        self._held_t = t_s
+        r = self._held[0]
+        if self.battery is not None and r != 0.0:
+            r = self.battery.step(r, dt_h).power_kw
+            self._update_limits()
+            soc = self.battery.soc
+            if soc < self.min_state_of_charge:
+                self.min_state_of_charge = soc
+        self.response_kwh += r * dt_h
+        self.shed_kwh += self._held[1] * dt_h
+        self.curtailed_kwh += self._held[2] * dt_h
+
+    def _hold_and_meter(self) -> None:
+        rule = self.rule
+        self._held_t = self.t_s
+        self._held = (rule.response_kw, rule.shed_kw, rule.curtailed_kw)
+        self._meter(self._conversation)
+
+    def _meter(self, conversation: str) -> None:
+        rule = self.rule
+        if abs(rule.response_kw) > abs(self.peak_response_kw):
+            self.peak_response_kw = rule.response_kw
         if self.grid is not None:
             self.send(self.grid, FrequencyResponse(
-                sample.seq, sample.t_s, delta, rule.response_kw, rule.shed_kw,
+                self.seq, self.t_s, rule.delta_kw, rule.response_kw, rule.shed_kw,
                 rule.curtailed_kw, None if self.battery is None else self.battery.soc),
-                conversation=envelope.conversation, round=sample.seq)
-        if len(rule.events) != events and self.aggregator is not None:
-            self._report(envelope.conversation, sample.t_s, final=False)
+                conversation=conversation, round=self.seq)
+        if self._reported != len(rule.events) and self.aggregator is not None:
+            self._report(conversation, self.t_s, final=False)
 
     def _report(self, conversation: str, t_s: float, final: bool) -> None:
         events = self.rule.events if final else self.rule.events[self._reported:]
@@ -134,5 +196,6 @@ class FrequencySiteAgent(Agent):
             conversation=conversation, round=max(self.seq, 0))
 
     def _on_closed(self, envelope: Envelope, closed: EventClosed) -> None:
+        self._integrate_to(closed.t_s)
         if self.aggregator is not None:
             self._report(envelope.conversation, closed.t_s, final=True)

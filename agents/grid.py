@@ -270,15 +270,26 @@ class DriveResult:
 
 def publish_until_answered(loop: EventLoop, grid: GridAgent, timeout_s: float,
                            retry_s: float = 0.05) -> bool:
-    """Publish the present sample until every site has answered one (subscriptions take a
-    moment to reach a publisher: a sample published before that is not delivered)."""
+    """Publish the present sample until every site has answered one of them.
+
+    Subscriptions take a moment to reach a publisher, and a sample published before that
+    is not delivered: so the sample is published again, after ``retry_s`` and then after
+    twice as long each time, until every site has answered one of the copies.
+    """
     end = time.monotonic() + timeout_s
+    first = grid.seq + 1
+    meters = list(grid.meters.values())
+
+    def done() -> bool:
+        return all(m.seq >= first for m in meters)
+
     while True:
         grid.publish_sample()
-        if loop.run_until(grid.all_answered, retry_s):
+        if loop.run_until(done, min(retry_s, max(end - time.monotonic(), 0.0))):
             return True
         if time.monotonic() >= end:
             return False
+        retry_s *= 2.0
 
 
 def drive_simulated(loop: EventLoop, grid: GridAgent, clock: SimulatedClock, duration_s: float,

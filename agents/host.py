@@ -331,8 +331,22 @@ class Host:
             return
         topic, batch = parts
         for envelope, size in self._envelopes(batch):
-            for agent in self._topics.get(topic, ()):
-                self._deliver(agent, envelope, size, agent.address)
+            agents = self._topics.get(topic, ())
+            if not agents:
+                continue
+            try:
+                body = self.codec.decode_body(envelope)
+            except DecodeError as exc:
+                self._drop(size, str(exc), envelope)
+                continue
+            if not body.__struct_config__.frozen:
+                # a mutable body (a plug-in's kind) is decoded for each subscriber
+                for agent in agents:
+                    self._deliver(agent, envelope, size, agent.address)
+                continue
+            # a frozen body is decoded once and shared by every subscriber
+            for agent in agents:
+                self._hand(agent, envelope, body, size, agent.address)
 
     def _deliver(self, agent: Agent, envelope: Envelope, size: int, receiver: str | None) -> None:
         try:
@@ -340,6 +354,10 @@ class Host:
         except DecodeError as exc:
             self._drop(size, str(exc), envelope)
             return
+        self._hand(agent, envelope, body, size, receiver)
+
+    def _hand(self, agent: Agent, envelope: Envelope, body: msgspec.Struct, size: int,
+              receiver: str | None) -> None:
         self.stats.received += 1
         if self.trace is not None:
             self.trace.message("recv", envelope, size, receiver)

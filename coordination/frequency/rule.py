@@ -55,7 +55,7 @@ class SiteFrequencyRule:
 
     __slots__ = ("f0_hz", "service", "contracted_kw", "duration_h", "_droop", "_trigger",
                  "sheddable_kw", "_stages", "_max_trip_hz", "_shed_busy", "_shed_fraction",
-                 "_curtail", "renewable_kw", "up_kw", "down_kw", "response_kw", "shed_kw",
+                 "_curtail", "_curtail_start_hz", "renewable_kw", "up_kw", "down_kw", "response_kw", "shed_kw",
                  "curtailed_kw", "delta_kw", "events")
 
     def __init__(self, *, f0_hz: float, service: ServiceSpec | None = None,
@@ -87,6 +87,7 @@ class SiteFrequencyRule:
         self._shed_busy = False
         self._shed_fraction = 0.0
         self._curtail = None if curtailment is None else OverFrequencyCurtailment(curtailment)
+        self._curtail_start_hz = math.inf if curtailment is None else curtailment.start_hz
         self.renewable_kw = float(renewable_kw)
         # without a store, the service is limited by the contracted power only
         self.up_kw = self.contracted_kw
@@ -127,10 +128,11 @@ class SiteFrequencyRule:
             self._shed(t_s, f_hz)
         shed = self._shed_fraction * self.sheddable_kw
         self.shed_kw = shed
-        if self._curtail is not None:
-            was = self._curtail.active
-            cut = self._curtail.update(f_hz, self.renewable_kw)
-            if was != self._curtail.active:
+        curtail = self._curtail
+        if curtail is not None and (curtail.active or f_hz > self._curtail_start_hz):
+            was = curtail.active
+            cut = curtail.update(f_hz, self.renewable_kw)
+            if was != curtail.active:
                 self.events.append(StageEvent(t_s, "curtailment", 1,
                                               "trip" if not was else "restore", f_hz))
         else:

@@ -99,3 +99,25 @@ def admm(
     from runs.bench import admm as bench
 
     _emit("admm", bench.run(sites, horizon, seed, market), as_json)
+
+
+@app.command("frequency")
+def frequency(
+    sites: int = typer.Option(1000, "--sites", help="Sites answering each frequency sample."),
+    samples: int = typer.Option(200, "--samples", help="Frequency samples timed."),
+    transport: str = typer.Option("inproc", "--transport", help="inproc or tcp (loopback)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Frequency response: one site's decision (us, against a numpy interp droop) and a
+    sample's fan-out to N sites, published -> every site decided and applied (ms)."""
+    from runs.bench import frequency as bench
+
+    if transport not in ("inproc", "tcp"):
+        from runs.cli.common import fail
+
+        fail(f"--transport must be inproc or tcp, got {transport!r}")
+    if sites < 1 or samples < 1:
+        from runs.cli.common import fail
+
+        fail("--sites and --samples must be at least 1")
+    _emit("frequency", bench.run(sites, samples, transport), as_json)

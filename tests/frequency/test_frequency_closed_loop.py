@@ -5,67 +5,34 @@ dropped without harm."""
 
 from __future__ import annotations
 
-import itertools
-
 import pytest
 
-from agents.clock import SimulatedClock
-from agents.frequency_site import FrequencySiteAgent
-from agents.grid import GridAgent, ReportCollector, SwingSource, drive_simulated
-from agents.host import Host
-from agents.kinds import default_registry
-from agents.loop import EventLoop
+from agents.frequency_site import DeferredBookkeeping, FrequencySiteAgent
+from agents.grid import SwingSource
 from coordination.frequency import presets
 from coordination.frequency.messages import FREQUENCY_TOPIC, FrequencySample
 from coordination.frequency.rule import SiteFrequencyRule
 from physics.battery import Battery, BatteryParams
 from physics.frequency import GridFrequency, GridParams, LossOfInfeed
-
-_ids = itertools.count()
+from runs.frequency_rig import FrequencyRig
 PARAMS = GridParams(f0_hz=50.0, inertia_h_s=4.0, s_base_mw=1000.0, damping_pu=1.0,
                     droop_pu=0.05, governor_time_constant_s=5.0,
                     events=(LossOfInfeed(1.05, 60.0),))
 
 
-class Rig:
-    """A grid host and a site host on one context, driven in simulated time."""
-
-    def __init__(self, context, params: GridParams, sites: list[FrequencySiteAgent]) -> None:
-        k = next(_ids)
-        self.clock = SimulatedClock()
-        reg = default_registry()
-        self.grid_host = Host("grid", f"inproc://fg-{k}", pub_endpoint=f"inproc://fg-pub-{k}",
-                              context=context, clock=self.clock, registry=reg)
-        self.site_host = Host("sites", f"inproc://fs-{k}", context=context, clock=self.clock,
-                              registry=reg)
-        self.site_host.connect("grid", self.grid_host.endpoint, self.grid_host.pub_endpoint)
-        self.grid_host.connect("sites", self.site_host.endpoint)
-        self.grid = GridAgent("grid", SwingSource(params), sample_period_s=0.1,
-                              sites=[f"sites/{s.name}" for s in sites])
-        self.reports = ReportCollector("aggregator")
-        self.grid_host.add(self.grid)
-        self.grid_host.add(self.reports)
-        for s in sites:
-            self.site_host.add(s)
-        self.sites = sites
-        self.loop = EventLoop(self.grid_host, self.site_host)
-
-    def run(self, duration_s: float):
-        return drive_simulated(self.loop, self.grid, self.clock, duration_s,
-                               reports=self.reports)
-
-    def close(self) -> None:
-        self.grid_host.close()
-        self.site_host.close()
+def Rig(context, params: GridParams, sites: list[FrequencySiteAgent]) -> FrequencyRig:
+    """A grid host and a site host on the test's context, driven in simulated time."""
+    return FrequencyRig(SwingSource(params), sites, sample_period_s=0.1, context=context)
 
 
-def battery_site(i: int, kw: float = 2000.0) -> FrequencySiteAgent:
+def battery_site(i: int, kw: float = 2000.0,
+                 book: DeferredBookkeeping | None = None) -> FrequencySiteAgent:
     rule = SiteFrequencyRule(f0_hz=50.0, service=presets.service("gb-dc", 50.0),
                              contracted_kw=kw)
     bat = Battery(BatteryParams(capacity_kwh=kw, p_charge_max_kw=kw, p_discharge_max_kw=kw,
                                 soc_min=0.1, soc_max=0.9, soc_init=0.5))
     return FrequencySiteAgent(f"bess-{i}", rule, grid="grid/grid",
-                              aggregator="grid/aggregator", battery=bat)
+                              aggregator="grid/aggregator", battery=bat, bookkeeping=book)
 
 
 def idle_site(i: int) -> FrequencySiteAgent:
@@ -171,3 +138,21 @@ def test_bad_samples_are_dropped_and_the_site_keeps_serving(context):
         assert rig.loop.run_until(rig.grid.all_answered, 2.0)
     finally:
         rig.close()
+
+
+def test_deferred_bookkeeping_books_the_same_energy(context):
+    """Booking after the pass (the fast path) integrates the same energy as booking before
+    each decision; the limits lag one sample, which does not bind here."""
+    out = {}
+    for label, book in (("inline", None), ("deferred", DeferredBookkeeping())):
+        rig = Rig(context, PARAMS, [battery_site(i, book=book) for i in range(4)])
+        try:
+            result = rig.run(10.0)
+            out[label] = (result.timeline, [s.battery.energy_kwh for s in rig.sites],
+                          [r.response_kwh for r in rig.reports.final.values()])
+        finally:
+            rig.close()
+    (t1, e1, r1), (t2, e2, r2) = out["inline"], out["deferred"]
+    assert [r.f_hz for r in t1] == pytest.approx([r.f_hz for r in t2], abs=1e-12)
+    assert e1 == pytest.approx(e2) and r1 == pytest.approx(r2)
+    assert all(e < 1000.0 for e in e2)
