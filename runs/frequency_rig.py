@@ -36,19 +36,22 @@ class FrequencyRig:
 
     Args:
         source: the grid's frequency source.
-        sites: the site agents (their ``grid`` / ``aggregator`` should be
-            :data:`GRID_ADDRESS` / :data:`AGGREGATOR_ADDRESS`).
+        sites: the site agents; the rig points each at its grid agent and report
+            collector (``<grid host>/grid``, ``<grid host>/aggregator``).
         sample_period_s: time between samples.
         transport: ``inproc`` or ``tcp`` (loopback, free ports).
         clock: the agents' clock (default: a new simulated clock).
         run_dir: where the trace shards go (None: no trace).
         event: the event's name.
+        hosts: the names of the grid host and the site host (trace shards are named after
+            them; the sites' addresses assume the defaults).
     """
 
     def __init__(self, source: SwingSource | ReplaySource, sites: Sequence[FrequencySiteAgent],
                  *, sample_period_s: float, transport: str = "inproc",
                  clock: Clock | None = None, run_dir: Path | None = None,
-                 event: str = "event", context: zmq.Context | None = None) -> None:
+                 event: str = "event", context: zmq.Context | None = None,
+                 hosts: tuple[str, str] = (GRID_HOST, SITE_HOST)) -> None:
         if transport not in ("inproc", "tcp"):
             raise ValueError(f"transport must be inproc or tcp, got {transport!r}")
         self.clock = clock or SimulatedClock()
@@ -59,22 +62,26 @@ class FrequencyRig:
             ends = (f"inproc://freq-grid-{k}", f"inproc://freq-pub-{k}", f"inproc://freq-sites-{k}")
         else:
             ends = ("tcp://127.0.0.1:*",) * 3
+        grid_name, site_name = hosts
         reg = default_registry()
         self.traces = []
         trace_grid = trace_sites = None
         if run_dir is not None:
-            trace_grid = TraceRecorder(shard_path(run_dir, GRID_HOST), GRID_HOST)
-            trace_sites = TraceRecorder(shard_path(run_dir, SITE_HOST), SITE_HOST)
+            trace_grid = TraceRecorder(shard_path(run_dir, grid_name), grid_name)
+            trace_sites = TraceRecorder(shard_path(run_dir, site_name), site_name)
             self.traces = [trace_grid, trace_sites]
-        self.grid_host = Host(GRID_HOST, ends[0], pub_endpoint=ends[1], context=self.context,
+        self.grid_host = Host(grid_name, ends[0], pub_endpoint=ends[1], context=self.context,
                               clock=self.clock, registry=reg, trace=trace_grid)
-        self.site_host = Host(SITE_HOST, ends[2], context=self.context, clock=self.clock,
+        self.site_host = Host(site_name, ends[2], context=self.context, clock=self.clock,
                               registry=reg, trace=trace_sites)
-        self.site_host.connect(GRID_HOST, self.grid_host.endpoint, self.grid_host.pub_endpoint)
-        self.grid_host.connect(SITE_HOST, self.site_host.endpoint)
+        self.site_host.connect(grid_name, self.grid_host.endpoint, self.grid_host.pub_endpoint)
+        self.grid_host.connect(site_name, self.site_host.endpoint)
         self.sites = list(sites)
+        for site in self.sites:
+            site.grid = f"{grid_name}/grid"
+            site.aggregator = f"{grid_name}/aggregator"
         self.grid = GridAgent("grid", source, sample_period_s=sample_period_s,
-                              sites=[f"{SITE_HOST}/{s.name}" for s in self.sites], event=event)
+                              sites=[f"{site_name}/{s.name}" for s in self.sites], event=event)
         self.reports = ReportCollector("aggregator")
         self.grid_host.add(self.grid)
         self.grid_host.add(self.reports)

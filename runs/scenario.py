@@ -15,6 +15,7 @@ import msgspec
 import yaml
 
 from runs.devices import DeviceSpec, FlexibleSpec
+from runs.grid_spec import GridSpec
 
 BUNDLED = Path(__file__).parent / "scenarios"
 """Where the bundled scenarios live."""
@@ -87,6 +88,7 @@ class Scenario(msgspec.Struct, **_Strict):
     reserve_kw: Annotated[float, msgspec.Meta(ge=0)] | list[float] = 0.0
     negotiation: NegotiationSpec = msgspec.field(default_factory=NegotiationSpec)
     sites: list[SiteSpec]
+    grid: GridSpec | None = None  # a grid event instead of the dispatch (runs/grid_spec.py)
 
     @property
     def dt_h(self) -> float:
