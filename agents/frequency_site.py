@@ -86,6 +86,7 @@ class FrequencySiteAgent(Agent):
         self.on_applied = on_applied
         self.bookkeeping = bookkeeping
         self.setpoint_kw = 0.0
+        self.closed = False
         self._held_t: float | None = None
         self._held = (0.0, 0.0, 0.0)
         self._conversation = ""
@@ -196,6 +197,7 @@ class FrequencySiteAgent(Agent):
             conversation=conversation, round=max(self.seq, 0))
 
     def _on_closed(self, envelope: Envelope, closed: EventClosed) -> None:
+        self.closed = True
         self._integrate_to(closed.t_s)
         if self.aggregator is not None:
             self._report(envelope.conversation, closed.t_s, final=True)

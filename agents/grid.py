@@ -147,6 +147,10 @@ class GridAgent(Agent):
         self._wall_timer = None
         self.on(FrequencyResponse, self._on_response)
 
+    def add_site(self, address: str) -> None:
+        """Meter the site at ``address`` too (before the event starts)."""
+        self.meters.setdefault(address, _SiteMeter())
+
     # -- publishing ------------------------------------------------------------------
     def publish_sample(self) -> FrequencySample:
         """Publish the source's present frequency as the next sample."""

@@ -130,10 +130,16 @@ def fanout_inproc(n: int, samples: int, transport: str = "inproc") -> dict:
             "samples": samples, "late_samples": late, "dropped": dropped}
 
 
-def run(sites: int, samples: int = 200, transport: str = "inproc") -> dict:
-    """The decision and fan-out figures for ``sites`` sites in this process."""
-    out = {"sites": sites, "transport": transport, "processes": 1,
+def run(sites: int, samples: int = 200, transport: str = "inproc", processes: int = 1) -> dict:
+    """The decision and fan-out figures for ``sites`` sites, in this process or (``tcp``)
+    spread over ``processes`` site processes."""
+    out = {"sites": sites, "transport": transport, "processes": processes,
            "load_average_1min": round(os.getloadavg()[0], 2)}
     out.update(decision_timing())
-    out.update(fanout_inproc(sites, samples, transport))
+    if processes > 1:
+        from runs.bench import frequency_procs
+
+        out.update(frequency_procs.run(sites, processes, samples))
+    else:
+        out.update(fanout_inproc(sites, samples, transport))
     return out

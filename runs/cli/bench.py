@@ -105,19 +105,23 @@ def admm(
 def frequency(
     sites: int = typer.Option(1000, "--sites", help="Sites answering each frequency sample."),
     samples: int = typer.Option(200, "--samples", help="Frequency samples timed."),
+    processes: int = typer.Option(1, "--processes",
+                                  help="Site processes (more than 1 needs --transport tcp)."),
     transport: str = typer.Option("inproc", "--transport", help="inproc or tcp (loopback)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Frequency response: one site's decision (us, against a numpy interp droop) and a
     sample's fan-out to N sites, published -> every site decided and applied (ms)."""
-    from runs.bench import frequency as bench
+    from runs.cli.common import fail
 
     if transport not in ("inproc", "tcp"):
-        from runs.cli.common import fail
-
         fail(f"--transport must be inproc or tcp, got {transport!r}")
     if sites < 1 or samples < 1:
-        from runs.cli.common import fail
-
         fail("--sites and --samples must be at least 1")
-    _emit("frequency", bench.run(sites, samples, transport), as_json)
+    if processes > 1 and transport != "tcp":
+        fail("--processes above 1 needs --transport tcp (sites in other processes)")
+    if not 1 <= processes <= sites:
+        fail(f"--processes must be between 1 and --sites ({sites}), got {processes}")
+    from runs.bench import frequency as bench
+
+    _emit("frequency", bench.run(sites, samples, transport, processes), as_json)

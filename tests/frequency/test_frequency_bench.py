@@ -25,3 +25,19 @@ def test_frequency_bench_json():
 def test_frequency_bench_refuses_an_unknown_transport():
     result = CliRunner().invoke(app, ["bench", "frequency", "--transport", "udp"])
     assert result.exit_code == 2 and "--transport must be inproc or tcp" in result.output
+
+
+def test_frequency_bench_over_site_processes():
+    result = CliRunner().invoke(app, ["bench", "frequency", "--sites", "4", "--processes", "2",
+                                      "--transport", "tcp", "--samples", "10", "--json"])
+    assert result.exit_code == 0, result.output
+    got = json.loads(result.output)
+    assert got["processes"] == 2 and got["transport"] == "tcp" and got["sites"] == 4
+    assert got["late_samples"] == 0 and got["dropped"] == 0
+    # every site applied a sample before its answer came back to the grid
+    assert 0 < got["fanout_ms_p50"] <= got["answered_ms_p50"]
+
+
+def test_frequency_bench_needs_tcp_for_processes():
+    result = CliRunner().invoke(app, ["bench", "frequency", "--processes", "3"])
+    assert result.exit_code == 2 and "needs --transport tcp" in result.output

@@ -156,3 +156,26 @@ def test_deferred_bookkeeping_books_the_same_energy(context):
     assert [r.f_hz for r in t1] == pytest.approx([r.f_hz for r in t2], abs=1e-12)
     assert e1 == pytest.approx(e2) and r1 == pytest.approx(r2)
     assert all(e < 1000.0 for e in e2)
+
+
+def test_wall_clock_mode_publishes_at_its_rate_and_closes_the_loop(context):
+    from agents.clock import WallClock
+
+    sites = [battery_site(i) for i in range(3)]
+    rig = FrequencyRig(SwingSource(PARAMS), sites, sample_period_s=0.05, context=context,
+                       clock=WallClock())
+    try:
+        rig.grid.start_wall()
+        rig.loop.run_for(1.0)
+        rig.grid.stop_wall()
+        rig.loop.run_for(0.1)
+    finally:
+        rig.close()
+    grid = rig.grid
+    # about 20 samples in 1 s at 50 ms (timers on a shared machine run late, never early)
+    assert 10 <= grid.seq <= 21
+    assert len(grid.timeline) == grid.seq
+    assert all(s.seq == grid.seq for s in sites)
+    # the model's time advances by the period per sample, and the loss at 1.05 s of model
+    # time has not happened before sample 21
+    assert grid.timeline[-1].t_s == pytest.approx(0.05 * (grid.seq - 1))
