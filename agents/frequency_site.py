@@ -10,7 +10,6 @@ waits for anyone. See ``docs/protocols/frequency.md``.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable
 
 from agents.agent import Agent

@@ -14,8 +14,14 @@ import zmq
 
 from agents.clock import Clock, SimulatedClock
 from agents.frequency_site import FrequencySiteAgent
-from agents.grid import DriveResult, GridAgent, ReplaySource, ReportCollector, SwingSource
-from agents.grid import drive_simulated
+from agents.grid import (
+    DriveResult,
+    GridAgent,
+    ReplaySource,
+    ReportCollector,
+    SwingSource,
+    drive_simulated,
+)
 from agents.host import Host
 from agents.kinds import default_registry
 from agents.loop import EventLoop

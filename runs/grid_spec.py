@@ -12,7 +12,12 @@ from typing import Annotated
 
 import msgspec
 
-from coordination.frequency.specs import CurtailmentSpec, DroopSpec, SheddingSpec, TriggerSpec
+from coordination.frequency.specs import (
+    CurtailmentSpec,
+    DroopSpec,
+    SheddingSpec,
+    TriggerSpec,
+)
 
 _Strict = dict(forbid_unknown_fields=True, kw_only=True, frozen=True)
 Positive = Annotated[float, msgspec.Meta(gt=0)]

@@ -15,6 +15,7 @@ from coordination.frequency.rule import SiteFrequencyRule
 from physics.battery import Battery, BatteryParams
 from physics.frequency import GridFrequency, GridParams, LossOfInfeed
 from runs.frequency_rig import FrequencyRig
+
 PARAMS = GridParams(f0_hz=50.0, inertia_h_s=4.0, s_base_mw=1000.0, damping_pu=1.0,
                     droop_pu=0.05, governor_time_constant_s=5.0,
                     events=(LossOfInfeed(1.05, 60.0),))

@@ -166,3 +166,16 @@ def test_bad_specs_name_the_field():
     with pytest.raises(msgspec.ValidationError, match=r"\$\.stages\[0\]\.fraction"):
         msgspec.convert({"f0_hz": 50, "stages": [
             {"trip_hz": 49.0, "fraction": "a", "restore_hz": 49.8}]}, SheddingSpec)
+
+
+def test_the_decision_path_imports_no_numpy_or_cvxpy():
+    import subprocess
+    import sys
+
+    code = ("import sys, agents.frequency_site, agents.grid, coordination.frequency.rule, "
+            "coordination.frequency.presets; "
+            "print(sorted(m for m in ('numpy', 'cvxpy', 'pandas', 'scipy', 'pandapower') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "[]"
