@@ -44,9 +44,10 @@ SERVICES: dict[str, ServiceSpec] = {
     "gb-dc": DroopSpec(f0_hz=50.0, deadband_hz=0.015, knee_hz=0.2, knee_fraction=0.05,
                        full_hz=0.5, duration_min=15.0),
     "ce-fcr": DroopSpec(f0_hz=50.0, deadband_hz=0.010, full_hz=0.200, duration_min=15.0),
-    # released at 59.95 Hz after 1 s: a project choice (ERCOT recalls FFR by instruction)
-    "ercot-ffr": TriggerSpec(f0_hz=60.0, trigger_hz=59.85, restore_hz=59.95, delay_s=0.0,
-                             restore_delay_s=1.0, duration_min=15.0),
+    # released once at or above 59.98 Hz for 10 s: a project choice (ERCOT recalls FFR by
+    # instruction); a quicker release re-triggers on the governors' overshoot and fall back
+    "ercot-ffr": TriggerSpec(f0_hz=60.0, trigger_hz=59.85, restore_hz=59.98, delay_s=0.0,
+                             restore_delay_s=10.0, duration_min=15.0),
 }
 """Frequency services a site can be contracted for."""
 

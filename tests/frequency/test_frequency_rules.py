@@ -83,13 +83,15 @@ def test_ercot_ffr_triggers_at_threshold_and_restores_with_hysteresis():
                              contracted_kw=50.0)
     assert rule.decide(0.0, 59.86) == 0.0
     assert rule.decide(0.1, 59.85) == 50.0                      # no intentional delay
-    assert rule.decide(0.2, 59.93) == 50.0                      # above trigger, below restore
-    assert rule.decide(0.3, 59.96) == 50.0                      # restore timer starts
-    assert rule.decide(0.8, 59.97) == 50.0
-    assert rule.decide(1.3, 59.96) == 0.0                       # 1 s above 59.95
+    assert rule.decide(0.2, 59.95) == 50.0                      # above trigger, below restore
+    assert rule.decide(0.3, 59.99) == 50.0                      # restore timer starts
+    assert rule.decide(5.0, 59.97) == 50.0                      # dipped: the timer resets
+    assert rule.decide(5.1, 59.98) == 50.0
+    assert rule.decide(15.0, 60.0) == 50.0                      # 9.9 s above 59.98
+    assert rule.decide(15.1, 60.0) == 0.0                       # 10 s: released
     assert [(e.kind, e.action, e.t_s) for e in rule.events] == [
-        ("service", "trip", 0.1), ("service", "restore", 1.3)]
-    assert rule.decide(1.4, 60.3) == 0.0                        # under-frequency service only
+        ("service", "trip", 0.1), ("service", "restore", 15.1)]
+    assert rule.decide(15.2, 60.3) == 0.0                       # under-frequency service only
 
 
 def test_ercot_ufls_stages_fire_after_their_delay_and_restore_with_hysteresis():

@@ -112,5 +112,25 @@ def test_frequency_plot_of_a_run_without_samples_fails_clearly(tmp_path):
 
 
 def test_bundled_grid_scenarios_validate():
-    for name in ("loss-of-infeed.yaml", "iberian-blackout.yaml"):
+    for name in ("loss-of-infeed.yaml", "iberian-blackout.yaml", "ercot-ffr.yaml"):
         assert load(BUNDLED / name).grid is not None
+
+
+def test_ercot_ffr_on_a_60_hz_grid(tmp_path):
+    data = yaml.safe_load((BUNDLED / "ercot-ffr.yaml").read_text())
+    data["grid"]["duration_s"] = 6.0
+    path = tmp_path / "ercot.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    s = _run(path, tmp_path / "run")
+    with_vpp, without = s["with-vpp"], s["without-vpp"]
+    assert s["f0_hz"] == 60.0
+    assert with_vpp["initial_rocof_hz_per_s"] == pytest.approx(-1400 * 60 / (2 * 4 * 20000))
+    ffr = [g for g in with_vpp["stages"] if g["kind"] == "service"]
+    assert [(g["action"], g["count"]) for g in ffr] == [("trip", 40)]
+    assert 59.8 < ffr[0]["f_hz"] <= 59.85                          # at the trigger, no delay
+    assert with_vpp["response_peak_mw"] == pytest.approx(400.0)
+    assert with_vpp["nadir_hz"] > without["nadir_hz"] + 0.1
+    # without FFR the first ERCOT UFLS stage (59.3 Hz, 5 % of 10 x 20 MW) fires
+    assert [(g["kind"], g["stage"]) for g in without["stages"]] == [("ufls", 1)]
+    assert without["shed_peak_mw"] == pytest.approx(10.0)
+    assert not any(g["kind"] == "ufls" for g in with_vpp["stages"])
