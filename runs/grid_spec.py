@@ -12,6 +12,7 @@ from typing import Annotated
 
 import msgspec
 
+from coordination.frequency import presets
 from coordination.frequency.specs import (
     CurtailmentSpec,
     DroopSpec,
@@ -82,3 +83,10 @@ class GridSpec(msgspec.Struct, **_Strict):
         if self.replay is not None and self.events:
             raise ValueError("give either events (the swing equation) or replay "
                              "(a recording), not both")
+        # presets exist and belong to this grid's nominal frequency
+        for i, group in enumerate(self.response):
+            for field, pick in (("service", presets.service), ("shedding", presets.shedding),
+                                ("curtailment", presets.curtailment)):
+                choice = getattr(group, field)
+                if choice is not None:
+                    pick(choice, self.f0_hz, f"response[{i}].{field}")

@@ -99,8 +99,20 @@ def test_grid_section_errors_name_the_field(tmp_path):
     path.write_text(yaml.safe_dump(bad, sort_keys=False))
     result = runner.invoke(app, ["run", str(path), "--out", str(tmp_path / "r")])
     assert result.exit_code == 1
-    assert "is for 60 Hz grids, the grid is 50 Hz" in result.output
-    assert "$.grid.response[0].service" in result.output
+    assert "response[0].service: preset 'ercot-ffr' is for 60 Hz grids, the grid is 50 Hz" in (
+        result.output)
+    assert "`$.grid`" in result.output
+    result = runner.invoke(app, ["validate", str(path)])
+    assert result.exit_code == 1 and "is for 60 Hz grids" in result.output
+    with pytest.raises(ScenarioError, match=r"unknown shedding preset 'nope'"):
+        parse(_event(response=[{"sites": ["plant-*"], "shedding": "nope"}]), "x.yaml")
+    # a site with a service but neither a battery nor a contracted power
+    plain = _event(response=[{"sites": ["plant-*"], "service": "gb-dc"}])
+    with pytest.raises(ScenarioError, match=r"no battery and no contracted_kw .* - at "
+                                            r"`\$\.grid\.response\[0\]\.contracted_kw`"):
+        from runs.grid_event import build_sites
+
+        build_sites(parse(plain, "x.yaml"), "x.yaml")
 
 
 def test_frequency_plot_of_a_run_without_samples_fails_clearly(tmp_path):
