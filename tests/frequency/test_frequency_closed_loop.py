@@ -180,3 +180,24 @@ def test_wall_clock_mode_publishes_at_its_rate_and_closes_the_loop(context):
     # the model's time advances by the period per sample, and the loss at 1.05 s of model
     # time has not happened before sample 21
     assert grid.timeline[-1].t_s == pytest.approx(0.05 * (grid.seq - 1))
+
+
+def test_the_grid_rejects_answers_from_strangers_and_stale_or_bad_answers(context):
+    from agents.agent import Agent
+    from coordination.frequency.messages import FrequencyResponse
+
+    site = battery_site(0)
+    rig = Rig(context, PARAMS, [site])
+    stranger = Agent("stranger")
+    rig.site_host.add(stranger)
+    try:
+        rig.run(0.2)
+        before = rig.grid.vpp_kw()
+        stranger.send("grid/grid", FrequencyResponse(rig.grid.seq, 0.2, 5e6, 5e6, 0.0, 0.0))
+        site.send("grid/grid", FrequencyResponse(0, 0.0, 5e6, 5e6, 0.0, 0.0))          # stale
+        site.send("grid/grid", FrequencyResponse(rig.grid.seq + 5, 0.0, 1.0, 1.0, 0.0, 0.0))
+        rig.loop.run_for(0.05)
+        assert rig.grid_host.stats.dropped["rejected"] == 3
+        assert rig.grid.vpp_kw() == before
+    finally:
+        rig.close()
