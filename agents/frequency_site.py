@@ -46,13 +46,15 @@ class DeferredBookkeeping:
         """Book ``site`` after this pass."""
         if not self.pending:
             site.host.call_later(0.0, self.run)
+        site.book_pending = True
         self.pending.append(site)
 
     def run(self) -> None:
         """Book every pending site (the host timer calls this)."""
         pending, self.pending = self.pending, []
         for site in pending:
-            site.book()
+            if site.book_pending:
+                site.book()
 
 
 class FrequencySiteAgent(Agent):
@@ -86,6 +88,7 @@ class FrequencySiteAgent(Agent):
         self.bookkeeping = bookkeeping
         self.setpoint_kw = 0.0
         self.closed = False
+        self.book_pending = False
         self._held_t: float | None = None
         self._held = (0.0, 0.0, 0.0)
         self._conversation = ""
@@ -129,13 +132,16 @@ class FrequencySiteAgent(Agent):
         if not (self._f_low <= f <= self._f_high and -1e12 < t < 1e12):
             raise ProtocolError(f"site {self.name}: sample {sample.seq} has f_hz={f!r} at "
                                 f"t_s={sample.t_s!r}, outside [{self._f_low}, {self._f_high}]")
+        book = self.bookkeeping
+        if book is None:
+            self._integrate_to(t)
+        elif self.book_pending:
+            # a second sample in the same pass: book the first before deciding anew
+            self.book()
         self.seq = sample.seq
         self.t_s = t
         self._conversation = envelope.conversation
         rule = self.rule
-        book = self.bookkeeping
-        if book is None:
-            self._integrate_to(t)
         rule.decide(t, f)
         self.setpoint_kw = rule.response_kw
         if self.on_applied is not None:
@@ -148,6 +154,7 @@ class FrequencySiteAgent(Agent):
     def book(self) -> None:
         """After a deferred pass: integrate what ran over the last interval (which
         refreshes the store's limits), then meter and report the present decision."""
+        self.book_pending = False
         self._integrate_to(self.t_s)
         self._hold_and_meter()
 

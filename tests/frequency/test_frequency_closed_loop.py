@@ -201,3 +201,25 @@ def test_the_grid_rejects_answers_from_strangers_and_stale_or_bad_answers(contex
         assert rig.grid.vpp_kw() == before
     finally:
         rig.close()
+
+
+def test_two_samples_in_one_pass_are_both_booked_and_metered(context):
+    book = DeferredBookkeeping()
+    site = battery_site(0, book=book)
+    rig = Rig(context, PARAMS, [site])
+    try:
+        rig.run(1.5)                                   # past the loss: the battery injects
+        grid = rig.grid
+        before = site.battery.energy_kwh
+        grid.advance()
+        first = grid.publish_sample()
+        grid.advance()
+        second = grid.publish_sample()
+        rig.loop.run_for(0.1)
+        assert rig.grid_host.stats.dropped_total == 0 == rig.site_host.stats.dropped_total
+        assert grid.meters["sites/bess-0"].seq == second.seq == first.seq + 1
+        # the interval between the two samples was run at the first one's set-point
+        assert site._held_t == second.t_s
+        assert site.battery.energy_kwh < before
+    finally:
+        rig.close()
