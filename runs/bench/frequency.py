@@ -13,7 +13,9 @@ import gc
 import math
 import os
 import statistics
+import tempfile
 import time
+from pathlib import Path
 
 from agents.frequency_site import DeferredBookkeeping, FrequencySiteAgent
 from agents.grid import SwingSource, publish_until_answered
@@ -93,8 +95,9 @@ def bench_sites(n: int, on_applied) -> list[FrequencySiteAgent]:
     return sites
 
 
-def fanout_inproc(n: int, samples: int, transport: str = "inproc") -> dict:
-    """Publish ``samples`` samples of a loss-of-infeed event to ``n`` sites in one process."""
+def fanout_inproc(n: int, samples: int, transport: str = "inproc", trace: bool = False) -> dict:
+    """Publish ``samples`` samples of a loss-of-infeed event to ``n`` sites in one process
+    (``trace``: every message recorded, as in a run, into a temporary folder)."""
     last = [0]
 
     def applied(seq: int) -> None:
@@ -102,8 +105,9 @@ def fanout_inproc(n: int, samples: int, transport: str = "inproc") -> dict:
 
     params = GridParams(f0_hz=50.0, inertia_h_s=4.0, s_base_mw=max(n * 2.0, 10.0),
                         events=(LossOfInfeed(1.0, n * 0.2),))
+    tmp = tempfile.TemporaryDirectory(prefix="vpp-bench-frequency-") if trace else None
     rig = FrequencyRig(SwingSource(params), bench_sites(n, applied), sample_period_s=0.1,
-                       transport=transport)
+                       transport=transport, run_dir=Path(tmp.name) if tmp else None)
     grid, loop = rig.grid, rig.loop
     lat = []
     late = 0
@@ -126,14 +130,18 @@ def fanout_inproc(n: int, samples: int, transport: str = "inproc") -> dict:
     finally:
         rig.close()
         gc.unfreeze()
+        if tmp is not None:
+            tmp.cleanup()
     return {"fanout_ms_p50": round(_pct(lat, 0.5), 3), "fanout_ms_p99": round(_pct(lat, 0.99), 3),
             "samples": samples, "late_samples": late, "dropped": dropped}
 
 
-def run(sites: int, samples: int = 200, transport: str = "inproc", processes: int = 1) -> dict:
+def run(sites: int, samples: int = 200, transport: str = "inproc", processes: int = 1,
+        trace: bool = False) -> dict:
     """The decision and fan-out figures for ``sites`` sites, in this process or (``tcp``)
-    spread over ``processes`` site processes."""
+    spread over ``processes`` site processes (``trace``: in this process only)."""
     out = {"sites": sites, "transport": transport, "processes": processes,
+           "trace": trace and processes == 1,
            "load_average_1min": round(os.getloadavg()[0], 2)}
     out.update(decision_timing())
     if processes > 1:
@@ -141,5 +149,5 @@ def run(sites: int, samples: int = 200, transport: str = "inproc", processes: in
 
         out.update(frequency_procs.run(sites, processes, samples))
     else:
-        out.update(fanout_inproc(sites, samples, transport))
+        out.update(fanout_inproc(sites, samples, transport, trace))
     return out

@@ -108,6 +108,8 @@ def frequency(
     processes: int = typer.Option(1, "--processes",
                                   help="Site processes (more than 1 needs --transport tcp)."),
     transport: str = typer.Option("inproc", "--transport", help="inproc or tcp (loopback)."),
+    trace: bool = typer.Option(False, "--trace",
+                               help="Record every message, as a run does (one process only)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Frequency response: one site's decision (us, against a numpy interp droop) and a
@@ -122,6 +124,8 @@ def frequency(
         fail("--processes above 1 needs --transport tcp (sites in other processes)")
     if not 1 <= processes <= sites:
         fail(f"--processes must be between 1 and --sites ({sites}), got {processes}")
+    if trace and processes > 1:
+        fail("--trace is for sites in this process (--processes 1)")
     from runs.bench import frequency as bench
 
-    _emit("frequency", bench.run(sites, samples, transport, processes), as_json)
+    _emit("frequency", bench.run(sites, samples, transport, processes, trace), as_json)

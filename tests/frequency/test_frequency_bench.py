@@ -20,6 +20,11 @@ def test_frequency_bench_json():
     assert 0 < got["decision_us_p50"] <= got["decision_us_p99"]
     assert 0 < got["fanout_ms_p50"] <= got["fanout_ms_p99"]
     assert got["samples"] == 20 and got["late_samples"] == 0 and got["dropped"] == 0
+    assert got["trace"] is False
+    traced = CliRunner().invoke(app, ["bench", "frequency", "--sites", "20", "--samples", "5",
+                                      "--trace", "--json"])
+    assert traced.exit_code == 0, traced.output
+    assert json.loads(traced.output)["trace"] is True
 
 
 def test_frequency_bench_refuses_an_unknown_transport():

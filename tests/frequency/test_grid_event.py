@@ -50,7 +50,12 @@ def test_loss_of_infeed_with_and_without_the_vpp(tmp_path):
     # the event timeline is in the trace and in timeline.csv, and the plot was written
     reader = TraceReader(tmp_path / "run")
     rows = reader.rounds()
+    received = reader.messages(kind="FrequencySample", direction="recv")
     reader.close()
+    # a broadcast is traced as received by each local agent it was handed to
+    assert {m.receiver for m in received if m.receiver.startswith("sites/")} == {
+        *(f"sites/bess-{i}" for i in range(1, 41)), *(f"sites/plant-{i}" for i in range(1, 11)),
+        *(f"sites/pv-{i}" for i in range(1, 13))}
     samples = [r for r in rows if r["protocol"] == "frequency"]
     assert len(samples) == 2 * with_vpp["samples"]
     assert min(r["detail"]["f_hz"] for r in samples
