@@ -9,7 +9,6 @@ waits for anyone. See ``docs/protocols/frequency.md``.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 
 from agents.agent import Agent
@@ -25,8 +24,6 @@ from coordination.frequency.messages import (
 )
 from coordination.frequency.rule import SiteFrequencyRule, store_limits
 from physics.battery import Battery
-
-log = logging.getLogger(__name__)
 
 
 class DeferredBookkeeping:

@@ -26,7 +26,8 @@ from physics.frequency import GridParams, LossOfInfeed
 from runs.frequency_rig import AGGREGATOR_ADDRESS, GRID_ADDRESS, FrequencyRig
 
 
-def _pct(values: list[float], q: float) -> float:
+def percentile(values: list[float], q: float) -> float:
+    """The ``q`` quantile (0-1) of ``values``, nearest rank."""
     values = sorted(values)
     return values[min(len(values) - 1, int(math.ceil(q * len(values))) - 1)]
 
@@ -76,9 +77,9 @@ def decision_timing(samples: int = 20_000) -> dict:
         a = clock()
         float(np.interp(f, xs, ys)) * 100.0
         base.append(clock() - a - overhead)
-    return {"decision_us_p50": round(_pct(times, 0.5) / 1e3, 3),
-            "decision_us_p99": round(_pct(times, 0.99) / 1e3, 3),
-            "numpy_interp_baseline_us_p50": round(_pct(base, 0.5) / 1e3, 3),
+    return {"decision_us_p50": round(percentile(times, 0.5) / 1e3, 3),
+            "decision_us_p99": round(percentile(times, 0.99) / 1e3, 3),
+            "numpy_interp_baseline_us_p50": round(percentile(base, 0.5) / 1e3, 3),
             "timer_overhead_us": round(overhead / 1e3, 3)}
 
 
@@ -132,7 +133,7 @@ def fanout_inproc(n: int, samples: int, transport: str = "inproc", trace: bool =
         gc.unfreeze()
         if tmp is not None:
             tmp.cleanup()
-    return {"fanout_ms_p50": round(_pct(lat, 0.5), 3), "fanout_ms_p99": round(_pct(lat, 0.99), 3),
+    return {"fanout_ms_p50": round(percentile(lat, 0.5), 3), "fanout_ms_p99": round(percentile(lat, 0.99), 3),
             "samples": samples, "late_samples": late, "dropped": dropped}
 
 

@@ -16,6 +16,7 @@ import multiprocessing as mp
 import time
 
 from agents.grid import SwingSource, publish_until_answered
+from runs.bench.frequency import percentile
 
 
 def _worker(index: int, names: list[str], grid_endpoint: str, pub_endpoint: str, conn) -> None:
@@ -47,13 +48,6 @@ def _worker(index: int, names: list[str], grid_endpoint: str, pub_endpoint: str,
     loop.run_for(0.05)
     conn.send_bytes(json.dumps({str(k): v for k, v in last.items()}).encode())
     host.close()
-
-
-def _pct(values: list[float], q: float) -> float:
-    import math
-
-    values = sorted(values)
-    return values[min(len(values) - 1, int(math.ceil(q * len(values))) - 1)]
 
 
 def run(sites: int, processes: int, samples: int) -> dict:
@@ -115,8 +109,8 @@ def run(sites: int, processes: int, samples: int) -> dict:
             if proc.is_alive():
                 proc.terminate()
         rig.close()
-    return {"fanout_ms_p50": round(_pct(fanout, 0.5), 3),
-            "fanout_ms_p99": round(_pct(fanout, 0.99), 3),
-            "answered_ms_p50": round(_pct(answered_ms, 0.5), 3),
-            "answered_ms_p99": round(_pct(answered_ms, 0.99), 3),
+    return {"fanout_ms_p50": round(percentile(fanout, 0.5), 3),
+            "fanout_ms_p99": round(percentile(fanout, 0.99), 3),
+            "answered_ms_p50": round(percentile(answered_ms, 0.5), 3),
+            "answered_ms_p99": round(percentile(answered_ms, 0.99), 3),
             "samples": samples, "late_samples": late, "dropped": dropped}
