@@ -323,7 +323,7 @@ class Host:
             if agent is None:
                 self._drop(size, f"unknown-receiver: {envelope.receiver}", envelope)
                 continue
-            self._deliver(agent, envelope, size, None)
+            self._deliver(agent, envelope, size, False)
 
     def _on_broadcast(self, parts: list[bytes]) -> None:
         if len(parts) != 2:
@@ -331,18 +331,37 @@ class Host:
             return
         topic, batch = parts
         for envelope, size in self._envelopes(batch):
-            for agent in self._topics.get(topic, ()):
-                self._deliver(agent, envelope, size, agent.address)
+            agents = self._topics.get(topic, ())
+            if not agents:
+                continue
+            try:
+                body = self.codec.decode_body(envelope)
+            except DecodeError as exc:
+                self._drop(size, str(exc), envelope)
+                continue
+            if not body.__struct_config__.frozen:
+                # a mutable body (a plug-in's kind) is decoded for each subscriber
+                for agent in agents:
+                    self._deliver(agent, envelope, size, True)
+                continue
+            # a frozen body is decoded once and shared by every subscriber
+            for agent in agents:
+                self._hand(agent, envelope, body, size, True)
 
-    def _deliver(self, agent: Agent, envelope: Envelope, size: int, receiver: str | None) -> None:
+    def _deliver(self, agent: Agent, envelope: Envelope, size: int, broadcast: bool) -> None:
         try:
             body = self.codec.decode_body(envelope)
         except DecodeError as exc:
             self._drop(size, str(exc), envelope)
             return
+        self._hand(agent, envelope, body, size, broadcast)
+
+    def _hand(self, agent: Agent, envelope: Envelope, body: msgspec.Struct, size: int,
+              broadcast: bool) -> None:
         self.stats.received += 1
         if self.trace is not None:
-            self.trace.message("recv", envelope, size, receiver)
+            # a broadcast is traced as received by the local agent it was handed to
+            self.trace.message("recv", envelope, size, agent.address if broadcast else None)
         try:
             agent.handle(envelope, body)
         except ProtocolError as exc:

@@ -106,3 +106,85 @@ def plot_rounds(run_dir: Path | str, out: Path | str | None = None) -> Path:
     fig.savefig(out, dpi=110)
     plt.close(fig)
     return out
+
+
+def plot_frequency(run_dir: Path | str, out: Path | str | None = None) -> Path:
+    """Draw ``frequency.png`` of a grid event: frequency (each run: with and without the
+    VPP, or the replay) with the stages that fired, the VPP's aggregate response (service,
+    load shed, curtailment), the mean state of charge and the load shed. Returns the file.
+
+    Raises:
+        ValueError: when the trace holds no frequency samples.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from agents.trace_reader import TraceReader
+
+    reader = TraceReader(run_dir)
+    try:
+        rows = reader.rounds()
+        meta = reader.meta()
+    finally:
+        reader.close()
+    samples = [r for r in rows if r["protocol"] == "frequency"]
+    stages = [r for r in rows if r["protocol"] == "frequency-stage"]
+    if not samples:
+        raise ValueError(f"{run_dir} holds no frequency samples to plot")
+    out = Path(out) if out else Path(run_dir) / "frequency.png"
+    runs: dict[str, list[dict]] = {}
+    for r in sorted(samples, key=lambda r: (r["conversation"], r["round"])):
+        runs.setdefault(r["conversation"].partition("/")[2] or r["conversation"], []).append(r)
+    fig, (axf, axp, axs, axl) = plt.subplots(4, 1, figsize=(10, 10), sharex=True,
+                                             gridspec_kw={"height_ratios": [3, 2, 1, 1]})
+    for label, rs in runs.items():
+        t = [r["sim_time"] for r in rs]
+        d = [r["detail"] for r in rs]
+        style = {"ls": "--", "color": "grey"} if label == "without-vpp" else {}
+        axf.plot(t, [x["f_hz"] for x in d], label=label, **style)
+        if label == "without-vpp":
+            continue
+        axp.plot(t, [r["served_kw"] / 1e3 for r in rs], color="black", lw=1.5,
+                 label=f"{label}: net injection change")
+        axp.plot(t, [x["response_kw"] / 1e3 for r, x in zip(rs, d)], label="service response")
+        axp.plot(t, [x["shed_kw"] / 1e3 for x in d], label="load shed")
+        axp.plot(t, [-x["curtailed_kw"] / 1e3 for x in d], label="PV/wind curtailed (-)")
+        soc = [x["state_of_charge"] for x in d]
+        if any(s is not None for s in soc):
+            axs.plot(t, [float("nan") if s is None else s for s in soc], label=label)
+        axl.fill_between(t, [x["shed_kw"] / 1e3 for x in d], step="post", alpha=0.5,
+                         label=label)
+    for label, rs in runs.items():
+        if label == "without-vpp":
+            rs_shed = [r["detail"]["shed_kw"] / 1e3 for r in rs]
+            if any(rs_shed):
+                axl.plot([r["sim_time"] for r in rs], rs_shed, ls="--", color="grey",
+                         label=label)
+    fired = {}
+    for s in stages:
+        d = s["detail"]
+        if d.get("action") == "trip":
+            key = (s["conversation"], d["kind"], d["stage"])
+            fired[key] = min(fired.get(key, s["sim_time"]), s["sim_time"])
+    for (conv, kind, stage), t in sorted(fired.items(), key=lambda kv: kv[1]):
+        axf.axvline(t, color="red", lw=0.6, alpha=0.6)
+        axf.annotate(f"{conv.partition('/')[2]}: {kind} {stage}", (t, axf.get_ylim()[0]),
+                     rotation=90, fontsize=7,
+                     color="red", va="bottom")
+    axf.set_ylabel("frequency (Hz)")
+    axf.set_title(f"{meta.get('scenario', '')}: frequency response")
+    axf.legend(fontsize=8)
+    axp.axhline(0, color="grey", lw=0.5)
+    axp.set_ylabel("VPP (MW, + injection)")
+    axp.legend(fontsize=7, ncol=2)
+    axs.set_ylabel("mean SoC")
+    axl.set_ylabel("load shed (MW)")
+    axl.set_xlabel("time (s)")
+    if axl.get_legend_handles_labels()[0]:
+        axl.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out

@@ -15,6 +15,7 @@ import msgspec
 import yaml
 
 from runs.devices import DeviceSpec, FlexibleSpec
+from runs.grid_spec import GridSpec
 
 BUNDLED = Path(__file__).parent / "scenarios"
 """Where the bundled scenarios live."""
@@ -156,6 +157,7 @@ class Scenario(msgspec.Struct, **_Strict):
     coordination: Literal["merit_order", "admm"] = "merit_order"
     admm: AdmmSpec | None = None
     sites: list[SiteSpec]
+    grid: GridSpec | None = None  # a grid event instead of the dispatch (runs/grid_spec.py)
 
     @property
     def dt_h(self) -> float:

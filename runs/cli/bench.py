@@ -111,3 +111,33 @@ def trading(
     from runs.bench import trading as bench
 
     _emit("trading", bench.run(days, repeats), as_json)
+
+
+@app.command("frequency")
+def frequency(
+    sites: int = typer.Option(1000, "--sites", help="Sites answering each frequency sample."),
+    samples: int = typer.Option(200, "--samples", help="Frequency samples timed."),
+    processes: int = typer.Option(1, "--processes",
+                                  help="Site processes (more than 1 needs --transport tcp)."),
+    transport: str = typer.Option("inproc", "--transport", help="inproc or tcp (loopback)."),
+    trace: bool = typer.Option(False, "--trace",
+                               help="Record every message, as a run does (one process only)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Frequency response: one site's decision (us, against a numpy interp droop) and a
+    sample's fan-out to N sites, published -> every site decided and applied (ms)."""
+    from runs.cli.common import fail
+
+    if transport not in ("inproc", "tcp"):
+        fail(f"--transport must be inproc or tcp, got {transport!r}")
+    if sites < 1 or samples < 1:
+        fail("--sites and --samples must be at least 1")
+    if processes > 1 and transport != "tcp":
+        fail("--processes above 1 needs --transport tcp (sites in other processes)")
+    if not 1 <= processes <= sites:
+        fail(f"--processes must be between 1 and --sites ({sites}), got {processes}")
+    if trace and processes > 1:
+        fail("--trace is for sites in this process (--processes 1)")
+    from runs.bench import frequency as bench
+
+    _emit("frequency", bench.run(sites, samples, transport, processes, trace), as_json)

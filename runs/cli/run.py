@@ -18,7 +18,8 @@ def run(
     plot: bool = typer.Option(True, "--plot/--no-plot", help="Write dispatch.png."),
     log_level: str = typer.Option("WARNING", "--log-level", help="DEBUG, INFO, WARNING, ERROR."),
 ) -> None:
-    """Run a scenario: negotiate every step over ZeroMQ, trace it, summarize it."""
+    """Run a scenario: negotiate every step over ZeroMQ, trace it, summarize it. A
+    scenario with a `grid:` section runs its grid event instead (frequency response)."""
     setup_logging(log_level)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
@@ -31,6 +32,11 @@ def run(
     except ScenarioError as exc:
         fail(str(exc), code=1)
     run_dir = out or new_run_dir(spec.name)
+    if spec.grid is not None:
+        from runs.cli.grid_event import run_grid_event
+
+        run_grid_event(spec, path, run_dir, plot)
+        return
     try:
         model = build_swarm(spec, run_dir, scenario_path=path, seed=seed)
     except ScenarioError as exc:

@@ -116,7 +116,8 @@ def rounds(
     reader.close()
     if emit_records(records, as_json, as_csv):
         return
-    auctions = [r for r in records if r["protocol"] != "admm"]
+    auctions = [r for r in records
+                if r["protocol"] != "admm" and not r["protocol"].startswith("frequency")]
     if auctions:
         console.print(table(f"merit-order rounds ({len(auctions)})", (
             "step", "round", "phase", "target_kw", "served_kw", "unserved_kw", "price",
@@ -124,6 +125,20 @@ def rounds(
             [(r["step"], r["round"], r["detail"].get("phase"), r["target_kw"], r["served_kw"],
               r["unserved_kw"], r["price"], r["bids"], r["awards"], r["declines"])
              for r in auctions]))
+    samples = [r for r in records if r["protocol"] == "frequency"]
+    if samples:
+        console.print(table(f"frequency samples ({len(samples)})", (
+            "conversation", "seq", "t (s)", "f (Hz)", "RoCoF (Hz/s)", "VPP (kW)", "shed (kW)"),
+            [(r["conversation"], r["round"], r["sim_time"], f"{r['detail']['f_hz']:.4f}",
+              f"{r['detail']['rocof_hz_per_s']:.3f}", r["served_kw"], r["detail"]["shed_kw"])
+             for r in samples]))
+    stage_rows = [r for r in records if r["protocol"] == "frequency-stage"]
+    if stage_rows:
+        console.print(table(f"frequency stages ({len(stage_rows)})", (
+            "conversation", "t (s)", "site", "kind", "stage", "action", "f (Hz)"),
+            [(r["conversation"], r["sim_time"], r["detail"]["site"], r["detail"]["kind"],
+              r["detail"]["stage"], r["detail"]["action"], f"{r['detail']['f_hz']:.3f}")
+             for r in sorted(stage_rows, key=lambda r: r["sim_time"])]))
     admm = [r for r in records if r["protocol"] == "admm"]
     if admm:
         console.print(table(f"ADMM iterations ({len(admm)})", (
@@ -140,14 +155,22 @@ def plot(
     out: Path | None = typer.Option(None, "--out", "-o", help="The PNG to write."),
     rounds: bool = typer.Option(False, "--rounds",
                                 help="Plot the ADMM residuals and penalty per iteration."),
+    frequency: bool = typer.Option(False, "--frequency",
+                                   help="Plot a grid event: frequency, the VPP's response, "
+                                        "state of charge and load shed."),
 ) -> None:
     """Draw the run's dispatch, target, unserved energy and price (or, with --rounds, the
-    ADMM convergence) as a PNG."""
-    from runs.plots import plot_rounds, plot_run
+    ADMM convergence; with --frequency, a grid event) as a PNG."""
+    from runs.plots import plot_frequency, plot_rounds, plot_run
 
     reader = _open(run_dir)
     reader.close()
-    if rounds:
+    if frequency:
+        try:
+            console.print(f"wrote {plot_frequency(reader.run_dir, out)}")
+        except ValueError as exc:
+            fail(str(exc))
+    elif rounds:
         try:
             console.print(f"wrote {plot_rounds(reader.run_dir, out)}")
         except ValueError as exc:

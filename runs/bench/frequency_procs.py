@@ -1,0 +1,116 @@
+"""``vpp bench frequency --processes P``: the fan-out to sites in P processes over
+loopback TCP. A small harness of its own (multiprocessing, ``spawn``): each process hosts
+its share of the sites on its own host and event loop, connected to the grid host of this
+process; it is not the project's process spawner.
+
+Fan-out per sample: from just before the grid publishes it to the moment the last site,
+in whichever process, has applied it. Both ends read ``time.monotonic_ns`` (the system's
+CLOCK_MONOTONIC, one clock for every process of the machine). Each process sends its
+timings back as JSON over a pipe at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import time
+
+from agents.grid import SwingSource, publish_until_answered
+from runs.bench.frequency import percentile
+
+
+def _worker(index: int, names: list[str], grid_endpoint: str, pub_endpoint: str, conn) -> None:
+    """One site process: host ``names``, answer until the event closes, report timings."""
+    from agents.clock import WallClock
+    from agents.frequency_site import DeferredBookkeeping, FrequencySiteAgent
+    from agents.host import Host
+    from agents.kinds import default_registry
+    from agents.loop import EventLoop
+    from runs.bench.frequency import bench_sites
+
+    last: dict[int, int] = {}
+
+    def applied(seq: int) -> None:
+        last[seq] = time.monotonic_ns()
+
+    host = Host(f"sites-{index}", "tcp://127.0.0.1:*", clock=WallClock(),
+                registry=default_registry())
+    host.connect("grid", grid_endpoint, pub_endpoint)
+    sites: list[FrequencySiteAgent] = bench_sites(len(names), applied)
+    book = DeferredBookkeeping()
+    for site, name in zip(sites, names):
+        site.name = name
+        site.grid, site.aggregator, site.bookkeeping = "grid/grid", "grid/aggregator", book
+        host.add(site)
+    loop = EventLoop(host)
+    conn.send_bytes(b"ready")
+    loop.run_until(lambda: all(s.closed for s in sites), 600.0)
+    loop.run_for(0.05)
+    conn.send_bytes(json.dumps({str(k): v for k, v in last.items()}).encode())
+    host.close()
+
+
+def run(sites: int, processes: int, samples: int) -> dict:
+    """Fan-out figures for ``sites`` sites spread over ``processes`` processes (TCP)."""
+    from physics.frequency import GridParams, LossOfInfeed
+    from runs.frequency_rig import FrequencyRig
+
+    if not 1 <= processes <= sites:
+        raise ValueError(f"--processes must be between 1 and --sites ({sites}), got {processes}")
+    names = [f"site-{i}" for i in range(sites)]
+    shares = [names[p::processes] for p in range(processes)]
+    params = GridParams(f0_hz=50.0, inertia_h_s=4.0, s_base_mw=max(sites * 2.0, 10.0),
+                        events=(LossOfInfeed(1.0, sites * 0.2),))
+    # the grid side: a rig with no local sites, bound on loopback TCP
+    rig = FrequencyRig(SwingSource(params), [], sample_period_s=0.1, transport="tcp")
+    grid = rig.grid
+    ctx = mp.get_context("spawn")
+    procs, pipes = [], []
+    try:
+        for p, share in enumerate(shares):
+            parent, child = ctx.Pipe()
+            proc = ctx.Process(target=_worker, args=(p, share, rig.grid_host.endpoint,
+                                                     rig.grid_host.pub_endpoint, child),
+                               daemon=True)
+            proc.start()
+            procs.append(proc)
+            pipes.append(parent)
+            for name in share:
+                grid.add_site(f"sites-{p}/{name}")
+        for parent in pipes:
+            if not parent.poll(120.0) or parent.recv_bytes() != b"ready":
+                raise RuntimeError("a site process did not start")
+        if not publish_until_answered(rig.loop, grid, 60.0):
+            raise RuntimeError("the site processes never answered the first sample")
+        published: dict[int, int] = {}
+        answered_ms = []
+        late = 0
+        for _ in range(samples):
+            grid.advance()
+            t0 = time.monotonic_ns()
+            sample = grid.publish_sample()
+            published[sample.seq] = t0
+            if rig.loop.run_until(grid.all_answered, 5.0):
+                answered_ms.append((time.monotonic_ns() - t0) / 1e6)
+            else:
+                late += 1
+        grid.close_event()
+        applied: dict[int, int] = {}
+        for parent in pipes:
+            while not parent.poll(0.01):
+                rig.loop.run_once(0.01)
+            for seq, ns in json.loads(parent.recv_bytes()).items():
+                applied[int(seq)] = max(applied.get(int(seq), 0), ns)
+        fanout = [(applied[s] - t0) / 1e6 for s, t0 in published.items() if s in applied]
+        dropped = rig.grid_host.stats.dropped_total
+    finally:
+        for proc in procs:
+            proc.join(10.0)
+            if proc.is_alive():
+                proc.terminate()
+        rig.close()
+    return {"fanout_ms_p50": round(percentile(fanout, 0.5), 3),
+            "fanout_ms_p99": round(percentile(fanout, 0.99), 3),
+            "answered_ms_p50": round(percentile(answered_ms, 0.5), 3),
+            "answered_ms_p99": round(percentile(answered_ms, 0.99), 3),
+            "samples": samples, "late_samples": late, "dropped": dropped}

@@ -1,0 +1,63 @@
+"""``vpp run`` of a scenario with a ``grid:`` section: the grid event and its summary."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from runs.cli.common import console, fail, table
+
+
+def run_grid_event(spec, path: Path, run_dir: Path, plot: bool) -> None:
+    """Run the event, print nadir / RoCoF with and without the VPP and the stages fired."""
+    from runs.grid_event import run_event
+    from runs.scenario import ScenarioError
+
+    try:
+        with console.status(f"{spec.name}: grid event"):
+            summary = run_event(spec, run_dir, path)
+    except ScenarioError as exc:
+        fail(str(exc), code=1)
+    runs = [k for k in ("with-vpp", "without-vpp", "replay") if k in summary]
+    rows = [
+        ("nadir (Hz)", "nadir_hz"), ("nadir at (s)", "nadir_t_s"), ("peak (Hz)", "peak_hz"),
+        ("RoCoF after the event (Hz/s)", "initial_rocof_hz_per_s"),
+        ("largest |RoCoF| (Hz/s)", "max_abs_rocof_hz_per_s"), ("final (Hz)", "final_hz"),
+        ("VPP injection, peak (MW)", "vpp_peak_mw"), ("service response, peak (MW)",
+                                                      "response_peak_mw"),
+        ("load shed, peak (MW)", "shed_peak_mw"), ("PV/wind curtailed, peak (MW)",
+                                                   "curtailed_peak_mw"),
+        ("service energy (kWh)", "response_kwh"), ("load shed (kWh)", "shed_kwh"),
+        ("lowest mean state of charge", "min_mean_state_of_charge"),
+        ("samples late", "late_samples")]
+    title = (f"grid event {spec.name}: {summary['sites']} sites, "
+             + ("replayed recording (open loop)" if summary["open_loop"] else
+                f"loss of {summary['lost_mw']:g} MW, swing-equation RoCoF "
+                f"{summary['swing_equation_rocof_hz_per_s']:g} Hz/s"))
+    console.print(table(title, ("quantity", *runs), [
+        (label, *(_fmt(summary[r][key]) for r in runs)) for label, key in rows]))
+    for r in runs:
+        stages = summary[r]["stages"]
+        if stages:
+            console.print(table(f"{r}: stages fired", (
+                "kind", "stage", "action", "first at (s)", *(("clock",) if "clock" in stages[0]
+                                                             else ()), "f (Hz)", "times"),
+                [(g["kind"], g["stage"], g["action"], f"{g['first_t_s']:.2f}",
+                  *((g["clock"],) if "clock" in g else ()), f"{g['f_hz']:.3f}", g["count"])
+                 for g in stages]))
+        else:
+            console.print(f"{r}: no stage fired")
+    if "nadir_gain_hz" in summary:
+        console.print(f"the VPP raised the nadir by [bold]{summary['nadir_gain_hz']:.3f} Hz[/]")
+    if plot:
+        from runs.plots import plot_frequency
+
+        plot_frequency(run_dir)
+    console.print(f"results in [bold]{run_dir}[/]  (next: vpp trace plot {run_dir} --frequency)")
+
+
+def _fmt(v):
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.4g}" if abs(v) < 100 else f"{v:,.2f}"
+    return str(v)

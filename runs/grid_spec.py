@@ -1,0 +1,92 @@
+"""The ``grid:`` section of a scenario: a grid event with the VPP's local frequency
+response (see ``docs/protocols/frequency.md`` and ``docs/scenarios.md``).
+
+A scenario with a ``grid:`` section is run by ``runs/grid_event.py``: the scenario's sites
+become frequency-responsive sites (their first battery backs the service, their loads are
+sheddable, their PV and wind curtailable), and ``response`` says which rules each uses.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+
+from coordination.frequency import presets
+from coordination.frequency.specs import (
+    CurtailmentSpec,
+    DroopSpec,
+    SheddingSpec,
+    TriggerSpec,
+)
+
+_Strict = dict(forbid_unknown_fields=True, kw_only=True, frozen=True)
+Positive = Annotated[float, msgspec.Meta(gt=0)]
+NonNegative = Annotated[float, msgspec.Meta(ge=0)]
+
+
+class LossSpec(msgspec.Struct, **_Strict):
+    """A loss of infeed: ``mw`` of generation trips at ``t_s`` (negative: a load trips)."""
+
+    t_s: NonNegative
+    mw: float
+
+
+class ReplaySpec(msgspec.Struct, **_Strict):
+    """A recorded frequency played as the grid's frequency (open loop).
+
+    ``csv``: the file (relative to the scenario); ``start`` / ``end``: the window, as
+    written in ``time_column`` (parsed with ``time_format``); rows without a frequency
+    are skipped and counted.
+    """
+
+    csv: str
+    time_column: str = "time"
+    frequency_column: str = "AnalyzerL1Frequency"
+    time_format: str = "%d-%b-%Y %H:%M:%S"
+    start: str | None = None
+    end: str | None = None
+
+
+class ResponseSpec(msgspec.Struct, **_Strict):
+    """The rules of a group of sites. ``sites``: names or shell patterns (``bess-*``);
+    each site takes the first group that matches it. Rules are a preset name or a spec.
+    ``contracted_kw`` defaults to the discharge rating of the site's first battery."""
+
+    sites: list[str] = msgspec.field(default_factory=lambda: ["*"])
+    service: str | DroopSpec | TriggerSpec | None = None
+    contracted_kw: NonNegative | None = None
+    shedding: str | SheddingSpec | None = None
+    curtailment: str | CurtailmentSpec | None = None
+
+
+class GridSpec(msgspec.Struct, **_Strict):
+    """The grid around the VPP (swing equation, ``physics/frequency.py``) and the event."""
+
+    f0_hz: float = 50.0
+    inertia_h_s: Positive = 5.0
+    s_base_mw: Positive = 30000.0
+    damping_pu: NonNegative = 1.0
+    droop_pu: Positive = 0.05
+    governor_time_constant_s: Positive = 5.0
+    events: list[LossSpec] = []
+    replay: ReplaySpec | None = None
+    sample_period_s: Annotated[float, msgspec.Meta(gt=0, le=10)] = 0.1
+    duration_s: Annotated[float, msgspec.Meta(gt=0, le=86400)] = 30.0
+    compare_without_vpp: bool = True
+    response: list[ResponseSpec] = []
+    response_timeout_s: Positive = 2.0
+
+    def __post_init__(self) -> None:
+        if self.f0_hz not in (50.0, 60.0):
+            raise ValueError(f"f0_hz must be 50 or 60, got {self.f0_hz!r}")
+        if self.replay is not None and self.events:
+            raise ValueError("give either events (the swing equation) or replay "
+                             "(a recording), not both")
+        # presets exist and belong to this grid's nominal frequency
+        for i, group in enumerate(self.response):
+            for field, pick in (("service", presets.service), ("shedding", presets.shedding),
+                                ("curtailment", presets.curtailment)):
+                choice = getattr(group, field)
+                if choice is not None:
+                    pick(choice, self.f0_hz, f"response[{i}].{field}")
