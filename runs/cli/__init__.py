@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from runs.cli import bench, run, trace, validate
+from runs.cli import aggregator, bench, run, site, trace, validate
 
 app = typer.Typer(
     name="vpp",
@@ -19,5 +19,7 @@ app = typer.Typer(
 )
 app.command("run")(run.run)
 app.command("validate")(validate.validate)
+app.command("aggregator")(aggregator.aggregator)
+app.command("site")(site.site)
 app.add_typer(trace.app, name="trace")
 app.add_typer(bench.app, name="bench")

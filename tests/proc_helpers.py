@@ -1,0 +1,70 @@
+"""Helpers for tests that start processes: small scenarios, and finding leftovers."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from runs.scenario import DEFAULT_SCENARIO
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def small_scenario(tmp_path: Path, steps: int = 6, **changes) -> Path:
+    """The default scenario cut to ``steps`` steps, written where the test wants it."""
+    data = yaml.safe_load(DEFAULT_SCENARIO.read_text())
+    data["steps"] = steps
+    profile = data["target"]["profile"]
+    profile["csv"] = str((DEFAULT_SCENARIO.parent / profile["csv"]).resolve())
+    data.update(changes)
+    path = tmp_path / "small.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def descendants(pid: int | None = None) -> list[int]:
+    """Every live process descending from ``pid`` (default: this one), from /proc."""
+    pid = os.getpid() if pid is None else pid
+    parent_of: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        if fields[0] == "Z":  # a zombie is dead already; its parent only has to reap it
+            continue
+        parent_of[int(entry)] = int(fields[1])
+    found, frontier = [], [pid]
+    while frontier:
+        p = frontier.pop()
+        kids = [c for c, pp in parent_of.items() if pp == p]
+        found.extend(kids)
+        frontier.extend(kids)
+    return found
+
+
+def start_site(scenario: Path, connect: str, sites: list[str], out: Path, *extra: str,
+               ) -> subprocess.Popen:
+    """``vpp site`` as a subprocess (this worktree's code)."""
+    args = [sys.executable, "-m", "runs.cli", "site", str(scenario), "--connect", connect,
+            "--out", str(out), *extra]
+    for s in sites:
+        args += ["--site", s]
+    return subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def stop_all(procs: list[subprocess.Popen], timeout_s: float = 10.0) -> None:
+    """Make sure none of ``procs`` is left running (kill what did not end in time)."""
+    for p in procs:
+        try:
+            p.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(timeout=5)
