@@ -110,14 +110,20 @@ class AggregatorRun:
                             distributed=True)
 
     # -- joining -----------------------------------------------------------------------
-    def wait_for_sites(self) -> list[str]:
+    def wait_for_sites(self, abort: Callable[[], str | None] | None = None) -> list[str]:
         """Serve until every site joined, or ``min_sites`` did by the join timeout; return
-        the sites that did not come (raise :class:`DistributedError` when too few came)."""
+        the sites that did not come (raise :class:`DistributedError` when too few came, or
+        when ``abort()`` gives a reason to stop waiting, e.g. the site processes died)."""
         names = self.coordinator.site_names
         everyone = len(names)
         start = time.monotonic()
 
+        reason: str | None = None
+
         def ready() -> bool:
+            nonlocal reason
+            if abort is not None and (reason := abort()) is not None:
+                return True
             joined = len(self.coordinator.joined())
             if joined == everyone:
                 return True
@@ -125,6 +131,8 @@ class AggregatorRun:
             return timed_out and self.min_sites is not None and joined >= self.min_sites
 
         self.loop.run_until(ready, self.join_timeout_s)
+        if reason is not None:
+            raise DistributedError(f"stopped waiting for the sites: {reason}")
         joined = self.coordinator.joined()
         self.absent = [n for n in names if n not in joined]
         needed = everyone if self.min_sites is None else self.min_sites
@@ -166,10 +174,12 @@ class AggregatorRun:
         self.trace.flush()
         self.step_index += 1
 
-    def run(self, progress: Callable[[int], None] | None = None) -> dict:
-        """Wait for the sites, run every step, stop the sites, write the results."""
+    def run(self, progress: Callable[[int], None] | None = None,
+            abort: Callable[[], str | None] | None = None) -> dict:
+        """Wait for the sites, run every step, stop the sites, write the results
+        (``abort`` as in :meth:`wait_for_sites`)."""
         t0 = time.perf_counter()
-        self.wait_for_sites()
+        self.wait_for_sites(abort)
         while not self.finished:
             self.step()
             if progress is not None:

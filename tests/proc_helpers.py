@@ -68,3 +68,28 @@ def stop_all(procs: list[subprocess.Popen], timeout_s: float = 10.0) -> None:
         except subprocess.TimeoutExpired:
             p.kill()
             p.wait(timeout=5)
+
+
+def alive(pids: list[int]) -> list[int]:
+    """The processes of ``pids`` still running (zombies count as gone)."""
+    out = []
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        if stat[stat.rindex(")") + 2] != "Z":
+            out.append(pid)
+    return out
+
+
+def wait_for(check, timeout_s: float, interval_s: float = 0.05) -> bool:
+    """Poll ``check()`` until it is true or ``timeout_s`` passed."""
+    import time
+
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        if check():
+            return True
+        time.sleep(interval_s)
+    return bool(check())
