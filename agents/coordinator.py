@@ -64,12 +64,13 @@ class Member:
 
 @dataclass
 class LivenessEvent:
-    """A host joined, was lost or rejoined, at a step."""
+    """A host joined, was lost or rejoined, at a step (``at_s``: monotonic seconds)."""
 
     event: str
     host: str
     sites: list[str]
     step: int
+    at_s: float
 
 
 class CoordinatorAgent(Agent):
@@ -209,8 +210,8 @@ class CoordinatorAgent(Agent):
             if member is not None:
                 log.warning("site host %s (sites %s, pid %d) lost: silent for more than %d ms",
                             host, member.sites, member.pid, self.settings.timeout_ms)
-                self._drop_member(host)
                 self._event("lost", host, member.sites)
+                self._drop_member(host)
         self.host.call_later(self.settings.heartbeat_ms / 1000.0, self._tick)
 
     def _drop_member(self, host: str) -> None:
@@ -225,7 +226,7 @@ class CoordinatorAgent(Agent):
 
     def _event(self, event: str, host: str, sites: list[str]) -> None:
         step = self.next_step
-        self.events.append(LivenessEvent(event, host, list(sites), step))
+        self.events.append(LivenessEvent(event, host, list(sites), step, time.monotonic()))
         log.info("site host %s %s at step %d: %s", host, event, step, sites)
         trace = self.host.trace
         if trace is not None:
