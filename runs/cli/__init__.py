@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from runs.cli import aggregator, bench, run, site, trace, validate
+from runs.cli import aggregator, bench, keys, run, site, trace, validate
 
 app = typer.Typer(
     name="vpp",
@@ -23,3 +23,4 @@ app.command("aggregator")(aggregator.aggregator)
 app.command("site")(site.site)
 app.add_typer(trace.app, name="trace")
 app.add_typer(bench.app, name="bench")
+app.add_typer(keys.app, name="keys")
