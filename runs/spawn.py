@@ -27,8 +27,8 @@ from agents.coordinator import LinkSettings
 
 log = logging.getLogger(__name__)
 
-PRELOAD = ["runs.site_process", "runs.devices", "numpy", "pandas", "pvlib", "windpowerlib",
-           "zmq", "msgspec"]
+PRELOAD = ["numpy", "pandas", "zmq", "msgspec", "pvlib", "windpowerlib", "physics.pv",
+           "physics.wind", "runs.spawn_warm"]
 """What the fork server imports before it forks the first site process."""
 
 _PR_SET_PDEATHSIG = 1
@@ -87,16 +87,23 @@ def deal(site_names: Sequence[str], processes: int) -> list[SiteGroup]:
     return groups
 
 
-def _site_child(scenario_path: str, group: SiteGroup, connect: str, out_dir: str | None,
-                settings: LinkSettings, parent: multiprocessing.connection.Connection,
-                log_level: int) -> None:
-    """A spawned site process's body (runs in the child)."""
+def _noop() -> None:
+    """A child that does nothing (warms the fork server up)."""
+
+
+def _site_child(scenario_path: str, scenario_msgpack: bytes, group: SiteGroup, connect: str,
+                out_dir: str | None, settings: LinkSettings,
+                parent: multiprocessing.connection.Connection, log_level: int) -> None:
+    """A spawned site process's body (runs in the child). The scenario comes validated,
+    as MessagePack: parsing its YAML again in every child would cost more than the fork."""
     set_parent_death_signal(signal.SIGTERM)
     logging.basicConfig(level=log_level, format=f"{group.host}: %(levelname)s %(message)s")
-    from runs.scenario import load
+    import msgspec
+
+    from runs.scenario import Scenario
     from runs.site_process import serve_sites
 
-    scenario = load(scenario_path)
+    scenario = msgspec.msgpack.decode(scenario_msgpack, type=Scenario)
     result = serve_sites(scenario, group.sites, connect, out_dir=out_dir, where=scenario_path,
                          host_name=group.host, settings=settings, parent_fd=parent.fileno())
     sys.exit(result.exit_code)
@@ -117,18 +124,27 @@ class SiteSpawner:
         if method == "forkserver":
             self.ctx.set_forkserver_preload(list(preload))
             _start_fork_server()
+            # the first fork waits until the server has imported everything: do it now
+            warm = self.ctx.Process(target=_noop, name="warm-up")
+            warm.start()
+            warm.join()
         self.processes: list[multiprocessing.process.BaseProcess] = []
         self._reader, self._writer = self.ctx.Pipe(duplex=False)
 
     def start(self, scenario_path: Path | str, groups: Sequence[SiteGroup], connect: str, *,
               out_dir: Path | str | None, settings: LinkSettings | None = None) -> None:
         """Start one process per group, serving its sites for the aggregator at ``connect``."""
+        import msgspec
+
+        from runs.scenario import load
+
         settings = settings or LinkSettings()
         level = logging.getLogger().getEffectiveLevel()
+        scenario = msgspec.msgpack.encode(load(scenario_path))
         for group in groups:
             proc = self.ctx.Process(
                 target=_site_child, name=group.host, daemon=False,
-                args=(str(scenario_path), group, connect,
+                args=(str(scenario_path), scenario, group, connect,
                       None if out_dir is None else str(out_dir), settings, self._reader, level))
             proc.start()
             self.processes.append(proc)

@@ -99,3 +99,17 @@ def admm(
     from runs.bench import admm as bench
 
     _emit("admm", bench.run(sites, horizon, seed, market), as_json)
+
+
+@app.command("spawn")
+def spawn(
+    processes: int = typer.Option(50, "--processes", help="Site processes to start."),
+    baseline_processes: int = typer.Option(
+        10, "--baseline-processes", help="Fresh-interpreter processes for the baseline (0: none)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Site processes from a warm fork server: ready (joined) and teardown seconds,
+    against fresh interpreters."""
+    from runs.bench import spawn as bench
+
+    _emit("spawn", bench.run(processes, baseline_processes), as_json)
