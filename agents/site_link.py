@@ -165,7 +165,8 @@ class SiteLinkAgent(Agent):
         trace = self.host.trace
         if trace is not None:
             step = max(s.last_cleared_step for s in self.sites) + 1
-            trace.round(sim_time=self.clock.now(), step=step, conversation="liveness", protocol="liveness", round=len(self.modes),
+            trace.round(sim_time=self.clock.now(), step=step, conversation="liveness",
+                        protocol="liveness", round=len(self.modes),
                         detail={"event": mode.value, "host": self.host.name})
             trace.flush()
 

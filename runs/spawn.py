@@ -141,11 +141,18 @@ class SiteSpawner:
         settings = settings or LinkSettings()
         level = logging.getLogger().getEffectiveLevel()
         scenario = msgspec.msgpack.encode(load(scenario_path))
-        for group in groups:
-            proc = self.ctx.Process(
-                target=_site_child, name=group.host, daemon=False,
-                args=(str(scenario_path), scenario, group, connect,
-                      None if out_dir is None else str(out_dir), settings, self._reader, level))
+        self.start_processes(_site_child, [
+            (group.host, (str(scenario_path), scenario, group, connect,
+                          None if out_dir is None else str(out_dir), settings))
+            for group in groups], level)
+
+    def start_processes(self, target, jobs: Sequence[tuple[str, tuple]],
+                        log_level: int = logging.WARNING) -> None:
+        """Start ``target(*args, parent, log_level)`` for each ``(name, args)`` of ``jobs``;
+        ``parent`` is the end of the parent pipe that the child must watch."""
+        for name, args in jobs:
+            proc = self.ctx.Process(target=target, name=name, daemon=False,
+                                    args=(*args, self._reader, log_level))
             proc.start()
             self.processes.append(proc)
 

@@ -93,3 +93,21 @@ def wait_for(check, timeout_s: float, interval_s: float = 0.05) -> bool:
             return True
         time.sleep(interval_s)
     return bool(check())
+
+
+def cmdline(pid: int) -> str:
+    """A process's command line ('' when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def leftovers() -> list[str]:
+    """Descendants of this process other than multiprocessing's fork server and resource
+    tracker (shared by later runs in this process, they end with it): what a test that
+    started processes must not leave behind."""
+    left = [cmdline(p) for p in descendants()]
+    return [c for c in left if "multiprocessing.forkserver" not in c
+            and "multiprocessing.resource_tracker" not in c]

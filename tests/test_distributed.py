@@ -9,14 +9,14 @@ from agents.trace_reader import TraceReader
 from runs.distributed import AggregatorRun
 from runs.scenario import load
 from runs.swarm import SwarmModel
-from tests.proc_helpers import descendants, small_scenario, start_site, stop_all
+from tests.proc_helpers import leftovers, small_scenario, start_site, stop_all
 
 pytestmark = pytest.mark.timeout(120)
 
 
 @pytest.fixture(scope="module")
 def scenario_path(tmp_path_factory):
-    return small_scenario(tmp_path_factory.mktemp("scenario"), steps=6)
+    return small_scenario(tmp_path_factory.mktemp("scenario"), steps=4)
 
 
 @pytest.fixture(scope="module")
@@ -48,14 +48,14 @@ def test_four_site_processes_over_tcp_give_the_one_process_dispatch(
         agg.close()
         stop_all(procs)
     assert [p.returncode for p in procs] == [0, 0, 0, 0], [p.stderr.read() for p in procs]
-    assert not descendants()
+    assert leftovers() == []
     assert summary["processes"] == 4 and summary["lost_sites"] == []
     assert summary["unstopped_hosts"] == [] and summary["dropped"] == 0
 
     # the same negotiation outcome, step by step and site by site
     local = one_process.aggregator.outcomes
     remote = agg.aggregator.outcomes
-    assert len(remote) == len(local) == 6
+    assert len(remote) == len(local) == 4
     for a, b in zip(local, remote):
         assert b.served_kw == pytest.approx(a.served_kw, abs=1e-9)
         assert b.unserved_kw == pytest.approx(a.unserved_kw, abs=1e-9)
@@ -80,11 +80,11 @@ def test_four_site_processes_over_tcp_give_the_one_process_dispatch(
                                         "site-heat-pumps", "site-pv-farm"])
         sent = reader.messages(kind="Bid", direction="send")
         received = reader.messages(kind="Bid", direction="recv")
-        assert len(sent) == len(received) == 6 * len(scenario.site_names())
+        assert len(sent) == len(received) == 4 * len(scenario.site_names())
         assert {r.host for r in sent} == set(reader.shards) - {"agg"}
         assert {r.host for r in received} == {"agg"}
         applied = reader.messages(kind="Applied", direction="recv")
-        assert len(applied) >= 6 * len(scenario.site_names())
-        assert len(reader.steps()) == 6
+        assert len(applied) >= 4 * len(scenario.site_names())
+        assert len(reader.steps()) == 4
     finally:
         reader.close()

@@ -15,7 +15,7 @@ from agents.trace_reader import TraceReader
 from runs.distributed import AggregatorRun
 from runs.scenario import load
 from runs.spawn import SiteGroup, SiteSpawner
-from tests.proc_helpers import alive, small_scenario, wait_for
+from tests.proc_helpers import alive, leftovers, small_scenario, wait_for
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -73,7 +73,7 @@ def test_a_site_killed_mid_run_is_named_and_its_process_rejoins(tmp_path):
         agg.close()
         codes = spawner.stop()
     pids = [p.pid for p in spawner.processes]
-    assert not alive(pids)
+    assert not alive(pids) and leftovers() == []
     assert codes == [0, -signal.SIGKILL, 0, 0]
 
     lost = list(groups[1].sites)
@@ -143,5 +143,5 @@ def test_sites_hold_then_go_local_when_the_aggregator_is_gone_and_rejoin_later(t
         if second is not None:
             second.close()
         codes = spawner.stop()
-    assert codes == [0]
+    assert codes == [0] and leftovers() == []
     assert modes() == ["joined", "holding", "local", "joined"]

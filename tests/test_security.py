@@ -33,7 +33,7 @@ from runs.cli import app
 from runs.distributed import AggregatorRun
 from runs.scenario import load
 from runs.site_process import serve_sites
-from tests.proc_helpers import small_scenario
+from tests.proc_helpers import leftovers, small_scenario
 
 pytestmark = pytest.mark.timeout(60)
 FAST = LinkSettings(heartbeat_ms=100, timeout_ms=600, ack_ms=200, grace_s=0.6)
@@ -98,6 +98,7 @@ def test_curve_admits_the_allowed_key_and_refuses_a_stranger(tmp_path, keys, cap
         allow_list.stop()
         context.term()
     assert friend[2][0].exit_code == 0  # welcomed, ran the step, stopped
+    assert not friend[0].is_alive() and not stranger[0].is_alive() and leftovers() == []
     assert stranger[2][0].exit_code == 3 and stranger[2][0].modes == []  # never welcomed
     assert summary["steps"] == 1 and summary["processes"] == 1
     stranger_key = load_public(keys / "stranger.key")

@@ -11,7 +11,15 @@ import pytest
 from runs.scenario import load
 from runs.spawn import deal, run_processes
 from runs.swarm import SwarmModel
-from tests.proc_helpers import ROOT, alive, descendants, small_scenario, wait_for
+from tests.proc_helpers import (
+    ROOT,
+    alive,
+    cmdline,
+    descendants,
+    leftovers,
+    small_scenario,
+    wait_for,
+)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -39,17 +47,7 @@ def test_eight_processes_give_the_one_process_dispatch(tmp_path):
     assert summary["rounds"] == local["rounds"] and summary["declines"] == local["declines"]
     # no site process remains; only multiprocessing's fork server and resource tracker
     # (shared by later runs, they end with this process)
-    left = [_cmdline(p) for p in descendants()]
-    assert all("multiprocessing.forkserver" in c or "multiprocessing.resource_tracker" in c
-               for c in left), left
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return f.read().replace(b"\0", b" ").decode()
-    except OSError:
-        return ""
+    assert leftovers() == []
 
 
 def _start_run(tmp_path, processes=3, steps=96):
@@ -71,7 +69,7 @@ def test_signal_to_the_parent_leaves_no_orphan(tmp_path, sig, code):
     parent, family = _start_run(tmp_path)
     parent.send_signal(sig)
     assert parent.wait(timeout=30) == code
-    assert wait_for(lambda: not alive(family), 10), [_cmdline(p) for p in alive(family)]
+    assert wait_for(lambda: not alive(family), 10), [cmdline(p) for p in alive(family)]
 
 
 def test_a_killed_parent_leaves_no_orphan(tmp_path):
@@ -79,4 +77,4 @@ def test_a_killed_parent_leaves_no_orphan(tmp_path):
     parent.kill()  # SIGKILL: no teardown code runs in the parent
     assert parent.wait(timeout=10) == -signal.SIGKILL
     # the children see the parent pipe close (and the fork server's death signal)
-    assert wait_for(lambda: not alive(family), 10), [_cmdline(p) for p in alive(family)]
+    assert wait_for(lambda: not alive(family), 10), [cmdline(p) for p in alive(family)]

@@ -46,7 +46,8 @@ def _measure(method: str, processes: int, tmp: Path) -> dict:
     finally:
         agg.close()
         spawner.stop()
-    return {"server_s": server_s, "started_s": started_s, "ready_s": ready_s, "teardown_s": teardown_s,
+    return {"server_s": server_s, "started_s": started_s, "ready_s": ready_s,
+            "teardown_s": teardown_s,
             "clean": not unstopped and codes == [0] * processes}
 
 

@@ -26,8 +26,10 @@ def aggregator(
         None, "--allow-dir", help="Folder of the admitted sites' public .key files (CURVE)."),
     insecure: bool = typer.Option(False, "--insecure", help="Allow plaintext TCP."),
     heartbeat_ms: int = typer.Option(250, "--heartbeat-ms", help="Heartbeat period."),
-    timeout_ms: int = typer.Option(1500, "--timeout-ms", help="Silence after which a site is lost."),
-    ack_ms: int = typer.Option(500, "--ack-ms", help="Resend an unacknowledged dispatch after this."),
+    timeout_ms: int = typer.Option(1500, "--timeout-ms",
+                                   help="Silence after which a site is lost."),
+    ack_ms: int = typer.Option(500, "--ack-ms",
+                               help="Resend an unacknowledged dispatch after this."),
     rate_per_s: float = typer.Option(5000.0, "--rate-per-s",
                                      help="Envelopes a second each peer may send."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
@@ -65,8 +67,9 @@ def aggregator(
             allow_list.stop()
         context.term()
         fail(str(exc), code=1)
-    console.print(f"aggregator listening at [bold]{agg.endpoint}[/] for "
-                  f"{len(spec.site_names())} sites", highlight=False) if not as_json else None
+    if not as_json:
+        console.print(f"aggregator listening at [bold]{agg.endpoint}[/] for "
+                      f"{len(spec.site_names())} sites", highlight=False)
     try:
         summary = agg.run()
     except DistributedError as exc:

@@ -94,8 +94,17 @@ def admm(
     market: bool = typer.Option(False, "--market",
                                 help="Sell at market prices instead of following a target."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    processes: int | None = typer.Option(
+        None, "--processes", help="Put the sites in N processes (adds round_ms_p50)."),
+    transport: str = typer.Option("tcp", "--transport",
+                                  help="With --processes: tcp (loopback) or ipc."),
 ) -> None:
     """ADMM by messages over inproc ZeroMQ, against the centralized cvxpy solve."""
+    if processes is not None:
+        from runs.bench import admm_processes
+
+        _emit("admm", admm_processes.run(sites, processes, horizon, seed, transport), as_json)
+        return
     from runs.bench import admm as bench
 
     _emit("admm", bench.run(sites, horizon, seed, market), as_json)

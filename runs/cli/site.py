@@ -18,8 +18,8 @@ def site(
     out: Path | None = typer.Option(
         None, "--out", "-o", help="The run directory for this process's trace shard "
         "[default: vpp-output/<the aggregator's run name>]."),
-    host_name: str | None = typer.Option(None, "--host-name",
-                                         help="This process's host name [default: site-<first site>]."),
+    host_name: str | None = typer.Option(
+        None, "--host-name", help="This process's host name [default: site-<first site>]."),
     key: Path | None = typer.Option(None, "--key", help="This site's .key_secret (CURVE)."),
     server_key: Path | None = typer.Option(None, "--server-key",
                                            help="The aggregator's public .key (CURVE)."),
