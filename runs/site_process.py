@@ -115,7 +115,7 @@ class _Signals:
             signal.signal(sig, old)
 
 
-def _parent_gone(fd: int | None) -> bool:
+def parent_gone(fd: int | None) -> bool:
     """True when the parent's pipe reached end-of-file (the parent is gone)."""
     if fd is None:
         return False
@@ -185,7 +185,7 @@ def serve_sites(scenario: Scenario, names: Sequence[str], connect: str, *,
             if signals.received is not None:
                 code, reason = EXIT_SIGNAL, f"signal {signal.Signals(signals.received).name}"
                 break
-            if _parent_gone(parent_fd):
+            if parent_gone(parent_fd):
                 code, reason = EXIT_ORPHANED, "the parent process is gone"
                 break
             loop.run_once(0.05)

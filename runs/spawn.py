@@ -42,8 +42,14 @@ def set_parent_death_signal(sig: int = signal.SIGTERM) -> bool:
     return libc.prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0) == 0
 
 
+_ONE_THREAD = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+"""Thread pools of numerical libraries: one thread in each site process (unless the user
+set them), since many processes share the cores and idle pool threads spin."""
+
+
 def _start_fork_server() -> None:
-    """Start the fork server (once) so that it imports *this* code.
+    """Start the fork server (once) so that it imports *this* code, with one-thread
+    numerical libraries (:data:`_ONE_THREAD`).
 
     Python 3.11's fork server imports its preload modules before it applies the parent's
     ``sys.path``, so it would import whatever copy of this package is installed rather
@@ -53,15 +59,19 @@ def _start_fork_server() -> None:
     from multiprocessing import forkserver
 
     root = str(Path(__file__).resolve().parent.parent)
-    old = os.environ.get("PYTHONPATH")
+    saved = {k: os.environ.get(k) for k in ("PYTHONPATH", *_ONE_THREAD)}
+    old = saved["PYTHONPATH"]
     os.environ["PYTHONPATH"] = root if not old else root + os.pathsep + old
+    for key in _ONE_THREAD:
+        os.environ.setdefault(key, "1")
     try:
         forkserver.ensure_running()
     finally:
-        if old is None:
-            del os.environ["PYTHONPATH"]
-        else:
-            os.environ["PYTHONPATH"] = old
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 @dataclass(frozen=True)

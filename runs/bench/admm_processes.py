@@ -10,12 +10,15 @@ aggregator's trace rows); ``slowest_solve_ms_p50`` the median over rounds of the
 site's local solve (timed in the one-process run); their difference,
 ``messaging_ms_p50``, is what the processes and the transport add. On a machine with
 fewer cores than processes the sites cannot all solve at once, so that difference also
-holds the wait for a core.
+holds the wait for a core: ``cpu_floor_ms_p50`` is the shortest a round can be here,
+the larger of the slowest solve and all solves divided by the cores, and
+``messaging_over_floor_ms_p50`` what the round takes beyond it.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import statistics
 import tempfile
@@ -37,7 +40,8 @@ from coordination.admm.instances import random_sites, random_target
 from coordination.admm.protocol import AdmmSettings
 from coordination.admm.reference import solve_centralized
 from runs.bench.admm import AdmmSwarm, cost_gap_rel
-from runs.spawn import SiteSpawner, deal, set_parent_death_signal
+from runs.bench.admm_site import admm_child
+from runs.spawn import PRELOAD, SiteSpawner, deal
 
 log = logging.getLogger(__name__)
 
@@ -71,51 +75,6 @@ class _Ready(Agent):
             self.hosts.add(host)
             self.host.route_back(host)
             self.send(envelope.sender, Heartbeat(beat.seq))
-
-
-class _Link(Agent):
-    """The site side of the bench's join: says hello until answered, stops on Stop."""
-
-    role = "link"
-
-    def __init__(self) -> None:
-        super().__init__("link")
-        self.joined = False
-        self.stopped = False
-        self.on(Heartbeat, lambda env, beat: setattr(self, "joined", True))
-        self.on(Stop, lambda env, stop: setattr(self, "stopped", True))
-
-    def started(self) -> None:
-        self.host.call_later(0.0, self._hello)
-
-    def _hello(self) -> None:
-        if not self.joined:
-            self.send("agg/ready", Heartbeat(0))
-            self.host.call_later(0.2, self._hello)
-
-
-def _admm_child(host_name: str, indices: tuple[int, ...], n_sites: int, horizon: int,
-                seed: int, connect: str, parent, log_level: int) -> None:
-    """A site process of the bench (runs in the child)."""
-    from runs.site_process import _parent_gone
-
-    set_parent_death_signal()
-    logging.basicConfig(level=log_level)
-    models = random_sites(n_sites, horizon, 1.0, seed)
-    context = zmq.Context()
-    host = Host(host_name, f"inproc://{host_name}-{uuid.uuid4().hex}", context=context,
-                registry=distributed_registry())
-    host.connect("agg", connect, duplex=True)
-    for i in indices:
-        host.add(AdmmSiteAgent(models[i].name, models[i]))
-    link = host.add(_Link())
-    loop = EventLoop(host)
-    try:
-        while not link.stopped and not _parent_gone(parent.fileno()):
-            loop.run_once(0.05)
-    finally:
-        host.close()
-        context.term()
 
 
 def _round_ms(shard: Path) -> list[float]:
@@ -154,6 +113,10 @@ def run(sites: int = 50, processes: int = 50, horizon: int = 24, seed: int = 0,
             trace.close()
         local_rounds = _round_ms(shard_path(tmp, "inproc"))
         slowest = [max(a.solve_ms.get(k, 0.0) for a in timed) for k in range(local.iterations)]
+        cores = os.cpu_count() or 1
+        floor = [max(max(a.solve_ms.get(k, 0.0) for a in timed),
+                     sum(a.solve_ms.get(k, 0.0) for a in timed) / cores)
+                 for k in range(local.iterations)]
 
         # the same instance, sites in processes
         groups = deal([m.name for m in models], processes)
@@ -168,10 +131,10 @@ def run(sites: int = 50, processes: int = 50, horizon: int = 24, seed: int = 0,
         addresses = [f"{g.host}/{name}" for g in groups for name in g.sites]
         aggregator = agg_host.add(AdmmAggregatorAgent("aggregator", addresses, settings))
         loop = EventLoop(agg_host)
-        spawner = SiteSpawner()
+        spawner = SiteSpawner(preload=[*PRELOAD, "runs.bench.admm_site"])
         try:
             t0 = time.perf_counter()
-            spawner.start_processes(_admm_child, [
+            spawner.start_processes(admm_child, [
                 (g.host, (g.host, tuple(index[n] for n in g.sites), sites, horizon, seed,
                           endpoint)) for g in groups])
             if not loop.run_until(lambda: len(ready.hosts) == processes
@@ -218,6 +181,10 @@ def run(sites: int = 50, processes: int = 50, horizon: int = 24, seed: int = 0,
         "slowest_solve_ms_p50": round(slowest_p50, 3) if slowest_p50 is not None else None,
         "messaging_ms_p50": round(round_p50 - slowest_p50, 3)
         if round_p50 is not None and slowest_p50 is not None else None,
+        "cpu_floor_ms_p50": round(statistics.median(floor), 3) if floor else None,
+        "messaging_over_floor_ms_p50": round(round_p50 - statistics.median(floor), 3)
+        if round_p50 is not None and floor else None,
+        "cores": cores,
         "inproc_round_ms_p50": round(statistics.median(local_rounds), 3) if local_rounds else None,
         "inproc_iterations": local.iterations,
         "cost_vs_inproc_eur": float(f"{result.cost_eur - local.cost_eur:.3g}"),
