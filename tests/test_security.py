@@ -195,3 +195,22 @@ def test_a_flooding_peer_is_rate_limited_by_the_host():
         flood.close(linger=0)
         host.close()
         context.term()
+
+
+def test_a_site_process_with_another_scenario_is_refused(tmp_path):
+    path = small_scenario(tmp_path, steps=2)
+    scenario = load(path)
+    (tmp_path / "other").mkdir()
+    other = load(small_scenario(tmp_path / "other", steps=3))  # another horizon: refused
+    agg = AggregatorRun(scenario, tmp_path / "run", bind="tcp://127.0.0.1:*",
+                        scenario_path=path, settings=FAST)
+    thread, w, results = _site_thread(other, other.site_names()[:2], agg.endpoint, None)
+    try:
+        agg.loop.run_until(lambda: agg.coordinator.refusals >= 1, 20)
+        thread.join(10)
+    finally:
+        agg.close()
+        os.close(w)
+    assert agg.coordinator.refusals == 1 and agg.coordinator.members == {}
+    assert results[0].exit_code == 2
+    assert results[0].reason.startswith("refused: the site process runs another scenario")

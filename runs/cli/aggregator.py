@@ -21,6 +21,8 @@ def aggregator(
         "[default: wait for all]."),
     join_timeout_s: float = typer.Option(60.0, "--join-timeout-s",
                                          help="How long to wait for the sites."),
+    stop_timeout_s: float = typer.Option(10.0, "--stop-timeout-s",
+                                         help="How long to wait for the sites to stop."),
     key: Path | None = typer.Option(None, "--key", help="The aggregator's .key_secret (CURVE)."),
     allow_dir: Path | None = typer.Option(
         None, "--allow-dir", help="Folder of the admitted sites' public .key files (CURVE)."),
@@ -61,7 +63,8 @@ def aggregator(
     try:
         agg = AggregatorRun(spec, run_dir, bind=bind, scenario_path=scenario, seed=seed,
                             listen_setup=setup, limiter=limiter, settings=settings,
-                            min_sites=min_sites, join_timeout_s=join_timeout_s, context=context)
+                            min_sites=min_sites, join_timeout_s=join_timeout_s,
+                            stop_timeout_s=stop_timeout_s, context=context)
     except (ScenarioError, ValueError, zmq.ZMQError) as exc:
         if allow_list is not None:
             allow_list.stop()
