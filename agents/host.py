@@ -13,6 +13,12 @@ Messages to one peer are coalesced: ``send`` queues the encoded envelope, and
 one ZeroMQ message, a *batch* (a MessagePack array of envelopes). Each envelope in a batch
 is decoded, traced and delivered (or dropped) on its own.
 
+A host may also *listen* on more endpoints (:meth:`Host.listen`, e.g. a CURVE-secured
+``tcp://`` one for site processes), answer a peer through its ROUTER by the peer's identity
+(:meth:`Host.route_back`, so that a remote site needs no open port), and read the answers
+that come back on a DEALER (``connect(..., duplex=True)``). See
+``docs/protocols/distributed.md``.
+
 Endpoints may be ``inproc://``, ``ipc://`` or ``tcp://``. Every frame in and out is traced;
 a frame that cannot be decoded or delivered is counted in :attr:`Host.stats`, traced with
 its reason and dropped, and the host goes on serving.
@@ -27,6 +33,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import msgspec
 import zmq
@@ -55,6 +62,18 @@ def _batch(frames: list[bytes]) -> bytes:
     else:
         head = b"\xdd" + n.to_bytes(4, "big")
     return head + b"".join(frames)
+
+
+class PeerLimiter(Protocol):
+    """Decides whether one more envelope from a peer is let through (a rate limit)."""
+
+    def allow(self, peer: str) -> bool:
+        """True to deliver the envelope, False to drop it as ``rate-limited``."""
+        ...
+
+
+SocketSetup = Callable[[zmq.Socket], None]
+"""Sets options on a socket before it binds or connects (e.g. CURVE keys)."""
 
 
 @dataclass
@@ -99,13 +118,14 @@ class Host:
         trace: where every message is recorded (None records nothing).
         max_frame_bytes: a larger message is dropped as ``oversized`` (a batch may hold
             many messages: the transport's own cap is 4 batches' worth).
+        limiter: a per-peer rate limit on addressed envelopes (None: no limit).
     """
 
     def __init__(
         self, name: str, endpoint: str, *, pub_endpoint: str | None = None,
         context: zmq.Context | None = None, clock: Clock | None = None,
         registry: KindRegistry | None = None, trace: TraceRecorder | None = None,
-        max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
+        max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES, limiter: PeerLimiter | None = None,
     ) -> None:
         if not name or "/" in name or "*" in name:
             raise ValueError(f"a host name must be non-empty, without '/' or '*': {name!r}")
@@ -120,10 +140,15 @@ class Host:
         self.agents: dict[str, Agent] = {}
         self._topics: dict[bytes, list[Agent]] = {}
         self._peers: dict[str, zmq.Socket] = {}
+        self._uplinks: dict[zmq.Socket, str] = {}
+        self._routes: set[str] = set()
+        self.limiter = limiter
         self._timers: list[Timer] = []
         self._seq = itertools.count()
         self.router = self._socket(zmq.ROUTER)
         self.router.setsockopt(zmq.ROUTER_HANDOVER, 1)
+        # answering a peer that is gone raises (EHOSTUNREACH) instead of vanishing silently
+        self.router.setsockopt(zmq.ROUTER_MANDATORY, 1)
         # the transport's own guard is looser than the codec's cap, so that a message just
         # over the cap is read, counted and traced rather than cutting the connection
         self._max_batch = 4 * max(max_frame_bytes, BATCH_BYTES)
@@ -152,15 +177,46 @@ class Host:
         return sock
 
     # -- wiring ------------------------------------------------------------------------
-    def connect(self, host: str, endpoint: str, pub_endpoint: str | None = None) -> None:
-        """Make ``host`` (at ``endpoint``) reachable, and hear its broadcasts if it has any."""
+    def connect(self, host: str, endpoint: str, pub_endpoint: str | None = None, *,
+                duplex: bool = False, setup: SocketSetup | None = None) -> None:
+        """Make ``host`` (at ``endpoint``) reachable, and hear its broadcasts if it has any.
+
+        With ``duplex``, what ``host`` answers through its ROUTER (see :meth:`route_back`)
+        is read from this connection too (call it before the host joins an event loop).
+        ``setup`` sets socket options (CURVE keys) before connecting.
+        """
         if host not in self._peers:
             dealer = self._socket(zmq.DEALER)
             dealer.setsockopt(zmq.IDENTITY, self.name.encode())
+            if duplex:
+                dealer.setsockopt(zmq.MAXMSGSIZE, self._max_batch)
+                self._uplinks[dealer] = host
+            if setup is not None:
+                setup(dealer)
             dealer.connect(endpoint)
             self._peers[host] = dealer
         if pub_endpoint is not None:
             self.sub.connect(pub_endpoint)
+
+    def listen(self, endpoint: str, setup: SocketSetup | None = None) -> str:
+        """Bind the ROUTER at one more endpoint (after ``setup`` sets its options, e.g. a
+        CURVE server's keys); return the endpoint bound (a wildcard port resolved)."""
+        if setup is not None:
+            setup(self.router)
+        self.router.bind(endpoint)
+        return self.router.getsockopt(zmq.LAST_ENDPOINT).decode()
+
+    def route_back(self, host: str) -> None:
+        """Answer ``host`` through this ROUTER, by its identity (it connected to us)."""
+        self._routes.add(host)
+
+    def forget_route(self, host: str) -> None:
+        """Stop answering ``host`` through the ROUTER (it is gone)."""
+        self._routes.discard(host)
+
+    def reachable(self, host: str) -> bool:
+        """True when messages to ``host`` have a way to go."""
+        return host in self._peers or host in self._routes
 
     def add(self, agent: Agent) -> Agent:
         """Host ``agent``; its address becomes ``host/name``."""
@@ -183,14 +239,14 @@ class Host:
 
     def sockets(self) -> list[zmq.Socket]:
         """The sockets an event loop polls for this host."""
-        return [self.router, self.sub]
+        return [self.router, self.sub, *self._uplinks]
 
     # -- sending -----------------------------------------------------------------------
     def send(self, sender: Agent, receiver: str, body: msgspec.Struct, *,
              conversation: str = "", round: int = 0) -> None:
         """Encode and send ``body`` from a local agent to the address ``receiver``."""
         host, _, _ = receiver.partition("/")
-        if host not in self._peers:
+        if host not in self._peers and host not in self._routes:
             raise KeyError(f"{sender.address} cannot reach {receiver}: host {host!r} is not "
                            f"connected to {self.name}")
         envelope, frame = self.codec.encode(
@@ -212,8 +268,12 @@ class Host:
         if not frames:
             return
         try:
-            self._peers[host].send(_batch(frames), zmq.NOBLOCK)
-        except zmq.Again:
+            dealer = self._peers.get(host)
+            if dealer is not None:
+                dealer.send(_batch(frames), zmq.NOBLOCK)
+            else:
+                self.router.send_multipart([host.encode(), _batch(frames)], zmq.NOBLOCK)
+        except zmq.ZMQError:
             # no live connection to that host: never block the loop; say what was lost
             self.stats.dropped["unreachable"] += len(frames)
             log.warning("host %s could not reach host %s: %d messages dropped",
@@ -278,6 +338,8 @@ class Host:
             count += 1
             if sock is self.router:
                 self._on_addressed(parts)
+            elif sock in self._uplinks:
+                self._on_uplink(self._uplinks[sock], parts)
             else:
                 self._on_broadcast(parts)
         return count
@@ -312,8 +374,20 @@ class Host:
             self._drop(sum(map(len, parts)), f"malformed-frames: {len(parts) - 1} frames")
             return
         identity, batch = parts
-        source = identity.decode(errors="replace")
+        self._accept(identity.decode(errors="replace"), batch)
+
+    def _on_uplink(self, source: str, parts: list[bytes]) -> None:
+        if len(parts) != 1:
+            self._drop(sum(map(len, parts)), f"malformed-frames: {len(parts)} frames from {source}")
+            return
+        self._accept(source, parts[0])
+
+    def _accept(self, source: str, batch: bytes) -> None:
+        limiter = self.limiter
         for envelope, size in self._envelopes(batch):
+            if limiter is not None and not limiter.allow(source):
+                self._drop(size, f"rate-limited: {source}", envelope)
+                continue
             if envelope.sender.partition("/")[0] != source:
                 self._drop(size, f"spoofed-sender: {envelope.sender} came from {source!r}",
                            envelope)

@@ -94,8 +94,17 @@ def admm(
     market: bool = typer.Option(False, "--market",
                                 help="Sell at market prices instead of following a target."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    processes: int | None = typer.Option(
+        None, "--processes", help="Put the sites in N processes (adds round_ms_p50)."),
+    transport: str = typer.Option("tcp", "--transport",
+                                  help="With --processes: tcp (loopback) or ipc."),
 ) -> None:
     """ADMM by messages over inproc ZeroMQ, against the centralized cvxpy solve."""
+    if processes is not None:
+        from runs.bench import admm_processes
+
+        _emit("admm", admm_processes.run(sites, processes, horizon, seed, transport), as_json)
+        return
     from runs.bench import admm as bench
 
     _emit("admm", bench.run(sites, horizon, seed, market), as_json)
@@ -141,3 +150,17 @@ def frequency(
     from runs.bench import frequency as bench
 
     _emit("frequency", bench.run(sites, samples, transport, processes, trace), as_json)
+
+
+@app.command("spawn")
+def spawn(
+    processes: int = typer.Option(50, "--processes", help="Site processes to start."),
+    baseline_processes: int = typer.Option(
+        10, "--baseline-processes", help="Fresh-interpreter processes for the baseline (0: none)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Site processes from a warm fork server: ready (joined) and teardown seconds,
+    against fresh interpreters."""
+    from runs.bench import spawn as bench
+
+    _emit("spawn", bench.run(processes, baseline_processes), as_json)

@@ -17,6 +17,9 @@ def run(
     seed: int | None = typer.Option(None, "--seed", help="Override the scenario's seed."),
     plot: bool = typer.Option(True, "--plot/--no-plot", help="Write dispatch.png."),
     log_level: str = typer.Option("WARNING", "--log-level", help="DEBUG, INFO, WARNING, ERROR."),
+    processes: int | None = typer.Option(
+        None, "--processes", help="Run the sites in N local processes (from a warm fork "
+        "server) that join the aggregator [default: all in this process]."),
 ) -> None:
     """Run a scenario: negotiate every step over ZeroMQ, trace it, summarize it. A
     scenario with a `grid:` section runs its grid event instead (frequency response)."""
@@ -32,6 +35,16 @@ def run(
     except ScenarioError as exc:
         fail(str(exc), code=1)
     run_dir = out or new_run_dir(spec.name)
+    if processes is not None:
+        from runs.cli.spawned import run_spawned
+        from runs.distributed import check_distributable
+
+        try:
+            check_distributable(spec)
+        except ScenarioError as exc:
+            fail(str(exc), code=1)
+        run_spawned(path, spec.steps, spec.name, run_dir, processes, seed, plot)
+        return
     if spec.grid is not None:
         from runs.cli.grid_event import run_grid_event
 

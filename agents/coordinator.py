@@ -1,0 +1,294 @@
+"""The aggregator side of distributed operation: who joined, who is alive, who applied.
+
+:class:`CoordinatorAgent` lives on the aggregator's host next to the
+:class:`~agents.aggregator.AggregatorAgent`. It answers registrations, sends and checks
+heartbeats, sends each step's outcome to every site and collects the acknowledgements,
+and stops the site processes at the end. The sequence is in
+``docs/protocols/distributed.md``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from agents.agent import Agent
+from agents.host import Timer
+from agents.liveness import PeerLiveness
+from agents.membership import Applied, Heartbeat, Refused, Register, Stop, Stopped, Welcome
+from agents.messages import Envelope
+from coordination.errors import ProtocolError
+from coordination.merit_order.messages import StepCleared
+
+log = logging.getLogger(__name__)
+
+LINK_AGENT = "link"
+"""The name of the link agent on every site host."""
+
+
+@dataclass
+class LinkSettings:
+    """Timing of distributed operation (see the table in ``docs/protocols/distributed.md``).
+
+    Attributes:
+        heartbeat_ms: how often each side sends a heartbeat.
+        timeout_ms: silence after which a peer is lost (aggregator) or gone (site).
+        ack_ms: how long a ``StepCleared`` waits for its ``Applied`` before it is resent.
+        grace_s: how long a site holds its last set-point once the aggregator is gone.
+    """
+
+    heartbeat_ms: int = 250
+    timeout_ms: int = 1500
+    ack_ms: int = 500
+    grace_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        for name in ("heartbeat_ms", "timeout_ms", "ack_ms"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.grace_s < 0:
+            raise ValueError(f"grace_s must be >= 0, got {self.grace_s}")
+
+
+@dataclass
+class Member:
+    """A site process that joined: its host name, its sites, its process id."""
+
+    host: str
+    sites: list[str]
+    pid: int
+    applied: dict[int, dict[str, Applied]] = field(default_factory=dict)
+
+
+@dataclass
+class LivenessEvent:
+    """A host joined, was lost or rejoined, at a step (``at_s``: monotonic seconds)."""
+
+    event: str
+    host: str
+    sites: list[str]
+    step: int
+    at_s: float
+
+
+class CoordinatorAgent(Agent):
+    """Registrations, heartbeats, dispatch acknowledgements and stop, for one aggregator.
+
+    Args:
+        name: the agent's name (``coordinator``).
+        site_names: every site of the scenario, in its order.
+        scenario_digest: what a site process's scenario must hash to.
+        seed: the run's seed, told to the sites in ``Welcome``.
+        run_name: the run directory's name, told to the sites.
+        settings: heartbeats, timeouts, acknowledgements.
+    """
+
+    role = "coordinator"
+
+    def __init__(self, name: str, site_names: Sequence[str], *, scenario_digest: str,
+                 seed: int, run_name: str, settings: LinkSettings) -> None:
+        super().__init__(name)
+        self.site_names = list(site_names)
+        self.scenario_digest = scenario_digest
+        self.seed = seed
+        self.run_name = run_name
+        self.settings = settings
+        self.members: dict[str, Member] = {}
+        self.holder: dict[str, str] = {}
+        self.liveness = PeerLiveness(settings.timeout_ms / 1000.0)
+        self.events: list[LivenessEvent] = []
+        self.next_step = 0
+        self.stopped: dict[str, int] = {}
+        self.refusals = 0
+        self._known = set(self.site_names)
+        self._ever: set[str] = set()
+        self._seq = 0
+        self._dispatch: tuple[StepCleared, str] | None = None
+        self._resend: Timer | None = None
+        self.on(Register, self._on_register)
+        self.on(Heartbeat, self._on_heartbeat)
+        self.on(Applied, self._on_applied)
+        self.on(Stopped, self._on_stopped)
+
+    def started(self) -> None:
+        """Start the heartbeat timer."""
+        self.host.call_later(0.0, self._tick)
+
+    # -- who is there ------------------------------------------------------------------
+    def live_sites(self) -> list[str]:
+        """The addresses of the sites of live hosts, in the scenario's order."""
+        return [f"{self.holder[s]}/{s}" for s in self.site_names if s in self.holder]
+
+    def joined(self) -> set[str]:
+        """The names of the sites whose host is live."""
+        return set(self.holder)
+
+    def lost_sites(self) -> list[str]:
+        """Sites whose host was lost at some point, in the scenario's order."""
+        lost = {s for e in self.events if e.event == "lost" for s in e.sites}
+        return [s for s in self.site_names if s in lost]
+
+    # -- handlers ----------------------------------------------------------------------
+    def _sender_host(self, envelope: Envelope) -> str:
+        return envelope.sender.partition("/")[0]
+
+    def _refuse(self, host: str, reason: str) -> None:
+        self.refusals += 1
+        log.warning("refused host %s: %s", host, reason)
+        self.host.route_back(host)
+        self.send(f"{host}/{LINK_AGENT}", Refused(reason), conversation=f"join/{host}")
+        self.host.flush_out()
+        if host not in self.members:
+            self.host.forget_route(host)
+
+    def _on_register(self, envelope: Envelope, reg: Register) -> None:
+        host = self._sender_host(envelope)
+        if envelope.sender != f"{host}/{LINK_AGENT}" or reg.host != host:
+            raise ProtocolError(f"Register from {envelope.sender} names host {reg.host!r}")
+        if reg.scenario_digest != self.scenario_digest:
+            self._refuse(host, "the site process runs another scenario (digest "
+                               f"{reg.scenario_digest[:12]}, expected {self.scenario_digest[:12]})")
+            return
+        names = [s.name for s in reg.sites]
+        unknown = [n for n in names if n not in self._known]
+        if unknown or not names:
+            self._refuse(host, f"sites not in the scenario: {unknown}" if unknown
+                         else "no sites named")
+            return
+        taken = [n for n in names if self.holder.get(n, host) != host]
+        if taken:
+            self._refuse(host, f"sites already served by another live host: {taken}")
+            return
+        member = self.members.get(host)
+        if member is None or member.sites != names:
+            event = "rejoined" if host in self._ever else "joined"
+            self.members[host] = Member(host, names, reg.pid)
+            for n in names:
+                self.holder[n] = host
+            self._ever.add(host)
+            self._event(event, host, names)
+        self.liveness.seen(host, time.monotonic())
+        self.host.route_back(host)
+        self.send(envelope.sender, Welcome(host, names, self.seed, self.next_step,
+                                           self.settings.heartbeat_ms, self.settings.timeout_ms,
+                                           self.run_name),
+                  conversation=f"join/{host}")
+
+    def _member(self, envelope: Envelope) -> Member:
+        host = self._sender_host(envelope)
+        member = self.members.get(host)
+        if member is None:
+            raise ProtocolError(f"{envelope.kind} from {envelope.sender}, a host that has not "
+                                "registered (or was lost)")
+        self.liveness.seen(host, time.monotonic())
+        return member
+
+    def _on_heartbeat(self, envelope: Envelope, beat: Heartbeat) -> None:
+        self._member(envelope)
+
+    def _on_applied(self, envelope: Envelope, applied: Applied) -> None:
+        member = self._member(envelope)
+        site = envelope.sender.partition("/")[2]
+        if site not in member.sites:
+            raise ProtocolError(f"Applied from {envelope.sender}, not a site of {member.host}")
+        member.applied.setdefault(applied.step, {})[site] = applied
+
+    def _on_stopped(self, envelope: Envelope, stopped: Stopped) -> None:
+        host = self._sender_host(envelope)
+        self.stopped[host] = stopped.messages
+        self._drop_member(host)
+
+    # -- liveness ----------------------------------------------------------------------
+    def _tick(self) -> None:
+        self._seq += 1
+        for host in list(self.members):
+            self.send(f"{host}/{LINK_AGENT}", Heartbeat(self._seq), conversation="liveness")
+        for host in self.liveness.expire(time.monotonic()):
+            member = self.members.get(host)
+            if member is not None:
+                log.warning("site host %s (sites %s, pid %d) lost: silent for more than %d ms",
+                            host, member.sites, member.pid, self.settings.timeout_ms)
+                self._event("lost", host, member.sites)
+                self._drop_member(host)
+        self.host.call_later(self.settings.heartbeat_ms / 1000.0, self._tick)
+
+    def _drop_member(self, host: str) -> None:
+        member = self.members.pop(host, None)
+        if member is None:
+            return
+        for n in member.sites:
+            if self.holder.get(n) == host:
+                del self.holder[n]
+        self.liveness.forget(host)
+        self.host.forget_route(host)
+
+    def _event(self, event: str, host: str, sites: list[str]) -> None:
+        step = self.next_step
+        self.events.append(LivenessEvent(event, host, list(sites), step, time.monotonic()))
+        log.info("site host %s %s at step %d: %s", host, event, step, sites)
+        trace = self.host.trace
+        if trace is not None:
+            trace.round(sim_time=self.clock.now(), step=step, conversation="liveness",
+                        protocol="liveness", round=len(self.events),
+                        detail={"event": event, "host": host, "sites": list(sites),
+                                "pid": self.members[host].pid if host in self.members else None})
+            trace.flush()
+
+    # -- dispatch and its acknowledgements -----------------------------------------------
+    def dispatch(self, cleared: StepCleared) -> None:
+        """Send the step's outcome to every site of every live host; resend to those that
+        have not acknowledged it every ``ack_ms`` until they do or their host is lost."""
+        self._dispatch = (cleared, f"dispatch/{cleared.step}")
+        self._send_dispatch(self.live_sites())
+
+    def _send_dispatch(self, addresses: list[str]) -> None:
+        assert self._dispatch is not None
+        cleared, conversation = self._dispatch
+        for address in addresses:
+            self.send(address, cleared, conversation=conversation)
+        if self._resend is not None:
+            self._resend.cancel()
+        self._resend = self.host.call_later(self.settings.ack_ms / 1000.0, self._on_ack_due)
+
+    def _on_ack_due(self) -> None:
+        self._resend = None
+        if self._dispatch is None:
+            return
+        missing = self.unacknowledged(self._dispatch[0].step)
+        if missing:
+            log.info("step %d: no Applied yet from %s; StepCleared sent again",
+                     self._dispatch[0].step, missing)
+            self._send_dispatch(missing)
+
+    def unacknowledged(self, step: int) -> list[str]:
+        """Addresses of live sites that have not acknowledged ``step``'s outcome."""
+        out = []
+        for address in self.live_sites():
+            host, _, site = address.partition("/")
+            if site not in self.members[host].applied.get(step, {}):
+                out.append(address)
+        return out
+
+    def applied(self, step: int) -> dict[str, Applied]:
+        """Every acknowledgement of ``step``, by site name (whatever became of the host)."""
+        out: dict[str, Applied] = {}
+        for member in self.members.values():
+            out.update(member.applied.get(step, {}))
+        return out
+
+    def end_dispatch(self) -> None:
+        """The step is over: no more resending."""
+        self._dispatch = None
+        if self._resend is not None:
+            self._resend.cancel()
+            self._resend = None
+
+    # -- the end -----------------------------------------------------------------------
+    def stop_all(self, reason: str) -> list[str]:
+        """Tell every live host to stop; return their names."""
+        hosts = sorted(self.members)
+        for host in hosts:
+            self.send(f"{host}/{LINK_AGENT}", Stop(reason), conversation="stop")
+        return hosts

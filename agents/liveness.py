@@ -1,0 +1,99 @@
+"""Who is alive: heartbeat bookkeeping without sockets or clocks of its own.
+
+Both classes take ``now`` (monotonic seconds) from their caller, so a test drives them
+with made-up times. See ``docs/protocols/distributed.md`` (Liveness).
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class PeerLiveness:
+    """The aggregator's view: when each peer was last heard of, and who is lost.
+
+    Args:
+        timeout_s: a peer silent for longer than this is lost.
+    """
+
+    def __init__(self, timeout_s: float) -> None:
+        if timeout_s <= 0:
+            raise ValueError(f"timeout_s must be positive, got {timeout_s}")
+        self.timeout_s = timeout_s
+        self._last: dict[str, float] = {}
+
+    def seen(self, peer: str, now: float) -> None:
+        """``peer`` sent something at ``now``."""
+        self._last[peer] = now
+
+    def alive(self, peer: str) -> bool:
+        """True while ``peer`` is tracked and not lost."""
+        return peer in self._last
+
+    def forget(self, peer: str) -> None:
+        """Stop tracking ``peer`` (it left)."""
+        self._last.pop(peer, None)
+
+    def expire(self, now: float) -> list[str]:
+        """The peers silent for longer than the timeout, sorted; they are no longer tracked."""
+        lost = sorted(p for p, t in self._last.items() if now - t > self.timeout_s)
+        for peer in lost:
+            del self._last[peer]
+        return lost
+
+    @property
+    def peers(self) -> list[str]:
+        """The peers alive, sorted."""
+        return sorted(self._last)
+
+
+class LinkMode(str, Enum):
+    """A site process's relation to its aggregator."""
+
+    JOINING = "joining"
+    """not (yet) welcomed"""
+    JOINED = "joined"
+    """welcomed, and the aggregator is heard from"""
+    HOLDING = "holding"
+    """the aggregator is silent: the last set-point is held for the grace period"""
+    LOCAL = "local"
+    """the grace period passed: no set-point, local rules only"""
+
+
+class AggregatorWatch:
+    """The site's view of its aggregator: joined, holding the last set-point, or local.
+
+    Args:
+        timeout_s: the aggregator is taken as gone after this long without a word.
+        grace_s: how long the last set-point is held once it is gone.
+    """
+
+    def __init__(self, timeout_s: float, grace_s: float) -> None:
+        if timeout_s <= 0 or grace_s < 0:
+            raise ValueError(f"timeout_s must be positive and grace_s >= 0, got "
+                             f"{timeout_s} and {grace_s}")
+        self.timeout_s = timeout_s
+        self.grace_s = grace_s
+        self.mode = LinkMode.JOINING
+        self._last: float | None = None
+
+    def welcomed(self, now: float) -> None:
+        """The aggregator welcomed this process at ``now``."""
+        self.mode = LinkMode.JOINED
+        self._last = now
+
+    def seen(self, now: float) -> None:
+        """The aggregator sent something at ``now``."""
+        if self.mode is not LinkMode.JOINING:
+            self.mode = LinkMode.JOINED
+            self._last = now
+
+    def update(self, now: float) -> LinkMode:
+        """The mode at ``now`` (moving to holding, then local, as silence lasts)."""
+        if self._last is not None and self.mode is not LinkMode.JOINING:
+            silent = now - self._last
+            if silent > self.timeout_s + self.grace_s:
+                self.mode = LinkMode.LOCAL
+            elif silent > self.timeout_s:
+                self.mode = LinkMode.HOLDING
+        return self.mode

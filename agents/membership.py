@@ -1,0 +1,101 @@
+"""Message kinds of distributed operation: joining, heartbeats, dispatch acks, stop.
+
+The sequence is in ``docs/protocols/distributed.md``. These kinds belong to the runtime
+(who is connected and alive), not to a negotiation protocol, so they live in ``agents``.
+No kind carries a key or anything secret.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from agents.kinds import default_registry
+from agents.messages import KindRegistry
+
+
+class SiteInfo(msgspec.Struct, frozen=True):
+    """One site a process hosts: its devices and its flexibility at registration.
+
+    ``p_min_kw`` and ``p_max_kw`` are the sums of the devices' live offers (kW, + injection).
+    """
+
+    name: str
+    devices: list[str]
+    p_min_kw: float
+    p_max_kw: float
+
+
+class Register(msgspec.Struct, frozen=True):
+    """Site process -> coordinator: host ``host`` serves ``sites`` of the scenario whose
+    digest is ``scenario_digest`` (repeated every heartbeat until answered)."""
+
+    host: str
+    sites: list[SiteInfo]
+    scenario_digest: str
+    pid: int
+
+
+class Welcome(msgspec.Struct, frozen=True):
+    """Coordinator -> site process: registered; the sites are called from ``next_step``.
+
+    ``seed`` seeds each site's random stream as in one process; ``run_name`` is the
+    aggregator's run directory's name, the default folder for the
+    site's trace shard.
+    """
+
+    host: str
+    sites: list[str]
+    seed: int
+    next_step: int
+    heartbeat_ms: int
+    timeout_ms: int
+    run_name: str
+
+
+class Refused(msgspec.Struct, frozen=True):
+    """Coordinator -> site process: not registered, and why."""
+
+    reason: str
+
+
+class Heartbeat(msgspec.Struct, frozen=True):
+    """Either way, every heartbeat period: the sender is alive."""
+
+    seq: int
+
+
+class Applied(msgspec.Struct, frozen=True):
+    """Site -> coordinator: the acknowledgement of ``StepCleared`` for ``step``, with what
+    the site ran (kW, + injection) and the energy in its stores (kWh)."""
+
+    step: int
+    power_kw: float
+    reserve_kw: float
+    stored_kwh: float
+
+
+class Stop(msgspec.Struct, frozen=True):
+    """Coordinator -> site process: the run is over; flush the trace and exit."""
+
+    reason: str
+
+
+class Stopped(msgspec.Struct, frozen=True):
+    """Site process -> coordinator: the trace shard is on disk; the process exits."""
+
+    host: str
+    messages: int
+
+
+MEMBERSHIP_KINDS: tuple[type[msgspec.Struct], ...] = (
+    Register, Welcome, Refused, Heartbeat, Applied, Stop, Stopped,
+)
+"""Every kind of distributed operation, for registering with a runtime."""
+
+
+def distributed_registry() -> KindRegistry:
+    """The built-in kinds plus the membership kinds."""
+    registry = default_registry()
+    for kind in MEMBERSHIP_KINDS:
+        registry.register(kind)
+    return registry

@@ -1,0 +1,199 @@
+"""The site side of distributed operation: joining, heartbeats, acks, holding, stopping.
+
+A site process hosts a :class:`SiteLinkAgent` (``<host>/link``) and one
+:class:`RemoteSiteAgent` per site. The link registers, answers heartbeats and watches the
+aggregator (joined, holding the last set-point, local); a remote site is a
+:class:`~agents.site.SiteAgent` that acknowledges each step's outcome with ``Applied``.
+The sequence is in ``docs/protocols/distributed.md``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Sequence
+
+import numpy as np
+
+from agents.agent import Agent
+from agents.coordinator import LINK_AGENT
+from agents.liveness import AggregatorWatch, LinkMode
+from agents.membership import (
+    Applied,
+    Heartbeat,
+    Refused,
+    Register,
+    SiteInfo,
+    Stop,
+    Welcome,
+)
+from agents.messages import Envelope
+from agents.site import SiteAgent
+from coordination.merit_order.messages import CallForBids, StepCleared
+
+log = logging.getLogger(__name__)
+
+
+class RemoteSiteAgent(SiteAgent):
+    """A site in its own process: hears the step's outcome by address and acknowledges it.
+
+    It takes the same arguments as :class:`~agents.site.SiteAgent`. A repeated
+    ``StepCleared`` is acknowledged again without running the devices twice; a site that
+    joins late first runs its devices at their baselines through the steps it missed.
+    """
+
+    def started(self) -> None:
+        """No broadcast subscription: the outcome comes by address, to be acknowledged."""
+
+    def info(self) -> SiteInfo:
+        """What the site tells at registration: devices and flexibility now."""
+        offers = self.offers(0)
+        self._offers_step = -1
+        return SiteInfo(self.name, [d.name for d in self.devices],
+                        sum(o.p_min_kw for o in offers), sum(o.p_max_kw for o in offers))
+
+    def catch_up(self, step: int) -> int:
+        """Run the devices at their baselines through every step before ``step`` that they
+        have not run; return how many."""
+        missed = 0
+        while self.last_cleared_step + 1 < step:
+            for device in self.devices:
+                device.run(device.offer(self.dt_h).baseline_kw, self.dt_h)
+            self.last_cleared_step += 1
+            missed += 1
+        if missed:
+            self._offers_step = -1
+            log.info("site %s ran %d missed steps at its baseline", self.name, missed)
+        return missed
+
+    def _on_call(self, envelope: Envelope, call: CallForBids) -> None:
+        self.catch_up(call.step)
+        self.clock.advance_to(max(self.clock.now(), call.window_start_s))
+        super()._on_call(envelope, call)
+
+    def _on_cleared(self, envelope: Envelope, cleared: StepCleared) -> None:
+        if cleared.step != self.last_cleared_step:
+            self.catch_up(cleared.step)
+            super()._on_cleared(envelope, cleared)
+        stored = sum(getattr(d.model, "energy_kwh", 0.0) for d in self.devices)
+        self.send(envelope.sender, Applied(cleared.step, self.power_kw, self.reserve_kw, stored),
+                  conversation=envelope.conversation, round=envelope.round)
+
+    def release(self) -> None:
+        """The aggregator is gone for good: drop the held set-point."""
+        self.award = None
+
+
+class SiteLinkAgent(Agent):
+    """Registers the process's sites, exchanges heartbeats, watches the aggregator.
+
+    Args:
+        sites: the sites of this process.
+        digest: the scenario's digest.
+        aggregator: the coordinator's address (``agg/coordinator``).
+        heartbeat_ms: how often to send a heartbeat (or a registration until welcomed).
+        timeout_ms: the aggregator is taken as gone after this long without a word.
+        grace_s: how long the last set-point is held after that.
+        site_indices: each site's position among the scenario's sites.
+        n_sites: how many sites the scenario has (to split the seed into streams).
+    """
+
+    role = "link"
+
+    def __init__(self, sites: Sequence[RemoteSiteAgent], *, digest: str, aggregator: str,
+                 heartbeat_ms: int, timeout_ms: int, grace_s: float,
+                 site_indices: Sequence[int], n_sites: int) -> None:
+        super().__init__(LINK_AGENT)
+        self.sites = list(sites)
+        self.digest = digest
+        self.aggregator = aggregator
+        self.heartbeat_ms = heartbeat_ms
+        self.watch = AggregatorWatch(timeout_ms / 1000.0, grace_s)
+        self.site_indices = list(site_indices)
+        self.n_sites = n_sites
+        self.welcome: Welcome | None = None
+        self.refused: str | None = None
+        self.stop: Stop | None = None
+        self.modes: list[tuple[str, float]] = []
+        self._seq = 0
+        self.on(Welcome, self._on_welcome)
+        self.on(Refused, self._on_refused)
+        self.on(Heartbeat, self._on_heartbeat)
+        self.on(Stop, self._on_stop)
+
+    @property
+    def mode(self) -> LinkMode:
+        """Joining, joined, holding or local."""
+        return self.watch.mode
+
+    def started(self) -> None:
+        """Register at once, then every heartbeat period."""
+        self.host.call_later(0.0, self._tick)
+
+    def _register(self) -> None:
+        self.send(self.aggregator, Register(self.host.name, [s.info() for s in self.sites],
+                                            self.digest, os.getpid()),
+                  conversation=f"join/{self.host.name}")
+
+    def _tick(self) -> None:
+        if self.stop is not None or self.refused is not None:
+            return
+        before = self.watch.mode
+        mode = self.watch.update(time.monotonic())
+        if mode is not before:
+            self._changed(mode)
+        if mode is LinkMode.JOINED:
+            self._seq += 1
+            self.send(self.aggregator, Heartbeat(self._seq), conversation="liveness")
+        else:
+            self._register()
+        self.host.call_later(self.heartbeat_ms / 1000.0, self._tick)
+
+    def _changed(self, mode: LinkMode) -> None:
+        self.modes.append((mode.value, time.monotonic()))
+        if mode is LinkMode.HOLDING:
+            log.warning("%s: the aggregator is silent; holding the last set-point for %.0f s",
+                        self.host.name, self.watch.grace_s)
+        elif mode is LinkMode.LOCAL:
+            log.warning("%s: no aggregator after the grace period; local rules only",
+                        self.host.name)
+            for site in self.sites:
+                site.release()
+        else:
+            log.info("%s: %s", self.host.name, mode.value)
+        trace = self.host.trace
+        if trace is not None:
+            step = max(s.last_cleared_step for s in self.sites) + 1
+            trace.round(sim_time=self.clock.now(), step=step, conversation="liveness",
+                        protocol="liveness", round=len(self.modes),
+                        detail={"event": mode.value, "host": self.host.name})
+            trace.flush()
+
+    def _from_aggregator(self, envelope: Envelope) -> None:
+        self.watch.seen(time.monotonic())
+
+    def _on_welcome(self, envelope: Envelope, welcome: Welcome) -> None:
+        first = self.welcome is None
+        rejoined = self.watch.mode in (LinkMode.HOLDING, LinkMode.LOCAL)
+        self.welcome = welcome
+        self.watch.welcomed(time.monotonic())
+        if first:
+            # the same stream per site as in one process: stream i of the run's seed
+            streams = np.random.default_rng(welcome.seed).spawn(self.n_sites)
+            for site, i in zip(self.sites, self.site_indices):
+                site.rng = streams[i]
+        if first or rejoined:
+            self._changed(LinkMode.JOINED)
+
+    def _on_refused(self, envelope: Envelope, refused: Refused) -> None:
+        self.refused = refused.reason
+        log.error("%s: the aggregator refused this process: %s", self.host.name, refused.reason)
+
+    def _on_heartbeat(self, envelope: Envelope, beat: Heartbeat) -> None:
+        self._from_aggregator(envelope)
+
+    def _on_stop(self, envelope: Envelope, stop: Stop) -> None:
+        self._from_aggregator(envelope)
+        self.stop = stop
+        log.info("%s: stop (%s)", self.host.name, stop.reason)

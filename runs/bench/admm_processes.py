@@ -1,0 +1,194 @@
+"""``vpp bench admm --processes N --transport tcp``: ADMM rounds to site processes.
+
+The sites of a random instance are dealt to N processes (from the warm fork server of
+``runs.spawn``) that connect to the aggregator over TCP loopback (plaintext: a benchmark
+on 127.0.0.1) or ``ipc://``. The same instance is negotiated in one process over
+``inproc://`` first, with each site's local solve timed, and solved centrally.
+
+``round_ms_p50`` is the median time between the ends of consecutive rounds (from the
+aggregator's trace rows); ``slowest_solve_ms_p50`` the median over rounds of the slowest
+site's local solve (timed in the one-process run); their difference,
+``messaging_ms_p50``, is what the processes and the transport add. On a machine with
+fewer cores than processes the sites cannot all solve at once, so that difference also
+holds the wait for a core: ``cpu_floor_ms_p50`` is the shortest a round can be here,
+the larger of the slowest solve and all solves divided by the cores, and
+``messaging_over_floor_ms_p50`` what the round takes beyond it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import statistics
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+import zmq
+
+from agents.admm import AdmmAggregatorAgent, AdmmSiteAgent
+from agents.agent import Agent
+from agents.host import Host
+from agents.loop import EventLoop
+from agents.membership import Heartbeat, Stop, distributed_registry
+from agents.messages import Envelope
+from agents.trace import TraceRecorder, shard_path
+from coordination.admm.instances import random_sites, random_target
+from coordination.admm.protocol import AdmmSettings
+from coordination.admm.reference import solve_centralized
+from runs.bench.admm import AdmmSwarm, cost_gap_rel
+from runs.bench.admm_site import admm_child
+from runs.spawn import PRELOAD, SiteSpawner, deal
+
+log = logging.getLogger(__name__)
+
+
+class TimedAdmmSite(AdmmSiteAgent):
+    """An ADMM site that records how long each round's local step took (ms by round)."""
+
+    def __init__(self, name: str, model) -> None:
+        super().__init__(name, model)
+        self.solve_ms: dict[int, float] = {}
+
+    def _on_round(self, envelope: Envelope, msg) -> None:
+        t0 = time.perf_counter()
+        super()._on_round(envelope, msg)
+        self.solve_ms[msg.round] = 1000.0 * (time.perf_counter() - t0)
+
+
+class _Ready(Agent):
+    """The aggregator side of the bench's join: answers a site host through the ROUTER."""
+
+    role = "coordinator"
+
+    def __init__(self) -> None:
+        super().__init__("ready")
+        self.hosts: set[str] = set()
+        self.on(Heartbeat, self._on_heartbeat)
+
+    def _on_heartbeat(self, envelope: Envelope, beat: Heartbeat) -> None:
+        host = envelope.sender.partition("/")[0]
+        if host not in self.hosts:
+            self.hosts.add(host)
+            self.host.route_back(host)
+            self.send(envelope.sender, Heartbeat(beat.seq))
+
+
+def _round_ms(shard: Path) -> list[float]:
+    """Durations between the ends of consecutive ADMM rounds, from a trace shard."""
+    db = sqlite3.connect(f"file:{shard}?mode=ro", uri=True)
+    try:
+        stamps = [w for (w,) in db.execute(
+            "SELECT wall_ns FROM rounds WHERE protocol = 'admm' ORDER BY round")]
+    finally:
+        db.close()
+    return [(b - a) / 1e6 for a, b in zip(stamps, stamps[1:])]
+
+
+def run(sites: int = 50, processes: int = 50, horizon: int = 24, seed: int = 0,
+        transport: str = "tcp") -> dict:
+    """Negotiate a random target-following instance with ``processes`` site processes."""
+    if transport not in ("tcp", "ipc"):
+        raise ValueError(f"transport must be tcp or ipc, got {transport!r}")
+    models = random_sites(sites, horizon, 1.0, seed)
+    coupling = random_target(models, seed)
+    t0 = time.perf_counter()
+    reference = solve_centralized(models, coupling)
+    central_s = time.perf_counter() - t0
+    settings = AdmmSettings()
+    with tempfile.TemporaryDirectory(prefix="vpp-bench-") as tmp:
+        # one process, inproc, each local solve timed
+        trace = TraceRecorder(shard_path(tmp, "inproc"), "inproc")
+        timed = [TimedAdmmSite(m.name, m) for m in models]
+        swarm = AdmmSwarm(models, AdmmSettings(deadline_ms=max(settings.deadline_ms,
+                                                               20 * sites)),
+                          trace=trace, site_agents=timed)
+        try:
+            local = swarm.negotiate(coupling, horizon, 1.0)
+        finally:
+            swarm.close()
+            trace.close()
+        local_rounds = _round_ms(shard_path(tmp, "inproc"))
+        slowest = [max(a.solve_ms.get(k, 0.0) for a in timed) for k in range(local.iterations)]
+        cores = os.cpu_count() or 1
+        floor = [max(max(a.solve_ms.get(k, 0.0) for a in timed),
+                     sum(a.solve_ms.get(k, 0.0) for a in timed) / cores)
+                 for k in range(local.iterations)]
+
+        # the same instance, sites in processes
+        groups = deal([m.name for m in models], processes)
+        index = {m.name: i for i, m in enumerate(models)}
+        context = zmq.Context()
+        trace = TraceRecorder(shard_path(tmp, "agg"), "agg")
+        agg_host = Host("agg", f"inproc://agg-{uuid.uuid4().hex}", context=context,
+                        registry=distributed_registry(), trace=trace)
+        bind = "tcp://127.0.0.1:*" if transport == "tcp" else f"ipc://{tmp}/agg"
+        endpoint = agg_host.listen(bind)
+        ready = agg_host.add(_Ready())
+        addresses = [f"{g.host}/{name}" for g in groups for name in g.sites]
+        aggregator = agg_host.add(AdmmAggregatorAgent("aggregator", addresses, settings))
+        loop = EventLoop(agg_host)
+        spawner = SiteSpawner(preload=[*PRELOAD, "runs.bench.admm_site"])
+        try:
+            t0 = time.perf_counter()
+            spawner.start_processes(admm_child, [
+                (g.host, (g.host, tuple(index[n] for n in g.sites), sites, horizon, seed,
+                          endpoint)) for g in groups])
+            if not loop.run_until(lambda: len(ready.hosts) == processes
+                                  or spawner.failed() is not None, 120):
+                raise RuntimeError(f"{len(ready.hosts)} of {processes} processes joined")
+            if spawner.failed() is not None:
+                raise RuntimeError(spawner.failed())
+            ready_s = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            aggregator.begin(0, coupling, horizon, 1.0)
+            if not loop.run_until(lambda: aggregator.done, 600):
+                raise RuntimeError("the ADMM negotiation did not end within 600 s")
+            admm_s = time.perf_counter() - t0
+            result = aggregator.results[-1]
+            for host in sorted(ready.hosts):
+                agg_host.send(ready, f"{host}/link", Stop("bench over"))
+            loop.run_for(0.2)
+            messages, dropped = agg_host.stats.sent, agg_host.stats.dropped_total
+        finally:
+            agg_host.close()
+            trace.close()
+            codes = spawner.stop()
+            context.term()
+        rounds = _round_ms(shard_path(tmp, "agg"))
+    round_p50 = statistics.median(rounds) if rounds else None
+    slowest_p50 = statistics.median(slowest) if slowest else None
+    total = np.sum(list(result.schedules_kw.values()), axis=0)
+    return {
+        "sites": sites,
+        "processes": processes,
+        "horizon": horizon,
+        "transport": transport,
+        "iterations": result.iterations,
+        "converged": result.converged,
+        "admm_s": round(admm_s, 3),
+        "central_s": round(central_s, 3),
+        "ready_s": round(ready_s, 3),
+        "gap": float(f"{(result.cost_eur - reference.cost_eur) / abs(reference.cost_eur):.3g}")
+        if reference.cost_eur else None,
+        "cost_gap_rel": float(f"{cost_gap_rel(result, reference):.3g}"),
+        "target_gap_kw": float(
+            f"{np.abs(total - np.asarray(coupling.target_kw)).max():.3g}"),
+        "round_ms_p50": round(round_p50, 3) if round_p50 is not None else None,
+        "slowest_solve_ms_p50": round(slowest_p50, 3) if slowest_p50 is not None else None,
+        "messaging_ms_p50": round(round_p50 - slowest_p50, 3)
+        if round_p50 is not None and slowest_p50 is not None else None,
+        "cpu_floor_ms_p50": round(statistics.median(floor), 3) if floor else None,
+        "messaging_over_floor_ms_p50": round(round_p50 - statistics.median(floor), 3)
+        if round_p50 is not None and floor else None,
+        "cores": cores,
+        "inproc_round_ms_p50": round(statistics.median(local_rounds), 3) if local_rounds else None,
+        "inproc_iterations": local.iterations,
+        "cost_vs_inproc_eur": float(f"{result.cost_eur - local.cost_eur:.3g}"),
+        "messages": messages,
+        "dropped": dropped,
+        "clean_exit": codes == [0] * processes,
+    }

@@ -1,0 +1,68 @@
+"""The site processes of ``vpp bench admm --processes``: ADMM site agents and a link.
+
+Kept apart from ``runs.bench.admm_processes`` so that a child imports nothing heavy (that
+module imports the centralized reference solver, cvxpy, which would cost each child
+more than a second); the fork server preloads this module.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+import zmq
+
+from agents.admm import AdmmSiteAgent
+from agents.agent import Agent
+from agents.host import Host
+from agents.loop import EventLoop
+from agents.membership import Heartbeat, Stop, distributed_registry
+from coordination.admm.instances import random_sites
+from runs.site_process import parent_gone
+from runs.spawn import set_parent_death_signal
+
+
+class _Link(Agent):
+    """The site side of the bench's join: says hello until answered, stops on Stop."""
+
+    role = "link"
+
+    def __init__(self) -> None:
+        super().__init__("link")
+        self.joined = False
+        self.stopped = False
+        self.on(Heartbeat, lambda env, beat: setattr(self, "joined", True))
+        self.on(Stop, lambda env, stop: setattr(self, "stopped", True))
+
+    def started(self) -> None:
+        self.host.call_later(0.0, self._hello)
+
+    def _hello(self) -> None:
+        if not self.joined:
+            self.send("agg/ready", Heartbeat(0))
+            self.host.call_later(0.2, self._hello)
+
+
+def admm_child(host_name: str, indices: tuple[int, ...], n_sites: int, horizon: int,
+                seed: int, connect: str, parent, log_level: int) -> None:
+    """A site process of the ADMM bench (runs in the child; ``parent`` is the pipe end
+    whose end-of-file means the parent is gone)."""
+    set_parent_death_signal()
+    logging.basicConfig(level=log_level)
+    models = random_sites(n_sites, horizon, 1.0, seed)
+    context = zmq.Context()
+    host = Host(host_name, f"inproc://{host_name}-{uuid.uuid4().hex}", context=context,
+                registry=distributed_registry())
+    host.connect("agg", connect, duplex=True)
+    for i in indices:
+        host.add(AdmmSiteAgent(models[i].name, models[i]))
+    link = host.add(_Link())
+    loop = EventLoop(host)
+    try:
+        while not link.stopped and not parent_gone(parent.fileno()):
+            loop.run_once(0.05)
+    finally:
+        host.close()
+        context.term()
+
+

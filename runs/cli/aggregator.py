@@ -1,0 +1,92 @@
+"""``vpp aggregator``: run a scenario whose sites join from other processes or machines."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from runs.cli.common import console, fail, new_run_dir, setup_logging, table
+
+
+def aggregator(
+    scenario: Path = typer.Argument(..., help="The scenario YAML file (the sites run it too)."),
+    bind: str = typer.Option(..., "--bind", help="Where to listen: tcp://ADDR:PORT or ipc://PATH."),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="The run's directory [default: vpp-output/<scenario>-<time>]."),
+    seed: int | None = typer.Option(None, "--seed", help="Override the scenario's seed."),
+    min_sites: int | None = typer.Option(
+        None, "--min-sites", help="Start with this many sites once --join-timeout-s passed "
+        "[default: wait for all]."),
+    join_timeout_s: float = typer.Option(60.0, "--join-timeout-s",
+                                         help="How long to wait for the sites."),
+    stop_timeout_s: float = typer.Option(10.0, "--stop-timeout-s",
+                                         help="How long to wait for the sites to stop."),
+    key: Path | None = typer.Option(None, "--key", help="The aggregator's .key_secret (CURVE)."),
+    allow_dir: Path | None = typer.Option(
+        None, "--allow-dir", help="Folder of the admitted sites' public .key files (CURVE)."),
+    insecure: bool = typer.Option(False, "--insecure", help="Allow plaintext TCP."),
+    heartbeat_ms: int = typer.Option(250, "--heartbeat-ms", help="Heartbeat period."),
+    timeout_ms: int = typer.Option(1500, "--timeout-ms",
+                                   help="Silence after which a site is lost."),
+    ack_ms: int = typer.Option(500, "--ack-ms",
+                               help="Resend an unacknowledged dispatch after this."),
+    rate_per_s: float = typer.Option(5000.0, "--rate-per-s",
+                                     help="Envelopes a second each peer may send."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
+    log_level: str = typer.Option("WARNING", "--log-level", help="DEBUG, INFO, WARNING, ERROR."),
+) -> None:
+    """Listen for site processes (vpp site), then negotiate every step with them."""
+    setup_logging(log_level)
+    import zmq
+
+    from agents.coordinator import LinkSettings
+    from agents.security import RateLimiter
+    from runs.cli.network import check_endpoint, server_security
+    from runs.distributed import AggregatorRun, DistributedError
+    from runs.scenario import ScenarioError, load
+
+    check_endpoint(bind, "--bind")
+    try:
+        spec = load(scenario)
+    except ScenarioError as exc:
+        fail(str(exc), code=1)
+    try:
+        settings = LinkSettings(heartbeat_ms=heartbeat_ms, timeout_ms=timeout_ms, ack_ms=ack_ms)
+        limiter = RateLimiter(rate_per_s, 2 * rate_per_s)
+    except ValueError as exc:
+        fail(str(exc))
+    context = zmq.Context()
+    setup, allow_list = server_security(context, bind, key, allow_dir, insecure)
+    run_dir = out or new_run_dir(spec.name)
+    try:
+        agg = AggregatorRun(spec, run_dir, bind=bind, scenario_path=scenario, seed=seed,
+                            listen_setup=setup, limiter=limiter, settings=settings,
+                            min_sites=min_sites, join_timeout_s=join_timeout_s,
+                            stop_timeout_s=stop_timeout_s, context=context)
+    except (ScenarioError, ValueError, zmq.ZMQError) as exc:
+        if allow_list is not None:
+            allow_list.stop()
+        context.term()
+        fail(str(exc), code=1)
+    if not as_json:
+        console.print(f"aggregator listening at [bold]{agg.endpoint}[/] for "
+                      f"{len(spec.site_names())} sites", highlight=False)
+    try:
+        summary = agg.run()
+    except DistributedError as exc:
+        fail(str(exc), code=1)
+    finally:
+        agg.close()
+        if allow_list is not None:
+            allow_list.stop()
+        context.term()
+    if allow_list is not None:
+        summary["refused_keys"] = allow_list.refused_total
+    if as_json:
+        print(json.dumps(summary))
+        return
+    console.print(table(f"distributed run {spec.name}", ("quantity", "value"), [
+        (k, ", ".join(map(str, v)) if isinstance(v, list) else v)
+        for k, v in summary.items() if k not in ("liveness_events", "dropped_by_reason")]))

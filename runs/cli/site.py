@@ -1,0 +1,64 @@
+"""``vpp site``: serve some sites of a scenario for an aggregator over the network."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from runs.cli.common import fail, setup_logging
+
+
+def site(
+    scenario: Path = typer.Argument(..., help="The scenario YAML file the aggregator runs."),
+    connect: str = typer.Option(..., "--connect",
+                                help="The aggregator: tcp://HOST:PORT or ipc://PATH."),
+    names: list[str] = typer.Option(
+        [], "--site", help="A site of the scenario to serve (repeat it) [default: all]."),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="The run directory for this process's trace shard "
+        "[default: vpp-output/<the aggregator's run name>]."),
+    host_name: str | None = typer.Option(
+        None, "--host-name", help="This process's host name [default: site-<first site>]."),
+    key: Path | None = typer.Option(None, "--key", help="This site's .key_secret (CURVE)."),
+    server_key: Path | None = typer.Option(None, "--server-key",
+                                           help="The aggregator's public .key (CURVE)."),
+    insecure: bool = typer.Option(False, "--insecure", help="Allow plaintext TCP."),
+    heartbeat_ms: int = typer.Option(250, "--heartbeat-ms", help="Heartbeat period."),
+    timeout_ms: int = typer.Option(1500, "--timeout-ms",
+                                   help="Silence after which the aggregator is taken as gone."),
+    grace_s: float = typer.Option(30.0, "--grace-s",
+                                  help="How long to hold the last set-point once it is gone."),
+    log_level: str = typer.Option("WARNING", "--log-level", help="DEBUG, INFO, WARNING, ERROR."),
+) -> None:
+    """Join an aggregator (vpp aggregator) and serve sites until told to stop.
+
+    Exit codes: 0 stopped by the aggregator, 2 refused, 143 SIGTERM/SIGINT.
+    """
+    setup_logging(log_level)
+    from agents.coordinator import LinkSettings
+    from runs.cli.network import check_endpoint, client_security
+    from runs.scenario import ScenarioError, load
+    from runs.distributed import check_distributable
+    from runs.site_process import serve_sites
+
+    check_endpoint(connect, "--connect")
+    try:
+        spec = load(scenario)
+        check_distributable(spec)
+    except ScenarioError as exc:
+        fail(str(exc), code=1)
+    setup = client_security(connect, key, server_key, insecure)
+    try:
+        settings = LinkSettings(heartbeat_ms=heartbeat_ms, timeout_ms=timeout_ms, grace_s=grace_s)
+    except ValueError as exc:
+        fail(str(exc))
+    try:
+        result = serve_sites(spec, names or spec.site_names(), connect, out_dir=out,
+                             where=str(scenario), host_name=host_name, setup=setup,
+                             settings=settings)
+    except ScenarioError as exc:
+        fail(str(exc), code=1)
+    if result.exit_code == 2:
+        fail(result.reason, code=2)
+    raise SystemExit(result.exit_code)

@@ -1,0 +1,50 @@
+"""``vpp run SCENARIO --processes N``: the sites in N local processes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from runs.cli.common import console, fail, table
+
+
+def run_spawned(path: Path, steps: int, name: str, run_dir: Path, processes: int,
+                seed: int | None, plot: bool) -> None:
+    """Run with site processes from a warm fork server; print the summary like ``vpp run``."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from runs.distributed import DistributedError
+    from runs.spawn import run_processes
+
+    try:
+        with Progress("[progress.description]{task.description}", BarColumn(),
+                      MofNCompleteColumn(), TimeElapsedColumn(), console=console,
+                      transient=True) as progress:
+            task = progress.add_task(f"{name}: steps ({processes} site processes)", total=steps)
+            summary = run_processes(path, run_dir, processes, seed=seed,
+                                    progress=lambda k: progress.update(task, completed=k))
+    except ValueError as exc:
+        fail(f"--processes {processes}: {exc}")
+    except DistributedError as exc:
+        fail(str(exc), code=1)
+    except KeyboardInterrupt:
+        fail("interrupted; the site processes were stopped", code=130)
+    if plot:
+        from runs.plots import plot_run
+
+        plot_run(run_dir)
+    console.print(table(f"run {name} (seed {summary['seed']}, {processes} site processes)",
+                        ("quantity", "value"), [
+        ("sites", summary["sites"]), ("steps", summary["steps"]),
+        ("target energy (kWh)", summary["target_kwh"]),
+        ("served energy (kWh)", summary["served_kwh"]),
+        ("unserved energy (kWh)", summary["unserved_kwh"]),
+        ("steps with unserved energy", summary["steps_with_unserved"]),
+        ("reserve shortfall (kWh)", summary["reserve_shortfall_kwh"]),
+        ("dispatch cost (EUR, pay-as-bid)", summary["cost_eur"]),
+        ("declined awards", summary["declines"]),
+        ("negotiation rounds", summary["rounds"]),
+        ("messages", summary["messages"]), ("messages dropped", summary["dropped"]),
+        ("sites lost", ", ".join(summary["lost_sites"]) or "none"),
+        ("wall time (s)", summary["wall_s"]),
+    ]))
+    console.print(f"trace and results in [bold]{run_dir}[/]  (next: vpp trace show {run_dir})")

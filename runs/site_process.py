@@ -1,0 +1,206 @@
+"""A site process: some sites of a scenario, joined to an aggregator over the network.
+
+:func:`serve_sites` builds the named sites exactly as the one-process swarm does (same
+devices, strategies and seeded random streams), connects one DEALER to the aggregator,
+registers, and serves until it is told to stop, is refused, gets SIGTERM/SIGINT, or (when
+started by ``vpp run --processes``) its parent goes away. It writes its own trace shard.
+See ``docs/protocols/distributed.md``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import select
+import signal
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import zmq
+
+from agents.clock import SimulatedClock
+from agents.coordinator import LinkSettings
+from agents.host import Host, SocketSetup
+from agents.loop import EventLoop
+from agents.membership import Stopped, distributed_registry
+from agents.site_link import RemoteSiteAgent, SiteLinkAgent
+from agents.trace import TraceRecorder, shard_path
+from runs.devices import build_device
+from runs.distributed import AGGREGATOR_HOST, scenario_digest
+from runs.plugins import site_strategies
+from runs.scenario import Scenario, ScenarioError, step_times
+
+log = logging.getLogger(__name__)
+
+EXIT_STOPPED = 0
+EXIT_REFUSED = 2
+EXIT_SIGNAL = 143
+EXIT_ORPHANED = 3
+
+
+@dataclass
+class SiteProcessResult:
+    """How a site process ended.
+
+    Attributes:
+        exit_code: 0 stopped by the aggregator, 2 refused, 3 parent gone, 143 signal.
+        reason: why, in words.
+        host: the process's host name.
+        modes: the link's mode changes (joined, holding, local), in order.
+    """
+
+    exit_code: int
+    reason: str
+    host: str
+    modes: list[str]
+
+
+def host_name_for(sites: Sequence[str]) -> str:
+    """The default host name of a process serving ``sites``: ``site-<first site>``."""
+    return f"site-{sites[0]}"
+
+
+def build_remote_sites(scenario: Scenario, names: Sequence[str], where: str,
+                       ) -> tuple[list[RemoteSiteAgent], list[int]]:
+    """The named sites (scenario order kept), built as the one-process swarm builds them;
+    return them with their positions among the scenario's sites."""
+    all_names = scenario.site_names()
+    unknown = [n for n in names if n not in all_names]
+    if unknown:
+        raise ScenarioError(f"{where}: no site named {', '.join(map(repr, unknown))} in the "
+                            f"scenario (it has {', '.join(all_names)})")
+    wanted = set(names)
+    strategies = site_strategies(scenario, where)
+    times = step_times(scenario)
+    sites, indices, index = [], [], 0
+    for i, spec in enumerate(scenario.sites):
+        for _ in range(spec.count):
+            name = all_names[index]
+            if name in wanted:
+                devices = []
+                for j, dev in enumerate(spec.devices):
+                    try:
+                        devices.append(build_device(dev, times, scenario.dt_h))
+                    except ValueError as exc:
+                        raise ScenarioError(
+                            f"{where}: {exc} - at `$.sites[{i}].devices[{j}]`") from None
+                sites.append(RemoteSiteAgent(name, devices, strategies[index],
+                                             dt_h=scenario.dt_h,
+                                             outage_probability=spec.outage_probability))
+                indices.append(index)
+            index += 1
+    return sites, indices
+
+
+class _Signals:
+    """SIGTERM and SIGINT end the serving loop (the trace is flushed on the way out)."""
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self._old = {}
+        if threading.current_thread() is not threading.main_thread():
+            return  # only the main thread may set handlers (a test may serve from a thread)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            self._old[sig] = signal.signal(sig, self._on_signal)
+
+    def _on_signal(self, signum: int, frame) -> None:
+        self.received = signum
+
+    def restore(self) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+def parent_gone(fd: int | None) -> bool:
+    """True when the parent's pipe reached end-of-file (the parent is gone)."""
+    if fd is None:
+        return False
+    readable, _, _ = select.select([fd], [], [], 0)
+    return bool(readable) and os.read(fd, 1) == b""
+
+
+def serve_sites(scenario: Scenario, names: Sequence[str], connect: str, *,
+                out_dir: Path | str | None = None, where: str = "<scenario>",
+                host_name: str | None = None, setup: SocketSetup | None = None,
+                settings: LinkSettings | None = None, parent_fd: int | None = None,
+                ready=None) -> SiteProcessResult:
+    """Serve ``names`` of ``scenario`` for the aggregator at ``connect`` until stopped.
+
+    Args:
+        out_dir: the run directory for this process's shard (default:
+            ``vpp-output/<the aggregator's run name>``, known once welcomed).
+        host_name: the host's name (default ``site-<first site>``).
+        setup: socket options for the connection (CURVE client keys).
+        settings: heartbeats and timeouts (the aggregator's must match).
+        parent_fd: the read end of a pipe the parent holds open; end-of-file stops this.
+        ready: called once with the host name when the aggregator welcomed this process.
+    """
+    settings = settings or LinkSettings()
+    sites, indices = build_remote_sites(scenario, names, where)
+    host_name = host_name or host_name_for([s.name for s in sites])
+    context = zmq.Context()
+    trace = (TraceRecorder(shard_path(out_dir, host_name), host_name)
+             if out_dir is not None else None)
+    clock = SimulatedClock(scenario.start)
+    host = Host(host_name, f"inproc://{host_name}-{uuid.uuid4().hex}", context=context,
+                clock=clock, registry=distributed_registry(), trace=trace)
+    host.connect(AGGREGATOR_HOST, connect, duplex=True, setup=setup)
+    for site in sites:
+        host.add(site)
+    link = SiteLinkAgent(sites, digest=scenario_digest(scenario),
+                         aggregator=f"{AGGREGATOR_HOST}/coordinator",
+                         heartbeat_ms=settings.heartbeat_ms, timeout_ms=settings.timeout_ms,
+                         grace_s=settings.grace_s, site_indices=indices,
+                         n_sites=len(scenario.site_names()))
+    host.add(link)
+    loop = EventLoop(host)
+    signals = _Signals()
+    told_ready = False
+    try:
+        while True:
+            if link.welcome is not None and host.trace is None:
+                trace = TraceRecorder(shard_path(Path("vpp-output") / link.welcome.run_name,
+                                                 host_name), host_name)
+                host.trace = trace
+                for agent in host.agents.values():
+                    trace.agent(agent.address, agent.role, type(agent).__qualname__)
+            if link.welcome is not None and not told_ready:
+                told_ready = True
+                if trace is not None:
+                    trace.set_meta(host=host_name, sites=[s.name for s in sites],
+                                   pid=os.getpid())
+                    trace.flush()
+                if ready is not None:
+                    ready(host_name)
+            if link.stop is not None:
+                code, reason = EXIT_STOPPED, f"stopped: {link.stop.reason}"
+                break
+            if link.refused is not None:
+                code, reason = EXIT_REFUSED, f"refused: {link.refused}"
+                break
+            if signals.received is not None:
+                code, reason = EXIT_SIGNAL, f"signal {signal.Signals(signals.received).name}"
+                break
+            if parent_gone(parent_fd):
+                code, reason = EXIT_ORPHANED, "the parent process is gone"
+                break
+            loop.run_once(0.05)
+        if trace is not None:
+            trace.sync()
+        if code == EXIT_STOPPED:
+            link.send(f"{AGGREGATOR_HOST}/coordinator", Stopped(host_name, host.stats.sent),
+                      conversation="stop")
+            loop.flush_out()
+            time.sleep(0.05)  # let ZeroMQ's I/O thread put it on the wire
+        log.info("%s: %s", host_name, reason)
+        return SiteProcessResult(code, reason, host_name, [m for m, _ in link.modes])
+    finally:
+        signals.restore()
+        host.close()
+        if trace is not None:
+            trace.close()
+        context.term()

@@ -1,0 +1,253 @@
+"""Site processes on this machine, from a fork server, torn down without orphans.
+
+:class:`SiteSpawner` starts site processes (:func:`runs.site_process.serve_sites`) from a
+``multiprocessing`` fork server that has imported the site's libraries once, so that each
+new process is a fork of a warm interpreter rather than a fresh one. Teardown, whatever
+happens to the parent, is in ``docs/protocols/distributed.md`` (Local spawning): each child
+polls a pipe that only the parent holds open and exits at its end-of-file, and asks the
+kernel (``PR_SET_PDEATHSIG``) for SIGTERM when its own parent, the fork server, dies.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import multiprocessing
+import multiprocessing.connection
+import os
+import signal
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from agents.coordinator import LinkSettings
+
+log = logging.getLogger(__name__)
+
+PRELOAD = ["numpy", "pandas", "zmq", "msgspec", "pvlib", "windpowerlib", "physics.pv",
+           "physics.wind", "runs.spawn_warm"]
+"""What the fork server imports before it forks the first site process."""
+
+_PR_SET_PDEATHSIG = 1
+
+
+def set_parent_death_signal(sig: int = signal.SIGTERM) -> bool:
+    """Ask Linux to send ``sig`` to this process when its parent dies; False elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return False
+    libc = ctypes.CDLL(None, use_errno=True)
+    return libc.prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0) == 0
+
+
+_ONE_THREAD = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+"""Thread pools of numerical libraries: one thread in each site process (unless the user
+set them), since many processes share the cores and idle pool threads spin."""
+
+
+def _start_fork_server() -> None:
+    """Start the fork server (once) so that it imports *this* code, with one-thread
+    numerical libraries (:data:`_ONE_THREAD`).
+
+    Python 3.11's fork server imports its preload modules before it applies the parent's
+    ``sys.path``, so it would import whatever copy of this package is installed rather
+    than the one running (a source checkout, a worktree). It is started with this
+    package's folder first on ``PYTHONPATH``; the variable is restored at once.
+    """
+    from multiprocessing import forkserver
+
+    root = str(Path(__file__).resolve().parent.parent)
+    saved = {k: os.environ.get(k) for k in ("PYTHONPATH", *_ONE_THREAD)}
+    old = saved["PYTHONPATH"]
+    os.environ["PYTHONPATH"] = root if not old else root + os.pathsep + old
+    for key in _ONE_THREAD:
+        os.environ.setdefault(key, "1")
+    try:
+        forkserver.ensure_running()
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@dataclass(frozen=True)
+class SiteGroup:
+    """The sites one process serves, and its host name."""
+
+    host: str
+    sites: tuple[str, ...]
+
+
+def deal(site_names: Sequence[str], processes: int) -> list[SiteGroup]:
+    """Deal the sites to ``processes`` processes in contiguous blocks, scenario order kept
+    (the first blocks one site larger when it does not divide evenly)."""
+    if not 1 <= processes <= len(site_names):
+        raise ValueError(f"processes must be between 1 and {len(site_names)} (one site at "
+                         f"least each), got {processes}")
+    base, extra = divmod(len(site_names), processes)
+    groups, start = [], 0
+    for i in range(processes):
+        size = base + (1 if i < extra else 0)
+        groups.append(SiteGroup(f"sites-{i + 1}", tuple(site_names[start:start + size])))
+        start += size
+    return groups
+
+
+def _noop() -> None:
+    """A child that does nothing (warms the fork server up)."""
+
+
+def _site_child(scenario_path: str, scenario_msgpack: bytes, group: SiteGroup, connect: str,
+                out_dir: str | None, settings: LinkSettings,
+                parent: multiprocessing.connection.Connection, log_level: int) -> None:
+    """A spawned site process's body (runs in the child). The scenario comes validated,
+    as MessagePack: parsing its YAML again in every child would cost more than the fork."""
+    set_parent_death_signal(signal.SIGTERM)
+    logging.basicConfig(level=log_level, format=f"{group.host}: %(levelname)s %(message)s")
+    import msgspec
+
+    from runs.scenario import Scenario
+    from runs.site_process import serve_sites
+
+    scenario = msgspec.msgpack.decode(scenario_msgpack, type=Scenario)
+    result = serve_sites(scenario, group.sites, connect, out_dir=out_dir, where=scenario_path,
+                         host_name=group.host, settings=settings, parent_fd=parent.fileno())
+    sys.exit(result.exit_code)
+
+
+class SiteSpawner:
+    """Starts site processes and makes sure none outlives the run.
+
+    Args:
+        method: ``forkserver`` (warm, the default) or ``spawn`` (fresh interpreters: the
+            baseline of ``vpp bench spawn``).
+        preload: modules the fork server imports first.
+    """
+
+    def __init__(self, method: str = "forkserver", preload: Sequence[str] = PRELOAD) -> None:
+        self.method = method
+        self.ctx = multiprocessing.get_context(method)
+        if method == "forkserver":
+            self.ctx.set_forkserver_preload(list(preload))
+            _start_fork_server()
+            # the first fork waits until the server has imported everything: do it now
+            warm = self.ctx.Process(target=_noop, name="warm-up")
+            warm.start()
+            warm.join()
+        self.processes: list[multiprocessing.process.BaseProcess] = []
+        self._reader, self._writer = self.ctx.Pipe(duplex=False)
+
+    def start(self, scenario_path: Path | str, groups: Sequence[SiteGroup], connect: str, *,
+              out_dir: Path | str | None, settings: LinkSettings | None = None) -> None:
+        """Start one process per group, serving its sites for the aggregator at ``connect``."""
+        import msgspec
+
+        from runs.scenario import load
+
+        settings = settings or LinkSettings()
+        level = logging.getLogger().getEffectiveLevel()
+        scenario = msgspec.msgpack.encode(load(scenario_path))
+        self.start_processes(_site_child, [
+            (group.host, (str(scenario_path), scenario, group, connect,
+                          None if out_dir is None else str(out_dir), settings))
+            for group in groups], level)
+
+    def start_processes(self, target, jobs: Sequence[tuple[str, tuple]],
+                        log_level: int = logging.WARNING) -> None:
+        """Start ``target(*args, parent, log_level)`` for each ``(name, args)`` of ``jobs``;
+        ``parent`` is the end of the parent pipe that the child must watch."""
+        for name, args in jobs:
+            proc = self.ctx.Process(target=target, name=name, daemon=False,
+                                    args=(*args, self._reader, log_level))
+            proc.start()
+            self.processes.append(proc)
+
+    def failed(self) -> str | None:
+        """Why waiting for the children is pointless (one of them ended early), or None."""
+        ended = [f"{p.name} (exit {p.exitcode})" for p in self.processes
+                 if p.exitcode is not None]
+        return f"site processes ended early: {', '.join(ended)}" if ended else None
+
+    def alive(self) -> list[int]:
+        """The process ids of the children still running."""
+        return [p.pid for p in self.processes if p.is_alive()]
+
+    def join(self, timeout_s: float = 10.0) -> list[int | None]:
+        """Wait for every child to end (up to ``timeout_s`` in all); return exit codes."""
+        end = time.monotonic() + timeout_s
+        for p in self.processes:
+            p.join(max(end - time.monotonic(), 0.0))
+        return [p.exitcode for p in self.processes]
+
+    def stop(self, term_timeout_s: float = 3.0) -> list[int | None]:
+        """Tear down: SIGTERM to the children still running, SIGKILL to those still there
+        after ``term_timeout_s``; close the parent pipe; return the exit codes."""
+        for p in self.processes:
+            if p.is_alive():
+                p.terminate()
+        end = time.monotonic() + term_timeout_s
+        for p in self.processes:
+            p.join(max(end - time.monotonic(), 0.0))
+            if p.is_alive():
+                log.warning("site process %s (pid %s) ignored SIGTERM; killed", p.name, p.pid)
+                p.kill()
+                p.join(5.0)
+        self._writer.close()
+        self._reader.close()
+        return [p.exitcode for p in self.processes]
+
+
+@contextmanager
+def sigterm_as_exit(code: int = 143) -> Iterator[None]:
+    """Within the block, SIGTERM raises ``SystemExit(code)``, so that teardown runs."""
+
+    def handler(signum, frame):
+        raise SystemExit(code)
+
+    old = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def run_processes(scenario_path: Path, out_dir: Path, processes: int, *,
+                  seed: int | None = None, settings: LinkSettings | None = None,
+                  progress=None) -> dict:
+    """Run a scenario with its sites in ``processes`` local processes; return the summary.
+
+    The aggregator listens on ``ipc://`` in a private temporary folder; the children are
+    torn down however this ends (normal end, an exception, Ctrl-C, SIGTERM).
+    """
+    import shutil
+    import tempfile
+
+    from runs.distributed import AggregatorRun
+    from runs.scenario import load
+
+    scenario = load(scenario_path)
+    groups = deal(scenario.site_names(), processes)
+    ipc_dir = tempfile.mkdtemp(prefix="vpp-")
+    os.chmod(ipc_dir, 0o700)
+    settings = settings or LinkSettings()
+    spawner = SiteSpawner()
+    agg = None
+    try:
+        with sigterm_as_exit():
+            agg = AggregatorRun(scenario, out_dir, bind=f"ipc://{ipc_dir}/aggregator",
+                                scenario_path=scenario_path, seed=seed, settings=settings)
+            spawner.start(scenario_path, groups, agg.endpoint, out_dir=out_dir,
+                          settings=settings)
+            summary = agg.run(progress=progress, abort=spawner.failed)
+            codes = spawner.join(10.0)
+            summary["process_exit_codes"] = codes
+            return summary
+    finally:
+        if agg is not None:
+            agg.close()
+        spawner.stop()
+        shutil.rmtree(ipc_dir, ignore_errors=True)

@@ -1,0 +1,90 @@
+"""Sites in their own processes over TCP loopback: the one-process answer, one trace."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from agents.trace_reader import TraceReader
+from runs.distributed import AggregatorRun
+from runs.scenario import load
+from runs.swarm import SwarmModel
+from tests.proc_helpers import leftovers, small_scenario, start_site, stop_all
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture(scope="module")
+def scenario_path(tmp_path_factory):
+    return small_scenario(tmp_path_factory.mktemp("scenario"), steps=4)
+
+
+@pytest.fixture(scope="module")
+def one_process(scenario_path, tmp_path_factory):
+    model = SwarmModel(load(scenario_path), tmp_path_factory.mktemp("local"),
+                       scenario_path=scenario_path)
+    try:
+        model.run()
+    finally:
+        model.close()
+    return model
+
+
+def _groups(names, n):
+    return [list(g) for g in np.array_split(names, n)]
+
+
+def test_four_site_processes_over_tcp_give_the_one_process_dispatch(
+        scenario_path, one_process, tmp_path):
+    scenario = load(scenario_path)
+    out = tmp_path / "run"
+    agg = AggregatorRun(scenario, out, bind="tcp://127.0.0.1:*", scenario_path=scenario_path,
+                        join_timeout_s=60)
+    procs = [start_site(scenario_path, agg.endpoint, group, out, "--insecure")
+             for group in _groups(scenario.site_names(), 4)]
+    try:
+        summary = agg.run()
+    finally:
+        agg.close()
+        stop_all(procs)
+    assert [p.returncode for p in procs] == [0, 0, 0, 0], [p.stderr.read() for p in procs]
+    assert leftovers() == []
+    assert summary["processes"] == 4 and summary["lost_sites"] == []
+    assert summary["unstopped_hosts"] == [] and summary["dropped"] == 0
+
+    # the same negotiation outcome, step by step and site by site
+    local = one_process.aggregator.outcomes
+    remote = agg.aggregator.outcomes
+    assert len(remote) == len(local) == 4
+    for a, b in zip(local, remote):
+        assert b.served_kw == pytest.approx(a.served_kw, abs=1e-9)
+        assert b.unserved_kw == pytest.approx(a.unserved_kw, abs=1e-9)
+        assert b.marginal_price_eur_mwh == a.marginal_price_eur_mwh
+        assert b.cost_eur == pytest.approx(a.cost_eur, abs=1e-9)
+        assert b.rounds == a.rounds
+        assert {k.split("/")[1] for k in b.declined} == {k.split("/")[1] for k in a.declined}
+        by_name = {k.split("/")[1]: v for k, v in b.site_power_kw.items()}
+        assert by_name == pytest.approx({k.split("/")[1]: v for k, v in a.site_power_kw.items()})
+    # what each site process ran (its acknowledgement) equals what the local site ran
+    frame = one_process.datacollector.get_agent_vars_dataframe()
+    for k, acks in enumerate(agg.applied):
+        assert set(acks) == set(scenario.site_names())
+        ran = frame.xs(k + 1, level="Step").set_index("site")["power_kw"]
+        for name, ack in acks.items():
+            assert ack.power_kw == pytest.approx(ran[name], abs=1e-9)
+
+    # one trace from five shards: every Bid a site process sent, the aggregator received
+    reader = TraceReader(out)
+    try:
+        assert reader.shards == sorted(["agg", "site-chp-north", "site-diesel-backup",
+                                        "site-heat-pumps", "site-pv-farm"])
+        sent = reader.messages(kind="Bid", direction="send")
+        received = reader.messages(kind="Bid", direction="recv")
+        assert len(sent) == len(received) == 4 * len(scenario.site_names())
+        assert {r.host for r in sent} == set(reader.shards) - {"agg"}
+        assert {r.host for r in received} == {"agg"}
+        applied = reader.messages(kind="Applied", direction="recv")
+        assert len(applied) >= 4 * len(scenario.site_names())
+        assert len(reader.steps()) == 4
+    finally:
+        reader.close()

@@ -1,0 +1,147 @@
+"""Heartbeats both ways: a killed site is noticed, named, and rejoins; a site whose
+aggregator is gone holds, goes local, and comes back without a crash loop."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+from agents.coordinator import LinkSettings
+from agents.liveness import AggregatorWatch, LinkMode, PeerLiveness
+from agents.trace_reader import TraceReader
+from runs.distributed import AggregatorRun
+from runs.scenario import load
+from runs.spawn import SiteGroup, SiteSpawner
+from tests.proc_helpers import alive, leftovers, small_scenario, wait_for
+
+pytestmark = pytest.mark.timeout(120)
+
+FAST = LinkSettings(heartbeat_ms=100, timeout_ms=600, ack_ms=200, grace_s=0.6)
+
+
+def test_peer_liveness_by_the_clock():
+    live = PeerLiveness(timeout_s=1.5)
+    live.seen("a", 0.0)
+    live.seen("b", 0.0)
+    live.seen("a", 1.0)
+    assert live.expire(1.4) == []
+    assert live.expire(1.6) == ["b"]  # b silent 1.6 s > 1.5 s; a only 0.6 s
+    assert live.peers == ["a"] and not live.alive("b")
+    assert live.expire(2.6) == ["a"]
+
+
+def test_aggregator_watch_holds_then_goes_local():
+    watch = AggregatorWatch(timeout_s=1.0, grace_s=5.0)
+    assert watch.update(100.0) is LinkMode.JOINING  # never welcomed: no timers run
+    watch.welcomed(0.0)
+    assert watch.update(0.9) is LinkMode.JOINED
+    assert watch.update(1.1) is LinkMode.HOLDING
+    assert watch.update(5.9) is LinkMode.HOLDING
+    assert watch.update(6.1) is LinkMode.LOCAL
+    watch.seen(7.0)
+    assert watch.update(7.5) is LinkMode.JOINED
+
+
+def test_a_site_killed_mid_run_is_named_and_its_process_rejoins(tmp_path):
+    path = small_scenario(tmp_path, steps=10, negotiation={"deadline_ms": 500, "max_rounds": 5})
+    scenario = load(path)
+    out = tmp_path / "run"
+    names = scenario.site_names()
+    groups = [SiteGroup("sites-1", tuple(names[:5])), SiteGroup("sites-2", tuple(names[5:10])),
+              SiteGroup("sites-3", tuple(names[10:]))]
+    agg = AggregatorRun(scenario, out, bind="tcp://127.0.0.1:*", scenario_path=path,
+                        settings=FAST)
+    spawner = SiteSpawner()
+    spawner.start(path, groups, agg.endpoint, out_dir=out, settings=FAST)
+    victim = spawner.processes[1]
+    killed_at = {}
+
+    def progress(k):
+        if k == 3:  # steps 0-2 done with everyone: kill sites-2 without a word; step 3
+            os.kill(victim.pid, signal.SIGKILL)  # then calls it while it is dead
+            killed_at["s"] = time.monotonic()
+        if k == 5:  # a new process for the same sites comes back
+            spawner.start(path, groups[1:2], agg.endpoint, out_dir=out, settings=FAST)
+            agg.loop.run_until(lambda: len(agg.coordinator.joined()) == len(names), 30)
+
+    try:
+        summary = agg.run(progress=progress)
+    finally:
+        agg.close()
+        codes = spawner.stop()
+    pids = [p.pid for p in spawner.processes]
+    assert not alive(pids) and leftovers() == []
+    assert codes == [0, -signal.SIGKILL, 0, 0]
+
+    lost = list(groups[1].sites)
+    assert summary["lost_sites"] == lost
+    # noticed within the stated bound: timeout + one heartbeat period (0.6 + 0.1 s)
+    lost_at = next(e for e in agg.coordinator.events if e.event == "lost").at_s
+    assert 0.6 <= lost_at - killed_at["s"] <= 0.7 + 0.3  # + slack on a loaded machine
+    events = [(e["event"], e["host"]) for e in summary["liveness_events"]]
+    assert ("lost", "sites-2") in events and ("rejoined", "sites-2") in events
+    rejoined_at = next(e["step"] for e in summary["liveness_events"] if e["event"] == "rejoined")
+    # lost sites are not called while gone, and are called again after the rejoin
+    for k, acks in enumerate(agg.applied):
+        present = set(lost) <= set(acks)
+        assert present == (k < 3 or k >= rejoined_at), (k, sorted(acks))
+    # the energy still balances every step without them
+    for o in agg.aggregator.outcomes:
+        assert abs(o.served_kw) + o.unserved_kw == pytest.approx(abs(o.target_kw), abs=1e-6)
+
+    reader = TraceReader(out)
+    try:
+        rows = [r for r in reader.rounds() if r["protocol"] == "liveness" and r["host"] == "agg"]
+        lost_rows = [r["detail"] for r in rows if r["detail"]["event"] == "lost"]
+        assert lost_rows == [{"event": "lost", "host": "sites-2", "sites": lost, "pid": victim.pid}]
+        # step 3 called the dead sites: they are named silent in its row
+        silent = reader.steps()[3]["silent"]
+        assert sorted(s.split("/")[1] for s in silent) == sorted(lost)
+    finally:
+        reader.close()
+
+
+def test_sites_hold_then_go_local_when_the_aggregator_is_gone_and_rejoin_later(tmp_path):
+    path = small_scenario(tmp_path, steps=4)
+    scenario = load(path)
+    out = tmp_path / "run"
+    names = scenario.site_names()
+    agg = AggregatorRun(scenario, out, bind="tcp://127.0.0.1:*", scenario_path=path,
+                        settings=FAST)
+    endpoint = agg.endpoint
+    spawner = SiteSpawner()
+    spawner.start(path, [SiteGroup("sites-1", tuple(names))], endpoint, out_dir=out,
+                  settings=FAST)
+    second = None
+    try:
+        agg.wait_for_sites()
+        agg.step()
+        agg.close()  # the aggregator disappears without a Stop
+        shard = out / "trace" / "sites-1.sqlite"
+
+        def modes():
+            reader = TraceReader(out)
+            try:
+                return [r["detail"]["event"] for r in reader.rounds()
+                        if r["protocol"] == "liveness" and r["host"] == "sites-1"]
+            finally:
+                reader.close()
+
+        # timeout 0.6 s then grace 0.6 s: holding, then local, each traced at once
+        assert wait_for(lambda: modes()[-1:] == ["local"], 10), modes()
+        assert modes() == ["joined", "holding", "local"]
+        assert shard.exists() and spawner.processes[0].is_alive()  # no crash, no exit
+        # an aggregator comes back at the same address: the site registers again
+        second = AggregatorRun(scenario, tmp_path / "again", bind=endpoint,
+                               scenario_path=path, settings=FAST)
+        assert second.wait_for_sites() == []
+        assert second.stop_sites("done") == []
+    finally:
+        if second is not None:
+            second.close()
+        codes = spawner.stop()
+    assert codes == [0] and leftovers() == []
+    assert modes() == ["joined", "holding", "local", "joined"]

@@ -1,0 +1,40 @@
+"""vpp bench spawn: one JSON object, processes that really joined and really exited."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from runs.cli import app
+from tests.proc_helpers import leftovers
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def test_spawn_bench_reports_joined_and_exited_processes():
+    result = CliRunner().invoke(app, ["bench", "spawn", "--processes", "4",
+                                      "--baseline-processes", "0", "--json"])
+    assert result.exit_code == 0, result.output
+    got = json.loads(result.output)
+    assert {"processes", "ready_s", "teardown_s"} <= set(got)
+    assert got["processes"] == 4 and got["clean_exit"] is True  # all joined, all exit 0
+    assert 0 < got["start_calls_s"] <= got["ready_s"]
+    assert got["ready_ms_per_process"] == pytest.approx(1000 * got["ready_s"] / 4)
+    assert leftovers() == []  # no site process remains
+
+
+def test_admm_bench_over_tcp_processes_gives_the_one_process_negotiation():
+    result = CliRunner().invoke(app, ["bench", "admm", "--sites", "4", "--horizon", "6",
+                                      "--processes", "2", "--transport", "tcp", "--json"])
+    assert result.exit_code == 0, result.output
+    got = json.loads(result.output)
+    # the same rounds and the same answer as in one process, and the centralized optimum
+    assert got["converged"] and got["iterations"] == got["inproc_iterations"]
+    assert got["cost_vs_inproc_eur"] == 0.0 and got["cost_gap_rel"] < 1e-3
+    assert got["round_ms_p50"] > 0 and got["slowest_solve_ms_p50"] > 0
+    assert got["messaging_ms_p50"] == pytest.approx(
+        got["round_ms_p50"] - got["slowest_solve_ms_p50"], abs=2e-3)
+    assert got["dropped"] == 0 and got["clean_exit"] is True
+    assert leftovers() == []
