@@ -1,0 +1,1 @@
+"""Planning under uncertainty (filled in below)."""
