@@ -10,7 +10,7 @@ risk weight and ``a`` the risk level (tail probability)::
 The LP is built with the scenario data as constants: measured on 100 x 24, a build plus
 solve takes about 0.07 s, while a DPP build with S x T parameters took 3.6 s to compile
 (0.035 s per re-solve after that), so only the MPC (small, re-solved every step) uses
-parameters. Expected cost and CVaR are reported from the scenario costs of the
+parameters. cvxpy is imported when a solve needs it. Expected cost and CVaR are reported from the scenario costs of the
 returned schedule (:func:`.model.scenario_costs`), not from the solver's objective.
 """
 
@@ -19,7 +19,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-import cvxpy as cp
 import numpy as np
 
 from coordination.planning.highs import quiet_highs
@@ -95,6 +94,8 @@ def score(problem: StochasticProblem, charge_kw: np.ndarray, discharge_kw: np.nd
 def _build(problem: StochasticProblem, risk_level: float, risk_weight: float):
     """The LP with the scenario data as constants (built per solve: measured faster than a
     DPP compile with S x T parameters, which took seconds for 100 x 24)."""
+    import cvxpy as cp
+
     sc, st = problem.scenarios, problem.storage
     s_, t_ = sc.count, sc.horizon
     p, price, ren, load = sc.probability, sc.price_eur_mwh, sc.renewable_kw, sc.load_kw
@@ -135,21 +136,27 @@ class PlanningError(RuntimeError):
     """A planning problem that could not be solved (infeasible, solver failure)."""
 
 
-def solve_stochastic(problem: StochasticProblem, risk_level: float = 0.05,
-                     risk_weight: float = 0.0, solver: str = "HIGHS") -> Plan:
+def solve_stochastic(problem: StochasticProblem, risk_level: float | None = None,
+                     risk_weight: float | None = None, solver: str = "HIGHS") -> Plan:
     """Solve the stochastic LP of ``problem`` (see the module docstring).
 
     Args:
         problem: the battery site and its scenarios.
-        risk_level: the tail probability ``a`` of the CVaR (0.05: the worst 5 %).
-        risk_weight: ``w`` in [0, 1]: 0 minimizes the expected cost, 1 the CVaR alone.
+        risk_level: the tail probability ``a`` of the CVaR (0.05: the worst 5 %); default:
+            the problem's.
+        risk_weight: ``w`` in [0, 1]: 0 minimizes the expected cost, 1 the CVaR alone;
+            default: the problem's.
         solver: the cvxpy solver (HiGHS by default).
 
     Raises:
         PlanningError: when the LP is not solved to optimality or its schedule is not
             feasible (checked against the battery's limits, not taken on trust).
     """
+    risk_level = problem.risk_level if risk_level is None else risk_level
+    risk_weight = problem.risk_weight if risk_weight is None else risk_weight
     check_risk(risk_level, risk_weight)
+    import cvxpy as cp
+
     quiet_highs()
     t0 = time.perf_counter()
     lp, c, d = _build(problem, risk_level, risk_weight)

@@ -113,7 +113,9 @@ class StochasticProblem:
 
     ``import_max_kw`` / ``export_max_kw`` bound the grid exchange (None: unbounded);
     ``curtail_eur_mwh`` is the cost of curtailing renewable generation, ``voll_eur_mwh``
-    the value of lost load (the cost of shedding it).
+    the value of lost load (the cost of shedding it). ``risk_level`` (the CVaR's tail
+    probability) and ``risk_weight`` (0: expected cost only, 1: CVaR only) are the owner's
+    attitude to risk, used when a solver is not given others.
     """
 
     storage: Storage
@@ -122,6 +124,8 @@ class StochasticProblem:
     export_max_kw: float | None = None
     curtail_eur_mwh: float = 0.0
     voll_eur_mwh: float = 3000.0
+    risk_level: float = 0.05
+    risk_weight: float = 0.5
     kind: str = "stochastic"
 
     def __post_init__(self) -> None:
@@ -130,6 +134,8 @@ class StochasticProblem:
                 _check(f"problem.{name}", getattr(self, name), 0.0)
         _check("problem.curtail_eur_mwh", self.curtail_eur_mwh, 0.0)
         _check("problem.voll_eur_mwh", self.voll_eur_mwh, 0.0)
+        _check("problem.risk_level", self.risk_level, 0.0, 1.0, open_low=True)
+        _check("problem.risk_weight", self.risk_weight, 0.0, 1.0)
 
     @property
     def horizon(self) -> int:

@@ -56,9 +56,9 @@ def _sell_surplus(problem: StochasticProblem, price: np.ndarray, c: np.ndarray,
             d[t] += y
 
 
-def rule_based_plan(problem: StochasticProblem, risk_level: float = 0.05,
-                    risk_weight: float = 0.0) -> Plan:
-    """The greedy plan of the module docstring, scored over the problem's scenarios."""
+def rule_based_plan(problem: StochasticProblem) -> Plan:
+    """The greedy plan of the module docstring, scored over the problem's scenarios (its
+    CVaR at the problem's risk level)."""
     st, dt = problem.storage, problem.dt_h
     price = problem.scenarios.expected_price()
     horizon = len(price)
@@ -90,5 +90,5 @@ def rule_based_plan(problem: StochasticProblem, risk_level: float = 0.05,
     bad = schedule_violation(st, c, d, dt, tol_kwh=1e-6 * st.capacity_kwh + 1e-6)
     if bad is not None:
         raise PlanningError(f"the rule-based plan is not feasible: {bad}")
-    return score(problem, c, d, method="rules", status="feasible", risk_level=risk_level,
-                 risk_weight=risk_weight)
+    return score(problem, c, d, method="rules", status="feasible",
+                 risk_level=problem.risk_level, risk_weight=problem.risk_weight)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy.optimize import linprog
 
 from coordination.planning.cvar import solve_stochastic
 from coordination.planning.model import StochasticProblem, Storage, cvar, schedule_violation
@@ -18,28 +17,10 @@ REF_PRICE = np.array([0.1, 0.15, 0.12, 0.08] * 6) * 1000.0      # per MWh
 STORAGE = Storage(2000.0, 500.0, 500.0, eta_c=0.95, eta_d=0.95)
 
 
-def lp_reference(storage: Storage, price: np.ndarray, dt_h: float = 1.0) -> float:
-    """The same battery's arbitrage as a plain LP in scipy (HiGHS), built independently."""
-    t = len(price)
-    k = dt_h / 1000.0
-    cum = np.tril(np.ones((t, t)))
-    delta = np.hstack([storage.eta_c * dt_h * cum, -dt_h / storage.eta_d * cum])  # e - e0
-    e0 = storage.e_init_kwh
-    a_ub = np.vstack([delta, -delta, -delta[-1:]])
-    b_ub = np.concatenate([np.full(t, storage.e_max_kwh - e0), np.full(t, e0 - storage.e_min_kwh),
-                           [e0 - storage.e_final_min_kwh]])
-    cost = k * np.concatenate([price + storage.degradation_eur_mwh,
-                               -price + storage.degradation_eur_mwh])
-    bounds = [(0, storage.p_charge_max_kw)] * t + [(0, storage.p_discharge_max_kw)] * t
-    res = linprog(cost, A_ub=a_ub, b_ub=b_ub, bounds=bounds, method="highs")
-    assert res.status == 0
-    return float(res.fun)
-
-
-def test_zero_uncertainty_plan_earns_what_the_deterministic_lp_earns():
+def test_zero_uncertainty_plan_earns_what_the_deterministic_lp_earns(lp_cost):
     sc = generate_scenarios(REF_PRICE, count=20, uncertainty=Uncertainty(0, 0, 0))
     plan = solve_stochastic(StochasticProblem(STORAGE, sc), risk_level=0.05, risk_weight=0.5)
-    reference = lp_reference(STORAGE, REF_PRICE)
+    reference = lp_cost(STORAGE, REF_PRICE)
     assert reference < -100.0                    # the battery earns, it does not sit still
     assert plan.expected_cost_eur == pytest.approx(reference, rel=1e-6)
     assert plan.cvar_eur == pytest.approx(reference, rel=1e-6)
