@@ -7,7 +7,10 @@ degradation cost::
 
     price[j] - price[i] / (eta_c * eta_d) - degradation * (1 + 1 / (eta_c * eta_d)) > 0
 
-Each move is sized so that power limits and the stored-energy limits hold at every step
+Power is capped per step so that the grid limits hold in every scenario without
+curtailment or shedding: charge at most ``import_max + min_s (R - L)``, discharge at most
+``export_max - max_s (R - L)`` (never below zero). Each move is sized so that these power
+caps and the stored-energy limits hold at every step
 (a pair leaves the energy after both steps unchanged, so the end-of-horizon minimum holds
 too). Before pairing, the plan buys what the end-of-horizon minimum needs beyond the
 initial energy in the cheapest steps, or sells what the initial energy has beyond it in
@@ -24,8 +27,21 @@ from coordination.planning.model import StochasticProblem, energy_path, schedule
 _EPS = 1e-9
 
 
+def _power_caps(problem: StochasticProblem) -> tuple[np.ndarray, np.ndarray]:
+    """Per-step charge and discharge caps (kW) that keep the grid limits in every scenario."""
+    st, sc = problem.storage, problem.scenarios
+    net = sc.renewable_kw - sc.load_kw
+    charge = np.full(sc.horizon, st.p_charge_max_kw)
+    discharge = np.full(sc.horizon, st.p_discharge_max_kw)
+    if problem.import_max_kw is not None:
+        charge = np.clip(problem.import_max_kw + net.min(axis=0), 0.0, charge)
+    if problem.export_max_kw is not None:
+        discharge = np.clip(problem.export_max_kw - net.max(axis=0), 0.0, discharge)
+    return charge, discharge
+
+
 def _charge_for_end(problem: StochasticProblem, price: np.ndarray, c: np.ndarray,
-                    d: np.ndarray) -> None:
+                    d: np.ndarray, c_cap: np.ndarray) -> None:
     st, dt = problem.storage, problem.dt_h
     need = st.e_final_min_kwh - st.e_init_kwh            # kWh to store
     for t in np.argsort(price, kind="stable"):
@@ -33,7 +49,7 @@ def _charge_for_end(problem: StochasticProblem, price: np.ndarray, c: np.ndarray
             break
         e = energy_path(st, c, d, dt)
         room = (st.e_max_kwh - e[t + 1:].max()) / (st.eta_c * dt)
-        x = min(st.p_charge_max_kw - c[t], room, need / (st.eta_c * dt))
+        x = min(c_cap[t] - c[t], room, need / (st.eta_c * dt))
         if x > _EPS:
             c[t] += x
             need -= st.eta_c * x * dt
@@ -43,7 +59,7 @@ def _charge_for_end(problem: StochasticProblem, price: np.ndarray, c: np.ndarray
 
 
 def _sell_surplus(problem: StochasticProblem, price: np.ndarray, c: np.ndarray,
-                  d: np.ndarray) -> None:
+                  d: np.ndarray, d_cap: np.ndarray) -> None:
     st, dt = problem.storage, problem.dt_h
     floor = max(st.e_final_min_kwh, st.e_min_kwh)
     for t in np.argsort(-price, kind="stable"):
@@ -51,7 +67,7 @@ def _sell_surplus(problem: StochasticProblem, price: np.ndarray, c: np.ndarray,
             continue
         e = energy_path(st, c, d, dt)
         room = (e[t + 1:].min() - floor) * st.eta_d / dt
-        y = min(st.p_discharge_max_kw - d[t], room)
+        y = min(d_cap[t] - d[t], room)
         if y > _EPS:
             d[t] += y
 
@@ -63,8 +79,9 @@ def rule_based_plan(problem: StochasticProblem) -> Plan:
     price = problem.scenarios.expected_price()
     horizon = len(price)
     c, d = np.zeros(horizon), np.zeros(horizon)
+    c_cap, d_cap = _power_caps(problem)
     if st.e_final_min_kwh > st.e_init_kwh:
-        _charge_for_end(problem, price, c, d)
+        _charge_for_end(problem, price, c, d, c_cap)
     rt = st.eta_c * st.eta_d
     deg = st.degradation_eur_mwh
     margin = price[None, :] - price[:, None] / rt - deg * (1.0 + 1.0 / rt)   # [i charge, j dis]
@@ -81,12 +98,12 @@ def rule_based_plan(problem: StochasticProblem) -> Plan:
             room_e = (st.e_max_kwh - e[i + 1:j + 1].max()) * st.eta_d / dt
         else:
             room_e = (e[j + 1:i + 1].min() - st.e_min_kwh) * st.eta_d / dt
-        y = min(st.p_discharge_max_kw - d[j], (st.p_charge_max_kw - c[i]) * rt, room_e)
+        y = min(d_cap[j] - d[j], (c_cap[i] - c[i]) * rt, room_e)
         if y > _EPS:
             d[j] += y
             c[i] += y / rt
     if st.e_final_min_kwh < st.e_init_kwh:
-        _sell_surplus(problem, price, c, d)
+        _sell_surplus(problem, price, c, d, d_cap)
     bad = schedule_violation(st, c, d, dt, tol_kwh=1e-6 * st.capacity_kwh + 1e-6)
     if bad is not None:
         raise PlanningError(f"the rule-based plan is not feasible: {bad}")

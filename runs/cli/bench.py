@@ -6,7 +6,7 @@ import json
 
 import typer
 
-from runs.cli.common import console, table
+from runs.cli.common import console, fail, table
 
 app = typer.Typer(help="Benchmarks; each prints one JSON object with --json.",
                   no_args_is_help=True)
@@ -99,3 +99,42 @@ def admm(
     from runs.bench import admm as bench
 
     _emit("admm", bench.run(sites, horizon, seed, market), as_json)
+
+
+@app.command("cvar")
+def cvar(
+    scenarios: int = typer.Option(100, "--scenarios", help="Scenarios (bootstrapped 2019 errors)."),
+    horizon: int = typer.Option(24, "--horizon", help="Hours planned."),
+    repeats: int = typer.Option(3, "--repeats", help="Solves timed (median)."),
+    risk_weight: float = typer.Option(0.5, "--risk-weight",
+                                      help="0 = expected cost only, 1 = CVaR only."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """CVaR stochastic battery LP (cvxpy + HiGHS), against the rules and the risk-neutral LP."""
+    from runs.bench import cvar as bench
+
+    try:
+        result = bench.run(scenarios, horizon, repeats, risk_weight=risk_weight)
+    except ValueError as exc:
+        fail(f"bench cvar: {exc}")
+    _emit("cvar", result, as_json)
+
+
+@app.command("mpc")
+def mpc(
+    steps: int = typer.Option(168, "--steps", help="Hourly steps of closed loop (a week)."),
+    horizon: int = typer.Option(36, "--horizon", help="Hours in each MPC window."),
+    forecast: str = typer.Option("noisy", "--forecast",
+                                 help="noisy (real prices plus error growing with lead time) "
+                                      "or day-ahead (published prices, then persistence)."),
+    sigma: float = typer.Option(10.0, "--sigma", help="Noisy forecast error at 24 h, EUR/MWh."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """MPC on a real 2019 price week: step time and closed-loop cost against perfect foresight."""
+    from runs.bench import mpc as bench
+
+    try:
+        result = bench.run(steps, horizon, forecast, sigma)
+    except ValueError as exc:
+        fail(f"bench mpc: {exc}")
+    _emit("mpc", result, as_json)
