@@ -6,8 +6,8 @@
 2. The registered plug-ins (or, when none is registered, the kind's default plug-in: the
    CVaR LP, the droop rule or the merit-order negotiation), in order. A plug-in that is not
    available or does not take the problem is skipped, with the reason noted. An
-   ``isolated`` plug-in runs in a child process that is killed when the time left runs out
-   (:mod:`.isolation`). Its result is accepted when its status is ``SUCCESS`` and its
+   ``isolated`` plug-in runs in a child process that is killed when its solve has run for
+   ``timeout_ms`` (each plug-in tried gets the whole timeout; :mod:`.isolation`). Its result is accepted when its status is ``SUCCESS`` and its
    solution passes the kind's check (feasibility; the engine re-scores it).
 3. Otherwise the kind's rule-based fallback, with status ``FALLBACK_USED``, every reason
    (``fallback_reason``), a raising plug-in's error (``plugin_error``) and the fallback's
@@ -152,11 +152,7 @@ class OptimizationEngine:
             if not plugin.validate_problem(problem):
                 reasons.append(f"plug-in {name} does not take a {kind.name} problem")
                 continue
-            left_ms = timeout_ms - (time.perf_counter() - t0) * 1000.0
-            if left_ms <= 0:
-                reasons.append(f"no time left for plug-in {name}")
-                break
-            result, why, err = self._run(plugin, problem, kind, int(max(left_ms, 1)), timeout_ms)
+            result, why, err = self._run(plugin, problem, kind, timeout_ms)
             if result is not None:
                 result.solve_time = time.perf_counter() - t0
                 return result
@@ -165,12 +161,12 @@ class OptimizationEngine:
         return self._fallback(kind, problem, reasons, error, t0)
 
     def _run(self, plugin: OptimizationPlugin, problem: Any, kind: ProblemKind,
-             left_ms: int, timeout_ms: int) -> tuple[OptimizationResult | None, str, str | None]:
-        """Run one plug-in with ``left_ms`` of the ``timeout_ms``; return the accepted
-        result, or None with the reason and the plug-in's error."""
+             timeout_ms: int) -> tuple[OptimizationResult | None, str, str | None]:
+        """Run one plug-in under ``timeout_ms``; return the accepted result, or None with
+        the reason and the plug-in's error."""
         name = plugin.name
         if getattr(plugin, "isolated", True):
-            outcome = run_isolated(plugin, problem, left_ms, self.start_method)
+            outcome = run_isolated(plugin, problem, timeout_ms, self.start_method)
             if outcome.kind == "timeout":
                 return None, (f"plug-in {name} timed out: no answer within the {timeout_ms} ms "
                               f"timeout, abandoned after {outcome.elapsed_s * 1000:.0f} ms "
@@ -180,7 +176,7 @@ class OptimizationEngine:
                 return None, f"plug-in {name} failed: {outcome.error}", outcome.error
             result = outcome.result
         else:
-            result = plugin.solve(problem, left_ms)
+            result = plugin.solve(problem, timeout_ms)
         assert result is not None
         if result.status is not OptimizationStatus.SUCCESS:
             detail = result.metadata.get("error") if isinstance(result.metadata, dict) else None
