@@ -11,6 +11,7 @@ engine whose fallbacks say so (``docs/planning.md``).
   child process, the engine with its fallbacks.
 - :mod:`.stochastic`, :mod:`.realtime`, :mod:`.distributed`: the three problem kinds.
 - :mod:`.quickstart`: the reference library's quick-start calls.
+- :mod:`.bidding`: a site strategy that bids its battery's CVaR plan.
 
 The quick-start names are re-exported here. cvxpy is imported by the modules that solve.
 """
