@@ -64,8 +64,8 @@ class PlannedBatteryBidder:
         self.storage = Storage(capacity_kwh, p_charge_kw, p_discharge_kw, eta_c, eta_d,
                                soc_min, soc_max, state_of_charge)
         try:
-            self.start = datetime.fromisoformat(start.replace("Z", "+00:00"))
-        except (AttributeError, ValueError):
+            self.start = datetime.fromisoformat(start)
+        except (TypeError, ValueError):
             raise ValueError(f"start must be an ISO 8601 time, got {start!r}") from None
         if self.start.tzinfo is None:
             raise ValueError(f"start must name its time zone (e.g. ...Z), got {start!r}")
@@ -96,7 +96,7 @@ class PlannedBatteryBidder:
     def _prices(self, t0_s: float, steps: int, dt_h: float) -> np.ndarray:
         """Day-ahead prices (EUR/MWh) of the steps from ``t0_s`` (hourly, held in the hour)."""
         h = load_history()
-        first = datetime.fromisoformat(str(h.timestamp_utc[0]).replace("Z", "+00:00"))
+        first = datetime.fromisoformat(str(h.timestamp_utc[0]))
         out = np.empty(steps)
         for k in range(steps):
             at = self.start + timedelta(seconds=t0_s + k * dt_h * 3600.0)
@@ -107,7 +107,7 @@ class PlannedBatteryBidder:
         return out
 
     def _replan(self, t0_s: float, dt_h: float) -> None:
-        steps = max(1, int(round(self.horizon_h / dt_h)))
+        steps = max(1, round(self.horizon_h / dt_h))
         price = self._prices(t0_s, steps, dt_h)
         st = self.storage
         soc = float(np.clip(self.energy_kwh / st.capacity_kwh, st.soc_min, st.soc_max))
@@ -130,7 +130,7 @@ class PlannedBatteryBidder:
         if due:
             self._replan(call.window_start_s, dt_h)
         assert self.plan is not None
-        k = int(round((call.window_start_s - self.plan_start_s) / (dt_h * 3600.0)))
+        k = round((call.window_start_s - self.plan_start_s) / (dt_h * 3600.0))
         return float(self.plan.power_kw[min(k, len(self.plan.power_kw) - 1)])
 
     def bid(self, call: CallForBids, offers: Sequence[Offer]) -> Bid:

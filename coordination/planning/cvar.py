@@ -8,10 +8,11 @@ risk weight and ``a`` the risk level (tail probability)::
     CVaR_a = min_eta  eta + (1/a) * sum_s p_s * max(cost_s - eta, 0)   (Rockafellar-Uryasev)
 
 The LP is built with the scenario data as constants: measured on 100 x 24, a build plus
-solve takes about 0.07 s, while a DPP build with S x T parameters took 3.6 s to compile
+solve takes about 0.1 s, while a DPP build with S x T parameters took 3.6 s to compile
 (0.035 s per re-solve after that), so only the MPC (small, re-solved every step) uses
-parameters. cvxpy is imported when a solve needs it. Expected cost and CVaR are reported from the scenario costs of the
-returned schedule (:func:`.model.scenario_costs`), not from the solver's objective.
+parameters. cvxpy is imported when a solve needs it. Expected cost and CVaR are reported
+from the scenario costs of the returned schedule (:func:`.model.scenario_costs`), not from
+the solver's objective.
 """
 
 from __future__ import annotations
@@ -32,15 +33,15 @@ from coordination.planning.model import (
 )
 
 
-
 @dataclass(frozen=True)
 class Plan:
     """A battery plan and what it costs over the scenarios (EUR; negative = earnings).
 
     ``method`` names what produced it (``cvar-lp``, ``rules``, ...); ``status`` is the
-    solver's status or ``feasible``; ``energy_kwh`` has T + 1 values (the start included). ``battery_cost_eur`` is the
-    battery's own part at the expected price (its trades and wear; negative = it earns);
-    ``objective_eur`` is the solver's objective, ``(1 - w) E + w CVaR``, when a solver made it.
+    solver's status or ``feasible``; ``energy_kwh`` has T + 1 values (the start included).
+    ``battery_cost_eur`` is the battery's own part at the expected price (its trades and
+    wear; negative = it earns); ``objective_eur`` is the solver's objective,
+    ``(1 - w) E + w CVaR``, when a solver made it.
     """
 
     method: str

@@ -132,7 +132,8 @@ class MeritOrderNegotiationPlugin(OptimizationPlugin):
         """Distributed problems only."""
         return isinstance(problem, DistributedProblem)
 
-    def solve(self, problem: DistributedProblem, timeout_ms: int | None = None) -> OptimizationResult:
+    def solve(self, problem: DistributedProblem,
+              timeout_ms: int | None = None) -> OptimizationResult:
         """Negotiate; ``objective_value`` is the pay-as-bid cost of the window (EUR)."""
         outcome, messages = negotiate_merit_order(problem, self.max_rounds)
         return OptimizationResult(

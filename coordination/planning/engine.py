@@ -7,8 +7,9 @@
    CVaR LP, the droop rule or the merit-order negotiation), in order. A plug-in that is not
    available or does not take the problem is skipped, with the reason noted. An
    ``isolated`` plug-in runs in a child process that is killed when its solve has run for
-   ``timeout_ms`` (each plug-in tried gets the whole timeout; :mod:`.isolation`). Its result is accepted when its status is ``SUCCESS`` and its
-   solution passes the kind's check (feasibility; the engine re-scores it).
+   ``timeout_ms`` (each plug-in tried gets the whole timeout; :mod:`.isolation`). Its
+   result is accepted when its status is ``SUCCESS`` and its solution passes the kind's
+   check (feasibility; the engine re-scores it).
 3. Otherwise the kind's rule-based fallback, with status ``FALLBACK_USED``, every reason
    (``fallback_reason``), a raising plug-in's error (``plugin_error``) and the fallback's
    own cost (``objective_value``, ``metadata["fallback_cost"]``).

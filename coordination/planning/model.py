@@ -151,7 +151,8 @@ class StochasticProblem:
 def energy_path(storage: Storage, charge_kw: np.ndarray, discharge_kw: np.ndarray,
                 dt_h: float) -> np.ndarray:
     """Stored energy (kWh) at the start and after each step: T + 1 values."""
-    delta = storage.eta_c * np.asarray(charge_kw) * dt_h - np.asarray(discharge_kw) * dt_h / storage.eta_d
+    c, d = np.asarray(charge_kw), np.asarray(discharge_kw)
+    delta = storage.eta_c * c * dt_h - d * dt_h / storage.eta_d
     return storage.e_init_kwh + np.concatenate(([0.0], np.cumsum(delta)))
 
 

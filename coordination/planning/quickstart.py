@@ -53,7 +53,7 @@ def _number(where: str, value: Any) -> float:
 
 def _series(where: str, values: Any, horizon: int | None = None) -> np.ndarray:
     if not isinstance(values, Sequence) or isinstance(values, str):
-        raise ValueError(f"{where} must be a list of numbers, got {type(values).__name__}")
+        raise TypeError(f"{where} must be a list of numbers, got {type(values).__name__}")
     out = np.array([_number(f"{where}[{i}]", v) for i, v in enumerate(values)])
     if horizon is not None and len(out) != horizon:
         raise ValueError(f"{where} must have {horizon} values (as base_prices), got {len(out)}")
@@ -74,7 +74,7 @@ def create_stochastic_problem(base_data: Mapping[str, Any], num_scenarios: int =
     ``risk_level`` (0.05), ``risk_weight`` (0.5), ``reduce_to`` (K representative scenarios).
     """
     if not isinstance(base_data, Mapping):
-        raise ValueError("base_data must be a mapping")
+        raise TypeError("base_data must be a mapping")
     _unknown("base_data", base_data, _STOCHASTIC_KEYS)
     cfg = dict(uncertainty_config or {})
     _unknown("uncertainty_config", cfg, _UNCERTAINTY_KEYS)

@@ -22,7 +22,11 @@ from __future__ import annotations
 import numpy as np
 
 from coordination.planning.cvar import Plan, PlanningError, score
-from coordination.planning.model import StochasticProblem, energy_path, schedule_violation
+from coordination.planning.model import (
+    StochasticProblem,
+    energy_path,
+    schedule_violation,
+)
 
 _EPS = 1e-9
 

@@ -52,7 +52,8 @@ class Uncertainty:
             if not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"uncertainty.{name} must be a finite number >= 0, got {value!r}")
         if not (math.isfinite(self.correlation) and -1.0 < self.correlation < 1.0):
-            raise ValueError(f"uncertainty.correlation must be in (-1, 1), got {self.correlation!r}")
+            raise ValueError(f"uncertainty.correlation must be in (-1, 1), "
+                             f"got {self.correlation!r}")
 
 
 @dataclass(frozen=True)

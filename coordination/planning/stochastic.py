@@ -70,7 +70,8 @@ class CVaRStochasticPlugin(OptimizationPlugin):
         """Stochastic battery problems only."""
         return isinstance(problem, StochasticProblem)
 
-    def solve(self, problem: StochasticProblem, timeout_ms: int | None = None) -> OptimizationResult:
+    def solve(self, problem: StochasticProblem,
+              timeout_ms: int | None = None) -> OptimizationResult:
         """Solve the LP; an infeasible or failed LP is a ``FAILED`` result with its reason."""
         try:
             plan = solve_stochastic(problem, self.risk_level, self.risk_weight, self.solver)

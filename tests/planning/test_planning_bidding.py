@@ -28,8 +28,9 @@ def _scenario():
         "target": {"values_kw": [100.0] * 24},
         "negotiation": {"deadline_ms": 20000},
         "sites": [
-            {"name": "bat", "strategy": {"use": "coordination.planning.bidding:PlannedBatteryBidder",
-                                         "params": PARAMS},
+            {"name": "bat",
+             "strategy": {"use": "coordination.planning.bidding:PlannedBatteryBidder",
+                          "params": PARAMS},
              "devices": [{"type": "battery", "name": "bess", **BATTERY, "cost_eur_mwh": 5}]},
             {"name": "gen", "devices": [
                 {"type": "flexible", "name": "g", "p_min_kw": -500, "p_max_kw": 1000,

@@ -3,13 +3,24 @@ optimum at zero uncertainty, risk weight trade-off, recourse feasible in every s
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
 from coordination.planning.cvar import solve_stochastic
-from coordination.planning.model import StochasticProblem, Storage, cvar, schedule_violation
+from coordination.planning.model import (
+    StochasticProblem,
+    Storage,
+    cvar,
+    schedule_violation,
+)
 from coordination.planning.rules import rule_based_plan
-from coordination.planning.scenarios import Uncertainty, deterministic, generate_scenarios
+from coordination.planning.scenarios import (
+    Uncertainty,
+    deterministic,
+    generate_scenarios,
+)
 from physics.battery import Battery, BatteryParams
 
 # the reference library's quick-start prices ($/kWh) and battery (2 MWh, 500 kW)
@@ -54,8 +65,8 @@ def test_raising_the_risk_weight_lowers_cvar_and_not_expected_cost():
     e = [p.expected_cost_eur for p in plans]
     c = [p.cvar_eur for p in plans]
     tol = 1e-6 * abs(e[0])
-    assert all(b >= a - tol for a, b in zip(e, e[1:])), e
-    assert all(b <= a + tol for a, b in zip(c, c[1:])), c
+    assert all(b >= a - tol for a, b in itertools.pairwise(e)), e
+    assert all(b <= a + tol for a, b in itertools.pairwise(c)), c
     assert c[-1] < c[0] - 1.0                 # the trade-off is real here, not a tie
     assert e[-1] > e[0] + 0.1
 

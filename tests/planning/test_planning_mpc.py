@@ -7,7 +7,12 @@ import pytest
 
 from coordination.planning.history import price_week
 from coordination.planning.model import Storage
-from coordination.planning.mpc import MpcController, day_ahead_forecast, noisy_forecast, run_mpc
+from coordination.planning.mpc import (
+    MpcController,
+    day_ahead_forecast,
+    noisy_forecast,
+    run_mpc,
+)
 
 STORAGE = Storage(2000.0, 500.0, 500.0, degradation_eur_mwh=2.0)
 

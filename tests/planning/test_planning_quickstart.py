@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import coordination.planning as planning
+from coordination import planning
 from coordination.planning import (
     CVaRStochasticPlugin,
     OptimizationStatus,
