@@ -92,3 +92,13 @@ def test_bad_parameters_name_the_field():
     bidder = PlannedBatteryBidder(**PARAMS)
     with pytest.raises(ValueError, match="no device named 'bess'"):
         bidder.bid(CallForBids(0, 0.0, 3600.0, 0.0, 0.0, 2000), [Offer("x", 0, 1, 0, 0)])
+
+
+def test_a_bad_parameter_in_the_scenario_names_the_path():
+    from runs.plugins import site_strategies
+    from runs.scenario import ScenarioError
+
+    bad = _scenario()
+    bad.sites[0].strategy.params["replan_every_h"] = 48
+    with pytest.raises(ScenarioError, match=r"replan_every_h.*\$\.sites\[0\]\.strategy"):
+        site_strategies(bad, "planned.yaml")
