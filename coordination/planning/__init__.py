@@ -9,7 +9,8 @@ engine whose fallbacks say so (``docs/planning.md``).
 - :mod:`.mpc`: receding-horizon control, its LP built once with parameters.
 - :mod:`.results`, :mod:`.isolation`, :mod:`.engine`: the plug-in protocol, the killable
   child process, the engine with its fallbacks.
-- :mod:`.stochastic`, :mod:`.realtime`, :mod:`.distributed`: the three problem kinds.
+- :mod:`.stochastic`, :mod:`.realtime`, :mod:`.distributed`, :mod:`.schedule`: the problem
+  kinds (a battery plan, a frequency answer, a target shared by merit order or by ADMM).
 - :mod:`.quickstart`: the reference library's quick-start calls.
 - :mod:`.bidding`: a site strategy that bids its battery's CVaR plan.
 

@@ -4,8 +4,8 @@
 
 1. ``force_fallback``: the kind's rule-based result, reason ``forced``.
 2. The registered plug-ins (or, when none is registered, the kind's default plug-in: the
-   CVaR LP, the droop rule or the merit-order negotiation), in order. A plug-in that is not
-   available or does not take the problem is skipped, with the reason noted. An
+   CVaR LP, the droop rule, the merit-order or the ADMM negotiation), in order. A plug-in
+   that is not available or does not take the problem is skipped, with the reason noted. An
    ``isolated`` plug-in runs in a child process that is killed when its solve has run for
    ``timeout_ms`` (each plug-in tried gets the whole timeout; :mod:`.isolation`). Its
    result is accepted when its status is ``SUCCESS`` and its solution passes the kind's
@@ -27,7 +27,7 @@ import time
 from importlib.metadata import entry_points
 from typing import Any
 
-from coordination.planning import distributed, realtime, stochastic
+from coordination.planning import distributed, realtime, schedule, stochastic
 from coordination.planning.cvar import PlanningError
 from coordination.planning.isolation import run_isolated
 from coordination.planning.results import (
@@ -48,6 +48,7 @@ _REGISTERED: dict[str, type] = {
     "cvar": stochastic.CVaRStochasticPlugin,
     "droop": realtime.DroopRealtimePlugin,
     "merit-order": distributed.MeritOrderNegotiationPlugin,
+    "admm": schedule.AdmmNegotiationPlugin,
 }
 
 

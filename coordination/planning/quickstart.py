@@ -21,6 +21,7 @@ from coordination.planning.model import StochasticProblem, Storage
 from coordination.planning.realtime import RealtimeProblem
 from coordination.planning.results import OptimizationStatus
 from coordination.planning.scenarios import Uncertainty, generate_scenarios
+from coordination.planning.schedule import DistributedScheduleProblem
 from coordination.planning.stochastic import CVaRStochasticPlugin
 
 _STOCHASTIC_KEYS = {
@@ -164,12 +165,14 @@ def create_realtime_problem(current_state: Mapping[str, Any],
 
 def create_distributed_problem(sites_data: Sequence[Mapping[str, Any]],
                                coordination_targets: Mapping[str, Any] | None = None
-                               ) -> DistributedProblem:
-    """Sites sharing a power target and a reserve, solved by the merit-order negotiation.
+                               ) -> DistributedProblem | DistributedScheduleProblem:
+    """Sites sharing a power target and a reserve, solved by the swarm's negotiation.
 
     Each site: ``site_id``, ``total_capacity`` (kW), ``available_capacity`` (kW, default the
     total), ``marginal_cost`` (per kWh), ``reserve_price`` (per kW per hour, default 0).
-    ``coordination_targets``: ``total_power`` (kW, default 0) and ``reserve`` (kW, 0).
+    ``coordination_targets``: ``total_power`` (kW, default 0) and ``reserve`` (kW, 0). One
+    ``total_power`` value: the merit-order negotiation of one hour (with the reserve); a
+    list (one per hour): the sites' schedules by the ADMM negotiation (no reserve).
     """
     sites = []
     for i, data in enumerate(sites_data):
@@ -190,6 +193,13 @@ def create_distributed_problem(sites_data: Sequence[Mapping[str, Any]],
                                        data.get("reserve_price", 0.0)) * 1000))
     targets = dict(coordination_targets or {})
     _unknown("coordination_targets", targets, {"total_power", "reserve"})
+    if isinstance(targets.get("total_power"), Sequence):
+        if targets.get("reserve", 0.0):
+            raise ValueError("coordination_targets: 'reserve' is only supported with one "
+                             "'total_power' value, not a schedule")
+        return DistributedScheduleProblem(
+            tuple(sites), tuple(_series("coordination_targets['total_power']",
+                                        targets["total_power"]).tolist()))
     return DistributedProblem(
         tuple(sites), _number("coordination_targets['total_power']",
                               targets.get("total_power", 0.0)),

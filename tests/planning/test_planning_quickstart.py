@@ -152,3 +152,46 @@ def test_benchmark_reports_what_really_ran():
 def test_bad_input_names_the_field(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+THREE = [*SITES, {"site_id": "chp", "total_capacity": 300, "marginal_cost": 0.10}]
+
+
+def test_a_target_schedule_is_negotiated_by_admm_and_matches_the_merit_order():
+    problem = create_distributed_problem(THREE, {"total_power": [200, 450, 600, 300, 800, 900]})
+    result = solve_with_fallback(problem)
+    assert result.status is OptimizationStatus.SUCCESS
+    assert result.method == "admm_negotiation"
+    assert result.metadata["iterations"] > 1
+    # linear costs: the optimum is the merit order of each hour (80, then 100, then 120)
+    expected = {"wind_farm_1": [200, 400, 400, 300, 400, 400],
+                "chp": [0, 50, 200, 0, 300, 300],
+                "solar_storage_1": [0, 0, 0, 0, 100, 200]}
+    for site, schedule in expected.items():
+        assert result.solution["target_power"][site] == pytest.approx(schedule, abs=0.05)
+    cost = sum(80 * a + 100 * b + 120 * c for a, b, c in zip(
+        expected["wind_farm_1"], expected["chp"], expected["solar_storage_1"])) / 1000
+    assert result.objective_value == pytest.approx(cost, rel=1e-4)
+    assert result.metadata["checked_max_imbalance_kw"] < 0.05
+
+
+def test_an_unreachable_schedule_falls_back_and_reports_what_is_unserved():
+    problem = create_distributed_problem(SITES, {"total_power": [200, 700]})
+    result = solve_with_fallback(problem)
+    assert result.status is OptimizationStatus.FALLBACK_USED
+    assert "target_kw[1] = 700.0 is outside [0, 650.0] kW" in result.fallback_reason
+    assert result.solution["unserved_kw"] == [0.0, 50.0]
+    assert result.objective_value == pytest.approx((200 * 80 + 400 * 80 + 250 * 120) / 1000)
+    with pytest.raises(ValueError, match="'reserve' is only supported"):
+        create_distributed_problem(SITES, {"total_power": [1, 2], "reserve": 5})
+
+
+def test_quick_start_bootstrap_and_reduction():
+    problem = create_stochastic_problem(BASE, num_scenarios=60, uncertainty_config={
+        "method": "bootstrap", "reduce_to": 8, "seed": 3})
+    assert problem.scenarios.count <= 8
+    assert problem.scenarios.method.startswith("bootstrap, reduced")
+    assert problem.scenarios.probability.sum() == pytest.approx(1.0)
+    result = solve_with_fallback(problem, timeout_ms=20_000)
+    assert result.status is OptimizationStatus.SUCCESS
+    assert result.solution["battery_cost"] < 0
