@@ -157,6 +157,8 @@ class OptimizationEngine:
             result, why, err = self._run(plugin, problem, kind, timeout_ms)
             if result is not None:
                 result.solve_time = time.perf_counter() - t0
+                if reasons:
+                    result.metadata["plugins_passed_over"] = reasons
                 return result
             reasons.append(why)
             error = err or error

@@ -118,8 +118,7 @@ def create_stochastic_problem(base_data: Mapping[str, Any], num_scenarios: int =
         from coordination.planning.scenarios import reduce_scenarios
 
         scenarios = reduce_scenarios(scenarios, int(cfg["reduce_to"]), int(cfg.get("seed", 0)))
-    limit_in = opt("grid_import_limit", math.inf)
-    limit_out = opt("grid_export_limit", math.inf) if "grid_export_limit" in base_data else math.inf
+    limit_in, limit_out = opt("grid_import_limit", math.inf), opt("grid_export_limit", math.inf)
     return StochasticProblem(
         storage, scenarios,
         import_max_kw=None if math.isinf(limit_in) else limit_in,

@@ -133,6 +133,7 @@ def test_the_next_plugin_is_tried_before_the_fallback(problem):
     assert not result.fallback_used
     assert result.method == "cvar_stochastic"
     assert result.metadata["checked_expected_cost"] == pytest.approx(result.objective_value)
+    assert "raises failed: ValueError" in result.metadata["plugins_passed_over"][0]
     assert result.objective_value <= rule_based_plan(problem).expected_cost_eur + 1e-6
 
 
