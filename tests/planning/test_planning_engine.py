@@ -169,3 +169,13 @@ def test_bad_engine_type_and_problem_are_errors():
         create_optimization_engine("turbo")
     with pytest.raises(TypeError, match="not a planning problem"):
         solve_with_fallback({"base_prices": [1.0]})
+
+
+def test_spawned_children_report_errors_too(problem):
+    from coordination.planning.engine import OptimizationEngine
+
+    engine = OptimizationEngine(start_method="spawn")
+    engine.register_plugin(Raises())
+    result = engine.solve(problem, timeout_ms=30_000)
+    assert result.plugin_error == "ValueError: no licence for the expert solver"
+    assert result.status is OptimizationStatus.FALLBACK_USED
