@@ -124,3 +124,20 @@ def test_bad_storage_and_risk_name_the_field():
         Storage(100.0, 10.0, 10.0, soc_init=0.95)
     with pytest.raises(ValueError, match="risk_weight"):
         solve_stochastic(StochasticProblem(STORAGE, deterministic(REF_PRICE)), risk_weight=2.0)
+
+
+def test_without_grid_limits_the_constant_recourse_is_counted_right():
+    sc = generate_scenarios(REF_PRICE * 0.6, [300.0] * 24, [200.0] * 24, count=40, seed=9,
+                            uncertainty=Uncertainty(1.2, 0.3, 0.2, 0.5))
+    problem = StochasticProblem(STORAGE, sc, curtail_eur_mwh=2.0, voll_eur_mwh=90.0)
+    assert (sc.price_eur_mwh < -2.0).any() and (sc.price_eur_mwh > 90.0).any()
+    for w in (0.0, 0.6):
+        plan = solve_stochastic(problem, risk_level=0.1, risk_weight=w)
+        assert plan.recourse.curtail_kw.sum() > 0 and plan.recourse.shed_kw.sum() > 0
+        objective = (1 - w) * plan.expected_cost_eur + w * plan.cvar_eur
+        assert plan.objective_eur == pytest.approx(objective, rel=1e-6, abs=1e-6)
+    # the same problem with limits too wide to bind gives the same plan cost
+    wide = StochasticProblem(STORAGE, sc, curtail_eur_mwh=2.0, voll_eur_mwh=90.0,
+                             import_max_kw=1e6, export_max_kw=1e6)
+    assert solve_stochastic(wide, risk_level=0.1, risk_weight=0.6).objective_eur == \
+        pytest.approx(plan.objective_eur, rel=1e-6)
