@@ -2,11 +2,12 @@
 
 The site: a 2 MWh / 500 kW battery (both efficiencies 0.95), renewables with a 400 kW peak
 and a 300 kW mean load shaped like DE-LU 2019 on the chosen days, a 600 kW grid connection
-both ways. The forecasts are the real prices and profiles of the planning days; the
-scenarios lay real day-before forecast errors of 2019 over them (bootstrap). ``solve_s`` is
-the median wall time of the whole solve (cvxpy build plus HiGHS, the library already
-loaded), ``build_s`` and ``lp_s`` its parts; the baselines in the same run are the rule-based plan (its cost and
-time) and the risk-neutral LP (its expected cost and CVaR).
+both ways (``--grid-limit-kw``; 0 for none). The forecasts are the real prices and profiles
+of the planning days; the scenarios lay real day-before forecast errors of 2019 over them
+(bootstrap). ``solve_s`` is the median wall time of the whole solve (cvxpy build plus
+HiGHS, the library already loaded), ``build_s`` and ``lp_s`` its parts; the baselines in
+the same run are the rule-based plan (its cost and time) and the risk-neutral LP (its
+expected cost and CVaR).
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ from coordination.planning.scenarios import generate_scenarios
 
 
 def build_problem(scenarios: int, horizon: int, start_day: int = 62, seed: int = 0,
-                  risk_level: float = 0.05, risk_weight: float = 0.5) -> StochasticProblem:
-    """The bench's site facing ``scenarios`` scenarios of ``horizon`` hours."""
+                  risk_level: float = 0.05, risk_weight: float = 0.5,
+                  grid_limit_kw: float | None = 600.0) -> StochasticProblem:
+    """The bench's site facing ``scenarios`` scenarios of ``horizon`` hours (``grid_limit_kw``
+    both ways; None: no limit, and so no recourse variables in the LP)."""
     h = load_history()
     first = 1 + 24 * start_day                     # 00:00 UTC of the day
     if first + horizon > h.hours:
@@ -34,19 +37,21 @@ def build_problem(scenarios: int, horizon: int, start_day: int = 62, seed: int =
     load = h.load_mw[span] / h.load_mw.mean() * 300.0
     sc = generate_scenarios(h.price_eur_mwh[span], ren, load, count=scenarios,
                             method="bootstrap", seed=seed, renewable_capacity_kw=400.0)
-    return StochasticProblem(Storage(2000.0, 500.0, 500.0), sc, import_max_kw=600.0,
-                             export_max_kw=600.0, risk_level=risk_level, risk_weight=risk_weight)
+    return StochasticProblem(Storage(2000.0, 500.0, 500.0), sc, import_max_kw=grid_limit_kw,
+                             export_max_kw=grid_limit_kw, risk_level=risk_level,
+                             risk_weight=risk_weight)
 
 
 def run(scenarios: int = 100, horizon: int = 24, repeats: int = 3, seed: int = 0,
-        risk_weight: float = 0.5) -> dict:
+        risk_weight: float = 0.5, grid_limit_kw: float | None = 600.0) -> dict:
     """Solve the bench problem ``repeats`` times; report the median and the baselines."""
     import cvxpy  # noqa: F401  (loading the library is not part of a solve's time)
 
     from coordination.planning.highs import quiet_highs
 
     quiet_highs()
-    problem = build_problem(scenarios, horizon, seed=seed, risk_weight=risk_weight)
+    problem = build_problem(scenarios, horizon, seed=seed, risk_weight=risk_weight,
+                            grid_limit_kw=grid_limit_kw)
     times, plans = [], []
     for _ in range(max(repeats, 1)):
         t0 = time.perf_counter()
@@ -68,6 +73,7 @@ def run(scenarios: int = 100, horizon: int = 24, repeats: int = 3, seed: int = 0
         "lp_s": round(plan.solve_s, 4),
         "risk_level": problem.risk_level,
         "risk_weight": problem.risk_weight,
+        "grid_limit_kw": grid_limit_kw,
         "battery_cost": round(plan.battery_cost_eur, 2),
         "risk_neutral_expected_cost": round(neutral.expected_cost_eur, 2),
         "risk_neutral_cvar": round(neutral.cvar_eur, 2),

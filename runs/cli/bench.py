@@ -108,13 +108,16 @@ def cvar(
     repeats: int = typer.Option(3, "--repeats", help="Solves timed (median)."),
     risk_weight: float = typer.Option(0.5, "--risk-weight",
                                       help="0 = expected cost only, 1 = CVaR only."),
+    grid_limit_kw: float = typer.Option(600.0, "--grid-limit-kw",
+                                        help="Grid connection both ways, kW (0: unlimited)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """CVaR stochastic battery LP (cvxpy + HiGHS), against the rules and the risk-neutral LP."""
     from runs.bench import cvar as bench
 
     try:
-        result = bench.run(scenarios, horizon, repeats, risk_weight=risk_weight)
+        result = bench.run(scenarios, horizon, repeats, risk_weight=risk_weight,
+                           grid_limit_kw=grid_limit_kw or None)
     except ValueError as exc:
         fail(f"bench cvar: {exc}")
     _emit("cvar", result, as_json)
