@@ -179,3 +179,24 @@ def test_spawned_children_report_errors_too(problem):
     result = engine.solve(problem, timeout_ms=30_000)
     assert result.plugin_error == "ValueError: no licence for the expert solver"
     assert result.status is OptimizationStatus.FALLBACK_USED
+
+
+class Idles(OptimizationPlugin):
+    """Returns numpy values (they cross the process boundary as lists): an idle battery."""
+
+    def __init__(self):
+        super().__init__("idles")
+
+    def solve(self, problem, timeout_ms=None):
+        return OptimizationResult(status=OptimizationStatus.SUCCESS,
+                                  objective_value=np.float64(123.0),
+                                  solution={"battery_power": np.zeros(problem.horizon)})
+
+
+def test_an_idle_plan_is_accepted_but_rescored(problem):
+    result = solve_with_fallback(problem, Idles(), timeout_ms=5000)
+    assert result.status is OptimizationStatus.SUCCESS and result.method == "idles"
+    assert result.solution["battery_power"] == [0.0] * problem.horizon
+    # the plug-in says 123; the engine's own score of an idle battery is 0 (no renewables)
+    assert result.objective_value == 123.0
+    assert result.metadata["checked_expected_cost"] == pytest.approx(0.0)
