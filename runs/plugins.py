@@ -48,7 +48,7 @@ def make_strategy(ref: str, params: dict[str, Any] | None = None) -> BiddingStra
     cls = load_class(ref)
     try:
         strategy = cls(**(params or {}))
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:
         raise PluginError(f"strategy {ref!r} does not take the parameters {params}: {exc}") from None
     if not isinstance(strategy, BiddingStrategy):
         raise PluginError(f"strategy {ref!r} ({cls!r}) has no bid(call, offers) method")

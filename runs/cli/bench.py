@@ -6,7 +6,7 @@ import json
 
 import typer
 
-from runs.cli.common import console, table
+from runs.cli.common import console, fail, table
 
 app = typer.Typer(help="Benchmarks; each prints one JSON object with --json.",
                   no_args_is_help=True)
@@ -164,3 +164,45 @@ def spawn(
     from runs.bench import spawn as bench
 
     _emit("spawn", bench.run(processes, baseline_processes), as_json)
+
+
+@app.command("cvar")
+def cvar(
+    scenarios: int = typer.Option(100, "--scenarios", help="Scenarios (bootstrapped 2019 errors)."),
+    horizon: int = typer.Option(24, "--horizon", help="Hours planned."),
+    repeats: int = typer.Option(3, "--repeats", help="Solves timed (median)."),
+    risk_weight: float = typer.Option(0.5, "--risk-weight",
+                                      help="0 = expected cost only, 1 = CVaR only."),
+    grid_limit_kw: float = typer.Option(600.0, "--grid-limit-kw",
+                                        help="Grid connection both ways, kW (0: unlimited)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """CVaR stochastic battery LP (cvxpy + HiGHS), against the rules and the risk-neutral LP."""
+    from runs.bench import cvar as bench
+
+    try:
+        result = bench.run(scenarios, horizon, repeats, risk_weight=risk_weight,
+                           grid_limit_kw=grid_limit_kw or None)
+    except ValueError as exc:
+        fail(f"bench cvar: {exc}")
+    _emit("cvar", result, as_json)
+
+
+@app.command("mpc")
+def mpc(
+    steps: int = typer.Option(168, "--steps", help="Hourly steps of closed loop (a week)."),
+    horizon: int = typer.Option(36, "--horizon", help="Hours in each MPC window."),
+    forecast: str = typer.Option("noisy", "--forecast",
+                                 help="noisy (real prices plus error growing with lead time) "
+                                      "or day-ahead (published prices, then persistence)."),
+    sigma: float = typer.Option(10.0, "--sigma", help="Noisy forecast error at 24 h, EUR/MWh."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """MPC on a real 2019 price week: step time and closed-loop cost against perfect foresight."""
+    from runs.bench import mpc as bench
+
+    try:
+        result = bench.run(steps, horizon, forecast, sigma)
+    except ValueError as exc:
+        fail(f"bench mpc: {exc}")
+    _emit("mpc", result, as_json)
