@@ -1,16 +1,17 @@
 """The ``realtime`` problem kind: a battery's answer to the grid frequency, by a local rule.
 
-Droop with a deadband, in this module (the project's full frequency rules, with load
-shedding and curtailment stages, live in ``coordination/frequency/`` once merged; this is
-the small rule the quick-start call needs). With ``df = f - f_nominal``::
+The rule is the project's droop curve (``coordination/frequency/``: the same curve and store
+limits the site agents use), parametrized as the reference library's call is. With
+``df = f - f_nominal``::
 
     response_kw = 0                                                    if |df| <= deadband
     response_kw = -sign(df) * (|df| - deadband) / (droop_pu * f_nominal) * p_rated_kw
 
-so less power is injected when the frequency is high and more when it is low. The set-point
-is the scheduled power plus the response, limited by the power rating and by the energy
-the battery can sustain for ``sustain_h`` hours (state-of-charge limits, both efficiencies).
-The nominal frequency is 50 or 60 Hz, whichever is nearer unless given.
+(full activation at ``deadband + droop_pu * f_nominal``), so less power is injected when
+the frequency is high and more when it is low. The set-point is the scheduled power plus the
+response, limited by the power rating and by the energy the battery can sustain for
+``sustain_h`` hours (state-of-charge limits, both efficiencies). The nominal frequency is
+50 or 60 Hz, whichever is nearer unless given.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
+from coordination.frequency.curves import DroopCurve
+from coordination.frequency.rule import store_limits
+from coordination.frequency.specs import DroopSpec
 from coordination.planning.results import (
     OptimizationPlugin,
     OptimizationResult,
@@ -94,16 +98,15 @@ def droop_response(problem: RealtimeProblem) -> DroopAnswer:
     """Apply the droop rule of the module docstring."""
     pr = problem
     f0 = pr.f_nominal_hz
-    df = pr.frequency_hz - f0
-    excess = abs(df) - pr.deadband_hz
-    requested = 0.0
-    if excess > 0.0:
-        requested = -math.copysign(excess, df) / (pr.droop_pu * f0) * pr.p_rated_kw
+    curve = DroopCurve(DroopSpec(f0_hz=f0, deadband_hz=pr.deadband_hz,
+                                 full_hz=pr.deadband_hz + pr.droop_pu * f0))
+    requested = curve.fraction(pr.frequency_hz) * pr.p_rated_kw
     wanted = pr.scheduled_kw + requested
-    e = pr.state_of_charge * pr.capacity_kwh
-    up = min(pr.p_rated_kw, max(e - pr.soc_min * pr.capacity_kwh, 0.0) * pr.eta_d / pr.sustain_h)
-    down = min(pr.p_rated_kw,
-               max(pr.soc_max * pr.capacity_kwh - e, 0.0) / (pr.eta_c * pr.sustain_h))
+    up, down = store_limits(
+        energy_kwh=pr.state_of_charge * pr.capacity_kwh,
+        e_min_kwh=pr.soc_min * pr.capacity_kwh, e_max_kwh=pr.soc_max * pr.capacity_kwh,
+        eta_c=pr.eta_c, eta_d=pr.eta_d, p_discharge_kw=pr.p_rated_kw,
+        p_charge_kw=pr.p_rated_kw, duration_h=pr.sustain_h)
     setpoint, limited = wanted, None
     if wanted > up:
         setpoint = up
@@ -111,7 +114,8 @@ def droop_response(problem: RealtimeProblem) -> DroopAnswer:
     elif wanted < -down:
         setpoint = -down
         limited = "power rating" if down == pr.p_rated_kw else "room to charge (state of charge)"
-    return DroopAnswer(setpoint, requested, setpoint - pr.scheduled_kw, excess > 0.0, limited)
+    return DroopAnswer(setpoint, requested, setpoint - pr.scheduled_kw, requested != 0.0,
+                       limited)
 
 
 class DroopRealtimePlugin(OptimizationPlugin):

@@ -80,7 +80,7 @@ def test_the_realtime_path_does_not_import_cvxpy():
     (50.005, 0.5, 0.0, None),                         # inside the deadband
     (50.21, 0.5, -0.2 / 2.5 * 250.0, None),           # high: absorb
     (49.0, 0.5, 0.99 / 2.5 * 250.0, None),             # 1 Hz low: 99 kW
-    (47.4, 0.5, 250.0, "power rating"),               # 2.6 Hz low: past the rating
+    (47.4, 0.5, 250.0, None),                         # 2.6 Hz low: full activation, the rating
     (49.8, 0.1, 0.0, "stored energy (state of charge)"),  # empty: nothing to give
     (50.3, 0.9, 0.0, "room to charge (state of charge)"),
 ])
@@ -195,3 +195,14 @@ def test_quick_start_bootstrap_and_reduction():
     result = solve_with_fallback(problem, timeout_ms=20_000)
     assert result.status is OptimizationStatus.SUCCESS
     assert result.solution["battery_cost"] < 0
+
+
+def test_droop_on_top_of_a_schedule_is_capped_by_the_rating():
+    # 200 kW scheduled + 99 kW of response (1 Hz low) asks 299 kW of a 250 kW battery
+    problem = create_realtime_problem({"grid_frequency": 49.0, "battery_soc": 0.5,
+                                       "scheduled_power": 200.0})
+    result = solve_with_fallback(problem)
+    assert result.solution["requested_response_kw"] == pytest.approx(99.0)
+    assert result.solution["battery_power_setpoint"] == pytest.approx(250.0)
+    assert result.solution["frequency_response_kw"] == pytest.approx(50.0)
+    assert result.solution["limited_by"] == "power rating"
