@@ -207,10 +207,10 @@ def _check(scenario: Scenario, where: str) -> None:
         from runs.market_run import check_market_scenario
 
         check_market_scenario(scenario, fail)
-    elif target is None and not (scenario.admm is not None
-                                 and scenario.admm.coupling == "market"):
+    elif target is None and scenario.grid is None and not (
+            scenario.admm is not None and scenario.admm.coupling == "market"):
         fail("target", "Expected a target (or a `market` section, whose cleared position "
-                       "becomes the target)")
+                       "becomes the target; a `grid` event needs none)")
     if target is not None and (target.values_kw is None) == (target.profile is None):
         fail("target", "Expected exactly one of `values_kw` or `profile`")
     if target is not None and target.values_kw is not None:
