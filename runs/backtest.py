@@ -13,11 +13,10 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import msgspec
-import yaml
 
 from markets.trading.risk import RiskLimits
 from markets.trading.types import Fees, StorageSpec
-from runs.scenario import BUNDLED, ScenarioError
+from runs.scenario import BUNDLED, ScenarioError, read_mapping
 
 __all__ = ["BacktestScenario", "DEFAULT_BACKTEST", "load_backtest", "run", "write_report"]
 
@@ -89,18 +88,7 @@ def parse_backtest(data: Any, where: str = "<backtest>") -> BacktestScenario:
 
 def load_backtest(path: str | Path) -> BacktestScenario:
     """Read and validate a backtest scenario file."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ScenarioError(f"{path}: cannot read the file ({exc.strerror})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ScenarioError(f"{path}: not valid YAML: {exc}") from None
-    if not isinstance(data, dict):
-        raise ScenarioError(f"{path}: Expected a mapping at the top level - at `$`")
-    return parse_backtest(data, str(path))
+    return parse_backtest(read_mapping(path), str(path))
 
 
 def market_data(spec: BacktestScenario):

@@ -244,6 +244,11 @@ def parse(data: Any, where: str = "<scenario>") -> Scenario:
 
 def load(path: str | Path) -> Scenario:
     """Read and validate a scenario file."""
+    return parse(read_mapping(path), str(path))
+
+
+def read_mapping(path: str | Path) -> dict:
+    """Read a YAML file whose top level is a mapping; errors name the file."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -255,7 +260,7 @@ def load(path: str | Path) -> Scenario:
         raise ScenarioError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(data, dict):
         raise ScenarioError(f"{path}: Expected a mapping at the top level - at `$`")
-    return parse(data, str(path))
+    return data
 
 
 def resolve(scenario_path: Path | None, relative: str) -> Path:

@@ -69,19 +69,7 @@ def run(
     if summary.get("coordination") == "admm":
         rows = _admm_rows(summary)
     else:
-        rows = [
-            ("sites", summary["sites"]), ("steps", summary["steps"]),
-            ("target energy (kWh)", summary["target_kwh"]),
-            ("served energy (kWh)", summary["served_kwh"]),
-            ("unserved energy (kWh)", summary["unserved_kwh"]),
-            ("steps with unserved energy", summary["steps_with_unserved"]),
-            ("reserve shortfall (kWh)", summary["reserve_shortfall_kwh"]),
-            ("dispatch cost (EUR, pay-as-bid)", summary["cost_eur"]),
-            ("declined awards", summary["declines"]),
-            ("negotiation rounds", summary["rounds"]),
-            ("messages", summary["messages"]), ("messages dropped", summary["dropped"]),
-            ("wall time (s)", summary["wall_s"]),
-        ]
+        rows = merit_order_rows(summary)
         if "market" in summary:
             day_ahead = summary["market"]["day_ahead"]
             rows[2:2] = [("sold day-ahead (MWh)", day_ahead["sold_mwh"]),
@@ -118,3 +106,23 @@ def _admm_rows(summary: dict) -> list[tuple[str, object]]:
         ("messages", summary["messages"]), ("messages dropped", summary["dropped"]),
         ("wall time (s)", summary["wall_s"]),
     ]
+
+
+def merit_order_rows(summary: dict) -> list[tuple[str, object]]:
+    """The summary table of a merit-order run (one process or site processes)."""
+    rows: list[tuple[str, object]] = [
+        ("sites", summary["sites"]), ("steps", summary["steps"]),
+        ("target energy (kWh)", summary["target_kwh"]),
+        ("served energy (kWh)", summary["served_kwh"]),
+        ("unserved energy (kWh)", summary["unserved_kwh"]),
+        ("steps with unserved energy", summary["steps_with_unserved"]),
+        ("reserve shortfall (kWh)", summary["reserve_shortfall_kwh"]),
+        ("dispatch cost (EUR, pay-as-bid)", summary["cost_eur"]),
+        ("declined awards", summary["declines"]),
+        ("negotiation rounds", summary["rounds"]),
+        ("messages", summary["messages"]), ("messages dropped", summary["dropped"]),
+    ]
+    if "lost_sites" in summary:
+        rows.append(("sites lost", ", ".join(summary["lost_sites"]) or "none"))
+    rows.append(("wall time (s)", summary["wall_s"]))
+    return rows

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from runs.cli.common import console, fail, table
+from runs.cli.run import merit_order_rows
 
 
 def run_spawned(path: Path, steps: int, name: str, run_dir: Path, processes: int,
@@ -33,18 +34,5 @@ def run_spawned(path: Path, steps: int, name: str, run_dir: Path, processes: int
 
         plot_run(run_dir)
     console.print(table(f"run {name} (seed {summary['seed']}, {processes} site processes)",
-                        ("quantity", "value"), [
-        ("sites", summary["sites"]), ("steps", summary["steps"]),
-        ("target energy (kWh)", summary["target_kwh"]),
-        ("served energy (kWh)", summary["served_kwh"]),
-        ("unserved energy (kWh)", summary["unserved_kwh"]),
-        ("steps with unserved energy", summary["steps_with_unserved"]),
-        ("reserve shortfall (kWh)", summary["reserve_shortfall_kwh"]),
-        ("dispatch cost (EUR, pay-as-bid)", summary["cost_eur"]),
-        ("declined awards", summary["declines"]),
-        ("negotiation rounds", summary["rounds"]),
-        ("messages", summary["messages"]), ("messages dropped", summary["dropped"]),
-        ("sites lost", ", ".join(summary["lost_sites"]) or "none"),
-        ("wall time (s)", summary["wall_s"]),
-    ]))
+                        ("quantity", "value"), merit_order_rows(summary)))
     console.print(f"trace and results in [bold]{run_dir}[/]  (next: vpp trace show {run_dir})")
