@@ -50,8 +50,10 @@ def test_eight_processes_give_the_one_process_dispatch(tmp_path):
     assert leftovers() == []
 
 
-def _start_run(tmp_path, processes=3, steps=96):
-    path = small_scenario(tmp_path, steps=steps)
+def _start_run(tmp_path, processes=3, steps=1200):
+    # one-minute steps: a run long enough (tens of seconds) that it is still negotiating
+    # when the test signals it, however fast the machine
+    path = small_scenario(tmp_path, steps=steps, step_minutes=1)
     parent = subprocess.Popen(
         [sys.executable, "-m", "runs.cli", "run", str(path), "--processes", str(processes),
          "--out", str(tmp_path / "run"), "--no-plot"],
