@@ -8,7 +8,7 @@ sheddable, their PV and wind curtailable), and ``response`` says which rules eac
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -48,14 +48,36 @@ class ReplaySpec(msgspec.Struct, **_Strict):
     end: str | None = None
 
 
+class SoldSpec(msgspec.Struct, **_Strict):
+    """The balancing capacity each site of a group sold for its service (``markets/
+    ancillary.py``): ``mw`` of ``product`` at ``price_eur_mw_h`` for a contract period of
+    ``hours``. After the event each site's metered response is assessed against it."""
+
+    product: Literal["fcr", "reserve_up", "reserve_down"]
+    mw: Positive
+    price_eur_mw_h: NonNegative
+    hours: Positive = 1.0
+
+
+class PenaltySpec(msgspec.Struct, **_Strict):
+    """The delivery penalty rule (``markets.ancillary.PenaltyRules``): EUR per MWh of
+    shortfall on top of the withheld capacity payment, and the tolerated shortfall as a
+    share of the sold MW."""
+
+    penalty_eur_mwh: NonNegative = 100.0
+    tolerance_share: Annotated[float, msgspec.Meta(ge=0, lt=1)] = 0.0
+
+
 class ResponseSpec(msgspec.Struct, **_Strict):
     """The rules of a group of sites. ``sites``: names or shell patterns (``bess-*``);
     each site takes the first group that matches it. Rules are a preset name or a spec.
-    ``contracted_kw`` defaults to the discharge rating of the site's first battery."""
+    ``contracted_kw`` defaults to the sold capacity (``sold.mw``), else to the discharge
+    rating of the site's first battery."""
 
     sites: list[str] = msgspec.field(default_factory=lambda: ["*"])
     service: str | DroopSpec | TriggerSpec | None = None
     contracted_kw: NonNegative | None = None
+    sold: SoldSpec | None = None
     shedding: str | SheddingSpec | None = None
     curtailment: str | CurtailmentSpec | None = None
 
@@ -76,6 +98,7 @@ class GridSpec(msgspec.Struct, **_Strict):
     compare_without_vpp: bool = True
     response: list[ResponseSpec] = []
     response_timeout_s: Positive = 2.0
+    penalty: PenaltySpec = msgspec.field(default_factory=PenaltySpec)
 
     def __post_init__(self) -> None:
         if self.f0_hz not in (50.0, 60.0):
@@ -90,3 +113,19 @@ class GridSpec(msgspec.Struct, **_Strict):
                 choice = getattr(group, field)
                 if choice is not None:
                     pick(choice, self.f0_hz, f"response[{i}].{field}")
+            if group.sold is not None:
+                _check_sold(group, self.f0_hz, i)
+
+
+def _check_sold(group: ResponseSpec, f0_hz: float, i: int) -> None:
+    """A sale needs a service whose direction fits the product."""
+    where = f"response[{i}].sold.product"
+    if group.service is None:
+        raise ValueError(f"response[{i}].sold: capacity is sold but the group has no service")
+    spec = presets.service(group.service, f0_hz, f"response[{i}].service")
+    up = isinstance(spec, TriggerSpec) or spec.sides in ("both", "low")
+    down = isinstance(spec, DroopSpec) and spec.sides in ("both", "high")
+    fits = {"fcr": up and down, "reserve_up": up, "reserve_down": down}
+    if not fits[group.sold.product]:
+        raise ValueError(f"{where}: {group.sold.product!r} does not fit the service "
+                         f"(it answers {'both ways' if up and down else 'up' if up else 'down'})")

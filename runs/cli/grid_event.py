@@ -46,6 +46,8 @@ def run_grid_event(spec, path: Path, run_dir: Path, plot: bool) -> None:
                  for g in stages]))
         else:
             console.print(f"{r}: no stage fired")
+    if "settlement" in summary:
+        _print_settlement(summary["settlement"])
     if "nadir_gain_hz" in summary:
         console.print(f"the VPP raised the nadir by [bold]{summary['nadir_gain_hz']:.3f} Hz[/]")
     if plot:
@@ -53,6 +55,27 @@ def run_grid_event(spec, path: Path, run_dir: Path, plot: bool) -> None:
 
         plot_frequency(run_dir)
     console.print(f"results in [bold]{run_dir}[/]  (next: vpp trace plot {run_dir} --frequency)")
+
+
+def _print_settlement(s: dict) -> None:
+    """The providers that fell short one by one, the rest in one row, and the totals."""
+    money = ("capacity_payment_eur", "withheld_eur", "penalty_eur", "net_payment_eur")
+    short = [p for p in s["providers"] if p["withheld_eur"] > 0 or p["penalty_eur"] > 0]
+    full = [p for p in s["providers"] if p not in short]
+    rows = [(p["site"], f"{p['sold_mw']:g}",
+             f"{p['required_mwh'] * 1e3:.2f}", f"{p['shortfall_mwh'] * 1e3:.2f}",
+             f"{p['performance']:.0%}", *(f"{p[k]:,.2f}" for k in money)) for p in short]
+    if full:
+        rows.append((f"{len(full)} others", f"{sum(p['sold_mw'] for p in full):g}",
+                     f"{sum(p['required_mwh'] for p in full) * 1e3:.2f}", "0", "100%",
+                     *(f"{sum(p[k] for p in full):,.2f}" for k in money)))
+    rows.append(("total", f"{sum(p['sold_mw'] for p in s['providers']):g}", "", "", "",
+                 *(f"{s[k]:,.2f}" for k in money)))
+    console.print(table(
+        f"{s['run']}: settlement of the capacity sold (penalty {s['penalty_eur_mwh']:g} "
+        f"EUR/MWh of shortfall, tolerance {s['tolerance_share']:.0%} of the sold MW)",
+        ("site", "MW", "called kWh", "short kWh", "perf.", "paid EUR", "withheld",
+         "penalty", "net EUR"), rows))
 
 
 def _fmt(v):
