@@ -24,7 +24,12 @@ from pathlib import Path
 from agents.grid import TimelineRow
 from coordination.frequency import presets
 from coordination.frequency.rule import SiteFrequencyRule
-from markets.ancillary import CapacityAward, DeliveryAssessment, PenaltyRules, assess_delivery
+from markets.ancillary import (
+    CapacityAward,
+    DeliveryAssessment,
+    PenaltyRules,
+    assess_delivery,
+)
 from runs.grid_spec import GridSpec, ResponseSpec
 from runs.scenario import Scenario
 

@@ -300,3 +300,27 @@ def run_event(scenario: Scenario, run_dir: Path, scenario_path: Path | None = No
     _write_timeline(run_dir / "timeline.csv", runs)
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return summary
+
+
+def run_grid(scenario: Scenario, run_dir: Path, scenario_path: Path | None = None) -> dict:
+    """Run a scenario's ``grid:`` section: its frequency event (unless it only has a
+    ``voltage`` part: no ``events`` and no ``replay``) and its Volt-VAR study; return the
+    summary (also in ``summary.json``, the study under ``voltage``).
+
+    Raises:
+        ScenarioError: the section cannot be built (names the field).
+    """
+    grid = scenario.grid
+    if grid is None:
+        raise ScenarioError(f"{scenario_path}: no grid section - at `$.grid`")
+    if grid.voltage is None or grid.events or grid.replay is not None:
+        summary = run_event(scenario, run_dir, scenario_path)
+    else:
+        summary = {"scenario": scenario.name, "kind": "volt-var"}
+    if grid.voltage is not None:
+        from runs.voltage_day import run_voltage_day
+
+        summary["voltage"] = run_voltage_day(scenario, Path(run_dir), scenario_path)
+        (Path(run_dir) / "summary.json").write_text(json.dumps(summary, indent=2) + "\n",
+                                                    encoding="utf-8")
+    return summary

@@ -1,5 +1,6 @@
 """The ``grid:`` section of a scenario: a grid event with the VPP's local frequency
-response (see ``docs/protocols/frequency.md`` and ``docs/scenarios.md``).
+response (see ``docs/protocols/frequency.md`` and ``docs/scenarios.md``), and Volt-VAR on
+a feeder over the scenario's steps (``voltage:``, ``docs/protocols/voltage.md``).
 
 A scenario with a ``grid:`` section is run by ``runs/grid_event.py``: the scenario's sites
 become frequency-responsive sites (their first battery backs the service, their loads are
@@ -19,6 +20,8 @@ from coordination.frequency.specs import (
     SheddingSpec,
     TriggerSpec,
 )
+from coordination.voltage.volt_var import PRESETS as VOLT_VAR_PRESETS
+from coordination.voltage.volt_var import VoltVarSpec
 
 _Strict = dict(forbid_unknown_fields=True, kw_only=True, frozen=True)
 Positive = Annotated[float, msgspec.Meta(gt=0)]
@@ -82,6 +85,55 @@ class ResponseSpec(msgspec.Struct, **_Strict):
     curtailment: str | CurtailmentSpec | None = None
 
 
+class FeederLoadSpec(msgspec.Struct, **_Strict):
+    """The feeder's own loads over the run, proportional to a CSV column read at the
+    scenario's steps (linearly interpolated): every load of the feeder is scaled by
+    ``scale_at_max`` x value / (the column's largest value in the file)."""
+
+    csv: str
+    column: str
+    scale_at_max: NonNegative
+    timestamp_column: str = "timestamp_utc"
+
+
+class VoltageSpec(msgspec.Struct, **_Strict):
+    """Volt-VAR over the scenario's steps on a pandapower feeder (``runs/voltage_day.py``,
+    ``docs/protocols/voltage.md``).
+
+    ``sites``: scenario site -> feeder bus name; each site's PV and batteries make one
+    inverter of ``s_kva`` (default ``kva_per_kw`` x their AC rating), its loads draw at its
+    bus. ``curve``: a preset (``ieee1547-b``, ``ieee1547-a``) or ``{v_pu, q_fraction}``.
+    ``band_pu``: the voltage band checked on the buses matching ``monitor``. ``load``: the
+    feeder's own loads per step (else ``load_scale`` throughout).
+    """
+
+    network: Literal["cigre_lv", "cigre_mv"] = "cigre_lv"
+    sites: dict[str, str]
+    curve: str | VoltVarSpec = "ieee1547-b"
+    band_pu: tuple[Positive, Positive] = (0.95, 1.05)
+    monitor: list[str] = msgspec.field(default_factory=lambda: ["*"])
+    kva_per_kw: Annotated[float, msgspec.Meta(ge=1.0)] = 1.1
+    s_kva: dict[str, Positive] = {}
+    load: FeederLoadSpec | None = None
+    load_scale: NonNegative = 1.0
+
+    def __post_init__(self) -> None:
+        if not self.sites:
+            raise ValueError("sites: map at least one site to a feeder bus")
+        if isinstance(self.curve, str) and self.curve not in VOLT_VAR_PRESETS:
+            raise ValueError(f"curve: unknown Volt-VAR preset {self.curve!r} "
+                             f"(known: {', '.join(sorted(VOLT_VAR_PRESETS))})")
+        if not self.band_pu[0] < self.band_pu[1]:
+            raise ValueError(f"band_pu: need low < high, got {list(self.band_pu)}")
+        for site in self.s_kva:
+            if site not in self.sites:
+                raise ValueError(f"s_kva: {site!r} is not one of the feeder's sites")
+
+    def curve_spec(self) -> VoltVarSpec:
+        """The curve, the preset resolved."""
+        return VOLT_VAR_PRESETS[self.curve] if isinstance(self.curve, str) else self.curve
+
+
 class GridSpec(msgspec.Struct, **_Strict):
     """The grid around the VPP (swing equation, ``physics/frequency.py``) and the event."""
 
@@ -99,6 +151,7 @@ class GridSpec(msgspec.Struct, **_Strict):
     response: list[ResponseSpec] = []
     response_timeout_s: Positive = 2.0
     penalty: PenaltySpec = msgspec.field(default_factory=PenaltySpec)
+    voltage: VoltageSpec | None = None
 
     def __post_init__(self) -> None:
         if self.f0_hz not in (50.0, 60.0):

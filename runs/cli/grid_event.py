@@ -1,4 +1,5 @@
-"""``vpp run`` of a scenario with a ``grid:`` section: the grid event and its summary."""
+"""``vpp run`` of a scenario with a ``grid:`` section: the grid event, the Volt-VAR
+study, and their summaries."""
 
 from __future__ import annotations
 
@@ -8,15 +9,55 @@ from runs.cli.common import console, fail, table
 
 
 def run_grid_event(spec, path: Path, run_dir: Path, plot: bool) -> None:
-    """Run the event, print nadir / RoCoF with and without the VPP and the stages fired."""
-    from runs.grid_event import run_event
+    """Run the grid section: the event (nadir / RoCoF with and without the VPP, the
+    stages fired, the settlement) and the Volt-VAR study, each with its table and plot."""
+    from runs.grid_event import run_grid
     from runs.scenario import ScenarioError
 
     try:
-        with console.status(f"{spec.name}: grid event"):
-            summary = run_event(spec, run_dir, path)
+        with console.status(f"{spec.name}: grid"):
+            summary = run_grid(spec, run_dir, path)
     except ScenarioError as exc:
         fail(str(exc), code=1)
+    if summary.get("kind") != "volt-var":
+        _print_event(spec, summary, run_dir, plot)
+    if "voltage" in summary:
+        _print_voltage(summary["voltage"])
+        if plot:
+            from runs.plots import plot_voltage
+
+            plot_voltage(run_dir)
+        console.print(f"results in [bold]{run_dir}[/]  (next: vpp trace plot {run_dir} "
+                      "--voltage)")
+
+
+def _print_voltage(v_: dict) -> None:
+    """Per step: the band with and without Volt-VAR, the reactive power, the kVA use
+    (the largest inverter's apparent power over its rating) and how many the limit cut."""
+    low, high = v_["band_pu"]
+
+    def v(value: float) -> str:
+        return f"{value:.3f}" + ("" if low <= value <= high else "!")
+
+    rows = [(s["time"][11:16], f"{s['pv_kw']:.0f}",
+             v(s["without"]["min_vm_pu"]), v(s["without"]["max_vm_pu"]),
+             v(s["with"]["min_vm_pu"]), v(s["with"]["max_vm_pu"]), f"{s['q_kvar']:.0f}",
+             f"{max(i['apparent_kva'] / i['s_kva'] for i in s['inverters'].values()):.0%}",
+             sum(i["kva_limited"] for i in s["inverters"].values()))
+            for s in v_["steps"]]
+    console.print(table(
+        f"Volt-VAR ({v_['curve_name']}) on {v_['network']}, {len(v_['sites'])} inverters, "
+        f"band {low:g}-{high:g} pu on {', '.join(v_['monitor'])} (! = outside)",
+        ("UTC", "PV kW", "min w/o", "max w/o", "min VV", "max VV", "Q kvar", "kVA use",
+         "cut"), rows))
+    console.print(f"steps out of the band: [bold]{v_['steps_out_of_band_without']}[/] without "
+                  f"Volt-VAR, [bold]{v_['steps_out_of_band_with']}[/] with it; highest "
+                  f"voltage {v_['max_vm_pu_without']:.4f} -> {v_['max_vm_pu_with']:.4f} pu; "
+                  f"largest inverter use {v_['max_kva_use']:.0%} of its kVA")
+
+
+def _print_event(spec, summary: dict, run_dir: Path, plot: bool) -> None:
+    """Nadir / RoCoF with and without the VPP, the stages fired, the settlement."""
     runs = [k for k in ("with-vpp", "without-vpp", "replay") if k in summary]
     rows = [
         ("nadir (Hz)", "nadir_hz"), ("nadir at (s)", "nadir_t_s"), ("peak (Hz)", "peak_hz"),

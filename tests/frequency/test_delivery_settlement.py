@@ -9,12 +9,10 @@ import json
 
 import msgspec
 import pytest
-from typer.testing import CliRunner
 
-from runs.cli import app
 from runs.delivery import settle
 from runs.grid_event import run_event
-from runs.scenario import BUNDLED, ScenarioError, load, parse
+from runs.scenario import ScenarioError, parse
 
 H = 3600.0
 
@@ -105,7 +103,7 @@ def test_delivery_csv_holds_the_metered_series(settled):
 
 
 def test_the_tolerance_of_the_rule_forgives_a_small_shortfall(settled, tmp_path):
-    scenario, summary, run = settled
+    scenario, _, run = settled
     # a 25 % tolerance (0.5 MW of 2 MW) covers the weak site's 0.5 MW shortfall
     lenient = msgspec.structs.replace(scenario, grid=msgspec.structs.replace(
         scenario.grid, penalty=msgspec.structs.replace(scenario.grid.penalty,
