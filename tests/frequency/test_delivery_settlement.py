@@ -136,3 +136,27 @@ def test_a_sale_must_fit_its_service(tmp_path):
     data["grid"]["response"][0]["sold"]["product"] = "balancing"
     with pytest.raises(ScenarioError, match=r"\$\.grid\.response\[0\]\.sold\.product"):
         parse(data)
+
+
+def test_directions_of_the_products_on_over_frequency(tmp_path):
+    """At 50.5 Hz (DC fully called downward): `reserve_down` asks the sold MW absorbed,
+    `reserve_up` asks nothing, `fcr` asks the sold MW absorbed (activation -1)."""
+    from agents.grid import TimelineRow
+
+    data = _scenario(tmp_path)
+    sold = {"mw": 2.0, "price_eur_mw_h": 10.0, "hours": 1.0}
+    data["grid"]["response"] = [
+        {"sites": ["full"], "service": "gb-dc", "sold": {"product": "reserve_down", **sold}},
+        {"sites": ["empty"], "service": "gb-dc", "sold": {"product": "reserve_up", **sold}},
+        {"sites": ["weak"], "service": "gb-dc", "sold": {"product": "fcr", **sold}}]
+    scenario = parse(data)
+    timeline = [TimelineRow(k, float(k), 50.5, 0.0) for k in range(4)]
+    # full absorbed 2 MW (response -2000 kW); weak absorbed only 1.5 MW; empty did nothing
+    metered = {"full": [-2000.0] * 4, "empty": [0.0] * 4, "weak": [-1500.0] * 4}
+    by = {p["site"]: p for p in settle(scenario, timeline, metered)["providers"]}
+    assert by["full"]["required_mwh"] == pytest.approx(8.0 / H)
+    assert by["full"]["shortfall_mwh"] == 0.0 and by["full"]["net_payment_eur"] == 20.0
+    assert by["empty"]["required_mwh"] == 0.0 and by["empty"]["net_payment_eur"] == 20.0
+    # fcr: 0.5 MW short of -2 MW for 4 s: 2/8 of the energy -> 5 EUR withheld, 100 x 2/3600
+    assert by["weak"]["shortfall_mwh"] == pytest.approx(2.0 / H)
+    assert by["weak"]["net_payment_eur"] == pytest.approx(20.0 - 5.0 - 100 * 2.0 / H, abs=1e-4)

@@ -151,3 +151,14 @@ def test_errors_name_the_field(tmp_path):
     data["grid"]["voltage"]["sites"]["house-r11"] = "Bus X"
     with pytest.raises(ScenarioError, match=r"Bus X.*\$\.grid\.voltage\.sites"):
         run_grid(parse(data, str(SCENARIO)), tmp_path / "r", SCENARIO)
+
+
+def test_a_grid_section_with_an_event_and_a_feeder_runs_both(tmp_path):
+    data = _window("2019-06-21T12:00:00Z", 1)
+    data["grid"].update(events=[{"t_s": 0.5, "mw": 100}], duration_s=2.0, sample_period_s=0.5,
+                        response=[{"sites": ["house-*"], "curtailment": "lfsm-o-50"}])
+    summary = run_grid(parse(data, str(SCENARIO)), tmp_path / "run", SCENARIO)
+    assert summary["kind"] == "grid-event" and summary["lost_mw"] == 100
+    assert summary["with-vpp"]["samples"] == 5 and summary["sites"] == 5
+    assert summary["voltage"]["steps_out_of_band_without"] == 1
+    assert json.loads((tmp_path / "run" / "summary.json").read_text()) == summary
