@@ -127,12 +127,16 @@ class GridAgent(Agent):
         sample_period_s: time between samples.
         sites: the addresses of the sites it meters (others are rejected).
         event: the event's name (conversation ``frequency/<event>``).
+        record_sites: keep each site's metered service response per sample
+            (``site_response_kw[address]``, aligned with ``timeline``), for settling
+            what the sites sold.
     """
 
     role = "grid"
 
     def __init__(self, name: str, source: SwingSource | ReplaySource, *,
-                 sample_period_s: float, sites: Sequence[str], event: str = "event") -> None:
+                 sample_period_s: float, sites: Sequence[str], event: str = "event",
+                 record_sites: bool = False) -> None:
         super().__init__(name)
         if not (math.isfinite(sample_period_s) and sample_period_s > 0):
             raise ValueError(f"grid.sample_period_s must be > 0, got {sample_period_s!r}")
@@ -144,6 +148,8 @@ class GridAgent(Agent):
         self.seq = -1
         self.answered = 0
         self.timeline: list[TimelineRow] = []
+        self.site_response_kw: dict[str, list[float]] | None = (
+            {s: [] for s in self.meters} if record_sites else None)
         self._wall_timer = None
         self.on(FrequencyResponse, self._on_response)
 
@@ -181,6 +187,9 @@ class GridAgent(Agent):
             sum(socs) / len(socs) if socs else None,
             sum(1 for m in meters if m.seq != self.seq))
         self.timeline.append(row)
+        if self.site_response_kw is not None:
+            for address, meter in self.meters.items():
+                self.site_response_kw.setdefault(address, []).append(meter.response_kw)
         trace = self.host.trace if self.host is not None else None
         if trace is not None:
             trace.round(sim_time=row.t_s, step=row.seq, conversation=self.conversation,

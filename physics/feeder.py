@@ -77,6 +77,11 @@ class Feeder:
             self._sgen[site] = int(pp.create_sgen(self._net, bus, p_mw=0.0, q_mvar=0.0,
                                                   name=f"site {site}"))
 
+    def set_load_scale(self, base_load_scale: float) -> None:
+        """Scale the feeder's own loads (their rated P and Q) by ``base_load_scale``."""
+        non_negative("feeder.base_load_scale", base_load_scale)
+        self._net.load["scaling"] = float(base_load_scale)
+
     @property
     def bus_names(self) -> list[str]:
         """The feeder's bus names."""

@@ -51,13 +51,15 @@ class FrequencyRig:
         event: the event's name.
         hosts: the names of the grid host and the site host (trace shards are named after
             them; the sites' addresses assume the defaults).
+        record_sites: the grid agent keeps each site's metered response per sample.
     """
 
     def __init__(self, source: SwingSource | ReplaySource, sites: Sequence[FrequencySiteAgent],
                  *, sample_period_s: float, transport: str = "inproc",
                  clock: Clock | None = None, run_dir: Path | None = None,
                  event: str = "event", context: zmq.Context | None = None,
-                 hosts: tuple[str, str] = (GRID_HOST, SITE_HOST)) -> None:
+                 hosts: tuple[str, str] = (GRID_HOST, SITE_HOST),
+                 record_sites: bool = False) -> None:
         if transport not in ("inproc", "tcp"):
             raise ValueError(f"transport must be inproc or tcp, got {transport!r}")
         self.clock = clock or SimulatedClock()
@@ -87,7 +89,8 @@ class FrequencyRig:
             site.grid = f"{grid_name}/grid"
             site.aggregator = f"{grid_name}/aggregator"
         self.grid = GridAgent("grid", source, sample_period_s=sample_period_s,
-                              sites=[f"{site_name}/{s.name}" for s in self.sites], event=event)
+                              sites=[f"{site_name}/{s.name}" for s in self.sites], event=event,
+                              record_sites=record_sites)
         self.reports = ReportCollector("aggregator")
         self.grid_host.add(self.grid)
         self.grid_host.add(self.reports)

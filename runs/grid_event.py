@@ -1,6 +1,8 @@
 """A grid event from a scenario's ``grid:`` section: the VPP's sites answer the frequency
 on their own, in a closed loop with the swing equation (with and without the VPP), or on a
-replayed recording (open loop). Writes ``summary.json``, ``timeline.csv`` and the trace.
+replayed recording (open loop). Writes ``summary.json``, ``timeline.csv`` and the trace;
+when sites sold capacity (``grid.response[i].sold``), their delivery is settled
+(``runs/delivery.py``) and ``delivery.csv`` written.
 
 The scenario's sites become frequency-responsive sites: a site's first battery backs its
 service, its loads (``load``, ``curtailable-load``) at the first step are its sheddable
@@ -23,6 +25,7 @@ from agents.grid import ReplaySource, SwingSource, TimelineRow
 from coordination.frequency import presets
 from coordination.frequency.rule import SiteFrequencyRule
 from physics.frequency import GridParams, LossOfInfeed
+from runs.delivery import settle, sold_sites
 from runs.devices import (
     BatterySpec,
     CurtailableLoadSpec,
@@ -93,6 +96,8 @@ def build_sites(scenario: Scenario, where: str = "<scenario>",
             except ValueError as exc:
                 fail(str(exc).partition(":")[0], str(exc).partition(": ")[2])
             contracted = group.contracted_kw
+            if contracted is None and group.sold is not None:
+                contracted = group.sold.mw * 1000.0
             if contracted is None:
                 contracted = battery.params.p_discharge_max_kw if battery is not None else 0.0
             if "service" in kwargs and contracted == 0.0:
@@ -262,8 +267,9 @@ def run_event(scenario: Scenario, run_dir: Path, scenario_path: Path | None = No
     for label, source, members in labels:
         hosts = (("grid-without-vpp", "sites-without-vpp") if label == "without-vpp"
                  else ("grid", "sites"))
+        settling = label != "without-vpp" and bool(sold_sites(scenario))
         rig = FrequencyRig(source, members, sample_period_s=grid.sample_period_s,
-                           run_dir=run_dir, event=label, hosts=hosts)
+                           run_dir=run_dir, event=label, hosts=hosts, record_sites=settling)
         for t in rig.traces:
             t.set_meta(scenario=scenario.name, seed=scenario.seed, kind="grid-event")
         try:
@@ -278,6 +284,11 @@ def run_event(scenario: Scenario, run_dir: Path, scenario_path: Path | None = No
                 "shed_kwh": round(sum(r.shed_kwh for r in final.values()), 4),
                 "curtailed_kwh": round(sum(r.curtailed_kwh for r in final.values()), 4),
                 "stages": stage_table(final, start)}
+            if settling:
+                metered = {address.partition("/")[2]: series for address, series
+                           in rig.grid.site_response_kw.items()}
+                summary["settlement"] = settle(scenario, result.timeline, metered, run_dir,
+                                               label)
             summary["messages"] += rig.grid_host.stats.sent + rig.site_host.stats.sent
             summary["dropped"] += (rig.grid_host.stats.dropped_total
                                    + rig.site_host.stats.dropped_total)
@@ -288,4 +299,28 @@ def run_event(scenario: Scenario, run_dir: Path, scenario_path: Path | None = No
                                          - summary["without-vpp"]["nadir_hz"], 5)
     _write_timeline(run_dir / "timeline.csv", runs)
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return summary
+
+
+def run_grid(scenario: Scenario, run_dir: Path, scenario_path: Path | None = None) -> dict:
+    """Run a scenario's ``grid:`` section: its frequency event (unless it only has a
+    ``voltage`` part: no ``events`` and no ``replay``) and its Volt-VAR study; return the
+    summary (also in ``summary.json``, the study under ``voltage``).
+
+    Raises:
+        ScenarioError: the section cannot be built (names the field).
+    """
+    grid = scenario.grid
+    if grid is None:
+        raise ScenarioError(f"{scenario_path}: no grid section - at `$.grid`")
+    if grid.voltage is None or grid.events or grid.replay is not None:
+        summary = run_event(scenario, run_dir, scenario_path)
+    else:
+        summary = {"scenario": scenario.name, "kind": "volt-var"}
+    if grid.voltage is not None:
+        from runs.voltage_day import run_voltage_day
+
+        summary["voltage"] = run_voltage_day(scenario, Path(run_dir), scenario_path)
+        (Path(run_dir) / "summary.json").write_text(json.dumps(summary, indent=2) + "\n",
+                                                    encoding="utf-8")
     return summary

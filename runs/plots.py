@@ -188,3 +188,69 @@ def plot_frequency(run_dir: Path | str, out: Path | str | None = None) -> Path:
     fig.savefig(out, dpi=110)
     plt.close(fig)
     return out
+
+
+def plot_voltage(run_dir: Path | str, out: Path | str | None = None) -> Path:
+    """Draw ``voltage.png`` of a Volt-VAR study (``voltage.csv``, ``inverters.csv``): the
+    highest and lowest monitored voltage per step with and without Volt-VAR against the
+    band, and each inverter's reactive power with its kVA room ``sqrt(S^2 - P^2)``.
+    Returns the file written.
+
+    Raises:
+        ValueError: when the run has no Volt-VAR study.
+    """
+    import csv
+    import json
+
+    run_dir = Path(run_dir)
+    if not (run_dir / "voltage.csv").is_file():
+        raise ValueError(f"{run_dir} holds no Volt-VAR study (voltage.csv) to plot")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    with (run_dir / "voltage.csv").open(newline="", encoding="utf-8") as fh:
+        steps = list(csv.DictReader(fh))
+    with (run_dir / "inverters.csv").open(newline="", encoding="utf-8") as fh:
+        inverters = list(csv.DictReader(fh))
+    summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+    low, high = summary["voltage"]["band_pu"]
+    out = Path(out) if out else run_dir / "voltage.png"
+    hours = [s["time"][11:16] for s in steps]
+    x = np.arange(len(steps))
+    col = {k: np.array([float(s[k]) for s in steps]) for k in (
+        "min_vm_pu_without", "max_vm_pu_without", "min_vm_pu_with", "max_vm_pu_with")}
+    fig, (axv, axq) = plt.subplots(2, 1, figsize=(11, 8), sharex=True)
+    axv.axhspan(low, high, color="tab:green", alpha=0.1, label=f"band {low:g}-{high:g} pu")
+    axv.fill_between(x, col["min_vm_pu_without"], col["max_vm_pu_without"], color="tab:red",
+                     alpha=0.25, step="mid", label="without Volt-VAR (min-max)")
+    axv.fill_between(x, col["min_vm_pu_with"], col["max_vm_pu_with"], color="tab:blue",
+                     alpha=0.35, step="mid", label="with Volt-VAR (min-max)")
+    axv.plot(x, col["max_vm_pu_without"], color="tab:red", lw=1, drawstyle="steps-mid")
+    axv.plot(x, col["max_vm_pu_with"], color="tab:blue", lw=1, drawstyle="steps-mid")
+    axv.axhline(high, color="black", lw=0.8, ls="--")
+    axv.axhline(low, color="black", lw=0.8, ls="--")
+    axv.set_ylabel("voltage of the monitored buses (pu)")
+    axv.set_title(f"{summary.get('scenario', '')}: Volt-VAR "
+                  f"({summary['voltage']['curve_name']}) on {summary['voltage']['network']}")
+    axv.legend(fontsize=8, loc="upper left")
+    sites = sorted({r["site"] for r in inverters})
+    colors = plt.cm.tab10(np.linspace(0, 1, max(len(sites), 1)))
+    for site, c in zip(sites, colors):
+        rows = [r for r in inverters if r["site"] == site]
+        q = np.array([float(r["q_kvar"]) for r in rows])
+        room = np.array([np.sqrt(max(float(r["s_kva"]) ** 2 - float(r["p_kw"]) ** 2, 0.0))
+                         for r in rows])
+        axq.plot(x, q, color=c, marker="o", ms=3, label=f"{site} Q")
+        axq.plot(x, -room, color=c, lw=0.8, ls=":")
+    axq.axhline(0, color="grey", lw=0.5)
+    axq.set_ylabel("reactive power (kvar, + inject)\ndotted: -sqrt(S^2 - P^2)")
+    axq.set_xticks(x, hours, rotation=90, fontsize=7)
+    axq.set_xlabel("step start (UTC)")
+    axq.legend(fontsize=7, ncol=3)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out

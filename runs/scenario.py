@@ -221,6 +221,10 @@ def _check(scenario: Scenario, where: str) -> None:
             fail("target.values_kw", "Expected finite numbers")
     if isinstance(scenario.reserve_kw, list) and len(scenario.reserve_kw) < scenario.steps:
         fail("reserve_kw", f"Expected a number or at least {scenario.steps} values")
+    if scenario.grid is not None and scenario.grid.voltage is not None:
+        from runs.voltage_day import check_voltage
+
+        check_voltage(scenario, fail)
     if scenario.coordination == "admm":
         from runs.admm_sites import check_admm_scenario
 

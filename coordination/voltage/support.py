@@ -30,9 +30,14 @@ class VoltVarResult:
 
 def solve_volt_var(feeder: Feeder, p_kw: Mapping[str, float],
                    curves: Mapping[str, VoltVarCurve], *, damping: float = 0.6,
-                   tolerance_kvar: float = 0.05, max_iterations: int = 40) -> VoltVarResult:
+                   tolerance_kvar: float = 0.05, max_iterations: int = 40,
+                   inverter_p_kw: Mapping[str, float] | None = None) -> VoltVarResult:
     """Settle the Volt-VAR curves of ``curves`` (by site) with active power ``p_kw`` (by
     site, + injection) on ``feeder``.
+
+    ``inverter_p_kw``: the active power through each site's inverter, which the kVA limit
+    gives priority to, when it differs from the site's injection (a site whose own load
+    takes part of its PV output); by default the injection ``p_kw``.
 
     Raises:
         ValueError: a curve for a site the feeder does not know, or bad settings.
@@ -42,6 +47,7 @@ def solve_volt_var(feeder: Feeder, p_kw: Mapping[str, float],
     for site in curves:
         if site not in feeder.sites:
             raise ValueError(f"volt_var.curves: unknown site {site!r}")
+    through = p_kw if inverter_p_kw is None else inverter_p_kw
     q = {s: 0.0 for s in curves}
     limited = {s: False for s in curves}
     for it in range(1, max_iterations + 1):
@@ -50,7 +56,7 @@ def solve_volt_var(feeder: Feeder, p_kw: Mapping[str, float],
         change = 0.0
         for site, curve in curves.items():
             target, limited[site] = curve.reactive_kvar(result.site_vm_pu[site],
-                                                        p_kw.get(site, 0.0))
+                                                        through.get(site, 0.0))
             step = damping * (target - q[site])
             q[site] += step
             change = max(change, abs(target - q[site]) + abs(step))

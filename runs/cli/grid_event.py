@@ -1,4 +1,5 @@
-"""``vpp run`` of a scenario with a ``grid:`` section: the grid event and its summary."""
+"""``vpp run`` of a scenario with a ``grid:`` section: the grid event, the Volt-VAR
+study, and their summaries."""
 
 from __future__ import annotations
 
@@ -8,15 +9,55 @@ from runs.cli.common import console, fail, table
 
 
 def run_grid_event(spec, path: Path, run_dir: Path, plot: bool) -> None:
-    """Run the event, print nadir / RoCoF with and without the VPP and the stages fired."""
-    from runs.grid_event import run_event
+    """Run the grid section: the event (nadir / RoCoF with and without the VPP, the
+    stages fired, the settlement) and the Volt-VAR study, each with its table and plot."""
+    from runs.grid_event import run_grid
     from runs.scenario import ScenarioError
 
     try:
-        with console.status(f"{spec.name}: grid event"):
-            summary = run_event(spec, run_dir, path)
+        with console.status(f"{spec.name}: grid"):
+            summary = run_grid(spec, run_dir, path)
     except ScenarioError as exc:
         fail(str(exc), code=1)
+    if summary.get("kind") != "volt-var":
+        _print_event(spec, summary, run_dir, plot)
+    if "voltage" in summary:
+        _print_voltage(summary["voltage"])
+        if plot:
+            from runs.plots import plot_voltage
+
+            plot_voltage(run_dir)
+        console.print(f"results in [bold]{run_dir}[/]  (next: vpp trace plot {run_dir} "
+                      "--voltage)")
+
+
+def _print_voltage(v_: dict) -> None:
+    """Per step: the band with and without Volt-VAR, the reactive power, the kVA use
+    (the largest inverter's apparent power over its rating) and how many the limit cut."""
+    low, high = v_["band_pu"]
+
+    def v(value: float) -> str:
+        return f"{value:.3f}" + ("" if low <= value <= high else "!")
+
+    rows = [(s["time"][11:16], f"{s['pv_kw']:.0f}",
+             v(s["without"]["min_vm_pu"]), v(s["without"]["max_vm_pu"]),
+             v(s["with"]["min_vm_pu"]), v(s["with"]["max_vm_pu"]), f"{s['q_kvar']:.0f}",
+             f"{max(i['apparent_kva'] / i['s_kva'] for i in s['inverters'].values()):.0%}",
+             sum(i["kva_limited"] for i in s["inverters"].values()))
+            for s in v_["steps"]]
+    console.print(table(
+        f"Volt-VAR ({v_['curve_name']}) on {v_['network']}, {len(v_['sites'])} inverters, "
+        f"band {low:g}-{high:g} pu on {', '.join(v_['monitor'])} (! = outside)",
+        ("UTC", "PV kW", "min w/o", "max w/o", "min VV", "max VV", "Q kvar", "kVA use",
+         "cut"), rows))
+    console.print(f"steps out of the band: [bold]{v_['steps_out_of_band_without']}[/] without "
+                  f"Volt-VAR, [bold]{v_['steps_out_of_band_with']}[/] with it; highest "
+                  f"voltage {v_['max_vm_pu_without']:.4f} -> {v_['max_vm_pu_with']:.4f} pu; "
+                  f"largest inverter use {v_['max_kva_use']:.0%} of its kVA")
+
+
+def _print_event(spec, summary: dict, run_dir: Path, plot: bool) -> None:
+    """Nadir / RoCoF with and without the VPP, the stages fired, the settlement."""
     runs = [k for k in ("with-vpp", "without-vpp", "replay") if k in summary]
     rows = [
         ("nadir (Hz)", "nadir_hz"), ("nadir at (s)", "nadir_t_s"), ("peak (Hz)", "peak_hz"),
@@ -46,6 +87,8 @@ def run_grid_event(spec, path: Path, run_dir: Path, plot: bool) -> None:
                  for g in stages]))
         else:
             console.print(f"{r}: no stage fired")
+    if "settlement" in summary:
+        _print_settlement(summary["settlement"])
     if "nadir_gain_hz" in summary:
         console.print(f"the VPP raised the nadir by [bold]{summary['nadir_gain_hz']:.3f} Hz[/]")
     if plot:
@@ -53,6 +96,27 @@ def run_grid_event(spec, path: Path, run_dir: Path, plot: bool) -> None:
 
         plot_frequency(run_dir)
     console.print(f"results in [bold]{run_dir}[/]  (next: vpp trace plot {run_dir} --frequency)")
+
+
+def _print_settlement(s: dict) -> None:
+    """The providers that fell short one by one, the rest in one row, and the totals."""
+    money = ("capacity_payment_eur", "withheld_eur", "penalty_eur", "net_payment_eur")
+    short = [p for p in s["providers"] if p["withheld_eur"] > 0 or p["penalty_eur"] > 0]
+    full = [p for p in s["providers"] if p not in short]
+    rows = [(p["site"], f"{p['sold_mw']:g}",
+             f"{p['required_mwh'] * 1e3:.2f}", f"{p['shortfall_mwh'] * 1e3:.2f}",
+             f"{p['performance']:.0%}", *(f"{p[k]:,.2f}" for k in money)) for p in short]
+    if full:
+        rows.append((f"{len(full)} others", f"{sum(p['sold_mw'] for p in full):g}",
+                     f"{sum(p['required_mwh'] for p in full) * 1e3:.2f}", "0", "100%",
+                     *(f"{sum(p[k] for p in full):,.2f}" for k in money)))
+    rows.append(("total", f"{sum(p['sold_mw'] for p in s['providers']):g}", "", "", "",
+                 *(f"{s[k]:,.2f}" for k in money)))
+    console.print(table(
+        f"{s['run']}: settlement of the capacity sold (penalty {s['penalty_eur_mwh']:g} "
+        f"EUR/MWh of shortfall, tolerance {s['tolerance_share']:.0%} of the sold MW)",
+        ("site", "MW", "called kWh", "short kWh", "perf.", "paid EUR", "withheld",
+         "penalty", "net EUR"), rows))
 
 
 def _fmt(v):

@@ -22,7 +22,8 @@ def run(
         "server) that join the aggregator [default: all in this process]."),
 ) -> None:
     """Run a scenario: negotiate every step over ZeroMQ, trace it, summarize it. A
-    scenario with a `grid:` section runs its grid event instead (frequency response)."""
+    scenario with a `grid:` section runs its grid event instead (frequency response, and
+    the settlement of what the sites sold) and/or its Volt-VAR study (`grid.voltage`)."""
     setup_logging(log_level)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 

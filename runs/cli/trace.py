@@ -158,11 +158,26 @@ def plot(
     frequency: bool = typer.Option(False, "--frequency",
                                    help="Plot a grid event: frequency, the VPP's response, "
                                         "state of charge and load shed."),
+    voltage: bool = typer.Option(False, "--voltage",
+                                 help="Plot a Volt-VAR study: the voltage band with and "
+                                      "without it, each inverter's reactive power."),
 ) -> None:
     """Draw the run's dispatch, target, unserved energy and price (or, with --rounds, the
-    ADMM convergence; with --frequency, a grid event) as a PNG."""
+    ADMM convergence; with --frequency, a grid event; with --voltage, a Volt-VAR study)
+    as a PNG."""
     from runs.plots import plot_frequency, plot_rounds, plot_run
 
+    if voltage:
+        from runs.plots import plot_voltage
+
+        run_dir = run_dir or latest_run_dir()
+        if run_dir is None:
+            fail("no run directory given and none found under vpp-output/")
+        try:
+            console.print(f"wrote {plot_voltage(run_dir, out)}")
+        except ValueError as exc:
+            fail(str(exc))
+        return
     reader = _open(run_dir)
     reader.close()
     if frequency:

@@ -37,7 +37,19 @@ def test_loss_of_infeed_with_and_without_the_vpp(tmp_path):
     # the VPP's 100 MW of Dynamic Containment raise the nadir above the first UFLS stage
     assert with_vpp["nadir_hz"] > 49.0 > without["nadir_hz"]
     assert s["nadir_gain_hz"] == pytest.approx(with_vpp["nadir_hz"] - without["nadir_hz"])
-    assert with_vpp["response_peak_mw"] == pytest.approx(100.0)
+    # 40 x 2.5 MW, and the two nearly empty batteries at most what 2 % of 2500 kWh above
+    # soc_min sustains for 15 min through eta_d = 0.95: 50 x 0.95 / 0.25 = 190 kW each
+    assert 100.0 < with_vpp["response_peak_mw"] <= 100.38 + 1e-9
+    # the settlement: the 40 delivered in full, the two empty ones are penalized
+    settlement = s["settlement"]
+    assert settlement["penalized"] == ["old-bess-1", "old-bess-2"]
+    paid = {p["site"]: p for p in settlement["providers"]}
+    assert paid["bess-7"]["net_payment_eur"] == 2.5 * 17.0 * 4 == 170.0
+    old = paid["old-bess-1"]
+    assert 0.0 < old["performance"] < 0.5 and old["penalty_eur"] == pytest.approx(
+        150.0 * old["shortfall_mwh"], abs=1e-4)
+    assert old["withheld_eur"] == pytest.approx(170.0 * (1 - old["performance"]), abs=1e-3)
+    assert settlement["capacity_payment_eur"] == 42 * 170.0
     assert with_vpp["stages"] == [] and with_vpp["shed_peak_mw"] == 0.0
     # without it, stage 1 of the German scheme sheds 12.5 % of 10 x 6 MW
     assert [(g["kind"], g["stage"], g["action"], g["count"]) for g in without["stages"]] == [
@@ -54,7 +66,8 @@ def test_loss_of_infeed_with_and_without_the_vpp(tmp_path):
     reader.close()
     # a broadcast is traced as received by each local agent it was handed to
     assert {m.receiver for m in received if m.receiver.startswith("sites/")} == {
-        *(f"sites/bess-{i}" for i in range(1, 41)), *(f"sites/plant-{i}" for i in range(1, 11)),
+        *(f"sites/bess-{i}" for i in range(1, 41)), "sites/old-bess-1", "sites/old-bess-2",
+        *(f"sites/plant-{i}" for i in range(1, 11)),
         *(f"sites/pv-{i}" for i in range(1, 13))}
     samples = [r for r in rows if r["protocol"] == "frequency"]
     assert len(samples) == 2 * with_vpp["samples"]
