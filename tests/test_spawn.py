@@ -50,6 +50,10 @@ def test_eight_processes_give_the_one_process_dispatch(tmp_path):
     assert leftovers() == []
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start_run(tmp_path, processes=3, steps=1200):
     # one-minute steps: a run long enough (tens of seconds) that it is still negotiating
     # when the test signals it, however fast the machine
@@ -57,7 +61,10 @@ def _start_run(tmp_path, processes=3, steps=1200):
     parent = subprocess.Popen(
         [sys.executable, "-m", "runs.cli", "run", str(path), "--processes", str(processes),
          "--out", str(tmp_path / "run"), "--no-plot"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        # a shell runs background jobs with SIGINT ignored, and an ignored signal stays
+        # ignored across exec (Python then installs no KeyboardInterrupt handler)
+        preexec_fn=_default_sigint)
     # the fork server and the site processes are up once the site shards exist
     up = wait_for(lambda: len(list((tmp_path / "run" / "trace").glob("sites-*.sqlite")))
                   == processes, 60)
