@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
@@ -50,6 +51,14 @@ class Agent:
         if self.host is None:
             raise RuntimeError(f"agent {self.name} is not hosted yet")
         return self.host.clock
+
+    @property
+    def log(self) -> logging.LoggerAdapter:
+        """A logger whose records name this agent and its host (``agents.ops.logs``)."""
+        from agents.ops.logs import agent_logger
+
+        host = self.host.name if self.host is not None else "-"
+        return agent_logger(logging.getLogger(type(self).__module__), host, self.name)
 
     def on(self, kind: type[M], handler: Callable[[Envelope, M], None]) -> None:
         """Call ``handler(envelope, body)`` for every received message of type ``kind``."""

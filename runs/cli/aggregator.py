@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from runs.cli.common import console, fail, new_run_dir, setup_logging, table
+from runs.cli.common import LOG_JSON_HELP, console, fail, new_run_dir, setup_logging, table
 
 
 def aggregator(
@@ -36,9 +36,10 @@ def aggregator(
                                      help="Envelopes a second each peer may send."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
     log_level: str = typer.Option("WARNING", "--log-level", help="DEBUG, INFO, WARNING, ERROR."),
+    log_json: bool = typer.Option(False, "--log-json", help=LOG_JSON_HELP),
 ) -> None:
     """Listen for site processes (vpp site), then negotiate every step with them."""
-    setup_logging(log_level)
+    setup_logging(log_level, log_json)
     import zmq
 
     from agents.coordinator import LinkSettings

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from runs.cli.common import console, fail, new_run_dir, setup_logging, table
+from runs.cli.common import LOG_JSON_HELP, console, fail, new_run_dir, setup_logging, table
 
 
 def run(
@@ -17,13 +17,14 @@ def run(
     seed: int | None = typer.Option(None, "--seed", help="Override the scenario's seed."),
     plot: bool = typer.Option(True, "--plot/--no-plot", help="Write dispatch.png."),
     log_level: str = typer.Option("WARNING", "--log-level", help="DEBUG, INFO, WARNING, ERROR."),
+    log_json: bool = typer.Option(False, "--log-json", help=LOG_JSON_HELP),
     processes: int | None = typer.Option(
         None, "--processes", help="Run the sites in N local processes (from a warm fork "
         "server) that join the aggregator [default: all in this process]."),
 ) -> None:
     """Run a scenario: negotiate every step over ZeroMQ, trace it, summarize it. A
     scenario with a `grid:` section runs its grid event instead (frequency response)."""
-    setup_logging(log_level)
+    setup_logging(log_level, log_json)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     from runs.scenario import DEFAULT_SCENARIO, ScenarioError, load

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from runs.cli.common import fail, setup_logging
+from runs.cli.common import LOG_JSON_HELP, fail, setup_logging
 
 
 def site(
@@ -30,12 +30,13 @@ def site(
     grace_s: float = typer.Option(30.0, "--grace-s",
                                   help="How long to hold the last set-point once it is gone."),
     log_level: str = typer.Option("WARNING", "--log-level", help="DEBUG, INFO, WARNING, ERROR."),
+    log_json: bool = typer.Option(False, "--log-json", help=LOG_JSON_HELP),
 ) -> None:
     """Join an aggregator (vpp aggregator) and serve sites until told to stop.
 
     Exit codes: 0 stopped by the aggregator, 2 refused, 143 SIGTERM/SIGINT.
     """
-    setup_logging(log_level)
+    setup_logging(log_level, log_json)
     from agents.coordinator import LinkSettings
     from runs.cli.network import check_endpoint, client_security
     from runs.scenario import ScenarioError, load
