@@ -37,6 +37,10 @@ class Agent:
         self.name = name
         self.host: Host | None = None
         self._handlers: dict[type, Handler] = {}
+        self.messages_in = 0
+        """Messages handed to this agent (its handler ran or rejected them)."""
+        self.messages_out = 0
+        """Messages this agent sent or broadcast."""
 
     @property
     def address(self) -> str:
@@ -66,6 +70,7 @@ class Agent:
 
     def handle(self, envelope: Envelope, body: msgspec.Struct) -> None:
         """Dispatch a received message to its handler (called by the host)."""
+        self.messages_in += 1
         handler = self._handlers.get(type(body))
         if handler is None:
             raise ProtocolError(f"{self.role} {self.name} does not take {envelope.kind} messages")
@@ -77,6 +82,7 @@ class Agent:
         if self.host is None:
             raise RuntimeError(f"agent {self.name} is not hosted yet")
         self.host.send(self, receiver, body, conversation=conversation, round=round)
+        self.messages_out += 1
 
     def publish(self, topic: str, body: msgspec.Struct, *, conversation: str = "",
                 round: int = 0) -> None:
@@ -84,6 +90,7 @@ class Agent:
         if self.host is None:
             raise RuntimeError(f"agent {self.name} is not hosted yet")
         self.host.publish(self, topic, body, conversation=conversation, round=round)
+        self.messages_out += 1
 
     def started(self) -> None:
         """Called once the agent is hosted; subclasses subscribe to topics here."""

@@ -21,6 +21,11 @@ def run(
     processes: int | None = typer.Option(
         None, "--processes", help="Run the sites in N local processes (from a warm fork "
         "server) that join the aggregator [default: all in this process]."),
+    metrics_port: int | None = typer.Option(
+        None, "--metrics-port", help="Serve Prometheus metrics on this port while the run "
+        "lasts (0: any free port) [default: none; the run still ends with metrics.json]."),
+    metrics_addr: str = typer.Option("127.0.0.1", "--metrics-addr",
+                                     help="The address the metrics endpoint binds."),
 ) -> None:
     """Run a scenario: negotiate every step over ZeroMQ, trace it, summarize it. A
     scenario with a `grid:` section runs its grid event instead (frequency response)."""
@@ -55,13 +60,23 @@ def run(
         model = build_swarm(spec, run_dir, scenario_path=path, seed=seed)
     except ScenarioError as exc:
         fail(str(exc), code=1)
+    from runs.ops.live import LiveRun
+
+    try:
+        live = LiveRun(model, metrics_port=metrics_port, metrics_addr=metrics_addr)
+    except OSError as exc:
+        model.close()
+        fail(f"--metrics-port {metrics_port}: cannot serve metrics ({exc.strerror})")
+    if live.metrics_port is not None:
+        console.print(f"metrics on http://{metrics_addr}:{live.metrics_port}/metrics")
     try:
         with Progress("[progress.description]{task.description}", BarColumn(),
                       MofNCompleteColumn(), TimeElapsedColumn(), console=console,
                       transient=True) as progress:
             task = progress.add_task(f"{spec.name}: steps", total=spec.steps)
-            summary = model.run(progress=lambda k: progress.update(task, completed=k))
+            summary = live.run(progress=lambda k: progress.update(task, completed=k))
     finally:
+        live.close()
         model.close()
     if plot:
         from runs.plots import plot_run
@@ -93,6 +108,9 @@ def run(
                 reserve = summary["market"]["ancillary"]
                 rows[2:2] = [("reserve sold (MW, upward)", reserve["awarded_mw"]),
                              ("reserve payment (EUR)", reserve["payment_eur"])]
+    ops = summary["metrics"]
+    rows += [("process CPU (s)", ops["process_cpu_s"]),
+             ("resident memory (MiB)", ops["process_rss_mib"])]
     console.print(table(f"run {spec.name} (seed {summary['seed']})", ("quantity", "value"), rows))
     console.print(f"trace and results in [bold]{run_dir}[/]  (next: vpp trace show {run_dir})")
 

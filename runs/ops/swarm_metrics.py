@@ -1,0 +1,62 @@
+"""The metrics of a local swarm (merit order or ADMM): hosts, agents, negotiation, sites."""
+
+from __future__ import annotations
+
+from agents.ops.metrics import OpsMetrics, Reading
+
+STEP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+"""Buckets of a step's negotiation seconds."""
+
+
+def _sites(model) -> list:
+    return list(getattr(model, "sites", ()))
+
+
+def _state_of_charge(model) -> Reading:
+    for site in _sites(model):
+        for dev in getattr(site, "devices", ()):
+            soc = getattr(dev.model, "soc", None)
+            if soc is not None:
+                yield (site.name, dev.name), soc
+
+
+def _site_power(model) -> Reading:
+    for site in _sites(model):
+        power = getattr(site, "power_kw", None)
+        if power is not None:
+            yield (site.name,), power
+
+
+def _outcomes(model) -> list:
+    agg = getattr(model, "aggregator", None)
+    return list(getattr(agg, "outcomes", ())) if agg is not None else []
+
+
+def swarm_metrics(model, metrics: OpsMetrics | None = None) -> OpsMetrics:
+    """Register ``model``'s hosts and its negotiation and site figures with ``metrics``
+    (a new :class:`OpsMetrics` when None); all are read when scraped."""
+    metrics = metrics or OpsMetrics()
+    for name in ("agg_host", "site_host"):
+        host = getattr(model, name, None)
+        if host is not None:
+            metrics.watch_host(host)
+    metrics.counter("vpp_steps", "Steps run.", (), lambda: [((), model.step_index)])
+    outcomes = lambda: _outcomes(model)  # noqa: E731
+    metrics.counter("vpp_negotiation_rounds", "Merit-order rounds over all steps.", (),
+                    lambda: [((), sum(o.rounds for o in outcomes()))])
+    metrics.counter("vpp_negotiation_declines", "Awards declined by sites.", (),
+                    lambda: [((), sum(len(o.declined) for o in outcomes()))])
+
+    def last(field: str) -> Reading:
+        outs = outcomes()
+        return [((), getattr(outs[-1], field))] if outs else []
+
+    for field, help in (("target_kw", "The last step's target (kW)."),
+                        ("served_kw", "What the sites served in the last step (kW)."),
+                        ("unserved_kw", "The last step's unserved power (kW).")):
+        metrics.gauge(f"vpp_{field}", help, (), lambda field=field: last(field))
+    metrics.gauge("vpp_site_power_kw", "A site's power in the last step (kW).", ("site",),
+                  lambda: _site_power(model))
+    metrics.gauge("vpp_site_state_of_charge", "A store's state of charge (0-1).",
+                  ("site", "device"), lambda: _state_of_charge(model))
+    return metrics
