@@ -26,6 +26,9 @@ def run(
         "lasts (0: any free port) [default: none; the run still ends with metrics.json]."),
     metrics_addr: str = typer.Option("127.0.0.1", "--metrics-addr",
                                      help="The address the metrics endpoint binds."),
+    watch: bool = typer.Option(
+        False, "--watch", help="Hot reload: apply validated edits of the scenario file from "
+        "the next step (merit-order swarms; see docs/operations.md)."),
 ) -> None:
     """Run a scenario: negotiate every step over ZeroMQ, trace it, summarize it. A
     scenario with a `grid:` section runs its grid event instead (frequency response)."""
@@ -62,8 +65,21 @@ def run(
         fail(str(exc), code=1)
     from runs.ops.live import LiveRun
 
+    hooks = []
+    if watch:
+        if scenario is None or spec.coordination != "merit_order":
+            model.close()
+            fail("--watch needs a merit-order scenario file of your own (hot reload of ADMM "
+                 "runs is not built)")
+        from agents.ops.agent import OpsAgent
+        from runs.ops.appliers import SwarmApplier
+        from runs.ops.reload import ScenarioReloader
+
+        ops = model.agg_host.add(OpsAgent())
+        hooks.append(ScenarioReloader(path, spec, SwarmApplier(model, path), ops=ops))
     try:
-        live = LiveRun(model, metrics_port=metrics_port, metrics_addr=metrics_addr)
+        live = LiveRun(model, metrics_port=metrics_port, metrics_addr=metrics_addr,
+                       hooks=hooks)
     except OSError as exc:
         model.close()
         fail(f"--metrics-port {metrics_port}: cannot serve metrics ({exc.strerror})")

@@ -81,6 +81,10 @@ class LiveRun:
                 progress(self.model.step_index)
         summary = self.model.summary(wall_s=time.perf_counter() - t0)
         summary["metrics"] = self.metrics_summary()
+        for hook in self.hooks:
+            part = getattr(hook, "summary", None)
+            if part is not None:
+                summary.update(part())
         self.model.write_results(summary)
         out = self.model.out_dir / "metrics.json"
         out.write_text(json.dumps(self.metrics.snapshot(), indent=1))
