@@ -128,6 +128,15 @@ class OpsMetrics:
                 out.setdefault(s.name, []).append({"labels": dict(s.labels), "value": s.value})
         return out
 
+    def sample_table(self) -> dict[str, list[tuple[dict[str, str], float]]]:
+        """Every sample now, by sample name: ``{name: [(labels, value), ...]}`` (one
+        collection, for evaluating alert rules)."""
+        out: dict[str, list[tuple[dict[str, str], float]]] = {}
+        for family in self.registry.collect():
+            for s in family.samples:
+                out.setdefault(s.name, []).append((dict(s.labels), s.value))
+        return out
+
     def value(self, name: str, **labels: str) -> float | None:
         """One sample's value now (labels must match exactly), or None."""
         return self.registry.get_sample_value(name, labels)

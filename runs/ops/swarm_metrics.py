@@ -60,3 +60,37 @@ def swarm_metrics(model, metrics: OpsMetrics | None = None) -> OpsMetrics:
     metrics.gauge("vpp_site_state_of_charge", "A store's state of charge (0-1).",
                   ("site", "device"), lambda: _state_of_charge(model))
     return metrics
+
+
+def aggregator_metrics(run, metrics: OpsMetrics | None = None) -> OpsMetrics:
+    """Register a distributed :class:`~runs.distributed.AggregatorRun`: its host, the
+    negotiation, and per site whether its process is up (``vpp_site_up``, 1 or 0) and
+    per site host the seconds since it was last heard (``vpp_site_heartbeat_age_seconds``).
+    """
+    import time
+
+    metrics = metrics or OpsMetrics()
+    metrics.watch_host(run.host)
+    coord = run.coordinator
+    metrics.counter("vpp_steps", "Steps run.", (), lambda: [((), run.step_index)])
+    metrics.counter("vpp_negotiation_rounds", "Merit-order rounds over all steps.", (),
+                    lambda: [((), sum(o.rounds for o in _outcomes(run)))])
+
+    def up() -> Reading:
+        joined = coord.joined()
+        return [((name,), 1.0 if name in joined else 0.0) for name in coord.site_names]
+
+    def age() -> Reading:
+        now = time.monotonic()
+        for host in list(coord.members):
+            seen = coord.liveness.last_seen(host)
+            if seen is not None:
+                yield (host,), now - seen
+
+    metrics.gauge("vpp_site_up", "1 while the site's process is joined and heard, else 0.",
+                  ("site",), up)
+    metrics.gauge("vpp_site_heartbeat_age_seconds",
+                  "Seconds since a site host was last heard.", ("host",), age)
+    metrics.gauge("vpp_sites_lost", "Sites whose host is not joined now.", (),
+                  lambda: [((), len(coord.site_names) - len(coord.joined()))])
+    return metrics
