@@ -29,6 +29,9 @@ def run(
     watch: bool = typer.Option(
         False, "--watch", help="Hot reload: apply validated edits of the scenario file from "
         "the next step (merit-order swarms; see docs/operations.md)."),
+    alerts: Path | None = typer.Option(
+        None, "--alerts", help="Alert rules (YAML: rules, webhook, command), evaluated after "
+        "every step; see docs/operations.md."),
 ) -> None:
     """Run a scenario: negotiate every step over ZeroMQ, trace it, summarize it. A
     scenario with a `grid:` section runs its grid event instead (frequency response)."""
@@ -65,21 +68,28 @@ def run(
         fail(str(exc), code=1)
     from runs.ops.live import LiveRun
 
-    hooks = []
-    if watch:
-        if scenario is None or spec.coordination != "merit_order":
-            model.close()
-            fail("--watch needs a merit-order scenario file of your own (hot reload of ADMM "
-                 "runs is not built)")
-        from agents.ops.agent import OpsAgent
-        from runs.ops.appliers import SwarmApplier
-        from runs.ops.reload import ScenarioReloader
+    if watch and (scenario is None or spec.coordination != "merit_order"):
+        model.close()
+        fail("--watch needs a merit-order scenario file of your own (hot reload of ADMM "
+             "runs is not built)")
+    from agents.ops.metrics import OpsMetrics
+    from runs.ops.alerting import AlertsError
+    from runs.ops.appliers import SwarmApplier
+    from runs.ops.wiring import attach
 
-        ops = model.agg_host.add(OpsAgent())
-        hooks.append(ScenarioReloader(path, spec, SwarmApplier(model, path), ops=ops))
+    metrics = OpsMetrics()
     try:
-        live = LiveRun(model, metrics_port=metrics_port, metrics_addr=metrics_addr,
-                       hooks=hooks)
+        _, monitor, reloader = attach(
+            model.agg_host, metrics, alerts=alerts, watch=path if watch else None,
+            running=spec, applier=SwarmApplier(model, path) if watch else None,
+            host_name=model.agg_host.name)
+    except AlertsError as exc:
+        model.close()
+        fail(str(exc), code=1)
+    hooks = [h for h in (reloader, monitor) if h is not None]
+    try:
+        live = LiveRun(model, metrics=metrics, metrics_port=metrics_port,
+                       metrics_addr=metrics_addr, hooks=hooks)
     except OSError as exc:
         model.close()
         fail(f"--metrics-port {metrics_port}: cannot serve metrics ({exc.strerror})")

@@ -89,6 +89,8 @@ def aggregator_metrics(run, metrics: OpsMetrics | None = None) -> OpsMetrics:
 
     metrics.gauge("vpp_site_up", "1 while the site's process is joined and heard, else 0.",
                   ("site",), up)
+    metrics.gauge("vpp_site_host", "1 for each (site, host) serving it now.", ("site", "host"),
+                  lambda: [((s, h), 1.0) for s, h in list(coord.holder.items())])
     metrics.gauge("vpp_site_heartbeat_age_seconds",
                   "Seconds since a site host was last heard.", ("host",), age)
     metrics.gauge("vpp_sites_lost", "Sites whose host is not joined now.", (),

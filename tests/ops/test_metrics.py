@@ -9,7 +9,10 @@ from collections import Counter
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from typer.testing import CliRunner
+
 from agents.trace_reader import TraceReader
+from runs.cli import app
 from runs.ops.live import LiveRun
 from runs.scenario import load
 from runs.swarm import SwarmModel
@@ -37,16 +40,20 @@ def live_run(tmp_path_factory):
             live.step()
         model.trace.sync()
         scraped = _scrape(live.metrics_port)
+        cli = CliRunner().invoke(app, ["status", f"tcp://127.0.0.1:{live.metrics_port}",
+                                       "--json"])
+        assert cli.exit_code == 0, cli.output
+        shown = json.loads(cli.output)
         rest = live.run()
         model.trace.sync()
     finally:
         live.close()
         model.close()
-    return model, scraped, rest, tmp / "run"
+    return model, scraped, rest, tmp / "run", shown
 
 
 def test_scraped_message_counts_match_the_trace_both_ways(live_run):
-    model, scraped, _, run_dir = live_run
+    model, scraped, _, run_dir, _ = live_run
     reader = TraceReader(run_dir)
     rows = reader.messages()
     reader.close()
@@ -77,7 +84,7 @@ def test_scraped_message_counts_match_the_trace_both_ways(live_run):
 
 
 def test_negotiation_and_site_figures_are_exported(live_run):
-    model, scraped, _, _ = live_run
+    model, scraped, _, _, shown = live_run
     assert scraped[("vpp_steps_total", ())] == 3
     rounds3 = sum(o.rounds for o in model.aggregator.outcomes[:3])
     assert scraped[("vpp_negotiation_rounds_total", ())] == rounds3
@@ -86,10 +93,15 @@ def test_negotiation_and_site_figures_are_exported(live_run):
     assert 0.0 <= soc <= 1.0
     assert scraped[("vpp_target_kw", ())] == 300.0
     assert scraped[("process_resident_memory_bytes", ())] > 10 * 2**20
+    # vpp status shows the same figures (a local run has no site processes)
+    assert shown["steps"] == 3 and shown["negotiation_rounds"] == rounds3
+    assert shown["hosts"]["agg"]["sent"] == scraped[("vpp_host_messages_sent_total",
+                                                     (("host", "agg"),))]
+    assert shown["sites"] == [] and shown["process_rss_mib"] > 10
 
 
 def test_the_run_ends_with_a_metrics_summary(live_run):
-    model, _, summary, run_dir = live_run
+    model, _, summary, run_dir, _ = live_run
     m = summary["metrics"]
     assert m["hosts"]["agg"]["sent"] == model.agg_host.stats.sent
     assert m["hosts"]["sites"]["received"] == model.site_host.stats.received

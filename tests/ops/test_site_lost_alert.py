@@ -14,6 +14,7 @@ from agents.ops.agent import OpsAgent
 from agents.ops.alerts import AlertRule, AlertsSpec
 from runs.distributed import AggregatorRun
 from runs.ops.alerting import AlertMonitor
+from runs.ops.status import scrape, status
 from runs.ops.swarm_metrics import aggregator_metrics
 from runs.scenario import load
 from runs.spawn import SiteGroup, SiteSpawner
@@ -60,6 +61,16 @@ def test_a_killed_site_raises_site_lost_at_the_webhook_and_clears_on_rejoin(tmp_
         bound = (FAST.timeout_ms + FAST.heartbeat_ms) / 1000 + EVERY_S
         assert FAST.timeout_ms / 1000 <= arrived - killed <= bound + 0.5
         assert firing() == {f"site={s}" for s in lost}         # only the killed ones
+        # vpp status reads the same over the metrics endpoint
+        port = metrics.serve(0)
+        seen = status(scrape(f"tcp://127.0.0.1:{port}"))
+        down = {x["site"] for x in seen["sites"] if not x["up"]}
+        assert down == lost and seen["sites_up"] == len(names) - len(lost)
+        up = [x for x in seen["sites"] if x["up"]]
+        assert {x["host"] for x in up} == {"sites-1"}
+        assert all(0.0 <= x["heartbeat_age_s"] <= FAST.timeout_ms / 1000 for x in up)
+        assert seen["alerts_firing"] == {"site-lost": float(len(lost))}
+        assert seen["hosts"]["agg"]["sent"] == agg.host.stats.sent
         body = receiver.bodies("firing")[0]
         assert body["rule"] == "site-lost" and body["value"] == 0.0
         assert body["severity"] == "critical" and body["host"] == "agg"
@@ -73,6 +84,7 @@ def test_a_killed_site_raises_site_lost_at_the_webhook_and_clears_on_rejoin(tmp_
         agg.stop_sites("test over")
     finally:
         monitor.close()
+        metrics.close()
         agg.close()
         spawner.stop()
         receiver.close()
