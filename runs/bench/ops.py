@@ -1,8 +1,8 @@
 """``vpp bench ops``: what operations cost a running swarm.
 
 - ``metrics_overhead_pct``: the swarm benchmark's throughput (messages a second) with the
-  metrics on (registered, served on loopback and scraped every ``scrape_every_s``, far more
-  often than Prometheus' usual 15 s, plus the per-step histogram) against the same swarm
+  metrics on (registered, served on loopback and scraped every ``scrape_every_s``, more
+  often than Prometheus' usual 15 s: 1 s by default, plus the per-step histogram) against the same swarm
   with none of it, in the same run, alternating off/on ``repeats`` times (medians).
 - ``reload_ms``: an edit of a live swarm's YAML (a target, the negotiation's rounds and a
   generator's limit), read, validated, compared and applied at the next step (median of
@@ -109,7 +109,7 @@ def _reloads(reloads: int) -> dict:
             "detect_ms": round(statistics.median(detect), 1)}
 
 
-def run(sites: int = 200, steps: int = 48, repeats: int = 3, scrape_every_s: float = 0.1,
+def run(sites: int = 200, steps: int = 96, repeats: int = 3, scrape_every_s: float = 1.0,
         reloads: int = 10) -> dict:
     """The overhead of metrics on swarm throughput, and the time a reload takes."""
     scenario = parse(bench_scenario(sites, steps), "<bench>")
