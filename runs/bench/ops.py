@@ -1,9 +1,10 @@
 """``vpp bench ops``: what operations cost a running swarm.
 
 - ``metrics_overhead_pct``: the swarm benchmark's throughput (messages a second) with the
-  metrics on (registered, served on loopback and scraped every ``scrape_every_s``, more
-  often than Prometheus' usual 15 s: 1 s by default, plus the per-step histogram) against the same swarm
-  with none of it, in the same run, alternating off/on ``repeats`` times (medians).
+  metrics on (registered, served on loopback and scraped every ``scrape_every_s``: 1 s by
+  default, more often than Prometheus' usual 15-60 s; plus the per-step histogram)
+  against the same swarm with none of it, in the same run, alternating off/on
+  ``repeats`` times (medians).
 - ``reload_ms``: an edit of a live swarm's YAML (a target, the negotiation's rounds and a
   generator's limit), read, validated, compared and applied at the next step (median of
   ``reloads``; ``reload_ms_max`` the worst); ``detect_ms``: from the write to the staged
