@@ -87,7 +87,7 @@ class AdmmAggregatorAgent(Agent):
         self._timer = None
         negotiation = self.negotiation
         if negotiation is not None and not negotiation.done:
-            log.warning("%s: deadline of %s round %d passed; dropping %s", self.name,
+            self.log.warning("%s: deadline of %s round %d passed; dropping %s", self.name,
                         self.conversation, negotiation.round, sorted(negotiation.waiting_for))
             self._emit(negotiation.on_deadline())
 
@@ -159,7 +159,7 @@ class AdmmSiteAgent(Agent):
             answer = self.solver.on_round(msg)
         except LocalSolveError as exc:
             # no answer: the aggregator drops this site at the round's deadline
-            log.warning("site %s cannot answer round %d: %s", self.name, msg.round, exc)
+            self.log.warning("site %s cannot answer round %d: %s", self.name, msg.round, exc)
             return
         self.send(envelope.sender, answer, conversation=envelope.conversation,
                   round=envelope.round)
