@@ -104,7 +104,12 @@ def aggregator(
             console.print(f"metrics on http://{metrics_addr}:{port}/metrics "
                           f"(vpp status tcp://{metrics_addr}:{port})", highlight=False)
     try:
-        summary = agg.run(progress=reloader.before_step if reloader is not None else None)
+        def between_steps(next_step: int) -> None:
+            for hook in (reloader, monitor):
+                if hook is not None:
+                    hook.before_step(next_step)
+
+        summary = agg.run(progress=between_steps)
         for hook in (monitor, reloader):
             if hook is not None:
                 summary.update(hook.summary())

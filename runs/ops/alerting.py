@@ -29,11 +29,16 @@ class AlertsError(ValueError):
     """An alerts file that cannot be used; the message names the file and the field."""
 
 
-def load_alerts(path: Path | str) -> AlertsSpec:
-    """Read and validate an alerts file (errors name the file and ``$.path``)."""
+def load_alerts(path: Path | str, content: bytes | None = None) -> AlertsSpec:
+    """Read (or take ``content``) and validate an alerts file (errors name the file and
+    ``$.path``)."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = content.decode("utf-8") if content is not None else \
+            path.read_text(encoding="utf-8")
+        data = yaml.safe_load(text)
+    except UnicodeDecodeError as exc:
+        raise AlertsError(f"{path}: not UTF-8 text ({exc.reason})") from None
     except OSError as exc:
         raise AlertsError(f"{path}: cannot read the file ({exc.strerror})") from None
     except yaml.YAMLError as exc:
@@ -156,9 +161,33 @@ class AlertMonitor:
         self.delivery = (AlertDelivery(spec.webhook, spec.command)
                          if spec.webhook or spec.command else None)
         self.history: list[AlertRaised | AlertCleared] = []
+        self.reloader = None
+        """Watches the alerts file (a :class:`~runs.ops.reload.ScenarioReloader`), if any."""
         self._timer = None
         metrics.gauge("vpp_alerts_firing", "Alerts firing now, by rule.", ("rule",),
                       self._firing)
+
+    def set_spec(self, spec: AlertsSpec) -> None:
+        """Use new rules and receivers from now on (a live reload): alerts of rules that
+        changed or went away clear (and are delivered as resolved)."""
+        old = self.spec
+        self.spec = spec
+        cleared = self.engine.set_rules(spec.rules)
+        if (spec.webhook, spec.command) != (old.webhook, old.command):
+            previous = self.delivery
+            self.delivery = (AlertDelivery(spec.webhook, spec.command)
+                             if spec.webhook or spec.command else None)
+            for alert in cleared:  # the resolutions go where the alerts went
+                if previous is not None:
+                    previous.deliver(payload(alert, self.host))
+                self.history.append(alert)
+                if self.ops is not None:
+                    self.ops.announce(alert)
+            if previous is not None:
+                previous.close()
+            return
+        for alert in cleared:
+            self._emit(alert)
 
     def _firing(self):
         counts: dict[str, int] = {r.name: 0 for r in self.engine.rules}
@@ -195,7 +224,9 @@ class AlertMonitor:
         self._timer = host.call_later(self.spec.evaluate_every_s, tick)
 
     def before_step(self, step: int) -> None:
-        """Nothing before a step."""
+        """Apply an edit of the alerts file that is waiting (when it is watched)."""
+        if self.reloader is not None:
+            self.reloader.before_step(step)
 
     def after_step(self, step: int) -> None:
         """Evaluate after each step."""
@@ -214,8 +245,27 @@ class AlertMonitor:
             "delivery_failed": self.delivery.failed if self.delivery else 0}}
 
     def close(self) -> None:
-        """Stop the timer and deliver what is queued."""
+        """Stop the timer and the watcher, and deliver what is queued."""
         if self._timer is not None:
             self._timer.cancel()
+        if self.reloader is not None:
+            self.reloader.close()
         if self.delivery is not None:
             self.delivery.close()
+
+
+class AlertsApplier:
+    """Every field of an alerts file changes live: :meth:`AlertMonitor.set_spec`."""
+
+    def __init__(self, monitor: AlertMonitor) -> None:
+        self.monitor = monitor
+        self.live_prefixes = ["$"]
+
+    def live(self, change, spec) -> bool:
+        """Always: alert rules and receivers are live settings."""
+        return True
+
+    def apply(self, changes, spec: AlertsSpec) -> None:
+        """Use ``spec`` from now on."""
+        if changes:
+            self.monitor.set_spec(spec)

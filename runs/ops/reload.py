@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,7 +55,7 @@ log = logging.getLogger(__name__)
 class Staged:
     """A validated edit waiting for the next step."""
 
-    scenario: Scenario
+    scenario: msgspec.Struct
     plan: ReloadPlan
     read_ms: float
     seen_at: float
@@ -83,11 +84,17 @@ class ScenarioReloader:
         ops: the agent that announces reloads on the bus (None: log only).
         watch: watch the file from a daemon thread (False: call :meth:`check`).
         debounce_ms: how long watchfiles groups changes of one save.
+        loader: reads and validates the file's bytes (default: a scenario); it raises one
+            of ``errors`` with a message naming the file and the field.
     """
 
-    def __init__(self, path: Path | str, running: Scenario, applier: Applier, *,
-                 ops: OpsAgent | None = None, watch: bool = True, debounce_ms: int = 50) -> None:
+    def __init__(self, path: Path | str, running: msgspec.Struct, applier: Applier, *,
+                 ops: OpsAgent | None = None, watch: bool = True, debounce_ms: int = 50,
+                 loader: Callable[[Path, bytes | None], msgspec.Struct] | None = None,
+                 errors: tuple[type[Exception], ...] = (ScenarioError,)) -> None:
         self.path = Path(path)
+        self.loader = loader or load_fast
+        self.errors = errors
         self.running = running
         self.applier = applier
         self.ops = ops
@@ -138,8 +145,8 @@ class ScenarioReloader:
                 return None
             self._last_content = content
         try:
-            scenario = load_fast(self.path, content)
-        except ScenarioError as exc:
+            scenario = self.loader(self.path, content)
+        except self.errors as exc:
             log.error("reload rejected, the run goes on unchanged: %s", exc)
             with self._lock:
                 self._rejected.append(str(exc))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from agents.ops.agent import OpsAgent
 from agents.ops.metrics import OpsMetrics
-from runs.ops.alerting import AlertMonitor, load_alerts
+from runs.ops.alerting import AlertMonitor, AlertsApplier, AlertsError, load_alerts
 from runs.ops.appliers import Applier
 from runs.ops.reload import ScenarioReloader
 from runs.scenario import Scenario
@@ -37,8 +37,9 @@ class AggregatorApplier(Applier):
 def attach(host, metrics: OpsMetrics, *, alerts: Path | None, watch: Path | None,
            running: Scenario | None, applier: Applier | None, host_name: str):
     """The ops agent (on ``host``), an alert monitor (when ``alerts`` names a file) and a
-    reloader (when ``watch`` names the scenario file); (None, None, None) when neither is
-    asked for. Raises :class:`~runs.ops.alerting.AlertsError` for a bad alerts file."""
+    reloader (when ``watch`` names the scenario file: then the alerts file is watched
+    too, and its reloader is the monitor's ``reloader``); (None, None, None) when neither
+    is asked for. Raises :class:`~runs.ops.alerting.AlertsError` for a bad alerts file."""
     monitor = reloader = None
     if alerts is None and watch is None:
         return None, None, None
@@ -46,6 +47,10 @@ def attach(host, metrics: OpsMetrics, *, alerts: Path | None, watch: Path | None
     ops = host.add(OpsAgent())
     if spec is not None:
         monitor = AlertMonitor(spec, metrics, ops=ops, host=host_name)
+        if watch is not None:
+            monitor.reloader = ScenarioReloader(
+                alerts, spec, AlertsApplier(monitor), ops=ops, loader=load_alerts,
+                errors=(AlertsError,))
     if watch is not None:
         assert running is not None and applier is not None
         reloader = ScenarioReloader(watch, running, applier, ops=ops)

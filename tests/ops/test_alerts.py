@@ -120,3 +120,46 @@ def test_a_swarm_alert_reaches_the_webhook_and_the_command_and_clears(tmp_path):
     assert summary["alerts"]["raised"] == 1 and summary["alerts"]["firing"] == []
     assert summary["alerts"]["delivered"] == 4
     assert [type(b).__name__ for b in ops.announced] == ["AlertRaised", "AlertCleared"]
+
+
+def test_alert_rules_reload_live_and_a_bad_edit_keeps_the_rules(tmp_path):
+    from agents.ops.metrics import OpsMetrics
+    from runs.ops.wiring import attach
+
+    rules = tmp_path / "alerts.yaml"
+    rules.write_text(yaml.safe_dump({"rules": [
+        {"name": "hot", "metric": "vpp_x", "op": ">", "threshold": 10.0}]}))
+    scenario = write_small(tmp_path / "s.yaml")
+    model = SwarmModel(load(scenario), tmp_path / "run", scenario_path=scenario)
+    metrics = OpsMetrics(process=False)
+    value = {"v": 5.0}
+    metrics.gauge("vpp_x", "a test gauge", (), lambda: [((), value["v"])])
+    from runs.ops.appliers import SwarmApplier
+
+    _, monitor, reloader = attach(model.agg_host, metrics, alerts=rules, watch=scenario,
+                                  running=model.scenario,
+                                  applier=SwarmApplier(model, scenario), host_name="agg")
+    try:
+        assert monitor.evaluate() == []
+        rules.write_text(yaml.safe_dump({"rules": [
+            {"name": "hot", "metric": "vpp_x", "op": ">", "threshold": 1.0}]}))
+        assert monitor.reloader.wait_staged(5.0)
+        monitor.before_step(1)                                  # applied from the next step
+        (raised,) = monitor.evaluate()
+        assert isinstance(raised, AlertRaised) and raised.threshold == 1.0
+        rules.write_text("rules: [{name: hot, metric: vpp_x, threshold: high}]\n")
+        assert monitor.reloader.wait_staged(5.0)
+        monitor.before_step(2)
+        assert "`$.rules[0].threshold`" in monitor.reloader.records[-1].error
+        assert monitor.engine.rules[0].threshold == 1.0         # the rules stay
+        # a changed rule clears what the old one raised
+        rules.write_text(yaml.safe_dump({"rules": [
+            {"name": "hot", "metric": "vpp_x", "op": ">", "threshold": 50.0}]}))
+        assert monitor.reloader.wait_staged(5.0)
+        monitor.before_step(3)
+        assert isinstance(monitor.history[-1], AlertCleared) and monitor.engine.firing == []
+        assert monitor.evaluate() == []
+    finally:
+        monitor.close()
+        reloader.close()
+        model.close()
