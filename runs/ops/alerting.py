@@ -265,6 +265,9 @@ class AlertsApplier:
         """Always: alert rules and receivers are live settings."""
         return True
 
+    def prepare(self, changes, spec: AlertsSpec) -> None:
+        """Nothing to prepare."""
+
     def apply(self, changes, spec: AlertsSpec) -> None:
         """Use ``spec`` from now on."""
         if changes:

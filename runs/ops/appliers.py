@@ -15,7 +15,7 @@ from typing import Any
 from agents.ops.messages import FieldChange
 from agents.ops.reload import indices, matches
 from runs.devices import FlexibleSpec
-from runs.scenario import Scenario, reserve_series, target_series
+from runs.scenario import Scenario, ScenarioError, reserve_series, target_series
 
 Apply = Callable[[FieldChange, Scenario], None]
 
@@ -45,6 +45,11 @@ class Applier:
     def live(self, change: FieldChange, scenario: Scenario) -> bool:
         """True when ``change`` lies under a live prefix (and so can be applied)."""
         return any(matches(change.path, p) for p in self.live_prefixes)
+
+    def prepare(self, changes: Sequence[FieldChange], scenario: Scenario) -> None:
+        """Compute, off the run's thread, what applying ``changes`` needs (files read,
+        strategies built); raise :class:`~runs.scenario.ScenarioError` naming the field
+        when it cannot be done, so that the edit is rejected before anything changes."""
 
     def apply(self, changes: Sequence[FieldChange], scenario: Scenario) -> None:
         """Apply each change by the first rule whose prefix it lies under."""
@@ -93,8 +98,25 @@ class SwarmApplier(Applier):
             return isinstance(scenario.sites[i].devices[j], FlexibleSpec)
         return super().live(change, scenario)
 
+    def prepare(self, changes: Sequence[FieldChange], scenario: Scenario) -> None:
+        """Read a changed target profile and build changed strategies now."""
+        from runs.plugins import PluginError, make_strategy
+
+        self._prepared: dict[str, object] = {}
+        if any(matches(c.path, "$.target") for c in changes):
+            self._prepared["targets"] = target_series(scenario, self.scenario_path)
+        for i in sorted({indices(c.path)[0] for c in changes
+                         if matches(c.path, "$.sites[].strategy")}):
+            spec = scenario.sites[i].strategy
+            ref, params = (spec, {}) if isinstance(spec, str) else (spec.use, spec.params)
+            try:
+                self._prepared[f"strategy{i}"] = [make_strategy(ref, params)
+                                                  for _ in self._sites(scenario, i)]
+            except PluginError as exc:
+                raise ScenarioError(f"{exc} - at `$.sites[{i}].strategy`") from None
+
     def _target(self, change: FieldChange, scenario: Scenario) -> None:
-        self.model.targets = target_series(scenario, self.scenario_path)
+        self.model.targets = self._prepared["targets"]
 
     def _sites(self, scenario: Scenario, i: int) -> list:
         return _spec_sites(scenario, self.model.sites)[i]
@@ -105,13 +127,9 @@ class SwarmApplier(Applier):
             site.outage_probability = scenario.sites[i].outage_probability
 
     def _strategy(self, change: FieldChange, scenario: Scenario) -> None:
-        from runs.plugins import make_strategy
-
         i = indices(change.path)[0]
-        spec = scenario.sites[i].strategy
-        ref, params = (spec, {}) if isinstance(spec, str) else (spec.use, spec.params)
-        for site in self._sites(scenario, i):
-            site.strategy = make_strategy(ref, params)
+        for site, strategy in zip(self._sites(scenario, i), self._prepared[f"strategy{i}"]):
+            site.strategy = strategy
 
     def _device_attr(self, attr: str) -> Apply:
         def apply(change: FieldChange, scenario: Scenario) -> None:

@@ -156,6 +156,17 @@ class ScenarioReloader:
         plan = ReloadPlan()
         for change in diff(baseline, msgspec.to_builtins(scenario)):
             (plan.live if self.applier.live(change, scenario) else plan.restart).append(change)
+        with self._lock:
+            pending = self._staged
+        live = plan.live if pending is None else pending.plan.live + plan.live
+        try:
+            self.applier.prepare(live, scenario)
+        except self.errors as exc:
+            error = f"{self.path}: {exc}" if str(self.path) not in str(exc) else str(exc)
+            log.error("reload rejected, the run goes on unchanged: %s", error)
+            with self._lock:
+                self._rejected.append(error)
+            return False
         read_ms = (time.perf_counter() - t0) * 1e3
         with self._lock:
             self._baseline = msgspec.to_builtins(scenario)

@@ -139,3 +139,32 @@ def test_a_strategy_parameter_changes_the_bids_live(swarm):
 
 def test_small_scenario_is_unchanged_by_the_tests():
     assert SMALL["target"]["values_kw"] == [300.0] * 8
+
+
+def test_an_edit_that_cannot_be_applied_is_rejected_before_anything_changes(swarm):
+    path, model, reloader, live, _ = swarm
+    live.step()
+
+    def edit(d):
+        d["negotiation"]["max_rounds"] = 4
+        d["sites"][0]["strategy"] = {"use": "no.such.module:Bidder"}
+
+    _edit(path, edit)
+    assert reloader.wait_staged(5.0)
+    live.step()
+    rec = reloader.records[-1]
+    assert rec.error is not None and "`$.sites[0].strategy`" in rec.error
+    assert model.aggregator.max_rounds == 3               # nothing of the edit applied
+    assert type(model.sites[0].strategy).__name__ == "MarginalCostBidder"
+
+
+def test_a_target_profile_that_cannot_be_read_is_rejected_off_the_run(swarm):
+    path, model, reloader, live, _ = swarm
+    live.step()
+    _edit(path, lambda d: d.__setitem__("target", {"profile": {
+        "csv": "missing.csv", "column": "x", "low_kw": 0.0, "high_kw": 1.0}}))
+    assert reloader.wait_staged(5.0)
+    live.step()
+    rec = reloader.records[-1]
+    assert rec.error is not None and "target.profile.csv" in rec.error and "missing.csv" in rec.error
+    assert model.aggregator.outcomes[-1].target_kw == 300.0
