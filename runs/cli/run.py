@@ -47,6 +47,13 @@ def run(
     except ScenarioError as exc:
         fail(str(exc), code=1)
     run_dir = out or new_run_dir(spec.name)
+    ops_asked = [name for name, given in (("--metrics-port", metrics_port is not None),
+                                          ("--watch", watch), ("--alerts", alerts is not None))
+                 if given]
+    if ops_asked and (processes is not None or spec.grid is not None):
+        fail(f"{', '.join(ops_asked)}: not built for "
+             f"{'--processes' if processes is not None else 'grid events'} yet (use them "
+             "with a one-process swarm, or with vpp aggregator)")
     if processes is not None:
         from runs.cli.spawned import run_spawned
         from runs.distributed import check_distributable
