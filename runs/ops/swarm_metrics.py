@@ -55,11 +55,34 @@ def swarm_metrics(model, metrics: OpsMetrics | None = None) -> OpsMetrics:
                         ("served_kw", "What the sites served in the last step (kW)."),
                         ("unserved_kw", "The last step's unserved power (kW).")):
         metrics.gauge(f"vpp_{field}", help, (), lambda field=field: last(field))
+    if hasattr(model, "negotiations"):
+        _admm(model, metrics)
     metrics.gauge("vpp_site_power_kw", "A site's power in the last step (kW).", ("site",),
                   lambda: _site_power(model))
     metrics.gauge("vpp_site_state_of_charge", "A store's state of charge (0-1).",
                   ("site", "device"), lambda: _state_of_charge(model))
     return metrics
+
+
+def _admm(model, metrics: OpsMetrics) -> None:
+    """ADMM: iterations, negotiations converged, sites dropped; each site's local solves,
+    failures and solver seconds."""
+    results = lambda: [n[2] for n in list(model.negotiations)]  # noqa: E731
+    metrics.counter("vpp_admm_iterations", "ADMM iterations over all negotiations.", (),
+                    lambda: [((), sum(r.iterations for r in results()))])
+    metrics.counter("vpp_admm_negotiations", "ADMM negotiations, by whether they converged.",
+                    ("converged",), lambda: [
+                        (("true",), sum(1 for r in results() if r.converged)),
+                        (("false",), sum(1 for r in results() if not r.converged))])
+    metrics.counter("vpp_admm_sites_dropped", "Sites dropped from a negotiation.", (),
+                    lambda: [((), sum(len(r.dropped) for r in results()))])
+    for attr, name, help in (
+            ("solves", "vpp_admm_local_solves", "Local proximal steps a site solved."),
+            ("solve_failures", "vpp_admm_local_solve_failures",
+             "Rounds a site's local solver could not answer."),
+            ("solve_s", "vpp_admm_local_solve_seconds", "Wall seconds in a site's solver.")):
+        metrics.counter(name, help, ("site",), lambda attr=attr: [
+            ((s.name,), getattr(s, attr)) for s in _sites(model)])
 
 
 def aggregator_metrics(run, metrics: OpsMetrics | None = None) -> OpsMetrics:
