@@ -31,6 +31,11 @@ def site(
                                   help="How long to hold the last set-point once it is gone."),
     log_level: str = typer.Option("WARNING", "--log-level", help="DEBUG, INFO, WARNING, ERROR."),
     log_json: bool = typer.Option(False, "--log-json", help=LOG_JSON_HELP),
+    metrics_port: int | None = typer.Option(
+        None, "--metrics-port", help="Serve this process's Prometheus metrics on this port "
+        "(0: any free port, logged at INFO)."),
+    metrics_addr: str = typer.Option("127.0.0.1", "--metrics-addr",
+                                     help="The address the metrics endpoint binds."),
 ) -> None:
     """Join an aggregator (vpp aggregator) and serve sites until told to stop.
 
@@ -54,12 +59,27 @@ def site(
         settings = LinkSettings(heartbeat_ms=heartbeat_ms, timeout_ms=timeout_ms, grace_s=grace_s)
     except ValueError as exc:
         fail(str(exc))
+    metrics = None
+    if metrics_port is not None:
+        from agents.ops.metrics import OpsMetrics
+        from runs.ops.swarm_metrics import site_process_metrics
+
+        metrics = OpsMetrics()
+        try:
+            metrics.serve(metrics_port, metrics_addr)
+        except OSError as exc:
+            fail(f"--metrics-port {metrics_port}: cannot serve metrics ({exc.strerror})")
     try:
         result = serve_sites(spec, names or spec.site_names(), connect, out_dir=out,
                              where=str(scenario), host_name=host_name, setup=setup,
-                             settings=settings)
+                             settings=settings,
+                             on_host=(lambda host: site_process_metrics(host, metrics))
+                             if metrics is not None else None)
     except ScenarioError as exc:
         fail(str(exc), code=1)
+    finally:
+        if metrics is not None:
+            metrics.close()
     if result.exit_code == 2:
         fail(result.reason, code=2)
     raise SystemExit(result.exit_code)

@@ -12,16 +12,16 @@ def _sites(model) -> list:
     return list(getattr(model, "sites", ()))
 
 
-def _state_of_charge(model) -> Reading:
-    for site in _sites(model):
+def _state_of_charge(sites) -> Reading:
+    for site in list(sites):
         for dev in getattr(site, "devices", ()):
             soc = getattr(dev.model, "soc", None)
             if soc is not None:
                 yield (site.name, dev.name), soc
 
 
-def _site_power(model) -> Reading:
-    for site in _sites(model):
+def _site_power(sites) -> Reading:
+    for site in list(sites):
         power = getattr(site, "power_kw", None)
         if power is not None:
             yield (site.name,), power
@@ -58,9 +58,9 @@ def swarm_metrics(model, metrics: OpsMetrics | None = None) -> OpsMetrics:
     if hasattr(model, "negotiations"):
         _admm(model, metrics)
     metrics.gauge("vpp_site_power_kw", "A site's power in the last step (kW).", ("site",),
-                  lambda: _site_power(model))
+                  lambda: _site_power(_sites(model)))
     metrics.gauge("vpp_site_state_of_charge", "A store's state of charge (0-1).",
-                  ("site", "device"), lambda: _state_of_charge(model))
+                  ("site", "device"), lambda: _state_of_charge(_sites(model)))
     return metrics
 
 
@@ -118,4 +118,16 @@ def aggregator_metrics(run, metrics: OpsMetrics | None = None) -> OpsMetrics:
                   "Seconds since a site host was last heard.", ("host",), age)
     metrics.gauge("vpp_sites_lost", "Sites whose host is not joined now.", (),
                   lambda: [((), len(coord.site_names) - len(coord.joined()))])
+    return metrics
+
+
+def site_process_metrics(host, metrics: OpsMetrics) -> OpsMetrics:
+    """Register a site process's host, its sites' power and their stores' state of
+    charge (``vpp site --metrics-port``)."""
+    metrics.watch_host(host)
+    sites = [a for a in host.agents.values() if hasattr(a, "devices")]
+    metrics.gauge("vpp_site_power_kw", "A site's power in the last step (kW).", ("site",),
+                  lambda: _site_power(sites))
+    metrics.gauge("vpp_site_state_of_charge", "A store's state of charge (0-1).",
+                  ("site", "device"), lambda: _state_of_charge(sites))
     return metrics
