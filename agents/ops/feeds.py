@@ -15,6 +15,7 @@ or SCADA adapter is a new source class: nothing in the agents changes
 from __future__ import annotations
 
 import csv
+import itertools
 import logging
 import math
 import time
@@ -121,7 +122,7 @@ class CsvReplaySource:
                 rows.append((at.timestamp(), row[time_column], value))
         if not rows:
             raise ValueError(f"{self.path}: no rows of {value_column!r} in the window")
-        if any(b[0] < a[0] for a, b in zip(rows, rows[1:])):
+        if any(b[0] < a[0] for a, b in itertools.pairwise(rows)):
             raise ValueError(f"{self.path}: {time_column!r} must not go back in time")
         t0 = rows[0][0]
         self.due = [(t - t0) / self.speed for t, _, _ in rows]

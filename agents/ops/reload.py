@@ -54,7 +54,7 @@ def indices(path: str) -> list[int]:
 def matches(path: str, prefix: str) -> bool:
     """True when the generic form of ``path`` is ``prefix`` or lies under it."""
     g = generic_path(path)
-    return g == prefix or g.startswith(prefix + ".") or g.startswith(prefix + "[")
+    return g == prefix or g.startswith((prefix + ".", prefix + "["))
 
 
 @dataclass

@@ -41,7 +41,7 @@ def swarm_metrics(model, metrics: OpsMetrics | None = None) -> OpsMetrics:
         if host is not None:
             metrics.watch_host(host)
     metrics.counter("vpp_steps", "Steps run.", (), lambda: [((), model.step_index)])
-    outcomes = lambda: _outcomes(model)  # noqa: E731
+    outcomes = lambda: _outcomes(model)
     metrics.counter("vpp_negotiation_rounds", "Merit-order rounds over all steps.", (),
                     lambda: [((), sum(o.rounds for o in outcomes()))])
     metrics.counter("vpp_negotiation_declines", "Awards declined by sites.", (),
@@ -67,7 +67,7 @@ def swarm_metrics(model, metrics: OpsMetrics | None = None) -> OpsMetrics:
 def _admm(model, metrics: OpsMetrics) -> None:
     """ADMM: iterations, negotiations converged, sites dropped; each site's local solves,
     failures and solver seconds."""
-    results = lambda: [n[2] for n in list(model.negotiations)]  # noqa: E731
+    results = lambda: [n[2] for n in list(model.negotiations)]
     metrics.counter("vpp_admm_iterations", "ADMM iterations over all negotiations.", (),
                     lambda: [((), sum(r.iterations for r in results()))])
     metrics.counter("vpp_admm_negotiations", "ADMM negotiations, by whether they converged.",

@@ -50,7 +50,7 @@ def test_rates_labels_and_disappearing_subjects():
     rule = AlertRule(name="drops", metric="dropped_total", op=">", threshold=5.0,
                      rate=True, labels={"host": "agg"})
     engine = AlertEngine([rule])
-    at = lambda v: {"dropped_total": [({"host": "agg", "reason": "x"}, v),  # noqa: E731
+    at = lambda v: {"dropped_total": [({"host": "agg", "reason": "x"}, v),
                                       ({"host": "sites", "reason": "x"}, 1e9)]}
     assert engine.evaluate(_samples(at(0.0)), 0.0) == []      # no rate yet
     assert engine.evaluate(_samples(at(4.0)), 1.0) == []      # 4 a second

@@ -36,16 +36,15 @@ def test_frequency_metrics_follow_the_event_and_an_excursion_alerts():
             assert publish_until_answered(rig.loop, rig.grid, 5.0)
             table = metrics.sample_table()
             seen.append(table)
-            for alert in engine.evaluate(lambda n: table.get(n, ()), rig.grid.source.t_s):
-                seen.append(alert)
+            seen.extend(engine.evaluate(lambda n, t=table: t.get(n, ()), rig.grid.source.t_s))
             rig.grid.advance()
     finally:
         rig.close()
     tables = [t for t in seen if isinstance(t, dict)]
     assert [t["vpp_frequency_hz"][0][1] for t in tables] == [49.8, 49.8, 49.8, 50.0, 50.0]
-    first = dict((lab["site"], v) for lab, v in tables[0]["vpp_frequency_response_kw"])
+    first = {lab["site"]: v for lab, v in tables[0]["vpp_frequency_response_kw"]}
     assert first == {"bess-1": pytest.approx(400.0), "bess-2": pytest.approx(400.0)}
-    last = dict((lab["site"], v) for lab, v in tables[-1]["vpp_frequency_response_kw"])
+    last = {lab["site"]: v for lab, v in tables[-1]["vpp_frequency_response_kw"]}
     assert last == {"bess-1": 0.0, "bess-2": 0.0}
     # the batteries discharged 400 kW for 3 s: their state of charge went down
     socs = [v for _, v in tables[-1]["vpp_site_state_of_charge"]]
@@ -63,7 +62,7 @@ def test_trading_metrics_are_the_engines_figures_and_risk_hits_alert():
     run_backtest(data, [tight, free])
     metrics = trading_metrics({"tight": tight, "free": free})
     table = metrics.sample_table()
-    by = lambda name: {lab["trader"]: v for lab, v in table[name]}  # noqa: E731
+    by = lambda name: {lab["trader"]: v for lab, v in table[name]}
     assert by("vpp_trader_cash_eur") == {"tight": tight.portfolio.cash_eur,
                                          "free": free.portfolio.cash_eur}
     assert by("vpp_trader_equity_eur")["free"] == free.risk.equity_eur

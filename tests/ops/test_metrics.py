@@ -8,7 +8,6 @@ from collections import Counter
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-
 from typer.testing import CliRunner
 
 from agents.trace_reader import TraceReader

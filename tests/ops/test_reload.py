@@ -58,7 +58,7 @@ def _edit(path, fn):
 
 
 def test_a_valid_edit_applies_from_the_next_step(swarm):
-    path, model, reloader, live, ops = swarm
+    path, model, reloader, live, _ = swarm
     live.step()
     live.step()
     assert model.aggregator.outcomes[1].target_kw == 300.0
@@ -132,7 +132,7 @@ def test_a_strategy_parameter_changes_the_bids_live(swarm):
         "strategy", {"use": "markup", "params": {"markup_eur_mwh": 50.0}}))
     assert reloader.wait_staged(5.0)
     live.step()
-    assert [c.path for c in reloader.records[-1].applied][0].startswith("$.sites[0].strategy")
+    assert reloader.records[-1].applied[0].path.startswith("$.sites[0].strategy")
     assert type(model.sites[0].strategy).__name__ == "MarkupBidder"
     assert model.aggregator.outcomes[1].marginal_price_eur_mwh == pytest.approx(price0 + 50.0)
 

@@ -58,7 +58,7 @@ def event(tmp_path):
 
 
 def test_a_droop_edit_applies_from_the_next_sample(event):
-    path, sites, reloader, sample, ops = event
+    path, _, reloader, sample, ops = event
     # 0.2 Hz low on a 0.5 Hz droop: 40 % of the 1000 kW contracted, more injection
     assert sample(0) == pytest.approx([400.0, 400.0])
     _write(path, {**DROOP, "full_hz": 0.25})
@@ -71,7 +71,7 @@ def test_a_droop_edit_applies_from_the_next_sample(event):
 
 
 def test_an_invalid_droop_is_rejected_and_the_response_stays(event):
-    path, sites, reloader, sample, _ = event
+    path, _, reloader, sample, _ = event
     assert sample(0) == pytest.approx([400.0, 400.0])
     _write(path, {**DROOP, "deadband_hz": 0.6})             # deadband beyond full_hz
     assert reloader.wait_staged(5.0)

@@ -54,7 +54,7 @@ def test_a_killed_site_raises_site_lost_at_the_webhook_and_clears_on_rejoin(tmp_
         assert receiver.bodies() == []                        # everyone is up: no alert
         os.kill(victim.pid, signal.SIGKILL)
         killed = time.monotonic()
-        firing = lambda: {b["subject"] for b in receiver.bodies("firing")}  # noqa: E731
+        firing = lambda: {b["subject"] for b in receiver.bodies("firing")}
         assert agg.loop.run_until(lambda: firing() >= {f"site={s}" for s in lost}, 10.0)
         arrived = max(t for t, b in receiver.received if b["status"] == "firing")
         # within the heartbeat timeout + one heartbeat + one evaluation (+ slack, loaded CI)
@@ -76,7 +76,7 @@ def test_a_killed_site_raises_site_lost_at_the_webhook_and_clears_on_rejoin(tmp_
         assert body["severity"] == "critical" and body["host"] == "agg"
         # a new process for the same sites comes back: the alerts clear
         spawner.start(path, groups[1:], agg.endpoint, out_dir=out, settings=FAST)
-        resolved = lambda: {b["subject"] for b in receiver.bodies("resolved")}  # noqa: E731
+        resolved = lambda: {b["subject"] for b in receiver.bodies("resolved")}
         assert agg.loop.run_until(lambda: resolved() >= {f"site={s}" for s in lost}, 30.0)
         assert resolved() == firing()
         assert monitor.engine.firing == []
