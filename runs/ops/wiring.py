@@ -16,10 +16,12 @@ from runs.scenario import Scenario
 class AggregatorApplier(Applier):
     """Live fields of a distributed aggregator: targets, reserve and the negotiation's
     deadline and rounds (a site's own fields live in its process: they need a restart
-    of that process)."""
+    of that process). Once an edit is applied, a site process must hold the edited file
+    to join or rejoin (it reads the file when it starts)."""
 
     def __init__(self, run, scenario_path: Path | None) -> None:
         super().__init__()
+        self.run = run
         from runs.scenario import reserve_series, target_series
 
         agg = run.aggregator
@@ -32,6 +34,13 @@ class AggregatorApplier(Applier):
             ("$.negotiation.max_rounds",
              lambda c, s: setattr(agg, "max_rounds", s.negotiation.max_rounds)),
         ]
+
+    def apply(self, changes, scenario: Scenario) -> None:
+        """Apply the live changes; from now on the edited file is the one sites join with."""
+        from runs.distributed import scenario_digest
+
+        super().apply(changes, scenario)
+        self.run.coordinator.scenario_digest = scenario_digest(scenario)
 
 
 def attach(host, metrics: OpsMetrics, *, alerts: Path | None, watch: Path | None,

@@ -168,3 +168,25 @@ def test_a_target_profile_that_cannot_be_read_is_rejected_off_the_run(swarm):
     rec = reloader.records[-1]
     assert rec.error is not None and "target.profile.csv" in rec.error and "missing.csv" in rec.error
     assert model.aggregator.outcomes[-1].target_kw == 300.0
+
+
+def test_an_aggregator_takes_targets_live_and_sites_join_with_the_edited_file(tmp_path):
+    from runs.distributed import AggregatorRun, scenario_digest
+    from runs.ops.wiring import AggregatorApplier
+
+    path = write_small(tmp_path / "s.yaml")
+    agg = AggregatorRun(load(path), tmp_path / "run", bind="tcp://127.0.0.1:*",
+                        scenario_path=path)
+    reloader = ScenarioReloader(path, agg.scenario, AggregatorApplier(agg, path),
+                                debounce_ms=20)
+    try:
+        write_small(path, target={"values_kw": [500.0] * 8}, seed=3,
+                    negotiation={"deadline_ms": 700, "max_rounds": 3})
+        assert reloader.wait_staged(5.0)
+        reloader.before_step(0)
+        assert agg.targets == [500.0] * 8 and agg.aggregator.deadline_ms == 700
+        assert [c.path for c in reloader.records[-1].restart] == ["$.seed"]
+        assert agg.coordinator.scenario_digest == scenario_digest(load(path))
+    finally:
+        reloader.close()
+        agg.close()
