@@ -3,8 +3,9 @@
 - ``metrics_overhead_pct``: the swarm benchmark's throughput (messages a second) with the
   metrics on (registered, served on loopback and scraped every ``scrape_every_s``: 1 s by
   default, more often than Prometheus' usual 15-60 s; plus the per-step histogram)
-  against the same swarm with none of it, in the same run, alternating off/on
-  ``repeats`` times (medians).
+  against the same swarm with none of it, in the same run, ``repeats`` times in
+  alternating order (off-on, on-off, ...; medians). The scraper is another process, as
+  Prometheus is.
 - ``reload_ms``: an edit of a live swarm's YAML (a target, the negotiation's rounds and a
   generator's limit), read, validated, compared and applied at the next step (median of
   ``reloads``; ``reload_ms_max`` the worst); ``detect_ms``: from the write to the staged
@@ -13,11 +14,12 @@
 
 from __future__ import annotations
 
+import signal
 import statistics
+import subprocess
+import sys
 import tempfile
-import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import yaml
@@ -25,6 +27,18 @@ import yaml
 from runs.bench.swarm import bench_scenario
 from runs.scenario import load, parse
 from runs.swarm import SwarmModel
+
+
+_SCRAPER = """
+import signal, sys, time, urllib.request
+signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
+url, every = sys.argv[1], float(sys.argv[2])
+while True:
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        resp.read()
+    print("scraped", flush=True)
+    time.sleep(every)
+"""
 
 
 def _throughput(scenario, metrics_on: bool, scrape_every_s: float) -> tuple[float, int]:
@@ -42,26 +56,21 @@ def _throughput(scenario, metrics_on: bool, scrape_every_s: float) -> tuple[floa
                 wall = time.perf_counter() - t
             else:
                 live = LiveRun(model, metrics_port=0)
-                stop = threading.Event()
-                url = f"http://127.0.0.1:{live.metrics_port}/metrics"
-
-                def scraper() -> None:
-                    nonlocal scrapes
-                    while not stop.wait(scrape_every_s):
-                        with urllib.request.urlopen(url, timeout=5) as resp:
-                            resp.read()
-                        scrapes += 1
-
-                thread = threading.Thread(target=scraper, daemon=True)
-                thread.start()
+                # the scraper is another process, as Prometheus is
+                scraper = subprocess.Popen(
+                    [sys.executable, "-c", _SCRAPER,
+                     f"http://127.0.0.1:{live.metrics_port}/metrics", str(scrape_every_s)],
+                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
                 try:
+                    scraper.stdout.readline()          # it has scraped once: it is up
                     t = time.perf_counter()
                     while not model.finished:
                         live.step()
                     wall = time.perf_counter() - t
                 finally:
-                    stop.set()
-                    thread.join()
+                    scraper.send_signal(signal.SIGTERM)
+                    out, _ = scraper.communicate(timeout=10)
+                    scrapes = len(out.splitlines())
                     live.close()
             messages = model.agg_host.stats.sent + model.site_host.stats.sent
         finally:
@@ -110,17 +119,18 @@ def _reloads(reloads: int) -> dict:
             "detect_ms": round(statistics.median(detect), 1)}
 
 
-def run(sites: int = 200, steps: int = 96, repeats: int = 3, scrape_every_s: float = 1.0,
+def run(sites: int = 200, steps: int = 96, repeats: int = 4, scrape_every_s: float = 1.0,
         reloads: int = 10) -> dict:
     """The overhead of metrics on swarm throughput, and the time a reload takes."""
     scenario = parse(bench_scenario(sites, steps), "<bench>")
     _throughput(scenario, False, scrape_every_s)            # warm up imports and caches
     off, on, scrapes = [], [], 0
-    for _ in range(repeats):
-        off.append(_throughput(scenario, False, scrape_every_s)[0])
-        rate, n = _throughput(scenario, True, scrape_every_s)
-        on.append(rate)
-        scrapes += n
+    for i in range(repeats):
+        # off-on, then on-off: a machine that gets busier or quieter favours neither
+        for metrics_on in ((False, True) if i % 2 == 0 else (True, False)):
+            rate, n = _throughput(scenario, metrics_on, scrape_every_s)
+            (on if metrics_on else off).append(rate)
+            scrapes += n
     rate_off, rate_on = statistics.median(off), statistics.median(on)
     return {
         "sites": sites, "steps": steps, "repeats": repeats,

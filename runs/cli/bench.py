@@ -170,7 +170,8 @@ def spawn(
 def ops(
     sites: int = typer.Option(200, "--sites", help="Sites in the swarm."),
     steps: int = typer.Option(96, "--steps", help="Steps of each run."),
-    repeats: int = typer.Option(3, "--repeats", help="Runs with metrics off, then on (medians)."),
+    repeats: int = typer.Option(4, "--repeats",
+                                help="Pairs of runs, metrics off and on (medians)."),
     scrape_every_s: float = typer.Option(
         1.0, "--scrape-every-s", help="How often the endpoint is scraped (Prometheus' usual "
         "interval is 15-60 s; each scrape of a 200-site swarm costs about 15 ms)."),
