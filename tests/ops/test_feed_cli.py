@@ -65,9 +65,9 @@ def test_a_csv_replay_reaches_another_process_in_order_at_speed():
     assert proc.returncode == 0, err.decode()
     assert [v.seq for _, v in got] == list(range(6))
     assert [v.time for _, v in got] == [f"2019-01-16T0{h}:00:00Z" for h in range(6)]
-    # an hour every 0.1 s (36000x)
-    gaps = [b - a for (a, _), (b, _) in zip(got, got[1:])]
-    assert all(v == pytest.approx(0.1, abs=0.06) for v in gaps), gaps
+    # an hour every 0.1 s (36000x): never earlier, late only by a loaded machine's delays
+    since = [at - got[0][0] for at, _ in got]
+    assert all(i * 0.1 - 0.02 <= s <= i * 0.1 + 0.25 for i, s in enumerate(since)), since
     assert json.loads(out)["published"] == 6
 
 

@@ -62,12 +62,13 @@ def test_a_csv_replay_reaches_market_and_trader_in_order_at_the_stated_speed(con
         assert [v.seq for v in values] == list(range(10))
         assert [v.time for v in values] == [r["timestamp_utc"] for r in rows]
         assert [v.value for v in values] == [float(r["price_eur_mwh"]) for r in rows]
-        # the i-th hour arrives i * 3600 / SPEED = 0.1 i s after the start
+        # the i-th hour is due i * 3600 / SPEED = 0.1 i s after the start: never earlier,
+        # and late only by what a loaded machine delays a timer
         for i, (at, _) in enumerate(listener.got):
-            assert at - t0 == pytest.approx(i * 3600 / SPEED, abs=0.06), i
+            assert i * 0.1 - 0.005 <= at - t0 <= i * 0.1 + 0.25, i
     assert feed.done
     # the whole replay took the stated time: 9 hours at 36000x = 0.9 s
-    assert market.got[-1][0] - t0 == pytest.approx(0.9, abs=0.06)
+    assert 0.895 <= market.got[-1][0] - t0 <= 0.9 + 0.25
     feed.stop()
     feed_host.close()
     desk.close()
