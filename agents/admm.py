@@ -9,6 +9,7 @@ sequence: ``docs/protocols/admm.md``.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 
 from agents.agent import Agent
@@ -87,7 +88,7 @@ class AdmmAggregatorAgent(Agent):
         self._timer = None
         negotiation = self.negotiation
         if negotiation is not None and not negotiation.done:
-            log.warning("%s: deadline of %s round %d passed; dropping %s", self.name,
+            self.log.warning("%s: deadline of %s round %d passed; dropping %s", self.name,
                         self.conversation, negotiation.round, sorted(negotiation.waiting_for))
             self._emit(negotiation.on_deadline())
 
@@ -143,6 +144,12 @@ class AdmmSiteAgent(Agent):
         super().__init__(name)
         self.model = model
         self.solver = AdmmSiteSolver(model, solver)
+        self.solves = 0
+        """Local proximal steps solved."""
+        self.solve_failures = 0
+        """Rounds the local solver could not answer (the site is then dropped)."""
+        self.solve_s = 0.0
+        """Wall seconds spent in the local solver."""
         self.on(AdmmRound, self._on_round)
         self.on(AdmmDone, self._on_done)
 
@@ -155,12 +162,17 @@ class AdmmSiteAgent(Agent):
         if envelope.round != msg.round:
             raise ProtocolError(f"AdmmRound.round {msg.round} differs from the envelope's "
                                 f"round {envelope.round}")
+        t0 = time.perf_counter()
         try:
             answer = self.solver.on_round(msg)
         except LocalSolveError as exc:
             # no answer: the aggregator drops this site at the round's deadline
-            log.warning("site %s cannot answer round %d: %s", self.name, msg.round, exc)
+            self.solve_s += time.perf_counter() - t0
+            self.solve_failures += 1
+            self.log.warning("site %s cannot answer round %d: %s", self.name, msg.round, exc)
             return
+        self.solve_s += time.perf_counter() - t0
+        self.solves += 1
         self.send(envelope.sender, answer, conversation=envelope.conversation,
                   round=envelope.round)
 

@@ -113,7 +113,7 @@ class AdmmDispatchSite(AdmmSiteAgent):
             self.tripped = (self.outage_probability > 0
                             and bool(self.rng.random() < self.outage_probability))
             if self.tripped:
-                log.info("site %s: forced outage, silent in %s", self.name,
+                self.log.info("site %s: forced outage, silent in %s", self.name,
                          envelope.conversation)
                 return
             if not self._fresh or self.plan.model.horizon != msg.horizon:
@@ -121,7 +121,7 @@ class AdmmDispatchSite(AdmmSiteAgent):
                     self.plan = self.planner(msg.horizon)
                 except ValueError as exc:
                     # no answer: the aggregator drops this site at the deadline
-                    log.warning("site %s cannot plan %s: %s", self.name,
+                    self.log.warning("site %s cannot plan %s: %s", self.name,
                                 envelope.conversation, exc)
                     self.tripped = True
                     return

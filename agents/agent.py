@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
@@ -36,6 +37,10 @@ class Agent:
         self.name = name
         self.host: Host | None = None
         self._handlers: dict[type, Handler] = {}
+        self.messages_in = 0
+        """Messages handed to this agent (its handler ran or rejected them)."""
+        self.messages_out = 0
+        """Messages this agent sent or broadcast."""
 
     @property
     def address(self) -> str:
@@ -51,12 +56,21 @@ class Agent:
             raise RuntimeError(f"agent {self.name} is not hosted yet")
         return self.host.clock
 
+    @property
+    def log(self) -> logging.LoggerAdapter:
+        """A logger whose records name this agent and its host (``agents.ops.logs``)."""
+        from agents.ops.logs import agent_logger
+
+        host = self.host.name if self.host is not None else "-"
+        return agent_logger(logging.getLogger(type(self).__module__), host, self.name)
+
     def on(self, kind: type[M], handler: Callable[[Envelope, M], None]) -> None:
         """Call ``handler(envelope, body)`` for every received message of type ``kind``."""
         self._handlers[kind] = handler
 
     def handle(self, envelope: Envelope, body: msgspec.Struct) -> None:
         """Dispatch a received message to its handler (called by the host)."""
+        self.messages_in += 1
         handler = self._handlers.get(type(body))
         if handler is None:
             raise ProtocolError(f"{self.role} {self.name} does not take {envelope.kind} messages")
@@ -68,6 +82,7 @@ class Agent:
         if self.host is None:
             raise RuntimeError(f"agent {self.name} is not hosted yet")
         self.host.send(self, receiver, body, conversation=conversation, round=round)
+        self.messages_out += 1
 
     def publish(self, topic: str, body: msgspec.Struct, *, conversation: str = "",
                 round: int = 0) -> None:
@@ -75,6 +90,7 @@ class Agent:
         if self.host is None:
             raise RuntimeError(f"agent {self.name} is not hosted yet")
         self.host.publish(self, topic, body, conversation=conversation, round=round)
+        self.messages_out += 1
 
     def started(self) -> None:
         """Called once the agent is hosted; subclasses subscribe to topics here."""

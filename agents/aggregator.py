@@ -88,7 +88,7 @@ class AggregatorAgent(Agent):
     def _on_deadline(self) -> None:
         self._timer = None
         if self.auction is not None and not self.auction.done:
-            log.warning("%s: deadline of step %d round %d passed; silent: %s", self.name,
+            self.log.warning("%s: deadline of step %d round %d passed; silent: %s", self.name,
                         self.auction.step, self.auction.round, sorted(self.auction.waiting_for))
             self._emit(self.auction.on_deadline())
 

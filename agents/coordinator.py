@@ -136,7 +136,7 @@ class CoordinatorAgent(Agent):
 
     def _refuse(self, host: str, reason: str) -> None:
         self.refusals += 1
-        log.warning("refused host %s: %s", host, reason)
+        self.log.warning("refused host %s: %s", host, reason)
         self.host.route_back(host)
         self.send(f"{host}/{LINK_AGENT}", Refused(reason), conversation=f"join/{host}")
         self.host.flush_out()
@@ -208,7 +208,7 @@ class CoordinatorAgent(Agent):
         for host in self.liveness.expire(time.monotonic()):
             member = self.members.get(host)
             if member is not None:
-                log.warning("site host %s (sites %s, pid %d) lost: silent for more than %d ms",
+                self.log.warning("site host %s (sites %s, pid %d) lost: silent for more than %d ms",
                             host, member.sites, member.pid, self.settings.timeout_ms)
                 self._event("lost", host, member.sites)
                 self._drop_member(host)
@@ -227,7 +227,7 @@ class CoordinatorAgent(Agent):
     def _event(self, event: str, host: str, sites: list[str]) -> None:
         step = self.next_step
         self.events.append(LivenessEvent(event, host, list(sites), step, time.monotonic()))
-        log.info("site host %s %s at step %d: %s", host, event, step, sites)
+        self.log.info("site host %s %s at step %d: %s", host, event, step, sites)
         trace = self.host.trace
         if trace is not None:
             trace.round(sim_time=self.clock.now(), step=step, conversation="liveness",
@@ -258,7 +258,7 @@ class CoordinatorAgent(Agent):
             return
         missing = self.unacknowledged(self._dispatch[0].step)
         if missing:
-            log.info("step %d: no Applied yet from %s; StepCleared sent again",
+            self.log.info("step %d: no Applied yet from %s; StepCleared sent again",
                      self._dispatch[0].step, missing)
             self._send_dispatch(missing)
 

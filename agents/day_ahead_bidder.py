@@ -50,7 +50,7 @@ class DayAheadBidder(Agent):
         return body
 
     def _on_rejected(self, envelope: Envelope, rejected: BidRejected) -> None:
-        log.warning("%s: %s rejected %s: %s", self.name, rejected.market, rejected.bid_id,
+        self.log.warning("%s: %s rejected %s: %s", self.name, rejected.market, rejected.bid_id,
                     rejected.reason)
         self.rejections.append(rejected)
 

@@ -107,6 +107,10 @@ class FrequencySiteAgent(Agent):
         """Listen to the grid's samples."""
         self.host.subscribe(self, FREQUENCY_TOPIC)
 
+    def refresh_limits(self) -> None:
+        """Recompute the service's limits from the store (after a live reconfiguration)."""
+        self._update_limits()
+
     def _update_limits(self) -> None:
         b = self.battery
         if b is None:

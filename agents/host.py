@@ -277,7 +277,7 @@ class Host:
             # no live connection to that host: never block the loop; say what was lost
             self.stats.dropped["unreachable"] += len(frames)
             log.warning("host %s could not reach host %s: %d messages dropped",
-                        self.name, host, len(frames))
+                        self.name, host, len(frames), extra={"host": self.name})
             if self.trace is not None:
                 for frame in frames:
                     self.trace.dropped(len(frame), f"unreachable: host {host}")
@@ -346,7 +346,8 @@ class Host:
 
     def _drop(self, size: int, reason: str, envelope: Envelope | None = None) -> None:
         self.stats.dropped[reason.split(":", 1)[0]] += 1
-        log.warning("host %s dropped a %d-byte frame: %s", self.name, size, reason)
+        log.warning("host %s dropped a %d-byte frame: %s", self.name, size, reason,
+                    extra={"host": self.name, "agent": envelope.receiver if envelope else "-"})
         if self.trace is not None:
             self.trace.dropped(size, reason, envelope)
 

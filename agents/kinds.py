@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from agents.messages import KindRegistry
+from agents.ops.feeds import FEED_KINDS
+from agents.ops.messages import OPS_KINDS
 from coordination.admm.messages import ADMM_KINDS
 from coordination.frequency.messages import FREQUENCY_KINDS
 from coordination.merit_order.messages import MERIT_ORDER_KINDS
@@ -11,4 +13,5 @@ from markets.messages import MARKET_KINDS
 
 def default_registry() -> KindRegistry:
     """A registry with every built-in protocol's kinds; plug-ins may register more."""
-    return KindRegistry((*MERIT_ORDER_KINDS, *ADMM_KINDS, *MARKET_KINDS, *FREQUENCY_KINDS))
+    return KindRegistry((*MERIT_ORDER_KINDS, *ADMM_KINDS, *MARKET_KINDS, *FREQUENCY_KINDS,
+                         *OPS_KINDS, *FEED_KINDS))

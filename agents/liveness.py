@@ -30,6 +30,10 @@ class PeerLiveness:
         """True while ``peer`` is tracked and not lost."""
         return peer in self._last
 
+    def last_seen(self, peer: str) -> float | None:
+        """When ``peer`` was last heard of (the clock given to :meth:`seen`), or None."""
+        return self._last.get(peer)
+
     def forget(self, peer: str) -> None:
         """Stop tracking ``peer`` (it left)."""
         self._last.pop(peer, None)

@@ -49,7 +49,7 @@ class MarketAgent(Agent):
             elif self.host is not None and self.host.pub is not None:
                 self.publish(out.topic, out.body, conversation=self.conversation)
             else:
-                log.debug("%s: no PUB endpoint, %s on %s not published", self.name,
+                self.log.debug("%s: no PUB endpoint, %s on %s not published", self.name,
                           type(out.body).__name__, out.topic)
 
 
@@ -91,7 +91,7 @@ class _GatedMarketAgent(MarketAgent):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        log.info("%s: gate closed at %.1f s, clearing", self.name, self.clock.now())
+        self.log.info("%s: gate closed at %.1f s, clearing", self.name, self.clock.now())
         self._emit(session.close())
         if self.host is not None and self.host.trace is not None:
             self._record()

@@ -64,7 +64,7 @@ class RemoteSiteAgent(SiteAgent):
             missed += 1
         if missed:
             self._offers_step = -1
-            log.info("site %s ran %d missed steps at its baseline", self.name, missed)
+            self.log.info("site %s ran %d missed steps at its baseline", self.name, missed)
         return missed
 
     def _on_call(self, envelope: Envelope, call: CallForBids) -> None:
@@ -153,15 +153,15 @@ class SiteLinkAgent(Agent):
     def _changed(self, mode: LinkMode) -> None:
         self.modes.append((mode.value, time.monotonic()))
         if mode is LinkMode.HOLDING:
-            log.warning("%s: the aggregator is silent; holding the last set-point for %.0f s",
+            self.log.warning("%s: the aggregator is silent; holding the last set-point for %.0f s",
                         self.host.name, self.watch.grace_s)
         elif mode is LinkMode.LOCAL:
-            log.warning("%s: no aggregator after the grace period; local rules only",
+            self.log.warning("%s: no aggregator after the grace period; local rules only",
                         self.host.name)
             for site in self.sites:
                 site.release()
         else:
-            log.info("%s: %s", self.host.name, mode.value)
+            self.log.info("%s: %s", self.host.name, mode.value)
         trace = self.host.trace
         if trace is not None:
             step = max(s.last_cleared_step for s in self.sites) + 1
@@ -188,7 +188,8 @@ class SiteLinkAgent(Agent):
 
     def _on_refused(self, envelope: Envelope, refused: Refused) -> None:
         self.refused = refused.reason
-        log.error("%s: the aggregator refused this process: %s", self.host.name, refused.reason)
+        self.log.error("%s: the aggregator refused this process: %s", self.host.name,
+                       refused.reason)
 
     def _on_heartbeat(self, envelope: Envelope, beat: Heartbeat) -> None:
         self._from_aggregator(envelope)
@@ -196,4 +197,4 @@ class SiteLinkAgent(Agent):
     def _on_stop(self, envelope: Envelope, stop: Stop) -> None:
         self._from_aggregator(envelope)
         self.stop = stop
-        log.info("%s: stop (%s)", self.host.name, stop.reason)
+        self.log.info("%s: stop (%s)", self.host.name, stop.reason)

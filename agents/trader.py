@@ -184,7 +184,7 @@ class TraderAgent(Agent):
     def _on_trade(self, envelope: Envelope, report: TradeReport) -> None:
         order = self._intraday.get(report.order_id)
         if order is None:
-            log.warning("%s: trade report for unknown order %s", self.name, report.order_id)
+            self.log.warning("%s: trade report for unknown order %s", self.name, report.order_id)
             return
         self._fill_received_mw += report.quantity_mw
         part = msgspec.structs.replace(order, quantity_mw=report.quantity_mw)
@@ -269,7 +269,7 @@ class ReplayAgent(Agent):
         if isinstance(body, (OrderAck, OrderRejected, BidAck, BidRejected)):
             self.answers += 1
         if isinstance(body, (OrderRejected, BidRejected)):
-            log.warning("%s: the market refused the replay: %s", self.name, body.reason)
+            self.log.warning("%s: the market refused the replay: %s", self.name, body.reason)
 
     def quote(self, hour: int) -> None:
         """Rest the bid and ask of ``hour`` (on the 0.01 grid) in the continuous book."""

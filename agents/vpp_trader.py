@@ -80,7 +80,7 @@ class VppTraderAgent(Agent):
 
     # -- answers -----------------------------------------------------------------------
     def _on_rejected(self, envelope: Envelope, rejected: BidRejected) -> None:
-        log.warning("%s: %s market rejected %s: %s", self.name, rejected.market,
+        self.log.warning("%s: %s market rejected %s: %s", self.name, rejected.market,
                     rejected.bid_id, rejected.reason)
         self.rejections.append(rejected)
 

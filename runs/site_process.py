@@ -127,7 +127,7 @@ def serve_sites(scenario: Scenario, names: Sequence[str], connect: str, *,
                 out_dir: Path | str | None = None, where: str = "<scenario>",
                 host_name: str | None = None, setup: SocketSetup | None = None,
                 settings: LinkSettings | None = None, parent_fd: int | None = None,
-                ready=None) -> SiteProcessResult:
+                ready=None, on_host=None) -> SiteProcessResult:
     """Serve ``names`` of ``scenario`` for the aggregator at ``connect`` until stopped.
 
     Args:
@@ -138,6 +138,8 @@ def serve_sites(scenario: Scenario, names: Sequence[str], connect: str, *,
         settings: heartbeats and timeouts (the aggregator's must match).
         parent_fd: the read end of a pipe the parent holds open; end-of-file stops this.
         ready: called once with the host name when the aggregator welcomed this process.
+        on_host: called once with the host, its agents added, before serving (e.g. to
+            export its metrics).
     """
     settings = settings or LinkSettings()
     sites, indices = build_remote_sites(scenario, names, where)
@@ -157,6 +159,8 @@ def serve_sites(scenario: Scenario, names: Sequence[str], connect: str, *,
                          grace_s=settings.grace_s, site_indices=indices,
                          n_sites=len(scenario.site_names()))
     host.add(link)
+    if on_host is not None:
+        on_host(host)
     loop = EventLoop(host)
     signals = _Signals()
     told_ready = False

@@ -72,13 +72,8 @@ class SiteFrequencyRule:
                 raise ValueError(f"{name}: it is for {spec.f0_hz:g} Hz grids, the grid is "
                                  f"{f0_hz:g} Hz")
         self.f0_hz = float(f0_hz)
-        self.service = service
         self.contracted_kw = float(contracted_kw)
-        self.duration_h = service.duration_min / 60.0 if service is not None else 0.25
-        self._droop = DroopCurve(service) if isinstance(service, DroopSpec) else None
-        self._trigger = (Stage("service", 0, service.trigger_hz, service.delay_s,
-                               service.restore_hz, service.restore_delay_s)
-                         if isinstance(service, TriggerSpec) else None)
+        self.set_service(service)
         self.sheddable_kw = float(sheddable_kw)
         self._stages = [] if shedding is None else [
             Stage("ufls", i + 1, s.trip_hz, s.delay_s, s.restore_hz, s.restore_delay_s,
@@ -97,6 +92,19 @@ class SiteFrequencyRule:
         self.curtailed_kw = 0.0
         self.delta_kw = 0.0
         self.events: list[StageEvent] = []
+
+    def set_service(self, service: ServiceSpec | None) -> None:
+        """Answer with ``service`` from the next sample on (a live reconfiguration; a
+        trigger service starts untripped)."""
+        if service is not None and service.f0_hz != self.f0_hz:
+            raise ValueError(f"service: it is for {service.f0_hz:g} Hz grids, the grid is "
+                             f"{self.f0_hz:g} Hz")
+        self.service = service
+        self.duration_h = service.duration_min / 60.0 if service is not None else 0.25
+        self._droop = DroopCurve(service) if isinstance(service, DroopSpec) else None
+        self._trigger = (Stage("service", 0, service.trigger_hz, service.delay_s,
+                               service.restore_hz, service.restore_delay_s)
+                         if isinstance(service, TriggerSpec) else None)
 
     def set_limits(self, up_kw: float, down_kw: float) -> None:
         """The most the service may inject (``up_kw``) and absorb (``down_kw``) now."""

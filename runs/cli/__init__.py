@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import typer
 
-from runs.cli import aggregator, backtest, bench, keys, run, site, trace, validate
+from runs.cli import (aggregator, backtest, bench, feed, keys, run, site, status, trace,
+                      validate)
 
 app = typer.Typer(
     name="vpp",
@@ -22,6 +23,8 @@ app.command("validate")(validate.validate)
 app.command("backtest")(backtest.backtest)
 app.command("aggregator")(aggregator.aggregator)
 app.command("site")(site.site)
+app.command("status")(status.status)
+app.command("feed")(feed.feed)
 app.add_typer(trace.app, name="trace")
 app.add_typer(bench.app, name="bench")
 app.add_typer(keys.app, name="keys")

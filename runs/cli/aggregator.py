@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from runs.cli.common import console, fail, new_run_dir, setup_logging, table
+from runs.cli.common import LOG_JSON_HELP, console, fail, new_run_dir, setup_logging, table
 
 
 def aggregator(
@@ -35,10 +35,21 @@ def aggregator(
     rate_per_s: float = typer.Option(5000.0, "--rate-per-s",
                                      help="Envelopes a second each peer may send."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
+    metrics_port: int | None = typer.Option(
+        None, "--metrics-port", help="Serve Prometheus metrics on this port (0: any free "
+        "port); `vpp status tcp://HOST:PORT` reads them."),
+    metrics_addr: str = typer.Option("127.0.0.1", "--metrics-addr",
+                                     help="The address the metrics endpoint binds."),
+    alerts: Path | None = typer.Option(
+        None, "--alerts", help="Alert rules (YAML), evaluated continuously (e.g. site lost)."),
+    watch: bool = typer.Option(
+        False, "--watch", help="Hot reload: apply validated edits of targets, reserve and "
+        "negotiation settings from the next step."),
     log_level: str = typer.Option("WARNING", "--log-level", help="DEBUG, INFO, WARNING, ERROR."),
+    log_json: bool = typer.Option(False, "--log-json", help=LOG_JSON_HELP),
 ) -> None:
     """Listen for site processes (vpp site), then negotiate every step with them."""
-    setup_logging(log_level)
+    setup_logging(log_level, log_json)
     import zmq
 
     from agents.coordinator import LinkSettings
@@ -70,14 +81,45 @@ def aggregator(
             allow_list.stop()
         context.term()
         fail(str(exc), code=1)
+    from runs.ops.alerting import AlertsError
+    from runs.ops.swarm_metrics import aggregator_metrics
+    from runs.ops.wiring import AggregatorApplier, attach
+
+    metrics = aggregator_metrics(agg)
+    try:
+        _, monitor, reloader = attach(
+            agg.host, metrics, alerts=alerts, watch=scenario if watch else None, running=spec,
+            applier=AggregatorApplier(agg, scenario) if watch else None, host_name=agg.host.name)
+        port = metrics.serve(metrics_port, metrics_addr) if metrics_port is not None else None
+    except (AlertsError, OSError) as exc:
+        agg.close()
+        context.term()
+        fail(str(exc), code=1)
+    if monitor is not None:
+        monitor.start(agg.host)
     if not as_json:
         console.print(f"aggregator listening at [bold]{agg.endpoint}[/] for "
                       f"{len(spec.site_names())} sites", highlight=False)
+        if port is not None:
+            console.print(f"metrics on http://{metrics_addr}:{port}/metrics "
+                          f"(vpp status tcp://{metrics_addr}:{port})", highlight=False)
     try:
-        summary = agg.run()
+        def between_steps(next_step: int) -> None:
+            for hook in (reloader, monitor):
+                if hook is not None:
+                    hook.before_step(next_step)
+
+        summary = agg.run(progress=between_steps)
+        for hook in (monitor, reloader):
+            if hook is not None:
+                summary.update(hook.summary())
     except DistributedError as exc:
         fail(str(exc), code=1)
     finally:
+        for hook in (monitor, reloader):
+            if hook is not None:
+                hook.close()
+        metrics.close()
         agg.close()
         if allow_list is not None:
             allow_list.stop()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from runs.cli.common import console, fail, new_run_dir, setup_logging, table
+from runs.cli.common import LOG_JSON_HELP, console, fail, new_run_dir, setup_logging, table
 
 
 def backtest(
@@ -19,6 +19,7 @@ def backtest(
     agents: bool = typer.Option(False, "--agents", help="Trade through the market agents "
                                 "over inproc ZeroMQ (day-ahead and intraday; no FCR)."),
     log_level: str = typer.Option("WARNING", "--log-level", help="Logging level."),
+    log_json: bool = typer.Option(False, "--log-json", help=LOG_JSON_HELP),
 ) -> None:
     """Backtest trading strategies hour by hour (no look-ahead); tables, CSV and PNG plots."""
     import time
@@ -28,7 +29,7 @@ def backtest(
     from runs.backtest import DEFAULT_BACKTEST, load_backtest, run, summary, write_report
     from runs.scenario import ScenarioError
 
-    setup_logging(log_level)
+    setup_logging(log_level, log_json)
     path = scenario or DEFAULT_BACKTEST
     try:
         spec = load_backtest(path)

@@ -206,3 +206,26 @@ def mpc(
     except ValueError as exc:
         fail(f"bench mpc: {exc}")
     _emit("mpc", result, as_json)
+
+
+@app.command("ops")
+def ops(
+    sites: int = typer.Option(200, "--sites", help="Sites in the swarm."),
+    steps: int = typer.Option(96, "--steps", help="Steps of each run."),
+    repeats: int = typer.Option(4, "--repeats",
+                                help="Pairs of runs, metrics off and on (medians)."),
+    scrape_every_s: float = typer.Option(
+        1.0, "--scrape-every-s", help="How often the endpoint is scraped (Prometheus' usual "
+        "interval is 15-60 s; each scrape of a 200-site swarm costs about 15 ms)."),
+    reloads: int = typer.Option(10, "--reloads", help="Edits of a live swarm's YAML timed."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Metrics overhead on swarm throughput (on against off, one run) and hot reload time."""
+    from runs.cli.common import fail
+
+    if sites < 1 or steps < 1 or repeats < 1 or reloads < 1 or scrape_every_s <= 0:
+        fail("--sites, --steps, --repeats, --reloads must be at least 1 and "
+             "--scrape-every-s above 0")
+    from runs.bench import ops as bench
+
+    _emit("ops", bench.run(sites, steps, repeats, scrape_every_s, reloads), as_json)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import logging
 import sys
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -22,10 +21,20 @@ OUTPUT_ROOT = Path("vpp-output")
 """Where runs go when no ``--out`` is given, under the working directory."""
 
 
-def setup_logging(level: str) -> None:
-    """Log to stderr through rich at ``level`` (``WARNING`` by default)."""
-    logging.basicConfig(level=level.upper(), format="%(message)s",
-                        handlers=[RichHandler(console=err_console, show_path=False)])
+def setup_logging(level: str, json_lines: bool = False, host: str = "-") -> None:
+    """Log to stderr at ``level`` (``WARNING`` by default): through rich, or one JSON
+    object per record with ``json_lines``; every record names its host and agent
+    (``agents/ops/logs.py``). A bad level exits with an error naming ``--log-level``."""
+    from agents.ops.logs import configure
+
+    handler = None if json_lines else RichHandler(console=err_console, show_path=False)
+    try:
+        configure(level, json_lines=json_lines, host=host, handler=handler)
+    except ValueError as exc:
+        fail(str(exc))
+
+
+LOG_JSON_HELP = "Log one JSON object per record (time, level, host, agent, message)."
 
 
 def new_run_dir(scenario_name: str) -> Path:

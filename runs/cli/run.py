@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from runs.cli.common import console, fail, new_run_dir, setup_logging, table
+from runs.cli.common import LOG_JSON_HELP, console, fail, new_run_dir, setup_logging, table
 
 
 def run(
@@ -17,14 +17,26 @@ def run(
     seed: int | None = typer.Option(None, "--seed", help="Override the scenario's seed."),
     plot: bool = typer.Option(True, "--plot/--no-plot", help="Write dispatch.png."),
     log_level: str = typer.Option("WARNING", "--log-level", help="DEBUG, INFO, WARNING, ERROR."),
+    log_json: bool = typer.Option(False, "--log-json", help=LOG_JSON_HELP),
     processes: int | None = typer.Option(
         None, "--processes", help="Run the sites in N local processes (from a warm fork "
         "server) that join the aggregator [default: all in this process]."),
+    metrics_port: int | None = typer.Option(
+        None, "--metrics-port", help="Serve Prometheus metrics on this port while the run "
+        "lasts (0: any free port) [default: none; the run still ends with metrics.json]."),
+    metrics_addr: str = typer.Option("127.0.0.1", "--metrics-addr",
+                                     help="The address the metrics endpoint binds."),
+    watch: bool = typer.Option(
+        False, "--watch", help="Hot reload: apply validated edits of the scenario file from "
+        "the next step (merit-order swarms; see docs/operations.md)."),
+    alerts: Path | None = typer.Option(
+        None, "--alerts", help="Alert rules (YAML: rules, webhook, command), evaluated after "
+        "every step; see docs/operations.md."),
 ) -> None:
     """Run a scenario: negotiate every step over ZeroMQ, trace it, summarize it. A
     scenario with a `grid:` section runs its grid event instead (frequency response, and
     the settlement of what the sites sold) and/or its Volt-VAR study (`grid.voltage`)."""
-    setup_logging(log_level)
+    setup_logging(log_level, log_json)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     from runs.scenario import DEFAULT_SCENARIO, ScenarioError, load
@@ -36,6 +48,13 @@ def run(
     except ScenarioError as exc:
         fail(str(exc), code=1)
     run_dir = out or new_run_dir(spec.name)
+    ops_asked = [name for name, given in (("--metrics-port", metrics_port is not None),
+                                          ("--watch", watch), ("--alerts", alerts is not None))
+                 if given]
+    if ops_asked and (processes is not None or spec.grid is not None):
+        fail(f"{', '.join(ops_asked)}: not built for "
+             f"{'--processes' if processes is not None else 'grid events'} yet (use them "
+             "with a one-process swarm, or with vpp aggregator)")
     if processes is not None:
         from runs.cli.spawned import run_spawned
         from runs.distributed import check_distributable
@@ -55,13 +74,43 @@ def run(
         model = build_swarm(spec, run_dir, scenario_path=path, seed=seed)
     except ScenarioError as exc:
         fail(str(exc), code=1)
+    from runs.ops.live import LiveRun
+
+    if watch and (scenario is None or spec.coordination != "merit_order"):
+        model.close()
+        fail("--watch needs a merit-order scenario file of your own (hot reload of ADMM "
+             "runs is not built)")
+    from agents.ops.metrics import OpsMetrics
+    from runs.ops.alerting import AlertsError
+    from runs.ops.appliers import SwarmApplier
+    from runs.ops.wiring import attach
+
+    metrics = OpsMetrics()
+    try:
+        _, monitor, reloader = attach(
+            model.agg_host, metrics, alerts=alerts, watch=path if watch else None,
+            running=spec, applier=SwarmApplier(model, path) if watch else None,
+            host_name=model.agg_host.name)
+    except AlertsError as exc:
+        model.close()
+        fail(str(exc), code=1)
+    hooks = [h for h in (reloader, monitor) if h is not None]
+    try:
+        live = LiveRun(model, metrics=metrics, metrics_port=metrics_port,
+                       metrics_addr=metrics_addr, hooks=hooks)
+    except OSError as exc:
+        model.close()
+        fail(f"--metrics-port {metrics_port}: cannot serve metrics ({exc.strerror})")
+    if live.metrics_port is not None:
+        console.print(f"metrics on http://{metrics_addr}:{live.metrics_port}/metrics")
     try:
         with Progress("[progress.description]{task.description}", BarColumn(),
                       MofNCompleteColumn(), TimeElapsedColumn(), console=console,
                       transient=True) as progress:
             task = progress.add_task(f"{spec.name}: steps", total=spec.steps)
-            summary = model.run(progress=lambda k: progress.update(task, completed=k))
+            summary = live.run(progress=lambda k: progress.update(task, completed=k))
     finally:
+        live.close()
         model.close()
     if plot:
         from runs.plots import plot_run
@@ -81,6 +130,9 @@ def run(
                 reserve = summary["market"]["ancillary"]
                 rows[2:2] = [("reserve sold (MW, upward)", reserve["awarded_mw"]),
                              ("reserve payment (EUR)", reserve["payment_eur"])]
+    ops = summary["metrics"]
+    rows += [("process CPU (s)", ops["process_cpu_s"]),
+             ("resident memory (MiB)", ops["process_rss_mib"])]
     console.print(table(f"run {spec.name} (seed {summary['seed']})", ("quantity", "value"), rows))
     console.print(f"trace and results in [bold]{run_dir}[/]  (next: vpp trace show {run_dir})")
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from runs.cli.common import fail, setup_logging
+from runs.cli.common import LOG_JSON_HELP, fail, setup_logging
 
 
 def site(
@@ -30,12 +30,18 @@ def site(
     grace_s: float = typer.Option(30.0, "--grace-s",
                                   help="How long to hold the last set-point once it is gone."),
     log_level: str = typer.Option("WARNING", "--log-level", help="DEBUG, INFO, WARNING, ERROR."),
+    log_json: bool = typer.Option(False, "--log-json", help=LOG_JSON_HELP),
+    metrics_port: int | None = typer.Option(
+        None, "--metrics-port", help="Serve this process's Prometheus metrics on this port "
+        "(0: any free port, logged at INFO)."),
+    metrics_addr: str = typer.Option("127.0.0.1", "--metrics-addr",
+                                     help="The address the metrics endpoint binds."),
 ) -> None:
     """Join an aggregator (vpp aggregator) and serve sites until told to stop.
 
     Exit codes: 0 stopped by the aggregator, 2 refused, 143 SIGTERM/SIGINT.
     """
-    setup_logging(log_level)
+    setup_logging(log_level, log_json)
     from agents.coordinator import LinkSettings
     from runs.cli.network import check_endpoint, client_security
     from runs.scenario import ScenarioError, load
@@ -53,12 +59,27 @@ def site(
         settings = LinkSettings(heartbeat_ms=heartbeat_ms, timeout_ms=timeout_ms, grace_s=grace_s)
     except ValueError as exc:
         fail(str(exc))
+    metrics = None
+    if metrics_port is not None:
+        from agents.ops.metrics import OpsMetrics
+        from runs.ops.swarm_metrics import site_process_metrics
+
+        metrics = OpsMetrics()
+        try:
+            metrics.serve(metrics_port, metrics_addr)
+        except OSError as exc:
+            fail(f"--metrics-port {metrics_port}: cannot serve metrics ({exc.strerror})")
     try:
         result = serve_sites(spec, names or spec.site_names(), connect, out_dir=out,
                              where=str(scenario), host_name=host_name, setup=setup,
-                             settings=settings)
+                             settings=settings,
+                             on_host=(lambda host: site_process_metrics(host, metrics))
+                             if metrics is not None else None)
     except ScenarioError as exc:
         fail(str(exc), code=1)
+    finally:
+        if metrics is not None:
+            metrics.close()
     if result.exit_code == 2:
         fail(result.reason, code=2)
     raise SystemExit(result.exit_code)

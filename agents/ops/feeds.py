@@ -1,0 +1,257 @@
+"""Live data feeds: one source interface, two sources, and the feed agent.
+
+A *source* (:class:`FeedSource`) hands over the points due by a wall-clock offset; the
+:class:`FeedAgent` polls it from a host timer and publishes each point as a
+:class:`FeedValue` on its topic (``feed.prices``, ``feed.frequency``, ``feed.weather``),
+so any agent that subscribes gets it, traced like every other message. A real exchange
+or SCADA adapter is a new source class: nothing in the agents changes
+(``docs/operations.md``).
+
+- :class:`CsvReplaySource` replays a CSV column at wall-clock speed times ``speed``.
+- :class:`ZmqPushSource` binds a ZeroMQ PULL socket; an external process pushes
+  MessagePack-encoded :class:`FeedPoint`s; a malformed frame is counted and dropped.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import logging
+import math
+import time
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+
+import msgspec
+import zmq
+
+from agents.agent import Agent
+
+log = logging.getLogger(__name__)
+
+
+class FeedPoint(msgspec.Struct, array_like=True, frozen=True):
+    """One value of a series at a source time (ISO 8601 text, as the source says it)."""
+
+    series: str
+    time: str
+    value: float
+
+
+class FeedValue(msgspec.Struct, frozen=True):
+    """Published on a feed's topic: the ``seq``-th point of the feed."""
+
+    feed: str
+    seq: int
+    series: str
+    time: str
+    value: float
+
+
+class FeedSource(Protocol):
+    """Where a feed's values come from.
+
+    :meth:`poll` is called from the feed agent's timer with the wall seconds since the
+    feed started; it returns the points due by then, oldest first, and must not block.
+    :meth:`next_due` says when to poll again (None: poll at the agent's period).
+    """
+
+    exhausted: bool
+    """True once no point will ever come again (a replay that ended)."""
+
+    def poll(self, elapsed_s: float) -> list[FeedPoint]:
+        """The points due by ``elapsed_s`` not handed over yet."""
+        ...
+
+    def next_due(self) -> float | None:
+        """The elapsed seconds at which the next point is due, if known."""
+        ...
+
+    def close(self) -> None:
+        """Release what the source holds (files, sockets)."""
+        ...
+
+
+class CsvReplaySource:
+    """A CSV column replayed at wall-clock speed times ``speed``.
+
+    Args:
+        path: the CSV file.
+        value_column: the column replayed.
+        time_column: ISO 8601 timestamps, increasing.
+        series: the series' name in the points (default: ``value_column``).
+        speed: 1 replays in real time; 3600 plays an hour a second.
+        start, end: only rows whose time text is within [start, end] (ISO, compared as
+            times).
+
+    Raises:
+        ValueError: naming the file, the column or the line at fault.
+    """
+
+    def __init__(self, path: Path | str, value_column: str, *, time_column: str = "timestamp_utc",
+                 series: str | None = None, speed: float = 1.0, start: str | None = None,
+                 end: str | None = None) -> None:
+        if not (math.isfinite(speed) and speed > 0):
+            raise ValueError(f"speed must be a number above 0, got {speed!r}")
+        self.path = Path(path)
+        self.series = series or value_column
+        self.speed = float(speed)
+        lo = datetime.fromisoformat(start) if start else None
+        hi = datetime.fromisoformat(end) if end else None
+        rows: list[tuple[float, str, float]] = []
+        try:
+            handle = self.path.open(newline="", encoding="utf-8")
+        except OSError as exc:
+            raise ValueError(f"{self.path}: cannot read the file ({exc.strerror})") from None
+        with handle:
+            reader = csv.DictReader(handle)
+            for col in (time_column, value_column):
+                if col not in (reader.fieldnames or []):
+                    raise ValueError(f"{self.path}: no column {col!r} (it has "
+                                     f"{reader.fieldnames})")
+            for line, row in enumerate(reader, start=2):
+                try:
+                    at = datetime.fromisoformat(row[time_column])
+                    value = float(row[value_column])
+                except ValueError as exc:
+                    raise ValueError(f"{self.path}: line {line}: {exc}") from None
+                if (lo and at < lo) or (hi and at > hi) or not math.isfinite(value):
+                    continue
+                rows.append((at.timestamp(), row[time_column], value))
+        if not rows:
+            raise ValueError(f"{self.path}: no rows of {value_column!r} in the window")
+        if any(b[0] < a[0] for a, b in itertools.pairwise(rows)):
+            raise ValueError(f"{self.path}: {time_column!r} must not go back in time")
+        t0 = rows[0][0]
+        self.due = [(t - t0) / self.speed for t, _, _ in rows]
+        self.points = [FeedPoint(self.series, text, v) for _, text, v in rows]
+        self._next = 0
+        self.exhausted = False
+
+    def poll(self, elapsed_s: float) -> list[FeedPoint]:
+        """The rows due by ``elapsed_s`` (at ``(t - t_first) / speed``)."""
+        start = self._next
+        while self._next < len(self.points) and self.due[self._next] <= elapsed_s:
+            self._next += 1
+        self.exhausted = self._next == len(self.points)
+        return self.points[start:self._next]
+
+    def next_due(self) -> float | None:
+        """When the next row is due."""
+        return self.due[self._next] if self._next < len(self.due) else None
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+class ZmqPushSource:
+    """Values pushed by an external process: a PULL socket bound at ``endpoint``; each
+    ZeroMQ message is one MessagePack-encoded :class:`FeedPoint` (an array
+    ``[series, time, value]``). A malformed message is counted in ``dropped`` and logged.
+
+    Args:
+        endpoint: where to bind (``tcp://127.0.0.1:*`` picks a port: see ``endpoint``).
+        context: the ZeroMQ context.
+        max_bytes: a longer message is dropped.
+    """
+
+    def __init__(self, endpoint: str, context: zmq.Context | None = None,
+                 max_bytes: int = 4096) -> None:
+        self.context = context or zmq.Context.instance()
+        self.socket = self.context.socket(zmq.PULL)
+        self.socket.setsockopt(zmq.LINGER, 0)
+        self.socket.setsockopt(zmq.MAXMSGSIZE, max_bytes)
+        self.socket.bind(endpoint)
+        self.endpoint = self.socket.getsockopt(zmq.LAST_ENDPOINT).decode()
+        self._decoder = msgspec.msgpack.Decoder(FeedPoint)
+        self.dropped = 0
+        self.exhausted = False
+
+    def poll(self, elapsed_s: float) -> list[FeedPoint]:
+        """Every point pushed since the last poll, in arrival order."""
+        out = []
+        while True:
+            try:
+                frames = self.socket.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return out
+            try:
+                if len(frames) != 1:
+                    raise msgspec.DecodeError(f"{len(frames)} frames, expected 1")
+                point = self._decoder.decode(frames[0])
+                if not math.isfinite(point.value):
+                    raise msgspec.DecodeError(f"value {point.value!r} is not finite")
+            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                self.dropped += 1
+                log.warning("feed at %s dropped a pushed message: %s", self.endpoint, exc)
+                continue
+            out.append(point)
+
+    def next_due(self) -> float | None:
+        """Unknown: pushes come when they come."""
+        return None
+
+    def close(self) -> None:
+        """Close the socket."""
+        self.socket.close(linger=0)
+
+
+class FeedAgent(Agent):
+    """Publishes a source's points on ``topic`` as :class:`FeedValue`, in order.
+
+    Args:
+        name: the agent's (and the feed's) name.
+        source: any :class:`FeedSource`.
+        topic: where to publish (``feed.prices``...); the host needs a PUB endpoint.
+        period_s: the longest wait between polls.
+    """
+
+    role = "feed"
+
+    def __init__(self, name: str, source: FeedSource, topic: str, *,
+                 period_s: float = 0.01) -> None:
+        super().__init__(name)
+        if not (math.isfinite(period_s) and period_s > 0):
+            raise ValueError(f"period_s must be above 0, got {period_s!r}")
+        self.source = source
+        self.topic = topic
+        self.period_s = period_s
+        self.seq = 0
+        self.started_at: float | None = None
+        self._timer = None
+
+    def start(self) -> None:
+        """Start the feed now (elapsed time counts from here)."""
+        self.started_at = time.monotonic()
+        self._timer = self.host.call_later(0.0, self._tick)
+
+    @property
+    def done(self) -> bool:
+        """True once the source is exhausted and everything was published."""
+        return self.source.exhausted
+
+    def _tick(self) -> None:
+        elapsed = time.monotonic() - self.started_at
+        for point in self.source.poll(elapsed):
+            self.publish(self.topic, FeedValue(self.name, self.seq, point.series,
+                                               point.time, point.value),
+                         conversation=f"feed/{self.name}", round=self.seq)
+            self.seq += 1
+        if self.source.exhausted:
+            self._timer = None
+            return
+        due = self.source.next_due()
+        wait = self.period_s if due is None else min(max(due - elapsed, 0.0), self.period_s)
+        self._timer = self.host.call_later(wait, self._tick)
+
+    def stop(self) -> None:
+        """Stop polling and close the source."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self.source.close()
+
+
+FEED_KINDS: Sequence[type[msgspec.Struct]] = (FeedValue,)

@@ -1,0 +1,43 @@
+"""``vpp status``: a running aggregator's sites, their health, last heartbeat, key metrics."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+
+from runs.cli.common import console, fail, table
+
+
+def status(
+    address: str = typer.Argument(
+        ..., help="The aggregator's metrics endpoint: tcp://HOST:PORT (its --metrics-port)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    timeout_s: float = typer.Option(5.0, "--timeout-s", help="How long to wait for an answer."),
+) -> None:
+    """Show a running aggregator's (or run's) sites, their health and last heartbeat,
+    messages per host, steps, rounds, alerts firing, CPU and memory."""
+    from runs.ops.status import StatusError, scrape
+    from runs.ops.status import status as read_status
+
+    try:
+        result = read_status(scrape(address, timeout_s))
+    except StatusError as exc:
+        fail(str(exc), code=1)
+    if as_json:
+        print(json.dumps(result))
+        return
+    if result["sites"]:
+        console.print(table(f"sites ({result['sites_up']} of {len(result['sites'])} up)",
+                            ("site", "health", "host", "last heartbeat (s ago)"),
+                            [(s["site"], "up" if s["up"] else "LOST", s["host"],
+                              None if s["heartbeat_age_s"] is None
+                              else f"{s['heartbeat_age_s']:.2f}") for s in result["sites"]]))
+    console.print(table("hosts", ("host", "sent", "received", "dropped"),
+                        [(h, int(v["sent"]), int(v["received"]), int(v["dropped"]))
+                         for h, v in result["hosts"].items()]))
+    firing = ", ".join(f"{k} ({int(v)})" for k, v in result["alerts_firing"].items()) or "none"
+    console.print(table("run", ("quantity", "value"), [
+        ("steps", result["steps"]), ("negotiation rounds", result["negotiation_rounds"]),
+        ("alerts firing", firing), ("process CPU (s)", result["process_cpu_s"]),
+        ("resident memory (MiB)", result["process_rss_mib"])]))

@@ -1,0 +1,66 @@
+"""Operations around a run, as the CLI asks for them: metrics endpoint, alerts file, hot
+reload. One place, so that ``vpp run`` and ``vpp aggregator`` wire them alike."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from agents.ops.agent import OpsAgent
+from agents.ops.metrics import OpsMetrics
+from runs.ops.alerting import AlertMonitor, AlertsApplier, AlertsError, load_alerts
+from runs.ops.appliers import Applier
+from runs.ops.reload import ScenarioReloader
+from runs.scenario import Scenario
+
+
+class AggregatorApplier(Applier):
+    """Live fields of a distributed aggregator: targets, reserve and the negotiation's
+    deadline and rounds (a site's own fields live in its process: they need a restart
+    of that process). Once an edit is applied, a site process must hold the edited file
+    to join or rejoin (it reads the file when it starts)."""
+
+    def __init__(self, run, scenario_path: Path | None) -> None:
+        super().__init__()
+        self.run = run
+        from runs.scenario import reserve_series, target_series
+
+        agg = run.aggregator
+        self.rules = [
+            ("$.description", lambda c, s: None),
+            ("$.target", lambda c, s: setattr(run, "targets", target_series(s, scenario_path))),
+            ("$.reserve_kw", lambda c, s: setattr(run, "reserves", reserve_series(s))),
+            ("$.negotiation.deadline_ms",
+             lambda c, s: setattr(agg, "deadline_ms", s.negotiation.deadline_ms)),
+            ("$.negotiation.max_rounds",
+             lambda c, s: setattr(agg, "max_rounds", s.negotiation.max_rounds)),
+        ]
+
+    def apply(self, changes, scenario: Scenario) -> None:
+        """Apply the live changes; from now on the edited file is the one sites join with."""
+        from runs.distributed import scenario_digest
+
+        super().apply(changes, scenario)
+        self.run.coordinator.scenario_digest = scenario_digest(scenario)
+
+
+def attach(host, metrics: OpsMetrics, *, alerts: Path | None, watch: Path | None,
+           running: Scenario | None, applier: Applier | None, host_name: str):
+    """The ops agent (on ``host``), an alert monitor (when ``alerts`` names a file) and a
+    reloader (when ``watch`` names the scenario file: then the alerts file is watched
+    too, and its reloader is the monitor's ``reloader``); (None, None, None) when neither
+    is asked for. Raises :class:`~runs.ops.alerting.AlertsError` for a bad alerts file."""
+    monitor = reloader = None
+    if alerts is None and watch is None:
+        return None, None, None
+    spec = load_alerts(alerts) if alerts is not None else None
+    ops = host.add(OpsAgent())
+    if spec is not None:
+        monitor = AlertMonitor(spec, metrics, ops=ops, host=host_name)
+        if watch is not None:
+            monitor.reloader = ScenarioReloader(
+                alerts, spec, AlertsApplier(monitor), ops=ops, loader=load_alerts,
+                errors=(AlertsError,))
+    if watch is not None:
+        assert running is not None and applier is not None
+        reloader = ScenarioReloader(watch, running, applier, ops=ops)
+    return ops, monitor, reloader
