@@ -330,10 +330,7 @@ class Host:
     def drain(self, sock: zmq.Socket) -> int:
         """Read and deliver every frame waiting on ``sock``; return how many were read."""
         count = 0
-        # the socket's EVENTS say whether another message waits: ending the drain on
-        # that costs a few microseconds less than a failed read raising zmq.Again
-        # (measured per wake-up of a site process; see docs/runtime.md)
-        while count < _DRAIN_LIMIT and sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+        while count < _DRAIN_LIMIT:
             try:
                 parts = sock.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
@@ -345,6 +342,11 @@ class Host:
                 self._on_uplink(self._uplinks[sock], parts)
             else:
                 self._on_broadcast(parts)
+            if count == 1 and not sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+                # one message per wake-up (a site process's usual case): asking the
+                # socket costs less than the failed read raising zmq.Again that would
+                # end the drain otherwise (see docs/runtime.md, Performance)
+                break
         return count
 
     def _drop(self, size: int, reason: str, envelope: Envelope | None = None) -> None:
