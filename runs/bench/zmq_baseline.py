@@ -100,9 +100,14 @@ def run(processes: int, rounds: int = 200, pattern: str = "pubsub",
             proc.start()
             procs.append(proc)
             pipes.append(parent)
-        for parent in pipes:
-            if not parent.poll(120.0) or parent.recv_bytes() != b"ready":
-                raise RuntimeError("a baseline child process did not start")
+        end = time.monotonic() + 300.0
+        for proc, parent in zip(procs, pipes):
+            while not parent.poll(0.1):
+                if proc.exitcode is not None or time.monotonic() > end:
+                    raise RuntimeError(f"baseline child {proc.name} did not start "
+                                       f"(exit code {proc.exitcode})")
+            if parent.recv_bytes() != b"ready":
+                raise RuntimeError(f"baseline child {proc.name} did not start")
         identities = []
         while len(identities) < processes:
             if not router.poll(30_000):
