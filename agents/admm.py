@@ -51,12 +51,13 @@ class AdmmAggregatorAgent(Agent):
         self.step = -1
         self._timer: Timer | None = None
         self._recorded = 0
+        self._conversation = ""
         self.on(AdmmSchedule, self._on_schedule)
 
     @property
     def conversation(self) -> str:
         """The id of the current negotiation."""
-        return f"admm/{self.step}" if self.negotiation is not None else ""
+        return self._conversation
 
     @property
     def done(self) -> bool:
@@ -69,6 +70,8 @@ class AdmmAggregatorAgent(Agent):
             raise RuntimeError(f"ADMM negotiation {self.conversation} is still running")
         self.step = step
         self.negotiation = AdmmAggregation(self.sites, coupling, horizon, dt_h, self.settings)
+        # read for every message of the negotiation: made once
+        self._conversation = f"admm/{step}"
         self._recorded = 0
         self._emit(self.negotiation.start())
 
@@ -112,7 +115,8 @@ class AdmmAggregatorAgent(Agent):
     def _trace_rounds(self, negotiation: AdmmAggregation) -> None:
         trace = self.host.trace
         records = negotiation.records
-        if trace is None:
+        if trace is None or len(records) == self._recorded:
+            # (most schedules close no round: nothing new to write)
             self._recorded = len(records)
             return
         target = None

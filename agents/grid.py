@@ -235,7 +235,10 @@ class GridAgent(Agent):
             raise ProtocolError(f"grid {self.name}: response to sample {r.seq} from "
                                 f"{envelope.sender} (last {meter.seq}, latest {self.seq})")
         values = (r.delta_kw, r.response_kw, r.shed_kw, r.curtailed_kw)
-        if not all(math.isfinite(v) for v in values):
+        isfinite = math.isfinite
+        # one expression, not a generator: this runs for every site on every sample
+        if not (isfinite(values[0]) and isfinite(values[1]) and isfinite(values[2])
+                and isfinite(values[3])):
             raise ProtocolError(f"grid {self.name}: non-finite response from {envelope.sender}")
         meter.seq = r.seq
         meter.delta_kw, meter.response_kw, meter.shed_kw, meter.curtailed_kw = values

@@ -4,6 +4,7 @@ keeps serving."""
 from __future__ import annotations
 
 import os
+import time
 
 import msgspec
 import pytest
@@ -138,3 +139,25 @@ def test_deadline_timers_fire_in_order_and_can_be_cancelled(context, registry):
     assert loop.run_until(lambda: len(fired) == 2, 2.0)
     assert fired == ["soon", "late"]
     host.close()
+
+
+def test_drain_reads_every_waiting_batch_and_an_idle_socket_reads_none(context, registry):
+    a = Host("a", "tcp://127.0.0.1:*", context=context, registry=registry)
+    b = Host("b", "tcp://127.0.0.1:*", context=context, registry=registry)
+    a.connect("b", b.endpoint)
+    sender, echo = a.add(Echo("sender")), b.add(Echo("echo"))
+    assert b.drain(b.router) == 0  # nothing waits: no error, nothing read
+    # three batches (one per flush), all waiting at once on b's ROUTER
+    for step in (1, 2, 3):
+        sender.send("b/echo", Award(step, 10.0 * step, 0.0, None), conversation="c")
+        a.flush_out()
+    poller = zmq.Poller()
+    poller.register(b.router, zmq.POLLIN)
+    assert poller.poll(5000)
+    time.sleep(0.2)  # the two later batches follow the first on the same connection
+    # one drain reads them all (past its first message it asks the socket, then reads on)
+    assert b.drain(b.router) == 3
+    assert [m.step for m in echo.got] == [1, 2, 3]
+    assert b.drain(b.router) == 0
+    a.close()
+    b.close()

@@ -37,4 +37,9 @@ def test_admm_bench_over_tcp_processes_gives_the_one_process_negotiation():
     assert got["messaging_ms_p50"] == pytest.approx(
         got["round_ms_p50"] - got["slowest_solve_ms_p50"], abs=2e-3)
     assert got["dropped"] == 0 and got["clean_exit"] is True
+    # the plain-pyzmq baseline: AdmmRound-sized messages (24 floats x 3 at 6 steps: over
+    # 100 bytes), and the ratio is the messaging over the baseline's round
+    assert got["raw_zmq_message_bytes"] > 100 and got["raw_zmq_round_ms_p50"] > 0
+    assert got["messaging_over_raw_zmq_p50"] == pytest.approx(
+        got["messaging_ms_p50"] / got["raw_zmq_round_ms_p50"], abs=0.01)
     assert leftovers() == []

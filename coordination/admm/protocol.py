@@ -226,7 +226,9 @@ class AdmmAggregation:
                        f"expected {self.horizon}")
         else:
             schedule = np.asarray(msg.schedule_kw, dtype=float)
-            if not np.isfinite(schedule).all():
+            # math.isfinite over the decoded list: a few times cheaper than numpy's on
+            # one site's 24-96 values, and this runs for every site every round
+            if not all(map(math.isfinite, msg.schedule_kw)):
                 problem = "AdmmSchedule.schedule_kw has a non-finite value"
             elif not math.isfinite(msg.local_cost_eur):
                 problem = "AdmmSchedule.local_cost_eur is not finite"

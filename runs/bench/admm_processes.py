@@ -13,6 +13,11 @@ fewer cores than processes the sites cannot all solve at once, so that differenc
 holds the wait for a core: ``cpu_floor_ms_p50`` is the shortest a round can be here,
 the larger of the slowest solve and all solves divided by the cores, and
 ``messaging_over_floor_ms_p50`` what the round takes beyond it.
+
+The same pattern in plain pyzmq (:mod:`runs.bench.zmq_baseline`: a ROUTER sends each
+process a message the size of an ``AdmmRound``, each answers as much) runs right after:
+``raw_zmq_round_ms_p50`` is the messaging a round cannot do without on this machine, and
+``messaging_over_raw_zmq_p50`` how many times that the project's messaging takes.
 """
 
 from __future__ import annotations
@@ -191,4 +196,38 @@ def run(sites: int = 50, processes: int = 50, horizon: int = 24, seed: int = 0,
         "messages": messages,
         "dropped": dropped,
         "clean_exit": codes == [0] * processes,
+        **_raw_baseline(processes, result.iterations, _round_bytes(horizon), round_p50,
+                        slowest_p50),
     }
+
+
+def _round_bytes(horizon: int) -> int:
+    """The size of one encoded AdmmRound envelope over ``horizon`` steps."""
+    from agents.codec import Codec
+    from coordination.admm.messages import AdmmRound
+
+    prices = [float(k) + 0.123456789 for k in range(horizon)]
+    body = AdmmRound(1, horizon, 1.0, 1.0, prices, prices, prices, 1000)
+    _, frame = Codec(distributed_registry()).encode(
+        body, sender="agg/aggregator", receiver="sites-1/site-0", conversation="admm/0",
+        round=1)
+    return len(frame)
+
+
+def _raw_baseline(processes: int, rounds: int, size: int, round_p50: float | None,
+                  slowest_p50: float | None) -> dict:
+    """The same ROUTER -> N processes -> back pattern in plain pyzmq, with messages of the
+    size the ADMM round sent, run right after (``runs.bench.zmq_baseline``); its round
+    time stands for the messaging a round cannot do without on this machine."""
+    from runs.bench import zmq_baseline
+
+    raw = zmq_baseline.run(processes, max(rounds, 50), "router", size)
+    base = raw["answered_ms_p50"]
+    over = (round_p50 - slowest_p50) if round_p50 is not None and slowest_p50 is not None \
+        else None
+    return {"raw_zmq_round_ms_p50": base,
+            "raw_zmq_round_ms_p99": raw["answered_ms_p99"],
+            "raw_zmq_message_bytes": size,
+            "messaging_over_raw_zmq_p50": round(over / base, 2)
+            if over is not None and base > 0 else None,
+            "load_average_1min": round(os.getloadavg()[0], 2)}

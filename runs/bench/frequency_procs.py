@@ -7,12 +7,17 @@ Fan-out per sample: from just before the grid publishes it to the moment the las
 in whichever process, has applied it. Both ends read ``time.monotonic_ns`` (the system's
 CLOCK_MONOTONIC, one clock for every process of the machine). Each process sends its
 timings back as JSON over a pipe at the end.
+
+The same pattern in plain pyzmq (:mod:`runs.bench.zmq_baseline`) runs right after, with
+as many processes and samples: ``raw_zmq_*`` and ``fanout_over_raw_zmq_p50`` say how much
+of the fan-out is the machine and how much is the project's path.
 """
 
 from __future__ import annotations
 
 import json
 import multiprocessing as mp
+import os
 import time
 
 from agents.grid import SwingSource, publish_until_answered
@@ -109,8 +114,24 @@ def run(sites: int, processes: int, samples: int) -> dict:
             if proc.is_alive():
                 proc.terminate()
         rig.close()
-    return {"fanout_ms_p50": round(percentile(fanout, 0.5), 3),
-            "fanout_ms_p99": round(percentile(fanout, 0.99), 3),
-            "answered_ms_p50": round(percentile(answered_ms, 0.5), 3),
-            "answered_ms_p99": round(percentile(answered_ms, 0.99), 3),
-            "samples": samples, "late_samples": late, "dropped": dropped}
+    out = {"fanout_ms_p50": round(percentile(fanout, 0.5), 3),
+           "fanout_ms_p99": round(percentile(fanout, 0.99), 3),
+           "answered_ms_p50": round(percentile(answered_ms, 0.5), 3),
+           "answered_ms_p99": round(percentile(answered_ms, 0.99), 3),
+           "samples": samples, "late_samples": late, "dropped": dropped}
+    out.update(_raw_baseline(processes, samples, out["fanout_ms_p50"]))
+    return out
+
+
+def _raw_baseline(processes: int, samples: int, fanout_ms_p50: float) -> dict:
+    """The same PUB -> N processes -> DEALER pattern in plain pyzmq, run right after
+    (``runs.bench.zmq_baseline``), and how far the project's path is from it."""
+    from runs.bench import zmq_baseline
+
+    raw = zmq_baseline.run(processes, samples, "pubsub")
+    return {"raw_zmq_fanout_ms_p50": raw["fanout_ms_p50"],
+            "raw_zmq_fanout_ms_p99": raw["fanout_ms_p99"],
+            "raw_zmq_answered_ms_p50": raw["answered_ms_p50"],
+            "fanout_over_raw_zmq_p50": round(fanout_ms_p50 / raw["fanout_ms_p50"], 2)
+            if raw["fanout_ms_p50"] > 0 else None,
+            "load_average_1min_end": round(os.getloadavg()[0], 2)}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from runs.cli import app
@@ -41,6 +42,10 @@ def test_frequency_bench_over_site_processes():
     assert got["late_samples"] == 0 and got["dropped"] == 0
     # every site applied a sample before its answer came back to the grid
     assert 0 < got["fanout_ms_p50"] <= got["answered_ms_p50"]
+    # the plain-pyzmq baseline of the same pattern ran too, and the ratio is ours over it
+    assert 0 < got["raw_zmq_fanout_ms_p50"] <= got["raw_zmq_answered_ms_p50"]
+    assert got["fanout_over_raw_zmq_p50"] == pytest.approx(
+        got["fanout_ms_p50"] / got["raw_zmq_fanout_ms_p50"], abs=0.01)
 
 
 def test_frequency_bench_needs_tcp_for_processes():
