@@ -9,7 +9,7 @@ from agents.trace_reader import TraceReader
 from runs.distributed import AggregatorRun
 from runs.scenario import load
 from runs.swarm import SwarmModel
-from proc_helpers import leftovers, small_scenario, start_site, stop_all
+from tests.proc_helpers import leftovers, small_scenario, start_site, stop_all
 
 pytestmark = pytest.mark.timeout(120)
 

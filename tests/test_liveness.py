@@ -15,7 +15,7 @@ from agents.trace_reader import TraceReader
 from runs.distributed import AggregatorRun
 from runs.scenario import load
 from runs.spawn import SiteGroup, SiteSpawner
-from proc_helpers import alive, leftovers, small_scenario, wait_for
+from tests.proc_helpers import alive, leftovers, small_scenario, wait_for
 
 pytestmark = pytest.mark.timeout(120)
 

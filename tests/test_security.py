@@ -33,7 +33,7 @@ from runs.cli import app
 from runs.distributed import AggregatorRun
 from runs.scenario import load
 from runs.site_process import serve_sites
-from proc_helpers import leftovers, small_scenario
+from tests.proc_helpers import leftovers, small_scenario
 
 pytestmark = pytest.mark.timeout(60)
 FAST = LinkSettings(heartbeat_ms=100, timeout_ms=600, ack_ms=200, grace_s=0.6)

@@ -11,7 +11,7 @@ import pytest
 from runs.scenario import load
 from runs.spawn import deal, run_processes
 from runs.swarm import SwarmModel
-from proc_helpers import (
+from tests.proc_helpers import (
     ROOT,
     alive,
     cmdline,

@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from runs.cli import app
-from proc_helpers import leftovers
+from tests.proc_helpers import leftovers
 
 pytestmark = pytest.mark.timeout(120)
 

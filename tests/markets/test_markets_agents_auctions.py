@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from market_agents_helpers import Recorder, market_pair
+from tests.markets.market_agents_helpers import Recorder, market_pair
 
 from agents.markets import AncillaryMarketAgent, DayAheadMarketAgent
 from agents.vpp_trader import VppTraderAgent

@@ -7,7 +7,7 @@ import random
 
 import msgspec
 import zmq
-from market_agents_helpers import Recorder, market_pair
+from tests.markets.market_agents_helpers import Recorder, market_pair
 
 from agents.markets import ContinuousMarketAgent
 from agents.messages import Envelope

@@ -4,7 +4,7 @@ aggregator's target, and the sites' merit-order negotiation serves it, all over 
 from __future__ import annotations
 
 import pytest
-from market_agents_helpers import Recorder, market_pair
+from tests.markets.market_agents_helpers import Recorder, market_pair
 
 from agents.agent import Agent
 from agents.aggregator import AggregatorAgent
