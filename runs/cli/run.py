@@ -32,7 +32,7 @@ def run(
         "trigger settings, contracted_kw); see docs/operations.md."),
     pace: float | None = typer.Option(
         None, "--pace", help="Grid events: simulated seconds per wall second (1: real time, "
-        "so that an edit with --watch lands mid-event) [default: as fast as it can]."),
+        "so that an edit with --watch lands mid-event); default: as fast as it can."),
     alerts: Path | None = typer.Option(
         None, "--alerts", help="Alert rules (YAML: rules, webhook, command), evaluated after "
         "every step; see docs/operations.md."),
