@@ -14,7 +14,7 @@ import bisect
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from agents.agent import Agent
@@ -310,16 +310,32 @@ def publish_until_answered(loop: EventLoop, grid: GridAgent, timeout_s: float,
 
 def drive_simulated(loop: EventLoop, grid: GridAgent, clock: SimulatedClock, duration_s: float,
                     *, response_timeout_s: float = 2.0,
-                    reports: ReportCollector | None = None) -> DriveResult:
+                    reports: ReportCollector | None = None,
+                    before_sample: Callable[[int], None] | None = None,
+                    pace: float | None = None) -> DriveResult:
     """Run an event in simulated time: publish, wait for every site's answer (or
     ``response_timeout_s`` of wall time: the sample is then *late* and the missing sites
     count with their last answer), integrate, repeat until ``duration_s``; then close.
+
+    ``before_sample(k)`` is called before sample ``k`` is published (a hot reload applies
+    there, on this thread). With ``pace`` (simulated seconds per wall second; 1: real
+    time) sample ``k`` is not published before ``t_k / pace`` wall seconds from the start,
+    the loop serving its hosts meanwhile; without it the event runs as fast as it can.
     """
+    if pace is not None and not pace > 0:
+        raise ValueError(f"pace must be positive, got {pace!r}")
     t0 = time.perf_counter()
     n = int(math.floor(duration_s / grid.sample_period_s + 1e-9)) + 1
     late = 0
+    start_t_s = grid.source.t_s
     for k in range(n):
+        if pace is not None:
+            due = (grid.source.t_s - start_t_s) / pace - (time.perf_counter() - t0)
+            if due > 0:
+                loop.run_for(due)
         clock.advance_to(grid.source.t_s)
+        if before_sample is not None:
+            before_sample(k)
         if k == 0:
             answered = publish_until_answered(loop, grid, response_timeout_s)
         else:

@@ -15,6 +15,12 @@ it rests a deep bid and ask around the hour's intraday price in the continuous b
 for each auction it bids a deep step at the hour's day-ahead price on both sides, so
 that the auction clears at that price and a price-taking trader is filled in full.
 
+Both take live prices when given ``price_feeds`` (feed name -> market data series):
+every :class:`~agents.ops.feeds.FeedValue` on ``feed_topic`` is written into the agent's
+own copy of the data (:class:`~agents.price_feed.PriceBoard`), so a trader's next
+decision sees the published prices in its :class:`MarketView` and the replay quotes
+them (``docs/operations.md``).
+
 Whoever runs the simulation moves the clock and calls :meth:`TraderAgent.on_hour`
 (as the swarm's model steps its aggregator); see ``docs/trading.md``.
 """
@@ -23,12 +29,14 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import msgspec
 
 from agents.agent import Agent
 from agents.messages import Envelope
+from agents.ops.feeds import FeedValue
+from agents.price_feed import PriceBoard
 from markets.day_ahead import AuctionRules
 from markets.messages import (
     BidAck,
@@ -76,16 +84,22 @@ class TraderAgent(Agent):
         day_ahead_market: the address of the auction for a day's delivery (a function of
             the delivery day).
         rules: the auction's price floor and cap (for market orders).
+        price_feeds: feed name -> the series of ``data`` its values replace (e.g.
+            ``{"epex": "intraday_eur_mwh"}``); None: the data as given.
+        feed_topic: the topic those feeds are published on.
     """
 
     role = "trader"
 
     def __init__(self, name: str, engine: TradingEngine, data: MarketData, *,
                  continuous_market: str, day_ahead_market: Callable[[int], str],
-                 rules: AuctionRules = AuctionRules()) -> None:
+                 rules: AuctionRules = AuctionRules(),
+                 price_feeds: Mapping[str, str] | None = None,
+                 feed_topic: str = "feed.prices") -> None:
         super().__init__(name)
         self.engine = engine
-        self.data = data
+        self.feed_topic = feed_topic
+        self.prices, self.data = _board(self, data, price_feeds, feed_topic)
         self.continuous_market = continuous_market
         self.day_ahead_market = day_ahead_market
         self.rules = rules
@@ -106,6 +120,10 @@ class TraderAgent(Agent):
         self.on(BidAck, lambda env, ack: self._unacked.discard(ack.bid_id))
         self.on(BidRejected, self._on_bid_rejected)
         self.on(DayAheadResult, self._on_result)
+
+    def started(self) -> None:
+        """Subscribe to the price feeds' topic, if any."""
+        _subscribe(self)
 
     @property
     def waiting(self) -> bool:
@@ -241,6 +259,22 @@ class TraderAgent(Agent):
         self._results.clear()
 
 
+def _board(agent: Agent, data: MarketData, feeds: Mapping[str, str] | None,
+           topic: str) -> tuple[PriceBoard | None, MarketData]:
+    """A price board taking ``agent``'s feed values (``topic`` is subscribed to when the
+    agent is hosted), and the data the agent reads from now on."""
+    if not feeds:
+        return None, data
+    board = PriceBoard(data, feeds)
+    agent.on(FeedValue, lambda envelope, value: board.take(value))
+    return board, board.data
+
+
+def _subscribe(agent: TraderAgent | ReplayAgent) -> None:
+    if agent.prices is not None:
+        agent.host.subscribe(agent, agent.feed_topic)
+
+
 class ReplayAgent(Agent):
     """Makes the market agents trade at the historical prices (a deep market maker).
 
@@ -249,14 +283,18 @@ class ReplayAgent(Agent):
         data: the prices to replay.
         continuous_market: address of the continuous market.
         depth_mw: the quantity on each side (far more than any trader's).
+        price_feeds, feed_topic: live prices, as for :class:`TraderAgent` (the replay
+            then quotes the published intraday price).
     """
 
     role = "replay"
 
     def __init__(self, name: str, data: MarketData, *, continuous_market: str,
-                 depth_mw: float = 10_000.0) -> None:
+                 depth_mw: float = 10_000.0, price_feeds: Mapping[str, str] | None = None,
+                 feed_topic: str = "feed.prices") -> None:
         super().__init__(name)
-        self.data = data
+        self.feed_topic = feed_topic
+        self.prices, self.data = _board(self, data, price_feeds, feed_topic)
         self.continuous_market = continuous_market
         self.depth_mw = depth_mw
         self._next_id = 0
@@ -264,6 +302,10 @@ class ReplayAgent(Agent):
         for kind in (OrderAck, OrderRejected, TradeReport, BidAck, BidRejected,
                      DayAheadResult):
             self.on(kind, self._count)
+
+    def started(self) -> None:
+        """Subscribe to the price feeds' topic, if any."""
+        _subscribe(self)
 
     def _count(self, envelope: Envelope, body: msgspec.Struct) -> None:
         if isinstance(body, (OrderAck, OrderRejected, BidAck, BidRejected)):

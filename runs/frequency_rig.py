@@ -7,7 +7,7 @@ with a ``grid:`` section and by ``vpp bench frequency``.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import zmq
@@ -98,12 +98,16 @@ class FrequencyRig:
             self.site_host.add(s)
         self.loop = EventLoop(self.grid_host, self.site_host)
 
-    def run(self, duration_s: float, response_timeout_s: float = 2.0) -> DriveResult:
-        """Drive the event in simulated time (the clock must be a SimulatedClock)."""
+    def run(self, duration_s: float, response_timeout_s: float = 2.0, *,
+            before_sample: Callable[[int], None] | None = None,
+            pace: float | None = None) -> DriveResult:
+        """Drive the event in simulated time (the clock must be a SimulatedClock);
+        ``before_sample`` and ``pace`` as in :func:`agents.grid.drive_simulated`."""
         if not isinstance(self.clock, SimulatedClock):
             raise TypeError("FrequencyRig.run drives simulated time; use a SimulatedClock")
         return drive_simulated(self.loop, self.grid, self.clock, duration_s,
-                               response_timeout_s=response_timeout_s, reports=self.reports)
+                               response_timeout_s=response_timeout_s, reports=self.reports,
+                               before_sample=before_sample, pace=pace)
 
     def close(self) -> None:
         """Close the hosts, the trace shards and (if made here) the context."""

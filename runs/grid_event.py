@@ -222,13 +222,23 @@ def _write_timeline(path: Path, runs: dict[str, list[TimelineRow]]) -> None:
                             r.sites_missing))
 
 
-def run_event(scenario: Scenario, run_dir: Path, scenario_path: Path | None = None) -> dict:
+def run_event(scenario: Scenario, run_dir: Path, scenario_path: Path | None = None, *,
+              watch: bool = False, pace: float | None = None) -> dict:
     """Run the scenario's grid event; write the results into ``run_dir``; return the
     summary (also in ``summary.json``).
+
+    With ``watch``, ``scenario_path`` is hot-reloaded (``docs/operations.md``): a valid
+    edit of the response groups' ``service`` or ``contracted_kw`` applies to the event's
+    sites (the with-VPP or replay run) from the next frequency sample, an invalid one is
+    rejected naming the field, and each is traced by an ops agent on the grid host; the
+    summary's ``reload`` key lists them. ``pace``: simulated seconds per wall second
+    (None: as fast as it can).
 
     Raises:
         ScenarioError: the section cannot be built (names the field).
     """
+    if watch and scenario_path is None:
+        raise ScenarioError("--watch needs the scenario's file")
     grid = scenario.grid
     if grid is None:
         raise ScenarioError(f"{scenario_path}: no grid section - at `$.grid`")
@@ -272,8 +282,19 @@ def run_event(scenario: Scenario, run_dir: Path, scenario_path: Path | None = No
                            run_dir=run_dir, event=label, hosts=hosts, record_sites=settling)
         for t in rig.traces:
             t.set_meta(scenario=scenario.name, seed=scenario.seed, kind="grid-event")
+        reloader = None
+        if watch and label != "without-vpp":
+            reloader = _watch(scenario, scenario_path, rig, members)
         try:
-            result = rig.run(duration, grid.response_timeout_s)
+            result = rig.run(duration, grid.response_timeout_s, pace=pace,
+                             before_sample=None if reloader is None else reloader.before_step)
+            if reloader is not None:
+                summary.update(reloader.summary())
+                summary["reload"]["records"] = [
+                    {"version": r.version, "from_sample": r.step, "error": r.error,
+                     "applied": [c.path for c in r.applied],
+                     "restart": [c.path for c in r.restart],
+                     "reload_ms": round(r.reload_ms, 3)} for r in reloader.records]
             final = rig.reports.final
             runs[label] = result.timeline
             summary[label] = {
@@ -293,6 +314,8 @@ def run_event(scenario: Scenario, run_dir: Path, scenario_path: Path | None = No
             summary["dropped"] += (rig.grid_host.stats.dropped_total
                                    + rig.site_host.stats.dropped_total)
         finally:
+            if reloader is not None:
+                reloader.close()
             rig.close()
     if "with-vpp" in summary and "without-vpp" in summary:
         summary["nadir_gain_hz"] = round(summary["with-vpp"]["nadir_hz"]
@@ -302,10 +325,24 @@ def run_event(scenario: Scenario, run_dir: Path, scenario_path: Path | None = No
     return summary
 
 
-def run_grid(scenario: Scenario, run_dir: Path, scenario_path: Path | None = None) -> dict:
+def _watch(scenario: Scenario, scenario_path: Path, rig: FrequencyRig,
+           sites: list[FrequencySiteAgent]):
+    """A reloader of ``scenario_path`` applying to ``sites``, announcing on ``rig``'s grid
+    host (so every reload is in the trace)."""
+    from agents.ops.agent import OpsAgent
+    from runs.ops.appliers import FrequencyApplier
+    from runs.ops.reload import ScenarioReloader
+
+    ops = rig.grid_host.add(OpsAgent())
+    return ScenarioReloader(scenario_path, scenario, FrequencyApplier(sites), ops=ops)
+
+
+def run_grid(scenario: Scenario, run_dir: Path, scenario_path: Path | None = None, *,
+             watch: bool = False, pace: float | None = None) -> dict:
     """Run a scenario's ``grid:`` section: its frequency event (unless it only has a
     ``voltage`` part: no ``events`` and no ``replay``) and its Volt-VAR study; return the
-    summary (also in ``summary.json``, the study under ``voltage``).
+    summary (also in ``summary.json``, the study under ``voltage``). ``watch`` and
+    ``pace``: see :func:`run_event` (the frequency event only).
 
     Raises:
         ScenarioError: the section cannot be built (names the field).
@@ -314,8 +351,12 @@ def run_grid(scenario: Scenario, run_dir: Path, scenario_path: Path | None = Non
     if grid is None:
         raise ScenarioError(f"{scenario_path}: no grid section - at `$.grid`")
     if grid.voltage is None or grid.events or grid.replay is not None:
-        summary = run_event(scenario, run_dir, scenario_path)
+        summary = run_event(scenario, run_dir, scenario_path, watch=watch, pace=pace)
     else:
+        if watch:
+            raise ScenarioError(f"{scenario_path}: --watch applies to a frequency event "
+                                "(grid.events or grid.replay), not to a Volt-VAR study - "
+                                "at `$.grid`")
         summary = {"scenario": scenario.name, "kind": "volt-var"}
     if grid.voltage is not None:
         from runs.voltage_day import run_voltage_day

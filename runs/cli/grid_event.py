@@ -8,15 +8,17 @@ from pathlib import Path
 from runs.cli.common import console, fail, table
 
 
-def run_grid_event(spec, path: Path, run_dir: Path, plot: bool) -> None:
+def run_grid_event(spec, path: Path, run_dir: Path, plot: bool, *, watch: bool = False,
+                   pace: float | None = None) -> None:
     """Run the grid section: the event (nadir / RoCoF with and without the VPP, the
-    stages fired, the settlement) and the Volt-VAR study, each with its table and plot."""
+    stages fired, the settlement) and the Volt-VAR study, each with its table and plot;
+    ``watch`` and ``pace`` as in :func:`runs.grid_event.run_event`."""
     from runs.grid_event import run_grid
     from runs.scenario import ScenarioError
 
     try:
         with console.status(f"{spec.name}: grid"):
-            summary = run_grid(spec, run_dir, path)
+            summary = run_grid(spec, run_dir, path, watch=watch, pace=pace)
     except ScenarioError as exc:
         fail(str(exc), code=1)
     if summary.get("kind") != "volt-var":
@@ -89,6 +91,13 @@ def _print_event(spec, summary: dict, run_dir: Path, plot: bool) -> None:
             console.print(f"{r}: no stage fired")
     if "settlement" in summary:
         _print_settlement(summary["settlement"])
+    if "reload" in summary:
+        for r in summary["reload"]["records"]:
+            console.print(f"reload {r['version']} from sample {r['from_sample']}: "
+                          + (f"rejected ({r['error']})" if r["error"] else
+                             f"applied {', '.join(r['applied']) or 'nothing live'}"
+                             + (f"; needs a restart: {', '.join(r['restart'])}"
+                                if r["restart"] else "")))
     if "nadir_gain_hz" in summary:
         console.print(f"the VPP raised the nadir by [bold]{summary['nadir_gain_hz']:.3f} Hz[/]")
     if plot:

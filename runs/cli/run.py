@@ -28,7 +28,11 @@ def run(
                                      help="The address the metrics endpoint binds."),
     watch: bool = typer.Option(
         False, "--watch", help="Hot reload: apply validated edits of the scenario file from "
-        "the next step (merit-order swarms; see docs/operations.md)."),
+        "the next step (merit-order swarms) or frequency sample (grid events: droop and "
+        "trigger settings, contracted_kw); see docs/operations.md."),
+    pace: float | None = typer.Option(
+        None, "--pace", help="Grid events: simulated seconds per wall second (1: real time, "
+        "so that an edit with --watch lands mid-event); default: as fast as it can."),
     alerts: Path | None = typer.Option(
         None, "--alerts", help="Alert rules (YAML: rules, webhook, command), evaluated after "
         "every step; see docs/operations.md."),
@@ -49,8 +53,12 @@ def run(
         fail(str(exc), code=1)
     run_dir = out or new_run_dir(spec.name)
     ops_asked = [name for name, given in (("--metrics-port", metrics_port is not None),
-                                          ("--watch", watch), ("--alerts", alerts is not None))
-                 if given]
+                                          ("--watch", watch and spec.grid is None),
+                                          ("--alerts", alerts is not None)) if given]
+    if watch and processes is not None:
+        ops_asked.append("--watch")
+    if pace is not None and (spec.grid is None or not pace > 0):
+        fail("--pace: a positive number, for a scenario with a grid event")
     if ops_asked and (processes is not None or spec.grid is not None):
         fail(f"{', '.join(ops_asked)}: not built for "
              f"{'--processes' if processes is not None else 'grid events'} yet (use them "
@@ -68,7 +76,9 @@ def run(
     if spec.grid is not None:
         from runs.cli.grid_event import run_grid_event
 
-        run_grid_event(spec, path, run_dir, plot)
+        if watch and scenario is None:
+            fail("--watch needs a scenario file of your own")
+        run_grid_event(spec, path, run_dir, plot, watch=watch, pace=pace)
         return
     try:
         model = build_swarm(spec, run_dir, scenario_path=path, seed=seed)

@@ -16,8 +16,12 @@ runner = CliRunner()
 
 
 def test_options_not_built_for_a_kind_of_run_are_refused_by_name():
-    got = runner.invoke(app, ["run", str(BUNDLED / "loss-of-infeed.yaml"), "--watch"])
-    assert got.exit_code == 2 and "--watch: not built for grid events" in got.output
+    got = runner.invoke(app, ["run", str(BUNDLED / "loss-of-infeed.yaml"), "--alerts", "a.y"])
+    assert got.exit_code == 2 and "--alerts: not built for grid events" in got.output
+    got = runner.invoke(app, ["run", str(BUNDLED / "loss-of-infeed.yaml"), "--pace", "0"])
+    assert got.exit_code == 2 and "--pace" in got.output
+    got = runner.invoke(app, ["run", "--pace", "1"])          # the default has no grid
+    assert got.exit_code == 2 and "--pace" in got.output
     got = runner.invoke(app, ["run", "--processes", "2", "--metrics-port", "0"])
     assert got.exit_code == 2 and "--metrics-port: not built for --processes" in got.output
     got = runner.invoke(app, ["run", "--log-level", "LOUD"])

@@ -3,6 +3,8 @@ applied from the next frequency sample; an invalid droop is rejected and nothing
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import yaml
 
@@ -29,7 +31,9 @@ GRID_SCENARIO = {
 def _write(path, droop):
     data = {**GRID_SCENARIO, "grid": {**GRID_SCENARIO["grid"],
                                       "response": [{"sites": ["bess-*"], "service": droop}]}}
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    tmp = path.with_suffix(".tmp")      # a whole file put in place, as an editor saves:
+    tmp.write_text(yaml.safe_dump(data, sort_keys=False))   # never read half-written
+    os.replace(tmp, path)
 
 
 @pytest.fixture
