@@ -87,7 +87,9 @@ class ScenarioReloader:
         self.records: list[ReloadRecord] = []
         self.needs_restart: dict[str, FieldChange] = {}
         self._baseline = msgspec.to_builtins(running)
-        self._last_content: bytes | None = self.path.read_bytes() if self.path.exists() else None
+        # None: the first check compares the file with ``running`` itself, so an edit saved
+        # between loading the scenario and creating the reloader is not lost
+        self._last_content: bytes | None = None
         self._lock = threading.Lock()
         self._staged: Staged | None = None
         self._rejected: list[str] = []
@@ -119,7 +121,7 @@ class ScenarioReloader:
     def check(self) -> bool | None:
         """Read and validate the file now; stage a valid edit (True) or record the
         rejection (False); None when the file's bytes are those last checked (one save
-        often makes several file events). Thread-safe; nothing of the swarm is touched."""
+        often makes several file events) or say what runs already. Thread-safe; nothing of the swarm is touched."""
         t0 = time.perf_counter()
         try:
             content = self.path.read_bytes()
@@ -141,6 +143,8 @@ class ScenarioReloader:
         plan = ReloadPlan()
         for change in diff(baseline, msgspec.to_builtins(scenario)):
             (plan.live if self.applier.live(change, scenario) else plan.restart).append(change)
+        if plan.empty:  # the same configuration (a comment edited, or no edit at all)
+            return None
         with self._lock:
             pending = self._staged
         live = plan.live if pending is None else pending.plan.live + plan.live
