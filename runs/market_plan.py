@@ -12,7 +12,11 @@ then the merit-order target, as for any day-ahead sale (``runs/market_run.py``).
 The store is the sum of the batteries; its power limits are the fleet's capacity times
 the smallest power-to-capacity ratio of its batteries, so a split of the plan in
 proportion to capacity is within every battery's limits. The batteries must share their
-efficiencies and state-of-charge window and start (checked with the scenario).
+efficiencies and state-of-charge window and start (checked with the scenario), so each
+one's share follows the plan's state-of-charge path. Each site holds one battery and bids
+its share of the plan as a firm baseline
+(:class:`coordination.planning.bidding.PlanShareBidder`, in place of its strategy), so the
+merit-order award of each step is the plan and nothing else.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import msgspec
 
 from runs.devices import BatterySpec
 
-__all__ = ["PlanSpec", "PlannedPosition", "check_plan", "plan_day_ahead"]
+__all__ = ["PlanSpec", "PlannedPosition", "check_plan", "follow_plan", "plan_day_ahead"]
 
 
 class PlanSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -68,6 +72,12 @@ def check_plan(scenario, fail) -> None:
         fail(f"{where}.price_volatility", "Expected a finite number")
     first: tuple[str, BatterySpec] | None = None
     for i, site in enumerate(scenario.sites):
+        if site.strategy != "marginal-cost":
+            fail(where, f"each site bids its share of the aggregator's plan: leave "
+                        f"sites[{i}].strategy out")
+        if len(site.devices) != 1:
+            fail(where, f"each site runs its share of the plan on one battery: sites[{i}] "
+                        f"has {len(site.devices)} devices")
         for j, dev in enumerate(site.devices):
             path = f"sites[{i}].devices[{j}]"
             if not isinstance(dev, BatterySpec):
@@ -160,3 +170,12 @@ def plan_day_ahead(model, prices_eur_mwh: list[float], spec: PlanSpec) -> Planne
                                  timeout_ms=spec.timeout_ms)
     power = [float(v) for v in result.solution["battery_power"]]
     return PlannedPosition(power, result, spec.scenarios, spec.errors, storage.capacity_kwh)
+
+
+def follow_plan(model, plan: PlannedPosition) -> None:
+    """Each site bids its battery's share of ``plan`` (in proportion to capacity)."""
+    from coordination.planning.bidding import PlanShareBidder
+
+    for site in model.sites:
+        share = sum(d.model.capacity_kwh for d in site.devices) / plan.capacity_kwh
+        site.strategy = PlanShareBidder([share * p for p in plan.power_kw])

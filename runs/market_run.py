@@ -27,7 +27,7 @@ from markets.messages import AncillaryAward, AncillaryOffer, HourPosition
 from markets.residual import price_taking_curves
 from markets.vpp_offer import storage_reserve_mw
 from runs.devices import BatterySpec, EVSpec, ShiftableLoadSpec
-from runs.market_plan import PlannedPosition, plan_day_ahead
+from runs.market_plan import PlannedPosition, follow_plan, plan_day_ahead
 
 MARKET_TIMEOUT_S = 30.0
 """Wall time allowed for the bids to be acknowledged, and again for the results."""
@@ -195,6 +195,7 @@ def sell_day_ahead(model, scenario_path: Path | None) -> DayAheadOutcome:
     plan = None
     if spec.plan is not None:  # the aggregator's plan, bid as a quantity per hour
         plan = plan_day_ahead(model, prices, spec.plan)
+        follow_plan(model, plan)
         for h in hours:
             bids[h].append(Bid(h, [], 0.0, plan.power_kw[h]))
     for site in model.sites if plan is None else ():

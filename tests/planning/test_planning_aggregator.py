@@ -88,24 +88,34 @@ def test_raising_the_risk_weight_does_not_raise_cvar(tmp_path):
 
 
 def test_the_dispatch_delivers_the_cleared_plan(tmp_path):
-    model = _build(_scenario({"scenarios": 30}, step_minutes=15), tmp_path)
+    # two batteries of different power-to-capacity ratios: the fleet's store is 3000 kWh
+    # with 0.25 C (750 kW), each runs its share in proportion to capacity
+    small = dict(BATTERY, capacity_kwh=1000, p_charge_kw=400, p_discharge_kw=400)
+    sites = [{"name": "big", "devices": [BATTERY]}, {"name": "small", "devices": [small]}]
+    model = _build(_scenario({"scenarios": 30}, sites=sites, step_minutes=15), tmp_path)
     try:
         summary = model.run()
-        planned = model.day_ahead.plan.power_kw
-        energy_plan = model.day_ahead.plan.result.solution["energy_kwh"]
-        stored = model.sites[0].devices[0].model.energy_kwh
+        plan = model.day_ahead.plan
+        energy_plan = np.asarray(plan.result.solution["energy_kwh"])
+        stored = {s.name: s.devices[0].model.energy_kwh for s in model.sites}
         outcomes = list(model.aggregator.outcomes)
     finally:
         model.close()
+    planned = plan.power_kw
+    assert plan.capacity_kwh == 3000.0
+    assert max(abs(p) for p in planned) == pytest.approx(750.0)   # the fleet's 0.25 C binds
     cleared = _cleared_kw(summary)
     assert cleared == pytest.approx(planned, abs=1e-6)          # the bid is the plan
-    assert any(abs(p) > 1.0 for p in planned)
     served = [o.served_kw for o in outcomes]
     assert served == pytest.approx(np.repeat(planned, 4).tolist(), abs=1e-6)
     assert summary["unserved_kwh"] == 0.0
-    # the battery followed the plan's energy path to its end
-    assert stored == pytest.approx(energy_plan[-1], abs=1e-3)
-    dispatched_kwh = sum(o.served_kw for o in outcomes) * 0.25
+    for o, p in zip(outcomes, np.repeat(planned, 4)):           # each site its share
+        assert o.site_power_kw["sites/big"] == pytest.approx(p * 2 / 3, abs=1e-6)
+        assert o.site_power_kw["sites/small"] == pytest.approx(p / 3, abs=1e-6)
+    # each battery followed its share of the plan's energy path to the end
+    assert stored["big"] == pytest.approx(energy_plan[-1] * 2 / 3, abs=1e-3)
+    assert stored["small"] == pytest.approx(energy_plan[-1] / 3, abs=1e-3)
+    dispatched_kwh = sum(served) * 0.25
     assert dispatched_kwh == pytest.approx(sum(cleared), abs=1e-6)
 
 
@@ -149,7 +159,26 @@ def test_a_fleet_the_planner_cannot_plan_is_refused_by_name():
     with pytest.raises(ScenarioError, match=r"sites\[1\]\.devices\[0\].*not a battery.*"
                                             r"at `\$\.market\.day_ahead\.plan`"):
         _scenario({}, sites=sites)
+    with pytest.raises(ScenarioError, match=r"leave sites\[0\]\.strategy out"):
+        _scenario({}, sites=[{"name": "s", "devices": [BATTERY], "strategy": "greedy"}])
+    with pytest.raises(ScenarioError, match=r"sites\[0\] has 2 devices"):
+        _scenario({}, sites=[{"name": "s", "devices": [BATTERY, dict(BATTERY, name="c")]}])
     other = dict(BATTERY, eta_c=0.9)
     sites = [{"name": "a", "devices": [BATTERY]}, {"name": "b", "devices": [other]}]
     with pytest.raises(ScenarioError, match=r"sites\[1\]\.devices\[0\]\.eta_c"):
         _scenario({}, sites=sites)
+
+
+def test_a_plan_share_is_bid_as_a_firm_baseline_within_the_live_limits():
+    from coordination.merit_order.bidding import Offer
+    from coordination.merit_order.messages import CallForBids
+    from coordination.planning.bidding import PlanShareBidder
+
+    bidder = PlanShareBidder([-300.0, 200.0])
+    offers = [Offer("b", -250.0, 250.0, 0.0, 0.0, 0.0)]
+    first = bidder.bid(CallForBids(1, 900.0, 900.0, 0.0, 0.0, 100), offers)
+    second = bidder.bid(CallForBids(4, 3600.0, 900.0, 0.0, 0.0, 100), offers)
+    assert (first.segments, first.baseline_kw) == ([], -250.0)   # clipped to the charge limit
+    assert (second.segments, second.baseline_kw) == ([], 200.0)
+    with pytest.raises(ValueError, match="planned_kw"):
+        PlanShareBidder([float("nan")])
