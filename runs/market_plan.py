@@ -165,6 +165,9 @@ def plan_day_ahead(model, prices_eur_mwh: list[float], spec: PlanSpec) -> Planne
         start_hour=start_hour, scale_to_sigma=volatility is not None)
     problem = StochasticProblem(storage, sc, risk_level=spec.risk_level,
                                 risk_weight=spec.risk_weight)
+    # load the solver here, so that the forked solve's timeout is spent on the solve,
+    # not on importing cvxpy
+    import cvxpy  # noqa: F401
     result = solve_with_fallback(problem, CVaRStochasticPlugin(spec.risk_level,
                                                                spec.risk_weight),
                                  timeout_ms=spec.timeout_ms)

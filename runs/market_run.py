@@ -194,7 +194,10 @@ def sell_day_ahead(model, scenario_path: Path | None) -> DayAheadOutcome:
     bids: dict[int, list[Bid]] = {h: [] for h in hours}
     plan = None
     if spec.plan is not None:  # the aggregator's plan, bid as a quantity per hour
-        plan = plan_day_ahead(model, prices, spec.plan)
+        try:
+            plan = plan_day_ahead(model, prices, spec.plan)
+        except ValueError as exc:  # e.g. a horizon the price history cannot cover
+            raise ScenarioError(f"market.day_ahead.plan: {exc}") from None
         follow_plan(model, plan)
         for h in hours:
             bids[h].append(Bid(h, [], 0.0, plan.power_kw[h]))
