@@ -27,6 +27,7 @@ from markets.messages import AncillaryAward, AncillaryOffer, HourPosition
 from markets.residual import price_taking_curves
 from markets.vpp_offer import storage_reserve_mw
 from runs.devices import BatterySpec, EVSpec, ShiftableLoadSpec
+from runs.market_plan import PlannedPosition, follow_plan, plan_day_ahead
 
 MARKET_TIMEOUT_S = 30.0
 """Wall time allowed for the bids to be acknowledged, and again for the results."""
@@ -72,6 +73,9 @@ def check_market_scenario(scenario, fail) -> None:
                      f"a {'shiftable-load' if isinstance(dev, ShiftableLoadSpec) else 'ev'}'s energy "
                      f"over its window needs a bid that links hours, which hourly "
                      f"day-ahead curves cannot say: it cannot be offered day-ahead")
+    from runs.market_plan import check_plan
+
+    check_plan(scenario, fail)
 
 
 def hourly_prices(scenario, scenario_path: Path | None) -> list[float]:
@@ -130,6 +134,7 @@ class DayAheadOutcome:
     reserve_offered_mw: float = 0.0
     awards: tuple[AncillaryAward, ...] = ()
     held_kw: Mapping[str, float] | None = None
+    plan: PlannedPosition | None = None
 
     def summary(self, dispatch_cost_eur: float) -> dict:
         """The ``market`` part of ``summary.json`` (units in the names)."""
@@ -155,6 +160,7 @@ class DayAheadOutcome:
                 "sold_mwh": sum(p.sold_mw for p in self.positions.values()),
                 "bought_mwh": sum(p.bought_mw for p in self.positions.values()),
                 "revenue_eur": revenue,
+                **({"plan": self.plan.summary()} if self.plan is not None else {}),
             }},
             "net_revenue_eur": revenue + payment - dispatch_cost_eur,
         }
@@ -186,7 +192,16 @@ def sell_day_ahead(model, scenario_path: Path | None) -> DayAheadOutcome:
     if anc_market is not None:
         offered_mw, awarded_mw, held = _sell_reserve(model, trader, anc_market, anc_spec)
     bids: dict[int, list[Bid]] = {h: [] for h in hours}
-    for site in model.sites:
+    plan = None
+    if spec.plan is not None:  # the aggregator's plan, bid as a quantity per hour
+        try:
+            plan = plan_day_ahead(model, prices, spec.plan)
+        except ValueError as exc:  # e.g. a horizon the price history cannot cover
+            raise ScenarioError(f"market.day_ahead.plan: {exc}") from None
+        follow_plan(model, plan)
+        for h in hours:
+            bids[h].append(Bid(h, [], 0.0, plan.power_kw[h]))
+    for site in model.sites if plan is None else ():
         for h, offers in enumerate(hourly_offers(site.devices, len(hours), per_hour,
                                                  scenario.dt_h)):
             call = CallForBids(h, h * 3600.0, 3600.0, 0.0, 0.0,
@@ -212,7 +227,7 @@ def sell_day_ahead(model, scenario_path: Path | None) -> DayAheadOutcome:
         raise TimeoutError("the day-ahead market sent no result")
     targets = trader.dispatch_targets_kw(hours, per_hour)
     return DayAheadOutcome(dict(trader.positions), prices, targets, awarded_mw * 1000.0,
-                           offered_mw, tuple(trader.awards), held)
+                           offered_mw, tuple(trader.awards), held, plan)
 
 
 def _sell_reserve(model, trader: VppTraderAgent, market: AncillaryMarketAgent, spec,

@@ -16,6 +16,7 @@ import yaml
 
 from runs.devices import DeviceSpec, FlexibleSpec
 from runs.grid_spec import GridSpec
+from runs.market_plan import PlanSpec
 
 BUNDLED = Path(__file__).parent / "scenarios"
 """Where the bundled scenarios live."""
@@ -120,6 +121,7 @@ class DayAheadSpec(msgspec.Struct, **_Strict):
 
     prices: PriceSeriesSpec
     residual_mw: Annotated[float, msgspec.Meta(gt=0)] = 10_000.0
+    plan: PlanSpec | None = None  # the aggregator bids its CVaR plan (runs/market_plan.py)
 
 
 class AncillarySpec(msgspec.Struct, **_Strict):

@@ -156,3 +156,28 @@ class PlannedBatteryBidder:
                 segments.append(BidSegment(o.p_min_kw - base, o.absorb_price_eur_mwh + premium))
         baseline = planned + sum(o.baseline_kw for o in offers if o is not battery)
         return Bid(call.step, segments, 0.0, baseline)
+
+
+class PlanShareBidder:
+    """Bid a fixed share of a plan made elsewhere (the aggregator's day-ahead plan): each
+    step's bid is the planned power of its hour as the site's firm baseline, with no
+    segments, so the award is the plan (``runs/market_plan.py``).
+
+    Args:
+        planned_kw: the site's planned power per hour (kW, + = inject), hour 0 first.
+
+    The baseline is kept within the site's live limits; a plan the site cannot hold then
+    shows as unserved energy in the aggregator's outcome, never hidden.
+    """
+
+    def __init__(self, planned_kw: Sequence[float]) -> None:
+        self.planned_kw = [float(v) for v in planned_kw]
+        if not self.planned_kw or not all(np.isfinite(self.planned_kw)):
+            raise ValueError("planned_kw must be a non-empty list of finite numbers")
+
+    def bid(self, call: CallForBids, offers: Sequence[Offer]) -> Bid:
+        """The hour's planned power, within the site's live limits, as a firm baseline."""
+        hour = min(int(call.window_start_s // 3600.0), len(self.planned_kw) - 1)
+        low = sum(o.p_min_kw for o in offers)
+        high = sum(o.p_max_kw for o in offers)
+        return Bid(call.step, [], 0.0, min(max(self.planned_kw[hour], low), high))

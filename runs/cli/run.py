@@ -136,6 +136,13 @@ def run(
                          ("bought day-ahead (MWh)", day_ahead["bought_mwh"]),
                          ("day-ahead revenue (EUR)", day_ahead["revenue_eur"]),
                          ("net revenue (EUR, less dispatch cost)", summary["net_revenue_eur"])]
+            if "plan" in day_ahead:
+                plan = day_ahead["plan"]
+                rows[2:2] = [
+                    ("plan: method", plan["method"] + (" (fallback)" if plan["fallback_used"]
+                                                       else "")),
+                    ("plan: expected revenue (EUR)", plan["expected_revenue_eur"]),
+                    (f"plan: CVaR {plan['risk_level']:g} of the cost (EUR)", plan["cvar_eur"])]
             if "ancillary" in summary["market"]:
                 reserve = summary["market"]["ancillary"]
                 rows[2:2] = [("reserve sold (MW, upward)", reserve["awarded_mw"]),
