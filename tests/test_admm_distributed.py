@@ -163,3 +163,16 @@ def test_a_site_process_killed_mid_negotiation_is_dropped_and_named(scenario_pat
         assert len(reader.steps()) == STEPS
     finally:
         reader.close()
+
+
+def test_vpp_aggregator_refuses_hot_reload_of_an_admm_run(tmp_path):
+    from typer.testing import CliRunner
+
+    from runs.cli import app
+
+    result = CliRunner().invoke(app, ["aggregator", str(BUNDLED / "admm.yaml"), "--bind",
+                                      "tcp://127.0.0.1:0", "--insecure", "--watch",
+                                      "--out", str(tmp_path / "run")])
+    assert result.exit_code != 0
+    assert "--watch" in result.output and "ADMM" in result.output
+    assert not (tmp_path / "run").exists()
