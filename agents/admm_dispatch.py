@@ -179,15 +179,20 @@ class AdmmDispatchAggregator(AdmmAggregatorAgent):
         ``served_kw`` is the planned total of the sites still included; ``unserved_kw``
         what of ``|target_kw|`` it leaves; the price is the negotiated one of that step.
         """
+        cleared = self.cleared(step, offset, target_kw)
+        self.publish(DISPATCH_TOPIC, cleared, conversation=self.conversation,
+                     round=self.negotiation.round)
+        return cleared
+
+    def cleared(self, step: int, offset: int, target_kw: float) -> StepCleared:
+        """The ``StepCleared`` of :meth:`clear_step`, not sent (a distributed run sends it
+        to each site by address, to be acknowledged)."""
         if not self.results or self.negotiation is None or not self.negotiation.done:
             raise RuntimeError("no finished ADMM negotiation to dispatch")
         result = self.results[-1]
         planned = float(sum(x[offset] for x in result.schedules_kw.values()))
         price = float(result.price_eur_mwh[offset])
-        cleared = StepCleared(step, target_kw, planned,
-                              max(abs(target_kw) - abs(planned), 0.0) if planned * target_kw >= 0
-                              else abs(target_kw),
-                              price if math.isfinite(price) else None)
-        self.publish(DISPATCH_TOPIC, cleared, conversation=self.conversation,
-                     round=self.negotiation.round)
-        return cleared
+        return StepCleared(step, target_kw, planned,
+                           max(abs(target_kw) - abs(planned), 0.0) if planned * target_kw >= 0
+                           else abs(target_kw),
+                           price if math.isfinite(price) else None)

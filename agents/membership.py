@@ -66,12 +66,17 @@ class Heartbeat(msgspec.Struct, frozen=True):
 
 class Applied(msgspec.Struct, frozen=True):
     """Site -> coordinator: the acknowledgement of ``StepCleared`` for ``step``, with what
-    the site ran (kW, + injection) and the energy in its stores (kWh)."""
+    the site ran (kW, + injection) and the energy in its stores (kWh). An ADMM site also
+    tells the power its plan held for the step (None when it ran at its baselines), the
+    plan's private cost of the step (EUR) and its battery's energy minus the plan's (kWh)."""
 
     step: int
     power_kw: float
     reserve_kw: float
     stored_kwh: float
+    planned_kw: float | None = None
+    cost_eur: float = 0.0
+    battery_energy_gap_kwh: float | None = None
 
 
 class Stop(msgspec.Struct, frozen=True):

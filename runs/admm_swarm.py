@@ -229,47 +229,11 @@ class AdmmSwarmModel(mesa.Model):
 
     def summary(self, wall_s: float | None = None) -> dict:
         """Totals over the steps run, and each negotiation's outcome."""
-        dt_h = self.scenario.dt_h
-        recs = self.records
-        dropped: dict[str, str] = {}
-        negotiations = []
-        for k, horizon, result, seconds in self.negotiations:
-            negotiations.append({
-                "step": k, "horizon": horizon, "converged": result.converged,
-                "reason": result.reason, "iterations": result.iterations,
-                "cost_eur": result.cost_eur, "primal_residual": result.primal_residual,
-                "dual_residual": result.dual_residual, "dropped": dict(result.dropped),
-                "relaxation_dropped_at": result.relaxation_dropped_at, "wall_s": seconds})
-            for site, why in result.dropped.items():
-                dropped.setdefault(site, f"step {k}: {why}")
         gaps = [abs(s.battery_energy_gap_kwh) for s in self.sites
                 if s.battery_energy_gap_kwh is not None]
         return {
-            "scenario": self.scenario.name,
-            "coordination": "admm",
-            "coupling": "market" if self.market else "target",
-            "seed": self._seed,
-            "steps": len(recs),
-            "sites": len(self.sites),
-            "target_kwh": sum(abs(r["target_kw"]) for r in recs) * dt_h,
-            "planned_kwh": sum(abs(r["planned_kw"]) for r in recs) * dt_h,
-            "served_kwh": sum(abs(r["served_kw"]) for r in recs) * dt_h,
-            "unserved_kwh": sum(r["unserved_kw"] for r in recs) * dt_h,
-            "steps_with_unserved": sum(1 for r in recs if r["unserved_kw"] > 1e-6),
-            "max_target_gap_kw": max((abs(r["served_kw"] - r["target_kw"]) for r in recs),
-                                     default=0.0),
-            "plan_deviation_kwh": sum(abs(r["plan_deviation_kw"]) for r in recs) * dt_h,
-            "max_plan_deviation_kw": max((abs(r["plan_deviation_kw"]) for r in recs),
-                                         default=0.0),
-            "max_battery_energy_gap_kwh": max(gaps, default=None),
-            "reserve_shortfall_kwh": 0.0,
-            "cost_eur": sum(r["cost_eur"] for r in recs),
-            "converged": all(n["converged"] for n in negotiations),
-            "iterations": sum(n["iterations"] for n in negotiations),
-            "negotiations": negotiations,
-            "dropped_sites": dropped,
-            "declines": 0,
-            "rounds": sum(n["iterations"] for n in negotiations),
+            **admm_totals(self.scenario, self.records, self.negotiations, gaps,
+                          market=self.market, seed=self._seed, sites=len(self.sites)),
             "messages": self.agg_host.stats.sent + self.site_host.stats.sent,
             "dropped": self.agg_host.stats.dropped_total + self.site_host.stats.dropped_total,
             "wall_s": wall_s,
@@ -292,3 +256,51 @@ class AdmmSwarmModel(mesa.Model):
         self.trace.close()
         self.context.term()
 
+
+def admm_totals(scenario: Scenario, records: list[dict],
+                negotiations: list[tuple[int, int, AdmmResult, float]], gaps: list[float], *,
+                market: bool, seed: int, sites: int) -> dict:
+    """The totals of an ADMM run (one process or site processes): energies, gaps, cost,
+    and each negotiation's outcome, from the step ``records`` and the ``negotiations``
+    (first step, horizon, result, wall seconds); ``gaps`` are the last step's battery
+    energy gaps to the plan (kWh, absolute)."""
+    dt_h = scenario.dt_h
+    recs = records
+    dropped: dict[str, str] = {}
+    out = []
+    for k, horizon, result, seconds in negotiations:
+        out.append({
+            "step": k, "horizon": horizon, "converged": result.converged,
+            "reason": result.reason, "iterations": result.iterations,
+            "cost_eur": result.cost_eur, "primal_residual": result.primal_residual,
+            "dual_residual": result.dual_residual, "dropped": dict(result.dropped),
+            "relaxation_dropped_at": result.relaxation_dropped_at, "wall_s": seconds})
+        for site, why in result.dropped.items():
+            dropped.setdefault(site, f"step {k}: {why}")
+    return {
+        "scenario": scenario.name,
+        "coordination": "admm",
+        "coupling": "market" if market else "target",
+        "seed": seed,
+        "steps": len(recs),
+        "sites": sites,
+        "target_kwh": sum(abs(r["target_kw"]) for r in recs) * dt_h,
+        "planned_kwh": sum(abs(r["planned_kw"]) for r in recs) * dt_h,
+        "served_kwh": sum(abs(r["served_kw"]) for r in recs) * dt_h,
+        "unserved_kwh": sum(r["unserved_kw"] for r in recs) * dt_h,
+        "steps_with_unserved": sum(1 for r in recs if r["unserved_kw"] > 1e-6),
+        "max_target_gap_kw": max((abs(r["served_kw"] - r["target_kw"]) for r in recs),
+                                 default=0.0),
+        "plan_deviation_kwh": sum(abs(r["plan_deviation_kw"]) for r in recs) * dt_h,
+        "max_plan_deviation_kw": max((abs(r["plan_deviation_kw"]) for r in recs),
+                                     default=0.0),
+        "max_battery_energy_gap_kwh": max(gaps, default=None),
+        "reserve_shortfall_kwh": 0.0,
+        "cost_eur": sum(r["cost_eur"] for r in recs),
+        "converged": all(n["converged"] for n in out),
+        "iterations": sum(n["iterations"] for n in out),
+        "negotiations": out,
+        "dropped_sites": dropped,
+        "declines": 0,
+        "rounds": sum(n["iterations"] for n in out),
+    }

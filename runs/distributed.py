@@ -49,12 +49,10 @@ def scenario_digest(scenario: Scenario) -> str:
 def check_distributable(scenario: Scenario) -> None:
     """Raise ScenarioError unless the scenario can run with its sites in other processes.
 
-    Site processes run the merit-order contract net; ADMM scenarios, market sections and
-    grid events run in one process for now (the error names the field that asks for them).
+    Site processes run the merit-order contract net and ADMM (``runs.admm_distributed``);
+    market sections and grid events run in one process for now (the error names the field
+    that asks for them).
     """
-    if scenario.coordination != "merit_order":
-        raise ScenarioError(f"$.coordination: site processes run merit_order only, got "
-                            f"{scenario.coordination!r}; run it without --processes")
     if scenario.market is not None:
         raise ScenarioError("$.market: a market section runs in one process for now; "
                             "run it without --processes")
@@ -99,8 +97,6 @@ class AggregatorRun:
         self.min_sites = min_sites
         self.join_timeout_s = join_timeout_s
         self.stop_timeout_s = stop_timeout_s
-        self.targets = target_series(scenario, scenario_path)
-        self.reserves = reserve_series(scenario)
         self.window_s = scenario.step_minutes * 60.0
         self.step_index = 0
         self.clock = SimulatedClock(scenario.start)
@@ -111,12 +107,10 @@ class AggregatorRun:
                          clock=self.clock, registry=distributed_registry(), trace=self.trace,
                          limiter=limiter)
         self.endpoint = self.host.listen(bind, listen_setup)
-        self.aggregator = AggregatorAgent(
-            "aggregator", [], deadline_ms=scenario.negotiation.deadline_ms,
-            max_rounds=scenario.negotiation.max_rounds)
         self.coordinator = CoordinatorAgent(
             "coordinator", names, scenario_digest=scenario_digest(scenario), seed=self.seed,
             run_name=self.out_dir.name, settings=self.settings)
+        self.aggregator = self._make_aggregator(scenario, scenario_path)
         self.host.add(self.aggregator)
         self.host.add(self.coordinator)
         self.loop = EventLoop(self.host)
@@ -126,6 +120,13 @@ class AggregatorRun:
         self.trace.set_meta(scenario=scenario.name, seed=self.seed, steps=scenario.steps,
                             step_minutes=scenario.step_minutes, start=scenario.start.isoformat(),
                             distributed=True)
+
+    def _make_aggregator(self, scenario: Scenario, scenario_path: Path | None):
+        """The merit-order aggregator (its targets and reserves read here)."""
+        self.targets = target_series(scenario, scenario_path)
+        self.reserves = reserve_series(scenario)
+        return AggregatorAgent("aggregator", [], deadline_ms=scenario.negotiation.deadline_ms,
+                               max_rounds=scenario.negotiation.max_rounds)
 
     # -- joining -----------------------------------------------------------------------
     def wait_for_sites(self, abort: Callable[[], str | None] | None = None) -> list[str]:
@@ -282,3 +283,14 @@ class AggregatorRun:
         self.trace.close()
         if self._own_context:
             self.context.term()
+
+
+def aggregator_run(scenario: Scenario, out_dir: Path | str, **kwargs) -> AggregatorRun:
+    """The aggregator of ``scenario``'s distributed run: the ADMM one
+    (:class:`runs.admm_distributed.AdmmAggregatorRun`) for ``coordination: admm``, else
+    :class:`AggregatorRun` (``kwargs`` as theirs)."""
+    if scenario.coordination == "admm":
+        from runs.admm_distributed import AdmmAggregatorRun
+
+        return AdmmAggregatorRun(scenario, out_dir, **kwargs)
+    return AggregatorRun(scenario, out_dir, **kwargs)

@@ -32,7 +32,7 @@ from agents.trace import TraceRecorder, shard_path
 from runs.devices import build_device
 from runs.distributed import AGGREGATOR_HOST, scenario_digest
 from runs.plugins import site_strategies
-from runs.scenario import Scenario, ScenarioError, step_times
+from runs.scenario import AdmmSpec, Scenario, ScenarioError, step_times
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +96,49 @@ def build_remote_sites(scenario: Scenario, names: Sequence[str], where: str,
     return sites, indices
 
 
+def build_remote_admm_sites(scenario: Scenario, names: Sequence[str], where: str,
+                            ) -> tuple[list, list[int]]:
+    """The named sites of a ``coordination: admm`` scenario as ADMM dispatch sites
+    (:class:`agents.admm_remote.RemoteAdmmSite`), each with the planner and first window
+    of the one-process run; return them with their positions among the scenario's sites."""
+    from agents.admm_remote import RemoteAdmmSite
+    from runs.admm_sites import SitePlanner, window_steps
+
+    all_names = scenario.site_names()
+    unknown = [n for n in names if n not in all_names]
+    if unknown:
+        raise ScenarioError(f"{where}: no site named {', '.join(map(repr, unknown))} in the "
+                            f"scenario (it has {', '.join(all_names)})")
+    wanted = set(names)
+    times = step_times(scenario)
+    horizon = min(window_steps(scenario), scenario.steps)
+    options = scenario.admm or AdmmSpec()
+    sites, indices, index = [], [], 0
+    for i, spec in enumerate(scenario.sites):
+        for _ in range(spec.count):
+            name = all_names[index]
+            if name in wanted:
+                devices = []
+                for j, dev in enumerate(spec.devices):
+                    try:
+                        devices.append(build_device(dev, times, scenario.dt_h))
+                    except ValueError as exc:
+                        raise ScenarioError(
+                            f"{where}: {exc} - at `$.sites[{i}].devices[{j}]`") from None
+                try:
+                    planner = SitePlanner(name, spec.devices, devices, scenario.dt_h, options)
+                    site = RemoteAdmmSite(name, devices, planner, horizon=horizon,
+                                          dt_h=scenario.dt_h,
+                                          outage_probability=spec.outage_probability)
+                except ValueError as exc:
+                    raise ScenarioError(f"{where}: site {name}: {exc} - at "
+                                        f"`$.sites[{i}].devices`") from None
+                sites.append(site)
+                indices.append(index)
+            index += 1
+    return sites, indices
+
+
 class _Signals:
     """SIGTERM and SIGINT end the serving loop (the trace is flushed on the way out)."""
 
@@ -142,7 +185,8 @@ def serve_sites(scenario: Scenario, names: Sequence[str], connect: str, *,
             export its metrics).
     """
     settings = settings or LinkSettings()
-    sites, indices = build_remote_sites(scenario, names, where)
+    build = build_remote_admm_sites if scenario.coordination == "admm" else build_remote_sites
+    sites, indices = build(scenario, names, where)
     host_name = host_name or host_name_for([s.name for s in sites])
     context = zmq.Context()
     trace = (TraceRecorder(shard_path(out_dir, host_name), host_name)

@@ -226,7 +226,7 @@ def run_processes(scenario_path: Path, out_dir: Path, processes: int, *,
     import shutil
     import tempfile
 
-    from runs.distributed import AggregatorRun
+    from runs.distributed import aggregator_run
     from runs.scenario import load
 
     scenario = load(scenario_path)
@@ -238,7 +238,7 @@ def run_processes(scenario_path: Path, out_dir: Path, processes: int, *,
     agg = None
     try:
         with sigterm_as_exit():
-            agg = AggregatorRun(scenario, out_dir, bind=f"ipc://{ipc_dir}/aggregator",
+            agg = aggregator_run(scenario, out_dir, bind=f"ipc://{ipc_dir}/aggregator",
                                 scenario_path=scenario_path, seed=seed, settings=settings)
             spawner.start(scenario_path, groups, agg.endpoint, out_dir=out_dir,
                           settings=settings)

@@ -10,7 +10,6 @@ from runs.scenario import BUNDLED
 
 
 @pytest.mark.parametrize(("scenario", "field"), [
-    ("admm.yaml", "$.coordination"),
     ("market.yaml", "$.market"),
     ("loss-of-infeed.yaml", "$.grid"),
 ])

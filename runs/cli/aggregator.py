@@ -55,7 +55,7 @@ def aggregator(
     from agents.coordinator import LinkSettings
     from agents.security import RateLimiter
     from runs.cli.network import check_endpoint, server_security
-    from runs.distributed import AggregatorRun, DistributedError
+    from runs.distributed import DistributedError, aggregator_run
     from runs.scenario import ScenarioError, load
 
     check_endpoint(bind, "--bind")
@@ -63,6 +63,8 @@ def aggregator(
         spec = load(scenario)
     except ScenarioError as exc:
         fail(str(exc), code=1)
+    if watch and spec.coordination == "admm":
+        fail("--watch: hot reload of ADMM runs is not built (run it without --watch)")
     try:
         settings = LinkSettings(heartbeat_ms=heartbeat_ms, timeout_ms=timeout_ms, ack_ms=ack_ms)
         limiter = RateLimiter(rate_per_s, 2 * rate_per_s)
@@ -72,7 +74,7 @@ def aggregator(
     setup, allow_list = server_security(context, bind, key, allow_dir, insecure)
     run_dir = out or new_run_dir(spec.name)
     try:
-        agg = AggregatorRun(spec, run_dir, bind=bind, scenario_path=scenario, seed=seed,
+        agg = aggregator_run(spec, run_dir, bind=bind, scenario_path=scenario, seed=seed,
                             listen_setup=setup, limiter=limiter, settings=settings,
                             min_sites=min_sites, join_timeout_s=join_timeout_s,
                             stop_timeout_s=stop_timeout_s, context=context)

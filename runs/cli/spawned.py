@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from runs.cli.common import console, fail, table
-from runs.cli.run import merit_order_rows
+from runs.cli.run import _admm_rows, merit_order_rows
 
 
 def run_spawned(path: Path, steps: int, name: str, run_dir: Path, processes: int,
@@ -34,5 +34,7 @@ def run_spawned(path: Path, steps: int, name: str, run_dir: Path, processes: int
 
         plot_run(run_dir)
     console.print(table(f"run {name} (seed {summary['seed']}, {processes} site processes)",
-                        ("quantity", "value"), merit_order_rows(summary)))
+                        ("quantity", "value"),
+                        _admm_rows(summary) if summary.get("coordination") == "admm"
+                        else merit_order_rows(summary)))
     console.print(f"trace and results in [bold]{run_dir}[/]  (next: vpp trace show {run_dir})")

@@ -1,0 +1,202 @@
+"""An ADMM scenario (``coordination: admm``) with its sites in other processes.
+
+:class:`AdmmAggregatorRun` is the :class:`~runs.distributed.AggregatorRun` of an ADMM
+scenario: the same join, heartbeats, acknowledged dispatch and stop, but each window is
+planned by ADMM with the sites of live hosts (``agents.admm_dispatch``), and each step
+of the plan is sent to every site by address and acknowledged with ``Applied`` (which
+carries what the site ran, its planned power and the plan's private cost of the step).
+A site process that dies mid-negotiation is dropped at the round's deadline and the
+coupling re-targeted over the others, as in one process; its host is then named lost.
+The sequence: ``docs/protocols/distributed.md`` ("ADMM").
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import time
+from pathlib import Path
+
+from agents.admm_dispatch import AdmmDispatchAggregator
+from coordination.admm.protocol import AdmmResult
+from runs.admm_sites import admm_settings, coupling_for, price_series, window_steps
+from runs.admm_swarm import admm_totals
+from runs.distributed import STEP_TIMEOUT_S, AggregatorRun, DistributedError
+from runs.scenario import Scenario, target_series
+
+log = logging.getLogger(__name__)
+
+
+class LinkedAdmmAggregator(AdmmDispatchAggregator):
+    """The ADMM aggregator of a distributed run: it sends nothing to a site whose host
+    the coordinator has lost (the host's route is gone; the site is dropped at the
+    round's deadline, or is already out of the negotiation).
+
+    Args:
+        name: the agent's name.
+        settings: the scenario's ADMM settings.
+        members: the coordinator's live hosts (read at each send).
+    """
+
+    def __init__(self, name: str, settings, members) -> None:
+        super().__init__(name, [], settings)
+        self.members = members
+        self.unsent = 0
+        """Messages not sent because the site's host was lost."""
+
+    def send(self, receiver: str, body, *, conversation: str = "", round: int = 0) -> None:
+        """Send ``body``, unless ``receiver``'s host is a lost site host."""
+        host = receiver.partition("/")[0]
+        if host != self.host.name and host not in self.members:
+            self.unsent += 1
+            self.log.info("%s not sent to %s: its host is lost", type(body).__name__, receiver)
+            return
+        super().send(receiver, body, conversation=conversation, round=round)
+
+
+class AdmmAggregatorRun(AggregatorRun):
+    """A ``coordination: admm`` scenario whose sites are other processes.
+
+    It takes the arguments of :class:`~runs.distributed.AggregatorRun`; its summary has
+    the keys of the one-process ADMM run (``runs.admm_swarm``) plus the distributed ones
+    (absent, lost, unstopped hosts, liveness events).
+    """
+
+    aggregator: AdmmDispatchAggregator
+
+    def _make_aggregator(self, scenario: Scenario, scenario_path: Path | None):
+        """The ADMM aggregator (its targets, prices, window and settings read here)."""
+        self.targets = (target_series(scenario, scenario_path)
+                        if scenario.target is not None else [])
+        self.prices = price_series(scenario, scenario_path)
+        self.market = self.prices is not None
+        self.window = window_steps(scenario)
+        self.admm = admm_settings(scenario)
+        self.negotiations: list[tuple[int, int, AdmmResult, float]] = []
+        self.records: list[dict] = []
+        self._window_start = 0
+        self._tolerance_kw = 0.0
+        self.trace.set_meta(coordination="admm")
+        return LinkedAdmmAggregator("aggregator", self.admm, self.coordinator.members)
+
+    def step(self) -> None:
+        """Plan a new window with the live sites when one starts, then send step k of the
+        plan to every live site and collect their acknowledgements."""
+        k = self.step_index
+        start_s = k * self.window_s
+        self.clock.advance_to(start_s)
+        self.coordinator.next_step = k + 1
+        iterations = 0
+        if k % self.window == 0:
+            iterations = self._negotiate(k, min(self.window, self.scenario.steps - k))
+        offset = k - self._window_start
+        result = self.negotiations[-1][2]
+        planned = float(sum(x[offset] for x in result.schedules_kw.values()))
+        target = planned if self.market else self.targets[k]
+        cleared = self.aggregator.cleared(k, offset, target)
+        self.coordinator.dispatch(cleared)
+        acked = self.loop.run_until(lambda: not self.coordinator.unacknowledged(k),
+                                    STEP_TIMEOUT_S)
+        self.coordinator.end_dispatch()
+        if not acked:
+            raise DistributedError(f"step {k}: no Applied from "
+                                   f"{self.coordinator.unacknowledged(k)} in {STEP_TIMEOUT_S} s")
+        acks = self.coordinator.applied(k)
+        self.applied.append(acks)
+        order = [n for n in self.coordinator.site_names if n in acks]
+        served = sum(acks[n].power_kw for n in order)
+        deviation = sum(acks[n].power_kw - acks[n].planned_kw for n in order
+                        if acks[n].planned_kw is not None)
+        cost = sum(acks[n].cost_eur for n in order)
+        price = cleared.marginal_price_eur_mwh
+        if self.market:  # the portfolio's sales are revenue: a negative cost
+            cost -= float(self.prices[k]) * served * self.scenario.dt_h / 1000.0
+        unserved = (max(abs(target) - abs(served), 0.0) if served * target >= 0
+                    else abs(target))
+        if abs(served - target) <= self._tolerance_kw:
+            unserved = 0.0  # met to the negotiation's primal tolerance
+        self.records.append({
+            "target_kw": target, "planned_kw": planned, "served_kw": served,
+            "unserved_kw": unserved, "plan_deviation_kw": deviation,
+            "price_eur_mwh": price, "cost_eur": cost, "iterations": iterations})
+        holder = self.coordinator.holder
+        self.trace.step(
+            step=k, sim_time=start_s, target_kw=target, served_kw=served, unserved_kw=unserved,
+            reserve_target_kw=0.0, reserve_served_kw=0.0, marginal_price=price, cost_eur=cost,
+            rounds=iterations, silent=sorted(result.dropped),
+            dispatch=[(f"{holder.get(n, '?')}/{n}", acks[n].power_kw, 0.0, acks[n].cost_eur)
+                      for n in order])
+        self.trace.flush()
+        self.step_index += 1
+
+    def _negotiate(self, k: int, horizon: int) -> int:
+        coupling = coupling_for(self.scenario, k, horizon, self.targets, self.prices)
+        self.aggregator.sites = self.coordinator.live_sites()
+        t0 = time.perf_counter()
+        self.aggregator.begin(k, coupling, horizon, self.scenario.dt_h)
+        timeout = STEP_TIMEOUT_S + self.admm.max_iterations * self.admm.deadline_ms / 1e3
+        if not self.loop.run_until(lambda: self.aggregator.done, timeout):
+            raise DistributedError(f"the ADMM negotiation of step {k} did not end in "
+                                   f"{timeout:g} s")
+        result = self.aggregator.results[-1]
+        if not result.converged:
+            log.warning("ADMM negotiation at step %d did not converge: %s", k, result.reason)
+        self.negotiations.append((k, horizon, result, time.perf_counter() - t0))
+        last = self.aggregator.negotiation.records[-1] if result.converged else None
+        self._tolerance_kw = (math.sqrt(max(last.active, 1)) * last.eps_pri
+                              if last is not None else 0.0)
+        self._window_start = k
+        return result.iterations
+
+    def summary(self, wall_s: float | None = None) -> dict:
+        """The one-process ADMM run's totals, plus who was absent, lost, unstopped."""
+        last = self.applied[-1] if self.applied else {}
+        gaps = [abs(a.battery_energy_gap_kwh) for a in last.values()
+                if a.battery_energy_gap_kwh is not None]
+        stats = self.host.stats
+        return {
+            **admm_totals(self.scenario, self.records, self.negotiations, gaps,
+                          market=self.market, seed=self.seed,
+                          sites=len(self.coordinator.site_names)),
+            "messages": stats.sent + sum(self.coordinator.stopped.values()),
+            "dropped": stats.dropped_total,
+            "dropped_by_reason": dict(stats.dropped),
+            "wall_s": wall_s,
+            "out_dir": str(self.out_dir),
+            "endpoint": self.endpoint,
+            "processes": len({e.host for e in self.coordinator.events}),
+            "absent_sites": self.absent,
+            "lost_sites": self.coordinator.lost_sites(),
+            "liveness_events": [{"event": e.event, "host": e.host, "sites": e.sites,
+                                 "step": e.step} for e in self.coordinator.events],
+            "unstopped_hosts": self.unstopped,
+            "refused_registrations": self.coordinator.refusals,
+        }
+
+    def write_results(self, summary: dict) -> None:
+        """Write ``summary.json``, ``steps.csv`` (the one-process columns) and
+        ``sites.csv`` (what each site acknowledged)."""
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        (self.out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+        columns = ["target_kw", "planned_kw", "served_kw", "unserved_kw", "plan_deviation_kw",
+                   "price_eur_mwh", "cost_eur", "iterations"]
+        with open(self.out_dir / "steps.csv", "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["step", *columns])
+            for k, rec in enumerate(self.records):
+                w.writerow([k, *(rec[c] for c in columns)])
+        names = self.coordinator.site_names
+        with open(self.out_dir / "sites.csv", "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["Step", "AgentID", "site", "power_kw", "planned_kw",
+                        "plan_deviation_kw", "stored_kwh"])
+            for k, acks in enumerate(self.applied):
+                for i, name in enumerate(names):
+                    a = acks.get(name)
+                    if a is not None:
+                        deviation = None if a.planned_kw is None else a.power_kw - a.planned_kw
+                        w.writerow([k + 1, i + 1, name, a.power_kw, a.planned_kw, deviation,
+                                    a.stored_kwh])
+

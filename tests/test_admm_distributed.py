@@ -1,0 +1,178 @@
+"""ADMM with its sites in processes: the one-process plan and delivery, one merged trace,
+and a site process killed mid-negotiation dropped at the deadline and named."""
+
+from __future__ import annotations
+
+import signal
+
+import numpy as np
+import pytest
+import yaml
+
+from agents.trace_reader import TraceReader
+from runs.admm_distributed import AdmmAggregatorRun
+from runs.admm_swarm import AdmmSwarmModel
+from runs.distributed import aggregator_run
+from runs.scenario import BUNDLED, load
+from runs.spawn import deal, run_processes
+from tests.proc_helpers import leftovers, start_site, stop_all
+
+pytestmark = pytest.mark.timeout(180)
+
+STEPS = 8
+WINDOW = 4
+
+
+@pytest.fixture(scope="module")
+def scenario_path(tmp_path_factory):
+    """The bundled ADMM scenario cut to 8 steps, replanned every 4 (two negotiations)."""
+    data = yaml.safe_load((BUNDLED / "admm.yaml").read_text())
+    data["steps"] = STEPS
+    data["admm"]["window_steps"] = WINDOW
+    profile = data["target"]["profile"]
+    profile["csv"] = str((BUNDLED / profile["csv"]).resolve())
+    path = tmp_path_factory.mktemp("scenario") / "admm-small.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@pytest.fixture(scope="module")
+def one_process(scenario_path, tmp_path_factory):
+    model = AdmmSwarmModel(load(scenario_path), tmp_path_factory.mktemp("local"),
+                           scenario_path=scenario_path)
+    try:
+        summary = model.run()
+    finally:
+        model.close()
+    return model, summary
+
+
+def test_four_site_processes_give_the_one_process_plan_and_delivery(
+        scenario_path, one_process, tmp_path):
+    model, local = one_process
+    out = tmp_path / "run"
+    remote = run_processes(scenario_path, out, 4)
+    assert leftovers() == []
+    assert remote["process_exit_codes"] == [0, 0, 0, 0]
+    assert remote["processes"] == 4 and remote["lost_sites"] == []
+    assert remote["dropped"] == 0 and remote["dropped_sites"] == {}
+
+    # the same negotiations: converged, same iterations, same cost
+    assert len(remote["negotiations"]) == len(local["negotiations"]) == STEPS // WINDOW
+    for a, b in zip(local["negotiations"], remote["negotiations"]):
+        assert b["converged"] and a["converged"]
+        assert b["iterations"] == a["iterations"]
+        assert b["cost_eur"] == pytest.approx(a["cost_eur"], rel=1e-9, abs=1e-9)
+    assert remote["iterations"] == local["iterations"]
+    # the same delivery, step by step: what the site processes acknowledged running
+    for key in ("target_kwh", "planned_kwh", "served_kwh", "unserved_kwh", "cost_eur",
+                "plan_deviation_kwh", "max_battery_energy_gap_kwh"):
+        assert remote[key] == pytest.approx(local[key], rel=1e-9, abs=1e-9), key
+    frame = model.datacollector.get_agent_vars_dataframe()
+    reader = TraceReader(out)
+    try:
+        assert reader.shards == ["agg", "sites-1", "sites-2", "sites-3", "sites-4"]
+        steps = reader.steps()
+        assert [s["step"] for s in steps] == list(range(STEPS))
+        for rec, row in zip(model.records, steps):
+            assert row["served_kw"] == pytest.approx(rec["served_kw"], abs=1e-9)
+            assert row["target_kw"] == pytest.approx(rec["target_kw"], abs=1e-12)
+        # every ADMM iteration is a round row of the aggregator's shard
+        admm_rows = [r for r in reader.rounds() if r["protocol"] == "admm"]
+        assert len(admm_rows) == local["iterations"]
+        # every AdmmSchedule a site process sent reached the aggregator
+        sent = reader.messages(kind="AdmmSchedule", direction="send")
+        received = reader.messages(kind="AdmmSchedule", direction="recv")
+        assert len(sent) == len(received) == 8 * local["iterations"]
+        assert {r.host for r in sent} == {"sites-1", "sites-2", "sites-3", "sites-4"}
+    finally:
+        reader.close()
+    # each site's acknowledged power equals what the same site ran in one process
+    import csv
+
+    with open(out / "sites.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == STEPS * 8
+    for row in rows:
+        ran = frame.xs(int(row["Step"]), level="Step").set_index("site")["power_kw"]
+        assert float(row["power_kw"]) == pytest.approx(ran[row["site"]], abs=1e-9)
+
+
+def test_a_site_process_killed_mid_negotiation_is_dropped_and_named(scenario_path, tmp_path):
+    scenario = load(scenario_path)
+    out = tmp_path / "run"
+    agg = aggregator_run(scenario, out, bind="tcp://127.0.0.1:*",
+                         scenario_path=scenario_path, join_timeout_s=60)
+    assert isinstance(agg, AdmmAggregatorRun)
+    groups = deal(scenario.site_names(), 4)
+    procs = [start_site(scenario_path, agg.endpoint, list(g.sites), out, "--insecure",
+                        "--host-name", g.host) for g in groups]
+    victim = procs[1]
+    killed_sites = sorted(groups[1].sites)
+    killed_at: list[int] = []
+
+    def kill_at_round_5() -> None:
+        negotiation = agg.aggregator.negotiation
+        if negotiation is not None and negotiation.round >= 5:
+            victim.send_signal(signal.SIGKILL)
+            killed_at.append(negotiation.round)
+        else:
+            agg.host.call_later(0.005, kill_at_round_5)
+
+    try:
+        agg.wait_for_sites()
+        agg.host.call_later(0.0, kill_at_round_5)
+        while not agg.finished:
+            agg.step()
+        agg.stop_sites("the run is over")
+        summary = agg.summary()
+        agg.write_results(summary)
+    finally:
+        agg.close()
+        stop_all(procs)
+    assert leftovers() == []
+    assert victim.returncode == -signal.SIGKILL
+    assert [p.returncode for p in procs if p is not victim] == [0, 0, 0]
+    assert killed_at and killed_at[0] >= 5
+
+    first = agg.negotiations[0][2]
+    # dropped at a round's deadline, named with why
+    assert sorted(first.dropped) == [f"{groups[1].host}/{s}" for s in killed_sites]
+    assert all("deadline" in why for why in first.dropped.values()), first.dropped
+    assert sorted(summary["dropped_sites"]) == sorted(first.dropped)
+    assert summary["lost_sites"] == [s for s in scenario.site_names() if s in killed_sites]
+    # the coupling re-targeted over the others: their plan meets the target
+    assert first.converged
+    planned = np.sum(list(first.schedules_kw.values()), axis=0)
+    assert planned == pytest.approx(agg.targets[:WINDOW], abs=0.05)
+    assert not any(s.split("/")[1] in killed_sites for s in first.schedules_kw)
+    # the second window is planned with the live sites only
+    second = agg.negotiations[1][2]
+    assert second.converged and second.dropped == {}
+    assert sorted(s.split("/")[1] for s in second.schedules_kw) == sorted(
+        set(scenario.site_names()) - set(killed_sites))
+    # every step acknowledged by the six live sites; the trace names the lost host
+    assert all(set(acks) == set(scenario.site_names()) - set(killed_sites)
+               for acks in agg.applied)
+    reader = TraceReader(out)
+    try:
+        lost = [r for r in reader.rounds() if r["protocol"] == "liveness"
+                and (r["detail"] or {}).get("event") == "lost"]
+        assert [r["detail"]["host"] for r in lost] == [groups[1].host]
+        assert sorted(lost[0]["detail"]["sites"]) == killed_sites
+        assert len(reader.steps()) == STEPS
+    finally:
+        reader.close()
+
+
+def test_vpp_aggregator_refuses_hot_reload_of_an_admm_run(tmp_path):
+    from typer.testing import CliRunner
+
+    from runs.cli import app
+
+    result = CliRunner().invoke(app, ["aggregator", str(BUNDLED / "admm.yaml"), "--bind",
+                                      "tcp://127.0.0.1:0", "--insecure", "--watch",
+                                      "--out", str(tmp_path / "run")])
+    assert result.exit_code != 0
+    assert "--watch" in result.output and "ADMM" in result.output
+    assert not (tmp_path / "run").exists()
