@@ -12,11 +12,9 @@ delivered is compared with the plan.
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 import math
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import mesa
@@ -37,7 +35,7 @@ from runs.admm_sites import (
     window_steps,
 )
 from runs.scenario import AdmmSpec, Scenario, ScenarioError, target_series
-from runs.swarm import STEP_TIMEOUT_S, SiteMember, build_site_devices
+from runs.swarm import STEP_TIMEOUT_S, LocalSwarm, SiteMember, build_site_devices
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +62,7 @@ class AdmmSiteMember(SiteMember):
         return self.site.stored_kwh
 
 
-class AdmmSwarmModel(mesa.Model):
+class AdmmSwarmModel(LocalSwarm):
     """A scenario with ``coordination: admm`` run in one process.
 
     Args:
@@ -216,17 +214,6 @@ class AdmmSwarmModel(mesa.Model):
         self._window_start = k
         return result.iterations
 
-    def run(self, progress: Callable[[int], None] | None = None) -> dict:
-        """Run every remaining step, write the results, return the summary."""
-        t0 = time.perf_counter()
-        while not self.finished:
-            self.step()
-            if progress is not None:
-                progress(self.step_index)
-        summary = self.summary(wall_s=time.perf_counter() - t0)
-        self.write_results(summary)
-        return summary
-
     def summary(self, wall_s: float | None = None) -> dict:
         """Totals over the steps run, and each negotiation's outcome."""
         gaps = [abs(s.battery_energy_gap_kwh) for s in self.sites
@@ -239,23 +226,6 @@ class AdmmSwarmModel(mesa.Model):
             "wall_s": wall_s,
             "out_dir": str(self.out_dir),
         }
-
-    def write_results(self, summary: dict) -> None:
-        """Write ``summary.json``, ``steps.csv`` and ``sites.csv`` into the run directory."""
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        (self.out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
-        model = self.datacollector.get_model_vars_dataframe()
-        model.index.name = "step"
-        model.to_csv(self.out_dir / "steps.csv")
-        self.datacollector.get_agent_vars_dataframe().to_csv(self.out_dir / "sites.csv")
-
-    def close(self) -> None:
-        """Close the hosts, the trace shard and the ZeroMQ context."""
-        self.agg_host.close()
-        self.site_host.close()
-        self.trace.close()
-        self.context.term()
-
 
 def admm_totals(scenario: Scenario, records: list[dict],
                 negotiations: list[tuple[int, int, AdmmResult, float]], gaps: list[float], *,

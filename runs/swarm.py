@@ -82,7 +82,42 @@ class SiteMember(mesa.Agent):
         return sum(getattr(d.model, "energy_kwh", 0.0) for d in self.site.devices)
 
 
-class SwarmModel(mesa.Model):
+class LocalSwarm(mesa.Model):
+    """What every one-process swarm shares: run the steps, write the outputs, close.
+
+    A subclass provides ``step``, ``finished``, ``step_index``, ``summary``, the hosts
+    (``agg_host``, ``site_host``), ``trace``, ``context``, ``datacollector`` and ``out_dir``.
+    """
+
+    def run(self, progress: Callable[[int], None] | None = None) -> dict:
+        """Run every remaining step, write the results, return the summary."""
+        t0 = time.perf_counter()
+        while not self.finished:
+            self.step()
+            if progress is not None:
+                progress(self.step_index)
+        summary = self.summary(wall_s=time.perf_counter() - t0)
+        self.write_results(summary)
+        return summary
+
+    def write_results(self, summary: dict) -> None:
+        """Write ``summary.json``, ``steps.csv`` and ``sites.csv`` into the run directory."""
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        (self.out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+        model = self.datacollector.get_model_vars_dataframe()
+        model.index.name = "step"
+        model.to_csv(self.out_dir / "steps.csv")
+        self.datacollector.get_agent_vars_dataframe().to_csv(self.out_dir / "sites.csv")
+
+    def close(self) -> None:
+        """Close the hosts, the trace shard and the ZeroMQ context."""
+        self.agg_host.close()
+        self.site_host.close()
+        self.trace.close()
+        self.context.term()
+
+
+class SwarmModel(LocalSwarm):
     """A scenario run in one process.
 
     Args:
@@ -199,17 +234,6 @@ class SwarmModel(mesa.Model):
 
         return finished
 
-    def run(self, progress: Callable[[int], None] | None = None) -> dict:
-        """Run every remaining step, write the results, return the summary."""
-        t0 = time.perf_counter()
-        while not self.finished:
-            self.step()
-            if progress is not None:
-                progress(self.step_index)
-        summary = self.summary(wall_s=time.perf_counter() - t0)
-        self.write_results(summary)
-        return summary
-
     def summary(self, wall_s: float | None = None) -> dict:
         """Totals over the steps run: energy asked for, served and unserved, cost, messages."""
         dt_h = self.scenario.dt_h
@@ -236,22 +260,6 @@ class SwarmModel(mesa.Model):
             **(self.day_ahead.summary(sum(o.cost_eur for o in outs))
                if self.day_ahead is not None else {}),
         }
-
-    def write_results(self, summary: dict) -> None:
-        """Write ``summary.json``, ``steps.csv`` and ``sites.csv`` into the run directory."""
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        (self.out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
-        model = self.datacollector.get_model_vars_dataframe()
-        model.index.name = "step"
-        model.to_csv(self.out_dir / "steps.csv")
-        self.datacollector.get_agent_vars_dataframe().to_csv(self.out_dir / "sites.csv")
-
-    def close(self) -> None:
-        """Close the hosts, the trace shard and the ZeroMQ context."""
-        self.agg_host.close()
-        self.site_host.close()
-        self.trace.close()
-        self.context.term()
 
 
 def build_swarm(scenario: Scenario, out_dir: Path | str, *, scenario_path: Path | None = None,
