@@ -78,7 +78,7 @@ def test_a_live_grid_event_takes_a_droop_edit_and_refuses_a_bad_one(tmp_path):
     summary = json.loads((run_dir / "summary.json").read_text())
     applied, rejected = summary["reload"]["records"]
     assert applied["applied"] == ["$.grid.response[0].service.full_hz"]
-    assert applied["error"] is None and applied["reload_ms"] < 100.0
+    assert applied["error"] is None   # (its speed is `vpp bench ops`, not a test's)
     assert "deadband_hz" in rejected["error"] and "grid.yaml" in rejected["error"]
     k = applied["from_sample"]
     assert 1 <= k < rejected["from_sample"] <= int(DURATION_S / PERIOD_S)

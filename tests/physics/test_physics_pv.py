@@ -1,6 +1,5 @@
 """PV: the chain agrees with a direct pvlib ModelChain run; clipping, shading, ageing."""
 
-import time
 
 import pandas as pd
 import pytest
@@ -36,9 +35,7 @@ def test_annual_energy_matches_pvlib_modelchain(tmy, strings):
     weather, meta = tmy
     spec = pv.PVSystemSpec(meta["latitude"], meta["longitude"], meta["altitude"],
                            strings_per_inverter=strings)
-    t0 = time.perf_counter()
     res = pv.simulate(spec, weather)
-    elapsed = time.perf_counter() - t0
     assert len(res.ac_kw) == 8760
     ours = res.energy_kwh()
     ref = _modelchain_energy_kwh(spec, weather)
@@ -46,7 +43,6 @@ def test_annual_energy_matches_pvlib_modelchain(tmy, strings):
     # About 1,500 kWh per kWp a year in Greensboro, NC.
     kwp = 0.22 * 7 * strings
     assert 1300 < ours / kwp < 1700
-    assert elapsed < 5.0  # loose here; the benchmark figure is in physics/README.md
 
 
 def test_inverter_clips_at_its_rating(tmy):
