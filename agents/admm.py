@@ -13,8 +13,8 @@ import time
 from collections.abc import Sequence
 
 from agents.agent import Agent
-from agents.host import Timer
 from agents.messages import Envelope
+from agents.timers import Timer
 from coordination.admm.messages import AdmmDone, AdmmRound, AdmmSchedule
 from coordination.admm.model import Coupling, SiteModel, TargetCoupling
 from coordination.admm.protocol import (

@@ -6,8 +6,8 @@ import logging
 from collections.abc import Sequence
 
 from agents.agent import Agent
-from agents.host import Timer
 from agents.messages import Envelope
+from agents.timers import Timer
 from coordination.errors import ProtocolError
 from coordination.merit_order.auction import MeritOrderAuction, Outgoing, StepOutcome
 from coordination.merit_order.messages import Accept, Bid, Decline, StepCleared

@@ -15,10 +15,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from agents.agent import Agent
-from agents.host import Timer
 from agents.liveness import PeerLiveness
 from agents.membership import Applied, Heartbeat, Refused, Register, Stop, Stopped, Welcome
 from agents.messages import Envelope
+from agents.timers import Timer
 from coordination.errors import ProtocolError
 from coordination.merit_order.messages import StepCleared
 

@@ -26,10 +26,7 @@ its reason and dropped, and the host goes on serving.
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import logging
-import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -42,6 +39,7 @@ from agents.agent import Agent
 from agents.clock import Clock, WallClock
 from agents.codec import DEFAULT_MAX_FRAME_BYTES, Codec, DecodeError
 from agents.messages import Envelope, KindRegistry
+from agents.timers import Timer, TimerQueue
 from agents.trace import TraceRecorder
 from coordination.errors import ProtocolError
 
@@ -90,20 +88,6 @@ class HostStats:
         return sum(self.dropped.values())
 
 
-@dataclass(order=True)
-class Timer:
-    """A call scheduled on the wall clock by :meth:`Host.call_later`; cancel it at will."""
-
-    due: float
-    seq: int
-    callback: Callable[[], None] = field(compare=False)
-    cancelled: bool = field(default=False, compare=False)
-
-    def cancel(self) -> None:
-        """Do not run the callback."""
-        self.cancelled = True
-
-
 class Host:
     """The runtime of one process: sockets, agents, timers, trace.
 
@@ -143,8 +127,7 @@ class Host:
         self._uplinks: dict[zmq.Socket, str] = {}
         self._routes: set[str] = set()
         self.limiter = limiter
-        self._timers: list[Timer] = []
-        self._seq = itertools.count()
+        self._timers = TimerQueue()
         self.router = self._socket(zmq.ROUTER)
         self.router.setsockopt(zmq.ROUTER_HANDOVER, 1)
         # answering a peer that is gone raises (EHOSTUNREACH) instead of vanishing silently
@@ -303,28 +286,15 @@ class Host:
     # -- timers ------------------------------------------------------------------------
     def call_later(self, delay_s: float, callback: Callable[[], None]) -> Timer:
         """Run ``callback`` once ``delay_s`` wall seconds have passed (negotiation deadlines)."""
-        timer = Timer(time.monotonic() + delay_s, next(self._seq), callback)
-        heapq.heappush(self._timers, timer)
-        return timer
+        return self._timers.schedule(delay_s, callback)
 
     def next_timer_in(self) -> float | None:
         """Seconds until the next live timer, or None."""
-        while self._timers and self._timers[0].cancelled:
-            heapq.heappop(self._timers)
-        if not self._timers:
-            return None
-        return max(self._timers[0].due - time.monotonic(), 0.0)
+        return self._timers.next_in()
 
     def run_timers(self) -> int:
         """Run every due timer; return how many ran."""
-        ran = 0
-        now = time.monotonic()
-        while self._timers and self._timers[0].due <= now:
-            timer = heapq.heappop(self._timers)
-            if not timer.cancelled:
-                timer.callback()
-                ran += 1
-        return ran
+        return self._timers.run_due()
 
     # -- receiving ---------------------------------------------------------------------
     def drain(self, sock: zmq.Socket) -> int:

@@ -15,8 +15,8 @@ from collections.abc import Mapping, Sequence
 from typing import Literal
 
 from agents.agent import Agent
-from agents.host import Timer
 from agents.messages import Envelope
+from agents.timers import Timer
 from markets.day_ahead import AuctionRules
 from markets.messages import (
     AncillaryOffer,
