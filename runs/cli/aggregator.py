@@ -14,11 +14,11 @@ def aggregator(
     scenario: Path = typer.Argument(..., help="The scenario YAML file (the sites run it too)."),
     bind: str = typer.Option(..., "--bind", help="Where to listen: tcp://ADDR:PORT or ipc://PATH."),
     out: Path | None = typer.Option(
-        None, "--out", "-o", help="The run's directory [default: vpp-output/<scenario>-<time>]."),
+        None, "--out", "-o", help="The run's directory \\[default: vpp-output/<scenario>-<time>]."),
     seed: int | None = typer.Option(None, "--seed", help="Override the scenario's seed."),
     min_sites: int | None = typer.Option(
         None, "--min-sites", help="Start with this many sites once --join-timeout-s passed "
-        "[default: wait for all]."),
+        "\\[default: wait for all]."),
     join_timeout_s: float = typer.Option(60.0, "--join-timeout-s",
                                          help="How long to wait for the sites."),
     stop_timeout_s: float = typer.Option(10.0, "--stop-timeout-s",

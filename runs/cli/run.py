@@ -13,17 +13,17 @@ def run(
     scenario: Path | None = typer.Argument(
         None, help="A scenario YAML file; the bundled default scenario when omitted."),
     out: Path | None = typer.Option(
-        None, "--out", "-o", help="The run's directory [default: vpp-output/<scenario>-<time>]."),
+        None, "--out", "-o", help="The run's directory \\[default: vpp-output/<scenario>-<time>]."),
     seed: int | None = typer.Option(None, "--seed", help="Override the scenario's seed."),
     plot: bool = typer.Option(True, "--plot/--no-plot", help="Write dispatch.png."),
     log_level: str = typer.Option("WARNING", "--log-level", help="DEBUG, INFO, WARNING, ERROR."),
     log_json: bool = typer.Option(False, "--log-json", help=LOG_JSON_HELP),
     processes: int | None = typer.Option(
         None, "--processes", help="Run the sites in N local processes (from a warm fork "
-        "server) that join the aggregator [default: all in this process]."),
+        "server) that join the aggregator \\[default: all in this process]."),
     metrics_port: int | None = typer.Option(
         None, "--metrics-port", help="Serve Prometheus metrics on this port while the run "
-        "lasts (0: any free port) [default: none; the run still ends with metrics.json]."),
+        "lasts (0: any free port) \\[default: none; the run still ends with metrics.json]."),
     metrics_addr: str = typer.Option("127.0.0.1", "--metrics-addr",
                                      help="The address the metrics endpoint binds."),
     watch: bool = typer.Option(

@@ -14,12 +14,12 @@ def site(
     connect: str = typer.Option(..., "--connect",
                                 help="The aggregator: tcp://HOST:PORT or ipc://PATH."),
     names: list[str] = typer.Option(
-        [], "--site", help="A site of the scenario to serve (repeat it) [default: all]."),
+        [], "--site", help="A site of the scenario to serve (repeat it) \\[default: all]."),
     out: Path | None = typer.Option(
         None, "--out", "-o", help="The run directory for this process's trace shard "
-        "[default: vpp-output/<the aggregator's run name>]."),
+        "\\[default: vpp-output/<the aggregator's run name>]."),
     host_name: str | None = typer.Option(
-        None, "--host-name", help="This process's host name [default: site-<first site>]."),
+        None, "--host-name", help="This process's host name \\[default: site-<first site>]."),
     key: Path | None = typer.Option(None, "--key", help="This site's .key_secret (CURVE)."),
     server_key: Path | None = typer.Option(None, "--server-key",
                                            help="The aggregator's public .key (CURVE)."),

@@ -11,7 +11,7 @@ from runs.cli.common import console, emit_records, fail, latest_run_dir, table
 app = typer.Typer(help="Inspect a run's trace: overview, messages, rounds, plot.",
                   no_args_is_help=True)
 
-RunDir = typer.Argument(None, help="The run directory [default: the newest under vpp-output/].")
+RunDir = typer.Argument(None, help="The run directory \\[default: the newest under vpp-output/].")
 
 
 def _open(run_dir: Path | None):
