@@ -11,11 +11,14 @@ import contextlib
 import functools
 import warnings
 from datetime import datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import msgspec
 
 from agents.devices import SiteDevice
+
+if TYPE_CHECKING:
+    from runs.scenario import Scenario
 
 _Strict = dict(forbid_unknown_fields=True, kw_only=True, tag_field="type", frozen=True)
 Kw = Annotated[float, msgspec.Meta(ge=0)]
@@ -249,3 +252,17 @@ def _wind_profile(spec: WindSpec, times: tuple[datetime, ...]) -> list[float]:
     power.index = power.index.tz_convert("UTC")
     wanted = _typical_year_index(times, power.index)
     return power.reindex(wanted, method="ffill").bfill().fillna(0.0).tolist()
+
+
+def build_devices(scenario: Scenario, i: int, times, where: str) -> list:
+    """The devices of one site of ``scenario.sites[i]`` over the step ``times``; a bad value
+    is a ScenarioError naming ``$.sites[i].devices[j]``."""
+    from runs.scenario import ScenarioError
+
+    devices = []
+    for j, dev in enumerate(scenario.sites[i].devices):
+        try:
+            devices.append(build_device(dev, times, scenario.dt_h))
+        except ValueError as exc:
+            raise ScenarioError(f"{where}: {exc} - at `$.sites[{i}].devices[{j}]`") from None
+    return devices

@@ -29,7 +29,7 @@ from agents.loop import EventLoop
 from agents.membership import Stopped, distributed_registry
 from agents.site_link import RemoteSiteAgent, SiteLinkAgent
 from agents.trace import TraceRecorder, shard_path
-from runs.devices import build_device
+from runs.devices import build_devices
 from runs.distributed import AGGREGATOR_HOST, scenario_digest
 from runs.plugins import site_strategies
 from runs.scenario import AdmmSpec, Scenario, ScenarioError, step_times
@@ -64,35 +64,36 @@ def host_name_for(sites: Sequence[str]) -> str:
     return f"site-{sites[0]}"
 
 
-def build_remote_sites(scenario: Scenario, names: Sequence[str], where: str,
-                       ) -> tuple[list[RemoteSiteAgent], list[int]]:
-    """The named sites (scenario order kept), built as the one-process swarm builds them;
-    return them with their positions among the scenario's sites."""
+def _named_sites(scenario: Scenario, names: Sequence[str], where: str):
+    """Yield ``(index, i, spec, name, devices)`` for each named site, in scenario order:
+    its position among the scenario's sites, its entry ``scenario.sites[i]`` and its built
+    devices. An unknown name is a ScenarioError listing the scenario's sites."""
     all_names = scenario.site_names()
     unknown = [n for n in names if n not in all_names]
     if unknown:
         raise ScenarioError(f"{where}: no site named {', '.join(map(repr, unknown))} in the "
                             f"scenario (it has {', '.join(all_names)})")
     wanted = set(names)
-    strategies = site_strategies(scenario, where)
     times = step_times(scenario)
-    sites, indices, index = [], [], 0
+    index = 0
     for i, spec in enumerate(scenario.sites):
         for _ in range(spec.count):
             name = all_names[index]
             if name in wanted:
-                devices = []
-                for j, dev in enumerate(spec.devices):
-                    try:
-                        devices.append(build_device(dev, times, scenario.dt_h))
-                    except ValueError as exc:
-                        raise ScenarioError(
-                            f"{where}: {exc} - at `$.sites[{i}].devices[{j}]`") from None
-                sites.append(RemoteSiteAgent(name, devices, strategies[index],
-                                             dt_h=scenario.dt_h,
-                                             outage_probability=spec.outage_probability))
-                indices.append(index)
+                yield index, i, spec, name, build_devices(scenario, i, times, where)
             index += 1
+
+
+def build_remote_sites(scenario: Scenario, names: Sequence[str], where: str,
+                       ) -> tuple[list[RemoteSiteAgent], list[int]]:
+    """The named sites (scenario order kept), built as the one-process swarm builds them;
+    return them with their positions among the scenario's sites."""
+    strategies = site_strategies(scenario, where)
+    sites, indices = [], []
+    for index, _i, spec, name, devices in _named_sites(scenario, names, where):
+        sites.append(RemoteSiteAgent(name, devices, strategies[index], dt_h=scenario.dt_h,
+                                     outage_probability=spec.outage_probability))
+        indices.append(index)
     return sites, indices
 
 
@@ -104,38 +105,20 @@ def build_remote_admm_sites(scenario: Scenario, names: Sequence[str], where: str
     from agents.admm_remote import RemoteAdmmSite
     from runs.admm_sites import SitePlanner, window_steps
 
-    all_names = scenario.site_names()
-    unknown = [n for n in names if n not in all_names]
-    if unknown:
-        raise ScenarioError(f"{where}: no site named {', '.join(map(repr, unknown))} in the "
-                            f"scenario (it has {', '.join(all_names)})")
-    wanted = set(names)
-    times = step_times(scenario)
     horizon = min(window_steps(scenario), scenario.steps)
     options = scenario.admm or AdmmSpec()
-    sites, indices, index = [], [], 0
-    for i, spec in enumerate(scenario.sites):
-        for _ in range(spec.count):
-            name = all_names[index]
-            if name in wanted:
-                devices = []
-                for j, dev in enumerate(spec.devices):
-                    try:
-                        devices.append(build_device(dev, times, scenario.dt_h))
-                    except ValueError as exc:
-                        raise ScenarioError(
-                            f"{where}: {exc} - at `$.sites[{i}].devices[{j}]`") from None
-                try:
-                    planner = SitePlanner(name, spec.devices, devices, scenario.dt_h, options)
-                    site = RemoteAdmmSite(name, devices, planner, horizon=horizon,
-                                          dt_h=scenario.dt_h,
-                                          outage_probability=spec.outage_probability)
-                except ValueError as exc:
-                    raise ScenarioError(f"{where}: site {name}: {exc} - at "
-                                        f"`$.sites[{i}].devices`") from None
-                sites.append(site)
-                indices.append(index)
-            index += 1
+    sites, indices = [], []
+    for index, i, spec, name, devices in _named_sites(scenario, names, where):
+        try:
+            planner = SitePlanner(name, spec.devices, devices, scenario.dt_h, options)
+            site = RemoteAdmmSite(name, devices, planner, horizon=horizon,
+                                  dt_h=scenario.dt_h,
+                                  outage_probability=spec.outage_probability)
+        except ValueError as exc:
+            raise ScenarioError(f"{where}: site {name}: {exc} - at "
+                                f"`$.sites[{i}].devices`") from None
+        sites.append(site)
+        indices.append(index)
     return sites, indices
 
 

@@ -25,7 +25,7 @@ from agents.kinds import default_registry
 from agents.loop import EventLoop
 from agents.site import SiteAgent
 from agents.trace import TraceRecorder, shard_path
-from runs.devices import build_device
+from runs.devices import build_devices
 from runs.plugins import site_strategies
 from runs.scenario import Scenario, reserve_series, step_times, target_series
 
@@ -38,20 +38,9 @@ STEP_TIMEOUT_S = 60.0
 def build_site_devices(scenario: Scenario, where: str):
     """The devices of every site (``count`` expanded), built before anything else so that
     a bad value fails the run cleanly; errors name the field path."""
-    from runs.scenario import ScenarioError
-
     times = step_times(scenario)
-    out = []
-    for i, spec in enumerate(scenario.sites):
-        for _ in range(spec.count):
-            site = []
-            for j, dev in enumerate(spec.devices):
-                try:
-                    site.append(build_device(dev, times, scenario.dt_h))
-                except ValueError as exc:
-                    raise ScenarioError(f"{where}: {exc} - at `$.sites[{i}].devices[{j}]`") from None
-            out.append(site)
-    return iter(out)
+    return iter([build_devices(scenario, i, times, where)
+                 for i, spec in enumerate(scenario.sites) for _ in range(spec.count)])
 
 
 class SiteMember(mesa.Agent):
