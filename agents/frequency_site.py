@@ -34,15 +34,26 @@ class DeferredBookkeeping:
     the sites add themselves here and one zero-delay host timer (run after the pass's
     deliveries) does the rest. The store limits a site decides with are then those of the
     previous sample (one sample period old).
+
+    Args:
+        delay_s: wall seconds between the pass and the bookkeeping. 0 (the default) books
+            as soon as the pass is over. A site process that shares few cores with many
+            others (``vpp bench frequency --processes``) books a few milliseconds later,
+            so that its metering does not hold a core while the other processes still
+            have a sample to decide; the grid hears each response that much later (in
+            wall-clock mode the delay must stay well inside the sample period).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, delay_s: float = 0.0) -> None:
+        if not 0.0 <= delay_s < 10.0:
+            raise ValueError(f"delay_s must be in [0, 10) seconds, got {delay_s!r}")
+        self.delay_s = delay_s
         self.pending: list[FrequencySiteAgent] = []
 
     def add(self, site: FrequencySiteAgent) -> None:
         """Book ``site`` after this pass."""
         if not self.pending:
-            site.host.call_later(0.0, self.run)
+            site.host.call_later(self.delay_s, self.run)
         site.book_pending = True
         self.pending.append(site)
 

@@ -5,8 +5,10 @@ Sockets (see ``docs/runtime.md``):
 - a ROUTER bound at the host's endpoint takes addressed messages; every peer host, this
   one included, reaches it through a DEALER whose identity is the sending host's name, so
   even two agents of one host talk across ZeroMQ;
-- a PUB (optional) carries broadcasts as ``[topic, batch]``; a SUB connected to peers'
-  PUBs receives them for the local agents that subscribed.
+- a PUB (optional) carries broadcasts, each one frame: the topic, a NUL byte, then the
+  batch; a SUB connected to peers' PUBs receives them for the local agents that
+  subscribed (ZeroMQ filters on the topic and its NUL, so ``freq`` never hears
+  ``frequency``).
 
 Messages to one peer are coalesced: ``send`` queues the encoded envelope, and
 :meth:`Host.flush_out` (the event loop calls it after every pass) sends each peer's queue as
@@ -38,7 +40,7 @@ import zmq
 from agents.agent import Agent
 from agents.clock import Clock, WallClock
 from agents.codec import DEFAULT_MAX_FRAME_BYTES, Codec, DecodeError
-from agents.messages import Envelope, KindRegistry
+from agents.messages import WIRE_VERSION, Envelope, KindRegistry
 from agents.timers import Timer, TimerQueue
 from agents.trace import TraceRecorder
 from coordination.errors import ProtocolError
@@ -60,6 +62,13 @@ def _batch(frames: list[bytes]) -> bytes:
     else:
         head = b"\xdd" + n.to_bytes(4, "big")
     return head + b"".join(frames)
+
+
+def _topic_key(topic: str) -> bytes:
+    """A topic on the wire: its UTF-8 and a NUL byte (the SUB filters on both)."""
+    if not topic or "\0" in topic:
+        raise ValueError(f"a topic must be non-empty, without NUL bytes: {topic!r}")
+    return topic.encode() + b"\0"
 
 
 class PeerLimiter(Protocol):
@@ -137,6 +146,9 @@ class Host:
         self._max_batch = 4 * max(max_frame_bytes, BATCH_BYTES)
         self.router.setsockopt(zmq.MAXMSGSIZE, self._max_batch)
         self._batch_decoder = msgspec.msgpack.Decoder(list[msgspec.Raw])
+        self._single_decoder = msgspec.msgpack.Decoder(tuple[Envelope])
+        self._max_frame = max_frame_bytes
+        self._decoders = self.codec.registry.decoders
         self._outbox: dict[str, list[bytes]] = {}
         self._outbox_bytes: dict[str, int] = {}
         self.router.bind(endpoint)
@@ -214,7 +226,7 @@ class Host:
 
     def subscribe(self, agent: Agent, topic: str) -> None:
         """Deliver broadcasts on ``topic`` to ``agent``."""
-        key = topic.encode()
+        key = _topic_key(topic)
         if key not in self._topics:
             self.sub.setsockopt(zmq.SUBSCRIBE, key)
             self._topics[key] = []
@@ -275,10 +287,11 @@ class Host:
         """Broadcast ``body`` on ``topic`` (the host must have a PUB endpoint)."""
         if self.pub is None:
             raise RuntimeError(f"host {self.name} has no PUB endpoint to broadcast on")
+        key = _topic_key(topic)
         envelope, frame = self.codec.encode(
             body, sender=sender.address, receiver="*" + topic, conversation=conversation,
             round=round, sim_time=self.clock.now())
-        self.pub.send_multipart([topic.encode(), _batch([frame])])
+        self.pub.send(key + _batch([frame]))
         self.stats.sent += 1
         if self.trace is not None:
             self.trace.message("send", envelope, len(frame))
@@ -298,8 +311,21 @@ class Host:
 
     # -- receiving ---------------------------------------------------------------------
     def drain(self, sock: zmq.Socket) -> int:
-        """Read and deliver every frame waiting on ``sock``; return how many were read."""
+        """Read and deliver what waits on ``sock``: every message on the ROUTER or a DEALER,
+        one broadcast on the SUB (the poll comes back for the next); return how many were
+        read."""
         count = 0
+        if sock is self.sub:
+            # broadcasts, one per wake-up: a site process's usual case is one sample, and
+            # asking the socket whether more wait costs as much as the poll that would say
+            # so (see docs/runtime.md, Performance)
+            try:
+                frame = sock.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                return 0
+            if not self._fast_broadcast(frame):
+                self._on_broadcast(frame)
+            return 1
         while count < _DRAIN_LIMIT:
             try:
                 parts = sock.recv_multipart(zmq.NOBLOCK)
@@ -308,10 +334,8 @@ class Host:
             count += 1
             if sock is self.router:
                 self._on_addressed(parts)
-            elif sock in self._uplinks:
-                self._on_uplink(self._uplinks[sock], parts)
             else:
-                self._on_broadcast(parts)
+                self._on_uplink(self._uplinks[sock], parts)
             if count == 1 and not sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
                 # one message per wake-up (a site process's usual case): asking the
                 # socket costs less than the failed read raising zmq.Again that would
@@ -375,28 +399,65 @@ class Host:
                 continue
             self._deliver(agent, envelope, size, False)
 
-    def _on_broadcast(self, parts: list[bytes]) -> None:
-        if len(parts) != 2:
-            self._drop(sum(map(len, parts)), f"malformed-frames: {len(parts)} broadcast frames")
-            return
-        topic, batch = parts
-        for envelope, size in self._envelopes(batch):
-            agents = self._topics.get(topic, ())
-            if not agents:
-                continue
+    def _fast_broadcast(self, frame: bytes) -> bool:
+        """Deliver the usual broadcast in one go: a subscribed topic, one envelope (as
+        :meth:`publish` sends), a known frozen kind, an untraced host. False leaves the
+        frame, untouched, to the general path, which drops and traces what is wrong.
+
+        Every site process runs this once per frequency sample, on cold caches (many
+        processes share the cores): each call saved here is saved N times per sample.
+        """
+        if self.trace is not None:
+            return False
+        cut = frame.find(0) + 1
+        agents = self._topics.get(frame[:cut])
+        if not cut or not agents or len(frame) - cut > self._max_frame:
+            return False
+        batch = frame[cut:]
+        try:
+            (envelope,) = self._single_decoder.decode(batch)
+            decoder = self._decoders.get(envelope.kind)
+            if decoder is None or envelope.version != WIRE_VERSION:
+                return False
+            body = decoder.decode(envelope.body)
+        except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
+            return False
+        if not body.__struct_config__.frozen:
+            return False
+        for agent in agents:
+            self.stats.received += 1
             try:
-                body = self.codec.decode_body(envelope)
-            except DecodeError as exc:
-                self._drop(size, str(exc), envelope)
-                continue
-            if not body.__struct_config__.frozen:
-                # a mutable body (a plug-in's kind) is decoded for each subscriber
-                for agent in agents:
-                    self._deliver(agent, envelope, size, True)
-                continue
-            # a frozen body is decoded once and shared by every subscriber
+                agent.handle(envelope, body)
+            except ProtocolError as exc:
+                self._drop(len(batch) - 1, f"rejected: {exc}", envelope)
+        return True
+
+    def _on_broadcast(self, frame: bytes) -> None:
+        cut = frame.find(0) + 1
+        if not cut:
+            self._drop(len(frame), "malformed-frames: a broadcast frame without its topic")
+            return
+        topic, batch = frame[:cut], frame[cut:]
+        agents = self._topics.get(topic)
+        if not agents:
+            return
+        for envelope, size in self._envelopes(batch):
+            self._hand_broadcast(agents, envelope, size)
+
+    def _hand_broadcast(self, agents: list[Agent], envelope: Envelope, size: int) -> None:
+        try:
+            body = self.codec.decode_body(envelope)
+        except DecodeError as exc:
+            self._drop(size, str(exc), envelope)
+            return
+        if not body.__struct_config__.frozen:
+            # a mutable body (a plug-in's kind) is decoded for each subscriber
             for agent in agents:
-                self._hand(agent, envelope, body, size, True)
+                self._deliver(agent, envelope, size, True)
+            return
+        # a frozen body is decoded once and shared by every subscriber
+        for agent in agents:
+            self._hand(agent, envelope, body, size, True)
 
     def _deliver(self, agent: Agent, envelope: Envelope, size: int, broadcast: bool) -> None:
         try:

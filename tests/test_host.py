@@ -121,12 +121,48 @@ def test_broadcast_reaches_subscribers_only(context, registry):
     loop.run_once(0.01)
     speaker.publish("dispatch", StepCleared(1, 10.0, 8.0, 2.0, 50.0))
     speaker.publish("other", StepCleared(2, 10.0, 8.0, 2.0, 50.0))
+    speaker.publish("dispatch-2", StepCleared(3, 10.0, 8.0, 2.0, 50.0))  # a longer topic
     assert loop.run_until(lambda: listener.got, 5.0)
     loop.run_for(0.05)
     assert listener.got == [StepCleared(1, 10.0, 8.0, 2.0, 50.0)]
     assert deaf.got == []
+    with pytest.raises(ValueError, match="NUL"):
+        a.subscribe(listener, "dis\0patch")
     a.close()
     b.close()
+
+
+def test_malformed_broadcasts_are_dropped_and_the_subscriber_keeps_serving(context, registry):
+    host = Host("a", "inproc://bc-a", context=context, registry=registry)
+    listener = host.add(Echo("listener"))
+    host.subscribe(listener, "dispatch")
+    raw = context.socket(zmq.PUB)
+    raw.bind("inproc://bc-raw")
+    host.sub.connect("inproc://bc-raw")
+    loop = EventLoop(host)
+    enc = msgspec.msgpack.Encoder()
+
+    def frame(kind, body):
+        env = Envelope(1, kind, "raw/x", "*dispatch", "", 0, 0.0, msgspec.Raw(enc.encode(body)))
+        return b"dispatch\0\x91" + enc.encode(env)
+
+    good = frame("StepCleared", StepCleared(4, 10.0, 8.0, 2.0, 50.0))
+    end = time.monotonic() + 5.0
+    while not listener.got and time.monotonic() < end:   # until the subscription is in
+        raw.send(good)
+        loop.run_for(0.02)
+    listener.got.clear()
+    raw.send(b"dispatch\0\xc1")                                   # not a batch
+    raw.send(frame("Nope", {}))                                     # unknown kind
+    raw.send(frame("StepCleared", {"step": "x"}))                   # wrong body
+    raw.send_multipart([good, b"no topic here"])                    # a second frame
+    raw.send(good)
+    assert loop.run_until(lambda: host.stats.dropped_total >= 4 and len(listener.got) >= 2, 5.0)
+    assert host.stats.dropped == {"malformed-batch": 1, "unknown-kind": 1,
+                                  "malformed-body": 1, "malformed-frames": 1}
+    assert listener.got == [StepCleared(4, 10.0, 8.0, 2.0, 50.0)] * 2
+    raw.close(linger=0)
+    host.close()
 
 
 def test_deadline_timers_fire_in_order_and_can_be_cancelled(context, registry):

@@ -1,12 +1,17 @@
 """``vpp bench frequency --processes P``: the fan-out to sites in P processes over
-loopback TCP. A small harness of its own (multiprocessing, ``spawn``): each process hosts
-its share of the sites on its own host and event loop, connected to the grid host of this
-process; it is not the project's process spawner.
+loopback TCP. The processes come from the project's warm fork server
+(:class:`runs.spawn.SiteSpawner`, as ``vpp run --processes`` starts them); each hosts its
+share of the sites (:func:`runs.bench.frequency_site.frequency_child`) on its own host and
+event loop, connected to the grid host of this process.
 
 Fan-out per sample: from just before the grid publishes it to the moment the last site,
 in whichever process, has applied it. Both ends read ``time.monotonic_ns`` (the system's
 CLOCK_MONOTONIC, one clock for every process of the machine). Each process sends its
-timings back as JSON over a pipe at the end.
+timings back as JSON over a pipe at the end. ``answered`` is up to the grid holding every
+site's response: the sites meter ``meter_delay_ms`` after deciding (see
+:class:`agents.frequency_site.DeferredBookkeeping`), so that on a machine with fewer
+cores than processes no site's metering holds a core while others still have the sample
+to decide.
 
 The same pattern in plain pyzmq (:mod:`runs.bench.zmq_baseline`) runs right after, with
 as many processes and samples: ``raw_zmq_*`` and ``fanout_over_raw_zmq_p50`` say how much
@@ -16,49 +21,22 @@ of the fan-out is the machine and how much is the project's path.
 from __future__ import annotations
 
 import json
-import multiprocessing as mp
 import os
 import time
 
 from agents.grid import SwingSource, publish_until_answered
 from runs.bench.frequency import percentile
 
-
-def _worker(index: int, names: list[str], grid_endpoint: str, pub_endpoint: str, conn) -> None:
-    """One site process: host ``names``, answer until the event closes, report timings."""
-    from agents.clock import WallClock
-    from agents.frequency_site import DeferredBookkeeping, FrequencySiteAgent
-    from agents.host import Host
-    from agents.kinds import default_registry
-    from agents.loop import EventLoop
-    from runs.bench.frequency import bench_sites
-
-    last: dict[int, int] = {}
-
-    def applied(seq: int) -> None:
-        last[seq] = time.monotonic_ns()
-
-    host = Host(f"sites-{index}", "tcp://127.0.0.1:*", clock=WallClock(),
-                registry=default_registry())
-    host.connect("grid", grid_endpoint, pub_endpoint)
-    sites: list[FrequencySiteAgent] = bench_sites(len(names), applied)
-    book = DeferredBookkeeping()
-    for site, name in zip(sites, names):
-        site.name = name
-        site.grid, site.aggregator, site.bookkeeping = "grid/grid", "grid/aggregator", book
-        host.add(site)
-    loop = EventLoop(host)
-    conn.send_bytes(b"ready")
-    loop.run_until(lambda: all(s.closed for s in sites), 600.0)
-    loop.run_for(0.05)
-    conn.send_bytes(json.dumps({str(k): v for k, v in last.items()}).encode())
-    host.close()
+METER_DELAY_S = 0.01
+"""How long after deciding a site process meters (10 ms: a tenth of the sample period)."""
 
 
-def run(sites: int, processes: int, samples: int) -> dict:
+def run(sites: int, processes: int, samples: int, meter_delay_s: float = METER_DELAY_S) -> dict:
     """Fan-out figures for ``sites`` sites spread over ``processes`` processes (TCP)."""
     from physics.frequency import GridParams, LossOfInfeed
+    from runs.bench.frequency_site import frequency_child
     from runs.frequency_rig import FrequencyRig
+    from runs.spawn import PRELOAD, SiteSpawner
 
     if not 1 <= processes <= sites:
         raise ValueError(f"--processes must be between 1 and --sites ({sites}), got {processes}")
@@ -69,21 +47,23 @@ def run(sites: int, processes: int, samples: int) -> dict:
     # the grid side: a rig with no local sites, bound on loopback TCP
     rig = FrequencyRig(SwingSource(params), [], sample_period_s=0.1, transport="tcp")
     grid = rig.grid
-    ctx = mp.get_context("spawn")
-    procs, pipes = [], []
+    spawner = None
     try:
+        spawner = SiteSpawner(preload=[*PRELOAD, "runs.bench.frequency_site"])
+        pipes, jobs = [], []
         for p, share in enumerate(shares):
-            parent, child = ctx.Pipe()
-            proc = ctx.Process(target=_worker, args=(p, share, rig.grid_host.endpoint,
-                                                     rig.grid_host.pub_endpoint, child),
-                               daemon=True)
-            proc.start()
-            procs.append(proc)
-            pipes.append(parent)
+            mine, theirs = spawner.ctx.Pipe()
+            pipes.append(mine)
+            jobs.append((f"sites-{p}", (p, share, rig.grid_host.endpoint,
+                                        rig.grid_host.pub_endpoint, meter_delay_s, theirs)))
             for name in share:
                 grid.add_site(f"sites-{p}/{name}")
-        for parent in pipes:
-            if not parent.poll(120.0) or parent.recv_bytes() != b"ready":
+        spawner.start_processes(frequency_child, jobs)
+        for mine in pipes:
+            while not mine.poll(0.1):
+                if spawner.failed() is not None:
+                    raise RuntimeError(spawner.failed())
+            if mine.recv_bytes() != b"ready":
                 raise RuntimeError("a site process did not start")
         if not publish_until_answered(rig.loop, grid, 60.0):
             raise RuntimeError("the site processes never answered the first sample")
@@ -101,23 +81,23 @@ def run(sites: int, processes: int, samples: int) -> dict:
                 late += 1
         grid.close_event()
         applied: dict[int, int] = {}
-        for parent in pipes:
-            while not parent.poll(0.01):
+        for mine in pipes:
+            while not mine.poll(0.01):
                 rig.loop.run_once(0.01)
-            for seq, ns in json.loads(parent.recv_bytes()).items():
+            for seq, ns in json.loads(mine.recv_bytes()).items():
                 applied[int(seq)] = max(applied.get(int(seq), 0), ns)
         fanout = [(applied[s] - t0) / 1e6 for s, t0 in published.items() if s in applied]
         dropped = rig.grid_host.stats.dropped_total
     finally:
-        for proc in procs:
-            proc.join(10.0)
-            if proc.is_alive():
-                proc.terminate()
+        if spawner is not None:
+            spawner.join(10.0)
+            spawner.stop()
         rig.close()
     out = {"fanout_ms_p50": round(percentile(fanout, 0.5), 3),
            "fanout_ms_p99": round(percentile(fanout, 0.99), 3),
            "answered_ms_p50": round(percentile(answered_ms, 0.5), 3),
            "answered_ms_p99": round(percentile(answered_ms, 0.99), 3),
+           "meter_delay_ms": round(meter_delay_s * 1e3, 3),
            "samples": samples, "late_samples": late, "dropped": dropped}
     out.update(_raw_baseline(processes, samples, out["fanout_ms_p50"]))
     return out

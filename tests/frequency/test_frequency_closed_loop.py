@@ -142,10 +142,12 @@ def test_bad_samples_are_dropped_and_the_site_keeps_serving(context):
 
 
 def test_deferred_bookkeeping_books_the_same_energy(context):
-    """Booking after the pass (the fast path) integrates the same energy as booking before
-    each decision; the limits lag one sample, which does not bind here."""
+    """Booking after the pass (the fast path), at once or 2 ms later (as site processes
+    do), integrates the same energy as booking before each decision; the limits lag one
+    sample, which does not bind here."""
     out = {}
-    for label, book in (("inline", None), ("deferred", DeferredBookkeeping())):
+    for label, book in (("inline", None), ("deferred", DeferredBookkeeping()),
+                        ("delayed", DeferredBookkeeping(0.002))):
         rig = Rig(context, PARAMS, [battery_site(i, book=book) for i in range(4)])
         try:
             result = rig.run(10.0)
@@ -153,10 +155,14 @@ def test_deferred_bookkeeping_books_the_same_energy(context):
                           [r.response_kwh for r in rig.reports.final.values()])
         finally:
             rig.close()
-    (t1, e1, r1), (t2, e2, r2) = out["inline"], out["deferred"]
-    assert [r.f_hz for r in t1] == pytest.approx([r.f_hz for r in t2], abs=1e-12)
-    assert e1 == pytest.approx(e2) and r1 == pytest.approx(r2)
-    assert all(e < 1000.0 for e in e2)
+    (t1, e1, r1) = out["inline"]
+    for label in ("deferred", "delayed"):
+        t2, e2, r2 = out[label]
+        assert [r.f_hz for r in t1] == pytest.approx([r.f_hz for r in t2], abs=1e-12)
+        assert e1 == pytest.approx(e2) and r1 == pytest.approx(r2)
+        assert all(e < 1000.0 for e in e2)
+    with pytest.raises(ValueError, match="delay_s"):
+        DeferredBookkeeping(-1.0)
 
 
 def test_wall_clock_mode_publishes_at_its_rate_and_closes_the_loop(context):

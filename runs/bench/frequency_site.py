@@ -1,0 +1,56 @@
+"""The site processes of ``vpp bench frequency --processes``: frequency sites on a host.
+
+Kept apart from ``runs.bench.frequency_procs`` so that the fork server can preload it:
+a child then imports nothing when it starts.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+from agents.clock import WallClock
+from agents.frequency_site import DeferredBookkeeping
+from agents.host import Host
+from agents.kinds import default_registry
+from agents.loop import EventLoop
+from runs.bench.frequency import bench_sites
+from runs.site_process import parent_gone
+from runs.spawn import set_parent_death_signal
+
+
+def frequency_child(index: int, names: list[str], grid_endpoint: str, pub_endpoint: str,
+                    meter_delay_s: float, results, parent, log_level: int) -> None:
+    """One site process: host ``names``, decide on every sample until the event closes,
+    then send ``{seq: monotonic ns when the last of its sites applied it}`` as JSON on
+    ``results`` (``parent``: the pipe whose end-of-file means the parent is gone)."""
+    set_parent_death_signal()
+    logging.basicConfig(level=log_level)
+    last: dict[int, int] = {}
+
+    def applied(seq: int) -> None:
+        last[seq] = time.monotonic_ns()
+
+    # its own endpoint in-process: nothing connects to this host from outside
+    host = Host(f"sites-{index}", f"inproc://sites-{index}", clock=WallClock(),
+                registry=default_registry())
+    host.connect("grid", grid_endpoint, pub_endpoint)
+    sites = bench_sites(len(names), applied)
+    book = DeferredBookkeeping(meter_delay_s)
+    for site, name in zip(sites, names):
+        site.name = name
+        site.grid, site.aggregator, site.bookkeeping = "grid/grid", "grid/aggregator", book
+        host.add(site)
+    loop = EventLoop(host)
+    results.send_bytes(b"ready")
+    try:
+        while not all(s.closed for s in sites):
+            # the parent's pipe is looked at when nothing arrived (not between a sample
+            # and the metering)
+            if not loop.run_once(0.05) and parent_gone(parent.fileno()):
+                break
+        loop.run_for(meter_delay_s + 0.05)
+        results.send_bytes(json.dumps({str(k): v for k, v in last.items()}).encode())
+    finally:
+        host.close()
