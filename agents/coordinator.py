@@ -16,7 +16,17 @@ from dataclasses import dataclass, field
 
 from agents.agent import Agent
 from agents.liveness import PeerLiveness
-from agents.membership import Applied, Heartbeat, Refused, Register, Stop, Stopped, Welcome
+from agents.membership import (
+    Applied,
+    Heartbeat,
+    Refused,
+    Register,
+    ScenarioRequest,
+    ScenarioSent,
+    Stop,
+    Stopped,
+    Welcome,
+)
 from agents.messages import Envelope
 from agents.timers import Timer
 from coordination.errors import ProtocolError
@@ -81,6 +91,9 @@ class CoordinatorAgent(Agent):
         site_names: every site of the scenario, in its order.
         scenario_digest: what a site process's scenario must hash to.
         seed: the run's seed, told to the sites in ``Welcome``.
+        scenario: the validated scenario as MessagePack, sent to a site process that asks
+            for it (``ScenarioRequest``: one started from its own site file); None
+            refuses such a request.
         run_name: the run directory's name, told to the sites.
         settings: heartbeats, timeouts, acknowledgements.
     """
@@ -88,8 +101,10 @@ class CoordinatorAgent(Agent):
     role = "coordinator"
 
     def __init__(self, name: str, site_names: Sequence[str], *, scenario_digest: str,
-                 seed: int, run_name: str, settings: LinkSettings) -> None:
+                 seed: int, run_name: str, settings: LinkSettings,
+                 scenario: bytes | None = None) -> None:
         super().__init__(name)
+        self.scenario = scenario
         self.site_names = list(site_names)
         self.scenario_digest = scenario_digest
         self.seed = seed
@@ -107,6 +122,7 @@ class CoordinatorAgent(Agent):
         self._seq = 0
         self._dispatch: tuple[StepCleared, str] | None = None
         self._resend: Timer | None = None
+        self.on(ScenarioRequest, self._on_scenario_request)
         self.on(Register, self._on_register)
         self.on(Heartbeat, self._on_heartbeat)
         self.on(Applied, self._on_applied)
@@ -139,6 +155,21 @@ class CoordinatorAgent(Agent):
         self.log.warning("refused host %s: %s", host, reason)
         self.host.route_back(host)
         self.send(f"{host}/{LINK_AGENT}", Refused(reason), conversation=f"join/{host}")
+        self.host.flush_out()
+        if host not in self.members:
+            self.host.forget_route(host)
+
+    def _on_scenario_request(self, envelope: Envelope, request: ScenarioRequest) -> None:
+        host = self._sender_host(envelope)
+        if envelope.sender != f"{host}/{LINK_AGENT}" or request.host != host:
+            raise ProtocolError(f"ScenarioRequest from {envelope.sender} names host "
+                                f"{request.host!r}")
+        if self.scenario is None:
+            self._refuse(host, "this aggregator does not hand out its scenario")
+            return
+        self.host.route_back(host)
+        self.send(envelope.sender, ScenarioSent(self.scenario, self.scenario_digest),
+                  conversation=f"join/{host}")
         self.host.flush_out()
         if host not in self.members:
             self.host.forget_route(host)

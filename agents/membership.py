@@ -25,6 +25,22 @@ class SiteInfo(msgspec.Struct, frozen=True):
     p_max_kw: float
 
 
+class ScenarioRequest(msgspec.Struct, frozen=True):
+    """Site process -> coordinator, before ``Register``: a process started from a site
+    file of its own (``vpp site SITE.yaml``) asks for the scenario the aggregator runs
+    (repeated every heartbeat until answered)."""
+
+    host: str
+
+
+class ScenarioSent(msgspec.Struct, frozen=True):
+    """Coordinator -> site process: the scenario the aggregator runs, validated, as
+    MessagePack (:class:`runs.scenario.Scenario`), and its digest."""
+
+    scenario: bytes
+    digest: str
+
+
 class Register(msgspec.Struct, frozen=True):
     """Site process -> coordinator: host ``host`` serves ``sites`` of the scenario whose
     digest is ``scenario_digest`` (repeated every heartbeat until answered)."""
@@ -93,7 +109,8 @@ class Stopped(msgspec.Struct, frozen=True):
 
 
 MEMBERSHIP_KINDS: tuple[type[msgspec.Struct], ...] = (
-    Register, Welcome, Refused, Heartbeat, Applied, Stop, Stopped,
+    ScenarioRequest, ScenarioSent, Register, Welcome, Refused, Heartbeat, Applied, Stop,
+    Stopped,
 )
 """Every kind of distributed operation, for registering with a runtime."""
 

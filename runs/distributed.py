@@ -109,7 +109,8 @@ class AggregatorRun:
         self.endpoint = self.host.listen(bind, listen_setup)
         self.coordinator = CoordinatorAgent(
             "coordinator", names, scenario_digest=scenario_digest(scenario), seed=self.seed,
-            run_name=self.out_dir.name, settings=self.settings)
+            run_name=self.out_dir.name, settings=self.settings,
+            scenario=msgspec.msgpack.encode(scenario))
         self.aggregator = self._make_aggregator(scenario, scenario_path)
         self.host.add(self.aggregator)
         self.host.add(self.coordinator)

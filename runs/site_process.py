@@ -20,13 +20,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import msgspec
 import zmq
 
+from agents.agent import Agent
 from agents.clock import SimulatedClock
-from agents.coordinator import LinkSettings
+from agents.coordinator import LINK_AGENT, LinkSettings
 from agents.host import Host, SocketSetup
 from agents.loop import EventLoop
-from agents.membership import Stopped, distributed_registry
+from agents.membership import (
+    Refused,
+    ScenarioRequest,
+    ScenarioSent,
+    Stopped,
+    distributed_registry,
+)
 from agents.site_link import RemoteSiteAgent, SiteLinkAgent
 from agents.trace import TraceRecorder, shard_path
 from runs.devices import build_devices
@@ -147,6 +155,69 @@ def parent_gone(fd: int | None) -> bool:
         return False
     readable, _, _ = select.select([fd], [], [], 0)
     return bool(readable) and os.read(fd, 1) == b""
+
+
+class _ScenarioAsker(Agent):
+    """Asks the coordinator for its scenario every ``period_s`` until answered."""
+
+    role = "link"
+
+    def __init__(self, period_s: float) -> None:
+        super().__init__(LINK_AGENT)
+        self.period_s = period_s
+        self.sent: ScenarioSent | None = None
+        self.refused: str | None = None
+        self.on(ScenarioSent, lambda env, sent: setattr(self, "sent", sent))
+        self.on(Refused, lambda env, refused: setattr(self, "refused", refused.reason))
+
+    def started(self) -> None:
+        self.host.call_later(0.0, self._ask)
+
+    def _ask(self) -> None:
+        if self.sent is None and self.refused is None:
+            self.send(f"{AGGREGATOR_HOST}/coordinator", ScenarioRequest(self.host.name),
+                      conversation=f"join/{self.host.name}")
+            self.host.call_later(self.period_s, self._ask)
+
+
+def fetch_scenario(connect: str, host_name: str, *, setup: SocketSetup | None = None,
+                   period_s: float = 0.25, timeout_s: float | None = None,
+                   ) -> Scenario | None:
+    """Ask the aggregator at ``connect`` for the scenario it runs (a site process started
+    from its own site file does this before it registers), asking again every
+    ``period_s`` until it answers, ``timeout_s`` passes (None: no limit) or SIGTERM /
+    SIGINT (then it returns None). Raises ScenarioError when refused, not answered, or
+    the answer is not the scenario its digest says."""
+    context = zmq.Context()
+    host = Host(host_name, f"inproc://{host_name}-ask-{uuid.uuid4().hex}", context=context,
+                registry=distributed_registry())
+    host.connect(AGGREGATOR_HOST, connect, duplex=True, setup=setup)
+    asker = host.add(_ScenarioAsker(period_s))
+    loop = EventLoop(host)
+    signals = _Signals()
+    end = None if timeout_s is None else time.monotonic() + timeout_s
+    try:
+        while asker.sent is None and asker.refused is None and signals.received is None:
+            if end is not None and time.monotonic() > end:
+                break
+            loop.run_once(0.05)
+    finally:
+        signals.restore()
+        host.close()
+        context.term()
+    if signals.received is not None:
+        return None
+    if asker.refused is not None:
+        raise ScenarioError(f"{connect}: the aggregator refused: {asker.refused}")
+    if asker.sent is None:
+        raise ScenarioError(f"{connect}: no answer from an aggregator within {timeout_s} s")
+    try:
+        scenario = msgspec.msgpack.decode(asker.sent.scenario, type=Scenario)
+    except msgspec.DecodeError as exc:  # ValidationError is a DecodeError
+        raise ScenarioError(f"{connect}: the aggregator sent no valid scenario ({exc})") from None
+    if scenario_digest(scenario) != asker.sent.digest:
+        raise ScenarioError(f"{connect}: the scenario received does not match its digest")
+    return scenario
 
 
 def serve_sites(scenario: Scenario, names: Sequence[str], connect: str, *,

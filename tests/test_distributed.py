@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import yaml
 import pytest
 
 from agents.trace_reader import TraceReader
@@ -88,3 +89,58 @@ def test_four_site_processes_over_tcp_give_the_one_process_dispatch(
         assert len(reader.steps()) == 4
     finally:
         reader.close()
+
+
+def _write_site_file(path, scenario_path, names, change=None):
+    """A site owner's file: the scenario's entries for ``names``, copied as written."""
+    sites = [s for s in yaml.safe_load(scenario_path.read_text())["sites"] if s["name"] in names]
+    if change is not None:
+        change(sites)
+    path.write_text(yaml.safe_dump({"sites": sites}))
+    return path
+
+
+def test_a_site_file_of_its_own_joins_and_gives_the_one_process_dispatch(
+        scenario_path, one_process, tmp_path):
+    """One process serves half the sites from the scenario, another the other half from a
+    site file of its own (the scenario comes from the aggregator); a third, whose site
+    file says its battery is larger than the aggregator's scenario does, is refused with
+    the field and both values and never joins."""
+    scenario = load(scenario_path)
+    names = scenario.site_names()
+    first, second = names[: len(names) // 2], names[len(names) // 2:]
+    mine = _write_site_file(tmp_path / "mine.yaml", scenario_path, second)
+    raw = yaml.safe_load(scenario_path.read_text())["sites"]
+    site = next(s for s in raw if any(d["type"] == "battery" for d in s["devices"]))
+    j = next(j for j, d in enumerate(site["devices"]) if d["type"] == "battery")
+    capacity = float(site["devices"][j]["capacity_kwh"])
+
+    def bigger(sites):
+        sites[0]["devices"][j]["capacity_kwh"] = 2 * capacity
+
+    wrong = _write_site_file(tmp_path / "wrong.yaml", scenario_path, [site["name"]], bigger)
+    out = tmp_path / "run"
+    agg = AggregatorRun(scenario, out, bind="tcp://127.0.0.1:*", scenario_path=scenario_path,
+                        join_timeout_s=60)
+    procs = [start_site(scenario_path, agg.endpoint, first, out, "--insecure"),
+             start_site(mine, agg.endpoint, [], out, "--insecure", "--host-name", "owner"),
+             start_site(wrong, agg.endpoint, [], out, "--insecure", "--host-name", "wrong")]
+    try:
+        summary = agg.run()
+    finally:
+        agg.close()
+        stop_all(procs)
+    errors = [p.stderr.read().decode() for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 2], errors
+    assert leftovers() == []
+    assert "at `$.sites[0].devices[%d].capacity_kwh`" % j in errors[2]
+    assert repr(2 * capacity) in errors[2] and repr(capacity) in errors[2]
+    assert summary["processes"] == 2 and summary["lost_sites"] == []
+    assert summary["refused_registrations"] == 0      # the wrong one never registered
+    for a, b in zip(one_process.aggregator.outcomes, agg.aggregator.outcomes, strict=True):
+        assert b.served_kw == pytest.approx(a.served_kw, abs=1e-9)
+        assert b.cost_eur == pytest.approx(a.cost_eur, abs=1e-9)
+        by_name = {k.split("/")[1]: v for k, v in b.site_power_kw.items()}
+        assert by_name == pytest.approx({k.split("/")[1]: v for k, v in a.site_power_kw.items()})
+    joined = {e.host: e.sites for e in agg.coordinator.events if e.event == "joined"}
+    assert joined == {f"site-{first[0]}": first, "owner": second}

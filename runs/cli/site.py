@@ -10,7 +10,10 @@ from runs.cli.common import LOG_JSON_HELP, fail, setup_logging
 
 
 def site(
-    scenario: Path = typer.Argument(..., help="The scenario YAML file the aggregator runs."),
+    scenario: Path = typer.Argument(
+        ..., help="The scenario YAML file the aggregator runs, or a site file of this "
+        "process's own sites (`site:` or `sites:` only; the scenario then comes from the "
+        "aggregator and must describe them the same way)."),
     connect: str = typer.Option(..., "--connect",
                                 help="The aggregator: tcp://HOST:PORT or ipc://PATH."),
     names: list[str] = typer.Option(
@@ -39,26 +42,49 @@ def site(
 ) -> None:
     """Join an aggregator (vpp aggregator) and serve sites until told to stop.
 
-    Exit codes: 0 stopped by the aggregator, 2 refused, 143 SIGTERM/SIGINT.
+    Exit codes: 0 stopped, 1 bad file, 2 refused or unlike the aggregator's, 143 signal.
     """
     setup_logging(log_level, log_json)
     from agents.coordinator import LinkSettings
     from runs.cli.network import check_endpoint, client_security
-    from runs.scenario import ScenarioError, load
     from runs.distributed import check_distributable
-    from runs.site_process import serve_sites
+    from runs.scenario import ScenarioError, parse, read_mapping
+    from runs.site_file import check_against, is_site_file, parse_site_file
+    from runs.site_process import fetch_scenario, host_name_for, serve_sites
 
     check_endpoint(connect, "--connect")
+    site_file = None
     try:
-        spec = load(scenario)
-        check_distributable(spec)
+        data = read_mapping(scenario)
+        if is_site_file(data):
+            site_file = parse_site_file(data, str(scenario))
+            mine = site_file.names()
+            strange = [n for n in names if n not in mine]
+            if strange:
+                fail(f"--site {', '.join(strange)}: not in the site file {scenario} "
+                     f"(it has {', '.join(mine)})")
+        else:
+            spec = parse(data, str(scenario))
+            check_distributable(spec)
     except ScenarioError as exc:
         fail(str(exc), code=1)
-    setup = client_security(connect, key, server_key, insecure)
     try:
         settings = LinkSettings(heartbeat_ms=heartbeat_ms, timeout_ms=timeout_ms, grace_s=grace_s)
     except ValueError as exc:
         fail(str(exc))
+    setup = client_security(connect, key, server_key, insecure)
+    where = str(scenario)
+    if site_file is not None:
+        names = names or site_file.names()
+        try:
+            spec = fetch_scenario(connect, host_name or host_name_for(names), setup=setup)
+            if spec is None:
+                raise SystemExit(143)
+            check_distributable(spec)
+            check_against(site_file, spec, str(scenario))
+        except ScenarioError as exc:
+            fail(str(exc), code=2)
+        where = f"the scenario of the aggregator at {connect}"
     metrics = None
     if metrics_port is not None:
         from agents.ops.metrics import OpsMetrics
@@ -71,7 +97,7 @@ def site(
             fail(f"--metrics-port {metrics_port}: cannot serve metrics ({exc.strerror})")
     try:
         result = serve_sites(spec, names or spec.site_names(), connect, out_dir=out,
-                             where=str(scenario), host_name=host_name, setup=setup,
+                             where=where, host_name=host_name, setup=setup,
                              settings=settings,
                              on_host=(lambda host: site_process_metrics(host, metrics))
                              if metrics is not None else None)
