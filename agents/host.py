@@ -112,6 +112,10 @@ class Host:
         max_frame_bytes: a larger message is dropped as ``oversized`` (a batch may hold
             many messages: the transport's own cap is 4 batches' worth).
         limiter: a per-peer rate limit on addressed envelopes (None: no limit).
+        bind_identities: deliver what comes over an authenticated (CURVE) connection only
+            when the sending host's name is the name its key is allowed under (the
+            ``User-Id`` that :class:`agents.security.AllowList` gives the connection); a
+            connection may then not take over another's identity (no ROUTER handover).
     """
 
     def __init__(
@@ -119,6 +123,7 @@ class Host:
         context: zmq.Context | None = None, clock: Clock | None = None,
         registry: KindRegistry | None = None, trace: TraceRecorder | None = None,
         max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES, limiter: PeerLimiter | None = None,
+        bind_identities: bool = False,
     ) -> None:
         if not name or "/" in name or "*" in name:
             raise ValueError(f"a host name must be non-empty, without '/' or '*': {name!r}")
@@ -137,8 +142,11 @@ class Host:
         self._routes: set[str] = set()
         self.limiter = limiter
         self._timers = TimerQueue()
+        self.bind_identities = bind_identities
         self.router = self._socket(zmq.ROUTER)
-        self.router.setsockopt(zmq.ROUTER_HANDOVER, 1)
+        # a peer that reconnects under its name takes its identity over (a site process
+        # that restarted), unless identities are bound to keys
+        self.router.setsockopt(zmq.ROUTER_HANDOVER, 0 if bind_identities else 1)
         # answering a peer that is gone raises (EHOSTUNREACH) instead of vanishing silently
         self.router.setsockopt(zmq.ROUTER_MANDATORY, 1)
         # the transport's own guard is looser than the codec's cap, so that a message just
@@ -326,13 +334,19 @@ class Host:
             if not self._fast_broadcast(frame):
                 self._on_broadcast(frame)
             return 1
+        bound = self.bind_identities and sock is self.router
         while count < _DRAIN_LIMIT:
             try:
-                parts = sock.recv_multipart(zmq.NOBLOCK)
+                if bound:
+                    parts = self._recv_bound(sock)
+                else:
+                    parts = sock.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 break
             count += 1
-            if sock is self.router:
+            if parts is None:
+                pass  # dropped: the key is not the sender's
+            elif sock is self.router:
                 self._on_addressed(parts)
             else:
                 self._on_uplink(self._uplinks[sock], parts)
@@ -342,6 +356,23 @@ class Host:
                 # end the drain otherwise (see docs/runtime.md, Performance)
                 break
         return count
+
+    def _recv_bound(self, sock: zmq.Socket) -> list[bytes] | None:
+        """One message from the ROUTER, or None (dropped) when it came over an
+        authenticated connection whose key is allowed under another name than the
+        identity it gave (see ``bind_identities``)."""
+        frames = sock.recv_multipart(zmq.NOBLOCK, copy=False)
+        parts = [f.bytes for f in frames]
+        try:
+            user = frames[-1].get("User-Id")
+        except zmq.ZMQError:
+            return parts  # not authenticated (inproc, ipc, plaintext): nothing to bind
+        identity = parts[0].decode(errors="replace")
+        if user == identity:
+            return parts
+        self._drop(sum(map(len, parts)), f"spoofed-sender: host {identity!r} came with the "
+                   f"key allowed for {user!r}")
+        return None
 
     def _drop(self, size: int, reason: str, envelope: Envelope | None = None) -> None:
         self.stats.dropped[reason.split(":", 1)[0]] += 1

@@ -98,10 +98,32 @@ def allow(key_file: Path | str, allow_dir: Path | str) -> Path:
 
 def allowed_keys(allow_dir: Path | str) -> set[bytes]:
     """Every public key in an allow-list folder's ``*.key`` files."""
+    return set(allowed_names(allow_dir))
+
+
+def allowed_names(allow_dir: Path | str) -> dict[bytes, str]:
+    """Every public key in an allow-list folder, with the name it is allowed under: its
+    file's name without ``.key`` (``north.key`` admits the host ``north``)."""
     allow_dir = Path(allow_dir)
     if not allow_dir.is_dir():
         raise KeyFileError(f"{allow_dir}: no such allow-list folder")
-    return {load_public(p) for p in sorted(allow_dir.glob("*.key"))}
+    names: dict[bytes, str] = {}
+    for path in sorted(allow_dir.glob("*.key")):
+        key = load_public(path)
+        if key in names:
+            raise KeyFileError(f"{path} holds the key of {names[key]}.key: a key admits one "
+                               "host name")
+        names[key] = path.stem
+    return names
+
+
+def key_name(key_file: Path | str) -> str:
+    """The name a key file stands for: ``north`` for ``north.key`` or ``north.key_secret``."""
+    name = Path(key_file).name
+    for suffix in (".key_secret", ".key"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
 
 
 def server_setup(public: bytes, secret: bytes) -> SocketSetup:
@@ -127,20 +149,45 @@ def client_setup(public: bytes, secret: bytes, server_public: bytes) -> SocketSe
     return setup
 
 
+class _NamingAuthenticator(ThreadAuthenticator):
+    """pyzmq's ZAP thread, with the admitted key's allow-list name as the connection's
+    ``User-Id`` (pyzmq's documented hook; its default is the key itself)."""
+
+    def __init__(self, context: zmq.Context, names: dict[bytes, str]) -> None:
+        super().__init__(context, log=_zap_log)
+        self.names = names
+
+    def curve_user_id(self, client_public_key: bytes) -> str:
+        """The name the key is allowed under (ZeroMQ hands it to every message)."""
+        key = client_public_key
+        z85 = zmq.utils.z85.encode(key) if len(key) == 32 else key
+        return self.names.get(z85, "")
+
+
 class AllowList:
     """The ZAP handler of one ZeroMQ context: admits the allow-listed CURVE clients only.
 
+    Every message that comes over an admitted connection carries, as its ZeroMQ
+    ``User-Id`` property, the name the key is allowed under; a host made with
+    ``bind_identities=True`` delivers it only when that name is the sending host's name
+    (see :meth:`agents.host.Host.drain`).
+
     Args:
         context: the context whose sockets it guards (start it before binding).
-        keys: the admitted public keys.
+        keys: the admitted public keys, each with the host name it admits
+            (:func:`allowed_names`), or a set of keys (then the names are their
+            fingerprints, which no host is named after).
     """
 
-    def __init__(self, context: zmq.Context, keys: set[bytes]) -> None:
-        self.keys = {zmq.utils.z85.encode(k) if len(k) == 32 else k for k in keys}
+    def __init__(self, context: zmq.Context, keys: set[bytes] | dict[bytes, str]) -> None:
+        named = keys if isinstance(keys, dict) else {k: fingerprint(k) for k in keys}
+        self.names = {zmq.utils.z85.encode(k) if len(k) == 32 else k: n
+                      for k, n in named.items()}
+        self.keys = set(self.names)
         self.refused: Counter[str] = Counter()
         self.admitted = 0
         self._lock = threading.Lock()
-        self._auth = ThreadAuthenticator(context, log=_zap_log)
+        self._auth = _NamingAuthenticator(context, self.names)
 
     def start(self) -> AllowList:
         """Start answering ZAP requests (in a thread of pyzmq's)."""

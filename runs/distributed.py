@@ -78,6 +78,9 @@ class AggregatorRun:
         join_timeout_s: how long to wait for the sites.
         stop_timeout_s: how long to wait for the sites' ``Stopped`` at the end.
         context: the ZeroMQ context (a new one by default; one with a ZAP handler for CURVE).
+        bind_identities: a CURVE-authenticated site host must use the name its key is
+            allowed under (see :class:`agents.host.Host`); ``vpp aggregator`` sets it
+            with CURVE.
     """
 
     def __init__(self, scenario: Scenario, out_dir: Path | str, *, bind: str,
@@ -85,7 +88,7 @@ class AggregatorRun:
                  listen_setup: SocketSetup | None = None, limiter: PeerLimiter | None = None,
                  settings: LinkSettings | None = None, min_sites: int | None = None,
                  join_timeout_s: float = 60.0, stop_timeout_s: float = 10.0,
-                 context: zmq.Context | None = None) -> None:
+                 context: zmq.Context | None = None, bind_identities: bool = False) -> None:
         check_distributable(scenario)
         self.scenario = scenario
         self.seed = scenario.seed if seed is None else seed
@@ -105,7 +108,7 @@ class AggregatorRun:
         self.trace = TraceRecorder(shard_path(self.out_dir, AGGREGATOR_HOST), AGGREGATOR_HOST)
         self.host = Host(AGGREGATOR_HOST, f"inproc://agg-{uuid.uuid4().hex}", context=self.context,
                          clock=self.clock, registry=distributed_registry(), trace=self.trace,
-                         limiter=limiter)
+                         limiter=limiter, bind_identities=bind_identities)
         self.endpoint = self.host.listen(bind, listen_setup)
         self.coordinator = CoordinatorAgent(
             "coordinator", names, scenario_digest=scenario_digest(scenario), seed=self.seed,

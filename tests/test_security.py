@@ -22,6 +22,7 @@ from agents.security import (
     AllowList,
     RateLimiter,
     allowed_keys,
+    allowed_names,
     client_setup,
     fingerprint,
     load_public,
@@ -62,13 +63,13 @@ def test_keys_new_and_allow(keys):
     assert again.exit_code == 2 and "not overwritten" in again.output
 
 
-def _site_thread(scenario, names, endpoint, setup):
+def _site_thread(scenario, names, endpoint, setup, host_name=None):
     """A site served from a thread; closing the returned pipe end stops it."""
     r, w = os.pipe()
     results = []
     thread = threading.Thread(target=lambda: results.append(serve_sites(
         scenario, names, endpoint, setup=setup, settings=FAST, parent_fd=r,
-        host_name=f"site-{names[0]}")), daemon=True)
+        host_name=host_name or f"site-{names[0]}")), daemon=True)
     thread.start()
     return thread, w, results
 
@@ -115,6 +116,52 @@ def test_curve_admits_the_allowed_key_and_refuses_a_stranger(tmp_path, keys, cap
         reader.close()
     for key in all_keys:
         assert key not in caplog.text and key not in traced
+
+
+def test_a_key_admits_only_the_host_it_is_allowed_as(tmp_path, keys):
+    """With identities bound, a site whose key is allowed as ``site`` cannot act as
+    ``north``: everything it sends is dropped as spoofed, it is never welcomed; the host
+    that holds north's key then joins as ``north`` and runs the step."""
+    runner.invoke(app, ["keys", "new", "north", "--dir", str(keys)])
+    runner.invoke(app, ["keys", "allow", str(keys / "north.key"),
+                        "--allow-dir", str(keys / "allowed")])
+    names = allowed_names(keys / "allowed")
+    assert sorted(names.values()) == ["north", "site"]
+    path = small_scenario(tmp_path, steps=1)
+    scenario = load(path)
+    context = zmq.Context()
+    allow_list = AllowList(context, names).start()
+    agg_public, agg_secret = load_secret(keys / "agg.key_secret")
+    agg = AggregatorRun(scenario, tmp_path / "run", bind="tcp://127.0.0.1:*",
+                        scenario_path=path, listen_setup=server_setup(agg_public, agg_secret),
+                        settings=FAST, context=context, join_timeout_s=20,
+                        bind_identities=True)
+    every = scenario.site_names()
+    spoofer = _site_thread(scenario, every, agg.endpoint,
+                           client_setup(*load_secret(keys / "site.key_secret"), agg_public),
+                           host_name="north")
+    north = None
+    try:
+        spoofed = agg.loop.run_until(
+            lambda: agg.host.stats.dropped["spoofed-sender"] >= 3, 10.0)
+        os.close(spoofer[1])
+        spoofer[0].join(10)
+        north = _site_thread(scenario, every, agg.endpoint,
+                             client_setup(*load_secret(keys / "north.key_secret"), agg_public),
+                             host_name="north")
+        summary = agg.run()
+    finally:
+        agg.close()
+        if north is not None:
+            os.close(north[1])
+            north[0].join(10)
+        allow_list.stop()
+        context.term()
+    assert spoofed and agg.coordinator.refusals == 0
+    assert spoofer[2][0].exit_code == 3 and spoofer[2][0].modes == []   # never welcomed
+    assert north[2][0].exit_code == 0 and summary["steps"] == 1
+    assert [e.host for e in agg.coordinator.events] == ["north"]
+    assert leftovers() == []
 
 
 @pytest.mark.parametrize("command", [
@@ -214,3 +261,39 @@ def test_a_site_process_with_another_scenario_is_refused(tmp_path):
     assert agg.coordinator.refusals == 1 and agg.coordinator.members == {}
     assert results[0].exit_code == 2
     assert results[0].reason.startswith("refused: the site process runs another scenario")
+
+
+def test_the_commands_with_curve_join_a_site_under_its_key_name(tmp_path, keys):
+    """``vpp aggregator --key --allow-dir`` and ``vpp site --key --server-key`` as
+    processes: the site's host takes its key's name (site.key_secret: ``site``), which is
+    the name the aggregator admits that key under; the run completes."""
+    import json
+    import socket
+    import subprocess
+    import sys
+
+    from tests.proc_helpers import ROOT, start_site, stop_all
+
+    path = small_scenario(tmp_path, steps=1)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = tmp_path / "run"
+    agg = subprocess.Popen(
+        [sys.executable, "-m", "runs.cli", "aggregator", str(path),
+         "--bind", f"tcp://127.0.0.1:{port}", "--key", str(keys / "agg.key_secret"),
+         "--allow-dir", str(keys / "allowed"), "--out", str(out), "--join-timeout-s", "30"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    site = start_site(path, f"tcp://127.0.0.1:{port}", [], out,
+                      "--key", str(keys / "site.key_secret"),
+                      "--server-key", str(keys / "agg.key"))
+    try:
+        agg.wait(timeout=40)
+    finally:
+        stop_all([agg, site])
+    assert agg.returncode == 0, agg.stderr.read().decode()
+    assert site.returncode == 0, site.stderr.read().decode()
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["steps"] == 1 and summary["processes"] == 1
+    assert summary["lost_sites"] == [] and summary["dropped"] == 0
+    assert (out / "trace" / "site.sqlite").exists()

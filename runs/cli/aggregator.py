@@ -77,7 +77,8 @@ def aggregator(
         agg = aggregator_run(spec, run_dir, bind=bind, scenario_path=scenario, seed=seed,
                             listen_setup=setup, limiter=limiter, settings=settings,
                             min_sites=min_sites, join_timeout_s=join_timeout_s,
-                            stop_timeout_s=stop_timeout_s, context=context)
+                            stop_timeout_s=stop_timeout_s, context=context,
+                            bind_identities=allow_list is not None)
     except (ScenarioError, ValueError, zmq.ZMQError) as exc:
         if allow_list is not None:
             allow_list.stop()

@@ -14,7 +14,8 @@ app = typer.Typer(help="CURVE keys: make a key pair, admit a site's public key."
 
 @app.command("new")
 def new(
-    name: str = typer.Argument(..., help="The key's name (an aggregator's or a site's)."),
+    name: str = typer.Argument(..., help="The key's name (an aggregator's or a site's; a "
+                               "site's key admits the host of that name only)."),
     directory: Path = typer.Option(Path("vpp-keys"), "--dir", help="Where to write the files."),
 ) -> None:
     """Write NAME.key (public: give it away) and NAME.key_secret (secret: mode 0600)."""

@@ -21,7 +21,7 @@ def check_endpoint(endpoint: str, option: str) -> None:
 def server_security(context, bind: str, key: Path | None, allow_dir: Path | None,
                     insecure: bool):
     """The aggregator's CURVE setup and ZAP allow-list (None, None for plaintext)."""
-    from agents.security import AllowList, KeyFileError, allowed_keys, load_secret, server_setup
+    from agents.security import AllowList, KeyFileError, allowed_names, load_secret, server_setup
 
     if insecure:
         if key is not None or allow_dir is not None:
@@ -36,7 +36,7 @@ def server_security(context, bind: str, key: Path | None, allow_dir: Path | None
         fail("CURVE needs both --key and --allow-dir")
     try:
         public, secret = load_secret(key)
-        keys = allowed_keys(allow_dir)
+        keys = allowed_names(allow_dir)
     except KeyFileError as exc:
         fail(str(exc))
     if not keys:

@@ -22,7 +22,9 @@ def site(
         None, "--out", "-o", help="The run directory for this process's trace shard "
         "\\[default: vpp-output/<the aggregator's run name>]."),
     host_name: str | None = typer.Option(
-        None, "--host-name", help="This process's host name \\[default: site-<first site>]."),
+        None, "--host-name", help="This process's host name \\[default: the name of --key "
+        "(north for north.key_secret; an aggregator with CURVE admits a key under its "
+        "name only), else site-<first site>]."),
     key: Path | None = typer.Option(None, "--key", help="This site's .key_secret (CURVE)."),
     server_key: Path | None = typer.Option(None, "--server-key",
                                            help="The aggregator's public .key (CURVE)."),
@@ -73,6 +75,10 @@ def site(
     except ValueError as exc:
         fail(str(exc))
     setup = client_security(connect, key, server_key, insecure)
+    if host_name is None and setup is not None and key is not None:
+        from agents.security import key_name
+
+        host_name = key_name(key)
     where = str(scenario)
     if site_file is not None:
         names = names or site_file.names()
