@@ -1,5 +1,6 @@
 """ADMM with its sites in processes: the one-process plan and delivery, one merged trace,
-and a site process killed mid-negotiation dropped at the deadline and named."""
+and a site process killed mid-negotiation dropped at the deadline and named, its sites
+planned again from the next window once a new process serves them."""
 
 from __future__ import annotations
 
@@ -98,7 +99,8 @@ def test_four_site_processes_give_the_one_process_plan_and_delivery(
         assert float(row["power_kw"]) == pytest.approx(ran[row["site"]], abs=1e-9)
 
 
-def test_a_site_process_killed_mid_negotiation_is_dropped_and_named(scenario_path, tmp_path):
+def test_a_site_process_killed_mid_negotiation_is_dropped_named_and_rejoins_next_window(
+        scenario_path, tmp_path):
     scenario = load(scenario_path)
     out = tmp_path / "run"
     agg = aggregator_run(scenario, out, bind="tcp://127.0.0.1:*",
@@ -123,6 +125,14 @@ def test_a_site_process_killed_mid_negotiation_is_dropped_and_named(scenario_pat
         agg.wait_for_sites()
         agg.host.call_later(0.0, kill_at_round_5)
         while not agg.finished:
+            if agg.step_index == WINDOW:
+                # before the second window: the loss is declared, then a new process
+                # serves the killed sites under the same host name
+                assert agg.loop.run_until(lambda: agg.coordinator.lost_sites(), 10)
+                procs.append(start_site(scenario_path, agg.endpoint, killed_sites, out,
+                                        "--insecure", "--host-name", groups[1].host))
+                assert agg.loop.run_until(
+                    lambda: len(agg.coordinator.joined()) == len(scenario.site_names()), 30)
             agg.step()
         agg.stop_sites("the run is over")
         summary = agg.summary()
@@ -132,7 +142,7 @@ def test_a_site_process_killed_mid_negotiation_is_dropped_and_named(scenario_pat
         stop_all(procs)
     assert leftovers() == []
     assert victim.returncode == -signal.SIGKILL
-    assert [p.returncode for p in procs if p is not victim] == [0, 0, 0]
+    assert [p.returncode for p in procs if p is not victim] == [0, 0, 0, 0]
     assert killed_at and killed_at[0] >= 5
 
     first = agg.negotiations[0][2]
@@ -146,14 +156,18 @@ def test_a_site_process_killed_mid_negotiation_is_dropped_and_named(scenario_pat
     planned = np.sum(list(first.schedules_kw.values()), axis=0)
     assert planned == pytest.approx(agg.targets[:WINDOW], abs=0.05)
     assert not any(s.split("/")[1] in killed_sites for s in first.schedules_kw)
-    # the second window is planned with the live sites only
+    # the second window plans every site again, the rejoined ones included, to the target
     second = agg.negotiations[1][2]
     assert second.converged and second.dropped == {}
-    assert sorted(s.split("/")[1] for s in second.schedules_kw) == sorted(
-        set(scenario.site_names()) - set(killed_sites))
-    # every step acknowledged by the six live sites; the trace names the lost host
-    assert all(set(acks) == set(scenario.site_names()) - set(killed_sites)
-               for acks in agg.applied)
+    assert sorted(s.split("/")[1] for s in second.schedules_kw) == sorted(scenario.site_names())
+    planned = np.sum(list(second.schedules_kw.values()), axis=0)
+    assert planned == pytest.approx(agg.targets[WINDOW:2 * WINDOW], abs=0.05)
+    events = [(e["event"], e["host"]) for e in summary["liveness_events"]]
+    assert ("lost", groups[1].host) in events and ("rejoined", groups[1].host) in events
+    # the first window's steps acknowledged by the six live sites, the second's by all
+    everyone = set(scenario.site_names())
+    assert [set(acks) for acks in agg.applied] == (
+        [everyone - set(killed_sites)] * WINDOW + [everyone] * WINDOW)
     reader = TraceReader(out)
     try:
         lost = [r for r in reader.rounds() if r["protocol"] == "liveness"
