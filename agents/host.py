@@ -240,6 +240,22 @@ class Host:
             self._topics[key] = []
         self._topics[key].append(agent)
 
+    def unsubscribe(self, agent: Agent, topic: str) -> None:
+        """Stop delivering broadcasts on ``topic`` to ``agent`` (nothing if it was not)."""
+        key = _topic_key(topic)
+        agents = self._topics.get(key)
+        if agents is None or agent not in agents:
+            return
+        agents.remove(agent)
+        if not agents:
+            del self._topics[key]
+            self.sub.setsockopt(zmq.UNSUBSCRIBE, key)
+
+    def hear(self, pub_endpoint: str) -> None:
+        """Receive the broadcasts of a publisher that is not a peer host (a grid agent's
+        PUB heard by a site process for its local frequency response)."""
+        self.sub.connect(pub_endpoint)
+
     def sockets(self) -> list[zmq.Socket]:
         """The sockets an event loop polls for this host."""
         return [self.router, self.sub, *self._uplinks]

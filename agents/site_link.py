@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -97,14 +97,18 @@ class SiteLinkAgent(Agent):
         grace_s: how long the last set-point is held after that.
         site_indices: each site's position among the scenario's sites.
         n_sites: how many sites the scenario has (to split the seed into streams).
+        on_mode: called with each new mode (a site process starts and stops its local
+            frequency response with it).
     """
 
     role = "link"
 
     def __init__(self, sites: Sequence[RemoteSiteAgent], *, digest: str, aggregator: str,
                  heartbeat_ms: int, timeout_ms: int, grace_s: float,
-                 site_indices: Sequence[int], n_sites: int) -> None:
+                 site_indices: Sequence[int], n_sites: int,
+                 on_mode: Callable[[LinkMode], None] | None = None) -> None:
         super().__init__(LINK_AGENT)
+        self.on_mode = on_mode
         self.sites = list(sites)
         self.digest = digest
         self.aggregator = aggregator
@@ -162,6 +166,8 @@ class SiteLinkAgent(Agent):
                 site.release()
         else:
             self.log.info("%s: %s", self.host.name, mode.value)
+        if self.on_mode is not None:
+            self.on_mode(mode)
         trace = self.host.trace
         if trace is not None:
             step = max(s.last_cleared_step for s in self.sites) + 1

@@ -26,7 +26,9 @@ import zmq
 from agents.agent import Agent
 from agents.clock import SimulatedClock
 from agents.coordinator import LINK_AGENT, LinkSettings
+from agents.frequency_site import FrequencySiteAgent
 from agents.host import Host, SocketSetup
+from agents.liveness import LinkMode
 from agents.loop import EventLoop
 from agents.membership import (
     Refused,
@@ -37,6 +39,10 @@ from agents.membership import (
 )
 from agents.site_link import RemoteSiteAgent, SiteLinkAgent
 from agents.trace import TraceRecorder, shard_path
+from coordination.frequency import presets
+from coordination.frequency.messages import FREQUENCY_TOPIC
+from coordination.frequency.rule import SiteFrequencyRule
+from physics.battery import Battery
 from runs.devices import build_devices
 from runs.distributed import AGGREGATOR_HOST, scenario_digest
 from runs.plugins import site_strategies
@@ -128,6 +134,72 @@ def build_remote_admm_sites(scenario: Scenario, names: Sequence[str], where: str
         sites.append(site)
         indices.append(index)
     return sites, indices
+
+
+@dataclass(frozen=True)
+class LocalFrequency:
+    """Where a site process hears the grid's frequency, and the service its batteries
+    give when the process is on local rules only (the aggregator gone past the grace).
+
+    Attributes:
+        endpoint: a PUB that publishes ``FrequencySample`` on the ``frequency`` topic (a
+            grid agent's, ``tcp://HOST:PORT`` or ``ipc://PATH``; in the field, the site's
+            own meter).
+        service: a service preset (``coordination.frequency.presets.SERVICES``:
+            ``ce-fcr``, ``gb-dc``, ``ercot-ffr``); its nominal frequency is the grid's.
+    """
+
+    endpoint: str
+    service: str = "ce-fcr"
+
+    def __post_init__(self) -> None:
+        if self.service not in presets.SERVICES:
+            raise ValueError(f"unknown frequency service {self.service!r} "
+                             f"(known: {', '.join(sorted(presets.SERVICES))})")
+
+
+class LocalResponse:
+    """The local frequency response of a site process's sites: one frequency agent per
+    site with a battery (on that battery, its discharge rating contracted), listening
+    only while the link is ``local``.
+
+    Args:
+        host: the site process's host (it hears ``spec.endpoint``).
+        sites: the process's sites; each site's first battery backs its response.
+        spec: where the frequency comes from and the service.
+    """
+
+    def __init__(self, host: Host, sites: Sequence, spec: LocalFrequency) -> None:
+        self.host = host
+        self.spec = spec
+        self.agents: list[FrequencySiteAgent] = []
+        service = presets.SERVICES[spec.service]
+        for site in sites:
+            battery = next((d.model for d in site.devices if isinstance(d.model, Battery)),
+                           None)
+            if battery is None:
+                continue
+            rule = SiteFrequencyRule(f0_hz=service.f0_hz,
+                                     contracted_kw=battery.params.p_discharge_max_kw,
+                                     service=service)
+            self.agents.append(FrequencySiteAgent(f"{site.name}.frequency", rule,
+                                                  battery=battery))
+        self.active = False
+        host.hear(spec.endpoint)
+
+    def on_mode(self, mode: LinkMode) -> None:
+        """Respond in ``local`` mode only (from the next sample); stop once joined again."""
+        if mode is LinkMode.LOCAL and not self.active:
+            for agent in self.agents:
+                if agent.host is None:
+                    self.host.add(agent)  # subscribes
+                else:
+                    self.host.subscribe(agent, FREQUENCY_TOPIC)
+            self.active = True
+        elif mode is LinkMode.JOINED and self.active:
+            for agent in self.agents:
+                self.host.unsubscribe(agent, FREQUENCY_TOPIC)
+            self.active = False
 
 
 class _Signals:
@@ -224,7 +296,8 @@ def serve_sites(scenario: Scenario, names: Sequence[str], connect: str, *,
                 out_dir: Path | str | None = None, where: str = "<scenario>",
                 host_name: str | None = None, setup: SocketSetup | None = None,
                 settings: LinkSettings | None = None, parent_fd: int | None = None,
-                ready=None, on_host=None) -> SiteProcessResult:
+                ready=None, on_host=None,
+                frequency: LocalFrequency | None = None) -> SiteProcessResult:
     """Serve ``names`` of ``scenario`` for the aggregator at ``connect`` until stopped.
 
     Args:
@@ -237,6 +310,9 @@ def serve_sites(scenario: Scenario, names: Sequence[str], connect: str, *,
         ready: called once with the host name when the aggregator welcomed this process.
         on_host: called once with the host, its agents added, before serving (e.g. to
             export its metrics).
+        frequency: where to hear the grid's frequency for a local frequency response
+            once the aggregator is gone past the grace period (None: the devices then
+            run at their baselines only).
     """
     settings = settings or LinkSettings()
     build = build_remote_admm_sites if scenario.coordination == "admm" else build_remote_sites
@@ -251,11 +327,13 @@ def serve_sites(scenario: Scenario, names: Sequence[str], connect: str, *,
     host.connect(AGGREGATOR_HOST, connect, duplex=True, setup=setup)
     for site in sites:
         host.add(site)
+    local = LocalResponse(host, sites, frequency) if frequency is not None else None
     link = SiteLinkAgent(sites, digest=scenario_digest(scenario),
                          aggregator=f"{AGGREGATOR_HOST}/coordinator",
                          heartbeat_ms=settings.heartbeat_ms, timeout_ms=settings.timeout_ms,
                          grace_s=settings.grace_s, site_indices=indices,
-                         n_sites=len(scenario.site_names()))
+                         n_sites=len(scenario.site_names()),
+                         on_mode=local.on_mode if local is not None else None)
     host.add(link)
     if on_host is not None:
         on_host(host)

@@ -145,3 +145,73 @@ def test_sites_hold_then_go_local_when_the_aggregator_is_gone_and_rejoin_later(t
         codes = spawner.stop()
     assert codes == [0] and leftovers() == []
     assert modes() == ["joined", "holding", "local", "joined"]
+
+
+def test_sites_on_local_rules_answer_the_grid_frequency_with_their_batteries(tmp_path):
+    """A site process given a frequency source (--frequency) ignores it while joined and
+    holding; once local, each battery site answers it alone: injecting below nominal,
+    absorbing above, its battery's energy moving accordingly."""
+    import threading
+
+    from agents.agent import Agent
+    from agents.host import Host
+    from agents.kinds import default_registry
+    from coordination.frequency.messages import FREQUENCY_TOPIC, FrequencySample
+    from runs.site_process import LocalFrequency, serve_sites
+
+    path = small_scenario(tmp_path, steps=4)
+    scenario = load(path)
+    grid_host = Host("grid", "tcp://127.0.0.1:*", pub_endpoint="tcp://127.0.0.1:*",
+                     registry=default_registry())
+    grid = grid_host.add(Agent("grid"))
+    seq = [0]
+
+    def publish(f_hz: float, n: int = 1) -> None:
+        for _ in range(n):
+            seq[0] += 1
+            grid.publish(FREQUENCY_TOPIC, FrequencySample(seq[0], 0.1 * seq[0], f_hz, 0.0))
+            grid_host.flush_out()
+            time.sleep(0.01)
+
+    agg = AggregatorRun(scenario, tmp_path / "run", bind="tcp://127.0.0.1:*",
+                        scenario_path=path, settings=FAST)
+    hosts, results = [], []
+    r, w = os.pipe()
+    thread = threading.Thread(target=lambda: results.append(serve_sites(
+        scenario, scenario.site_names(), agg.endpoint, settings=FAST, parent_fd=r,
+        host_name="sites", on_host=hosts.append,
+        frequency=LocalFrequency(grid_host.pub_endpoint, "ce-fcr"))), daemon=True)
+    thread.start()
+    try:
+        agg.wait_for_sites()
+        agg.step()
+        host = hosts[0]
+        link = host.agents["link"]
+        publish(49.8, 5)                  # joined: nobody answers the frequency
+        assert not [n for n in host.agents if n.endswith(".frequency")]
+        agg.close()                       # the aggregator disappears without a Stop
+        assert wait_for(lambda: link.mode.value == "local", 10)
+        assert wait_for(lambda: [n for n in host.agents if n.endswith(".frequency")], 5)
+        agents = [a for n, a in host.agents.items() if n.endswith(".frequency")]
+        batteries = [d.model for s in link.sites for d in s.devices
+                     if type(d.model).__name__ == "Battery"]
+        assert len(agents) == len({id(b) for b in batteries}) > 0
+        before = [a.battery.energy_kwh for a in agents]
+        end = time.monotonic() + 10
+        while time.monotonic() < end and not all(a.setpoint_kw > 0 for a in agents):
+            publish(49.8)                 # 200 mHz low: full activation, injecting
+        publish(49.8, 5)
+        for a, e0 in zip(agents, before):
+            assert a.setpoint_kw == pytest.approx(a.battery.params.p_discharge_max_kw)
+            assert a.battery.energy_kwh < e0
+        low = [a.battery.energy_kwh for a in agents]
+        publish(50.2, 6)                  # 200 mHz high: absorbing
+        for a, e1 in zip(agents, low):
+            assert a.setpoint_kw < 0 and a.battery.energy_kwh > e1
+        assert thread.is_alive()          # no crash, no exit
+    finally:
+        agg.close()
+        os.close(w)
+        thread.join(10)
+        grid_host.close()
+    assert results[0].exit_code == 3 and results[0].modes == ["joined", "holding", "local"]

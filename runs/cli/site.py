@@ -34,6 +34,13 @@ def site(
                                    help="Silence after which the aggregator is taken as gone."),
     grace_s: float = typer.Option(30.0, "--grace-s",
                                   help="How long to hold the last set-point once it is gone."),
+    frequency: str | None = typer.Option(
+        None, "--frequency", help="A grid agent's PUB (tcp://HOST:PORT or ipc://PATH) whose "
+        "frequency samples the sites' batteries answer once the aggregator is gone past "
+        "--grace-s \\[default: none: the devices then run at their baselines]."),
+    frequency_service: str = typer.Option(
+        "ce-fcr", "--frequency-service", help="The service the batteries give then: ce-fcr, "
+        "gb-dc or ercot-ffr."),
     log_level: str = typer.Option("WARNING", "--log-level", help="DEBUG, INFO, WARNING, ERROR."),
     log_json: bool = typer.Option(False, "--log-json", help=LOG_JSON_HELP),
     metrics_port: int | None = typer.Option(
@@ -52,7 +59,7 @@ def site(
     from runs.distributed import check_distributable
     from runs.scenario import ScenarioError, parse, read_mapping
     from runs.site_file import check_against, is_site_file, parse_site_file
-    from runs.site_process import fetch_scenario, host_name_for, serve_sites
+    from runs.site_process import LocalFrequency, fetch_scenario, host_name_for, serve_sites
 
     check_endpoint(connect, "--connect")
     site_file = None
@@ -72,8 +79,12 @@ def site(
         fail(str(exc), code=1)
     try:
         settings = LinkSettings(heartbeat_ms=heartbeat_ms, timeout_ms=timeout_ms, grace_s=grace_s)
+        local = (LocalFrequency(frequency, frequency_service) if frequency is not None
+                 else None)
     except ValueError as exc:
         fail(str(exc))
+    if frequency is not None:
+        check_endpoint(frequency, "--frequency")
     setup = client_security(connect, key, server_key, insecure)
     if host_name is None and setup is not None and key is not None:
         from agents.security import key_name
@@ -104,7 +115,7 @@ def site(
     try:
         result = serve_sites(spec, names or spec.site_names(), connect, out_dir=out,
                              where=where, host_name=host_name, setup=setup,
-                             settings=settings,
+                             settings=settings, frequency=local,
                              on_host=(lambda host: site_process_metrics(host, metrics))
                              if metrics is not None else None)
     except ScenarioError as exc:
