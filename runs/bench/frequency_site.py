@@ -47,8 +47,8 @@ def frequency_child(index: int, names: list[str], grid_endpoint: str, pub_endpoi
     try:
         while not all(s.closed for s in sites):
             # the parent's pipe is looked at when nothing arrived (not between a sample
-            # and the metering)
-            if not loop.run_once(0.05) and parent_gone(parent.fileno()):
+            # and the metering), at least every second (no idle wake-ups in between)
+            if not loop.run_once(1.0) and parent_gone(parent.fileno()):
                 break
         loop.run_for(meter_delay_s + 0.05)
         results.send_bytes(json.dumps({str(k): v for k, v in last.items()}).encode())
