@@ -23,7 +23,8 @@ that come back on a DEALER (``connect(..., duplex=True)``). See
 
 Endpoints may be ``inproc://``, ``ipc://`` or ``tcp://``. Every frame in and out is traced;
 a frame that cannot be decoded or delivered is counted in :attr:`Host.stats`, traced with
-its reason and dropped, and the host goes on serving.
+its reason and dropped, and the host goes on serving. The receiving half (reading,
+checking, delivering, dropping) is :class:`agents.inbox.Inbox`.
 """
 
 from __future__ import annotations
@@ -39,15 +40,14 @@ import zmq
 
 from agents.agent import Agent
 from agents.clock import Clock, WallClock
-from agents.codec import DEFAULT_MAX_FRAME_BYTES, Codec, DecodeError
-from agents.messages import WIRE_VERSION, Envelope, KindRegistry
+from agents.codec import DEFAULT_MAX_FRAME_BYTES, Codec
+from agents.inbox import Inbox
+from agents.messages import Envelope, KindRegistry
 from agents.timers import Timer, TimerQueue
 from agents.trace import TraceRecorder
-from coordination.errors import ProtocolError
 
 log = logging.getLogger(__name__)
 
-_DRAIN_LIMIT = 10_000
 BATCH_BYTES = 1 << 20
 """A batch is closed when it reaches this size (1 MiB)."""
 
@@ -97,7 +97,7 @@ class HostStats:
         return sum(self.dropped.values())
 
 
-class Host:
+class Host(Inbox):
     """The runtime of one process: sockets, agents, timers, trace.
 
     Args:
@@ -332,198 +332,6 @@ class Host:
     def run_timers(self) -> int:
         """Run every due timer; return how many ran."""
         return self._timers.run_due()
-
-    # -- receiving ---------------------------------------------------------------------
-    def drain(self, sock: zmq.Socket) -> int:
-        """Read and deliver what waits on ``sock``: every message on the ROUTER or a DEALER,
-        one broadcast on the SUB (the poll comes back for the next); return how many were
-        read."""
-        count = 0
-        if sock is self.sub:
-            # broadcasts, one per wake-up: a site process's usual case is one sample, and
-            # asking the socket whether more wait costs as much as the poll that would say
-            # so (see docs/runtime.md, Performance)
-            try:
-                frame = sock.recv(zmq.NOBLOCK)
-            except zmq.Again:
-                return 0
-            if not self._fast_broadcast(frame):
-                self._on_broadcast(frame)
-            return 1
-        bound = self.bind_identities and sock is self.router
-        while count < _DRAIN_LIMIT:
-            try:
-                if bound:
-                    parts = self._recv_bound(sock)
-                else:
-                    parts = sock.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                break
-            count += 1
-            if parts is None:
-                pass  # dropped: the key is not the sender's
-            elif sock is self.router:
-                self._on_addressed(parts)
-            else:
-                self._on_uplink(self._uplinks[sock], parts)
-            if count == 1 and not sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
-                # one message per wake-up (a site process's usual case): asking the
-                # socket costs less than the failed read raising zmq.Again that would
-                # end the drain otherwise (see docs/runtime.md, Performance)
-                break
-        return count
-
-    def _recv_bound(self, sock: zmq.Socket) -> list[bytes] | None:
-        """One message from the ROUTER, or None (dropped) when it came over an
-        authenticated connection whose key is allowed under another name than the
-        identity it gave (see ``bind_identities``)."""
-        frames = sock.recv_multipart(zmq.NOBLOCK, copy=False)
-        parts = [f.bytes for f in frames]
-        try:
-            user = frames[-1].get("User-Id")
-        except zmq.ZMQError:
-            return parts  # not authenticated (inproc, ipc, plaintext): nothing to bind
-        identity = parts[0].decode(errors="replace")
-        if user == identity:
-            return parts
-        self._drop(sum(map(len, parts)), f"spoofed-sender: host {identity!r} came with the "
-                   f"key allowed for {user!r}")
-        return None
-
-    def _drop(self, size: int, reason: str, envelope: Envelope | None = None) -> None:
-        self.stats.dropped[reason.split(":", 1)[0]] += 1
-        log.warning("host %s dropped a %d-byte frame: %s", self.name, size, reason,
-                    extra={"host": self.name, "agent": envelope.receiver if envelope else "-"})
-        if self.trace is not None:
-            self.trace.dropped(size, reason, envelope)
-
-    def _unbatch(self, batch: bytes) -> list[msgspec.Raw] | None:
-        if len(batch) > self._max_batch:
-            self._drop(len(batch), f"oversized: batch of {len(batch)} bytes")
-            return None
-        try:
-            return self._batch_decoder.decode(batch)
-        except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
-            self._drop(len(batch), f"malformed-batch: {exc}")
-            return None
-
-    def _envelopes(self, batch: bytes):
-        """Each envelope of a batch that decodes, with its size; the rest are dropped."""
-        frames = self._unbatch(batch)
-        for frame in frames or ():
-            try:
-                yield self.codec.decode_envelope(frame), len(frame)
-            except DecodeError as exc:
-                self._drop(len(frame), str(exc), exc.envelope)
-
-    def _on_addressed(self, parts: list[bytes]) -> None:
-        if len(parts) != 2:
-            self._drop(sum(map(len, parts)), f"malformed-frames: {len(parts) - 1} frames")
-            return
-        identity, batch = parts
-        self._accept(identity.decode(errors="replace"), batch)
-
-    def _on_uplink(self, source: str, parts: list[bytes]) -> None:
-        if len(parts) != 1:
-            self._drop(sum(map(len, parts)), f"malformed-frames: {len(parts)} frames from {source}")
-            return
-        self._accept(source, parts[0])
-
-    def _accept(self, source: str, batch: bytes) -> None:
-        limiter = self.limiter
-        for envelope, size in self._envelopes(batch):
-            if limiter is not None and not limiter.allow(source):
-                self._drop(size, f"rate-limited: {source}", envelope)
-                continue
-            if envelope.sender.partition("/")[0] != source:
-                self._drop(size, f"spoofed-sender: {envelope.sender} came from {source!r}",
-                           envelope)
-                continue
-            host, _, name = envelope.receiver.partition("/")
-            agent = self.agents.get(name) if host == self.name else None
-            if agent is None:
-                self._drop(size, f"unknown-receiver: {envelope.receiver}", envelope)
-                continue
-            self._deliver(agent, envelope, size, False)
-
-    def _fast_broadcast(self, frame: bytes) -> bool:
-        """Deliver the usual broadcast in one go: a subscribed topic, one envelope (as
-        :meth:`publish` sends), a known frozen kind, an untraced host. False leaves the
-        frame, untouched, to the general path, which drops and traces what is wrong.
-
-        Every site process runs this once per frequency sample, on cold caches (many
-        processes share the cores): each call saved here is saved N times per sample.
-        """
-        if self.trace is not None:
-            return False
-        cut = frame.find(0) + 1
-        agents = self._topics.get(frame[:cut])
-        if not cut or not agents or len(frame) - cut > self._max_frame:
-            return False
-        batch = frame[cut:]
-        try:
-            (envelope,) = self._single_decoder.decode(batch)
-            decoder = self._decoders.get(envelope.kind)
-            if decoder is None or envelope.version != WIRE_VERSION:
-                return False
-            body = decoder.decode(envelope.body)
-        except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
-            return False
-        if not body.__struct_config__.frozen:
-            return False
-        for agent in agents:
-            self.stats.received += 1
-            try:
-                agent.handle(envelope, body)
-            except ProtocolError as exc:
-                self._drop(len(batch) - 1, f"rejected: {exc}", envelope)
-        return True
-
-    def _on_broadcast(self, frame: bytes) -> None:
-        cut = frame.find(0) + 1
-        if not cut:
-            self._drop(len(frame), "malformed-frames: a broadcast frame without its topic")
-            return
-        topic, batch = frame[:cut], frame[cut:]
-        agents = self._topics.get(topic)
-        if not agents:
-            return
-        for envelope, size in self._envelopes(batch):
-            self._hand_broadcast(agents, envelope, size)
-
-    def _hand_broadcast(self, agents: list[Agent], envelope: Envelope, size: int) -> None:
-        try:
-            body = self.codec.decode_body(envelope)
-        except DecodeError as exc:
-            self._drop(size, str(exc), envelope)
-            return
-        if not body.__struct_config__.frozen:
-            # a mutable body (a plug-in's kind) is decoded for each subscriber
-            for agent in agents:
-                self._deliver(agent, envelope, size, True)
-            return
-        # a frozen body is decoded once and shared by every subscriber
-        for agent in agents:
-            self._hand(agent, envelope, body, size, True)
-
-    def _deliver(self, agent: Agent, envelope: Envelope, size: int, broadcast: bool) -> None:
-        try:
-            body = self.codec.decode_body(envelope)
-        except DecodeError as exc:
-            self._drop(size, str(exc), envelope)
-            return
-        self._hand(agent, envelope, body, size, broadcast)
-
-    def _hand(self, agent: Agent, envelope: Envelope, body: msgspec.Struct, size: int,
-              broadcast: bool) -> None:
-        self.stats.received += 1
-        if self.trace is not None:
-            # a broadcast is traced as received by the local agent it was handed to
-            self.trace.message("recv", envelope, size, agent.address if broadcast else None)
-        try:
-            agent.handle(envelope, body)
-        except ProtocolError as exc:
-            self._drop(size, f"rejected: {exc}", envelope)
 
     def close(self) -> None:
         """Close every socket (the context stays with its owner) and flush the trace."""
