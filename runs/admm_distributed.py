@@ -155,24 +155,11 @@ class AdmmAggregatorRun(AggregatorRun):
         last = self.applied[-1] if self.applied else {}
         gaps = [abs(a.battery_energy_gap_kwh) for a in last.values()
                 if a.battery_energy_gap_kwh is not None]
-        stats = self.host.stats
         return {
             **admm_totals(self.scenario, self.records, self.negotiations, gaps,
                           market=self.market, seed=self.seed,
                           sites=len(self.coordinator.site_names)),
-            "messages": stats.sent + sum(self.coordinator.stopped.values()),
-            "dropped": stats.dropped_total,
-            "dropped_by_reason": dict(stats.dropped),
-            "wall_s": wall_s,
-            "out_dir": str(self.out_dir),
-            "endpoint": self.endpoint,
-            "processes": len({e.host for e in self.coordinator.events}),
-            "absent_sites": self.absent,
-            "lost_sites": self.coordinator.lost_sites(),
-            "liveness_events": [{"event": e.event, "host": e.host, "sites": e.sites,
-                                 "step": e.step} for e in self.coordinator.events],
-            "unstopped_hosts": self.unstopped,
-            "refused_registrations": self.coordinator.refusals,
+            **self.membership_summary(wall_s),
         }
 
     def write_results(self, summary: dict) -> None:

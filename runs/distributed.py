@@ -228,7 +228,6 @@ class AggregatorRun:
         """The one-process run's totals, plus who was absent, lost, rejoined, unstopped."""
         dt_h = self.scenario.dt_h
         outs = self.aggregator.outcomes
-        stats = self.host.stats
         return {
             "scenario": self.scenario.name,
             "seed": self.seed,
@@ -243,6 +242,14 @@ class AggregatorRun:
             "cost_eur": sum(o.cost_eur for o in outs),
             "declines": sum(len(o.declined) for o in outs),
             "rounds": sum(o.rounds for o in outs),
+            **self.membership_summary(wall_s),
+        }
+
+    def membership_summary(self, wall_s: float | None) -> dict:
+        """What every distributed run's summary adds: messages and drops, the processes,
+        who was absent, lost, rejoined or did not stop, and the refusals."""
+        stats = self.host.stats
+        return {
             "messages": stats.sent + sum(self.coordinator.stopped.values()),
             "dropped": stats.dropped_total,
             "dropped_by_reason": dict(stats.dropped),
