@@ -22,7 +22,7 @@ from pathlib import Path
 from agents.admm_dispatch import AdmmDispatchAggregator
 from coordination.admm.protocol import AdmmResult
 from runs.admm_sites import admm_settings, coupling_for, price_series, window_steps
-from runs.admm_swarm import admm_totals
+from runs.admm_swarm import admm_totals, step_record
 from runs.distributed import STEP_TIMEOUT_S, AggregatorRun, DistributedError
 from runs.scenario import Scenario, target_series
 
@@ -111,16 +111,12 @@ class AdmmAggregatorRun(AggregatorRun):
                         if acks[n].planned_kw is not None)
         cost = sum(acks[n].cost_eur for n in order)
         price = cleared.marginal_price_eur_mwh
-        if self.market:  # the portfolio's sales are revenue: a negative cost
-            cost -= float(self.prices[k]) * served * self.scenario.dt_h / 1000.0
-        unserved = (max(abs(target) - abs(served), 0.0) if served * target >= 0
-                    else abs(target))
-        if abs(served - target) <= self._tolerance_kw:
-            unserved = 0.0  # met to the negotiation's primal tolerance
-        self.records.append({
-            "target_kw": target, "planned_kw": planned, "served_kw": served,
-            "unserved_kw": unserved, "plan_deviation_kw": deviation,
-            "price_eur_mwh": price, "cost_eur": cost, "iterations": iterations})
+        record = step_record(target, planned, served, deviation, cost, price, iterations,
+                             tolerance_kw=self._tolerance_kw,
+                             sale_price=float(self.prices[k]) if self.market else None,
+                             dt_h=self.scenario.dt_h)
+        self.records.append(record)
+        unserved, cost = record["unserved_kw"], record["cost_eur"]
         holder = self.coordinator.holder
         self.trace.step(
             step=k, sim_time=start_s, target_kw=target, served_kw=served, unserved_kw=unserved,

@@ -173,16 +173,12 @@ class AdmmSwarmModel(LocalSwarm):
         deviation = sum(s.power_kw - s.planned_kw for s in planned_sites)
         cost = sum(s.cost_eur for s in self.sites)
         price = cleared.marginal_price_eur_mwh
-        if self.market:  # the portfolio's sales are revenue: a negative cost
-            cost -= float(self.prices[k]) * served * self.scenario.dt_h / 1000.0
-        unserved = (max(abs(target) - abs(served), 0.0) if served * target >= 0
-                    else abs(target))
-        if abs(served - target) <= self._tolerance_kw:
-            unserved = 0.0  # met to the negotiation's primal tolerance
-        self.records.append({
-            "target_kw": target, "planned_kw": planned, "served_kw": served,
-            "unserved_kw": unserved, "plan_deviation_kw": deviation,
-            "price_eur_mwh": price, "cost_eur": cost, "iterations": iterations})
+        record = step_record(target, planned, served, deviation, cost, price, iterations,
+                             tolerance_kw=self._tolerance_kw,
+                             sale_price=float(self.prices[k]) if self.market else None,
+                             dt_h=self.scenario.dt_h)
+        self.records.append(record)
+        unserved, cost = record["unserved_kw"], record["cost_eur"]
         self.trace.step(
             step=k, sim_time=start_s, target_kw=target, served_kw=served, unserved_kw=unserved,
             reserve_target_kw=0.0, reserve_served_kw=0.0, marginal_price=price, cost_eur=cost,
@@ -226,6 +222,24 @@ class AdmmSwarmModel(LocalSwarm):
             "wall_s": wall_s,
             "out_dir": str(self.out_dir),
         }
+
+def step_record(target: float, planned: float, served: float, deviation: float,
+                cost: float, price: float, iterations: int, *, tolerance_kw: float,
+                sale_price: float | None, dt_h: float) -> dict:
+    """One delivered step of an ADMM run, as ``steps.csv`` has it: what was unserved (none
+    when the delivery met the target to the negotiation's primal tolerance) and the cost,
+    the portfolio's sales at ``sale_price`` (EUR/MWh, a market coupling) counted as
+    revenue."""
+    if sale_price is not None:  # the portfolio's sales are revenue: a negative cost
+        cost -= sale_price * served * dt_h / 1000.0
+    unserved = (max(abs(target) - abs(served), 0.0) if served * target >= 0
+                else abs(target))
+    if abs(served - target) <= tolerance_kw:
+        unserved = 0.0  # met to the negotiation's primal tolerance
+    return {"target_kw": target, "planned_kw": planned, "served_kw": served,
+            "unserved_kw": unserved, "plan_deviation_kw": deviation,
+            "price_eur_mwh": price, "cost_eur": cost, "iterations": iterations}
+
 
 def admm_totals(scenario: Scenario, records: list[dict],
                 negotiations: list[tuple[int, int, AdmmResult, float]], gaps: list[float], *,
