@@ -11,21 +11,15 @@ delivered is compared with the plan.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import math
 import time
 from pathlib import Path
 
 import mesa
-import zmq
 
 from agents.admm_dispatch import AdmmDispatchAggregator, AdmmDispatchSite
-from agents.clock import SimulatedClock
-from agents.host import Host
-from agents.kinds import default_registry
 from agents.loop import EventLoop
-from agents.trace import TraceRecorder, shard_path
 from coordination.admm.protocol import AdmmResult
 from runs.admm_sites import (
     SitePlanner,
@@ -39,7 +33,6 @@ from runs.swarm import STEP_TIMEOUT_S, LocalSwarm, SiteMember, build_site_device
 
 log = logging.getLogger(__name__)
 
-_RUN_IDS = itertools.count()
 
 
 class AdmmSiteMember(SiteMember):
@@ -87,22 +80,7 @@ class AdmmSwarmModel(LocalSwarm):
         self.settings = admm_settings(scenario)
         options = scenario.admm or AdmmSpec()
         devices = build_site_devices(scenario, where)
-        self.window_s = scenario.step_minutes * 60.0
-        self.step_index = 0
-        self.clock = SimulatedClock(scenario.start)
-        self.context = zmq.Context()
-        self.trace = TraceRecorder(shard_path(self.out_dir, "local"), "local")
-        self.trace.set_meta(scenario=scenario.name, seed=seed, steps=scenario.steps,
-                            step_minutes=scenario.step_minutes, start=scenario.start.isoformat(),
-                            processes=1, coordination="admm")
-        registry = default_registry()
-        run = f"vpp-admm-{id(self)}-{next(_RUN_IDS)}"
-        common = dict(context=self.context, clock=self.clock, registry=registry, trace=self.trace)
-        self.agg_host = Host("agg", f"inproc://{run}-agg", pub_endpoint=f"inproc://{run}-pub",
-                             **common)
-        self.site_host = Host("sites", f"inproc://{run}-sites", **common)
-        self.agg_host.connect("sites", self.site_host.endpoint)
-        self.site_host.connect("agg", self.agg_host.endpoint, self.agg_host.pub_endpoint)
+        self.open_hosts(scenario, seed, coordination="admm")
         self.sites: list[AdmmDispatchSite] = []
         streams = self.rng.spawn(len(scenario.site_names()))
         names = iter(scenario.site_names())

@@ -78,6 +78,27 @@ class LocalSwarm(mesa.Model):
     (``agg_host``, ``site_host``), ``trace``, ``context``, ``datacollector`` and ``out_dir``.
     """
 
+    def open_hosts(self, scenario: Scenario, seed: int, **meta) -> None:
+        """Set up what every one-process swarm runs on: the simulated clock at the
+        scenario's start, a ZeroMQ context, the trace shard (``local``, with ``meta``), and
+        the aggregator's and the sites' hosts on ``inproc://``, connected both ways."""
+        self.window_s = scenario.step_minutes * 60.0
+        self.step_index = 0
+        self.clock = SimulatedClock(scenario.start)
+        self.context = zmq.Context()
+        self.trace = TraceRecorder(shard_path(self.out_dir, "local"), "local")
+        self.trace.set_meta(scenario=scenario.name, seed=seed, steps=scenario.steps,
+                            step_minutes=scenario.step_minutes, start=scenario.start.isoformat(),
+                            processes=1, **meta)
+        run = f"vpp-{id(self)}-{next(_RUN_IDS)}"
+        common = {"context": self.context, "clock": self.clock,
+                  "registry": default_registry(), "trace": self.trace}
+        self.agg_host = Host("agg", f"inproc://{run}-agg", pub_endpoint=f"inproc://{run}-pub",
+                             **common)
+        self.site_host = Host("sites", f"inproc://{run}-sites", **common)
+        self.agg_host.connect("sites", self.site_host.endpoint)
+        self.site_host.connect("agg", self.agg_host.endpoint, self.agg_host.pub_endpoint)
+
     def run(self, progress: Callable[[int], None] | None = None) -> dict:
         """Run every remaining step, write the results, return the summary."""
         t0 = time.perf_counter()
@@ -127,22 +148,7 @@ class SwarmModel(LocalSwarm):
         self.reserves = reserve_series(scenario)
         strategies = iter(site_strategies(scenario, str(scenario_path or scenario.name)))
         devices = build_site_devices(scenario, str(scenario_path or scenario.name))
-        self.window_s = scenario.step_minutes * 60.0
-        self.step_index = 0
-        self.clock = SimulatedClock(scenario.start)
-        self.context = zmq.Context()
-        self.trace = TraceRecorder(shard_path(self.out_dir, "local"), "local")
-        self.trace.set_meta(scenario=scenario.name, seed=seed, steps=scenario.steps,
-                            step_minutes=scenario.step_minutes, start=scenario.start.isoformat(),
-                            processes=1)
-        registry = default_registry()
-        run = f"vpp-{id(self)}-{next(_RUN_IDS)}"
-        common = dict(context=self.context, clock=self.clock, registry=registry, trace=self.trace)
-        self.agg_host = Host("agg", f"inproc://{run}-agg", pub_endpoint=f"inproc://{run}-pub",
-                             **common)
-        self.site_host = Host("sites", f"inproc://{run}-sites", **common)
-        self.agg_host.connect("sites", self.site_host.endpoint)
-        self.site_host.connect("agg", self.agg_host.endpoint, self.agg_host.pub_endpoint)
+        self.open_hosts(scenario, seed)
         self.sites: list[SiteAgent] = []
         streams = self.rng.spawn(len(scenario.site_names()))
         names = iter(scenario.site_names())
