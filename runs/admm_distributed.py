@@ -15,14 +15,13 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import math
 import time
 from pathlib import Path
 
 from agents.admm_dispatch import AdmmDispatchAggregator
 from coordination.admm.protocol import AdmmResult
 from runs.admm_sites import admm_settings, coupling_for, price_series, window_steps
-from runs.admm_swarm import admm_totals, step_record
+from runs.admm_swarm import admm_totals, negotiation_outcome, step_record
 from runs.distributed import STEP_TIMEOUT_S, AggregatorRun, DistributedError
 from runs.scenario import Scenario, target_series
 
@@ -136,15 +135,10 @@ class AdmmAggregatorRun(AggregatorRun):
         if not self.loop.run_until(lambda: self.aggregator.done, timeout):
             raise DistributedError(f"the ADMM negotiation of step {k} did not end in "
                                    f"{timeout:g} s")
-        result = self.aggregator.results[-1]
-        if not result.converged:
-            log.warning("ADMM negotiation at step %d did not converge: %s", k, result.reason)
-        self.negotiations.append((k, horizon, result, time.perf_counter() - t0))
-        last = self.aggregator.negotiation.records[-1] if result.converged else None
-        self._tolerance_kw = (math.sqrt(max(last.active, 1)) * last.eps_pri
-                              if last is not None else 0.0)
+        entry, self._tolerance_kw = negotiation_outcome(self.aggregator, k, horizon, t0)
+        self.negotiations.append(entry)
         self._window_start = k
-        return result.iterations
+        return entry[2].iterations
 
     def summary(self, wall_s: float | None = None) -> dict:
         """The one-process ADMM run's totals, plus who was absent, lost, unstopped."""

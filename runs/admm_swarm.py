@@ -177,16 +177,10 @@ class AdmmSwarmModel(LocalSwarm):
                 s.negotiations > n for s, n in zip(self.sites, done_before)), timeout)
         if not ok:
             raise TimeoutError(f"the ADMM negotiation of step {k} did not end in {timeout} s")
-        result = self.aggregator.results[-1]
-        if not result.converged:
-            log.warning("ADMM negotiation at step %d did not converge: %s", k, result.reason)
-        self.negotiations.append((k, horizon, result, time.perf_counter() - t0))
-        # the summed plan meets the coupling to sqrt(N) * eps_pri (kW, 2-norm over steps)
-        last = self.aggregator.negotiation.records[-1] if result.converged else None
-        self._tolerance_kw = (math.sqrt(max(last.active, 1)) * last.eps_pri
-                              if last is not None else 0.0)
+        entry, self._tolerance_kw = negotiation_outcome(self.aggregator, k, horizon, t0)
+        self.negotiations.append(entry)
         self._window_start = k
-        return result.iterations
+        return entry[2].iterations
 
     def summary(self, wall_s: float | None = None) -> dict:
         """Totals over the steps run, and each negotiation's outcome."""
@@ -200,6 +194,20 @@ class AdmmSwarmModel(LocalSwarm):
             "wall_s": wall_s,
             "out_dir": str(self.out_dir),
         }
+
+def negotiation_outcome(aggregator, k: int, horizon: int, started: float,
+                        ) -> tuple[tuple[int, int, AdmmResult, float], float]:
+    """A finished negotiation of ``aggregator`` (begun at step ``k``, ``started`` by
+    ``time.perf_counter``): its record ``(k, horizon, result, seconds)`` and the
+    tolerance its summed plan meets the coupling to, sqrt(N) * eps_pri (kW, 2-norm over
+    the steps; 0 unless it converged). A negotiation that did not converge is logged."""
+    result = aggregator.results[-1]
+    if not result.converged:
+        log.warning("ADMM negotiation at step %d did not converge: %s", k, result.reason)
+    last = aggregator.negotiation.records[-1] if result.converged else None
+    tolerance = math.sqrt(max(last.active, 1)) * last.eps_pri if last is not None else 0.0
+    return (k, horizon, result, time.perf_counter() - started), tolerance
+
 
 def step_record(target: float, planned: float, served: float, deviation: float,
                 cost: float, price: float, iterations: int, *, tolerance_kw: float,
