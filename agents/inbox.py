@@ -21,6 +21,8 @@ from coordination.errors import ProtocolError
 log = logging.getLogger("agents.host")
 
 _DRAIN_LIMIT = 10_000
+_ARRAY_HEADER = {0x91: 1, 0xDC: 3, 0xDD: 5}
+"""The length of a MessagePack array's header by its first byte, for one item."""
 
 
 class Inbox:
@@ -124,6 +126,15 @@ class Inbox:
 
     def _accept(self, source: str, batch: bytes) -> None:
         limiter = self.limiter
+        single = self._single(batch, False) if limiter is None else None
+        if single is not None:
+            # the usual message: from the host it came from, to an agent of this host
+            envelope, body, size = single
+            host, _, name = envelope.receiver.partition("/")
+            agent = self.agents.get(name) if host == self.name else None
+            if agent is not None and envelope.sender.partition("/")[0] == source:
+                self._hand(agent, envelope, body, size, False)
+                return
         for envelope, size in self._envelopes(batch):
             if limiter is not None and not limiter.allow(source):
                 self._drop(size, f"rate-limited: {source}", envelope)
@@ -139,37 +150,42 @@ class Inbox:
                 continue
             self._deliver(agent, envelope, size, False)
 
-    def _fast_broadcast(self, frame: bytes) -> bool:
-        """Deliver the usual broadcast in one go: a subscribed topic, one envelope (as
-        :meth:`publish` sends), a known frozen kind, an untraced host. False leaves the
-        frame, untouched, to the general path, which drops and traces what is wrong.
+    def _single(self, batch: bytes, shared: bool) -> tuple[Envelope, msgspec.Struct, int] | None:
+        """A batch of one envelope (one message to a peer, or one broadcast: the usual
+        case) decoded in one go: its envelope, body and size. None for anything else (more
+        envelopes, an error, or a mutable kind when the body is ``shared`` by several
+        agents): the general path then reads it, dropping and tracing what is wrong.
 
-        Every site process runs this once per frequency sample, on cold caches (many
-        processes share the cores): each call saved here is saved N times per sample.
+        Every site process takes this path once per message, on cold caches (many
+        processes share the cores): each call saved here is saved N times per round.
         """
-        if self.trace is not None:
-            return False
-        cut = frame.find(0) + 1
-        agents = self._topics.get(frame[:cut])
-        if not cut or not agents or len(frame) - cut > self._max_frame:
-            return False
-        batch = frame[cut:]
+        if len(batch) > self._max_frame:
+            return None
         try:
             (envelope,) = self._single_decoder.decode(batch)
             decoder = self._decoders.get(envelope.kind)
             if decoder is None or envelope.version != WIRE_VERSION:
-                return False
+                return None
             body = decoder.decode(envelope.body)
         except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
+            return None
+        if shared and not body.__struct_config__.frozen:
+            return None
+        # the array's header: 1 byte up to 15 items, 3 or 5 beyond (a foreign encoder's)
+        return envelope, body, len(batch) - _ARRAY_HEADER.get(batch[0], 1)
+
+    def _fast_broadcast(self, frame: bytes) -> bool:
+        """Deliver the usual broadcast (a subscribed topic, one envelope as :meth:`publish`
+        sends, a frozen kind) in one go; False leaves the frame, untouched, to the general
+        path."""
+        cut = frame.find(0) + 1
+        agents = self._topics.get(frame[:cut])
+        single = self._single(frame[cut:], True) if cut and agents else None
+        if single is None:
             return False
-        if not body.__struct_config__.frozen:
-            return False
+        envelope, body, size = single
         for agent in agents:
-            self.stats.received += 1
-            try:
-                agent.handle(envelope, body)
-            except ProtocolError as exc:
-                self._drop(len(batch) - 1, f"rejected: {exc}", envelope)
+            self._hand(agent, envelope, body, size, True)
         return True
 
     def _on_broadcast(self, frame: bytes) -> None:
