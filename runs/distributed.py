@@ -30,6 +30,7 @@ from agents.membership import Applied, distributed_registry
 from agents.trace import TraceRecorder, shard_path
 from coordination.merit_order.messages import StepCleared
 from runs.scenario import Scenario, ScenarioError, reserve_series, target_series
+from runs.swarm import merit_order_totals
 
 log = logging.getLogger(__name__)
 
@@ -233,15 +234,7 @@ class AggregatorRun:
             "seed": self.seed,
             "steps": len(outs),
             "sites": len(self.coordinator.site_names),
-            "target_kwh": sum(abs(o.target_kw) for o in outs) * dt_h,
-            "served_kwh": sum(abs(o.served_kw) for o in outs) * dt_h,
-            "unserved_kwh": sum(o.unserved_kw for o in outs) * dt_h,
-            "steps_with_unserved": sum(1 for o in outs if o.unserved_kw > 0),
-            "reserve_shortfall_kwh": sum(o.reserve_target_kw - o.reserve_served_kw
-                                         for o in outs) * dt_h,
-            "cost_eur": sum(o.cost_eur for o in outs),
-            "declines": sum(len(o.declined) for o in outs),
-            "rounds": sum(o.rounds for o in outs),
+            **merit_order_totals(outs, dt_h),
             **self.membership_summary(wall_s),
         }
 

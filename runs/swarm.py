@@ -71,6 +71,21 @@ class SiteMember(mesa.Agent):
         return sum(getattr(d.model, "energy_kwh", 0.0) for d in self.site.devices)
 
 
+def merit_order_totals(outs: list, dt_h: float) -> dict:
+    """The energy, cost and negotiation totals of a merit-order run's step outcomes."""
+    return {
+        "target_kwh": sum(abs(o.target_kw) for o in outs) * dt_h,
+        "served_kwh": sum(abs(o.served_kw) for o in outs) * dt_h,
+        "unserved_kwh": sum(o.unserved_kw for o in outs) * dt_h,
+        "steps_with_unserved": sum(1 for o in outs if o.unserved_kw > 0),
+        "reserve_shortfall_kwh": sum(o.reserve_target_kw - o.reserve_served_kw
+                                     for o in outs) * dt_h,
+        "cost_eur": sum(o.cost_eur for o in outs),
+        "declines": sum(len(o.declined) for o in outs),
+        "rounds": sum(o.rounds for o in outs),
+    }
+
+
 class LocalSwarm(mesa.Model):
     """What every one-process swarm shares: run the steps, write the outputs, close.
 
@@ -239,15 +254,7 @@ class SwarmModel(LocalSwarm):
             "seed": self._seed,
             "steps": len(outs),
             "sites": len(self.sites),
-            "target_kwh": sum(abs(o.target_kw) for o in outs) * dt_h,
-            "served_kwh": sum(abs(o.served_kw) for o in outs) * dt_h,
-            "unserved_kwh": sum(o.unserved_kw for o in outs) * dt_h,
-            "steps_with_unserved": sum(1 for o in outs if o.unserved_kw > 0),
-            "reserve_shortfall_kwh": sum(o.reserve_target_kw - o.reserve_served_kw
-                                         for o in outs) * dt_h,
-            "cost_eur": sum(o.cost_eur for o in outs),
-            "declines": sum(len(o.declined) for o in outs),
-            "rounds": sum(o.rounds for o in outs),
+            **merit_order_totals(outs, dt_h),
             "messages": self.agg_host.stats.sent + self.site_host.stats.sent,
             "dropped": self.agg_host.stats.dropped_total + self.site_host.stats.dropped_total,
             "wall_s": wall_s,
