@@ -378,9 +378,9 @@ def serve_sites(scenario: Scenario, names: Sequence[str], connect: str, *,
             time.sleep(0.05)  # let ZeroMQ's I/O thread put it on the wire
         log.info("%s: %s", host_name, reason)
         return SiteProcessResult(code, reason, host_name, [m for m, _ in link.modes])
-    finally:
-        signals.restore()
+    finally:  # the handlers stay until the trace is closed: a late SIGTERM loses nothing
         host.close()
         if trace is not None:
             trace.close()
         context.term()
+        signals.restore()

@@ -186,9 +186,12 @@ class SiteSpawner:
             p.join(max(end - time.monotonic(), 0.0))
         return [p.exitcode for p in self.processes]
 
-    def stop(self, term_timeout_s: float = 3.0) -> list[int | None]:
-        """Tear down: SIGTERM to the children still running, SIGKILL to those still there
-        after ``term_timeout_s``; close the parent pipe; return the exit codes."""
+    def stop(self, term_timeout_s: float = 3.0, *, grace_s: float = 0.0) -> list[int | None]:
+        """Tear down: wait up to ``grace_s`` for the children to end by themselves (when
+        they were told ``Stop``), then SIGTERM to those still running and SIGKILL to those
+        still there after ``term_timeout_s``; close the parent pipe; return the exit codes."""
+        if grace_s > 0:
+            self.join(grace_s)
         for p in self.processes:
             if p.is_alive():
                 p.terminate()

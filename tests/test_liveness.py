@@ -71,7 +71,7 @@ def test_a_site_killed_mid_run_is_named_and_its_process_rejoins(tmp_path):
         summary = agg.run(progress=progress)
     finally:
         agg.close()
-        codes = spawner.stop()
+        codes = spawner.stop(grace_s=10.0)
     pids = [p.pid for p in spawner.processes]
     assert not alive(pids) and leftovers() == []
     assert codes == [0, -signal.SIGKILL, 0, 0]
@@ -142,7 +142,7 @@ def test_sites_hold_then_go_local_when_the_aggregator_is_gone_and_rejoin_later(t
     finally:
         if second is not None:
             second.close()
-        codes = spawner.stop()
+        codes = spawner.stop(grace_s=10.0)
     assert codes == [0] and leftovers() == []
     assert modes() == ["joined", "holding", "local", "joined"]
 

@@ -161,7 +161,7 @@ def run(sites: int = 50, processes: int = 50, horizon: int = 24, seed: int = 0,
         finally:
             agg_host.close()
             trace.close()
-            codes = spawner.stop()
+            codes = spawner.stop(grace_s=5.0)
             context.term()
         rounds = _round_ms(shard_path(tmp, "agg"))
     round_p50 = statistics.median(rounds) if rounds else None

@@ -88,6 +88,6 @@ def test_a_killed_site_raises_site_lost_at_the_webhook_and_clears_on_rejoin(tmp_
         monitor.close()
         metrics.close()
         agg.close()
-        spawner.stop()
+        spawner.stop(grace_s=10.0)
         receiver.close()
     assert not alive([p.pid for p in spawner.processes]) and leftovers() == []
