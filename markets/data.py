@@ -2,7 +2,8 @@
 
 Bundled files (in ``markets/data/``; provenance and licences in ``ATTRIBUTION.md``):
 
-* ``de_lu_2019_hourly_price_load_wind_solar.csv``: DE-LU 2019, 8760 hours (UTC),
+* ``de_lu_2019_hourly_price_load_wind_solar.csv`` (in ``physics/data/``, shared with
+  planning: :data:`physics.datasets.DE_LU_2019_CSV`): DE-LU 2019, 8760 hours (UTC),
   day-ahead price (EUR/MWh), load, solar and wind (MW).
 * ``ember_nl_day_ahead_2019_2024.csv``: Netherlands day-ahead price (EUR/MWh), hourly
   UTC, 2019-2024.
@@ -23,6 +24,8 @@ from pathlib import Path
 import msgspec
 import numpy as np
 
+from physics.datasets import DE_LU_2019_CSV
+
 __all__ = [
     "DATA_DIR",
     "PriceSeries",
@@ -38,7 +41,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
-DE_LU_2019_CSV = DATA_DIR / "de_lu_2019_hourly_price_load_wind_solar.csv"
 EMBER_NL_CSV = DATA_DIR / "ember_nl_day_ahead_2019_2024.csv"
 OMIE_CURVES_TXT = DATA_DIR / "omie_day_ahead_bid_curves_2009-01-02_hour1.txt"
 

@@ -22,12 +22,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from physics._validate import finite, fraction, non_negative
+from physics.datasets import DATA_DIR
 from physics.source import VariableSource
 
 if TYPE_CHECKING:
     import pandas as pd
 
-DATA_DIR = Path(__file__).with_name("data")
 PVGIS_FILE = DATA_DIR / "pvgis_tmy_45N_8E.csv"
 WEATHER_COLUMNS = ("ghi", "dni", "dhi", "temp_air", "wind_speed")
 

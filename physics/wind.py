@@ -20,12 +20,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from physics._validate import non_negative, positive
+from physics.datasets import DATA_DIR
 from physics.source import VariableSource
 
 if TYPE_CHECKING:
     import pandas as pd
 
-DATA_DIR = Path(__file__).with_name("data")
 EXAMPLE_WEATHER = DATA_DIR / "windpowerlib_example_weather_2010.csv"
 KELMARSH_CF = DATA_DIR / "kelmarsh_t2_2019_hourly_cf.csv"
 WAKE_CURVES = ("dena_mean", "knorr_mean", "dena_extreme1", "dena_extreme2",

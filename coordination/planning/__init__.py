@@ -1,7 +1,7 @@
 """Planning under uncertainty: scenarios, CVaR stochastic optimization, MPC, and a solver
 engine whose fallbacks say so (``docs/planning.md``).
 
-- :mod:`.history`: real DE-LU 2019 prices, load and forecast, wind and solar (``data/``).
+- :mod:`.history`: real DE-LU 2019 prices, load and forecast, wind and solar (``physics/data/``).
 - :mod:`.scenarios`: scenario generation (AR(1) or bootstrapped real errors), reduction.
 - :mod:`.model`: the battery site's problem, scoring a schedule, CVaR of a distribution.
 - :mod:`.cvar`: the two-stage CVaR LP (cvxpy + HiGHS).

@@ -1,6 +1,6 @@
 """Real history for planning: DE-LU 2019 prices, load and its forecast, wind and solar.
 
-The data (``data/``, see its ``ATTRIBUTION.md``) gives three kinds of real forecast error,
+The data (``physics/data/``, see its ``ATTRIBUTION.md``) gives three kinds of real forecast error,
 each expressed without units so that it can be laid over any forecast:
 
 - load: ENTSO-E's day-ahead load forecast against the actual load, as a fraction of the
@@ -23,8 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-DATA_FILE = Path(__file__).parent / "data" / "de_lu_2019_hourly_price_load_wind_solar.csv"
-"""The DE-LU 2019 hourly file (8,760 rows, UTC, no gaps)."""
+from physics.datasets import DE_LU_2019_CSV
+
+DATA_FILE = DE_LU_2019_CSV
+"""The DE-LU 2019 hourly file (8,760 rows, UTC, no gaps), bundled in ``physics/data/``."""
 
 
 @dataclass(frozen=True)

@@ -16,11 +16,11 @@ import zmq
 
 from agents.codec import Codec
 from agents.kinds import default_registry
-from markets.data import DATA_DIR
+from physics.datasets import DE_LU_2019_CSV
 from tests.proc_helpers import ROOT
 
 pytestmark = pytest.mark.timeout(60)
-PRICES = DATA_DIR / "de_lu_2019_hourly_price_load_wind_solar.csv"
+PRICES = DE_LU_2019_CSV
 
 
 def _free_port() -> int:
