@@ -85,3 +85,13 @@ def test_run_with_a_bad_scenario_fails_cleanly(tmp_path):
     result = runner.invoke(app, ["run", str(bad), "--out", str(tmp_path / "out")])
     assert result.exit_code == 1 and "missing required field" in result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_site_refuses_a_local_frequency_preset_of_another_grid_naming_the_option():
+    result = runner.invoke(app, ["site", str(DEFAULT_SCENARIO), "--connect", "ipc:///tmp/none",
+                                 "--frequency", "ipc:///tmp/grid", "--frequency-service",
+                                 "ercot-ffr", "--frequency-curtailment", "lfsm-o-50"])
+    text = " ".join(result.output.split())
+    assert result.exit_code == 2, text
+    assert ("--frequency-curtailment: preset 'lfsm-o-50' is for 50 Hz grids, the grid is "
+            "60 Hz") in text

@@ -147,10 +147,11 @@ def test_sites_hold_then_go_local_when_the_aggregator_is_gone_and_rejoin_later(t
     assert modes() == ["joined", "holding", "local", "joined"]
 
 
-def test_sites_on_local_rules_answer_the_grid_frequency_with_their_batteries(tmp_path):
+def test_sites_on_local_rules_answer_the_grid_frequency_alone(tmp_path):
     """A site process given a frequency source (--frequency) ignores it while joined and
-    holding; once local, each battery site answers it alone: injecting below nominal,
-    absorbing above, its battery's energy moving accordingly."""
+    holding; once local, each site answers it alone: a battery injects below nominal and
+    absorbs above, its energy moving accordingly; loads are shed by the UFLS stages; PV and
+    wind are curtailed above 50.2 Hz."""
     import threading
 
     from agents.agent import Agent
@@ -180,7 +181,8 @@ def test_sites_on_local_rules_answer_the_grid_frequency_with_their_batteries(tmp
     thread = threading.Thread(target=lambda: results.append(serve_sites(
         scenario, scenario.site_names(), agg.endpoint, settings=FAST, parent_fd=r,
         host_name="sites", on_host=hosts.append,
-        frequency=LocalFrequency(grid_host.pub_endpoint, "ce-fcr"))), daemon=True)
+        frequency=LocalFrequency(grid_host.pub_endpoint, "ce-fcr", "de-ufls", "lfsm-o-50"))),
+        daemon=True)
     thread.start()
     try:
         agg.wait_for_sites()
@@ -192,10 +194,17 @@ def test_sites_on_local_rules_answer_the_grid_frequency_with_their_batteries(tmp
         agg.close()                       # the aggregator disappears without a Stop
         assert wait_for(lambda: link.mode.value == "local", 10)
         assert wait_for(lambda: [n for n in host.agents if n.endswith(".frequency")], 5)
-        agents = [a for n, a in host.agents.items() if n.endswith(".frequency")]
+        every = {n.removesuffix(".frequency"): a for n, a in host.agents.items()
+                 if n.endswith(".frequency")}
+        agents = [a for a in every.values() if a.battery is not None]
         batteries = [d.model for s in link.sites for d in s.devices
                      if type(d.model).__name__ == "Battery"]
         assert len(agents) == len({id(b) for b in batteries}) > 0
+        # the default scenario's bakery: 80 kW of ovens (curtailable); PV farm and wind park
+        assert every["bakery"].battery is None and every["bakery"].rule.sheddable_kw == 80.0
+        renewable = [every[n].rule for n in ("pv-farm", "wind-park")]
+        assert all(r.sheddable_kw == 0.0 for r in renewable)
+        assert sum(r.renewable_kw for r in renewable) > 0.0
         before = [a.battery.energy_kwh for a in agents]
         end = time.monotonic() + 10
         while time.monotonic() < end and not all(a.setpoint_kw > 0 for a in agents):
@@ -204,10 +213,16 @@ def test_sites_on_local_rules_answer_the_grid_frequency_with_their_batteries(tmp
         for a, e0 in zip(agents, before):
             assert a.setpoint_kw == pytest.approx(a.battery.params.p_discharge_max_kw)
             assert a.battery.energy_kwh < e0
+        assert every["bakery"].rule.shed_kw == 0.0   # above de-ufls' first stage (49.0 Hz)
+        publish(48.9, 5)                  # below it for 0.5 s (> its 0.1 s delay)
+        assert every["bakery"].rule.stages_tripped == [1]
+        assert every["bakery"].rule.shed_kw == pytest.approx(0.125 * 80.0)
         low = [a.battery.energy_kwh for a in agents]
-        publish(50.2, 6)                  # 200 mHz high: absorbing
+        publish(50.45, 6)                 # 450 mHz high: absorbing; LFSM-O curtails
         for a, e1 in zip(agents, low):
             assert a.setpoint_kw < 0 and a.battery.energy_kwh > e1
+        for r in renewable:               # 0.4 per Hz of the output at 50.2 Hz: 10 %
+            assert r.curtailed_kw == pytest.approx(0.4 * 0.25 * r.renewable_kw)
         assert thread.is_alive()          # no crash, no exit
     finally:
         agg.close()
@@ -215,3 +230,17 @@ def test_sites_on_local_rules_answer_the_grid_frequency_with_their_batteries(tmp
         thread.join(10)
         grid_host.close()
     assert results[0].exit_code == 3 and results[0].modes == ["joined", "holding", "local"]
+
+
+def test_local_frequency_presets_are_checked_by_option_and_nominal():
+    from runs.site_process import LocalFrequency
+
+    assert LocalFrequency("ipc://f", "ercot-ffr", "ercot-ufls", "lfsm-o-60").f0_hz == 60.0
+    with pytest.raises(ValueError, match=r"--frequency-service: unknown service 'fcr'"):
+        LocalFrequency("ipc://f", "fcr")
+    with pytest.raises(ValueError, match=r"--frequency-shedding: preset 'de-ufls' is for "
+                                         r"50 Hz grids, the grid is 60 Hz"):
+        LocalFrequency("ipc://f", "ercot-ffr", "de-ufls")
+    with pytest.raises(ValueError, match=r"--frequency-curtailment: unknown curtailment "
+                                         r"preset 'lfsm'"):
+        LocalFrequency("ipc://f", "ce-fcr", None, "lfsm")

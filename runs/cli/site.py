@@ -36,11 +36,18 @@ def site(
                                   help="How long to hold the last set-point once it is gone."),
     frequency: str | None = typer.Option(
         None, "--frequency", help="A grid agent's PUB (tcp://HOST:PORT or ipc://PATH) whose "
-        "frequency samples the sites' batteries answer once the aggregator is gone past "
-        "--grace-s \\[default: none: the devices then run at their baselines]."),
+        "frequency samples the sites answer once the aggregator is gone past --grace-s: "
+        "batteries by --frequency-service, loads and PV/wind as the next two options say "
+        "\\[default: none: the devices then run at their baselines]."),
     frequency_service: str = typer.Option(
         "ce-fcr", "--frequency-service", help="The service the batteries give then: ce-fcr, "
         "gb-dc or ercot-ffr."),
+    frequency_shedding: str | None = typer.Option(
+        None, "--frequency-shedding", help="Shed the sites' fixed and curtailable loads "
+        "then, by under-frequency stages: de-ufls or ercot-ufls \\[default: none]."),
+    frequency_curtailment: str | None = typer.Option(
+        None, "--frequency-curtailment", help="Curtail the sites' PV and wind then, above "
+        "nominal: lfsm-o-50 or lfsm-o-60 \\[default: none]."),
     log_level: str = typer.Option("WARNING", "--log-level", help="DEBUG, INFO, WARNING, ERROR."),
     log_json: bool = typer.Option(False, "--log-json", help=LOG_JSON_HELP),
     metrics_port: int | None = typer.Option(
@@ -79,8 +86,8 @@ def site(
         fail(str(exc), code=1)
     try:
         settings = LinkSettings(heartbeat_ms=heartbeat_ms, timeout_ms=timeout_ms, grace_s=grace_s)
-        local = (LocalFrequency(frequency, frequency_service) if frequency is not None
-                 else None)
+        local = (LocalFrequency(frequency, frequency_service, frequency_shedding,
+                                frequency_curtailment) if frequency is not None else None)
     except ValueError as exc:
         fail(str(exc))
     if frequency is not None:
