@@ -147,7 +147,7 @@ def test_sites_hold_then_go_local_when_the_aggregator_is_gone_and_rejoin_later(t
     assert modes() == ["joined", "holding", "local", "joined"]
 
 
-def test_sites_on_local_rules_answer_the_grid_frequency_alone(tmp_path):
+def test_sites_on_local_rules_answer_the_grid_frequency_alone(tmp_path, monkeypatch):
     """A site process given a frequency source (--frequency) ignores it while joined and
     holding; once local, each site answers it alone: a battery injects below nominal and
     absorbs above, its energy moving accordingly; loads are shed by the UFLS stages; PV and
@@ -160,6 +160,7 @@ def test_sites_on_local_rules_answer_the_grid_frequency_alone(tmp_path):
     from coordination.frequency.messages import FREQUENCY_TOPIC, FrequencySample
     from runs.site_process import LocalFrequency, serve_sites
 
+    monkeypatch.chdir(tmp_path)  # the site thread's trace goes to vpp-output/ here
     path = small_scenario(tmp_path, steps=4)
     scenario = load(path)
     grid_host = Host("grid", "tcp://127.0.0.1:*", pub_endpoint="tcp://127.0.0.1:*",

@@ -63,6 +63,12 @@ def test_keys_new_and_allow(keys):
     assert again.exit_code == 2 and "not overwritten" in again.output
 
 
+@pytest.fixture(autouse=True)
+def _in_tmp_path(tmp_path, monkeypatch):
+    """Site threads without ``out_dir`` write ``vpp-output/`` where they run: here."""
+    monkeypatch.chdir(tmp_path)
+
+
 def _site_thread(scenario, names, endpoint, setup, host_name=None):
     """A site served from a thread; closing the returned pipe end stops it."""
     r, w = os.pipe()

@@ -31,11 +31,12 @@ def _measure(method: str, processes: int, tmp: Path) -> dict:
     t0 = time.perf_counter()
     spawner = SiteSpawner(method=method)
     server_s = time.perf_counter() - t0
-    agg = AggregatorRun(scenario, tmp / f"run-{method}", bind=f"ipc://{tmp}/agg-{method}",
+    out = tmp / f"run-{method}"
+    agg = AggregatorRun(scenario, out, bind=f"ipc://{tmp}/agg-{method}",
                         scenario_path=path, settings=settings, join_timeout_s=300)
     try:
         t1 = time.perf_counter()
-        spawner.start(path, groups, agg.endpoint, out_dir=None, settings=settings)
+        spawner.start(path, groups, agg.endpoint, out_dir=out, settings=settings)
         started_s = time.perf_counter() - t1
         agg.wait_for_sites(abort=spawner.failed)
         ready_s = time.perf_counter() - t1
