@@ -19,11 +19,10 @@ import time
 from pathlib import Path
 
 from agents.admm_dispatch import AdmmDispatchAggregator
-from coordination.admm.protocol import AdmmResult
-from runs.admm_sites import admm_settings, coupling_for, price_series, window_steps
-from runs.admm_swarm import admm_totals, negotiation_outcome, step_record
+from runs.admm_sites import coupling_for
+from runs.admm_swarm import AdmmWindows, admm_totals
 from runs.distributed import STEP_TIMEOUT_S, AggregatorRun, DistributedError
-from runs.scenario import Scenario, target_series
+from runs.scenario import Scenario
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +54,7 @@ class LinkedAdmmAggregator(AdmmDispatchAggregator):
         super().send(receiver, body, conversation=conversation, round=round)
 
 
-class AdmmAggregatorRun(AggregatorRun):
+class AdmmAggregatorRun(AdmmWindows, AggregatorRun):
     """A ``coordination: admm`` scenario whose sites are other processes.
 
     It takes the arguments of :class:`~runs.distributed.AggregatorRun`; its summary has
@@ -67,16 +66,7 @@ class AdmmAggregatorRun(AggregatorRun):
 
     def _make_aggregator(self, scenario: Scenario, scenario_path: Path | None):
         """The ADMM aggregator (its targets, prices, window and settings read here)."""
-        self.targets = (target_series(scenario, scenario_path)
-                        if scenario.target is not None else [])
-        self.prices = price_series(scenario, scenario_path)
-        self.market = self.prices is not None
-        self.window = window_steps(scenario)
-        self.admm = admm_settings(scenario)
-        self.negotiations: list[tuple[int, int, AdmmResult, float]] = []
-        self.records: list[dict] = []
-        self._window_start = 0
-        self._tolerance_kw = 0.0
+        self._init_windows(scenario, scenario_path)
         self.trace.set_meta(coordination="admm")
         return LinkedAdmmAggregator("aggregator", self.admm, self.coordinator.members)
 
@@ -87,13 +77,7 @@ class AdmmAggregatorRun(AggregatorRun):
         start_s = k * self.window_s
         self.clock.advance_to(start_s)
         self.coordinator.next_step = k + 1
-        iterations = 0
-        if k % self.window == 0:
-            iterations = self._negotiate(k, min(self.window, self.scenario.steps - k))
-        offset = k - self._window_start
-        result = self.negotiations[-1][2]
-        planned = float(sum(x[offset] for x in result.schedules_kw.values()))
-        target = planned if self.market else self.targets[k]
+        iterations, offset, planned, target, result = self._plan_step(k)
         cleared = self.aggregator.cleared(k, offset, target)
         self.coordinator.dispatch(cleared)
         acked = self.loop.run_until(lambda: not self.coordinator.unacknowledged(k),
@@ -109,21 +93,13 @@ class AdmmAggregatorRun(AggregatorRun):
         deviation = sum(acks[n].power_kw - acks[n].planned_kw for n in order
                         if acks[n].planned_kw is not None)
         cost = sum(acks[n].cost_eur for n in order)
-        price = cleared.marginal_price_eur_mwh
-        record = step_record(target, planned, served, deviation, cost, price, iterations,
-                             tolerance_kw=self._tolerance_kw,
-                             sale_price=float(self.prices[k]) if self.market else None,
-                             dt_h=self.scenario.dt_h)
-        self.records.append(record)
-        unserved, cost = record["unserved_kw"], record["cost_eur"]
         holder = self.coordinator.holder
-        self.trace.step(
-            step=k, sim_time=start_s, target_kw=target, served_kw=served, unserved_kw=unserved,
-            reserve_target_kw=0.0, reserve_served_kw=0.0, marginal_price=price, cost_eur=cost,
-            rounds=iterations, silent=sorted(result.dropped),
+        self._record_step(
+            k, start_s, target=target, planned=planned, served=served, deviation=deviation,
+            cost=cost, price=cleared.marginal_price_eur_mwh, iterations=iterations,
+            silent=sorted(result.dropped),
             dispatch=[(f"{holder.get(n, '?')}/{n}", acks[n].power_kw, 0.0, acks[n].cost_eur)
                       for n in order])
-        self.trace.flush()
         self.step_index += 1
 
     def _negotiate(self, k: int, horizon: int) -> int:
@@ -131,14 +107,11 @@ class AdmmAggregatorRun(AggregatorRun):
         self.aggregator.sites = self.coordinator.live_sites()
         t0 = time.perf_counter()
         self.aggregator.begin(k, coupling, horizon, self.scenario.dt_h)
-        timeout = STEP_TIMEOUT_S + self.admm.max_iterations * self.admm.deadline_ms / 1e3
+        timeout = self._negotiation_timeout_s()
         if not self.loop.run_until(lambda: self.aggregator.done, timeout):
             raise DistributedError(f"the ADMM negotiation of step {k} did not end in "
                                    f"{timeout:g} s")
-        entry, self._tolerance_kw = negotiation_outcome(self.aggregator, k, horizon, t0)
-        self.negotiations.append(entry)
-        self._window_start = k
-        return entry[2].iterations
+        return self._negotiated(k, horizon, t0)
 
     def summary(self, wall_s: float | None = None) -> dict:
         """The one-process ADMM run's totals, plus who was absent, lost, unstopped."""

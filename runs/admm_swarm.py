@@ -35,6 +35,75 @@ log = logging.getLogger(__name__)
 
 
 
+class AdmmWindows:
+    """What a run of a ``coordination: admm`` scenario does whether its sites are in this
+    process (:class:`AdmmSwarmModel`) or in others
+    (:class:`runs.admm_distributed.AdmmAggregatorRun`): plan a window by negotiation when
+    one starts, deliver it step by step, record each step.
+
+    The run has ``scenario``, ``trace``, ``aggregator`` and ``step_index``; it calls
+    :meth:`_init_windows` once and gives ``_negotiate(k, horizon)``, which ends with
+    :meth:`_negotiated`.
+    """
+
+    def _init_windows(self, scenario: Scenario, scenario_path: Path | None) -> None:
+        """Read the targets or prices, the window and the ADMM settings; no step run yet."""
+        self.targets = (target_series(scenario, scenario_path)
+                        if scenario.target is not None else [])
+        self.prices = price_series(scenario, scenario_path)
+        self.market = self.prices is not None
+        self.window = window_steps(scenario)
+        self.admm = admm_settings(scenario)
+        self.negotiations: list[tuple[int, int, AdmmResult, float]] = []
+        self.records: list[dict] = []
+        self._window_start = 0
+        self._tolerance_kw = 0.0
+
+    def _negotiation_timeout_s(self) -> float:
+        """How long one negotiation may take: every round to its deadline, and a step's."""
+        return STEP_TIMEOUT_S + self.admm.max_iterations * self.admm.deadline_ms / 1e3
+
+    def _plan_step(self, k: int) -> tuple[int, int, float, float, AdmmResult]:
+        """Begin step ``k``, negotiating a new window when one starts; return the
+        iterations that took (0: none), the step's offset in its window, the planned
+        total, the target (the planned total under a market coupling) and the window's
+        result."""
+        iterations = 0
+        if k % self.window == 0:
+            iterations = self._negotiate(k, min(self.window, self.scenario.steps - k))
+        offset = k - self._window_start
+        result = self.negotiations[-1][2]
+        planned = float(sum(x[offset] for x in result.schedules_kw.values()))
+        return iterations, offset, planned, planned if self.market else self.targets[k], result
+
+    def _negotiated(self, k: int, horizon: int, started: float) -> int:
+        """Keep the finished negotiation of the window that starts at step ``k``; return
+        its iterations."""
+        entry, self._tolerance_kw = negotiation_outcome(self.aggregator, k, horizon, started)
+        self.negotiations.append(entry)
+        self._window_start = k
+        return entry[2].iterations
+
+    def _record_step(self, k: int, start_s: float, *, target: float, planned: float,
+                     served: float, deviation: float, cost: float, price: float,
+                     iterations: int, silent: list[str],
+                     dispatch: list[tuple[str, float, float, float]]) -> dict:
+        """Keep step ``k``'s record (:func:`step_record`), trace it and flush the trace;
+        return the record."""
+        record = step_record(target, planned, served, deviation, cost, price, iterations,
+                             tolerance_kw=self._tolerance_kw,
+                             sale_price=float(self.prices[k]) if self.market else None,
+                             dt_h=self.scenario.dt_h)
+        self.records.append(record)
+        self.trace.step(
+            step=k, sim_time=start_s, target_kw=target, served_kw=served,
+            unserved_kw=record["unserved_kw"], reserve_target_kw=0.0, reserve_served_kw=0.0,
+            marginal_price=price, cost_eur=record["cost_eur"], rounds=iterations,
+            silent=silent, dispatch=dispatch)
+        self.trace.flush()
+        return record
+
+
 class AdmmSiteMember(SiteMember):
     """The mesa face of an ADMM site: also its planned power and the plan's deviation."""
 
@@ -55,7 +124,7 @@ class AdmmSiteMember(SiteMember):
         return self.site.stored_kwh
 
 
-class AdmmSwarmModel(LocalSwarm):
+class AdmmSwarmModel(AdmmWindows, LocalSwarm):
     """A scenario with ``coordination: admm`` run in one process.
 
     Args:
@@ -72,12 +141,7 @@ class AdmmSwarmModel(LocalSwarm):
         where = str(scenario_path or scenario.name)
         self.scenario = scenario
         self.out_dir = Path(out_dir)
-        self.targets = (target_series(scenario, scenario_path)
-                        if scenario.target is not None else [])
-        self.prices = price_series(scenario, scenario_path)
-        self.market = self.prices is not None
-        self.window = window_steps(scenario)
-        self.settings = admm_settings(scenario)
+        self._init_windows(scenario, scenario_path)
         options = scenario.admm or AdmmSpec()
         devices = build_site_devices(scenario, where)
         self.open_hosts(scenario, seed, coordination="admm")
@@ -103,14 +167,10 @@ class AdmmSwarmModel(LocalSwarm):
                 self.sites.append(site)
                 AdmmSiteMember(self, site)
         self.aggregator = AdmmDispatchAggregator(
-            "aggregator", [s.address for s in self.sites], self.settings)
+            "aggregator", [s.address for s in self.sites], self.admm)
         self.agg_host.add(self.aggregator)
         self.loop = EventLoop(self.agg_host, self.site_host)
         self.loop.run_once(0.0)  # let the subscriptions reach the publisher
-        self.negotiations: list[tuple[int, int, AdmmResult, float]] = []
-        self.records: list[dict] = []
-        self._window_start = 0
-        self._tolerance_kw = 0.0
         self.datacollector = mesa.DataCollector(
             model_reporters={k: (lambda m, k=k: m.records[-1][k]) for k in (
                 "target_kw", "planned_kw", "served_kw", "unserved_kw", "plan_deviation_kw",
@@ -133,13 +193,7 @@ class AdmmSwarmModel(LocalSwarm):
         k = self.step_index
         start_s = k * self.window_s
         self.clock.advance_to(start_s)
-        iterations = 0
-        if k % self.window == 0:
-            iterations = self._negotiate(k, min(self.window, self.scenario.steps - k))
-        offset = k - self._window_start
-        result = self.negotiations[-1][2]
-        planned = float(sum(x[offset] for x in result.schedules_kw.values()))
-        target = planned if self.market else self.targets[k]
+        iterations, offset, planned, target, result = self._plan_step(k)
         cleared = self.aggregator.clear_step(k, offset, target)
         ok = self.loop.run_until(lambda: all(s.last_cleared_step == k for s in self.sites),
                                  STEP_TIMEOUT_S)
@@ -150,19 +204,11 @@ class AdmmSwarmModel(LocalSwarm):
         planned_sites = [s for s in self.sites if s.planned_kw is not None]
         deviation = sum(s.power_kw - s.planned_kw for s in planned_sites)
         cost = sum(s.cost_eur for s in self.sites)
-        price = cleared.marginal_price_eur_mwh
-        record = step_record(target, planned, served, deviation, cost, price, iterations,
-                             tolerance_kw=self._tolerance_kw,
-                             sale_price=float(self.prices[k]) if self.market else None,
-                             dt_h=self.scenario.dt_h)
-        self.records.append(record)
-        unserved, cost = record["unserved_kw"], record["cost_eur"]
-        self.trace.step(
-            step=k, sim_time=start_s, target_kw=target, served_kw=served, unserved_kw=unserved,
-            reserve_target_kw=0.0, reserve_served_kw=0.0, marginal_price=price, cost_eur=cost,
-            rounds=iterations, silent=sorted(result.dropped),
+        self._record_step(
+            k, start_s, target=target, planned=planned, served=served, deviation=deviation,
+            cost=cost, price=cleared.marginal_price_eur_mwh, iterations=iterations,
+            silent=sorted(result.dropped),
             dispatch=[(s.address, s.power_kw, 0.0, s.cost_eur) for s in self.sites])
-        self.trace.flush()
         self.datacollector.collect(self)
         self.step_index += 1
 
@@ -171,16 +217,13 @@ class AdmmSwarmModel(LocalSwarm):
         done_before = [s.negotiations for s in self.sites]
         t0 = time.perf_counter()
         self.aggregator.begin(k, coupling, horizon, self.scenario.dt_h)
-        timeout = STEP_TIMEOUT_S + self.settings.max_iterations * self.settings.deadline_ms / 1e3
+        timeout = self._negotiation_timeout_s()
         ok = self.loop.run_until(
             lambda: self.aggregator.done and all(
                 s.negotiations > n for s, n in zip(self.sites, done_before)), timeout)
         if not ok:
             raise TimeoutError(f"the ADMM negotiation of step {k} did not end in {timeout} s")
-        entry, self._tolerance_kw = negotiation_outcome(self.aggregator, k, horizon, t0)
-        self.negotiations.append(entry)
-        self._window_start = k
-        return entry[2].iterations
+        return self._negotiated(k, horizon, t0)
 
     def summary(self, wall_s: float | None = None) -> dict:
         """Totals over the steps run, and each negotiation's outcome."""
