@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import json
 import logging
-import queue
 import sqlite3
 import threading
 import time
 import zlib
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -105,7 +105,8 @@ class TraceRecorder:
         self._last_flush = time.monotonic()
         self._encoder = msgspec.msgpack.Encoder()
         self._error: BaseException | None = None
-        self._jobs: queue.Queue = queue.Queue(maxsize=1)
+        self._jobs: deque = deque()  # handed to the writer, the first being written
+        self._handoff = threading.Condition()
         db = sqlite3.connect(self.path, check_same_thread=False)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
@@ -184,7 +185,7 @@ class TraceRecorder:
 
     def flush(self) -> None:
         """Hand every buffered row to the writer, once the previous flush is on disk."""
-        self._jobs.join()
+        self._wait_written()
         self._raise_writer_error()
         job = (
             (self._messages[0][0], len(self._messages), self._encoder.encode(self._messages))
@@ -193,13 +194,13 @@ class TraceRecorder:
         )
         self._messages, self._rounds, self._steps = [], [], []
         self._dispatch, self._agents, self._meta = [], [], []
-        self._jobs.put(job)
+        self._hand(job)
         self._last_flush = time.monotonic()
 
     def sync(self) -> None:
         """Flush and wait until everything is on disk."""
         self.flush()
-        self._jobs.join()
+        self._wait_written()
         self._raise_writer_error()
 
     def close(self) -> None:
@@ -207,8 +208,25 @@ class TraceRecorder:
         if not self._writer.is_alive():
             return
         self.sync()
-        self._jobs.put(None)
+        self._hand(None)
         self._writer.join()
+
+    # The hand-off to the writer survives a signal's exception (KeyboardInterrupt,
+    # SystemExit from a SIGTERM handler) raised in this thread anywhere, e.g. between
+    # queueing a job and waking the writer, which would leave a plain queue.Queue's join
+    # waiting for ever: a job is one deque entry until written, and every wait also
+    # wakes on its own every _WAKE_S.
+    _WAKE_S = 0.25
+
+    def _hand(self, job: tuple | None) -> None:
+        with self._handoff:
+            self._jobs.append(job)
+            self._handoff.notify_all()
+
+    def _wait_written(self) -> None:
+        with self._handoff:
+            while self._jobs and self._writer.is_alive():
+                self._handoff.wait(self._WAKE_S)
 
     def _raise_writer_error(self) -> None:
         if self._error is not None:
@@ -216,7 +234,13 @@ class TraceRecorder:
                                f"{self._error}") from self._error
 
     def _write_loop(self, db: sqlite3.Connection) -> None:
-        while (job := self._jobs.get()) is not None:
+        while True:
+            with self._handoff:
+                while not self._jobs:
+                    self._handoff.wait(self._WAKE_S)
+                job = self._jobs[0]
+            if job is None:
+                break
             try:
                 if self._error is None:
                     self._write(db, *job)
@@ -224,9 +248,13 @@ class TraceRecorder:
                 log.error("trace shard %s: %s", self.path, exc)
                 self._error = exc
             finally:
-                self._jobs.task_done()
-        self._jobs.task_done()
+                with self._handoff:
+                    self._jobs.popleft()
+                    self._handoff.notify_all()
         db.close()
+        with self._handoff:
+            self._jobs.clear()
+            self._handoff.notify_all()
 
     @staticmethod
     def _write(db: sqlite3.Connection, chunk, rounds, steps, dispatch, agents, meta) -> None:

@@ -60,3 +60,30 @@ def test_shards_read_as_one(tmp_path):
     assert [r["price"] for r in reader.rounds()] == [3.0, 3.0, 3.0]
     assert len(reader.agents()) == 3
     reader.close()
+
+
+def test_a_hand_off_cut_short_by_a_signal_still_reaches_the_disk(tmp_path):
+    """A signal's exception can stop the recording thread between handing the writer a
+    job and waking it. The writer must still write it, and closing must still end (it
+    used to wait for ever: CI saw `vpp run --processes` hang on SIGTERM)."""
+    import threading
+
+    from agents.trace import TraceRecorder, shard_path
+
+    rec = TraceRecorder(shard_path(tmp_path, "h"), "h")
+    rec._handoff.notify_all = lambda: None  # every wake-up is lost, as if cut short
+    for k in range(3):
+        rec.step(step=k, sim_time=60.0 * k, target_kw=10.0, served_kw=9.0, unserved_kw=1.0,
+                 reserve_target_kw=0.0, reserve_served_kw=0.0, marginal_price=50.0,
+                 cost_eur=0.5, rounds=1, silent=[], dispatch=[("h/a", 9.0, 0.0, 0.5)])
+        rec.flush()
+    closing = threading.Thread(target=rec.close, daemon=True)
+    closing.start()
+    closing.join(10)
+    assert not closing.is_alive()
+    reader = TraceReader(tmp_path)
+    try:
+        assert [s["step"] for s in reader.steps()] == [0, 1, 2]
+        assert [s["served_kw"] for s in reader.steps()] == [9.0, 9.0, 9.0]
+    finally:
+        reader.close()
