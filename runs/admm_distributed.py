@@ -21,7 +21,7 @@ from pathlib import Path
 from agents.admm_dispatch import AdmmDispatchAggregator
 from runs.admm_sites import coupling_for
 from runs.admm_swarm import AdmmWindows, admm_totals
-from runs.distributed import STEP_TIMEOUT_S, AggregatorRun, DistributedError
+from runs.distributed import AggregatorRun, DistributedError
 from runs.scenario import Scenario
 
 log = logging.getLogger(__name__)
@@ -79,15 +79,7 @@ class AdmmAggregatorRun(AdmmWindows, AggregatorRun):
         self.coordinator.next_step = k + 1
         iterations, offset, planned, target, result = self._plan_step(k)
         cleared = self.aggregator.cleared(k, offset, target)
-        self.coordinator.dispatch(cleared)
-        acked = self.loop.run_until(lambda: not self.coordinator.unacknowledged(k),
-                                    STEP_TIMEOUT_S)
-        self.coordinator.end_dispatch()
-        if not acked:
-            raise DistributedError(f"step {k}: no Applied from "
-                                   f"{self.coordinator.unacknowledged(k)} in {STEP_TIMEOUT_S} s")
-        acks = self.coordinator.applied(k)
-        self.applied.append(acks)
+        acks = self.deliver(k, cleared)
         order = [n for n in self.coordinator.site_names if n in acks]
         served = sum(acks[n].power_kw for n in order)
         deviation = sum(acks[n].power_kw - acks[n].planned_kw for n in order

@@ -186,18 +186,29 @@ class AggregatorRun:
         if not self.loop.run_until(lambda: self.aggregator.step_done, STEP_TIMEOUT_S):
             raise DistributedError(f"step {k} was not negotiated within {STEP_TIMEOUT_S} s")
         out = self.aggregator.outcomes[-1]
-        self.coordinator.dispatch(StepCleared(out.step, out.target_kw, out.served_kw,
-                                              out.unserved_kw, out.marginal_price_eur_mwh))
+        self.deliver(k, StepCleared(out.step, out.target_kw, out.served_kw, out.unserved_kw,
+                                    out.marginal_price_eur_mwh))
+        self.trace.flush()
+        self.step_index += 1
+
+
+    def deliver(self, k: int, cleared: StepCleared) -> dict:
+        """Send step ``k``'s outcome to every live site, wait for each one's ``Applied``
+        (resent until acknowledged) and keep them; return them by site name.
+
+        Raises:
+            DistributedError: a live site did not acknowledge within ``STEP_TIMEOUT_S``.
+        """
+        self.coordinator.dispatch(cleared)
         acked = self.loop.run_until(lambda: not self.coordinator.unacknowledged(k),
                                     STEP_TIMEOUT_S)
         self.coordinator.end_dispatch()
         if not acked:
             raise DistributedError(f"step {k}: no Applied from "
                                    f"{self.coordinator.unacknowledged(k)} in {STEP_TIMEOUT_S} s")
-        self.applied.append(self.coordinator.applied(k))
-        self.trace.flush()
-        self.step_index += 1
-
+        acks = self.coordinator.applied(k)
+        self.applied.append(acks)
+        return acks
     def run(self, progress: Callable[[int], None] | None = None,
             abort: Callable[[], str | None] | None = None) -> dict:
         """Wait for the sites, run every step, stop the sites, write the results
