@@ -20,10 +20,10 @@ from agents.markets import ContinuousMarketAgent
 from agents.ops.feeds import CsvReplaySource, FeedAgent, FeedValue, ZmqPushSource
 from agents.price_feed import PriceBoard
 from agents.trader import ReplayAgent, TraderAgent
-from physics.datasets import DE_LU_2019_CSV
 from markets.trading.engine import TradingEngine
 from markets.trading.market_data import de_lu_2019_market_data
 from markets.trading.types import StorageSpec
+from physics.datasets import DE_LU_2019_CSV
 
 PRICES = DE_LU_2019_CSV
 SPEED = 36_000.0          # an hour of prices every 0.1 s
