@@ -34,7 +34,6 @@ from runs.swarm import STEP_TIMEOUT_S, LocalSwarm, SiteMember, build_site_device
 log = logging.getLogger(__name__)
 
 
-
 class AdmmWindows:
     """What a run of a ``coordination: admm`` scenario does whether its sites are in this
     process (:class:`AdmmSwarmModel`) or in others

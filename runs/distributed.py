@@ -191,7 +191,6 @@ class AggregatorRun:
         self.trace.flush()
         self.step_index += 1
 
-
     def deliver(self, k: int, cleared: StepCleared) -> dict:
         """Send step ``k``'s outcome to every live site, wait for each one's ``Applied``
         (resent until acknowledged) and keep them; return them by site name.
@@ -209,6 +208,7 @@ class AggregatorRun:
         acks = self.coordinator.applied(k)
         self.applied.append(acks)
         return acks
+
     def run(self, progress: Callable[[int], None] | None = None,
             abort: Callable[[], str | None] | None = None) -> dict:
         """Wait for the sites, run every step, stop the sites, write the results
