@@ -12,20 +12,20 @@ import logging
 import time
 from collections.abc import Sequence
 
-from agents.agent import Agent
-from agents.messages import Envelope
-from agents.timers import Timer
-from coordination.admm.messages import AdmmDone, AdmmRound, AdmmSchedule
-from coordination.admm.model import Coupling, SiteModel, TargetCoupling
-from coordination.admm.protocol import (
+from vpp.agents.agent import Agent
+from vpp.agents.messages import Envelope
+from vpp.agents.timers import Timer
+from vpp.coordination.admm.messages import AdmmDone, AdmmRound, AdmmSchedule
+from vpp.coordination.admm.model import Coupling, SiteModel, TargetCoupling
+from vpp.coordination.admm.protocol import (
     AdmmAggregation,
     AdmmResult,
     AdmmSettings,
     Outgoing,
 )
-from coordination.admm.site import DIRECT, AdmmSiteSolver
-from coordination.admm.solution import LocalSolveError
-from coordination.errors import ProtocolError
+from vpp.coordination.admm.site import DIRECT, AdmmSiteSolver
+from vpp.coordination.admm.solution import LocalSolveError
+from vpp.coordination.errors import ProtocolError
 
 log = logging.getLogger(__name__)
 

@@ -17,17 +17,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from agents.admm import AdmmAggregatorAgent, AdmmSiteAgent
-from agents.aggregator import DISPATCH_TOPIC
-from agents.devices import SiteDevice
-from agents.messages import Envelope
-from coordination.admm.costs import step_costs_eur
-from coordination.admm.messages import AdmmDone, AdmmRound
-from coordination.admm.model import SiteModel
-from coordination.admm.site import DIRECT, AdmmSiteSolver
-from coordination.merit_order.messages import StepCleared
-from physics.battery import Battery
-from physics.loads import EVCharger
+from vpp.agents.admm import AdmmAggregatorAgent, AdmmSiteAgent
+from vpp.agents.aggregator import DISPATCH_TOPIC
+from vpp.agents.devices import SiteDevice
+from vpp.agents.messages import Envelope
+from vpp.coordination.admm.costs import step_costs_eur
+from vpp.coordination.admm.messages import AdmmDone, AdmmRound
+from vpp.coordination.admm.model import SiteModel
+from vpp.coordination.admm.site import DIRECT, AdmmSiteSolver
+from vpp.coordination.merit_order.messages import StepCleared
+from vpp.physics.battery import Battery
+from vpp.physics.loads import EVCharger
 
 log = logging.getLogger(__name__)
 

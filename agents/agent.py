@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import msgspec
 
-from agents.messages import Envelope
-from coordination.errors import ProtocolError
+from vpp.agents.messages import Envelope
+from vpp.coordination.errors import ProtocolError
 
 if TYPE_CHECKING:
-    from agents.clock import Clock
-    from agents.host import Host
+    from vpp.agents.clock import Clock
+    from vpp.agents.host import Host
 
 M = TypeVar("M", bound=msgspec.Struct)
 Handler = Callable[[Envelope, Any], None]
@@ -58,8 +58,8 @@ class Agent:
 
     @property
     def log(self) -> logging.LoggerAdapter:
-        """A logger whose records name this agent and its host (``agents.ops.logs``)."""
-        from agents.ops.logs import agent_logger
+        """A logger whose records name this agent and its host (``vpp.agents.ops.logs``)."""
+        from vpp.agents.ops.logs import agent_logger
 
         host = self.host.name if self.host is not None else "-"
         return agent_logger(logging.getLogger(type(self).__module__), host, self.name)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from agents.agent import Agent
-from agents.messages import Envelope
-from agents.timers import Timer
-from coordination.errors import ProtocolError
-from coordination.merit_order.auction import MeritOrderAuction, Outgoing, StepOutcome
-from coordination.merit_order.messages import Accept, Bid, Decline, StepCleared
+from vpp.agents.agent import Agent
+from vpp.agents.messages import Envelope
+from vpp.agents.timers import Timer
+from vpp.coordination.errors import ProtocolError
+from vpp.coordination.merit_order.auction import MeritOrderAuction, Outgoing, StepOutcome
+from vpp.coordination.merit_order.messages import Accept, Bid, Decline, StepCleared
 
 log = logging.getLogger(__name__)
 

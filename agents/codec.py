@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import msgspec
 
-from agents.messages import WIRE_VERSION, Envelope, KindRegistry
+from vpp.agents.messages import WIRE_VERSION, Envelope, KindRegistry
 
 DEFAULT_MAX_FRAME_BYTES = 256 * 1024
 """Frames larger than this are dropped unread (256 KiB: a 96-step schedule of 1,000

@@ -14,9 +14,9 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from agents.agent import Agent
-from agents.liveness import PeerLiveness
-from agents.membership import (
+from vpp.agents.agent import Agent
+from vpp.agents.liveness import PeerLiveness
+from vpp.agents.membership import (
     Applied,
     Heartbeat,
     Refused,
@@ -27,10 +27,10 @@ from agents.membership import (
     Stopped,
     Welcome,
 )
-from agents.messages import Envelope
-from agents.timers import Timer
-from coordination.errors import ProtocolError
-from coordination.merit_order.messages import StepCleared
+from vpp.agents.messages import Envelope
+from vpp.agents.timers import Timer
+from vpp.coordination.errors import ProtocolError
+from vpp.coordination.merit_order.messages import StepCleared
 
 log = logging.getLogger(__name__)
 

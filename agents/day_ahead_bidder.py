@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import logging
 
-from agents.agent import Agent
-from agents.messages import Envelope
-from markets.messages import (
+from vpp.agents.agent import Agent
+from vpp.agents.messages import Envelope
+from vpp.markets.messages import (
     BidAck,
     BidRejected,
     DayAheadBid,

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from coordination.merit_order.bidding import Offer
-from physics.flexibility import Device
+from vpp.coordination.merit_order.bidding import Offer
+from vpp.physics.flexibility import Device
 
 
 @dataclass

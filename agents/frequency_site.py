@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from agents.agent import Agent
-from agents.messages import Envelope
-from coordination.errors import ProtocolError
-from coordination.frequency.messages import (
+from vpp.agents.agent import Agent
+from vpp.agents.messages import Envelope
+from vpp.coordination.errors import ProtocolError
+from vpp.coordination.frequency.messages import (
     FREQUENCY_TOPIC,
     EventClosed,
     FrequencyResponse,
@@ -22,8 +22,8 @@ from coordination.frequency.messages import (
     ServiceReport,
     StageChange,
 )
-from coordination.frequency.rule import SiteFrequencyRule, store_limits
-from physics.battery import Battery
+from vpp.coordination.frequency.rule import SiteFrequencyRule, store_limits
+from vpp.physics.battery import Battery
 
 
 class DeferredBookkeeping:

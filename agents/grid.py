@@ -2,7 +2,7 @@
 equation) and the collector of the sites' service reports.
 
 See ``docs/protocols/frequency.md``. A :class:`SwingSource` closes the loop through
-:class:`physics.frequency.GridFrequency`; a :class:`ReplaySource` plays a recording and
+:class:`vpp.physics.frequency.GridFrequency`; a :class:`ReplaySource` plays a recording and
 cannot be moved by the VPP (``open_loop``). In simulated time :func:`drive_simulated`
 moves the clock sample by sample and waits for the sites' answers; in wall-clock time
 :meth:`GridAgent.start_wall` publishes from a host timer.
@@ -17,19 +17,19 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from agents.agent import Agent
-from agents.clock import SimulatedClock
-from agents.loop import EventLoop
-from agents.messages import Envelope
-from coordination.errors import ProtocolError
-from coordination.frequency.messages import (
+from vpp.agents.agent import Agent
+from vpp.agents.clock import SimulatedClock
+from vpp.agents.loop import EventLoop
+from vpp.agents.messages import Envelope
+from vpp.coordination.errors import ProtocolError
+from vpp.coordination.frequency.messages import (
     FREQUENCY_TOPIC,
     EventClosed,
     FrequencyResponse,
     FrequencySample,
     ServiceReport,
 )
-from physics.frequency import GridFrequency, GridParams
+from vpp.physics.frequency import GridFrequency, GridParams
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ that come back on a DEALER (``connect(..., duplex=True)``). See
 Endpoints may be ``inproc://``, ``ipc://`` or ``tcp://``. Every frame in and out is traced;
 a frame that cannot be decoded or delivered is counted in :attr:`Host.stats`, traced with
 its reason and dropped, and the host goes on serving. The receiving half (reading,
-checking, delivering, dropping) is :class:`agents.inbox.Inbox`.
+checking, delivering, dropping) is :class:`vpp.agents.inbox.Inbox`.
 """
 
 from __future__ import annotations
@@ -38,13 +38,13 @@ from typing import Protocol
 import msgspec
 import zmq
 
-from agents.agent import Agent
-from agents.clock import Clock, WallClock
-from agents.codec import DEFAULT_MAX_FRAME_BYTES, Codec
-from agents.inbox import Inbox
-from agents.messages import Envelope, KindRegistry
-from agents.timers import Timer, TimerQueue
-from agents.trace import TraceRecorder
+from vpp.agents.agent import Agent
+from vpp.agents.clock import Clock, WallClock
+from vpp.agents.codec import DEFAULT_MAX_FRAME_BYTES, Codec
+from vpp.agents.inbox import Inbox
+from vpp.agents.messages import Envelope, KindRegistry
+from vpp.agents.timers import Timer, TimerQueue
+from vpp.agents.trace import TraceRecorder
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ class Host(Inbox):
         limiter: a per-peer rate limit on addressed envelopes (None: no limit).
         bind_identities: deliver what comes over an authenticated (CURVE) connection only
             when the sending host's name is the name its key is allowed under (the
-            ``User-Id`` that :class:`agents.security.AllowList` gives the connection); a
+            ``User-Id`` that :class:`vpp.agents.security.AllowList` gives the connection); a
             connection may then not take over another's identity (no ROUTER handover).
     """
 

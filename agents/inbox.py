@@ -1,7 +1,7 @@
 """How a host reads: drain its sockets, check, decode and deliver each envelope, and drop
 (counted, logged, traced) what cannot be delivered.
 
-:class:`Inbox` is the receiving half of :class:`agents.host.Host` (the host inherits it);
+:class:`Inbox` is the receiving half of :class:`vpp.agents.host.Host` (the host inherits it);
 the frames it reads and the reasons it drops are in ``docs/runtime.md`` (Frames, Errors),
 why the usual broadcast has a path of its own in its Performance section.
 """
@@ -13,12 +13,12 @@ import logging
 import msgspec
 import zmq
 
-from agents.agent import Agent
-from agents.codec import DecodeError
-from agents.messages import WIRE_VERSION, Envelope
-from coordination.errors import ProtocolError
+from vpp.agents.agent import Agent
+from vpp.agents.codec import DecodeError
+from vpp.agents.messages import WIRE_VERSION, Envelope
+from vpp.coordination.errors import ProtocolError
 
-log = logging.getLogger("agents.host")
+log = logging.getLogger("vpp.agents.host")
 
 _DRAIN_LIMIT = 10_000
 _ARRAY_HEADER = {0x91: 1, 0xDC: 3, 0xDD: 5}
@@ -26,7 +26,7 @@ _ARRAY_HEADER = {0x91: 1, 0xDC: 3, 0xDD: 5}
 
 
 class Inbox:
-    """The receiving half of a host (a mixin of :class:`agents.host.Host`, which sets the
+    """The receiving half of a host (a mixin of :class:`vpp.agents.host.Host`, which sets the
     sockets, tables, codec, stats and trace it reads)."""
 
     def drain(self, sock: zmq.Socket) -> int:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from agents.messages import KindRegistry
-from agents.ops.feeds import FEED_KINDS
-from agents.ops.messages import OPS_KINDS
-from coordination.admm.messages import ADMM_KINDS
-from coordination.frequency.messages import FREQUENCY_KINDS
-from coordination.merit_order.messages import MERIT_ORDER_KINDS
-from markets.messages import MARKET_KINDS
+from vpp.agents.messages import KindRegistry
+from vpp.agents.ops.feeds import FEED_KINDS
+from vpp.agents.ops.messages import OPS_KINDS
+from vpp.coordination.admm.messages import ADMM_KINDS
+from vpp.coordination.frequency.messages import FREQUENCY_KINDS
+from vpp.coordination.merit_order.messages import MERIT_ORDER_KINDS
+from vpp.markets.messages import MARKET_KINDS
 
 
 def default_registry() -> KindRegistry:

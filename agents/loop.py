@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import zmq
 
-from agents.host import Host
+from vpp.agents.host import Host
 
 
 class EventLoop:

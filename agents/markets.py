@@ -14,22 +14,22 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Literal
 
-from agents.agent import Agent
-from agents.messages import Envelope
-from agents.timers import Timer
-from markets.day_ahead import AuctionRules
-from markets.messages import (
+from vpp.agents.agent import Agent
+from vpp.agents.messages import Envelope
+from vpp.agents.timers import Timer
+from vpp.markets.day_ahead import AuctionRules
+from vpp.markets.messages import (
     AncillaryOffer,
     CancelOrder,
     DayAheadBid,
     ModifyOrder,
     SubmitOrder,
 )
-from markets.order_types import TickSize
-from markets.sessions import Out, Outgoing
-from markets.sessions.ancillary import AncillarySession
-from markets.sessions.continuous import ContinuousSession
-from markets.sessions.day_ahead import DayAheadSession
+from vpp.markets.order_types import TickSize
+from vpp.markets.sessions import Out, Outgoing
+from vpp.markets.sessions.ancillary import AncillarySession
+from vpp.markets.sessions.continuous import ContinuousSession
+from vpp.markets.sessions.day_ahead import DayAheadSession
 
 __all__ = ["AncillaryMarketAgent", "ContinuousMarketAgent", "DayAheadMarketAgent", "MarketAgent"]
 

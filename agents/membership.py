@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import msgspec
 
-from agents.kinds import default_registry
-from agents.messages import KindRegistry
+from vpp.agents.kinds import default_registry
+from vpp.agents.messages import KindRegistry
 
 
 class SiteInfo(msgspec.Struct, frozen=True):
@@ -35,7 +35,7 @@ class ScenarioRequest(msgspec.Struct, frozen=True):
 
 class ScenarioSent(msgspec.Struct, frozen=True):
     """Coordinator -> site process: the scenario the aggregator runs, validated, as
-    MessagePack (:class:`runs.scenario.Scenario`), and its digest."""
+    MessagePack (:class:`vpp.runs.scenario.Scenario`), and its digest."""
 
     scenario: bytes
     digest: str

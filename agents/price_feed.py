@@ -21,8 +21,8 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from agents.ops.feeds import FeedValue
-from markets.trading.market_data import MarketData
+from vpp.agents.ops.feeds import FeedValue
+from vpp.markets.trading.market_data import MarketData
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ import zmq
 import zmq.auth
 from zmq.auth.thread import ThreadAuthenticator
 
-from agents.host import SocketSetup
+from vpp.agents.host import SocketSetup
 
 log = logging.getLogger(__name__)
 
@@ -170,7 +170,7 @@ class AllowList:
     Every message that comes over an admitted connection carries, as its ZeroMQ
     ``User-Id`` property, the name the key is allowed under; a host made with
     ``bind_identities=True`` delivers it only when that name is the sending host's name
-    (see :meth:`agents.host.Host.drain`).
+    (see :meth:`vpp.agents.host.Host.drain`).
 
     Args:
         context: the context whose sockets it guards (start it before binding).

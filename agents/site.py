@@ -7,18 +7,18 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from agents.agent import Agent
-from agents.aggregator import DISPATCH_TOPIC
-from agents.devices import SiteDevice
-from agents.messages import Envelope
-from coordination.errors import ProtocolError
-from coordination.merit_order.bidding import (
+from vpp.agents.agent import Agent
+from vpp.agents.aggregator import DISPATCH_TOPIC
+from vpp.agents.devices import SiteDevice
+from vpp.agents.messages import Envelope
+from vpp.coordination.errors import ProtocolError
+from vpp.coordination.merit_order.bidding import (
     BiddingStrategy,
     Offer,
     check_award,
     split_award,
 )
-from coordination.merit_order.messages import (
+from vpp.coordination.merit_order.messages import (
     Accept,
     Award,
     Bid,

@@ -16,10 +16,10 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from agents.agent import Agent
-from agents.coordinator import LINK_AGENT
-from agents.liveness import AggregatorWatch, LinkMode
-from agents.membership import (
+from vpp.agents.agent import Agent
+from vpp.agents.coordinator import LINK_AGENT
+from vpp.agents.liveness import AggregatorWatch, LinkMode
+from vpp.agents.membership import (
     Applied,
     Heartbeat,
     Refused,
@@ -28,9 +28,9 @@ from agents.membership import (
     Stop,
     Welcome,
 )
-from agents.messages import Envelope
-from agents.site import SiteAgent
-from coordination.merit_order.messages import CallForBids, StepCleared
+from vpp.agents.messages import Envelope
+from vpp.agents.site import SiteAgent
+from vpp.coordination.merit_order.messages import CallForBids, StepCleared
 
 log = logging.getLogger(__name__)
 

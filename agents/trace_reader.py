@@ -12,7 +12,7 @@ from typing import Any
 
 import msgspec
 
-from agents.trace import CHUNK_ENCODING, MESSAGE_FIELDS, ROUND_COLUMNS
+from vpp.agents.trace import CHUNK_ENCODING, MESSAGE_FIELDS, ROUND_COLUMNS
 
 
 class TraceError(ValueError):

@@ -33,12 +33,12 @@ from collections.abc import Callable, Mapping
 
 import msgspec
 
-from agents.agent import Agent
-from agents.messages import Envelope
-from agents.ops.feeds import FeedValue
-from agents.price_feed import PriceBoard
-from markets.day_ahead import AuctionRules
-from markets.messages import (
+from vpp.agents.agent import Agent
+from vpp.agents.messages import Envelope
+from vpp.agents.ops.feeds import FeedValue
+from vpp.agents.price_feed import PriceBoard
+from vpp.markets.day_ahead import AuctionRules
+from vpp.markets.messages import (
     BidAck,
     BidRejected,
     CurveStep,
@@ -50,9 +50,9 @@ from markets.messages import (
     SubmitOrder,
     TradeReport,
 )
-from markets.trading.engine import TradingEngine
-from markets.trading.market_data import DAY_AHEAD_PUBLICATION_HOUR, MarketData, MarketView
-from markets.trading.types import Fill, Order, Rejection
+from vpp.markets.trading.engine import TradingEngine
+from vpp.markets.trading.market_data import DAY_AHEAD_PUBLICATION_HOUR, MarketData, MarketView
+from vpp.markets.trading.types import Fill, Order, Rejection
 
 __all__ = ["ReplayAgent", "TraderAgent", "delivery_period"]
 

@@ -1,6 +1,6 @@
 """The VPP's trader: offers the fleet's flexibility to the markets and keeps its position.
 
-It sends a day-ahead bid built by :mod:`markets.vpp_offer` from the sites' merit-order
+It sends a day-ahead bid built by :mod:`vpp.markets.vpp_offer` from the sites' merit-order
 bids, and ancillary offers of its storage capacity; it records what the markets answer.
 The cleared day-ahead position per hour becomes the dispatch target: what was sold is
 what the aggregator must then serve (:meth:`VppTraderAgent.dispatch_targets_kw`).
@@ -11,10 +11,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 
-from agents.agent import Agent
-from agents.messages import Envelope
-from markets.day_ahead import AuctionRules
-from markets.messages import (
+from vpp.agents.agent import Agent
+from vpp.agents.messages import Envelope
+from vpp.markets.day_ahead import AuctionRules
+from vpp.markets.messages import (
     AncillaryAward,
     AncillaryOffer,
     BidAck,
@@ -23,7 +23,7 @@ from markets.messages import (
     DayAheadResult,
     HourPosition,
 )
-from markets.vpp_offer import BidLike, day_ahead_curves, position_to_targets_kw
+from vpp.markets.vpp_offer import BidLike, day_ahead_curves, position_to_targets_kw
 
 __all__ = ["VppTraderAgent"]
 
@@ -73,7 +73,7 @@ class VppTraderAgent(Agent):
         return bid
 
     def offer_ancillary(self, offer: AncillaryOffer) -> None:
-        """Send a capacity offer (see :func:`markets.vpp_offer.ancillary_offer`)."""
+        """Send a capacity offer (see :func:`vpp.markets.vpp_offer.ancillary_offer`)."""
         if self.ancillary_market is None:
             raise RuntimeError(f"trader {self.name} has no ancillary market to offer to")
         self.send(self.ancillary_market, offer, conversation="ancillary")

@@ -31,7 +31,7 @@ from typing import Literal, Union
 import msgspec
 import numpy as np
 
-from markets.data import PriceSeries
+from vpp.markets.data import PriceSeries
 
 __all__ = [
     "FixedPriceContract",

@@ -3,7 +3,7 @@
 Bundled files (in ``markets/data/``; provenance and licences in ``ATTRIBUTION.md``):
 
 * ``de_lu_2019_hourly_price_load_wind_solar.csv`` (in ``physics/data/``, shared with
-  planning: :data:`physics.datasets.DE_LU_2019_CSV`): DE-LU 2019, 8760 hours (UTC),
+  planning: :data:`vpp.physics.datasets.DE_LU_2019_CSV`): DE-LU 2019, 8760 hours (UTC),
   day-ahead price (EUR/MWh), load, solar and wind (MW).
 * ``ember_nl_day_ahead_2019_2024.csv``: Netherlands day-ahead price (EUR/MWh), hourly
   UTC, 2019-2024.
@@ -24,7 +24,7 @@ from pathlib import Path
 import msgspec
 import numpy as np
 
-from physics.datasets import DE_LU_2019_CSV
+from vpp.physics.datasets import DE_LU_2019_CSV
 
 __all__ = [
     "DATA_DIR",

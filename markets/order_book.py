@@ -1,6 +1,6 @@
 """Continuous order book with price-time priority, one book per delivery period.
 
-Prices and quantities are integer ticks (see :mod:`markets.order_types` for the
+Prices and quantities are integer ticks (see :mod:`vpp.markets.order_types` for the
 conversions from EUR/MWh and MW).  Time is the caller's clock in integer seconds
 (a simulated or a wall clock; the book never reads the system time).
 
@@ -30,7 +30,7 @@ import logging
 from bisect import bisect_left, insort
 from collections import deque
 
-from markets.order_types import (
+from vpp.markets.order_types import (
     CancelReport,
     DepthSnapshot,
     OrderReport,

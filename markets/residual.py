@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from markets.messages import CurveStep, HourlyCurve
+from vpp.markets.messages import CurveStep, HourlyCurve
 
 __all__ = ["price_taking_curves"]
 

@@ -15,8 +15,8 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol
 
-from markets.day_ahead import AuctionRules
-from markets.messages import AncillaryOffer, CurveStep, HourlyCurve, HourPosition
+from vpp.markets.day_ahead import AuctionRules
+from vpp.markets.messages import AncillaryOffer, CurveStep, HourlyCurve, HourPosition
 
 __all__ = [
     "BidLike",

@@ -16,14 +16,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from physics._validate import finite, fraction, non_negative, ordered, positive
-from physics.battery_thermal import ThermalModel, ThermalParams
-from physics.degradation import (
+from vpp.physics._validate import finite, fraction, non_negative, ordered, positive
+from vpp.physics.battery_thermal import ThermalModel, ThermalParams
+from vpp.physics.degradation import (
     DEFAULT_MODEL,
     BlastDegradation,
     degradation_cost_per_kwh,
 )
-from physics.flexibility import Flexibility, check_horizon
+from vpp.physics.flexibility import Flexibility, check_horizon
 
 
 @dataclass(frozen=True, slots=True)

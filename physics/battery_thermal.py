@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from physics._validate import finite, non_negative, ordered, positive
+from vpp.physics._validate import finite, non_negative, ordered, positive
 
 
 @dataclass(frozen=True, slots=True)

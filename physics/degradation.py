@@ -17,7 +17,7 @@ import functools
 import logging
 import math
 
-from physics._validate import finite, fraction, non_negative, positive
+from vpp.physics._validate import finite, fraction, non_negative, positive
 
 log = logging.getLogger(__name__)
 

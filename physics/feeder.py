@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from physics._validate import finite, non_negative
+from vpp.physics._validate import finite, non_negative
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -1,6 +1,6 @@
 """The simplest honest device: power limits, a marginal cost, availability per step.
 
-It speaks the interface of every device (``physics.flexibility``): ``step`` carries out a
+It speaks the interface of every device (``vpp.physics.flexibility``): ``step`` carries out a
 set-point and ``flexibility`` gives the bounds ahead. Positive power is injection, negative
 is absorption; kW, kWh, hours. A generator has ``p_min_kw = 0``; a flexible load that can
 both reduce and raise its consumption has both sides.
@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from physics._validate import finite, fraction
-from physics.flexibility import Flexibility, check_horizon
+from vpp.physics._validate import finite, fraction
+from vpp.physics.flexibility import Flexibility, check_horizon
 
 
 class FlexibleState(NamedTuple):

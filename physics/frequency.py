@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from physics._validate import finite, non_negative, positive
+from vpp.physics._validate import finite, non_negative, positive
 
 
 @dataclass(frozen=True, slots=True)

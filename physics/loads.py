@@ -15,8 +15,8 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
-from physics._validate import finite, fraction, non_negative, ordered, positive
-from physics.flexibility import Flexibility, check_horizon
+from vpp.physics._validate import finite, fraction, non_negative, ordered, positive
+from vpp.physics.flexibility import Flexibility, check_horizon
 
 
 class LoadState(NamedTuple):

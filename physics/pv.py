@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from physics._validate import finite, fraction, non_negative
-from physics.datasets import DATA_DIR
-from physics.source import VariableSource
+from vpp.physics._validate import finite, fraction, non_negative
+from vpp.physics.datasets import DATA_DIR
+from vpp.physics.source import VariableSource
 
 if TYPE_CHECKING:
     import pandas as pd

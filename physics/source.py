@@ -1,6 +1,6 @@
 """A variable renewable source as a device: it injects up to its available power.
 
-Shared by :class:`physics.pv.PVPlant` and :class:`physics.wind.WindPlant`. Positive power
+Shared by :class:`vpp.physics.pv.PVPlant` and :class:`vpp.physics.wind.WindPlant`. Positive power
 is injection (kW). The setpoint is a curtailment limit: the plant delivers
 ``min(max(setpoint, 0), available)``.
 """
@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
-from physics._validate import finite, positive
-from physics.flexibility import Flexibility, check_horizon
+from vpp.physics._validate import finite, positive
+from vpp.physics.flexibility import Flexibility, check_horizon
 
 
 class SourceState(NamedTuple):

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from physics._validate import non_negative, positive
-from physics.datasets import DATA_DIR
-from physics.source import VariableSource
+from vpp.physics._validate import non_negative, positive
+from vpp.physics.datasets import DATA_DIR
+from vpp.physics.source import VariableSource
 
 if TYPE_CHECKING:
     import pandas as pd

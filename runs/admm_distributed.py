@@ -2,7 +2,7 @@
 
 :class:`AdmmAggregatorRun` is the :class:`~runs.distributed.AggregatorRun` of an ADMM
 scenario: the same join, heartbeats, acknowledged dispatch and stop, but each window is
-planned by ADMM with the sites of live hosts (``agents.admm_dispatch``), and each step
+planned by ADMM with the sites of live hosts (``vpp.agents.admm_dispatch``), and each step
 of the plan is sent to every site by address and acknowledged with ``Applied`` (which
 carries what the site ran, its planned power and the plan's private cost of the step).
 A site process that dies mid-negotiation is dropped at the round's deadline and the
@@ -18,11 +18,11 @@ import logging
 import time
 from pathlib import Path
 
-from agents.admm_dispatch import AdmmDispatchAggregator
-from runs.admm_sites import coupling_for
-from runs.admm_swarm import AdmmWindows, admm_totals
-from runs.distributed import AggregatorRun, DistributedError
-from runs.scenario import Scenario
+from vpp.agents.admm_dispatch import AdmmDispatchAggregator
+from vpp.runs.admm_sites import coupling_for
+from vpp.runs.admm_swarm import AdmmWindows, admm_totals
+from vpp.runs.distributed import AggregatorRun, DistributedError
+from vpp.runs.scenario import Scenario
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ class AdmmAggregatorRun(AdmmWindows, AggregatorRun):
     """A ``coordination: admm`` scenario whose sites are other processes.
 
     It takes the arguments of :class:`~runs.distributed.AggregatorRun`; its summary has
-    the keys of the one-process ADMM run (``runs.admm_swarm``) plus the distributed ones
+    the keys of the one-process ADMM run (``vpp.runs.admm_swarm``) plus the distributed ones
     (absent, lost, unstopped hosts, liveness events).
     """
 

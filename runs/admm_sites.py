@@ -28,9 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
-from agents.admm_dispatch import SitePlan
-from agents.devices import SiteDevice
-from coordination.admm.model import (
+from vpp.agents.admm_dispatch import SitePlan
+from vpp.agents.devices import SiteDevice
+from vpp.coordination.admm.model import (
     AdmmBattery,
     AdmmFlexibleLoad,
     AdmmGenerator,
@@ -38,8 +38,8 @@ from coordination.admm.model import (
     SiteModel,
     TargetCoupling,
 )
-from coordination.admm.protocol import AdmmSettings
-from runs.devices import (
+from vpp.coordination.admm.protocol import AdmmSettings
+from vpp.runs.devices import (
     BatterySpec,
     CurtailableLoadSpec,
     DeviceSpec,
@@ -130,14 +130,14 @@ def check_admm_scenario(scenario, fail: Callable[[str, str], None]) -> None:
             or spec.export_max_kw is not None:
         fail("admm.prices", "prices and import/export limits belong to `coupling: market`")
     if spec.prices is not None:
-        from runs.prices import check_price_values
+        from vpp.runs.prices import check_price_values
 
         check_price_values(spec.prices, scenario.steps, "admm.prices", fail)
 
 
 def admm_settings(scenario) -> AdmmSettings:
     """The negotiation's settings from the scenario's ``admm`` section (or the defaults)."""
-    from runs.scenario import AdmmSpec
+    from vpp.runs.scenario import AdmmSpec
 
     spec = scenario.admm or AdmmSpec()
     return AdmmSettings(rho=spec.rho, eps_abs=spec.eps_abs, eps_rel=spec.eps_rel,
@@ -155,7 +155,7 @@ def window_steps(scenario) -> int:
 
 def price_series(scenario, scenario_path: Path | None = None) -> list[float] | None:
     """The market prices per step (EUR/MWh) of ``coupling: market``; None otherwise."""
-    from runs.prices import step_prices
+    from vpp.runs.prices import step_prices
 
     spec = scenario.admm
     if spec is None or spec.prices is None:

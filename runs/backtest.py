@@ -2,7 +2,7 @@
 runner that writes the report (tables, CSV, PNG plots).
 
 Errors name the file and the field path (``$.traders[1].params``), like the swarm's
-scenarios (:mod:`runs.scenario`); unknown fields are errors.
+scenarios (:mod:`vpp.runs.scenario`); unknown fields are errors.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from markets.trading.risk import RiskLimits
-from markets.trading.types import Fees, StorageSpec
-from runs.scenario import BUNDLED, ScenarioError, read_mapping
+from vpp.markets.trading.risk import RiskLimits
+from vpp.markets.trading.types import Fees, StorageSpec
+from vpp.runs.scenario import BUNDLED, ScenarioError, read_mapping
 
 __all__ = ["BacktestScenario", "DEFAULT_BACKTEST", "load_backtest", "run", "write_report"]
 
@@ -93,7 +93,7 @@ def load_backtest(path: str | Path) -> BacktestScenario:
 
 def market_data(spec: BacktestScenario):
     """The scenario's :class:`MarketData` (the days it asks for)."""
-    from markets.trading.market_data import de_lu_2019_market_data, simulated_market_data
+    from vpp.markets.trading.market_data import de_lu_2019_market_data, simulated_market_data
 
     d = spec.data
     kwargs = dict(intraday_volatility_eur_mwh=d.intraday_volatility_eur_mwh,
@@ -114,8 +114,8 @@ def market_data(spec: BacktestScenario):
 
 def strategies(spec: BacktestScenario, where: str = "<backtest>") -> list:
     """One strategy object per trader; errors name ``$.traders[i]``."""
-    from markets.trading.strategies import Strategy, make_trading_strategy
-    from runs.plugins import PluginError, load_class
+    from vpp.markets.trading.strategies import Strategy, make_trading_strategy
+    from vpp.runs.plugins import PluginError, load_class
 
     out = []
     for i, trader in enumerate(spec.traders):
@@ -139,11 +139,11 @@ def strategies(spec: BacktestScenario, where: str = "<backtest>") -> list:
 def run(spec: BacktestScenario, where: str = "<backtest>", agents: bool = False):
     """Build the traders and run the backtest; returns the :class:`BacktestResult`.
 
-    ``agents``: trade through the market agents over ZeroMQ (:mod:`runs.trading_agents`)
+    ``agents``: trade through the market agents over ZeroMQ (:mod:`vpp.runs.trading_agents`)
     instead of the engine's price-taking exchange.
     """
-    from markets.trading.backtest import run_backtest
-    from markets.trading.engine import TradingEngine
+    from vpp.markets.trading.backtest import run_backtest
+    from vpp.markets.trading.engine import TradingEngine
 
     data = market_data(spec)
     engines = [TradingEngine(s, spec.storage, data.hours, fees=spec.fees, limits=spec.risk,
@@ -151,7 +151,7 @@ def run(spec: BacktestScenario, where: str = "<backtest>", agents: bool = False)
                              imbalance_penalty_eur_mwh=spec.imbalance_penalty_eur_mwh)
                for s in strategies(spec, where)]
     if agents:
-        from runs.trading_agents import run_with_agents
+        from vpp.runs.trading_agents import run_with_agents
 
         return run_with_agents(data, engines)
     return run_backtest(data, engines, spec.fees)
@@ -190,7 +190,7 @@ def write_report(result, out: Path, spec: BacktestScenario) -> list[Path]:
 
     import numpy as np
 
-    from markets.trading.performance import drawdown
+    from vpp.markets.trading.performance import drawdown
 
     out.mkdir(parents=True, exist_ok=True)
     data = result.data

@@ -5,7 +5,7 @@ product, price, contract hours). After the event each such site's metered respon
 service's set-point it reported to the grid agent for every sample, ``FrequencyResponse``)
 is compared with what the service should have delivered at each sample's frequency: the
 share of the sold MW that the service's own curve (its droop, or its trigger with its
-delays) calls for, with no store behind it. ``markets.ancillary.assess_delivery`` then
+delays) calls for, with no store behind it. ``vpp.markets.ancillary.assess_delivery`` then
 applies the scenario's penalty rule (``grid.penalty``): the capacity payment is withheld
 in proportion to the missing energy and the shortfall is charged per MWh on top.
 
@@ -21,22 +21,22 @@ import fnmatch
 from collections.abc import Sequence
 from pathlib import Path
 
-from agents.grid import TimelineRow
-from coordination.frequency import presets
-from coordination.frequency.rule import SiteFrequencyRule
-from markets.ancillary import (
+from vpp.agents.grid import TimelineRow
+from vpp.coordination.frequency import presets
+from vpp.coordination.frequency.rule import SiteFrequencyRule
+from vpp.markets.ancillary import (
     CapacityAward,
     DeliveryAssessment,
     PenaltyRules,
     assess_delivery,
 )
-from runs.grid_spec import GridSpec, ResponseSpec
-from runs.scenario import Scenario
+from vpp.runs.grid_spec import GridSpec, ResponseSpec
+from vpp.runs.scenario import Scenario
 
 
 def sold_sites(scenario: Scenario) -> dict[str, ResponseSpec]:
     """The sites that sold capacity, by name, with their response group (the first group
-    matching the site, as in ``runs.grid_event.build_sites``)."""
+    matching the site, as in ``vpp.runs.grid_event.build_sites``)."""
     grid = scenario.grid
     assert grid is not None
     out: dict[str, ResponseSpec] = {}

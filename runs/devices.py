@@ -1,7 +1,7 @@
 """Device types of the scenario file, and how each becomes a priced site device.
 
 Each ``type:`` in a site's ``devices`` list is one spec below; :func:`build_device` makes the
-physics model (``physics/``) and wraps it with its bid prices (``agents.devices.SiteDevice``).
+physics model (``physics/``) and wraps it with its bid prices (``vpp.agents.devices.SiteDevice``).
 Units: kW, kWh, hours from the scenario's start, EUR/MWh.
 """
 
@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import msgspec
 
-from agents.devices import SiteDevice
+from vpp.agents.devices import SiteDevice
 
 if TYPE_CHECKING:
-    from runs.scenario import Scenario
+    from vpp.runs.scenario import Scenario
 
 _Strict = dict(forbid_unknown_fields=True, kw_only=True, tag_field="type", frozen=True)
 Kw = Annotated[float, msgspec.Meta(ge=0)]
@@ -38,7 +38,7 @@ class FlexibleSpec(msgspec.Struct, tag="flexible", **_Strict):
 
 
 class BatterySpec(msgspec.Struct, tag="battery", **_Strict):
-    """A battery (``physics.battery``): both efficiencies, SoC window, optional heat and
+    """A battery (``vpp.physics.battery``): both efficiencies, SoC window, optional heat and
     BLAST-Lite ageing. Without ``cost_eur_mwh`` it bids its ageing cost per MWh."""
 
     name: str
@@ -142,8 +142,8 @@ def build_device(spec: DeviceSpec, times: list[datetime], dt_h: float) -> SiteDe
     Raises:
         ValueError: from the model, naming the field, when a value is out of range.
     """
-    from physics import loads
-    from physics.flexible import FlexibleDevice
+    from vpp.physics import loads
+    from vpp.physics.flexible import FlexibleDevice
 
     steps = len(times)
     if isinstance(spec, FlexibleSpec):
@@ -151,8 +151,8 @@ def build_device(spec: DeviceSpec, times: list[datetime], dt_h: float) -> SiteDe
                                spec.availability)
         return SiteDevice(spec.name, model, spec.cost_eur_mwh, spec.absorb_price_eur_mwh)
     if isinstance(spec, BatterySpec):
-        from physics.battery import Battery, BatteryParams, DegradationParams
-        from physics.battery_thermal import ThermalParams
+        from vpp.physics.battery import Battery, BatteryParams, DegradationParams
+        from vpp.physics.battery_thermal import ThermalParams
 
         model = Battery(BatteryParams(
             spec.capacity_kwh, spec.p_charge_kw, spec.p_discharge_kw, spec.eta_c, spec.eta_d,
@@ -167,9 +167,9 @@ def build_device(spec: DeviceSpec, times: list[datetime], dt_h: float) -> SiteDe
         profile = (_pv_profile(spec, tuple(times)) if isinstance(spec, PVSpec)
                    else _wind_profile(spec, tuple(times)))
         if isinstance(spec, PVSpec):
-            from physics.pv import PVPlant as Plant
+            from vpp.physics.pv import PVPlant as Plant
         else:
-            from physics.wind import WindPlant as Plant
+            from vpp.physics.wind import WindPlant as Plant
         model = Plant(profile, dt_h, spec.cost_eur_mwh / 1e3)
         return SiteDevice(spec.name, model, spec.cost_eur_mwh)
     if isinstance(spec, LoadSpec):
@@ -217,7 +217,7 @@ def _typical_year_index(times: tuple[datetime, ...], index):
 def _pv_profile(spec: PVSpec, times: tuple[datetime, ...]) -> list[float]:
     import pandas as pd
 
-    from physics import pv
+    from vpp.physics import pv
 
     system = pv.PVSystemSpec(spec.latitude, spec.longitude, surface_tilt=spec.surface_tilt,
                              surface_azimuth=spec.surface_azimuth,
@@ -242,7 +242,7 @@ def _pv_profile(spec: PVSpec, times: tuple[datetime, ...]) -> list[float]:
 
 @functools.lru_cache(maxsize=16)
 def _wind_profile(spec: WindSpec, times: tuple[datetime, ...]) -> list[float]:
-    from physics import wind
+    from vpp.physics import wind
 
     weather = wind.load_example_weather()
     farm = wind.WindFarmSpec(spec.turbine_type, spec.hub_height_m, spec.number_of_turbines,
@@ -257,7 +257,7 @@ def _wind_profile(spec: WindSpec, times: tuple[datetime, ...]) -> list[float]:
 def build_devices(scenario: Scenario, i: int, times, where: str) -> list:
     """The devices of one site of ``scenario.sites[i]`` over the step ``times``; a bad value
     is a ScenarioError naming ``$.sites[i].devices[j]``."""
-    from runs.scenario import ScenarioError
+    from vpp.runs.scenario import ScenarioError
 
     devices = []
     for j, dev in enumerate(scenario.sites[i].devices):

@@ -21,16 +21,16 @@ from pathlib import Path
 import msgspec
 import zmq
 
-from agents.aggregator import AggregatorAgent
-from agents.clock import SimulatedClock
-from agents.coordinator import CoordinatorAgent, LinkSettings
-from agents.host import Host, PeerLimiter, SocketSetup
-from agents.loop import EventLoop
-from agents.membership import Applied, distributed_registry
-from agents.trace import TraceRecorder, shard_path
-from coordination.merit_order.messages import StepCleared
-from runs.scenario import Scenario, ScenarioError, reserve_series, target_series
-from runs.swarm import merit_order_totals
+from vpp.agents.aggregator import AggregatorAgent
+from vpp.agents.clock import SimulatedClock
+from vpp.agents.coordinator import CoordinatorAgent, LinkSettings
+from vpp.agents.host import Host, PeerLimiter, SocketSetup
+from vpp.agents.loop import EventLoop
+from vpp.agents.membership import Applied, distributed_registry
+from vpp.agents.trace import TraceRecorder, shard_path
+from vpp.coordination.merit_order.messages import StepCleared
+from vpp.runs.scenario import Scenario, ScenarioError, reserve_series, target_series
+from vpp.runs.swarm import merit_order_totals
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ def scenario_digest(scenario: Scenario) -> str:
 def check_distributable(scenario: Scenario) -> None:
     """Raise ScenarioError unless the scenario can run with its sites in other processes.
 
-    Site processes run the merit-order contract net and ADMM (``runs.admm_distributed``);
+    Site processes run the merit-order contract net and ADMM (``vpp.runs.admm_distributed``);
     market sections and grid events run in one process for now (the error names the field
     that asks for them).
     """
@@ -72,7 +72,7 @@ class AggregatorRun:
         scenario_path: the scenario file, to resolve the paths it names.
         seed: overrides the scenario's seed (told to the sites).
         listen_setup: socket options for the listening endpoint (CURVE server keys).
-        limiter: a per-peer rate limit (see ``agents.security.RateLimiter``).
+        limiter: a per-peer rate limit (see ``vpp.agents.security.RateLimiter``).
         settings: heartbeats, timeouts, acknowledgements.
         min_sites: start once this many sites have joined and ``join_timeout_s`` passed
             (default: every site, whatever the time).
@@ -80,7 +80,7 @@ class AggregatorRun:
         stop_timeout_s: how long to wait for the sites' ``Stopped`` at the end.
         context: the ZeroMQ context (a new one by default; one with a ZAP handler for CURVE).
         bind_identities: a CURVE-authenticated site host must use the name its key is
-            allowed under (see :class:`agents.host.Host`); ``vpp aggregator`` sets it
+            allowed under (see :class:`vpp.agents.host.Host`); ``vpp aggregator`` sets it
             with CURVE.
     """
 
@@ -302,10 +302,10 @@ class AggregatorRun:
 
 def aggregator_run(scenario: Scenario, out_dir: Path | str, **kwargs) -> AggregatorRun:
     """The aggregator of ``scenario``'s distributed run: the ADMM one
-    (:class:`runs.admm_distributed.AdmmAggregatorRun`) for ``coordination: admm``, else
+    (:class:`vpp.runs.admm_distributed.AdmmAggregatorRun`) for ``coordination: admm``, else
     :class:`AggregatorRun` (``kwargs`` as theirs)."""
     if scenario.coordination == "admm":
-        from runs.admm_distributed import AdmmAggregatorRun
+        from vpp.runs.admm_distributed import AdmmAggregatorRun
 
         return AdmmAggregatorRun(scenario, out_dir, **kwargs)
     return AggregatorRun(scenario, out_dir, **kwargs)

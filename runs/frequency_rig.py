@@ -12,9 +12,9 @@ from pathlib import Path
 
 import zmq
 
-from agents.clock import Clock, SimulatedClock
-from agents.frequency_site import FrequencySiteAgent
-from agents.grid import (
+from vpp.agents.clock import Clock, SimulatedClock
+from vpp.agents.frequency_site import FrequencySiteAgent
+from vpp.agents.grid import (
     DriveResult,
     GridAgent,
     ReplaySource,
@@ -22,10 +22,10 @@ from agents.grid import (
     SwingSource,
     drive_simulated,
 )
-from agents.host import Host
-from agents.kinds import default_registry
-from agents.loop import EventLoop
-from agents.trace import TraceRecorder, shard_path
+from vpp.agents.host import Host
+from vpp.agents.kinds import default_registry
+from vpp.agents.loop import EventLoop
+from vpp.agents.trace import TraceRecorder, shard_path
 
 GRID_HOST = "grid"
 GRID_ADDRESS = "grid/grid"
@@ -102,7 +102,7 @@ class FrequencyRig:
             before_sample: Callable[[int], None] | None = None,
             pace: float | None = None) -> DriveResult:
         """Drive the event in simulated time (the clock must be a SimulatedClock);
-        ``before_sample`` and ``pace`` as in :func:`agents.grid.drive_simulated`."""
+        ``before_sample`` and ``pace`` as in :func:`vpp.agents.grid.drive_simulated`."""
         if not isinstance(self.clock, SimulatedClock):
             raise TypeError("FrequencyRig.run drives simulated time; use a SimulatedClock")
         return drive_simulated(self.loop, self.grid, self.clock, duration_s,

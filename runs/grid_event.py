@@ -20,13 +20,13 @@ import math
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from agents.frequency_site import DeferredBookkeeping, FrequencySiteAgent
-from agents.grid import ReplaySource, SwingSource, TimelineRow
-from coordination.frequency import presets
-from coordination.frequency.rule import SiteFrequencyRule
-from physics.frequency import GridParams, LossOfInfeed
-from runs.delivery import settle, sold_sites
-from runs.devices import (
+from vpp.agents.frequency_site import DeferredBookkeeping, FrequencySiteAgent
+from vpp.agents.grid import ReplaySource, SwingSource, TimelineRow
+from vpp.coordination.frequency import presets
+from vpp.coordination.frequency.rule import SiteFrequencyRule
+from vpp.physics.frequency import GridParams, LossOfInfeed
+from vpp.runs.delivery import settle, sold_sites
+from vpp.runs.devices import (
     BatterySpec,
     CurtailableLoadSpec,
     LoadSpec,
@@ -34,9 +34,9 @@ from runs.devices import (
     WindSpec,
     build_device,
 )
-from runs.frequency_rig import AGGREGATOR_ADDRESS, GRID_ADDRESS, FrequencyRig
-from runs.grid_spec import GridSpec, ReplaySpec
-from runs.scenario import Scenario, ScenarioError, resolve, step_times
+from vpp.runs.frequency_rig import AGGREGATOR_ADDRESS, GRID_ADDRESS, FrequencyRig
+from vpp.runs.grid_spec import GridSpec, ReplaySpec
+from vpp.runs.scenario import Scenario, ScenarioError, resolve, step_times
 
 log = logging.getLogger(__name__)
 
@@ -329,9 +329,9 @@ def _watch(scenario: Scenario, scenario_path: Path, rig: FrequencyRig,
            sites: list[FrequencySiteAgent]):
     """A reloader of ``scenario_path`` applying to ``sites``, announcing on ``rig``'s grid
     host (so every reload is in the trace)."""
-    from agents.ops.agent import OpsAgent
-    from runs.ops.appliers import FrequencyApplier
-    from runs.ops.reload import ScenarioReloader
+    from vpp.agents.ops.agent import OpsAgent
+    from vpp.runs.ops.appliers import FrequencyApplier
+    from vpp.runs.ops.reload import ScenarioReloader
 
     ops = rig.grid_host.add(OpsAgent())
     return ScenarioReloader(scenario_path, scenario, FrequencyApplier(sites), ops=ops)
@@ -359,7 +359,7 @@ def run_grid(scenario: Scenario, run_dir: Path, scenario_path: Path | None = Non
                                 "at `$.grid`")
         summary = {"scenario": scenario.name, "kind": "volt-var"}
     if grid.voltage is not None:
-        from runs.voltage_day import run_voltage_day
+        from vpp.runs.voltage_day import run_voltage_day
 
         summary["voltage"] = run_voltage_day(scenario, Path(run_dir), scenario_path)
         (Path(run_dir) / "summary.json").write_text(json.dumps(summary, indent=2) + "\n",

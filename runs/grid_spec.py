@@ -13,15 +13,15 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from coordination.frequency import presets
-from coordination.frequency.specs import (
+from vpp.coordination.frequency import presets
+from vpp.coordination.frequency.specs import (
     CurtailmentSpec,
     DroopSpec,
     SheddingSpec,
     TriggerSpec,
 )
-from coordination.voltage.volt_var import PRESETS as VOLT_VAR_PRESETS
-from coordination.voltage.volt_var import VoltVarSpec
+from vpp.coordination.voltage.volt_var import PRESETS as VOLT_VAR_PRESETS
+from vpp.coordination.voltage.volt_var import VoltVarSpec
 
 _Strict = dict(forbid_unknown_fields=True, kw_only=True, frozen=True)
 Positive = Annotated[float, msgspec.Meta(gt=0)]
@@ -63,7 +63,7 @@ class SoldSpec(msgspec.Struct, **_Strict):
 
 
 class PenaltySpec(msgspec.Struct, **_Strict):
-    """The delivery penalty rule (``markets.ancillary.PenaltyRules``): EUR per MWh of
+    """The delivery penalty rule (``vpp.markets.ancillary.PenaltyRules``): EUR per MWh of
     shortfall on top of the withheld capacity payment, and the tolerated shortfall as a
     share of the sold MW."""
 

@@ -3,8 +3,8 @@
 A scenario's ``market.day_ahead.plan`` switches it on. Before the auction the aggregator
 treats its fleet's batteries as one store, draws price scenarios around the scenario's
 day-ahead prices (real DE-LU 2019 forecast errors by default,
-:mod:`coordination.planning.scenarios`), solves the two-stage CVaR LP through the solver
-engine (:func:`coordination.planning.solve_with_fallback`, which falls back to the rule
+:mod:`vpp.coordination.planning.scenarios`), solves the two-stage CVaR LP through the solver
+engine (:func:`vpp.coordination.planning.solve_with_fallback`, which falls back to the rule
 plan and says so), and bids the plan: each hour's planned power as a price-independent
 quantity (a sale at the price floor or a purchase at the cap). The cleared position is
 then the merit-order target, as for any day-ahead sale (``runs/market_run.py``).
@@ -15,7 +15,7 @@ proportion to capacity is within every battery's limits. The batteries must shar
 efficiencies and state-of-charge window and start (checked with the scenario), so each
 one's share follows the plan's state-of-charge path. Each site holds one battery and bids
 its share of the plan as a firm baseline
-(:class:`coordination.planning.bidding.PlanShareBidder`, in place of its strategy), so the
+(:class:`vpp.coordination.planning.bidding.PlanShareBidder`, in place of its strategy), so the
 merit-order award of each step is the plan and nothing else.
 """
 
@@ -28,7 +28,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from runs.devices import BatterySpec
+from vpp.runs.devices import BatterySpec
 
 __all__ = ["PlanSpec", "PlannedPosition", "check_plan", "follow_plan", "plan_day_ahead"]
 
@@ -129,8 +129,8 @@ class PlannedPosition:
 
 def fleet_storage(model, degradation_eur_mwh: float = 0.0):
     """The fleet's batteries as one :class:`~coordination.planning.model.Storage`."""
-    from coordination.planning.model import Storage
-    from physics.battery import Battery
+    from vpp.coordination.planning.model import Storage
+    from vpp.physics.battery import Battery
 
     batteries = [d.model for s in model.sites for d in s.devices
                  if isinstance(d.model, Battery)]
@@ -150,9 +150,9 @@ def fleet_storage(model, degradation_eur_mwh: float = 0.0):
 def plan_day_ahead(model, prices_eur_mwh: list[float], spec: PlanSpec) -> PlannedPosition:
     """Plan the fleet's hourly position at ``prices_eur_mwh`` under ``spec`` (one solve
     through the engine, which falls back to the rule plan and says so)."""
-    from coordination.planning import CVaRStochasticPlugin, solve_with_fallback
-    from coordination.planning.model import StochasticProblem
-    from coordination.planning.scenarios import Uncertainty, generate_scenarios
+    from vpp.coordination.planning import CVaRStochasticPlugin, solve_with_fallback
+    from vpp.coordination.planning.model import StochasticProblem
+    from vpp.coordination.planning.scenarios import Uncertainty, generate_scenarios
 
     scenario = model.scenario
     storage = fleet_storage(model, spec.degradation_eur_mwh)
@@ -177,7 +177,7 @@ def plan_day_ahead(model, prices_eur_mwh: list[float], spec: PlanSpec) -> Planne
 
 def follow_plan(model, plan: PlannedPosition) -> None:
     """Each site bids its battery's share of ``plan`` (in proportion to capacity)."""
-    from coordination.planning.bidding import PlanShareBidder
+    from vpp.coordination.planning.bidding import PlanShareBidder
 
     for site in model.sites:
         share = sum(d.model.capacity_kwh for d in site.devices) / plan.capacity_kwh

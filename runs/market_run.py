@@ -16,18 +16,18 @@ from pathlib import Path
 
 import numpy as np
 
-from agents.day_ahead_bidder import DayAheadBidder
-from agents.devices import SiteDevice
-from agents.markets import AncillaryMarketAgent, DayAheadMarketAgent
-from agents.vpp_trader import VppTraderAgent
-from coordination.merit_order.bidding import Offer
-from coordination.merit_order.messages import Bid, CallForBids
-from markets.day_ahead import AuctionRules
-from markets.messages import AncillaryAward, AncillaryOffer, HourPosition
-from markets.residual import price_taking_curves
-from markets.vpp_offer import storage_reserve_mw
-from runs.devices import BatterySpec, EVSpec, ShiftableLoadSpec
-from runs.market_plan import PlannedPosition, follow_plan, plan_day_ahead
+from vpp.agents.day_ahead_bidder import DayAheadBidder
+from vpp.agents.devices import SiteDevice
+from vpp.agents.markets import AncillaryMarketAgent, DayAheadMarketAgent
+from vpp.agents.vpp_trader import VppTraderAgent
+from vpp.coordination.merit_order.bidding import Offer
+from vpp.coordination.merit_order.messages import Bid, CallForBids
+from vpp.markets.day_ahead import AuctionRules
+from vpp.markets.messages import AncillaryAward, AncillaryOffer, HourPosition
+from vpp.markets.residual import price_taking_curves
+from vpp.markets.vpp_offer import storage_reserve_mw
+from vpp.runs.devices import BatterySpec, EVSpec, ShiftableLoadSpec
+from vpp.runs.market_plan import PlannedPosition, follow_plan, plan_day_ahead
 
 MARKET_TIMEOUT_S = 30.0
 """Wall time allowed for the bids to be acknowledged, and again for the results."""
@@ -35,7 +35,7 @@ MARKET_TIMEOUT_S = 30.0
 
 def check_market_scenario(scenario, fail) -> None:
     """The checks of a scenario with a ``market`` section; ``fail(path, message)``."""
-    from runs.prices import check_price_values
+    from vpp.runs.prices import check_price_values
 
     if scenario.coordination != "merit_order":
         fail("market", "the sold position is dispatched by the merit-order negotiation: "
@@ -73,14 +73,14 @@ def check_market_scenario(scenario, fail) -> None:
                      f"a {'shiftable-load' if isinstance(dev, ShiftableLoadSpec) else 'ev'}'s energy "
                      f"over its window needs a bid that links hours, which hourly "
                      f"day-ahead curves cannot say: it cannot be offered day-ahead")
-    from runs.market_plan import check_plan
+    from vpp.runs.market_plan import check_plan
 
     check_plan(scenario, fail)
 
 
 def hourly_prices(scenario, scenario_path: Path | None) -> list[float]:
     """The day-ahead price of each hour of the horizon (EUR/MWh)."""
-    from runs.prices import step_prices
+    from vpp.runs.prices import step_prices
 
     per_hour = 60 // scenario.step_minutes
     if scenario.market.day_ahead.prices.values_eur_mwh is not None:
@@ -169,7 +169,7 @@ class DayAheadOutcome:
 def sell_day_ahead(model, scenario_path: Path | None) -> DayAheadOutcome:
     """Run the day-ahead auction of ``model``'s scenario on its aggregator host, with its
     sites' hourly bids; return the outcome (errors are ``ScenarioError``)."""
-    from runs.scenario import ScenarioError
+    from vpp.runs.scenario import ScenarioError
 
     scenario = model.scenario
     spec = scenario.market.day_ahead
@@ -235,8 +235,8 @@ def _sell_reserve(model, trader: VppTraderAgent, market: AncillaryMarketAgent, s
     """Offer what the batteries can hold for ``spec.duration_h`` given their state of
     charge; each battery then holds its share of the award (``SiteDevice.reserved_up_kw``).
     Returns (offered MW, awarded MW, ``site/device`` -> kW held)."""
-    from physics.battery import Battery
-    from runs.scenario import ScenarioError
+    from vpp.physics.battery import Battery
+    from vpp.runs.scenario import ScenarioError
 
     stores: list[tuple[str, SiteDevice, float]] = []  # site, device, kW it can hold
     for site in model.sites:

@@ -14,7 +14,7 @@ def plot_run(run_dir: Path | str, out: Path | str | None = None) -> Path:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from agents.trace_reader import TraceReader
+    from vpp.agents.trace_reader import TraceReader
 
     reader = TraceReader(run_dir)
     try:
@@ -79,7 +79,7 @@ def plot_rounds(run_dir: Path | str, out: Path | str | None = None) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from agents.trace_reader import TraceReader
+    from vpp.agents.trace_reader import TraceReader
 
     reader = TraceReader(run_dir)
     try:
@@ -121,7 +121,7 @@ def plot_frequency(run_dir: Path | str, out: Path | str | None = None) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from agents.trace_reader import TraceReader
+    from vpp.agents.trace_reader import TraceReader
 
     reader = TraceReader(run_dir)
     try:

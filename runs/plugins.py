@@ -7,7 +7,7 @@ import importlib
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
-from coordination.merit_order.bidding import BiddingStrategy
+from vpp.coordination.merit_order.bidding import BiddingStrategy
 
 STRATEGY_GROUP = "vpp.strategies"
 
@@ -58,7 +58,7 @@ def make_strategy(ref: str, params: dict[str, Any] | None = None) -> BiddingStra
 def site_strategies(scenario: Any, where: str = "<scenario>") -> list[BiddingStrategy]:
     """One strategy object per site (``count`` expanded, none shared); errors name the
     field path."""
-    from runs.scenario import ScenarioError
+    from vpp.runs.scenario import ScenarioError
 
     out = []
     for i, spec in enumerate(scenario.sites):

@@ -14,7 +14,7 @@ def step_prices(prices, scenario, scenario_path: Path | None, field: str) -> lis
     A CSV column is read as it is: each step takes the value in force at its start.
     Errors are :class:`~runs.scenario.ScenarioError` naming ``field``.
     """
-    from runs.scenario import ScenarioError, resolve, step_times
+    from vpp.runs.scenario import ScenarioError, resolve, step_times
 
     if prices.values_eur_mwh is not None:
         return [float(v) for v in prices.values_eur_mwh[: scenario.steps]]

@@ -14,9 +14,9 @@ from typing import Annotated, Any, Literal
 import msgspec
 import yaml
 
-from runs.devices import DeviceSpec, FlexibleSpec
-from runs.grid_spec import GridSpec
-from runs.market_plan import PlanSpec
+from vpp.runs.devices import DeviceSpec, FlexibleSpec
+from vpp.runs.grid_spec import GridSpec
+from vpp.runs.market_plan import PlanSpec
 
 BUNDLED = Path(__file__).parent / "scenarios"
 """Where the bundled scenarios live."""
@@ -210,7 +210,7 @@ def _check(scenario: Scenario, where: str) -> None:
                          "Expected a non-empty list of fractions in [0, 1]")
     target = scenario.target
     if scenario.market is not None:
-        from runs.market_run import check_market_scenario
+        from vpp.runs.market_run import check_market_scenario
 
         check_market_scenario(scenario, fail)
     elif target is None and scenario.grid is None and not (
@@ -228,11 +228,11 @@ def _check(scenario: Scenario, where: str) -> None:
     if isinstance(scenario.reserve_kw, list) and len(scenario.reserve_kw) < scenario.steps:
         fail("reserve_kw", f"Expected a number or at least {scenario.steps} values")
     if scenario.grid is not None and scenario.grid.voltage is not None:
-        from runs.voltage_day import check_voltage
+        from vpp.runs.voltage_day import check_voltage
 
         check_voltage(scenario, fail)
     if scenario.coordination == "admm":
-        from runs.admm_sites import check_admm_scenario
+        from vpp.runs.admm_sites import check_admm_scenario
 
         check_admm_scenario(scenario, fail)
     elif scenario.admm is not None:
@@ -293,7 +293,7 @@ def step_times(scenario: Scenario) -> list[datetime]:
 
 def target_series(scenario: Scenario, scenario_path: Path | None = None) -> list[float]:
     """The aggregator's target per step, in kW (a scenario that sells at market prices
-    has none: see ``runs.market_run`` and ``runs.admm_sites``)."""
+    has none: see ``vpp.runs.market_run`` and ``vpp.runs.admm_sites``)."""
     if scenario.target is None:
         raise ScenarioError("target: the scenario has no target (it sells at market prices "
                             "instead: a `market` section or ADMM's `coupling: market`)")

@@ -9,7 +9,7 @@ its own rather than the whole scenario::
         - {kind: battery, name: store, capacity_kwh: 60, p_max_kw: 30}
       strategy: marginal-cost
 
-Each entry has the fields of a scenario's ``sites[i]`` (``runs.scenario.SiteSpec``). The
+Each entry has the fields of a scenario's ``sites[i]`` (``vpp.runs.scenario.SiteSpec``). The
 site process asks the aggregator for the scenario it runs (``ScenarioRequest``), finds
 each of its entries there by name and checks that the aggregator's copy is the same,
 field by field: the aggregator dispatches what its scenario says, so a site whose own
@@ -24,7 +24,7 @@ from typing import Any
 
 import msgspec
 
-from runs.scenario import Scenario, ScenarioError, SiteSpec, read_mapping
+from vpp.runs.scenario import Scenario, ScenarioError, SiteSpec, read_mapping
 
 _SCENARIO_ONLY = frozenset({"name", "start", "steps"})
 """Keys every scenario has and a site file never has."""

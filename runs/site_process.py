@@ -23,32 +23,32 @@ from pathlib import Path
 import msgspec
 import zmq
 
-from agents.agent import Agent
-from agents.clock import SimulatedClock
-from agents.coordinator import LINK_AGENT, LinkSettings
-from agents.frequency_site import FrequencySiteAgent
-from agents.host import Host, SocketSetup
-from agents.liveness import LinkMode
-from agents.loop import EventLoop
-from agents.membership import (
+from vpp.agents.agent import Agent
+from vpp.agents.clock import SimulatedClock
+from vpp.agents.coordinator import LINK_AGENT, LinkSettings
+from vpp.agents.frequency_site import FrequencySiteAgent
+from vpp.agents.host import Host, SocketSetup
+from vpp.agents.liveness import LinkMode
+from vpp.agents.loop import EventLoop
+from vpp.agents.membership import (
     Refused,
     ScenarioRequest,
     ScenarioSent,
     Stopped,
     distributed_registry,
 )
-from agents.site_link import RemoteSiteAgent, SiteLinkAgent
-from agents.trace import TraceRecorder, shard_path
-from coordination.frequency import presets
-from coordination.frequency.messages import FREQUENCY_TOPIC
-from coordination.frequency.rule import SiteFrequencyRule
-from physics.battery import Battery
-from physics.loads import CurtailableLoad, FixedLoad
-from physics.source import VariableSource
-from runs.devices import build_devices
-from runs.distributed import AGGREGATOR_HOST, scenario_digest
-from runs.plugins import site_strategies
-from runs.scenario import AdmmSpec, Scenario, ScenarioError, step_times
+from vpp.agents.site_link import RemoteSiteAgent, SiteLinkAgent
+from vpp.agents.trace import TraceRecorder, shard_path
+from vpp.coordination.frequency import presets
+from vpp.coordination.frequency.messages import FREQUENCY_TOPIC
+from vpp.coordination.frequency.rule import SiteFrequencyRule
+from vpp.physics.battery import Battery
+from vpp.physics.loads import CurtailableLoad, FixedLoad
+from vpp.physics.source import VariableSource
+from vpp.runs.devices import build_devices
+from vpp.runs.distributed import AGGREGATOR_HOST, scenario_digest
+from vpp.runs.plugins import site_strategies
+from vpp.runs.scenario import AdmmSpec, Scenario, ScenarioError, step_times
 
 log = logging.getLogger(__name__)
 
@@ -116,10 +116,10 @@ def build_remote_sites(scenario: Scenario, names: Sequence[str], where: str,
 def build_remote_admm_sites(scenario: Scenario, names: Sequence[str], where: str,
                             ) -> tuple[list, list[int]]:
     """The named sites of a ``coordination: admm`` scenario as ADMM dispatch sites
-    (:class:`agents.admm_remote.RemoteAdmmSite`), each with the planner and first window
+    (:class:`vpp.agents.admm_remote.RemoteAdmmSite`), each with the planner and first window
     of the one-process run; return them with their positions among the scenario's sites."""
-    from agents.admm_remote import RemoteAdmmSite
-    from runs.admm_sites import SitePlanner, window_steps
+    from vpp.agents.admm_remote import RemoteAdmmSite
+    from vpp.runs.admm_sites import SitePlanner, window_steps
 
     horizon = min(window_steps(scenario), scenario.steps)
     options = scenario.admm or AdmmSpec()
@@ -147,7 +147,7 @@ class LocalFrequency:
         endpoint: a PUB that publishes ``FrequencySample`` on the ``frequency`` topic (a
             grid agent's, ``tcp://HOST:PORT`` or ``ipc://PATH``; in the field, the site's
             own meter).
-        service: a service preset (``coordination.frequency.presets.SERVICES``:
+        service: a service preset (``vpp.coordination.frequency.presets.SERVICES``:
             ``ce-fcr``, ``gb-dc``, ``ercot-ffr``) the batteries give; its nominal
             frequency is the grid's.
         shedding: a UFLS preset (``presets.SHEDDING``: ``de-ufls``, ``ercot-ufls``) for the

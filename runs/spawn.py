@@ -1,6 +1,6 @@
 """Site processes on this machine, from a fork server, torn down without orphans.
 
-:class:`SiteSpawner` starts site processes (:func:`runs.site_process.serve_sites`) from a
+:class:`SiteSpawner` starts site processes (:func:`vpp.runs.site_process.serve_sites`) from a
 ``multiprocessing`` fork server that has imported the site's libraries once, so that each
 new process is a fork of a warm interpreter rather than a fresh one. Teardown, whatever
 happens to the parent, is in ``docs/protocols/distributed.md`` (Local spawning): each child
@@ -23,13 +23,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from agents.coordinator import LinkSettings
+from vpp.agents.coordinator import LinkSettings
 
 log = logging.getLogger(__name__)
 
-PRELOAD = ["numpy", "pandas", "zmq", "msgspec", "pvlib", "windpowerlib", "physics.pv",
-           "physics.wind", "runs.cli", "runs.spawn_warm"]
-"""What the fork server imports before it forks the first site process. ``runs.cli`` is
+PRELOAD = ["numpy", "pandas", "zmq", "msgspec", "pvlib", "windpowerlib", "vpp.physics.pv",
+           "vpp.physics.wind", "vpp.runs.cli", "vpp.runs.spawn_warm"]
+"""What the fork server imports before it forks the first site process. ``vpp.runs.cli`` is
 there because each child re-runs the parent's main script (multiprocessing does so when
 the parent was started as a script, as the ``vpp`` console script is): with the command
 line already imported, that costs nothing instead of ~60 ms per process."""
@@ -113,8 +113,8 @@ def _site_child(scenario_path: str, scenario_msgpack: bytes, group: SiteGroup, c
     logging.basicConfig(level=log_level, format=f"{group.host}: %(levelname)s %(message)s")
     import msgspec
 
-    from runs.scenario import Scenario
-    from runs.site_process import serve_sites
+    from vpp.runs.scenario import Scenario
+    from vpp.runs.site_process import serve_sites
 
     scenario = msgspec.msgpack.decode(scenario_msgpack, type=Scenario)
     result = serve_sites(scenario, group.sites, connect, out_dir=out_dir, where=scenario_path,
@@ -149,7 +149,7 @@ class SiteSpawner:
         """Start one process per group, serving its sites for the aggregator at ``connect``."""
         import msgspec
 
-        from runs.scenario import load
+        from vpp.runs.scenario import load
 
         settings = settings or LinkSettings()
         level = logging.getLogger().getEffectiveLevel()
@@ -232,8 +232,8 @@ def run_processes(scenario_path: Path, out_dir: Path, processes: int, *,
     import shutil
     import tempfile
 
-    from runs.distributed import aggregator_run
-    from runs.scenario import load
+    from vpp.runs.distributed import aggregator_run
+    from vpp.runs.scenario import load
 
     scenario = load(scenario_path)
     groups = deal(scenario.site_names(), processes)

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import gc
 
-import physics.battery  # noqa: F401
-import physics.battery_thermal  # noqa: F401
-import physics.flexible  # noqa: F401
-import physics.loads  # noqa: F401
-import runs.site_process  # noqa: F401
-from runs.plugins import make_strategy
+import vpp.physics.battery  # noqa: F401
+import vpp.physics.battery_thermal  # noqa: F401
+import vpp.physics.flexible  # noqa: F401
+import vpp.physics.loads  # noqa: F401
+import vpp.runs.site_process  # noqa: F401
+from vpp.runs.plugins import make_strategy
 
 make_strategy("marginal-cost")
 gc.freeze()

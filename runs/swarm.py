@@ -18,16 +18,16 @@ from pathlib import Path
 import mesa
 import zmq
 
-from agents.aggregator import AggregatorAgent
-from agents.clock import SimulatedClock
-from agents.host import Host
-from agents.kinds import default_registry
-from agents.loop import EventLoop
-from agents.site import SiteAgent
-from agents.trace import TraceRecorder, shard_path
-from runs.devices import build_devices
-from runs.plugins import site_strategies
-from runs.scenario import Scenario, reserve_series, step_times, target_series
+from vpp.agents.aggregator import AggregatorAgent
+from vpp.agents.clock import SimulatedClock
+from vpp.agents.host import Host
+from vpp.agents.kinds import default_registry
+from vpp.agents.loop import EventLoop
+from vpp.agents.site import SiteAgent
+from vpp.agents.trace import TraceRecorder, shard_path
+from vpp.runs.devices import build_devices
+from vpp.runs.plugins import site_strategies
+from vpp.runs.scenario import Scenario, reserve_series, step_times, target_series
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +184,7 @@ class SwarmModel(LocalSwarm):
         self.loop.run_once(0.0)  # let the subscriptions reach the publisher
         self.day_ahead = None
         if scenario.market is not None:
-            from runs.market_run import sell_day_ahead
+            from vpp.runs.market_run import sell_day_ahead
 
             self.day_ahead = sell_day_ahead(self, scenario_path)
             self.targets = self.day_ahead.targets_kw
@@ -269,7 +269,7 @@ def build_swarm(scenario: Scenario, out_dir: Path | str, *, scenario_path: Path 
     """The local swarm of ``scenario``'s coordination: a :class:`SwarmModel` (merit order)
     or an :class:`~runs.admm_swarm.AdmmSwarmModel` (``coordination: admm``)."""
     if scenario.coordination == "admm":
-        from runs.admm_swarm import AdmmSwarmModel
+        from vpp.runs.admm_swarm import AdmmSwarmModel
 
         return AdmmSwarmModel(scenario, out_dir, scenario_path=scenario_path, seed=seed)
     return SwarmModel(scenario, out_dir, scenario_path=scenario_path, seed=seed)

@@ -6,7 +6,7 @@ the replay rests its quotes; each :class:`TraderAgent` delivers, decides and sen
 loop runs until every order has its answer. At 00:00 of day ``d`` the auction for day
 ``d + 1`` opens and the replay bids; at 11:00 traders bid, at 11:30 the gate closes and
 the results come back, to be booked at 12:00 (publication), as in the engine's backtest
-(:func:`markets.trading.backtest.run_backtest`), which this reproduces trade for trade
+(:func:`vpp.markets.trading.backtest.run_backtest`), which this reproduces trade for trade
 when the prices lie on the continuous market's 0.01 EUR/MWh grid.
 """
 
@@ -17,15 +17,15 @@ import logging
 
 import numpy as np
 
-from agents.clock import SimulatedClock
-from agents.host import Host
-from agents.kinds import default_registry
-from agents.loop import EventLoop
-from agents.markets import ContinuousMarketAgent, DayAheadMarketAgent
-from agents.trader import ReplayAgent, TraderAgent, delivery_period
-from markets.trading.backtest import BacktestResult, collect
-from markets.trading.engine import TradingEngine
-from markets.trading.market_data import DAY_AHEAD_GATE_HOUR, MarketData, MarketView
+from vpp.agents.clock import SimulatedClock
+from vpp.agents.host import Host
+from vpp.agents.kinds import default_registry
+from vpp.agents.loop import EventLoop
+from vpp.agents.markets import ContinuousMarketAgent, DayAheadMarketAgent
+from vpp.agents.trader import ReplayAgent, TraderAgent, delivery_period
+from vpp.markets.trading.backtest import BacktestResult, collect
+from vpp.markets.trading.engine import TradingEngine
+from vpp.markets.trading.market_data import DAY_AHEAD_GATE_HOUR, MarketData, MarketView
 
 __all__ = ["AgentRunError", "run_with_agents"]
 

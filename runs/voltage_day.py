@@ -23,15 +23,15 @@ from pathlib import Path
 
 import msgspec
 
-from coordination.voltage.volt_var import VoltVarCurve
-from runs.devices import (
+from vpp.coordination.voltage.volt_var import VoltVarCurve
+from vpp.runs.devices import (
     BatterySpec,
     CurtailableLoadSpec,
     LoadSpec,
     PVSpec,
     build_device,
 )
-from runs.scenario import Scenario, ScenarioError, resolve, step_times
+from vpp.runs.scenario import Scenario, ScenarioError, resolve, step_times
 
 _ON_FEEDER = (PVSpec, BatterySpec, LoadSpec, CurtailableLoadSpec)
 
@@ -54,7 +54,7 @@ def check_voltage(scenario: Scenario, fail: Callable[[str, str], None]) -> None:
 
 
 def _pv_rating_kw(spec: PVSpec) -> float:
-    from physics import pv
+    from vpp.physics import pv
 
     return pv.PVSystemSpec(spec.latitude, spec.longitude, surface_tilt=spec.surface_tilt,
                            surface_azimuth=spec.surface_azimuth,
@@ -155,8 +155,8 @@ def run_voltage_day(scenario: Scenario, run_dir: Path,
     Raises:
         ScenarioError: a bus, a site or the load profile cannot be used (names the field).
     """
-    from coordination.voltage.support import solve_volt_var
-    from physics.feeder import Feeder
+    from vpp.coordination.voltage.support import solve_volt_var
+    from vpp.physics.feeder import Feeder
 
     voltage = scenario.grid.voltage
     sites = feeder_sites(scenario)

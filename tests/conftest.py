@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import zmq
 
-from agents.kinds import default_registry
+from vpp.agents.kinds import default_registry
 
 _ids = itertools.count()
 

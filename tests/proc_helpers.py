@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from runs.scenario import DEFAULT_SCENARIO
+from vpp.runs.scenario import DEFAULT_SCENARIO
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -53,7 +53,7 @@ def descendants(pid: int | None = None) -> list[int]:
 def start_site(scenario: Path, connect: str, sites: list[str], out: Path, *extra: str,
                ) -> subprocess.Popen:
     """``vpp site`` as a subprocess (this worktree's code)."""
-    args = [sys.executable, "-m", "runs.cli", "site", str(scenario), "--connect", connect,
+    args = [sys.executable, "-m", "vpp.runs.cli", "site", str(scenario), "--connect", connect,
             "--out", str(out), *extra]
     for s in sites:
         args += ["--site", s]

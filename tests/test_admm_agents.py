@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from agents.admm import AdmmSiteAgent
-from agents.trace import TraceRecorder, shard_path
-from agents.trace_reader import TraceReader
-from coordination.admm.driver import negotiate
-from coordination.admm.instances import random_sites, random_target
-from coordination.admm.messages import AdmmRound
-from coordination.admm.model import AdmmBattery, SiteModel
-from coordination.admm.protocol import AdmmSettings
-from coordination.admm.reference import solve_centralized
-from runs.bench.admm import AdmmSwarm, cost_gap_rel
+from vpp.agents.admm import AdmmSiteAgent
+from vpp.agents.trace import TraceRecorder, shard_path
+from vpp.agents.trace_reader import TraceReader
+from vpp.coordination.admm.driver import negotiate
+from vpp.coordination.admm.instances import random_sites, random_target
+from vpp.coordination.admm.messages import AdmmRound
+from vpp.coordination.admm.model import AdmmBattery, SiteModel
+from vpp.coordination.admm.protocol import AdmmSettings
+from vpp.coordination.admm.reference import solve_centralized
+from vpp.runs.bench.admm import AdmmSwarm, cost_gap_rel
 
 
 class SilentSite(AdmmSiteAgent):

@@ -6,7 +6,7 @@ import json
 
 from typer.testing import CliRunner
 
-from runs.cli import app
+from vpp.runs.cli import app
 
 
 def test_admm_bench_reports_the_comparison_with_the_centralized_solve():

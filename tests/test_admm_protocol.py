@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from coordination.admm.driver import negotiate
-from coordination.admm.instances import random_sites, random_target
-from coordination.admm.messages import AdmmDone, AdmmRound, AdmmSchedule
-from coordination.admm.model import AdmmBattery, SiteModel, TargetCoupling
-from coordination.admm.protocol import AdmmAggregation, AdmmSettings
-from coordination.admm.reference import solve_centralized
-from coordination.admm.site import AdmmSiteSolver
-from coordination.errors import ProtocolError
+from vpp.coordination.admm.driver import negotiate
+from vpp.coordination.admm.instances import random_sites, random_target
+from vpp.coordination.admm.messages import AdmmDone, AdmmRound, AdmmSchedule
+from vpp.coordination.admm.model import AdmmBattery, SiteModel, TargetCoupling
+from vpp.coordination.admm.protocol import AdmmAggregation, AdmmSettings
+from vpp.coordination.admm.reference import solve_centralized
+from vpp.coordination.admm.site import AdmmSiteSolver
+from vpp.coordination.errors import ProtocolError
 
 T = 4
 

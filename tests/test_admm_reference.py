@@ -7,13 +7,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from coordination.admm.driver import negotiate
-from coordination.admm.instances import random_market, random_sites, random_target
-from coordination.admm.local import LocalProblem
-from coordination.admm.protocol import AdmmSettings
-from coordination.admm.qp import DirectLocalProblem
-from coordination.admm.reference import solve_centralized
-from physics.battery import Battery, BatteryParams
+from vpp.coordination.admm.driver import negotiate
+from vpp.coordination.admm.instances import random_market, random_sites, random_target
+from vpp.coordination.admm.local import LocalProblem
+from vpp.coordination.admm.protocol import AdmmSettings
+from vpp.coordination.admm.qp import DirectLocalProblem
+from vpp.coordination.admm.reference import solve_centralized
+from vpp.physics.battery import Battery, BatteryParams
 
 TIGHT = AdmmSettings(eps_abs=1e-5, eps_rel=1e-6, max_iterations=3000)
 

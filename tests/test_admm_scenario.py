@@ -11,15 +11,15 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from agents.trace_reader import TraceReader
-from coordination.admm.reference import solve_centralized
-from runs.admm_sites import coupling_for
-from runs.admm_swarm import AdmmSwarmModel
-from runs.bench.admm import cost_gap_rel
-from runs.cli import app
-from runs.devices import BatterySpec
-from runs.scenario import BUNDLED, ScenarioError, load, parse
-from runs.swarm import build_swarm
+from vpp.agents.trace_reader import TraceReader
+from vpp.coordination.admm.reference import solve_centralized
+from vpp.runs.admm_sites import coupling_for
+from vpp.runs.admm_swarm import AdmmSwarmModel
+from vpp.runs.bench.admm import cost_gap_rel
+from vpp.runs.cli import app
+from vpp.runs.devices import BatterySpec
+from vpp.runs.scenario import BUNDLED, ScenarioError, load, parse
+from vpp.runs.swarm import build_swarm
 
 ADMM_SCENARIO = BUNDLED / "admm.yaml"
 
@@ -232,8 +232,8 @@ def test_what_admm_cannot_model_is_an_error_naming_the_field(edit, path, expecte
 
 
 def test_scenario_devices_map_onto_the_site_model_by_hand():
-    from runs.admm_sites import SitePlanner
-    from runs.swarm import build_site_devices
+    from vpp.runs.admm_sites import SitePlanner
+    from vpp.runs.swarm import build_site_devices
 
     scenario = load(ADMM_SCENARIO)
     devices = list(build_site_devices(scenario, "admm.yaml"))
@@ -259,9 +259,9 @@ def test_scenario_devices_map_onto_the_site_model_by_hand():
 
 
 def test_step_costs_add_up_to_the_local_cost():
-    from coordination.admm.costs import step_costs_eur
-    from coordination.admm.instances import random_sites
-    from coordination.admm.qp import DirectLocalProblem
+    from vpp.coordination.admm.costs import step_costs_eur
+    from vpp.coordination.admm.instances import random_sites
+    from vpp.coordination.admm.qp import DirectLocalProblem
 
     rng = np.random.default_rng(3)
     for site in random_sites(6, 8, 0.5, seed=5):

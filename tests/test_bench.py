@@ -6,7 +6,7 @@ import json
 
 from typer.testing import CliRunner
 
-from runs.cli import app
+from vpp.runs.cli import app
 
 runner = CliRunner()
 

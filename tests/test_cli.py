@@ -11,8 +11,8 @@ import sys
 import yaml
 from typer.testing import CliRunner
 
-from runs.cli import app
-from runs.scenario import DEFAULT_SCENARIO
+from vpp.runs.cli import app
+from vpp.runs.scenario import DEFAULT_SCENARIO
 
 runner = CliRunner()
 
@@ -37,7 +37,7 @@ def test_help_lists_every_command():
 
 
 def test_help_does_not_import_heavy_libraries():
-    code = ("import sys; from runs.cli import app; "
+    code = ("import sys; from vpp.runs.cli import app; "
             "print(sorted(m for m in ('mesa','pandas','matplotlib','numpy') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -4,7 +4,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from agents.clock import Clock, SimulatedClock, WallClock
+from vpp.agents.clock import Clock, SimulatedClock, WallClock
 
 
 def test_simulated_clock_moves_when_told():

@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agents.codec import Codec, DecodeError
-from agents.messages import Envelope, KindRegistry
-from coordination.merit_order.messages import Award, Bid, BidSegment
+from vpp.agents.codec import Codec, DecodeError
+from vpp.agents.messages import Envelope, KindRegistry
+from vpp.coordination.merit_order.messages import Award, Bid, BidSegment
 
 
 def test_round_trip_keeps_every_field(registry):
@@ -73,7 +73,7 @@ def test_registry_refuses_a_second_type_under_one_name():
 
     registry = KindRegistry([Award])
     registry.register(Bid)
-    from coordination.merit_order.messages import Bid as RealBid
+    from vpp.coordination.merit_order.messages import Bid as RealBid
 
     with pytest.raises(ValueError, match="already registered"):
         registry.register(RealBid)

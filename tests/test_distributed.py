@@ -6,10 +6,10 @@ import numpy as np
 import yaml
 import pytest
 
-from agents.trace_reader import TraceReader
-from runs.distributed import AggregatorRun
-from runs.scenario import load
-from runs.swarm import SwarmModel
+from vpp.agents.trace_reader import TraceReader
+from vpp.runs.distributed import AggregatorRun
+from vpp.runs.scenario import load
+from vpp.runs.swarm import SwarmModel
 from tests.proc_helpers import leftovers, small_scenario, start_site, stop_all
 
 pytestmark = pytest.mark.timeout(120)

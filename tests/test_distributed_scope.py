@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from runs.cli import app
-from runs.scenario import BUNDLED
+from vpp.runs.cli import app
+from vpp.runs.scenario import BUNDLED
 
 
 @pytest.mark.parametrize(("scenario", "field"), [

@@ -10,14 +10,14 @@ import msgspec
 import pytest
 import zmq
 
-from agents.agent import Agent
-from agents.host import Host
-from agents.loop import EventLoop
-from agents.messages import Envelope
-from agents.trace import TraceRecorder, shard_path
-from agents.trace_reader import TraceReader
-from coordination.errors import ProtocolError
-from coordination.merit_order.messages import Award, Bid, BidSegment, StepCleared
+from vpp.agents.agent import Agent
+from vpp.agents.host import Host
+from vpp.agents.loop import EventLoop
+from vpp.agents.messages import Envelope
+from vpp.agents.trace import TraceRecorder, shard_path
+from vpp.agents.trace_reader import TraceReader
+from vpp.coordination.errors import ProtocolError
+from vpp.coordination.merit_order.messages import Award, Bid, BidSegment, StepCleared
 
 
 class Echo(Agent):

@@ -9,12 +9,12 @@ import time
 
 import pytest
 
-from agents.coordinator import LinkSettings
-from agents.liveness import AggregatorWatch, LinkMode, PeerLiveness
-from agents.trace_reader import TraceReader
-from runs.distributed import AggregatorRun
-from runs.scenario import load
-from runs.spawn import SiteGroup, SiteSpawner
+from vpp.agents.coordinator import LinkSettings
+from vpp.agents.liveness import AggregatorWatch, LinkMode, PeerLiveness
+from vpp.agents.trace_reader import TraceReader
+from vpp.runs.distributed import AggregatorRun
+from vpp.runs.scenario import load
+from vpp.runs.spawn import SiteGroup, SiteSpawner
 from tests.proc_helpers import alive, leftovers, small_scenario, wait_for
 
 pytestmark = pytest.mark.timeout(120)
@@ -154,11 +154,11 @@ def test_sites_on_local_rules_answer_the_grid_frequency_alone(tmp_path, monkeypa
     wind are curtailed above 50.2 Hz."""
     import threading
 
-    from agents.agent import Agent
-    from agents.host import Host
-    from agents.kinds import default_registry
-    from coordination.frequency.messages import FREQUENCY_TOPIC, FrequencySample
-    from runs.site_process import LocalFrequency, serve_sites
+    from vpp.agents.agent import Agent
+    from vpp.agents.host import Host
+    from vpp.agents.kinds import default_registry
+    from vpp.coordination.frequency.messages import FREQUENCY_TOPIC, FrequencySample
+    from vpp.runs.site_process import LocalFrequency, serve_sites
 
     monkeypatch.chdir(tmp_path)  # the site thread's trace goes to vpp-output/ here
     path = small_scenario(tmp_path, steps=4)
@@ -234,7 +234,7 @@ def test_sites_on_local_rules_answer_the_grid_frequency_alone(tmp_path, monkeypa
 
 
 def test_local_frequency_presets_are_checked_by_option_and_nominal():
-    from runs.site_process import LocalFrequency
+    from vpp.runs.site_process import LocalFrequency
 
     assert LocalFrequency("ipc://f", "ercot-ffr", "ercot-ufls", "lfsm-o-60").f0_hz == 60.0
     with pytest.raises(ValueError, match=r"--frequency-service: unknown service 'fcr'"):

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from agents.trace_reader import TraceReader
-from runs.scenario import BUNDLED, ScenarioError, load, parse
-from runs.swarm import SwarmModel
+from vpp.agents.trace_reader import TraceReader
+from vpp.runs.scenario import BUNDLED, ScenarioError, load, parse
+from vpp.runs.swarm import SwarmModel
 
 MARKET_SCENARIO = BUNDLED / "market.yaml"
 
@@ -191,7 +191,7 @@ def test_ancillary_errors_name_the_field():
 def test_vpp_validate_and_run_the_market_scenario(tmp_path):
     from typer.testing import CliRunner
 
-    from runs.cli import app
+    from vpp.runs.cli import app
 
     runner = CliRunner()
     ok = runner.invoke(app, ["validate", str(MARKET_SCENARIO)])

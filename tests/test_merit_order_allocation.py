@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.optimize import linprog
 
-from coordination.merit_order.allocation import allocate, fill
+from vpp.coordination.merit_order.allocation import allocate, fill
 
 
 def reference(site, qty, price, target, n_sites, reserve, reserve_price):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from coordination.errors import ProtocolError
-from coordination.merit_order.auction import MeritOrderAuction
-from coordination.merit_order.messages import (
+from vpp.coordination.errors import ProtocolError
+from vpp.coordination.merit_order.auction import MeritOrderAuction
+from vpp.coordination.merit_order.messages import (
     Accept,
     Award,
     Bid,

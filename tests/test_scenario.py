@@ -7,7 +7,7 @@ import re
 import pytest
 import yaml
 
-from runs.scenario import DEFAULT_SCENARIO, ScenarioError, load, parse, target_series
+from vpp.runs.scenario import DEFAULT_SCENARIO, ScenarioError, load, parse, target_series
 
 
 def _default():

@@ -12,13 +12,13 @@ import pytest
 import zmq
 from typer.testing import CliRunner
 
-from agents.coordinator import LinkSettings
-from agents.host import Host
-from agents.kinds import default_registry
-from agents.loop import EventLoop
-from agents.membership import Heartbeat
-from agents.messages import WIRE_VERSION, Envelope
-from agents.security import (
+from vpp.agents.coordinator import LinkSettings
+from vpp.agents.host import Host
+from vpp.agents.kinds import default_registry
+from vpp.agents.loop import EventLoop
+from vpp.agents.membership import Heartbeat
+from vpp.agents.messages import WIRE_VERSION, Envelope
+from vpp.agents.security import (
     AllowList,
     RateLimiter,
     allowed_keys,
@@ -29,11 +29,11 @@ from agents.security import (
     load_secret,
     server_setup,
 )
-from agents.trace_reader import TraceReader
-from runs.cli import app
-from runs.distributed import AggregatorRun
-from runs.scenario import load
-from runs.site_process import serve_sites
+from vpp.agents.trace_reader import TraceReader
+from vpp.runs.cli import app
+from vpp.runs.distributed import AggregatorRun
+from vpp.runs.scenario import load
+from vpp.runs.site_process import serve_sites
 from tests.proc_helpers import leftovers, small_scenario
 
 pytestmark = pytest.mark.timeout(60)
@@ -286,7 +286,7 @@ def test_the_commands_with_curve_join_a_site_under_its_key_name(tmp_path, keys):
         port = s.getsockname()[1]
     out = tmp_path / "run"
     agg = subprocess.Popen(
-        [sys.executable, "-m", "runs.cli", "aggregator", str(path),
+        [sys.executable, "-m", "vpp.runs.cli", "aggregator", str(path),
          "--bind", f"tcp://127.0.0.1:{port}", "--key", str(keys / "agg.key_secret"),
          "--allow-dir", str(keys / "allowed"), "--out", str(out), "--join-timeout-s", "30"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)

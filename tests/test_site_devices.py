@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from runs.scenario import ScenarioError, parse
-from runs.swarm import SwarmModel
+from vpp.runs.scenario import ScenarioError, parse
+from vpp.runs.swarm import SwarmModel
 
 
 def _run(tmp_path, sites, targets, reserve=0.0):

@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
-from runs.scenario import load
-from runs.spawn import deal, run_processes
-from runs.swarm import SwarmModel
+from vpp.runs.scenario import load
+from vpp.runs.spawn import deal, run_processes
+from vpp.runs.swarm import SwarmModel
 from tests.proc_helpers import (
     ROOT,
     alive,
@@ -59,7 +59,7 @@ def _start_run(tmp_path, processes=3, steps=1200):
     # when the test signals it, however fast the machine
     path = small_scenario(tmp_path, steps=steps, step_minutes=1)
     parent = subprocess.Popen(
-        [sys.executable, "-m", "runs.cli", "run", str(path), "--processes", str(processes),
+        [sys.executable, "-m", "vpp.runs.cli", "run", str(path), "--processes", str(processes),
          "--out", str(tmp_path / "run"), "--no-plot"],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         # a shell runs background jobs with SIGINT ignored, and an ignored signal stays

@@ -7,7 +7,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from runs.cli import app
+from vpp.runs.cli import app
 from tests.proc_helpers import leftovers
 
 pytestmark = pytest.mark.timeout(120)

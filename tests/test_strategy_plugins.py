@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from runs.plugins import PluginError, load_class, make_strategy
-from runs.scenario import ScenarioError, parse
-from runs.swarm import SwarmModel
+from vpp.runs.plugins import PluginError, load_class, make_strategy
+from vpp.runs.scenario import ScenarioError, parse
+from vpp.runs.swarm import SwarmModel
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "strategies.md"
 
@@ -53,7 +53,7 @@ def test_the_docs_example_changes_the_dispatch(example_module, tmp_path):
 
 
 def test_entry_points_and_errors_name_the_plugin():
-    from coordination.merit_order.strategies import MarginalCostBidder, MarkupBidder
+    from vpp.coordination.merit_order.strategies import MarginalCostBidder, MarkupBidder
 
     assert load_class("marginal-cost") is MarginalCostBidder
     assert isinstance(make_strategy("markup", {"markup_eur_mwh": 3}), MarkupBidder)

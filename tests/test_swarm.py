@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from agents.trace_reader import TraceReader
-from runs.devices import BatterySpec
-from runs.scenario import DEFAULT_SCENARIO, load, parse
-from runs.swarm import SwarmModel
+from vpp.agents.trace_reader import TraceReader
+from vpp.runs.devices import BatterySpec
+from vpp.runs.scenario import DEFAULT_SCENARIO, load, parse
+from vpp.runs.swarm import SwarmModel
 
 
 @pytest.fixture(scope="module")

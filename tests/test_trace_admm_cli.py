@@ -6,10 +6,10 @@ import json
 
 from typer.testing import CliRunner
 
-from agents.trace import TraceRecorder, shard_path
-from coordination.admm.instances import random_sites, random_target
-from runs.bench.admm import AdmmSwarm
-from runs.cli import app
+from vpp.agents.trace import TraceRecorder, shard_path
+from vpp.coordination.admm.instances import random_sites, random_target
+from vpp.runs.bench.admm import AdmmSwarm
+from vpp.runs.cli import app
 
 runner = CliRunner()
 

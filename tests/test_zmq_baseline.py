@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from runs.bench import zmq_baseline
+from vpp.runs.bench import zmq_baseline
 
 
 @pytest.mark.parametrize("pattern", ["pubsub", "router"])

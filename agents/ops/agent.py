@@ -6,15 +6,15 @@ import logging
 
 import msgspec
 
-from agents.agent import Agent
-from agents.messages import Envelope
-from agents.ops.messages import OPS_KINDS, OPS_TOPIC
+from vpp.agents.agent import Agent
+from vpp.agents.messages import Envelope
+from vpp.agents.ops.messages import OPS_KINDS, OPS_TOPIC
 
 log = logging.getLogger(__name__)
 
 
 class OpsAgent(Agent):
-    """Broadcasts :mod:`agents.ops.messages` on the ``ops`` topic (or, on a host without a
+    """Broadcasts :mod:`vpp.agents.ops.messages` on the ``ops`` topic (or, on a host without a
     PUB socket, sends them to itself), so that every reload and alert is in the trace.
 
     ``announced`` keeps what it said, oldest first.

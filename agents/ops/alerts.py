@@ -17,7 +17,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from agents.ops.messages import AlertCleared, AlertRaised
+from vpp.agents.ops.messages import AlertCleared, AlertRaised
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
     ">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}

@@ -27,7 +27,7 @@ from typing import Protocol
 import msgspec
 import zmq
 
-from agents.agent import Agent
+from vpp.agents.agent import Agent
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from agents.ops.messages import FieldChange
+from vpp.agents.ops.messages import FieldChange
 
 _INDEX = re.compile(r"\[\d+\]")
 

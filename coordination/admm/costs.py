@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from coordination.admm.model import SiteModel
+from vpp.coordination.admm.model import SiteModel
 
 
 def step_costs_eur(site: SiteModel, parts: Mapping[str, np.ndarray],

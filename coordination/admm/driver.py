@@ -9,16 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from coordination.admm.messages import AdmmDone, AdmmRound
-from coordination.admm.model import Coupling, SiteModel
-from coordination.admm.protocol import (
+from vpp.coordination.admm.messages import AdmmDone, AdmmRound
+from vpp.coordination.admm.model import Coupling, SiteModel
+from vpp.coordination.admm.protocol import (
     AdmmAggregation,
     AdmmResult,
     AdmmSettings,
     Outgoing,
 )
-from coordination.admm.reference import check_instance
-from coordination.admm.site import DIRECT, AdmmSiteSolver
+from vpp.coordination.admm.reference import check_instance
+from vpp.coordination.admm.site import DIRECT, AdmmSiteSolver
 
 
 def negotiate(sites: Sequence[SiteModel], coupling: Coupling,

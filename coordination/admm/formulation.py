@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import cvxpy as cp
 import numpy as np
 
-from coordination.admm.model import SiteModel
+from vpp.coordination.admm.model import SiteModel
 
 
 @dataclass

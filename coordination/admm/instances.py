@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from coordination.admm.model import (
+from vpp.coordination.admm.model import (
     AdmmBattery,
     AdmmFlexibleLoad,
     AdmmGenerator,

@@ -15,9 +15,9 @@ import math
 import cvxpy as cp
 import numpy as np
 
-from coordination.admm.formulation import formulate
-from coordination.admm.model import SiteModel
-from coordination.admm.solution import LocalSolution, LocalSolveError
+from vpp.coordination.admm.formulation import formulate
+from vpp.coordination.admm.model import SiteModel
+from vpp.coordination.admm.solution import LocalSolution, LocalSolveError
 
 log = logging.getLogger(__name__)
 

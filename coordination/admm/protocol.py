@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 import msgspec
 import numpy as np
 
-from coordination.admm.messages import AdmmDone, AdmmRound, AdmmSchedule
-from coordination.admm.model import Coupling, MarketCoupling, TargetCoupling
-from coordination.errors import ProtocolError
+from vpp.coordination.admm.messages import AdmmDone, AdmmRound, AdmmSchedule
+from vpp.coordination.admm.model import Coupling, MarketCoupling, TargetCoupling
+from vpp.coordination.errors import ProtocolError
 
 
 @dataclass(frozen=True)

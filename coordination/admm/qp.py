@@ -18,8 +18,8 @@ import numpy as np
 import osqp
 import scipy.sparse as sp
 
-from coordination.admm.model import SiteModel
-from coordination.admm.solution import LocalSolution, LocalSolveError
+from vpp.coordination.admm.model import SiteModel
+from vpp.coordination.admm.solution import LocalSolution, LocalSolveError
 
 log = logging.getLogger(__name__)
 

@@ -8,14 +8,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from coordination.admm.messages import AdmmDone, AdmmRound, AdmmSchedule
-from coordination.admm.model import SiteModel
-from coordination.admm.qp import DirectLocalProblem
-from coordination.admm.solution import LocalSolution, LocalSolveError
-from coordination.errors import ProtocolError
+from vpp.coordination.admm.messages import AdmmDone, AdmmRound, AdmmSchedule
+from vpp.coordination.admm.model import SiteModel
+from vpp.coordination.admm.qp import DirectLocalProblem
+from vpp.coordination.admm.solution import LocalSolution, LocalSolveError
+from vpp.coordination.errors import ProtocolError
 
 if TYPE_CHECKING:
-    from coordination.admm.local import LocalProblem
+    from vpp.coordination.admm.local import LocalProblem
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ class AdmmSiteSolver:
         if solver == DIRECT:
             self.local = DirectLocalProblem(site)
         else:  # cvxpy is imported only when a site asks for it
-            from coordination.admm.local import LocalProblem
+            from vpp.coordination.admm.local import LocalProblem
             self.local = LocalProblem(site, solver)
         self.previous = np.zeros(site.horizon)
         self.consensus = np.zeros(site.horizon)

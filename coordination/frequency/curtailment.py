@@ -8,7 +8,7 @@ curtailment stays at the level it had (hysteresis).
 
 from __future__ import annotations
 
-from coordination.frequency.specs import CurtailmentSpec
+from vpp.coordination.frequency.specs import CurtailmentSpec
 
 
 class OverFrequencyCurtailment:

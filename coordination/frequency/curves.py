@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from coordination.frequency.specs import DroopSpec
+from vpp.coordination.frequency.specs import DroopSpec
 
 EPS_HZ = 1e-9
 """Thresholds are compared with this slack, so that a reading of exactly ``f0 - 0.02`` in

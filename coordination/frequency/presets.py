@@ -16,7 +16,7 @@ points that the codes leave to the operator are this project's choices and are m
 
 from __future__ import annotations
 
-from coordination.frequency.specs import (
+from vpp.coordination.frequency.specs import (
     CurtailmentSpec,
     DroopSpec,
     ServiceSpec,

@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import math
 
-from coordination.frequency.curtailment import OverFrequencyCurtailment
-from coordination.frequency.curves import DroopCurve
-from coordination.frequency.specs import (
+from vpp.coordination.frequency.curtailment import OverFrequencyCurtailment
+from vpp.coordination.frequency.curves import DroopCurve
+from vpp.coordination.frequency.specs import (
     CurtailmentSpec,
     DroopSpec,
     ServiceSpec,
     SheddingSpec,
     TriggerSpec,
 )
-from coordination.frequency.stages import Stage, StageEvent
+from vpp.coordination.frequency.stages import Stage, StageEvent
 
 
 def store_limits(*, energy_kwh: float, e_min_kwh: float, e_max_kwh: float, eta_c: float,

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple, Protocol, runtime_checkable
 
-from coordination.merit_order.messages import Bid, CallForBids
+from vpp.coordination.merit_order.messages import Bid, CallForBids
 
 TOLERANCE_KW = 1e-6
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from coordination.merit_order.bidding import Offer
-from coordination.merit_order.messages import Bid, BidSegment, CallForBids
+from vpp.coordination.merit_order.bidding import Offer
+from vpp.coordination.merit_order.messages import Bid, BidSegment, CallForBids
 
 
 class MarginalCostBidder:

@@ -17,23 +17,23 @@ engine whose fallbacks say so (``docs/planning.md``).
 The quick-start names are re-exported here. cvxpy is imported by the modules that solve.
 """
 
-from coordination.planning.engine import (
+from vpp.coordination.planning.engine import (
     OptimizationEngine,
     create_optimization_engine,
     solve_with_fallback,
 )
-from coordination.planning.quickstart import (
+from vpp.coordination.planning.quickstart import (
     benchmark_optimization_methods,
     create_distributed_problem,
     create_realtime_problem,
     create_stochastic_problem,
 )
-from coordination.planning.results import (
+from vpp.coordination.planning.results import (
     OptimizationPlugin,
     OptimizationResult,
     OptimizationStatus,
 )
-from coordination.planning.stochastic import CVaRStochasticPlugin
+from vpp.coordination.planning.stochastic import CVaRStochasticPlugin
 
 __all__ = [
     "CVaRStochasticPlugin",

@@ -1,10 +1,10 @@
 """A site that bids its stochastic plan: the battery's planned power is its baseline.
 
-:class:`PlannedBatteryBidder` is a bidding strategy (``coordination.merit_order``'s
+:class:`PlannedBatteryBidder` is a bidding strategy (``vpp.coordination.merit_order``'s
 plug-in seam), so a scenario switches it on per site without any other option::
 
     strategy:
-      use: coordination.planning.bidding:PlannedBatteryBidder
+      use: vpp.coordination.planning.bidding:PlannedBatteryBidder
       params: {device: bess, capacity_kwh: 1000, p_charge_kw: 250, p_discharge_kw: 250,
                start: "2019-01-16T00:00:00Z"}
 
@@ -30,12 +30,12 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
-from coordination.merit_order.bidding import Offer
-from coordination.merit_order.messages import Bid, BidSegment, CallForBids
-from coordination.planning.cvar import Plan, solve_stochastic
-from coordination.planning.history import load_history
-from coordination.planning.model import StochasticProblem, Storage
-from coordination.planning.scenarios import Uncertainty, generate_scenarios
+from vpp.coordination.merit_order.bidding import Offer
+from vpp.coordination.merit_order.messages import Bid, BidSegment, CallForBids
+from vpp.coordination.planning.cvar import Plan, solve_stochastic
+from vpp.coordination.planning.history import load_history
+from vpp.coordination.planning.model import StochasticProblem, Storage
+from vpp.coordination.planning.scenarios import Uncertainty, generate_scenarios
 
 
 class PlannedBatteryBidder:
@@ -89,7 +89,7 @@ class PlannedBatteryBidder:
         # load the solver now, not inside the first call for bids (whose deadline runs)
         import cvxpy  # noqa: F401
 
-        from coordination.planning.highs import quiet_highs
+        from vpp.coordination.planning.highs import quiet_highs
 
         quiet_highs()
 

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from coordination.planning.highs import quiet_highs
-from coordination.planning.model import (
+from vpp.coordination.planning.highs import quiet_highs
+from vpp.coordination.planning.model import (
     Recourse,
     StochasticProblem,
     cvar,

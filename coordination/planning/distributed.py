@@ -1,7 +1,7 @@
 """The ``distributed`` problem kind: share a power target and a reserve among sites by the
 swarm's own negotiation.
 
-The default plug-in drives the merit-order contract net (``coordination.merit_order``:
+The default plug-in drives the merit-order contract net (``vpp.coordination.merit_order``:
 the aggregator's :class:`MeritOrderAuction` state machine and each site's
 :class:`MarginalCostBidder`) message by message, without sockets, exactly as the agents do
 over ZeroMQ: call for bids, bids, awards in price order, accept or decline, re-award down
@@ -17,13 +17,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from coordination.errors import ProtocolError
-from coordination.merit_order.allocation import allocate
-from coordination.merit_order.auction import MeritOrderAuction, StepOutcome
-from coordination.merit_order.bidding import Offer, check_award
-from coordination.merit_order.messages import Accept, Award, CallForBids, Decline
-from coordination.merit_order.strategies import MarginalCostBidder
-from coordination.planning.results import (
+from vpp.coordination.errors import ProtocolError
+from vpp.coordination.merit_order.allocation import allocate
+from vpp.coordination.merit_order.auction import MeritOrderAuction, StepOutcome
+from vpp.coordination.merit_order.bidding import Offer, check_award
+from vpp.coordination.merit_order.messages import Accept, Award, CallForBids, Decline
+from vpp.coordination.merit_order.strategies import MarginalCostBidder
+from vpp.coordination.planning.results import (
     OptimizationPlugin,
     OptimizationResult,
     OptimizationStatus,

@@ -27,10 +27,10 @@ import time
 from importlib.metadata import entry_points
 from typing import Any
 
-from coordination.planning import distributed, realtime, schedule, stochastic
-from coordination.planning.cvar import PlanningError
-from coordination.planning.isolation import run_isolated
-from coordination.planning.results import (
+from vpp.coordination.planning import distributed, realtime, schedule, stochastic
+from vpp.coordination.planning.cvar import PlanningError
+from vpp.coordination.planning.isolation import run_isolated
+from vpp.coordination.planning.results import (
     KINDS,
     OptimizationPlugin,
     OptimizationResult,

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from physics.datasets import DE_LU_2019_CSV
+from vpp.physics.datasets import DE_LU_2019_CSV
 
 DATA_FILE = DE_LU_2019_CSV
 """The DE-LU 2019 hourly file (8,760 rows, UTC, no gaps), bundled in ``physics/data/``."""

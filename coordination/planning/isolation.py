@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from coordination.planning.results import OptimizationPlugin, OptimizationResult, plain
+from vpp.coordination.planning.results import OptimizationPlugin, OptimizationResult, plain
 
 
 class _Reply(msgspec.Struct):

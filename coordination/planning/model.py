@@ -25,8 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from coordination.planning.scenarios import ScenarioSet
-from physics.battery import BatteryParams
+from vpp.coordination.planning.scenarios import ScenarioSet
+from vpp.physics.battery import BatteryParams
 
 
 def _check(name: str, value: float, low: float | None = None, high: float | None = None,
@@ -48,7 +48,7 @@ class Storage:
     ``soc_final_min`` is the least state of charge at the end of the horizon (default: the
     initial one, so a plan cannot sell energy it did not buy); ``degradation_eur_mwh`` is
     paid per MWh of throughput, charge plus discharge (see
-    :func:`physics.degradation.degradation_cost_per_kwh` for a BLAST-Lite figure).
+    :func:`vpp.physics.degradation.degradation_cost_per_kwh` for a BLAST-Lite figure).
     """
 
     capacity_kwh: float

@@ -3,7 +3,7 @@
 :class:`MpcController` builds the horizon LP once with cvxpy parameters (DPP: price
 forecast, initial energy, per-step power limits and energy floor) and re-solves it each
 step with HiGHS. :func:`run_mpc` closes the loop on a real price series: each step the
-forecast is updated, the plan's first step is sent to a :class:`physics.battery.Battery`
+forecast is updated, the plan's first step is sent to a :class:`vpp.physics.battery.Battery`
 (which enforces its own limits), and the delivered power is paid at the real price. The
 perfect-foresight cost is the same LP over the whole series with the real prices.
 
@@ -21,11 +21,11 @@ from dataclasses import dataclass
 import cvxpy as cp
 import numpy as np
 
-from coordination.planning.cvar import PlanningError, solve_stochastic
-from coordination.planning.highs import quiet_highs
-from coordination.planning.model import StochasticProblem, Storage
-from coordination.planning.scenarios import deterministic
-from physics.battery import Battery, BatteryParams
+from vpp.coordination.planning.cvar import PlanningError, solve_stochastic
+from vpp.coordination.planning.highs import quiet_highs
+from vpp.coordination.planning.model import StochasticProblem, Storage
+from vpp.coordination.planning.scenarios import deterministic
+from vpp.physics.battery import Battery, BatteryParams
 
 Forecast = Callable[[int, int], np.ndarray]
 """``forecast(step, horizon)``: the prices (EUR/MWh) expected for steps ``step .. step +

@@ -15,14 +15,14 @@ from typing import Any
 
 import numpy as np
 
-from coordination.planning.distributed import DistributedProblem, SiteOffer
-from coordination.planning.engine import create_optimization_engine, kind_of
-from coordination.planning.model import StochasticProblem, Storage
-from coordination.planning.realtime import RealtimeProblem
-from coordination.planning.results import OptimizationStatus
-from coordination.planning.scenarios import Uncertainty, generate_scenarios
-from coordination.planning.schedule import DistributedScheduleProblem
-from coordination.planning.stochastic import CVaRStochasticPlugin
+from vpp.coordination.planning.distributed import DistributedProblem, SiteOffer
+from vpp.coordination.planning.engine import create_optimization_engine, kind_of
+from vpp.coordination.planning.model import StochasticProblem, Storage
+from vpp.coordination.planning.realtime import RealtimeProblem
+from vpp.coordination.planning.results import OptimizationStatus
+from vpp.coordination.planning.scenarios import Uncertainty, generate_scenarios
+from vpp.coordination.planning.schedule import DistributedScheduleProblem
+from vpp.coordination.planning.stochastic import CVaRStochasticPlugin
 
 _STOCHASTIC_KEYS = {
     "base_prices", "renewable_forecast", "load_forecast", "battery_capacity", "max_power",
@@ -115,7 +115,7 @@ def create_stochastic_problem(base_data: Mapping[str, Any], num_scenarios: int =
         renewable_capacity_kw=(opt("renewable_capacity", 0.0) or None),
         start_hour=int(opt("start_hour", 0)))
     if "reduce_to" in cfg:
-        from coordination.planning.scenarios import reduce_scenarios
+        from vpp.coordination.planning.scenarios import reduce_scenarios
 
         scenarios = reduce_scenarios(scenarios, int(cfg["reduce_to"]), int(cfg.get("seed", 0)))
     limit_in, limit_out = opt("grid_import_limit", math.inf), opt("grid_export_limit", math.inf)

@@ -19,10 +19,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from coordination.frequency.curves import DroopCurve
-from coordination.frequency.rule import store_limits
-from coordination.frequency.specs import DroopSpec
-from coordination.planning.results import (
+from vpp.coordination.frequency.curves import DroopCurve
+from vpp.coordination.frequency.rule import store_limits
+from vpp.coordination.frequency.specs import DroopSpec
+from vpp.coordination.planning.results import (
     OptimizationPlugin,
     OptimizationResult,
     OptimizationStatus,

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from coordination.planning.cvar import Plan, PlanningError, score
-from coordination.planning.model import (
+from vpp.coordination.planning.cvar import Plan, PlanningError, score
+from vpp.coordination.planning.model import (
     StochasticProblem,
     energy_path,
     schedule_violation,

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from coordination.planning.history import History, error_blocks
+from vpp.coordination.planning.history import History, error_blocks
 
 METHODS = ("parametric", "bootstrap")
 

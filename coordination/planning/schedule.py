@@ -2,10 +2,10 @@
 
 When the quick-start's ``total_power`` is a list (one target per step), the sites negotiate
 whole schedules with the aggregator by the swarm's ADMM exchange
-(``coordination.admm.driver.negotiate``: each round the aggregator sends the price and the
+(``vpp.coordination.admm.driver.negotiate``: each round the aggregator sends the price and the
 mean imbalance, each site answers the schedule that minimizes its own cost plus the
 proximal term; stop on primal and dual residuals). Each site is a curtailable generator
-with its available power and marginal cost (``coordination.admm.model.AdmmGenerator``). A
+with its available power and marginal cost (``vpp.coordination.admm.model.AdmmGenerator``). A
 target outside what the sites can deliver cannot be met exactly, so it is refused before
 negotiating; the fallback then allocates each step by merit order and reports the
 unserved power.
@@ -18,10 +18,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from coordination.admm.model import AdmmGenerator, SiteModel, TargetCoupling
-from coordination.merit_order.allocation import allocate
-from coordination.planning.distributed import SiteOffer
-from coordination.planning.results import (
+from vpp.coordination.admm.model import AdmmGenerator, SiteModel, TargetCoupling
+from vpp.coordination.merit_order.allocation import allocate
+from vpp.coordination.planning.distributed import SiteOffer
+from vpp.coordination.planning.results import (
     OptimizationPlugin,
     OptimizationResult,
     OptimizationStatus,
@@ -68,7 +68,7 @@ class DistributedScheduleProblem:
 
 
 class AdmmNegotiationPlugin(OptimizationPlugin):
-    """The aggregator-site ADMM exchange as a plug-in (``coordination.admm``)."""
+    """The aggregator-site ADMM exchange as a plug-in (``vpp.coordination.admm``)."""
 
     def __init__(self) -> None:
         super().__init__("admm_negotiation", "1.0")
@@ -86,7 +86,7 @@ class AdmmNegotiationPlugin(OptimizationPlugin):
                                       objective_value=float("inf"), method=self.name,
                                       metadata={"error": why})
         # the driver loads cvxpy (its reference solve): imported here, off the realtime path
-        from coordination.admm.driver import negotiate
+        from vpp.coordination.admm.driver import negotiate
 
         t = problem.horizon
         models = [SiteModel(s.site_id, t, problem.dt_h,

@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from coordination.planning.cvar import Plan, PlanningError, score, solve_stochastic
-from coordination.planning.model import StochasticProblem, schedule_violation
-from coordination.planning.results import (
+from vpp.coordination.planning.cvar import Plan, PlanningError, score, solve_stochastic
+from vpp.coordination.planning.model import StochasticProblem, schedule_violation
+from vpp.coordination.planning.results import (
     OptimizationPlugin,
     OptimizationResult,
     OptimizationStatus,
     ProblemKind,
     register_kind,
 )
-from coordination.planning.rules import rule_based_plan
+from vpp.coordination.planning.rules import rule_based_plan
 
 
 def plan_solution(plan: Plan, problem: StochasticProblem) -> dict:

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from coordination.voltage.volt_var import VoltVarCurve
-from physics.feeder import Feeder, FeederResult
+from vpp.coordination.voltage.volt_var import VoltVarCurve
+from vpp.physics.feeder import Feeder, FeederResult
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Ancillary-service procurement as a session: offers by message, awards at gate closure.
 
-Wraps :func:`markets.ancillary.procure`: per product, offers in ascending capacity price,
+Wraps :func:`vpp.markets.ancillary.procure`: per product, offers in ascending capacity price,
 ties by arrival order; every offer is told its award (zero too); the results are published.
 """
 
@@ -11,8 +11,8 @@ import math
 from collections.abc import Mapping
 from typing import Literal
 
-from markets.ancillary import CapacityBid, ProcurementResult, procure
-from markets.messages import (
+from vpp.markets.ancillary import CapacityBid, ProcurementResult, procure
+from vpp.markets.messages import (
     ANCILLARY_RESULTS_TOPIC,
     AncillaryAward,
     AncillaryOffer,
@@ -20,7 +20,7 @@ from markets.messages import (
     BidAck,
     BidRejected,
 )
-from markets.sessions import GateClosedError, Out, Outgoing, Publication
+from vpp.markets.sessions import GateClosedError, Out, Outgoing, Publication
 
 __all__ = ["AncillarySession"]
 

@@ -1,6 +1,6 @@
 """The continuous market as a session: orders by message in, acks, trades and depth out.
 
-Wraps :class:`markets.order_book.ContinuousMarket`. Participants name their orders with
+Wraps :class:`vpp.markets.order_book.ContinuousMarket`. Participants name their orders with
 their own ids; the session maps ``(participant, delivery period, order id)`` to an
 exchange order id (1, 2, ... in arrival order) and the books see only those, so the
 trades are exactly those of driving the books directly with the same ids.
@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import math
 
-from markets.messages import (
+from vpp.markets.messages import (
     CONTINUOUS_DEPTH_TOPIC,
     CONTINUOUS_TRADES_TOPIC,
     BookDepth,
@@ -25,8 +25,8 @@ from markets.messages import (
     SubmitOrder,
     TradeReport,
 )
-from markets.order_book import ContinuousMarket
-from markets.order_types import (
+from vpp.markets.order_book import ContinuousMarket
+from vpp.markets.order_types import (
     OrderReport,
     TickSize,
     Trade,
@@ -35,7 +35,7 @@ from markets.order_types import (
     ticks_to_price,
     ticks_to_quantity,
 )
-from markets.sessions import Out, Outgoing, Publication
+from vpp.markets.sessions import Out, Outgoing, Publication
 
 __all__ = ["ContinuousSession"]
 

@@ -1,6 +1,6 @@
 """The day-ahead auction as a session: bids by message until gate closure, then one clearing.
 
-Every step of every bid goes into one :func:`markets.day_ahead.clear_day_ahead` call, in
+Every step of every bid goes into one :func:`vpp.markets.day_ahead.clear_day_ahead` call, in
 the order bidders first bid, then curve and step order; the result is that function's,
 unchanged. Each bidder is told its position per hour; the prices are published.
 """
@@ -13,8 +13,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from markets.day_ahead import AuctionResult, AuctionRules, clear_day_ahead
-from markets.messages import (
+from vpp.markets.day_ahead import AuctionResult, AuctionRules, clear_day_ahead
+from vpp.markets.messages import (
     DAY_AHEAD_PRICES_TOPIC,
     BidAck,
     BidRejected,
@@ -24,7 +24,7 @@ from markets.messages import (
     HourPosition,
     HourPrice,
 )
-from markets.sessions import GateClosedError, Out, Outgoing, Publication
+from vpp.markets.sessions import GateClosedError, Out, Outgoing, Publication
 
 __all__ = ["DayAheadSession", "bid_arrays"]
 

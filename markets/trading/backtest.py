@@ -14,15 +14,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from markets.trading.engine import TradingEngine
-from markets.trading.market_data import (
+from vpp.markets.trading.engine import TradingEngine
+from vpp.markets.trading.market_data import (
     DAY_AHEAD_GATE_HOUR,
     DAY_AHEAD_PUBLICATION_HOUR,
     MarketData,
     MarketView,
 )
-from markets.trading.performance import Performance, performance
-from markets.trading.types import Fees, Fill, Order, Rejection
+from vpp.markets.trading.performance import Performance, performance
+from vpp.markets.trading.types import Fees, Fill, Order, Rejection
 
 __all__ = ["BacktestResult", "PriceTakerExchange", "TraderResult", "collect", "run_backtest"]
 

@@ -2,7 +2,7 @@
 
 One engine is one trader: a strategy, its :class:`Portfolio` and its
 :class:`RiskManager`. The engine does not know how orders reach a market: a backtest
-hands them to a price-taking exchange (:mod:`markets.trading.backtest`), a trader agent
+hands them to a price-taking exchange (:mod:`vpp.markets.trading.backtest`), a trader agent
 (``agents/trader.py``) sends them as messages.
 """
 
@@ -11,11 +11,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from markets.trading.market_data import MarketView
-from markets.trading.portfolio import Delivery, Portfolio, PortfolioView
-from markets.trading.risk import RiskLimits, RiskManager, StressScenario
-from markets.trading.strategies import ArbitrageStrategy, Strategy, make_trading_strategy
-from markets.trading.types import (
+from vpp.markets.trading.market_data import MarketView
+from vpp.markets.trading.portfolio import Delivery, Portfolio, PortfolioView
+from vpp.markets.trading.risk import RiskLimits, RiskManager, StressScenario
+from vpp.markets.trading.strategies import ArbitrageStrategy, Strategy, make_trading_strategy
+from vpp.markets.trading.types import (
     MARKETS,
     QUANTITY_STEP_MW,
     Fees,

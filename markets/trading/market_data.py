@@ -6,7 +6,7 @@ strategy gets at hour ``now``: each array only up to its publication bound (see
 ``docs/trading.md``, "What a trader knows, and when"), so no strategy can read the future.
 
 The day-ahead prices, load and load forecast of DE-LU 2019 are real
-(:func:`markets.data.load_de_lu_2019`). Continuous intraday prices and FCR capacity prices
+(:func:`vpp.markets.data.load_de_lu_2019`). Continuous intraday prices and FCR capacity prices
 are not in the bundled data: :func:`de_lu_2019_market_data` simulates them around the real
 day-ahead price (stated in ``MarketData.source``).
 """
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from markets.data import PriceProcess, _ar1, load_de_lu_2019, simulate_prices
+from vpp.markets.data import PriceProcess, _ar1, load_de_lu_2019, simulate_prices
 
 __all__ = [
     "DAY_AHEAD_GATE_HOUR",

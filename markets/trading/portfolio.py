@@ -1,7 +1,7 @@
 """The trader's book: positions per market and delivery hour, cash, fees, the battery.
 
 Sign convention: a position is **sold minus bought** (MW for one hour, so MWh); positive
-means energy the battery must inject. The battery is :class:`physics.battery.Battery`
+means energy the battery must inject. The battery is :class:`vpp.physics.battery.Battery`
 (kW inside: MW x 1000), so delivery obeys its efficiencies and limits exactly.
 
 Money (EUR): a sale adds ``price x MW`` to cash when it fills, a purchase takes it away;
@@ -20,9 +20,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from markets.trading.market_data import MarketView
-from markets.trading.types import ENERGY_MARKETS, Fill, Order, StorageSpec
-from physics.battery import Battery, BatteryParams
+from vpp.markets.trading.market_data import MarketView
+from vpp.markets.trading.types import ENERGY_MARKETS, Fill, Order, StorageSpec
+from vpp.physics.battery import Battery, BatteryParams
 
 __all__ = ["Delivery", "Portfolio", "PortfolioView"]
 

@@ -21,9 +21,9 @@ from typing import Annotated, Literal
 import msgspec
 import numpy as np
 
-from markets.trading.market_data import MarketView
-from markets.trading.portfolio import Portfolio
-from markets.trading.types import Order
+from vpp.markets.trading.market_data import MarketView
+from vpp.markets.trading.portfolio import Portfolio
+from vpp.markets.trading.types import Order
 
 __all__ = [
     "RiskDecision",
@@ -66,7 +66,7 @@ class StressScenario(msgspec.Struct, frozen=True):
 @lru_cache(maxsize=1)
 def historical_shocks() -> tuple[StressScenario, ...]:
     """The lowest and highest hourly prices of the bundled real series, as named shocks."""
-    from markets.data import load_de_lu_2019, load_ember_nl
+    from vpp.markets.data import load_de_lu_2019, load_ember_nl
 
     out = []
     for label, series in (("DE-LU 2019", load_de_lu_2019().prices()),

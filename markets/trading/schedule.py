@@ -14,7 +14,7 @@ name and meaning (prices per period, a battery of ``capacity`` energy units, a r
 energy at the end of each period. Units are whatever the caller uses, consistently
 (kWh and $/kWh in the reference's example; MWh and EUR/MWh in the markets).
 
-Defaults (the same as :class:`physics.battery.BatteryParams`): the state-of-charge window
+Defaults (the same as :class:`vpp.physics.battery.BatteryParams`): the state-of-charge window
 is 10 % to 90 % of capacity, the battery starts half full and must end with at least the
 energy it started with; the round-trip efficiency is split evenly, ``eta_c = eta_d =
 sqrt(efficiency)``; the power limit is ``capacity / 4`` per hour (as in the reference).

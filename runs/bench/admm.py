@@ -17,15 +17,15 @@ from collections.abc import Sequence
 import numpy as np
 import zmq
 
-from agents.admm import AdmmAggregatorAgent, AdmmSiteAgent
-from agents.host import Host
-from agents.kinds import default_registry
-from agents.loop import EventLoop
-from agents.trace import TraceRecorder
-from coordination.admm.instances import random_market, random_sites, random_target
-from coordination.admm.model import Coupling, SiteModel, TargetCoupling
-from coordination.admm.protocol import AdmmResult, AdmmSettings
-from coordination.admm.reference import CentralResult, solve_centralized
+from vpp.agents.admm import AdmmAggregatorAgent, AdmmSiteAgent
+from vpp.agents.host import Host
+from vpp.agents.kinds import default_registry
+from vpp.agents.loop import EventLoop
+from vpp.agents.trace import TraceRecorder
+from vpp.coordination.admm.instances import random_market, random_sites, random_target
+from vpp.coordination.admm.model import Coupling, SiteModel, TargetCoupling
+from vpp.coordination.admm.protocol import AdmmResult, AdmmSettings
+from vpp.coordination.admm.reference import CentralResult, solve_centralized
 
 
 class AdmmSwarm:

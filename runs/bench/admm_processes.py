@@ -1,7 +1,7 @@
 """``vpp bench admm --processes N --transport tcp``: ADMM rounds to site processes.
 
 The sites of a random instance are dealt to N processes (from the warm fork server of
-``runs.spawn``) that connect to the aggregator over TCP loopback (plaintext: a benchmark
+``vpp.runs.spawn``) that connect to the aggregator over TCP loopback (plaintext: a benchmark
 on 127.0.0.1) or ``ipc://``. The same instance is negotiated in one process over
 ``inproc://`` first, with each site's local solve timed, and solved centrally.
 
@@ -14,7 +14,7 @@ holds the wait for a core: ``cpu_floor_ms_p50`` is the shortest a round can be h
 the larger of the slowest solve and all solves divided by the cores, and
 ``messaging_over_floor_ms_p50`` what the round takes beyond it.
 
-The same pattern in plain pyzmq (:mod:`runs.bench.zmq_baseline`: a ROUTER sends each
+The same pattern in plain pyzmq (:mod:`vpp.runs.bench.zmq_baseline`: a ROUTER sends each
 process a message the size of an ``AdmmRound``, each answers as much) runs right after:
 ``raw_zmq_round_ms_p50`` is the messaging a round cannot do without on this machine, and
 ``messaging_over_raw_zmq_p50`` how many times that the project's messaging takes.
@@ -34,19 +34,19 @@ from pathlib import Path
 import numpy as np
 import zmq
 
-from agents.admm import AdmmAggregatorAgent, AdmmSiteAgent
-from agents.agent import Agent
-from agents.host import Host
-from agents.loop import EventLoop
-from agents.membership import Heartbeat, Stop, distributed_registry
-from agents.messages import Envelope
-from agents.trace import TraceRecorder, shard_path
-from coordination.admm.instances import random_sites, random_target
-from coordination.admm.protocol import AdmmSettings
-from coordination.admm.reference import solve_centralized
-from runs.bench.admm import AdmmSwarm, cost_gap_rel
-from runs.bench.admm_site import admm_child
-from runs.spawn import PRELOAD, SiteSpawner, deal
+from vpp.agents.admm import AdmmAggregatorAgent, AdmmSiteAgent
+from vpp.agents.agent import Agent
+from vpp.agents.host import Host
+from vpp.agents.loop import EventLoop
+from vpp.agents.membership import Heartbeat, Stop, distributed_registry
+from vpp.agents.messages import Envelope
+from vpp.agents.trace import TraceRecorder, shard_path
+from vpp.coordination.admm.instances import random_sites, random_target
+from vpp.coordination.admm.protocol import AdmmSettings
+from vpp.coordination.admm.reference import solve_centralized
+from vpp.runs.bench.admm import AdmmSwarm, cost_gap_rel
+from vpp.runs.bench.admm_site import admm_child
+from vpp.runs.spawn import PRELOAD, SiteSpawner, deal
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +136,7 @@ def run(sites: int = 50, processes: int = 50, horizon: int = 24, seed: int = 0,
         addresses = [f"{g.host}/{name}" for g in groups for name in g.sites]
         aggregator = agg_host.add(AdmmAggregatorAgent("aggregator", addresses, settings))
         loop = EventLoop(agg_host)
-        spawner = SiteSpawner(preload=[*PRELOAD, "runs.bench.admm_site"])
+        spawner = SiteSpawner(preload=[*PRELOAD, "vpp.runs.bench.admm_site"])
         try:
             t0 = time.perf_counter()
             spawner.start_processes(admm_child, [
@@ -203,8 +203,8 @@ def run(sites: int = 50, processes: int = 50, horizon: int = 24, seed: int = 0,
 
 def _round_bytes(horizon: int) -> int:
     """The size of one encoded AdmmRound envelope over ``horizon`` steps."""
-    from agents.codec import Codec
-    from coordination.admm.messages import AdmmRound
+    from vpp.agents.codec import Codec
+    from vpp.coordination.admm.messages import AdmmRound
 
     prices = [float(k) + 0.123456789 for k in range(horizon)]
     body = AdmmRound(1, horizon, 1.0, 1.0, prices, prices, prices, 1000)
@@ -217,9 +217,9 @@ def _round_bytes(horizon: int) -> int:
 def _raw_baseline(processes: int, rounds: int, size: int, round_p50: float | None,
                   slowest_p50: float | None) -> dict:
     """The same ROUTER -> N processes -> back pattern in plain pyzmq, with messages of the
-    size the ADMM round sent, run right after (``runs.bench.zmq_baseline``); its round
+    size the ADMM round sent, run right after (``vpp.runs.bench.zmq_baseline``); its round
     time stands for the messaging a round cannot do without on this machine."""
-    from runs.bench import zmq_baseline
+    from vpp.runs.bench import zmq_baseline
 
     raw = zmq_baseline.run(processes, max(rounds, 50), "router", size)
     base = raw["answered_ms_p50"]

@@ -1,6 +1,6 @@
 """The site processes of ``vpp bench admm --processes``: ADMM site agents and a link.
 
-Kept apart from ``runs.bench.admm_processes`` so that a child imports nothing heavy (that
+Kept apart from ``vpp.runs.bench.admm_processes`` so that a child imports nothing heavy (that
 module imports the centralized reference solver, cvxpy, which would cost each child
 more than a second); the fork server preloads this module.
 """
@@ -12,14 +12,14 @@ import uuid
 
 import zmq
 
-from agents.admm import AdmmSiteAgent
-from agents.agent import Agent
-from agents.host import Host
-from agents.loop import EventLoop
-from agents.membership import Heartbeat, Stop, distributed_registry
-from coordination.admm.instances import random_sites
-from runs.site_process import parent_gone
-from runs.spawn import set_parent_death_signal
+from vpp.agents.admm import AdmmSiteAgent
+from vpp.agents.agent import Agent
+from vpp.agents.host import Host
+from vpp.agents.loop import EventLoop
+from vpp.agents.membership import Heartbeat, Stop, distributed_registry
+from vpp.coordination.admm.instances import random_sites
+from vpp.runs.site_process import parent_gone
+from vpp.runs.spawn import set_parent_death_signal
 
 
 class _Link(Agent):

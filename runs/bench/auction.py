@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 
-from markets.day_ahead import clear_day_ahead
+from vpp.markets.day_ahead import clear_day_ahead
 
 HOURS = 24
 

@@ -6,9 +6,9 @@ import json
 import statistics
 import time
 
-from agents.codec import Codec
-from agents.kinds import default_registry
-from coordination.merit_order.messages import Bid, BidSegment
+from vpp.agents.codec import Codec
+from vpp.agents.kinds import default_registry
+from vpp.coordination.merit_order.messages import Bid, BidSegment
 
 
 def typical_bid() -> Bid:

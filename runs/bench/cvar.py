@@ -16,11 +16,11 @@ import time
 
 import numpy as np
 
-from coordination.planning.cvar import solve_stochastic
-from coordination.planning.history import load_history
-from coordination.planning.model import StochasticProblem, Storage
-from coordination.planning.rules import rule_based_plan
-from coordination.planning.scenarios import generate_scenarios
+from vpp.coordination.planning.cvar import solve_stochastic
+from vpp.coordination.planning.history import load_history
+from vpp.coordination.planning.model import StochasticProblem, Storage
+from vpp.coordination.planning.rules import rule_based_plan
+from vpp.coordination.planning.scenarios import generate_scenarios
 
 
 def build_problem(scenarios: int, horizon: int, start_day: int = 62, seed: int = 0,
@@ -47,7 +47,7 @@ def run(scenarios: int = 100, horizon: int = 24, repeats: int = 3, seed: int = 0
     """Solve the bench problem ``repeats`` times; report the median and the baselines."""
     import cvxpy  # noqa: F401  (loading the library is not part of a solve's time)
 
-    from coordination.planning.highs import quiet_highs
+    from vpp.coordination.planning.highs import quiet_highs
 
     quiet_highs()
     problem = build_problem(scenarios, horizon, seed=seed, risk_weight=risk_weight,

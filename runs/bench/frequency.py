@@ -17,13 +17,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from agents.frequency_site import DeferredBookkeeping, FrequencySiteAgent
-from agents.grid import SwingSource, publish_until_answered
-from coordination.frequency import presets
-from coordination.frequency.rule import SiteFrequencyRule
-from physics.battery import Battery, BatteryParams
-from physics.frequency import GridParams, LossOfInfeed
-from runs.frequency_rig import AGGREGATOR_ADDRESS, GRID_ADDRESS, FrequencyRig
+from vpp.agents.frequency_site import DeferredBookkeeping, FrequencySiteAgent
+from vpp.agents.grid import SwingSource, publish_until_answered
+from vpp.coordination.frequency import presets
+from vpp.coordination.frequency.rule import SiteFrequencyRule
+from vpp.physics.battery import Battery, BatteryParams
+from vpp.physics.frequency import GridParams, LossOfInfeed
+from vpp.runs.frequency_rig import AGGREGATOR_ADDRESS, GRID_ADDRESS, FrequencyRig
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -146,7 +146,7 @@ def run(sites: int, samples: int = 200, transport: str = "inproc", processes: in
            "load_average_1min": round(os.getloadavg()[0], 2)}
     out.update(decision_timing())
     if processes > 1:
-        from runs.bench import frequency_procs
+        from vpp.runs.bench import frequency_procs
 
         out.update(frequency_procs.run(sites, processes, samples))
     else:

@@ -1,7 +1,7 @@
 """``vpp bench frequency --processes P``: the fan-out to sites in P processes over
 loopback TCP. The processes come from the project's warm fork server
-(:class:`runs.spawn.SiteSpawner`, as ``vpp run --processes`` starts them); each hosts its
-share of the sites (:func:`runs.bench.frequency_site.frequency_child`) on its own host and
+(:class:`vpp.runs.spawn.SiteSpawner`, as ``vpp run --processes`` starts them); each hosts its
+share of the sites (:func:`vpp.runs.bench.frequency_site.frequency_child`) on its own host and
 event loop, connected to the grid host of this process.
 
 Fan-out per sample: from just before the grid publishes it to the moment the last site,
@@ -9,11 +9,11 @@ in whichever process, has applied it. Both ends read ``time.monotonic_ns`` (the 
 CLOCK_MONOTONIC, one clock for every process of the machine). Each process sends its
 timings back as JSON over a pipe at the end. ``answered`` is up to the grid holding every
 site's response: the sites meter ``meter_delay_ms`` after deciding (see
-:class:`agents.frequency_site.DeferredBookkeeping`), so that on a machine with fewer
+:class:`vpp.agents.frequency_site.DeferredBookkeeping`), so that on a machine with fewer
 cores than processes no site's metering holds a core while others still have the sample
 to decide.
 
-The same pattern in plain pyzmq (:mod:`runs.bench.zmq_baseline`) runs right after, with
+The same pattern in plain pyzmq (:mod:`vpp.runs.bench.zmq_baseline`) runs right after, with
 as many processes and samples: ``raw_zmq_*`` and ``fanout_over_raw_zmq_p50`` say how much
 of the fan-out is the machine and how much is the project's path.
 """
@@ -24,8 +24,8 @@ import json
 import os
 import time
 
-from agents.grid import SwingSource, publish_until_answered
-from runs.bench.frequency import percentile
+from vpp.agents.grid import SwingSource, publish_until_answered
+from vpp.runs.bench.frequency import percentile
 
 METER_DELAY_S = 0.01
 """How long after deciding a site process meters (10 ms: a tenth of the sample period)."""
@@ -33,10 +33,10 @@ METER_DELAY_S = 0.01
 
 def run(sites: int, processes: int, samples: int, meter_delay_s: float = METER_DELAY_S) -> dict:
     """Fan-out figures for ``sites`` sites spread over ``processes`` processes (TCP)."""
-    from physics.frequency import GridParams, LossOfInfeed
-    from runs.bench.frequency_site import frequency_child
-    from runs.frequency_rig import FrequencyRig
-    from runs.spawn import PRELOAD, SiteSpawner
+    from vpp.physics.frequency import GridParams, LossOfInfeed
+    from vpp.runs.bench.frequency_site import frequency_child
+    from vpp.runs.frequency_rig import FrequencyRig
+    from vpp.runs.spawn import PRELOAD, SiteSpawner
 
     if not 1 <= processes <= sites:
         raise ValueError(f"--processes must be between 1 and --sites ({sites}), got {processes}")
@@ -49,7 +49,7 @@ def run(sites: int, processes: int, samples: int, meter_delay_s: float = METER_D
     grid = rig.grid
     spawner = None
     try:
-        spawner = SiteSpawner(preload=[*PRELOAD, "runs.bench.frequency_site"])
+        spawner = SiteSpawner(preload=[*PRELOAD, "vpp.runs.bench.frequency_site"])
         pipes, jobs = [], []
         for p, share in enumerate(shares):
             mine, theirs = spawner.ctx.Pipe()
@@ -105,8 +105,8 @@ def run(sites: int, processes: int, samples: int, meter_delay_s: float = METER_D
 
 def _raw_baseline(processes: int, samples: int, fanout_ms_p50: float) -> dict:
     """The same PUB -> N processes -> DEALER pattern in plain pyzmq, run right after
-    (``runs.bench.zmq_baseline``), and how far the project's path is from it."""
-    from runs.bench import zmq_baseline
+    (``vpp.runs.bench.zmq_baseline``), and how far the project's path is from it."""
+    from vpp.runs.bench import zmq_baseline
 
     raw = zmq_baseline.run(processes, samples, "pubsub")
     return {"raw_zmq_fanout_ms_p50": raw["fanout_ms_p50"],

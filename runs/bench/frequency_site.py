@@ -1,6 +1,6 @@
 """The site processes of ``vpp bench frequency --processes``: frequency sites on a host.
 
-Kept apart from ``runs.bench.frequency_procs`` so that the fork server can preload it:
+Kept apart from ``vpp.runs.bench.frequency_procs`` so that the fork server can preload it:
 a child then imports nothing when it starts.
 """
 
@@ -10,14 +10,14 @@ import json
 import logging
 import time
 
-from agents.clock import WallClock
-from agents.frequency_site import DeferredBookkeeping
-from agents.host import Host
-from agents.kinds import default_registry
-from agents.loop import EventLoop
-from runs.bench.frequency import bench_sites
-from runs.site_process import parent_gone
-from runs.spawn import set_parent_death_signal
+from vpp.agents.clock import WallClock
+from vpp.agents.frequency_site import DeferredBookkeeping
+from vpp.agents.host import Host
+from vpp.agents.kinds import default_registry
+from vpp.agents.loop import EventLoop
+from vpp.runs.bench.frequency import bench_sites
+from vpp.runs.site_process import parent_gone
+from vpp.runs.spawn import set_parent_death_signal
 
 
 def frequency_child(index: int, names: list[str], grid_endpoint: str, pub_endpoint: str,

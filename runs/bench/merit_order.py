@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 
-from coordination.merit_order.allocation import allocate
+from vpp.coordination.merit_order.allocation import allocate
 
 
 def _full_sort(quantity: np.ndarray, price: np.ndarray, target: float) -> np.ndarray:

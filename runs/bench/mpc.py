@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from coordination.planning.history import load_history
-from coordination.planning.model import Storage
-from coordination.planning.mpc import day_ahead_forecast, noisy_forecast, run_mpc
+from vpp.coordination.planning.history import load_history
+from vpp.coordination.planning.model import Storage
+from vpp.coordination.planning.mpc import day_ahead_forecast, noisy_forecast, run_mpc
 
 FORECASTS = ("noisy", "day-ahead")
 

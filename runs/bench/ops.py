@@ -24,9 +24,9 @@ from pathlib import Path
 
 import yaml
 
-from runs.bench.swarm import bench_scenario
-from runs.scenario import load, parse
-from runs.swarm import SwarmModel
+from vpp.runs.bench.swarm import bench_scenario
+from vpp.runs.scenario import load, parse
+from vpp.runs.swarm import SwarmModel
 
 
 _SCRAPER = """
@@ -43,7 +43,7 @@ while True:
 
 def _throughput(scenario, metrics_on: bool, scrape_every_s: float) -> tuple[float, int]:
     """(messages a second, scrapes made) of one whole run."""
-    from runs.ops.live import LiveRun
+    from vpp.runs.ops.live import LiveRun
 
     with tempfile.TemporaryDirectory(prefix="vpp-bench-ops-") as out:
         model = SwarmModel(scenario, out)
@@ -79,10 +79,10 @@ def _throughput(scenario, metrics_on: bool, scrape_every_s: float) -> tuple[floa
 
 
 def _reloads(reloads: int) -> dict:
-    from agents.ops.agent import OpsAgent
-    from runs.ops.appliers import SwarmApplier
-    from runs.ops.live import LiveRun
-    from runs.ops.reload import ScenarioReloader
+    from vpp.agents.ops.agent import OpsAgent
+    from vpp.runs.ops.appliers import SwarmApplier
+    from vpp.runs.ops.live import LiveRun
+    from vpp.runs.ops.reload import ScenarioReloader
 
     data = bench_scenario(50, reloads + 2)
     with tempfile.TemporaryDirectory(prefix="vpp-bench-reload-") as tmp:

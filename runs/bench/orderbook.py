@@ -1,4 +1,4 @@
-"""``vpp bench orderbook``: a seeded stream of orders straight into ``markets.order_book``,
+"""``vpp bench orderbook``: a seeded stream of orders straight into ``vpp.markets.order_book``,
 and a naive list-scan matcher on a shorter stream of the same mix as the baseline."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 
-from markets.order_book import OrderBook
+from vpp.markets.order_book import OrderBook
 
 LIMIT, MARKET, CANCEL = 0, 1, 2
 MID = 5000  # ticks: 50.00 EUR/MWh

@@ -22,9 +22,9 @@ def run() -> dict:
     the modelled capacity factor of a Senvion MM92 beside the measured Kelmarsh turbine."""
     import warnings
 
-    from physics import pv, wind
-    from physics.battery import Battery, BatteryParams
-    from physics.frequency import GridFrequency, GridParams, LossOfInfeed
+    from vpp.physics import pv, wind
+    from vpp.physics.battery import Battery, BatteryParams
+    from vpp.physics.frequency import GridFrequency, GridParams, LossOfInfeed
 
     battery = Battery(BatteryParams(100.0, 50.0, 50.0))
     flip = [40.0]

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import yaml
 
-from agents.coordinator import LinkSettings
-from runs.bench.swarm import bench_scenario
-from runs.distributed import AggregatorRun
-from runs.scenario import load
-from runs.spawn import SiteGroup, SiteSpawner
+from vpp.agents.coordinator import LinkSettings
+from vpp.runs.bench.swarm import bench_scenario
+from vpp.runs.distributed import AggregatorRun
+from vpp.runs.scenario import load
+from vpp.runs.spawn import SiteGroup, SiteSpawner
 
 
 def _measure(method: str, processes: int, tmp: Path) -> dict:

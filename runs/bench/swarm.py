@@ -8,9 +8,9 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from coordination.merit_order.allocation import allocate
-from runs.scenario import parse
-from runs.swarm import SwarmModel
+from vpp.coordination.merit_order.allocation import allocate
+from vpp.runs.scenario import parse
+from vpp.runs.swarm import SwarmModel
 
 
 def bench_scenario(sites: int, steps: int, seed: int = 0) -> dict:

@@ -43,10 +43,10 @@ def independent_lp(prices, capacity: float, round_trip: float, power: float,
 
 def run(days: int = 365, repeats: int = 200, seed: int = 0) -> dict:
     """Schedule time (median over ``repeats``) and profit; the LP baseline; the backtest."""
-    from markets.trading.backtest import run_backtest
-    from markets.trading.engine import create_trading_engine
-    from markets.trading.market_data import de_lu_2019_market_data
-    from markets.trading.schedule import optimize_trading_schedule
+    from vpp.markets.trading.backtest import run_backtest
+    from vpp.markets.trading.engine import create_trading_engine
+    from vpp.markets.trading.market_data import de_lu_2019_market_data
+    from vpp.markets.trading.schedule import optimize_trading_schedule
 
     schedule = optimize_trading_schedule(README_PRICES, CAPACITY_KWH, ROUND_TRIP)
     times = []

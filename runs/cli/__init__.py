@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from runs.cli import (aggregator, backtest, bench, feed, keys, run, site, status, trace,
+from vpp.runs.cli import (aggregator, backtest, bench, feed, keys, run, site, status, trace,
                       validate)
 
 app = typer.Typer(

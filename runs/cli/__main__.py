@@ -1,5 +1,5 @@
-"""``python -m runs.cli`` runs the ``vpp`` command line (handy from a source checkout)."""
+"""``python -m vpp.runs.cli`` runs the ``vpp`` command line (handy from a source checkout)."""
 
-from runs.cli import app
+from vpp.runs.cli import app
 
 app()

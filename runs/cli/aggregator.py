@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from runs.cli.common import LOG_JSON_HELP, console, fail, new_run_dir, setup_logging, table
+from vpp.runs.cli.common import LOG_JSON_HELP, console, fail, new_run_dir, setup_logging, table
 
 
 def aggregator(
@@ -52,11 +52,11 @@ def aggregator(
     setup_logging(log_level, log_json)
     import zmq
 
-    from agents.coordinator import LinkSettings
-    from agents.security import RateLimiter
-    from runs.cli.network import check_endpoint, server_security
-    from runs.distributed import DistributedError, aggregator_run
-    from runs.scenario import ScenarioError, load
+    from vpp.agents.coordinator import LinkSettings
+    from vpp.agents.security import RateLimiter
+    from vpp.runs.cli.network import check_endpoint, server_security
+    from vpp.runs.distributed import DistributedError, aggregator_run
+    from vpp.runs.scenario import ScenarioError, load
 
     check_endpoint(bind, "--bind")
     try:
@@ -84,9 +84,9 @@ def aggregator(
             allow_list.stop()
         context.term()
         fail(str(exc), code=1)
-    from runs.ops.alerting import AlertsError
-    from runs.ops.swarm_metrics import aggregator_metrics
-    from runs.ops.wiring import AggregatorApplier, attach
+    from vpp.runs.ops.alerting import AlertsError
+    from vpp.runs.ops.swarm_metrics import aggregator_metrics
+    from vpp.runs.ops.wiring import AggregatorApplier, attach
 
     metrics = aggregator_metrics(agg)
     try:

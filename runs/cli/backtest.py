@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from runs.cli.common import LOG_JSON_HELP, console, fail, new_run_dir, setup_logging, table
+from vpp.runs.cli.common import LOG_JSON_HELP, console, fail, new_run_dir, setup_logging, table
 
 
 def backtest(
@@ -26,8 +26,8 @@ def backtest(
 
     import msgspec
 
-    from runs.backtest import DEFAULT_BACKTEST, load_backtest, run, summary, write_report
-    from runs.scenario import ScenarioError
+    from vpp.runs.backtest import DEFAULT_BACKTEST, load_backtest, run, summary, write_report
+    from vpp.runs.scenario import ScenarioError
 
     setup_logging(log_level, log_json)
     path = scenario or DEFAULT_BACKTEST

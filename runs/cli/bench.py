@@ -6,7 +6,7 @@ import json
 
 import typer
 
-from runs.cli.common import console, fail, table
+from vpp.runs.cli.common import console, fail, table
 
 app = typer.Typer(help="Benchmarks; each prints one JSON object with --json.",
                   no_args_is_help=True)
@@ -26,7 +26,7 @@ def merit_order(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Merit-order allocation time for N bids (p50, p99), against a full sort."""
-    from runs.bench import merit_order as bench
+    from vpp.runs.bench import merit_order as bench
 
     _emit("merit-order", bench.run(sites, repeats), as_json)
 
@@ -38,7 +38,7 @@ def swarm(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """A local swarm over ZeroMQ with full tracing: wall time and message rate."""
-    from runs.bench import swarm as bench
+    from vpp.runs.bench import swarm as bench
 
     _emit("swarm", bench.run(sites, steps), as_json)
 
@@ -46,7 +46,7 @@ def swarm(
 @app.command("physics")
 def physics(as_json: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
     """Battery and grid steps (us), a year of PV and wind (s), PV against pvlib's ModelChain."""
-    from runs.bench import physics as bench
+    from vpp.runs.bench import physics as bench
 
     _emit("physics", bench.run(), as_json)
 
@@ -54,7 +54,7 @@ def physics(as_json: bool = typer.Option(False, "--json", help="Print one JSON o
 @app.command("codec")
 def codec(as_json: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
     """Encode plus decode of a typical bid message, against JSON."""
-    from runs.bench import codec as bench
+    from vpp.runs.bench import codec as bench
 
     _emit("codec", bench.run(), as_json)
 
@@ -67,7 +67,7 @@ def orderbook(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Continuous order book: limit, market and cancel orders per second, against a list scan."""
-    from runs.bench import orderbook as bench
+    from vpp.runs.bench import orderbook as bench
 
     _emit("orderbook", bench.run(orders, baseline_orders), as_json)
 
@@ -81,7 +81,7 @@ def auction(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Day-ahead auction: clearing time of N bid steps, against a welfare LP (HiGHS)."""
-    from runs.bench import auction as bench
+    from vpp.runs.bench import auction as bench
 
     _emit("auction", bench.run(bids, repeats, baseline_bids), as_json)
 
@@ -101,11 +101,11 @@ def admm(
 ) -> None:
     """ADMM by messages over inproc ZeroMQ, against the centralized cvxpy solve."""
     if processes is not None:
-        from runs.bench import admm_processes
+        from vpp.runs.bench import admm_processes
 
         _emit("admm", admm_processes.run(sites, processes, horizon, seed, transport), as_json)
         return
-    from runs.bench import admm as bench
+    from vpp.runs.bench import admm as bench
 
     _emit("admm", bench.run(sites, horizon, seed, market), as_json)
 
@@ -117,7 +117,7 @@ def trading(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """24-hour schedule LP (ms) against an independent LP; backtest days per second."""
-    from runs.bench import trading as bench
+    from vpp.runs.bench import trading as bench
 
     _emit("trading", bench.run(days, repeats), as_json)
 
@@ -135,7 +135,7 @@ def frequency(
 ) -> None:
     """Frequency response: one site's decision (us, against a numpy interp droop) and a
     sample's fan-out to N sites, published -> every site decided and applied (ms)."""
-    from runs.cli.common import fail
+    from vpp.runs.cli.common import fail
 
     if transport not in ("inproc", "tcp"):
         fail(f"--transport must be inproc or tcp, got {transport!r}")
@@ -147,7 +147,7 @@ def frequency(
         fail(f"--processes must be between 1 and --sites ({sites}), got {processes}")
     if trace and processes > 1:
         fail("--trace is for sites in this process (--processes 1)")
-    from runs.bench import frequency as bench
+    from vpp.runs.bench import frequency as bench
 
     _emit("frequency", bench.run(sites, samples, transport, processes, trace), as_json)
 
@@ -161,7 +161,7 @@ def spawn(
 ) -> None:
     """Site processes from a warm fork server: ready (joined) and teardown seconds,
     against fresh interpreters."""
-    from runs.bench import spawn as bench
+    from vpp.runs.bench import spawn as bench
 
     _emit("spawn", bench.run(processes, baseline_processes), as_json)
 
@@ -178,7 +178,7 @@ def cvar(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """CVaR stochastic battery LP (cvxpy + HiGHS), against the rules and the risk-neutral LP."""
-    from runs.bench import cvar as bench
+    from vpp.runs.bench import cvar as bench
 
     try:
         result = bench.run(scenarios, horizon, repeats, risk_weight=risk_weight,
@@ -199,7 +199,7 @@ def mpc(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """MPC on a real 2019 price week: step time and closed-loop cost against perfect foresight."""
-    from runs.bench import mpc as bench
+    from vpp.runs.bench import mpc as bench
 
     try:
         result = bench.run(steps, horizon, forecast, sigma)
@@ -221,11 +221,11 @@ def ops(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Metrics overhead on swarm throughput (on against off, one run) and hot reload time."""
-    from runs.cli.common import fail
+    from vpp.runs.cli.common import fail
 
     if sites < 1 or steps < 1 or repeats < 1 or reloads < 1 or scrape_every_s <= 0:
         fail("--sites, --steps, --repeats, --reloads must be at least 1 and "
              "--scrape-every-s above 0")
-    from runs.bench import ops as bench
+    from vpp.runs.bench import ops as bench
 
     _emit("ops", bench.run(sites, steps, repeats, scrape_every_s, reloads), as_json)

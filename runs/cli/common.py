@@ -25,7 +25,7 @@ def setup_logging(level: str, json_lines: bool = False, host: str = "-") -> None
     """Log to stderr at ``level`` (``WARNING`` by default): through rich, or one JSON
     object per record with ``json_lines``; every record names its host and agent
     (``agents/ops/logs.py``). A bad level exits with an error naming ``--log-level``."""
-    from agents.ops.logs import configure
+    from vpp.agents.ops.logs import configure
 
     handler = None if json_lines else RichHandler(console=err_console, show_path=False)
     try:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import typer
 
-from runs.cli.common import LOG_JSON_HELP, console, fail, setup_logging
+from vpp.runs.cli.common import LOG_JSON_HELP, console, fail, setup_logging
 
 
 def feed(
@@ -46,10 +46,10 @@ def feed(
         fail(f"--publish must be tcp://ADDR:PORT or ipc://PATH, got {publish!r}")
     import zmq
 
-    from agents.host import Host
-    from agents.kinds import default_registry
-    from agents.loop import EventLoop
-    from agents.ops.feeds import CsvReplaySource, FeedAgent, ZmqPushSource
+    from vpp.agents.host import Host
+    from vpp.agents.kinds import default_registry
+    from vpp.agents.loop import EventLoop
+    from vpp.agents.ops.feeds import CsvReplaySource, FeedAgent, ZmqPushSource
 
     context = zmq.Context()
     try:

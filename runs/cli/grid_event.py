@@ -5,16 +5,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from runs.cli.common import console, fail, table
+from vpp.runs.cli.common import console, fail, table
 
 
 def run_grid_event(spec, path: Path, run_dir: Path, plot: bool, *, watch: bool = False,
                    pace: float | None = None) -> None:
     """Run the grid section: the event (nadir / RoCoF with and without the VPP, the
     stages fired, the settlement) and the Volt-VAR study, each with its table and plot;
-    ``watch`` and ``pace`` as in :func:`runs.grid_event.run_event`."""
-    from runs.grid_event import run_grid
-    from runs.scenario import ScenarioError
+    ``watch`` and ``pace`` as in :func:`vpp.runs.grid_event.run_event`."""
+    from vpp.runs.grid_event import run_grid
+    from vpp.runs.scenario import ScenarioError
 
     try:
         with console.status(f"{spec.name}: grid"):
@@ -26,7 +26,7 @@ def run_grid_event(spec, path: Path, run_dir: Path, plot: bool, *, watch: bool =
     if "voltage" in summary:
         _print_voltage(summary["voltage"])
         if plot:
-            from runs.plots import plot_voltage
+            from vpp.runs.plots import plot_voltage
 
             plot_voltage(run_dir)
         console.print(f"results in [bold]{run_dir}[/]  (next: vpp trace plot {run_dir} "
@@ -101,7 +101,7 @@ def _print_event(spec, summary: dict, run_dir: Path, plot: bool) -> None:
     if "nadir_gain_hz" in summary:
         console.print(f"the VPP raised the nadir by [bold]{summary['nadir_gain_hz']:.3f} Hz[/]")
     if plot:
-        from runs.plots import plot_frequency
+        from vpp.runs.plots import plot_frequency
 
         plot_frequency(run_dir)
     console.print(f"results in [bold]{run_dir}[/]  (next: vpp trace plot {run_dir} --frequency)")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from runs.cli.common import console, fail
+from vpp.runs.cli.common import console, fail
 
 app = typer.Typer(help="CURVE keys: make a key pair, admit a site's public key.",
                   no_args_is_help=True)
@@ -19,7 +19,7 @@ def new(
     directory: Path = typer.Option(Path("vpp-keys"), "--dir", help="Where to write the files."),
 ) -> None:
     """Write NAME.key (public: give it away) and NAME.key_secret (secret: mode 0600)."""
-    from agents.security import KeyFileError, fingerprint, load_public, new_keys
+    from vpp.agents.security import KeyFileError, fingerprint, load_public, new_keys
 
     try:
         public, secret = new_keys(directory, name)
@@ -36,8 +36,8 @@ def allow(
                                    help="The aggregator's allow-list folder."),
 ) -> None:
     """Admit a site: copy its public key file into the aggregator's allow-list folder."""
-    from agents.security import KeyFileError, fingerprint, load_public
-    from agents.security import allow as allow_key
+    from vpp.agents.security import KeyFileError, fingerprint, load_public
+    from vpp.agents.security import allow as allow_key
 
     try:
         target = allow_key(key_file, allow_dir)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from runs.cli.common import fail
+from vpp.runs.cli.common import fail
 
 
 def needs_security(endpoint: str) -> bool:
@@ -21,7 +21,7 @@ def check_endpoint(endpoint: str, option: str) -> None:
 def server_security(context, bind: str, key: Path | None, allow_dir: Path | None,
                     insecure: bool):
     """The aggregator's CURVE setup and ZAP allow-list (None, None for plaintext)."""
-    from agents.security import AllowList, KeyFileError, allowed_names, load_secret, server_setup
+    from vpp.agents.security import AllowList, KeyFileError, allowed_names, load_secret, server_setup
 
     if insecure:
         if key is not None or allow_dir is not None:
@@ -47,7 +47,7 @@ def server_security(context, bind: str, key: Path | None, allow_dir: Path | None
 
 def client_security(connect: str, key: Path | None, server_key: Path | None, insecure: bool):
     """A site's CURVE client setup (None for plaintext)."""
-    from agents.security import KeyFileError, client_setup, load_public, load_secret
+    from vpp.agents.security import KeyFileError, client_setup, load_public, load_secret
 
     if insecure:
         if key is not None or server_key is not None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from runs.cli.common import LOG_JSON_HELP, console, fail, new_run_dir, setup_logging, table
+from vpp.runs.cli.common import LOG_JSON_HELP, console, fail, new_run_dir, setup_logging, table
 
 
 def run(
@@ -43,8 +43,8 @@ def run(
     setup_logging(log_level, log_json)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-    from runs.scenario import DEFAULT_SCENARIO, ScenarioError, load
-    from runs.swarm import build_swarm
+    from vpp.runs.scenario import DEFAULT_SCENARIO, ScenarioError, load
+    from vpp.runs.swarm import build_swarm
 
     path = scenario or DEFAULT_SCENARIO
     try:
@@ -64,8 +64,8 @@ def run(
              f"{'--processes' if processes is not None else 'grid events'} yet (use them "
              "with a one-process swarm, or with vpp aggregator)")
     if processes is not None:
-        from runs.cli.spawned import run_spawned
-        from runs.distributed import check_distributable
+        from vpp.runs.cli.spawned import run_spawned
+        from vpp.runs.distributed import check_distributable
 
         try:
             check_distributable(spec)
@@ -74,7 +74,7 @@ def run(
         run_spawned(path, spec.steps, spec.name, run_dir, processes, seed, plot)
         return
     if spec.grid is not None:
-        from runs.cli.grid_event import run_grid_event
+        from vpp.runs.cli.grid_event import run_grid_event
 
         if watch and scenario is None:
             fail("--watch needs a scenario file of your own")
@@ -84,16 +84,16 @@ def run(
         model = build_swarm(spec, run_dir, scenario_path=path, seed=seed)
     except ScenarioError as exc:
         fail(str(exc), code=1)
-    from runs.ops.live import LiveRun
+    from vpp.runs.ops.live import LiveRun
 
     if watch and (scenario is None or spec.coordination != "merit_order"):
         model.close()
         fail("--watch needs a merit-order scenario file of your own (hot reload of ADMM "
              "runs is not built)")
-    from agents.ops.metrics import OpsMetrics
-    from runs.ops.alerting import AlertsError
-    from runs.ops.appliers import SwarmApplier
-    from runs.ops.wiring import attach
+    from vpp.agents.ops.metrics import OpsMetrics
+    from vpp.runs.ops.alerting import AlertsError
+    from vpp.runs.ops.appliers import SwarmApplier
+    from vpp.runs.ops.wiring import attach
 
     metrics = OpsMetrics()
     try:
@@ -123,7 +123,7 @@ def run(
         live.close()
         model.close()
     if plot:
-        from runs.plots import plot_run
+        from vpp.runs.plots import plot_run
 
         plot_run(run_dir)
     if summary.get("coordination") == "admm":

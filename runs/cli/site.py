@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from runs.cli.common import LOG_JSON_HELP, fail, setup_logging
+from vpp.runs.cli.common import LOG_JSON_HELP, fail, setup_logging
 
 
 def site(
@@ -61,12 +61,12 @@ def site(
     Exit codes: 0 stopped, 1 bad file, 2 refused or unlike the aggregator's, 143 signal.
     """
     setup_logging(log_level, log_json)
-    from agents.coordinator import LinkSettings
-    from runs.cli.network import check_endpoint, client_security
-    from runs.distributed import check_distributable
-    from runs.scenario import ScenarioError, parse, read_mapping
-    from runs.site_file import check_against, is_site_file, parse_site_file
-    from runs.site_process import LocalFrequency, fetch_scenario, host_name_for, serve_sites
+    from vpp.agents.coordinator import LinkSettings
+    from vpp.runs.cli.network import check_endpoint, client_security
+    from vpp.runs.distributed import check_distributable
+    from vpp.runs.scenario import ScenarioError, parse, read_mapping
+    from vpp.runs.site_file import check_against, is_site_file, parse_site_file
+    from vpp.runs.site_process import LocalFrequency, fetch_scenario, host_name_for, serve_sites
 
     check_endpoint(connect, "--connect")
     site_file = None
@@ -94,7 +94,7 @@ def site(
         check_endpoint(frequency, "--frequency")
     setup = client_security(connect, key, server_key, insecure)
     if host_name is None and setup is not None and key is not None:
-        from agents.security import key_name
+        from vpp.agents.security import key_name
 
         host_name = key_name(key)
     where = str(scenario)
@@ -111,8 +111,8 @@ def site(
         where = f"the scenario of the aggregator at {connect}"
     metrics = None
     if metrics_port is not None:
-        from agents.ops.metrics import OpsMetrics
-        from runs.ops.swarm_metrics import site_process_metrics
+        from vpp.agents.ops.metrics import OpsMetrics
+        from vpp.runs.ops.swarm_metrics import site_process_metrics
 
         metrics = OpsMetrics()
         try:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from runs.cli.common import console, fail, table
-from runs.cli.run import _admm_rows, merit_order_rows
+from vpp.runs.cli.common import console, fail, table
+from vpp.runs.cli.run import _admm_rows, merit_order_rows
 
 
 def run_spawned(path: Path, steps: int, name: str, run_dir: Path, processes: int,
@@ -13,8 +13,8 @@ def run_spawned(path: Path, steps: int, name: str, run_dir: Path, processes: int
     """Run with site processes from a warm fork server; print the summary like ``vpp run``."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-    from runs.distributed import DistributedError
-    from runs.spawn import run_processes
+    from vpp.runs.distributed import DistributedError
+    from vpp.runs.spawn import run_processes
 
     try:
         with Progress("[progress.description]{task.description}", BarColumn(),
@@ -30,7 +30,7 @@ def run_spawned(path: Path, steps: int, name: str, run_dir: Path, processes: int
     except KeyboardInterrupt:
         fail("interrupted; the site processes were stopped", code=130)
     if plot:
-        from runs.plots import plot_run
+        from vpp.runs.plots import plot_run
 
         plot_run(run_dir)
     console.print(table(f"run {name} (seed {summary['seed']}, {processes} site processes)",

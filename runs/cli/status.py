@@ -6,7 +6,7 @@ import json
 
 import typer
 
-from runs.cli.common import console, fail, table
+from vpp.runs.cli.common import console, fail, table
 
 
 def status(
@@ -17,8 +17,8 @@ def status(
 ) -> None:
     """Show a running aggregator's (or run's) sites, their health and last heartbeat,
     messages per host, steps, rounds, alerts firing, CPU and memory."""
-    from runs.ops.status import StatusError, scrape
-    from runs.ops.status import status as read_status
+    from vpp.runs.ops.status import StatusError, scrape
+    from vpp.runs.ops.status import status as read_status
 
     try:
         result = read_status(scrape(address, timeout_s))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from runs.cli.common import console, emit_records, fail, latest_run_dir, table
+from vpp.runs.cli.common import console, emit_records, fail, latest_run_dir, table
 
 app = typer.Typer(help="Inspect a run's trace: overview, messages, rounds, plot.",
                   no_args_is_help=True)
@@ -15,7 +15,7 @@ RunDir = typer.Argument(None, help="The run directory \\[default: the newest und
 
 
 def _open(run_dir: Path | None):
-    from agents.trace_reader import TraceError, TraceReader
+    from vpp.agents.trace_reader import TraceError, TraceReader
 
     run_dir = run_dir or latest_run_dir()
     if run_dir is None:
@@ -165,10 +165,10 @@ def plot(
     """Draw the run's dispatch, target, unserved energy and price (or, with --rounds, the
     ADMM convergence; with --frequency, a grid event; with --voltage, a Volt-VAR study)
     as a PNG."""
-    from runs.plots import plot_frequency, plot_rounds, plot_run
+    from vpp.runs.plots import plot_frequency, plot_rounds, plot_run
 
     if voltage:
-        from runs.plots import plot_voltage
+        from vpp.runs.plots import plot_voltage
 
         run_dir = run_dir or latest_run_dir()
         if run_dir is None:

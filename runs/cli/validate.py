@@ -6,25 +6,25 @@ from pathlib import Path
 
 import typer
 
-from runs.cli.common import console, fail
+from vpp.runs.cli.common import console, fail
 
 
 def validate(
     scenario: Path = typer.Argument(..., help="The scenario YAML file to check."),
 ) -> None:
     """Check a scenario: every error names the file, the field path and what was expected."""
-    from runs.plugins import site_strategies
-    from runs.scenario import ScenarioError, load, target_series
+    from vpp.runs.plugins import site_strategies
+    from vpp.runs.scenario import ScenarioError, load, target_series
 
     try:
         spec = load(scenario)
         if spec.target is None:  # it sells at market prices instead of following a target
             if spec.market is not None:
-                from runs.market_run import hourly_prices
+                from vpp.runs.market_run import hourly_prices
 
                 prices = hourly_prices(spec, scenario)
             else:
-                from runs.admm_sites import price_series
+                from vpp.runs.admm_sites import price_series
 
                 prices = price_series(spec, scenario)
             site_strategies(spec, str(scenario))

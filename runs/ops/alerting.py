@@ -17,10 +17,10 @@ from pathlib import Path
 import msgspec
 import yaml
 
-from agents.ops.agent import OpsAgent
-from agents.ops.alerts import AlertEngine, AlertsSpec
-from agents.ops.messages import AlertCleared, AlertRaised
-from agents.ops.metrics import OpsMetrics
+from vpp.agents.ops.agent import OpsAgent
+from vpp.agents.ops.alerts import AlertEngine, AlertsSpec
+from vpp.agents.ops.messages import AlertCleared, AlertRaised
+from vpp.agents.ops.metrics import OpsMetrics
 
 log = logging.getLogger(__name__)
 

@@ -12,10 +12,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from agents.ops.messages import FieldChange
-from agents.ops.reload import indices, matches
-from runs.devices import FlexibleSpec
-from runs.scenario import Scenario, ScenarioError, reserve_series, target_series
+from vpp.agents.ops.messages import FieldChange
+from vpp.agents.ops.reload import indices, matches
+from vpp.runs.devices import FlexibleSpec
+from vpp.runs.scenario import Scenario, ScenarioError, reserve_series, target_series
 
 Apply = Callable[[FieldChange, Scenario], None]
 
@@ -100,7 +100,7 @@ class SwarmApplier(Applier):
 
     def prepare(self, changes: Sequence[FieldChange], scenario: Scenario) -> None:
         """Read a changed target profile and build changed strategies now."""
-        from runs.plugins import PluginError, make_strategy
+        from vpp.runs.plugins import PluginError, make_strategy
 
         self._prepared: dict[str, object] = {}
         if any(matches(c.path, "$.target") for c in changes):
@@ -172,7 +172,7 @@ class FrequencyApplier(Applier):
         return out
 
     def _service(self, change: FieldChange, scenario: Scenario) -> None:
-        from coordination.frequency import presets
+        from vpp.coordination.frequency import presets
 
         i = indices(change.path)[0]
         group = scenario.grid.response[i]

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 
-from agents.ops.metrics import OpsMetrics, Reading
+from vpp.agents.ops.metrics import OpsMetrics, Reading
 
 
 def frequency_metrics(sites: Sequence, grid=None, metrics: OpsMetrics | None = None

@@ -16,8 +16,8 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from agents.ops.metrics import OpsMetrics
-from runs.ops.swarm_metrics import STEP_BUCKETS, swarm_metrics
+from vpp.agents.ops.metrics import OpsMetrics
+from vpp.runs.ops.swarm_metrics import STEP_BUCKETS, swarm_metrics
 
 log = logging.getLogger(__name__)
 

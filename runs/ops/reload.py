@@ -3,7 +3,7 @@
 A :class:`ScenarioReloader` watches the file (watchfiles, from a daemon thread). Each
 edit is read and validated at once, off the swarm's thread: an invalid edit is logged
 with the error naming the file and the field and the running configuration stays; a
-valid one is compared with the configuration running (:func:`agents.ops.reload.diff`) and
+valid one is compared with the configuration running (:func:`vpp.agents.ops.reload.diff`) and
 staged. At the start of the next step (:meth:`ScenarioReloader.before_step`, on the
 swarm's thread, so no agent is touched concurrently) the live-changeable fields are
 applied, the others reported as needing a restart, and the reload is announced on the
@@ -21,15 +21,15 @@ from pathlib import Path
 
 import msgspec
 
-from agents.ops.agent import OpsAgent
-from agents.ops.messages import ConfigReloaded, FieldChange, ReloadRejected
-from agents.ops.reload import ReloadPlan, diff
-from runs.ops.appliers import Applier
-from runs.scenario import Scenario, ScenarioError, parse, read_mapping
+from vpp.agents.ops.agent import OpsAgent
+from vpp.agents.ops.messages import ConfigReloaded, FieldChange, ReloadRejected
+from vpp.agents.ops.reload import ReloadPlan, diff
+from vpp.runs.ops.appliers import Applier
+from vpp.runs.scenario import Scenario, ScenarioError, parse, read_mapping
 
 
 def load_fast(path: Path, content: bytes | None = None) -> Scenario:
-    """:func:`runs.scenario.load` of ``content`` (the file's bytes already read) when given,
+    """:func:`vpp.runs.scenario.load` of ``content`` (the file's bytes already read) when given,
     with the same validation and the same errors."""
     return parse(read_mapping(path, content), str(path))
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agents.ops.metrics import OpsMetrics, Reading
+from vpp.agents.ops.metrics import OpsMetrics, Reading
 
 STEP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 """Buckets of a step's negotiation seconds."""

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agents.ops.agent import OpsAgent
-from agents.ops.metrics import OpsMetrics
-from runs.ops.alerting import AlertMonitor, AlertsApplier, AlertsError, load_alerts
-from runs.ops.appliers import Applier
-from runs.ops.reload import ScenarioReloader
-from runs.scenario import Scenario
+from vpp.agents.ops.agent import OpsAgent
+from vpp.agents.ops.metrics import OpsMetrics
+from vpp.runs.ops.alerting import AlertMonitor, AlertsApplier, AlertsError, load_alerts
+from vpp.runs.ops.appliers import Applier
+from vpp.runs.ops.reload import ScenarioReloader
+from vpp.runs.scenario import Scenario
 
 
 class AggregatorApplier(Applier):
@@ -22,7 +22,7 @@ class AggregatorApplier(Applier):
     def __init__(self, run, scenario_path: Path | None) -> None:
         super().__init__()
         self.run = run
-        from runs.scenario import reserve_series, target_series
+        from vpp.runs.scenario import reserve_series, target_series
 
         agg = run.aggregator
         self.rules = [
@@ -37,7 +37,7 @@ class AggregatorApplier(Applier):
 
     def apply(self, changes, scenario: Scenario) -> None:
         """Apply the live changes; from now on the edited file is the one sites join with."""
-        from runs.distributed import scenario_digest
+        from vpp.runs.distributed import scenario_digest
 
         super().apply(changes, scenario)
         self.run.coordinator.scenario_digest = scenario_digest(scenario)

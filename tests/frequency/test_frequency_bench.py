@@ -7,7 +7,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from runs.cli import app
+from vpp.runs.cli import app
 
 
 def test_frequency_bench_json():

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import pytest
 
-from agents.frequency_site import DeferredBookkeeping, FrequencySiteAgent
-from agents.grid import SwingSource
-from coordination.frequency import presets
-from coordination.frequency.messages import FREQUENCY_TOPIC, FrequencySample
-from coordination.frequency.rule import SiteFrequencyRule
-from physics.battery import Battery, BatteryParams
-from physics.frequency import GridFrequency, GridParams, LossOfInfeed
-from runs.frequency_rig import FrequencyRig
+from vpp.agents.frequency_site import DeferredBookkeeping, FrequencySiteAgent
+from vpp.agents.grid import SwingSource
+from vpp.coordination.frequency import presets
+from vpp.coordination.frequency.messages import FREQUENCY_TOPIC, FrequencySample
+from vpp.coordination.frequency.rule import SiteFrequencyRule
+from vpp.physics.battery import Battery, BatteryParams
+from vpp.physics.frequency import GridFrequency, GridParams, LossOfInfeed
+from vpp.runs.frequency_rig import FrequencyRig
 
 PARAMS = GridParams(f0_hz=50.0, inertia_h_s=4.0, s_base_mw=1000.0, damping_pu=1.0,
                     droop_pu=0.05, governor_time_constant_s=5.0,
@@ -166,7 +166,7 @@ def test_deferred_bookkeeping_books_the_same_energy(context):
 
 
 def test_wall_clock_mode_publishes_at_its_rate_and_closes_the_loop(context):
-    from agents.clock import WallClock
+    from vpp.agents.clock import WallClock
 
     sites = [battery_site(i) for i in range(3)]
     rig = FrequencyRig(SwingSource(PARAMS), sites, sample_period_s=0.05, context=context,
@@ -189,8 +189,8 @@ def test_wall_clock_mode_publishes_at_its_rate_and_closes_the_loop(context):
 
 
 def test_the_grid_rejects_answers_from_strangers_and_stale_or_bad_answers(context):
-    from agents.agent import Agent
-    from coordination.frequency.messages import FrequencyResponse
+    from vpp.agents.agent import Agent
+    from vpp.coordination.frequency.messages import FrequencyResponse
 
     site = battery_site(0)
     rig = Rig(context, PARAMS, [site])

@@ -6,10 +6,10 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from coordination.frequency import presets
-from coordination.frequency.curves import DroopCurve
-from coordination.frequency.rule import SiteFrequencyRule, store_limits
-from coordination.frequency.specs import DroopSpec, SheddingSpec
+from vpp.coordination.frequency import presets
+from vpp.coordination.frequency.curves import DroopCurve
+from vpp.coordination.frequency.rule import SiteFrequencyRule, store_limits
+from vpp.coordination.frequency.specs import DroopSpec, SheddingSpec
 
 
 def dc_rule(kw: float = 100.0) -> SiteFrequencyRule:
@@ -175,7 +175,7 @@ def test_the_decision_path_imports_no_numpy_or_cvxpy():
     import sys
 
     code = ("import sys, agents.frequency_site, agents.grid, coordination.frequency.rule, "
-            "coordination.frequency.presets; "
+            "vpp.coordination.frequency.presets; "
             "print(sorted(m for m in ('numpy', 'cvxpy', 'pandas', 'scipy', 'pandapower') "
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -11,9 +11,9 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from agents.trace_reader import TraceReader
-from runs.cli import app
-from runs.scenario import BUNDLED, ScenarioError, load, parse
+from vpp.agents.trace_reader import TraceReader
+from vpp.runs.cli import app
+from vpp.runs.scenario import BUNDLED, ScenarioError, load, parse
 
 runner = CliRunner()
 
@@ -128,13 +128,13 @@ def test_grid_section_errors_name_the_field(tmp_path):
     plain = _event(response=[{"sites": ["plant-*"], "service": "gb-dc"}])
     with pytest.raises(ScenarioError, match=r"no battery and no contracted_kw .* - at "
                                             r"`\$\.grid\.response\[0\]\.contracted_kw`"):
-        from runs.grid_event import build_sites
+        from vpp.runs.grid_event import build_sites
 
         build_sites(parse(plain, "x.yaml"), "x.yaml")
 
 
 def test_frequency_plot_of_a_run_without_samples_fails_clearly(tmp_path):
-    from agents.trace import TraceRecorder, shard_path
+    from vpp.agents.trace import TraceRecorder, shard_path
 
     TraceRecorder(shard_path(tmp_path, "agg"), "agg").close()
     result = runner.invoke(app, ["trace", "plot", str(tmp_path), "--frequency"])

@@ -7,7 +7,7 @@ import math
 import msgspec
 import pytest
 
-from coordination.voltage.volt_var import CATEGORY_B, VoltVarCurve, VoltVarSpec
+from vpp.coordination.voltage.volt_var import CATEGORY_B, VoltVarCurve, VoltVarSpec
 
 
 def test_category_b_curve_sign_and_points():

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from agents.agent import Agent
-from agents.clock import SimulatedClock
-from agents.host import Host
-from agents.loop import EventLoop
-from markets.messages import MARKET_KINDS
+from vpp.agents.agent import Agent
+from vpp.agents.clock import SimulatedClock
+from vpp.agents.host import Host
+from vpp.agents.loop import EventLoop
+from vpp.markets.messages import MARKET_KINDS
 
 
 class Recorder(Agent):

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 from tests.markets.market_agents_helpers import Recorder, market_pair
 
-from agents.markets import AncillaryMarketAgent, DayAheadMarketAgent
-from agents.vpp_trader import VppTraderAgent
-from coordination.merit_order.messages import Bid, BidSegment
-from markets.ancillary import CapacityBid, procure
-from markets.day_ahead import clear_day_ahead
-from markets.messages import (
+from vpp.agents.markets import AncillaryMarketAgent, DayAheadMarketAgent
+from vpp.agents.vpp_trader import VppTraderAgent
+from vpp.coordination.merit_order.messages import Bid, BidSegment
+from vpp.markets.ancillary import CapacityBid, procure
+from vpp.markets.day_ahead import clear_day_ahead
+from vpp.markets.messages import (
     ANCILLARY_RESULTS_TOPIC,
     DAY_AHEAD_PRICES_TOPIC,
     AncillaryAward,
@@ -30,8 +30,8 @@ from markets.messages import (
     DayAheadResult,
     HourlyCurve,
 )
-from markets.sessions.day_ahead import bid_arrays
-from markets.vpp_offer import ancillary_offer
+from vpp.markets.sessions.day_ahead import bid_arrays
+from vpp.markets.vpp_offer import ancillary_offer
 
 GATE_S = 12 * 3600.0
 
@@ -215,7 +215,7 @@ def test_ancillary_rejects_bad_and_late_offers(context, registry, endpoint):
 
 def test_numpy_types_do_not_leak_into_messages():
     # results are sent over msgspec: every number must be a plain float
-    from markets.sessions.day_ahead import DayAheadSession
+    from vpp.markets.sessions.day_ahead import DayAheadSession
     s = DayAheadSession("x", [0], 10.0)
     s.on_bid("a/b", DayAheadBid("b", [HourlyCurve(0, [CurveStep(1.0, 1.0)])]), 0.0)
     out = s.close()
@@ -226,8 +226,8 @@ def test_numpy_types_do_not_leak_into_messages():
 
 
 def test_clearings_are_written_to_the_trace(context, registry, endpoint, tmp_path):
-    from agents.trace import TraceRecorder, shard_path
-    from agents.trace_reader import TraceReader
+    from vpp.agents.trace import TraceRecorder, shard_path
+    from vpp.agents.trace_reader import TraceReader
 
     trace = TraceRecorder(shard_path(tmp_path, "mkt"), "mkt")
     clock, mkt, p, loop = market_pair(context, registry, endpoint, trace=trace)

@@ -9,9 +9,9 @@ import msgspec
 import zmq
 from tests.markets.market_agents_helpers import Recorder, market_pair
 
-from agents.markets import ContinuousMarketAgent
-from agents.messages import Envelope
-from markets.messages import (
+from vpp.agents.markets import ContinuousMarketAgent
+from vpp.agents.messages import Envelope
+from vpp.markets.messages import (
     CONTINUOUS_DEPTH_TOPIC,
     CONTINUOUS_TRADES_TOPIC,
     BookDepth,
@@ -24,8 +24,8 @@ from markets.messages import (
     SubmitOrder,
     TradeReport,
 )
-from markets.order_book import OrderBook
-from markets.order_types import price_to_ticks, quantity_to_ticks
+from vpp.markets.order_book import OrderBook
+from vpp.markets.order_types import price_to_ticks, quantity_to_ticks
 
 START = 3600  # delivery of period "h1" starts at 1 h; the gate closes 300 s before
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from markets.ancillary import (
+from vpp.markets.ancillary import (
     CapacityAward,
     CapacityBid,
     PenaltyRules,

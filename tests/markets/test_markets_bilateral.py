@@ -8,14 +8,14 @@ import msgspec
 import numpy as np
 import pytest
 
-from markets.bilateral import (
+from vpp.markets.bilateral import (
     Contract,
     ContractForDifference,
     FixedPriceContract,
     ShapedPPA,
     settle,
 )
-from markets.data import PriceSeries, load_de_lu_2019
+from vpp.markets.data import PriceSeries, load_de_lu_2019
 
 T0 = datetime(2019, 6, 8, 10, tzinfo=timezone.utc)
 # Four hours of spot prices, EUR/MWh.

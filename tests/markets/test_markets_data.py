@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from markets.data import (
+from vpp.markets.data import (
     PriceProcess,
     load_de_lu_2019,
     load_ember_nl,

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from markets.day_ahead import (
+from vpp.markets.day_ahead import (
     AuctionOrder,
     AuctionRules,
     clear_day_ahead,
@@ -245,7 +245,7 @@ def test_many_hours_at_once_equal_hour_by_hour():
 
 
 def test_mibel_hour_clears_near_the_exchange_volume(record_property, capsys):
-    from markets.data import load_omie_curves
+    from vpp.markets.data import load_omie_curves
 
     o = load_omie_curves()
     offered = ~o.matched  # every offered 'O' step; the 'C' rows are the exchange's result

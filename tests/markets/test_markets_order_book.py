@@ -6,8 +6,8 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from markets.order_book import ContinuousMarket, OrderBook
-from markets.order_types import (
+from vpp.markets.order_book import ContinuousMarket, OrderBook
+from vpp.markets.order_types import (
     TickSize,
     price_to_ticks,
     quantity_to_ticks,

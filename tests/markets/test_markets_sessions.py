@@ -6,17 +6,17 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from markets.messages import (
+from vpp.markets.messages import (
     CancelOrder,
     ModifyOrder,
     OrderAck,
     OrderRejected,
     SubmitOrder,
 )
-from markets.order_book import OrderBook
-from markets.order_types import price_to_ticks, quantity_to_ticks
-from markets.sessions import Outgoing
-from markets.sessions.continuous import ContinuousSession
+from vpp.markets.order_book import OrderBook
+from vpp.markets.order_types import price_to_ticks, quantity_to_ticks
+from vpp.markets.sessions import Outgoing
+from vpp.markets.sessions.continuous import ContinuousSession
 
 WHO = ("a/x", "a/y")
 prices = st.one_of(st.integers(40, 60).map(float), st.sampled_from([float("nan"), 50.005]))

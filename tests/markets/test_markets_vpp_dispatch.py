@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 from tests.markets.market_agents_helpers import Recorder, market_pair
 
-from agents.agent import Agent
-from agents.aggregator import AggregatorAgent
-from agents.markets import DayAheadMarketAgent
-from agents.vpp_trader import VppTraderAgent
-from coordination.merit_order.messages import (
+from vpp.agents.agent import Agent
+from vpp.agents.aggregator import AggregatorAgent
+from vpp.agents.markets import DayAheadMarketAgent
+from vpp.agents.vpp_trader import VppTraderAgent
+from vpp.coordination.merit_order.messages import (
     Accept,
     Award,
     Bid,
@@ -18,7 +18,7 @@ from coordination.merit_order.messages import (
     CallForBids,
     StepCleared,
 )
-from markets.messages import BidAck, CurveStep, DayAheadBid, HourlyCurve
+from vpp.markets.messages import BidAck, CurveStep, DayAheadBid, HourlyCurve
 
 GATE_S = 600.0
 

@@ -7,11 +7,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from coordination.merit_order.messages import Bid, BidSegment
-from markets.day_ahead import clear_day_ahead
-from markets.messages import CurveStep, DayAheadBid, HourlyCurve, HourPosition
-from markets.sessions.day_ahead import bid_arrays
-from markets.vpp_offer import (
+from vpp.coordination.merit_order.messages import Bid, BidSegment
+from vpp.markets.day_ahead import clear_day_ahead
+from vpp.markets.messages import CurveStep, DayAheadBid, HourlyCurve, HourPosition
+from vpp.markets.sessions.day_ahead import bid_arrays
+from vpp.markets.vpp_offer import (
     ancillary_offer,
     day_ahead_curve,
     day_ahead_curves,

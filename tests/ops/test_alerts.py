@@ -10,13 +10,13 @@ import sys
 import pytest
 import yaml
 
-from agents.ops.agent import OpsAgent
-from agents.ops.alerts import AlertEngine, AlertRule, AlertsSpec
-from agents.ops.messages import AlertCleared, AlertRaised
-from runs.ops.alerting import AlertMonitor, AlertsError, load_alerts
-from runs.ops.live import LiveRun
-from runs.scenario import load
-from runs.swarm import SwarmModel
+from vpp.agents.ops.agent import OpsAgent
+from vpp.agents.ops.alerts import AlertEngine, AlertRule, AlertsSpec
+from vpp.agents.ops.messages import AlertCleared, AlertRaised
+from vpp.runs.ops.alerting import AlertMonitor, AlertsError, load_alerts
+from vpp.runs.ops.live import LiveRun
+from vpp.runs.scenario import load
+from vpp.runs.swarm import SwarmModel
 from tests.ops.helpers import write_small
 from tests.ops.webhook import Receiver
 
@@ -123,8 +123,8 @@ def test_a_swarm_alert_reaches_the_webhook_and_the_command_and_clears(tmp_path):
 
 
 def test_alert_rules_reload_live_and_a_bad_edit_keeps_the_rules(tmp_path):
-    from agents.ops.metrics import OpsMetrics
-    from runs.ops.wiring import attach
+    from vpp.agents.ops.metrics import OpsMetrics
+    from vpp.runs.ops.wiring import attach
 
     rules = tmp_path / "alerts.yaml"
     rules.write_text(yaml.safe_dump({"rules": [
@@ -134,7 +134,7 @@ def test_alert_rules_reload_live_and_a_bad_edit_keeps_the_rules(tmp_path):
     metrics = OpsMetrics(process=False)
     value = {"v": 5.0}
     metrics.gauge("vpp_x", "a test gauge", (), lambda: [((), value["v"])])
-    from runs.ops.appliers import SwarmApplier
+    from vpp.runs.ops.appliers import SwarmApplier
 
     _, monitor, reloader = attach(model.agg_host, metrics, alerts=rules, watch=scenario,
                                   running=model.scenario,

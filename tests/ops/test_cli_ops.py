@@ -8,8 +8,8 @@ import json
 import yaml
 from typer.testing import CliRunner
 
-from runs.cli import app
-from runs.scenario import BUNDLED
+from vpp.runs.cli import app
+from vpp.runs.scenario import BUNDLED
 from tests.ops.helpers import write_small
 
 runner = CliRunner()

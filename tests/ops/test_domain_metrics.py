@@ -7,16 +7,16 @@ from collections import Counter
 
 import pytest
 
-from agents.grid import ReplaySource, publish_until_answered
-from agents.ops.alerts import AlertEngine, AlertRule
-from markets.trading.backtest import run_backtest
-from markets.trading.engine import create_trading_engine
-from markets.trading.market_data import simulated_market_data
-from markets.trading.risk import RiskLimits
-from runs.frequency_rig import FrequencyRig
-from runs.grid_event import build_sites
-from runs.ops.domain_metrics import frequency_metrics, trading_metrics
-from runs.scenario import parse
+from vpp.agents.grid import ReplaySource, publish_until_answered
+from vpp.agents.ops.alerts import AlertEngine, AlertRule
+from vpp.markets.trading.backtest import run_backtest
+from vpp.markets.trading.engine import create_trading_engine
+from vpp.markets.trading.market_data import simulated_market_data
+from vpp.markets.trading.risk import RiskLimits
+from vpp.runs.frequency_rig import FrequencyRig
+from vpp.runs.grid_event import build_sites
+from vpp.runs.ops.domain_metrics import frequency_metrics, trading_metrics
+from vpp.runs.scenario import parse
 from tests.ops.test_reload_droop import GRID_SCENARIO
 
 

@@ -14,9 +14,9 @@ import msgspec
 import pytest
 import zmq
 
-from agents.codec import Codec
-from agents.kinds import default_registry
-from physics.datasets import DE_LU_2019_CSV
+from vpp.agents.codec import Codec
+from vpp.agents.kinds import default_registry
+from vpp.physics.datasets import DE_LU_2019_CSV
 from tests.proc_helpers import ROOT
 
 pytestmark = pytest.mark.timeout(60)
@@ -43,7 +43,7 @@ def _values(sub: zmq.Socket, n: int, timeout_s: float = 20.0) -> list[tuple[floa
 
 
 def _feed(*args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "runs.cli", "feed", *args, "--json"],
+    return subprocess.Popen([sys.executable, "-m", "vpp.runs.cli", "feed", *args, "--json"],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
@@ -102,6 +102,6 @@ def test_pushed_values_are_published_and_sigterm_stops_the_feed():
 
 
 def test_feed_needs_exactly_one_source():
-    done = subprocess.run([sys.executable, "-m", "runs.cli", "feed"], cwd=ROOT,
+    done = subprocess.run([sys.executable, "-m", "vpp.runs.cli", "feed"], cwd=ROOT,
                           capture_output=True, timeout=30, check=False)
     assert done.returncode == 2 and b"--pull" in done.stderr

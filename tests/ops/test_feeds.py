@@ -12,18 +12,18 @@ import time
 import numpy as np
 import pytest
 
-from agents.agent import Agent
-from agents.clock import SimulatedClock
-from agents.host import Host
-from agents.loop import EventLoop
-from agents.markets import ContinuousMarketAgent
-from agents.ops.feeds import CsvReplaySource, FeedAgent, FeedValue, ZmqPushSource
-from agents.price_feed import PriceBoard
-from agents.trader import ReplayAgent, TraderAgent
-from markets.trading.engine import TradingEngine
-from markets.trading.market_data import de_lu_2019_market_data
-from markets.trading.types import StorageSpec
-from physics.datasets import DE_LU_2019_CSV
+from vpp.agents.agent import Agent
+from vpp.agents.clock import SimulatedClock
+from vpp.agents.host import Host
+from vpp.agents.loop import EventLoop
+from vpp.agents.markets import ContinuousMarketAgent
+from vpp.agents.ops.feeds import CsvReplaySource, FeedAgent, FeedValue, ZmqPushSource
+from vpp.agents.price_feed import PriceBoard
+from vpp.agents.trader import ReplayAgent, TraderAgent
+from vpp.markets.trading.engine import TradingEngine
+from vpp.markets.trading.market_data import de_lu_2019_market_data
+from vpp.markets.trading.types import StorageSpec
+from vpp.physics.datasets import DE_LU_2019_CSV
 
 PRICES = DE_LU_2019_CSV
 SPEED = 36_000.0          # an hour of prices every 0.1 s

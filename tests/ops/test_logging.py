@@ -9,10 +9,10 @@ import logging
 import pytest
 import zmq
 
-from agents.agent import Agent
-from agents.host import Host
-from agents.loop import EventLoop
-from agents.ops.logs import ContextFilter, JsonFormatter, configure
+from vpp.agents.agent import Agent
+from vpp.agents.host import Host
+from vpp.agents.loop import EventLoop
+from vpp.agents.ops.logs import ContextFilter, JsonFormatter, configure
 
 
 @pytest.fixture
@@ -44,7 +44,7 @@ def test_a_dropped_frame_is_logged_with_its_host_as_json(context, registry, capt
     EventLoop(host).run_until(lambda: host.stats.dropped_total == 1, 5.0)
     raw.close(linger=0)
     host.close()
-    (rec,) = [r for r in _records(captured) if r["logger"] == "agents.host"]
+    (rec,) = [r for r in _records(captured) if r["logger"] == "vpp.agents.host"]
     assert rec["host"] == "sites" and rec["agent"] == "-"
     assert rec["level"] == "WARNING" and "malformed-batch" in rec["message"]
     assert rec["time"].endswith("Z")

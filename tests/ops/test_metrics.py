@@ -10,11 +10,11 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from typer.testing import CliRunner
 
-from agents.trace_reader import TraceReader
-from runs.cli import app
-from runs.ops.live import LiveRun
-from runs.scenario import load
-from runs.swarm import SwarmModel
+from vpp.agents.trace_reader import TraceReader
+from vpp.runs.cli import app
+from vpp.runs.ops.live import LiveRun
+from vpp.runs.scenario import load
+from vpp.runs.swarm import SwarmModel
 from tests.ops.helpers import write_small
 
 

@@ -6,7 +6,7 @@ import json
 
 from typer.testing import CliRunner
 
-from runs.cli import app
+from vpp.runs.cli import app
 
 
 def test_ops_bench_reports_overhead_and_reload_time():

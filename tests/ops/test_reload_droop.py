@@ -8,13 +8,13 @@ import os
 import pytest
 import yaml
 
-from agents.grid import ReplaySource, publish_until_answered
-from agents.ops.agent import OpsAgent
-from runs.frequency_rig import FrequencyRig
-from runs.grid_event import build_sites
-from runs.ops.appliers import FrequencyApplier
-from runs.ops.reload import ScenarioReloader
-from runs.scenario import load
+from vpp.agents.grid import ReplaySource, publish_until_answered
+from vpp.agents.ops.agent import OpsAgent
+from vpp.runs.frequency_rig import FrequencyRig
+from vpp.runs.grid_event import build_sites
+from vpp.runs.ops.appliers import FrequencyApplier
+from vpp.runs.ops.reload import ScenarioReloader
+from vpp.runs.scenario import load
 
 DROOP = {"type": "droop", "f0_hz": 50.0, "deadband_hz": 0.0, "full_hz": 0.5}
 GRID_SCENARIO = {

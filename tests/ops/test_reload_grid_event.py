@@ -14,8 +14,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from agents.trace_reader import TraceReader
-from runs.cli import app
+from vpp.agents.trace_reader import TraceReader
+from vpp.runs.cli import app
 
 DROOP = {"type": "droop", "f0_hz": 50.0, "deadband_hz": 0.0, "full_hz": 0.5}
 PERIOD_S, DURATION_S = 0.1, 6.0

@@ -9,15 +9,15 @@ import time
 
 import pytest
 
-from agents.coordinator import LinkSettings
-from agents.ops.agent import OpsAgent
-from agents.ops.alerts import AlertRule, AlertsSpec
-from runs.distributed import AggregatorRun
-from runs.ops.alerting import AlertMonitor
-from runs.ops.status import scrape, status
-from runs.ops.swarm_metrics import aggregator_metrics
-from runs.scenario import load
-from runs.spawn import SiteGroup, SiteSpawner
+from vpp.agents.coordinator import LinkSettings
+from vpp.agents.ops.agent import OpsAgent
+from vpp.agents.ops.alerts import AlertRule, AlertsSpec
+from vpp.runs.distributed import AggregatorRun
+from vpp.runs.ops.alerting import AlertMonitor
+from vpp.runs.ops.status import scrape, status
+from vpp.runs.ops.swarm_metrics import aggregator_metrics
+from vpp.runs.scenario import load
+from vpp.runs.spawn import SiteGroup, SiteSpawner
 from tests.ops.webhook import Receiver
 from tests.proc_helpers import alive, leftovers, small_scenario
 

@@ -7,9 +7,9 @@ import socket
 
 import pytest
 
-from runs.distributed import AggregatorRun
-from runs.ops.status import scrape
-from runs.scenario import load
+from vpp.runs.distributed import AggregatorRun
+from vpp.runs.ops.status import scrape
+from vpp.runs.scenario import load
 from tests.proc_helpers import leftovers, small_scenario, start_site, stop_all
 
 pytestmark = pytest.mark.timeout(120)

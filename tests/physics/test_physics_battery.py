@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from physics.battery import Battery, BatteryParams
-from physics.battery_thermal import ThermalParams
-from physics.flexibility import Device, Flexibility
+from vpp.physics.battery import Battery, BatteryParams
+from vpp.physics.battery_thermal import ThermalParams
+from vpp.physics.flexibility import Device, Flexibility
 
 setpoints = st.lists(st.floats(min_value=-200.0, max_value=200.0, allow_nan=False),
                      min_size=1, max_size=200)
@@ -117,7 +117,7 @@ def test_bad_time_step_names_the_field():
 @given(st.lists(st.floats(min_value=-80.0, max_value=80.0, allow_nan=False),
                 min_size=10, max_size=120))
 def test_no_energy_is_created_with_heat_and_fast_ageing(seq):
-    from physics.battery import DegradationParams
+    from vpp.physics.battery import DegradationParams
 
     p = BatteryParams(capacity_kwh=100.0, p_charge_max_kw=50.0, p_discharge_max_kw=50.0,
                       eta_c=0.93, eta_d=0.96, soc_min=0.05, soc_max=0.95, soc_init=0.6,

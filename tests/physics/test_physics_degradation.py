@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from physics.battery import Battery, BatteryParams, DegradationParams
-from physics.degradation import (
+from vpp.physics.battery import Battery, BatteryParams, DegradationParams
+from vpp.physics.degradation import (
     BlastDegradation,
     cycle_fade_per_efc,
     degradation_cost_per_kwh,

@@ -2,7 +2,7 @@
 
 import pytest
 
-from physics.feeder import Feeder
+from vpp.physics.feeder import Feeder
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@
 
 import pytest
 
-from physics.frequency import GridFrequency, GridParams, LossOfInfeed
+from vpp.physics.frequency import GridFrequency, GridParams, LossOfInfeed
 
 
 def _run(params, seconds, dt, vpp=lambda f: 0.0):

@@ -2,11 +2,11 @@
 
 import pytest
 
-from physics.battery import Battery, BatteryParams
-from physics.flexibility import Device, Flexibility
-from physics.loads import CurtailableLoad, EVCharger, FixedLoad, ShiftableLoad
-from physics.pv import PVPlant
-from physics.wind import WindPlant
+from vpp.physics.battery import Battery, BatteryParams
+from vpp.physics.flexibility import Device, Flexibility
+from vpp.physics.loads import CurtailableLoad, EVCharger, FixedLoad, ShiftableLoad
+from vpp.physics.pv import PVPlant
+from vpp.physics.wind import WindPlant
 
 DEVICES = [
     lambda: Battery(BatteryParams(50.0, 20.0, 20.0)),

@@ -4,8 +4,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from physics.flexibility import Device
-from physics.loads import CurtailableLoad, EVCharger, FixedLoad, ShiftableLoad
+from vpp.physics.flexibility import Device
+from vpp.physics.loads import CurtailableLoad, EVCharger, FixedLoad, ShiftableLoad
 
 
 def test_fixed_load_ignores_setpoint():

@@ -4,7 +4,7 @@
 import pandas as pd
 import pytest
 
-from physics import pv
+from vpp.physics import pv
 
 
 @pytest.fixture(scope="module")

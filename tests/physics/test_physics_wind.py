@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from physics import wind
+from vpp.physics import wind
 
 
 @pytest.fixture(scope="module")

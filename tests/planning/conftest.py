@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.optimize import linprog
 
-from coordination.planning.model import Storage
+from vpp.coordination.planning.model import Storage
 
 
 def battery_lp_cost(storage: Storage, price: np.ndarray, dt_h: float = 1.0) -> float:

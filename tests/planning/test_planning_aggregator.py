@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from scipy.optimize import linprog
 
-from runs.scenario import ScenarioError, parse
-from runs.swarm import SwarmModel
+from vpp.runs.scenario import ScenarioError, parse
+from vpp.runs.swarm import SwarmModel
 
 # the reference library's quick-start prices, $/kWh -> EUR/MWh, one day
 PRICES = [v * 1000.0 for v in [0.1, 0.15, 0.12, 0.08] * 6]
@@ -170,9 +170,9 @@ def test_a_fleet_the_planner_cannot_plan_is_refused_by_name():
 
 
 def test_a_plan_share_is_bid_as_a_firm_baseline_within_the_live_limits():
-    from coordination.merit_order.bidding import Offer
-    from coordination.merit_order.messages import CallForBids
-    from coordination.planning.bidding import PlanShareBidder
+    from vpp.coordination.merit_order.bidding import Offer
+    from vpp.coordination.merit_order.messages import CallForBids
+    from vpp.coordination.planning.bidding import PlanShareBidder
 
     bidder = PlanShareBidder([-300.0, 200.0])
     offers = [Offer("b", -250.0, 250.0, 0.0, 0.0, 0.0)]

@@ -5,15 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from coordination.merit_order.bidding import Offer
-from coordination.merit_order.messages import CallForBids
-from coordination.planning.bidding import PlannedBatteryBidder
-from coordination.planning.cvar import solve_stochastic
-from coordination.planning.history import load_history
-from coordination.planning.model import StochasticProblem, Storage
-from coordination.planning.scenarios import Uncertainty, generate_scenarios
-from runs.scenario import parse
-from runs.swarm import SwarmModel
+from vpp.coordination.merit_order.bidding import Offer
+from vpp.coordination.merit_order.messages import CallForBids
+from vpp.coordination.planning.bidding import PlannedBatteryBidder
+from vpp.coordination.planning.cvar import solve_stochastic
+from vpp.coordination.planning.history import load_history
+from vpp.coordination.planning.model import StochasticProblem, Storage
+from vpp.coordination.planning.scenarios import Uncertainty, generate_scenarios
+from vpp.runs.scenario import parse
+from vpp.runs.swarm import SwarmModel
 
 BATTERY = {"capacity_kwh": 1000, "p_charge_kw": 250, "p_discharge_kw": 250,
            "state_of_charge": 0.5, "soc_min": 0.1, "soc_max": 0.9}
@@ -29,7 +29,7 @@ def _scenario():
         "negotiation": {"deadline_ms": 20000},
         "sites": [
             {"name": "bat",
-             "strategy": {"use": "coordination.planning.bidding:PlannedBatteryBidder",
+             "strategy": {"use": "vpp.coordination.planning.bidding:PlannedBatteryBidder",
                           "params": PARAMS},
              "devices": [{"type": "battery", "name": "bess", **BATTERY, "cost_eur_mwh": 5}]},
             {"name": "gen", "devices": [
@@ -95,8 +95,8 @@ def test_bad_parameters_name_the_field():
 
 
 def test_a_bad_parameter_in_the_scenario_names_the_path():
-    from runs.plugins import site_strategies
-    from runs.scenario import ScenarioError
+    from vpp.runs.plugins import site_strategies
+    from vpp.runs.scenario import ScenarioError
 
     bad = _scenario()
     bad.sites[0].strategy.params["replan_every_h"] = 48

@@ -8,20 +8,20 @@ import itertools
 import numpy as np
 import pytest
 
-from coordination.planning.cvar import solve_stochastic
-from coordination.planning.model import (
+from vpp.coordination.planning.cvar import solve_stochastic
+from vpp.coordination.planning.model import (
     StochasticProblem,
     Storage,
     cvar,
     schedule_violation,
 )
-from coordination.planning.rules import rule_based_plan
-from coordination.planning.scenarios import (
+from vpp.coordination.planning.rules import rule_based_plan
+from vpp.coordination.planning.scenarios import (
     Uncertainty,
     deterministic,
     generate_scenarios,
 )
-from physics.battery import Battery, BatteryParams
+from vpp.physics.battery import Battery, BatteryParams
 
 # the reference library's quick-start prices ($/kWh) and battery (2 MWh, 500 kW)
 REF_PRICE = np.array([0.1, 0.15, 0.12, 0.08] * 6) * 1000.0      # per MWh

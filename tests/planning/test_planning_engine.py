@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from coordination.planning import (
+from vpp.coordination.planning import (
     CVaRStochasticPlugin,
     OptimizationPlugin,
     OptimizationResult,
@@ -18,10 +18,10 @@ from coordination.planning import (
     create_optimization_engine,
     solve_with_fallback,
 )
-from coordination.planning.engine import PluginError, load_plugin, register_plugin_class
-from coordination.planning.model import StochasticProblem, Storage
-from coordination.planning.rules import rule_based_plan
-from coordination.planning.scenarios import generate_scenarios
+from vpp.coordination.planning.engine import PluginError, load_plugin, register_plugin_class
+from vpp.coordination.planning.model import StochasticProblem, Storage
+from vpp.coordination.planning.rules import rule_based_plan
+from vpp.coordination.planning.scenarios import generate_scenarios
 
 PRICE = np.array([0.1, 0.15, 0.12, 0.08] * 6) * 1000.0
 
@@ -152,7 +152,7 @@ def test_forced_fallback_says_forced(problem):
 
 def test_plugins_are_found_by_name_path_and_registration():
     assert isinstance(load_plugin("cvar", risk_level=0.1), CVaRStochasticPlugin)
-    plugin = load_plugin("coordination.planning.stochastic:CVaRStochasticPlugin")
+    plugin = load_plugin("vpp.coordination.planning.stochastic:CVaRStochasticPlugin")
     assert plugin.name == "cvar_stochastic"
     register_plugin_class("test-hangs", Hangs)
     assert isinstance(load_plugin("test-hangs"), Hangs)
@@ -172,7 +172,7 @@ def test_bad_engine_type_and_problem_are_errors():
 
 
 def test_spawned_children_report_errors_too(problem):
-    from coordination.planning.engine import OptimizationEngine
+    from vpp.coordination.planning.engine import OptimizationEngine
 
     engine = OptimizationEngine(start_method="spawn")
     engine.register_plugin(Raises())

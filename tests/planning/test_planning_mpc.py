@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from coordination.planning.history import price_week
-from coordination.planning.model import Storage
-from coordination.planning.mpc import (
+from vpp.coordination.planning.history import price_week
+from vpp.coordination.planning.model import Storage
+from vpp.coordination.planning.mpc import (
     MpcController,
     day_ahead_forecast,
     noisy_forecast,

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from coordination import planning
-from coordination.planning import (
+from vpp.coordination import planning
+from vpp.coordination.planning import (
     CVaRStochasticPlugin,
     OptimizationStatus,
     benchmark_optimization_methods,
@@ -19,8 +19,8 @@ from coordination.planning import (
     create_stochastic_problem,
     solve_with_fallback,
 )
-from coordination.planning.distributed import DistributedProblem, SiteOffer
-from coordination.planning.model import Storage
+from vpp.coordination.planning.distributed import DistributedProblem, SiteOffer
+from vpp.coordination.planning.model import Storage
 
 BASE = {"base_prices": [0.1, 0.15, 0.12, 0.08] * 6,
         "renewable_forecast": [100, 150, 200, 120] * 6,
@@ -66,7 +66,7 @@ def test_realtime_quick_start_answers_under_frequency_by_injecting():
 
 
 def test_the_realtime_path_does_not_import_cvxpy():
-    code = ("import sys; from coordination.planning import create_realtime_problem, "
+    code = ("import sys; from vpp.coordination.planning import create_realtime_problem, "
             "solve_with_fallback; r = solve_with_fallback(create_realtime_problem("
             "{'grid_frequency': 49.9, 'battery_soc': 0.5})); "
             "assert r.solution['battery_power_setpoint'] > 0; "
@@ -119,7 +119,7 @@ def test_a_site_that_cannot_deliver_declines_and_is_re_awarded():
 
 def test_distributed_fallback_is_labelled_central():
     problem = create_distributed_problem(SITES, {"total_power": 600})
-    from coordination.planning import create_optimization_engine
+    from vpp.coordination.planning import create_optimization_engine
 
     result = create_optimization_engine().solve(problem, force_fallback=True)
     assert result.status is OptimizationStatus.FALLBACK_USED

@@ -7,8 +7,8 @@ import csv
 import numpy as np
 import pytest
 
-from coordination.planning.history import DATA_FILE, error_blocks, load_history
-from coordination.planning.scenarios import (
+from vpp.coordination.planning.history import DATA_FILE, error_blocks, load_history
+from vpp.coordination.planning.scenarios import (
     ScenarioSet,
     Uncertainty,
     generate_scenarios,

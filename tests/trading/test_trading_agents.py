@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from markets.trading.backtest import run_backtest
-from markets.trading.engine import create_trading_engine
-from markets.trading.market_data import simulated_market_data
-from runs.trading_agents import run_with_agents
+from vpp.markets.trading.backtest import run_backtest
+from vpp.markets.trading.engine import create_trading_engine
+from vpp.markets.trading.market_data import simulated_market_data
+from vpp.runs.trading_agents import run_with_agents
 
 
 def _engines(data, names):

@@ -5,16 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from markets.trading.backtest import run_backtest
-from markets.trading.engine import create_arbitrage_strategy, create_trading_engine
-from markets.trading.market_data import (
+from vpp.markets.trading.backtest import run_backtest
+from vpp.markets.trading.engine import create_arbitrage_strategy, create_trading_engine
+from vpp.markets.trading.market_data import (
     MarketView,
     de_lu_2019_market_data,
     simulated_market_data,
 )
-from markets.trading.portfolio import PortfolioView
-from markets.trading.strategies import MultiStrategy, make_trading_strategy
-from markets.trading.types import Fill, StorageSpec
+from vpp.markets.trading.portfolio import PortfolioView
+from vpp.markets.trading.strategies import MultiStrategy, make_trading_strategy
+from vpp.markets.trading.types import Fill, StorageSpec
 
 STRATEGIES = ("arbitrage", "momentum", "mean_reversion", "ml")
 
@@ -149,7 +149,7 @@ def test_factories_and_bad_names():
 def test_limits_hold_in_a_backtest():
     """Momentum loses money here: the drawdown stop and the VaR limit must stop it, and
     no order that went out broke them."""
-    from markets.trading.risk import RiskLimits
+    from vpp.markets.trading.risk import RiskLimits
 
     data = simulated_market_data(10, seed=1)
     stop = 400.0

@@ -10,9 +10,9 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from runs.backtest import DEFAULT_BACKTEST, load_backtest, run
-from runs.cli import app
-from runs.scenario import ScenarioError
+from vpp.runs.backtest import DEFAULT_BACKTEST, load_backtest, run
+from vpp.runs.cli import app
+from vpp.runs.scenario import ScenarioError
 
 runner = CliRunner()
 
@@ -82,7 +82,7 @@ def test_the_bundled_backtest_is_valid():
 
 
 def test_bench_trading_prints_one_json_object():
-    out = subprocess.run([sys.executable, "-m", "runs.cli", "bench", "trading", "--days", "3",
+    out = subprocess.run([sys.executable, "-m", "vpp.runs.cli", "bench", "trading", "--days", "3",
                           "--repeats", "3", "--json"], capture_output=True, text=True,
                          check=True)
     got = json.loads(out.stdout)
@@ -100,12 +100,12 @@ def test_help_names_the_new_commands():
 
 def test_a_strategy_plugs_in_by_module_and_class(tmp_path):
     data = json.loads(json.dumps(SMALL))
-    data["traders"] = [{"use": "markets.trading.strategies.technical:MomentumStrategy",
+    data["traders"] = [{"use": "vpp.markets.trading.strategies.technical:MomentumStrategy",
                         "name": "trend", "params": {"lookback_h": 6}},
                        {"use": "momentum", "params": {"lookback_h": 6}}]
     result = run(load_backtest(_write(tmp_path, data)))
     plugged, built_in = result.traders
     assert plugged.name == "trend" and plugged.trades() == built_in.trades()
-    data["traders"] = [{"use": "markets.trading.strategies.technical:Nothing"}]
+    data["traders"] = [{"use": "vpp.markets.trading.strategies.technical:Nothing"}]
     with pytest.raises(ScenarioError, match=r"\$\.traders\[0\]"):
         run(load_backtest(_write(tmp_path, data)))

@@ -9,17 +9,17 @@ from statistics import NormalDist
 import numpy as np
 import pytest
 
-from markets.trading.market_data import MarketView, simulated_market_data
-from markets.trading.performance import performance
-from markets.trading.portfolio import Portfolio
-from markets.trading.risk import (
+from vpp.markets.trading.market_data import MarketView, simulated_market_data
+from vpp.markets.trading.performance import performance
+from vpp.markets.trading.portfolio import Portfolio
+from vpp.markets.trading.risk import (
     RiskLimits,
     RiskManager,
     StressScenario,
     historical_shocks,
     value_at_risk,
 )
-from markets.trading.types import Fill, Order, StorageSpec
+from vpp.markets.trading.types import Fill, Order, StorageSpec
 
 SPEC = StorageSpec(capacity_mwh=20.0, power_mw=10.0, round_trip_efficiency=0.81,
                    soc_min=0.1, soc_max=0.9, initial_soc=0.5)   # eta 0.9 each way

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from markets.trading.schedule import calculate_arbitrage_opportunity, optimize_trading_schedule
+from vpp.markets.trading.schedule import calculate_arbitrage_opportunity, optimize_trading_schedule
 
 README_PRICES = [0.06, 0.05, 0.04, 0.08, 0.12, 0.15, 0.18, 0.20, 0.22, 0.15, 0.10, 0.08] * 2
 

@@ -6,15 +6,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from markets.trading.market_data import MarketData, MarketView, de_lu_2019_market_data
-from markets.trading.portfolio import Portfolio, PortfolioView
-from markets.trading.strategies import (
+from vpp.markets.trading.market_data import MarketData, MarketView, de_lu_2019_market_data
+from vpp.markets.trading.portfolio import Portfolio, PortfolioView
+from vpp.markets.trading.strategies import (
     MeanReversionStrategy,
     MomentumStrategy,
     WalkForwardForecaster,
 )
-from markets.trading.strategies.base import round_plan
-from markets.trading.types import StorageSpec
+from vpp.markets.trading.strategies.base import round_plan
+from vpp.markets.trading.types import StorageSpec
 
 
 def _data(intraday):

@@ -8,9 +8,9 @@ import math
 
 import pytest
 
-from coordination.voltage.support import solve_volt_var
-from coordination.voltage.volt_var import CATEGORY_B, VoltVarCurve
-from physics.feeder import Feeder
+from vpp.coordination.voltage.support import solve_volt_var
+from vpp.coordination.voltage.volt_var import CATEGORY_B, VoltVarCurve
+from vpp.physics.feeder import Feeder
 
 SITES = {"pv11": "Bus R11", "pv15": "Bus R15", "pv16": "Bus R16", "pv17": "Bus R17",
          "pv18": "Bus R18"}

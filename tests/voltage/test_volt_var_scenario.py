@@ -12,10 +12,10 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from coordination.voltage.volt_var import CATEGORY_B, VoltVarCurve
-from runs.cli import app
-from runs.grid_event import run_grid
-from runs.scenario import BUNDLED, ScenarioError, load, parse
+from vpp.coordination.voltage.volt_var import CATEGORY_B, VoltVarCurve
+from vpp.runs.cli import app
+from vpp.runs.grid_event import run_grid
+from vpp.runs.scenario import BUNDLED, ScenarioError, load, parse
 
 runner = CliRunner()
 SCENARIO = BUNDLED / "volt-var.yaml"
@@ -80,7 +80,7 @@ def test_inverters_stay_within_their_kva_and_sit_on_their_curve(noon):
 
 def test_without_is_the_plain_power_flow(noon):
     """The 'without' voltages are pandapower's at unity power factor, computed here again."""
-    from physics.feeder import Feeder
+    from vpp.physics.feeder import Feeder
 
     summary, _ = noon
     v = summary["voltage"]

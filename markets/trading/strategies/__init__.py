@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from markets.trading.strategies.arbitrage import ArbitrageStrategy
-from markets.trading.strategies.base import Strategy, headroom, intraday_signal
-from markets.trading.strategies.ml import MLStrategy, WalkForwardForecaster
-from markets.trading.strategies.multi import MultiStrategy
-from markets.trading.strategies.technical import MeanReversionStrategy, MomentumStrategy
+from vpp.markets.trading.strategies.arbitrage import ArbitrageStrategy
+from vpp.markets.trading.strategies.base import Strategy, headroom, intraday_signal
+from vpp.markets.trading.strategies.ml import MLStrategy, WalkForwardForecaster
+from vpp.markets.trading.strategies.multi import MultiStrategy
+from vpp.markets.trading.strategies.technical import MeanReversionStrategy, MomentumStrategy
 
 __all__ = [
     "BUILT_IN",

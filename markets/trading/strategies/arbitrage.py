@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from markets.trading.market_data import MarketView
-from markets.trading.portfolio import PortfolioView
-from markets.trading.strategies.base import plan_battery
-from markets.trading.types import Signal
+from vpp.markets.trading.market_data import MarketView
+from vpp.markets.trading.portfolio import PortfolioView
+from vpp.markets.trading.strategies.base import plan_battery
+from vpp.markets.trading.types import Signal
 
 __all__ = ["ArbitrageStrategy"]
 

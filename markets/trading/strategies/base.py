@@ -14,9 +14,9 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from markets.trading.market_data import MarketView
-from markets.trading.portfolio import PortfolioView
-from markets.trading.types import Signal
+from vpp.markets.trading.market_data import MarketView
+from vpp.markets.trading.portfolio import PortfolioView
+from vpp.markets.trading.types import Signal
 
 __all__ = ["PLAN_MARGIN_MWH", "Strategy", "headroom", "intraday_signal", "plan_battery",
            "round_plan"]
@@ -48,7 +48,7 @@ def plan_battery(prices: np.ndarray, book: PortfolioView, start_energy_mwh: floa
                  fee: float, power_limit: np.ndarray | None = None) -> np.ndarray:
     """The schedule LP over ``prices`` from ``start_energy_mwh``, back to at least the
     battery's ``initial_soc`` at the end, rounded to the order grid (net MW, + sells)."""
-    from markets.trading.schedule import optimize_trading_schedule
+    from vpp.markets.trading.schedule import optimize_trading_schedule
 
     spec = book.storage
     cap = spec.capacity_mwh

@@ -18,10 +18,10 @@ from __future__ import annotations
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from markets.trading.market_data import MarketView
-from markets.trading.portfolio import PortfolioView
-from markets.trading.strategies.base import plan_battery
-from markets.trading.types import Signal
+from vpp.markets.trading.market_data import MarketView
+from vpp.markets.trading.portfolio import PortfolioView
+from vpp.markets.trading.strategies.base import plan_battery
+from vpp.markets.trading.types import Signal
 
 __all__ = ["FEATURES", "MLStrategy", "WalkForwardForecaster"]
 

@@ -9,10 +9,10 @@ largest weight among those that signalled it.
 
 from __future__ import annotations
 
-from markets.trading.market_data import MarketView
-from markets.trading.portfolio import PortfolioView
-from markets.trading.strategies.base import Strategy
-from markets.trading.types import Signal
+from vpp.markets.trading.market_data import MarketView
+from vpp.markets.trading.portfolio import PortfolioView
+from vpp.markets.trading.strategies.base import Strategy
+from vpp.markets.trading.types import Signal
 
 __all__ = ["MultiStrategy"]
 
