@@ -184,6 +184,21 @@ def test_a_higher_threshold_trades_less_and_a_huge_one_not_at_all():
     assert traded[0] > traded[1] > 0 and traded[2] == 0.0
 
 
+def test_only_the_configured_markets_are_traded():
+    engine = create_trading_engine({"markets": ["day_ahead"], "data_provider": {"days": 4}})
+    engine.start()
+    assert engine.wait(120)
+    assert {o.market for o in engine.orders} == {"day_ahead"}
+    # the arbitrage's intraday corrections are refused by the market rule, and counted
+    refused = [r for r in engine.rejections if r.limit == "market"]
+    assert refused and {r.order.market for r in refused} == {"intraday"}
+    with_fcr = create_trading_engine({"markets": ["day_ahead", "real_time", "ancillary"],
+                                      "data_provider": {"days": 4}})
+    with_fcr.start()
+    assert with_fcr.wait(120)
+    assert {f.order.market for f in with_fcr.fills} == {"day_ahead", "intraday", "ancillary"}
+
+
 def _feed_csv(path: Path, hours: int, data) -> np.ndarray:
     fed = data.day_ahead_eur_mwh[:hours] + 30.0
     lines = ["timestamp_utc,price"] + [f"{t}Z,{p:.2f}" for t, p in
