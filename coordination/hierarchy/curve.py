@@ -11,8 +11,8 @@ segments sorted by (price, fleet order, segment position): the region's aggregat
 
 from __future__ import annotations
 
-import math
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 import numpy as np
@@ -144,7 +144,7 @@ def to_aggregate_bid(book: SiteBook, step: int, silent: Sequence[str] = (),
 
 
 def book_from_aggregate(msg: AggregateBid, step: int, order: Mapping[str, int],
-                        allowed: Collection[str]) -> SiteBook:
+                        allowed: AbstractSet[str]) -> SiteBook:
     """Check an aggregate bid for ``step`` from a subtree holding ``allowed`` sites.
 
     Raises :class:`ProtocolError` naming the field: other step, columns of different
@@ -164,14 +164,18 @@ def book_from_aggregate(msg: AggregateBid, step: int, order: Mapping[str, int],
     named: set[str] = set()
     for field, names in (("sites", msg.sites), ("silent", msg.silent),
                          ("rejected", [r.site for r in msg.rejected])):
-        for s in names:
-            if s not in allowed:
-                raise ProtocolError(f"AggregateBid.{field} names {s!r}, not in the subtree")
-            if s in named:
-                raise ProtocolError(f"AggregateBid.{field} names {s!r} twice")
-            named.add(s)
-    for field in ("baseline_kw", "reserve_price_eur_mw_h", "quantity_kw", "price_eur_mwh"):
-        if not all(map(math.isfinite, getattr(msg, field))):
+        these = set(names)
+        if len(these) != len(names) or not these.isdisjoint(named):
+            twice = next(s for i, s in enumerate(names) if s in named or s in names[:i])
+            raise ProtocolError(f"AggregateBid.{field} names {twice!r} twice")
+        if not these <= allowed:
+            stranger = next(s for s in names if s not in allowed)
+            raise ProtocolError(f"AggregateBid.{field} names {stranger!r}, not in the subtree")
+        named |= these
+    columns = {f: np.asarray(getattr(msg, f), dtype=float) for f in
+               ("baseline_kw", "reserve_price_eur_mw_h", "quantity_kw", "price_eur_mwh")}
+    for field, column in columns.items():
+        if not np.isfinite(column).all():
             raise ProtocolError(f"AggregateBid.{field} has a value that is not finite")
     seg_site = np.asarray(msg.segment_site, dtype=np.int64)
     seg_index = np.asarray(msg.segment_index, dtype=np.int64)
@@ -185,11 +189,9 @@ def book_from_aggregate(msg: AggregateBid, step: int, order: Mapping[str, int],
         if same.any():
             raise ProtocolError("AggregateBid names a segment of a site twice")
     return _reorder(
-        list(msg.sites), np.asarray([order[s] for s in msg.sites], dtype=_INT),
-        np.asarray(msg.baseline_kw, dtype=float),
-        np.asarray(msg.reserve_price_eur_mw_h, dtype=float), seg_site.astype(np.intp),
-        seg_index.astype(np.intp), np.asarray(msg.quantity_kw, dtype=float),
-        np.asarray(msg.price_eur_mwh, dtype=float))
+        list(msg.sites), np.fromiter(map(order.__getitem__, msg.sites), dtype=_INT, count=n),
+        columns["baseline_kw"], columns["reserve_price_eur_mw_h"], seg_site.astype(np.intp),
+        seg_index.astype(np.intp), columns["quantity_kw"], columns["price_eur_mwh"])
 
 
 @dataclass(frozen=True)

@@ -266,10 +266,13 @@ class RegionalAuction:
             raise ProtocolError(f"RegionAnswer from {child} does not match its award of "
                                 f"round {self.round}")
         subtree = set(self._subtree[child])
-        for s in [d.site for d in answer.declined] + list(answer.silent):
-            if s not in subtree or s not in self._site_index:
+        named = [d.site for d in answer.declined] + list(answer.silent)
+        for s in named:
+            if s not in subtree or s not in self._site_index or self._out[self._site_index[s]]:
                 raise ProtocolError(f"RegionAnswer from {child} names {s!r}, not one of its "
                                     f"sites in the step")
+        if len(set(named)) != len(named):
+            raise ProtocolError(f"RegionAnswer from {child} names a site twice")
         self._pending.discard(child)
         for d in answer.declined:
             self._out[self._site_index[d.site]] = True

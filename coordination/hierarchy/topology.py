@@ -57,46 +57,60 @@ def check_tree(graph: nx.DiGraph) -> str:
     """
     if graph.number_of_nodes() == 0:
         raise TopologyError("the topology has no nodes")
-    for node, kind in graph.nodes(data="kind"):
+    kinds = dict(graph.nodes(data="kind"))
+    for node, kind in kinds.items():
         if kind not in KINDS:
             raise TopologyError(f"node {node!r} has kind {kind!r}, expected one of {KINDS}",
                                 node=node)
-    for node in graph.nodes:
-        if graph.in_degree(node) > 1:
+    roots = []
+    for node, preds in graph.pred.items():
+        if len(preds) > 1:
             raise TopologyError(f"node {node!r} has more than one parent: "
-                                f"{_few(graph.predecessors(node))}", node=node)
-    if not nx.is_directed_acyclic_graph(graph):
+                                f"{_few(preds)}", node=node)
+        if not preds:
+            roots.append(node)
+    if not roots:  # every node has a parent: the graph is a cycle (or several)
         cycle = [u for u, _ in nx.find_cycle(graph)]
         raise TopologyError(f"the topology has a cycle: {' -> '.join(cycle + cycle[:1])}",
                             node=cycle[0])
-    roots = [n for n in graph.nodes if graph.in_degree(n) == 0]
     if len(roots) != 1:
         raise TopologyError(f"the topology must have one root, found {len(roots)}: "
                             f"{_few(roots)} (a node without a parent is a root)",
-                            node=roots[1] if len(roots) > 1 else None)
+                            node=roots[1])
     root = roots[0]
-    if graph.nodes[root]["kind"] != ROOT:
-        raise TopologyError(f"node {root!r} has no parent but is a "
-                            f"{graph.nodes[root]['kind']}", node=root)
-    others = [n for n, k in graph.nodes(data="kind") if k == ROOT and n != root]
-    if others:
-        raise TopologyError(f"node {others[0]!r} is a root below {root!r}", node=others[0])
-    # acyclic with one parent per node and one source: every node descends from the root
+    if kinds[root] != ROOT:
+        raise TopologyError(f"node {root!r} has no parent but is a {kinds[root]}", node=root)
+    # one parent per node: whatever the root does not reach hangs in a cycle
+    succ = graph.succ
+    reached = {root}
+    frontier = [root]
+    while frontier:
+        frontier = [c for n in frontier for c in succ[n]]
+        reached.update(frontier)
+    if len(reached) != len(kinds):
+        lost = next(n for n in kinds if n != root and n not in reached)
+        cycle = [u for u, _ in nx.find_cycle(graph, lost)]
+        raise TopologyError(f"the topology has a cycle: {' -> '.join(cycle + cycle[:1])} "
+                            f"(it never reaches the root {root!r})", node=cycle[0])
     orders: dict[int, str] = {}
-    for node, data in graph.nodes(data=True):
-        kind = data["kind"]
+    site_order = dict(graph.nodes(data="order"))
+    for node, kids in succ.items():
+        degree = len(kids)
+        kind = kinds[node]
+        if kind == ROOT and node != root:
+            raise TopologyError(f"node {node!r} is a root below {root!r}", node=node)
         if kind == SITE:
-            if graph.out_degree(node):
+            if degree:
                 raise TopologyError(f"site {node!r} has children: "
                                     f"{_few(graph.successors(node))}", node=node)
-            order = data.get("order")
+            order = site_order[node]
             if not isinstance(order, int) or isinstance(order, bool):
                 raise TopologyError(f"site {node!r} has no integer fleet order", node=node)
             if order in orders:
                 raise TopologyError(f"sites {orders[order]!r} and {node!r} share the fleet "
                                     f"order {order}", node=node)
             orders[order] = node
-        elif not graph.out_degree(node):
+        elif not degree:
             raise TopologyError(f"{kind} {node!r} has no sites and no regions below it",
                                 node=node)
     return root
@@ -112,28 +126,42 @@ class Topology:
     def __init__(self, graph: nx.DiGraph) -> None:
         self.root = check_tree(graph)
         self.graph = graph
-        self._sites_under: dict[str, tuple[str, ...]] = {}
+        self._kind: dict[str, str] = dict(graph.nodes(data="kind"))
+        self._order: dict[str, int] = {n: o for n, o in graph.nodes(data="order")
+                                       if self._kind[n] == SITE}
+        self._parent: dict[str, str | None] = {self.root: None}
         self._children: dict[str, tuple[str, ...]] = {}
-        self._first: dict[str, int] = {}
+        self._sites_under: dict[str, tuple[str, ...]] = {}
         self._depth: dict[str, int] = {self.root: 0}
-        for node in nx.dfs_postorder_nodes(graph, self.root):
-            if graph.nodes[node]["kind"] == SITE:
-                self._sites_under[node] = (node,)
-                self._first[node] = graph.nodes[node]["order"]
-                self._children[node] = ()
-                continue
-            kids = sorted(graph.successors(node), key=self._first.__getitem__)
-            self._children[node] = tuple(kids)
-            self._first[node] = self._first[kids[0]]
-            under = [s for k in kids for s in self._sites_under[k]]
-            under.sort(key=lambda s: graph.nodes[s]["order"])
-            self._sites_under[node] = tuple(under)
-        for parent, child in nx.bfs_edges(graph, self.root):
-            self._depth[child] = self._depth[parent] + 1
+        succ = graph.succ
+        levels = [[self.root]]
+        while True:  # breadth first: parents before children
+            below = []
+            for node in levels[-1]:
+                kids = list(succ[node])
+                for k in kids:
+                    self._parent[k] = node
+                    self._depth[k] = len(levels)
+                below += kids
+            if not below:
+                break
+            levels.append(below)
+        first: dict[str, int] = dict(self._order)
+        for level in reversed(levels):  # deepest first: children before parents
+            for node in level:
+                if self._kind[node] == SITE:
+                    continue
+                kids = sorted(succ[node], key=first.__getitem__)
+                self._children[node] = tuple(kids)
+                first[node] = first[kids[0]]
+                under = [s for k in kids for s in
+                         ((k,) if self._kind[k] == SITE else self._sites_under[k])]
+                under.sort(key=self._order.__getitem__)
+                self._sites_under[node] = tuple(under)
         self.sites: tuple[str, ...] = self._sites_under[self.root]
         """Every site, in fleet order."""
         self.regions: tuple[str, ...] = tuple(
-            n for level in self.levels() for n in level if graph.nodes[n]["kind"] == REGION)
+            n for level in self.levels() for n in level if self._kind[n] == REGION)
         """Every regional aggregator, level by level (parents before children)."""
 
     @classmethod
@@ -141,30 +169,30 @@ class Topology:
         """Every site directly under the root (the flat run's shape)."""
         graph = nx.DiGraph()
         graph.add_node(root, kind=ROOT)
-        for i, s in enumerate(sites):
-            graph.add_node(s, kind=SITE, order=i)
-            graph.add_edge(root, s)
+        graph.add_nodes_from((s, {"kind": SITE, "order": i}) for i, s in enumerate(sites))
+        graph.add_edges_from((root, s) for s in sites)
         return cls(graph)
 
     def kind(self, node: str) -> str:
         """``root``, ``region`` or ``site``."""
-        return self.graph.nodes[node]["kind"]
+        return self._kind[node]
 
     def order(self, site: str) -> int:
         """A site's position in the fleet."""
-        return self.graph.nodes[site]["order"]
+        return self._order[site]
 
     def parent(self, node: str) -> str | None:
         """The node above ``node`` (None for the root)."""
-        preds = list(self.graph.predecessors(node))
-        return preds[0] if preds else None
+        return self._parent[node]
 
     def children(self, node: str) -> tuple[str, ...]:
         """The nodes right below ``node``, ordered by their first site in the fleet."""
-        return self._children[node]
+        return self._children.get(node, ())
 
     def sites_under(self, node: str) -> tuple[str, ...]:
         """The sites in ``node``'s subtree, in fleet order (a site: itself)."""
+        if self._kind[node] == SITE:
+            return (node,)
         return self._sites_under[node]
 
     def depth(self, node: str) -> int:
@@ -177,7 +205,7 @@ class Topology:
         frontier = [self.root]
         while frontier:
             out.append(frontier)
-            frontier = [c for n in frontier for c in self._children[n]]
+            frontier = [c for n in frontier for c in self._children.get(n, ())]
         return out
 
     def region_of(self, site: str) -> str:
@@ -380,14 +408,11 @@ def _tree(root: str, parents: Mapping[str, str | None], placement: Mapping[str, 
                                 path=path)
     graph = nx.DiGraph()
     graph.add_node(root, kind=ROOT)
-    for region in parents:
-        graph.add_node(region, kind=REGION)
-    for region, parent in parents.items():
-        graph.add_edge(root if parent is None else parent, region)
-    for i, s in enumerate(fleet):
-        graph.add_node(s, kind=SITE, order=i)
-        region = placement[s]
-        graph.add_edge(region, s)
+    graph.add_nodes_from(parents, kind=REGION)
+    graph.add_edges_from((root if parent is None else parent, region)
+                         for region, parent in parents.items())
+    graph.add_nodes_from((s, {"kind": SITE, "order": i}) for i, s in enumerate(fleet))
+    graph.add_edges_from((placement[s], s) for s in fleet)
     for region in parents:
         if not graph.out_degree(region):
             raise TopologyError(f"region {region!r} has no sites and no regions below it",
