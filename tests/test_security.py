@@ -47,7 +47,7 @@ def keys(tmp_path):
     for name in ("agg", "site", "stranger"):
         result = runner.invoke(app, ["keys", "new", name, "--dir", str(d)])
         assert result.exit_code == 0, result.output
-    result = runner.invoke(app, ["keys", "allow", str(d / "site.key"),
+    result = runner.invoke(app, ["keys", "allow", str(d / "site.key"), "--any-site",
                                  "--allow-dir", str(d / "allowed")])
     assert result.exit_code == 0, result.output
     return d
@@ -57,7 +57,7 @@ def test_keys_new_and_allow(keys):
     assert oct(os.stat(keys / "site.key_secret").st_mode & 0o777) == "0o600"
     assert allowed_keys(keys / "allowed") == {load_public(keys / "site.key")}
     refused = runner.invoke(app, ["keys", "allow", str(keys / "site.key_secret"),
-                                  "--allow-dir", str(keys / "allowed")])
+                                  "--any-site", "--allow-dir", str(keys / "allowed")])
     assert refused.exit_code == 2 and "holds a secret key" in refused.output
     again = runner.invoke(app, ["keys", "new", "site", "--dir", str(keys)])
     assert again.exit_code == 2 and "not overwritten" in again.output
@@ -129,7 +129,7 @@ def test_a_key_admits_only_the_host_it_is_allowed_as(tmp_path, keys):
     ``north``: everything it sends is dropped as spoofed, it is never welcomed; the host
     that holds north's key then joins as ``north`` and runs the step."""
     runner.invoke(app, ["keys", "new", "north", "--dir", str(keys)])
-    runner.invoke(app, ["keys", "allow", str(keys / "north.key"),
+    runner.invoke(app, ["keys", "allow", str(keys / "north.key"), "--any-site",
                         "--allow-dir", str(keys / "allowed")])
     names = allowed_names(keys / "allowed")
     assert sorted(names.values()) == ["north", "site"]
@@ -166,7 +166,8 @@ def test_a_key_admits_only_the_host_it_is_allowed_as(tmp_path, keys):
     assert spoofed and agg.coordinator.refusals == 0
     assert spoofer[2][0].exit_code == 3 and spoofer[2][0].modes == []   # never welcomed
     assert north[2][0].exit_code == 0 and summary["steps"] == 1
-    assert [e.host for e in agg.coordinator.events] == ["north"]
+    assert [(e.event, e.host) for e in agg.coordinator.events] == [("joined", "north"),
+                                                                   ("stopped", "north")]
     assert leftovers() == []
 
 

@@ -78,7 +78,7 @@ def aggregator(
                             listen_setup=setup, limiter=limiter, settings=settings,
                             min_sites=min_sites, join_timeout_s=join_timeout_s,
                             stop_timeout_s=stop_timeout_s, context=context,
-                            bind_identities=allow_list is not None)
+                            bind_identities=allow_list is not None, access=allow_list)
     except (ScenarioError, ValueError, zmq.ZMQError) as exc:
         if allow_list is not None:
             allow_list.stop()
