@@ -38,7 +38,8 @@ from vpp.agents.membership import (
     distributed_registry,
 )
 from vpp.agents.site_link import RemoteSiteAgent, SiteLinkAgent
-from vpp.agents.trace import TraceRecorder, shard_path
+from vpp.agents.security import HandshakeWatch, chain
+from vpp.agents.trace import TraceRecorder, TraceWriteError, shard_path
 from vpp.coordination.frequency import presets
 from vpp.coordination.frequency.messages import FREQUENCY_TOPIC
 from vpp.coordination.frequency.rule import SiteFrequencyRule
@@ -53,9 +54,11 @@ from vpp.runs.scenario import AdmmSpec, Scenario, ScenarioError, step_times
 log = logging.getLogger(__name__)
 
 EXIT_STOPPED = 0
+EXIT_FAILED = 1
 EXIT_REFUSED = 2
 EXIT_SIGNAL = 143
 EXIT_ORPHANED = 3
+EXIT_LOCAL_TOO_LONG = 4
 
 
 @dataclass
@@ -63,7 +66,9 @@ class SiteProcessResult:
     """How a site process ended.
 
     Attributes:
-        exit_code: 0 stopped by the aggregator, 2 refused, 3 parent gone, 143 signal.
+        exit_code: 0 stopped by the aggregator, 1 its output could not be written, 2
+            refused (by the coordinator, or the CURVE handshake), 3 parent gone, 4 on local
+            rules for longer than ``local_for_s``, 143 signal.
         reason: why, in words.
         host: the process's host name.
         modes: the link's mode changes (joined, holding, local), in order.
@@ -154,6 +159,9 @@ class LocalFrequency:
             sites' fixed and curtailable loads, or None (no load is shed).
         curtailment: an over-frequency curtailment preset (``presets.CURTAILMENT``:
             ``lfsm-o-50``, ``lfsm-o-60``) for the sites' PV and wind, or None.
+        server_key: the publisher's public CURVE key (Z85): the feed is then read over
+            CURVE, encrypted and from that publisher only (``vpp site --frequency-key``);
+            None reads it in plaintext.
 
     Raises:
         ValueError: an unknown preset, or one for another nominal frequency than the
@@ -164,6 +172,7 @@ class LocalFrequency:
     service: str = "ce-fcr"
     shedding: str | None = None
     curtailment: str | None = None
+    server_key: bytes | None = None
 
     def __post_init__(self) -> None:
         if self.service not in presets.SERVICES:
@@ -225,6 +234,10 @@ class LocalResponse:
             self._devices[agent.name] = (loads if sheds else [], renewables if curtails else [],
                                          site.dt_h)
         self.active = False
+        if spec.server_key is not None:
+            from vpp.agents.security import subscriber_setup
+
+            subscriber_setup(spec.server_key)(host.sub)  # before it connects
         host.hear(spec.endpoint)
 
     def _refresh(self, agent: FrequencySiteAgent) -> None:
@@ -310,7 +323,8 @@ def fetch_scenario(connect: str, host_name: str, *, setup: SocketSetup | None = 
     context = zmq.Context()
     host = Host(host_name, f"inproc://{host_name}-ask-{uuid.uuid4().hex}", context=context,
                 registry=distributed_registry())
-    host.connect(AGGREGATOR_HOST, connect, duplex=True, setup=setup)
+    handshake = HandshakeWatch()
+    host.connect(AGGREGATOR_HOST, connect, duplex=True, setup=chain(handshake.setup, setup))
     asker = host.add(_ScenarioAsker(period_s))
     loop = EventLoop(host)
     signals = _Signals()
@@ -319,9 +333,13 @@ def fetch_scenario(connect: str, host_name: str, *, setup: SocketSetup | None = 
         while asker.sent is None and asker.refused is None and signals.received is None:
             if end is not None and time.monotonic() > end:
                 break
+            if (why := handshake.refused()) is not None:
+                asker.refused = why
+                break
             loop.run_once(0.05)
     finally:
         signals.restore()
+        handshake.close()
         host.close()
         context.term()
     if signals.received is not None:
@@ -343,15 +361,20 @@ def serve_sites(scenario: Scenario, names: Sequence[str], connect: str, *,
                 out_dir: Path | str | None = None, where: str = "<scenario>",
                 host_name: str | None = None, setup: SocketSetup | None = None,
                 settings: LinkSettings | None = None, parent_fd: int | None = None,
-                ready=None, on_host=None,
-                frequency: LocalFrequency | None = None) -> SiteProcessResult:
+                ready=None, on_host=None, frequency: LocalFrequency | None = None,
+                local_for_s: float | None = None) -> SiteProcessResult:
     """Serve ``names`` of ``scenario`` for the aggregator at ``connect`` until stopped.
 
     Args:
         out_dir: the run directory for this process's shard (default:
-            ``vpp-output/<the aggregator's run name>``, known once welcomed).
+            ``vpp-output/<the aggregator's run name>``), claimed
+            (:func:`vpp.runs.outputs.claim`, lock ``site-<host>``) before anything else
+            (raising :class:`~vpp.runs.outputs.OutputError`), the default one once
+            welcomed (then exit code 1). Either way the shard is opened once the
+            aggregator welcomed this process.
         host_name: the host's name (default ``site-<first site>``).
-        setup: socket options for the connection (CURVE client keys).
+        setup: socket options for the connection (CURVE client keys). A CURVE handshake
+            that the aggregator refuses ends the process with exit code 2 and the reason.
         settings: heartbeats and timeouts (the aggregator's must match).
         parent_fd: the read end of a pipe the parent holds open; end-of-file stops this.
         ready: called once with the host name when the aggregator welcomed this process.
@@ -360,27 +383,69 @@ def serve_sites(scenario: Scenario, names: Sequence[str], connect: str, *,
         frequency: where to hear the grid's frequency for a local frequency response
             once the aggregator is gone past the grace period (None: the devices then
             run at their baselines only).
+        local_for_s: end the process (exit code 4) once it has been on local rules for
+            this long (None: stay local until the aggregator comes back).
     """
+    from vpp.runs.outputs import OutputError, claim, disk_full
+
     settings = settings or LinkSettings()
     build = build_remote_admm_sites if scenario.coordination == "admm" else build_remote_sites
     sites, indices = build(scenario, names, where)
     host_name = host_name or host_name_for([s.name for s in sites])
+    # a folder given is claimed before any work (OutputError); the default one, named by
+    # the aggregator, once welcomed
+    lock = (claim(out_dir, name=f"site-{host_name}", fresh=False)
+            if out_dir is not None else None)
     context = zmq.Context()
-    trace = (TraceRecorder(shard_path(out_dir, host_name), host_name)
-             if out_dir is not None else None)
+    trace: TraceRecorder | None = None
     clock = SimulatedClock(scenario.start)
     host = Host(host_name, f"inproc://{host_name}-{uuid.uuid4().hex}", context=context,
-                clock=clock, registry=distributed_registry(), trace=trace)
-    host.connect(AGGREGATOR_HOST, connect, duplex=True, setup=setup)
+                clock=clock, registry=distributed_registry())
+    handshake = HandshakeWatch()
+
+    def heartbeats(sock: zmq.Socket) -> None:
+        # ZeroMQ's own heartbeats: a connection to an aggregator that vanished without
+        # closing it is dropped and made again, rather than kept open for ever
+        sock.setsockopt(zmq.HEARTBEAT_IVL, settings.heartbeat_ms)
+        sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, settings.timeout_ms)
+
+    host.connect(AGGREGATOR_HOST, connect, duplex=True,
+                 setup=chain(handshake.setup, heartbeats, setup))
     for site in sites:
         host.add(site)
     local = LocalResponse(host, sites, frequency) if frequency is not None else None
+    opened: list[BaseException] = []
+
+    def open_trace() -> None:
+        # at the first Welcome, before any message that follows it in the same read
+        nonlocal trace, lock
+        if trace is not None or opened:
+            return
+        try:
+            run_dir = (Path(out_dir) if out_dir is not None
+                       else Path("vpp-output") / link.welcome.run_name)
+            if lock is None:
+                lock = claim(run_dir, name=f"site-{host_name}", option="the run directory",
+                             fresh=False)
+            trace = TraceRecorder(shard_path(run_dir, host_name), host_name)
+        except (OutputError, TraceWriteError) as exc:
+            opened.append(exc)
+            return
+        host.trace = trace
+        for agent in host.agents.values():
+            trace.agent(agent.address, agent.role, type(agent).__qualname__)
+
+    def on_mode(mode: LinkMode) -> None:
+        if mode is LinkMode.JOINED:
+            open_trace()
+        if local is not None:
+            local.on_mode(mode)
+
     link = SiteLinkAgent(sites, digest=scenario_digest(scenario),
                          aggregator=f"{AGGREGATOR_HOST}/coordinator",
                          heartbeat_ms=settings.heartbeat_ms, timeout_ms=settings.timeout_ms,
                          grace_s=settings.grace_s, site_indices=indices,
-                         n_sites=len(scenario.site_names()),
-                         on_mode=local.on_mode if local is not None else None)
+                         n_sites=len(scenario.site_names()), on_mode=on_mode)
     host.add(link)
     if on_host is not None:
         on_host(host)
@@ -389,18 +454,14 @@ def serve_sites(scenario: Scenario, names: Sequence[str], connect: str, *,
     told_ready = False
     try:
         while True:
-            if link.welcome is not None and host.trace is None:
-                trace = TraceRecorder(shard_path(Path("vpp-output") / link.welcome.run_name,
-                                                 host_name), host_name)
-                host.trace = trace
-                for agent in host.agents.values():
-                    trace.agent(agent.address, agent.role, type(agent).__qualname__)
-            if link.welcome is not None and not told_ready:
+            if opened:
+                exc = opened[0]
+                code, reason = EXIT_FAILED, (f"no room to write: {exc}" if disk_full(exc)
+                                             else str(exc))
+                break
+            if link.welcome is not None and not told_ready and trace is not None:
                 told_ready = True
-                if trace is not None:
-                    trace.set_meta(host=host_name, sites=[s.name for s in sites],
-                                   pid=os.getpid())
-                    trace.flush()
+                trace.set_meta(host=host_name, sites=[s.name for s in sites], pid=os.getpid())
                 if ready is not None:
                     ready(host_name)
             if link.stop is not None:
@@ -409,25 +470,49 @@ def serve_sites(scenario: Scenario, names: Sequence[str], connect: str, *,
             if link.refused is not None:
                 code, reason = EXIT_REFUSED, f"refused: {link.refused}"
                 break
+            if (why := handshake.refused()) is not None:
+                code, reason = EXIT_REFUSED, f"refused: {why}"
+                break
             if signals.received is not None:
                 code, reason = EXIT_SIGNAL, f"signal {signal.Signals(signals.received).name}"
                 break
             if parent_gone(parent_fd):
                 code, reason = EXIT_ORPHANED, "the parent process is gone"
                 break
-            loop.run_once(0.05)
-        if trace is not None:
-            trace.sync()
+            if local_for_s is not None and link.mode is LinkMode.LOCAL:
+                since = link.modes[-1][1]
+                if time.monotonic() - since >= local_for_s:
+                    code, reason = EXIT_LOCAL_TOO_LONG, (
+                        f"on local rules for {local_for_s:g} s (--local-for): no aggregator")
+                    break
+            try:
+                loop.run_once(0.05)
+            except TraceWriteError as exc:
+                code, reason = EXIT_FAILED, (f"no room to write: {exc}" if disk_full(exc)
+                                             else str(exc))
+                break
+        if trace is not None and code != EXIT_FAILED:
+            try:
+                trace.sync()
+            except TraceWriteError as exc:
+                code, reason = EXIT_FAILED, str(exc)
         if code == EXIT_STOPPED:
             link.send(f"{AGGREGATOR_HOST}/coordinator", Stopped(host_name, host.stats.sent),
                       conversation="stop")
             loop.flush_out()
             time.sleep(0.05)  # let ZeroMQ's I/O thread put it on the wire
-        log.info("%s: %s", host_name, reason)
+        (log.error if code in (EXIT_FAILED, EXIT_REFUSED) else log.info)(
+            "%s: %s", host_name, reason)
         return SiteProcessResult(code, reason, host_name, [m for m, _ in link.modes])
     finally:  # the handlers stay until the trace is closed: a late SIGTERM loses nothing
-        host.close()
-        if trace is not None:
-            trace.close()
+        handshake.close()
+        try:
+            host.close()
+            if trace is not None:
+                trace.close()
+        except TraceWriteError:
+            pass  # reported above, or the run ended for it already
         context.term()
+        if lock is not None:
+            lock.release()
         signals.restore()

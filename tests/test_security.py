@@ -106,7 +106,9 @@ def test_curve_admits_the_allowed_key_and_refuses_a_stranger(tmp_path, keys, cap
         context.term()
     assert friend[2][0].exit_code == 0  # welcomed, ran the step, stopped
     assert not friend[0].is_alive() and not stranger[0].is_alive() and leftovers() == []
-    assert stranger[2][0].exit_code == 3 and stranger[2][0].modes == []  # never welcomed
+    # never welcomed: told at the handshake, it exits 2 saying why (it waited for ever before)
+    assert stranger[2][0].exit_code == 2 and stranger[2][0].modes == []
+    assert "refused this key (not in its allow-list)" in stranger[2][0].reason
     assert summary["steps"] == 1 and summary["processes"] == 1
     stranger_key = load_public(keys / "stranger.key")
     assert allow_list.refused[fingerprint(stranger_key)] >= 1
