@@ -229,11 +229,12 @@ class AllowDir:
                 out.append((n, st.st_mtime_ns, st.st_size, st.st_ino))
         return tuple(out)
 
-    def poll(self, now: float | None = None) -> set[str]:
-        """Read the folder again if it changed; return the host names whose grant was
-        revoked or narrowed (their key removed or replaced, or sites taken away)."""
+    def poll(self, now: float | None = None, *, at_once: bool = False) -> set[str]:
+        """Read the folder again if it changed (``at_once``: whenever it was last looked
+        at); return the host names whose grant was revoked or narrowed (their key removed
+        or replaced, or sites taken away)."""
         now = time.monotonic() if now is None else now
-        if now < self._next:
+        if now < self._next and not at_once:
             return set()
         self._next = now + self.poll_s
         signature = self._look()

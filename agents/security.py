@@ -208,13 +208,14 @@ class AllowList:
         self.folder = keys if isinstance(keys, AllowDir) else None
         if self.folder is None:
             named = keys if isinstance(keys, dict) else {k: fingerprint(k) for k in keys}
-            self.names = {zmq.utils.z85.encode(k) if len(k) == 32 else k: n
-                          for k, n in named.items()}
+            self._set_names({zmq.utils.z85.encode(k) if len(k) == 32 else k: n
+                             for k, n in named.items()})
         else:
-            self.names = dict(self.folder.by_key)
+            self._set_names(dict(self.folder.by_key))
         self.refused: Counter[str] = Counter()
         self.admitted = 0
         self._lock = threading.Lock()
+        self._narrowed: set[str] = set()
         self._auth = _NamingAuthenticator(context, self)
 
     @property
@@ -229,8 +230,12 @@ class AllowList:
         return self
 
     def callback(self, domain: str, key: bytes) -> bool:
-        """ZAP's question: is this (Z85) client key admitted?"""
+        """ZAP's question: is this (Z85) client key admitted? An unknown key makes the
+        folder be looked at again first, so that a key allowed a moment ago is admitted."""
         ok = key in self.names
+        if not ok and self.folder is not None:
+            self._reread(at_once=True)
+            ok = key in self.names
         with self._lock:
             if ok:
                 self.admitted += 1
@@ -247,14 +252,26 @@ class AllowList:
         was revoked or whose sites were narrowed (the caller drops their sessions)."""
         if self.folder is None:
             return set()
-        changed = self.folder.poll(now)
-        if self.folder.by_key != self.names:
-            self.names = dict(self.folder.by_key)  # one reference swap: the ZAP thread
-        return changed                              # sees the old table or the new one
+        self._reread(now)
+        with self._lock:
+            changed, self._narrowed = self._narrowed, set()
+        return changed
+
+    def _reread(self, now: float | None = None, *, at_once: bool = False) -> None:
+        # from the event loop's thread (poll) or the ZAP thread (callback), one at a time
+        with self._lock:
+            self._narrowed |= self.folder.poll(now, at_once=at_once)
+            if self.folder.by_key != self.names:
+                self._set_names(dict(self.folder.by_key))
+
+    def _set_names(self, names: dict[bytes, str]) -> None:
+        # reference swaps: a reader in another thread sees the old table or the new one
+        self.names = names
+        self._hosts = frozenset(names.values())
 
     def admits(self, name: str) -> bool:
         """True while a key is admitted under host ``name`` (a host's ``key_gate``)."""
-        return name in self.names.values()
+        return name in self._hosts
 
     def refusal(self, host: str, sites: list[str]) -> str | None:
         """Why host ``host`` may not serve ``sites`` (None when it may)."""
@@ -351,6 +368,17 @@ def publisher_setup(public: bytes, secret: bytes) -> SocketSetup:
         sock.curve_server = True
 
     return setup
+
+
+def publish_securely(host, endpoint: str, public: bytes, secret: bytes) -> str:
+    """Bind ``host``'s PUB at one more endpoint, a CURVE one (the grid publisher of a
+    frequency feed that ``vpp site --frequency-key`` reads); return the endpoint bound.
+    The endpoints bound before stay as they were (CURVE options apply to later binds)."""
+    if host.pub is None:
+        raise RuntimeError(f"host {host.name} has no PUB to publish on")
+    publisher_setup(public, secret)(host.pub)
+    host.pub.bind(endpoint)
+    return host.pub.getsockopt(zmq.LAST_ENDPOINT).decode()
 
 
 def subscriber_setup(server_public: bytes) -> SocketSetup:

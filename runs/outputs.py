@@ -26,6 +26,8 @@ import errno
 import fcntl
 import json
 import os
+import resource
+import shutil
 import socket
 import sys
 from dataclasses import dataclass
@@ -50,6 +52,23 @@ def disk_full(exc: BaseException) -> bool:
             return True
         exc = exc.__cause__
     return False
+
+
+def why_no_room(run_dir: Path | str) -> str | None:
+    """What stops writes in ``run_dir`` for want of room, when something does: the file
+    system nearly full, or a file size limit (``ulimit -f``) on this process. SQLite
+    reports both as a "disk I/O error" without the system's errno, so this looks."""
+    notes = []
+    try:
+        free = shutil.disk_usage(run_dir).free
+        if free < 1 << 20:
+            notes.append(f"{free} bytes free on its file system")
+    except OSError:
+        pass
+    soft, _ = resource.getrlimit(resource.RLIMIT_FSIZE)
+    if soft != resource.RLIM_INFINITY:
+        notes.append(f"this process may not write files over {soft} bytes (ulimit -f)")
+    return "; ".join(notes) or None
 
 
 @dataclass

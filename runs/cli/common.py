@@ -66,11 +66,13 @@ def claim_out(run_dir: Path, overwrite: bool = False, option: str = "--out"):
 def fail_write(run_dir: Path, exc: BaseException) -> None:
     """Exit 1 for a run whose outputs could not be written (the disk full, a folder gone
     read-only), saying what is left: the trace as of its last complete flush."""
-    from vpp.runs.outputs import disk_full
+    from vpp.runs.outputs import disk_full, why_no_room
 
-    what = "no room left to write" if disk_full(exc) else "cannot write its outputs"
-    fail(f"{run_dir}: {what} ({exc}); the run stopped there. The trace holds what was "
-         f"recorded up to its last flush (vpp trace show {run_dir})", code=1)
+    room = why_no_room(run_dir)
+    what = ("no room left to write" if disk_full(exc) or room else "cannot write its outputs")
+    fail(f"{run_dir}: {what} ({exc}{'; ' + room if room else ''}); the run stopped there. "
+         f"The trace holds what was recorded up to its last flush (vpp trace show {run_dir})",
+         code=1)
 
 
 def latest_run_dir() -> Path | None:
