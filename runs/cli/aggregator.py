@@ -10,7 +10,6 @@ import typer
 from vpp.runs.cli.common import (
     LOG_JSON_HELP,
     OVERWRITE_HELP,
-    claim_out,
     console,
     fail,
     fail_write,
@@ -70,6 +69,7 @@ def aggregator(
     from vpp.runs.cli.network import check_endpoint, server_security
     from vpp.agents.trace import TraceWriteError
     from vpp.runs.distributed import DistributedError, aggregator_run
+    from vpp.runs.outputs import OutputError, claim
     from vpp.runs.scenario import ScenarioError, load
 
     check_endpoint(bind, "--bind")
@@ -84,10 +84,16 @@ def aggregator(
         limiter = RateLimiter(rate_per_s, 2 * rate_per_s)
     except ValueError as exc:
         fail(str(exc))
-    run_dir = out or new_run_dir(spec.name)
-    lock = claim_out(run_dir, overwrite)
     context = zmq.Context()
     setup, allow_list = server_security(context, bind, key, allow_dir, insecure)
+    run_dir = out or new_run_dir(spec.name)
+    try:
+        lock = claim(run_dir, overwrite=overwrite)  # before any work; held for the run
+    except OutputError as exc:
+        if allow_list is not None:
+            allow_list.stop()
+        context.term()
+        fail(str(exc), code=1)
     try:
         agg = aggregator_run(spec, run_dir, bind=bind, scenario_path=scenario, seed=seed,
                             listen_setup=setup, limiter=limiter, settings=settings,

@@ -63,7 +63,6 @@ def run(
     except ScenarioError as exc:
         fail(str(exc), code=1)
     run_dir = out or new_run_dir(spec.name)
-    _lock = claim_out(run_dir, overwrite)  # held while this function runs
     ops_asked = [name for name, given in (("--metrics-port", metrics_port is not None),
                                           ("--watch", watch and spec.grid is None),
                                           ("--alerts", alerts is not None)) if given]
@@ -83,6 +82,7 @@ def run(
             check_distributable(spec)
         except ScenarioError as exc:
             fail(str(exc), code=1)
+        _lock = claim_out(run_dir, overwrite)  # before any work; held while this runs
         run_spawned(path, spec.steps, spec.name, run_dir, processes, seed, plot)
         return
     if spec.grid is not None:
@@ -90,10 +90,15 @@ def run(
 
         if watch and scenario is None:
             fail("--watch needs a scenario file of your own")
+        _lock = claim_out(run_dir, overwrite)  # before any work; held while this runs
         run_grid_event(spec, path, run_dir, plot, watch=watch, pace=pace)
         return
     from vpp.agents.trace import TraceWriteError
 
+    if watch and (scenario is None or spec.coordination != "merit_order"):
+        fail("--watch needs a merit-order scenario file of your own (hot reload of ADMM "
+             "runs is not built)")
+    _lock = claim_out(run_dir, overwrite)  # before any work; held while this function runs
     try:
         model = build_swarm(spec, run_dir, scenario_path=path, seed=seed)
     except ScenarioError as exc:
@@ -102,10 +107,6 @@ def run(
         fail_write(run_dir, exc)
     from vpp.runs.ops.live import LiveRun
 
-    if watch and (scenario is None or spec.coordination != "merit_order"):
-        model.close()
-        fail("--watch needs a merit-order scenario file of your own (hot reload of ADMM "
-             "runs is not built)")
     from vpp.agents.ops.metrics import OpsMetrics
     from vpp.runs.ops.alerting import AlertsError
     from vpp.runs.ops.appliers import SwarmApplier
