@@ -24,7 +24,7 @@ from vpp.runs.cli import app
 from vpp.runs.distributed import AggregatorRun
 from vpp.runs.scenario import load
 from vpp.runs.site_process import serve_sites
-from tests.proc_helpers import leftovers, small_scenario, wait_for
+from tests.proc_helpers import leftovers, small_scenario
 
 pytestmark = pytest.mark.timeout(90)
 FAST = LinkSettings(heartbeat_ms=100, timeout_ms=600, ack_ms=200, grace_s=0.6)

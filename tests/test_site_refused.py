@@ -20,7 +20,8 @@ from vpp.agents.coordinator import LinkSettings
 from vpp.agents.host import Host
 from vpp.agents.kinds import default_registry
 from vpp.agents.loop import EventLoop
-from vpp.agents.security import load_public, load_secret, publish_securely, subscriber_setup
+from vpp.agents.curve import publish_securely, subscriber_setup
+from vpp.agents.security import load_public, load_secret
 from vpp.coordination.frequency.messages import FREQUENCY_TOPIC, FrequencySample
 from vpp.runs.cli import app
 from vpp.runs.distributed import AggregatorRun
