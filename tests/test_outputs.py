@@ -141,3 +141,30 @@ def test_keys_new_writes_the_secret_0600_in_a_0700_folder_beside_a_gitignore(tmp
         public_ignored = subprocess.run(["git", "-C", str(tmp_path), "check-ignore", "-q",
                                          "vpp-keys/north.key"])
         assert ignored.returncode == 0 and public_ignored.returncode == 1
+
+
+def test_a_full_disk_ends_the_aggregator_with_an_error_and_a_trace_that_opens(tmp_path):
+    """The same for ``vpp aggregator`` with a site process: the aggregator exits 1 with one
+    clear error; its shard opens with the steps flushed before the limit was hit."""
+    from tests.proc_helpers import start_site
+
+    path = small_scenario(tmp_path, steps=96)
+    out = tmp_path / "run"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    agg = subprocess.Popen(
+        [sys.executable, "-c", _FULL_DISK, "aggregator", str(path), "--bind",
+         f"tcp://127.0.0.1:{port}", "--insecure", "--out", str(out), "--join-timeout-s", "30"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    site = start_site(path, f"tcp://127.0.0.1:{port}", [], tmp_path / "site-run", "--insecure")
+    try:
+        agg.wait(timeout=90)
+    finally:
+        site.terminate()
+        stop_all([agg, site])
+    err = " ".join(agg.stderr.read().split())
+    assert agg.returncode == 1, err
+    assert "Traceback" not in err and f"error: {out}: no room left to write" in err
+    steps = _steps(out)
+    assert 0 < len(steps) < 96 and steps == list(range(len(steps)))
