@@ -160,3 +160,49 @@ def test_site_options_are_checked(tmp_path):
                                  "ipc://f", "--frequency-key", str(tmp_path / "none.key")])
     assert result.exit_code == 2 and "--frequency-key:" in result.output
     assert os.path.exists(tmp_path) and leftovers() == []
+
+
+def test_a_frequency_rig_publishes_over_curve_with_the_same_closed_loop(tmp_path):
+    """The grid publisher given its keys (FrequencyRig pub_keys, tcp): its sites hear the
+    samples over CURVE and the closed loop is the plaintext one, sample for sample."""
+    from vpp.agents.frequency_site import FrequencySiteAgent
+    from vpp.agents.grid import SwingSource
+    from vpp.coordination.frequency import presets
+    from vpp.coordination.frequency.rule import SiteFrequencyRule
+    from vpp.physics.battery import Battery, BatteryParams
+    from vpp.physics.frequency import GridParams, LossOfInfeed
+    from vpp.runs.frequency_rig import FrequencyRig
+
+    made = runner.invoke(app, ["keys", "new", "grid", "--dir", str(tmp_path / "k")])
+    assert made.exit_code == 0
+    keys = load_secret(tmp_path / "k" / "grid.key_secret")
+    params = GridParams(f0_hz=50.0, inertia_h_s=4.0, s_base_mw=1000.0,
+                        events=(LossOfInfeed(1.05, 60.0),))
+
+    def sites():
+        out = []
+        for i in range(3):
+            rule = SiteFrequencyRule(f0_hz=50.0, service=presets.service("gb-dc", 50.0),
+                                     contracted_kw=2000.0)
+            battery = Battery(BatteryParams(capacity_kwh=2000.0, p_charge_max_kw=2000.0,
+                                            p_discharge_max_kw=2000.0))
+            out.append(FrequencySiteAgent(f"bess-{i}", rule, grid="grid/grid",
+                                          aggregator="grid/aggregator", battery=battery))
+        return out
+
+    timelines = {}
+    for label, pub_keys in (("plain", None), ("curve", keys)):
+        rig = FrequencyRig(SwingSource(params), sites(), sample_period_s=0.1,
+                           transport="tcp", pub_keys=pub_keys)
+        try:
+            if pub_keys is not None:
+                assert rig.secure_pub_endpoint.startswith("tcp://127.0.0.1:")
+            timelines[label] = rig.run(5.0).timeline
+        finally:
+            rig.close()
+    curve, plain = timelines["curve"], timelines["plain"]
+    assert len(curve) == len(plain) == 51
+    assert [r.f_hz for r in curve] == pytest.approx([r.f_hz for r in plain], abs=1e-12)
+    # the batteries answered the under-frequency over the CURVE feed, as over plaintext
+    assert [r.vpp_kw for r in curve] == pytest.approx([r.vpp_kw for r in plain], abs=1e-9)
+    assert max(r.vpp_kw for r in curve) > 0.0
