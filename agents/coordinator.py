@@ -217,7 +217,7 @@ class CoordinatorAgent(Agent):
             return
         taken = [n for n in names if self.holder.get(n, host) != host]
         if taken:
-            self._refuse(host, f"sites already served by another live host: {taken}")
+            self._refuse(host, f"sites already served by another live host: {taken}", names)
             return
         member = self.members.get(host)
         if member is None or member.sites != names:
