@@ -12,7 +12,7 @@ Every command that writes a run directory (``vpp run``, ``vpp aggregator``, ``vp
   aggregator's run directory (as ``vpp run --processes`` does) but two processes never
   write one shard;
 - the owner of a run (``fresh``) refuses a folder that holds a run already
-  (``summary.json``, or a shard in ``trace/``): its trace would be read as one with the
+  (``summary.json``, the run record's ``manifest.json``, or a shard in ``trace/``): its trace would be read as one with the
   new run's, counting both. ``--overwrite`` removes those first.
 
 A write that fails for want of space (``ENOSPC``, ``EDQUOT``, ``EFBIG``) is
@@ -101,7 +101,7 @@ def holder_text(path: Path) -> str:
 
 
 def _finished(run_dir: Path) -> list[str]:
-    found = [p for p in [run_dir / "summary.json"] if p.exists()]
+    found = [p for p in (run_dir / "summary.json", run_dir / "manifest.json") if p.exists()]
     trace = run_dir / "trace"
     if trace.is_dir():
         found += sorted(trace.glob("*.sqlite"))
@@ -110,6 +110,7 @@ def _finished(run_dir: Path) -> list[str]:
 
 def _remove_run(run_dir: Path) -> None:
     (run_dir / "summary.json").unlink(missing_ok=True)
+    (run_dir / "manifest.json").unlink(missing_ok=True)
     trace = run_dir / "trace"
     if trace.is_dir():
         for shard in trace.glob("*.sqlite"):
