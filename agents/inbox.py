@@ -29,6 +29,10 @@ class Inbox:
     """The receiving half of a host (a mixin of :class:`vpp.agents.host.Host`, which sets the
     sockets, tables, codec, stats and trace it reads)."""
 
+    key_gate = None
+    """With ``bind_identities``: a callable telling whether the key a connection's
+    ``User-Id`` names is still admitted (a revoked key's messages are dropped); None: all."""
+
     def drain(self, sock: zmq.Socket) -> int:
         """Read and deliver what waits on ``sock``: every message on the ROUTER or a DEALER,
         one broadcast on the SUB (the poll comes back for the next); return how many were
@@ -79,10 +83,11 @@ class Inbox:
         except zmq.ZMQError:
             return parts  # not authenticated (inproc, ipc, plaintext): nothing to bind
         identity = parts[0].decode(errors="replace")
-        if user == identity:
+        if user == identity and (self.key_gate is None or self.key_gate(user)):
             return parts
         self._drop(sum(map(len, parts)), f"spoofed-sender: host {identity!r} came with the "
-                   f"key allowed for {user!r}")
+                   f"key allowed for {user!r}" if user != identity else
+                   f"revoked-key: host {identity!r}'s key is no longer allowed")
         return None
 
     def _drop(self, size: int, reason: str, envelope: Envelope | None = None) -> None:

@@ -23,7 +23,7 @@ import zmq
 
 from vpp.agents.aggregator import AggregatorAgent
 from vpp.agents.clock import SimulatedClock
-from vpp.agents.coordinator import CoordinatorAgent, LinkSettings
+from vpp.agents.coordinator import CoordinatorAgent, LinkSettings, SiteAccess
 from vpp.agents.host import Host, PeerLimiter, SocketSetup
 from vpp.agents.loop import EventLoop
 from vpp.agents.membership import Applied, distributed_registry
@@ -62,6 +62,28 @@ def check_distributable(scenario: Scenario) -> None:
                             "run it without --processes")
 
 
+def listener_setup(settings: LinkSettings, then: SocketSetup | None = None) -> SocketSetup:
+    """The options of the aggregator's listening ROUTER, then ``then``'s (CURVE keys).
+
+    - ``ROUTER_HANDOVER`` 0: a host name belongs to the connection that took it first
+      until that connection is gone; another connection under the same name is not read
+      (ZeroMQ drops it before any of its messages reaches the host), so a plaintext peer
+      cannot take a live site's name and cut it off.
+    - ZeroMQ heartbeats (``ZMQ_HEARTBEAT_IVL`` every ``heartbeat_ms``, the connection
+      closed after ``timeout_ms`` without an answer): a connection whose process or
+      machine died without closing it lets its name go, and the restarted process joins.
+    """
+
+    def setup(sock: zmq.Socket) -> None:
+        sock.setsockopt(zmq.ROUTER_HANDOVER, 0)
+        sock.setsockopt(zmq.HEARTBEAT_IVL, settings.heartbeat_ms)
+        sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, settings.timeout_ms)
+        if then is not None:
+            then(sock)
+
+    return setup
+
+
 class AggregatorRun:
     """A scenario run whose sites are other processes.
 
@@ -82,6 +104,15 @@ class AggregatorRun:
         bind_identities: a CURVE-authenticated site host must use the name its key is
             allowed under (see :class:`vpp.agents.host.Host`); ``vpp aggregator`` sets it
             with CURVE.
+        access: which sites each host may serve, read live (the CURVE allow-list,
+            :class:`vpp.agents.security.AllowList`); with ``bind_identities``, its
+            ``admits`` also gates every message of a connection whose key was revoked.
+
+    Whatever the transport, the listening socket binds each host name to the connection
+    that holds it (ROUTER handover off: a second connection under a live host's name is
+    not read), and ZeroMQ heartbeats on it (``heartbeat_ms``, ``timeout_ms``) release the
+    name of a connection that died without closing, so that a restarted site process can
+    join again (see :func:`listener_setup`).
     """
 
     def __init__(self, scenario: Scenario, out_dir: Path | str, *, bind: str,
@@ -89,7 +120,8 @@ class AggregatorRun:
                  listen_setup: SocketSetup | None = None, limiter: PeerLimiter | None = None,
                  settings: LinkSettings | None = None, min_sites: int | None = None,
                  join_timeout_s: float = 60.0, stop_timeout_s: float = 10.0,
-                 context: zmq.Context | None = None, bind_identities: bool = False) -> None:
+                 context: zmq.Context | None = None, bind_identities: bool = False,
+                 access: SiteAccess | None = None) -> None:
         check_distributable(scenario)
         self.scenario = scenario
         self.seed = scenario.seed if seed is None else seed
@@ -110,11 +142,13 @@ class AggregatorRun:
         self.host = Host(AGGREGATOR_HOST, f"inproc://agg-{uuid.uuid4().hex}", context=self.context,
                          clock=self.clock, registry=distributed_registry(), trace=self.trace,
                          limiter=limiter, bind_identities=bind_identities)
-        self.endpoint = self.host.listen(bind, listen_setup)
+        if bind_identities and access is not None and hasattr(access, "admits"):
+            self.host.key_gate = access.admits
+        self.endpoint = self.host.listen(bind, listener_setup(self.settings, listen_setup))
         self.coordinator = CoordinatorAgent(
             "coordinator", names, scenario_digest=scenario_digest(scenario), seed=self.seed,
             run_name=self.out_dir.name, settings=self.settings,
-            scenario=msgspec.msgpack.encode(scenario))
+            scenario=msgspec.msgpack.encode(scenario), access=access)
         self.aggregator = self._make_aggregator(scenario, scenario_path)
         self.host.add(self.aggregator)
         self.host.add(self.coordinator)
@@ -264,7 +298,8 @@ class AggregatorRun:
             "absent_sites": self.absent,
             "lost_sites": self.coordinator.lost_sites(),
             "liveness_events": [{"event": e.event, "host": e.host, "sites": e.sites,
-                                 "step": e.step} for e in self.coordinator.events],
+                                 "step": e.step, **({"reason": e.reason} if e.reason else {})}
+                                for e in self.coordinator.events],
             "unstopped_hosts": self.unstopped,
             "refused_registrations": self.coordinator.refusals,
         }
