@@ -317,9 +317,8 @@ class Host(Inbox):
         except zmq.ZMQError:
             # no live connection to that host, or its queue is full: never block the loop;
             # say what was lost (counted per message, logged and traced per batch)
-            self.stats.dropped["unreachable"] += len(frames) - 1
             self._drop(sum(map(len, frames)), f"unreachable: host {host}: {len(frames)} "
-                       "messages", source=host)
+                       "messages", source=host, count=len(frames))
 
     def flush_out(self) -> None:
         """Send every queued message, one batch per peer host."""

@@ -99,18 +99,19 @@ class Inbox:
         return None
 
     def _drop(self, size: int, reason: str, envelope: Envelope | None = None,
-              source: str | None = None) -> None:
-        """Count a drop by its reason (the text before the first colon), log it sampled
-        and trace it (the first ``trace_per_interval`` of each reason per interval)."""
+              source: str | None = None, count: int = 1) -> None:
+        """Count a drop (``count`` messages dropped together) by its reason (the text
+        before the first colon), log it sampled and trace it (the first
+        ``trace_per_interval`` of each reason per interval, one row per call)."""
         key = reason.split(":", 1)[0]
-        self.stats.dropped[key] += 1
+        self.stats.dropped[key] += count
         if len(reason) > _REASON_TEXT or not reason.isprintable():
             # a reason may quote what a peer sent (an agent's refusal): short, one line
             reason = reason[:_REASON_TEXT].encode("unicode_escape").decode("ascii")
         drops = self.drops
         if not drops.pending:
             self.call_later(drops.interval_s, self.flush_drops)
-        if drops.note(key, reason, source) and self.trace is not None:
+        if drops.note(key, reason, source, count) and self.trace is not None:
             if envelope is not None and (len(envelope.kind) + len(envelope.sender)
                                          + len(envelope.receiver)
                                          + len(envelope.conversation)) > 4 * _TRACED_TEXT:
@@ -190,9 +191,8 @@ class Inbox:
             if i and limiter is not None and not limiter.allow(source):
                 # the bucket is empty: the rest of the batch goes unread
                 rest = len(frames) - i
-                self.stats.dropped["rate-limited"] += rest - 1
                 self._drop(sum(map(len, frames[i:])), f"rate-limited: {quote(source)} "
-                           f"({rest} envelopes of a batch)", source=source)
+                           f"({rest} envelopes of a batch)", source=source, count=rest)
                 return
             try:
                 envelope = self.codec.decode_envelope(frame)

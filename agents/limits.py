@@ -134,24 +134,24 @@ class DropLog:
         """True when drops wait to be logged."""
         return self._since is not None
 
-    def note(self, reason: str, detail: str, source: str | None) -> bool:
-        """Count one drop of ``reason`` (``detail``: the full reason text) from ``source``;
-        True while the trace may still record drops of this reason one by one this
-        interval."""
+    def note(self, reason: str, detail: str, source: str | None, count: int = 1) -> bool:
+        """Count ``count`` drops of ``reason`` (``detail``: the first one's full reason
+        text) from ``source``; True while the trace may still record drops of this reason
+        one by one this interval."""
         if self._since is None:
             self._since = self.clock()
-        count = self._counts[reason] + 1
-        self._counts[reason] = count
-        if count == 1:
+        seen = self._counts[reason]
+        self._counts[reason] = seen + count
+        if not seen:
             self._first[reason] = detail
             self._sources[reason] = Counter()
         sources = self._sources[reason]
         who = source or "-"
         if who in sources or len(sources) < self.max_sources:
-            sources[who] += 1
+            sources[who] += count
         else:
-            sources["others"] += 1
-        return count <= self.trace_per_interval
+            sources["others"] += count
+        return seen < self.trace_per_interval
 
     def maybe_flush(self) -> None:
         """Flush when the first pending drop has waited ``interval_s`` (for owners without
