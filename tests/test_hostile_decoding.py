@@ -29,6 +29,7 @@ from vpp.coordination.frequency.presets import SERVICES
 from vpp.coordination.frequency.rule import SiteFrequencyRule
 from vpp.coordination.merit_order.messages import Award, Bid, BidSegment
 from vpp.coordination.planning import isolation
+from vpp.runs.bench.hostile_frames import mutate
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -152,24 +153,7 @@ def test_the_nested_frame_on_a_sites_frequency_sub_is_a_counted_drop(context, re
 
 def _mutations(frames: list[bytes], rng: random.Random, n: int) -> list[bytes]:
     """``n`` mutated frames: bit flips, truncations, splices of two real frames, repeats."""
-    out = []
-    for _ in range(n):
-        f = bytearray(rng.choice(frames))
-        how = rng.randrange(4)
-        if how == 0:
-            for _ in range(rng.randint(1, 4)):
-                i = rng.randrange(len(f))
-                f[i] ^= 1 << rng.randrange(8)
-        elif how == 1:
-            f = f[:rng.randrange(len(f))]
-        elif how == 2:
-            g = rng.choice(frames)
-            f = f[:rng.randrange(len(f))] + g[rng.randrange(len(g)):]
-        else:
-            i = rng.randrange(len(f))
-            f = f[:i] + f[i:i + 8] * rng.randint(2, 50) + f[i:]
-        out.append(bytes(f))
-    return out
+    return [mutate(rng.choice(frames), rng, frames) for _ in range(n)]
 
 
 def _real_frames(registry) -> list[bytes]:
