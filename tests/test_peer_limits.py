@@ -248,3 +248,26 @@ def test_a_run_whose_sites_are_all_lost_ends_in_an_error(tmp_path):
     finally:
         agg.close()
     assert (tmp_path / "run" / "summary.json").exists()  # what was served is kept
+
+
+def test_asking_for_the_scenario_again_and_again_gets_it_once_per_period(tmp_path):
+    """The scenario is the largest message an aggregator sends (about 0.5 KiB a site):
+    a peer that asks without reading must not make it queue copy after copy."""
+    path = small_scenario(tmp_path, steps=1)
+    agg = AggregatorRun(load(path), tmp_path / "run", bind="tcp://127.0.0.1:*",
+                        scenario_path=path, settings=FAST)
+    asker = agg.context.socket(zmq.DEALER)
+    asker.setsockopt(zmq.IDENTITY, b"greedy")
+    asker.setsockopt(zmq.LINGER, 0)
+    asker.connect(agg.endpoint)
+    ask = _frame("ScenarioRequest", {"host": "greedy"}, "greedy/link", "agg/coordinator")
+    try:
+        asker.send(b"\xdc\x00\x32" + ask * 50)  # 50 requests in one batch
+        agg.loop.run_until(lambda: agg.host.stats.dropped_total >= 49, 5.0)
+        answers = 0
+        while asker.poll(300):
+            answers += len(msgspec.msgpack.decode(asker.recv()))
+    finally:
+        asker.close()
+        agg.close()
+    assert answers == 1 and agg.host.stats.dropped == {"rejected": 49}

@@ -70,7 +70,8 @@ def aggregator_frames(rng: random.Random, n: int) -> list[tuple[int, str, bytes]
                       "agg/aggregator")]
         kind = rng.choice(("random", "mutated", "mutated", "nested", "wrong-kind",
                            "unknown-kind", "unknown-receiver", "spoofed-sender", "flood",
-                           "flood", "oversized" if rng.random() < 0.02 else "random"))
+                           "flood", "ask-scenario",
+                           "oversized" if rng.random() < 0.02 else "random"))
         if kind == "random":
             batch = rng.randbytes(rng.randint(1, 300))
         elif kind == "mutated":
@@ -86,6 +87,8 @@ def aggregator_frames(rng: random.Random, n: int) -> list[tuple[int, str, bytes]
             batch = _batch([_envelope(rng.choice(("Nope", "", "x" * 500)), b"\x80", me)])
         elif kind == "unknown-receiver":
             batch = _batch([frame(Heartbeat(1), me, rng.choice(("agg/nobody", "other/x")))])
+        elif kind == "ask-scenario":  # asked again and again, never read
+            batch = _batch([frame(ScenarioRequest(f"evil-{who}"), me)])
         elif kind == "spoofed-sender":
             batch = _batch([frame(Heartbeat(1), rng.choice(("site-all/link", "agg/x")))])
         else:  # a flood of well-formed heartbeats from a host that never registered
