@@ -144,6 +144,7 @@ class CoordinatorAgent(Agent):
         self._stopping: set[str] = set()
         self._dispatch: tuple[StepCleared, str] | None = None
         self._resend: Timer | None = None
+        self._scenario_sent: dict[str, float] = {}  # host -> when it was last sent it
         self.on(ScenarioRequest, self._on_scenario_request)
         self.on(Register, self._on_register)
         self.on(Heartbeat, self._on_heartbeat)
@@ -190,6 +191,15 @@ class CoordinatorAgent(Agent):
         if self.scenario is None:
             self._refuse(host, "this aggregator does not hand out its scenario")
             return
+        # the scenario is large (about 0.5 KiB a site): sent to a host at most once per
+        # half heartbeat, so that asking is no way to make the aggregator queue it
+        now, every = time.monotonic(), self.settings.heartbeat_ms / 2000.0
+        if now - self._scenario_sent.get(host, -every) < every:
+            raise ProtocolError(f"ScenarioRequest from {host} again within {every:g} s")
+        if len(self._scenario_sent) >= 4096:
+            self._scenario_sent = {h: t for h, t in self._scenario_sent.items()
+                                   if now - t < every}
+        self._scenario_sent[host] = now
         self.host.route_back(host)
         self.send(envelope.sender, ScenarioSent(self.scenario, self.scenario_digest),
                   conversation=f"join/{host}")

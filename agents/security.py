@@ -1,4 +1,5 @@
-"""Security over TCP: CURVE keys, the ZAP allow-list, and a per-peer rate limit.
+"""Security over TCP: CURVE keys and the ZAP allow-list (the per-peer rate limit is
+:class:`vpp.agents.limits.RateLimiter`).
 
 Key files are ZeroMQ's certificate files (``zmq.auth``): ``NAME.key`` holds the public
 key, ``NAME.key_secret`` the public and the secret key. An aggregator admits a site only if
@@ -14,7 +15,6 @@ import hashlib
 import logging
 import os
 import threading
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -24,6 +24,7 @@ from zmq.auth.thread import ThreadAuthenticator
 
 from vpp.agents.allow_list import AllowDir, KeyFileError, read_allow_dir, write_entry
 from vpp.agents.host import SocketSetup
+from vpp.agents.limits import RateLimiter  # noqa: F401  (it lived here; moved to limits)
 
 __all__ = ["KeyFileError"]  # re-exported: callers catch it from here
 
@@ -289,33 +290,3 @@ class AllowList:
     def stop(self) -> None:
         """Stop the ZAP thread."""
         self._auth.stop()
-
-
-class RateLimiter:
-    """A token bucket per peer: ``rate_per_s`` envelopes a second, bursts up to ``burst``.
-
-    Args:
-        rate_per_s: the sustained rate allowed to each peer.
-        burst: the most envelopes a peer may send at once after a quiet spell.
-    """
-
-    def __init__(self, rate_per_s: float = 5000.0, burst: float = 10000.0) -> None:
-        if rate_per_s <= 0 or burst < 1:
-            raise ValueError(f"rate_per_s must be positive and burst >= 1, got "
-                             f"{rate_per_s} and {burst}")
-        self.rate_per_s = rate_per_s
-        self.burst = burst
-        self.limited: Counter[str] = Counter()
-        self._buckets: dict[str, tuple[float, float]] = {}
-
-    def allow(self, peer: str, now: float | None = None) -> bool:
-        """Take one token from ``peer``'s bucket; False (and counted) when it is empty."""
-        now = time.monotonic() if now is None else now
-        tokens, last = self._buckets.get(peer, (self.burst, now))
-        tokens = min(self.burst, tokens + (now - last) * self.rate_per_s)
-        if tokens < 1.0:
-            self._buckets[peer] = (tokens, now)
-            self.limited[peer] += 1
-            return False
-        self._buckets[peer] = (tokens - 1.0, now)
-        return True

@@ -23,6 +23,7 @@ import zmq
 
 from vpp.agents.aggregator import AggregatorAgent
 from vpp.agents.clock import SimulatedClock
+from vpp.agents.codec import SCENARIO_FRAME_BYTES
 from vpp.agents.coordinator import CoordinatorAgent, LinkSettings, SiteAccess
 from vpp.agents.host import Host, PeerLimiter, SocketSetup
 from vpp.agents.loop import EventLoop
@@ -141,7 +142,8 @@ class AggregatorRun:
         self.trace = TraceRecorder(shard_path(self.out_dir, AGGREGATOR_HOST), AGGREGATOR_HOST)
         self.host = Host(AGGREGATOR_HOST, f"inproc://agg-{uuid.uuid4().hex}", context=self.context,
                          clock=self.clock, registry=distributed_registry(), trace=self.trace,
-                         limiter=limiter, bind_identities=bind_identities)
+                         limiter=limiter, bind_identities=bind_identities,
+                         max_send_bytes=SCENARIO_FRAME_BYTES)
         if bind_identities and access is not None and hasattr(access, "admits"):
             self.host.key_gate = access.admits
         self.endpoint = self.host.listen(bind, listener_setup(self.settings, listen_setup))
@@ -250,6 +252,7 @@ class AggregatorRun:
         t0 = time.perf_counter()
         self.wait_for_sites(abort)
         while not self.finished:
+            self._check_someone_is_left(t0)
             self.step()
             if progress is not None:
                 progress(self.step_index)
@@ -257,6 +260,21 @@ class AggregatorRun:
         summary = self.summary(wall_s=time.perf_counter() - t0)
         self.write_results(summary)
         return summary
+
+    def _check_someone_is_left(self, t0: float) -> None:
+        """Raise :class:`DistributedError` (after writing the results so far) when every
+        site host is lost and none comes back within the link's timeout: a run that
+        serves nothing must not end as if it had served."""
+        grace_s = self.settings.timeout_ms / 1000.0
+        if self.coordinator.live_sites() or self.loop.run_until(
+                lambda: bool(self.coordinator.live_sites()), grace_s):
+            return
+        self.write_results(self.summary(wall_s=time.perf_counter() - t0))
+        raise DistributedError(
+            f"every site was lost before step {self.step_index} of {self.scenario.steps} "
+            f"and none came back within {grace_s:g} s (lost: "
+            f"{', '.join(self.coordinator.lost_sites()) or '-'}); results so far are in "
+            f"{self.out_dir}")
 
     def stop_sites(self, reason: str) -> list[str]:
         """Send ``Stop`` to every live host, wait for their ``Stopped``; return those that

@@ -23,6 +23,7 @@ from pathlib import Path
 import msgspec
 import zmq
 
+from vpp.agents import codec
 from vpp.agents.agent import Agent
 from vpp.agents.clock import SimulatedClock
 from vpp.agents.coordinator import LINK_AGENT, LinkSettings
@@ -197,7 +198,7 @@ def fetch_scenario(connect: str, host_name: str, *, setup: SocketSetup | None = 
     the answer is not the scenario its digest says."""
     context = zmq.Context()
     host = Host(host_name, f"inproc://{host_name}-ask-{uuid.uuid4().hex}", context=context,
-                registry=distributed_registry())
+                registry=distributed_registry(), max_frame_bytes=codec.SCENARIO_FRAME_BYTES)
     handshake = HandshakeWatch()
     host.connect(AGGREGATOR_HOST, connect, duplex=True, setup=chain(handshake.setup, setup))
     asker = host.add(_ScenarioAsker(period_s))
@@ -224,9 +225,11 @@ def fetch_scenario(connect: str, host_name: str, *, setup: SocketSetup | None = 
     if asker.sent is None:
         raise ScenarioError(f"{connect}: no answer from an aggregator within {timeout_s} s")
     try:
+        codec.check_depth(asker.sent.scenario)  # bounded before it is decoded
         scenario = msgspec.msgpack.decode(asker.sent.scenario, type=Scenario)
-    except msgspec.DecodeError as exc:  # ValidationError is a DecodeError
-        raise ScenarioError(f"{connect}: the aggregator sent no valid scenario ({exc})") from None
+    except (codec.DecodeError, *codec.DECODE_ERRORS) as exc:
+        raise ScenarioError(f"{connect}: the aggregator sent no valid scenario "
+                            f"({str(exc)[:300]})") from None
     if scenario_digest(scenario) != asker.sent.digest:
         raise ScenarioError(f"{connect}: the scenario received does not match its digest")
     return scenario
