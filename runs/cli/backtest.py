@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from vpp.runs.cli.common import LOG_JSON_HELP, console, fail, new_run_dir, setup_logging, table
+from vpp.runs.cli.options import ALLOW_PLUGINS_HELP
 
 
 def backtest(
@@ -20,6 +21,7 @@ def backtest(
                                 "over inproc ZeroMQ (day-ahead and intraday; no FCR)."),
     log_level: str = typer.Option("WARNING", "--log-level", help="Logging level."),
     log_json: bool = typer.Option(False, "--log-json", help=LOG_JSON_HELP),
+    allow_plugins: bool = typer.Option(False, "--allow-plugins", help=ALLOW_PLUGINS_HELP),
 ) -> None:
     """Backtest trading strategies hour by hour (no look-ahead); tables, CSV and PNG plots."""
     import time
@@ -39,7 +41,7 @@ def backtest(
             spec = msgspec.structs.replace(
                 spec, data=msgspec.structs.replace(spec.data, days=days))
         t0 = time.perf_counter()
-        result = run(spec, str(path), agents=agents)
+        result = run(spec, str(path), agents=agents, allow_plugins=allow_plugins)
         wall = time.perf_counter() - t0
     except ScenarioError as exc:
         fail(str(exc), code=1)
