@@ -214,11 +214,12 @@ def _check_devices(scenario: Scenario, fail) -> None:
                 fail(f"sites[{i}].devices[{j}]", str(exc))
 
 
-def _check(scenario: Scenario, where: str, limits: Limits | None = None) -> None:
+def check_scenario(scenario: Scenario, where: str, limits: Limits | None = None) -> None:
     """The one check of a scenario's content, shared by ``vpp validate``, ``vpp run`` and
     every other loader: sizes within ``limits``, finite numbers within the physical caps
     of their unit (:mod:`vpp.runs.checks`), each device's values as its model checks
-    them, and the sections' own rules."""
+    them, and the sections' own rules. A scenario received over the network (a site
+    process's) goes through it too. Raises ScenarioError naming the field."""
     from vpp.runs.checks import check_numbers
 
     def fail(path: str, msg: str) -> None:
@@ -291,7 +292,7 @@ def parse(data: Any, where: str = "<scenario>", limits: Limits | None = None) ->
         if " - at `$" not in text:
             text += " - at `$`"
         raise ScenarioError(f"{where}: {text}") from None
-    _check(scenario, where, limits)
+    check_scenario(scenario, where, limits)
     return scenario
 
 

@@ -285,3 +285,16 @@ def test_a_1e308_device_serves_the_target_end_to_end(tmp_path):
         assert abs(outcome.served_kw) <= abs(outcome.target_kw) * (1 + 1e-9) + 1e-9
     assert summary["served_kwh"] == pytest.approx(summary["target_kwh"], rel=1e-9)
     assert summary["unserved_kwh"] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_a_scenario_received_over_the_network_gets_the_same_check(tmp_path):
+    """``vpp site`` runs the one check on the aggregator's scenario before it builds
+    anything from it: a billion sites is refused, not a MemoryError."""
+    from vpp.runs.scenario import check_scenario
+
+    data = yaml.safe_load(small_scenario(tmp_path).read_text())
+    data["sites"][0]["count"] = 1_000_000_000
+    received = msgspec.msgpack.decode(
+        msgspec.msgpack.encode(msgspec.convert(data, Scenario, strict=False)), type=Scenario)
+    with pytest.raises(ScenarioError, match=r"cap of 100,000.* - at `\$\.sites`"):
+        check_scenario(received, "the scenario of the aggregator at tcp://x:1")

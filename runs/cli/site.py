@@ -69,7 +69,7 @@ def site(
     from vpp.runs.cli.network import check_endpoint, client_security
     from vpp.runs.distributed import check_distributable
     from vpp.runs.plugins import site_strategy
-    from vpp.runs.scenario import ScenarioError, parse, read_mapping
+    from vpp.runs.scenario import ScenarioError, check_scenario, parse, read_mapping
     from vpp.runs.site_file import check_against, is_site_file, parse_site_file
     from vpp.runs.site_process import LocalFrequency, fetch_scenario, host_name_for, serve_sites
 
@@ -112,6 +112,7 @@ def site(
             spec = fetch_scenario(connect, host_name or host_name_for(names), setup=setup)
             if spec is None:
                 raise SystemExit(143)
+            check_scenario(spec, f"the scenario of the aggregator at {connect}")  # caps first
             check_distributable(spec)
             check_against(site_file, spec, str(scenario))
         except ScenarioError as exc:
