@@ -105,6 +105,12 @@ def run(
     if watch and (scenario is None or spec.coordination != "merit_order"):
         fail("--watch needs a merit-order scenario file of your own (hot reload of ADMM "
              "runs is not built)")
+    from vpp.runs.plugins import site_strategies
+
+    try:
+        site_strategies(spec, str(path), allow_import=allow_plugins)  # refused: no folder made
+    except ScenarioError as exc:
+        fail(str(exc), code=1)
     _lock = claim_out(run_dir, overwrite)  # before any work; held while this function runs
     try:
         model = build_swarm(spec, run_dir, scenario_path=path, seed=seed,
