@@ -157,9 +157,30 @@ class TraceReader:
 
     def _chunk_rows(self) -> Iterator[tuple[str, list]]:
         """(host, raw message row) for every row of every chunk, in write order."""
-        sql = "SELECT encoding, data FROM message_chunks ORDER BY chunk"
-        for host, (encoding, data) in self._all(sql):
-            if encoding != CHUNK_ENCODING:
-                raise TraceError(f"{host}: message chunks encoded as {encoding!r}, this "
-                                 f"reader knows {CHUNK_ENCODING!r}")
-            yield from ((host, raw) for raw in msgspec.msgpack.decode(zlib.decompress(data)))
+        for host, _, rows in self.message_chunks():
+            yield from ((host, raw) for raw in rows)
+
+    def message_chunks(self, after: dict[str, int] | None = None,
+                       only: dict[str, list[int]] | None = None,
+                       ) -> Iterator[tuple[str, int, list[list]]]:
+        """Message rows chunk by chunk: (host, chunk id, raw rows in :data:`MESSAGE_FIELDS`
+        order), each shard's chunks in write order. ``after`` skips a host's chunks up to
+        and including the id given (to follow a live run); ``only`` reads just the chunk ids
+        listed per host (other hosts are skipped)."""
+        for host, db in self._dbs.items():
+            if only is not None:
+                ids = sorted(only.get(host, ()))
+                if not ids:
+                    continue
+                sql = (f"SELECT chunk, encoding, data FROM message_chunks WHERE chunk IN "
+                       f"({', '.join('?' * len(ids))}) ORDER BY chunk")
+                args: tuple = tuple(ids)
+            else:
+                sql = ("SELECT chunk, encoding, data FROM message_chunks WHERE chunk > ? "
+                       "ORDER BY chunk")
+                args = ((after or {}).get(host, -1),)
+            for chunk, encoding, data in db.execute(sql, args):
+                if encoding != CHUNK_ENCODING:
+                    raise TraceError(f"{host}: message chunks encoded as {encoding!r}, this "
+                                     f"reader knows {CHUNK_ENCODING!r}")
+                yield host, chunk, msgspec.msgpack.decode(zlib.decompress(data))

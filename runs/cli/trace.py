@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from vpp.runs.cli.common import console, emit_records, fail, latest_run_dir, table
+from vpp.runs.cli.common import console, emit_records, err_console, fail, latest_run_dir, table
 
 app = typer.Typer(help="Inspect a run's trace: overview, messages, rounds, plot.",
                   no_args_is_help=True)
@@ -192,3 +192,67 @@ def plot(
             fail(str(exc))
     else:
         console.print(f"wrote {plot_run(reader.run_dir, out)}")
+
+
+def _explorer_ready(command: str) -> None:
+    from vpp.runs.explorer import INSTALL_HINT, missing
+
+    absent = missing(command)
+    if absent:
+        fail(f"vpp trace {command} needs {', '.join(absent)}, not installed: "
+             f"{INSTALL_HINT}")
+
+
+@app.command("serve")
+def serve(
+    runs: list[Path] | None = typer.Argument(
+        None, help="Run directories, or folders holding them \\[default: vpp-output/]."),
+    port: int = typer.Option(8050, "--port", help="The port (0: any free port)."),
+    host: str = typer.Option("127.0.0.1", "--host",
+                             help="The address to bind. Loopback by default; anything else "
+                                  "lets other machines read your traces (a warning says so)."),
+) -> None:
+    """Explore runs in a browser: runs, overview, each step's negotiation as a sequence
+    diagram, ADMM convergence, grid events, Volt-VAR, markets, and two runs compared.
+    Local and read-only; pages follow a running run. Needs the `explorer` extra."""
+    _explorer_ready("serve")
+    from vpp.runs.explorer.app import ExplorerServer
+
+    roots = runs or [Path("vpp-output")]
+    absent = [str(r) for r in roots if not r.is_dir()]
+    if absent:
+        fail(f"not a directory: {', '.join(absent)}")
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        err_console.print(f"[bold yellow]warning:[/] binding {host}: anyone who can reach "
+                          "this address can read these runs' traces (no authentication)",
+                          highlight=False)
+    try:
+        server = ExplorerServer(roots, host=host, port=port)
+    except OSError as exc:
+        fail(f"--host {host} --port {port}: cannot listen ({exc.strerror or exc})")
+    console.print(f"trace explorer on [bold]{server.url}[/] (read-only; Ctrl-C stops it)")
+    server.run()
+
+
+@app.command("export")
+def export(
+    run_dir: Path | None = RunDir,
+    html: Path = typer.Option(..., "--html", help="The HTML file to write."),
+) -> None:
+    """Write the run's pages (overview, each step's negotiation, ADMM, grid event, market)
+    as one self-contained HTML file that opens offline. Needs the `explorer` extra."""
+    _explorer_ready("export")
+    from vpp.runs.explorer.export import export_html
+    from vpp.runs.explorer.record import RecordError
+
+    run_dir = run_dir or latest_run_dir()
+    if run_dir is None:
+        fail("no run directory given and none found under vpp-output/")
+    try:
+        done = export_html(run_dir, html)
+    except (RecordError, OSError) as exc:
+        fail(str(exc))
+    left = done["steps_omitted"]
+    console.print(f"wrote {done['file']} ({done['bytes'] / 1e6:.1f} MB, "
+                  f"{done['steps_included']} steps' negotiations"
+                  + (f"; {len(left)} steps left out to keep it small" if left else "") + ")")
