@@ -18,4 +18,12 @@ NEEDS = {"serve": ("starlette", "uvicorn", "plotly"), "export": ("plotly",)}
 
 def missing(command: str) -> list[str]:
     """The distributions ``command`` (``serve`` or ``export``) needs that are not installed."""
-    return [name for name in NEEDS[command] if importlib.util.find_spec(name) is None]
+    out = []
+    for name in NEEDS[command]:
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):  # a module set to None, or a broken install
+            found = False
+        if not found:
+            out.append(name)
+    return out

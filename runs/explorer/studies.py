@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from vpp.markets.trading.performance import drawdown
 from vpp.runs.explorer.record import RunRecord, clock_text
 
 
@@ -153,8 +154,9 @@ def voltage(record: RunRecord) -> dict[str, Any]:
 
 def market(record: RunRecord) -> dict[str, Any]:
     """Markets and trading: the day-ahead supply and demand curves per hour with their
-    clearing point, the ancillary result, and a backtest's equity, drawdown, order-book
-    trades and rejections by limit."""
+    clearing point, the ancillary result, and a backtest's equity, drawdown (of the hourly
+    equity: deeper than the summary's, which is of the equity at the end of each day),
+    order-book trades and rejections by limit."""
     summary = record.summary()
     out: dict[str, Any] = {"name": record.name, "scenario": summary.get("scenario"),
                            "day_ahead": None, "ancillary": None, "backtest": None}
@@ -189,13 +191,25 @@ def _day_ahead(record: RunRecord, result: dict[str, Any]) -> dict[str, Any]:
         sell = sorted(steps[hour]["sell"])
         buy = sorted(steps[hour]["buy"], key=lambda s: -s[0])
         c = clearing.get(hour, {})
+        volume = c.get("volume_mwh")
+        small = [q for _, q, _ in sell + buy if volume is None or q < 0.1 * volume]
+        span = 1.5 * sum(small) or 1.0
+        prices = [p for p, _, _ in sell + buy if abs(p) < ZOOM_PRICE_CAP]
         hours.append({
+            "zoom": None if volume is None or not prices else {
+                "q_mw": [volume - span, volume + span],
+                "price_eur_mwh": [min(prices) - 5, max(prices) + 5]},
             "hour": hour, "supply": _curve(sell), "demand": _curve(buy),
             "clearing_price_eur_mwh": c.get("clearing_price_eur_mwh"),
             "volume_mwh": c.get("volume_mwh"),
             "sold_mw": own.get(hour, {}).get("sold_mw"),
             "bought_mw": own.get(hour, {}).get("bought_mw")})
     return {"bidders": bidders, "hours": hours}
+
+
+ZOOM_PRICE_CAP = 1000.0
+"""Prices beyond this (EUR/MWh; price caps and floors of must-clear bids) are left out of
+the first view of the curves."""
 
 
 def _curve(steps: list[tuple[float, float, str]]) -> dict[str, list]:
@@ -216,11 +230,8 @@ def _backtest(record: RunRecord, summary: dict[str, Any]) -> dict[str, Any]:
     series = {}
     for t in traders:
         values = [float(row[f"{t}_equity_eur"]) for row in equity]
-        peak, drawdown = float("-inf"), []
-        for v in values:
-            peak = max(peak, v)
-            drawdown.append(v - peak)
-        series[t] = {"equity_eur": values, "drawdown_eur": drawdown}
+        series[t] = {"equity_eur": values,
+                     "drawdown_eur": [-x for x in drawdown(values).tolist()] if values else []}
     trades = record.table("trades.csv")
     rejections: dict[str, dict[str, int]] = {}
     for row in record.table("rejections.csv"):

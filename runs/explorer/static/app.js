@@ -47,8 +47,8 @@
 
   async function plot(id, traces, layout) {
     const div = document.getElementById(id);
-    const base = {margin: {l: 70, r: 70, t: 40, b: 50}, hovermode: "x unified",
-      legend: {orientation: "h", y: -0.18}, font: {size: 12}};
+    const base = {margin: {l: 70, r: 70, t: 10, b: 50}, hovermode: "x unified",
+      legend: {orientation: "h", x: 0, y: 1.01, yanchor: "bottom"}, font: {size: 12}};
     await Plotly.newPlot(div, traces, Object.assign(base, layout),
       {displaylogo: false, responsive: true});
     VPP.charts.push(div);
@@ -377,7 +377,8 @@
         const hours = m.day_ahead.hours;
         const pick = el("select", {id: "market-hour"}, ...hours.map((h, i) => el("option", {value: String(i)}, `hour ${h.hour}`)));
         view.append(el("p", {}, "day-ahead auction, bidders: " + m.day_ahead.bidders.join(", ") + " · ", pick),
-          chartBox("chart-curves", "Supply and demand curves and the clearing point"),
+          chartBox("chart-curves", "Supply and demand curves and the clearing point",
+            "Zoomed on the clearing point; double-click the chart for the whole curves."),
           chartBox("chart-clearing", "Clearing price per hour and the VPP's position"));
         const draw = async (i) => {
           const h = hours[i];
@@ -387,7 +388,8 @@
             {x: [h.volume_mwh], y: [h.clearing_price_eur_mwh], mode: "markers+text", name: "clearing point",
               text: [`${fmt(h.clearing_price_eur_mwh, 2)} EUR/MWh`], textposition: "top right",
               marker: {size: 14, color: "#d62728", symbol: "x"}}],
-          {xaxis: {title: {text: "cumulative quantity (MW)"}}, yaxis: {title: {text: "price (EUR/MWh)"}},
+          {xaxis: {title: {text: "cumulative quantity (MW)"}, range: h.zoom ? h.zoom.q_mw : undefined},
+            yaxis: {title: {text: "price (EUR/MWh)"}, range: h.zoom ? h.zoom.price_eur_mwh : undefined},
             height: 400, hovermode: "closest"});
         };
         pick.addEventListener("change", () => draw(Number(pick.value)));
@@ -410,7 +412,7 @@
       }
       const b = m.backtest;
       if (b) {
-        view.append(chartBox("chart-equity", "Equity per trader"), chartBox("chart-drawdown", "Drawdown"),
+        view.append(chartBox("chart-equity", "Equity per trader"), chartBox("chart-drawdown", "Drawdown of the hourly equity"),
           chartBox("chart-trades", "Trades (order book and auctions): price per delivery hour"),
           chartBox("chart-rejections", "Orders rejected, by limit"));
         const x = b.times.map(isoNaive);
