@@ -195,12 +195,14 @@ def plot(
 
 
 def _explorer_ready(command: str) -> None:
+    from rich.markup import escape
+
     from vpp.runs.explorer import INSTALL_HINT, missing
 
     absent = missing(command)
     if absent:
         fail(f"vpp trace {command} needs {', '.join(absent)}, not installed: "
-             f"{INSTALL_HINT}")
+             f"{escape(INSTALL_HINT)}")
 
 
 @app.command("serve")
@@ -216,13 +218,15 @@ def serve(
     diagram, ADMM convergence, grid events, Volt-VAR, markets, and two runs compared.
     Local and read-only; pages follow a running run. Needs the `explorer` extra."""
     _explorer_ready("serve")
-    from vpp.runs.explorer.app import ExplorerServer
+    from vpp.runs.explorer.app import ExplorerServer, exposed
 
     roots = runs or [Path("vpp-output")]
     absent = [str(r) for r in roots if not r.is_dir()]
     if absent:
         fail(f"not a directory: {', '.join(absent)}")
-    if host not in ("127.0.0.1", "localhost", "::1"):
+    if not 0 <= port <= 65535:
+        fail(f"--port must be between 0 and 65535, got {port}")
+    if exposed(host):
         err_console.print(f"[bold yellow]warning:[/] binding {host}: anyone who can reach "
                           "this address can read these runs' traces (no authentication)",
                           highlight=False)

@@ -8,6 +8,7 @@ cannot reach a loopback server through DNS rebinding.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import socket
 import sqlite3
@@ -177,6 +178,16 @@ def create_app(roots: list[Path], *, allowed_hosts: list[str] | None = None) -> 
         Middleware(TrustedHostMiddleware, allowed_hosts=hosts)])
 
 
+def exposed(host: str) -> bool:
+    """Whether binding ``host`` lets other machines connect (anything but loopback)."""
+    if host == "localhost":
+        return False
+    try:
+        return not ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # a host name: it may resolve to anything
+        return True
+
+
 class ExplorerServer:
     """The app under uvicorn in a thread, on a socket bound before it starts (so that
     port 0 gives a free port that is known at once).
@@ -195,8 +206,7 @@ class ExplorerServer:
         self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.socket.bind((host, port))
         self.host, self.port = host, self.socket.getsockname()[1]
-        loopback = host in ("127.0.0.1", "::1", "localhost")
-        allowed = None if loopback else ["*"]
+        allowed = ["127.0.0.1", "localhost", "[::1]", host] if not exposed(host) else ["*"]
         app = create_app(roots, allowed_hosts=allowed)
         config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
         self.server = uvicorn.Server(config)
