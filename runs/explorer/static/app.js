@@ -88,6 +88,11 @@
     const key = location.hash || "#/";
     try {
       let card = null;
+      if (route.run && !EMBEDDED) {
+        // the version the page is drawn from: a change after this draws it again
+        const v = await api(`/run/${encodeURIComponent(route.run)}/version`);
+        VPP.version = {run: route.run, stamp: v.version};
+      }
       if (route.run) {
         card = await api(`/run/${encodeURIComponent(route.run)}/card`);
         if (!route.page) route.page = card.pages[0] || "overview";
@@ -161,15 +166,18 @@
         chartBox("chart-price", "Marginal price and cost"));
       if (o.heatmap) view.append(chartBox("chart-heatmap", `Every site's dispatch (${o.heatmap.sites.length} sites)`));
       const x = o.times, width = o.step_minutes * 60000;
+      // a step line holds its last value to the end of the last step
+      const xs = x.length ? [...x, shiftTime(x[x.length - 1], width)] : x;
+      const hold = (y) => y.length ? [...y, y[y.length - 1]] : y;
       const traces = o.sites.map((s, i) => ({
         type: "bar", x, y: s.power_kw, name: esc(s.site), width, offset: 0,
         marker: {color: SITE_COLORS[i % SITE_COLORS.length]}, meta: {site: s.address},
         hovertemplate: "%{y:.1f} kW"}));
       if (o.others) traces.push({type: "bar", x, y: o.others.power_kw, width, offset: 0,
         name: `${o.others.count} other sites`, marker: {color: "#c7c7c7"}, hovertemplate: "%{y:.1f} kW"});
-      traces.push({type: "scatter", mode: "lines", x, y: o.target_kw, name: "target (net)",
+      traces.push({type: "scatter", mode: "lines", x: xs, y: hold(o.target_kw), name: "target (net)",
         line: {color: "black", width: 2.5, shape: "hv"}, hovertemplate: "%{y:.1f} kW"});
-      traces.push({type: "scatter", mode: "lines", x, y: o.served_kw, name: "served (net)",
+      traces.push({type: "scatter", mode: "lines", x: xs, y: hold(o.served_kw), name: "served (net)",
         line: {color: "#444", width: 1.5, dash: "dash", shape: "hv"}, hovertemplate: "%{y:.1f} kW"});
       const shapes = o.unserved_steps.map((k) => {
         const i = o.steps.indexOf(k);
@@ -188,14 +196,14 @@
       await plot("chart-reserve", [
         {type: "bar", x, y: o.unserved_kw, name: "unserved power", width, offset: 0,
           marker: {color: "#d62728"}, hovertemplate: "%{y:.2f} kW"},
-        {type: "scatter", mode: "lines", x, y: o.reserve_target_kw, name: "reserve asked",
+        {type: "scatter", mode: "lines", x: xs, y: hold(o.reserve_target_kw), name: "reserve asked",
           line: {color: "#9467bd", shape: "hv", dash: "dot"}, hovertemplate: "%{y:.1f} kW"},
-        {type: "scatter", mode: "lines", x, y: o.reserve_served_kw, name: "reserve held",
+        {type: "scatter", mode: "lines", x: xs, y: hold(o.reserve_served_kw), name: "reserve held",
           line: {color: "#9467bd", shape: "hv"}, fill: "tozeroy", fillcolor: "rgba(148,103,189,0.15)",
           hovertemplate: "%{y:.1f} kW"}],
       {xaxis: {title: {text: "time (UTC)"}, type: "date"}, yaxis: {title: {text: "kW"}}, height: 300, shapes});
       await plot("chart-price", [
-        {type: "scatter", mode: "lines", x, y: o.price_eur_mwh, name: "marginal price",
+        {type: "scatter", mode: "lines", x: xs, y: hold(o.price_eur_mwh), name: "marginal price",
           line: {color: "#9467bd", shape: "hv"}, hovertemplate: "%{y:.2f} EUR/MWh"},
         {type: "bar", x, y: o.cost_eur, name: "cost per step", yaxis: "y2", width, offset: 0,
           marker: {color: "rgba(140,86,75,0.45)"}, hovertemplate: "%{y:.2f} EUR"}],
@@ -486,12 +494,9 @@
     try {
       const v = await api(`/run/${encodeURIComponent(route.run)}/version`);
       if (VPP.version && VPP.version.run === route.run && VPP.version.stamp !== v.version) {
-        VPP.version = {run: route.run, stamp: v.version};
         const y = window.scrollY;
         await render();
         window.scrollTo(0, y);
-      } else {
-        VPP.version = {run: route.run, stamp: v.version};
       }
       live.textContent = v.finished ? "" : "● live";
     } catch (err) { live.textContent = ""; }
