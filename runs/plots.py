@@ -51,14 +51,27 @@ def _time_axis(ax, x: list) -> None:
 
 
 def plot_run(run_dir: Path | str, out: Path | str | None = None) -> Path:
-    """Draw ``dispatch.png``: each site's dispatch stacked against the target and what was
-    served, steps with unserved energy shaded red and labelled, the reserve asked and held,
-    and the marginal price, over clock time. Returns the file written."""
+    """Draw ``dispatch.png`` (:func:`run_figure`). Returns the file written."""
+    return _save(run_figure(run_dir), Path(out) if out else Path(run_dir) / "dispatch.png")
+
+
+def _save(fig, out: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(out, dpi=DPI)
+    plt.close(fig)
+    return out
+
+
+def run_figure(run_dir: Path | str):
+    """Each site's dispatch stacked against the target and what was served, steps with
+    unserved energy shaded red and labelled, the reserve asked and held, and the marginal
+    price and cost, over clock time (a matplotlib Figure)."""
     plt = _pyplot()
     import numpy as np
 
     o = views.overview(RunRecord(run_dir))
-    out = Path(out) if out else Path(run_dir) / "dispatch.png"
     x = _clock(o["times"])
     dated = bool(x) and isinstance(x[0], datetime)
     width = timedelta(minutes=o["step_minutes"]) if dated else 1
@@ -116,15 +129,21 @@ def plot_run(run_dir: Path | str, out: Path | str | None = None) -> Path:
     axp.legend(loc="upper left", fontsize=7)
     axc.legend(loc="upper right", fontsize=7)
     _time_axis(axp, x)
-    fig.tight_layout()
-    fig.savefig(out, dpi=DPI)
-    plt.close(fig)
-    return out
+    return fig
 
 
 def plot_rounds(run_dir: Path | str, out: Path | str | None = None) -> Path:
-    """Draw ``rounds.png``: each ADMM negotiation's primal and dual residuals (log scale)
-    with their tolerances as dashed lines, and the penalty per iteration. Returns the file.
+    """Draw ``rounds.png`` (:func:`rounds_figure`). Returns the file written.
+
+    Raises:
+        ValueError: when the trace holds no ADMM rounds.
+    """
+    return _save(rounds_figure(run_dir), Path(out) if out else Path(run_dir) / "rounds.png")
+
+
+def rounds_figure(run_dir: Path | str):
+    """Each ADMM negotiation's primal and dual residuals (log scale) with their tolerances
+    as dashed lines, and the penalty per iteration (a matplotlib Figure).
 
     Raises:
         ValueError: when the trace holds no ADMM rounds.
@@ -133,7 +152,6 @@ def plot_rounds(run_dir: Path | str, out: Path | str | None = None) -> Path:
     if not a["negotiations"]:
         raise ValueError(f"{run_dir} holds no ADMM rounds to plot")
     plt = _pyplot()
-    out = Path(out) if out else Path(run_dir) / "rounds.png"
     fig, (ax, axr) = plt.subplots(2, 1, figsize=(10, 6.5), sharex=True,
                                   gridspec_kw={"height_ratios": [3, 1]})
     many = len(a["negotiations"]) > 1
@@ -153,20 +171,27 @@ def plot_rounds(run_dir: Path | str, out: Path | str | None = None) -> Path:
     ax.legend(fontsize=7, ncol=2)
     axr.set_ylabel("penalty rho\n(1/EUR)")
     axr.set_xlabel("iteration")
-    fig.tight_layout()
-    fig.savefig(out, dpi=DPI)
-    plt.close(fig)
-    return out
+    return fig
 
 
 _STAGE_MARKERS = ("v", "s", "D", "*", "^", "P", "X", "h")
 
 
 def plot_frequency(run_dir: Path | str, out: Path | str | None = None) -> Path:
-    """Draw ``frequency.png`` of a grid event: frequency per run (with and without the VPP,
-    or the replay) with each stage that fired as its own labelled marker, the VPP's
-    response (service, load shed, curtailment), the mean state of charge and the load
-    shed. Clock time when the event replays a dated recording. Returns the file.
+    """Draw ``frequency.png`` of a grid event (:func:`frequency_figure`). Returns the file.
+
+    Raises:
+        ValueError: when the trace holds no frequency samples.
+    """
+    return _save(frequency_figure(run_dir),
+                 Path(out) if out else Path(run_dir) / "frequency.png")
+
+
+def frequency_figure(run_dir: Path | str):
+    """A grid event: frequency per run (with and without the VPP, or the replay) with each
+    stage that fired as its own labelled marker, the VPP's response (service, load shed,
+    curtailment), the mean state of charge and the load shed; clock time when the event
+    replays a dated recording (a matplotlib Figure).
 
     Raises:
         ValueError: when the trace holds no frequency samples.
@@ -175,7 +200,6 @@ def plot_frequency(run_dir: Path | str, out: Path | str | None = None) -> Path:
     if not g["runs"]:
         raise ValueError(f"{run_dir} holds no frequency samples to plot")
     plt = _pyplot()
-    out = Path(out) if out else Path(run_dir) / "frequency.png"
     start = datetime.fromisoformat(g["clock_start"]) if g["clock_start"] else None
 
     def xs(ts):
@@ -225,16 +249,22 @@ def plot_frequency(run_dir: Path | str, out: Path | str | None = None) -> Path:
         axl.set_xlabel(f"time ({start:%Y-%m-%d})")
     else:
         axl.set_xlabel("time from the event's start (s)")
-    fig.tight_layout()
-    fig.savefig(out, dpi=DPI)
-    plt.close(fig)
-    return out
+    return fig
 
 
 def plot_voltage(run_dir: Path | str, out: Path | str | None = None) -> Path:
-    """Draw ``voltage.png`` of a Volt-VAR study: the highest and lowest monitored voltage
-    per hour with and without Volt-VAR against the band, and each inverter's reactive power
-    with its kVA room ``sqrt(S^2 - P^2)``, over clock time. Returns the file written.
+    """Draw ``voltage.png`` of a Volt-VAR study (:func:`voltage_figure`). Returns the file.
+
+    Raises:
+        ValueError: when the run has no Volt-VAR study.
+    """
+    return _save(voltage_figure(run_dir), Path(out) if out else Path(run_dir) / "voltage.png")
+
+
+def voltage_figure(run_dir: Path | str):
+    """A Volt-VAR study: the highest and lowest monitored voltage per hour with and without
+    Volt-VAR against the band, and each inverter's reactive power with its kVA room
+    ``sqrt(S^2 - P^2)``, over clock time (a matplotlib Figure).
 
     Raises:
         ValueError: when the run has no Volt-VAR study.
@@ -244,7 +274,6 @@ def plot_voltage(run_dir: Path | str, out: Path | str | None = None) -> Path:
         raise ValueError(f"{run_dir} holds no Volt-VAR study (voltage.csv) to plot")
     v = studies.voltage(record)
     plt = _pyplot()
-    out = Path(out) if out else Path(run_dir) / "voltage.png"
     x = [datetime.fromisoformat(t) for t in v["times"]]
     low, high = v["band_pu"]
     fig, (axv, axq) = plt.subplots(2, 1, figsize=(11, 8), sharex=True)
@@ -277,7 +306,4 @@ def plot_voltage(run_dir: Path | str, out: Path | str | None = None) -> Path:
     axq.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M"))
     axq.set_xlabel(f"time (UTC, {x[0]:%Y-%m-%d})" if x else "time (UTC)")
     axq.legend(fontsize=7, ncol=3)
-    fig.tight_layout()
-    fig.savefig(out, dpi=DPI)
-    plt.close(fig)
-    return out
+    return fig
