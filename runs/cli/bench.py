@@ -229,3 +229,6 @@ def ops(
     from vpp.runs.bench import ops as bench
 
     _emit("ops", bench.run(sites, steps, repeats, scrape_every_s, reloads), as_json)
+
+from vpp.runs.bench.explorer import command as explorer  # noqa: E402 (vpp bench explorer)
+app.command("explorer")(explorer)
