@@ -106,16 +106,17 @@ def _measure(browser, url: str, name: str, steps: int, repeats: int) -> dict:
     t = time.perf_counter()
     first_fetch_ms, step_bytes = page.evaluate(_FETCH, f"{url}api/run/{name}/step/0")
     index_s = time.perf_counter() - t
-    picks = sorted({steps // 4, steps // 2, (3 * steps) // 4, steps - 1})[:repeats + 1]
+    picks = sorted({max(steps // 4, 2), steps // 2, (3 * steps) // 4, steps - 1})
     neg_times, neg_fetch, events = [], [], 0
     for k in picks:
+        # baseline: a step not asked for before, fetched raw (the server reads it too)
+        neg_fetch.append(page.evaluate(_FETCH, f"{url}api/run/{name}/step/{k - 1}")[0] / 1e3)
         route = f"#/run/{name}/negotiation/{k}"
         t = time.perf_counter()
         page.evaluate("h => { location.hash = h; }", route)
         _wait(page, route)
         neg_times.append(time.perf_counter() - t)
         events = int(page.locator("#seq-counts").get_attribute("data-events"))
-        neg_fetch.append(page.evaluate(_FETCH, f"{url}api/run/{name}/step/{k}")[0] / 1e3)
     page.close()
     return {
         "overview_first_load_s": round(first_overview, 3),
@@ -128,8 +129,8 @@ def _measure(browser, url: str, name: str, steps: int, repeats: int) -> dict:
         "requests_off_loopback": len(outside),
         "note": "overview_s: page reload to the overview drawn (plotly.js parsed again; "
                 "server views cached); negotiation_s: route change to the sequence drawn "
-                "(server reads the step's chunks); *_json_fetch_s: the same data fetched "
-                "raw, the baseline",
+                "(server reads the step's chunks); *_json_fetch_s: the baselines, the "
+                "overview's JSON and a step's not asked for before, fetched raw",
     }
 
 

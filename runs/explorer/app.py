@@ -144,6 +144,8 @@ def create_app(roots: list[Path], *, allowed_hosts: list[str] | None = None) -> 
                 return error(400, f"step: expected a whole number, got {arg!r}")
             body = cache.get((name, view, arg, record.version()),
                              lambda: view_data(record, view, arg))
+            if view == "overview":  # once the overview is out, index the steps
+                record.prepare()
         except UnknownRun:
             return error(404, f"no run named {name!r} in the folders served")
         except KeyError:

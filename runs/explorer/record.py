@@ -14,10 +14,12 @@ read from ``summary.json`` become ``None``.
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import math
 import threading
 import zlib
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
@@ -57,6 +59,7 @@ def _finite(value: Any) -> Any:
     return value
 
 
+@functools.lru_cache(maxsize=65536)
 def step_of(conversation: str | None) -> int | None:
     """The step a conversation belongs to (``merit-order/5`` -> 5), as ``vpp trace
     messages --step`` reads it; None when the conversation names no step."""
@@ -87,12 +90,12 @@ class _StepIndex:
         conv_at = _FIELD["conversation"]
         for host, chunk, rows in reader.message_chunks(after=self.last):
             self.last[host] = chunk
-            for raw in rows:
-                step = step_of(raw[conv_at])
+            for conversation, n in Counter(raw[conv_at] for raw in rows).items():
+                step = step_of(conversation)
                 if step is None:
                     continue
                 self.chunks.setdefault(step, {}).setdefault(host, set()).add(chunk)
-                self.events[step] = self.events.get(step, 0) + 1
+                self.events[step] = self.events.get(step, 0) + n
 
 
 _FIELD = {name: i for i, name in enumerate(MESSAGE_FIELDS)}
@@ -280,6 +283,14 @@ class RunRecord:
                             if step_of(raw[conv_at]) == step)
         rows.sort(key=lambda m: m.wall_ns)
         return rows
+
+    def prepare(self) -> None:
+        """Start building the step index in the background (a large run's first pass over
+        its messages takes seconds): called when a run is opened, so that its steps are
+        ready by the time one is asked for."""
+        if self.has_trace and not self._index.last and not self._index.lock.locked():
+            threading.Thread(target=self._update_index, name=f"index-{self.name}",
+                             daemon=True).start()
 
     def _update_index(self) -> None:
         if not self.has_trace:

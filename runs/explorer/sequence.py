@@ -37,23 +37,20 @@ def negotiation(step: int, rows: list[MessageRow]) -> dict[str, Any]:
     lanes: dict[str, int] = {}
     kinds: dict[str, int] = {}
     hosts: dict[str, int] = {}
-
-    def lane(address: str | None) -> int:
-        if address is None:
-            return -1
-        return lanes.setdefault(address, len(lanes))
-
+    direction_of = {d: i for i, d in enumerate(DIRECTIONS)}
     t0 = rows[0].wall_ns if rows else 0
     events, bodies = [], []
     for r in rows:
-        sender = lane(r.sender)
-        receiver = -1 if r.receiver is None or r.receiver.startswith("*") else lane(r.receiver)
+        sender = -1 if r.sender is None else lanes.setdefault(r.sender, len(lanes))
+        receiver = (-1 if r.receiver is None or r.receiver.startswith("*")
+                    else lanes.setdefault(r.receiver, len(lanes)))
         if r.direction == "drop" and sender < 0 and receiver < 0:
-            receiver = lane(UNDECODED)
+            receiver = lanes.setdefault(UNDECODED, len(lanes))
+        kind = r.kind or "?"
         events.append([
-            (r.wall_ns - t0) // 1000, DIRECTIONS.index(r.direction) if r.direction in
-            DIRECTIONS else 2, kinds.setdefault(r.kind or "?", len(kinds)), sender, receiver,
-            r.round, r.size, hosts.setdefault(r.host, len(hosts)), r.sim_time])
+            (r.wall_ns - t0) // 1000, direction_of.get(r.direction, 2),
+            kinds.setdefault(kind, len(kinds)), sender, receiver, r.round, r.size,
+            hosts.setdefault(r.host, len(hosts)), r.sim_time])
         bodies.append(r.error if r.direction == "drop" else r.body)
     arrows = _arrows(rows, events)
     counts = {d: sum(1 for r in rows if r.direction == d) for d in DIRECTIONS}

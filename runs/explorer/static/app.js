@@ -88,13 +88,13 @@
     const key = location.hash || "#/";
     try {
       let card = null;
-      if (route.run && !EMBEDDED) {
-        // the version the page is drawn from: a change after this draws it again
-        const v = await api(`/run/${encodeURIComponent(route.run)}/version`);
-        VPP.version = {run: route.run, stamp: v.version};
-      }
       if (route.run) {
-        card = await api(`/run/${encodeURIComponent(route.run)}/card`);
+        const run = encodeURIComponent(route.run);
+        // the version the page is drawn from: a change after this draws it again
+        const [v, c] = await Promise.all([EMBEDDED ? null : api(`/run/${run}/version`),
+          api(`/run/${run}/card`)]);
+        if (v) VPP.version = {run: route.run, stamp: v.version};
+        card = c;
         if (!route.page) route.page = card.pages[0] || "overview";
       }
       setNav(route, card);
@@ -219,10 +219,14 @@
     },
 
     async negotiation(view, route) {
-      const steps = await api(`/run/${encodeURIComponent(route.run)}/steps`);
+      const run = encodeURIComponent(route.run);
+      const asked = route.arg !== undefined && /^\d+$/.test(route.arg) ? Number(route.arg) : null;
+      // the step list and the step itself at once (a step not in an export is null)
+      const [steps, stepData] = await Promise.all([api(`/run/${run}/steps`),
+        asked === null ? null : api(`/run/${run}/step/${asked}`).catch(() => null)]);
       const numbers = steps.steps.map((s) => s[0]);
       if (!numbers.length) { view.append(el("p", {}, "No step of this run holds messages.")); return; }
-      const step = route.arg !== undefined ? Number(route.arg) : numbers[0];
+      const step = asked !== null ? asked : numbers[0];
       const i = numbers.indexOf(step);
       const input = el("input", {type: "number", id: "seq-step", value: String(step),
         min: String(numbers[0]), max: String(numbers[numbers.length - 1])});
@@ -237,7 +241,7 @@
         return;
       }
       if (i < 0) { view.append(el("p", {class: "error", id: "error"}, `Step ${step} holds no messages.`)); return; }
-      const data = await api(`/run/${encodeURIComponent(route.run)}/step/${step}`);
+      const data = stepData || await api(`/run/${run}/step/${step}`);
       VPP.state.step = data;
       const box = el("div", {class: "seq", id: "seq"});
       view.append(box);
