@@ -7,11 +7,11 @@ import base64
 import hashlib
 from importlib.resources import files
 
-SCRIPTS = ("plotly.min.js", "seq.js", "app.js")
+SCRIPTS = ("plotly.min.js", "seq.js", "ui.js", "pages_dispatch.js", "pages_studies.js",
+           "app.js")
 """The scripts of the page, in load order."""
 
-ASSETS = {"app.js": "text/javascript", "seq.js": "text/javascript", "style.css": "text/css",
-          "plotly.min.js": "text/javascript"}
+ASSETS = {**{name: "text/javascript" for name in SCRIPTS}, "style.css": "text/css"}
 """Every file the server hands out under ``static/``, with its media type."""
 
 SERVER_CSP = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
