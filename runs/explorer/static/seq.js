@@ -207,6 +207,9 @@ window.VPPSeq = (function () {
       if (flags & DROP) label = "✕ drop: " + String(data.bodies[a[2]] || "");
       if (flags & BROADCAST) label += " (broadcast)";
       if (flags & NO_RECEIVE) label += " · not received";
+      // an end beyond the view: name it
+      if (a[5] >= 0 && (x2 > w || x2 < LEFT)) label += ` → ${short(data.lanes[a[5]])}`;
+      if (a[4] >= 0 && (x1 > w || x1 < LEFT)) label += ` (from ${short(data.lanes[a[4]])})`;
       ctx.font = (flags & (DECLINE | REAWARD | DROP)) ? "bold 11px sans-serif" : "11px sans-serif";
       const lx = Math.max(Math.min(x1, x2) + 6, LEFT + 2);
       if (lx < w) ctx.fillText(label, lx, y - 4);
