@@ -20,8 +20,10 @@ from vpp.agents.trace import TraceRecorder, shard_path
 from vpp.agents.trace_reader import TraceReader
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
+    """Chromium for this module's tests, closed (with Playwright's driver) after them: no
+    process of ours outlives the module (other tests check for leftovers)."""
     sync_playwright = browser_or_skip()
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS, headless=True)
@@ -29,7 +31,7 @@ def browser():
         b.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def server(browser, runs_root, default_run, admm_run, market_run, grid_run, voltage_run,
            backtest_run):
     from vpp.runs.explorer.app import ExplorerServer
