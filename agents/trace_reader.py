@@ -186,19 +186,40 @@ class TraceReader:
             counts[key] = counts.get(key, 0) + 1
         return counts
 
-    def _chunk_rows(self) -> Iterator[tuple[str, tuple]]:
-        """(host, raw message row, its body still encoded) for every row of every
-        readable chunk, in write order."""
-        sql = "SELECT chunk, encoding, data FROM message_chunks ORDER BY chunk"
-        for host, (chunk, encoding, data) in self._all(sql):
-            if encoding != CHUNK_ENCODING:
-                raise TraceError(f"{host}: message chunks encoded as {encoding!r}, this "
-                                 f"reader knows {CHUNK_ENCODING!r}")
-            try:
-                rows = _chunk_decoder.decode(zlib.decompress(data))
-            except (zlib.error, *DECODE_ERRORS) as exc:
-                self.unreadable_chunks += 1
-                log.warning("%s: message chunk %d of the trace cannot be read (%s); skipped",
-                            host, chunk, type(exc).__name__)
-                continue
+    def _chunk_rows(self) -> Iterator[tuple[str, list]]:
+        """(host, raw message row) for every row of every readable chunk, in write order."""
+        for host, _, rows in self.message_chunks():
             yield from ((host, raw) for raw in rows)
+
+    def message_chunks(self, after: dict[str, int] | None = None,
+                       only: dict[str, list[int]] | None = None,
+                       ) -> Iterator[tuple[str, int, list[list]]]:
+        """Message rows chunk by chunk: (host, chunk id, raw rows in :data:`MESSAGE_FIELDS`
+        order), each shard's chunks in write order. ``after`` skips a host's chunks up to
+        and including the id given (to follow a live run); ``only`` reads just the chunk ids
+        listed per host (other hosts are skipped). A chunk that cannot be read is skipped,
+        counted in :attr:`unreadable_chunks` and logged."""
+        for host, db in self._dbs.items():
+            if only is not None:
+                ids = sorted(only.get(host, ()))
+                if not ids:
+                    continue
+                sql = (f"SELECT chunk, encoding, data FROM message_chunks WHERE chunk IN "
+                       f"({', '.join('?' * len(ids))}) ORDER BY chunk")
+                args: tuple = tuple(ids)
+            else:
+                sql = ("SELECT chunk, encoding, data FROM message_chunks WHERE chunk > ? "
+                       "ORDER BY chunk")
+                args = ((after or {}).get(host, -1),)
+            for chunk, encoding, data in db.execute(sql, args):
+                if encoding != CHUNK_ENCODING:
+                    raise TraceError(f"{host}: message chunks encoded as {encoding!r}, this "
+                                     f"reader knows {CHUNK_ENCODING!r}")
+                try:
+                    rows = _chunk_decoder.decode(zlib.decompress(data))
+                except (zlib.error, *DECODE_ERRORS) as exc:
+                    self.unreadable_chunks += 1
+                    log.warning("%s: message chunk %d of the trace cannot be read (%s); "
+                                "skipped", host, chunk, type(exc).__name__)
+                    continue
+                yield host, chunk, rows

@@ -1,256 +1,309 @@
-"""Plots of a run, drawn from its trace (so any traced run can be plotted again)."""
+"""Plots of a run as PNGs, drawn from the same views as the trace explorer (so any traced
+run can be plotted again): clock time on the x axis, units on every axis, one colour per
+site, unserved energy and shedding stages marked and labelled, tolerances drawn."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from pathlib import Path
 
+from vpp.runs.explorer import studies, views
+from vpp.runs.explorer.record import RunRecord
 
-def plot_run(run_dir: Path | str, out: Path | str | None = None) -> Path:
-    """Draw ``dispatch.png``: target vs served with unserved energy shaded, each site's
-    dispatch stacked, the reserve, and the marginal price. Returns the file written."""
+DPI = 110
+
+
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import numpy as np
 
-    from vpp.agents.trace_reader import TraceReader
+    return plt
 
-    reader = TraceReader(run_dir)
-    try:
-        steps = reader.steps()
-        dispatch = reader.dispatch()
-        meta = reader.meta()
-    finally:
-        reader.close()
-    out = Path(out) if out else Path(run_dir) / "dispatch.png"
-    k = np.array([s["step"] for s in steps])
-    hours = k * float(meta.get("step_minutes", 15)) / 60.0
-    target = np.array([s["target_kw"] for s in steps])
-    served = np.array([s["served_kw"] for s in steps])
-    price = np.array([np.nan if s["marginal_price"] is None else s["marginal_price"]
-                      for s in steps])
-    sites = sorted({d["site"] for d in dispatch})
-    index = {int(s): i for i, s in enumerate(k)}
-    power = np.zeros((len(sites), len(k)))
-    for d in dispatch:
-        power[sites.index(d["site"]), index[d["step"]]] = d["power_kw"]
 
-    fig, (ax, axp) = plt.subplots(2, 1, figsize=(11, 7), sharex=True,
-                                  gridspec_kw={"height_ratios": [3, 1]})
-    pos, neg = np.clip(power, 0, None), np.clip(power, None, 0)
-    labels = [s.partition("/")[2] or s for s in sites]
-    colors = plt.cm.tab20(np.linspace(0, 1, max(len(sites), 1)))
-    if len(sites) <= 20:
-        ax.stackplot(hours, pos, labels=labels, colors=colors, alpha=0.8, step="post")
-        ax.stackplot(hours, neg, colors=colors, alpha=0.8, step="post")
+def _colors(plt, n: int) -> list:
+    """``n`` distinct colours: tab10, then tab20's light shades, then a spread of hues."""
+    base = list(plt.cm.tab10.colors) + list(plt.cm.tab20.colors[1::2])
+    if n <= len(base):
+        return base[:n]
+    return [plt.cm.hsv(i / n) for i in range(n)]
+
+
+def _clock(times: list[str]) -> list:
+    out = []
+    for t in times:
+        try:
+            out.append(datetime.strptime(t, "%Y-%m-%d %H:%M:%S"))
+        except ValueError:
+            return list(range(len(times)))
+    return out
+
+
+def _time_axis(ax, x: list) -> None:
+    import matplotlib.dates as mdates
+
+    if x and isinstance(x[0], datetime):
+        ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M\n%d %b"))
+        ax.set_xlabel("time (UTC)")
     else:
-        ax.fill_between(hours, pos.sum(0), step="post", alpha=0.5, label=f"{len(sites)} sites")
-        ax.fill_between(hours, neg.sum(0), step="post", alpha=0.5)
-    ax.step(hours, target, where="post", color="black", lw=2, label="target (net)")
-    ax.step(hours, served, where="post", color="white", lw=1, ls="--", label="served (net)")
-    short = np.abs(served) < np.abs(target) - 1e-9
-    ax.fill_between(hours, served, target, where=short, step="post", facecolor="none",
-                    edgecolor="red", hatch="xxxx", lw=0, label="unserved")
-    ax.axhline(0, color="grey", lw=0.5)
-    ax.set_ylabel("power (kW, + injection)\nstacks: each site; net = sum")
-    protocol = "ADMM" if meta.get("coordination") == "admm" else "merit-order"
-    ax.set_title(f"{meta.get('scenario', '')}: {protocol} dispatch "
-                 f"(seed {meta.get('seed', '?')})")
-    ax.legend(loc="upper left", fontsize=7, ncol=2)
-    axp.step(hours, price, where="post", color="tab:purple")
-    axp.set_ylabel("marginal price\n(EUR/MWh)")
-    axp.set_xlabel("hours from start")
+        ax.set_xlabel("step")
+
+
+def plot_run(run_dir: Path | str, out: Path | str | None = None) -> Path:
+    """Draw ``dispatch.png`` (:func:`run_figure`). Returns the file written."""
+    return _save(run_figure(run_dir), Path(out) if out else Path(run_dir) / "dispatch.png")
+
+
+def _save(fig, out: Path) -> Path:
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
-    fig.savefig(out, dpi=110)
+    fig.savefig(out, dpi=DPI)
     plt.close(fig)
     return out
 
 
+def run_figure(run_dir: Path | str):
+    """Each site's dispatch stacked against the target and what was served, steps with
+    unserved energy shaded red and labelled, the reserve asked and held, and the marginal
+    price and cost, over clock time (a matplotlib Figure)."""
+    plt = _pyplot()
+    import numpy as np
+
+    o = views.overview(RunRecord(run_dir))
+    x = _clock(o["times"])
+    dated = bool(x) and isinstance(x[0], datetime)
+    width = timedelta(minutes=o["step_minutes"]) if dated else 1
+    edges = [*x, x[-1] + width] if x else x
+    hold = (lambda v: [*v, v[-1]] if v else v)
+    fig, (ax, axr, axp) = plt.subplots(3, 1, figsize=(12, 9), sharex=True,
+                                       gridspec_kw={"height_ratios": [3, 1.2, 1.2]})
+    series = [(s["site"], np.array(s["power_kw"])) for s in o["sites"]]
+    if o["others"]:
+        series.append((f"{o['others']['count']} other sites", np.array(o["others"]["power_kw"])))
+    colors = _colors(plt, len(series))
+    pos_base = np.zeros(len(x))
+    neg_base = np.zeros(len(x))
+    for (name, p), c in zip(series, colors):
+        up, down = np.clip(p, 0, None), np.clip(p, None, 0)
+        ax.bar(x, up, width=width, bottom=pos_base, align="edge", color=c, label=name,
+               edgecolor="none")
+        ax.bar(x, down, width=width, bottom=neg_base, align="edge", color=c, edgecolor="none")
+        pos_base += up
+        neg_base += down
+    ax.step(edges, hold(o["target_kw"]), where="post", color="black", lw=2.2,
+            label="target (net)")
+    ax.step(edges, hold(o["served_kw"]), where="post", color="white", lw=1.2, ls="--",
+            label="served (net)")
+    for k in o["unserved_steps"]:
+        i = o["steps"].index(k)
+        for a in (ax, axr):
+            a.axvspan(x[i], x[i] + width, color="tab:red", alpha=0.25, lw=0)
+    if o["unserved_steps"]:
+        first = o["steps"].index(o["unserved_steps"][0])
+        ax.annotate(f"red bands: unserved energy in {len(o['unserved_steps'])} steps "
+                    f"({o['totals']['unserved_kwh']:,.1f} kWh), first at "
+                    f"{o['times'][first][11:16]}", (0.99, 0.97), xycoords="axes fraction",
+                    ha="right", va="top", color="tab:red", fontsize=9, fontweight="bold",
+                    bbox={"facecolor": "white", "edgecolor": "tab:red", "alpha": 0.9})
+    ax.axhline(0, color="grey", lw=0.5)
+    ax.set_ylabel("power (kW, + injection)\nbars: each site")
+    ax.set_title(f"{o['scenario']}: {o['mode']} dispatch (seed {o['seed']})")
+    ax.legend(loc="upper left", fontsize=7, ncol=3, framealpha=0.85)
+    axr.bar(x, o["unserved_kw"], width=width, align="edge", color="tab:red",
+            label="unserved power")
+    axr.step(edges, hold(o["reserve_target_kw"]), where="post", color="tab:purple", ls=":",
+             label="reserve asked")
+    axr.step(edges, hold(o["reserve_served_kw"]), where="post", color="tab:purple",
+             label="reserve held")
+    axr.set_ylabel("kW")
+    axr.legend(loc="upper left", fontsize=7, ncol=3)
+    price = [np.nan if p is None else p for p in o["price_eur_mwh"]]
+    axp.step(edges, hold(price), where="post", color="tab:purple", label="marginal price")
+    axp.set_ylabel("marginal price\n(EUR/MWh)")
+    axc = axp.twinx()
+    axc.bar(x, o["cost_eur"], width=width, align="edge", color="tab:brown", alpha=0.3,
+            label="cost per step")
+    axc.set_ylabel("cost (EUR)")
+    axp.legend(loc="upper left", fontsize=7)
+    axc.legend(loc="upper right", fontsize=7)
+    _time_axis(axp, x)
+    return fig
+
+
 def plot_rounds(run_dir: Path | str, out: Path | str | None = None) -> Path:
-    """Draw ``rounds.png``: ADMM primal and dual residuals (log scale) and the penalty per
-    iteration, one line per negotiation. Returns the file written.
+    """Draw ``rounds.png`` (:func:`rounds_figure`). Returns the file written.
 
     Raises:
         ValueError: when the trace holds no ADMM rounds.
     """
-    import matplotlib
+    return _save(rounds_figure(run_dir), Path(out) if out else Path(run_dir) / "rounds.png")
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    from vpp.agents.trace_reader import TraceReader
+def rounds_figure(run_dir: Path | str):
+    """Each ADMM negotiation's primal and dual residuals (log scale) with their tolerances
+    as dashed lines, and the penalty per iteration (a matplotlib Figure).
 
-    reader = TraceReader(run_dir)
-    try:
-        rounds = [r for r in reader.rounds() if r["protocol"] == "admm"]
-    finally:
-        reader.close()
-    if not rounds:
+    Raises:
+        ValueError: when the trace holds no ADMM rounds.
+    """
+    a = studies.admm(RunRecord(run_dir))
+    if not a["negotiations"]:
         raise ValueError(f"{run_dir} holds no ADMM rounds to plot")
-    out = Path(out) if out else Path(run_dir) / "rounds.png"
-    fig, (ax, axr) = plt.subplots(2, 1, figsize=(9, 6), sharex=True,
+    plt = _pyplot()
+    fig, (ax, axr) = plt.subplots(2, 1, figsize=(10, 6.5), sharex=True,
                                   gridspec_kw={"height_ratios": [3, 1]})
-    for conv in sorted({r["conversation"] for r in rounds}):
-        rows = [r for r in rounds if r["conversation"] == conv]
-        k = [r["round"] for r in rows]
-        ax.semilogy(k, [r["primal_residual"] for r in rows], label=f"{conv} primal")
-        ax.semilogy(k, [r["dual_residual"] for r in rows], ls="--", label=f"{conv} dual")
-        axr.plot(k, [r["step_size"] for r in rows])
+    many = len(a["negotiations"]) > 1
+    for n, c in zip(a["negotiations"], _colors(plt, len(a["negotiations"]))):
+        tag = f"{n['conversation']}: " if many else ""
+        ax.semilogy(n["round"], n["primal_residual"], color=c, label=f"{tag}primal residual")
+        ax.semilogy(n["round"], n["dual_residual"], color=c, ls="-.", alpha=0.8,
+                    label=f"{tag}dual residual")
+        if any(e is not None for e in n["eps_pri"]):
+            ax.semilogy(n["round"], n["eps_pri"], color=c, ls="--", lw=1,
+                        label=f"{tag}primal tolerance")
+            ax.semilogy(n["round"], n["eps_dual"], color=c, ls=":", lw=1,
+                        label=f"{tag}dual tolerance")
+        axr.plot(n["round"], n["rho"], color=c)
     ax.set_ylabel("residual (kW)")
-    ax.set_title("ADMM convergence")
-    ax.legend(fontsize=7)
-    axr.set_ylabel("penalty rho")
+    ax.set_title("ADMM convergence: residuals against their tolerances")
+    ax.legend(fontsize=7, ncol=2)
+    axr.set_ylabel("penalty rho\n(1/EUR)")
     axr.set_xlabel("iteration")
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return fig
+
+
+_STAGE_MARKERS = ("v", "s", "D", "*", "^", "P", "X", "h")
 
 
 def plot_frequency(run_dir: Path | str, out: Path | str | None = None) -> Path:
-    """Draw ``frequency.png`` of a grid event: frequency (each run: with and without the
-    VPP, or the replay) with the stages that fired, the VPP's aggregate response (service,
-    load shed, curtailment), the mean state of charge and the load shed. Returns the file.
+    """Draw ``frequency.png`` of a grid event (:func:`frequency_figure`). Returns the file.
 
     Raises:
         ValueError: when the trace holds no frequency samples.
     """
-    import matplotlib
+    return _save(frequency_figure(run_dir),
+                 Path(out) if out else Path(run_dir) / "frequency.png")
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    from vpp.agents.trace_reader import TraceReader
+def frequency_figure(run_dir: Path | str):
+    """A grid event: frequency per run (with and without the VPP, or the replay) with each
+    stage that fired as its own labelled marker, the VPP's response (service, load shed,
+    curtailment), the mean state of charge and the load shed; clock time when the event
+    replays a dated recording (a matplotlib Figure).
 
-    reader = TraceReader(run_dir)
-    try:
-        rows = reader.rounds()
-        meta = reader.meta()
-    finally:
-        reader.close()
-    samples = [r for r in rows if r["protocol"] == "frequency"]
-    stages = [r for r in rows if r["protocol"] == "frequency-stage"]
-    if not samples:
+    Raises:
+        ValueError: when the trace holds no frequency samples.
+    """
+    g = studies.grid(RunRecord(run_dir))
+    if not g["runs"]:
         raise ValueError(f"{run_dir} holds no frequency samples to plot")
-    out = Path(out) if out else Path(run_dir) / "frequency.png"
-    runs: dict[str, list[dict]] = {}
-    for r in sorted(samples, key=lambda r: (r["conversation"], r["round"])):
-        runs.setdefault(r["conversation"].partition("/")[2] or r["conversation"], []).append(r)
-    fig, (axf, axp, axs, axl) = plt.subplots(4, 1, figsize=(10, 10), sharex=True,
+    plt = _pyplot()
+    start = datetime.fromisoformat(g["clock_start"]) if g["clock_start"] else None
+
+    def xs(ts):
+        return [start + timedelta(seconds=t) for t in ts] if start else ts
+
+    fig, (axf, axp, axs, axl) = plt.subplots(4, 1, figsize=(11, 11), sharex=True,
                                              gridspec_kw={"height_ratios": [3, 2, 1, 1]})
-    for label, rs in runs.items():
-        t = [r["sim_time"] for r in rs]
-        d = [r["detail"] for r in rs]
-        style = {"ls": "--", "color": "grey"} if label == "without-vpp" else {}
-        axf.plot(t, [x["f_hz"] for x in d], label=label, **style)
-        if label == "without-vpp":
+    colors = dict(zip(g["runs"], _colors(plt, len(g["runs"]))))
+    for label, r in g["runs"].items():
+        t = xs(r["t_s"])
+        grey = label == "without-vpp"
+        style = {"ls": "--", "color": "grey"} if grey else {"color": colors[label]}
+        axf.plot(t, r["f_hz"], label=label, **style)
+        soc = [float("nan") if s is None else s for s in r["state_of_charge"]]
+        axl.fill_between(t, r["shed_mw"], step="post", alpha=0.35 if not grey else 0.15,
+                         color=style["color"], label=label)
+        if grey:
             continue
-        axp.plot(t, [r["served_kw"] / 1e3 for r in rs], color="black", lw=1.5,
-                 label=f"{label}: net injection change")
-        axp.plot(t, [x["response_kw"] / 1e3 for r, x in zip(rs, d)], label="service response")
-        axp.plot(t, [x["shed_kw"] / 1e3 for x in d], label="load shed")
-        axp.plot(t, [-x["curtailed_kw"] / 1e3 for x in d], label="PV/wind curtailed (-)")
-        soc = [x["state_of_charge"] for x in d]
-        if any(s is not None for s in soc):
-            axs.plot(t, [float("nan") if s is None else s for s in soc], label=label)
-        axl.fill_between(t, [x["shed_kw"] / 1e3 for x in d], step="post", alpha=0.5,
-                         label=label)
-    for label, rs in runs.items():
-        if label == "without-vpp":
-            rs_shed = [r["detail"]["shed_kw"] / 1e3 for r in rs]
-            if any(rs_shed):
-                axl.plot([r["sim_time"] for r in rs], rs_shed, ls="--", color="grey",
-                         label=label)
-    fired = {}
-    for s in stages:
-        d = s["detail"]
-        if d.get("action") == "trip":
-            key = (s["conversation"], d["kind"], d["stage"])
-            fired[key] = min(fired.get(key, s["sim_time"]), s["sim_time"])
-    for (conv, kind, stage), t in sorted(fired.items(), key=lambda kv: kv[1]):
-        axf.axvline(t, color="red", lw=0.6, alpha=0.6)
-        axf.annotate(f"{conv.partition('/')[2]}: {kind} {stage}", (t, axf.get_ylim()[0]),
-                     rotation=90, fontsize=7,
-                     color="red", va="bottom")
+        axp.plot(t, r["vpp_mw"], color="black", lw=1.5, label=f"{label}: net injection change")
+        axp.plot(t, r["response_mw"], color="tab:blue", label="service response")
+        axp.plot(t, r["shed_mw"], color="tab:red", label="load shed")
+        axp.plot(t, [-c for c in r["curtailed_mw"]], color="tab:olive",
+                 label="PV/wind curtailed (-)")
+        axs.plot(t, soc, color=colors[label], label=label)
+    stage_colors = _colors(plt, max(len(g["stages"]), 1))
+    for i, s in enumerate(g["stages"]):
+        when = xs([s["t_s"]])[0]
+        clock = (f"{when:%H:%M:%S}.{when.microsecond // 100_000}" if start
+                 else f"{s['t_s']:.1f} s")
+        axf.plot([when], [s["f_hz"]], ls="none", marker=_STAGE_MARKERS[i % len(_STAGE_MARKERS)],
+                 ms=10, mec="black", color=stage_colors[i],
+                 label=f"{s['run']}: {s['kind']} stage {s['stage']} {s['action']} "
+                       f"({len(s['sites'])} sites) at {clock}, {s['f_hz']:.3f} Hz")
     axf.set_ylabel("frequency (Hz)")
-    axf.set_title(f"{meta.get('scenario', '')}: frequency response")
-    axf.legend(fontsize=8)
+    axf.set_title(f"{g['scenario']}: frequency response")
+    axf.legend(fontsize=7, loc="lower left")
     axp.axhline(0, color="grey", lw=0.5)
     axp.set_ylabel("VPP (MW, + injection)")
     axp.legend(fontsize=7, ncol=2)
-    axs.set_ylabel("mean SoC")
+    axs.set_ylabel("mean state of\ncharge (0-1)")
     axl.set_ylabel("load shed (MW)")
-    axl.set_xlabel("time (s)")
-    if axl.get_legend_handles_labels()[0]:
-        axl.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    axl.legend(fontsize=7)
+    if start:
+        import matplotlib.dates as mdates
+
+        axl.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M:%S"))
+        axl.set_xlabel(f"time ({start:%Y-%m-%d})")
+    else:
+        axl.set_xlabel("time from the event's start (s)")
+    return fig
 
 
 def plot_voltage(run_dir: Path | str, out: Path | str | None = None) -> Path:
-    """Draw ``voltage.png`` of a Volt-VAR study (``voltage.csv``, ``inverters.csv``): the
-    highest and lowest monitored voltage per step with and without Volt-VAR against the
-    band, and each inverter's reactive power with its kVA room ``sqrt(S^2 - P^2)``.
-    Returns the file written.
+    """Draw ``voltage.png`` of a Volt-VAR study (:func:`voltage_figure`). Returns the file.
 
     Raises:
         ValueError: when the run has no Volt-VAR study.
     """
-    import csv
-    import json
+    return _save(voltage_figure(run_dir), Path(out) if out else Path(run_dir) / "voltage.png")
 
-    run_dir = Path(run_dir)
-    if not (run_dir / "voltage.csv").is_file():
+
+def voltage_figure(run_dir: Path | str):
+    """A Volt-VAR study: the highest and lowest monitored voltage per hour with and without
+    Volt-VAR against the band, and each inverter's reactive power with its kVA room
+    ``sqrt(S^2 - P^2)``, over clock time (a matplotlib Figure).
+
+    Raises:
+        ValueError: when the run has no Volt-VAR study.
+    """
+    record = RunRecord(run_dir)
+    if not record.has("voltage.csv"):
         raise ValueError(f"{run_dir} holds no Volt-VAR study (voltage.csv) to plot")
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    with (run_dir / "voltage.csv").open(newline="", encoding="utf-8") as fh:
-        steps = list(csv.DictReader(fh))
-    with (run_dir / "inverters.csv").open(newline="", encoding="utf-8") as fh:
-        inverters = list(csv.DictReader(fh))
-    summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
-    low, high = summary["voltage"]["band_pu"]
-    out = Path(out) if out else run_dir / "voltage.png"
-    hours = [s["time"][11:16] for s in steps]
-    x = np.arange(len(steps))
-    col = {k: np.array([float(s[k]) for s in steps]) for k in (
-        "min_vm_pu_without", "max_vm_pu_without", "min_vm_pu_with", "max_vm_pu_with")}
+    v = studies.voltage(record)
+    plt = _pyplot()
+    x = [datetime.fromisoformat(t) for t in v["times"]]
+    low, high = v["band_pu"]
     fig, (axv, axq) = plt.subplots(2, 1, figsize=(11, 8), sharex=True)
-    axv.axhspan(low, high, color="tab:green", alpha=0.1, label=f"band {low:g}-{high:g} pu")
-    axv.fill_between(x, col["min_vm_pu_without"], col["max_vm_pu_without"], color="tab:red",
-                     alpha=0.25, step="mid", label="without Volt-VAR (min-max)")
-    axv.fill_between(x, col["min_vm_pu_with"], col["max_vm_pu_with"], color="tab:blue",
-                     alpha=0.35, step="mid", label="with Volt-VAR (min-max)")
-    axv.plot(x, col["max_vm_pu_without"], color="tab:red", lw=1, drawstyle="steps-mid")
-    axv.plot(x, col["max_vm_pu_with"], color="tab:blue", lw=1, drawstyle="steps-mid")
-    axv.axhline(high, color="black", lw=0.8, ls="--")
-    axv.axhline(low, color="black", lw=0.8, ls="--")
+    axv.axhspan(low, high, color="tab:green", alpha=0.08, label=f"band {low:g}-{high:g} pu")
+    axv.fill_between(x, v["min_vm_pu_without"], v["max_vm_pu_without"], color="tab:red",
+                     alpha=0.25, step="post", label="without Volt-VAR (min-max)")
+    axv.fill_between(x, v["min_vm_pu_with"], v["max_vm_pu_with"], color="tab:blue",
+                     alpha=0.35, step="post", label="with Volt-VAR (min-max)")
+    axv.step(x, v["max_vm_pu_without"], where="post", color="tab:red", lw=1)
+    axv.step(x, v["max_vm_pu_with"], where="post", color="tab:blue", lw=1)
+    for limit, name in ((high, "upper"), (low, "lower")):
+        axv.axhline(limit, color="black", lw=0.8, ls="--")
+        axv.annotate(f"{name} limit {limit:g} pu", (1.0, limit), xycoords=("axes fraction", "data"),
+                     ha="right", va="bottom", fontsize=8)
     axv.set_ylabel("voltage of the monitored buses (pu)")
-    axv.set_title(f"{summary.get('scenario', '')}: Volt-VAR "
-                  f"({summary['voltage']['curve_name']}) on {summary['voltage']['network']}")
+    axv.set_title(f"{v['scenario']}: Volt-VAR ({v['curve']}) on {v['network']}: "
+                  f"{v['out_of_band']['without']} hours out of band without, "
+                  f"{v['out_of_band']['with']} with")
     axv.legend(fontsize=8, loc="upper left")
-    sites = sorted({r["site"] for r in inverters})
-    colors = plt.cm.tab10(np.linspace(0, 1, max(len(sites), 1)))
-    for site, c in zip(sites, colors):
-        rows = [r for r in inverters if r["site"] == site]
-        q = np.array([float(r["q_kvar"]) for r in rows])
-        room = np.array([np.sqrt(max(float(r["s_kva"]) ** 2 - float(r["p_kw"]) ** 2, 0.0))
-                         for r in rows])
-        axq.plot(x, q, color=c, marker="o", ms=3, label=f"{site} Q")
-        axq.plot(x, -room, color=c, lw=0.8, ls=":")
+    sites = list(v["inverters"])
+    for site, c in zip(sites, _colors(plt, len(sites))):
+        s = v["inverters"][site]
+        t = [datetime.fromisoformat(z) for z in s["time"]]
+        axq.plot(t, s["q_kvar"], color=c, marker="o", ms=3, label=f"{site} Q")
+        axq.plot(t, [-r for r in s["room_kvar"]], color=c, lw=0.8, ls=":")
     axq.axhline(0, color="grey", lw=0.5)
     axq.set_ylabel("reactive power (kvar, + inject)\ndotted: -sqrt(S^2 - P^2)")
-    axq.set_xticks(x, hours, rotation=90, fontsize=7)
-    axq.set_xlabel("step start (UTC)")
+    import matplotlib.dates as mdates
+
+    axq.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M"))
+    axq.set_xlabel(f"time (UTC, {x[0]:%Y-%m-%d})" if x else "time (UTC)")
     axq.legend(fontsize=7, ncol=3)
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return fig

@@ -249,3 +249,7 @@ def hostile(
     from vpp.runs.bench import hostile as bench
 
     _emit("hostile", bench.run(frames, sites, steps, pace_s, seed=seed), as_json)
+
+
+from vpp.runs.bench.explorer import command as explorer  # noqa: E402 (vpp bench explorer)
+app.command("explorer")(explorer)

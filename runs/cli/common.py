@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import sys
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, Group, RenderableType
 from rich.logging import RichHandler
 from rich.table import Table
 
@@ -89,19 +90,68 @@ def fail(message: str, code: int = 2) -> None:
     raise SystemExit(code)
 
 
-def table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Table:
-    """A rich table; floats are shown with 1 decimal, None as a dash."""
-    t = Table(title=title, title_justify="left")
-    for i, c in enumerate(columns):
-        t.add_column(c, justify="left" if i == 0 or c in _TEXT_COLUMNS else "right",
-                     overflow="fold" if c == "body / error" else "ellipsis")
-    for row in rows:
-        t.add_row(*(_cell(v) for v in row))
-    return t
+def table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]],
+          width: int | None = None, key: int = 1) -> RenderableType:
+    """A rich table that cuts nothing at the console's width (or ``width``): floats with
+    1 decimal, None as a dash; numbers are never wrapped nor shortened, text wraps, headers
+    wrap at their words (``target_kw`` is shown ``target kW``). When the numbers alone are
+    wider than the console, the columns are split over several tables, each repeating the
+    first ``key`` columns."""
+    cells = [[_cell(v) for v in row] for row in rows]
+    width = width or console.width
+    specs = []
+    for i, name in enumerate(columns):
+        values = [row[i] for row in cells if i < len(row)]
+        text = name in _TEXT_COLUMNS or not all(_NUMBER.match(v) for v in values)
+        header = _header(name)
+        word = max(len(w) for w in header.split())
+        need = max([len(v) for v in values] + [word])
+        specs.append((header, text, need if not text else min(need, max(word, 12))))
+    groups = _column_groups([need for _, _, need in specs], width, key)
+    parts = []
+    for k, group in enumerate(groups):
+        t = Table(title=title if k == 0 else f"{title} (continued)", title_justify="left")
+        for i in group:
+            header, text, need = specs[i]
+            t.add_column(header, justify="left" if text else "right", overflow="fold",
+                         min_width=need, max_width=None if text else need)
+        for row in cells:
+            t.add_row(*(row[i] if i < len(row) else "" for i in group))
+        parts.append(t)
+    return parts[0] if len(parts) == 1 else Group(*parts)
 
 
 _TEXT_COLUMNS = {"site", "agent", "kind", "reason", "address", "role", "class", "direction",
                  "sender", "receiver", "conversation", "body / error", "phase"}
+_NUMBER = re.compile(r"^(-|[-+]?[\d,]*\.?\d+(e[-+]?\d+)?%?)$")
+_UNITS = {"_kw": " kW", "_kwh": " kWh", "_eur": " EUR", "_hz": " Hz", "_mw": " MW",
+          "_pu": " pu", "_s": " s"}
+
+
+def _header(name: str) -> str:
+    """``target_kw`` -> ``target kW``: headers that wrap at words, units spelt out."""
+    for suffix, unit in _UNITS.items():
+        if name.endswith(suffix):
+            name = name[: -len(suffix)] + unit
+            break
+    return name.replace("_", " ")
+
+
+def _column_groups(widths: list[int], total: int, key: int = 1) -> list[list[int]]:
+    """Split column indexes into groups whose minimal widths (plus borders and padding)
+    fit in ``total``; every group after the first starts with the first ``key`` columns."""
+    key = max(1, min(key, len(widths)))
+    head = list(range(key))
+    base = sum(widths[:key]) + 3 * key + 1
+    groups: list[list[int]] = [list(head)]
+    used = base
+    for i in range(key, len(widths)):
+        if used + widths[i] + 3 > total and len(groups[-1]) > key:
+            groups.append(list(head))
+            used = base
+        groups[-1].append(i)
+        used += widths[i] + 3
+    return groups
 
 
 def _cell(v: Any) -> str:

@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.padding import Padding
+from rich.text import Text
 
-from vpp.runs.cli.common import console, emit_records, fail, latest_run_dir, table
+from vpp.runs.cli.common import console, emit_records, err_console, fail, latest_run_dir, table
 
 app = typer.Typer(help="Inspect a run's trace: overview, messages, rounds, plot.",
                   no_args_is_help=True)
@@ -82,25 +84,47 @@ def messages(
     limit: int = typer.Option(50, "--limit", help="Rows shown in the table (exports are whole)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     as_csv: bool = typer.Option(False, "--csv", help="Print CSV instead of a table."),
+    wide: bool = typer.Option(False, "--wide", help="One table row per message at its full "
+                              "width, whatever the terminal's (for `| less -S`)."),
 ) -> None:
-    """Every message sent, received or dropped, with its body."""
+    """Every message sent, received or dropped, with its body. In a terminal narrower than
+    140 columns each message is a short block (time, kind, round, from -> to, then its
+    body wrapped at the terminal's width); --wide prints one wide table instead."""
     reader = _open(run_dir)
     rows = reader.messages(agent=agent, kind=kind, direction=direction, step=step)
     reader.close()
     records = [r.as_dict() for r in rows]
     if emit_records(records, as_json, as_csv):
         return
-    console.print(table(f"messages ({len(rows)}, first {min(limit, len(rows))})", (
-        "sim_time", "direction", "kind", "sender", "receiver", "round", "body / error"),
-        [(r.sim_time, r.direction, r.kind, r.sender, r.receiver, r.round,
-          r.error if r.direction == "drop" else _short(r.body)) for r in rows[:limit]]))
+    title = f"messages ({len(rows)}, first {min(limit, len(rows))})"
+    shown = rows[:limit]
+    if wide or console.width >= 140:
+        from rich.console import Console
+
+        out = Console(width=100_000) if wide else console
+        out.print(table(title, (
+            "sim_time", "direction", "kind", "sender", "receiver", "round", "body / error"),
+            [(r.sim_time, r.direction, r.kind, r.sender, r.receiver, r.round,
+              r.error if r.direction == "drop" else _body_text(r.body)) for r in shown],
+            width=out.width))
+        return
+    from rich.markup import escape
+
+    console.print(f"[bold]{title}[/]  (--wide: one table row each; --json: everything)")
+    for r in shown:
+        head = (f"{r.sim_time if r.sim_time is not None else '-':>10} s  {r.direction:<4}  "
+                f"[bold]{escape(str(r.kind or '?'))}[/]  round {r.round}")
+        console.print(head, highlight=False)
+        console.print(f"    {escape(str(r.sender))} -> {escape(str(r.receiver))}",
+                      highlight=False)
+        text = r.error if r.direction == "drop" else _body_text(r.body)
+        console.print(Padding(Text(text, overflow="fold"), (0, 0, 0, 4)), highlight=False)
 
 
-def _short(body: object, width: int = 110) -> str:
+def _body_text(body: object) -> str:
     import json
 
-    text = "" if body is None else json.dumps(body, separators=(",", ":"), default=str)
-    return text if len(text) <= width else text[: width - 1] + "…"
+    return "" if body is None else json.dumps(body, separators=(",", ":"), default=str)
 
 
 @app.command("rounds")
@@ -124,7 +148,7 @@ def rounds(
             "bids", "awards", "declines"),
             [(r["step"], r["round"], r["detail"].get("phase"), r["target_kw"], r["served_kw"],
               r["unserved_kw"], r["price"], r["bids"], r["awards"], r["declines"])
-             for r in auctions]))
+             for r in auctions], key=2))
     samples = [r for r in records if r["protocol"] == "frequency"]
     if samples:
         console.print(table(f"frequency samples ({len(samples)})", (
@@ -146,7 +170,7 @@ def rounds(
             "answers"),
             [(r["step"], r["round"], f"{r['primal_residual']:.3g}",
               f"{r['dual_residual']:.3g}", f"{r['step_size']:.3g}", r["price"], r["bids"])
-             for r in admm]))
+             for r in admm], key=2))
 
 
 @app.command("plot")
@@ -192,3 +216,71 @@ def plot(
             fail(str(exc))
     else:
         console.print(f"wrote {plot_run(reader.run_dir, out)}")
+
+
+def _explorer_ready(command: str) -> None:
+    from rich.markup import escape
+
+    from vpp.runs.explorer import INSTALL_HINT, missing
+
+    absent = missing(command)
+    if absent:
+        fail(f"vpp trace {command} needs {', '.join(absent)}, not installed: "
+             f"{escape(INSTALL_HINT)}")
+
+
+@app.command("serve")
+def serve(
+    runs: list[Path] | None = typer.Argument(
+        None, help="Run directories, or folders holding them \\[default: vpp-output/]."),
+    port: int = typer.Option(8050, "--port", help="The port (0: any free port)."),
+    host: str = typer.Option("127.0.0.1", "--host",
+                             help="The address to bind. Loopback by default; anything else "
+                                  "lets other machines read your traces (a warning says so)."),
+) -> None:
+    """Explore runs in a browser: runs, overview, each step's negotiation as a sequence
+    diagram, ADMM convergence, grid events, Volt-VAR, markets, and two runs compared.
+    Local and read-only; pages follow a running run. Needs the `explorer` extra."""
+    _explorer_ready("serve")
+    from vpp.runs.explorer.app import ExplorerServer, exposed
+
+    roots = runs or [Path("vpp-output")]
+    absent = [str(r) for r in roots if not r.is_dir()]
+    if absent:
+        fail(f"not a directory: {', '.join(absent)}")
+    if not 0 <= port <= 65535:
+        fail(f"--port must be between 0 and 65535, got {port}")
+    if exposed(host):
+        err_console.print(f"[bold yellow]warning:[/] binding {host}: anyone who can reach "
+                          "this address can read these runs' traces (no authentication)",
+                          highlight=False)
+    try:
+        server = ExplorerServer(roots, host=host, port=port)
+    except OSError as exc:
+        fail(f"--host {host} --port {port}: cannot listen ({exc.strerror or exc})")
+    console.print(f"trace explorer on [bold]{server.url}[/] (read-only; Ctrl-C stops it)")
+    server.run()
+
+
+@app.command("export")
+def export(
+    run_dir: Path | None = RunDir,
+    html: Path = typer.Option(..., "--html", help="The HTML file to write."),
+) -> None:
+    """Write the run's pages (overview, each step's negotiation, ADMM, grid event, market)
+    as one self-contained HTML file that opens offline. Needs the `explorer` extra."""
+    _explorer_ready("export")
+    from vpp.runs.explorer.export import export_html
+    from vpp.runs.explorer.record import RecordError
+
+    run_dir = run_dir or latest_run_dir()
+    if run_dir is None:
+        fail("no run directory given and none found under vpp-output/")
+    try:
+        done = export_html(run_dir, html)
+    except (RecordError, OSError) as exc:
+        fail(str(exc))
+    left = done["steps_omitted"]
+    console.print(f"wrote {done['file']} ({done['bytes'] / 1e6:.1f} MB, "
+                  f"{done['steps_included']} steps' negotiations"
+                  + (f"; {len(left)} steps left out to keep it small" if left else "") + ")")
