@@ -4,16 +4,23 @@ Figures from the grid codes (thresholds, deadbands, fractions); delays and resto
 points that the codes leave to the operator are this project's choices and are marked.
 Each preset's characteristic and its source (``docs/protocols/frequency.md`` has more):
 
-| name | f0 | characteristic | source |
-|---|---|---|---|
-| ``gb-dc`` | 50 | 0 within +-0.015 Hz, from the deadband's edge linearly to 5 % at +-0.2 Hz, then to 100 % at +-0.5 Hz | NGESO Dynamic Containment service terms |
-| ``ce-fcr`` | 50 | a line through nominal, 100 % at +-200 mHz (``deviation / 0.2``); the +-10 mHz deadband is an insensitivity: 0 inside, 5 % at its edge | SO GL (EU) 2017/1485 Annex V: full activation at 200 mHz, at most 10 mHz insensitivity and deadband combined |
-| ``ce-fcr-deadband`` | 50 | the other reading: 0 at +-10 mHz, from there linearly to 100 % at +-200 mHz | the same figures, the deadband as an offset |
-| ``ercot-ffr`` | 60 | full power at 59.85 Hz | ERCOT Nodal Protocols (FFR) |
-| ``ercot-ufls`` | 60 | 59.3 / 59.1 / 58.9 / 58.7 / 58.5 Hz, 5 % each, 0.1 s | ERCOT Nodal Operating Guide 2.6.1 as revised by NOGRR247 |
-| ``de-ufls`` | 50 | 49.0 / 48.8 / 48.6 / 48.4 Hz, 12.5 % each | a project simplification of the German scheme (see the docs) |
-| ``lfsm-o-50`` | 50 | curtail 40 %/Hz above 50.2 Hz (5 % droop) | RfG (EU) 2016/631 art. 13(2); VDE-AR-N 4105 |
-| ``lfsm-o-60`` | 60 | 5 % droop above 60.036 Hz | IEEE 1547-2018 default over-frequency droop |
+- ``gb-dc`` (50 Hz): 0 within +-0.015 Hz, from the deadband's edge linearly to 5 % at
+  +-0.2 Hz, then to 100 % at +-0.5 Hz. NGESO Dynamic Containment service terms.
+- ``ce-fcr`` (50 Hz): a line through nominal, 100 % at +-200 mHz (``deviation / 0.2``);
+  the +-10 mHz deadband is an insensitivity: 0 inside, 5 % at its edge. SO GL (EU)
+  2017/1485 Annex V: full activation at 200 mHz, at most 10 mHz of insensitivity and
+  deadband combined.
+- ``ce-fcr-deadband`` (50 Hz): the other reading of the same figures: 0 at +-10 mHz, from
+  there linearly to 100 % at +-200 mHz.
+- ``ercot-ffr`` (60 Hz): full power at 59.85 Hz. ERCOT Nodal Protocols (FFR).
+- ``ercot-ufls`` (60 Hz): 59.3 / 59.1 / 58.9 / 58.7 / 58.5 Hz, 5 % each, 0.1 s. ERCOT Nodal
+  Operating Guide 2.6.1 as revised by NOGRR247.
+- ``de-ufls`` (50 Hz): 49.0 / 48.8 / 48.6 / 48.4 Hz, 12.5 % each. A project simplification
+  of the German scheme (see the docs).
+- ``lfsm-o-50`` (50 Hz): curtail 40 %/Hz above 50.2 Hz (5 % droop). RfG (EU) 2016/631
+  art. 13(2); VDE-AR-N 4105.
+- ``lfsm-o-60`` (60 Hz): 5 % droop above 60.036 Hz. IEEE 1547-2018 default over-frequency
+  droop.
 """
 
 from __future__ import annotations
