@@ -1,19 +1,43 @@
 """Strict MessagePack codec for envelopes and bodies, with a size cap.
 
 Decoding never raises anything but :class:`DecodeError`, whose ``reason`` says what was
-wrong (``oversized``, ``malformed-envelope``, ``bad-version``, ``unknown-kind``,
-``malformed-body``). The host counts, traces and drops such frames.
+wrong (``oversized``, ``too-deep``, ``malformed-envelope``, ``bad-version``,
+``unknown-kind``, ``malformed-body``). The host counts, traces and drops such frames.
+
+Bounds, before any decoding: a frame's size (``max_frame_bytes``); nesting as msgspec
+descends: it checks the interpreter's recursion limit before it enters each nested value
+and raises ``RecursionError`` (a 1,002-byte frame of nested arrays is enough), which
+every decode here turns into ``too-deep``. A pre-scan of the bytes on the per-message path
+was measured and left out (see ``docs/runtime.md``, Limits). Where a decoded value is
+handed to Python code that walks it (a scenario, a plug-in's result, a trace's bodies),
+:func:`check_depth` bounds the nesting exactly, before decoding, at :data:`MAX_DEPTH`.
 """
 
 from __future__ import annotations
 
 import msgspec
 
+from vpp.agents.limits import quote
 from vpp.agents.messages import WIRE_VERSION, Envelope, KindRegistry
+from vpp.coordination import msgpack_bounds as bounds
 
 DEFAULT_MAX_FRAME_BYTES = 256 * 1024
 """Frames larger than this are dropped unread (256 KiB: a 96-step schedule of 1,000
 segments is about 20 KiB)."""
+
+SCENARIO_FRAME_BYTES = 16 << 20
+"""The frame cap of the scenario transfer (``ScenarioSent``, about 0.5 KiB a site): the
+aggregator's send cap and the cap of the host a site process fetches the scenario with,
+which talks to the aggregator only (16 MiB)."""
+
+MAX_DEPTH = bounds.MAX_DEPTH
+"""The deepest nesting :func:`check_depth` lets through (the project's messages, scenarios
+and results nest at most about 6 deep)."""
+
+DECODE_ERRORS = (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError,
+                 RecursionError)
+"""What msgspec may raise on bytes from elsewhere: a malformed value, a wrong type,
+invalid UTF-8 in a string, and nesting past the interpreter's recursion limit."""
 
 
 class DecodeError(ValueError):
@@ -31,19 +55,35 @@ class DecodeError(ValueError):
         self.envelope = envelope
 
 
+def check_depth(data: bytes, limit: int = MAX_DEPTH) -> None:
+    """Raise :class:`DecodeError` (``too-deep``) when the MessagePack value(s) in ``data``
+    nest deeper than ``limit`` containers, without decoding them (see
+    :func:`vpp.coordination.msgpack_bounds.check_depth`)."""
+    try:
+        bounds.check_depth(data, limit)
+    except bounds.NestingError as exc:
+        raise DecodeError("too-deep", str(exc)) from None
+
+
 class Codec:
     """Encodes bodies into frames and decodes frames into (envelope, body).
 
     Args:
         registry: the message kinds this codec knows.
         max_frame_bytes: frames above this size are rejected as ``oversized``.
+        max_send_bytes: frames above this size are not encoded (default:
+            ``max_frame_bytes``; larger for a host that hands out its scenario).
     """
 
-    def __init__(self, registry: KindRegistry, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES):
-        if max_frame_bytes <= 0:
-            raise ValueError(f"max_frame_bytes must be positive, got {max_frame_bytes}")
+    def __init__(self, registry: KindRegistry, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
+                 max_send_bytes: int | None = None):
+        max_send_bytes = max_frame_bytes if max_send_bytes is None else max_send_bytes
+        if max_frame_bytes <= 0 or max_send_bytes <= 0:
+            raise ValueError(f"max_frame_bytes and max_send_bytes must be positive, got "
+                             f"{max_frame_bytes} and {max_send_bytes}")
         self.registry = registry
         self.max_frame_bytes = max_frame_bytes
+        self.max_send_bytes = max_send_bytes
         self._encoder = msgspec.msgpack.Encoder()
         self._envelope_decoder = msgspec.msgpack.Decoder(Envelope)
         # the registry's live tables, read directly on the per-message path
@@ -73,10 +113,10 @@ class Codec:
             msgspec.Raw(self._encoder.encode(body)),
         )
         frame = self._encoder.encode(envelope)
-        if len(frame) > self.max_frame_bytes:
+        if len(frame) > self.max_send_bytes:
             raise ValueError(
                 f"{kind} to {receiver} is {len(frame)} bytes, over the "
-                f"{self.max_frame_bytes}-byte frame cap"
+                f"{self.max_send_bytes}-byte frame cap"
             )
         return envelope, frame
 
@@ -90,6 +130,8 @@ class Codec:
             raise DecodeError("oversized", f"{len(frame)} bytes > cap {self.max_frame_bytes}")
         try:
             envelope = self._envelope_decoder.decode(frame)
+        except RecursionError:
+            raise DecodeError("too-deep", "the envelope nests past the recursion limit") from None
         except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
             raise DecodeError("malformed-envelope", str(exc)) from None
         if envelope.version != WIRE_VERSION:
@@ -103,10 +145,13 @@ class Codec:
         """Decode an envelope's body strictly by its kind."""
         decoder = self._decoders.get(envelope.kind)
         if decoder is None:
-            raise DecodeError("unknown-kind", f"unknown message kind {envelope.kind!r}",
+            raise DecodeError("unknown-kind", f"unknown message kind {quote(envelope.kind)}",
                               envelope)
         try:
             return decoder.decode(envelope.body)
+        except RecursionError:
+            raise DecodeError("too-deep", f"{envelope.kind}: the body nests past the "
+                              "recursion limit", envelope) from None
         except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
             raise DecodeError("malformed-body", f"{envelope.kind}: {exc}", envelope) from None
 

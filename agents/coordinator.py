@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from vpp.agents.agent import Agent
 from vpp.agents.liveness import PeerLiveness
@@ -62,6 +63,19 @@ class LinkSettings:
             raise ValueError(f"grace_s must be >= 0, got {self.grace_s}")
 
 
+class SiteAccess(Protocol):
+    """Which sites each host may serve (over CURVE: the allow-list, read live; see
+    :class:`vpp.agents.security.AllowList`)."""
+
+    def refusal(self, host: str, sites: list[str]) -> str | None:
+        """Why ``host`` may not serve ``sites`` (None when it may)."""
+        ...
+
+    def poll(self) -> set[str]:
+        """The hosts whose grant was revoked or narrowed since the last call."""
+        ...
+
+
 @dataclass
 class Member:
     """A site process that joined: its host name, its sites, its process id."""
@@ -74,13 +88,16 @@ class Member:
 
 @dataclass
 class LivenessEvent:
-    """A host joined, was lost or rejoined, at a step (``at_s``: monotonic seconds)."""
+    """A host joined, was lost, rejoined or stopped, at a step (``at_s``: monotonic
+    seconds); ``reason`` says why a host was lost other than by silence (its key revoked,
+    it stopped unasked)."""
 
     event: str
     host: str
     sites: list[str]
     step: int
     at_s: float
+    reason: str | None = None
 
 
 class CoordinatorAgent(Agent):
@@ -96,15 +113,19 @@ class CoordinatorAgent(Agent):
             refuses such a request.
         run_name: the run directory's name, told to the sites.
         settings: heartbeats, timeouts, acknowledgements.
+        access: which sites each host may serve (None: any site, for any host: plaintext
+            and ``ipc://``); polled every heartbeat, so that a revoked host's sessions end
+            within ``heartbeat_ms`` of the allow-list being read again.
     """
 
     role = "coordinator"
 
     def __init__(self, name: str, site_names: Sequence[str], *, scenario_digest: str,
                  seed: int, run_name: str, settings: LinkSettings,
-                 scenario: bytes | None = None) -> None:
+                 scenario: bytes | None = None, access: SiteAccess | None = None) -> None:
         super().__init__(name)
         self.scenario = scenario
+        self.access = access
         self.site_names = list(site_names)
         self.scenario_digest = scenario_digest
         self.seed = seed
@@ -120,8 +141,10 @@ class CoordinatorAgent(Agent):
         self._known = set(self.site_names)
         self._ever: set[str] = set()
         self._seq = 0
+        self._stopping: set[str] = set()
         self._dispatch: tuple[StepCleared, str] | None = None
         self._resend: Timer | None = None
+        self._scenario_sent: dict[str, float] = {}  # host -> when it was last sent it
         self.on(ScenarioRequest, self._on_scenario_request)
         self.on(Register, self._on_register)
         self.on(Heartbeat, self._on_heartbeat)
@@ -150,9 +173,10 @@ class CoordinatorAgent(Agent):
     def _sender_host(self, envelope: Envelope) -> str:
         return envelope.sender.partition("/")[0]
 
-    def _refuse(self, host: str, reason: str) -> None:
+    def _refuse(self, host: str, reason: str, sites: Sequence[str] = ()) -> None:
         self.refusals += 1
         self.log.warning("refused host %s: %s", host, reason)
+        self._trace_event("refused", host, list(sites), reason=reason)
         self.host.route_back(host)
         self.send(f"{host}/{LINK_AGENT}", Refused(reason), conversation=f"join/{host}")
         self.host.flush_out()
@@ -167,6 +191,15 @@ class CoordinatorAgent(Agent):
         if self.scenario is None:
             self._refuse(host, "this aggregator does not hand out its scenario")
             return
+        # the scenario is large (about 0.5 KiB a site): sent to a host at most once per
+        # half heartbeat, so that asking is no way to make the aggregator queue it
+        now, every = time.monotonic(), self.settings.heartbeat_ms / 2000.0
+        if now - self._scenario_sent.get(host, -every) < every:
+            raise ProtocolError(f"ScenarioRequest from {host} again within {every:g} s")
+        if len(self._scenario_sent) >= 4096:
+            self._scenario_sent = {h: t for h, t in self._scenario_sent.items()
+                                   if now - t < every}
+        self._scenario_sent[host] = now
         self.host.route_back(host)
         self.send(envelope.sender, ScenarioSent(self.scenario, self.scenario_digest),
                   conversation=f"join/{host}")
@@ -188,9 +221,13 @@ class CoordinatorAgent(Agent):
             self._refuse(host, f"sites not in the scenario: {unknown}" if unknown
                          else "no sites named")
             return
+        denied = self.access.refusal(host, names) if self.access is not None else None
+        if denied is not None:
+            self._refuse(host, denied, names)
+            return
         taken = [n for n in names if self.holder.get(n, host) != host]
         if taken:
-            self._refuse(host, f"sites already served by another live host: {taken}")
+            self._refuse(host, f"sites already served by another live host: {taken}", names)
             return
         member = self.members.get(host)
         if member is None or member.sites != names:
@@ -227,13 +264,27 @@ class CoordinatorAgent(Agent):
         member.applied.setdefault(applied.step, {})[site] = applied
 
     def _on_stopped(self, envelope: Envelope, stopped: Stopped) -> None:
+        # only from the host's own link (the inbox has checked that the sender's host is
+        # the connection's identity, and ZeroMQ that no second connection holds it)
         host = self._sender_host(envelope)
+        if envelope.sender != f"{host}/{LINK_AGENT}" or stopped.host != host:
+            raise ProtocolError(f"Stopped from {envelope.sender} names host {stopped.host!r}")
+        member = self._member(envelope)
         self.stopped[host] = stopped.messages
+        if host in self._stopping:
+            self._event("stopped", host, member.sites)
+        else:  # a site process that leaves unasked: its sites are lost, and it says so
+            self.log.warning("site host %s (sites %s) stopped before it was asked to",
+                             host, member.sites)
+            self._event("lost", host, member.sites, reason="stopped unasked")
         self._drop_member(host)
 
     # -- liveness ----------------------------------------------------------------------
     def _tick(self) -> None:
         self._seq += 1
+        if self.access is not None:
+            for host in sorted(self.access.poll()):
+                self._revoke(host)
         for host in list(self.members):
             self.send(f"{host}/{LINK_AGENT}", Heartbeat(self._seq), conversation="liveness")
         for host in self.liveness.expire(time.monotonic()):
@@ -245,6 +296,20 @@ class CoordinatorAgent(Agent):
                 self._drop_member(host)
         self.host.call_later(self.settings.heartbeat_ms / 1000.0, self._tick)
 
+    def _revoke(self, host: str) -> None:
+        """The allow-list no longer lets ``host`` serve its sites: drop it (its sites are
+        lost), tell it why, and forget its route."""
+        member = self.members.get(host)
+        if member is None:
+            return
+        why = self.access.refusal(host, member.sites) if self.access is not None else None
+        if why is None:
+            return  # narrowed, but not below the sites it serves
+        self.log.warning("site host %s (sites %s) dropped: %s", host, member.sites, why)
+        self._event("lost", host, member.sites, reason=f"revoked: {why}")
+        self._drop_member(host)
+        self._refuse(host, f"revoked: {why}", member.sites)
+
     def _drop_member(self, host: str) -> None:
         member = self.members.pop(host, None)
         if member is None:
@@ -255,17 +320,27 @@ class CoordinatorAgent(Agent):
         self.liveness.forget(host)
         self.host.forget_route(host)
 
-    def _event(self, event: str, host: str, sites: list[str]) -> None:
+    def _event(self, event: str, host: str, sites: list[str], reason: str | None = None,
+               ) -> None:
         step = self.next_step
-        self.events.append(LivenessEvent(event, host, list(sites), step, time.monotonic()))
+        self.events.append(LivenessEvent(event, host, list(sites), step, time.monotonic(),
+                                         reason))
         self.log.info("site host %s %s at step %d: %s", host, event, step, sites)
+        self._trace_event(event, host, sites, reason=reason)
+
+    def _trace_event(self, event: str, host: str, sites: list[str], *,
+                     reason: str | None = None) -> None:
+        """A ``liveness`` row in the trace (flushed at once)."""
         trace = self.host.trace
-        if trace is not None:
-            trace.round(sim_time=self.clock.now(), step=step, conversation="liveness",
-                        protocol="liveness", round=len(self.events),
-                        detail={"event": event, "host": host, "sites": list(sites),
-                                "pid": self.members[host].pid if host in self.members else None})
-            trace.flush()
+        if trace is None:
+            return
+        detail = {"event": event, "host": host, "sites": list(sites),
+                  "pid": self.members[host].pid if host in self.members else None}
+        if reason is not None:
+            detail["reason"] = reason
+        trace.round(sim_time=self.clock.now(), step=self.next_step, conversation="liveness",
+                    protocol="liveness", round=len(self.events), detail=detail)
+        trace.flush()
 
     # -- dispatch and its acknowledgements -----------------------------------------------
     def dispatch(self, cleared: StepCleared) -> None:
@@ -320,6 +395,7 @@ class CoordinatorAgent(Agent):
     def stop_all(self, reason: str) -> list[str]:
         """Tell every live host to stop; return their names."""
         hosts = sorted(self.members)
+        self._stopping.update(hosts)
         for host in hosts:
             self.send(f"{host}/{LINK_AGENT}", Stop(reason), conversation="stop")
         return hosts

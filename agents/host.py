@@ -25,6 +25,14 @@ Endpoints may be ``inproc://``, ``ipc://`` or ``tcp://``. Every frame in and out
 a frame that cannot be decoded or delivered is counted in :attr:`Host.stats`, traced with
 its reason and dropped, and the host goes on serving. The receiving half (reading,
 checking, delivering, dropping) is :class:`vpp.agents.inbox.Inbox`.
+
+What a peer can make a host hold is bounded: every socket queues at most
+:data:`RECEIVE_HWM` messages per connection for reading (past it ZeroMQ stops reading the
+connection, and TCP pushes back on the sender) and :data:`SEND_HWM` for sending (past it a
+send is dropped as ``unreachable``, never blocking); a message is at most
+``max_frame_bytes`` per envelope and a batch's worth in all (``ZMQ_MAXMSGSIZE``); drops are
+logged as counts per interval (:class:`vpp.agents.limits.DropLog`). See
+``docs/runtime.md`` (Limits).
 """
 
 from __future__ import annotations
@@ -42,6 +50,7 @@ from vpp.agents.agent import Agent
 from vpp.agents.clock import Clock, WallClock
 from vpp.agents.codec import DEFAULT_MAX_FRAME_BYTES, Codec
 from vpp.agents.inbox import Inbox
+from vpp.agents.limits import DropLog
 from vpp.agents.messages import Envelope, KindRegistry
 from vpp.agents.timers import Timer, TimerQueue
 from vpp.agents.trace import TraceRecorder
@@ -50,6 +59,16 @@ log = logging.getLogger(__name__)
 
 BATCH_BYTES = 1 << 20
 """A batch is closed when it reaches this size (1 MiB)."""
+
+RECEIVE_HWM = 1000
+"""Messages (batches) queued for reading per connection, at most (ZeroMQ's ``RCVHWM``):
+a peer's flood is held there, not in the host's memory (a healthy peer has a few)."""
+
+SEND_HWM = 100
+"""Messages (batches) queued for sending per connection, at most (``SNDHWM``): a peer that
+does not read cannot make the host hold more; past it sends are dropped as
+``unreachable`` (a PUB drops for that subscriber only). A healthy peer has one or two
+batches a pass in flight; what a host sends is at most ``max_send_bytes`` a message."""
 
 
 def _batch(frames: list[bytes]) -> bytes:
@@ -110,7 +129,9 @@ class Host(Inbox):
         registry: the message kinds this host decodes.
         trace: where every message is recorded (None records nothing).
         max_frame_bytes: a larger message is dropped as ``oversized`` (a batch may hold
-            many messages: the transport's own cap is 4 batches' worth).
+            many messages: the transport's own cap is a full batch plus two messages).
+        max_send_bytes: a larger message is not sent (default ``max_frame_bytes``; an
+            aggregator that hands out its scenario sends larger ones).
         limiter: a per-peer rate limit on addressed envelopes (None: no limit).
         bind_identities: deliver what comes over an authenticated (CURVE) connection only
             when the sending host's name is the name its key is allowed under (the
@@ -123,7 +144,7 @@ class Host(Inbox):
         context: zmq.Context | None = None, clock: Clock | None = None,
         registry: KindRegistry | None = None, trace: TraceRecorder | None = None,
         max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES, limiter: PeerLimiter | None = None,
-        bind_identities: bool = False,
+        bind_identities: bool = False, max_send_bytes: int | None = None,
     ) -> None:
         if not name or "/" in name or "*" in name:
             raise ValueError(f"a host name must be non-empty, without '/' or '*': {name!r}")
@@ -132,9 +153,10 @@ class Host(Inbox):
         self.pub_endpoint = pub_endpoint
         self.context = context or zmq.Context.instance()
         self.clock: Clock = clock or WallClock()
-        self.codec = Codec(registry or KindRegistry(), max_frame_bytes)
+        self.codec = Codec(registry or KindRegistry(), max_frame_bytes, max_send_bytes)
         self.trace = trace
         self.stats = HostStats()
+        self.drops = DropLog(f"host {name}", log, host=name)
         self.agents: dict[str, Agent] = {}
         self._topics: dict[bytes, list[Agent]] = {}
         self._peers: dict[str, zmq.Socket] = {}
@@ -150,8 +172,9 @@ class Host(Inbox):
         # answering a peer that is gone raises (EHOSTUNREACH) instead of vanishing silently
         self.router.setsockopt(zmq.ROUTER_MANDATORY, 1)
         # the transport's own guard is looser than the codec's cap, so that a message just
-        # over the cap is read, counted and traced rather than cutting the connection
-        self._max_batch = 4 * max(max_frame_bytes, BATCH_BYTES)
+        # over the cap is read, counted and traced rather than cutting the connection; a
+        # batch is closed past BATCH_BYTES, so it holds at most one message more
+        self._max_batch = BATCH_BYTES + 2 * max_frame_bytes
         self.router.setsockopt(zmq.MAXMSGSIZE, self._max_batch)
         self._batch_decoder = msgspec.msgpack.Decoder(list[msgspec.Raw])
         self._single_decoder = msgspec.msgpack.Decoder(tuple[Envelope])
@@ -175,8 +198,8 @@ class Host(Inbox):
     def _socket(self, kind: int) -> zmq.Socket:
         sock = self.context.socket(kind)
         sock.setsockopt(zmq.LINGER, 0)
-        sock.setsockopt(zmq.SNDHWM, 0)
-        sock.setsockopt(zmq.RCVHWM, 0)
+        sock.setsockopt(zmq.SNDHWM, SEND_HWM)
+        sock.setsockopt(zmq.RCVHWM, RECEIVE_HWM)
         return sock
 
     # -- wiring ------------------------------------------------------------------------
@@ -293,13 +316,10 @@ class Host(Inbox):
             else:
                 self.router.send_multipart([host.encode(), _batch(frames)], zmq.NOBLOCK)
         except zmq.ZMQError:
-            # no live connection to that host: never block the loop; say what was lost
-            self.stats.dropped["unreachable"] += len(frames)
-            log.warning("host %s could not reach host %s: %d messages dropped",
-                        self.name, host, len(frames), extra={"host": self.name})
-            if self.trace is not None:
-                for frame in frames:
-                    self.trace.dropped(len(frame), f"unreachable: host {host}")
+            # no live connection to that host, or its queue is full: never block the loop;
+            # say what was lost (counted per message, logged and traced per batch)
+            self._drop(sum(map(len, frames)), f"unreachable: host {host}: {len(frames)} "
+                       "messages", source=host, count=len(frames))
 
     def flush_out(self) -> None:
         """Send every queued message, one batch per peer host."""
@@ -338,6 +358,7 @@ class Host(Inbox):
         if self.closed:
             return
         self.flush_out()
+        self.flush_drops()
         for sock in (*self._peers.values(), self.router, self.sub,
                      *([self.pub] if self.pub is not None else [])):
             sock.close(linger=0)

@@ -2,8 +2,14 @@
 (counted, logged, traced) what cannot be delivered.
 
 :class:`Inbox` is the receiving half of :class:`vpp.agents.host.Host` (the host inherits it);
-the frames it reads and the reasons it drops are in ``docs/runtime.md`` (Frames, Errors),
-why the usual broadcast has a path of its own in its Performance section.
+the frames it reads and the reasons it drops are in ``docs/runtime.md`` (Frames, Errors,
+Limits), why the usual broadcast has a path of its own in its Performance section.
+
+Nothing read may take the host down: every decode here catches what msgspec raises on
+bytes from elsewhere, nesting past the recursion limit included (``too-deep``), and a
+peer's rate is consulted by its identity before its frame is decoded, so a malformed
+frame costs its sender like any other. Drops are counted at once and logged as one line
+per reason per interval (:class:`vpp.agents.limits.DropLog`).
 """
 
 from __future__ import annotations
@@ -15,12 +21,19 @@ import zmq
 
 from vpp.agents.agent import Agent
 from vpp.agents.codec import DecodeError
+from vpp.agents.limits import quote
 from vpp.agents.messages import WIRE_VERSION, Envelope
 from vpp.coordination.errors import ProtocolError
 
 log = logging.getLogger("vpp.agents.host")
 
-_DRAIN_LIMIT = 10_000
+_DRAIN_LIMIT = 1000
+"""The most messages one drain of the ROUTER (or a DEALER) reads: a flood on one socket
+leaves the timers and the other sockets their turn after at most this many."""
+_REASON_TEXT = 240
+"""A drop's reason is cut to this many characters (and escaped to one printable line)."""
+_TRACED_TEXT = 160
+"""Longer envelope strings (kind, addresses, conversation) are cut in a drop's trace row."""
 _ARRAY_HEADER = {0x91: 1, 0xDC: 3, 0xDD: 5}
 """The length of a MessagePack array's header by its first byte, for one item."""
 
@@ -28,6 +41,10 @@ _ARRAY_HEADER = {0x91: 1, 0xDC: 3, 0xDD: 5}
 class Inbox:
     """The receiving half of a host (a mixin of :class:`vpp.agents.host.Host`, which sets the
     sockets, tables, codec, stats and trace it reads)."""
+
+    key_gate = None
+    """With ``bind_identities``: a callable telling whether the key a connection's
+    ``User-Id`` names is still admitted (a revoked key's messages are dropped); None: all."""
 
     def drain(self, sock: zmq.Socket) -> int:
         """Read and deliver what waits on ``sock``: every message on the ROUTER or a DEALER,
@@ -79,76 +96,127 @@ class Inbox:
         except zmq.ZMQError:
             return parts  # not authenticated (inproc, ipc, plaintext): nothing to bind
         identity = parts[0].decode(errors="replace")
-        if user == identity:
+        if user == identity and (self.key_gate is None or self.key_gate(user)):
             return parts
-        self._drop(sum(map(len, parts)), f"spoofed-sender: host {identity!r} came with the "
-                   f"key allowed for {user!r}")
+        self._drop(sum(map(len, parts)),
+                   f"spoofed-sender: host {quote(identity)} came with the key allowed for "
+                   f"{quote(user)}" if user != identity else
+                   f"revoked-key: host {quote(identity)}'s key is no longer allowed",
+                   source=identity)
         return None
 
-    def _drop(self, size: int, reason: str, envelope: Envelope | None = None) -> None:
-        self.stats.dropped[reason.split(":", 1)[0]] += 1
-        log.warning("host %s dropped a %d-byte frame: %s", self.name, size, reason,
-                    extra={"host": self.name, "agent": envelope.receiver if envelope else "-"})
-        if self.trace is not None:
+    def _drop(self, size: int, reason: str, envelope: Envelope | None = None,
+              source: str | None = None, count: int = 1) -> None:
+        """Count a drop (``count`` messages dropped together) by its reason (the text
+        before the first colon), log it sampled and trace it (the first
+        ``trace_per_interval`` of each reason per interval, one row per call)."""
+        key = reason.split(":", 1)[0]
+        self.stats.dropped[key] += count
+        if len(reason) > _REASON_TEXT or not reason.isprintable():
+            # a reason may quote what a peer sent (an agent's refusal): short, one line
+            reason = reason[:_REASON_TEXT].encode("unicode_escape").decode("ascii")
+        drops = self.drops
+        if not drops.pending:
+            self.call_later(drops.interval_s, self.flush_drops)
+        if drops.note(key, reason, source, count) and self.trace is not None:
+            if envelope is not None and (len(envelope.kind) + len(envelope.sender)
+                                         + len(envelope.receiver)
+                                         + len(envelope.conversation)) > 4 * _TRACED_TEXT:
+                envelope = _cut(envelope)
             self.trace.dropped(size, reason, envelope)
 
-    def _unbatch(self, batch: bytes) -> list[msgspec.Raw] | None:
+    def flush_drops(self) -> None:
+        """Log the drops counted since the last flush, one line per reason, and trace how
+        many of each were not traced one by one (a ``sampled`` row per reason)."""
+        untraced = self.drops.flush()
+        if self.trace is not None:
+            for reason, count in untraced.items():
+                self.trace.dropped(0, f"sampled: {count} more {reason} drops not traced one "
+                                      f"by one")
+
+    def _unbatch(self, batch: bytes, source: str | None) -> list[msgspec.Raw] | None:
         if len(batch) > self._max_batch:
-            self._drop(len(batch), f"oversized: batch of {len(batch)} bytes")
+            self._drop(len(batch), f"oversized: batch of {len(batch)} bytes", source=source)
             return None
         try:
             return self._batch_decoder.decode(batch)
+        except RecursionError:
+            self._drop(len(batch), "too-deep: the batch nests past the recursion limit",
+                       source=source)
         except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
-            self._drop(len(batch), f"malformed-batch: {exc}")
-            return None
+            self._drop(len(batch), f"malformed-batch: {exc}", source=source)
+        return None
 
-    def _envelopes(self, batch: bytes):
+    def _envelopes(self, batch: bytes, source: str | None):
         """Each envelope of a batch that decodes, with its size; the rest are dropped."""
-        frames = self._unbatch(batch)
+        frames = self._unbatch(batch, source)
         for frame in frames or ():
             try:
                 yield self.codec.decode_envelope(frame), len(frame)
             except DecodeError as exc:
-                self._drop(len(frame), str(exc), exc.envelope)
+                self._drop(len(frame), str(exc), exc.envelope, source)
 
     def _on_addressed(self, parts: list[bytes]) -> None:
         if len(parts) != 2:
-            self._drop(sum(map(len, parts)), f"malformed-frames: {len(parts) - 1} frames")
+            source = parts[0].decode(errors="replace")
+            if self.limiter is None or self.limiter.allow(source):
+                self._drop(sum(map(len, parts)), f"malformed-frames: {len(parts) - 1} frames",
+                           source=source)
+            else:
+                self._drop(sum(map(len, parts)), f"rate-limited: {quote(source)}",
+                           source=source)
             return
         identity, batch = parts
         self._accept(identity.decode(errors="replace"), batch)
 
     def _on_uplink(self, source: str, parts: list[bytes]) -> None:
         if len(parts) != 1:
-            self._drop(sum(map(len, parts)), f"malformed-frames: {len(parts)} frames from {source}")
+            self._drop(sum(map(len, parts)), f"malformed-frames: {len(parts)} frames from "
+                       f"{source}", source=source)
             return
         self._accept(source, parts[0])
 
     def _accept(self, source: str, batch: bytes) -> None:
         limiter = self.limiter
-        single = self._single(batch, False) if limiter is None else None
+        # the peer's rate is consulted before anything is decoded: a malformed frame costs
+        # its sender a token like a good one (its first envelope's)
+        if limiter is not None and not limiter.allow(source):
+            self._drop(len(batch), f"rate-limited: {quote(source)}", source=source)
+            return
+        single = self._single(batch, False)
         if single is not None:
             # the usual message: from the host it came from, to an agent of this host
             envelope, body, size = single
             host, _, name = envelope.receiver.partition("/")
             agent = self.agents.get(name) if host == self.name else None
             if agent is not None and envelope.sender.partition("/")[0] == source:
-                self._hand(agent, envelope, body, size, False)
+                self._hand(agent, envelope, body, size, False, source)
                 return
-        for envelope, size in self._envelopes(batch):
-            if limiter is not None and not limiter.allow(source):
-                self._drop(size, f"rate-limited: {source}", envelope)
+        frames = self._unbatch(batch, source)
+        for i, frame in enumerate(frames or ()):
+            size = len(frame)
+            if i and limiter is not None and not limiter.allow(source):
+                # the bucket is empty: the rest of the batch goes unread
+                rest = len(frames) - i
+                self._drop(sum(map(len, frames[i:])), f"rate-limited: {quote(source)} "
+                           f"({rest} envelopes of a batch)", source=source, count=rest)
+                return
+            try:
+                envelope = self.codec.decode_envelope(frame)
+            except DecodeError as exc:
+                self._drop(size, str(exc), exc.envelope, source)
                 continue
             if envelope.sender.partition("/")[0] != source:
-                self._drop(size, f"spoofed-sender: {envelope.sender} came from {source!r}",
-                           envelope)
+                self._drop(size, f"spoofed-sender: {quote(envelope.sender)} came from "
+                           f"{quote(source)}", envelope, source)
                 continue
             host, _, name = envelope.receiver.partition("/")
             agent = self.agents.get(name) if host == self.name else None
             if agent is None:
-                self._drop(size, f"unknown-receiver: {envelope.receiver}", envelope)
+                self._drop(size, f"unknown-receiver: {quote(envelope.receiver)}", envelope,
+                           source)
                 continue
-            self._deliver(agent, envelope, size, False)
+            self._deliver(agent, envelope, size, False, source)
 
     def _single(self, batch: bytes, shared: bool) -> tuple[Envelope, msgspec.Struct, int] | None:
         """A batch of one envelope (one message to a peer, or one broadcast: the usual
@@ -167,7 +235,9 @@ class Inbox:
             if decoder is None or envelope.version != WIRE_VERSION:
                 return None
             body = decoder.decode(envelope.body)
-        except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
+        except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError,
+                RecursionError):
+            # the general path reads it again and says why it is dropped
             return None
         if shared and not body.__struct_config__.frozen:
             return None
@@ -185,46 +255,48 @@ class Inbox:
             return False
         envelope, body, size = single
         for agent in agents:
-            self._hand(agent, envelope, body, size, True)
+            self._hand(agent, envelope, body, size, True, _SUB)
         return True
 
     def _on_broadcast(self, frame: bytes) -> None:
         cut = frame.find(0) + 1
         if not cut:
-            self._drop(len(frame), "malformed-frames: a broadcast frame without its topic")
+            self._drop(len(frame), "malformed-frames: a broadcast frame without its topic",
+                       source=_SUB)
             return
         topic, batch = frame[:cut], frame[cut:]
         agents = self._topics.get(topic)
         if not agents:
             return
-        for envelope, size in self._envelopes(batch):
+        for envelope, size in self._envelopes(batch, _SUB):
             self._hand_broadcast(agents, envelope, size)
 
     def _hand_broadcast(self, agents: list[Agent], envelope: Envelope, size: int) -> None:
         try:
             body = self.codec.decode_body(envelope)
         except DecodeError as exc:
-            self._drop(size, str(exc), envelope)
+            self._drop(size, str(exc), envelope, _SUB)
             return
         if not body.__struct_config__.frozen:
             # a mutable body (a plug-in's kind) is decoded for each subscriber
             for agent in agents:
-                self._deliver(agent, envelope, size, True)
+                self._deliver(agent, envelope, size, True, _SUB)
             return
         # a frozen body is decoded once and shared by every subscriber
         for agent in agents:
-            self._hand(agent, envelope, body, size, True)
+            self._hand(agent, envelope, body, size, True, _SUB)
 
-    def _deliver(self, agent: Agent, envelope: Envelope, size: int, broadcast: bool) -> None:
+    def _deliver(self, agent: Agent, envelope: Envelope, size: int, broadcast: bool,
+                 source: str | None) -> None:
         try:
             body = self.codec.decode_body(envelope)
         except DecodeError as exc:
-            self._drop(size, str(exc), envelope)
+            self._drop(size, str(exc), envelope, source)
             return
-        self._hand(agent, envelope, body, size, broadcast)
+        self._hand(agent, envelope, body, size, broadcast, source)
 
     def _hand(self, agent: Agent, envelope: Envelope, body: msgspec.Struct, size: int,
-              broadcast: bool) -> None:
+              broadcast: bool, source: str | None = None) -> None:
         self.stats.received += 1
         if self.trace is not None:
             # a broadcast is traced as received by the local agent it was handed to
@@ -232,4 +304,16 @@ class Inbox:
         try:
             agent.handle(envelope, body)
         except ProtocolError as exc:
-            self._drop(size, f"rejected: {exc}", envelope)
+            self._drop(size, f"rejected: {exc}", envelope, source)
+
+
+_SUB = "sub"
+"""The source named for what arrives on the SUB (ZeroMQ does not say which publisher)."""
+
+
+def _cut(envelope: Envelope) -> Envelope:
+    """The envelope with its strings cut short and no body (for a drop's trace row)."""
+    return Envelope(envelope.version, envelope.kind[:_TRACED_TEXT],
+                    envelope.sender[:_TRACED_TEXT], envelope.receiver[:_TRACED_TEXT],
+                    envelope.conversation[:_TRACED_TEXT], envelope.round, envelope.sim_time,
+                    msgspec.Raw(b"\xc0"))

@@ -1,9 +1,12 @@
-"""Security over TCP: CURVE keys, the ZAP allow-list, and a per-peer rate limit.
+"""Security over TCP: CURVE keys and the ZAP allow-list (the per-peer rate limit is
+:class:`vpp.agents.limits.RateLimiter`).
 
 Key files are ZeroMQ's certificate files (``zmq.auth``): ``NAME.key`` holds the public
 key, ``NAME.key_secret`` the public and the secret key. An aggregator admits a site only if
-the site's public key file is in its allow-list folder; a refusal is counted and logged
-with a short fingerprint of the key, never the key. See ``docs/protocols/distributed.md``.
+the site's public key file is in its allow-list folder (:mod:`vpp.agents.allow_list`: the
+folder also says which sites each key may serve, and is read again while it runs); a
+refusal is counted and logged with a short fingerprint of the key, never the key. See
+``docs/protocols/distributed.md`` and ``docs/deployment.md``.
 """
 
 from __future__ import annotations
@@ -11,9 +14,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import shutil
 import threading
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -21,7 +22,11 @@ import zmq
 import zmq.auth
 from zmq.auth.thread import ThreadAuthenticator
 
+from vpp.agents.allow_list import AllowDir, KeyFileError, read_allow_dir, write_entry
 from vpp.agents.host import SocketSetup
+from vpp.agents.limits import RateLimiter  # noqa: F401  (it lived here; moved to limits)
+
+__all__ = ["KeyFileError"]  # re-exported: callers catch it from here
 
 log = logging.getLogger(__name__)
 
@@ -33,29 +38,68 @@ _zap_log = logging.getLogger("vpp.zap")
 _zap_log.setLevel(logging.WARNING)
 
 
-class KeyFileError(ValueError):
-    """A key file that is missing or is not a ZeroMQ certificate."""
-
-
 def fingerprint(public_key: bytes) -> str:
     """A short, non-reversible name for a public key (12 hex digits of its SHA-256)."""
     return hashlib.sha256(public_key).hexdigest()[:12]
 
 
+GITIGNORE = "# secret CURVE keys: never commit them\n*.key_secret\n"
+"""What ``vpp keys new`` writes to ``.gitignore`` in a key folder it writes a secret into."""
+
+
+def _write_new(path: Path, text: str, mode: int) -> None:
+    """Create ``path`` with ``mode`` from the start (no moment with wider permissions);
+    refuse an existing file."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        os.fchmod(fd, mode)  # whatever the umask took away, exactly this mode
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
+
+
+def _certificate(public: bytes, secret: bytes | None) -> str:
+    kind = "Secret" if secret is not None else "Public"
+    lines = [f"#   ZeroMQ CURVE **{kind}** Certificate (written by vpp keys new)",
+             "#   " + ("keep it on this machine: mode 0600" if secret is not None
+                      else "give it to the aggregator's operator"),
+             "", "metadata", "curve", f'    public-key = "{public.decode()}"']
+    if secret is not None:
+        lines.append(f'    secret-key = "{secret.decode()}"')
+    return "\n".join(lines) + "\n"
+
+
 def new_keys(directory: Path | str, name: str) -> tuple[Path, Path]:
-    """Write a new key pair ``NAME.key`` (public) and ``NAME.key_secret`` (secret, mode
-    0600) into ``directory``; refuse to overwrite."""
+    """Write a new key pair ``NAME.key`` (public, mode 0644) and ``NAME.key_secret``
+    (secret, created with mode 0600) into ``directory``; refuse to overwrite.
+
+    A folder it creates gets mode 0700; a ``.gitignore`` that ignores ``*.key_secret`` is
+    written beside the keys unless one is there already. An existing folder that others may
+    enter is used as it is, with a warning (its mode is the owner's choice)."""
     directory = Path(directory)
+    if not name or "/" in name or name.startswith("."):
+        raise KeyFileError(f"a key name must be non-empty, without '/' or a leading '.': "
+                           f"{name!r}")
     public, secret = directory / f"{name}.key", directory / f"{name}.key_secret"
-    if not name or "/" in name:
-        raise KeyFileError(f"a key name must be non-empty and without '/': {name!r}")
     for path in (public, secret):
         if path.exists():
             raise KeyFileError(f"{path} exists already; not overwritten")
-    directory.mkdir(parents=True, exist_ok=True)
-    pub, sec = zmq.auth.create_certificates(directory, name)
-    os.chmod(sec, 0o600)
-    return Path(pub), Path(sec)
+    try:
+        if not directory.exists():
+            directory.mkdir(parents=True, mode=0o700)
+            os.chmod(directory, 0o700)
+        elif directory.stat().st_mode & 0o077:
+            log.warning("%s can be read by others (mode %o); the secret key is written "
+                        "with mode 0600", directory, directory.stat().st_mode & 0o777)
+        pub, sec = zmq.curve_keypair()
+        _write_new(secret, _certificate(pub, sec), 0o600)
+        _write_new(public, _certificate(pub, None), 0o644)
+        ignore = directory / ".gitignore"
+        if not ignore.exists():
+            _write_new(ignore, GITIGNORE, 0o644)
+    except OSError as exc:
+        raise KeyFileError(f"{directory}: cannot write keys ({exc.strerror})") from None
+    return public, secret
 
 
 def load_public(path: Path | str) -> bytes:
@@ -78,22 +122,11 @@ def load_secret(path: Path | str) -> tuple[bytes, bytes]:
     return public, secret
 
 
-def allow(key_file: Path | str, allow_dir: Path | str) -> Path:
-    """Copy a public key file into an allow-list folder; return where it went. A file
-    holding a secret key is refused: only public keys travel."""
-    try:
-        public, secret = zmq.auth.load_certificate(key_file)
-    except (OSError, ValueError) as exc:
-        raise KeyFileError(f"{key_file}: not a readable ZeroMQ key file ({exc})") from None
-    if secret is not None:
-        raise KeyFileError(f"{key_file} holds a secret key; allow the public .key file")
-    allow_dir = Path(allow_dir)
-    allow_dir.mkdir(parents=True, exist_ok=True)
-    target = allow_dir / Path(key_file).name
-    if target.exists() and load_public(target) != public:
-        raise KeyFileError(f"{target} holds another key already; not overwritten")
-    shutil.copyfile(key_file, target)
-    return target
+def allow(key_file: Path | str, allow_dir: Path | str,
+          sites: list[str] | None = None) -> Path:
+    """Admit a public key file into an allow-list folder, with the sites it may serve
+    (None: every site); return the ``.key`` written (see :mod:`vpp.agents.allow_list`)."""
+    return write_entry(key_file, allow_dir, sites)[0]
 
 
 def allowed_keys(allow_dir: Path | str) -> set[bytes]:
@@ -104,17 +137,7 @@ def allowed_keys(allow_dir: Path | str) -> set[bytes]:
 def allowed_names(allow_dir: Path | str) -> dict[bytes, str]:
     """Every public key in an allow-list folder, with the name it is allowed under: its
     file's name without ``.key`` (``north.key`` admits the host ``north``)."""
-    allow_dir = Path(allow_dir)
-    if not allow_dir.is_dir():
-        raise KeyFileError(f"{allow_dir}: no such allow-list folder")
-    names: dict[bytes, str] = {}
-    for path in sorted(allow_dir.glob("*.key")):
-        key = load_public(path)
-        if key in names:
-            raise KeyFileError(f"{path} holds the key of {names[key]}.key: a key admits one "
-                               "host name")
-        names[key] = path.stem
-    return names
+    return {e.key: n for n, e in read_allow_dir(allow_dir).items()}
 
 
 def key_name(key_file: Path | str) -> str:
@@ -153,15 +176,15 @@ class _NamingAuthenticator(ThreadAuthenticator):
     """pyzmq's ZAP thread, with the admitted key's allow-list name as the connection's
     ``User-Id`` (pyzmq's documented hook; its default is the key itself)."""
 
-    def __init__(self, context: zmq.Context, names: dict[bytes, str]) -> None:
+    def __init__(self, context: zmq.Context, allow_list: AllowList) -> None:
         super().__init__(context, log=_zap_log)
-        self.names = names
+        self.allow_list = allow_list
 
     def curve_user_id(self, client_public_key: bytes) -> str:
         """The name the key is allowed under (ZeroMQ hands it to every message)."""
         key = client_public_key
         z85 = zmq.utils.z85.encode(key) if len(key) == 32 else key
-        return self.names.get(z85, "")
+        return self.allow_list.names.get(z85, "")
 
 
 class AllowList:
@@ -170,24 +193,36 @@ class AllowList:
     Every message that comes over an admitted connection carries, as its ZeroMQ
     ``User-Id`` property, the name the key is allowed under; a host made with
     ``bind_identities=True`` delivers it only when that name is the sending host's name
-    (see :meth:`vpp.agents.host.Host.drain`).
+    and (with :attr:`admits` as its ``key_gate``) while that key is still admitted.
 
     Args:
         context: the context whose sockets it guards (start it before binding).
-        keys: the admitted public keys, each with the host name it admits
-            (:func:`allowed_names`), or a set of keys (then the names are their
-            fingerprints, which no host is named after).
+        keys: an allow-list folder (:class:`vpp.agents.allow_list.AllowDir`: read again
+            when it changes, see :meth:`poll`), the admitted public keys each with the
+            host name it admits (:func:`allowed_names`), or a set of keys (then the names
+            are their fingerprints, which no host is named after). Only a folder carries
+            the sites each key may serve; the others grant every site.
     """
 
-    def __init__(self, context: zmq.Context, keys: set[bytes] | dict[bytes, str]) -> None:
-        named = keys if isinstance(keys, dict) else {k: fingerprint(k) for k in keys}
-        self.names = {zmq.utils.z85.encode(k) if len(k) == 32 else k: n
-                      for k, n in named.items()}
-        self.keys = set(self.names)
+    def __init__(self, context: zmq.Context,
+                 keys: AllowDir | set[bytes] | dict[bytes, str]) -> None:
+        self.folder = keys if isinstance(keys, AllowDir) else None
+        if self.folder is None:
+            named = keys if isinstance(keys, dict) else {k: fingerprint(k) for k in keys}
+            self._set_names({zmq.utils.z85.encode(k) if len(k) == 32 else k: n
+                             for k, n in named.items()})
+        else:
+            self._set_names(dict(self.folder.by_key))
         self.refused: Counter[str] = Counter()
         self.admitted = 0
         self._lock = threading.Lock()
-        self._auth = _NamingAuthenticator(context, self.names)
+        self._narrowed: set[str] = set()
+        self._auth = _NamingAuthenticator(context, self)
+
+    @property
+    def keys(self) -> set[bytes]:
+        """The admitted public keys (Z85)."""
+        return set(self.names)
 
     def start(self) -> AllowList:
         """Start answering ZAP requests (in a thread of pyzmq's)."""
@@ -196,8 +231,12 @@ class AllowList:
         return self
 
     def callback(self, domain: str, key: bytes) -> bool:
-        """ZAP's question: is this (Z85) client key admitted?"""
-        ok = key in self.keys
+        """ZAP's question: is this (Z85) client key admitted? An unknown key makes the
+        folder be looked at again first, so that a key allowed a moment ago is admitted."""
+        ok = key in self.names
+        if not ok and self.folder is not None:
+            self._reread(at_once=True)
+            ok = key in self.names
         with self._lock:
             if ok:
                 self.admitted += 1
@@ -208,6 +247,41 @@ class AllowList:
                         fingerprint(key))
         return ok
 
+    def poll(self, now: float | None = None) -> set[str]:
+        """Read the allow-list folder again if it changed (at most every ``poll_s``):
+        new keys are admitted from the next handshake on; return the host names whose key
+        was revoked or whose sites were narrowed (the caller drops their sessions)."""
+        if self.folder is None:
+            return set()
+        self._reread(now)
+        with self._lock:
+            changed, self._narrowed = self._narrowed, set()
+        return changed
+
+    def _reread(self, now: float | None = None, *, at_once: bool = False) -> None:
+        # from the event loop's thread (poll) or the ZAP thread (callback), one at a time
+        with self._lock:
+            self._narrowed |= self.folder.poll(now, at_once=at_once)
+            if self.folder.by_key != self.names:
+                self._set_names(dict(self.folder.by_key))
+
+    def _set_names(self, names: dict[bytes, str]) -> None:
+        # reference swaps: a reader in another thread sees the old table or the new one
+        self.names = names
+        self._hosts = frozenset(names.values())
+
+    def admits(self, name: str) -> bool:
+        """True while a key is admitted under host ``name`` (a host's ``key_gate``)."""
+        return name in self._hosts
+
+    def refusal(self, host: str, sites: list[str]) -> str | None:
+        """Why host ``host`` may not serve ``sites`` (None when it may)."""
+        if self.folder is not None:
+            return self.folder.refusal(host, sites)
+        if not self.admits(host):
+            return f"no key is admitted under host name {host!r}"
+        return None
+
     @property
     def refused_total(self) -> int:
         """Handshakes refused, whatever the key."""
@@ -216,33 +290,3 @@ class AllowList:
     def stop(self) -> None:
         """Stop the ZAP thread."""
         self._auth.stop()
-
-
-class RateLimiter:
-    """A token bucket per peer: ``rate_per_s`` envelopes a second, bursts up to ``burst``.
-
-    Args:
-        rate_per_s: the sustained rate allowed to each peer.
-        burst: the most envelopes a peer may send at once after a quiet spell.
-    """
-
-    def __init__(self, rate_per_s: float = 5000.0, burst: float = 10000.0) -> None:
-        if rate_per_s <= 0 or burst < 1:
-            raise ValueError(f"rate_per_s must be positive and burst >= 1, got "
-                             f"{rate_per_s} and {burst}")
-        self.rate_per_s = rate_per_s
-        self.burst = burst
-        self.limited: Counter[str] = Counter()
-        self._buckets: dict[str, tuple[float, float]] = {}
-
-    def allow(self, peer: str, now: float | None = None) -> bool:
-        """Take one token from ``peer``'s bucket; False (and counted) when it is empty."""
-        now = time.monotonic() if now is None else now
-        tokens, last = self._buckets.get(peer, (self.burst, now))
-        tokens = min(self.burst, tokens + (now - last) * self.rate_per_s)
-        if tokens < 1.0:
-            self._buckets[peer] = (tokens, now)
-            self.limited[peer] += 1
-            return False
-        self._buckets[peer] = (tokens - 1.0, now)
-        return True

@@ -72,6 +72,18 @@ ROUND_COLUMNS = (
 )
 
 
+class TraceWriteError(RuntimeError):
+    """A trace shard that could not be opened or written (the disk full, the folder not
+    writable). Raised once, by the flush, sync or close that first meets it; the rows of
+    the flushes before it stay on disk (SQLite rolls the failed transaction back)."""
+
+    def __init__(self, path: Path, cause: BaseException, opening: bool = False) -> None:
+        super().__init__(f"the trace shard {path} could not be "
+                         f"{'opened' if opening else 'written'}: {cause}")
+        self.path = path
+        self.__cause__ = cause
+
+
 def shard_path(run_dir: Path | str, host: str) -> Path:
     """Where the shard of ``host`` lives inside a run directory."""
     return Path(run_dir) / "trace" / f"{host}.sqlite"
@@ -92,7 +104,6 @@ class TraceRecorder:
         flush_interval_s: float = 1.0,
     ) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.host = host
         self.flush_rows = flush_rows
         self.flush_interval_s = flush_interval_s
@@ -105,12 +116,20 @@ class TraceRecorder:
         self._last_flush = time.monotonic()
         self._encoder = msgspec.msgpack.Encoder()
         self._error: BaseException | None = None
+        self._reported = False
         self._jobs: deque = deque()  # handed to the writer, the first being written
         self._handoff = threading.Condition()
-        db = sqlite3.connect(self.path, check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        db.executescript(_SCHEMA)
+        db = None
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path, check_same_thread=False)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.executescript(_SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            if db is not None:
+                db.close()
+            raise TraceWriteError(self.path, exc, opening=True) from exc
         self._writer = threading.Thread(target=self._write_loop, args=(db,),
                                         name=f"trace-{host}", daemon=True)
         self._writer.start()
@@ -203,13 +222,21 @@ class TraceRecorder:
         self._wait_written()
         self._raise_writer_error()
 
+    @property
+    def failed(self) -> BaseException | None:
+        """The write error that stopped this shard (None while it writes)."""
+        return self._error
+
     def close(self) -> None:
-        """Flush, wait for the writer and close the shard."""
+        """Flush, wait for the writer and close the shard (raising a write error only if
+        no flush has raised it yet)."""
         if not self._writer.is_alive():
             return
-        self.sync()
-        self._hand(None)
-        self._writer.join()
+        try:
+            self.sync()
+        finally:
+            self._hand(None)
+            self._writer.join()
 
     # The hand-off to the writer survives a signal's exception (KeyboardInterrupt,
     # SystemExit from a SIGTERM handler) raised in this thread anywhere, e.g. between
@@ -229,9 +256,9 @@ class TraceRecorder:
                 self._handoff.wait(self._WAKE_S)
 
     def _raise_writer_error(self) -> None:
-        if self._error is not None:
-            raise RuntimeError(f"the trace shard {self.path} could not be written: "
-                               f"{self._error}") from self._error
+        if self._error is not None and not self._reported:
+            self._reported = True
+            raise TraceWriteError(self.path, self._error)
 
     def _write_loop(self, db: sqlite3.Connection) -> None:
         while True:
@@ -244,7 +271,7 @@ class TraceRecorder:
             try:
                 if self._error is None:
                     self._write(db, *job)
-            except (sqlite3.Error, zlib.error) as exc:
+            except (sqlite3.Error, zlib.error, OSError) as exc:
                 log.error("trace shard %s: %s", self.path, exc)
                 self._error = exc
             finally:

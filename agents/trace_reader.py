@@ -1,8 +1,16 @@
-"""Reading a run's trace: every shard of ``DIR/trace/`` as one."""
+"""Reading a run's trace: every shard of ``DIR/trace/`` as one.
+
+A message's body is what a peer sent (decoded strictly by its kind when it arrived, but
+with any unknown fields it carried): each is decoded on its own here, after its nesting is
+bounded (:func:`vpp.agents.codec.check_depth`), and one that does not decode is shown as
+``<undecodable body: REASON>``. A chunk that cannot be read at all is skipped, counted in
+:attr:`TraceReader.unreadable_chunks` and logged; the other chunks are read.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import zlib
 from collections.abc import Iterator
@@ -12,7 +20,29 @@ from typing import Any
 
 import msgspec
 
+from vpp.agents.codec import DECODE_ERRORS, DecodeError, check_depth
 from vpp.agents.trace import CHUNK_ENCODING, MESSAGE_FIELDS, ROUND_COLUMNS
+
+log = logging.getLogger(__name__)
+
+_Row = tuple[int, float | None, str, str | None, str | None, str | None, str | None,
+             int | None, int, msgspec.Raw, str | None]
+_chunk_decoder = msgspec.msgpack.Decoder(list[_Row])
+_NIL = b"\xc0"
+
+
+def decode_body(raw: bytes | msgspec.Raw) -> Any:
+    """A traced body as plain data, or ``<undecodable body: REASON>``."""
+    raw = bytes(raw)
+    if raw == _NIL:
+        return None
+    try:
+        check_depth(raw)
+        return msgspec.msgpack.decode(raw)
+    except DecodeError as exc:
+        return f"<undecodable body: {exc.reason}>"
+    except DECODE_ERRORS as exc:
+        return f"<undecodable body: {type(exc).__name__}>"
 
 
 class TraceError(ValueError):
@@ -58,6 +88,7 @@ class TraceReader:
         if not shards:
             raise TraceError(f"{self.run_dir} holds no trace (expected {self.run_dir}/trace/*.sqlite)")
         self._dbs: dict[str, sqlite3.Connection] = {}
+        self.unreadable_chunks = 0
         for path in shards:
             db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
             self._dbs[path.stem] = db
@@ -96,7 +127,7 @@ class TraceReader:
         conv = None if step is None else f"/{step}"
         rows = []
         for host, raw in self._chunk_rows():
-            row = MessageRow(host, *raw)
+            row = MessageRow(host, *raw[:9], decode_body(raw[9]), raw[10])
             if kind is not None and row.kind != kind:
                 continue
             if direction is not None and row.direction != direction:
@@ -155,11 +186,19 @@ class TraceReader:
             counts[key] = counts.get(key, 0) + 1
         return counts
 
-    def _chunk_rows(self) -> Iterator[tuple[str, list]]:
-        """(host, raw message row) for every row of every chunk, in write order."""
-        sql = "SELECT encoding, data FROM message_chunks ORDER BY chunk"
-        for host, (encoding, data) in self._all(sql):
+    def _chunk_rows(self) -> Iterator[tuple[str, tuple]]:
+        """(host, raw message row, its body still encoded) for every row of every
+        readable chunk, in write order."""
+        sql = "SELECT chunk, encoding, data FROM message_chunks ORDER BY chunk"
+        for host, (chunk, encoding, data) in self._all(sql):
             if encoding != CHUNK_ENCODING:
                 raise TraceError(f"{host}: message chunks encoded as {encoding!r}, this "
                                  f"reader knows {CHUNK_ENCODING!r}")
-            yield from ((host, raw) for raw in msgspec.msgpack.decode(zlib.decompress(data)))
+            try:
+                rows = _chunk_decoder.decode(zlib.decompress(data))
+            except (zlib.error, *DECODE_ERRORS) as exc:
+                self.unreadable_chunks += 1
+                log.warning("%s: message chunk %d of the trace cannot be read (%s); skipped",
+                            host, chunk, type(exc).__name__)
+                continue
+            yield from ((host, raw) for raw in rows)

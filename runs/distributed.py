@@ -23,7 +23,8 @@ import zmq
 
 from vpp.agents.aggregator import AggregatorAgent
 from vpp.agents.clock import SimulatedClock
-from vpp.agents.coordinator import CoordinatorAgent, LinkSettings
+from vpp.agents.codec import SCENARIO_FRAME_BYTES
+from vpp.agents.coordinator import CoordinatorAgent, LinkSettings, SiteAccess
 from vpp.agents.host import Host, PeerLimiter, SocketSetup
 from vpp.agents.loop import EventLoop
 from vpp.agents.membership import Applied, distributed_registry
@@ -62,6 +63,28 @@ def check_distributable(scenario: Scenario) -> None:
                             "run it without --processes")
 
 
+def listener_setup(settings: LinkSettings, then: SocketSetup | None = None) -> SocketSetup:
+    """The options of the aggregator's listening ROUTER, then ``then``'s (CURVE keys).
+
+    - ``ROUTER_HANDOVER`` 0: a host name belongs to the connection that took it first
+      until that connection is gone; another connection under the same name is not read
+      (ZeroMQ drops it before any of its messages reaches the host), so a plaintext peer
+      cannot take a live site's name and cut it off.
+    - ZeroMQ heartbeats (``ZMQ_HEARTBEAT_IVL`` every ``heartbeat_ms``, the connection
+      closed after ``timeout_ms`` without an answer): a connection whose process or
+      machine died without closing it lets its name go, and the restarted process joins.
+    """
+
+    def setup(sock: zmq.Socket) -> None:
+        sock.setsockopt(zmq.ROUTER_HANDOVER, 0)
+        sock.setsockopt(zmq.HEARTBEAT_IVL, settings.heartbeat_ms)
+        sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, settings.timeout_ms)
+        if then is not None:
+            then(sock)
+
+    return setup
+
+
 class AggregatorRun:
     """A scenario run whose sites are other processes.
 
@@ -82,6 +105,15 @@ class AggregatorRun:
         bind_identities: a CURVE-authenticated site host must use the name its key is
             allowed under (see :class:`vpp.agents.host.Host`); ``vpp aggregator`` sets it
             with CURVE.
+        access: which sites each host may serve, read live (the CURVE allow-list,
+            :class:`vpp.agents.security.AllowList`); with ``bind_identities``, its
+            ``admits`` also gates every message of a connection whose key was revoked.
+
+    Whatever the transport, the listening socket binds each host name to the connection
+    that holds it (ROUTER handover off: a second connection under a live host's name is
+    not read), and ZeroMQ heartbeats on it (``heartbeat_ms``, ``timeout_ms``) release the
+    name of a connection that died without closing, so that a restarted site process can
+    join again (see :func:`listener_setup`).
     """
 
     def __init__(self, scenario: Scenario, out_dir: Path | str, *, bind: str,
@@ -89,7 +121,8 @@ class AggregatorRun:
                  listen_setup: SocketSetup | None = None, limiter: PeerLimiter | None = None,
                  settings: LinkSettings | None = None, min_sites: int | None = None,
                  join_timeout_s: float = 60.0, stop_timeout_s: float = 10.0,
-                 context: zmq.Context | None = None, bind_identities: bool = False) -> None:
+                 context: zmq.Context | None = None, bind_identities: bool = False,
+                 access: SiteAccess | None = None) -> None:
         check_distributable(scenario)
         self.scenario = scenario
         self.seed = scenario.seed if seed is None else seed
@@ -109,12 +142,15 @@ class AggregatorRun:
         self.trace = TraceRecorder(shard_path(self.out_dir, AGGREGATOR_HOST), AGGREGATOR_HOST)
         self.host = Host(AGGREGATOR_HOST, f"inproc://agg-{uuid.uuid4().hex}", context=self.context,
                          clock=self.clock, registry=distributed_registry(), trace=self.trace,
-                         limiter=limiter, bind_identities=bind_identities)
-        self.endpoint = self.host.listen(bind, listen_setup)
+                         limiter=limiter, bind_identities=bind_identities,
+                         max_send_bytes=SCENARIO_FRAME_BYTES)
+        if bind_identities and access is not None and hasattr(access, "admits"):
+            self.host.key_gate = access.admits
+        self.endpoint = self.host.listen(bind, listener_setup(self.settings, listen_setup))
         self.coordinator = CoordinatorAgent(
             "coordinator", names, scenario_digest=scenario_digest(scenario), seed=self.seed,
             run_name=self.out_dir.name, settings=self.settings,
-            scenario=msgspec.msgpack.encode(scenario))
+            scenario=msgspec.msgpack.encode(scenario), access=access)
         self.aggregator = self._make_aggregator(scenario, scenario_path)
         self.host.add(self.aggregator)
         self.host.add(self.coordinator)
@@ -216,6 +252,7 @@ class AggregatorRun:
         t0 = time.perf_counter()
         self.wait_for_sites(abort)
         while not self.finished:
+            self._check_someone_is_left(t0)
             self.step()
             if progress is not None:
                 progress(self.step_index)
@@ -223,6 +260,21 @@ class AggregatorRun:
         summary = self.summary(wall_s=time.perf_counter() - t0)
         self.write_results(summary)
         return summary
+
+    def _check_someone_is_left(self, t0: float) -> None:
+        """Raise :class:`DistributedError` (after writing the results so far) when every
+        site host is lost and none comes back within the link's timeout: a run that
+        serves nothing must not end as if it had served."""
+        grace_s = self.settings.timeout_ms / 1000.0
+        if self.coordinator.live_sites() or self.loop.run_until(
+                lambda: bool(self.coordinator.live_sites()), grace_s):
+            return
+        self.write_results(self.summary(wall_s=time.perf_counter() - t0))
+        raise DistributedError(
+            f"every site was lost before step {self.step_index} of {self.scenario.steps} "
+            f"and none came back within {grace_s:g} s (lost: "
+            f"{', '.join(self.coordinator.lost_sites()) or '-'}); results so far are in "
+            f"{self.out_dir}")
 
     def stop_sites(self, reason: str) -> list[str]:
         """Send ``Stop`` to every live host, wait for their ``Stopped``; return those that
@@ -264,7 +316,8 @@ class AggregatorRun:
             "absent_sites": self.absent,
             "lost_sites": self.coordinator.lost_sites(),
             "liveness_events": [{"event": e.event, "host": e.host, "sites": e.sites,
-                                 "step": e.step} for e in self.coordinator.events],
+                                 "step": e.step, **({"reason": e.reason} if e.reason else {})}
+                                for e in self.coordinator.events],
             "unstopped_hosts": self.unstopped,
             "refused_registrations": self.coordinator.refusals,
         }

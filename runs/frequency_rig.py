@@ -52,6 +52,9 @@ class FrequencyRig:
         hosts: the names of the grid host and the site host (trace shards are named after
             them; the sites' addresses assume the defaults).
         record_sites: the grid agent keeps each site's metered response per sample.
+        pub_keys: with ``tcp``, the grid publisher's CURVE key pair (public, secret): the
+            samples go out on a CURVE endpoint (:attr:`secure_pub_endpoint`, the one the
+            rig's site host hears), which ``vpp site --frequency-key`` can read too.
     """
 
     def __init__(self, source: SwingSource | ReplaySource, sites: Sequence[FrequencySiteAgent],
@@ -59,7 +62,8 @@ class FrequencyRig:
                  clock: Clock | None = None, run_dir: Path | None = None,
                  event: str = "event", context: zmq.Context | None = None,
                  hosts: tuple[str, str] = (GRID_HOST, SITE_HOST),
-                 record_sites: bool = False) -> None:
+                 record_sites: bool = False,
+                 pub_keys: tuple[bytes, bytes] | None = None) -> None:
         if transport not in ("inproc", "tcp"):
             raise ValueError(f"transport must be inproc or tcp, got {transport!r}")
         self.clock = clock or SimulatedClock()
@@ -82,7 +86,20 @@ class FrequencyRig:
                               clock=self.clock, registry=reg, trace=trace_grid)
         self.site_host = Host(site_name, ends[2], context=self.context, clock=self.clock,
                               registry=reg, trace=trace_sites)
-        self.site_host.connect(grid_name, self.grid_host.endpoint, self.grid_host.pub_endpoint)
+        self.secure_pub_endpoint: str | None = None
+        if pub_keys is not None:
+            from vpp.agents.curve import publish_securely, subscriber_setup
+
+            if transport != "tcp":
+                raise ValueError("pub_keys: a CURVE feed needs the tcp transport")
+            self.secure_pub_endpoint = publish_securely(self.grid_host, "tcp://127.0.0.1:*",
+                                                        *pub_keys)
+            subscriber_setup(pub_keys[0])(self.site_host.sub)
+            self.site_host.connect(grid_name, self.grid_host.endpoint)
+            self.site_host.hear(self.secure_pub_endpoint)
+        else:
+            self.site_host.connect(grid_name, self.grid_host.endpoint,
+                                   self.grid_host.pub_endpoint)
         self.grid_host.connect(site_name, self.site_host.endpoint)
         self.sites = list(sites)
         for site in self.sites:

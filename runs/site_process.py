@@ -23,10 +23,10 @@ from pathlib import Path
 import msgspec
 import zmq
 
+from vpp.agents import codec
 from vpp.agents.agent import Agent
 from vpp.agents.clock import SimulatedClock
 from vpp.agents.coordinator import LINK_AGENT, LinkSettings
-from vpp.agents.frequency_site import FrequencySiteAgent
 from vpp.agents.host import Host, SocketSetup
 from vpp.agents.liveness import LinkMode
 from vpp.agents.loop import EventLoop
@@ -38,24 +38,22 @@ from vpp.agents.membership import (
     distributed_registry,
 )
 from vpp.agents.site_link import RemoteSiteAgent, SiteLinkAgent
-from vpp.agents.trace import TraceRecorder, shard_path
-from vpp.coordination.frequency import presets
-from vpp.coordination.frequency.messages import FREQUENCY_TOPIC
-from vpp.coordination.frequency.rule import SiteFrequencyRule
-from vpp.physics.battery import Battery
-from vpp.physics.loads import CurtailableLoad, FixedLoad
-from vpp.physics.source import VariableSource
+from vpp.agents.curve import HandshakeWatch, chain
+from vpp.agents.trace import TraceRecorder, TraceWriteError, shard_path
 from vpp.runs.devices import build_devices
 from vpp.runs.distributed import AGGREGATOR_HOST, scenario_digest
+from vpp.runs.local_response import LocalFrequency, LocalResponse
 from vpp.runs.plugins import site_strategies
 from vpp.runs.scenario import AdmmSpec, Scenario, ScenarioError, step_times
 
 log = logging.getLogger(__name__)
 
 EXIT_STOPPED = 0
+EXIT_FAILED = 1
 EXIT_REFUSED = 2
 EXIT_SIGNAL = 143
 EXIT_ORPHANED = 3
+EXIT_LOCAL_TOO_LONG = 4
 
 
 @dataclass
@@ -63,7 +61,9 @@ class SiteProcessResult:
     """How a site process ended.
 
     Attributes:
-        exit_code: 0 stopped by the aggregator, 2 refused, 3 parent gone, 143 signal.
+        exit_code: 0 stopped by the aggregator, 1 its output could not be written, 2
+            refused (by the coordinator, or the CURVE handshake), 3 parent gone, 4 on local
+            rules for longer than ``local_for_s``, 143 signal.
         reason: why, in words.
         host: the process's host name.
         modes: the link's mode changes (joined, holding, local), in order.
@@ -138,117 +138,6 @@ def build_remote_admm_sites(scenario: Scenario, names: Sequence[str], where: str
     return sites, indices
 
 
-@dataclass(frozen=True)
-class LocalFrequency:
-    """Where a site process hears the grid's frequency, and what its sites do about it
-    when the process is on local rules only (the aggregator gone past the grace).
-
-    Attributes:
-        endpoint: a PUB that publishes ``FrequencySample`` on the ``frequency`` topic (a
-            grid agent's, ``tcp://HOST:PORT`` or ``ipc://PATH``; in the field, the site's
-            own meter).
-        service: a service preset (``vpp.coordination.frequency.presets.SERVICES``:
-            ``ce-fcr``, ``gb-dc``, ``ercot-ffr``) the batteries give; its nominal
-            frequency is the grid's.
-        shedding: a UFLS preset (``presets.SHEDDING``: ``de-ufls``, ``ercot-ufls``) for the
-            sites' fixed and curtailable loads, or None (no load is shed).
-        curtailment: an over-frequency curtailment preset (``presets.CURTAILMENT``:
-            ``lfsm-o-50``, ``lfsm-o-60``) for the sites' PV and wind, or None.
-
-    Raises:
-        ValueError: an unknown preset, or one for another nominal frequency than the
-            service's (naming the option).
-    """
-
-    endpoint: str
-    service: str = "ce-fcr"
-    shedding: str | None = None
-    curtailment: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.service not in presets.SERVICES:
-            raise ValueError(f"--frequency-service: unknown service {self.service!r} "
-                             f"(known: {', '.join(sorted(presets.SERVICES))})")
-        f0 = self.f0_hz
-        if self.shedding is not None:
-            presets.shedding(self.shedding, f0, "--frequency-shedding")
-        if self.curtailment is not None:
-            presets.curtailment(self.curtailment, f0, "--frequency-curtailment")
-
-    @property
-    def f0_hz(self) -> float:
-        """The grid's nominal frequency (the service's)."""
-        return presets.SERVICES[self.service].f0_hz
-
-
-class LocalResponse:
-    """The local frequency response of a site process's sites, listening only while the
-    link is ``local``: one frequency agent per site that has something to give.
-
-    A site's first battery gives the service (its discharge rating contracted); with
-    ``spec.shedding``, its fixed and curtailable loads are shed by stages; with
-    ``spec.curtailment``, its PV and wind are curtailed. The load and the renewable output
-    the stages apply to are the devices' own at the moment the process goes local (no
-    step runs while it is local).
-
-    Args:
-        host: the site process's host (it hears ``spec.endpoint``).
-        sites: the process's sites.
-        spec: where the frequency comes from, and the presets.
-    """
-
-    def __init__(self, host: Host, sites: Sequence, spec: LocalFrequency) -> None:
-        self.host = host
-        self.spec = spec
-        self.agents: list[FrequencySiteAgent] = []
-        self._devices: dict[str, tuple[list, list, float]] = {}
-        f0 = spec.f0_hz
-        shedding = presets.shedding(spec.shedding, f0) if spec.shedding else None
-        curtailment = presets.curtailment(spec.curtailment, f0) if spec.curtailment else None
-        for site in sites:
-            battery = next((d.model for d in site.devices if isinstance(d.model, Battery)),
-                           None)
-            loads = [d for d in site.devices
-                     if isinstance(d.model, (FixedLoad, CurtailableLoad))]
-            renewables = [d for d in site.devices if isinstance(d.model, VariableSource)]
-            sheds = shedding is not None and bool(loads)
-            curtails = curtailment is not None and bool(renewables)
-            if battery is None and not sheds and not curtails:
-                continue
-            rule = SiteFrequencyRule(
-                f0_hz=f0, service=presets.SERVICES[spec.service] if battery else None,
-                contracted_kw=battery.params.p_discharge_max_kw if battery else 0.0,
-                shedding=shedding if sheds else None,
-                curtailment=curtailment if curtails else None)
-            agent = FrequencySiteAgent(f"{site.name}.frequency", rule, battery=battery)
-            self.agents.append(agent)
-            self._devices[agent.name] = (loads if sheds else [], renewables if curtails else [],
-                                         site.dt_h)
-        self.active = False
-        host.hear(spec.endpoint)
-
-    def _refresh(self, agent: FrequencySiteAgent) -> None:
-        """The load and the renewable output the agent's stages apply to, as of now."""
-        loads, renewables, dt_h = self._devices[agent.name]
-        agent.rule.sheddable_kw = sum(max(-d.offer(dt_h).p_min_kw, 0.0) for d in loads)
-        agent.rule.renewable_kw = sum(max(d.offer(dt_h).p_max_kw, 0.0) for d in renewables)
-
-    def on_mode(self, mode: LinkMode) -> None:
-        """Respond in ``local`` mode only (from the next sample); stop once joined again."""
-        if mode is LinkMode.LOCAL and not self.active:
-            for agent in self.agents:
-                self._refresh(agent)
-                if agent.host is None:
-                    self.host.add(agent)  # subscribes
-                else:
-                    self.host.subscribe(agent, FREQUENCY_TOPIC)
-            self.active = True
-        elif mode is LinkMode.JOINED and self.active:
-            for agent in self.agents:
-                self.host.unsubscribe(agent, FREQUENCY_TOPIC)
-            self.active = False
-
-
 class _Signals:
     """SIGTERM and SIGINT end the serving loop (the trace is flushed on the way out)."""
 
@@ -309,8 +198,9 @@ def fetch_scenario(connect: str, host_name: str, *, setup: SocketSetup | None = 
     the answer is not the scenario its digest says."""
     context = zmq.Context()
     host = Host(host_name, f"inproc://{host_name}-ask-{uuid.uuid4().hex}", context=context,
-                registry=distributed_registry())
-    host.connect(AGGREGATOR_HOST, connect, duplex=True, setup=setup)
+                registry=distributed_registry(), max_frame_bytes=codec.SCENARIO_FRAME_BYTES)
+    handshake = HandshakeWatch()
+    host.connect(AGGREGATOR_HOST, connect, duplex=True, setup=chain(handshake.setup, setup))
     asker = host.add(_ScenarioAsker(period_s))
     loop = EventLoop(host)
     signals = _Signals()
@@ -319,9 +209,13 @@ def fetch_scenario(connect: str, host_name: str, *, setup: SocketSetup | None = 
         while asker.sent is None and asker.refused is None and signals.received is None:
             if end is not None and time.monotonic() > end:
                 break
+            if (why := handshake.refused()) is not None:
+                asker.refused = why
+                break
             loop.run_once(0.05)
     finally:
         signals.restore()
+        handshake.close()
         host.close()
         context.term()
     if signals.received is not None:
@@ -331,9 +225,11 @@ def fetch_scenario(connect: str, host_name: str, *, setup: SocketSetup | None = 
     if asker.sent is None:
         raise ScenarioError(f"{connect}: no answer from an aggregator within {timeout_s} s")
     try:
+        codec.check_depth(asker.sent.scenario)  # bounded before it is decoded
         scenario = msgspec.msgpack.decode(asker.sent.scenario, type=Scenario)
-    except msgspec.DecodeError as exc:  # ValidationError is a DecodeError
-        raise ScenarioError(f"{connect}: the aggregator sent no valid scenario ({exc})") from None
+    except (codec.DecodeError, *codec.DECODE_ERRORS) as exc:
+        raise ScenarioError(f"{connect}: the aggregator sent no valid scenario "
+                            f"({str(exc)[:300]})") from None
     if scenario_digest(scenario) != asker.sent.digest:
         raise ScenarioError(f"{connect}: the scenario received does not match its digest")
     return scenario
@@ -343,15 +239,20 @@ def serve_sites(scenario: Scenario, names: Sequence[str], connect: str, *,
                 out_dir: Path | str | None = None, where: str = "<scenario>",
                 host_name: str | None = None, setup: SocketSetup | None = None,
                 settings: LinkSettings | None = None, parent_fd: int | None = None,
-                ready=None, on_host=None,
-                frequency: LocalFrequency | None = None) -> SiteProcessResult:
+                ready=None, on_host=None, frequency: LocalFrequency | None = None,
+                local_for_s: float | None = None) -> SiteProcessResult:
     """Serve ``names`` of ``scenario`` for the aggregator at ``connect`` until stopped.
 
     Args:
         out_dir: the run directory for this process's shard (default:
-            ``vpp-output/<the aggregator's run name>``, known once welcomed).
+            ``vpp-output/<the aggregator's run name>``), claimed
+            (:func:`vpp.runs.outputs.claim`, lock ``site-<host>``) before anything else
+            (raising :class:`~vpp.runs.outputs.OutputError`), the default one once
+            welcomed (then exit code 1). Either way the shard is opened once the
+            aggregator welcomed this process.
         host_name: the host's name (default ``site-<first site>``).
-        setup: socket options for the connection (CURVE client keys).
+        setup: socket options for the connection (CURVE client keys). A CURVE handshake
+            that the aggregator refuses ends the process with exit code 2 and the reason.
         settings: heartbeats and timeouts (the aggregator's must match).
         parent_fd: the read end of a pipe the parent holds open; end-of-file stops this.
         ready: called once with the host name when the aggregator welcomed this process.
@@ -360,27 +261,69 @@ def serve_sites(scenario: Scenario, names: Sequence[str], connect: str, *,
         frequency: where to hear the grid's frequency for a local frequency response
             once the aggregator is gone past the grace period (None: the devices then
             run at their baselines only).
+        local_for_s: end the process (exit code 4) once it has been on local rules for
+            this long (None: stay local until the aggregator comes back).
     """
+    from vpp.runs.outputs import OutputError, claim, disk_full
+
     settings = settings or LinkSettings()
     build = build_remote_admm_sites if scenario.coordination == "admm" else build_remote_sites
     sites, indices = build(scenario, names, where)
     host_name = host_name or host_name_for([s.name for s in sites])
+    # a folder given is claimed before any work (OutputError); the default one, named by
+    # the aggregator, once welcomed
+    lock = (claim(out_dir, name=f"site-{host_name}", fresh=False)
+            if out_dir is not None else None)
     context = zmq.Context()
-    trace = (TraceRecorder(shard_path(out_dir, host_name), host_name)
-             if out_dir is not None else None)
+    trace: TraceRecorder | None = None
     clock = SimulatedClock(scenario.start)
     host = Host(host_name, f"inproc://{host_name}-{uuid.uuid4().hex}", context=context,
-                clock=clock, registry=distributed_registry(), trace=trace)
-    host.connect(AGGREGATOR_HOST, connect, duplex=True, setup=setup)
+                clock=clock, registry=distributed_registry())
+    handshake = HandshakeWatch()
+
+    def heartbeats(sock: zmq.Socket) -> None:
+        # ZeroMQ's own heartbeats: a connection to an aggregator that vanished without
+        # closing it is dropped and made again, rather than kept open for ever
+        sock.setsockopt(zmq.HEARTBEAT_IVL, settings.heartbeat_ms)
+        sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, settings.timeout_ms)
+
+    host.connect(AGGREGATOR_HOST, connect, duplex=True,
+                 setup=chain(handshake.setup, heartbeats, setup))
     for site in sites:
         host.add(site)
     local = LocalResponse(host, sites, frequency) if frequency is not None else None
+    opened: list[BaseException] = []
+
+    def open_trace() -> None:
+        # at the first Welcome, before any message that follows it in the same read
+        nonlocal trace, lock
+        if trace is not None or opened:
+            return
+        try:
+            run_dir = (Path(out_dir) if out_dir is not None
+                       else Path("vpp-output") / link.welcome.run_name)
+            if lock is None:
+                lock = claim(run_dir, name=f"site-{host_name}", option="the run directory",
+                             fresh=False)
+            trace = TraceRecorder(shard_path(run_dir, host_name), host_name)
+        except (OutputError, TraceWriteError) as exc:
+            opened.append(exc)
+            return
+        host.trace = trace
+        for agent in host.agents.values():
+            trace.agent(agent.address, agent.role, type(agent).__qualname__)
+
+    def on_mode(mode: LinkMode) -> None:
+        if mode is LinkMode.JOINED:
+            open_trace()
+        if local is not None:
+            local.on_mode(mode)
+
     link = SiteLinkAgent(sites, digest=scenario_digest(scenario),
                          aggregator=f"{AGGREGATOR_HOST}/coordinator",
                          heartbeat_ms=settings.heartbeat_ms, timeout_ms=settings.timeout_ms,
                          grace_s=settings.grace_s, site_indices=indices,
-                         n_sites=len(scenario.site_names()),
-                         on_mode=local.on_mode if local is not None else None)
+                         n_sites=len(scenario.site_names()), on_mode=on_mode)
     host.add(link)
     if on_host is not None:
         on_host(host)
@@ -389,18 +332,14 @@ def serve_sites(scenario: Scenario, names: Sequence[str], connect: str, *,
     told_ready = False
     try:
         while True:
-            if link.welcome is not None and host.trace is None:
-                trace = TraceRecorder(shard_path(Path("vpp-output") / link.welcome.run_name,
-                                                 host_name), host_name)
-                host.trace = trace
-                for agent in host.agents.values():
-                    trace.agent(agent.address, agent.role, type(agent).__qualname__)
-            if link.welcome is not None and not told_ready:
+            if opened:
+                exc = opened[0]
+                code, reason = EXIT_FAILED, (f"no room to write: {exc}" if disk_full(exc)
+                                             else str(exc))
+                break
+            if link.welcome is not None and not told_ready and trace is not None:
                 told_ready = True
-                if trace is not None:
-                    trace.set_meta(host=host_name, sites=[s.name for s in sites],
-                                   pid=os.getpid())
-                    trace.flush()
+                trace.set_meta(host=host_name, sites=[s.name for s in sites], pid=os.getpid())
                 if ready is not None:
                     ready(host_name)
             if link.stop is not None:
@@ -409,25 +348,49 @@ def serve_sites(scenario: Scenario, names: Sequence[str], connect: str, *,
             if link.refused is not None:
                 code, reason = EXIT_REFUSED, f"refused: {link.refused}"
                 break
+            if (why := handshake.refused()) is not None:
+                code, reason = EXIT_REFUSED, f"refused: {why}"
+                break
             if signals.received is not None:
                 code, reason = EXIT_SIGNAL, f"signal {signal.Signals(signals.received).name}"
                 break
             if parent_gone(parent_fd):
                 code, reason = EXIT_ORPHANED, "the parent process is gone"
                 break
-            loop.run_once(0.05)
-        if trace is not None:
-            trace.sync()
+            if local_for_s is not None and link.mode is LinkMode.LOCAL:
+                since = link.modes[-1][1]
+                if time.monotonic() - since >= local_for_s:
+                    code, reason = EXIT_LOCAL_TOO_LONG, (
+                        f"on local rules for {local_for_s:g} s (--local-for): no aggregator")
+                    break
+            try:
+                loop.run_once(0.05)
+            except TraceWriteError as exc:
+                code, reason = EXIT_FAILED, (f"no room to write: {exc}" if disk_full(exc)
+                                             else str(exc))
+                break
+        if trace is not None and code != EXIT_FAILED:
+            try:
+                trace.sync()
+            except TraceWriteError as exc:
+                code, reason = EXIT_FAILED, str(exc)
         if code == EXIT_STOPPED:
             link.send(f"{AGGREGATOR_HOST}/coordinator", Stopped(host_name, host.stats.sent),
                       conversation="stop")
             loop.flush_out()
             time.sleep(0.05)  # let ZeroMQ's I/O thread put it on the wire
-        log.info("%s: %s", host_name, reason)
+        (log.error if code in (EXIT_FAILED, EXIT_REFUSED) else log.info)(
+            "%s: %s", host_name, reason)
         return SiteProcessResult(code, reason, host_name, [m for m, _ in link.modes])
     finally:  # the handlers stay until the trace is closed: a late SIGTERM loses nothing
-        host.close()
-        if trace is not None:
-            trace.close()
+        handshake.close()
+        try:
+            host.close()
+            if trace is not None:
+                trace.close()
+        except TraceWriteError:
+            pass  # reported above, or the run ended for it already
         context.term()
+        if lock is not None:
+            lock.release()
         signals.restore()

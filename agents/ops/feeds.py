@@ -9,7 +9,9 @@ or SCADA adapter is a new source class: nothing in the agents changes
 
 - :class:`CsvReplaySource` replays a CSV column at wall-clock speed times ``speed``.
 - :class:`ZmqPushSource` binds a ZeroMQ PULL socket; an external process pushes
-  MessagePack-encoded :class:`FeedPoint`s; a malformed frame is counted and dropped.
+  MessagePack-encoded :class:`FeedPoint`s; a malformed frame is counted by reason,
+  logged as a count per interval and dropped (its size and nesting are bounded before it
+  is decoded; at most ``RECEIVE_HWM`` wait, and one poll reads at most ``MAX_PER_POLL``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import itertools
 import logging
 import math
 import time
+from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -28,6 +31,9 @@ import msgspec
 import zmq
 
 from vpp.agents.agent import Agent
+from vpp.agents.codec import DecodeError, check_depth
+from vpp.agents.host import RECEIVE_HWM
+from vpp.agents.limits import DropLog
 
 log = logging.getLogger(__name__)
 
@@ -146,15 +152,22 @@ class CsvReplaySource:
         """Nothing to release."""
 
 
+MAX_PER_POLL = 1000
+"""The most messages one poll of a :class:`ZmqPushSource` reads (the rest wait for the
+next poll: a flood cannot hold the host's loop)."""
+
+
 class ZmqPushSource:
     """Values pushed by an external process: a PULL socket bound at ``endpoint``; each
     ZeroMQ message is one MessagePack-encoded :class:`FeedPoint` (an array
-    ``[series, time, value]``). A malformed message is counted in ``dropped`` and logged.
+    ``[series, time, value]``). A malformed message is counted in ``dropped`` (and by
+    reason in ``dropped_by_reason``: ``malformed-frames``, ``too-deep``, ``malformed``,
+    ``not-finite``) and logged as one line per reason per second.
 
     Args:
         endpoint: where to bind (``tcp://127.0.0.1:*`` picks a port: see ``endpoint``).
         context: the ZeroMQ context.
-        max_bytes: a longer message is dropped.
+        max_bytes: a longer message is dropped (by ZeroMQ, which closes that connection).
     """
 
     def __init__(self, endpoint: str, context: zmq.Context | None = None,
@@ -163,38 +176,57 @@ class ZmqPushSource:
         self.socket = self.context.socket(zmq.PULL)
         self.socket.setsockopt(zmq.LINGER, 0)
         self.socket.setsockopt(zmq.MAXMSGSIZE, max_bytes)
+        self.socket.setsockopt(zmq.RCVHWM, RECEIVE_HWM)
         self.socket.bind(endpoint)
         self.endpoint = self.socket.getsockopt(zmq.LAST_ENDPOINT).decode()
         self._decoder = msgspec.msgpack.Decoder(FeedPoint)
         self.dropped = 0
+        self.dropped_by_reason: Counter[str] = Counter()
+        self.drops = DropLog(f"feed at {self.endpoint}", log, noun="pushed message(s)")
         self.exhausted = False
 
     def poll(self, elapsed_s: float) -> list[FeedPoint]:
-        """Every point pushed since the last poll, in arrival order."""
+        """The points pushed since the last poll (at most ``MAX_PER_POLL``), in arrival
+        order."""
         out = []
-        while True:
+        for _ in range(MAX_PER_POLL):
             try:
                 frames = self.socket.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
-                return out
-            try:
-                if len(frames) != 1:
-                    raise msgspec.DecodeError(f"{len(frames)} frames, expected 1")
-                point = self._decoder.decode(frames[0])
-                if not math.isfinite(point.value):
-                    raise msgspec.DecodeError(f"value {point.value!r} is not finite")
-            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-                self.dropped += 1
-                log.warning("feed at %s dropped a pushed message: %s", self.endpoint, exc)
-                continue
-            out.append(point)
+                break
+            point = self._decode(frames)
+            if point is not None:
+                out.append(point)
+        self.drops.maybe_flush()
+        return out
+
+    def _decode(self, frames: list[bytes]) -> FeedPoint | None:
+        """The point in one pushed message, or None (counted and logged) when it is not."""
+        try:
+            if len(frames) != 1:
+                return self._drop("malformed-frames", f"{len(frames)} frames, expected 1")
+            check_depth(frames[0])
+            point = self._decoder.decode(frames[0])
+        except DecodeError as exc:  # ours: too deep
+            return self._drop(exc.reason, exc.detail)
+        except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # a ValidationError too
+            return self._drop("malformed", str(exc))
+        if not math.isfinite(point.value):
+            return self._drop("not-finite", f"value {point.value!r} is not finite")
+        return point
+
+    def _drop(self, reason: str, detail: str) -> None:
+        self.dropped += 1
+        self.dropped_by_reason[reason] += 1
+        self.drops.note(reason, f"{reason}: {detail}", None)
 
     def next_due(self) -> float | None:
         """Unknown: pushes come when they come."""
         return None
 
     def close(self) -> None:
-        """Close the socket."""
+        """Close the socket (and log the drops not logged yet)."""
+        self.drops.flush()
         self.socket.close(linger=0)
 
 

@@ -6,6 +6,11 @@ elsewhere ``spawn``, which pickles the plug-in and the problem to start the chil
 child sends one reply over a pipe, encoded as MessagePack (msgspec): the result, or the
 plug-in's exception as text. The parent waits at most the timeout, then kills the child
 (SIGKILL) and reaps it. A child that dies without a reply is reported with its exit code.
+
+The reply is the plug-in's doing, so it is read as hostile input: at most
+:data:`MAX_REPLY_BYTES` (a longer one is refused unread), nested at most
+:data:`MAX_REPLY_DEPTH` levels (checked before it is decoded), and any reply that does
+not decode as the one expected is reported as ``crashed`` with why, never raised.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from vpp.coordination.msgpack_bounds import NestingError, check_depth
 from vpp.coordination.planning.results import OptimizationPlugin, OptimizationResult, plain
 
 
@@ -30,6 +36,23 @@ class _Reply(msgspec.Struct):
 
 _encoder = msgspec.msgpack.Encoder(enc_hook=plain)
 _decoder = msgspec.msgpack.Decoder(_Reply)
+
+MAX_REPLY_BYTES = 64 << 20
+"""The largest reply read from a plug-in's process (64 MiB)."""
+
+MAX_REPLY_DEPTH = 32
+"""The deepest nesting of a reply (a result's ``solution`` and ``metadata`` included)."""
+
+
+def _decode_reply(payload: bytes) -> _Reply | str:
+    """The reply, or why it is not one (its nesting bounded before it is decoded)."""
+    try:
+        check_depth(payload, MAX_REPLY_DEPTH)
+        return _decoder.decode(payload)
+    except NestingError as exc:
+        return str(exc)
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
+        return f"{type(exc).__name__}: {str(exc)[:300]}"
 
 
 @dataclass(frozen=True)
@@ -94,21 +117,25 @@ def run_isolated(plugin: OptimizationPlugin, problem: Any, timeout_ms: int,
             return Outcome("timeout", None, f"no answer within {timeout_ms} ms; the plug-in's "
                            f"process was killed", elapsed, process.exitcode)
         try:
-            payload = receiver.recv_bytes()
+            payload = receiver.recv_bytes(MAX_REPLY_BYTES)
         except EOFError:
             process.join()
             return Outcome("crashed", None, f"the plug-in's process died without an answer "
                            f"(exit code {process.exitcode})", elapsed, process.exitcode)
+        except OSError as exc:  # longer than MAX_REPLY_BYTES: refused unread
+            process.kill()
+            process.join()
+            return Outcome("crashed", None, f"the plug-in's answer is over {MAX_REPLY_BYTES} "
+                           f"bytes ({exc}); refused", elapsed, process.exitcode)
     finally:
         receiver.close()
     process.join(timeout=5.0)
     if process.is_alive():
         process.kill()
         process.join()
-    try:
-        reply = _decoder.decode(payload)
-    except msgspec.DecodeError as exc:
-        return Outcome("crashed", None, f"the plug-in's answer is malformed: {exc}", elapsed,
+    reply = _decode_reply(payload)
+    if isinstance(reply, str):
+        return Outcome("crashed", None, f"the plug-in's answer is malformed: {reply}", elapsed,
                        process.exitcode)
     if reply.kind == "result" and reply.result is not None:
         return Outcome("result", reply.result, None, elapsed, process.exitcode)

@@ -11,18 +11,23 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from vpp.coordination.planning.cvar import PlanningError
 from vpp.coordination.planning.distributed import DistributedProblem, SiteOffer
 from vpp.coordination.planning.engine import create_optimization_engine, kind_of
-from vpp.coordination.planning.model import StochasticProblem, Storage
+from vpp.coordination.planning.model import StochasticProblem, Storage, schedule_violation
 from vpp.coordination.planning.realtime import RealtimeProblem
 from vpp.coordination.planning.results import OptimizationStatus
 from vpp.coordination.planning.scenarios import Uncertainty, generate_scenarios
 from vpp.coordination.planning.schedule import DistributedScheduleProblem
 from vpp.coordination.planning.stochastic import CVaRStochasticPlugin
+
+if TYPE_CHECKING:
+    from vpp.coordination.planning.cvar import Plan
+    from vpp.coordination.planning.mpc import MpcResult
 
 _STOCHASTIC_KEYS = {
     "base_prices", "renewable_forecast", "load_forecast", "battery_capacity", "max_power",
@@ -206,23 +211,85 @@ def create_distributed_problem(sites_data: Sequence[Mapping[str, Any]],
 
 
 METHODS = ("rules", "cvar", "expected_value")
+"""The methods benchmarked on a stochastic problem when none are named."""
+KNOWN_METHODS = (*METHODS, "mpc")
+"""Every method :func:`benchmark_optimization_methods` takes for a stochastic problem."""
+
+
+def mpc_plan(problem: StochasticProblem) -> tuple[Plan, MpcResult]:
+    """The project's MPC (:func:`.mpc.run_mpc`) on a stochastic problem, scored like the
+    other methods.
+
+    The problem fixes the battery's schedule before any scenario is revealed, so the only
+    forecast it gives is the expected price of each step: the controller re-plans each step
+    on it over the rest of the horizon, a :class:`vpp.physics.battery.Battery` delivers the
+    first step, and the delivered schedule is scored over every scenario (renewables and
+    load included; :func:`.cvar.score`). Without new information on the way, the closed
+    loop earns what the risk-neutral plan earns (the ``expected_value`` method).
+
+    Raises:
+        ValueError: the problem has grid limits (the MPC plans the battery on price alone).
+        PlanningError: a window LP has no solution.
+    """
+    if problem.import_max_kw is not None or problem.export_max_kw is not None:
+        raise ValueError("method 'mpc': the MPC plans the battery on price alone and does "
+                         "not model this problem's grid limits (import_max_kw/export_max_kw)")
+    from vpp.coordination.planning.cvar import score
+    from vpp.coordination.planning.mpc import run_mpc
+
+    expected = problem.scenarios.expected_price()
+    last = len(expected) - 1
+
+    def forecast(step: int, horizon: int) -> np.ndarray:
+        return expected[np.minimum(np.arange(step, step + horizon), last)]
+
+    t0 = time.perf_counter()
+    run = run_mpc(expected, problem.storage, horizon=problem.horizon, forecast=forecast,
+                  dt_h=problem.dt_h)
+    power = run.power_kw
+    plan = score(problem, np.maximum(-power, 0.0), np.maximum(power, 0.0), method="mpc",
+                 status="closed loop", risk_level=problem.risk_level,
+                 risk_weight=problem.risk_weight, solve_s=time.perf_counter() - t0)
+    return plan, run
+
+
+def _mpc_run(problem: StochasticProblem) -> tuple[float, bool]:
+    """One MPC run for the benchmark: its expected cost and whether it succeeded (every
+    window solved, the delivered schedule within the battery's limits)."""
+    try:
+        plan, _ = mpc_plan(problem)
+    except PlanningError:
+        return math.nan, False
+    bad = schedule_violation(problem.storage, plan.charge_kw, plan.discharge_kw, problem.dt_h,
+                             tol_kwh=1e-6 * problem.storage.capacity_kwh + 1e-6)
+    ok = bad is None and math.isfinite(plan.expected_cost_eur)
+    return plan.expected_cost_eur, ok
 
 
 def benchmark_optimization_methods(problem: Any, methods: Sequence[str] | None = None,
                                    num_runs: int = 10) -> dict[str, dict[str, Any]]:
     """Solve ``problem`` ``num_runs`` times per method; time and cost per method.
 
-    Methods: ``rules`` (the rule-based plan), ``cvar`` (the CVaR LP at the problem's risk
-    settings), ``expected_value`` (the same LP with risk weight 0); for a realtime or
-    distributed problem ``default`` (the kind's own solver) and ``rules``. Each entry
-    says which method really produced the result (``methods_used``) and how often the
-    requested one succeeded (``success_rate``): a fallback does not count as success.
+    Methods for a stochastic problem: ``rules`` (the rule-based plan), ``cvar`` (the CVaR
+    LP at the problem's risk settings), ``expected_value`` (the same LP with risk weight
+    0), ``mpc`` (the receding-horizon controller, :func:`mpc_plan`); for a realtime or
+    distributed problem ``default`` (the kind's own solver) and ``rules``. Each entry gives
+    ``avg_solve_time``, ``min_solve_time``, ``max_solve_time`` (s), ``avg_objective``
+    (the expected cost, in the problem's currency; over the successful runs for ``mpc``),
+    ``success_rate`` (how often the requested method itself produced the result: a
+    fallback does not count) and ``methods_used`` (what really produced the results).
     """
     kind = kind_of(problem)
     if methods is None:
         methods = METHODS if kind.name == "stochastic" else ("default", "rules")
     if not isinstance(num_runs, int) or num_runs < 1:
         raise ValueError(f"num_runs must be an int >= 1, got {num_runs!r}")
+    for method in methods:
+        if method not in (*KNOWN_METHODS, "default"):
+            raise ValueError(f"unknown method {method!r} (known: "
+                             f"{', '.join(KNOWN_METHODS)}, default)")
+        if method in ("cvar", "expected_value", "mpc") and kind.name != "stochastic":
+            raise ValueError(f"method {method!r} needs a stochastic problem, got {kind.name}")
     stats: dict[str, dict[str, Any]] = {}
     for method in methods:
         engine = create_optimization_engine("standard")
@@ -230,13 +297,17 @@ def benchmark_optimization_methods(problem: Any, methods: Sequence[str] | None =
             engine.register_plugin(CVaRStochasticPlugin())
         elif method == "expected_value":
             engine.register_plugin(CVaRStochasticPlugin(risk_weight=0.0))
-        elif method not in ("rules", "default"):
-            raise ValueError(f"unknown method {method!r} (known: {', '.join(METHODS)}, default)")
-        if method in ("cvar", "expected_value") and kind.name != "stochastic":
-            raise ValueError(f"method {method!r} needs a stochastic problem, got {kind.name}")
         times, values, used, ok = [], [], set(), 0
         for _ in range(num_runs):
             t0 = time.perf_counter()
+            if method == "mpc":
+                value, success = _mpc_run(problem)
+                times.append(time.perf_counter() - t0)
+                used.add("mpc")
+                ok += success
+                if success:
+                    values.append(value)
+                continue
             result = engine.solve(problem, force_fallback=(method == "rules"))
             times.append(time.perf_counter() - t0)
             values.append(result.objective_value)
@@ -246,6 +317,6 @@ def benchmark_optimization_methods(problem: Any, methods: Sequence[str] | None =
         stats[method] = {"avg_solve_time": float(np.mean(times)),
                          "min_solve_time": float(np.min(times)),
                          "max_solve_time": float(np.max(times)),
-                         "avg_objective": float(np.mean(values)),
+                         "avg_objective": float(np.mean(values)) if values else math.nan,
                          "success_rate": ok / num_runs, "methods_used": sorted(used)}
     return stats

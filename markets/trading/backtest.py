@@ -24,7 +24,8 @@ from vpp.markets.trading.market_data import (
 from vpp.markets.trading.performance import Performance, performance
 from vpp.markets.trading.types import Fees, Fill, Order, Rejection
 
-__all__ = ["BacktestResult", "PriceTakerExchange", "TraderResult", "collect", "run_backtest"]
+__all__ = ["BacktestResult", "BacktestSession", "PriceTakerExchange", "TraderResult", "collect",
+           "run_backtest"]
 
 
 class PriceTakerExchange:
@@ -133,27 +134,44 @@ def _forecast_errors(strategy) -> dict:
     return {}
 
 
-def run_backtest(data: MarketData, engines: list[TradingEngine],
-                 fees: Fees | None = None) -> BacktestResult:
-    """Run every engine over every hour of ``data`` (see the module's docstring).
+class BacktestSession:
+    """Engines trading over ``data`` one hour per :meth:`step` (:func:`run_backtest` steps
+    through every hour; an automated engine steps from its own thread).
 
-    Each engine is charged its own fees, or ``fees`` for all when given.
+    Each engine is charged its own fees, or ``fees`` for all when given. The hourly equity,
+    unrealized P&L and stored energy are kept per engine (column 0: before the first hour).
     """
-    n = data.hours
-    exchanges = [PriceTakerExchange(data, fees or e.fees) for e in engines]
-    equity = np.zeros((len(engines), n + 1))
-    unrealized = np.zeros((len(engines), n + 1))
-    energy = np.zeros((len(engines), n + 1))
-    for i, engine in enumerate(engines):
-        energy[i, 0] = engine.portfolio.energy_mwh
-        equity[i, 0], unrealized[i, 0] = engine.portfolio.valuation(MarketView(data, 0))
-    for now in range(n):
+
+    def __init__(self, data: MarketData, engines: list[TradingEngine],
+                 fees: Fees | None = None) -> None:
+        self.data = data
+        self.engines = engines
+        self.exchanges = [PriceTakerExchange(data, fees or e.fees) for e in engines]
+        shape = (len(engines), data.hours + 1)
+        self.equity, self.unrealized, self.energy = (np.zeros(shape), np.zeros(shape),
+                                                     np.zeros(shape))
+        for i, engine in enumerate(engines):
+            self.energy[i, 0] = engine.portfolio.energy_mwh
+            self.equity[i, 0], self.unrealized[i, 0] = engine.portfolio.valuation(
+                MarketView(data, 0))
+        self.now = 0
+
+    @property
+    def done(self) -> bool:
+        """True once every hour of the data was traded."""
+        return self.now >= self.data.hours
+
+    def step(self) -> None:
+        """Trade hour ``now`` (see the module's docstring) and move to the next."""
+        if self.done:
+            raise ValueError(f"step: all {self.data.hours} hours were traded")
+        data, now = self.data, self.now
         view = MarketView(data, now)
         imbalance_price = float(data.intraday_eur_mwh[now])
-        for i, engine in enumerate(engines):
-            exchange = exchanges[i]
+        for i, engine in enumerate(self.engines):
+            exchange = self.exchanges[i]
             engine.deliver(now, imbalance_price)
-            energy[i, now + 1] = engine.portfolio.energy_mwh
+            self.energy[i, now + 1] = engine.portfolio.energy_mwh
             if now % 24 == DAY_AHEAD_PUBLICATION_HOUR:
                 for order in list(engine.pending):
                     result = exchange.clear(order)
@@ -162,7 +180,7 @@ def run_backtest(data: MarketData, engines: list[TradingEngine],
                     else:
                         engine.not_filled(result)
             value, unreal = engine.portfolio.valuation(view)
-            equity[i, now + 1], unrealized[i, now + 1] = value, unreal
+            self.equity[i, now + 1], self.unrealized[i, now + 1] = value, unreal
             for order in engine.decide(view, value):
                 engine.sent.append(order)
                 result = exchange.submit(order, now)
@@ -172,7 +190,23 @@ def run_backtest(data: MarketData, engines: list[TradingEngine],
                     engine.filled(result)
                 else:
                     engine.not_filled(result)
-    return collect(data, engines, equity, unrealized, energy)
+        self.now += 1
+
+    def result(self) -> BacktestResult:
+        """The result over every hour (call once :attr:`done`)."""
+        return collect(self.data, self.engines, self.equity, self.unrealized, self.energy)
+
+
+def run_backtest(data: MarketData, engines: list[TradingEngine],
+                 fees: Fees | None = None) -> BacktestResult:
+    """Run every engine over every hour of ``data`` (see the module's docstring).
+
+    Each engine is charged its own fees, or ``fees`` for all when given.
+    """
+    session = BacktestSession(data, engines, fees)
+    while not session.done:
+        session.step()
+    return session.result()
 
 
 def collect(data: MarketData, engines: list[TradingEngine], equity: np.ndarray,

@@ -42,14 +42,21 @@ class TradingEngine:
         capital_eur: starting cash.
         imbalance_penalty_eur_mwh: penalty on top of the intraday price for imbalances.
         shocks: the stress scenarios (default: :func:`historical_shocks` when needed).
+        markets: the markets this trader may use (default: all of :data:`MARKETS`); a
+            signal for another is recorded as a rejection by ``market``.
     """
 
     def __init__(self, strategy: Strategy, storage: StorageSpec, hours: int, *,
                  fees: Fees = Fees(), limits: RiskLimits = RiskLimits(),
                  capital_eur: float = 1_000_000.0, imbalance_penalty_eur_mwh: float = 50.0,
-                 shocks: tuple[StressScenario, ...] | None = None) -> None:
+                 shocks: tuple[StressScenario, ...] | None = None,
+                 markets: tuple[str, ...] = MARKETS) -> None:
         if not isinstance(strategy, Strategy):
             raise ValueError(f"strategy: {strategy!r} has no name and decide(view, book)")
+        unknown = [m for m in markets if m not in MARKETS]
+        if unknown or not markets:
+            raise ValueError(f"markets: {list(markets)} must be some of {list(MARKETS)}")
+        self.markets = tuple(markets)
         self.strategy = strategy
         self.fees = fees
         self.portfolio = Portfolio(storage, hours, capital_eur, imbalance_penalty_eur_mwh)
@@ -69,11 +76,11 @@ class TradingEngine:
         out = []
         book = self.portfolio
         for s in signals:
-            if s.market not in MARKETS:
+            if s.market not in self.markets:
                 self.rejections.append(Rejection(
                     Order(self.name, s.market, s.delivery_hour, "buy", 0.0,
                           s.limit_price_eur_mwh, now),
-                    "market", f"market: {s.market!r} must be one of {list(MARKETS)}"))
+                    "market", f"market: {s.market!r} must be one of {list(self.markets)}"))
                 continue
             if not 0 <= s.delivery_hour < book.hours:
                 continue

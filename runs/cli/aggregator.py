@@ -7,7 +7,16 @@ from pathlib import Path
 
 import typer
 
-from vpp.runs.cli.common import LOG_JSON_HELP, console, fail, new_run_dir, setup_logging, table
+from vpp.runs.cli.common import (
+    LOG_JSON_HELP,
+    OVERWRITE_HELP,
+    console,
+    fail,
+    fail_write,
+    new_run_dir,
+    setup_logging,
+    table,
+)
 
 
 def aggregator(
@@ -15,6 +24,7 @@ def aggregator(
     bind: str = typer.Option(..., "--bind", help="Where to listen: tcp://ADDR:PORT or ipc://PATH."),
     out: Path | None = typer.Option(
         None, "--out", "-o", help="The run's directory \\[default: vpp-output/<scenario>-<time>]."),
+    overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
     seed: int | None = typer.Option(None, "--seed", help="Override the scenario's seed."),
     min_sites: int | None = typer.Option(
         None, "--min-sites", help="Start with this many sites once --join-timeout-s passed "
@@ -25,7 +35,9 @@ def aggregator(
                                          help="How long to wait for the sites to stop."),
     key: Path | None = typer.Option(None, "--key", help="The aggregator's .key_secret (CURVE)."),
     allow_dir: Path | None = typer.Option(
-        None, "--allow-dir", help="Folder of the admitted sites' public .key files (CURVE)."),
+        None, "--allow-dir", help="Folder of the admitted sites' public .key files and the "
+        "sites each may serve (CURVE; vpp keys allow); read again within a second of a "
+        "change: a revoked key's host is dropped, a new key joins."),
     insecure: bool = typer.Option(False, "--insecure", help="Allow plaintext TCP."),
     heartbeat_ms: int = typer.Option(250, "--heartbeat-ms", help="Heartbeat period."),
     timeout_ms: int = typer.Option(1500, "--timeout-ms",
@@ -55,7 +67,9 @@ def aggregator(
     from vpp.agents.coordinator import LinkSettings
     from vpp.agents.security import RateLimiter
     from vpp.runs.cli.network import check_endpoint, server_security
+    from vpp.agents.trace import TraceWriteError
     from vpp.runs.distributed import DistributedError, aggregator_run
+    from vpp.runs.outputs import OutputError, claim
     from vpp.runs.scenario import ScenarioError, load
 
     check_endpoint(bind, "--bind")
@@ -74,12 +88,19 @@ def aggregator(
     setup, allow_list = server_security(context, bind, key, allow_dir, insecure)
     run_dir = out or new_run_dir(spec.name)
     try:
+        lock = claim(run_dir, overwrite=overwrite)  # before any work; held for the run
+    except OutputError as exc:
+        if allow_list is not None:
+            allow_list.stop()
+        context.term()
+        fail(str(exc), code=1)
+    try:
         agg = aggregator_run(spec, run_dir, bind=bind, scenario_path=scenario, seed=seed,
                             listen_setup=setup, limiter=limiter, settings=settings,
                             min_sites=min_sites, join_timeout_s=join_timeout_s,
                             stop_timeout_s=stop_timeout_s, context=context,
-                            bind_identities=allow_list is not None)
-    except (ScenarioError, ValueError, zmq.ZMQError) as exc:
+                            bind_identities=allow_list is not None, access=allow_list)
+    except (ScenarioError, ValueError, zmq.ZMQError, TraceWriteError) as exc:
         if allow_list is not None:
             allow_list.stop()
         context.term()
@@ -113,20 +134,27 @@ def aggregator(
                     hook.before_step(next_step)
 
         summary = agg.run(progress=between_steps)
+        agg.trace.sync()  # the last rows on disk before the run is said to be over
         for hook in (monitor, reloader):
             if hook is not None:
                 summary.update(hook.summary())
     except DistributedError as exc:
         fail(str(exc), code=1)
+    except (TraceWriteError, OSError) as exc:
+        fail_write(run_dir, exc)
     finally:
         for hook in (monitor, reloader):
             if hook is not None:
                 hook.close()
         metrics.close()
-        agg.close()
+        try:
+            agg.close()
+        except TraceWriteError:
+            pass  # the run failed for it already, and said so
         if allow_list is not None:
             allow_list.stop()
         context.term()
+        lock.release()
     if allow_list is not None:
         summary["refused_keys"] = allow_list.refused_total
     if as_json:

@@ -6,7 +6,17 @@ from pathlib import Path
 
 import typer
 
-from vpp.runs.cli.common import LOG_JSON_HELP, console, fail, new_run_dir, setup_logging, table
+from vpp.runs.cli.common import (
+    LOG_JSON_HELP,
+    OVERWRITE_HELP,
+    claim_out,
+    console,
+    fail,
+    fail_write,
+    new_run_dir,
+    setup_logging,
+    table,
+)
 
 
 def backtest(
@@ -14,6 +24,7 @@ def backtest(
                                     "DE-LU 2019 year with three strategies)."),
     out: Path = typer.Option(None, "--out", help="Report folder (default: "
                              "vpp-output/<scenario>-<time>)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
     seed: int = typer.Option(None, "--seed", help="Override the scenario's seed."),
     days: int = typer.Option(None, "--days", help="Only the first N days of the data."),
     agents: bool = typer.Option(False, "--agents", help="Trade through the market agents "
@@ -38,13 +49,20 @@ def backtest(
         if days is not None:
             spec = msgspec.structs.replace(
                 spec, data=msgspec.structs.replace(spec.data, days=days))
+    except ScenarioError as exc:
+        fail(str(exc), code=1)
+    target = out or new_run_dir(spec.name)
+    _lock = claim_out(target, overwrite)  # before the work; held while this runs
+    try:
         t0 = time.perf_counter()
         result = run(spec, str(path), agents=agents)
         wall = time.perf_counter() - t0
     except ScenarioError as exc:
         fail(str(exc), code=1)
-    target = out or new_run_dir(spec.name)
-    files = write_report(result, target, spec)
+    try:
+        files = write_report(result, target, spec)
+    except OSError as exc:
+        fail_write(target, exc)
     rows = summary(result)
     console.print(f"{spec.name}: {result.data.hours // 24} days, {result.data.source}; "
                   f"{wall:.1f} s", soft_wrap=True)

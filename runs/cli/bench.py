@@ -230,3 +230,23 @@ def ops(
     from vpp.runs.bench import ops as bench
 
     _emit("ops", bench.run(sites, steps, repeats, scrape_every_s, reloads), as_json)
+
+
+@app.command("hostile")
+def hostile(
+    frames: int = typer.Option(100_000, "--frames", help="Hostile frames to throw (at least)."),
+    sites: int = typer.Option(20, "--sites", help="Sites of the legitimate run."),
+    steps: int = typer.Option(60, "--steps", help="Steps of the legitimate run."),
+    pace_s: float = typer.Option(0.1, "--pace-s",
+                                 help="Seconds the aggregator serves between steps."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the hostile frames."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Hostile frames (random, mutated, nested, oversized, wrong kinds, floods, spoofed)
+    at a live aggregator and a site while a legitimate run goes on, against the run
+    undisturbed: crashes, memory growth, share of the run still served, drops by reason."""
+    if frames < 1 or sites < 1 or steps < 2 or not pace_s >= 0:
+        fail("--frames and --sites must be at least 1, --steps at least 2, --pace-s >= 0")
+    from vpp.runs.bench import hostile as bench
+
+    _emit("hostile", bench.run(frames, sites, steps, pace_s, seed=seed), as_json)

@@ -48,6 +48,33 @@ def new_run_dir(scenario_name: str) -> Path:
     return path
 
 
+OVERWRITE_HELP = ("Write into an --out that holds a finished run: its summary.json and trace "
+                  "shards are removed first \\[default: refuse it].")
+
+
+def claim_out(run_dir: Path, overwrite: bool = False, option: str = "--out"):
+    """Claim a run directory before any work (:func:`vpp.runs.outputs.claim`): exit 1 with
+    the reason when it is not writable, in use (naming the holder) or holds a run."""
+    from vpp.runs.outputs import OutputError, claim
+
+    try:
+        return claim(run_dir, overwrite=overwrite, option=option)
+    except OutputError as exc:
+        fail(str(exc), code=1)
+
+
+def fail_write(run_dir: Path, exc: BaseException) -> None:
+    """Exit 1 for a run whose outputs could not be written (the disk full, a folder gone
+    read-only), saying what is left: the trace as of its last complete flush."""
+    from vpp.runs.outputs import disk_full, why_no_room
+
+    room = why_no_room(run_dir)
+    what = ("no room left to write" if disk_full(exc) or room else "cannot write its outputs")
+    fail(f"{run_dir}: {what} ({exc}{'; ' + room if room else ''}); the run stopped there. "
+         f"The trace holds what was recorded up to its last flush (vpp trace show {run_dir})",
+         code=1)
+
+
 def latest_run_dir() -> Path | None:
     """The newest run under ``vpp-output/`` (the default for ``vpp trace``)."""
     if not OUTPUT_ROOT.is_dir():

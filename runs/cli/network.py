@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from vpp.runs.cli.common import fail
+
+log = logging.getLogger("vpp.runs.cli")
 
 
 def needs_security(endpoint: str) -> bool:
@@ -21,7 +24,8 @@ def check_endpoint(endpoint: str, option: str) -> None:
 def server_security(context, bind: str, key: Path | None, allow_dir: Path | None,
                     insecure: bool):
     """The aggregator's CURVE setup and ZAP allow-list (None, None for plaintext)."""
-    from vpp.agents.security import AllowList, KeyFileError, allowed_names, load_secret, server_setup
+    from vpp.agents.allow_list import AllowDir
+    from vpp.agents.security import AllowList, KeyFileError, load_secret, server_setup
 
     if insecure:
         if key is not None or allow_dir is not None:
@@ -36,12 +40,18 @@ def server_security(context, bind: str, key: Path | None, allow_dir: Path | None
         fail("CURVE needs both --key and --allow-dir")
     try:
         public, secret = load_secret(key)
-        keys = allowed_names(allow_dir)
+        folder = AllowDir(allow_dir)
     except KeyFileError as exc:
-        fail(str(exc))
-    if not keys:
-        fail(f"--allow-dir {allow_dir}: holds no public key (*.key); add one with vpp keys allow")
-    allow_list = AllowList(context, keys).start()
+        fail(f"--allow-dir: {exc}" if allow_dir is not None else str(exc))
+    if not folder.entries:
+        fail(f"--allow-dir {allow_dir}: holds no public key (*.key); add one with vpp keys "
+             "allow")
+    unsited = sorted(n for n, e in folder.entries.items() if e.sites is not None
+                     and not e.sites)
+    if unsited:
+        log.warning("--allow-dir %s: no .sites file for %s: these keys may serve no site "
+                    "(vpp keys allow NAME.key --sites ...)", allow_dir, ", ".join(unsited))
+    allow_list = AllowList(context, folder).start()
     return server_setup(public, secret), allow_list
 
 

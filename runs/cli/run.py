@@ -6,7 +6,17 @@ from pathlib import Path
 
 import typer
 
-from vpp.runs.cli.common import LOG_JSON_HELP, console, fail, new_run_dir, setup_logging, table
+from vpp.runs.cli.common import (
+    LOG_JSON_HELP,
+    OVERWRITE_HELP,
+    claim_out,
+    console,
+    fail,
+    fail_write,
+    new_run_dir,
+    setup_logging,
+    table,
+)
 
 
 def run(
@@ -14,6 +24,7 @@ def run(
         None, help="A scenario YAML file; the bundled default scenario when omitted."),
     out: Path | None = typer.Option(
         None, "--out", "-o", help="The run's directory \\[default: vpp-output/<scenario>-<time>]."),
+    overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
     seed: int | None = typer.Option(None, "--seed", help="Override the scenario's seed."),
     plot: bool = typer.Option(True, "--plot/--no-plot", help="Write dispatch.png."),
     log_level: str = typer.Option("WARNING", "--log-level", help="DEBUG, INFO, WARNING, ERROR."),
@@ -71,6 +82,7 @@ def run(
             check_distributable(spec)
         except ScenarioError as exc:
             fail(str(exc), code=1)
+        _lock = claim_out(run_dir, overwrite)  # before any work; held while this runs
         run_spawned(path, spec.steps, spec.name, run_dir, processes, seed, plot)
         return
     if spec.grid is not None:
@@ -78,18 +90,23 @@ def run(
 
         if watch and scenario is None:
             fail("--watch needs a scenario file of your own")
+        _lock = claim_out(run_dir, overwrite)  # before any work; held while this runs
         run_grid_event(spec, path, run_dir, plot, watch=watch, pace=pace)
         return
+    from vpp.agents.trace import TraceWriteError
+
+    if watch and (scenario is None or spec.coordination != "merit_order"):
+        fail("--watch needs a merit-order scenario file of your own (hot reload of ADMM "
+             "runs is not built)")
+    _lock = claim_out(run_dir, overwrite)  # before any work; held while this function runs
     try:
         model = build_swarm(spec, run_dir, scenario_path=path, seed=seed)
     except ScenarioError as exc:
         fail(str(exc), code=1)
+    except (TraceWriteError, OSError) as exc:
+        fail_write(run_dir, exc)
     from vpp.runs.ops.live import LiveRun
 
-    if watch and (scenario is None or spec.coordination != "merit_order"):
-        model.close()
-        fail("--watch needs a merit-order scenario file of your own (hot reload of ADMM "
-             "runs is not built)")
     from vpp.agents.ops.metrics import OpsMetrics
     from vpp.runs.ops.alerting import AlertsError
     from vpp.runs.ops.appliers import SwarmApplier
@@ -119,9 +136,15 @@ def run(
                       transient=True) as progress:
             task = progress.add_task(f"{spec.name}: steps", total=spec.steps)
             summary = live.run(progress=lambda k: progress.update(task, completed=k))
+            model.trace.sync()  # the last rows on disk before the run is said to be over
+    except (TraceWriteError, OSError) as exc:
+        fail_write(run_dir, exc)
     finally:
         live.close()
-        model.close()
+        try:
+            model.close()
+        except TraceWriteError:
+            pass  # the run failed for it already, and said so
     if plot:
         from vpp.runs.plots import plot_run
 

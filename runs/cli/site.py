@@ -39,6 +39,13 @@ def site(
         "frequency samples the sites answer once the aggregator is gone past --grace-s: "
         "batteries by --frequency-service, loads and PV/wind as the next two options say "
         "\\[default: none: the devices then run at their baselines]."),
+    frequency_key: Path | None = typer.Option(
+        None, "--frequency-key", help="The frequency publisher's public .key: read the feed "
+        "over CURVE (encrypted, and from that publisher only) \\[default: plaintext]."),
+    local_for: float | None = typer.Option(
+        None, "--local-for", help="Exit (code 4) once on local rules for this many seconds, "
+        "for a supervisor to restart or alert \\[default: stay local until the aggregator "
+        "is back]."),
     frequency_service: str = typer.Option(
         "ce-fcr", "--frequency-service", help="The service the batteries give then: ce-fcr, "
         "gb-dc or ercot-ffr."),
@@ -58,12 +65,16 @@ def site(
 ) -> None:
     """Join an aggregator (vpp aggregator) and serve sites until told to stop.
 
-    Exit codes: 0 stopped, 1 bad file, 2 refused or unlike the aggregator's, 143 signal.
+    Exit codes: 0 stopped by the aggregator; 1 a bad file, or the run directory not
+    writable, in use or full; 2 refused (its key not admitted, its sites not granted, a
+    scenario unlike the aggregator's: it says why within seconds); 4 on local rules longer
+    than --local-for; 143 signal. docs/deployment.md shows a systemd unit.
     """
     setup_logging(log_level, log_json)
     from vpp.agents.coordinator import LinkSettings
     from vpp.runs.cli.network import check_endpoint, client_security
     from vpp.runs.distributed import check_distributable
+    from vpp.runs.outputs import OutputError
     from vpp.runs.scenario import ScenarioError, parse, read_mapping
     from vpp.runs.site_file import check_against, is_site_file, parse_site_file
     from vpp.runs.site_process import LocalFrequency, fetch_scenario, host_name_for, serve_sites
@@ -84,10 +95,23 @@ def site(
             check_distributable(spec)
     except ScenarioError as exc:
         fail(str(exc), code=1)
+    if local_for is not None and not local_for > 0:
+        fail(f"--local-for: a positive number of seconds, got {local_for}")
+    if frequency_key is not None and frequency is None:
+        fail("--frequency-key: give the feed too (--frequency ENDPOINT)")
+    frequency_public = None
+    if frequency_key is not None:
+        from vpp.agents.security import KeyFileError, load_public
+
+        try:
+            frequency_public = load_public(frequency_key)
+        except KeyFileError as exc:
+            fail(f"--frequency-key: {exc}")
     try:
         settings = LinkSettings(heartbeat_ms=heartbeat_ms, timeout_ms=timeout_ms, grace_s=grace_s)
         local = (LocalFrequency(frequency, frequency_service, frequency_shedding,
-                                frequency_curtailment) if frequency is not None else None)
+                                frequency_curtailment, frequency_public)
+                 if frequency is not None else None)
     except ValueError as exc:
         fail(str(exc))
     if frequency is not None:
@@ -122,14 +146,14 @@ def site(
     try:
         result = serve_sites(spec, names or spec.site_names(), connect, out_dir=out,
                              where=where, host_name=host_name, setup=setup,
-                             settings=settings, frequency=local,
+                             settings=settings, frequency=local, local_for_s=local_for,
                              on_host=(lambda host: site_process_metrics(host, metrics))
                              if metrics is not None else None)
-    except ScenarioError as exc:
+    except (ScenarioError, OutputError) as exc:
         fail(str(exc), code=1)
     finally:
         if metrics is not None:
             metrics.close()
-    if result.exit_code == 2:
-        fail(result.reason, code=2)
+    if result.exit_code in (1, 2):
+        fail(result.reason, code=result.exit_code)
     raise SystemExit(result.exit_code)

@@ -1,0 +1,97 @@
+"""Gathering one step's bids from an aggregator's children (sites and regions).
+
+Shared by the portfolio aggregator and the regional one: a site child answers a ``Bid``,
+a region child an :class:`~.messages.AggregateBid`; at the end (all answered, or the
+deadline) the bids become one :class:`~.curve.SiteBook` in fleet order, with the sites that
+were silent and those whose bid was invalid.
+"""
+
+from __future__ import annotations
+
+from vpp.coordination.errors import ProtocolError
+from vpp.coordination.hierarchy.curve import SiteBook, book_from_aggregate, book_from_bids
+from vpp.coordination.hierarchy.curve import merge
+from vpp.coordination.hierarchy.messages import AggregateBid, SiteDecline
+from vpp.coordination.hierarchy.topology import SITE, Topology
+from vpp.coordination.merit_order.auction import check_bid
+from vpp.coordination.merit_order.messages import Bid
+
+
+class BidGathering:
+    """The bidding phase of ``node`` (the root or a region) for ``step``.
+
+    Args:
+        node: the aggregator's node in ``topology``.
+        topology: the fleet's hierarchy.
+        step: the step called for.
+    """
+
+    def __init__(self, node: str, topology: Topology, step: int) -> None:
+        self.node = node
+        self.step = step
+        self.children = topology.children(node)
+        self.is_site = {c: topology.kind(c) == SITE for c in self.children}
+        self.subtree = {c: topology.sites_under(c) for c in self.children}
+        self.order = {s: topology.order(s) for s in topology.sites_under(node)}
+        self.pending: set[str] = set(self.children)
+        self.silent_children: list[str] = []
+        self._bids: dict[str, Bid] = {}
+        self._books: list[SiteBook] = []
+        self._silent: list[str] = []
+        self._rejected: list[SiteDecline] = []
+
+    @property
+    def done(self) -> bool:
+        """True once every child answered or was found silent."""
+        return not self.pending
+
+    def _expect(self, child: str, kind: str, site: bool) -> None:
+        if child not in self.is_site or self.is_site[child] != site:
+            raise ProtocolError(f"{kind} from {child}, which is not a "
+                                f"{'site' if site else 'region'} below {self.node}")
+        if child not in self.pending:
+            raise ProtocolError(f"unexpected {kind} from {child} for step {self.step} at "
+                                f"{self.node} (late or duplicate)")
+
+    def on_bid(self, site: str, bid: Bid) -> None:
+        """A site child's bid. An invalid one puts the site out (``invalid bid: ...``) and
+        raises :class:`ProtocolError` (the child counts as answered)."""
+        self._expect(site, "Bid", True)
+        self.pending.discard(site)
+        try:
+            check_bid(bid, self.step)
+        except ProtocolError as exc:
+            self._rejected.append(SiteDecline(site, f"invalid bid: {exc}"))
+            raise
+        self._bids[site] = bid
+
+    def on_aggregate_bid(self, child: str, msg: AggregateBid) -> None:
+        """A region child's aggregate bid. An invalid one puts all its sites out and raises
+        :class:`ProtocolError`; sites it does not account for count as silent."""
+        self._expect(child, "AggregateBid", False)
+        self.pending.discard(child)
+        try:
+            book = book_from_aggregate(msg, self.step, self.order, set(self.subtree[child]))
+        except ProtocolError as exc:
+            self._rejected += [SiteDecline(s, f"invalid aggregate bid from {child}: {exc}")
+                               for s in self.subtree[child]]
+            raise
+        self._books.append(book)
+        self._silent += msg.silent
+        self._rejected += msg.rejected
+        accounted = set(book.sites) | set(msg.silent) | {r.site for r in msg.rejected}
+        self._silent += [s for s in self.subtree[child] if s not in accounted]
+
+    def on_deadline(self) -> None:
+        """The children still awaited are silent (a region child: its whole subtree)."""
+        for child in [c for c in self.children if c in self.pending]:
+            self.silent_children.append(child)
+            self._silent += list(self.subtree[child])
+        self.pending.clear()
+
+    def close(self) -> tuple[SiteBook, list[str], list[SiteDecline]]:
+        """The book of valid bids, the silent sites and the rejected ones (fleet order)."""
+        book = merge([book_from_bids(self._bids, self.order), *self._books])
+        silent = sorted(self._silent, key=self.order.__getitem__)
+        rejected = sorted(self._rejected, key=lambda r: self.order[r.site])
+        return book, silent, rejected

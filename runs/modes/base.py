@@ -1,0 +1,120 @@
+"""What a run mode is: the interface every mode implements, and what it gives the runner.
+
+A :class:`Mode` says whether it applies to a scenario, checks it (errors name the field),
+and builds a :class:`ModeRun` for a placement. The runner (:mod:`vpp.runs.runner`) owns the
+only step loop: it calls :meth:`ModeRun.step` for every step, writes what it returns into
+the run record, calls the ops hooks around it, then asks the run for its summary. See
+``docs/modes.md`` for a worked example.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, ClassVar, NamedTuple, Protocol
+
+Fail = Callable[[str, str], None]
+"""``fail(path, message)``: report a scenario error at the field ``$.path`` (raises)."""
+
+
+class StepRecord(NamedTuple):
+    """What one step gives the run record.
+
+    Attributes:
+        row: the step's columns for ``steps.csv`` (the same keys every step).
+        sites: one mapping per site for ``sites.csv``, each with a ``site`` key.
+    """
+
+    row: Mapping[str, Any]
+    sites: Sequence[Mapping[str, Any]] = ()
+
+
+@dataclass
+class RunContext:
+    """What a mode is given to build its run.
+
+    Attributes:
+        out_dir: the run's directory (the trace shards go under it).
+        seed: the seed of this run (the scenario's unless overridden).
+        scenario_path: the scenario file, or None (data paths then resolve against the
+            bundled data only).
+        placement: where the agents live (:mod:`vpp.runs.placement`).
+        options: mode-specific options from the command line (e.g. ``pace``).
+        meta: what the mode adds to the manifest's ``details`` while it builds.
+    """
+
+    out_dir: Path
+    seed: int
+    scenario_path: Path | None
+    placement: Any
+    options: dict[str, Any] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+class ModeRun(Protocol):
+    """One mode's run of one scenario, built for a placement; the runner steps it.
+
+    Attributes:
+        steps: how many steps the run has.
+        hosts: the hosts of this process (the ops metrics read their counters).
+    """
+
+    steps: int
+    hosts: Sequence[Any]
+
+    def step_time(self, k: int) -> datetime:
+        """The start instant (UTC) of step ``k``."""
+        ...
+
+    def step(self, k: int) -> StepRecord:
+        """Run step ``k`` (0, 1, ... in order) and return its record."""
+        ...
+
+    def summary(self) -> dict[str, Any]:
+        """The run's totals (``summary.json``), once the steps have run."""
+        ...
+
+    def close(self) -> None:
+        """Release sockets, processes and files (idempotent)."""
+        ...
+
+
+class Mode:
+    """A kind of run. Subclass it, give the class attributes, implement :meth:`applies` and
+    :meth:`build`; register it (:func:`vpp.runs.modes.register`, or the entry-point group
+    ``vpp.modes``).
+
+    Attributes:
+        name: the mode's name (``manifest.json``'s ``mode``, a scenario's ``mode:``).
+        title: a few words for people (``vpp modes`` lists them).
+        placements: the placements it can run in (``local``, ``processes``, ``remote``).
+    """
+
+    name: ClassVar[str] = ""
+    title: ClassVar[str] = ""
+    placements: ClassVar[frozenset[str]] = frozenset({"local"})
+
+    def applies(self, scenario: Any) -> bool:
+        """True when this mode runs ``scenario`` (its sections ask for it)."""
+        raise NotImplementedError
+
+    def check(self, scenario: Any, fail: Fail) -> None:
+        """Check what only this mode needs of ``scenario``; call ``fail(path, message)``
+        at the first problem. The default checks nothing."""
+
+    def build(self, scenario: Any, context: RunContext) -> ModeRun:
+        """Build the run's agents for ``context.placement``; nothing has run yet."""
+        raise NotImplementedError
+
+    def summary_rows(self, summary: Mapping[str, Any]) -> list[tuple[str, Any]]:
+        """The summary as (quantity, value) rows for the terminal. The default: every
+        number and string of the summary, in its order."""
+        return [(k, v) for k, v in summary.items()
+                if isinstance(v, (int, float, str)) and not isinstance(v, bool)]
+
+    def plot(self, run_dir: Path) -> list[Path]:
+        """Draw the run's figures into ``run_dir``; return the files written. The default
+        draws nothing."""
+        return []

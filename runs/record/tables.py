@@ -1,0 +1,160 @@
+"""The per-step tables of a run, streamed to disk as the run goes, and the record that
+holds them with the manifest and the summary.
+
+A table's first row fixes its columns: ``step`` (from 0), ``time`` (the step's start
+instant, ISO 8601 UTC), then the mode's own columns in the order the mode gave them. Each
+step's rows are flushed before the next step starts, so a run that is interrupted keeps
+every step it finished, and nothing is held in memory (a year of steps costs no more than
+one).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from vpp.runs.record.manifest import Manifest, now_utc, write_manifest
+
+
+class RecordError(OSError):
+    """The run record could not be written (a full disk, a folder that went away); the
+    message names the file."""
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else ("" if math.isnan(value) else str(value))
+    if isinstance(value, (list, tuple)):
+        return " ".join(map(str, value))
+    return "" if value is None else value
+
+
+class StepTable:
+    """One CSV table of a run, written row by row.
+
+    Args:
+        path: the file (created, or replaced).
+        keys: the columns that lead every row after ``step`` and ``time`` (e.g. ``site``).
+    """
+
+    def __init__(self, path: Path, keys: Sequence[str] = ()) -> None:
+        self.path = Path(path)
+        self.keys = tuple(keys)
+        self.columns: tuple[str, ...] | None = None
+        self.rows = 0
+        try:
+            self._file: io.TextIOWrapper | None = open(self.path, "w", newline="",
+                                                       encoding="utf-8")
+        except OSError as exc:
+            raise RecordError(exc.errno, f"cannot write {self.path}: {exc.strerror}") from None
+        self._writer = csv.writer(self._file)
+
+    def write(self, step: int, time: datetime, row: Mapping[str, Any]) -> None:
+        """Append one row (its columns must be the first row's)."""
+        if self.columns is None:
+            self.columns = tuple(k for k in row if k not in self.keys)
+            self._put(["step", "time", *self.keys, *self.columns])
+        elif len(row) != len(self.keys) + len(self.columns):
+            extra = sorted(set(row) - set(self.keys) - set(self.columns))
+            raise ValueError(f"{self.path.name}: step {step} has columns "
+                             f"{extra or sorted(row)} the first row did not")
+        self._put([step, time.isoformat(), *(_cell(row[k]) for k in self.keys),
+                   *(_cell(row[c]) for c in self.columns)])
+        self.rows += 1
+
+    def _put(self, cells: list) -> None:
+        try:
+            self._writer.writerow(cells)
+        except OSError as exc:
+            raise RecordError(exc.errno, f"cannot write {self.path}: {exc.strerror}") from None
+
+    def flush(self) -> None:
+        """Push what was written to the operating system."""
+        if self._file is not None:
+            try:
+                self._file.flush()
+            except OSError as exc:
+                raise RecordError(exc.errno, f"cannot write {self.path}: "
+                                             f"{exc.strerror}") from None
+
+    def close(self) -> None:
+        """Flush and close the file (idempotent)."""
+        if self._file is not None:
+            try:
+                self._file.close()
+            except OSError as exc:
+                raise RecordError(exc.errno, f"cannot write {self.path}: "
+                                             f"{exc.strerror}") from None
+            finally:
+                self._file = None
+
+
+class RunRecord:
+    """The record of one run in its directory: the manifest, the step and site tables,
+    the summary.
+
+    Args:
+        run_dir: the run's directory (created if needed).
+        manifest: what the run is; written at once with status ``running``.
+    """
+
+    def __init__(self, run_dir: Path | str, manifest: Manifest) -> None:
+        self.dir = Path(run_dir)
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RecordError(exc.errno, f"cannot make the run directory {self.dir}: "
+                                         f"{exc.strerror}") from None
+        self.manifest = manifest
+        self.manifest.tables = {"steps": "steps.csv", "sites": "sites.csv"}
+        self._write_manifest()
+        self.steps = StepTable(self.dir / "steps.csv")
+        self.sites = StepTable(self.dir / "sites.csv", keys=("site",))
+
+    def _write_manifest(self) -> None:
+        try:
+            write_manifest(self.dir, self.manifest)
+        except OSError as exc:
+            raise RecordError(exc.errno, f"cannot write {self.dir / 'manifest.json'}: "
+                                         f"{exc.strerror}") from None
+
+    def step(self, k: int, time: datetime, row: Mapping[str, Any],
+             sites: Sequence[Mapping[str, Any]] = ()) -> None:
+        """Record step ``k``: its row and one row per site (each with a ``site`` key)."""
+        self.steps.write(k, time, row)
+        for site_row in sites:
+            self.sites.write(k, time, site_row)
+        self.steps.flush()
+        self.sites.flush()
+
+    def finish(self, summary: Mapping[str, Any], *, error: str | None = None) -> None:
+        """Close the tables, write ``summary.json`` and mark the manifest finished (or
+        failed, with ``error``)."""
+        self.close_tables()
+        try:
+            (self.dir / "summary.json").write_text(json.dumps(summary, indent=2,
+                                                              default=str) + "\n")
+        except OSError as exc:
+            raise RecordError(exc.errno, f"cannot write {self.dir / 'summary.json'}: "
+                                         f"{exc.strerror}") from None
+        self.mark(error)
+
+    def mark(self, error: str | None) -> None:
+        """Mark the manifest finished, or failed with ``error``."""
+        self.manifest.finished_utc = now_utc()
+        self.manifest.status = "failed" if error else "finished"
+        self.manifest.error = error
+        self._write_manifest()
+
+    def close_tables(self) -> None:
+        """Close both tables (idempotent)."""
+        try:
+            self.steps.close()
+        finally:
+            self.sites.close()

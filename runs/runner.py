@@ -1,0 +1,139 @@
+"""The runner: the only step loop, for every mode and placement.
+
+:class:`Runner` opens the run record (``manifest.json`` first), has the mode build its
+run for the placement, steps it from 0 to the end with the ops hooks around every step
+(reload, alerts, metrics), streams each step's rows into ``steps.csv`` and ``sites.csv``,
+then writes ``summary.json`` and marks the manifest finished. A run that raises is
+marked failed with the reason, and keeps every step it finished. See
+``docs/architecture.md``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from vpp.runs.modes.base import Mode, ModeRun, RunContext
+from vpp.runs.record import RunRecord
+from vpp.runs.record.manifest import new_manifest
+
+log = logging.getLogger(__name__)
+
+
+class StepHook(Protocol):
+    """Something the runner calls around every step (a reloader, alert rules, metrics).
+    ``summary()`` (optional) adds keys to the run's summary; ``close()`` (optional) is
+    called once the run has ended, whatever happened."""
+
+    def before_step(self, step: int) -> None:
+        """Called before step ``step`` runs."""
+        ...
+
+    def after_step(self, step: int) -> None:
+        """Called once step ``step`` has run and been recorded."""
+        ...
+
+
+@dataclass
+class RunResult:
+    """A finished run.
+
+    Attributes:
+        summary: the totals (also in ``summary.json``).
+        out_dir: the run's directory.
+        mode: the mode's name.
+        placement: the placement's name.
+        figures: the figures the mode drew.
+    """
+
+    summary: dict[str, Any]
+    out_dir: Path
+    mode: str
+    placement: str
+    figures: list[Path] = field(default_factory=list)
+
+
+class Runner:
+    """Runs one scenario in one mode and placement, into one run directory.
+
+    Args:
+        mode: the run mode (:mod:`vpp.runs.modes`).
+        scenario: the validated scenario.
+        context: where and how (run directory, seed, scenario file, placement, options).
+        hooks: called before and after every step, in order.
+        progress: called with the number of steps done after each step.
+        on_built: called with the mode's run once it is built, before any step (e.g. to
+            attach metrics to its hosts); may return hooks to add.
+    """
+
+    def __init__(self, mode: Mode, scenario: Any, context: RunContext, *,
+                 hooks: Sequence[StepHook] = (),
+                 progress: Callable[[int, int], None] | None = None,
+                 on_built: Callable[[ModeRun], Sequence[StepHook] | None] | None = None) -> None:
+        self.mode = mode
+        self.scenario = scenario
+        self.context = context
+        self.hooks = list(hooks)
+        self.progress = progress
+        self.on_built = on_built
+        self.run_obj: ModeRun | None = None
+
+    @property
+    def placement_name(self) -> str:
+        """The placement's name, as the manifest records it."""
+        return getattr(self.context.placement, "name", str(self.context.placement))
+
+    def run(self, *, plot: bool = False) -> RunResult:
+        """Build, step, record and summarize the run; draw its figures when ``plot``."""
+        ctx = self.context
+        record = RunRecord(ctx.out_dir, new_manifest(
+            mode=self.mode.name, placement=self.placement_name, scenario=self.scenario,
+            seed=ctx.seed, scenario_file=ctx.scenario_path))
+        t_build = time.perf_counter()
+        try:
+            run = self.run_obj = self.mode.build(self.scenario, ctx)
+            try:
+                if self.on_built is not None:
+                    self.hooks += list(self.on_built(run) or ())
+                build_s = time.perf_counter() - t_build
+                t0 = time.perf_counter()
+                for k in range(run.steps):
+                    for hook in self.hooks:
+                        hook.before_step(k)
+                    step = run.step(k)
+                    record.step(k, run.step_time(k), step.row, step.sites)
+                    for hook in self.hooks:
+                        hook.after_step(k)
+                    if self.progress is not None:
+                        self.progress(k + 1, run.steps)
+                steps_s = time.perf_counter() - t0
+                summary = run.summary()
+            finally:
+                run.close()
+                for hook in self.hooks:
+                    close = getattr(hook, "close", None)
+                    if close is not None:
+                        close()
+        except BaseException as exc:
+            record.close_tables()
+            record.manifest.details.update(ctx.meta)
+            record.mark(f"{type(exc).__name__}: {exc}")
+            raise
+        for hook in self.hooks:
+            part = getattr(hook, "summary", None)
+            if part is not None:
+                summary.update(part())
+        summary.setdefault("mode", self.mode.name)
+        summary.setdefault("placement", self.placement_name)
+        summary["build_s"] = round(build_s, 4)
+        summary["steps_s"] = round(steps_s, 4)
+        summary["out_dir"] = str(ctx.out_dir)
+        record.manifest.details.update(ctx.meta)
+        record.finish(summary)
+        figures = self.mode.plot(ctx.out_dir) if plot else []
+        return RunResult(summary, Path(ctx.out_dir), self.mode.name, self.placement_name,
+                         figures)
