@@ -16,6 +16,14 @@ def finite(field: str, value: float) -> float:
     return x
 
 
+def bounded(field: str, value: float, limit: float) -> float:
+    """Return ``value`` if it is finite and its magnitude is at most ``limit``."""
+    x = finite(field, value)
+    if abs(x) > limit:
+        raise ValueError(f"{field} must be at most {limit:g} in magnitude, got {value!r}")
+    return x
+
+
 def positive(field: str, value: float) -> float:
     """Return ``value`` if it is finite and > 0."""
     x = finite(field, value)

@@ -228,8 +228,9 @@ def load_tmy3(name: str = "723170TYA.CSV", year: int = 1990) -> tuple["pd.DataFr
     """A TMY3 file bundled with pvlib, as weather plus its metadata (lat, lon, altitude)."""
     import pvlib
 
-    path = Path(pvlib.__file__).with_name("data") / name
-    if not path.is_file():
+    folder = Path(pvlib.__file__).with_name("data")
+    path = folder / name
+    if path.resolve().parent != folder.resolve() or not path.is_file():
         raise ValueError(f"pv.tmy3 file {name!r} is not bundled with pvlib")
     data, meta = pvlib.iotools.read_tmy3(str(path), coerce_year=year, map_variables=True)
     weather = data[list(WEATHER_COLUMNS)].copy()

@@ -16,7 +16,9 @@ import msgspec
 
 from vpp.markets.trading.risk import RiskLimits
 from vpp.markets.trading.types import Fees, StorageSpec
-from vpp.runs.scenario import BUNDLED, ScenarioError, read_mapping
+from vpp.runs.checks import check_numbers
+from vpp.runs.limits import Limits
+from vpp.runs.scenario import BUNDLED, ScenarioError, current_limits, read_mapping
 
 __all__ = ["BacktestScenario", "DEFAULT_BACKTEST", "load_backtest", "run", "write_report"]
 
@@ -67,7 +69,8 @@ class BacktestScenario(msgspec.Struct, **_Strict):
     traders: list[TraderSpec]
 
 
-def parse_backtest(data: Any, where: str = "<backtest>") -> BacktestScenario:
+def parse_backtest(data: Any, where: str = "<backtest>",
+                   limits: Limits | None = None) -> BacktestScenario:
     """Validate parsed YAML into a :class:`BacktestScenario`; errors name ``$.path``."""
     try:
         spec = msgspec.convert(data, BacktestScenario, strict=False)
@@ -76,6 +79,15 @@ def parse_backtest(data: Any, where: str = "<backtest>") -> BacktestScenario:
         if " - at `$" not in text:
             text += " - at `$`"
         raise ScenarioError(f"{where}: {text}") from None
+    def fail(path: str, message: str) -> None:
+        raise ScenarioError(f"{where}: {message} - at `$.{path}`")
+
+    check_numbers(spec, fail)  # finite, within the caps of their units (traders' params aside)
+    limits = current_limits(limits)
+    hours = (spec.data.first_day + (spec.data.days or 365)) * 24
+    if hours > limits.max_steps:
+        fail("data.days", f"{hours:,} hours is more than the cap of {limits.max_steps:,} steps "
+                          f"({Limits.variable('max_steps')} raises it)")
     if not spec.traders:
         raise ScenarioError(f"{where}: Expected at least one trader - at `$.traders`")
     names = [t.name or t.use for t in spec.traders]
@@ -86,9 +98,9 @@ def parse_backtest(data: Any, where: str = "<backtest>") -> BacktestScenario:
     return spec
 
 
-def load_backtest(path: str | Path) -> BacktestScenario:
-    """Read and validate a backtest scenario file."""
-    return parse_backtest(read_mapping(path), str(path))
+def load_backtest(path: str | Path, limits: Limits | None = None) -> BacktestScenario:
+    """Read and validate a backtest scenario file (within ``limits``)."""
+    return parse_backtest(read_mapping(path, limits=limits), str(path), limits)
 
 
 def market_data(spec: BacktestScenario):
@@ -112,10 +124,17 @@ def market_data(spec: BacktestScenario):
     return data.days(d.first_day, days)
 
 
-def strategies(spec: BacktestScenario, where: str = "<backtest>") -> list:
-    """One strategy object per trader; errors name ``$.traders[i]``."""
-    from vpp.markets.trading.strategies import Strategy, make_trading_strategy
-    from vpp.runs.plugins import PluginError, load_class
+TRADER_GROUP = "vpp.trading_strategies"
+"""The entry-point group where installed packages register trading strategies."""
+
+
+def strategies(spec: BacktestScenario, where: str = "<backtest>", *,
+               allow_import: bool = False) -> list:
+    """One strategy object per trader: a built-in, an entry point of
+    ``vpp.trading_strategies``, or ``module:Class`` with ``allow_import``
+    (``--allow-plugins``); errors name ``$.traders[i]``."""
+    from vpp.coordination.plugins import PluginError, load_class
+    from vpp.markets.trading.strategies import BUILT_IN, Strategy, make_trading_strategy
 
     out = []
     for i, trader in enumerate(spec.traders):
@@ -123,10 +142,12 @@ def strategies(spec: BacktestScenario, where: str = "<backtest>") -> list:
         if trader.name is not None:
             params.setdefault("name", trader.name)
         try:
-            if ":" in trader.use:
-                strategy = load_class(trader.use)(**params)
-            else:
+            if trader.use in BUILT_IN or trader.use == "multi":
                 strategy = make_trading_strategy(trader.use, **params)
+            else:
+                cls = load_class(trader.use, builtins={}, group=TRADER_GROUP,
+                                 allow_import=allow_import, what="trading strategy")
+                strategy = cls(**params)
         except (ValueError, TypeError, PluginError) as exc:
             raise ScenarioError(f"{where}: {exc} - at `$.traders[{i}]`") from None
         if not isinstance(strategy, Strategy):
@@ -136,11 +157,13 @@ def strategies(spec: BacktestScenario, where: str = "<backtest>") -> list:
     return out
 
 
-def run(spec: BacktestScenario, where: str = "<backtest>", agents: bool = False):
+def run(spec: BacktestScenario, where: str = "<backtest>", agents: bool = False, *,
+        allow_plugins: bool = False):
     """Build the traders and run the backtest; returns the :class:`BacktestResult`.
 
     ``agents``: trade through the market agents over ZeroMQ (:mod:`vpp.runs.trading_agents`)
-    instead of the engine's price-taking exchange.
+    instead of the engine's price-taking exchange. ``allow_plugins``: ``module:Class``
+    traders may load (``--allow-plugins``).
     """
     from vpp.markets.trading.backtest import run_backtest
     from vpp.markets.trading.engine import TradingEngine
@@ -149,7 +172,7 @@ def run(spec: BacktestScenario, where: str = "<backtest>", agents: bool = False)
     engines = [TradingEngine(s, spec.storage, data.hours, fees=spec.fees, limits=spec.risk,
                              capital_eur=spec.capital_eur,
                              imbalance_penalty_eur_mwh=spec.imbalance_penalty_eur_mwh)
-               for s in strategies(spec, where)]
+               for s in strategies(spec, where, allow_import=allow_plugins)]
     if agents:
         from vpp.runs.trading_agents import run_with_agents
 

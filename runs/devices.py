@@ -11,6 +11,7 @@ import contextlib
 import functools
 import warnings
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import msgspec
@@ -136,34 +137,94 @@ def _per_step(values: float | list[float], steps: int) -> list[float]:
     return [float(values)] * steps if isinstance(values, (int, float)) else list(values)
 
 
+def _battery_params(spec: BatterySpec):
+    from vpp.physics.battery import BatteryParams, DegradationParams
+    from vpp.physics.battery_thermal import ThermalParams
+
+    return BatteryParams(
+        spec.capacity_kwh, spec.p_charge_kw, spec.p_discharge_kw, spec.eta_c, spec.eta_d,
+        spec.soc_min, spec.soc_max, spec.state_of_charge, spec.c_rate_max,
+        ThermalParams() if spec.thermal else None,
+        DegradationParams() if spec.degradation else None)
+
+
+def _plain_model(spec: DeviceSpec, steps: int, dt_h: float):
+    """The physics model of every kind but PV, wind and battery (cheap to make: no weather,
+    no ageing model); its constructor checks the values, naming each."""
+    from vpp.physics import loads
+    from vpp.physics.flexible import FlexibleDevice
+
+    if isinstance(spec, FlexibleSpec):
+        return FlexibleDevice(spec.name, spec.p_min_kw, spec.p_max_kw, spec.cost_eur_mwh / 1e3,
+                              spec.availability)
+    if isinstance(spec, LoadSpec):
+        return loads.FixedLoad(_per_step(spec.demand_kw, steps), dt_h)
+    if isinstance(spec, CurtailableLoadSpec):
+        return loads.CurtailableLoad(_per_step(spec.demand_kw, steps), spec.max_curtail_fraction,
+                                     spec.cost_eur_mwh / 1e3, dt_h)
+    if isinstance(spec, ShiftableLoadSpec):
+        return loads.ShiftableLoad(spec.energy_kwh, spec.p_max_kw, spec.window_start_h,
+                                   spec.window_end_h)
+    assert isinstance(spec, EVSpec)
+    return loads.EVCharger(spec.battery_kwh, spec.p_max_kw, spec.arrival_h, spec.departure_h,
+                           spec.energy_at_arrival_kwh, spec.target_energy_kwh, spec.eta_c)
+
+
+TMY3_PREFIX = "tmy3:"
+
+
+def _check_weather(weather: str) -> None:
+    """``clear-sky``, ``pvgis`` or ``tmy3:FILE`` with FILE a file name in pvlib's bundled
+    data (no folder: the name never leaves that folder). pvlib is not imported."""
+    import importlib.util
+
+    if weather in ("clear-sky", "pvgis"):
+        return
+    if not weather.startswith(TMY3_PREFIX):
+        raise ValueError(f"weather must be clear-sky, pvgis or tmy3:FILE, got {weather[:80]!r}")
+    name = weather[len(TMY3_PREFIX):]
+    if not name or "/" in name or "\\" in name or name in (".", ".."):
+        raise ValueError(f"weather: tmy3:FILE names a file bundled with pvlib, without a "
+                         f"folder; got {weather[:80]!r}")
+    found = importlib.util.find_spec("pvlib")
+    folder = Path(found.origin).parent / "data" if found and found.origin else None
+    if folder is None or not (folder / name).is_file():
+        raise ValueError(f"weather: {name[:80]!r} is not a TMY3 file bundled with pvlib")
+
+
+def check_device(spec: DeviceSpec, steps: int, dt_h: float) -> None:
+    """The checks :func:`build_device` makes, without building weather profiles or ageing
+    models (``vpp validate`` and ``vpp run`` share them: the scenario loader calls this).
+
+    Raises:
+        ValueError: naming the field, when a value is out of range or two are out of order
+            (e.g. ``battery.soc_min`` above ``battery.soc_max``).
+    """
+    if isinstance(spec, PVSpec):
+        _check_weather(spec.weather)
+    elif isinstance(spec, BatterySpec):
+        _battery_params(spec)
+    elif not isinstance(spec, WindSpec):
+        _plain_model(spec, steps, dt_h)
+
+
 def build_device(spec: DeviceSpec, times: list[datetime], dt_h: float) -> SiteDevice:
     """The priced site device of ``spec`` for a run whose steps start at ``times``.
 
     Raises:
         ValueError: from the model, naming the field, when a value is out of range.
     """
-    from vpp.physics import loads
-    from vpp.physics.flexible import FlexibleDevice
-
-    steps = len(times)
-    if isinstance(spec, FlexibleSpec):
-        model = FlexibleDevice(spec.name, spec.p_min_kw, spec.p_max_kw, spec.cost_eur_mwh / 1e3,
-                               spec.availability)
-        return SiteDevice(spec.name, model, spec.cost_eur_mwh, spec.absorb_price_eur_mwh)
     if isinstance(spec, BatterySpec):
-        from vpp.physics.battery import Battery, BatteryParams, DegradationParams
-        from vpp.physics.battery_thermal import ThermalParams
+        from vpp.physics.battery import Battery
 
-        model = Battery(BatteryParams(
-            spec.capacity_kwh, spec.p_charge_kw, spec.p_discharge_kw, spec.eta_c, spec.eta_d,
-            spec.soc_min, spec.soc_max, spec.state_of_charge, spec.c_rate_max,
-            ThermalParams() if spec.thermal else None,
-            DegradationParams() if spec.degradation else None))
+        model = Battery(_battery_params(spec))
         cost = spec.cost_eur_mwh
         if cost is None:
             cost = model.degradation_cost_per_kwh * 1e3
         return SiteDevice(spec.name, model, cost, spec.absorb_price_eur_mwh)
     if isinstance(spec, (PVSpec, WindSpec)):
+        if isinstance(spec, PVSpec):
+            _check_weather(spec.weather)
         profile = (_pv_profile(spec, tuple(times)) if isinstance(spec, PVSpec)
                    else _wind_profile(spec, tuple(times)))
         if isinstance(spec, PVSpec):
@@ -172,19 +233,13 @@ def build_device(spec: DeviceSpec, times: list[datetime], dt_h: float) -> SiteDe
             from vpp.physics.wind import WindPlant as Plant
         model = Plant(profile, dt_h, spec.cost_eur_mwh / 1e3)
         return SiteDevice(spec.name, model, spec.cost_eur_mwh)
+    model = _plain_model(spec, len(times), dt_h)
+    if isinstance(spec, FlexibleSpec):
+        return SiteDevice(spec.name, model, spec.cost_eur_mwh, spec.absorb_price_eur_mwh)
     if isinstance(spec, LoadSpec):
-        model = loads.FixedLoad(_per_step(spec.demand_kw, steps), dt_h)
         return SiteDevice(spec.name, model, 0.0, baseline="lowest")
     if isinstance(spec, CurtailableLoadSpec):
-        model = loads.CurtailableLoad(_per_step(spec.demand_kw, steps), spec.max_curtail_fraction,
-                                      spec.cost_eur_mwh / 1e3, dt_h)
         return SiteDevice(spec.name, model, spec.cost_eur_mwh, baseline="lowest")
-    if isinstance(spec, ShiftableLoadSpec):
-        model = loads.ShiftableLoad(spec.energy_kwh, spec.p_max_kw, spec.window_start_h,
-                                    spec.window_end_h)
-        return SiteDevice(spec.name, model, 0.0, spec.absorb_price_eur_mwh)
-    model = loads.EVCharger(spec.battery_kwh, spec.p_max_kw, spec.arrival_h, spec.departure_h,
-                            spec.energy_at_arrival_kwh, spec.target_energy_kwh, spec.eta_c)
     return SiteDevice(spec.name, model, 0.0, spec.absorb_price_eur_mwh)
 
 
@@ -229,10 +284,8 @@ def _pv_profile(spec: PVSpec, times: tuple[datetime, ...]) -> list[float]:
             return pv.simulate(system, times=pd.DatetimeIndex(times)).ac_kw.tolist()
     if spec.weather == "pvgis":
         weather, _ = pv.load_pvgis_tmy()
-    elif spec.weather.startswith("tmy3:"):
-        weather, _ = pv.load_tmy3(spec.weather.partition(":")[2])
-    else:
-        raise ValueError(f"pv.weather must be clear-sky, pvgis or tmy3:FILE, got {spec.weather!r}")
+    else:  # tmy3:FILE, checked by _check_weather
+        weather, _ = pv.load_tmy3(spec.weather[len(TMY3_PREFIX):])
     with _quiet():
         ac = pv.simulate(system, weather).ac_kw
     ac.index = ac.index.tz_convert("UTC")

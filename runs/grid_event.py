@@ -25,6 +25,7 @@ from vpp.agents.grid import ReplaySource, SwingSource, TimelineRow
 from vpp.coordination.frequency import presets
 from vpp.coordination.frequency.rule import SiteFrequencyRule
 from vpp.physics.frequency import GridParams, LossOfInfeed
+from vpp.runs.data_files import check_size
 from vpp.runs.delivery import settle, sold_sites
 from vpp.runs.devices import (
     BatterySpec,
@@ -120,38 +121,46 @@ def load_replay(spec: ReplaySpec, path: Path) -> tuple[list[float], list[float],
     Raises:
         ScenarioError: the file cannot be read or lacks a column; the window is empty.
     """
-    def parse(text: str, field: str) -> datetime:
+    def parse(text: str | None, field: str, line: int | None = None) -> datetime:
         try:
-            return datetime.strptime(text, spec.time_format)
-        except ValueError as exc:
-            raise ScenarioError(f"grid.replay.{field}: {exc}") from None
+            return datetime.strptime(text or "", spec.time_format)
+        except ValueError:  # its message quotes the text: a file's contents stay out
+            raise ScenarioError(
+                f"grid.replay.{field}: " + (f"line {line} of {path} is not a time in "
+                                            if line is not None else "not a time in ")
+                + f"the format {spec.time_format!r} - at `$.grid.replay.{field}`") from None
 
     start = parse(spec.start, "start") if spec.start else None
     end = parse(spec.end, "end") if spec.end else None
+    check_size(path, "grid.replay.csv")
     try:
         handle = path.open(newline="", encoding="utf-8")
     except OSError as exc:
         raise ScenarioError(f"grid.replay.csv: cannot read {path} ({exc.strerror})") from None
     rows: list[tuple[datetime, float]] = []
     gaps = 0
-    with handle:
-        reader = csv.DictReader(handle)
-        for col in (spec.time_column, spec.frequency_column):
-            if col not in (reader.fieldnames or []):
-                raise ScenarioError(f"grid.replay: {path} has no column {col!r} "
-                                    f"(it has {reader.fieldnames})")
-        for row in reader:
-            t = parse(row[spec.time_column], "time_column")
-            if (start is not None and t < start) or (end is not None and t > end):
-                continue
-            try:
-                f = float(row[spec.frequency_column])
-            except ValueError:
-                f = math.nan
-            if not math.isfinite(f):
-                gaps += 1
-                continue
-            rows.append((t, f))
+    try:
+        with handle:
+            reader = csv.DictReader(handle)
+            for col in (spec.time_column, spec.frequency_column):
+                if col not in (reader.fieldnames or []):
+                    raise ScenarioError(f"grid.replay: {path} has no column {col!r} - at "
+                                        f"`$.grid.replay`")
+            for row in reader:
+                t = parse(row[spec.time_column], "time_column", reader.line_num)
+                if (start is not None and t < start) or (end is not None and t > end):
+                    continue
+                try:
+                    f = float(row[spec.frequency_column])
+                except (TypeError, ValueError):
+                    f = math.nan
+                if not math.isfinite(f):
+                    gaps += 1
+                    continue
+                rows.append((t, f))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise ScenarioError(f"grid.replay.csv: {path} is not a UTF-8 CSV table "
+                            f"({type(exc).__name__}) - at `$.grid.replay.csv`") from None
     if len(rows) < 2:
         raise ScenarioError(f"grid.replay: fewer than two samples in {path} between "
                             f"{spec.start} and {spec.end}")
@@ -252,8 +261,8 @@ def run_event(scenario: Scenario, run_dir: Path, scenario_path: Path | None = No
     runs: dict[str, list[TimelineRow]] = {}
     start = None
     if grid.replay is not None:
-        times, freqs, start, gaps = load_replay(grid.replay,
-                                                resolve(scenario_path, grid.replay.csv))
+        times, freqs, start, gaps = load_replay(
+            grid.replay, resolve(scenario_path, grid.replay.csv, "grid.replay.csv"))
         source = ReplaySource(times, freqs, grid.f0_hz)
         duration = min(grid.duration_s, times[-1] - times[0])
         summary.update(open_loop=True, replay_start=start.isoformat(sep=" "),

@@ -20,17 +20,13 @@ def step_prices(prices, scenario, scenario_path: Path | None, field: str) -> lis
         return [float(v) for v in prices.values_eur_mwh[: scenario.steps]]
     import pandas as pd
 
-    where = resolve(scenario_path, prices.csv)
-    try:
-        frame = pd.read_csv(where)
-    except OSError as exc:
-        raise ScenarioError(f"{field}.csv: cannot read {where} ({exc})") from None
-    for col in (prices.timestamp_column, prices.column):
-        if col not in frame.columns:
-            raise ScenarioError(f"{field}: {where} has no column {col!r} "
-                                f"(it has {list(frame.columns)})")
-    series = pd.Series(frame[prices.column].to_numpy(dtype=float),
-                       index=pd.to_datetime(frame[prices.timestamp_column], utc=True))
+    from vpp.runs.data_files import numeric_column, read_csv, time_column
+
+    where = resolve(scenario_path, prices.csv, f"{field}.csv")
+    frame = read_csv(where, f"{field}.csv")
+    series = pd.Series(numeric_column(frame, prices.column, f"{field}.column", where),
+                       index=pd.DatetimeIndex(time_column(frame, prices.timestamp_column,
+                                                          f"{field}.timestamp_column", where)))
     series = series.sort_index()
     wanted = pd.DatetimeIndex(step_times(scenario))
     if wanted[0] < series.index[0] or wanted[-1] > series.index[-1] + pd.Timedelta(hours=1):

@@ -12,20 +12,16 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import msgspec
-import yaml
 
-from vpp.runs.devices import DeviceSpec, FlexibleSpec
+from vpp.runs.devices import DeviceSpec, FlexibleSpec, check_device
 from vpp.runs.grid_spec import GridSpec
+from vpp.runs.limits import Limits, LimitsError
 from vpp.runs.market_plan import PlanSpec
 
 BUNDLED = Path(__file__).parent / "scenarios"
 """Where the bundled scenarios live."""
 
 DEFAULT_SCENARIO = BUNDLED / "default.yaml"
-
-
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-"""libyaml's safe loader when installed (about 8x faster on a large scenario)."""
 
 
 class ScenarioError(ValueError):
@@ -181,10 +177,56 @@ class Scenario(msgspec.Struct, **_Strict):
         return names
 
 
-def _check(scenario: Scenario, where: str) -> None:
+def current_limits(limits: Limits | None = None) -> Limits:
+    """``limits``, or the caps of this process's environment (:meth:`Limits.from_env`);
+    a bad ``VPP_MAX_...`` variable is a ScenarioError naming it."""
+    if limits is not None:
+        return limits
+    try:
+        return Limits.from_env()
+    except LimitsError as exc:
+        raise ScenarioError(str(exc)) from None
+
+
+def _check_size(scenario: Scenario, limits: Limits, fail) -> None:
+    """The caps on sites and steps, before anything grows with them."""
+    sites = sum(spec.count for spec in scenario.sites)
+    if sites > limits.max_sites:
+        fail("sites", f"{sites:,} sites (`count` expanded) is more than the cap of "
+                      f"{limits.max_sites:,} ({Limits.variable('max_sites')} raises it)")
+    if scenario.steps > limits.max_steps:
+        fail("steps", f"{scenario.steps:,} steps is more than the cap of {limits.max_steps:,} "
+                      f"({Limits.variable('max_steps')} raises it)")
+    if sites * scenario.steps > limits.max_site_steps:
+        fail("steps", f"{sites:,} sites times {scenario.steps:,} steps is more than the cap of "
+                      f"{limits.max_site_steps:,} site-steps "
+                      f"({Limits.variable('max_site_steps')} raises it)")
+
+
+def _check_devices(scenario: Scenario, fail) -> None:
+    """Each device's values as its model checks them (once per site entry, not per
+    ``count``): ordered bounds such as ``soc_min <= state_of_charge <= soc_max``."""
+    for i, site in enumerate(scenario.sites):
+        for j, dev in enumerate(site.devices):
+            try:
+                check_device(dev, scenario.steps, scenario.dt_h)
+            except ValueError as exc:
+                fail(f"sites[{i}].devices[{j}]", str(exc))
+
+
+def check_scenario(scenario: Scenario, where: str, limits: Limits | None = None) -> None:
+    """The one check of a scenario's content, shared by ``vpp validate``, ``vpp run`` and
+    every other loader: sizes within ``limits``, finite numbers within the physical caps
+    of their unit (:mod:`vpp.runs.checks`), each device's values as its model checks
+    them, and the sections' own rules. A scenario received over the network (a site
+    process's) goes through it too. Raises ScenarioError naming the field."""
+    from vpp.runs.checks import check_numbers
+
     def fail(path: str, msg: str) -> None:
         raise ScenarioError(f"{where}: {msg} - at `$.{path}`")
 
+    _check_size(scenario, current_limits(limits), fail)
+    check_numbers(scenario, fail)
     if scenario.start.tzinfo is None:
         fail("start", "Expected a time with a zone (e.g. 2019-01-16T00:00:00Z)")
     if not scenario.sites:
@@ -208,6 +250,7 @@ def _check(scenario: Scenario, where: str) -> None:
                 if not dev.availability or any(not 0 <= a <= 1 for a in dev.availability):
                     fail(f"sites[{i}].devices[{j}].availability",
                          "Expected a non-empty list of fractions in [0, 1]")
+    _check_devices(scenario, fail)
     target = scenario.target
     if scenario.market is not None:
         from vpp.runs.market_run import check_market_scenario
@@ -239,8 +282,9 @@ def _check(scenario: Scenario, where: str) -> None:
         fail("admm", "ADMM options are given but `coordination` is `merit_order`")
 
 
-def parse(data: Any, where: str = "<scenario>") -> Scenario:
-    """Validate already-parsed YAML/JSON data into a :class:`Scenario`."""
+def parse(data: Any, where: str = "<scenario>", limits: Limits | None = None) -> Scenario:
+    """Validate already-parsed YAML/JSON data into a :class:`Scenario` (the one check,
+    within ``limits``: default :meth:`Limits.from_env`)."""
     try:
         scenario = msgspec.convert(data, Scenario, strict=False)
     except msgspec.ValidationError as exc:
@@ -248,40 +292,45 @@ def parse(data: Any, where: str = "<scenario>") -> Scenario:
         if " - at `$" not in text:
             text += " - at `$`"
         raise ScenarioError(f"{where}: {text}") from None
-    _check(scenario, where)
+    check_scenario(scenario, where, limits)
     return scenario
 
 
-def load(path: str | Path) -> Scenario:
-    """Read and validate a scenario file."""
-    return parse(read_mapping(path), str(path))
+def load(path: str | Path, limits: Limits | None = None) -> Scenario:
+    """Read and validate a scenario file; the data files it names must be inside its
+    folder, the bundled data or a ``--data-dir`` (:mod:`vpp.runs.data_files`; they are
+    read when used)."""
+    from vpp.runs.data_files import data_paths, resolve_data
+
+    scenario = parse(read_mapping(path, limits=limits), str(path), limits)
+    for field, relative in data_paths(scenario):
+        resolve_data(path, relative, field)
+    return scenario
 
 
-def read_mapping(path: str | Path, content: bytes | None = None) -> dict:
+def read_mapping(path: str | Path, content: bytes | None = None,
+                 limits: Limits | None = None) -> dict:
     """Read a YAML file (or ``content``, the file's bytes already read) whose top level is
-    a mapping, through libyaml when it is installed; errors name the file."""
-    path = Path(path)
+    a mapping, within ``limits`` (file size, YAML nodes with aliases expanded, depth:
+    :mod:`vpp.runs.safe_yaml`); errors name the file."""
+    from vpp.runs.safe_yaml import YamlError, read_yaml
+
     try:
-        text = (content if content is not None else path.read_bytes()).decode("utf-8")
-    except OSError as exc:
-        raise ScenarioError(f"{path}: cannot read the file ({exc.strerror})") from None
-    except UnicodeDecodeError as exc:
-        raise ScenarioError(f"{path}: not UTF-8 text ({exc.reason})") from None
-    try:
-        data = yaml.load(text, Loader=_YAML_LOADER)
-    except yaml.YAMLError as exc:
-        raise ScenarioError(f"{path}: not valid YAML: {exc}") from None
+        data = read_yaml(path, content, limits)
+    except (YamlError, LimitsError) as exc:
+        raise ScenarioError(str(exc)) from None
     if not isinstance(data, dict):
         raise ScenarioError(f"{path}: Expected a mapping at the top level - at `$`")
     return data
 
 
-def resolve(scenario_path: Path | None, relative: str) -> Path:
-    """A path from a scenario file, taken relative to the file's folder."""
-    p = Path(relative)
-    if p.is_absolute() or scenario_path is None:
-        return p
-    return scenario_path.parent / p
+def resolve(scenario_path: Path | None, relative: str, field: str = "csv") -> Path:
+    """The data file a scenario names in ``field`` (relative to the scenario's folder, or
+    ``bundled:NAME``), confined to the scenario's folder, the bundled data and any
+    ``--data-dir`` (:func:`vpp.runs.data_files.resolve_data`)."""
+    from vpp.runs.data_files import resolve_data
+
+    return resolve_data(scenario_path, relative, field)
 
 
 def step_times(scenario: Scenario) -> list[datetime]:
@@ -302,24 +351,24 @@ def target_series(scenario: Scenario, scenario_path: Path | None = None) -> list
     import numpy as np
     import pandas as pd
 
+    from vpp.runs.data_files import numeric_column, read_csv, time_column
+
     spec = scenario.target.profile
     assert spec is not None
-    where = resolve(scenario_path, spec.csv)
-    try:
-        frame = pd.read_csv(where)
-    except OSError as exc:
-        raise ScenarioError(f"target.profile.csv: cannot read {where} ({exc})") from None
-    for col in (spec.timestamp_column, spec.column):
-        if col not in frame.columns:
-            raise ScenarioError(f"target.profile: {where} has no column {col!r} "
-                                f"(it has {list(frame.columns)})")
-    stamps = pd.to_datetime(frame[spec.timestamp_column], utc=True)
+    field = "target.profile.csv"
+    where = resolve(scenario_path, spec.csv, field)
+    frame = read_csv(where, field)
+    stamps = time_column(frame, spec.timestamp_column, "target.profile.timestamp_column", where)
+    column = numeric_column(frame, spec.column, "target.profile.column", where)
     seconds = (stamps - pd.Timestamp("1970-01-01", tz="UTC")).dt.total_seconds().to_numpy()
     wanted = np.array([t.timestamp() for t in step_times(scenario)])
     if wanted[0] < seconds.min() or wanted[-1] > seconds.max():
         raise ScenarioError(f"target.profile: {where} covers {stamps.min()} to "
                             f"{stamps.max()}, not the scenario's horizon from {scenario.start}")
-    values = np.interp(wanted, seconds, frame[spec.column].to_numpy(dtype=float))
+    values = np.interp(wanted, seconds, column)
+    if not np.isfinite(values).all():
+        raise ScenarioError(f"target.profile: column {spec.column!r} of {where} has gaps in "
+                            f"the scenario's horizon - at `$.target.profile.column`")
     lo, hi = float(values.min()), float(values.max())
     if hi == lo:
         return [spec.low_kw] * scenario.steps

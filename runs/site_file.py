@@ -24,7 +24,11 @@ from typing import Any
 
 import msgspec
 
-from vpp.runs.scenario import Scenario, ScenarioError, SiteSpec, read_mapping
+from vpp.runs.checks import check_numbers
+from vpp.runs.devices import check_device
+from vpp.runs.limits import Limits
+from vpp.runs.plugins import brief
+from vpp.runs.scenario import Scenario, ScenarioError, SiteSpec, current_limits, read_mapping
 
 _SCENARIO_ONLY = frozenset({"name", "start", "steps"})
 """Keys every scenario has and a site file never has."""
@@ -59,8 +63,10 @@ def is_site_file(data: dict) -> bool:
     return "site" in data or ("sites" in data and not _SCENARIO_ONLY & set(data))
 
 
-def parse_site_file(data: Any, where: str) -> SiteFile:
-    """Validate a site file's mapping. Errors name the field."""
+def parse_site_file(data: Any, where: str, limits: Limits | None = None) -> SiteFile:
+    """Validate a site file's mapping with the scenario's checks of its sites (finite
+    numbers within their caps, each device as its model checks it). Errors name the
+    field."""
     try:
         parsed = msgspec.convert(data, SiteFile, strict=False)
     except msgspec.ValidationError as exc:
@@ -71,18 +77,30 @@ def parse_site_file(data: Any, where: str) -> SiteFile:
         raise ScenarioError(f"{where}: Expected exactly one of `site` or `sites` - at `$`")
     if not parsed.entries():
         raise ScenarioError(f"{where}: Expected at least one site - at `$.sites`")
+    def fail(path: str, message: str) -> None:
+        raise ScenarioError(f"{where}: {message} - at `$.{path}`")
+
+    check_numbers(parsed, fail)
+    limits = current_limits(limits)
+    if sum(spec.count for _, spec in parsed.entries()) > limits.max_sites:
+        fail("sites", f"more sites than the cap of {limits.max_sites:,} "
+                      f"({Limits.variable('max_sites')} raises it)")
     seen: set[str] = set()
     for path, spec in parsed.entries():
         if spec.name in seen:
-            raise ScenarioError(f"{where}: Site name {spec.name!r} is used twice - at "
-                                f"`$.{path}.name`")
+            fail(f"{path}.name", f"Site name {spec.name!r} is used twice")
         seen.add(spec.name)
+        for j, dev in enumerate(spec.devices):
+            try:
+                check_device(dev, 1, 0.25)  # the values as the device's model checks them
+            except ValueError as exc:
+                fail(f"{path}.devices[{j}]", str(exc))
     return parsed
 
 
-def load_site_file(path: str | Path) -> SiteFile:
-    """Read and validate a site file."""
-    return parse_site_file(read_mapping(path), str(path))
+def load_site_file(path: str | Path, limits: Limits | None = None) -> SiteFile:
+    """Read and validate a site file (within ``limits``)."""
+    return parse_site_file(read_mapping(path, limits=limits), str(path), limits)
 
 
 def check_against(site_file: SiteFile, scenario: Scenario, where: str) -> None:
@@ -93,15 +111,16 @@ def check_against(site_file: SiteFile, scenario: Scenario, where: str) -> None:
     for path, spec in site_file.entries():
         other = theirs.get(spec.name)
         if other is None:
+            shown = ", ".join(list(theirs)[:20]) + (", ..." if len(theirs) > 20 else "")
             raise ScenarioError(
                 f"{where}: site {spec.name!r} is not in the aggregator's scenario "
-                f"{scenario.name!r} (its sites: {', '.join(theirs)}) - at `$.{path}.name`")
+                f"{scenario.name[:80]!r} (its sites: {shown}) - at `$.{path}.name`")
         diff = first_difference(msgspec.to_builtins(spec), msgspec.to_builtins(other))
         if diff is not None:
             field, mine, its = diff
             raise ScenarioError(
-                f"{where}: site {spec.name!r} differs from the aggregator's: here {mine!r}, "
-                f"the aggregator's {its!r} - at `$.{path}.{field}`")
+                f"{where}: site {spec.name!r} differs from the aggregator's: here "
+                f"{brief(mine)}, the aggregator's {brief(its)} - at `$.{path}.{field}`")
 
 
 _MISSING = "<absent>"

@@ -43,8 +43,8 @@ from vpp.agents.trace import TraceRecorder, TraceWriteError, shard_path
 from vpp.runs.devices import build_devices
 from vpp.runs.distributed import AGGREGATOR_HOST, scenario_digest
 from vpp.runs.local_response import LocalFrequency, LocalResponse
-from vpp.runs.plugins import site_strategies
-from vpp.runs.scenario import AdmmSpec, Scenario, ScenarioError, step_times
+from vpp.runs.plugins import site_strategy
+from vpp.runs.scenario import AdmmSpec, Scenario, ScenarioError, SiteSpec, step_times
 
 log = logging.getLogger(__name__)
 
@@ -80,15 +80,28 @@ def host_name_for(sites: Sequence[str]) -> str:
     return f"site-{sites[0]}"
 
 
+def _with_own_sites(scenario: Scenario, own_sites: Sequence[SiteSpec] | None) -> Scenario:
+    """``scenario`` with each entry this process has its own description of (its site
+    file's, checked equal by :func:`vpp.runs.site_file.check_against`) taken from there."""
+    if own_sites is None:
+        return scenario
+    mine = {spec.name: spec for spec in own_sites}
+    return msgspec.structs.replace(
+        scenario, sites=[mine.get(spec.name, spec) for spec in scenario.sites])
+
+
 def _named_sites(scenario: Scenario, names: Sequence[str], where: str):
     """Yield ``(index, i, spec, name, devices)`` for each named site, in scenario order:
     its position among the scenario's sites, its entry ``scenario.sites[i]`` and its built
-    devices. An unknown name is a ScenarioError listing the scenario's sites."""
+    devices (only the named sites' devices are built). An unknown name is a ScenarioError
+    listing (the start of) the scenario's sites."""
     all_names = scenario.site_names()
-    unknown = [n for n in names if n not in all_names]
+    known = set(all_names)
+    unknown = [n for n in names if n not in known]
     if unknown:
-        raise ScenarioError(f"{where}: no site named {', '.join(map(repr, unknown))} in the "
-                            f"scenario (it has {', '.join(all_names)})")
+        shown = ", ".join(all_names[:20]) + (", ..." if len(all_names) > 20 else "")
+        raise ScenarioError(f"{where}: no site named {', '.join(map(repr, unknown[:20]))} in "
+                            f"the scenario (it has {shown})")
     wanted = set(names)
     times = step_times(scenario)
     index = 0
@@ -100,27 +113,43 @@ def _named_sites(scenario: Scenario, names: Sequence[str], where: str):
             index += 1
 
 
-def build_remote_sites(scenario: Scenario, names: Sequence[str], where: str,
+def build_remote_sites(scenario: Scenario, names: Sequence[str], where: str, *,
+                       allow_plugins: bool = False,
+                       own_sites: Sequence[SiteSpec] | None = None,
                        ) -> tuple[list[RemoteSiteAgent], list[int]]:
     """The named sites (scenario order kept), built as the one-process swarm builds them;
-    return them with their positions among the scenario's sites."""
-    strategies = site_strategies(scenario, where)
+    return them with their positions among the scenario's sites.
+
+    Only the named sites' strategies are built. ``own_sites``: this process's own
+    descriptions of its sites (a site file) when ``scenario`` came from the aggregator:
+    their devices and strategies are built from these, and ``allow_plugins``
+    (``--allow-plugins``: ``module:Class`` may load) applies to them only, so no code a
+    scenario received over the network names is ever imported.
+    """
+    own = None if own_sites is None else {spec.name for spec in own_sites}
+    scenario = _with_own_sites(scenario, own_sites)
     sites, indices = [], []
-    for index, _i, spec, name, devices in _named_sites(scenario, names, where):
-        sites.append(RemoteSiteAgent(name, devices, strategies[index], dt_h=scenario.dt_h,
+    for index, i, spec, name, devices in _named_sites(scenario, names, where):
+        allow = allow_plugins and (own is None or spec.name in own)
+        strategy = site_strategy(spec, i, where, allow_import=allow)
+        sites.append(RemoteSiteAgent(name, devices, strategy, dt_h=scenario.dt_h,
                                      outage_probability=spec.outage_probability))
         indices.append(index)
     return sites, indices
 
 
-def build_remote_admm_sites(scenario: Scenario, names: Sequence[str], where: str,
+def build_remote_admm_sites(scenario: Scenario, names: Sequence[str], where: str, *,
+                            allow_plugins: bool = False,
+                            own_sites: Sequence[SiteSpec] | None = None,
                             ) -> tuple[list, list[int]]:
     """The named sites of a ``coordination: admm`` scenario as ADMM dispatch sites
     (:class:`vpp.agents.admm_remote.RemoteAdmmSite`), each with the planner and first window
-    of the one-process run; return them with their positions among the scenario's sites."""
+    of the one-process run; return them with their positions among the scenario's sites.
+    ``own_sites`` as for :func:`build_remote_sites`; ADMM sites load no plug-ins."""
     from vpp.agents.admm_remote import RemoteAdmmSite
     from vpp.runs.admm_sites import SitePlanner, window_steps
 
+    scenario = _with_own_sites(scenario, own_sites)
     horizon = min(window_steps(scenario), scenario.steps)
     options = scenario.admm or AdmmSpec()
     sites, indices = [], []
@@ -240,7 +269,8 @@ def serve_sites(scenario: Scenario, names: Sequence[str], connect: str, *,
                 host_name: str | None = None, setup: SocketSetup | None = None,
                 settings: LinkSettings | None = None, parent_fd: int | None = None,
                 ready=None, on_host=None, frequency: LocalFrequency | None = None,
-                local_for_s: float | None = None) -> SiteProcessResult:
+                local_for_s: float | None = None, allow_plugins: bool = False,
+                own_sites: Sequence[SiteSpec] | None = None) -> SiteProcessResult:
     """Serve ``names`` of ``scenario`` for the aggregator at ``connect`` until stopped.
 
     Args:
@@ -263,12 +293,15 @@ def serve_sites(scenario: Scenario, names: Sequence[str], connect: str, *,
             run at their baselines only).
         local_for_s: end the process (exit code 4) once it has been on local rules for
             this long (None: stay local until the aggregator comes back).
+        allow_plugins, own_sites: as for :func:`build_remote_sites` (``own_sites``: the
+            site file's entries when ``scenario`` came from the aggregator).
     """
     from vpp.runs.outputs import OutputError, claim, disk_full
 
     settings = settings or LinkSettings()
     build = build_remote_admm_sites if scenario.coordination == "admm" else build_remote_sites
-    sites, indices = build(scenario, names, where)
+    sites, indices = build(scenario, names, where, allow_plugins=allow_plugins,
+                           own_sites=own_sites)
     host_name = host_name or host_name_for([s.name for s in sites])
     # a folder given is claimed before any work (OutputError); the default one, named by
     # the aggregator, once welcomed

@@ -105,7 +105,7 @@ def _noop() -> None:
 
 
 def _site_child(scenario_path: str, scenario_msgpack: bytes, group: SiteGroup, connect: str,
-                out_dir: str | None, settings: LinkSettings,
+                out_dir: str | None, settings: LinkSettings, allow_plugins: bool,
                 parent: multiprocessing.connection.Connection, log_level: int) -> None:
     """A spawned site process's body (runs in the child). The scenario comes validated,
     as MessagePack: parsing its YAML again in every child would cost more than the fork."""
@@ -118,7 +118,8 @@ def _site_child(scenario_path: str, scenario_msgpack: bytes, group: SiteGroup, c
 
     scenario = msgspec.msgpack.decode(scenario_msgpack, type=Scenario)
     result = serve_sites(scenario, group.sites, connect, out_dir=out_dir, where=scenario_path,
-                         host_name=group.host, settings=settings, parent_fd=parent.fileno())
+                         host_name=group.host, settings=settings, parent_fd=parent.fileno(),
+                         allow_plugins=allow_plugins)
     sys.exit(result.exit_code)
 
 
@@ -145,8 +146,11 @@ class SiteSpawner:
         self._reader, self._writer = self.ctx.Pipe(duplex=False)
 
     def start(self, scenario_path: Path | str, groups: Sequence[SiteGroup], connect: str, *,
-              out_dir: Path | str | None, settings: LinkSettings | None = None) -> None:
-        """Start one process per group, serving its sites for the aggregator at ``connect``."""
+              out_dir: Path | str | None, settings: LinkSettings | None = None,
+              allow_plugins: bool = False) -> None:
+        """Start one process per group, serving its sites for the aggregator at ``connect``
+        (``allow_plugins``: the scenario file is the caller's own, and ``module:Class``
+        strategies may load, as ``--allow-plugins`` says)."""
         import msgspec
 
         from vpp.runs.scenario import load
@@ -156,7 +160,7 @@ class SiteSpawner:
         scenario = msgspec.msgpack.encode(load(scenario_path))
         self.start_processes(_site_child, [
             (group.host, (str(scenario_path), scenario, group, connect,
-                          None if out_dir is None else str(out_dir), settings))
+                          None if out_dir is None else str(out_dir), settings, allow_plugins))
             for group in groups], level)
 
     def start_processes(self, target, jobs: Sequence[tuple[str, tuple]],
@@ -223,8 +227,9 @@ def sigterm_as_exit(code: int = 143) -> Iterator[None]:
 
 def run_processes(scenario_path: Path, out_dir: Path, processes: int, *,
                   seed: int | None = None, settings: LinkSettings | None = None,
-                  progress=None) -> dict:
-    """Run a scenario with its sites in ``processes`` local processes; return the summary.
+                  progress=None, allow_plugins: bool = False) -> dict:
+    """Run a scenario with its sites in ``processes`` local processes; return the summary
+    (``allow_plugins``: ``module:Class`` strategies may load, ``--allow-plugins``).
 
     The aggregator listens on ``ipc://`` in a private temporary folder; the children are
     torn down however this ends (normal end, an exception, Ctrl-C, SIGTERM).
@@ -247,7 +252,7 @@ def run_processes(scenario_path: Path, out_dir: Path, processes: int, *,
             agg = aggregator_run(scenario, out_dir, bind=f"ipc://{ipc_dir}/aggregator",
                                 scenario_path=scenario_path, seed=seed, settings=settings)
             spawner.start(scenario_path, groups, agg.endpoint, out_dir=out_dir,
-                          settings=settings)
+                          settings=settings, allow_plugins=allow_plugins)
             summary = agg.run(progress=progress, abort=spawner.failed)
             codes = spawner.join(10.0)
             summary["process_exit_codes"] = codes

@@ -150,18 +150,23 @@ class SwarmModel(LocalSwarm):
         out_dir: the run's directory (trace shards, time series, summary).
         scenario_path: the scenario file, to resolve the paths it names.
         seed: overrides the scenario's seed.
+        allow_plugins: build ``module:Class`` strategies (``--allow-plugins``); without
+            it only the built-ins and registered entry points load.
     """
 
     def __init__(self, scenario: Scenario, out_dir: Path | str, *,
-                 scenario_path: Path | None = None, seed: int | None = None) -> None:
+                 scenario_path: Path | None = None, seed: int | None = None,
+                 allow_plugins: bool = False) -> None:
         seed = scenario.seed if seed is None else seed
         super().__init__(seed=seed)
         self.scenario = scenario
         self.out_dir = Path(out_dir)
+        self.allow_plugins = allow_plugins
         # with a market, the cleared position is the target (set once the hosts are up)
         self.targets = target_series(scenario, scenario_path) if scenario.market is None else []
         self.reserves = reserve_series(scenario)
-        strategies = iter(site_strategies(scenario, str(scenario_path or scenario.name)))
+        strategies = iter(site_strategies(scenario, str(scenario_path or scenario.name),
+                                          allow_import=allow_plugins))
         devices = build_site_devices(scenario, str(scenario_path or scenario.name))
         self.open_hosts(scenario, seed)
         self.sites: list[SiteAgent] = []
@@ -265,11 +270,13 @@ class SwarmModel(LocalSwarm):
 
 
 def build_swarm(scenario: Scenario, out_dir: Path | str, *, scenario_path: Path | None = None,
-                seed: int | None = None):
+                seed: int | None = None, allow_plugins: bool = False):
     """The local swarm of ``scenario``'s coordination: a :class:`SwarmModel` (merit order)
-    or an :class:`~runs.admm_swarm.AdmmSwarmModel` (``coordination: admm``)."""
+    or an :class:`~runs.admm_swarm.AdmmSwarmModel` (``coordination: admm``, which has no
+    plug-ins). ``allow_plugins``: ``module:Class`` strategies may load."""
     if scenario.coordination == "admm":
         from vpp.runs.admm_swarm import AdmmSwarmModel
 
         return AdmmSwarmModel(scenario, out_dir, scenario_path=scenario_path, seed=seed)
-    return SwarmModel(scenario, out_dir, scenario_path=scenario_path, seed=seed)
+    return SwarmModel(scenario, out_dir, scenario_path=scenario_path, seed=seed,
+                      allow_plugins=allow_plugins)

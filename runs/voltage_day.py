@@ -115,25 +115,20 @@ def load_scales(scenario: Scenario, scenario_path: Path | None) -> list[float]:
     import numpy as np
     import pandas as pd
 
+    from vpp.runs.data_files import numeric_column, read_csv, time_column
+
     spec = voltage.load
-    where = resolve(scenario_path, spec.csv)
-    try:
-        frame = pd.read_csv(where)
-    except OSError as exc:
-        raise ScenarioError(f"grid.voltage.load.csv: cannot read {where} ({exc}) - at "
-                            "`$.grid.voltage.load.csv`") from None
-    for col in (spec.timestamp_column, spec.column):
-        if col not in frame.columns:
-            raise ScenarioError(f"grid.voltage.load: {where} has no column {col!r} (it has "
-                                f"{list(frame.columns)}) - at `$.grid.voltage.load`")
-    stamps = pd.to_datetime(frame[spec.timestamp_column], utc=True)
+    where = resolve(scenario_path, spec.csv, "grid.voltage.load.csv")
+    frame = read_csv(where, "grid.voltage.load.csv")
+    stamps = time_column(frame, spec.timestamp_column, "grid.voltage.load.timestamp_column",
+                         where)
     seconds = (stamps - pd.Timestamp("1970-01-01", tz="UTC")).dt.total_seconds().to_numpy()
     wanted = np.array([t.timestamp() for t in step_times(scenario)])
     if wanted[0] < seconds.min() or wanted[-1] > seconds.max():
         raise ScenarioError(f"grid.voltage.load: {where} covers {stamps.min()} to "
                             f"{stamps.max()}, not the scenario's horizon from "
                             f"{scenario.start} - at `$.grid.voltage.load`")
-    values = frame[spec.column].to_numpy(dtype=float)
+    values = numeric_column(frame, spec.column, "grid.voltage.load.column", where)
     peak = float(np.nanmax(values))
     if not peak > 0.0:
         raise ScenarioError(f"grid.voltage.load: column {spec.column!r} has no positive "

@@ -87,10 +87,10 @@ def test_pv_on_a_clear_june_day_is_dispatched_and_curtailed(tmp_path):
 
 
 def test_device_errors_name_the_field(tmp_path):
-    scenario = parse({"name": "bad", "start": "2019-06-21T00:00:00Z", "steps": 2,
-                      "target": {"values_kw": [0.0, 0.0]},
-                      "sites": [{"name": "s", "devices": [
-                          {"type": "battery", "name": "b", "capacity_kwh": 10, "p_charge_kw": 1,
-                           "p_discharge_kw": 1, "soc_min": 0.5, "soc_max": 0.4}]}]})
+    # the loader's one check catches it (vpp validate and vpp run alike), before any build
     with pytest.raises(ScenarioError, match=r"soc_min.*\$\.sites\[0\]\.devices\[0\]"):
-        SwarmModel(scenario, tmp_path / "run")
+        parse({"name": "bad", "start": "2019-06-21T00:00:00Z", "steps": 2,
+               "target": {"values_kw": [0.0, 0.0]},
+               "sites": [{"name": "s", "devices": [
+                   {"type": "battery", "name": "b", "capacity_kwh": 10, "p_charge_kw": 1,
+                    "p_discharge_kw": 1, "soc_min": 0.5, "soc_max": 0.4}]}]})

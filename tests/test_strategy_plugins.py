@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from vpp.runs.plugins import PluginError, load_class, make_strategy
+from vpp.runs.plugins import PluginError, make_strategy, strategy_class
 from vpp.runs.scenario import ScenarioError, parse
 from vpp.runs.swarm import SwarmModel
 
@@ -39,7 +39,10 @@ def _scenario(strategy, targets):
 
 def test_the_docs_example_changes_the_dispatch(example_module, tmp_path):
     strategy = {"use": f"{example_module}:ScarcityBidder", "params": {"threshold_kw": 1000}}
-    model = SwarmModel(_scenario(strategy, [800.0, 1500.0]), tmp_path / "run")
+    with pytest.raises(ScenarioError, match=r"--allow-plugins.* - at `\$\.sites\[0\]\.strategy`"):
+        SwarmModel(_scenario(strategy, [800.0, 1500.0]), tmp_path / "refused")
+    model = SwarmModel(_scenario(strategy, [800.0, 1500.0]), tmp_path / "run",
+                       allow_plugins=True)
     try:
         model.run()
     finally:
@@ -55,15 +58,17 @@ def test_the_docs_example_changes_the_dispatch(example_module, tmp_path):
 def test_entry_points_and_errors_name_the_plugin():
     from vpp.coordination.merit_order.strategies import MarginalCostBidder, MarkupBidder
 
-    assert load_class("marginal-cost") is MarginalCostBidder
+    assert strategy_class("marginal-cost") is MarginalCostBidder
     assert isinstance(make_strategy("markup", {"markup_eur_mwh": 3}), MarkupBidder)
-    with pytest.raises(PluginError, match="no plug-in named 'nope'"):
-        load_class("nope")
+    with pytest.raises(PluginError, match="no strategy named 'nope'"):
+        strategy_class("nope")
     with pytest.raises(PluginError, match="cannot import module"):
-        load_class("no_such_module_xyz:Thing")
+        strategy_class("no_such_module_xyz:Thing", allow_import=True)
     with pytest.raises(PluginError, match="does not take the parameters"):
         make_strategy("markup", {"colour": "red"})
     with pytest.raises(PluginError, match="no bid"):
+        make_strategy("collections:OrderedDict", allow_import=True)
+    with pytest.raises(PluginError, match="--allow-plugins"):
         make_strategy("collections:OrderedDict")
 
 

@@ -54,10 +54,21 @@ class Allocation:
     cost_eur_per_h: float
 
 
+def _before(q: np.ndarray) -> np.ndarray:
+    """The sum of the quantities ahead of each one. Not ``cumsum(q) - q``: with one huge
+    quantity, that difference cancels the small ones before it (it gave 0 for 500 + 1e308
+    - 1e308), so a segment was awarded what an earlier one had already served."""
+    before = np.empty_like(q)
+    before[:1] = 0.0
+    with np.errstate(over="ignore"):  # past the float range, inf: nothing left to award
+        np.cumsum(q[:-1], out=before[1:])
+    return before
+
+
 def _fill_sorted(quantity: np.ndarray, price: np.ndarray, need: float) -> np.ndarray:
     order = np.argsort(price, kind="stable")
     q = quantity[order]
-    before = np.cumsum(q) - q
+    before = _before(q)
     award = np.empty_like(quantity)
     award[order] = np.clip(need - before, 0.0, q)
     return award
@@ -78,8 +89,7 @@ def fill(quantity: np.ndarray, price: np.ndarray, need: float) -> np.ndarray:
     lo = float(price.min())
     hi = float(price.max())
     if hi == lo:
-        before = np.cumsum(quantity) - quantity
-        return np.clip(need - before, 0.0, quantity)
+        return np.clip(need - _before(quantity), 0.0, quantity)
     band = ((price - lo) * ((_BINS - 1) / (hi - lo))).astype(np.intp)
     per_band = np.bincount(band, weights=quantity, minlength=_BINS)
     first = int(np.searchsorted(np.cumsum(per_band), need, side="left"))

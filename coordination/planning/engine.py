@@ -17,17 +17,15 @@
    (``fallback_reason``), a raising plug-in's error (``plugin_error``) and the fallback's
    own cost (``objective_value``, ``metadata["fallback_cost"]``).
 
-Plug-ins are found like bidding strategies: built-in names, names registered with
-:func:`register_plugin_class`, the entry-point group ``vpp.optimizers``, or ``module:Class``.
+Plug-ins are found like bidding strategies (:mod:`vpp.coordination.plugins`): built-in
+names, names registered with :func:`register_plugin_class`, the entry-point group
+``vpp.optimizers``, or ``module:Class`` when the caller allows the import.
 """
 
 from __future__ import annotations
 
-import functools
-import importlib
 import logging
 import time
-from importlib.metadata import entry_points
 from typing import Any
 
 from vpp.coordination.planning import distributed, realtime, schedule, stochastic
@@ -40,6 +38,7 @@ from vpp.coordination.planning.results import (
     OptimizationStatus,
     ProblemKind,
 )
+from vpp.coordination.plugins import PluginError, load_class
 
 log = logging.getLogger(__name__)
 
@@ -59,10 +58,6 @@ _REGISTERED: dict[str, type] = {
 }
 
 
-class PluginError(ValueError):
-    """A plug-in that cannot be found or built; the message says which and why."""
-
-
 def register_plugin_class(name: str, cls: type) -> None:
     """Make ``cls`` loadable by ``name`` (in this process)."""
     if not (isinstance(cls, type) and issubclass(cls, OptimizationPlugin)):
@@ -70,37 +65,17 @@ def register_plugin_class(name: str, cls: type) -> None:
     _REGISTERED[name] = cls
 
 
-@functools.lru_cache(maxsize=1)
-def _entry_points() -> dict[str, Any]:
-    return {ep.name: ep for ep in entry_points(group=PLUGIN_GROUP)}
-
-
-def load_plugin(ref: str, **params: Any) -> OptimizationPlugin:
-    """Build the plug-in named ``ref`` (a registered name, an entry point of
-    ``vpp.optimizers`` or ``module:Class``) with ``params``."""
-    if ":" in ref:
-        module_name, _, qualname = ref.partition(":")
-        try:
-            obj: Any = importlib.import_module(module_name)
-        except ImportError as exc:
-            raise PluginError(f"cannot import module {module_name!r} for {ref!r}: {exc}") from None
-        for part in qualname.split("."):
-            if not hasattr(obj, part):
-                raise PluginError(f"module {module_name!r} has no {qualname!r} (from {ref!r})")
-            obj = getattr(obj, part)
-        cls = obj
-    elif ref in _REGISTERED:
-        cls = _REGISTERED[ref]
-    elif ref in _entry_points():
-        cls = _entry_points()[ref].load()
-    else:
-        known = sorted(set(_REGISTERED) | set(_entry_points()))
-        raise PluginError(f"no optimizer plug-in named {ref!r} (known: {', '.join(known)}; "
-                          f"or give module:Class)")
+def load_plugin(ref: str, *, allow_import: bool = False, **params: Any) -> OptimizationPlugin:
+    """Build the plug-in named ``ref`` with ``params``: a registered name, an entry point of
+    ``vpp.optimizers``, or (only with ``allow_import``) ``module:Class``
+    (:mod:`vpp.coordination.plugins`, the project's one loader)."""
+    cls = load_class(ref, builtins=_REGISTERED, group=PLUGIN_GROUP, allow_import=allow_import,
+                     what="optimizer plug-in")
     try:
         plugin = cls(**params)
     except TypeError as exc:
-        raise PluginError(f"plug-in {ref!r} does not take the parameters {params}: {exc}") from None
+        raise PluginError(f"plug-in {ref!r} does not take the parameters "
+                          f"{', '.join(map(repr, params)) or 'given'}: {exc}") from None
     if not isinstance(plugin, OptimizationPlugin):
         raise PluginError(f"plug-in {ref!r} ({cls!r}) is not an OptimizationPlugin")
     return plugin

@@ -17,8 +17,10 @@ from vpp.runs.cli.common import (
     setup_logging,
     table,
 )
+from vpp.runs.cli.options import DATA_DIR_HELP, with_data_dirs
 
 
+@with_data_dirs  # --data-dir (the aggregator loads no plug-in code: no --allow-plugins)
 def aggregator(
     scenario: Path = typer.Argument(..., help="The scenario YAML file (the sites run it too)."),
     bind: str = typer.Option(..., "--bind", help="Where to listen: tcp://ADDR:PORT or ipc://PATH."),
@@ -59,6 +61,7 @@ def aggregator(
         "negotiation settings from the next step."),
     log_level: str = typer.Option("WARNING", "--log-level", help="DEBUG, INFO, WARNING, ERROR."),
     log_json: bool = typer.Option(False, "--log-json", help=LOG_JSON_HELP),
+    data_dir: list[Path] = typer.Option([], "--data-dir", help=DATA_DIR_HELP),
 ) -> None:
     """Listen for site processes (vpp site), then negotiate every step with them."""
     setup_logging(log_level, log_json)

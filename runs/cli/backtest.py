@@ -17,6 +17,7 @@ from vpp.runs.cli.common import (
     setup_logging,
     table,
 )
+from vpp.runs.cli.options import ALLOW_PLUGINS_HELP
 
 
 def backtest(
@@ -31,6 +32,7 @@ def backtest(
                                 "over inproc ZeroMQ (day-ahead and intraday; no FCR)."),
     log_level: str = typer.Option("WARNING", "--log-level", help="Logging level."),
     log_json: bool = typer.Option(False, "--log-json", help=LOG_JSON_HELP),
+    allow_plugins: bool = typer.Option(False, "--allow-plugins", help=ALLOW_PLUGINS_HELP),
 ) -> None:
     """Backtest trading strategies hour by hour (no look-ahead); tables, CSV and PNG plots."""
     import time
@@ -55,7 +57,7 @@ def backtest(
     _lock = claim_out(target, overwrite)  # before the work; held while this runs
     try:
         t0 = time.perf_counter()
-        result = run(spec, str(path), agents=agents)
+        result = run(spec, str(path), agents=agents, allow_plugins=allow_plugins)
         wall = time.perf_counter() - t0
     except ScenarioError as exc:
         fail(str(exc), code=1)

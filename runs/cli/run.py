@@ -17,8 +17,10 @@ from vpp.runs.cli.common import (
     setup_logging,
     table,
 )
+from vpp.runs.cli.options import ALLOW_PLUGINS_HELP, DATA_DIR_HELP, with_data_dirs
 
 
+@with_data_dirs
 def run(
     scenario: Path | None = typer.Argument(
         None, help="A scenario YAML file; the bundled default scenario when omitted."),
@@ -47,6 +49,8 @@ def run(
     alerts: Path | None = typer.Option(
         None, "--alerts", help="Alert rules (YAML: rules, webhook, command), evaluated after "
         "every step; see docs/operations.md."),
+    allow_plugins: bool = typer.Option(False, "--allow-plugins", help=ALLOW_PLUGINS_HELP),
+    data_dir: list[Path] = typer.Option([], "--data-dir", help=DATA_DIR_HELP),
 ) -> None:
     """Run a scenario: negotiate every step over ZeroMQ, trace it, summarize it. A
     scenario with a `grid:` section runs its grid event instead (frequency response, and
@@ -77,13 +81,16 @@ def run(
     if processes is not None:
         from vpp.runs.cli.spawned import run_spawned
         from vpp.runs.distributed import check_distributable
+        from vpp.runs.plugins import site_strategies
 
         try:
             check_distributable(spec)
+            site_strategies(spec, str(path), allow_import=allow_plugins)  # errors before forks
         except ScenarioError as exc:
             fail(str(exc), code=1)
         _lock = claim_out(run_dir, overwrite)  # before any work; held while this runs
-        run_spawned(path, spec.steps, spec.name, run_dir, processes, seed, plot)
+        run_spawned(path, spec.steps, spec.name, run_dir, processes, seed, plot,
+                    allow_plugins=allow_plugins)
         return
     if spec.grid is not None:
         from vpp.runs.cli.grid_event import run_grid_event
@@ -100,7 +107,8 @@ def run(
              "runs is not built)")
     _lock = claim_out(run_dir, overwrite)  # before any work; held while this function runs
     try:
-        model = build_swarm(spec, run_dir, scenario_path=path, seed=seed)
+        model = build_swarm(spec, run_dir, scenario_path=path, seed=seed,
+                            allow_plugins=allow_plugins)
     except ScenarioError as exc:
         fail(str(exc), code=1)
     except (TraceWriteError, OSError) as exc:

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from vpp.runs.cli.common import LOG_JSON_HELP, fail, setup_logging
+from vpp.runs.cli.options import ALLOW_PLUGINS_HELP
 
 
 def site(
@@ -62,6 +63,9 @@ def site(
         "(0: any free port, logged at INFO)."),
     metrics_addr: str = typer.Option("127.0.0.1", "--metrics-addr",
                                      help="The address the metrics endpoint binds."),
+    allow_plugins: bool = typer.Option(
+        False, "--allow-plugins", help=ALLOW_PLUGINS_HELP + " It applies to this process's "
+        "own file only: a scenario received from the aggregator never loads code."),
 ) -> None:
     """Join an aggregator (vpp aggregator) and serve sites until told to stop.
 
@@ -75,7 +79,8 @@ def site(
     from vpp.runs.cli.network import check_endpoint, client_security
     from vpp.runs.distributed import check_distributable
     from vpp.runs.outputs import OutputError
-    from vpp.runs.scenario import ScenarioError, parse, read_mapping
+    from vpp.runs.plugins import site_strategy
+    from vpp.runs.scenario import ScenarioError, check_scenario, parse, read_mapping
     from vpp.runs.site_file import check_against, is_site_file, parse_site_file
     from vpp.runs.site_process import LocalFrequency, fetch_scenario, host_name_for, serve_sites
 
@@ -85,6 +90,9 @@ def site(
         data = read_mapping(scenario)
         if is_site_file(data):
             site_file = parse_site_file(data, str(scenario))
+            for path, entry in site_file.entries():  # its own strategies, before connecting
+                site_strategy(entry, 0, str(scenario), allow_import=allow_plugins,
+                              field=f"{path}.strategy")
             mine = site_file.names()
             strange = [n for n in names if n not in mine]
             if strange:
@@ -128,6 +136,7 @@ def site(
             spec = fetch_scenario(connect, host_name or host_name_for(names), setup=setup)
             if spec is None:
                 raise SystemExit(143)
+            check_scenario(spec, f"the scenario of the aggregator at {connect}")  # caps first
             check_distributable(spec)
             check_against(site_file, spec, str(scenario))
         except ScenarioError as exc:
@@ -147,6 +156,9 @@ def site(
         result = serve_sites(spec, names or spec.site_names(), connect, out_dir=out,
                              where=where, host_name=host_name, setup=setup,
                              settings=settings, frequency=local, local_for_s=local_for,
+                             allow_plugins=allow_plugins,
+                             own_sites=(None if site_file is None
+                                        else [entry for _, entry in site_file.entries()]),
                              on_host=(lambda host: site_process_metrics(host, metrics))
                              if metrics is not None else None)
     except (ScenarioError, OutputError) as exc:

@@ -9,7 +9,7 @@ from vpp.runs.cli.run import _admm_rows, merit_order_rows
 
 
 def run_spawned(path: Path, steps: int, name: str, run_dir: Path, processes: int,
-                seed: int | None, plot: bool) -> None:
+                seed: int | None, plot: bool, *, allow_plugins: bool = False) -> None:
     """Run with site processes from a warm fork server; print the summary like ``vpp run``."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
@@ -22,7 +22,8 @@ def run_spawned(path: Path, steps: int, name: str, run_dir: Path, processes: int
                       transient=True) as progress:
             task = progress.add_task(f"{name}: steps ({processes} site processes)", total=steps)
             summary = run_processes(path, run_dir, processes, seed=seed,
-                                    progress=lambda k: progress.update(task, completed=k))
+                                    progress=lambda k: progress.update(task, completed=k),
+                                    allow_plugins=allow_plugins)
     except ValueError as exc:
         fail(f"--processes {processes}: {exc}")
     except DistributedError as exc:

@@ -15,7 +15,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import msgspec
-import yaml
 
 from vpp.agents.ops.agent import OpsAgent
 from vpp.agents.ops.alerts import AlertEngine, AlertsSpec
@@ -32,17 +31,14 @@ class AlertsError(ValueError):
 def load_alerts(path: Path | str, content: bytes | None = None) -> AlertsSpec:
     """Read (or take ``content``) and validate an alerts file (errors name the file and
     ``$.path``)."""
+    from vpp.runs.limits import LimitsError
+    from vpp.runs.safe_yaml import YamlError, read_yaml
+
     path = Path(path)
-    try:
-        text = content.decode("utf-8") if content is not None else \
-            path.read_text(encoding="utf-8")
-        data = yaml.safe_load(text)
-    except UnicodeDecodeError as exc:
-        raise AlertsError(f"{path}: not UTF-8 text ({exc.reason})") from None
-    except OSError as exc:
-        raise AlertsError(f"{path}: cannot read the file ({exc.strerror})") from None
-    except yaml.YAMLError as exc:
-        raise AlertsError(f"{path}: not valid YAML: {exc}") from None
+    try:  # bounded like a scenario: size, nodes with aliases expanded, depth
+        data = read_yaml(path, content)
+    except (YamlError, LimitsError) as exc:
+        raise AlertsError(str(exc)) from None
     try:
         spec = msgspec.convert(data, AlertsSpec, strict=False)
     except msgspec.ValidationError as exc:

@@ -110,7 +110,8 @@ class SwarmApplier(Applier):
             spec = scenario.sites[i].strategy
             ref, params = (spec, {}) if isinstance(spec, str) else (spec.use, spec.params)
             try:
-                self._prepared[f"strategy{i}"] = [make_strategy(ref, params)
+                allow = self.model.allow_plugins  # the run's own --allow-plugins
+                self._prepared[f"strategy{i}"] = [make_strategy(ref, params, allow_import=allow)
                                                   for _ in self._sites(scenario, i)]
             except PluginError as exc:
                 raise ScenarioError(f"{exc} - at `$.sites[{i}].strategy`") from None

@@ -12,6 +12,7 @@ bus by the ops agent, which puts it in the trace.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 import time
@@ -98,7 +99,9 @@ class ScenarioReloader:
         self.watching = threading.Event()
         """Set once the file is watched."""
         if watch:
-            self._thread = threading.Thread(target=self._watch, args=(debounce_ms,),
+            # in this thread's context: the command's --data-dir folders hold there too
+            self._thread = threading.Thread(target=contextvars.copy_context().run,
+                                            args=(self._watch, debounce_ms),
                                             name=f"reload:{self.path.name}", daemon=True)
             self._thread.start()
             self.watching.wait(5.0)

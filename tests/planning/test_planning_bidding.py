@@ -29,8 +29,7 @@ def _scenario():
         "negotiation": {"deadline_ms": 20000},
         "sites": [
             {"name": "bat",
-             "strategy": {"use": "vpp.coordination.planning.bidding:PlannedBatteryBidder",
-                          "params": PARAMS},
+             "strategy": {"use": "planned-battery", "params": PARAMS},
              "devices": [{"type": "battery", "name": "bess", **BATTERY, "cost_eur_mwh": 5}]},
             {"name": "gen", "devices": [
                 {"type": "flexible", "name": "g", "p_min_kw": -500, "p_max_kw": 1000,

@@ -153,7 +153,10 @@ def test_forced_fallback_says_forced(problem):
 
 def test_plugins_are_found_by_name_path_and_registration():
     assert isinstance(load_plugin("cvar", risk_level=0.1), CVaRStochasticPlugin)
-    plugin = load_plugin("vpp.coordination.planning.stochastic:CVaRStochasticPlugin")
+    with pytest.raises(PluginError, match="--allow-plugins"):
+        load_plugin("vpp.coordination.planning.stochastic:CVaRStochasticPlugin")
+    plugin = load_plugin("vpp.coordination.planning.stochastic:CVaRStochasticPlugin",
+                         allow_import=True)
     assert plugin.name == "cvar_stochastic"
     register_plugin_class("test-hangs", Hangs)
     assert isinstance(load_plugin("test-hangs"), Hangs)

@@ -103,9 +103,11 @@ def test_a_strategy_plugs_in_by_module_and_class(tmp_path):
     data["traders"] = [{"use": "vpp.markets.trading.strategies.technical:MomentumStrategy",
                         "name": "trend", "params": {"lookback_h": 6}},
                        {"use": "momentum", "params": {"lookback_h": 6}}]
-    result = run(load_backtest(_write(tmp_path, data)))
+    with pytest.raises(ScenarioError, match=r"--allow-plugins.*\$\.traders\[0\]"):
+        run(load_backtest(_write(tmp_path, data)))
+    result = run(load_backtest(_write(tmp_path, data)), allow_plugins=True)
     plugged, built_in = result.traders
     assert plugged.name == "trend" and plugged.trades() == built_in.trades()
     data["traders"] = [{"use": "vpp.markets.trading.strategies.technical:Nothing"}]
     with pytest.raises(ScenarioError, match=r"\$\.traders\[0\]"):
-        run(load_backtest(_write(tmp_path, data)))
+        run(load_backtest(_write(tmp_path, data)), allow_plugins=True)
