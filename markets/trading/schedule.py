@@ -43,9 +43,9 @@ at least ``-fee (1 + eta) / (1 - eta)`` (every non-negative price, and every pri
    relative gap ``MIP_REL_GAP``, starting from the netted LP schedule, and net the other
    periods (``method == "milp"``, ``binary_periods`` binaries).
 
-Measured (``vpp bench trading``, 2 cores at load 6): 24 hours about 1 ms by the LP and
-18 ms wall (10 ms CPU) when the MILP is needed; the whole of 2019 (8,760 hours, 223
-negative prices) 2.8 s wall, 1.1 s CPU. With
+Measured (``vpp bench trading``, 2 cores at load 1.3): 24 hours 0.8 ms by the LP and
+4.6 ms when the MILP is needed; the whole of 2019 (8,760 hours, 223 negative prices)
+0.8 s wall, 1.05 s CPU (at load 6: 1 ms, 18 ms, 2.8 s). With
 ``exclusive=False`` the LP's schedule is returned as it is (``simultaneous_periods`` says
 where it charges and discharges at once).
 """
