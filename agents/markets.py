@@ -191,6 +191,7 @@ class DayAheadMarketAgent(_GatedMarketAgent):
                         detail={"volume_mwh": clearing.volume_mwh,
                                 "price_low_eur_mwh": clearing.price_low_eur_mwh,
                                 "price_high_eur_mwh": clearing.price_high_eur_mwh,
+                                "one_sided": clearing.one_sided,
                                 "bidders": len(self.session.bids)})
 
 

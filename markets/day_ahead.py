@@ -11,9 +11,17 @@ Clearing rule (per delivery hour, all hours at once, vectorised with numpy):
   ``supply(<= p) >= demand(> p)`` and ``demand(>= p) >= supply(< p)``.  Those
   prices form the interval ``[price_low, price_high]``.
 * Indeterminate price (vertical overlap of the curves): the interval is wider
-  than one point; the clearing price is its **midpoint**.  A side that is empty
-  in an hour leaves its end of the interval open, and that end is taken as the
-  price floor (no buy orders) or the price cap (no sell orders).
+  than one point; the clearing price is its **midpoint** (EUPHEMIA's rule for an
+  indeterminate price: the middle of the interval of prices that clear).
+* One-sided hour (only buy orders, or only sell orders): nothing can trade, and
+  the interval's open end is no order's price, only the harmonised limit, so a
+  midpoint would be an artefact (2,050 EUR/MWh for a lone buyer at 100).  **No
+  price is published**: the clearing price is NaN (``None`` in the typed
+  records), ``one_sided`` is True and the volume is 0.  One exception follows
+  SDAC's curtailment rule (a price area whose curves do not meet is priced at
+  the harmonised maximum, resp. minimum, clearing price and the orders there are
+  curtailed pro rata): when the lone side's best order is at the cap (buy) or
+  the floor (sell), the interval is that single limit and it is the price.
 * Volume tie rule (horizontal overlap): at the clearing price the **largest**
   volume that the orders priced exactly at the clearing price allow is traded.
 * Rationing rule: orders priced better than the clearing price (buy above,
@@ -82,15 +90,19 @@ class HourClearing(msgspec.Struct, frozen=True):
 
     ``price_low_eur_mwh``/``price_high_eur_mwh`` bound the interval of prices that
     clear the hour; ``clearing_price_eur_mwh`` is its midpoint and
-    ``price_determinate`` says whether the interval is a single point.
+    ``price_determinate`` says whether the interval is a single point. In an hour
+    with orders on one side only (``one_sided``) no price is published
+    (``clearing_price_eur_mwh`` is None) unless the lone side is at the cap or the
+    floor (see the module).
     """
 
     hour: int
-    clearing_price_eur_mwh: float
+    clearing_price_eur_mwh: float | None
     volume_mwh: float
     price_low_eur_mwh: float
     price_high_eur_mwh: float
     price_determinate: bool
+    one_sided: bool = False
 
 
 class OrderFill(msgspec.Struct, frozen=True):
@@ -107,9 +119,10 @@ class OrderFill(msgspec.Struct, frozen=True):
 class AuctionResult:
     """Vectorised auction result.
 
-    Per hour (aligned with ``hours``): clearing price, price interval and volume.
-    Per order (aligned with the input arrays): ``fill_mw`` and
-    ``settlement_price_eur_mwh`` (NaN for an order that got nothing).
+    Per hour (aligned with ``hours``): clearing price (NaN: no price published, a
+    one-sided hour), price interval, volume and ``one_sided``. Per order (aligned
+    with the input arrays): ``fill_mw`` and ``settlement_price_eur_mwh`` (NaN for an
+    order that got nothing).
     """
 
     hours: np.ndarray
@@ -120,24 +133,29 @@ class AuctionResult:
     fill_mw: np.ndarray
     settlement_price_eur_mwh: np.ndarray
     pricing: Pricing
+    one_sided: np.ndarray | None = None
 
     def hour_clearings(self) -> list[HourClearing]:
         """Per-hour results as typed records."""
+        one_sided = (np.zeros(self.hours.size, dtype=bool) if self.one_sided is None
+                     else self.one_sided)
         return [
             HourClearing(
                 hour=int(h),
-                clearing_price_eur_mwh=float(p),
+                clearing_price_eur_mwh=None if np.isnan(p) else float(p),
                 volume_mwh=float(v),
                 price_low_eur_mwh=float(lo),
                 price_high_eur_mwh=float(hi),
                 price_determinate=bool(lo == hi),
+                one_sided=bool(side),
             )
-            for h, p, v, lo, hi in zip(
+            for h, p, v, lo, hi, side in zip(
                 self.hours,
                 self.clearing_price_eur_mwh,
                 self.volume_mwh,
                 self.price_low_eur_mwh,
                 self.price_high_eur_mwh,
+                one_sided,
             )
         ]
 
@@ -299,7 +317,8 @@ def clear_day_ahead(
     empty = np.empty(0)
     if hour_a.size == 0:
         return AuctionResult(
-            np.empty(0, np.int64), empty, empty, empty, empty, empty, empty, rules.pricing
+            np.empty(0, np.int64), empty, empty, empty, empty, empty, empty, rules.pricing,
+            np.empty(0, dtype=bool),
         )
 
     hours, hidx = _hour_index(hour_a)
@@ -312,6 +331,9 @@ def clear_day_ahead(
     del q_buy
     price_low, price_high = groups.price_interval(demand_total, supply_total, tol, floor, cap)
     clearing = np.clip(0.5 * (price_low + price_high), floor, cap)
+    # one side empty: no price, unless the lone side sits at the limit (SDAC curtailment)
+    one_sided = (demand_total <= tol) | (supply_total <= tol)
+    clearing[one_sided & (price_low != price_high)] = np.nan
     volume, ratio_buy, ratio_sell = groups.volume_and_rationing(clearing, n_hours)
     del groups
 
@@ -337,6 +359,7 @@ def clear_day_ahead(
         fill_mw=fill,
         settlement_price_eur_mwh=settlement,
         pricing=rules.pricing,
+        one_sided=one_sided,
     )
 
 

@@ -166,7 +166,7 @@ class HourPosition(msgspec.Struct, frozen=True):
     hour: int
     sold_mw: float
     bought_mw: float
-    clearing_price_eur_mwh: float
+    clearing_price_eur_mwh: float | None   # None: no price (a one-sided hour)
     cash_eur: float
 
     @property
@@ -184,14 +184,19 @@ class DayAheadResult(msgspec.Struct, frozen=True):
 
 
 class HourPrice(msgspec.Struct, frozen=True):
-    """The clearing of one hour, with the interval of prices that clear it."""
+    """The clearing of one hour, with the interval of prices that clear it.
+
+    ``clearing_price_eur_mwh`` is None when no price is published: an hour with orders on
+    one side only (``one_sided``), see ``docs/protocols/markets.md``.
+    """
 
     hour: int
-    clearing_price_eur_mwh: float
+    clearing_price_eur_mwh: float | None
     volume_mwh: float
     price_low_eur_mwh: float
     price_high_eur_mwh: float
     determinate: bool
+    one_sided: bool = False
 
 
 class DayAheadPrices(msgspec.Struct, frozen=True):

@@ -275,7 +275,9 @@ def admm_totals(scenario: Scenario, records: list[dict],
     """The totals of an ADMM run (one process or site processes): energies, gaps, cost,
     and each negotiation's outcome, from the step ``records`` and the ``negotiations``
     (first step, horizon, result, wall seconds); ``gaps`` are the last step's battery
-    energy gaps to the plan (kWh, absolute)."""
+    energy gaps to the plan (kWh, absolute). A negotiation whose target the sites cannot
+    meet says ``infeasible`` and, per step of its window, the energy it plans to leave
+    unserved (``unserved_kwh_by_step``); ``infeasible`` on the whole run is any of them."""
     dt_h = scenario.dt_h
     recs = records
     dropped: dict[str, str] = {}
@@ -286,7 +288,10 @@ def admm_totals(scenario: Scenario, records: list[dict],
             "reason": result.reason, "iterations": result.iterations,
             "cost_eur": result.cost_eur, "primal_residual": result.primal_residual,
             "dual_residual": result.dual_residual, "dropped": dict(result.dropped),
-            "relaxation_dropped_at": result.relaxation_dropped_at, "wall_s": seconds})
+            "relaxation_dropped_at": result.relaxation_dropped_at, "wall_s": seconds,
+            "infeasible": result.infeasible,
+            "unserved_kwh_by_step": (None if result.unserved_kwh is None
+                                     else [float(v) for v in result.unserved_kwh])})
         for site, why in result.dropped.items():
             dropped.setdefault(site, f"step {k}: {why}")
     return {
@@ -310,6 +315,7 @@ def admm_totals(scenario: Scenario, records: list[dict],
         "reserve_shortfall_kwh": 0.0,
         "cost_eur": sum(r["cost_eur"] for r in recs),
         "converged": all(n["converged"] for n in out),
+        "infeasible": any(n["infeasible"] for n in out),
         "iterations": sum(n["iterations"] for n in out),
         "negotiations": out,
         "dropped_sites": dropped,

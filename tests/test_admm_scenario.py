@@ -12,6 +12,7 @@ import yaml
 from typer.testing import CliRunner
 
 from vpp.agents.trace_reader import TraceReader
+from vpp.coordination.admm.feasibility import VOLL_EUR_MWH, net_bounds_kw
 from vpp.coordination.admm.reference import solve_centralized
 from vpp.runs.admm_sites import coupling_for
 from vpp.runs.admm_swarm import AdmmSwarmModel
@@ -144,14 +145,28 @@ def test_a_site_in_outage_is_dropped_named_and_runs_at_its_baselines(tmp_path):
 def test_a_target_the_fleet_cannot_meet_is_reported_not_hidden(tmp_path):
     data = _data()
     data["target"] = {"values_kw": [5000.0] * 24}  # far above what the fleet can inject
-    data["admm"]["max_iterations"] = 20
-    model, _, summary = _run(parse(data), tmp_path)
-    assert not summary["converged"]
-    assert summary["negotiations"][0]["reason"] == "iteration cap 20 reached"
-    assert summary["negotiations"][0]["iterations"] == 20
+    model, models, summary = _run(parse(data), tmp_path)
+    # found by the sites' capacity bounds before the first update; the servable part is
+    # still beyond the batteries' energy, so the primal residual stagnates: the run stops
+    # early and says so
+    negotiation = summary["negotiations"][0]
+    assert summary["infeasible"] and negotiation["infeasible"]
+    assert negotiation["reason"].startswith("infeasible: the target is beyond the sites' "
+                                            "capacity in 24 step(s)")
+    assert "the primal residual stayed at" in negotiation["reason"]
+    assert negotiation["iterations"] < 200
+    dt_h = model.scenario.dt_h
+    planned = np.array([r["planned_kw"] for r in model.records])
+    unserved = np.array(negotiation["unserved_kwh_by_step"])
+    assert unserved == pytest.approx((5000.0 - planned) * dt_h, rel=1e-9)
+    high = np.sum([net_bounds_kw(m)[1] for m in models], axis=0)
+    assert np.all(unserved >= (5000.0 - high) * dt_h - 1e-9)
     assert summary["steps_with_unserved"] == 24
     served = np.array([r["served_kw"] for r in model.records])
-    assert summary["unserved_kwh"] == pytest.approx(float(np.sum(5000.0 - served)))
+    assert summary["unserved_kwh"] == pytest.approx(
+        float(np.sum(5000.0 - served)) * model.scenario.dt_h)
+    # the price of a step with unserved energy is the value of lost load, not 4e5
+    assert [r["price_eur_mwh"] for r in model.records] == [VOLL_EUR_MWH] * 24
     # the last iterate is still each site's own feasible plan: the devices deliver it (to
     # the local solver's tolerance), and nothing above their limits
     assert summary["max_plan_deviation_kw"] < 1e-3 and served.max() < 1500

@@ -59,10 +59,11 @@ def test_hand_worked_sale_and_dispatch(tmp_path):
     assert first.site_power_kw["sites/chp"] == pytest.approx(200.0)
     assert second.site_power_kw["sites/pool"] == pytest.approx(-100.0)
     assert summary["unserved_kwh"] == 0.0
-    # dispatch cost as the merit order books it (pay-as-bid, signed power times price):
-    # 200 kWh at 30 EUR/MWh, minus 100 kWh absorbed at 5 EUR/MWh = 5.5 EUR
-    assert summary["cost_eur"] == pytest.approx(5.5)
-    assert summary["net_revenue_eur"] == pytest.approx(9.0 - 5.5)
+    # dispatch cost as the merit order books it (pay-as-bid, the payment to the sites):
+    # 200 kWh at 30 EUR/MWh, plus 100 kWh absorbed by the pool, which asks 5 EUR/MWh for
+    # it = 6 + 0.5 = 6.5 EUR
+    assert summary["cost_eur"] == pytest.approx(6.5)
+    assert summary["net_revenue_eur"] == pytest.approx(9.0 - 6.5)
 
 
 def test_a_battery_sells_only_what_its_charge_can_deliver(tmp_path):

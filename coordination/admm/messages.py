@@ -31,11 +31,19 @@ class AdmmRound(msgspec.Struct, frozen=True):
 
 
 class AdmmSchedule(msgspec.Struct, frozen=True):
-    """Site -> aggregator: the site's schedule for iteration ``round`` and its private cost."""
+    """Site -> aggregator: the site's schedule for iteration ``round`` and its private cost.
+
+    In round 0 a site also sends ``low_kw`` and ``high_kw``: the lowest and highest net
+    power it could have in each step (necessary bounds,
+    :func:`~vpp.coordination.admm.feasibility.net_bounds_kw`), from which the aggregator
+    tells a target the fleet cannot meet before the first update. Empty: not given.
+    """
 
     round: int
     schedule_kw: list[float]
     local_cost_eur: float
+    low_kw: list[float] = []
+    high_kw: list[float] = []
 
 
 class AdmmDone(msgspec.Struct, frozen=True):

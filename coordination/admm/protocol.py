@@ -12,14 +12,23 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import msgspec
 import numpy as np
 
+from vpp.coordination.admm.feasibility import (
+    Stagnation,
+    capacity_shortfall_kw,
+    capped_price,
+    check_bounds,
+)
 from vpp.coordination.admm.messages import AdmmDone, AdmmRound, AdmmSchedule
 from vpp.coordination.admm.model import Coupling, MarketCoupling, TargetCoupling
+from vpp.coordination.admm.outcome import AdmmResult, AdmmSettings, IterationRecord
 from vpp.coordination.errors import ProtocolError
+
+__all__ = ["AdmmAggregation", "AdmmResult", "AdmmSettings", "IterationRecord", "Outgoing"]
 
 
 @dataclass(frozen=True)
@@ -29,102 +38,6 @@ class Outgoing:
     receiver: str
     body: msgspec.Struct
     round: int
-
-
-@dataclass(frozen=True)
-class AdmmSettings:
-    """Tolerances, penalty and its adaptation, iteration cap, round deadline.
-
-    ``eps_abs`` is in kW per element, ``eps_rel`` is relative. Residual balancing
-    multiplies or divides ``rho`` by ``tau`` when one residual is over ``mu`` times the
-    other; with ``relative_balance`` (default) the residuals are first divided by their
-    tolerances ``eps_pri`` and ``eps_dual``, which makes the test unit-free (Wohlberg 2017)
-    and, measured on random instances, halves the iterations. It acts at most every
-    ``adapt_every`` iterations and not after iteration ``adapt_until``: the penalty must
-    settle for ADMM's convergence guarantee to hold, and balancing left on can cycle
-    between two values. ``adapt = False`` (the default) keeps rho fixed: from the default
-    ``rho`` (about price scale over a site's kW scale), balancing was measured to double the
-    iterations on the bench instances. ``relaxation`` is the over-relaxation factor alpha
-    in (0, 2) (Boyd sec. 3.4.3); 1.6 by default. Over-relaxation can make nearly linear
-    sites cycle (measured with 1.8 on 100 sites: the primal residual stuck at ten times its
-    tolerance), so when the primal residual (relative to its tolerance) has not halved over
-    ``stall_window`` iterations the aggregator falls back to ``alpha = 1`` for the rest of
-    the negotiation (``relaxation_dropped_at`` in the result says when).
-    """
-
-    rho: float = 0.005
-    eps_abs: float = 1e-4
-    eps_rel: float = 1e-5
-    max_iterations: int = 500
-    adapt: bool = False
-    mu: float = 10.0
-    tau: float = 2.0
-    adapt_every: int = 1
-    adapt_until: int = 100
-    relative_balance: bool = True
-    relaxation: float = 1.6
-    stall_window: int = 20
-    deadline_ms: int = 2000
-
-    def __post_init__(self) -> None:
-        for name in ("rho", "eps_abs", "mu", "tau"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value > 0):
-                raise ValueError(f"AdmmSettings.{name} must be > 0, got {value!r}")
-        if not (math.isfinite(self.eps_rel) and self.eps_rel >= 0):
-            raise ValueError(f"AdmmSettings.eps_rel must be >= 0, got {self.eps_rel!r}")
-        if self.max_iterations < 1:
-            raise ValueError(f"AdmmSettings.max_iterations must be >= 1, "
-                             f"got {self.max_iterations!r}")
-        if self.adapt_until < 0:
-            raise ValueError(f"AdmmSettings.adapt_until must be >= 0, got {self.adapt_until!r}")
-        if not (math.isfinite(self.relaxation) and 0.0 < self.relaxation < 2.0):
-            raise ValueError(f"AdmmSettings.relaxation must be in (0, 2), "
-                             f"got {self.relaxation!r}")
-        if self.stall_window < 1:
-            raise ValueError(f"AdmmSettings.stall_window must be >= 1, "
-                             f"got {self.stall_window!r}")
-        if self.adapt_every < 1:
-            raise ValueError(f"AdmmSettings.adapt_every must be >= 1, got {self.adapt_every!r}")
-
-
-@dataclass(frozen=True)
-class IterationRecord:
-    """One ADMM iteration, for the trace's ``rounds`` table."""
-
-    round: int
-    primal_residual: float
-    dual_residual: float
-    eps_pri: float
-    eps_dual: float
-    rho: float
-    price_mean_eur_mwh: float
-    active: int
-    answers: int
-    dropped: list[str]
-
-
-@dataclass(frozen=True)
-class AdmmResult:
-    """The outcome of a negotiation; ``converged`` is False when it stopped otherwise.
-
-    ``schedules_kw`` hold the last schedules of the sites still included; ``dropped``
-    names each dropped site with why. ``cost_eur`` is the sites' reported private costs
-    (plus, in market mode, the portfolio's market cost).
-    """
-
-    converged: bool
-    reason: str
-    iterations: int
-    schedules_kw: dict[str, np.ndarray]
-    site_cost_eur: dict[str, float]
-    cost_eur: float
-    price_eur_mwh: np.ndarray
-    rho: float
-    primal_residual: float
-    dual_residual: float
-    dropped: dict[str, str] = field(default_factory=dict)
-    relaxation_dropped_at: int | None = None
 
 
 class AdmmAggregation:
@@ -163,6 +76,14 @@ class AdmmAggregation:
         self._round_dropped: list[str] = []
         self._pending_error: list[Outgoing] = []
         zero = np.zeros(horizon)
+        # the target negotiated: the coupling's, or what the sites' bounds can serve of it
+        self._target = (np.asarray(coupling.target_kw, dtype=float)
+                        if isinstance(coupling, TargetCoupling) else None)
+        self._bounds: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._capacity_short = zero.copy()     # kW per step beyond the sites' bounds
+        self._stagnation = Stagnation(self.settings.stagnation_window,
+                                      self.settings.stagnation_tolerance)
+        self._stagnated = False
         self.u = zero.copy()
         self._x: dict[str, np.ndarray] = {s: zero.copy() for s in self.sites}
         self._zbar = self._target_mean(len(self.sites)) if self.sites else zero.copy()
@@ -193,9 +114,14 @@ class AdmmAggregation:
         """The current price estimate, ``-rho * u * 1000 / dt_h``."""
         return -self.rho * self.u * 1000.0 / self.dt_h
 
+    @property
+    def infeasible(self) -> bool:
+        """True once the sites are known not to be able to meet the coupling."""
+        return self._stagnated or bool(self._capacity_short.any())
+
     def _target_mean(self, n: int) -> np.ndarray:
-        if isinstance(self.coupling, TargetCoupling):
-            return np.asarray(self.coupling.target_kw, dtype=float) / n
+        if self._target is not None:
+            return self._target / n
         return np.zeros(self.horizon)
 
     # -- inputs ------------------------------------------------------------------------
@@ -232,6 +158,8 @@ class AdmmAggregation:
                 problem = "AdmmSchedule.schedule_kw has a non-finite value"
             elif not math.isfinite(msg.local_cost_eur):
                 problem = "AdmmSchedule.local_cost_eur is not finite"
+            elif msg.low_kw or msg.high_kw:
+                problem = check_bounds(msg.low_kw, msg.high_kw, self.horizon)
         self._pending.discard(site)
         if problem is not None:
             self._drop(site, f"invalid schedule in round {self.round}: {problem}")
@@ -240,6 +168,9 @@ class AdmmAggregation:
             raise ProtocolError(f"{site}: {problem}")
         self._answers[site] = schedule
         self._costs[site] = float(msg.local_cost_eur)
+        if msg.round == 0 and msg.low_kw:
+            self._bounds[site] = (np.asarray(msg.low_kw, dtype=float),
+                                  np.asarray(msg.high_kw, dtype=float))
         return self._after_answer()
 
     def take_after_error(self) -> list[Outgoing]:
@@ -287,6 +218,8 @@ class AdmmAggregation:
         if n_sites == 0:
             self._finish(False, f"every site was dropped by round {self.round}")
             return self._done_messages()
+        if self._target is not None and (self.round == 0 or self._round_dropped):
+            self._check_capacity()
         x = np.stack([self._answers[s] for s in self.active])
         z_prev = np.stack([self._z[s] for s in self.active])
         alpha = self.alpha
@@ -322,6 +255,13 @@ class AdmmAggregation:
         if self.round >= 1 and r <= eps_pri and s <= eps_dual and not self._round_dropped:
             self._finish(True, "primal and dual residuals within tolerance")
             return self._done_messages()
+        if self._stagnation.update(r, eps_pri):
+            self._stagnated = True
+            window = self.settings.stagnation_window
+            self._finish(False, f"the primal residual stayed at {r:.4g} (its tolerance "
+                                f"{eps_pri:.3g}) for {window} iterations: the sites cannot "
+                                f"meet the coupling")
+            return self._done_messages()
         if iterations >= self.settings.max_iterations:
             self._finish(False, f"iteration cap {self.settings.max_iterations} reached")
             return self._done_messages()
@@ -344,10 +284,22 @@ class AdmmAggregation:
             self.alpha = 1.0
             self.relaxation_dropped_at = self.round
 
+    def _check_capacity(self) -> None:
+        """Clip the target to the active sites' summed bounds (when they all gave theirs);
+        what is clipped is unserved."""
+        if self._target is None or not all(s in self._bounds for s in self.active):
+            return
+        low = np.sum([self._bounds[s][0] for s in self.active], axis=0)
+        high = np.sum([self._bounds[s][1] for s in self.active], axis=0)
+        target = np.asarray(self.coupling.target_kw, dtype=float)
+        self._capacity_short = capacity_shortfall_kw(target, low, high)
+        self._target = np.where(self._capacity_short > 0.0, np.clip(target, low, high),
+                                target)
+
     def _coupling_prox(self, xbar: np.ndarray, n_sites: int) -> np.ndarray:
         c = self.coupling
-        if isinstance(c, TargetCoupling):
-            return np.asarray(c.target_kw, dtype=float) / n_sites
+        if self._target is not None:
+            return self._target / n_sites
         price = np.asarray(c.price_eur_mwh, dtype=float)
         free = xbar + self.u + price * self.dt_h / (1000.0 * self.rho)
         return np.clip(free, -c.import_max_kw / n_sites, c.export_max_kw / n_sites)
@@ -370,8 +322,42 @@ class AdmmAggregation:
         self._converged = converged
         self._reason = reason
 
+    def _unserved_kw(self) -> np.ndarray:
+        """Per step, signed (+ short of the target, - beyond it): the part of the target
+        beyond the sites' bounds, plus after a stagnation what the last schedules miss of
+        the rest (beyond the primal tolerance)."""
+        target = (np.asarray(self.coupling.target_kw, dtype=float)
+                  if self._target is not None else None)
+        if target is None or not self.infeasible:
+            return np.zeros(self.horizon)
+        unserved = np.sign(target - self._target) * self._capacity_short
+        if self._stagnated and self.active:
+            total = np.sum([self._x[s] for s in self.active], axis=0)
+            miss = self._target - total
+            last = self.records[-1]
+            miss[np.abs(miss) <= math.sqrt(max(last.active, 1)) * last.eps_pri] = 0.0
+            unserved = unserved + miss
+        return unserved
+
+    def _final_price(self) -> np.ndarray:
+        """The price estimate within the floor and the cap; at the cap in the steps short of
+        the target, at the floor in those beyond it."""
+        unserved = self._unserved_kw()
+        st = self.settings
+        return capped_price(self.price_eur_mwh, unserved > 0.0, unserved < 0.0,
+                            st.voll_eur_mwh, st.price_floor_eur_mwh)
+
     def _done_messages(self) -> list[Outgoing]:
-        price = self.price_eur_mwh.tolist()
+        if self._capacity_short.any():
+            short = float(self._capacity_short.sum()) * self.dt_h
+            steps = int(np.count_nonzero(self._capacity_short))
+            self._reason = (f"the target is beyond the sites' capacity in {steps} step(s), "
+                            f"{short:.6g} kWh; "
+                            + (self._reason if self._stagnated
+                               else f"the servable rest: {self._reason}"))
+        if self.infeasible:
+            self._reason = f"infeasible: {self._reason}"
+        price = self._final_price().tolist()
         iterations = len(self.records)
         out = []
         for site in self.sites:
@@ -392,9 +378,11 @@ class AdmmAggregation:
             total = np.sum(list(schedules.values()), axis=0)
             price = np.asarray(self.coupling.price_eur_mwh, dtype=float)
             cost -= float(price @ total) * self.dt_h / 1000.0
+        unserved = np.abs(self._unserved_kw()) * self.dt_h if self.infeasible else None
         return AdmmResult(
             converged=self._converged, reason=self._reason, iterations=len(self.records),
             schedules_kw=schedules, site_cost_eur=costs, cost_eur=cost,
-            price_eur_mwh=self.price_eur_mwh, rho=self.rho, primal_residual=self._r,
+            price_eur_mwh=self._final_price(), rho=self.rho, primal_residual=self._r,
             dual_residual=self._s, dropped=dict(self.dropped),
-            relaxation_dropped_at=self.relaxation_dropped_at)
+            relaxation_dropped_at=self.relaxation_dropped_at, infeasible=self.infeasible,
+            unserved_kwh=unserved)

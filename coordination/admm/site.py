@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from vpp.coordination.admm.feasibility import net_bounds_kw
 from vpp.coordination.admm.messages import AdmmDone, AdmmRound, AdmmSchedule
 from vpp.coordination.admm.model import SiteModel
 from vpp.coordination.admm.qp import DirectLocalProblem
@@ -51,6 +52,8 @@ class AdmmSiteSolver:
         self.last_solution: LocalSolution | None = None
         self.final: AdmmDone | None = None
         self.final_exact = False
+        low, high = net_bounds_kw(site)
+        self.bounds_kw = (low.tolist(), high.tolist())
 
     def on_round(self, msg: AdmmRound) -> AdmmSchedule:
         """Solve ``min f(x) + rho/2 |x - (x_relaxed - imbalance - u)|^2``; return the schedule.
@@ -96,6 +99,9 @@ class AdmmSiteSolver:
         self.previous = solution.schedule_kw
         self.last_round = msg.round
         self.last_solution = solution
+        if msg.round == 0:   # with the bounds of its net power, once per negotiation
+            return AdmmSchedule(msg.round, solution.schedule_kw.tolist(), solution.cost_eur,
+                                *self.bounds_kw)
         return AdmmSchedule(msg.round, solution.schedule_kw.tolist(), solution.cost_eur)
 
     def on_done(self, msg: AdmmDone) -> None:

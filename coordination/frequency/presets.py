@@ -2,16 +2,25 @@
 
 Figures from the grid codes (thresholds, deadbands, fractions); delays and restoration
 points that the codes leave to the operator are this project's choices and are marked.
+Each preset's characteristic and its source (``docs/protocols/frequency.md`` has more):
 
-| name | f0 | what |
-|---|---|---|
-| ``gb-dc`` | 50 | GB Dynamic Containment: deadband 0.015 Hz, 5 % at 0.2 Hz, 100 % at 0.5 Hz |
-| ``ce-fcr`` | 50 | Continental Europe FCR: deadband 10 mHz, 100 % at 200 mHz |
-| ``ercot-ffr`` | 60 | ERCOT Fast Frequency Response: full at 59.85 Hz |
-| ``ercot-ufls`` | 60 | ERCOT UFLS: 59.3 / 59.1 / 58.9 / 58.7 / 58.5 Hz, 5 % each |
-| ``de-ufls`` | 50 | German UFLS: 49.0 / 48.8 / 48.6 / 48.4 Hz, 12.5 % each |
-| ``lfsm-o-50`` | 50 | over-frequency curtailment 40 %/Hz above 50.2 Hz |
-| ``lfsm-o-60`` | 60 | over-frequency curtailment, 5 % droop above 60.036 Hz |
+- ``gb-dc`` (50 Hz): 0 within +-0.015 Hz, from the deadband's edge linearly to 5 % at
+  +-0.2 Hz, then to 100 % at +-0.5 Hz. NGESO Dynamic Containment service terms.
+- ``ce-fcr`` (50 Hz): a line through nominal, 100 % at +-200 mHz (``deviation / 0.2``);
+  the +-10 mHz deadband is an insensitivity: 0 inside, 5 % at its edge. SO GL (EU)
+  2017/1485 Annex V: full activation at 200 mHz, at most 10 mHz of insensitivity and
+  deadband combined.
+- ``ce-fcr-deadband`` (50 Hz): the other reading of the same figures: 0 at +-10 mHz, from
+  there linearly to 100 % at +-200 mHz.
+- ``ercot-ffr`` (60 Hz): full power at 59.85 Hz. ERCOT Nodal Protocols (FFR).
+- ``ercot-ufls`` (60 Hz): 59.3 / 59.1 / 58.9 / 58.7 / 58.5 Hz, 5 % each, 0.1 s. ERCOT Nodal
+  Operating Guide 2.6.1 as revised by NOGRR247.
+- ``de-ufls`` (50 Hz): 49.0 / 48.8 / 48.6 / 48.4 Hz, 12.5 % each. A project simplification
+  of the German scheme (see the docs).
+- ``lfsm-o-50`` (50 Hz): curtail 40 %/Hz above 50.2 Hz (5 % droop). RfG (EU) 2016/631
+  art. 13(2); VDE-AR-N 4105.
+- ``lfsm-o-60`` (60 Hz): 5 % droop above 60.036 Hz. IEEE 1547-2018 default over-frequency
+  droop.
 """
 
 from __future__ import annotations
@@ -43,7 +52,12 @@ def _ufls(f0_hz: float, trips: tuple[float, ...], fraction: float) -> SheddingSp
 SERVICES: dict[str, ServiceSpec] = {
     "gb-dc": DroopSpec(f0_hz=50.0, deadband_hz=0.015, knee_hz=0.2, knee_fraction=0.05,
                        full_hz=0.5, duration_min=15.0),
-    "ce-fcr": DroopSpec(f0_hz=50.0, deadband_hz=0.010, full_hz=0.200, duration_min=15.0),
+    # the usual reading of the FCR characteristic: a line through 50 Hz, the deadband an
+    # insensitivity (1,000 kW at 15 mHz: 75 kW); and the reading that ramps from its edge
+    "ce-fcr": DroopSpec(f0_hz=50.0, deadband_hz=0.010, full_hz=0.200, duration_min=15.0,
+                        ramp_from="nominal"),
+    "ce-fcr-deadband": DroopSpec(f0_hz=50.0, deadband_hz=0.010, full_hz=0.200,
+                                 duration_min=15.0, ramp_from="deadband"),
     # released once at or above 59.98 Hz for 10 s: a project choice (ERCOT recalls FFR by
     # instruction); a quicker release re-triggers on the governors' overshoot and fall back
     "ercot-ffr": TriggerSpec(f0_hz=60.0, trigger_hz=59.85, restore_hz=59.98, delay_s=0.0,

@@ -30,6 +30,11 @@ class DroopSpec(msgspec.Struct, tag="droop", **_Spec):
     """A proportional service: 0 inside ``deadband_hz`` of nominal, rising linearly to
     ``knee_fraction`` at ``knee_hz`` (when given), then to 1 at ``full_hz`` deviation.
 
+    ``ramp_from`` says where the line starts, the two readings of a deadband:
+    ``deadband`` (the response is 0 at the deadband's edge and ramps from there, as GB
+    Dynamic Containment specifies) or ``nominal`` (the line goes through nominal and the
+    deadband only cuts out what lies inside it, an insensitivity: at the edge the response
+    is already ``deadband_hz / full_hz``, as the usual FCR characteristic reads).
     ``sides``: ``both``, ``low`` (answers under-frequency only) or ``high``.
     ``duration_min``: how long the contracted power must be sustainable from the store.
     """
@@ -41,6 +46,7 @@ class DroopSpec(msgspec.Struct, tag="droop", **_Spec):
     knee_fraction: float = 0.0
     sides: Literal["both", "low", "high"] = "both"
     duration_min: float = 15.0
+    ramp_from: Literal["deadband", "nominal"] = "deadband"
 
     def __post_init__(self) -> None:
         _nominal(self.f0_hz)

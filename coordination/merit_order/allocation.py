@@ -38,7 +38,9 @@ class Allocation:
         reserve_served_kw: the reserve awarded in total.
         reserve_unserved_kw: the reserve that could not be covered from headroom.
         marginal_price_eur_mwh: the highest price of an awarded segment, or None.
-        cost_eur_per_h: the sum of awarded power times its price (pay-as-bid), in EUR/h.
+        cost_eur_per_h: what the aggregator pays the sites (pay-as-bid), in EUR/h: the sum
+            of each awarded segment's magnitude times its price, so an absorbing site bidding
+            a negative price pays the aggregator (a negative cost).
     """
 
     segment_power_kw: np.ndarray
@@ -177,5 +179,6 @@ def allocate(
         reserve_served_kw=reserve_served,
         reserve_unserved_kw=snap_shortfall(reserve_kw - reserve_served, reserve_kw),
         marginal_price_eur_mwh=marginal,
-        cost_eur_per_h=float(segment_power @ price) / 1000.0,
+        # the payment: |awarded power| x asked price (award >= 0 on either side)
+        cost_eur_per_h=float(award @ price) / 1000.0,
     )

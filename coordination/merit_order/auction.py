@@ -58,6 +58,9 @@ class StepOutcome:
     ``served_kw`` is the sum of the accepted net set-points plus the baselines of the sites
     that declined (they stay there); ``unserved_kw`` is how far it is from the target (in
     either direction), never hidden. Silent sites are not counted: nothing is known of them.
+    ``cost_eur`` and ``site_cost_eur`` are the pay-as-bid payment to the sites over the
+    window (|awarded kW beyond the baseline| x asked price): > 0 when the aggregator pays,
+    < 0 when an absorbing site asking a negative price pays it.
     """
 
     step: int
@@ -317,10 +320,11 @@ class MeritOrderAuction:
         if alloc is not None:
             accepted_index = [i for i, s in enumerate(self._eligible_now) if s in self._accepted]
             mask = np.isin(self._segment_site, accepted_index)
-            # pay-as-bid: each accepted segment's power times its price, over the window
+            # pay-as-bid: each accepted segment's |power| times its asked price, over the
+            # window: what the aggregator pays (an absorber asking a negative price pays)
             per_site = np.bincount(
                 self._segment_site[mask],
-                weights=alloc.segment_power_kw[mask] * self._segment_price[mask],
+                weights=np.abs(alloc.segment_power_kw[mask]) * self._segment_price[mask],
                 minlength=len(self._eligible_now)) / 1000.0 * window_h
             site_cost = {self._eligible_now[i]: float(per_site[i]) for i in accepted_index}
             awarded = mask & (alloc.segment_power_kw != 0.0)

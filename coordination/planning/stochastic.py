@@ -22,6 +22,12 @@ from vpp.coordination.planning.results import (
 from vpp.coordination.planning.rules import rule_based_plan
 
 
+_SOLVER_PACKAGES = {"HIGHS": "highspy", "CLARABEL": "clarabel", "OSQP": "osqp",
+                    "SCS": "scs", "ECOS": "ecos"}
+"""The Python package each cvxpy solver needs (cvxpy reports a solver installed when it
+imports)."""
+
+
 def plan_solution(plan: Plan, problem: StochasticProblem) -> dict:
     """A plan as the named values of a result's ``solution`` (lists of floats)."""
     cap = problem.storage.capacity_kwh
@@ -61,7 +67,20 @@ class CVaRStochasticPlugin(OptimizationPlugin):
         self.risk_level, self.risk_weight, self.solver = risk_level, risk_weight, solver
 
     def is_available(self) -> bool:
-        """True when cvxpy has the solver."""
+        """True when cvxpy and the solver's Python package are installed.
+
+        Found without importing them (importing cvxpy takes one to two seconds), so the
+        check spends nothing of a solve's timeout; the import happens in ``solve``, inside
+        the timed, killable child process. A solver whose package is not known here is
+        checked by cvxpy itself (which imports cvxpy).
+        """
+        from importlib.util import find_spec
+
+        if find_spec("cvxpy") is None:
+            return False
+        package = _SOLVER_PACKAGES.get(self.solver.upper())
+        if package is not None:
+            return find_spec(package) is not None
         import cvxpy as cp
 
         return self.solver in cp.installed_solvers()

@@ -2,7 +2,8 @@
 
 Every step of every bid goes into one :func:`vpp.markets.day_ahead.clear_day_ahead` call, in
 the order bidders first bid, then curve and step order; the result is that function's,
-unchanged. Each bidder is told its position per hour; the prices are published.
+unchanged. Each bidder is told its position per hour; the prices are published. An hour
+with orders on one side only has no price (None, ``one_sided``; ``docs/protocols/markets.md``).
 """
 
 from __future__ import annotations
@@ -46,6 +47,11 @@ def bid_arrays(bids: Sequence[DayAheadBid]) -> tuple[np.ndarray, np.ndarray, np.
                 quantity.append(abs(step.quantity_mw))
     return (np.asarray(hour, dtype=np.int64), np.asarray(is_buy, dtype=bool),
             np.asarray(price, dtype=np.float64), np.asarray(quantity, dtype=np.float64))
+
+
+def _price(value: float) -> float | None:
+    """A clearing price as published: None where there is none (a one-sided hour)."""
+    return None if math.isnan(value) else float(value)
 
 
 class DayAheadSession:
@@ -147,12 +153,13 @@ class DayAheadSession:
                             acc[2] += fill * settle
                     k += 1
             positions = [
-                HourPosition(h, sold, bought,
-                             float(result.clearing_price_eur_mwh[row[h]]), cash)
+                HourPosition(h, sold, bought, _price(result.clearing_price_eur_mwh[row[h]]),
+                             cash)
                 for h, (sold, bought, cash) in sorted(per_hour.items())]
             out.append(Outgoing(sender, DayAheadResult(self.auction_id, bid.bid_id, positions)))
         prices = [HourPrice(c.hour, c.clearing_price_eur_mwh, c.volume_mwh,
-                            c.price_low_eur_mwh, c.price_high_eur_mwh, c.price_determinate)
+                            c.price_low_eur_mwh, c.price_high_eur_mwh, c.price_determinate,
+                            c.one_sided)
                   for c in result.hour_clearings()]
         out.append(Publication(DAY_AHEAD_PRICES_TOPIC, DayAheadPrices(self.auction_id, prices)))
         return out

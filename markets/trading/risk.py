@@ -8,6 +8,13 @@ Limits (``None`` switches one off; see ``docs/trading.md`` for each rule):
 Exposure: the net energy held for the hours not yet delivered (bought minus sold, MWh)
 plus the stored energy worth selling (``energy x eta_d``); a price change ``dp`` changes
 the book's value by ``exposure x dp``.
+
+Two limits are defined for a storage trader (``docs/trading.md``): the daily loss counts
+what is *booked* (trades against their cost, the stored energy at its cost basis, fees,
+imbalances), not the re-marking of stored energy or open positions, so a price spike on an
+idle battery loses nothing; concentration is one market's share of the battery's power
+over the open hours, so a single-market plan is as concentrated as the share of the
+battery it uses, not 100 %. The drawdown stop stays on the marked equity.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from vpp.markets.trading.portfolio import Portfolio
 from vpp.markets.trading.types import Order
 
 __all__ = [
+    "booked_equity",
     "RiskDecision",
     "RiskLimits",
     "RiskManager",
@@ -35,10 +43,18 @@ __all__ = [
 ]
 
 _TOL = 1e-6
+_EPS = 1e-9
+_OPEN_HOURS = 48       # the open positions the portfolio marks (Portfolio._open_marks)
 
 
 class RiskLimits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """The trader's limits; ``None`` switches a limit off."""
+    """The trader's limits; ``None`` switches a limit off.
+
+    ``max_concentration``: the most of the battery's power-hours over the open window (the
+    undelivered hours to the end of tomorrow) that one market's positions may hold, once
+    the book holds ``concentration_floor_mw``. ``daily_loss_limit_eur`` applies to the
+    booked equity (:func:`booked_equity`), ``max_drawdown_eur`` to the marked equity.
+    """
 
     position_limit_mw: Annotated[float, msgspec.Meta(gt=0)] | None = None
     max_concentration: Annotated[float, msgspec.Meta(gt=0, le=1)] | None = None
@@ -91,6 +107,21 @@ class RiskDecision:
 ACCEPT = RiskDecision(True)
 
 
+def booked_equity(book: Portfolio) -> float:
+    """The book's equity with nothing re-marked (EUR): cash, plus the money paid (less
+    received) for positions not yet delivered, plus the stored energy at its cost basis.
+
+    It is the equity less the unrealized P&L of :meth:`Portfolio.valuation`: it moves with
+    trades closed against their cost, fees, capacity payments and imbalances, never with a
+    price that only re-marks stored energy or open positions.
+    """
+    start = book.delivered_until
+    net = book.net_mw[start:start + _OPEN_HOURS]
+    open_hours = np.nonzero(np.abs(net) > _EPS)[0] + start
+    stored_cost = book.stored_cost_eur if book.stored_cost_eur is not None else 0.0
+    return float(book.cash_eur - book.cash_flow_eur[open_hours].sum() + stored_cost)
+
+
 def value_at_risk(exposure_mwh: float, price_changes: np.ndarray, confidence: float,
                   method: str) -> float:
     """VaR (EUR, >= 0) of ``exposure_mwh`` to a price change drawn like ``price_changes``.
@@ -112,8 +143,9 @@ def value_at_risk(exposure_mwh: float, price_changes: np.ndarray, confidence: fl
 class RiskManager:
     """Checks orders against :class:`RiskLimits` for one portfolio.
 
-    The engine calls :meth:`start_hour` with the equity each hour (for the daily loss and
-    the drawdown), then :meth:`check` for each order.
+    The engine calls :meth:`start_hour` each hour with the marked equity (for the drawdown),
+    then :meth:`check` for each order. The daily loss is taken on :func:`booked_equity`,
+    read from the book at :meth:`start_hour`.
     """
 
     def __init__(self, limits: RiskLimits, portfolio: Portfolio,
@@ -124,16 +156,20 @@ class RiskManager:
             shocks = historical_shocks()
         self.shocks = shocks or ()
         self.equity_eur = 0.0
-        self.day_start_equity_eur = 0.0
+        self.booked_eur = 0.0
+        self.day_start_booked_eur = 0.0
         self.peak_equity_eur = -math.inf
         self._changes_at = -1
         self._changes = np.zeros(0)
 
     def start_hour(self, now: int, equity_eur: float) -> None:
-        """Record the equity at hour ``now`` (a new day resets the daily P&L)."""
+        """Record the marked equity and the booked equity at hour ``now`` (a new day resets
+        the daily P&L)."""
+        booked = booked_equity(self.book)
         if now % 24 == 0 or self.peak_equity_eur == -math.inf:
-            self.day_start_equity_eur = equity_eur
+            self.day_start_booked_eur = booked
         self.equity_eur = equity_eur
+        self.booked_eur = booked
         self.peak_equity_eur = max(self.peak_equity_eur, equity_eur)
 
     def _price_changes(self, view: MarketView) -> np.ndarray:
@@ -157,11 +193,11 @@ class RiskManager:
         book = self.book
         h = order.delivery_hour
         if lim.daily_loss_limit_eur is not None:
-            loss = self.day_start_equity_eur - self.equity_eur
+            loss = self.day_start_booked_eur - self.booked_eur
             if loss >= lim.daily_loss_limit_eur:
                 return RiskDecision(False, "daily_loss_limit",
-                                    f"daily_loss_limit: lost {loss:.2f} EUR today, limit "
-                                    f"{lim.daily_loss_limit_eur:.2f} EUR")
+                                    f"daily_loss_limit: booked a loss of {loss:.2f} EUR "
+                                    f"today, limit {lim.daily_loss_limit_eur:.2f} EUR")
         if lim.max_drawdown_eur is not None:
             dd = self.peak_equity_eur - self.equity_eur
             if dd >= lim.max_drawdown_eur:
@@ -209,6 +245,9 @@ class RiskManager:
         return ACCEPT
 
     def _concentration(self, order: Order, after: float) -> RiskDecision:
+        """One market's gross open MW-hours over the battery's power-hours in the open
+        window (the undelivered hours to the end of tomorrow, or of the order's hour), or
+        over the book's gross open MW-hours in all markets when they are more."""
         book = self.book
         start = book.delivered_until
         gross = {m: float(np.abs(book.sold_mw[m][start:] - book.bought_mw[m][start:]
@@ -218,12 +257,17 @@ class RiskManager:
         gross[order.market] += abs(after) - abs(book.position(order.market,
                                                               order.delivery_hour))
         total = sum(gross.values())
-        share = gross[order.market] / total if total > 0 else 0.0
+        window_end = max((start // 24 + 2) * 24, order.delivery_hour + 1)
+        capacity = book.storage.power_mw * (window_end - start)
+        base = max(total, capacity)
+        share = gross[order.market] / base if base > 0 else 0.0
         if total >= self.limits.concentration_floor_mw and \
                 share > self.limits.max_concentration + _TOL:
             return RiskDecision(False, "concentration_limit",
                                 f"concentration_limit: {order.market} would hold "
-                                f"{100 * share:.1f}% of {total:.1f} MW open, limit "
+                                f"{100 * share:.1f}% of the battery's {base:.1f} MW-hours "
+                                f"over hours {start}-{window_end - 1} ({total:.1f} MWh open "
+                                f"in all markets), limit "
                                 f"{100 * self.limits.max_concentration:.0f}%")
         return ACCEPT
 

@@ -116,7 +116,8 @@ def trading(
     repeats: int = typer.Option(200, "--repeats", help="Schedule solves timed (median)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
-    """24-hour schedule LP (ms) against an independent LP; backtest days per second."""
+    """The exact schedule: 24 hours (ms; an independent LP and MILP alongside) and 8,760
+    hours of DE-LU 2019 (s, the LP relaxation alongside); backtest days per second."""
     from vpp.runs.bench import trading as bench
 
     _emit("trading", bench.run(days, repeats), as_json)

@@ -162,7 +162,8 @@ def test_daily_loss_limit_stops_orders_once_the_day_has_lost_it():
     engine.start()
     assert engine.wait(120)
     assert engine.report()["rejections"]["daily_loss_limit"] > 0
-    equity = engine.equity                           # [0]: before hour 0; [h + 1]: at hour h
+    # the daily loss counts the booked equity (nothing re-marked), docs/trading.md
+    equity = engine.booked_equity                    # [0]: before hour 0; [h + 1]: at hour h
     for order in engine.orders:
         h = order.decided_hour
         assert equity[24 * (h // 24) + 1] - equity[h + 1] < limit

@@ -41,11 +41,13 @@ def test_gb_dynamic_containment_curve_hand_values():
     assert curve.fraction(51.0) == -1.0
 
 
-def test_ce_fcr_is_linear_from_the_deadband_to_200_mhz():
+def test_ce_fcr_is_a_line_through_nominal_to_200_mhz():
     curve = DroopCurve(presets.service("ce-fcr", 50.0))
-    assert curve.fraction(49.99) == 0.0
-    assert curve.fraction(49.895) == pytest.approx(0.5)
+    assert curve.fraction(49.99) == 0.0                          # inside the insensitivity
+    assert curve.fraction(49.895) == pytest.approx(0.105 / 0.2)
     assert curve.fraction(50.2) == pytest.approx(-1.0)
+    edge = DroopCurve(presets.service("ce-fcr-deadband", 50.0))  # the other reading
+    assert edge.fraction(49.895) == pytest.approx(0.5)
 
 
 def test_one_sided_service_answers_only_its_side():

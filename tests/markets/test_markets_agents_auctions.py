@@ -4,6 +4,7 @@ and the trader's cleared position becomes its dispatch targets."""
 
 from __future__ import annotations
 
+import math
 import random
 from types import SimpleNamespace
 
@@ -67,11 +68,13 @@ def test_day_ahead_agent_result_equals_clear_day_ahead(context, registry, endpoi
     published = watcher.of(DayAheadPrices)[0]
     assert published.auction_id == "2019-01-16"
     assert [h.hour for h in published.hours] == expected.hours.tolist()
-    assert [h.clearing_price_eur_mwh for h in published.hours] == \
-        expected.clearing_price_eur_mwh.tolist()
+    # an hour with one side only is published without a price (None for NaN)
+    assert [h.clearing_price_eur_mwh for h in published.hours] == [
+        None if math.isnan(p) else p for p in expected.clearing_price_eur_mwh.tolist()]
     assert [h.volume_mwh for h in published.hours] == expected.volume_mwh.tolist()
     k = 0
-    price_of = dict(zip(expected.hours.tolist(), expected.clearing_price_eur_mwh.tolist()))
+    price_of = {h: None if math.isnan(p) else p for h, p in
+                zip(expected.hours.tolist(), expected.clearing_price_eur_mwh.tolist())}
     for agent, bid in zip(agents, bids):
         result = agent.of(DayAheadResult)[0]
         assert result.bid_id == bid.bid_id
@@ -83,7 +86,7 @@ def test_day_ahead_agent_result_equals_clear_day_ahead(context, registry, endpoi
             assert pos.sold_mw == pytest.approx(fills[~buys].sum())
             assert pos.bought_mw == pytest.approx(fills[buys].sum())
             assert pos.clearing_price_eur_mwh == price_of[curve.hour]
-            assert pos.cash_eur == pytest.approx(pos.net_mw * price_of[curve.hour])
+            assert pos.cash_eur == pytest.approx(pos.net_mw * (price_of[curve.hour] or 0.0))
             k += n
     mkt.close()
     p.close()
@@ -248,8 +251,9 @@ def test_clearings_are_written_to_the_trace(context, registry, endpoint, tmp_pat
     rows = reader.rounds()
     reader.close()
     da = [r for r in rows if r["protocol"] == "day-ahead"]
-    # no buyers in hour 1: the price is the midpoint of [floor, 20]
-    assert [(r["step"], r["price"], r["bids"]) for r in da] == [(0, 20.0, 2), (1, -240.0, 1)]
+    # no buyers in hour 1: no price is published, and the trace says why
+    assert [(r["step"], r["price"], r["bids"]) for r in da] == [(0, 20.0, 2), (1, None, 1)]
+    assert [r["detail"]["one_sided"] for r in da] == [False, True]
     assert da[0]["detail"]["volume_mwh"] == 0.5
     (anc,) = [r for r in rows if r["protocol"] == "ancillary"]
     assert anc["price"] == 7.0 and anc["detail"]["shortfall_mw"] == pytest.approx(0.6)

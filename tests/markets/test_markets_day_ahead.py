@@ -110,11 +110,14 @@ def test_scarcity_clears_at_the_cap_and_no_cross_trades_nothing():
     assert r.fill_mw.tolist() == [60.0, 60.0, 0.0, 0.0]
 
 
-def test_one_sided_hours_use_floor_and_cap():
-    # Hour 0 has only a seller @20: prices in [floor, 20] clear -> (-500 + 20) / 2 = -240.
-    # Hour 1 has only a buyer @20: prices in [20, cap] clear -> (20 + 4000) / 2 = 2010.
+def test_one_sided_hours_publish_no_price():
+    # Hour 0 has only a seller @20, hour 1 only a buyer @20: the intervals [floor, 20] and
+    # [20, cap] are open at the limit, so no price (it used to be -240 and 2010).
     r = clear_day_ahead([0, 1], [SELL, BUY], [20, 20], [5, 5])
-    assert r.clearing_price_eur_mwh.tolist() == [-240.0, 2010.0]
+    assert np.isnan(r.clearing_price_eur_mwh).all()
+    assert r.one_sided.tolist() == [True, True]
+    assert r.price_low_eur_mwh.tolist() == [-500.0, 20.0]
+    assert r.price_high_eur_mwh.tolist() == [20.0, 4000.0]
     assert r.volume_mwh.tolist() == [0.0, 0.0]
 
 
@@ -206,7 +209,9 @@ def _check_against_lp(is_buy, price, qty, compare_volume: bool):
     has_both_sides = is_buy.any() and (~is_buy).any()
     if has_both_sides:
         assert lo - 1e-9 <= lp_price <= hi + 1e-9
-    for lam in (lo, p, hi):
+    # a one-sided hour publishes no price, unless its interval is one point (the limit)
+    assert np.isnan(p) == (not has_both_sides and lo != hi)
+    for lam in (lo, hi) if np.isnan(p) else (lo, p, hi):
         assert _dual_objective(lam, is_buy, price, qty) == pytest.approx(welfare, abs=scale)
     # ... and the interval is maximal: just outside it the dual objective rises.
     if has_both_sides:
@@ -296,4 +301,4 @@ def test_shift_and_permutation_invariance(c, shift, rnd):
     rnd.shuffle(perm)
     shuffled = clear_day_ahead(hour, is_buy[perm], price[perm], qty[perm])
     np.testing.assert_allclose(shuffled.fill_mw, base.fill_mw[perm], atol=1e-9)
-    assert shuffled.clearing_price_eur_mwh[0] == base.clearing_price_eur_mwh[0]
+    np.testing.assert_equal(shuffled.clearing_price_eur_mwh[0], base.clearing_price_eur_mwh[0])

@@ -85,7 +85,8 @@ def test_a_hung_plugin_is_abandoned_at_its_timeout(problem):
     t0 = time.perf_counter()
     result = solve_with_fallback(problem, Hangs(), timeout_ms=400)
     elapsed = time.perf_counter() - t0
-    assert 0.4 <= elapsed < 10.0           # at the timeout, not after the plug-in's 60 s
+    # at the timeout (less the fallback's 20 ms reserve), not after the plug-in's 60 s
+    assert 0.38 <= elapsed < 10.0
     assert result.status is OptimizationStatus.FALLBACK_USED
     assert result.fallback_used
     assert "hangs timed out: no answer within the 400 ms timeout" in result.fallback_reason

@@ -99,22 +99,28 @@ def test_position_limit():
 
 
 def test_concentration_limit():
-    book, risk, view = _setup(RiskLimits(max_concentration=0.6, concentration_floor_mw=1.0))
+    book, risk, view = _setup(RiskLimits(max_concentration=0.05, concentration_floor_mw=1.0,
+                                         physical=False))
+    # open window: hours 101-143 (to the end of tomorrow), 43 h x 10 MW = 430 MW-hours
     book.apply(Fill(_order("day_ahead", 110, "sell", 3.0), 40.0, 0.0))
     book.apply(Fill(_order("intraday", 101, "buy", 3.0), 40.0, 0.0))
-    assert risk.check(_order("intraday", 102, "buy", 1.0), view).accepted   # 4 / 7 = 57 %
-    bad = risk.check(_order("intraday", 102, "buy", 2.0), view)            # 5 / 8 = 62.5 %
-    assert bad.limit == "concentration_limit" and "62.5%" in bad.reason
+    assert risk.check(_order("intraday", 102, "buy", 18.0), view).accepted   # 21 / 430
+    bad = risk.check(_order("intraday", 102, "buy", 19.0), view)            # 22 / 430
+    assert bad.limit == "concentration_limit" and "5.1% of the battery's 430.0" in bad.reason
 
 
 def test_daily_loss_limit_and_drawdown_stop():
-    _, risk, view = _setup(RiskLimits(daily_loss_limit_eur=150.0))
-    risk.start_hour(120, 1000.0)            # midnight: the day starts at 1000
-    risk.start_hour(121, 860.0)
+    # the daily loss counts the booked equity: here fees, which are booked at once
+    book, risk, view = _setup(RiskLimits(daily_loss_limit_eur=150.0))
+    risk.start_hour(120, 1e6)               # midnight: the day starts
+    book.apply(Fill(_order("intraday", 140, "buy", 0.1), 40.0, 140.0))
+    risk.start_hour(121, 1e6)
     assert risk.check(_order("intraday", 122, "buy", 1.0), MarketView(view._data, 121)).accepted
-    risk.start_hour(122, 850.0)
+    book.apply(Fill(_order("intraday", 141, "buy", 0.1), 40.0, 10.0))
+    risk.start_hour(122, 1e6)
     bad = risk.check(_order("intraday", 123, "buy", 1.0), MarketView(view._data, 122))
-    assert bad.limit == "daily_loss_limit"
+    assert bad.limit == "daily_loss_limit" and "150.00 EUR" in bad.reason
+    # the drawdown stop is on the marked equity
     _, risk, view = _setup(RiskLimits(max_drawdown_eur=50.0))
     risk.start_hour(101, 1e6 + 100)
     risk.start_hour(102, 1e6 + 50)

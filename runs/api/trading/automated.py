@@ -313,6 +313,16 @@ class AutomatedTradingEngine:
                 return np.zeros(0)
             return self._session.equity[0, : self._session.now + 1].copy()
 
+    @property
+    def booked_equity(self) -> np.ndarray:
+        """The equity less its unrealized P&L, at the same hours as :attr:`equity`: what the
+        daily loss limit counts (``docs/trading.md``, two limits defined for storage)."""
+        with self._lock:
+            if self._session is None:
+                return np.zeros(0)
+            now = self._session.now + 1
+            return self._session.equity[0, :now] - self._session.unrealized[0, :now]
+
     def max_position_kw(self) -> float:
         """The largest position held in one market and delivery hour (kW)."""
         with self._lock:
