@@ -77,7 +77,14 @@ class AggregatorAgent(Agent):
         return auction
 
     def _on_bid(self, envelope: Envelope, bid: Bid) -> None:
-        self._emit(self._current(envelope).on_bid(envelope.sender, bid))
+        auction = self._current(envelope)
+        try:
+            out = auction.on_bid(envelope.sender, bid)
+        except ProtocolError:
+            # an invalid last bid still releases the awards of the others
+            self._emit(auction.take_after_error())
+            raise
+        self._emit(out)
 
     def _on_accept(self, envelope: Envelope, accept: Accept) -> None:
         self._emit(self._current(envelope).on_accept(envelope.sender, accept))

@@ -114,3 +114,21 @@ def test_bad_and_late_messages_are_protocol_errors():
     assert out is None  # the awards went out; answers pending
     with pytest.raises(ProtocolError, match="does not match"):
         auction.on_accept("c", Accept(3, 1.0, 0.0))
+
+
+def test_an_invalid_last_bid_still_releases_the_others_awards():
+    """The last awaited bid is invalid: its site is out, and the awards its arrival
+    releases for the others are not lost (they come from take_after_error)."""
+    auction = _auction()
+    auction.start()
+    auction.on_bid("a", BIDS["a"])
+    auction.on_bid("b", BIDS["b"])
+    with pytest.raises(ProtocolError, match="Bid.segments"):
+        auction.on_bid("c", Bid(3, [BidSegment(float("nan"), 1.0)]))
+    awards = {o.receiver: o.body for o in auction.take_after_error()}
+    # 150 kW from a (100 at 20) and b (50 at 40); c is out with its invalid bid
+    assert awards == {"a": Award(3, 100.0, 0.0, 40.0), "b": Award(3, 50.0, 0.0, 40.0)}
+    assert auction.take_after_error() == []
+    for site, award in awards.items():
+        auction.on_accept(site, Accept(3, award.power_kw, award.reserve_kw))
+    assert auction.done and auction.outcome().served_kw == 150.0

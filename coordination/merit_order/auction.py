@@ -146,6 +146,7 @@ class MeritOrderAuction:
         self._eligible_now: list[str] = []
         self._baseline_kw = 0.0
         self._staying: dict[str, float] = {}
+        self._pending_error: list[Outgoing] = []
 
     # -- inputs ------------------------------------------------------------------------
     @property
@@ -179,10 +180,17 @@ class MeritOrderAuction:
             check_bid(bid, self.step)
         except ProtocolError as exc:
             self._declined[site] = f"invalid bid: {exc}"
-            self._after_answer()
+            # the last awaited bid releases the awards: kept for take_after_error
+            self._pending_error = self._after_answer()
             raise
         self._bids[site] = bid
         return self._after_answer()
+
+    def take_after_error(self) -> list[Outgoing]:
+        """What handling an invalid bid wants sent (the raise could not return it): the
+        awards, when that bid was the last one awaited."""
+        out, self._pending_error = self._pending_error, []
+        return out
 
     def on_accept(self, site: str, accept: Accept) -> list[Outgoing]:
         """A site accepts its current award."""
