@@ -4,7 +4,7 @@ msgspec bounds nesting as it decodes only by the interpreter's recursion limit (
 ``RecursionError`` about 1,000 levels down, wherever the caller's stack is): enough to
 survive, not to hand the value to Python code that walks it again. :func:`check_depth`
 bounds nesting exactly, at :data:`MAX_DEPTH` by default, without decoding and without
-recursion. It serves the runtime's codec (``vpp.agents.codec``) and the planning
+recursion. It serves the runtime's codec (``vpp.agents.runtime.codec``) and the planning
 sandbox's pipe (``vpp.coordination.planning.isolation``), so it lives here, below both.
 """
 

@@ -2,7 +2,7 @@
 
 :class:`AdmmAggregatorRun` is the :class:`~runs.distributed.AggregatorRun` of an ADMM
 scenario: the same join, heartbeats, acknowledged dispatch and stop, but each window is
-planned by ADMM with the sites of live hosts (``vpp.agents.admm_dispatch``), and each step
+planned by ADMM with the sites of live hosts (``vpp.agents.admm.dispatch``), and each step
 of the plan is sent to every site by address and acknowledged with ``Applied`` (which
 carries what the site ran, its planned power and the plan's private cost of the step).
 A site process that dies mid-negotiation is dropped at the round's deadline and the
@@ -18,7 +18,7 @@ import logging
 import time
 from pathlib import Path
 
-from vpp.agents.admm_dispatch import AdmmDispatchAggregator
+from vpp.agents.admm.dispatch import AdmmDispatchAggregator
 from vpp.runs.admm_sites import coupling_for
 from vpp.runs.admm_swarm import AdmmWindows, admm_totals
 from vpp.runs.distributed import AggregatorRun, DistributedError

@@ -27,9 +27,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
-
-from vpp.agents.admm_dispatch import SitePlan
-from vpp.agents.devices import SiteDevice
+from vpp.agents.admm.dispatch import SitePlan
+from vpp.agents.dispatch.devices import SiteDevice
 from vpp.coordination.admm.model import (
     AdmmBattery,
     AdmmFlexibleLoad,

@@ -17,9 +17,8 @@ import time
 from pathlib import Path
 
 import mesa
-
-from vpp.agents.admm_dispatch import AdmmDispatchAggregator, AdmmDispatchSite
-from vpp.agents.loop import EventLoop
+from vpp.agents.admm.dispatch import AdmmDispatchAggregator, AdmmDispatchSite
+from vpp.agents.runtime.loop import EventLoop
 from vpp.coordination.admm.protocol import AdmmResult
 from vpp.runs.admm_sites import (
     SitePlanner,

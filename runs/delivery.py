@@ -21,7 +21,7 @@ import fnmatch
 from collections.abc import Sequence
 from pathlib import Path
 
-from vpp.agents.grid import TimelineRow
+from vpp.agents.frequency.grid import TimelineRow
 from vpp.coordination.frequency import presets
 from vpp.coordination.frequency.rule import SiteFrequencyRule
 from vpp.markets.ancillary import (

@@ -1,7 +1,7 @@
 """Device types of the scenario file, and how each becomes a priced site device.
 
 Each ``type:`` in a site's ``devices`` list is one spec below; :func:`build_device` makes the
-physics model (``physics/``) and wraps it with its bid prices (``vpp.agents.devices.SiteDevice``).
+physics model (``physics/``) and wraps it with its bid prices (``vpp.agents.dispatch.devices.SiteDevice``).
 Units: kW, kWh, hours from the scenario's start, EUR/MWh.
 """
 
@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import msgspec
-
-from vpp.agents.devices import SiteDevice
+from vpp.agents.dispatch.devices import SiteDevice
 
 if TYPE_CHECKING:
     from vpp.runs.scenario import Scenario
@@ -271,7 +270,6 @@ def _typical_year_index(times: tuple[datetime, ...], index):
 @functools.lru_cache(maxsize=16)
 def _pv_profile(spec: PVSpec, times: tuple[datetime, ...]) -> list[float]:
     import pandas as pd
-
     from vpp.physics import pv
 
     system = pv.PVSystemSpec(spec.latitude, spec.longitude, surface_tilt=spec.surface_tilt,

@@ -20,16 +20,15 @@ from pathlib import Path
 
 import msgspec
 import zmq
-
-from vpp.agents.aggregator import AggregatorAgent
-from vpp.agents.clock import SimulatedClock
-from vpp.agents.codec import SCENARIO_FRAME_BYTES
-from vpp.agents.coordinator import CoordinatorAgent, LinkSettings, SiteAccess
-from vpp.agents.host import Host, PeerLimiter, SocketSetup
-from vpp.agents.loop import EventLoop
-from vpp.agents.membership import Applied, distributed_registry
-from vpp.agents.trace import TraceRecorder, shard_path
-from vpp.coordination.merit_order.messages import StepCleared
+from vpp.agents.membership.coordinator import CoordinatorAgent, LinkSettings, SiteAccess
+from vpp.agents.membership.messages import distributed_registry
+from vpp.agents.merit_order.aggregator import AggregatorAgent
+from vpp.agents.runtime.clock import SimulatedClock
+from vpp.agents.runtime.codec import SCENARIO_FRAME_BYTES
+from vpp.agents.runtime.host import Host, PeerLimiter, SocketSetup
+from vpp.agents.runtime.loop import EventLoop
+from vpp.agents.runtime.trace import TraceRecorder, shard_path
+from vpp.coordination.dispatch import Applied, StepCleared
 from vpp.runs.scenario import Scenario, ScenarioError, reserve_series, target_series
 from vpp.runs.swarm import merit_order_totals
 
@@ -95,7 +94,7 @@ class AggregatorRun:
         scenario_path: the scenario file, to resolve the paths it names.
         seed: overrides the scenario's seed (told to the sites).
         listen_setup: socket options for the listening endpoint (CURVE server keys).
-        limiter: a per-peer rate limit (see ``vpp.agents.security.RateLimiter``).
+        limiter: a per-peer rate limit (see ``vpp.agents.runtime.security.RateLimiter``).
         settings: heartbeats, timeouts, acknowledgements.
         min_sites: start once this many sites have joined and ``join_timeout_s`` passed
             (default: every site, whatever the time).
@@ -103,10 +102,10 @@ class AggregatorRun:
         stop_timeout_s: how long to wait for the sites' ``Stopped`` at the end.
         context: the ZeroMQ context (a new one by default; one with a ZAP handler for CURVE).
         bind_identities: a CURVE-authenticated site host must use the name its key is
-            allowed under (see :class:`vpp.agents.host.Host`); ``vpp aggregator`` sets it
+            allowed under (see :class:`vpp.agents.runtime.host.Host`); ``vpp aggregator`` sets it
             with CURVE.
         access: which sites each host may serve, read live (the CURVE allow-list,
-            :class:`vpp.agents.security.AllowList`); with ``bind_identities``, its
+            :class:`vpp.agents.runtime.security.AllowList`); with ``bind_identities``, its
             ``admits`` also gates every message of a connection whose key was revoked.
 
     Whatever the transport, the listening socket binds each host name to the connection

@@ -11,10 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import zmq
-
-from vpp.agents.clock import Clock, SimulatedClock
-from vpp.agents.frequency_site import FrequencySiteAgent
-from vpp.agents.grid import (
+from vpp.agents.frequency.grid import (
     DriveResult,
     GridAgent,
     ReplaySource,
@@ -22,10 +19,12 @@ from vpp.agents.grid import (
     SwingSource,
     drive_simulated,
 )
-from vpp.agents.host import Host
+from vpp.agents.frequency.site import FrequencySiteAgent
 from vpp.agents.kinds import default_registry
-from vpp.agents.loop import EventLoop
-from vpp.agents.trace import TraceRecorder, shard_path
+from vpp.agents.runtime.clock import Clock, SimulatedClock
+from vpp.agents.runtime.host import Host
+from vpp.agents.runtime.loop import EventLoop
+from vpp.agents.runtime.trace import TraceRecorder, shard_path
 
 GRID_HOST = "grid"
 GRID_ADDRESS = "grid/grid"
@@ -88,7 +87,7 @@ class FrequencyRig:
                               registry=reg, trace=trace_sites)
         self.secure_pub_endpoint: str | None = None
         if pub_keys is not None:
-            from vpp.agents.curve import publish_securely, subscriber_setup
+            from vpp.agents.runtime.curve import publish_securely, subscriber_setup
 
             if transport != "tcp":
                 raise ValueError("pub_keys: a CURVE feed needs the tcp transport")
@@ -119,7 +118,7 @@ class FrequencyRig:
             before_sample: Callable[[int], None] | None = None,
             pace: float | None = None) -> DriveResult:
         """Drive the event in simulated time (the clock must be a SimulatedClock);
-        ``before_sample`` and ``pace`` as in :func:`vpp.agents.grid.drive_simulated`."""
+        ``before_sample`` and ``pace`` as in :func:`vpp.agents.frequency.grid.drive_simulated`."""
         if not isinstance(self.clock, SimulatedClock):
             raise TypeError("FrequencyRig.run drives simulated time; use a SimulatedClock")
         return drive_simulated(self.loop, self.grid, self.clock, duration_s,

@@ -20,8 +20,8 @@ import math
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from vpp.agents.frequency_site import DeferredBookkeeping, FrequencySiteAgent
-from vpp.agents.grid import ReplaySource, SwingSource, TimelineRow
+from vpp.agents.frequency.grid import ReplaySource, SwingSource, TimelineRow
+from vpp.agents.frequency.site import DeferredBookkeeping, FrequencySiteAgent
 from vpp.coordination.frequency import presets
 from vpp.coordination.frequency.rule import SiteFrequencyRule
 from vpp.physics.frequency import GridParams, LossOfInfeed

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from vpp.agents.frequency_site import FrequencySiteAgent
-from vpp.agents.host import Host
-from vpp.agents.liveness import LinkMode
+from vpp.agents.frequency.site import FrequencySiteAgent
+from vpp.agents.membership.liveness import LinkMode
+from vpp.agents.runtime.host import Host
 from vpp.coordination.frequency import presets
 from vpp.coordination.frequency.messages import FREQUENCY_TOPIC
 from vpp.coordination.frequency.rule import SiteFrequencyRule
@@ -113,7 +113,7 @@ class LocalResponse:
                                          site.dt_h)
         self.active = False
         if spec.server_key is not None:
-            from vpp.agents.curve import subscriber_setup
+            from vpp.agents.runtime.curve import subscriber_setup
 
             subscriber_setup(spec.server_key)(host.sub)  # before it connects
         host.hear(spec.endpoint)

@@ -15,11 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
-from vpp.agents.day_ahead_bidder import DayAheadBidder
-from vpp.agents.devices import SiteDevice
-from vpp.agents.markets import AncillaryMarketAgent, DayAheadMarketAgent
-from vpp.agents.vpp_trader import VppTraderAgent
+from vpp.agents.dispatch.devices import SiteDevice
+from vpp.agents.markets.day_ahead_bidder import DayAheadBidder
+from vpp.agents.markets.exchange import AncillaryMarketAgent, DayAheadMarketAgent
+from vpp.agents.markets.vpp_trader import VppTraderAgent
 from vpp.coordination.merit_order.bidding import Offer
 from vpp.coordination.merit_order.messages import Bid, CallForBids
 from vpp.markets.day_ahead import AuctionRules

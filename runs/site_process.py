@@ -22,24 +22,23 @@ from pathlib import Path
 
 import msgspec
 import zmq
-
-from vpp.agents import codec
-from vpp.agents.agent import Agent
-from vpp.agents.clock import SimulatedClock
-from vpp.agents.coordinator import LINK_AGENT, LinkSettings
-from vpp.agents.host import Host, SocketSetup
-from vpp.agents.liveness import LinkMode
-from vpp.agents.loop import EventLoop
-from vpp.agents.membership import (
+from vpp.agents.membership.coordinator import LINK_AGENT, LinkSettings
+from vpp.agents.membership.liveness import LinkMode
+from vpp.agents.membership.messages import (
     Refused,
     ScenarioRequest,
     ScenarioSent,
     Stopped,
     distributed_registry,
 )
-from vpp.agents.site_link import RemoteSiteAgent, SiteLinkAgent
-from vpp.agents.curve import HandshakeWatch, chain
-from vpp.agents.trace import TraceRecorder, TraceWriteError, shard_path
+from vpp.agents.membership.site_link import RemoteSiteAgent, SiteLinkAgent
+from vpp.agents.runtime import codec
+from vpp.agents.runtime.agent import Agent
+from vpp.agents.runtime.clock import SimulatedClock
+from vpp.agents.runtime.curve import HandshakeWatch, chain
+from vpp.agents.runtime.host import Host, SocketSetup
+from vpp.agents.runtime.loop import EventLoop
+from vpp.agents.runtime.trace import TraceRecorder, TraceWriteError, shard_path
 from vpp.runs.devices import build_devices
 from vpp.runs.distributed import AGGREGATOR_HOST, scenario_digest
 from vpp.runs.local_response import LocalFrequency, LocalResponse
@@ -143,10 +142,10 @@ def build_remote_admm_sites(scenario: Scenario, names: Sequence[str], where: str
                             own_sites: Sequence[SiteSpec] | None = None,
                             ) -> tuple[list, list[int]]:
     """The named sites of a ``coordination: admm`` scenario as ADMM dispatch sites
-    (:class:`vpp.agents.admm_remote.RemoteAdmmSite`), each with the planner and first window
+    (:class:`vpp.agents.admm.remote.RemoteAdmmSite`), each with the planner and first window
     of the one-process run; return them with their positions among the scenario's sites.
     ``own_sites`` as for :func:`build_remote_sites`; ADMM sites load no plug-ins."""
-    from vpp.agents.admm_remote import RemoteAdmmSite
+    from vpp.agents.admm.remote import RemoteAdmmSite
     from vpp.runs.admm_sites import SitePlanner, window_steps
 
     scenario = _with_own_sites(scenario, own_sites)

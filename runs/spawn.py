@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from vpp.agents.coordinator import LinkSettings
+from vpp.agents.membership.coordinator import LinkSettings
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +112,6 @@ def _site_child(scenario_path: str, scenario_msgpack: bytes, group: SiteGroup, c
     set_parent_death_signal(signal.SIGTERM)
     logging.basicConfig(level=log_level, format=f"{group.host}: %(levelname)s %(message)s")
     import msgspec
-
     from vpp.runs.scenario import Scenario
     from vpp.runs.site_process import serve_sites
 
@@ -152,7 +151,6 @@ class SiteSpawner:
         (``allow_plugins``: the scenario file is the caller's own, and ``module:Class``
         strategies may load, as ``--allow-plugins`` says)."""
         import msgspec
-
         from vpp.runs.scenario import load
 
         settings = settings or LinkSettings()

@@ -17,14 +17,13 @@ from pathlib import Path
 
 import mesa
 import zmq
-
-from vpp.agents.aggregator import AggregatorAgent
-from vpp.agents.clock import SimulatedClock
-from vpp.agents.host import Host
 from vpp.agents.kinds import default_registry
-from vpp.agents.loop import EventLoop
-from vpp.agents.site import SiteAgent
-from vpp.agents.trace import TraceRecorder, shard_path
+from vpp.agents.merit_order.aggregator import AggregatorAgent
+from vpp.agents.merit_order.site import SiteAgent
+from vpp.agents.runtime.clock import SimulatedClock
+from vpp.agents.runtime.host import Host
+from vpp.agents.runtime.loop import EventLoop
+from vpp.agents.runtime.trace import TraceRecorder, shard_path
 from vpp.runs.devices import build_devices
 from vpp.runs.plugins import site_strategies
 from vpp.runs.scenario import Scenario, reserve_series, step_times, target_series

@@ -16,13 +16,12 @@ import itertools
 import logging
 
 import numpy as np
-
-from vpp.agents.clock import SimulatedClock
-from vpp.agents.host import Host
 from vpp.agents.kinds import default_registry
-from vpp.agents.loop import EventLoop
-from vpp.agents.markets import ContinuousMarketAgent, DayAheadMarketAgent
-from vpp.agents.trader import ReplayAgent, TraderAgent, delivery_period
+from vpp.agents.markets.exchange import ContinuousMarketAgent, DayAheadMarketAgent
+from vpp.agents.markets.trader import ReplayAgent, TraderAgent, delivery_period
+from vpp.agents.runtime.clock import SimulatedClock
+from vpp.agents.runtime.host import Host
+from vpp.agents.runtime.loop import EventLoop
 from vpp.markets.trading.backtest import BacktestResult, collect
 from vpp.markets.trading.engine import TradingEngine
 from vpp.markets.trading.market_data import DAY_AHEAD_GATE_HOUR, MarketData, MarketView

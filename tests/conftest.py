@@ -45,3 +45,18 @@ def _nothing_written_into_the_checkout():
     if not existed and _ROOT_OUTPUT.exists():
         found = sorted(str(p.relative_to(_ROOT_OUTPUT)) for p in _ROOT_OUTPUT.rglob("*"))
         pytest.fail(f"tests wrote into {_ROOT_OUTPUT}: {found[:10]}")
+
+
+_BARE = ("agents", "coordination", "markets", "physics", "runs")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _only_the_vpp_import_root():
+    """Nothing imports the repository's folders by their bare names (``import agents``
+    works inside the checkout only: installed, everything is ``vpp.*``)."""
+    yield
+    import sys
+
+    bare = sorted(m for m in sys.modules if m.split(".")[0] in _BARE)
+    if bare:
+        pytest.fail(f"imported by a bare name instead of vpp.*: {bare[:10]}")

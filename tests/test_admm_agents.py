@@ -4,10 +4,9 @@ site is dropped at the round deadline; one trace row per iteration."""
 from __future__ import annotations
 
 import numpy as np
-
-from vpp.agents.admm import AdmmSiteAgent
-from vpp.agents.trace import TraceRecorder, shard_path
-from vpp.agents.trace_reader import TraceReader
+from vpp.agents.admm.negotiation import AdmmSiteAgent
+from vpp.agents.runtime.trace import TraceRecorder, shard_path
+from vpp.agents.runtime.trace_reader import TraceReader
 from vpp.coordination.admm.driver import negotiate
 from vpp.coordination.admm.instances import random_sites, random_target
 from vpp.coordination.admm.messages import AdmmRound

@@ -9,13 +9,13 @@ import signal
 import numpy as np
 import pytest
 import yaml
-
-from vpp.agents.trace_reader import TraceReader
+from vpp.agents.runtime.trace_reader import TraceReader
 from vpp.runs.admm_distributed import AdmmAggregatorRun
 from vpp.runs.admm_swarm import AdmmSwarmModel
 from vpp.runs.distributed import aggregator_run
 from vpp.runs.scenario import BUNDLED, load
 from vpp.runs.spawn import deal, run_processes
+
 from tests.proc_helpers import leftovers, start_site, stop_all
 
 pytestmark = pytest.mark.timeout(180)
@@ -181,7 +181,6 @@ def test_a_site_process_killed_mid_negotiation_is_dropped_named_and_rejoins_next
 
 def test_vpp_aggregator_refuses_hot_reload_of_an_admm_run(tmp_path):
     from typer.testing import CliRunner
-
     from vpp.runs.cli import app
 
     result = CliRunner().invoke(app, ["aggregator", str(BUNDLED / "admm.yaml"), "--bind",

@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 import yaml
 from typer.testing import CliRunner
-
-from vpp.agents.trace_reader import TraceReader
+from vpp.agents.runtime.trace_reader import TraceReader
 from vpp.coordination.admm.feasibility import VOLL_EUR_MWH, net_bounds_kw
 from vpp.coordination.admm.reference import solve_centralized
 from vpp.runs.admm_sites import coupling_for

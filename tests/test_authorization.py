@@ -13,17 +13,23 @@ import msgspec
 import pytest
 import zmq
 from typer.testing import CliRunner
-
-from vpp.agents.allow_list import AllowDir, KeyFileError, parse_sites
-from vpp.agents.coordinator import LinkSettings
-from vpp.agents.membership import Applied, Heartbeat, Register, SiteInfo, Stopped
-from vpp.agents.messages import WIRE_VERSION, Envelope
-from vpp.agents.security import AllowList, client_setup, load_secret, server_setup
-from vpp.agents.trace_reader import TraceReader
+from vpp.agents.membership.coordinator import LinkSettings
+from vpp.agents.membership.messages import Heartbeat, Register, SiteInfo, Stopped
+from vpp.agents.runtime.allow_list import AllowDir, KeyFileError, parse_sites
+from vpp.agents.runtime.messages import WIRE_VERSION, Envelope
+from vpp.agents.runtime.security import (
+    AllowList,
+    client_setup,
+    load_secret,
+    server_setup,
+)
+from vpp.agents.runtime.trace_reader import TraceReader
+from vpp.coordination.dispatch import Applied
 from vpp.runs.cli import app
 from vpp.runs.distributed import AggregatorRun
 from vpp.runs.scenario import load
 from vpp.runs.site_process import serve_sites
+
 from tests.proc_helpers import leftovers, small_scenario
 
 pytestmark = pytest.mark.timeout(90)

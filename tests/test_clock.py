@@ -3,8 +3,7 @@
 from datetime import datetime, timedelta, timezone
 
 import pytest
-
-from vpp.agents.clock import Clock, SimulatedClock, WallClock
+from vpp.agents.runtime.clock import Clock, SimulatedClock, WallClock
 
 
 def test_simulated_clock_moves_when_told():

@@ -6,9 +6,8 @@ import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from vpp.agents.codec import Codec, DecodeError
-from vpp.agents.messages import Envelope, KindRegistry
+from vpp.agents.runtime.codec import Codec, DecodeError
+from vpp.agents.runtime.messages import Envelope, KindRegistry
 from vpp.coordination.merit_order.messages import Award, Bid, BidSegment
 
 

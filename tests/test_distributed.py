@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
-import yaml
 import pytest
-
-from vpp.agents.trace_reader import TraceReader
+import yaml
+from vpp.agents.runtime.trace_reader import TraceReader
 from vpp.runs.distributed import AggregatorRun
 from vpp.runs.scenario import load
 from vpp.runs.swarm import SwarmModel
+
 from tests.proc_helpers import leftovers, small_scenario, start_site, stop_all
 
 pytestmark = pytest.mark.timeout(120)

@@ -9,15 +9,15 @@ import time
 import msgspec
 import pytest
 import zmq
-
-from vpp.agents.agent import Agent
-from vpp.agents.host import Host
-from vpp.agents.loop import EventLoop
-from vpp.agents.messages import Envelope
-from vpp.agents.trace import TraceRecorder, shard_path
-from vpp.agents.trace_reader import TraceReader
+from vpp.agents.runtime.agent import Agent
+from vpp.agents.runtime.host import Host
+from vpp.agents.runtime.loop import EventLoop
+from vpp.agents.runtime.messages import Envelope
+from vpp.agents.runtime.trace import TraceRecorder, shard_path
+from vpp.agents.runtime.trace_reader import TraceReader
+from vpp.coordination.dispatch import StepCleared
 from vpp.coordination.errors import ProtocolError
-from vpp.coordination.merit_order.messages import Award, Bid, BidSegment, StepCleared
+from vpp.coordination.merit_order.messages import Award, Bid, BidSegment
 
 
 class Echo(Agent):

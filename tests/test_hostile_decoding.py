@@ -12,18 +12,17 @@ import pytest
 import zmq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from vpp.agents.agent import Agent
-from vpp.agents.codec import Codec, DecodeError, check_depth
-from vpp.agents.frequency_site import FrequencySiteAgent
-from vpp.agents.host import Host, _batch
+from vpp.agents.frequency.site import FrequencySiteAgent
 from vpp.agents.kinds import default_registry
-from vpp.agents.limits import RateLimiter
-from vpp.agents.loop import EventLoop
-from vpp.agents.messages import WIRE_VERSION, Envelope
 from vpp.agents.ops.feeds import ZmqPushSource
-from vpp.agents.trace import TraceRecorder, shard_path
-from vpp.agents.trace_reader import TraceReader
+from vpp.agents.runtime.agent import Agent
+from vpp.agents.runtime.codec import Codec, DecodeError, check_depth
+from vpp.agents.runtime.host import Host, _batch
+from vpp.agents.runtime.limits import RateLimiter
+from vpp.agents.runtime.loop import EventLoop
+from vpp.agents.runtime.messages import WIRE_VERSION, Envelope
+from vpp.agents.runtime.trace import TraceRecorder, shard_path
+from vpp.agents.runtime.trace_reader import TraceReader
 from vpp.coordination.frequency.messages import FREQUENCY_TOPIC, FrequencySample
 from vpp.coordination.frequency.presets import SERVICES
 from vpp.coordination.frequency.rule import SiteFrequencyRule

@@ -8,13 +8,13 @@ import signal
 import time
 
 import pytest
-
-from vpp.agents.coordinator import LinkSettings
-from vpp.agents.liveness import AggregatorWatch, LinkMode, PeerLiveness
-from vpp.agents.trace_reader import TraceReader
+from vpp.agents.membership.coordinator import LinkSettings
+from vpp.agents.membership.liveness import AggregatorWatch, LinkMode, PeerLiveness
+from vpp.agents.runtime.trace_reader import TraceReader
 from vpp.runs.distributed import AggregatorRun
 from vpp.runs.scenario import load
 from vpp.runs.spawn import SiteGroup, SiteSpawner
+
 from tests.proc_helpers import alive, leftovers, small_scenario, wait_for
 
 pytestmark = pytest.mark.timeout(120)
@@ -154,9 +154,9 @@ def test_sites_on_local_rules_answer_the_grid_frequency_alone(tmp_path, monkeypa
     wind are curtailed above 50.2 Hz."""
     import threading
 
-    from vpp.agents.agent import Agent
-    from vpp.agents.host import Host
     from vpp.agents.kinds import default_registry
+    from vpp.agents.runtime.agent import Agent
+    from vpp.agents.runtime.host import Host
     from vpp.coordination.frequency.messages import FREQUENCY_TOPIC, FrequencySample
     from vpp.runs.site_process import LocalFrequency, serve_sites
 

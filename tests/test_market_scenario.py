@@ -8,8 +8,7 @@ import json
 import pandas as pd
 import pytest
 import yaml
-
-from vpp.agents.trace_reader import TraceReader
+from vpp.agents.runtime.trace_reader import TraceReader
 from vpp.runs.scenario import BUNDLED, ScenarioError, load, parse
 from vpp.runs.swarm import SwarmModel
 
@@ -191,7 +190,6 @@ def test_ancillary_errors_name_the_field():
 
 def test_vpp_validate_and_run_the_market_scenario(tmp_path):
     from typer.testing import CliRunner
-
     from vpp.runs.cli import app
 
     runner = CliRunner()

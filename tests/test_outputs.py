@@ -13,11 +13,11 @@ import sys
 
 import pytest
 from typer.testing import CliRunner
-
-from vpp.agents.security import load_public, load_secret
-from vpp.agents.trace_reader import TraceReader
+from vpp.agents.runtime.security import load_public, load_secret
+from vpp.agents.runtime.trace_reader import TraceReader
 from vpp.runs.cli import app
 from vpp.runs.outputs import OutputError, claim
+
 from tests.proc_helpers import ROOT, small_scenario, stop_all, wait_for
 
 pytestmark = pytest.mark.timeout(120)

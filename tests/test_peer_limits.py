@@ -13,20 +13,20 @@ import time
 import msgspec
 import pytest
 import zmq
-
-from vpp.agents.agent import Agent
-from vpp.agents.coordinator import LinkSettings
-from vpp.agents.host import RECEIVE_HWM, Host
 from vpp.agents.kinds import default_registry
-from vpp.agents.limits import DropLog, RateLimiter
-from vpp.agents.loop import EventLoop
-from vpp.agents.membership import Heartbeat, distributed_registry
-from vpp.agents.messages import WIRE_VERSION, Envelope
-from vpp.agents.trace import TraceRecorder, shard_path
-from vpp.agents.trace_reader import TraceReader
+from vpp.agents.membership.coordinator import LinkSettings
+from vpp.agents.membership.messages import Heartbeat, distributed_registry
+from vpp.agents.runtime.agent import Agent
+from vpp.agents.runtime.host import RECEIVE_HWM, Host
+from vpp.agents.runtime.limits import DropLog, RateLimiter
+from vpp.agents.runtime.loop import EventLoop
+from vpp.agents.runtime.messages import WIRE_VERSION, Envelope
+from vpp.agents.runtime.trace import TraceRecorder, shard_path
+from vpp.agents.runtime.trace_reader import TraceReader
 from vpp.runs.distributed import AggregatorRun, DistributedError
 from vpp.runs.scenario import load
 from vpp.runs.site_process import serve_sites
+
 from tests.proc_helpers import small_scenario
 
 pytestmark = pytest.mark.timeout(120)
@@ -87,7 +87,7 @@ def test_a_flood_of_bad_frames_is_a_few_log_lines_and_a_bounded_trace(context, r
     raw = context.socket(zmq.DEALER)
     raw.setsockopt(zmq.IDENTITY, b"evil")
     raw.connect("inproc://pl-flood")
-    caplog.set_level(logging.WARNING, logger="vpp.agents.host")
+    caplog.set_level(logging.WARNING, logger="vpp.agents.runtime.host")
     t0 = time.perf_counter()
     for i in range(20_000):
         raw.send(b"\xc1 not msgpack")
@@ -101,7 +101,7 @@ def test_a_flood_of_bad_frames_is_a_few_log_lines_and_a_bounded_trace(context, r
     host.close()
     trace.close()
     assert host.stats.dropped == {"malformed-batch": 20_000}
-    lines = [r for r in caplog.records if r.name == "vpp.agents.host"]
+    lines = [r for r in caplog.records if r.name == "vpp.agents.runtime.host"]
     # one line per second at most (the last at close), never one per drop
     assert 1 <= len(lines) <= took + 2 and sum(r.count for r in lines) == 20_000
     reader = TraceReader(tmp_path)

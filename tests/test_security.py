@@ -11,14 +11,13 @@ import msgspec
 import pytest
 import zmq
 from typer.testing import CliRunner
-
-from vpp.agents.coordinator import LinkSettings
-from vpp.agents.host import Host
 from vpp.agents.kinds import default_registry
-from vpp.agents.loop import EventLoop
-from vpp.agents.membership import Heartbeat
-from vpp.agents.messages import WIRE_VERSION, Envelope
-from vpp.agents.security import (
+from vpp.agents.membership.coordinator import LinkSettings
+from vpp.agents.membership.messages import Heartbeat
+from vpp.agents.runtime.host import Host
+from vpp.agents.runtime.loop import EventLoop
+from vpp.agents.runtime.messages import WIRE_VERSION, Envelope
+from vpp.agents.runtime.security import (
     AllowList,
     RateLimiter,
     allowed_keys,
@@ -29,11 +28,12 @@ from vpp.agents.security import (
     load_secret,
     server_setup,
 )
-from vpp.agents.trace_reader import TraceReader
+from vpp.agents.runtime.trace_reader import TraceReader
 from vpp.runs.cli import app
 from vpp.runs.distributed import AggregatorRun
 from vpp.runs.scenario import load
 from vpp.runs.site_process import serve_sites
+
 from tests.proc_helpers import leftovers, small_scenario
 
 pytestmark = pytest.mark.timeout(60)

@@ -14,19 +14,19 @@ import time
 import pytest
 import zmq
 from typer.testing import CliRunner
-
-from vpp.agents.agent import Agent
-from vpp.agents.coordinator import LinkSettings
-from vpp.agents.host import Host
 from vpp.agents.kinds import default_registry
-from vpp.agents.loop import EventLoop
-from vpp.agents.curve import publish_securely, subscriber_setup
-from vpp.agents.security import load_public, load_secret
+from vpp.agents.membership.coordinator import LinkSettings
+from vpp.agents.runtime.agent import Agent
+from vpp.agents.runtime.curve import publish_securely, subscriber_setup
+from vpp.agents.runtime.host import Host
+from vpp.agents.runtime.loop import EventLoop
+from vpp.agents.runtime.security import load_public, load_secret
 from vpp.coordination.frequency.messages import FREQUENCY_TOPIC, FrequencySample
 from vpp.runs.cli import app
 from vpp.runs.distributed import AggregatorRun
 from vpp.runs.scenario import load
 from vpp.runs.site_process import EXIT_LOCAL_TOO_LONG, serve_sites
+
 from tests.proc_helpers import ROOT, leftovers, small_scenario, start_site, stop_all
 
 pytestmark = pytest.mark.timeout(90)
@@ -165,8 +165,8 @@ def test_site_options_are_checked(tmp_path):
 def test_a_frequency_rig_publishes_over_curve_with_the_same_closed_loop(tmp_path):
     """The grid publisher given its keys (FrequencyRig pub_keys, tcp): its sites hear the
     samples over CURVE and the closed loop is the plaintext one, sample for sample."""
-    from vpp.agents.frequency_site import FrequencySiteAgent
-    from vpp.agents.grid import SwingSource
+    from vpp.agents.frequency.grid import SwingSource
+    from vpp.agents.frequency.site import FrequencySiteAgent
     from vpp.coordination.frequency import presets
     from vpp.coordination.frequency.rule import SiteFrequencyRule
     from vpp.physics.battery import Battery, BatteryParams

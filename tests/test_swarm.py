@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 import yaml
-
-from vpp.agents.trace_reader import TraceReader
+from vpp.agents.runtime.trace_reader import TraceReader
 from vpp.runs.devices import BatterySpec
 from vpp.runs.scenario import DEFAULT_SCENARIO, load, parse
 from vpp.runs.swarm import SwarmModel

@@ -7,7 +7,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from vpp.agents.trace_reader import TraceReader
+from vpp.agents.runtime.trace_reader import TraceReader
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -15,8 +15,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_a_crash_loses_at_most_what_was_not_flushed(tmp_path):
     script = textwrap.dedent(f"""
         import os, msgspec
-        from vpp.agents.messages import Envelope
-        from vpp.agents.trace import TraceRecorder, shard_path
+        from vpp.agents.runtime.messages import Envelope
+        from vpp.agents.runtime.trace import TraceRecorder, shard_path
         rec = TraceRecorder(shard_path({str(tmp_path)!r}, "crashy"), "crashy")
         body = msgspec.Raw(msgspec.msgpack.encode({{"step": 1}}))
         for i in range(5):
@@ -41,9 +41,8 @@ def test_a_crash_loses_at_most_what_was_not_flushed(tmp_path):
 
 def test_shards_read_as_one(tmp_path):
     import msgspec
-
-    from vpp.agents.messages import Envelope
-    from vpp.agents.trace import TraceRecorder, shard_path
+    from vpp.agents.runtime.messages import Envelope
+    from vpp.agents.runtime.trace import TraceRecorder, shard_path
 
     body = msgspec.Raw(msgspec.msgpack.encode({"x": 1}))
     for host in ("agg", "site-host-1", "site-host-2"):
@@ -68,7 +67,7 @@ def test_a_hand_off_cut_short_by_a_signal_still_reaches_the_disk(tmp_path):
     used to wait for ever: CI saw `vpp run --processes` hang on SIGTERM)."""
     import threading
 
-    from vpp.agents.trace import TraceRecorder, shard_path
+    from vpp.agents.runtime.trace import TraceRecorder, shard_path
 
     rec = TraceRecorder(shard_path(tmp_path, "h"), "h")
     rec._handoff.notify_all = lambda: None  # every wake-up is lost, as if cut short

@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 
 from typer.testing import CliRunner
-
-from vpp.agents.trace import TraceRecorder, shard_path
+from vpp.agents.runtime.trace import TraceRecorder, shard_path
 from vpp.coordination.admm.instances import random_sites, random_target
 from vpp.runs.bench.admm import AdmmSwarm
 from vpp.runs.cli import app

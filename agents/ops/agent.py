@@ -5,10 +5,9 @@ from __future__ import annotations
 import logging
 
 import msgspec
-
-from vpp.agents.agent import Agent
-from vpp.agents.messages import Envelope
 from vpp.agents.ops.messages import OPS_KINDS, OPS_TOPIC
+from vpp.agents.runtime.agent import Agent
+from vpp.agents.runtime.messages import Envelope
 
 log = logging.getLogger(__name__)
 

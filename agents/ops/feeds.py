@@ -29,11 +29,10 @@ from typing import Protocol
 
 import msgspec
 import zmq
-
-from vpp.agents.agent import Agent
-from vpp.agents.codec import DecodeError, check_depth
-from vpp.agents.host import RECEIVE_HWM
-from vpp.agents.limits import DropLog
+from vpp.agents.runtime.agent import Agent
+from vpp.agents.runtime.codec import DecodeError, check_depth
+from vpp.agents.runtime.host import RECEIVE_HWM
+from vpp.agents.runtime.limits import DropLog
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Structured logging: every record names its host and agent; text or JSON lines.
 
 Library code logs through the standard :mod:`logging` module. A record may carry
-``host`` and ``agent`` in ``extra`` (an :class:`vpp.agents.agent.Agent` does it through its
+``host`` and ``agent`` in ``extra`` (an :class:`vpp.agents.runtime.agent.Agent` does it through its
 ``log`` adapter, the host names itself); :class:`ContextFilter` fills what is missing
 with the process's default host and ``-``, so a formatter can always print both.
 """

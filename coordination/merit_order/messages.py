@@ -76,17 +76,10 @@ class Decline(msgspec.Struct, frozen=True):
     reason: str
 
 
-class StepCleared(msgspec.Struct, frozen=True):
-    """Aggregator -> everyone (broadcast on topic ``dispatch``): the step's outcome."""
-
-    step: int
-    target_kw: float
-    served_kw: float
-    unserved_kw: float
-    marginal_price_eur_mwh: float | None
-
 
 MERIT_ORDER_KINDS: tuple[type[msgspec.Struct], ...] = (
-    CallForBids, Bid, Award, Accept, Decline, StepCleared,
+    CallForBids, Bid, Award, Accept, Decline,
 )
-"""Every message kind of this protocol, for registering with a runtime."""
+"""Every message kind of this protocol, for registering with a runtime (the step's
+outcome, ``StepCleared``, is the dispatch outcome shared with ADMM:
+:mod:`vpp.coordination.dispatch`)."""

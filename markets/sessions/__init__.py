@@ -2,7 +2,7 @@
 
 Each session takes a message body with its sender's address and the clock time, and
 returns what to send: :class:`Outgoing` (addressed) and :class:`Publication` (broadcast on
-a topic). The agents in ``agents/markets.py`` only move these. See
+a topic). The agents in ``agents/markets/exchange.py`` only move these. See
 ``docs/protocols/markets.md``.
 """
 

@@ -3,7 +3,7 @@
 One engine is one trader: a strategy, its :class:`Portfolio` and its
 :class:`RiskManager`. The engine does not know how orders reach a market: a backtest
 hands them to a price-taking exchange (:mod:`vpp.markets.trading.backtest`), a trader agent
-(``agents/trader.py``) sends them as messages.
+(``agents/markets/trader.py``) sends them as messages.
 """
 
 from __future__ import annotations
@@ -14,7 +14,11 @@ from typing import Any
 from vpp.markets.trading.market_data import MarketView
 from vpp.markets.trading.portfolio import Delivery, Portfolio, PortfolioView
 from vpp.markets.trading.risk import RiskLimits, RiskManager, StressScenario
-from vpp.markets.trading.strategies import ArbitrageStrategy, Strategy, make_trading_strategy
+from vpp.markets.trading.strategies import (
+    ArbitrageStrategy,
+    Strategy,
+    make_trading_strategy,
+)
 from vpp.markets.trading.types import (
     MARKETS,
     QUANTITY_STEP_MW,

@@ -16,12 +16,11 @@ from collections.abc import Sequence
 
 import numpy as np
 import zmq
-
-from vpp.agents.admm import AdmmAggregatorAgent, AdmmSiteAgent
-from vpp.agents.host import Host
+from vpp.agents.admm.negotiation import AdmmAggregatorAgent, AdmmSiteAgent
 from vpp.agents.kinds import default_registry
-from vpp.agents.loop import EventLoop
-from vpp.agents.trace import TraceRecorder
+from vpp.agents.runtime.host import Host
+from vpp.agents.runtime.loop import EventLoop
+from vpp.agents.runtime.trace import TraceRecorder
 from vpp.coordination.admm.instances import random_market, random_sites, random_target
 from vpp.coordination.admm.model import Coupling, SiteModel, TargetCoupling
 from vpp.coordination.admm.protocol import AdmmResult, AdmmSettings

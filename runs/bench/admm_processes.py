@@ -33,14 +33,13 @@ from pathlib import Path
 
 import numpy as np
 import zmq
-
-from vpp.agents.admm import AdmmAggregatorAgent, AdmmSiteAgent
-from vpp.agents.agent import Agent
-from vpp.agents.host import Host
-from vpp.agents.loop import EventLoop
-from vpp.agents.membership import Heartbeat, Stop, distributed_registry
-from vpp.agents.messages import Envelope
-from vpp.agents.trace import TraceRecorder, shard_path
+from vpp.agents.admm.negotiation import AdmmAggregatorAgent, AdmmSiteAgent
+from vpp.agents.membership.messages import Heartbeat, Stop, distributed_registry
+from vpp.agents.runtime.agent import Agent
+from vpp.agents.runtime.host import Host
+from vpp.agents.runtime.loop import EventLoop
+from vpp.agents.runtime.messages import Envelope
+from vpp.agents.runtime.trace import TraceRecorder, shard_path
 from vpp.coordination.admm.instances import random_sites, random_target
 from vpp.coordination.admm.protocol import AdmmSettings
 from vpp.coordination.admm.reference import solve_centralized
@@ -203,7 +202,7 @@ def run(sites: int = 50, processes: int = 50, horizon: int = 24, seed: int = 0,
 
 def _round_bytes(horizon: int) -> int:
     """The size of one encoded AdmmRound envelope over ``horizon`` steps."""
-    from vpp.agents.codec import Codec
+    from vpp.agents.runtime.codec import Codec
     from vpp.coordination.admm.messages import AdmmRound
 
     prices = [float(k) + 0.123456789 for k in range(horizon)]

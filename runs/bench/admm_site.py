@@ -11,12 +11,11 @@ import logging
 import uuid
 
 import zmq
-
-from vpp.agents.admm import AdmmSiteAgent
-from vpp.agents.agent import Agent
-from vpp.agents.host import Host
-from vpp.agents.loop import EventLoop
-from vpp.agents.membership import Heartbeat, Stop, distributed_registry
+from vpp.agents.admm.negotiation import AdmmSiteAgent
+from vpp.agents.membership.messages import Heartbeat, Stop, distributed_registry
+from vpp.agents.runtime.agent import Agent
+from vpp.agents.runtime.host import Host
+from vpp.agents.runtime.loop import EventLoop
 from vpp.coordination.admm.instances import random_sites
 from vpp.runs.site_process import parent_gone
 from vpp.runs.spawn import set_parent_death_signal

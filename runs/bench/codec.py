@@ -6,8 +6,8 @@ import json
 import statistics
 import time
 
-from vpp.agents.codec import Codec
 from vpp.agents.kinds import default_registry
+from vpp.agents.runtime.codec import Codec
 from vpp.coordination.merit_order.messages import Bid, BidSegment
 
 

@@ -17,8 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from vpp.agents.frequency_site import DeferredBookkeeping, FrequencySiteAgent
-from vpp.agents.grid import SwingSource, publish_until_answered
+from vpp.agents.frequency.grid import SwingSource, publish_until_answered
+from vpp.agents.frequency.site import DeferredBookkeeping, FrequencySiteAgent
 from vpp.coordination.frequency import presets
 from vpp.coordination.frequency.rule import SiteFrequencyRule
 from vpp.physics.battery import Battery, BatteryParams

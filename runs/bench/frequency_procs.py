@@ -9,7 +9,7 @@ in whichever process, has applied it. Both ends read ``time.monotonic_ns`` (the 
 CLOCK_MONOTONIC, one clock for every process of the machine). Each process sends its
 timings back as JSON over a pipe at the end. ``answered`` is up to the grid holding every
 site's response: the sites meter ``meter_delay_ms`` after deciding (see
-:class:`vpp.agents.frequency_site.DeferredBookkeeping`), so that on a machine with fewer
+:class:`vpp.agents.frequency.site.DeferredBookkeeping`), so that on a machine with fewer
 cores than processes no site's metering holds a core while others still have the sample
 to decide.
 
@@ -24,7 +24,7 @@ import json
 import os
 import time
 
-from vpp.agents.grid import SwingSource, publish_until_answered
+from vpp.agents.frequency.grid import SwingSource, publish_until_answered
 from vpp.runs.bench.frequency import percentile
 
 METER_DELAY_S = 0.01

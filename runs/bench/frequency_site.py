@@ -10,11 +10,11 @@ import json
 import logging
 import time
 
-from vpp.agents.clock import WallClock
-from vpp.agents.frequency_site import DeferredBookkeeping
-from vpp.agents.host import Host
+from vpp.agents.frequency.site import DeferredBookkeeping
 from vpp.agents.kinds import default_registry
-from vpp.agents.loop import EventLoop
+from vpp.agents.runtime.clock import WallClock
+from vpp.agents.runtime.host import Host
+from vpp.agents.runtime.loop import EventLoop
 from vpp.runs.bench.frequency import bench_sites
 from vpp.runs.site_process import parent_gone
 from vpp.runs.spawn import set_parent_death_signal

@@ -38,8 +38,12 @@ from collections import Counter
 from pathlib import Path
 
 import zmq
-
-from vpp.runs.bench.hostile_frames import ATTACKERS, TOPIC, aggregator_frames, feed_frames
+from vpp.runs.bench.hostile_frames import (
+    ATTACKERS,
+    TOPIC,
+    aggregator_frames,
+    feed_frames,
+)
 
 RATE_PER_S = 5000.0
 """The aggregator's per-peer rate (``vpp aggregator --rate-per-s``'s default)."""
@@ -55,7 +59,7 @@ def _quiet_logs(path: str) -> None:
 
 
 def _aggregator(conn, scenario: dict, out_dir: str, pace_s: float) -> None:
-    from vpp.agents.limits import RateLimiter
+    from vpp.agents.runtime.limits import RateLimiter
     from vpp.runs.distributed import AggregatorRun, DistributedError
     from vpp.runs.scenario import parse
 
@@ -91,10 +95,10 @@ def _sites(scenario: dict, endpoint: str, out_dir: str) -> None:
 
 
 def _frequency_site(conn, grid: str, hostile: str | None, sites: int, log_path: str) -> None:
-    from vpp.agents.frequency_site import FrequencySiteAgent
-    from vpp.agents.host import Host
+    from vpp.agents.frequency.site import FrequencySiteAgent
     from vpp.agents.kinds import default_registry
-    from vpp.agents.loop import EventLoop
+    from vpp.agents.runtime.host import Host
+    from vpp.agents.runtime.loop import EventLoop
     from vpp.coordination.frequency.presets import SERVICES
     from vpp.coordination.frequency.rule import SiteFrequencyRule
 
@@ -130,9 +134,9 @@ def _rss_mb(pid: int) -> float | None:
 
 
 def _sample_frame(seq: int) -> bytes:
-    from vpp.agents.codec import Codec
-    from vpp.agents.host import _batch
     from vpp.agents.kinds import default_registry
+    from vpp.agents.runtime.codec import Codec
+    from vpp.agents.runtime.host import _batch
     from vpp.coordination.frequency.messages import FrequencySample
 
     global _sample_codec

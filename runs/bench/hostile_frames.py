@@ -39,10 +39,7 @@ def mutate(frame: bytes, rng: random.Random, pool: list[bytes]) -> bytes:
 
 def aggregator_frames(rng: random.Random, n: int) -> list[tuple[int, str, bytes]]:
     """``n`` (attacker, kind, batch) for the aggregator's ROUTER."""
-    from vpp.agents.codec import Codec
-    from vpp.agents.host import _batch
-    from vpp.agents.membership import (
-        Applied,
+    from vpp.agents.membership.messages import (
         Heartbeat,
         Register,
         ScenarioRequest,
@@ -50,6 +47,9 @@ def aggregator_frames(rng: random.Random, n: int) -> list[tuple[int, str, bytes]
         Stopped,
         distributed_registry,
     )
+    from vpp.agents.runtime.codec import Codec
+    from vpp.agents.runtime.host import _batch
+    from vpp.coordination.dispatch import Applied
     from vpp.coordination.merit_order.messages import Award, Bid, BidSegment
 
     codec = Codec(distributed_registry())
@@ -98,7 +98,7 @@ def aggregator_frames(rng: random.Random, n: int) -> list[tuple[int, str, bytes]
 
 
 def _envelope(kind: str, body: bytes, sender: str, receiver: str = "agg/coordinator") -> bytes:
-    from vpp.agents.messages import WIRE_VERSION, Envelope
+    from vpp.agents.runtime.messages import WIRE_VERSION, Envelope
 
     return _enc.encode(Envelope(WIRE_VERSION, kind, sender, receiver, "m/1", 0, 0.0,
                                 msgspec.Raw(body)))
@@ -107,9 +107,9 @@ def _envelope(kind: str, body: bytes, sender: str, receiver: str = "agg/coordina
 def feed_frames(rng: random.Random, n: int) -> tuple[list[tuple[str, bytes]], int]:
     """``n`` (kind, frame) for the site's frequency SUB, and how many mutations were
     skipped as forgeries (they decode as a valid sample)."""
-    from vpp.agents.codec import DECODE_ERRORS, Codec, DecodeError
-    from vpp.agents.host import _batch
     from vpp.agents.kinds import default_registry
+    from vpp.agents.runtime.codec import DECODE_ERRORS, Codec, DecodeError
+    from vpp.agents.runtime.host import _batch
     from vpp.coordination.frequency.messages import FrequencySample
     from vpp.coordination.merit_order.messages import Bid, BidSegment
 

@@ -13,8 +13,7 @@ import time
 from pathlib import Path
 
 import yaml
-
-from vpp.agents.coordinator import LinkSettings
+from vpp.agents.membership.coordinator import LinkSettings
 from vpp.runs.bench.swarm import bench_scenario
 from vpp.runs.distributed import AggregatorRun
 from vpp.runs.scenario import load

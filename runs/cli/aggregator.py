@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import typer
-
 from vpp.runs.cli.common import (
     LOG_JSON_HELP,
     OVERWRITE_HELP,
@@ -66,11 +65,10 @@ def aggregator(
     """Listen for site processes (vpp site), then negotiate every step with them."""
     setup_logging(log_level, log_json)
     import zmq
-
-    from vpp.agents.coordinator import LinkSettings
-    from vpp.agents.security import RateLimiter
+    from vpp.agents.membership.coordinator import LinkSettings
+    from vpp.agents.runtime.security import RateLimiter
+    from vpp.agents.runtime.trace import TraceWriteError
     from vpp.runs.cli.network import check_endpoint, server_security
-    from vpp.agents.trace import TraceWriteError
     from vpp.runs.distributed import DistributedError, aggregator_run
     from vpp.runs.outputs import OutputError, claim
     from vpp.runs.scenario import ScenarioError, load

@@ -10,7 +10,6 @@ import uuid
 from pathlib import Path
 
 import typer
-
 from vpp.runs.cli.common import LOG_JSON_HELP, console, fail, setup_logging
 
 
@@ -45,11 +44,10 @@ def feed(
     if not publish.startswith(("tcp://", "ipc://")):
         fail(f"--publish must be tcp://ADDR:PORT or ipc://PATH, got {publish!r}")
     import zmq
-
-    from vpp.agents.host import Host
     from vpp.agents.kinds import default_registry
-    from vpp.agents.loop import EventLoop
     from vpp.agents.ops.feeds import CsvReplaySource, FeedAgent, ZmqPushSource
+    from vpp.agents.runtime.host import Host
+    from vpp.agents.runtime.loop import EventLoop
 
     context = zmq.Context()
     try:

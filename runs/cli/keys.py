@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-
 from vpp.runs.cli.common import console, fail
 
 app = typer.Typer(help="CURVE keys: make a key pair, admit or revoke a site's public key.",
@@ -20,7 +19,12 @@ def new(
 ) -> None:
     """Write NAME.key (public: give it away) and NAME.key_secret (secret: mode 0600, in a
     folder of mode 0700 with a .gitignore that keeps secret keys out of git)."""
-    from vpp.agents.security import KeyFileError, fingerprint, load_public, new_keys
+    from vpp.agents.runtime.security import (
+        KeyFileError,
+        fingerprint,
+        load_public,
+        new_keys,
+    )
 
     try:
         public, secret = new_keys(directory, name)
@@ -50,8 +54,8 @@ def allow(
     """Admit a site: copy its public key into the allow-list folder with the sites it may
     serve (NAME.key and NAME.sites, docs/deployment.md). A running aggregator admits it
     within a second, without a restart. One of --sites or --any-site is required."""
-    from vpp.agents.security import KeyFileError, fingerprint, load_public
-    from vpp.agents.security import allow as allow_key
+    from vpp.agents.runtime.security import KeyFileError, fingerprint, load_public
+    from vpp.agents.runtime.security import allow as allow_key
 
     names = _sites(sites)
     if any_site == bool(names):
@@ -74,8 +78,8 @@ def revoke(
 ) -> None:
     """Revoke a site's key: remove NAME.key and NAME.sites from the allow-list folder. A
     running aggregator drops that host's session within 2 s (its sites are lost)."""
-    from vpp.agents.allow_list import remove_entry
-    from vpp.agents.security import KeyFileError
+    from vpp.agents.runtime.allow_list import remove_entry
+    from vpp.agents.runtime.security import KeyFileError
 
     try:
         removed = remove_entry(name, allow_dir)

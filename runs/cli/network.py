@@ -24,8 +24,13 @@ def check_endpoint(endpoint: str, option: str) -> None:
 def server_security(context, bind: str, key: Path | None, allow_dir: Path | None,
                     insecure: bool):
     """The aggregator's CURVE setup and ZAP allow-list (None, None for plaintext)."""
-    from vpp.agents.allow_list import AllowDir
-    from vpp.agents.security import AllowList, KeyFileError, load_secret, server_setup
+    from vpp.agents.runtime.allow_list import AllowDir
+    from vpp.agents.runtime.security import (
+        AllowList,
+        KeyFileError,
+        load_secret,
+        server_setup,
+    )
 
     if insecure:
         if key is not None or allow_dir is not None:
@@ -57,7 +62,12 @@ def server_security(context, bind: str, key: Path | None, allow_dir: Path | None
 
 def client_security(connect: str, key: Path | None, server_key: Path | None, insecure: bool):
     """A site's CURVE client setup (None for plaintext)."""
-    from vpp.agents.security import KeyFileError, client_setup, load_public, load_secret
+    from vpp.agents.runtime.security import (
+        KeyFileError,
+        client_setup,
+        load_public,
+        load_secret,
+    )
 
     if insecure:
         if key is not None or server_key is not None:

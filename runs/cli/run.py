@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-
 from vpp.runs.cli.common import (
     LOG_JSON_HELP,
     OVERWRITE_HELP,
@@ -57,7 +56,6 @@ def run(
     the settlement of what the sites sold) and/or its Volt-VAR study (`grid.voltage`)."""
     setup_logging(log_level, log_json)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
     from vpp.runs.scenario import DEFAULT_SCENARIO, ScenarioError, load
     from vpp.runs.swarm import build_swarm
 
@@ -100,7 +98,7 @@ def run(
         _lock = claim_out(run_dir, overwrite)  # before any work; held while this runs
         run_grid_event(spec, path, run_dir, plot, watch=watch, pace=pace)
         return
-    from vpp.agents.trace import TraceWriteError
+    from vpp.agents.runtime.trace import TraceWriteError
 
     if watch and (scenario is None or spec.coordination != "merit_order"):
         fail("--watch needs a merit-order scenario file of your own (hot reload of ADMM "
@@ -119,11 +117,10 @@ def run(
         fail(str(exc), code=1)
     except (TraceWriteError, OSError) as exc:
         fail_write(run_dir, exc)
-    from vpp.runs.ops.live import LiveRun
-
     from vpp.agents.ops.metrics import OpsMetrics
     from vpp.runs.ops.alerting import AlertsError
     from vpp.runs.ops.appliers import SwarmApplier
+    from vpp.runs.ops.live import LiveRun
     from vpp.runs.ops.wiring import attach
 
     metrics = OpsMetrics()

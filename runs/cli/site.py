@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-
 from vpp.runs.cli.common import LOG_JSON_HELP, fail, setup_logging
 from vpp.runs.cli.options import ALLOW_PLUGINS_HELP
 
@@ -75,14 +74,19 @@ def site(
     than --local-for; 143 signal. docs/deployment.md shows a systemd unit.
     """
     setup_logging(log_level, log_json)
-    from vpp.agents.coordinator import LinkSettings
+    from vpp.agents.membership.coordinator import LinkSettings
     from vpp.runs.cli.network import check_endpoint, client_security
     from vpp.runs.distributed import check_distributable
     from vpp.runs.outputs import OutputError
     from vpp.runs.plugins import site_strategy
     from vpp.runs.scenario import ScenarioError, check_scenario, parse, read_mapping
     from vpp.runs.site_file import check_against, is_site_file, parse_site_file
-    from vpp.runs.site_process import LocalFrequency, fetch_scenario, host_name_for, serve_sites
+    from vpp.runs.site_process import (
+        LocalFrequency,
+        fetch_scenario,
+        host_name_for,
+        serve_sites,
+    )
 
     check_endpoint(connect, "--connect")
     site_file = None
@@ -109,7 +113,7 @@ def site(
         fail("--frequency-key: give the feed too (--frequency ENDPOINT)")
     frequency_public = None
     if frequency_key is not None:
-        from vpp.agents.security import KeyFileError, load_public
+        from vpp.agents.runtime.security import KeyFileError, load_public
 
         try:
             frequency_public = load_public(frequency_key)
@@ -126,7 +130,7 @@ def site(
         check_endpoint(frequency, "--frequency")
     setup = client_security(connect, key, server_key, insecure)
     if host_name is None and setup is not None and key is not None:
-        from vpp.agents.security import key_name
+        from vpp.agents.runtime.security import key_name
 
         host_name = key_name(key)
     where = str(scenario)

@@ -7,8 +7,14 @@ from pathlib import Path
 import typer
 from rich.padding import Padding
 from rich.text import Text
-
-from vpp.runs.cli.common import console, emit_records, err_console, fail, latest_run_dir, table
+from vpp.runs.cli.common import (
+    console,
+    emit_records,
+    err_console,
+    fail,
+    latest_run_dir,
+    table,
+)
 
 app = typer.Typer(help="Inspect a run's trace: overview, messages, rounds, plot.",
                   no_args_is_help=True)
@@ -17,7 +23,7 @@ RunDir = typer.Argument(None, help="The run directory \\[default: the newest und
 
 
 def _open(run_dir: Path | None):
-    from vpp.agents.trace_reader import TraceError, TraceReader
+    from vpp.agents.runtime.trace_reader import TraceError, TraceReader
 
     run_dir = run_dir or latest_run_dir()
     if run_dir is None:
@@ -220,7 +226,6 @@ def plot(
 
 def _explorer_ready(command: str) -> None:
     from rich.markup import escape
-
     from vpp.runs.explorer import INSTALL_HINT, missing
 
     absent = missing(command)

@@ -26,8 +26,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
-
-from vpp.agents.trace_reader import TraceError
+from vpp.agents.runtime.trace_reader import TraceError
 from vpp.runs.explorer import assets, sequence, studies, views
 from vpp.runs.explorer.catalog import Catalog, UnknownRun
 from vpp.runs.explorer.record import RecordError, RunRecord

@@ -2,7 +2,7 @@
 
 A run directory today holds some of: ``summary.json``, ``steps.csv``, ``sites.csv``,
 ``metrics.json``, the SQLite trace shards under ``trace/`` (read through
-:class:`vpp.agents.trace_reader.TraceReader`, read-only), and the outputs of a grid event
+:class:`vpp.agents.runtime.trace_reader.TraceReader`, read-only), and the outputs of a grid event
 (``timeline.csv``), a Volt-VAR study (``voltage.csv``, ``inverters.csv``) or a backtest
 (``equity.csv``, ``trades.csv``, ``rejections.csv``). When the run record changes shape,
 this module is the one to change: the views and the server only see what it returns.
@@ -26,8 +26,13 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from vpp.agents.trace import MESSAGE_FIELDS
-from vpp.agents.trace_reader import MessageRow, TraceError, TraceReader, decode_body
+from vpp.agents.runtime.trace import MESSAGE_FIELDS
+from vpp.agents.runtime.trace_reader import (
+    MessageRow,
+    TraceError,
+    TraceReader,
+    decode_body,
+)
 
 CSV_FILES = ("steps.csv", "timeline.csv", "voltage.csv", "inverters.csv", "equity.csv",
              "trades.csv", "rejections.csv")

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
-from vpp.agents.trace_reader import MessageRow
+from vpp.agents.runtime.trace_reader import MessageRow
 
 DROP, DECLINE, REAWARD, NO_RECEIVE, NO_SEND, BROADCAST = 1, 2, 4, 8, 16, 32
 """Arrow flags (bits)."""

@@ -7,7 +7,7 @@
   numbered from step 0 with each step's start instant in UTC, streamed to disk as the run
   goes (:mod:`vpp.runs.record.tables`);
 - ``summary.json``: the totals;
-- ``trace/``: every message, one SQLite shard per process (:mod:`vpp.agents.trace`).
+- ``trace/``: every message, one SQLite shard per process (:mod:`vpp.agents.runtime.trace`).
 
 See ``docs/architecture.md`` ("The run record").
 """

@@ -12,12 +12,12 @@ import time
 from datetime import datetime, timezone
 
 import pytest
+from vpp.agents.runtime.messages import WIRE_VERSION, Envelope
+from vpp.agents.runtime.trace import TraceRecorder, shard_path
+from vpp.agents.runtime.trace_reader import TraceReader
 
-from tests.explorer.browser import FLAGS, CHROMIUM, Watched, browser_or_skip
+from tests.explorer.browser import CHROMIUM, FLAGS, Watched, browser_or_skip
 from tests.explorer.conftest import cli_json, vpp
-from vpp.agents.messages import WIRE_VERSION, Envelope
-from vpp.agents.trace import TraceRecorder, shard_path
-from vpp.agents.trace_reader import TraceReader
 
 
 @pytest.fixture(scope="module")

@@ -9,11 +9,11 @@ import subprocess
 import sys
 
 import pytest
-
-from tests.explorer.conftest import cli_json
-from vpp.agents.trace_reader import TraceReader
+from vpp.agents.runtime.trace_reader import TraceReader
 from vpp.runs import plots
 from vpp.runs.cli.common import table
+
+from tests.explorer.conftest import cli_json
 
 
 def _vpp80(*args: str) -> str:

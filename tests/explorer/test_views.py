@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from tests.explorer.conftest import cli_json
-from vpp.agents.trace import TraceRecorder, shard_path
-from vpp.agents.messages import WIRE_VERSION, Envelope
-from vpp.agents.trace_reader import TraceReader
+from vpp.agents.runtime.messages import WIRE_VERSION, Envelope
+from vpp.agents.runtime.trace import TraceRecorder, shard_path
+from vpp.agents.runtime.trace_reader import TraceReader
 from vpp.runs.explorer import sequence, studies, views
 from vpp.runs.explorer.record import RunRecord
+
+from tests.explorer.conftest import cli_json
 
 
 def test_a_steps_messages_are_the_clis_in_the_same_order(default_run):

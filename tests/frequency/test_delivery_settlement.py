@@ -9,7 +9,6 @@ import json
 
 import msgspec
 import pytest
-
 from vpp.runs.delivery import settle
 from vpp.runs.grid_event import run_event
 from vpp.runs.scenario import ScenarioError, parse
@@ -110,7 +109,7 @@ def test_the_tolerance_of_the_rule_forgives_a_small_shortfall(settled, tmp_path)
                                                        tolerance_share=0.25)))
     with (run / "delivery.csv").open() as fh:
         rows = list(csv.DictReader(fh))
-    from vpp.agents.grid import TimelineRow
+    from vpp.agents.frequency.grid import TimelineRow
 
     timeline = [TimelineRow(int(r["seq"]), float(r["t_s"]), float(r["f_hz"]), 0.0)
                 for r in rows if r["site"] == "weak"]
@@ -141,7 +140,7 @@ def test_a_sale_must_fit_its_service(tmp_path):
 def test_directions_of_the_products_on_over_frequency(tmp_path):
     """At 50.5 Hz (DC fully called downward): `reserve_down` asks the sold MW absorbed,
     `reserve_up` asks nothing, `fcr` asks the sold MW absorbed (activation -1)."""
-    from vpp.agents.grid import TimelineRow
+    from vpp.agents.frequency.grid import TimelineRow
 
     data = _scenario(tmp_path)
     sold = {"mw": 2.0, "price_eur_mw_h": 10.0, "hours": 1.0}

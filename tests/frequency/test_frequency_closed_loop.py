@@ -6,9 +6,8 @@ dropped without harm."""
 from __future__ import annotations
 
 import pytest
-
-from vpp.agents.frequency_site import DeferredBookkeeping, FrequencySiteAgent
-from vpp.agents.grid import SwingSource
+from vpp.agents.frequency.grid import SwingSource
+from vpp.agents.frequency.site import DeferredBookkeeping, FrequencySiteAgent
 from vpp.coordination.frequency import presets
 from vpp.coordination.frequency.messages import FREQUENCY_TOPIC, FrequencySample
 from vpp.coordination.frequency.rule import SiteFrequencyRule
@@ -166,7 +165,7 @@ def test_deferred_bookkeeping_books_the_same_energy(context):
 
 
 def test_wall_clock_mode_publishes_at_its_rate_and_closes_the_loop(context):
-    from vpp.agents.clock import WallClock
+    from vpp.agents.runtime.clock import WallClock
 
     sites = [battery_site(i) for i in range(3)]
     rig = FrequencyRig(SwingSource(PARAMS), sites, sample_period_s=0.05, context=context,
@@ -189,7 +188,7 @@ def test_wall_clock_mode_publishes_at_its_rate_and_closes_the_loop(context):
 
 
 def test_the_grid_rejects_answers_from_strangers_and_stale_or_bad_answers(context):
-    from vpp.agents.agent import Agent
+    from vpp.agents.runtime.agent import Agent
     from vpp.coordination.frequency.messages import FrequencyResponse
 
     site = battery_site(0)

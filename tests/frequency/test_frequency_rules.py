@@ -176,7 +176,8 @@ def test_the_decision_path_imports_no_numpy_or_cvxpy():
     import subprocess
     import sys
 
-    code = ("import sys, agents.frequency_site, agents.grid, coordination.frequency.rule, "
+    code = ("import sys, vpp.agents.frequency.site, vpp.agents.frequency.grid, "
+            "vpp.coordination.frequency.rule, "
             "vpp.coordination.frequency.presets; "
             "print(sorted(m for m in ('numpy', 'cvxpy', 'pandas', 'scipy', 'pandapower') "
             "if m in sys.modules))")

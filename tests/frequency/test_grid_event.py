@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 from typer.testing import CliRunner
-
-from vpp.agents.trace_reader import TraceReader
+from vpp.agents.runtime.trace_reader import TraceReader
 from vpp.runs.cli import app
 from vpp.runs.scenario import BUNDLED, ScenarioError, load, parse
 
@@ -134,7 +133,7 @@ def test_grid_section_errors_name_the_field(tmp_path):
 
 
 def test_frequency_plot_of_a_run_without_samples_fails_clearly(tmp_path):
-    from vpp.agents.trace import TraceRecorder, shard_path
+    from vpp.agents.runtime.trace import TraceRecorder, shard_path
 
     TraceRecorder(shard_path(tmp_path, "agg"), "agg").close()
     result = runner.invoke(app, ["trace", "plot", str(tmp_path), "--frequency"])

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from vpp.agents.agent import Agent
-from vpp.agents.clock import SimulatedClock
-from vpp.agents.host import Host
-from vpp.agents.loop import EventLoop
+from vpp.agents.runtime.agent import Agent
+from vpp.agents.runtime.clock import SimulatedClock
+from vpp.agents.runtime.host import Host
+from vpp.agents.runtime.loop import EventLoop
 from vpp.markets.messages import MARKET_KINDS
 
 

@@ -10,10 +10,8 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from tests.markets.market_agents_helpers import Recorder, market_pair
-
-from vpp.agents.markets import AncillaryMarketAgent, DayAheadMarketAgent
-from vpp.agents.vpp_trader import VppTraderAgent
+from vpp.agents.markets.exchange import AncillaryMarketAgent, DayAheadMarketAgent
+from vpp.agents.markets.vpp_trader import VppTraderAgent
 from vpp.coordination.merit_order.messages import Bid, BidSegment
 from vpp.markets.ancillary import CapacityBid, procure
 from vpp.markets.day_ahead import clear_day_ahead
@@ -33,6 +31,8 @@ from vpp.markets.messages import (
 )
 from vpp.markets.sessions.day_ahead import bid_arrays
 from vpp.markets.vpp_offer import ancillary_offer
+
+from tests.markets.market_agents_helpers import Recorder, market_pair
 
 GATE_S = 12 * 3600.0
 
@@ -229,8 +229,8 @@ def test_numpy_types_do_not_leak_into_messages():
 
 
 def test_clearings_are_written_to_the_trace(context, registry, endpoint, tmp_path):
-    from vpp.agents.trace import TraceRecorder, shard_path
-    from vpp.agents.trace_reader import TraceReader
+    from vpp.agents.runtime.trace import TraceRecorder, shard_path
+    from vpp.agents.runtime.trace_reader import TraceReader
 
     trace = TraceRecorder(shard_path(tmp_path, "mkt"), "mkt")
     clock, mkt, p, loop = market_pair(context, registry, endpoint, trace=trace)

@@ -7,10 +7,8 @@ import random
 
 import msgspec
 import zmq
-from tests.markets.market_agents_helpers import Recorder, market_pair
-
-from vpp.agents.markets import ContinuousMarketAgent
-from vpp.agents.messages import Envelope
+from vpp.agents.markets.exchange import ContinuousMarketAgent
+from vpp.agents.runtime.messages import Envelope
 from vpp.markets.messages import (
     CONTINUOUS_DEPTH_TOPIC,
     CONTINUOUS_TRADES_TOPIC,
@@ -26,6 +24,8 @@ from vpp.markets.messages import (
 )
 from vpp.markets.order_book import OrderBook
 from vpp.markets.order_types import price_to_ticks, quantity_to_ticks
+
+from tests.markets.market_agents_helpers import Recorder, market_pair
 
 START = 3600  # delivery of period "h1" starts at 1 h; the gate closes 300 s before
 

@@ -4,21 +4,21 @@ aggregator's target, and the sites' merit-order negotiation serves it, all over 
 from __future__ import annotations
 
 import pytest
-from tests.markets.market_agents_helpers import Recorder, market_pair
-
-from vpp.agents.agent import Agent
-from vpp.agents.aggregator import AggregatorAgent
-from vpp.agents.markets import DayAheadMarketAgent
-from vpp.agents.vpp_trader import VppTraderAgent
+from vpp.agents.markets.exchange import DayAheadMarketAgent
+from vpp.agents.markets.vpp_trader import VppTraderAgent
+from vpp.agents.merit_order.aggregator import AggregatorAgent
+from vpp.agents.runtime.agent import Agent
+from vpp.coordination.dispatch import StepCleared
 from vpp.coordination.merit_order.messages import (
     Accept,
     Award,
     Bid,
     BidSegment,
     CallForBids,
-    StepCleared,
 )
 from vpp.markets.messages import BidAck, CurveStep, DayAheadBid, HourlyCurve
+
+from tests.markets.market_agents_helpers import Recorder, market_pair
 
 GATE_S = 600.0
 

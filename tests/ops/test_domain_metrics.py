@@ -6,8 +6,7 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-
-from vpp.agents.grid import ReplaySource, publish_until_answered
+from vpp.agents.frequency.grid import ReplaySource, publish_until_answered
 from vpp.agents.ops.alerts import AlertEngine, AlertRule
 from vpp.markets.trading.backtest import run_backtest
 from vpp.markets.trading.engine import create_trading_engine
@@ -17,6 +16,7 @@ from vpp.runs.frequency_rig import FrequencyRig
 from vpp.runs.grid_event import build_sites
 from vpp.runs.ops.domain_metrics import frequency_metrics, trading_metrics
 from vpp.runs.scenario import parse
+
 from tests.ops.test_reload_droop import GRID_SCENARIO
 
 

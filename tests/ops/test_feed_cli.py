@@ -13,10 +13,10 @@ import time
 import msgspec
 import pytest
 import zmq
-
-from vpp.agents.codec import Codec
 from vpp.agents.kinds import default_registry
+from vpp.agents.runtime.codec import Codec
 from vpp.physics.datasets import DE_LU_2019_CSV
+
 from tests.proc_helpers import ROOT
 
 pytestmark = pytest.mark.timeout(60)

@@ -11,15 +11,14 @@ import time
 
 import numpy as np
 import pytest
-
-from vpp.agents.agent import Agent
-from vpp.agents.clock import SimulatedClock
-from vpp.agents.host import Host
-from vpp.agents.loop import EventLoop
-from vpp.agents.markets import ContinuousMarketAgent
+from vpp.agents.markets.exchange import ContinuousMarketAgent
+from vpp.agents.markets.price_feed import PriceBoard
+from vpp.agents.markets.trader import ReplayAgent, TraderAgent
 from vpp.agents.ops.feeds import CsvReplaySource, FeedAgent, FeedValue, ZmqPushSource
-from vpp.agents.price_feed import PriceBoard
-from vpp.agents.trader import ReplayAgent, TraderAgent
+from vpp.agents.runtime.agent import Agent
+from vpp.agents.runtime.clock import SimulatedClock
+from vpp.agents.runtime.host import Host
+from vpp.agents.runtime.loop import EventLoop
 from vpp.markets.trading.engine import TradingEngine
 from vpp.markets.trading.market_data import de_lu_2019_market_data
 from vpp.markets.trading.types import StorageSpec

@@ -8,11 +8,10 @@ import logging
 
 import pytest
 import zmq
-
-from vpp.agents.agent import Agent
-from vpp.agents.host import Host
-from vpp.agents.loop import EventLoop
 from vpp.agents.ops.logs import ContextFilter, JsonFormatter, configure
+from vpp.agents.runtime.agent import Agent
+from vpp.agents.runtime.host import Host
+from vpp.agents.runtime.loop import EventLoop
 
 
 @pytest.fixture
@@ -44,7 +43,7 @@ def test_a_dropped_frame_is_logged_with_its_host_as_json(context, registry, capt
     EventLoop(host).run_until(lambda: host.stats.dropped_total == 1, 5.0)
     raw.close(linger=0)
     host.close()
-    (rec,) = [r for r in _records(captured) if r["logger"] == "vpp.agents.host"]
+    (rec,) = [r for r in _records(captured) if r["logger"] == "vpp.agents.runtime.host"]
     assert rec["host"] == "sites" and rec["agent"] == "-"
     assert rec["level"] == "WARNING" and "malformed-batch" in rec["message"]
     assert rec["time"].endswith("Z")

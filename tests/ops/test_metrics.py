@@ -9,12 +9,12 @@ from collections import Counter
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from typer.testing import CliRunner
-
-from vpp.agents.trace_reader import TraceReader
+from vpp.agents.runtime.trace_reader import TraceReader
 from vpp.runs.cli import app
 from vpp.runs.ops.live import LiveRun
 from vpp.runs.scenario import load
 from vpp.runs.swarm import SwarmModel
+
 from tests.ops.helpers import write_small
 
 

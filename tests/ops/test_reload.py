@@ -7,16 +7,16 @@ import copy
 
 import pytest
 import yaml
-
 from vpp.agents.ops.agent import OpsAgent
 from vpp.agents.ops.messages import FieldChange
 from vpp.agents.ops.reload import classify, diff, generic_path, indices
-from vpp.agents.trace_reader import TraceReader
+from vpp.agents.runtime.trace_reader import TraceReader
 from vpp.runs.ops.appliers import SwarmApplier
 from vpp.runs.ops.live import LiveRun
 from vpp.runs.ops.reload import ScenarioReloader
 from vpp.runs.scenario import load
 from vpp.runs.swarm import SwarmModel
+
 from tests.ops.helpers import SMALL, write_small
 
 

@@ -7,8 +7,7 @@ import os
 
 import pytest
 import yaml
-
-from vpp.agents.grid import ReplaySource, publish_until_answered
+from vpp.agents.frequency.grid import ReplaySource, publish_until_answered
 from vpp.agents.ops.agent import OpsAgent
 from vpp.runs.frequency_rig import FrequencyRig
 from vpp.runs.grid_event import build_sites

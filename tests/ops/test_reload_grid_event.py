@@ -13,8 +13,7 @@ import time
 import pytest
 import yaml
 from typer.testing import CliRunner
-
-from vpp.agents.trace_reader import TraceReader
+from vpp.agents.runtime.trace_reader import TraceReader
 from vpp.runs.cli import app
 
 DROOP = {"type": "droop", "f0_hz": 50.0, "deadband_hz": 0.0, "full_hz": 0.5}

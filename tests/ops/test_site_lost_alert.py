@@ -8,8 +8,7 @@ import signal
 import time
 
 import pytest
-
-from vpp.agents.coordinator import LinkSettings
+from vpp.agents.membership.coordinator import LinkSettings
 from vpp.agents.ops.agent import OpsAgent
 from vpp.agents.ops.alerts import AlertRule, AlertsSpec
 from vpp.runs.distributed import AggregatorRun
@@ -18,6 +17,7 @@ from vpp.runs.ops.status import scrape, status
 from vpp.runs.ops.swarm_metrics import aggregator_metrics
 from vpp.runs.scenario import load
 from vpp.runs.spawn import SiteGroup, SiteSpawner
+
 from tests.ops.webhook import Receiver
 from tests.proc_helpers import alive, leftovers, small_scenario
 

@@ -3,7 +3,7 @@
 Each configured feed is a :class:`vpp.agents.ops.feeds.FeedSource` (a CSV replay, a ZeroMQ
 PULL socket, or any source the caller gives); every point it hands over becomes a
 :class:`~vpp.agents.ops.feeds.FeedValue` of that feed, numbered in order, taken by a
-:class:`vpp.agents.price_feed.PriceBoard` that writes it into its series of the engine's
+:class:`vpp.agents.markets.price_feed.PriceBoard` that writes it into its series of the engine's
 own copy of the market data, at the hour of its time. A value whose time is not an hour
 of the data, or that goes back, is counted and logged by the board and not applied.
 """
@@ -14,8 +14,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from vpp.agents.markets.price_feed import PriceBoard
 from vpp.agents.ops.feeds import CsvReplaySource, FeedSource, FeedValue, ZmqPushSource
-from vpp.agents.price_feed import PriceBoard
 from vpp.markets.trading.market_data import MarketData
 from vpp.trading.config import FeedConfig
 

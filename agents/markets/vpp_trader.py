@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 
-from vpp.agents.agent import Agent
-from vpp.agents.messages import Envelope
+from vpp.agents.runtime.agent import Agent
+from vpp.agents.runtime.messages import Envelope
 from vpp.markets.day_ahead import AuctionRules
 from vpp.markets.messages import (
     AncillaryAward,

@@ -1,7 +1,7 @@
 """How a host reads: drain its sockets, check, decode and deliver each envelope, and drop
 (counted, logged, traced) what cannot be delivered.
 
-:class:`Inbox` is the receiving half of :class:`vpp.agents.host.Host` (the host inherits it);
+:class:`Inbox` is the receiving half of :class:`vpp.agents.runtime.host.Host` (the host inherits it);
 the frames it reads and the reasons it drops are in ``docs/runtime.md`` (Frames, Errors,
 Limits), why the usual broadcast has a path of its own in its Performance section.
 
@@ -9,7 +9,7 @@ Nothing read may take the host down: every decode here catches what msgspec rais
 bytes from elsewhere, nesting past the recursion limit included (``too-deep``), and a
 peer's rate is consulted by its identity before its frame is decoded, so a malformed
 frame costs its sender like any other. Drops are counted at once and logged as one line
-per reason per interval (:class:`vpp.agents.limits.DropLog`).
+per reason per interval (:class:`vpp.agents.runtime.limits.DropLog`).
 """
 
 from __future__ import annotations
@@ -18,14 +18,13 @@ import logging
 
 import msgspec
 import zmq
-
-from vpp.agents.agent import Agent
-from vpp.agents.codec import DecodeError
-from vpp.agents.limits import quote
-from vpp.agents.messages import WIRE_VERSION, Envelope
+from vpp.agents.runtime.agent import Agent
+from vpp.agents.runtime.codec import DecodeError
+from vpp.agents.runtime.limits import quote
+from vpp.agents.runtime.messages import WIRE_VERSION, Envelope
 from vpp.coordination.errors import ProtocolError
 
-log = logging.getLogger("vpp.agents.host")
+log = logging.getLogger("vpp.agents.runtime.host")
 
 _DRAIN_LIMIT = 1000
 """The most messages one drain of the ROUTER (or a DEALER) reads: a flood on one socket
@@ -39,7 +38,7 @@ _ARRAY_HEADER = {0x91: 1, 0xDC: 3, 0xDD: 5}
 
 
 class Inbox:
-    """The receiving half of a host (a mixin of :class:`vpp.agents.host.Host`, which sets the
+    """The receiving half of a host (a mixin of :class:`vpp.agents.runtime.host.Host`, which sets the
     sockets, tables, codec, stats and trace it reads)."""
 
     key_gate = None

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from vpp.agents.agent import Agent
-from vpp.agents.messages import Envelope
+from vpp.agents.runtime.agent import Agent
+from vpp.agents.runtime.messages import Envelope
 from vpp.coordination.errors import ProtocolError
 from vpp.coordination.frequency.messages import (
     FREQUENCY_TOPIC,

@@ -6,11 +6,10 @@ import logging
 from collections.abc import Sequence
 
 import numpy as np
-
-from vpp.agents.agent import Agent
-from vpp.agents.aggregator import DISPATCH_TOPIC
-from vpp.agents.devices import SiteDevice
-from vpp.agents.messages import Envelope
+from vpp.agents.dispatch.devices import SiteDevice
+from vpp.agents.runtime.agent import Agent
+from vpp.agents.runtime.messages import Envelope
+from vpp.coordination.dispatch import DISPATCH_TOPIC, StepCleared
 from vpp.coordination.errors import ProtocolError
 from vpp.coordination.merit_order.bidding import (
     BiddingStrategy,
@@ -24,7 +23,6 @@ from vpp.coordination.merit_order.messages import (
     Bid,
     CallForBids,
     Decline,
-    StepCleared,
 )
 
 log = logging.getLogger(__name__)

@@ -8,9 +8,8 @@ No kind carries a key or anything secret.
 from __future__ import annotations
 
 import msgspec
-
 from vpp.agents.kinds import default_registry
-from vpp.agents.messages import KindRegistry
+from vpp.agents.runtime.messages import KindRegistry
 
 
 class SiteInfo(msgspec.Struct, frozen=True):
@@ -80,20 +79,6 @@ class Heartbeat(msgspec.Struct, frozen=True):
     seq: int
 
 
-class Applied(msgspec.Struct, frozen=True):
-    """Site -> coordinator: the acknowledgement of ``StepCleared`` for ``step``, with what
-    the site ran (kW, + injection) and the energy in its stores (kWh). An ADMM site also
-    tells the power its plan held for the step (None when it ran at its baselines), the
-    plan's private cost of the step (EUR) and its battery's energy minus the plan's (kWh)."""
-
-    step: int
-    power_kw: float
-    reserve_kw: float
-    stored_kwh: float
-    planned_kw: float | None = None
-    cost_eur: float = 0.0
-    battery_energy_gap_kwh: float | None = None
-
 
 class Stop(msgspec.Struct, frozen=True):
     """Coordinator -> site process: the run is over; flush the trace and exit."""
@@ -109,7 +94,7 @@ class Stopped(msgspec.Struct, frozen=True):
 
 
 MEMBERSHIP_KINDS: tuple[type[msgspec.Struct], ...] = (
-    ScenarioRequest, ScenarioSent, Register, Welcome, Refused, Heartbeat, Applied, Stop,
+    ScenarioRequest, ScenarioSent, Register, Welcome, Refused, Heartbeat, Stop,
     Stopped,
 )
 """Every kind of distributed operation, for registering with a runtime."""

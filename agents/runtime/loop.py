@@ -11,8 +11,7 @@ import time
 from collections.abc import Callable
 
 import zmq
-
-from vpp.agents.host import Host
+from vpp.agents.runtime.host import Host
 
 
 class EventLoop:

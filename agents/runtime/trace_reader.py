@@ -2,7 +2,7 @@
 
 A message's body is what a peer sent (decoded strictly by its kind when it arrived, but
 with any unknown fields it carried): each is decoded on its own here, after its nesting is
-bounded (:func:`vpp.agents.codec.check_depth`), and one that does not decode is shown as
+bounded (:func:`vpp.agents.runtime.codec.check_depth`), and one that does not decode is shown as
 ``<undecodable body: REASON>``. A chunk that cannot be read at all is skipped, counted in
 :attr:`TraceReader.unreadable_chunks` and logged; the other chunks are read.
 """
@@ -19,9 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-
-from vpp.agents.codec import DECODE_ERRORS, DecodeError, check_depth
-from vpp.agents.trace import CHUNK_ENCODING, MESSAGE_FIELDS, ROUND_COLUMNS
+from vpp.agents.runtime.codec import DECODE_ERRORS, DecodeError, check_depth
+from vpp.agents.runtime.trace import CHUNK_ENCODING, MESSAGE_FIELDS, ROUND_COLUMNS
 
 log = logging.getLogger(__name__)
 

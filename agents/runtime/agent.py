@@ -7,13 +7,12 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import msgspec
-
-from vpp.agents.messages import Envelope
+from vpp.agents.runtime.messages import Envelope
 from vpp.coordination.errors import ProtocolError
 
 if TYPE_CHECKING:
-    from vpp.agents.clock import Clock
-    from vpp.agents.host import Host
+    from vpp.agents.runtime.clock import Clock
+    from vpp.agents.runtime.host import Host
 
 M = TypeVar("M", bound=msgspec.Struct)
 Handler = Callable[[Envelope, Any], None]

@@ -16,16 +16,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-
-from vpp.agents.admm import AdmmAggregatorAgent, AdmmSiteAgent
-from vpp.agents.aggregator import DISPATCH_TOPIC
-from vpp.agents.devices import SiteDevice
-from vpp.agents.messages import Envelope
+from vpp.agents.admm.negotiation import AdmmAggregatorAgent, AdmmSiteAgent
+from vpp.agents.dispatch.devices import SiteDevice
+from vpp.agents.runtime.messages import Envelope
 from vpp.coordination.admm.costs import step_costs_eur
 from vpp.coordination.admm.messages import AdmmDone, AdmmRound
 from vpp.coordination.admm.model import SiteModel
 from vpp.coordination.admm.site import DIRECT, AdmmSiteSolver
-from vpp.coordination.merit_order.messages import StepCleared
+from vpp.coordination.dispatch import DISPATCH_TOPIC, StepCleared
 from vpp.physics.battery import Battery
 from vpp.physics.loads import EVCharger
 

@@ -24,14 +24,14 @@ that come back on a DEALER (``connect(..., duplex=True)``). See
 Endpoints may be ``inproc://``, ``ipc://`` or ``tcp://``. Every frame in and out is traced;
 a frame that cannot be decoded or delivered is counted in :attr:`Host.stats`, traced with
 its reason and dropped, and the host goes on serving. The receiving half (reading,
-checking, delivering, dropping) is :class:`vpp.agents.inbox.Inbox`.
+checking, delivering, dropping) is :class:`vpp.agents.runtime.inbox.Inbox`.
 
 What a peer can make a host hold is bounded: every socket queues at most
 :data:`RECEIVE_HWM` messages per connection for reading (past it ZeroMQ stops reading the
 connection, and TCP pushes back on the sender) and :data:`SEND_HWM` for sending (past it a
 send is dropped as ``unreachable``, never blocking); a message is at most
 ``max_frame_bytes`` per envelope and a batch's worth in all (``ZMQ_MAXMSGSIZE``); drops are
-logged as counts per interval (:class:`vpp.agents.limits.DropLog`). See
+logged as counts per interval (:class:`vpp.agents.runtime.limits.DropLog`). See
 ``docs/runtime.md`` (Limits).
 """
 
@@ -45,15 +45,14 @@ from typing import Protocol
 
 import msgspec
 import zmq
-
-from vpp.agents.agent import Agent
-from vpp.agents.clock import Clock, WallClock
-from vpp.agents.codec import DEFAULT_MAX_FRAME_BYTES, Codec
-from vpp.agents.inbox import Inbox
-from vpp.agents.limits import DropLog
-from vpp.agents.messages import Envelope, KindRegistry
-from vpp.agents.timers import Timer, TimerQueue
-from vpp.agents.trace import TraceRecorder
+from vpp.agents.runtime.agent import Agent
+from vpp.agents.runtime.clock import Clock, WallClock
+from vpp.agents.runtime.codec import DEFAULT_MAX_FRAME_BYTES, Codec
+from vpp.agents.runtime.inbox import Inbox
+from vpp.agents.runtime.limits import DropLog
+from vpp.agents.runtime.messages import Envelope, KindRegistry
+from vpp.agents.runtime.timers import Timer, TimerQueue
+from vpp.agents.runtime.trace import TraceRecorder
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +134,7 @@ class Host(Inbox):
         limiter: a per-peer rate limit on addressed envelopes (None: no limit).
         bind_identities: deliver what comes over an authenticated (CURVE) connection only
             when the sending host's name is the name its key is allowed under (the
-            ``User-Id`` that :class:`vpp.agents.security.AllowList` gives the connection); a
+            ``User-Id`` that :class:`vpp.agents.runtime.security.AllowList` gives the connection); a
             connection may then not take over another's identity (no ROUTER handover).
     """
 

@@ -15,10 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from vpp.agents.agent import Agent
-from vpp.agents.liveness import PeerLiveness
-from vpp.agents.membership import (
-    Applied,
+from vpp.agents.membership.liveness import PeerLiveness
+from vpp.agents.membership.messages import (
     Heartbeat,
     Refused,
     Register,
@@ -28,10 +26,11 @@ from vpp.agents.membership import (
     Stopped,
     Welcome,
 )
-from vpp.agents.messages import Envelope
-from vpp.agents.timers import Timer
+from vpp.agents.runtime.agent import Agent
+from vpp.agents.runtime.messages import Envelope
+from vpp.agents.runtime.timers import Timer
+from vpp.coordination.dispatch import Applied, StepCleared
 from vpp.coordination.errors import ProtocolError
-from vpp.coordination.merit_order.messages import StepCleared
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +64,7 @@ class LinkSettings:
 
 class SiteAccess(Protocol):
     """Which sites each host may serve (over CURVE: the allow-list, read live; see
-    :class:`vpp.agents.security.AllowList`)."""
+    :class:`vpp.agents.runtime.security.AllowList`)."""
 
     def refusal(self, host: str, sites: list[str]) -> str | None:
         """Why ``host`` may not serve ``sites`` (None when it may)."""

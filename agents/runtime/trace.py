@@ -10,7 +10,7 @@ simulated step, and the recorder flushes by itself when its buffer grows past
 ``flush_rows`` or ``flush_interval_s`` has passed. A writer thread compresses and writes
 each flush while the agents go on (zlib and SQLite release the GIL); a flush first waits
 for the previous one to be on disk, so a crash loses at most the last flush and the rows
-buffered after it. ``vpp.agents.trace_reader`` reads all shards of a run as one.
+buffered after it. ``vpp.agents.runtime.trace_reader`` reads all shards of a run as one.
 """
 
 from __future__ import annotations
@@ -26,8 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-
-from vpp.agents.messages import Envelope
+from vpp.agents.runtime.messages import Envelope
 
 log = logging.getLogger(__name__)
 

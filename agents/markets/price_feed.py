@@ -23,9 +23,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import numpy as np
-
-from vpp.agents.limits import DropLog, quote
 from vpp.agents.ops.feeds import FeedValue
+from vpp.agents.runtime.limits import DropLog, quote
 from vpp.markets.trading.market_data import MarketData
 
 log = logging.getLogger(__name__)

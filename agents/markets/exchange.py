@@ -14,9 +14,9 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Literal
 
-from vpp.agents.agent import Agent
-from vpp.agents.messages import Envelope
-from vpp.agents.timers import Timer
+from vpp.agents.runtime.agent import Agent
+from vpp.agents.runtime.messages import Envelope
+from vpp.agents.runtime.timers import Timer
 from vpp.markets.day_ahead import AuctionRules
 from vpp.markets.messages import (
     AncillaryOffer,

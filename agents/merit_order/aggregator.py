@@ -5,17 +5,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from vpp.agents.agent import Agent
-from vpp.agents.messages import Envelope
-from vpp.agents.timers import Timer
+from vpp.agents.runtime.agent import Agent
+from vpp.agents.runtime.messages import Envelope
+from vpp.agents.runtime.timers import Timer
+from vpp.coordination.dispatch import DISPATCH_TOPIC, StepCleared
 from vpp.coordination.errors import ProtocolError
-from vpp.coordination.merit_order.auction import MeritOrderAuction, Outgoing, StepOutcome
-from vpp.coordination.merit_order.messages import Accept, Bid, Decline, StepCleared
+from vpp.coordination.merit_order.auction import (
+    MeritOrderAuction,
+    Outgoing,
+    StepOutcome,
+)
+from vpp.coordination.merit_order.messages import Accept, Bid, Decline
 
 log = logging.getLogger(__name__)
 
-DISPATCH_TOPIC = "dispatch"
-"""The broadcast topic on which the aggregator announces each step's outcome."""
 
 
 class AggregatorAgent(Agent):

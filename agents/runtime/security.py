@@ -1,9 +1,9 @@
 """Security over TCP: CURVE keys and the ZAP allow-list (the per-peer rate limit is
-:class:`vpp.agents.limits.RateLimiter`).
+:class:`vpp.agents.runtime.limits.RateLimiter`).
 
 Key files are ZeroMQ's certificate files (``zmq.auth``): ``NAME.key`` holds the public
 key, ``NAME.key_secret`` the public and the secret key. An aggregator admits a site only if
-the site's public key file is in its allow-list folder (:mod:`vpp.agents.allow_list`: the
+the site's public key file is in its allow-list folder (:mod:`vpp.agents.runtime.allow_list`: the
 folder also says which sites each key may serve, and is read again while it runs); a
 refusal is counted and logged with a short fingerprint of the key, never the key. See
 ``docs/protocols/distributed.md`` and ``docs/deployment.md``.
@@ -20,11 +20,15 @@ from pathlib import Path
 
 import zmq
 import zmq.auth
+from vpp.agents.runtime.allow_list import (
+    AllowDir,
+    KeyFileError,
+    read_allow_dir,
+    write_entry,
+)
+from vpp.agents.runtime.host import SocketSetup
+from vpp.agents.runtime.limits import RateLimiter  # noqa: F401  (it lived here; moved to limits)
 from zmq.auth.thread import ThreadAuthenticator
-
-from vpp.agents.allow_list import AllowDir, KeyFileError, read_allow_dir, write_entry
-from vpp.agents.host import SocketSetup
-from vpp.agents.limits import RateLimiter  # noqa: F401  (it lived here; moved to limits)
 
 __all__ = ["KeyFileError"]  # re-exported: callers catch it from here
 
@@ -125,7 +129,7 @@ def load_secret(path: Path | str) -> tuple[bytes, bytes]:
 def allow(key_file: Path | str, allow_dir: Path | str,
           sites: list[str] | None = None) -> Path:
     """Admit a public key file into an allow-list folder, with the sites it may serve
-    (None: every site); return the ``.key`` written (see :mod:`vpp.agents.allow_list`)."""
+    (None: every site); return the ``.key`` written (see :mod:`vpp.agents.runtime.allow_list`)."""
     return write_entry(key_file, allow_dir, sites)[0]
 
 
@@ -197,7 +201,7 @@ class AllowList:
 
     Args:
         context: the context whose sockets it guards (start it before binding).
-        keys: an allow-list folder (:class:`vpp.agents.allow_list.AllowDir`: read again
+        keys: an allow-list folder (:class:`vpp.agents.runtime.allow_list.AllowDir`: read again
             when it changes, see :meth:`poll`), the admitted public keys each with the
             host name it admits (:func:`allowed_names`), or a set of keys (then the names
             are their fingerprints, which no host is named after). Only a folder carries

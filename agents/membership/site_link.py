@@ -15,12 +15,9 @@ import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
-
-from vpp.agents.agent import Agent
-from vpp.agents.coordinator import LINK_AGENT
-from vpp.agents.liveness import AggregatorWatch, LinkMode
-from vpp.agents.membership import (
-    Applied,
+from vpp.agents.membership.coordinator import LINK_AGENT
+from vpp.agents.membership.liveness import AggregatorWatch, LinkMode
+from vpp.agents.membership.messages import (
     Heartbeat,
     Refused,
     Register,
@@ -28,9 +25,11 @@ from vpp.agents.membership import (
     Stop,
     Welcome,
 )
-from vpp.agents.messages import Envelope
-from vpp.agents.site import SiteAgent
-from vpp.coordination.merit_order.messages import CallForBids, StepCleared
+from vpp.agents.merit_order.site import SiteAgent
+from vpp.agents.runtime.agent import Agent
+from vpp.agents.runtime.messages import Envelope
+from vpp.coordination.dispatch import Applied, StepCleared
+from vpp.coordination.merit_order.messages import CallForBids
 
 log = logging.getLogger(__name__)
 

@@ -16,9 +16,8 @@ handed to Python code that walks it (a scenario, a plug-in's result, a trace's b
 from __future__ import annotations
 
 import msgspec
-
-from vpp.agents.limits import quote
-from vpp.agents.messages import WIRE_VERSION, Envelope, KindRegistry
+from vpp.agents.runtime.limits import quote
+from vpp.agents.runtime.messages import WIRE_VERSION, Envelope, KindRegistry
 from vpp.coordination import msgpack_bounds as bounds
 
 DEFAULT_MAX_FRAME_BYTES = 256 * 1024

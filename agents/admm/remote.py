@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import logging
 
-from vpp.agents.admm_dispatch import AdmmDispatchSite
-from vpp.agents.membership import Applied, SiteInfo
-from vpp.agents.messages import Envelope
-from vpp.coordination.merit_order.messages import StepCleared
+from vpp.agents.admm.dispatch import AdmmDispatchSite
+from vpp.agents.membership.messages import SiteInfo
+from vpp.agents.runtime.messages import Envelope
+from vpp.coordination.dispatch import Applied, StepCleared
 
 log = logging.getLogger(__name__)
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import logging
 
-from vpp.agents.agent import Agent
-from vpp.agents.messages import Envelope
+from vpp.agents.runtime.agent import Agent
+from vpp.agents.runtime.messages import Envelope
 from vpp.markets.messages import (
     BidAck,
     BidRejected,

@@ -11,9 +11,8 @@ See ``docs/deployment.md``.
 from __future__ import annotations
 
 import zmq
-
-from vpp.agents.host import SocketSetup
-from vpp.agents.security import client_setup
+from vpp.agents.runtime.host import SocketSetup
+from vpp.agents.runtime.security import client_setup
 
 HANDSHAKE_REFUSALS = {
     zmq.EVENT_HANDSHAKE_FAILED_AUTH: "the aggregator refused this key (not in its allow-list)",

@@ -1,7 +1,7 @@
 """Trader agents: a :class:`TradingEngine` whose orders go to the market agents by message.
 
 :class:`TraderAgent` runs a strategy with its portfolio and pre-trade risk checks
-(``markets/trading/``) and trades on the market agents of ``agents/markets.py``: intraday
+(``markets/trading/``) and trades on the market agents of ``agents/markets/exchange.py``: intraday
 orders as ``SubmitOrder`` to the continuous market (delivery period ``h<hour>``; ``ioc``
 at the limit, ``market`` without one), tomorrow's day-ahead orders as one
 ``DayAheadBid`` to that day's auction (a market buy is bid at the price cap, a market sell
@@ -32,11 +32,10 @@ import math
 from collections.abc import Callable, Mapping
 
 import msgspec
-
-from vpp.agents.agent import Agent
-from vpp.agents.messages import Envelope
+from vpp.agents.markets.price_feed import PriceBoard
 from vpp.agents.ops.feeds import FeedValue
-from vpp.agents.price_feed import PriceBoard
+from vpp.agents.runtime.agent import Agent
+from vpp.agents.runtime.messages import Envelope
 from vpp.markets.day_ahead import AuctionRules
 from vpp.markets.messages import (
     BidAck,
@@ -51,7 +50,11 @@ from vpp.markets.messages import (
     TradeReport,
 )
 from vpp.markets.trading.engine import TradingEngine
-from vpp.markets.trading.market_data import DAY_AHEAD_PUBLICATION_HOUR, MarketData, MarketView
+from vpp.markets.trading.market_data import (
+    DAY_AHEAD_PUBLICATION_HOUR,
+    MarketData,
+    MarketView,
+)
 from vpp.markets.trading.types import Fill, Order, Rejection
 
 __all__ = ["ReplayAgent", "TraderAgent", "delivery_period"]

@@ -12,9 +12,9 @@ import logging
 import time
 from collections.abc import Sequence
 
-from vpp.agents.agent import Agent
-from vpp.agents.messages import Envelope
-from vpp.agents.timers import Timer
+from vpp.agents.runtime.agent import Agent
+from vpp.agents.runtime.messages import Envelope
+from vpp.agents.runtime.timers import Timer
 from vpp.coordination.admm.messages import AdmmDone, AdmmRound, AdmmSchedule
 from vpp.coordination.admm.model import Coupling, SiteModel, TargetCoupling
 from vpp.coordination.admm.protocol import (

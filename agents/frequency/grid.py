@@ -17,10 +17,10 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from vpp.agents.agent import Agent
-from vpp.agents.clock import SimulatedClock
-from vpp.agents.loop import EventLoop
-from vpp.agents.messages import Envelope
+from vpp.agents.runtime.agent import Agent
+from vpp.agents.runtime.clock import SimulatedClock
+from vpp.agents.runtime.loop import EventLoop
+from vpp.agents.runtime.messages import Envelope
 from vpp.coordination.errors import ProtocolError
 from vpp.coordination.frequency.messages import (
     FREQUENCY_TOPIC,

@@ -1,0 +1,47 @@
+"""The dispatch outcome: what every dispatching protocol tells its sites once a step is
+settled, and how a site says it ran it.
+
+Merit order and ADMM end a step the same way: the aggregator announces the step's outcome
+(:class:`StepCleared`, broadcast on :data:`DISPATCH_TOPIC` to the sites of its process, or
+sent by address to the sites of other processes), and each site runs its devices at its own
+set-point. A site in another process acknowledges with :class:`Applied`, carrying what it
+ran. See ``docs/protocols/distributed.md``.
+
+Power is in kW (+ injection), energy in kWh, prices in EUR/MWh.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+DISPATCH_TOPIC = "dispatch"
+"""The broadcast topic on which an aggregator announces each step's outcome."""
+
+
+class StepCleared(msgspec.Struct, frozen=True):
+    """Aggregator -> its sites: the step's outcome."""
+
+    step: int
+    target_kw: float
+    served_kw: float
+    unserved_kw: float
+    marginal_price_eur_mwh: float | None
+
+
+class Applied(msgspec.Struct, frozen=True):
+    """Site -> aggregator: the acknowledgement of ``StepCleared`` for ``step``, with what
+    the site ran (kW, + injection) and the energy in its stores (kWh). An ADMM site also
+    tells the power its plan held for the step (None when it ran at its baselines), the
+    plan's private cost of the step (EUR) and its battery's energy minus the plan's (kWh)."""
+
+    step: int
+    power_kw: float
+    reserve_kw: float
+    stored_kwh: float
+    planned_kw: float | None = None
+    cost_eur: float = 0.0
+    battery_energy_gap_kwh: float | None = None
+
+
+DISPATCH_KINDS: tuple[type[msgspec.Struct], ...] = (StepCleared, Applied)
+"""The dispatch outcome's kinds, for registering with a runtime."""
