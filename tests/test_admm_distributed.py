@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import yaml
 from vpp.agents.runtime.trace_reader import TraceReader
-from vpp.runs.admm_distributed import AdmmAggregatorRun
-from vpp.runs.admm_swarm import AdmmSwarmModel
-from vpp.runs.distributed import aggregator_run
+from vpp.runs.modes.admm.distributed import AdmmAggregatorRun
+from vpp.runs.modes.admm.swarm import AdmmSwarmModel
+from vpp.runs.placement.remote import aggregator_run
+from vpp.runs.placement.spawn import deal, run_processes
 from vpp.runs.scenario import BUNDLED, load
-from vpp.runs.spawn import deal, run_processes
 
 from tests.proc_helpers import leftovers, start_site, stop_all
 

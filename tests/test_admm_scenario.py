@@ -13,13 +13,13 @@ from typer.testing import CliRunner
 from vpp.agents.runtime.trace_reader import TraceReader
 from vpp.coordination.admm.feasibility import VOLL_EUR_MWH, net_bounds_kw
 from vpp.coordination.admm.reference import solve_centralized
-from vpp.runs.admm_sites import coupling_for
-from vpp.runs.admm_swarm import AdmmSwarmModel
 from vpp.runs.bench.admm import cost_gap_rel
 from vpp.runs.cli import app
-from vpp.runs.devices import BatterySpec
+from vpp.runs.fleet.devices import BatterySpec
+from vpp.runs.modes.admm.sites import coupling_for
+from vpp.runs.modes.admm.swarm import AdmmSwarmModel
+from vpp.runs.modes.merit_order.swarm import build_swarm
 from vpp.runs.scenario import BUNDLED, ScenarioError, load, parse
-from vpp.runs.swarm import build_swarm
 
 ADMM_SCENARIO = BUNDLED / "admm.yaml"
 
@@ -246,8 +246,8 @@ def test_what_admm_cannot_model_is_an_error_naming_the_field(edit, path, expecte
 
 
 def test_scenario_devices_map_onto_the_site_model_by_hand():
-    from vpp.runs.admm_sites import SitePlanner
-    from vpp.runs.swarm import build_site_devices
+    from vpp.runs.modes.admm.sites import SitePlanner
+    from vpp.runs.modes.merit_order.swarm import build_site_devices
 
     scenario = load(ADMM_SCENARIO)
     devices = list(build_site_devices(scenario, "admm.yaml"))

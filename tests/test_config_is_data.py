@@ -12,11 +12,11 @@ import textwrap
 import pytest
 import yaml
 from typer.testing import CliRunner
-
-from tests.proc_helpers import ROOT, leftovers, small_scenario, stop_all
 from vpp.coordination.plugins import PluginError, check_reference, load_class
 from vpp.runs.cli import app
 from vpp.runs.scenario import ScenarioError, load
+
+from tests.proc_helpers import ROOT, leftovers, small_scenario, stop_all
 
 runner = CliRunner()
 
@@ -123,7 +123,7 @@ def test_a_site_process_never_imports_code_from_the_aggregators_scenario(tmp_pat
     machine, and writing a marker when imported) for a site the site process does not
     serve; the process joins from its own site file with --allow-plugins, serves its own
     site, and never imports the aggregator's plug-in."""
-    from vpp.runs.distributed import AggregatorRun
+    from vpp.runs.placement.remote import AggregatorRun
 
     (tmp_path / "boom_plugin.py").write_text(PLUGIN)
     marker = tmp_path / "imported"
@@ -160,7 +160,7 @@ def test_a_site_process_never_imports_code_from_the_aggregators_scenario(tmp_pat
 
 
 def test_the_one_process_swarm_imports_it_only_when_allowed(tmp_path, monkeypatch):
-    from vpp.runs.swarm import SwarmModel
+    from vpp.runs.modes.merit_order.swarm import SwarmModel
 
     (tmp_path / "boom_plugin.py").write_text(PLUGIN)
     marker = tmp_path / "imported"

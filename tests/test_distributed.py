@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import yaml
 from vpp.agents.runtime.trace_reader import TraceReader
-from vpp.runs.distributed import AggregatorRun
+from vpp.runs.modes.merit_order.swarm import SwarmModel
+from vpp.runs.placement.remote import AggregatorRun
 from vpp.runs.scenario import load
-from vpp.runs.swarm import SwarmModel
 
 from tests.proc_helpers import leftovers, small_scenario, start_site, stop_all
 

@@ -5,18 +5,18 @@ never exceeds what was asked, even for a device of 1e308 kW."""
 
 from __future__ import annotations
 
-import numpy as np
 import msgspec
+import numpy as np
 import pytest
 import yaml
 from typer.testing import CliRunner
-
-from tests.proc_helpers import small_scenario
 from vpp.coordination.merit_order.allocation import allocate, fill
 from vpp.runs.cli import app
-from vpp.runs.limits import Limits
+from vpp.runs.placement.site_file import parse_site_file
 from vpp.runs.scenario import BUNDLED, Scenario, ScenarioError, load, parse
-from vpp.runs.site_file import parse_site_file
+from vpp.runs.scenario.limits import Limits
+
+from tests.proc_helpers import small_scenario
 
 runner = CliRunner()
 SECRET = "SECRET_TOKEN_7731"
@@ -268,7 +268,7 @@ def test_a_huge_offer_does_not_cancel_the_ones_before_it():
 def test_a_1e308_device_serves_the_target_end_to_end(tmp_path):
     """The loader refuses it (above); built without the loader's check, the swarm still
     serves exactly the target, not more."""
-    from vpp.runs.swarm import SwarmModel
+    from vpp.runs.modes.merit_order.swarm import SwarmModel
 
     path = small_scenario(tmp_path, steps=96)
     data = yaml.safe_load(path.read_text())

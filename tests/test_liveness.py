@@ -11,9 +11,9 @@ import pytest
 from vpp.agents.membership.coordinator import LinkSettings
 from vpp.agents.membership.liveness import AggregatorWatch, LinkMode, PeerLiveness
 from vpp.agents.runtime.trace_reader import TraceReader
-from vpp.runs.distributed import AggregatorRun
+from vpp.runs.placement.remote import AggregatorRun
+from vpp.runs.placement.spawn import SiteGroup, SiteSpawner
 from vpp.runs.scenario import load
-from vpp.runs.spawn import SiteGroup, SiteSpawner
 
 from tests.proc_helpers import alive, leftovers, small_scenario, wait_for
 
@@ -158,7 +158,7 @@ def test_sites_on_local_rules_answer_the_grid_frequency_alone(tmp_path, monkeypa
     from vpp.agents.runtime.agent import Agent
     from vpp.agents.runtime.host import Host
     from vpp.coordination.frequency.messages import FREQUENCY_TOPIC, FrequencySample
-    from vpp.runs.site_process import LocalFrequency, serve_sites
+    from vpp.runs.placement.site_process import LocalFrequency, serve_sites
 
     monkeypatch.chdir(tmp_path)  # the site thread's trace goes to vpp-output/ here
     path = small_scenario(tmp_path, steps=4)
@@ -234,7 +234,7 @@ def test_sites_on_local_rules_answer_the_grid_frequency_alone(tmp_path, monkeypa
 
 
 def test_local_frequency_presets_are_checked_by_option_and_nominal():
-    from vpp.runs.site_process import LocalFrequency
+    from vpp.runs.placement.site_process import LocalFrequency
 
     assert LocalFrequency("ipc://f", "ercot-ffr", "ercot-ufls", "lfsm-o-60").f0_hz == 60.0
     with pytest.raises(ValueError, match=r"--frequency-service: unknown service 'fcr'"):

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 import yaml
 from vpp.agents.runtime.trace_reader import TraceReader
+from vpp.runs.modes.merit_order.swarm import SwarmModel
 from vpp.runs.scenario import BUNDLED, ScenarioError, load, parse
-from vpp.runs.swarm import SwarmModel
 
 MARKET_SCENARIO = BUNDLED / "market.yaml"
 

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from vpp.agents.runtime.security import load_public, load_secret
 from vpp.agents.runtime.trace_reader import TraceReader
 from vpp.runs.cli import app
-from vpp.runs.outputs import OutputError, claim
+from vpp.runs.record.claim import OutputError, claim
 
 from tests.proc_helpers import ROOT, small_scenario, stop_all, wait_for
 

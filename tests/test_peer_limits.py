@@ -23,9 +23,9 @@ from vpp.agents.runtime.loop import EventLoop
 from vpp.agents.runtime.messages import WIRE_VERSION, Envelope
 from vpp.agents.runtime.trace import TraceRecorder, shard_path
 from vpp.agents.runtime.trace_reader import TraceReader
-from vpp.runs.distributed import AggregatorRun, DistributedError
+from vpp.runs.placement.remote import AggregatorRun, DistributedError
+from vpp.runs.placement.site_process import serve_sites
 from vpp.runs.scenario import load
-from vpp.runs.site_process import serve_sites
 
 from tests.proc_helpers import small_scenario
 

@@ -30,9 +30,9 @@ from vpp.agents.runtime.security import (
 )
 from vpp.agents.runtime.trace_reader import TraceReader
 from vpp.runs.cli import app
-from vpp.runs.distributed import AggregatorRun
+from vpp.runs.placement.remote import AggregatorRun
+from vpp.runs.placement.site_process import serve_sites
 from vpp.runs.scenario import load
-from vpp.runs.site_process import serve_sites
 
 from tests.proc_helpers import leftovers, small_scenario
 

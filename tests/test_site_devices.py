@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
+from vpp.runs.modes.merit_order.swarm import SwarmModel
 from vpp.runs.scenario import ScenarioError, parse
-from vpp.runs.swarm import SwarmModel
 
 
 def _run(tmp_path, sites, targets, reserve=0.0):

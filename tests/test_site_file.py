@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import msgspec
 import pytest
-
+from vpp.runs.placement.site_file import (
+    check_against,
+    first_difference,
+    is_site_file,
+    parse_site_file,
+)
 from vpp.runs.scenario import DEFAULT_SCENARIO, ScenarioError, load
-from vpp.runs.site_file import check_against, first_difference, is_site_file, parse_site_file
 
 SCENARIO = load(DEFAULT_SCENARIO)
 

@@ -23,9 +23,9 @@ from vpp.agents.runtime.loop import EventLoop
 from vpp.agents.runtime.security import load_public, load_secret
 from vpp.coordination.frequency.messages import FREQUENCY_TOPIC, FrequencySample
 from vpp.runs.cli import app
-from vpp.runs.distributed import AggregatorRun
+from vpp.runs.placement.remote import AggregatorRun
+from vpp.runs.placement.site_process import EXIT_LOCAL_TOO_LONG, serve_sites
 from vpp.runs.scenario import load
-from vpp.runs.site_process import EXIT_LOCAL_TOO_LONG, serve_sites
 
 from tests.proc_helpers import ROOT, leftovers, small_scenario, start_site, stop_all
 
@@ -171,7 +171,7 @@ def test_a_frequency_rig_publishes_over_curve_with_the_same_closed_loop(tmp_path
     from vpp.coordination.frequency.rule import SiteFrequencyRule
     from vpp.physics.battery import Battery, BatteryParams
     from vpp.physics.frequency import GridParams, LossOfInfeed
-    from vpp.runs.frequency_rig import FrequencyRig
+    from vpp.runs.modes.grid_event.rig import FrequencyRig
 
     made = runner.invoke(app, ["keys", "new", "grid", "--dir", str(tmp_path / "k")])
     assert made.exit_code == 0

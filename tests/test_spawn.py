@@ -7,10 +7,10 @@ import subprocess
 import sys
 
 import pytest
-
+from vpp.runs.modes.merit_order.swarm import SwarmModel
+from vpp.runs.placement.spawn import deal, run_processes
 from vpp.runs.scenario import load
-from vpp.runs.spawn import deal, run_processes
-from vpp.runs.swarm import SwarmModel
+
 from tests.proc_helpers import (
     ROOT,
     alive,

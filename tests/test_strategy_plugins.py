@@ -7,10 +7,9 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from vpp.runs.plugins import PluginError, make_strategy, strategy_class
+from vpp.runs.fleet.strategies import PluginError, make_strategy, strategy_class
+from vpp.runs.modes.merit_order.swarm import SwarmModel
 from vpp.runs.scenario import ScenarioError, parse
-from vpp.runs.swarm import SwarmModel
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "strategies.md"
 

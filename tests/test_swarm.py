@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import yaml
 from vpp.agents.runtime.trace_reader import TraceReader
-from vpp.runs.devices import BatterySpec
+from vpp.runs.fleet.devices import BatterySpec
+from vpp.runs.modes.merit_order.swarm import SwarmModel
 from vpp.runs.scenario import DEFAULT_SCENARIO, load, parse
-from vpp.runs.swarm import SwarmModel
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 """An ADMM site in its own process: plans by ADMM, hears each step by address, acknowledges.
 
 :class:`RemoteAdmmSite` is an :class:`~agents.admm_dispatch.AdmmDispatchSite` served by a
-site process (``vpp.runs.site_process``) next to a :class:`~agents.site_link.SiteLinkAgent`.
+site process (``vpp.runs.placement.site_process``) next to a :class:`~agents.site_link.SiteLinkAgent`.
 The ADMM rounds come to it by address as in one process; the step's ``StepCleared`` comes
 by address from the coordinator (not on the ``dispatch`` topic) and is acknowledged with
 ``Applied``, which also carries the plan's power and private cost of the step. The

@@ -29,7 +29,6 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 import numpy as np
-
 from vpp.coordination.merit_order.bidding import Offer
 from vpp.coordination.merit_order.messages import Bid, BidSegment, CallForBids
 from vpp.coordination.planning.cvar import Plan, solve_stochastic
@@ -88,7 +87,6 @@ class PlannedBatteryBidder:
         self.plans = 0
         # load the solver now, not inside the first call for bids (whose deadline runs)
         import cvxpy  # noqa: F401
-
         from vpp.coordination.planning.highs import quiet_highs
 
         quiet_highs()
@@ -161,7 +159,7 @@ class PlannedBatteryBidder:
 class PlanShareBidder:
     """Bid a fixed share of a plan made elsewhere (the aggregator's day-ahead plan): each
     step's bid is the planned power of its hour as the site's firm baseline, with no
-    segments, so the award is the plan (``runs/market_plan.py``).
+    segments, so the award is the plan (``runs/modes/merit_order/plan.py``).
 
     Args:
         planned_kw: the site's planned power per hour (kW, + = inject), hour 0 first.

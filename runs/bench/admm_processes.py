@@ -1,7 +1,7 @@
 """``vpp bench admm --processes N --transport tcp``: ADMM rounds to site processes.
 
 The sites of a random instance are dealt to N processes (from the warm fork server of
-``vpp.runs.spawn``) that connect to the aggregator over TCP loopback (plaintext: a benchmark
+``vpp.runs.placement.spawn``) that connect to the aggregator over TCP loopback (plaintext: a benchmark
 on 127.0.0.1) or ``ipc://``. The same instance is negotiated in one process over
 ``inproc://`` first, with each site's local solve timed, and solved centrally.
 
@@ -45,7 +45,7 @@ from vpp.coordination.admm.protocol import AdmmSettings
 from vpp.coordination.admm.reference import solve_centralized
 from vpp.runs.bench.admm import AdmmSwarm, cost_gap_rel
 from vpp.runs.bench.admm_site import admm_child
-from vpp.runs.spawn import PRELOAD, SiteSpawner, deal
+from vpp.runs.placement.spawn import PRELOAD, SiteSpawner, deal
 
 log = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ from vpp.agents.runtime.agent import Agent
 from vpp.agents.runtime.host import Host
 from vpp.agents.runtime.loop import EventLoop
 from vpp.coordination.admm.instances import random_sites
-from vpp.runs.site_process import parent_gone
-from vpp.runs.spawn import set_parent_death_signal
+from vpp.runs.placement.site_process import parent_gone
+from vpp.runs.placement.spawn import set_parent_death_signal
 
 
 class _Link(Agent):

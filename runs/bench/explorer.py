@@ -56,8 +56,8 @@ def run(sites: int = 1000, steps: int = 96, repeats: int = 3) -> dict:
                                "download: it drives /usr/bin/chromium)") from exc
     from vpp.runs.bench.swarm import bench_scenario
     from vpp.runs.explorer.app import ExplorerServer
+    from vpp.runs.modes.merit_order.swarm import SwarmModel
     from vpp.runs.scenario import parse
-    from vpp.runs.swarm import SwarmModel
 
     with tempfile.TemporaryDirectory(prefix="vpp-bench-explorer-") as tmp:
         root = Path(tmp)

@@ -23,7 +23,7 @@ from vpp.coordination.frequency import presets
 from vpp.coordination.frequency.rule import SiteFrequencyRule
 from vpp.physics.battery import Battery, BatteryParams
 from vpp.physics.frequency import GridParams, LossOfInfeed
-from vpp.runs.frequency_rig import AGGREGATOR_ADDRESS, GRID_ADDRESS, FrequencyRig
+from vpp.runs.modes.grid_event.rig import AGGREGATOR_ADDRESS, GRID_ADDRESS, FrequencyRig
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -1,6 +1,6 @@
 """``vpp bench frequency --processes P``: the fan-out to sites in P processes over
 loopback TCP. The processes come from the project's warm fork server
-(:class:`vpp.runs.spawn.SiteSpawner`, as ``vpp run --processes`` starts them); each hosts its
+(:class:`vpp.runs.placement.spawn.SiteSpawner`, as ``vpp run --processes`` starts them); each hosts its
 share of the sites (:func:`vpp.runs.bench.frequency_site.frequency_child`) on its own host and
 event loop, connected to the grid host of this process.
 
@@ -35,8 +35,8 @@ def run(sites: int, processes: int, samples: int, meter_delay_s: float = METER_D
     """Fan-out figures for ``sites`` sites spread over ``processes`` processes (TCP)."""
     from vpp.physics.frequency import GridParams, LossOfInfeed
     from vpp.runs.bench.frequency_site import frequency_child
-    from vpp.runs.frequency_rig import FrequencyRig
-    from vpp.runs.spawn import PRELOAD, SiteSpawner
+    from vpp.runs.modes.grid_event.rig import FrequencyRig
+    from vpp.runs.placement.spawn import PRELOAD, SiteSpawner
 
     if not 1 <= processes <= sites:
         raise ValueError(f"--processes must be between 1 and --sites ({sites}), got {processes}")

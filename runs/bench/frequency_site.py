@@ -16,8 +16,8 @@ from vpp.agents.runtime.clock import WallClock
 from vpp.agents.runtime.host import Host
 from vpp.agents.runtime.loop import EventLoop
 from vpp.runs.bench.frequency import bench_sites
-from vpp.runs.site_process import parent_gone
-from vpp.runs.spawn import set_parent_death_signal
+from vpp.runs.placement.site_process import parent_gone
+from vpp.runs.placement.spawn import set_parent_death_signal
 
 
 def frequency_child(index: int, names: list[str], grid_endpoint: str, pub_endpoint: str,

@@ -60,7 +60,7 @@ def _quiet_logs(path: str) -> None:
 
 def _aggregator(conn, scenario: dict, out_dir: str, pace_s: float) -> None:
     from vpp.agents.runtime.limits import RateLimiter
-    from vpp.runs.distributed import AggregatorRun, DistributedError
+    from vpp.runs.placement.remote import AggregatorRun, DistributedError
     from vpp.runs.scenario import parse
 
     _quiet_logs(f"{out_dir}.log")
@@ -84,8 +84,8 @@ def _aggregator(conn, scenario: dict, out_dir: str, pace_s: float) -> None:
 
 
 def _sites(scenario: dict, endpoint: str, out_dir: str) -> None:
+    from vpp.runs.placement.site_process import serve_sites
     from vpp.runs.scenario import parse
-    from vpp.runs.site_process import serve_sites
 
     _quiet_logs(f"{out_dir}.log")
     spec = parse(scenario, "<bench>")

@@ -23,11 +23,9 @@ import time
 from pathlib import Path
 
 import yaml
-
 from vpp.runs.bench.swarm import bench_scenario
+from vpp.runs.modes.merit_order.swarm import SwarmModel
 from vpp.runs.scenario import load, parse
-from vpp.runs.swarm import SwarmModel
-
 
 _SCRAPER = """
 import signal, sys, time, urllib.request

@@ -15,9 +15,9 @@ from pathlib import Path
 import yaml
 from vpp.agents.membership.coordinator import LinkSettings
 from vpp.runs.bench.swarm import bench_scenario
-from vpp.runs.distributed import AggregatorRun
+from vpp.runs.placement.remote import AggregatorRun
+from vpp.runs.placement.spawn import SiteGroup, SiteSpawner
 from vpp.runs.scenario import load
-from vpp.runs.spawn import SiteGroup, SiteSpawner
 
 
 def _measure(method: str, processes: int, tmp: Path) -> dict:

@@ -7,10 +7,9 @@ import time
 from datetime import datetime, timezone
 
 import numpy as np
-
 from vpp.coordination.merit_order.allocation import allocate
+from vpp.runs.modes.merit_order.swarm import SwarmModel
 from vpp.runs.scenario import parse
-from vpp.runs.swarm import SwarmModel
 
 
 def bench_scenario(sites: int, steps: int, seed: int = 0) -> dict:

@@ -69,8 +69,8 @@ def aggregator(
     from vpp.agents.runtime.security import RateLimiter
     from vpp.agents.runtime.trace import TraceWriteError
     from vpp.runs.cli.network import check_endpoint, server_security
-    from vpp.runs.distributed import DistributedError, aggregator_run
-    from vpp.runs.outputs import OutputError, claim
+    from vpp.runs.placement.remote import DistributedError, aggregator_run
+    from vpp.runs.record.claim import OutputError, claim
     from vpp.runs.scenario import ScenarioError, load
 
     check_endpoint(bind, "--bind")

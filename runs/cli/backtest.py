@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-
 from vpp.runs.cli.common import (
     LOG_JSON_HELP,
     OVERWRITE_HELP,
@@ -38,8 +37,13 @@ def backtest(
     import time
 
     import msgspec
-
-    from vpp.runs.backtest import DEFAULT_BACKTEST, load_backtest, run, summary, write_report
+    from vpp.runs.modes.backtest.files import (
+        DEFAULT_BACKTEST,
+        load_backtest,
+        run,
+        summary,
+        write_report,
+    )
     from vpp.runs.scenario import ScenarioError
 
     setup_logging(log_level, log_json)

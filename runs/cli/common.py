@@ -54,9 +54,9 @@ OVERWRITE_HELP = ("Write into an --out that holds a finished run: its summary.js
 
 
 def claim_out(run_dir: Path, overwrite: bool = False, option: str = "--out"):
-    """Claim a run directory before any work (:func:`vpp.runs.outputs.claim`): exit 1 with
+    """Claim a run directory before any work (:func:`vpp.runs.record.claim.claim`): exit 1 with
     the reason when it is not writable, in use (naming the holder) or holds a run."""
-    from vpp.runs.outputs import OutputError, claim
+    from vpp.runs.record.claim import OutputError, claim
 
     try:
         return claim(run_dir, overwrite=overwrite, option=option)
@@ -67,7 +67,7 @@ def claim_out(run_dir: Path, overwrite: bool = False, option: str = "--out"):
 def fail_write(run_dir: Path, exc: BaseException) -> None:
     """Exit 1 for a run whose outputs could not be written (the disk full, a folder gone
     read-only), saying what is left: the trace as of its last complete flush."""
-    from vpp.runs.outputs import disk_full, why_no_room
+    from vpp.runs.record.claim import disk_full, why_no_room
 
     room = why_no_room(run_dir)
     what = ("no room left to write" if disk_full(exc) or room else "cannot write its outputs")

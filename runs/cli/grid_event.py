@@ -12,8 +12,8 @@ def run_grid_event(spec, path: Path, run_dir: Path, plot: bool, *, watch: bool =
                    pace: float | None = None) -> None:
     """Run the grid section: the event (nadir / RoCoF with and without the VPP, the
     stages fired, the settlement) and the Volt-VAR study, each with its table and plot;
-    ``watch`` and ``pace`` as in :func:`vpp.runs.grid_event.run_event`."""
-    from vpp.runs.grid_event import run_grid
+    ``watch`` and ``pace`` as in :func:`vpp.runs.modes.grid_event.event.run_event`."""
+    from vpp.runs.modes.grid_event.event import run_grid
     from vpp.runs.scenario import ScenarioError
 
     try:

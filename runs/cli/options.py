@@ -19,12 +19,12 @@ DATA_DIR_HELP = ("Also read the data files the scenario names from this folder (
 
 def with_data_dirs(command: Callable[..., Any]) -> Callable[..., Any]:
     """Run ``command`` (a typer command with a ``data_dir`` option, a list of folders)
-    with those folders allowed as data roots (:func:`vpp.runs.data_files.data_dirs`); a
+    with those folders allowed as data roots (:func:`vpp.runs.scenario.data_files.data_dirs`); a
     folder that does not exist is an error naming ``--data-dir``."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from vpp.runs.data_files import check_data_dirs, data_dirs
+        from vpp.runs.scenario.data_files import check_data_dirs, data_dirs
 
         try:
             folders = check_data_dirs(kwargs.get("data_dir"))

@@ -56,8 +56,8 @@ def run(
     the settlement of what the sites sold) and/or its Volt-VAR study (`grid.voltage`)."""
     setup_logging(log_level, log_json)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+    from vpp.runs.modes.merit_order.swarm import build_swarm
     from vpp.runs.scenario import DEFAULT_SCENARIO, ScenarioError, load
-    from vpp.runs.swarm import build_swarm
 
     path = scenario or DEFAULT_SCENARIO
     try:
@@ -78,8 +78,8 @@ def run(
              "with a one-process swarm, or with vpp aggregator)")
     if processes is not None:
         from vpp.runs.cli.spawned import run_spawned
-        from vpp.runs.distributed import check_distributable
-        from vpp.runs.plugins import site_strategies
+        from vpp.runs.fleet.strategies import site_strategies
+        from vpp.runs.placement.remote import check_distributable
 
         try:
             check_distributable(spec)
@@ -103,7 +103,7 @@ def run(
     if watch and (scenario is None or spec.coordination != "merit_order"):
         fail("--watch needs a merit-order scenario file of your own (hot reload of ADMM "
              "runs is not built)")
-    from vpp.runs.plugins import site_strategies
+    from vpp.runs.fleet.strategies import site_strategies
 
     try:
         site_strategies(spec, str(path), allow_import=allow_plugins)  # refused: no folder made

@@ -76,17 +76,21 @@ def site(
     setup_logging(log_level, log_json)
     from vpp.agents.membership.coordinator import LinkSettings
     from vpp.runs.cli.network import check_endpoint, client_security
-    from vpp.runs.distributed import check_distributable
-    from vpp.runs.outputs import OutputError
-    from vpp.runs.plugins import site_strategy
-    from vpp.runs.scenario import ScenarioError, check_scenario, parse, read_mapping
-    from vpp.runs.site_file import check_against, is_site_file, parse_site_file
-    from vpp.runs.site_process import (
+    from vpp.runs.fleet.strategies import site_strategy
+    from vpp.runs.placement.remote import check_distributable
+    from vpp.runs.placement.site_file import (
+        check_against,
+        is_site_file,
+        parse_site_file,
+    )
+    from vpp.runs.placement.site_process import (
         LocalFrequency,
         fetch_scenario,
         host_name_for,
         serve_sites,
     )
+    from vpp.runs.record.claim import OutputError
+    from vpp.runs.scenario import ScenarioError, check_scenario, parse, read_mapping
 
     check_endpoint(connect, "--connect")
     site_file = None

@@ -12,9 +12,8 @@ def run_spawned(path: Path, steps: int, name: str, run_dir: Path, processes: int
                 seed: int | None, plot: bool, *, allow_plugins: bool = False) -> None:
     """Run with site processes from a warm fork server; print the summary like ``vpp run``."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
-    from vpp.runs.distributed import DistributedError
-    from vpp.runs.spawn import run_processes
+    from vpp.runs.placement.remote import DistributedError
+    from vpp.runs.placement.spawn import run_processes
 
     try:
         with Progress("[progress.description]{task.description}", BarColumn(),

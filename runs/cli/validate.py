@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-
 from vpp.runs.cli.common import console, fail
 from vpp.runs.cli.options import ALLOW_PLUGINS_HELP, DATA_DIR_HELP, with_data_dirs
 
@@ -38,9 +37,9 @@ def validate(
 
 def _check(path: Path, allow_plugins: bool) -> tuple[str, list[str]]:
     """The checks; return the summary line and what was not checked."""
-    from vpp.runs.data_files import data_paths, resolve_data
-    from vpp.runs.plugins import check_strategies
+    from vpp.runs.fleet.strategies import check_strategies
     from vpp.runs.scenario import load, target_series
+    from vpp.runs.scenario.data_files import data_paths, resolve_data
 
     spec = load(path)
     for field, relative in data_paths(spec):
@@ -55,13 +54,13 @@ def _check(path: Path, allow_plugins: bool) -> tuple[str, list[str]]:
             f"steps of {spec.step_minutes} min")
     if spec.target is None:  # it sells at market prices instead of following a target
         if spec.market is not None:
-            from vpp.runs.market_run import hourly_prices
+            from vpp.runs.modes.merit_order.market import hourly_prices
 
             prices = hourly_prices(spec, path)
         elif spec.grid is not None:
             return f"{head}, a grid event", unchecked
         else:
-            from vpp.runs.admm_sites import price_series
+            from vpp.runs.modes.admm.sites import price_series
 
             prices = price_series(spec, path)
         return (f"{head}, selling at {min(prices):,.2f} to {max(prices):,.2f} EUR/MWh",

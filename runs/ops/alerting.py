@@ -15,7 +15,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import msgspec
-
 from vpp.agents.ops.agent import OpsAgent
 from vpp.agents.ops.alerts import AlertEngine, AlertsSpec
 from vpp.agents.ops.messages import AlertCleared, AlertRaised
@@ -31,8 +30,8 @@ class AlertsError(ValueError):
 def load_alerts(path: Path | str, content: bytes | None = None) -> AlertsSpec:
     """Read (or take ``content``) and validate an alerts file (errors name the file and
     ``$.path``)."""
-    from vpp.runs.limits import LimitsError
-    from vpp.runs.safe_yaml import YamlError, read_yaml
+    from vpp.runs.scenario.limits import LimitsError
+    from vpp.runs.scenario.yaml_bounds import YamlError, read_yaml
 
     path = Path(path)
     try:  # bounded like a scenario: size, nodes with aliases expanded, depth

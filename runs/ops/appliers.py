@@ -14,7 +14,7 @@ from typing import Any
 
 from vpp.agents.ops.messages import FieldChange
 from vpp.agents.ops.reload import indices, matches
-from vpp.runs.devices import FlexibleSpec
+from vpp.runs.fleet.devices import FlexibleSpec
 from vpp.runs.scenario import Scenario, ScenarioError, reserve_series, target_series
 
 Apply = Callable[[FieldChange, Scenario], None]
@@ -100,7 +100,7 @@ class SwarmApplier(Applier):
 
     def prepare(self, changes: Sequence[FieldChange], scenario: Scenario) -> None:
         """Read a changed target profile and build changed strategies now."""
-        from vpp.runs.plugins import PluginError, make_strategy
+        from vpp.runs.fleet.strategies import PluginError, make_strategy
 
         self._prepared: dict[str, object] = {}
         if any(matches(c.path, "$.target") for c in changes):

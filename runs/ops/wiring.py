@@ -37,7 +37,7 @@ class AggregatorApplier(Applier):
 
     def apply(self, changes, scenario: Scenario) -> None:
         """Apply the live changes; from now on the edited file is the one sites join with."""
-        from vpp.runs.distributed import scenario_digest
+        from vpp.runs.placement.remote import scenario_digest
 
         super().apply(changes, scenario)
         self.run.coordinator.scenario_digest = scenario_digest(scenario)

@@ -9,8 +9,8 @@ import json
 
 import msgspec
 import pytest
-from vpp.runs.delivery import settle
-from vpp.runs.grid_event import run_event
+from vpp.runs.modes.grid_event.delivery import settle
+from vpp.runs.modes.grid_event.event import run_event
 from vpp.runs.scenario import ScenarioError, parse
 
 H = 3600.0

@@ -13,7 +13,7 @@ from vpp.coordination.frequency.messages import FREQUENCY_TOPIC, FrequencySample
 from vpp.coordination.frequency.rule import SiteFrequencyRule
 from vpp.physics.battery import Battery, BatteryParams
 from vpp.physics.frequency import GridFrequency, GridParams, LossOfInfeed
-from vpp.runs.frequency_rig import FrequencyRig
+from vpp.runs.modes.grid_event.rig import FrequencyRig
 
 PARAMS = GridParams(f0_hz=50.0, inertia_h_s=4.0, s_base_mw=1000.0, damping_pu=1.0,
                     droop_pu=0.05, governor_time_constant_s=5.0,

@@ -127,7 +127,7 @@ def test_grid_section_errors_name_the_field(tmp_path):
     plain = _event(response=[{"sites": ["plant-*"], "service": "gb-dc"}])
     with pytest.raises(ScenarioError, match=r"no battery and no contracted_kw .* - at "
                                             r"`\$\.grid\.response\[0\]\.contracted_kw`"):
-        from vpp.runs.grid_event import build_sites
+        from vpp.runs.modes.grid_event.event import build_sites
 
         build_sites(parse(plain, "x.yaml"), "x.yaml")
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from vpp.runs.modes.merit_order.swarm import build_swarm
 from vpp.runs.ops.live import LiveRun
 from vpp.runs.scenario import BUNDLED, load
-from vpp.runs.swarm import build_swarm
 
 
 def test_admm_metrics_count_the_negotiation(tmp_path):

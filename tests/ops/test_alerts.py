@@ -9,14 +9,14 @@ import sys
 
 import pytest
 import yaml
-
 from vpp.agents.ops.agent import OpsAgent
 from vpp.agents.ops.alerts import AlertEngine, AlertRule, AlertsSpec
 from vpp.agents.ops.messages import AlertCleared, AlertRaised
+from vpp.runs.modes.merit_order.swarm import SwarmModel
 from vpp.runs.ops.alerting import AlertMonitor, AlertsError, load_alerts
 from vpp.runs.ops.live import LiveRun
 from vpp.runs.scenario import load
-from vpp.runs.swarm import SwarmModel
+
 from tests.ops.helpers import write_small
 from tests.ops.webhook import Receiver
 

@@ -12,8 +12,8 @@ from vpp.markets.trading.backtest import run_backtest
 from vpp.markets.trading.engine import create_trading_engine
 from vpp.markets.trading.market_data import simulated_market_data
 from vpp.markets.trading.risk import RiskLimits
-from vpp.runs.frequency_rig import FrequencyRig
-from vpp.runs.grid_event import build_sites
+from vpp.runs.modes.grid_event.event import build_sites
+from vpp.runs.modes.grid_event.rig import FrequencyRig
 from vpp.runs.ops.domain_metrics import frequency_metrics, trading_metrics
 from vpp.runs.scenario import parse
 

@@ -11,9 +11,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from typer.testing import CliRunner
 from vpp.agents.runtime.trace_reader import TraceReader
 from vpp.runs.cli import app
+from vpp.runs.modes.merit_order.swarm import SwarmModel
 from vpp.runs.ops.live import LiveRun
 from vpp.runs.scenario import load
-from vpp.runs.swarm import SwarmModel
 
 from tests.ops.helpers import write_small
 

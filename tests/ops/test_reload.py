@@ -11,11 +11,11 @@ from vpp.agents.ops.agent import OpsAgent
 from vpp.agents.ops.messages import FieldChange
 from vpp.agents.ops.reload import classify, diff, generic_path, indices
 from vpp.agents.runtime.trace_reader import TraceReader
+from vpp.runs.modes.merit_order.swarm import SwarmModel
 from vpp.runs.ops.appliers import SwarmApplier
 from vpp.runs.ops.live import LiveRun
 from vpp.runs.ops.reload import ScenarioReloader
 from vpp.runs.scenario import load
-from vpp.runs.swarm import SwarmModel
 
 from tests.ops.helpers import SMALL, write_small
 
@@ -171,8 +171,8 @@ def test_a_target_profile_that_cannot_be_read_is_rejected_off_the_run(swarm):
 
 
 def test_an_aggregator_takes_targets_live_and_sites_join_with_the_edited_file(tmp_path):
-    from vpp.runs.distributed import AggregatorRun, scenario_digest
     from vpp.runs.ops.wiring import AggregatorApplier
+    from vpp.runs.placement.remote import AggregatorRun, scenario_digest
 
     path = write_small(tmp_path / "s.yaml")
     agg = AggregatorRun(load(path), tmp_path / "run", bind="tcp://127.0.0.1:*",

@@ -9,8 +9,8 @@ import pytest
 import yaml
 from vpp.agents.frequency.grid import ReplaySource, publish_until_answered
 from vpp.agents.ops.agent import OpsAgent
-from vpp.runs.frequency_rig import FrequencyRig
-from vpp.runs.grid_event import build_sites
+from vpp.runs.modes.grid_event.event import build_sites
+from vpp.runs.modes.grid_event.rig import FrequencyRig
 from vpp.runs.ops.appliers import FrequencyApplier
 from vpp.runs.ops.reload import ScenarioReloader
 from vpp.runs.scenario import load

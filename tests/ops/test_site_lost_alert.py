@@ -11,12 +11,12 @@ import pytest
 from vpp.agents.membership.coordinator import LinkSettings
 from vpp.agents.ops.agent import OpsAgent
 from vpp.agents.ops.alerts import AlertRule, AlertsSpec
-from vpp.runs.distributed import AggregatorRun
 from vpp.runs.ops.alerting import AlertMonitor
 from vpp.runs.ops.status import scrape, status
 from vpp.runs.ops.swarm_metrics import aggregator_metrics
+from vpp.runs.placement.remote import AggregatorRun
+from vpp.runs.placement.spawn import SiteGroup, SiteSpawner
 from vpp.runs.scenario import load
-from vpp.runs.spawn import SiteGroup, SiteSpawner
 
 from tests.ops.webhook import Receiver
 from tests.proc_helpers import alive, leftovers, small_scenario

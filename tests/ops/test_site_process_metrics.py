@@ -6,10 +6,10 @@ from __future__ import annotations
 import socket
 
 import pytest
-
-from vpp.runs.distributed import AggregatorRun
 from vpp.runs.ops.status import scrape
+from vpp.runs.placement.remote import AggregatorRun
 from vpp.runs.scenario import load
+
 from tests.proc_helpers import leftovers, small_scenario, start_site, stop_all
 
 pytestmark = pytest.mark.timeout(120)

@@ -1,14 +1,13 @@
 """The aggregator plans its day-ahead position with the CVaR planner, bids the plan and
-dispatches what cleared (``market.day_ahead.plan``, runs/market_plan.py)."""
+dispatches what cleared (``market.day_ahead.plan``, runs/modes/merit_order/plan.py)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 from scipy.optimize import linprog
-
+from vpp.runs.modes.merit_order.swarm import SwarmModel
 from vpp.runs.scenario import ScenarioError, parse
-from vpp.runs.swarm import SwarmModel
 
 # the reference library's quick-start prices, $/kWh -> EUR/MWh, one day
 PRICES = [v * 1000.0 for v in [0.1, 0.15, 0.12, 0.08] * 6]

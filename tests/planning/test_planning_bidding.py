@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from vpp.coordination.merit_order.bidding import Offer
 from vpp.coordination.merit_order.messages import CallForBids
 from vpp.coordination.planning.bidding import PlannedBatteryBidder
@@ -12,8 +11,8 @@ from vpp.coordination.planning.cvar import solve_stochastic
 from vpp.coordination.planning.history import load_history
 from vpp.coordination.planning.model import StochasticProblem, Storage
 from vpp.coordination.planning.scenarios import Uncertainty, generate_scenarios
+from vpp.runs.modes.merit_order.swarm import SwarmModel
 from vpp.runs.scenario import parse
-from vpp.runs.swarm import SwarmModel
 
 BATTERY = {"capacity_kwh": 1000, "p_charge_kw": 250, "p_discharge_kw": 250,
            "state_of_charge": 0.5, "soc_min": 0.1, "soc_max": 0.9}
@@ -94,7 +93,7 @@ def test_bad_parameters_name_the_field():
 
 
 def test_a_bad_parameter_in_the_scenario_names_the_path():
-    from vpp.runs.plugins import site_strategies
+    from vpp.runs.fleet.strategies import site_strategies
     from vpp.runs.scenario import ScenarioError
 
     bad = _scenario()

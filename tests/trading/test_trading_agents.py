@@ -4,11 +4,10 @@ same trades as the engine's price-taking backtest; what a market refuses is reco
 from __future__ import annotations
 
 import numpy as np
-
 from vpp.markets.trading.backtest import run_backtest
 from vpp.markets.trading.engine import create_trading_engine
 from vpp.markets.trading.market_data import simulated_market_data
-from vpp.runs.trading_agents import run_with_agents
+from vpp.runs.modes.backtest.agents import run_with_agents
 
 
 def _engines(data, names):

@@ -9,9 +9,8 @@ import sys
 import pytest
 import yaml
 from typer.testing import CliRunner
-
-from vpp.runs.backtest import DEFAULT_BACKTEST, load_backtest, run
 from vpp.runs.cli import app
+from vpp.runs.modes.backtest.files import DEFAULT_BACKTEST, load_backtest, run
 from vpp.runs.scenario import ScenarioError
 
 runner = CliRunner()

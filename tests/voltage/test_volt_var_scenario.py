@@ -11,10 +11,9 @@ import math
 import pytest
 import yaml
 from typer.testing import CliRunner
-
 from vpp.coordination.voltage.volt_var import CATEGORY_B, VoltVarCurve
 from vpp.runs.cli import app
-from vpp.runs.grid_event import run_grid
+from vpp.runs.modes.grid_event.event import run_grid
 from vpp.runs.scenario import BUNDLED, ScenarioError, load, parse
 
 runner = CliRunner()

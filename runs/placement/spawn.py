@@ -1,6 +1,6 @@
 """Site processes on this machine, from a fork server, torn down without orphans.
 
-:class:`SiteSpawner` starts site processes (:func:`vpp.runs.site_process.serve_sites`) from a
+:class:`SiteSpawner` starts site processes (:func:`vpp.runs.placement.site_process.serve_sites`) from a
 ``multiprocessing`` fork server that has imported the site's libraries once, so that each
 new process is a fork of a warm interpreter rather than a fresh one. Teardown, whatever
 happens to the parent, is in ``docs/protocols/distributed.md`` (Local spawning): each child
@@ -28,7 +28,7 @@ from vpp.agents.membership.coordinator import LinkSettings
 log = logging.getLogger(__name__)
 
 PRELOAD = ["numpy", "pandas", "zmq", "msgspec", "pvlib", "windpowerlib", "vpp.physics.pv",
-           "vpp.physics.wind", "vpp.runs.cli", "vpp.runs.spawn_warm"]
+           "vpp.physics.wind", "vpp.runs.cli", "vpp.runs.placement.spawn_warm"]
 """What the fork server imports before it forks the first site process. ``vpp.runs.cli`` is
 there because each child re-runs the parent's main script (multiprocessing does so when
 the parent was started as a script, as the ``vpp`` console script is): with the command
@@ -54,17 +54,13 @@ def _start_fork_server() -> None:
     """Start the fork server (once) so that it imports *this* code, with one-thread
     numerical libraries (:data:`_ONE_THREAD`).
 
-    Python 3.11's fork server imports its preload modules before it applies the parent's
-    ``sys.path``, so it would import whatever copy of this package is installed rather
-    than the one running (a source checkout, a worktree). It is started with this
-    package's folder first on ``PYTHONPATH``; the variable is restored at once.
+    The variables are restored at once. (The fork server imports its preload modules
+    before it applies the parent's ``sys.path``: it imports the installed ``vpp``, which
+    is the one running, as everything is imported through the ``vpp`` root.)
     """
     from multiprocessing import forkserver
 
-    root = str(Path(__file__).resolve().parent.parent)
-    saved = {k: os.environ.get(k) for k in ("PYTHONPATH", *_ONE_THREAD)}
-    old = saved["PYTHONPATH"]
-    os.environ["PYTHONPATH"] = root if not old else root + os.pathsep + old
+    saved = {k: os.environ.get(k) for k in _ONE_THREAD}
     for key in _ONE_THREAD:
         os.environ.setdefault(key, "1")
     try:
@@ -112,8 +108,8 @@ def _site_child(scenario_path: str, scenario_msgpack: bytes, group: SiteGroup, c
     set_parent_death_signal(signal.SIGTERM)
     logging.basicConfig(level=log_level, format=f"{group.host}: %(levelname)s %(message)s")
     import msgspec
+    from vpp.runs.placement.site_process import serve_sites
     from vpp.runs.scenario import Scenario
-    from vpp.runs.site_process import serve_sites
 
     scenario = msgspec.msgpack.decode(scenario_msgpack, type=Scenario)
     result = serve_sites(scenario, group.sites, connect, out_dir=out_dir, where=scenario_path,
@@ -235,7 +231,7 @@ def run_processes(scenario_path: Path, out_dir: Path, processes: int, *,
     import shutil
     import tempfile
 
-    from vpp.runs.distributed import aggregator_run
+    from vpp.runs.placement.remote import aggregator_run
     from vpp.runs.scenario import load
 
     scenario = load(scenario_path)

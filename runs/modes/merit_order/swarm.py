@@ -24,8 +24,8 @@ from vpp.agents.runtime.clock import SimulatedClock
 from vpp.agents.runtime.host import Host
 from vpp.agents.runtime.loop import EventLoop
 from vpp.agents.runtime.trace import TraceRecorder, shard_path
-from vpp.runs.devices import build_devices
-from vpp.runs.plugins import site_strategies
+from vpp.runs.fleet.devices import build_devices
+from vpp.runs.fleet.strategies import site_strategies
 from vpp.runs.scenario import Scenario, reserve_series, step_times, target_series
 
 log = logging.getLogger(__name__)
@@ -188,7 +188,7 @@ class SwarmModel(LocalSwarm):
         self.loop.run_once(0.0)  # let the subscriptions reach the publisher
         self.day_ahead = None
         if scenario.market is not None:
-            from vpp.runs.market_run import sell_day_ahead
+            from vpp.runs.modes.merit_order.market import sell_day_ahead
 
             self.day_ahead = sell_day_ahead(self, scenario_path)
             self.targets = self.day_ahead.targets_kw
@@ -274,7 +274,7 @@ def build_swarm(scenario: Scenario, out_dir: Path | str, *, scenario_path: Path 
     or an :class:`~runs.admm_swarm.AdmmSwarmModel` (``coordination: admm``, which has no
     plug-ins). ``allow_plugins``: ``module:Class`` strategies may load."""
     if scenario.coordination == "admm":
-        from vpp.runs.admm_swarm import AdmmSwarmModel
+        from vpp.runs.modes.admm.swarm import AdmmSwarmModel
 
         return AdmmSwarmModel(scenario, out_dir, scenario_path=scenario_path, seed=seed)
     return SwarmModel(scenario, out_dir, scenario_path=scenario_path, seed=seed,

@@ -20,7 +20,9 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vpp.runs.limits import Limits
+import vpp.markets
+from vpp.physics.datasets import DATA_DIR as PHYSICS_DATA
+from vpp.runs.scenario.limits import Limits
 
 if TYPE_CHECKING:
     import numpy as np
@@ -29,8 +31,7 @@ if TYPE_CHECKING:
 __all__ = ["BUNDLED_DATA", "check_data_dirs", "data_dirs", "data_paths", "read_csv", "resolve_data",
            "numeric_column", "time_column"]
 
-_ROOT = Path(__file__).resolve().parent.parent
-BUNDLED_DATA = (_ROOT / "physics" / "data", _ROOT / "markets" / "data")
+BUNDLED_DATA = (PHYSICS_DATA, Path(vpp.markets.__file__).resolve().with_name("data"))
 """The folders of the bundled data (``bundled:NAME``)."""
 
 _EXTRA: contextvars.ContextVar[tuple[Path, ...]] = contextvars.ContextVar(

@@ -7,7 +7,7 @@ day-ahead prices (real DE-LU 2019 forecast errors by default,
 engine (:func:`vpp.coordination.planning.solve_with_fallback`, which falls back to the rule
 plan and says so), and bids the plan: each hour's planned power as a price-independent
 quantity (a sale at the price floor or a purchase at the cap). The cleared position is
-then the merit-order target, as for any day-ahead sale (``runs/market_run.py``).
+then the merit-order target, as for any day-ahead sale (``runs/modes/merit_order/market.py``).
 
 The store is the sum of the batteries; its power limits are the fleet's capacity times
 the smallest power-to-capacity ratio of its batteries, so a split of the plan in
@@ -27,8 +27,7 @@ from datetime import timezone
 from typing import Annotated, Literal
 
 import msgspec
-
-from vpp.runs.devices import BatterySpec
+from vpp.runs.fleet.devices import BatterySpec
 
 __all__ = ["PlanSpec", "PlannedPosition", "check_plan", "follow_plan", "plan_day_ahead"]
 

@@ -12,13 +12,12 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import msgspec
+from vpp.runs.fleet.devices import DeviceSpec, FlexibleSpec, check_device
+from vpp.runs.modes.merit_order.plan import PlanSpec
+from vpp.runs.scenario.grid import GridSpec
+from vpp.runs.scenario.limits import Limits, LimitsError
 
-from vpp.runs.devices import DeviceSpec, FlexibleSpec, check_device
-from vpp.runs.grid_spec import GridSpec
-from vpp.runs.limits import Limits, LimitsError
-from vpp.runs.market_plan import PlanSpec
-
-BUNDLED = Path(__file__).parent / "scenarios"
+BUNDLED = Path(__file__).resolve().parent.parent / "scenarios"
 """Where the bundled scenarios live."""
 
 DEFAULT_SCENARIO = BUNDLED / "default.yaml"
@@ -117,7 +116,7 @@ class DayAheadSpec(msgspec.Struct, **_Strict):
 
     prices: PriceSeriesSpec
     residual_mw: Annotated[float, msgspec.Meta(gt=0)] = 10_000.0
-    plan: PlanSpec | None = None  # the aggregator bids its CVaR plan (runs/market_plan.py)
+    plan: PlanSpec | None = None  # the aggregator bids its CVaR plan (runs/modes/merit_order/plan.py)
 
 
 class AncillarySpec(msgspec.Struct, **_Strict):
@@ -159,7 +158,7 @@ class Scenario(msgspec.Struct, **_Strict):
     coordination: Literal["merit_order", "admm"] = "merit_order"
     admm: AdmmSpec | None = None
     sites: list[SiteSpec]
-    grid: GridSpec | None = None  # a grid event instead of the dispatch (runs/grid_spec.py)
+    grid: GridSpec | None = None  # a grid event instead of the dispatch (runs/scenario/grid.py)
 
     @property
     def dt_h(self) -> float:
@@ -217,10 +216,10 @@ def _check_devices(scenario: Scenario, fail) -> None:
 def check_scenario(scenario: Scenario, where: str, limits: Limits | None = None) -> None:
     """The one check of a scenario's content, shared by ``vpp validate``, ``vpp run`` and
     every other loader: sizes within ``limits``, finite numbers within the physical caps
-    of their unit (:mod:`vpp.runs.checks`), each device's values as its model checks
+    of their unit (:mod:`vpp.runs.scenario.numbers`), each device's values as its model checks
     them, and the sections' own rules. A scenario received over the network (a site
     process's) goes through it too. Raises ScenarioError naming the field."""
-    from vpp.runs.checks import check_numbers
+    from vpp.runs.scenario.numbers import check_numbers
 
     def fail(path: str, msg: str) -> None:
         raise ScenarioError(f"{where}: {msg} - at `$.{path}`")
@@ -253,7 +252,7 @@ def check_scenario(scenario: Scenario, where: str, limits: Limits | None = None)
     _check_devices(scenario, fail)
     target = scenario.target
     if scenario.market is not None:
-        from vpp.runs.market_run import check_market_scenario
+        from vpp.runs.modes.merit_order.market import check_market_scenario
 
         check_market_scenario(scenario, fail)
     elif target is None and scenario.grid is None and not (
@@ -271,11 +270,11 @@ def check_scenario(scenario: Scenario, where: str, limits: Limits | None = None)
     if isinstance(scenario.reserve_kw, list) and len(scenario.reserve_kw) < scenario.steps:
         fail("reserve_kw", f"Expected a number or at least {scenario.steps} values")
     if scenario.grid is not None and scenario.grid.voltage is not None:
-        from vpp.runs.voltage_day import check_voltage
+        from vpp.runs.modes.volt_var import check_voltage
 
         check_voltage(scenario, fail)
     if scenario.coordination == "admm":
-        from vpp.runs.admm_sites import check_admm_scenario
+        from vpp.runs.modes.admm.sites import check_admm_scenario
 
         check_admm_scenario(scenario, fail)
     elif scenario.admm is not None:
@@ -298,9 +297,9 @@ def parse(data: Any, where: str = "<scenario>", limits: Limits | None = None) ->
 
 def load(path: str | Path, limits: Limits | None = None) -> Scenario:
     """Read and validate a scenario file; the data files it names must be inside its
-    folder, the bundled data or a ``--data-dir`` (:mod:`vpp.runs.data_files`; they are
+    folder, the bundled data or a ``--data-dir`` (:mod:`vpp.runs.scenario.data_files`; they are
     read when used)."""
-    from vpp.runs.data_files import data_paths, resolve_data
+    from vpp.runs.scenario.data_files import data_paths, resolve_data
 
     scenario = parse(read_mapping(path, limits=limits), str(path), limits)
     for field, relative in data_paths(scenario):
@@ -312,8 +311,8 @@ def read_mapping(path: str | Path, content: bytes | None = None,
                  limits: Limits | None = None) -> dict:
     """Read a YAML file (or ``content``, the file's bytes already read) whose top level is
     a mapping, within ``limits`` (file size, YAML nodes with aliases expanded, depth:
-    :mod:`vpp.runs.safe_yaml`); errors name the file."""
-    from vpp.runs.safe_yaml import YamlError, read_yaml
+    :mod:`vpp.runs.scenario.yaml_bounds`); errors name the file."""
+    from vpp.runs.scenario.yaml_bounds import YamlError, read_yaml
 
     try:
         data = read_yaml(path, content, limits)
@@ -327,8 +326,8 @@ def read_mapping(path: str | Path, content: bytes | None = None,
 def resolve(scenario_path: Path | None, relative: str, field: str = "csv") -> Path:
     """The data file a scenario names in ``field`` (relative to the scenario's folder, or
     ``bundled:NAME``), confined to the scenario's folder, the bundled data and any
-    ``--data-dir`` (:func:`vpp.runs.data_files.resolve_data`)."""
-    from vpp.runs.data_files import resolve_data
+    ``--data-dir`` (:func:`vpp.runs.scenario.data_files.resolve_data`)."""
+    from vpp.runs.scenario.data_files import resolve_data
 
     return resolve_data(scenario_path, relative, field)
 
@@ -342,7 +341,7 @@ def step_times(scenario: Scenario) -> list[datetime]:
 
 def target_series(scenario: Scenario, scenario_path: Path | None = None) -> list[float]:
     """The aggregator's target per step, in kW (a scenario that sells at market prices
-    has none: see ``vpp.runs.market_run`` and ``vpp.runs.admm_sites``)."""
+    has none: see ``vpp.runs.modes.merit_order.market`` and ``vpp.runs.modes.admm.sites``)."""
     if scenario.target is None:
         raise ScenarioError("target: the scenario has no target (it sells at market prices "
                             "instead: a `market` section or ADMM's `coupling: market`)")
@@ -350,8 +349,7 @@ def target_series(scenario: Scenario, scenario_path: Path | None = None) -> list
         return list(scenario.target.values_kw[: scenario.steps])
     import numpy as np
     import pandas as pd
-
-    from vpp.runs.data_files import numeric_column, read_csv, time_column
+    from vpp.runs.scenario.data_files import numeric_column, read_csv, time_column
 
     spec = scenario.target.profile
     assert spec is not None

@@ -17,7 +17,6 @@ from collections.abc import Callable
 from typing import Any
 
 import msgspec
-
 from vpp.physics._validate import bounded
 
 __all__ = ["CAPS", "check_numbers"]

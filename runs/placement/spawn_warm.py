@@ -16,8 +16,8 @@ import vpp.physics.battery  # noqa: F401
 import vpp.physics.battery_thermal  # noqa: F401
 import vpp.physics.flexible  # noqa: F401
 import vpp.physics.loads  # noqa: F401
-import vpp.runs.site_process  # noqa: F401
-from vpp.runs.plugins import make_strategy
+import vpp.runs.placement.site_process  # noqa: F401
+from vpp.runs.fleet.strategies import make_strategy
 
 make_strategy("marginal-cost")
 gc.freeze()

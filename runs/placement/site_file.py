@@ -23,12 +23,17 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-
-from vpp.runs.checks import check_numbers
-from vpp.runs.devices import check_device
-from vpp.runs.limits import Limits
-from vpp.runs.plugins import brief
-from vpp.runs.scenario import Scenario, ScenarioError, SiteSpec, current_limits, read_mapping
+from vpp.runs.fleet.devices import check_device
+from vpp.runs.fleet.strategies import brief
+from vpp.runs.scenario import (
+    Scenario,
+    ScenarioError,
+    SiteSpec,
+    current_limits,
+    read_mapping,
+)
+from vpp.runs.scenario.limits import Limits
+from vpp.runs.scenario.numbers import check_numbers
 
 _SCENARIO_ONLY = frozenset({"name", "start", "steps"})
 """Keys every scenario has and a site file never has."""

@@ -38,7 +38,7 @@ from vpp.coordination.admm.model import (
     TargetCoupling,
 )
 from vpp.coordination.admm.protocol import AdmmSettings
-from vpp.runs.devices import (
+from vpp.runs.fleet.devices import (
     BatterySpec,
     CurtailableLoadSpec,
     DeviceSpec,
@@ -129,7 +129,7 @@ def check_admm_scenario(scenario, fail: Callable[[str, str], None]) -> None:
             or spec.export_max_kw is not None:
         fail("admm.prices", "prices and import/export limits belong to `coupling: market`")
     if spec.prices is not None:
-        from vpp.runs.prices import check_price_values
+        from vpp.runs.scenario.prices import check_price_values
 
         check_price_values(spec.prices, scenario.steps, "admm.prices", fail)
 
@@ -154,7 +154,7 @@ def window_steps(scenario) -> int:
 
 def price_series(scenario, scenario_path: Path | None = None) -> list[float] | None:
     """The market prices per step (EUR/MWh) of ``coupling: market``; None otherwise."""
-    from vpp.runs.prices import step_prices
+    from vpp.runs.scenario.prices import step_prices
 
     spec = scenario.admm
     if spec is None or spec.prices is None:

@@ -2,7 +2,7 @@
 on their own, in a closed loop with the swing equation (with and without the VPP), or on a
 replayed recording (open loop). Writes ``summary.json``, ``timeline.csv`` and the trace;
 when sites sold capacity (``grid.response[i].sold``), their delivery is settled
-(``runs/delivery.py``) and ``delivery.csv`` written.
+(``runs/modes/grid_event/delivery.py``) and ``delivery.csv`` written.
 
 The scenario's sites become frequency-responsive sites: a site's first battery backs its
 service, its loads (``load``, ``curtailable-load``) at the first step are its sheddable
@@ -25,9 +25,7 @@ from vpp.agents.frequency.site import DeferredBookkeeping, FrequencySiteAgent
 from vpp.coordination.frequency import presets
 from vpp.coordination.frequency.rule import SiteFrequencyRule
 from vpp.physics.frequency import GridParams, LossOfInfeed
-from vpp.runs.data_files import check_size
-from vpp.runs.delivery import settle, sold_sites
-from vpp.runs.devices import (
+from vpp.runs.fleet.devices import (
     BatterySpec,
     CurtailableLoadSpec,
     LoadSpec,
@@ -35,9 +33,11 @@ from vpp.runs.devices import (
     WindSpec,
     build_device,
 )
-from vpp.runs.frequency_rig import AGGREGATOR_ADDRESS, GRID_ADDRESS, FrequencyRig
-from vpp.runs.grid_spec import GridSpec, ReplaySpec
+from vpp.runs.modes.grid_event.delivery import settle, sold_sites
+from vpp.runs.modes.grid_event.rig import AGGREGATOR_ADDRESS, GRID_ADDRESS, FrequencyRig
 from vpp.runs.scenario import Scenario, ScenarioError, resolve, step_times
+from vpp.runs.scenario.data_files import check_size
+from vpp.runs.scenario.grid import GridSpec, ReplaySpec
 
 log = logging.getLogger(__name__)
 
@@ -368,7 +368,7 @@ def run_grid(scenario: Scenario, run_dir: Path, scenario_path: Path | None = Non
                                 "at `$.grid`")
         summary = {"scenario": scenario.name, "kind": "volt-var"}
     if grid.voltage is not None:
-        from vpp.runs.voltage_day import run_voltage_day
+        from vpp.runs.modes.volt_var import run_voltage_day
 
         summary["voltage"] = run_voltage_day(scenario, Path(run_dir), scenario_path)
         (Path(run_dir) / "summary.json").write_text(json.dumps(summary, indent=2) + "\n",

@@ -39,10 +39,10 @@ from vpp.agents.runtime.curve import HandshakeWatch, chain
 from vpp.agents.runtime.host import Host, SocketSetup
 from vpp.agents.runtime.loop import EventLoop
 from vpp.agents.runtime.trace import TraceRecorder, TraceWriteError, shard_path
-from vpp.runs.devices import build_devices
-from vpp.runs.distributed import AGGREGATOR_HOST, scenario_digest
-from vpp.runs.local_response import LocalFrequency, LocalResponse
-from vpp.runs.plugins import site_strategy
+from vpp.runs.fleet.devices import build_devices
+from vpp.runs.fleet.strategies import site_strategy
+from vpp.runs.placement.local_response import LocalFrequency, LocalResponse
+from vpp.runs.placement.remote import AGGREGATOR_HOST, scenario_digest
 from vpp.runs.scenario import AdmmSpec, Scenario, ScenarioError, SiteSpec, step_times
 
 log = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ def host_name_for(sites: Sequence[str]) -> str:
 
 def _with_own_sites(scenario: Scenario, own_sites: Sequence[SiteSpec] | None) -> Scenario:
     """``scenario`` with each entry this process has its own description of (its site
-    file's, checked equal by :func:`vpp.runs.site_file.check_against`) taken from there."""
+    file's, checked equal by :func:`vpp.runs.placement.site_file.check_against`) taken from there."""
     if own_sites is None:
         return scenario
     mine = {spec.name: spec for spec in own_sites}
@@ -146,7 +146,7 @@ def build_remote_admm_sites(scenario: Scenario, names: Sequence[str], where: str
     of the one-process run; return them with their positions among the scenario's sites.
     ``own_sites`` as for :func:`build_remote_sites`; ADMM sites load no plug-ins."""
     from vpp.agents.admm.remote import RemoteAdmmSite
-    from vpp.runs.admm_sites import SitePlanner, window_steps
+    from vpp.runs.modes.admm.sites import SitePlanner, window_steps
 
     scenario = _with_own_sites(scenario, own_sites)
     horizon = min(window_steps(scenario), scenario.steps)
@@ -275,8 +275,8 @@ def serve_sites(scenario: Scenario, names: Sequence[str], connect: str, *,
     Args:
         out_dir: the run directory for this process's shard (default:
             ``vpp-output/<the aggregator's run name>``), claimed
-            (:func:`vpp.runs.outputs.claim`, lock ``site-<host>``) before anything else
-            (raising :class:`~vpp.runs.outputs.OutputError`), the default one once
+            (:func:`vpp.runs.record.claim.claim`, lock ``site-<host>``) before anything else
+            (raising :class:`~vpp.runs.record.claim.OutputError`), the default one once
             welcomed (then exit code 1). Either way the shard is opened once the
             aggregator welcomed this process.
         host_name: the host's name (default ``site-<first site>``).
@@ -295,7 +295,7 @@ def serve_sites(scenario: Scenario, names: Sequence[str], connect: str, *,
         allow_plugins, own_sites: as for :func:`build_remote_sites` (``own_sites``: the
             site file's entries when ``scenario`` came from the aggregator).
     """
-    from vpp.runs.outputs import OutputError, claim, disk_full
+    from vpp.runs.record.claim import OutputError, claim, disk_full
 
     settings = settings or LinkSettings()
     build = build_remote_admm_sites if scenario.coordination == "admm" else build_remote_sites

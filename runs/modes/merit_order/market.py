@@ -25,8 +25,8 @@ from vpp.markets.day_ahead import AuctionRules
 from vpp.markets.messages import AncillaryAward, AncillaryOffer, HourPosition
 from vpp.markets.residual import price_taking_curves
 from vpp.markets.vpp_offer import storage_reserve_mw
-from vpp.runs.devices import BatterySpec, EVSpec, ShiftableLoadSpec
-from vpp.runs.market_plan import PlannedPosition, follow_plan, plan_day_ahead
+from vpp.runs.fleet.devices import BatterySpec, EVSpec, ShiftableLoadSpec
+from vpp.runs.modes.merit_order.plan import PlannedPosition, follow_plan, plan_day_ahead
 
 MARKET_TIMEOUT_S = 30.0
 """Wall time allowed for the bids to be acknowledged, and again for the results."""
@@ -34,7 +34,7 @@ MARKET_TIMEOUT_S = 30.0
 
 def check_market_scenario(scenario, fail) -> None:
     """The checks of a scenario with a ``market`` section; ``fail(path, message)``."""
-    from vpp.runs.prices import check_price_values
+    from vpp.runs.scenario.prices import check_price_values
 
     if scenario.coordination != "merit_order":
         fail("market", "the sold position is dispatched by the merit-order negotiation: "
@@ -72,14 +72,14 @@ def check_market_scenario(scenario, fail) -> None:
                      f"a {'shiftable-load' if isinstance(dev, ShiftableLoadSpec) else 'ev'}'s energy "
                      f"over its window needs a bid that links hours, which hourly "
                      f"day-ahead curves cannot say: it cannot be offered day-ahead")
-    from vpp.runs.market_plan import check_plan
+    from vpp.runs.modes.merit_order.plan import check_plan
 
     check_plan(scenario, fail)
 
 
 def hourly_prices(scenario, scenario_path: Path | None) -> list[float]:
     """The day-ahead price of each hour of the horizon (EUR/MWh)."""
-    from vpp.runs.prices import step_prices
+    from vpp.runs.scenario.prices import step_prices
 
     per_hour = 60 // scenario.step_minutes
     if scenario.market.day_ahead.prices.values_eur_mwh is not None:

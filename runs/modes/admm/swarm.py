@@ -1,7 +1,7 @@
 """The local swarm coordinated by ADMM (``coordination: admm``): plan by messages, deliver
 through the physics models.
 
-Like :class:`vpp.runs.swarm.SwarmModel`: two hosts in this process (``agg`` and ``sites``)
+Like :class:`vpp.runs.modes.merit_order.swarm.SwarmModel`: two hosts in this process (``agg`` and ``sites``)
 over ``inproc://``, a ``mesa.Model`` stepping simulated time, a ``DataCollector``, the
 trace. At the first step of each window the aggregator negotiates the window's schedules
 with every site over ZeroMQ (``docs/protocols/admm.md``); then, step by step, it announces
@@ -20,15 +20,20 @@ import mesa
 from vpp.agents.admm.dispatch import AdmmDispatchAggregator, AdmmDispatchSite
 from vpp.agents.runtime.loop import EventLoop
 from vpp.coordination.admm.protocol import AdmmResult
-from vpp.runs.admm_sites import (
+from vpp.runs.modes.admm.sites import (
     SitePlanner,
     admm_settings,
     coupling_for,
     price_series,
     window_steps,
 )
+from vpp.runs.modes.merit_order.swarm import (
+    STEP_TIMEOUT_S,
+    LocalSwarm,
+    SiteMember,
+    build_site_devices,
+)
 from vpp.runs.scenario import AdmmSpec, Scenario, ScenarioError, target_series
-from vpp.runs.swarm import STEP_TIMEOUT_S, LocalSwarm, SiteMember, build_site_devices
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +41,7 @@ log = logging.getLogger(__name__)
 class AdmmWindows:
     """What a run of a ``coordination: admm`` scenario does whether its sites are in this
     process (:class:`AdmmSwarmModel`) or in others
-    (:class:`vpp.runs.admm_distributed.AdmmAggregatorRun`): plan a window by negotiation when
+    (:class:`vpp.runs.modes.admm.distributed.AdmmAggregatorRun`): plan a window by negotiation when
     one starts, deliver it step by step, record each step.
 
     The run has ``scenario``, ``trace``, ``aggregator`` and ``step_index``; it calls

@@ -3,7 +3,7 @@
 The file is composed into YAML nodes first (an alias is a second reference to the same
 node, so composing is linear in the file's size), then measured: the number of nodes the
 document would have with every alias expanded and its depth, computed once per distinct
-node, without expanding anything. Only a document within :class:`~vpp.runs.limits.Limits`
+node, without expanding anything. Only a document within :class:`~vpp.runs.scenario.limits.Limits`
 is turned into Python objects. A "billion laughs" alias bomb is thus refused in about the
 time it takes to read it, and no message ever expands it.
 """
@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
-from vpp.runs.limits import Limits
+from vpp.runs.scenario.limits import Limits
 
 __all__ = ["YamlError", "read_yaml"]
 

@@ -29,8 +29,8 @@ from vpp.agents.runtime.host import Host, PeerLimiter, SocketSetup
 from vpp.agents.runtime.loop import EventLoop
 from vpp.agents.runtime.trace import TraceRecorder, shard_path
 from vpp.coordination.dispatch import Applied, StepCleared
+from vpp.runs.modes.merit_order.swarm import merit_order_totals
 from vpp.runs.scenario import Scenario, ScenarioError, reserve_series, target_series
-from vpp.runs.swarm import merit_order_totals
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ def scenario_digest(scenario: Scenario) -> str:
 def check_distributable(scenario: Scenario) -> None:
     """Raise ScenarioError unless the scenario can run with its sites in other processes.
 
-    Site processes run the merit-order contract net and ADMM (``vpp.runs.admm_distributed``);
+    Site processes run the merit-order contract net and ADMM (``vpp.runs.modes.admm.distributed``);
     market sections and grid events run in one process for now (the error names the field
     that asks for them).
     """
@@ -354,10 +354,10 @@ class AggregatorRun:
 
 def aggregator_run(scenario: Scenario, out_dir: Path | str, **kwargs) -> AggregatorRun:
     """The aggregator of ``scenario``'s distributed run: the ADMM one
-    (:class:`vpp.runs.admm_distributed.AdmmAggregatorRun`) for ``coordination: admm``, else
+    (:class:`vpp.runs.modes.admm.distributed.AdmmAggregatorRun`) for ``coordination: admm``, else
     :class:`AggregatorRun` (``kwargs`` as theirs)."""
     if scenario.coordination == "admm":
-        from vpp.runs.admm_distributed import AdmmAggregatorRun
+        from vpp.runs.modes.admm.distributed import AdmmAggregatorRun
 
         return AdmmAggregatorRun(scenario, out_dir, **kwargs)
     return AggregatorRun(scenario, out_dir, **kwargs)

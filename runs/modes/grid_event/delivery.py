@@ -30,13 +30,13 @@ from vpp.markets.ancillary import (
     PenaltyRules,
     assess_delivery,
 )
-from vpp.runs.grid_spec import GridSpec, ResponseSpec
 from vpp.runs.scenario import Scenario
+from vpp.runs.scenario.grid import GridSpec, ResponseSpec
 
 
 def sold_sites(scenario: Scenario) -> dict[str, ResponseSpec]:
     """The sites that sold capacity, by name, with their response group (the first group
-    matching the site, as in ``vpp.runs.grid_event.build_sites``)."""
+    matching the site, as in ``vpp.runs.modes.grid_event.event.build_sites``)."""
     grid = scenario.grid
     assert grid is not None
     out: dict[str, ResponseSpec] = {}

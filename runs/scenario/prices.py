@@ -19,8 +19,7 @@ def step_prices(prices, scenario, scenario_path: Path | None, field: str) -> lis
     if prices.values_eur_mwh is not None:
         return [float(v) for v in prices.values_eur_mwh[: scenario.steps]]
     import pandas as pd
-
-    from vpp.runs.data_files import numeric_column, read_csv, time_column
+    from vpp.runs.scenario.data_files import numeric_column, read_csv, time_column
 
     where = resolve(scenario_path, prices.csv, f"{field}.csv")
     frame = read_csv(where, f"{field}.csv")

@@ -22,9 +22,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import msgspec
-
 from vpp.coordination.voltage.volt_var import VoltVarCurve
-from vpp.runs.devices import (
+from vpp.runs.fleet.devices import (
     BatterySpec,
     CurtailableLoadSpec,
     LoadSpec,
@@ -114,8 +113,7 @@ def load_scales(scenario: Scenario, scenario_path: Path | None) -> list[float]:
         return [voltage.load_scale] * scenario.steps
     import numpy as np
     import pandas as pd
-
-    from vpp.runs.data_files import numeric_column, read_csv, time_column
+    from vpp.runs.scenario.data_files import numeric_column, read_csv, time_column
 
     spec = voltage.load
     where = resolve(scenario_path, spec.csv, "grid.voltage.load.csv")

@@ -2,7 +2,7 @@
 response (see ``docs/protocols/frequency.md`` and ``docs/scenarios.md``), and Volt-VAR on
 a feeder over the scenario's steps (``voltage:``, ``docs/protocols/voltage.md``).
 
-A scenario with a ``grid:`` section is run by ``runs/grid_event.py``: the scenario's sites
+A scenario with a ``grid:`` section is run by ``runs/modes/grid_event/event.py``: the scenario's sites
 become frequency-responsive sites (their first battery backs the service, their loads are
 sheddable, their PV and wind curtailable), and ``response`` says which rules each uses.
 """
@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 import msgspec
-
 from vpp.coordination.frequency import presets
 from vpp.coordination.frequency.specs import (
     CurtailmentSpec,
@@ -97,7 +96,7 @@ class FeederLoadSpec(msgspec.Struct, **_Strict):
 
 
 class VoltageSpec(msgspec.Struct, **_Strict):
-    """Volt-VAR over the scenario's steps on a pandapower feeder (``runs/voltage_day.py``,
+    """Volt-VAR over the scenario's steps on a pandapower feeder (``runs/modes/volt_var.py``,
     ``docs/protocols/voltage.md``).
 
     ``sites``: scenario site -> feeder bus name; each site's PV and batteries make one

@@ -13,12 +13,11 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import msgspec
-
 from vpp.markets.trading.risk import RiskLimits
 from vpp.markets.trading.types import Fees, StorageSpec
-from vpp.runs.checks import check_numbers
-from vpp.runs.limits import Limits
 from vpp.runs.scenario import BUNDLED, ScenarioError, current_limits, read_mapping
+from vpp.runs.scenario.limits import Limits
+from vpp.runs.scenario.numbers import check_numbers
 
 __all__ = ["BacktestScenario", "DEFAULT_BACKTEST", "load_backtest", "run", "write_report"]
 
@@ -105,7 +104,10 @@ def load_backtest(path: str | Path, limits: Limits | None = None) -> BacktestSce
 
 def market_data(spec: BacktestScenario):
     """The scenario's :class:`MarketData` (the days it asks for)."""
-    from vpp.markets.trading.market_data import de_lu_2019_market_data, simulated_market_data
+    from vpp.markets.trading.market_data import (
+        de_lu_2019_market_data,
+        simulated_market_data,
+    )
 
     d = spec.data
     kwargs = dict(intraday_volatility_eur_mwh=d.intraday_volatility_eur_mwh,
@@ -161,7 +163,7 @@ def run(spec: BacktestScenario, where: str = "<backtest>", agents: bool = False,
         allow_plugins: bool = False):
     """Build the traders and run the backtest; returns the :class:`BacktestResult`.
 
-    ``agents``: trade through the market agents over ZeroMQ (:mod:`vpp.runs.trading_agents`)
+    ``agents``: trade through the market agents over ZeroMQ (:mod:`vpp.runs.modes.backtest.agents`)
     instead of the engine's price-taking exchange. ``allow_plugins``: ``module:Class``
     traders may load (``--allow-plugins``).
     """
@@ -174,7 +176,7 @@ def run(spec: BacktestScenario, where: str = "<backtest>", agents: bool = False,
                              imbalance_penalty_eur_mwh=spec.imbalance_penalty_eur_mwh)
                for s in strategies(spec, where, allow_import=allow_plugins)]
     if agents:
-        from vpp.runs.trading_agents import run_with_agents
+        from vpp.runs.modes.backtest.agents import run_with_agents
 
         return run_with_agents(data, engines)
     return run_backtest(data, engines, spec.fees)
@@ -212,7 +214,6 @@ def write_report(result, out: Path, spec: BacktestScenario) -> list[Path]:
     import csv
 
     import numpy as np
-
     from vpp.markets.trading.performance import drawdown
 
     out.mkdir(parents=True, exist_ok=True)

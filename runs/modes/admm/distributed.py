@@ -19,9 +19,9 @@ import time
 from pathlib import Path
 
 from vpp.agents.admm.dispatch import AdmmDispatchAggregator
-from vpp.runs.admm_sites import coupling_for
-from vpp.runs.admm_swarm import AdmmWindows, admm_totals
-from vpp.runs.distributed import AggregatorRun, DistributedError
+from vpp.runs.modes.admm.sites import coupling_for
+from vpp.runs.modes.admm.swarm import AdmmWindows, admm_totals
+from vpp.runs.placement.remote import AggregatorRun, DistributedError
 from vpp.runs.scenario import Scenario
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ class AdmmAggregatorRun(AdmmWindows, AggregatorRun):
     """A ``coordination: admm`` scenario whose sites are other processes.
 
     It takes the arguments of :class:`~runs.distributed.AggregatorRun`; its summary has
-    the keys of the one-process ADMM run (``vpp.runs.admm_swarm``) plus the distributed ones
+    the keys of the one-process ADMM run (``vpp.runs.modes.admm.swarm``) plus the distributed ones
     (absent, lost, unstopped hosts, liveness events).
     """
 
