@@ -30,7 +30,6 @@ from typing import Literal, Union
 
 import msgspec
 import numpy as np
-
 from vpp.markets.data import PriceSeries
 
 __all__ = [

@@ -1,30 +1,31 @@
 """Market data: bundled historical prices, a real auction order book, simulated prices.
 
-Bundled files (in ``markets/data/``; provenance and licences in ``ATTRIBUTION.md``):
+Bundled series are read by the one time-series reader (:mod:`vpp.physics.timeseries`)
+through the catalogue of named datasets (:mod:`vpp.physics.datasets`; provenance and
+licences in the data folders' ``ATTRIBUTION.md``):
 
-* ``de_lu_2019_hourly_price_load_wind_solar.csv`` (in ``physics/data/``, shared with
-  planning: :data:`vpp.physics.datasets.DE_LU_2019_CSV`): DE-LU 2019, 8760 hours (UTC),
-  day-ahead price (EUR/MWh), load, solar and wind (MW).
-* ``ember_nl_day_ahead_2019_2024.csv``: Netherlands day-ahead price (EUR/MWh), hourly
-  UTC, 2019-2024.
-* ``omie_day_ahead_bid_curves_2009-01-02_hour1.txt``: every buy and sell step of the
-  MIBEL day-ahead auction, hour 1 of 2009-01-02 (prices in the file in c€/kWh).
+* ``de_lu_2019`` (``physics/data/de_lu_2019_hourly_price_load_wind_solar.csv``, shared
+  with planning): DE-LU 2019, 8760 hours (UTC), day-ahead price (EUR/MWh), load, solar and
+  wind (MW).
+* ``ember_nl_2019_2024`` (``markets/data/ember_nl_day_ahead_2019_2024.csv``): Netherlands
+  day-ahead price (EUR/MWh), hourly UTC, 2019-2024 (two source gaps, kept).
+* ``omie_day_ahead_bid_curves_2009-01-02_hour1.txt`` (not a time series; read here): every
+  buy and sell step of the MIBEL day-ahead auction, hour 1 of 2009-01-02 (prices in the
+  file in c€/kWh).
 
 Timestamps are ``numpy.datetime64[s]`` in UTC (naive, UTC by convention).
-The loaders use the standard ``csv`` module and numpy only.
 """
 
 from __future__ import annotations
 
-import csv
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import msgspec
 import numpy as np
-
-from vpp.physics.datasets import DE_LU_2019_CSV
+from vpp.physics.datasets import DE_LU_2019_CSV, dataset, read_dataset
+from vpp.physics.timeseries import read_series
 
 __all__ = [
     "DATA_DIR",
@@ -55,6 +56,8 @@ class PriceSeries:
     timestamps_utc: np.ndarray
     price_eur_mwh: np.ndarray
     source: str
+    currency: str = "EUR"
+    """The prices' currency (``price_eur_mwh`` holds prices per MWh in it)."""
 
     def __len__(self) -> int:
         return int(self.price_eur_mwh.size)
@@ -103,59 +106,43 @@ class OmieCurves:
         return float(self.price_eur_mwh[self.matched & ~self.is_buy].max())
 
 
-def _utc(stamps: list[str], field: str) -> np.ndarray:
-    """ISO strings (optionally ending in Z) to datetime64[s]; ValueError names the field."""
-    try:
-        return np.array([s.rstrip("Z") for s in stamps], dtype="datetime64[s]")
-    except ValueError as err:
-        raise ValueError(f"{field}: cannot parse timestamps ({err})") from err
+def _stamps(times) -> np.ndarray:
+    """UTC instants as naive ``datetime64[s]``."""
+    return np.asarray(times.tz_convert("UTC").tz_localize(None).values, dtype="datetime64[s]")
 
 
-def _column(rows: list[list[str]], index: int, field: str) -> np.ndarray:
-    """One numeric CSV column as float64; ValueError names the column."""
-    try:
-        return np.array([row[index] for row in rows], dtype=np.float64)
-    except (ValueError, IndexError) as err:
-        raise ValueError(f"{field}: bad numeric value ({err})") from err
+def _series(name: str, path: Path | str | None):
+    """Dataset ``name`` (cached), or a file laid out like it at ``path``."""
+    if path is None:
+        return read_dataset(name)
+    return read_series(dataset(name).mapping, Path(path))
 
 
-def _read_csv(path: Path, expected: list[str]) -> list[list[str]]:
-    """Rows of a CSV whose header must start with ``expected``."""
-    with open(path, newline="", encoding="utf-8-sig") as handle:
-        reader = csv.reader(handle)
-        header = next(reader)
-        if header[: len(expected)] != expected:
-            raise ValueError(f"{path.name}: header {header} does not start with {expected}")
-        return [row for row in reader if row]
-
-
-def load_de_lu_2019(path: Path | str = DE_LU_2019_CSV) -> SystemSeries:
-    """Load the DE-LU 2019 hourly price/load/wind/solar file (8760 rows, UTC)."""
-    names = [
-        "timestamp_utc", "price_eur_mwh", "load_actual_entsoe_mw", "load_forecast_entsoe_mw",
-        "grid_load_smard_mw", "solar_mw", "wind_onshore_mw", "wind_offshore_mw",
-    ]
-    rows = _read_csv(Path(path), names)
-    cols = [_column(rows, i, name) for i, name in enumerate(names) if i > 0]
-    return SystemSeries(_utc([r[0] for r in rows], "timestamp_utc"), *cols)
+def load_de_lu_2019(path: Path | str | None = None) -> SystemSeries:
+    """Load the DE-LU 2019 hourly price/load/wind/solar file (8760 rows, UTC): the bundled
+    ``de_lu_2019`` dataset, or a file of the same layout at ``path``."""
+    s = _series("de_lu_2019", None if path is None or Path(path) == DE_LU_2019_CSV else path)
+    names = ["price_eur_mwh", "load_actual_entsoe_mw", "load_forecast_entsoe_mw",
+             "grid_load_smard_mw", "solar_mw", "wind_onshore_mw", "wind_offshore_mw"]
+    return SystemSeries(_stamps(s.times), *(np.array(s.values[n]) for n in names))
 
 
 def load_ember_nl(
-    path: Path | str = EMBER_NL_CSV, first_year: int | None = None, last_year: int | None = None
+    path: Path | str | None = None, first_year: int | None = None, last_year: int | None = None
 ) -> PriceSeries:
-    """Load the Netherlands day-ahead prices (UTC), optionally only ``first_year..last_year``."""
-    rows = _read_csv(
-        Path(path), ["Country", "Datetime (UTC)", "Datetime (Local)", "Price (EUR/MWhe)"]
-    )
-    stamps = _utc([r[1] for r in rows], "Datetime (UTC)")
-    price = _column(rows, 3, "Price (EUR/MWhe)")
+    """Load the Netherlands day-ahead prices (UTC), optionally only ``first_year..last_year``
+    (the bundled ``ember_nl_2019_2024`` dataset, or a file of its layout at ``path``)."""
+    s = _series("ember_nl_2019_2024", None if path is None or Path(path) == EMBER_NL_CSV
+                else path)
+    stamps = _stamps(s.times)
+    price = np.array(s.values["price"])
     years = stamps.astype("datetime64[Y]").astype(int) + 1970
     keep = np.ones(years.size, dtype=bool)
     if first_year is not None:
         keep &= years >= first_year
     if last_year is not None:
         keep &= years <= last_year
-    return PriceSeries(stamps[keep], price[keep], "Ember NL day-ahead (ENTSO-E)")
+    return PriceSeries(stamps[keep], price[keep], "Ember NL day-ahead (ENTSO-E)", s.currency)
 
 
 def _spanish_number(text: str, field: str) -> float:

@@ -1,4 +1,10 @@
-"""Battery energy storage: efficiencies, state-of-charge and power limits, heat, ageing.
+"""Battery energy storage: the one battery description, and the physics model of it.
+
+:class:`BatteryParams` describes a battery once, for every layer: this module's
+:class:`Battery` simulates it, ADMM's site model (``vpp.coordination.admm``) and the
+planning LPs (``vpp.coordination.planning``) take the same record as their battery and read
+the fields they need (the derived energy bounds ``e_min_kwh`` ... and the per-kWh
+``degradation_eur_kwh`` are properties, so they cannot disagree with the fields).
 
 Sign convention: positive power is discharge (injection into the grid), negative is
 charge. Units: kW, kWh, hours. Charging at ``P < 0`` for ``dt`` stores
@@ -13,7 +19,7 @@ derates power near its temperature limits.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass, field
 from typing import NamedTuple
 
 from vpp.physics._validate import finite, fraction, non_negative, ordered, positive
@@ -44,7 +50,27 @@ class DegradationParams:
 
 @dataclass(frozen=True, slots=True)
 class BatteryParams:
-    """Ratings of a battery. Fractions are of the (current) usable capacity."""
+    """One battery, as physics, ADMM and planning all see it (validated once).
+
+    Fractions (``soc_*``) are of the usable capacity (the current one, once ageing shrinks
+    it). Ratings: ``capacity_kwh``, ``p_charge_max_kw`` and ``p_discharge_max_kw`` (both
+    >= 0, at the terminals), ``eta_c`` and ``eta_d`` (charging stores ``eta_c * P * dt``,
+    discharging draws ``P * dt / eta_d``), the state-of-charge window ``soc_min`` ..
+    ``soc_max`` and the initial ``soc_init``. Physics only: ``c_rate_max`` (per hour),
+    ``thermal``, ``degradation`` (a BLAST-Lite ageing model) and ``ambient_c``.
+
+    Keyword-only, for the layers that plan over a horizon:
+
+    - ``soc_final_min``: the least state of charge at the end of a plan's horizon (None:
+      ``soc_init``, so a plan cannot sell energy it did not buy);
+    - ``degradation_eur_mwh``: a flat cost per MWh of throughput, charge plus discharge,
+      paid by the ADMM and planning problems and bid by the physics model's flexibility;
+      with an ageing model (``degradation``) the cost is BLAST-Lite's instead
+      (:attr:`Battery.degradation_cost_per_kwh`), so the two are not given together;
+    - ``wear_eur_kw2h``: a quadratic wear cost, ``wear * (c^2 + d^2) * dt`` EUR, paid by
+      ADMM's local problem (the planning LPs are linear and leave it out);
+    - ``name``: how error messages name the battery (``battery.soc_min must ...``).
+    """
 
     capacity_kwh: float
     p_charge_max_kw: float
@@ -58,29 +84,78 @@ class BatteryParams:
     thermal: ThermalParams | None = None
     degradation: DegradationParams | None = None
     ambient_c: float = 25.0
+    _: KW_ONLY
+    soc_final_min: float | None = None
+    degradation_eur_mwh: float = 0.0
+    wear_eur_kw2h: float = 0.0
+    name: str = field(default="battery", compare=False)
 
     def __post_init__(self) -> None:
-        positive("battery.capacity_kwh", self.capacity_kwh)
-        non_negative("battery.p_charge_max_kw", self.p_charge_max_kw)
-        non_negative("battery.p_discharge_max_kw", self.p_discharge_max_kw)
-        fraction("battery.eta_c", self.eta_c, open_low=True)
-        fraction("battery.eta_d", self.eta_d, open_low=True)
-        fraction("battery.soc_min", self.soc_min)
-        fraction("battery.soc_max", self.soc_max)
-        fraction("battery.soc_init", self.soc_init)
-        ordered("battery.soc_min", self.soc_min, "battery.soc_max", self.soc_max)
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"battery.name must be a non-empty string, got {self.name!r}")
+        n = self.name
+        positive(f"{n}.capacity_kwh", self.capacity_kwh)
+        non_negative(f"{n}.p_charge_max_kw", self.p_charge_max_kw)
+        non_negative(f"{n}.p_discharge_max_kw", self.p_discharge_max_kw)
+        fraction(f"{n}.eta_c", self.eta_c, open_low=True)
+        fraction(f"{n}.eta_d", self.eta_d, open_low=True)
+        fraction(f"{n}.soc_min", self.soc_min)
+        fraction(f"{n}.soc_max", self.soc_max)
+        fraction(f"{n}.soc_init", self.soc_init)
+        ordered(f"{n}.soc_min", self.soc_min, f"{n}.soc_max", self.soc_max)
         if not self.soc_min <= self.soc_init <= self.soc_max:
             raise ValueError(
-                f"battery.soc_init must be in [soc_min, soc_max] = "
+                f"{n}.soc_init must be in [soc_min, soc_max] = "
                 f"[{self.soc_min!r}, {self.soc_max!r}], got {self.soc_init!r}"
             )
+        if self.soc_final_min is not None:
+            fraction(f"{n}.soc_final_min", self.soc_final_min)
+            if not self.soc_min <= self.soc_final_min <= self.soc_max:
+                raise ValueError(
+                    f"{n}.soc_final_min must be in [soc_min, soc_max] = "
+                    f"[{self.soc_min!r}, {self.soc_max!r}], got {self.soc_final_min!r}"
+                )
         if self.c_rate_max is not None:
-            positive("battery.c_rate_max", self.c_rate_max)
-        finite("battery.ambient_c", self.ambient_c)
+            positive(f"{n}.c_rate_max", self.c_rate_max)
+        finite(f"{n}.ambient_c", self.ambient_c)
+        non_negative(f"{n}.degradation_eur_mwh", self.degradation_eur_mwh)
+        non_negative(f"{n}.wear_eur_kw2h", self.wear_eur_kw2h)
         if self.degradation is not None:
             d = self.degradation
-            non_negative("battery.degradation.capex_per_kwh", d.capex_per_kwh)
-            fraction("battery.degradation.eol_capacity_fraction", d.eol_capacity_fraction)
+            non_negative(f"{n}.degradation.capex_per_kwh", d.capex_per_kwh)
+            fraction(f"{n}.degradation.eol_capacity_fraction", d.eol_capacity_fraction)
+            if self.degradation_eur_mwh > 0.0:
+                raise ValueError(
+                    f"{n}.degradation_eur_mwh must be 0 with an ageing model ({n}.degradation): "
+                    f"the throughput cost is then BLAST-Lite's, got {self.degradation_eur_mwh!r}"
+                )
+
+    # -- derived views (properties: they follow the fields) ---------------------------
+    @property
+    def e_min_kwh(self) -> float:
+        """The least stored energy (kWh), ``soc_min * capacity_kwh``."""
+        return self.soc_min * self.capacity_kwh
+
+    @property
+    def e_max_kwh(self) -> float:
+        """The most stored energy (kWh), ``soc_max * capacity_kwh``."""
+        return self.soc_max * self.capacity_kwh
+
+    @property
+    def e_init_kwh(self) -> float:
+        """The stored energy at the start (kWh), ``soc_init * capacity_kwh``."""
+        return self.soc_init * self.capacity_kwh
+
+    @property
+    def e_final_min_kwh(self) -> float:
+        """The least stored energy at the end of a plan's horizon (kWh)."""
+        soc = self.soc_init if self.soc_final_min is None else self.soc_final_min
+        return soc * self.capacity_kwh
+
+    @property
+    def degradation_eur_kwh(self) -> float:
+        """The flat throughput cost per kWh (EUR/kWh), ``degradation_eur_mwh / 1000``."""
+        return self.degradation_eur_mwh / 1000.0
 
 
 class BatteryState(NamedTuple):
@@ -122,7 +197,7 @@ class Battery:
         d = params.degradation
         if d is None:
             self._deg = None
-            self._cost = 0.0
+            self._cost = params.degradation_eur_kwh
         else:
             self._deg = BlastDegradation(d.model, d.update_interval_h, d.degradation_scalar)
             self._cost = degradation_cost_per_kwh(d.capex_per_kwh, d.eol_capacity_fraction,
@@ -151,7 +226,8 @@ class Battery:
 
     @property
     def degradation_cost_per_kwh(self) -> float:
-        """Marginal ageing cost per kWh of throughput (0 when ageing is not modelled)."""
+        """Marginal cost per kWh of throughput: BLAST-Lite's with an ageing model, else the
+        description's flat ``degradation_eur_kwh`` (0 by default)."""
         return self._cost
 
     def _limits(self) -> tuple[float, float, float]:
@@ -173,7 +249,7 @@ class Battery:
     def step(self, setpoint_kw: float, dt_h: float) -> BatteryState:
         """Deliver as much of ``setpoint_kw`` as limits allow for ``dt_h`` hours."""
         if not dt_h > 0.0:
-            raise ValueError(f"battery.dt_h must be > 0, got {dt_h!r}")
+            raise ValueError(f"{self.params.name}.dt_h must be > 0, got {dt_h!r}")
         pch, pdis, derate = self._limits()
         e = self.energy_kwh
         cap = self._cap
@@ -231,7 +307,7 @@ class Battery:
         stored energy above ``soc_min`` times ``eta_d``; at least minus the room below
         ``soc_max`` divided by ``eta_c``. They are exact for one-directional schedules.
         """
-        check_horizon(horizon, dt_h, "battery")
+        check_horizon(horizon, dt_h, self.params.name)
         pch, pdis, _ = self._limits()
         e_up = max(self.energy_kwh - self._smin * self._cap, 0.0) * self._eta_d
         e_dn = max(self._smax * self._cap - self.energy_kwh, 0.0) / self._eta_c

@@ -1,4 +1,5 @@
-"""Battery degradation with NREL's BLAST-Lite (``pip install blast-lite``, ``import blast``).
+"""Battery degradation with NREL's BLAST-Lite (the ``ageing`` extra:
+``pip install 'vpp-swarm[ageing]'``; ``import blast``).
 
 :class:`BlastDegradation` records (time, state of charge, cell temperature) samples as a
 simulation runs (plain list appends, cheap enough for the battery's step) and every
@@ -18,6 +19,7 @@ import logging
 import math
 
 from vpp.physics._validate import finite, fraction, non_negative, positive
+from vpp.physics.extras import require
 
 log = logging.getLogger(__name__)
 
@@ -25,14 +27,15 @@ DEFAULT_MODEL = "Nmc111_Gr_Kokam75Ah_Battery"
 
 
 def _model_class(name: str) -> type:
-    import blast.models
+    blast_models = require("ageing", "battery ageing (a battery's degradation:)",
+                           "blast.models")
 
-    available = blast.models.available_models()
+    available = blast_models.available_models()
     if name not in available:
         raise ValueError(
             f"battery.degradation.model must be one of {sorted(available)}, got {name!r}"
         )
-    return getattr(blast.models, name)
+    return getattr(blast_models, name)
 
 
 class BlastDegradation:

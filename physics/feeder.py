@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from vpp.physics._validate import finite, non_negative
+from vpp.physics.extras import require
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -41,7 +42,7 @@ class FeederResult:
 
 
 def _create(network: str):
-    import pandapower.networks as pn
+    pn = require("grid", "the feeder power flow (a scenario's grid:)", "pandapower.networks")
 
     if network == "cigre_lv":
         return pn.create_cigre_network_lv()
@@ -57,10 +58,10 @@ class Feeder:
 
     def __init__(self, sites: Mapping[str, str], network: str = "cigre_lv",
                  base_load_scale: float = 1.0) -> None:
+        self._net = _create(network)     # first: it says so when pandapower is missing
         import pandapower as pp
 
         self.network = network
-        self._net = _create(network)
         non_negative("feeder.base_load_scale", base_load_scale)
         self._net.load["scaling"] = float(base_load_scale)
         names = self._net.bus["name"].tolist()

@@ -1,12 +1,16 @@
 """Plots of a run as PNGs, drawn from the same views as the trace explorer (so any traced
 run can be plotted again): clock time on the x axis, units on every axis, one colour per
-site, unserved energy and shedding stages marked and labelled, tolerances drawn."""
+site, unserved energy and shedding stages marked and labelled, tolerances drawn.
+
+matplotlib is the ``plots`` extra: without it each ``plot_*`` raises
+:class:`~vpp.physics.extras.MissingExtra` before reading anything."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from vpp.physics.extras import require
 from vpp.runs.explorer import studies, views
 from vpp.runs.explorer.record import RunRecord
 
@@ -14,8 +18,7 @@ DPI = 110
 
 
 def _pyplot():
-    import matplotlib
-
+    matplotlib = require("plots", "drawing PNG plots")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -52,6 +55,7 @@ def _time_axis(ax, x: list) -> None:
 
 def plot_run(run_dir: Path | str, out: Path | str | None = None) -> Path:
     """Draw ``dispatch.png`` (:func:`run_figure`). Returns the file written."""
+    _pyplot()                                   # the plots extra, before reading the run
     return _save(run_figure(run_dir), Path(out) if out else Path(run_dir) / "dispatch.png")
 
 
@@ -138,6 +142,7 @@ def plot_rounds(run_dir: Path | str, out: Path | str | None = None) -> Path:
     Raises:
         ValueError: when the trace holds no ADMM rounds.
     """
+    _pyplot()                                   # the plots extra, before reading the run
     return _save(rounds_figure(run_dir), Path(out) if out else Path(run_dir) / "rounds.png")
 
 
@@ -183,6 +188,7 @@ def plot_frequency(run_dir: Path | str, out: Path | str | None = None) -> Path:
     Raises:
         ValueError: when the trace holds no frequency samples.
     """
+    _pyplot()                                   # the plots extra, before reading the run
     return _save(frequency_figure(run_dir),
                  Path(out) if out else Path(run_dir) / "frequency.png")
 
@@ -258,6 +264,7 @@ def plot_voltage(run_dir: Path | str, out: Path | str | None = None) -> Path:
     Raises:
         ValueError: when the run has no Volt-VAR study.
     """
+    _pyplot()                                   # the plots extra, before reading the run
     return _save(voltage_figure(run_dir), Path(out) if out else Path(run_dir) / "voltage.png")
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from vpp.runs.modes.base import Mode, ModeRun, RunContext
+from vpp.runs.placement.base import RunStopped
 from vpp.runs.record import RunRecord
 from vpp.runs.record.manifest import new_manifest
 
@@ -25,9 +26,7 @@ log = logging.getLogger(__name__)
 
 
 class StepHook(Protocol):
-    """Something the runner calls around every step (a reloader, alert rules, metrics).
-    ``summary()`` (optional) adds keys to the run's summary; ``close()`` (optional) is
-    called once the run has ended, whatever happened."""
+    """Something the runner calls around every step (a reloader, alert rules, metrics)."""
 
     def before_step(self, step: int) -> None:
         """Called before step ``step`` runs."""
@@ -35,6 +34,14 @@ class StepHook(Protocol):
 
     def after_step(self, step: int) -> None:
         """Called once step ``step`` has run and been recorded."""
+        ...
+
+    def summary(self) -> dict[str, Any]:
+        """What the hook adds to the run's summary (``{}`` for nothing)."""
+        ...
+
+    def close(self) -> None:
+        """Called once the run has ended, whatever happened."""
         ...
 
 
@@ -48,6 +55,7 @@ class RunResult:
         mode: the mode's name.
         placement: the placement's name.
         figures: the figures the mode drew.
+        run: the mode's run object, closed (its agents and outcomes, to look at).
     """
 
     summary: dict[str, Any]
@@ -55,6 +63,7 @@ class RunResult:
     mode: str
     placement: str
     figures: list[Path] = field(default_factory=list)
+    run: Any = None
 
 
 class Runner:
@@ -85,15 +94,23 @@ class Runner:
     @property
     def placement_name(self) -> str:
         """The placement's name, as the manifest records it."""
-        return getattr(self.context.placement, "name", str(self.context.placement))
+        return self.context.placement.name
 
     def run(self, *, plot: bool = False) -> RunResult:
-        """Build, step, record and summarize the run; draw its figures when ``plot``."""
+        """Build, step, record and summarize the run; draw its figures when ``plot``.
+
+        A run that stops (:class:`~vpp.runs.placement.base.RunStopped`: a fleet gone, a
+        step that never ends) keeps its steps, writes the summary of what it did with the
+        reason (``stopped``), marks the manifest failed and raises. Any other error marks
+        the manifest failed with the reason, keeps the steps written, and raises.
+        """
         ctx = self.context
+        currency = _currency(self.scenario, ctx.scenario_path)  # before any work: mixed fail
         record = RunRecord(ctx.out_dir, new_manifest(
             mode=self.mode.name, placement=self.placement_name, scenario=self.scenario,
             seed=ctx.seed, scenario_file=ctx.scenario_path))
         t_build = time.perf_counter()
+        stopped: RunStopped | None = None
         try:
             run = self.run_obj = self.mode.build(self.scenario, ctx)
             try:
@@ -101,39 +118,91 @@ class Runner:
                     self.hooks += list(self.on_built(run) or ())
                 build_s = time.perf_counter() - t_build
                 t0 = time.perf_counter()
-                for k in range(run.steps):
-                    for hook in self.hooks:
-                        hook.before_step(k)
-                    step = run.step(k)
-                    record.step(k, run.step_time(k), step.row, step.sites)
-                    for hook in self.hooks:
-                        hook.after_step(k)
-                    if self.progress is not None:
-                        self.progress(k + 1, run.steps)
+                try:
+                    self._steps(run, record)
+                except RunStopped as exc:
+                    stopped = exc
                 steps_s = time.perf_counter() - t0
                 summary = run.summary()
-            finally:
-                run.close()
                 for hook in self.hooks:
-                    close = getattr(hook, "close", None)
-                    if close is not None:
-                        close()
+                    summary.update(hook.summary())
+            finally:
+                try:
+                    run.close()
+                finally:
+                    for hook in self.hooks:
+                        hook.close()
         except BaseException as exc:
             record.close_tables()
             record.manifest.details.update(ctx.meta)
             record.mark(f"{type(exc).__name__}: {exc}")
             raise
-        for hook in self.hooks:
-            part = getattr(hook, "summary", None)
-            if part is not None:
-                summary.update(part())
         summary.setdefault("mode", self.mode.name)
         summary.setdefault("placement", self.placement_name)
+        if currency is not None:
+            summary.setdefault("currency", currency)  # of every money figure (docs/data.md)
         summary["build_s"] = round(build_s, 4)
         summary["steps_s"] = round(steps_s, 4)
         summary["out_dir"] = str(ctx.out_dir)
         record.manifest.details.update(ctx.meta)
+        if stopped is not None:
+            summary["stopped"] = str(stopped)
+            record.finish(summary, error=str(stopped))
+            raise stopped
         record.finish(summary)
-        figures = self.mode.plot(ctx.out_dir) if plot else []
+        figures = self.mode.plot(ctx.out_dir, run) if plot else []
         return RunResult(summary, Path(ctx.out_dir), self.mode.name, self.placement_name,
-                         figures)
+                         figures, run)
+
+    def _steps(self, run: ModeRun, record: RunRecord) -> None:
+        """The step loop: hooks before, the step, its record, hooks after, progress."""
+        for k in range(run.steps):
+            for hook in self.hooks:
+                hook.before_step(k)
+            step = run.step(k)
+            record.step(k, run.step_time(k), step.row, step.sites)
+            for hook in self.hooks:
+                hook.after_step(k)
+            if self.progress is not None:
+                self.progress(k + 1, run.steps)
+
+
+def build_run(scenario: Any, out_dir: Path | str, *, scenario_path: Path | None = None,
+              seed: int | None = None, placement: Any = None,
+              **options: Any) -> tuple[Mode, ModeRun]:
+    """The mode of ``scenario`` and its run, built and not yet stepped: to drive it step
+    by step (``run.step(k)``, ``run.summary()``, then ``run.close()``), as tests and
+    benchmarks do. :class:`Runner` is what runs and records a whole run."""
+    from vpp.runs import modes
+    from vpp.runs.placement.local import LocalPlacement
+
+    mode = modes.select(scenario)
+    context = RunContext(Path(out_dir), getattr(scenario, "seed", 0) if seed is None else seed,
+                         scenario_path, placement or LocalPlacement(), options=dict(options))
+    return mode, mode.build(scenario, context)
+
+
+def run_scenario(scenario: Any, out_dir: Path | str, *, scenario_path: Path | None = None,
+                 seed: int | None = None, placement: Any = None,
+                 hooks: Sequence[StepHook] = (), plot: bool = False,
+                 **options: Any) -> RunResult:
+    """Run ``scenario`` to its end into ``out_dir`` with :class:`Runner` (its mode
+    selected, one process unless ``placement`` says otherwise); return the result."""
+    from vpp.runs import modes
+    from vpp.runs.placement.local import LocalPlacement
+
+    mode = modes.select(scenario)
+    context = RunContext(Path(out_dir), getattr(scenario, "seed", 0) if seed is None else seed,
+                         scenario_path, placement or LocalPlacement(), options=dict(options))
+    return Runner(mode, scenario, context, hooks=hooks).run(plot=plot)
+
+
+def _currency(scenario: Any, scenario_path: Path | None) -> str | None:
+    """The currency of a scenario's money (its price data's; EUR by default); None for
+    something that is not a scenario."""
+    from vpp.runs.scenario import Scenario
+    from vpp.runs.scenario.prices import scenario_currency
+
+    if not isinstance(scenario, Scenario):
+        return None
+    return scenario_currency(scenario, scenario_path)

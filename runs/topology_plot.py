@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from vpp.coordination.hierarchy.layout import TreeView
+from vpp.physics.extras import require
 
 SERVED, UNSERVED = "#2e8b57", "#d62728"
 
@@ -23,8 +24,7 @@ def _kwh(value: float) -> str:
 
 def draw_topology(view: TreeView, out: Path | str, title: str = "") -> Path:
     """Write ``out`` (PNG): the tree of ``view``, served vs unserved energy per node."""
-    import matplotlib
-
+    matplotlib = require("plots", "drawing the topology PNG")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch, Rectangle

@@ -18,8 +18,6 @@ def small_scenario(tmp_path: Path, steps: int = 6, **changes) -> Path:
     """The default scenario cut to ``steps`` steps, written where the test wants it."""
     data = yaml.safe_load(DEFAULT_SCENARIO.read_text())
     data["steps"] = steps
-    profile = data["target"]["profile"]
-    profile["csv"] = str((DEFAULT_SCENARIO.parent / profile["csv"]).resolve())
     data.update(changes)
     path = tmp_path / "small.yaml"
     path.write_text(yaml.safe_dump(data))
@@ -111,3 +109,40 @@ def leftovers() -> list[str]:
     left = [cmdline(p) for p in descendants()]
     return [c for c in left if "multiprocessing.forkserver" not in c
             and "multiprocessing.resource_tracker" not in c]
+
+
+class AfterEachStep:
+    """A step hook for the runner (``run_scenario(..., hooks=[...])``) that calls
+    ``progress(steps done)`` once each step has run and been recorded."""
+
+    def __init__(self, progress) -> None:
+        self.progress = progress
+
+    def before_step(self, step: int) -> None:
+        """Nothing before a step."""
+
+    def after_step(self, step: int) -> None:
+        """``progress(step + 1)``."""
+        self.progress(step + 1)
+
+    def summary(self) -> dict:
+        """Nothing added to the summary."""
+        return {}
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+def listening_placement(bind: str, **kwargs):
+    """A :class:`~vpp.runs.placement.remote.RemotePlacement` whose fleet is returned as
+    soon as it listens, without waiting for any site: ``build_run`` then gives the run
+    (its aggregator, its fleet) before a site has joined, and the test drives the
+    joining (``run.fleet.loop``, ``run.fleet.wait_for_sites()``)."""
+    from vpp.runs.placement.remote import RemoteFleet, RemotePlacement
+
+    class Listening(RemotePlacement):
+        def open(self, scenario, context, sites):
+            self.fleet = RemoteFleet(scenario, context, self)
+            return self.fleet
+
+    return Listening(bind, **kwargs)

@@ -10,7 +10,8 @@ from vpp.agents.runtime.trace_reader import TraceReader
 from vpp.coordination.admm.driver import negotiate
 from vpp.coordination.admm.instances import random_sites, random_target
 from vpp.coordination.admm.messages import AdmmRound
-from vpp.coordination.admm.model import AdmmBattery, SiteModel
+from vpp.coordination.admm.model import SiteModel
+from vpp.physics.battery import BatteryParams
 from vpp.coordination.admm.protocol import AdmmSettings
 from vpp.coordination.admm.reference import solve_centralized
 from vpp.runs.bench.admm import AdmmSwarm, cost_gap_rel
@@ -87,8 +88,9 @@ def test_a_site_that_cannot_solve_answers_nothing_and_is_dropped(context):
     sites = random_sites(2, horizon=4, seed=3)
     coupling = random_target(sites, 3)
     # cannot charge, yet must end fuller than it starts: its local problem is infeasible
-    stuck = SiteModel("stuck", 4, 1.0, battery=AdmmBattery(
-        100.0, 0.0, 50.0, soc_init=0.2, soc_final_min=0.8))
+    stuck = SiteModel("stuck", 4, 1.0, battery=BatteryParams(
+        100.0, 0.0, 50.0, soc_init=0.2, soc_final_min=0.8, degradation_eur_mwh=20.0,
+        wear_eur_kw2h=1e-4))
     swarm = AdmmSwarm([*sites, stuck], AdmmSettings(deadline_ms=200), context=context)
     try:
         result = swarm.negotiate(coupling, 4, 1.0, timeout_s=60.0)

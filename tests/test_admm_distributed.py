@@ -8,12 +8,14 @@ import signal
 
 import numpy as np
 import pytest
+import vpp
 import yaml
 from vpp.agents.runtime.trace_reader import TraceReader
-from vpp.runs.modes.admm.distributed import AdmmAggregatorRun
-from vpp.runs.modes.admm.swarm import AdmmSwarmModel
-from vpp.runs.placement.remote import aggregator_run
-from vpp.runs.placement.spawn import deal, run_processes
+from vpp.runs.modes.admm.mode import AdmmRun
+from vpp.runs.placement.processes import ProcessesPlacement
+from vpp.runs.placement.remote import RemotePlacement
+from vpp.runs.placement.spawn import deal
+from vpp.runs.runner import build_run, run_scenario
 from vpp.runs.scenario import BUNDLED, load
 
 from tests.proc_helpers import leftovers, start_site, stop_all
@@ -30,8 +32,6 @@ def scenario_path(tmp_path_factory):
     data = yaml.safe_load((BUNDLED / "admm.yaml").read_text())
     data["steps"] = STEPS
     data["admm"]["window_steps"] = WINDOW
-    profile = data["target"]["profile"]
-    profile["csv"] = str((BUNDLED / profile["csv"]).resolve())
     path = tmp_path_factory.mktemp("scenario") / "admm-small.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
@@ -39,20 +39,18 @@ def scenario_path(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def one_process(scenario_path, tmp_path_factory):
-    model = AdmmSwarmModel(load(scenario_path), tmp_path_factory.mktemp("local"),
-                           scenario_path=scenario_path)
-    try:
-        summary = model.run()
-    finally:
-        model.close()
-    return model, summary
+    result = run_scenario(load(scenario_path), tmp_path_factory.mktemp("local"),
+                          scenario_path=scenario_path)
+    assert isinstance(result.run, AdmmRun)
+    return result.run, result.summary, result.out_dir
 
 
 def test_four_site_processes_give_the_one_process_plan_and_delivery(
         scenario_path, one_process, tmp_path):
-    model, local = one_process
+    model, local, local_dir = one_process
     out = tmp_path / "run"
-    remote = run_processes(scenario_path, out, 4)
+    remote = run_scenario(load(scenario_path), out, scenario_path=scenario_path,
+                          placement=ProcessesPlacement(4)).summary
     assert leftovers() == []
     assert remote["process_exit_codes"] == [0, 0, 0, 0]
     assert remote["processes"] == 4 and remote["lost_sites"] == []
@@ -69,7 +67,7 @@ def test_four_site_processes_give_the_one_process_plan_and_delivery(
     for key in ("target_kwh", "planned_kwh", "served_kwh", "unserved_kwh", "cost_eur",
                 "plan_deviation_kwh", "max_battery_energy_gap_kwh"):
         assert remote[key] == pytest.approx(local[key], rel=1e-9, abs=1e-9), key
-    frame = model.datacollector.get_agent_vars_dataframe()
+    frame = vpp.open_run(local_dir).sites
     reader = TraceReader(out)
     try:
         assert reader.shards == ["agg", "sites-1", "sites-2", "sites-3", "sites-4"]
@@ -95,7 +93,7 @@ def test_four_site_processes_give_the_one_process_plan_and_delivery(
         rows = list(csv.DictReader(f))
     assert len(rows) == STEPS * 8
     for row in rows:
-        ran = frame.xs(int(row["Step"]), level="Step").set_index("site")["power_kw"]
+        ran = frame[frame["step"] == int(row["step"])].set_index("site")["power_kw"]
         assert float(row["power_kw"]) == pytest.approx(ran[row["site"]], abs=1e-9)
 
 
@@ -103,15 +101,16 @@ def test_a_site_process_killed_mid_negotiation_is_dropped_named_and_rejoins_next
         scenario_path, tmp_path):
     scenario = load(scenario_path)
     out = tmp_path / "run"
-    agg = aggregator_run(scenario, out, bind="tcp://127.0.0.1:*",
-                         scenario_path=scenario_path, join_timeout_s=60)
-    assert isinstance(agg, AdmmAggregatorRun)
     groups = deal(scenario.site_names(), 4)
-    procs = [start_site(scenario_path, agg.endpoint, list(g.sites), out, "--insecure",
-                        "--host-name", g.host) for g in groups]
-    victim = procs[1]
+    procs = []
+    placement = RemotePlacement(
+        "tcp://127.0.0.1:*", join_timeout_s=60,
+        on_listening=lambda endpoint: procs.extend(
+            start_site(scenario_path, endpoint, list(g.sites), out, "--insecure",
+                       "--host-name", g.host) for g in groups))
     killed_sites = sorted(groups[1].sites)
     killed_at: list[int] = []
+    agg = None
 
     def kill_at_round_5() -> None:
         negotiation = agg.aggregator.negotiation
@@ -119,26 +118,28 @@ def test_a_site_process_killed_mid_negotiation_is_dropped_named_and_rejoins_next
             victim.send_signal(signal.SIGKILL)
             killed_at.append(negotiation.round)
         else:
-            agg.host.call_later(0.005, kill_at_round_5)
+            agg.fleet.host.call_later(0.005, kill_at_round_5)
 
     try:
-        agg.wait_for_sites()
-        agg.host.call_later(0.0, kill_at_round_5)
-        while not agg.finished:
-            if agg.step_index == WINDOW:
+        _, agg = build_run(scenario, out, scenario_path=scenario_path, placement=placement)
+        assert isinstance(agg, AdmmRun)
+        victim = procs[1]
+        agg.fleet.host.call_later(0.0, kill_at_round_5)
+        for k in range(agg.steps):
+            if k == WINDOW:
                 # before the second window: the loss is declared, then a new process
                 # serves the killed sites under the same host name
-                assert agg.loop.run_until(lambda: agg.coordinator.lost_sites(), 10)
-                procs.append(start_site(scenario_path, agg.endpoint, killed_sites, out,
+                assert agg.fleet.loop.run_until(lambda: agg.fleet.coordinator.lost_sites(), 10)
+                procs.append(start_site(scenario_path, agg.fleet.endpoint, killed_sites, out,
                                         "--insecure", "--host-name", groups[1].host))
-                assert agg.loop.run_until(
-                    lambda: len(agg.coordinator.joined()) == len(scenario.site_names()), 30)
-            agg.step()
-        agg.stop_sites("the run is over")
-        summary = agg.summary()
-        agg.write_results(summary)
+                assert agg.fleet.loop.run_until(
+                    lambda: len(agg.fleet.coordinator.joined()) == len(scenario.site_names()),
+                    30)
+            agg.step(k)
+        summary = agg.summary()  # the sites are told to stop
     finally:
-        agg.close()
+        if agg is not None:
+            agg.close()
         stop_all(procs)
     assert leftovers() == []
     assert victim.returncode == -signal.SIGKILL
@@ -166,7 +167,7 @@ def test_a_site_process_killed_mid_negotiation_is_dropped_named_and_rejoins_next
     assert ("lost", groups[1].host) in events and ("rejoined", groups[1].host) in events
     # the first window's steps acknowledged by the six live sites, the second's by all
     everyone = set(scenario.site_names())
-    assert [set(acks) for acks in agg.applied] == (
+    assert [set(acks) for acks in agg.fleet.applied] == (
         [everyone - set(killed_sites)] * WINDOW + [everyone] * WINDOW)
     reader = TraceReader(out)
     try:

@@ -18,7 +18,6 @@ from vpp.coordination.admm.feasibility import (
 )
 from vpp.coordination.admm.instances import random_market, random_sites, random_target
 from vpp.coordination.admm.model import (
-    AdmmBattery,
     AdmmFlexibleLoad,
     AdmmGenerator,
     SiteModel,
@@ -26,10 +25,11 @@ from vpp.coordination.admm.model import (
 )
 from vpp.coordination.admm.protocol import AdmmAggregation, AdmmSettings
 from vpp.coordination.errors import ProtocolError
+from vpp.physics.battery import BatteryParams
 
-BATTERY = AdmmBattery(capacity_kwh=100.0, p_charge_max_kw=50.0, p_discharge_max_kw=50.0,
-                      eta_c=0.95, eta_d=0.95, soc_min=0.1, soc_max=0.9, soc_init=0.5,
-                      soc_final_min=0.5)
+BATTERY = BatteryParams(capacity_kwh=100.0, p_charge_max_kw=50.0, p_discharge_max_kw=50.0,
+                        eta_c=0.95, eta_d=0.95, soc_min=0.1, soc_max=0.9, soc_init=0.5,
+                        soc_final_min=0.5, degradation_eur_mwh=20.0, wear_eur_kw2h=1e-4)
 
 
 def test_a_battery_s_bounds_by_hand():

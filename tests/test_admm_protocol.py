@@ -8,11 +8,12 @@ import pytest
 from vpp.coordination.admm.driver import negotiate
 from vpp.coordination.admm.instances import random_sites, random_target
 from vpp.coordination.admm.messages import AdmmDone, AdmmRound, AdmmSchedule
-from vpp.coordination.admm.model import AdmmBattery, SiteModel, TargetCoupling
+from vpp.coordination.admm.model import SiteModel, TargetCoupling
 from vpp.coordination.admm.protocol import AdmmAggregation, AdmmSettings
 from vpp.coordination.admm.reference import solve_centralized
 from vpp.coordination.admm.site import AdmmSiteSolver
 from vpp.coordination.errors import ProtocolError
+from vpp.physics.battery import BatteryParams
 
 T = 4
 
@@ -125,7 +126,8 @@ def test_rho_adapts_by_residual_balancing_and_keeps_the_price():
 
 
 def test_site_solver_checks_the_signal():
-    site = SiteModel("s", T, 1.0, battery=AdmmBattery(100.0, 50.0, 50.0))
+    site = SiteModel("s", T, 1.0, battery=BatteryParams(
+        100.0, 50.0, 50.0, soc_final_min=0.5, degradation_eur_mwh=20.0, wear_eur_kw2h=1e-4))
     solver = AdmmSiteSolver(site)
     ok = AdmmRound(0, T, 1.0, 0.05, [0.0] * T, [1.0] * T, [0.0] * T, 1000)
     answer = solver.on_round(ok)
@@ -142,9 +144,9 @@ def test_site_solver_checks_the_signal():
 
 def test_bad_models_and_settings_name_the_field():
     with pytest.raises(ValueError, match="battery.eta_c"):
-        AdmmBattery(100.0, 50.0, 50.0, eta_c=1.5)
+        BatteryParams(100.0, 50.0, 50.0, eta_c=1.5)
     with pytest.raises(ValueError, match="battery.soc_init"):
-        AdmmBattery(100.0, 50.0, 50.0, soc_init=0.95)
+        BatteryParams(100.0, 50.0, 50.0, soc_init=0.95)
     with pytest.raises(ValueError, match="coupling.target_kw must have 4"):
         AdmmAggregation(["a"], TargetCoupling((1.0,)), T, 1.0)
     with pytest.raises(ValueError, match="AdmmSettings.rho"):

@@ -15,11 +15,14 @@ from vpp.coordination.admm.feasibility import VOLL_EUR_MWH, net_bounds_kw
 from vpp.coordination.admm.reference import solve_centralized
 from vpp.runs.bench.admm import cost_gap_rel
 from vpp.runs.cli import app
-from vpp.runs.fleet.devices import BatterySpec
 from vpp.runs.modes.admm.sites import coupling_for
-from vpp.runs.modes.admm.swarm import AdmmSwarmModel
-from vpp.runs.modes.merit_order.swarm import build_swarm
+from vpp.runs import modes
+from vpp.runs.modes.admm.mode import AdmmRun
+from vpp.runs.modes.base import RunContext
+from vpp.runs.placement.local import LocalPlacement
+from vpp.runs.runner import Runner
 from vpp.runs.scenario import BUNDLED, ScenarioError, load, parse
+from vpp.runs.scenario.devices import BatterySpec
 
 ADMM_SCENARIO = BUNDLED / "admm.yaml"
 
@@ -28,16 +31,18 @@ def _data():
     return yaml.safe_load(ADMM_SCENARIO.read_text())
 
 
-def _run(scenario, out, **kw):
-    model = build_swarm(scenario, out, scenario_path=ADMM_SCENARIO, **kw)
-    assert isinstance(model, AdmmSwarmModel)
-    # the models the sites negotiated with, before the run moves their devices
-    models = [s.plan.model for s in model.sites]
-    try:
-        summary = model.run()
-    finally:
-        model.close()
-    return model, models, summary
+def _run(scenario, out, seed=None):
+    models = []
+
+    def built(run):
+        assert isinstance(run, AdmmRun)
+        # the models the sites negotiated with, before the run moves their devices
+        models.extend(s.plan.model for s in run.sites)
+
+    context = RunContext(out, scenario.seed if seed is None else seed, ADMM_SCENARIO,
+                         LocalPlacement())
+    result = Runner(modes.select(scenario), scenario, context, on_built=built).run()
+    return result.run, models, result.summary
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +78,7 @@ def test_the_delivered_dispatch_meets_the_target(bundled):
     assert summary["max_plan_deviation_kw"] < 1e-6
     # the site table's power adds up to the step's delivery
     sites = np.loadtxt(out / "sites.csv", delimiter=",", skiprows=1, usecols=(0, 3))
-    per_step = [sites[sites[:, 0] == k + 1, 1].sum() for k in range(24)]
+    per_step = [sites[sites[:, 0] == k, 1].sum() for k in range(24)]
     assert per_step == pytest.approx(served.tolist(), abs=1e-9)
 
 
@@ -246,11 +251,14 @@ def test_what_admm_cannot_model_is_an_error_naming_the_field(edit, path, expecte
 
 
 def test_scenario_devices_map_onto_the_site_model_by_hand():
+    from vpp.runs.fleet.devices import build_devices
     from vpp.runs.modes.admm.sites import SitePlanner
-    from vpp.runs.modes.merit_order.swarm import build_site_devices
+    from vpp.runs.scenario import step_times
 
     scenario = load(ADMM_SCENARIO)
-    devices = list(build_site_devices(scenario, "admm.yaml"))
+    times = step_times(scenario)
+    devices = [build_devices(scenario, i, times, "admm.yaml")
+               for i, spec in enumerate(scenario.sites) for _ in range(spec.count)]
     school = SitePlanner("school", scenario.sites[1].devices, devices[1], 1.0,
                          scenario.admm)(24).model
     assert school.battery.capacity_kwh == 200 and school.battery.p_charge_max_kw == 60

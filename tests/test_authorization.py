@@ -26,11 +26,13 @@ from vpp.agents.runtime.security import (
 from vpp.agents.runtime.trace_reader import TraceReader
 from vpp.coordination.dispatch import Applied
 from vpp.runs.cli import app
-from vpp.runs.placement.remote import AggregatorRun
+from vpp.runs.modes.base import RunContext
+from vpp.runs.placement.remote import RemoteFleet, RemotePlacement
 from vpp.runs.placement.site_process import serve_sites
+from vpp.runs.runner import run_scenario
 from vpp.runs.scenario import load
 
-from tests.proc_helpers import leftovers, small_scenario
+from tests.proc_helpers import AfterEachStep, leftovers, small_scenario
 
 pytestmark = pytest.mark.timeout(90)
 FAST = LinkSettings(heartbeat_ms=100, timeout_ms=600, ack_ms=200, grace_s=0.6)
@@ -66,14 +68,20 @@ def _site_thread(scenario, names, endpoint, setup, host_name):
 
 
 def _curve_aggregator(tmp_path, keys, scenario, path, **kwargs):
+    """The CURVE placement with its allow-list; ``on_listening`` in ``kwargs``."""
     context = zmq.Context()
     allow_list = AllowList(context, AllowDir(keys / "allowed", poll_s=0.2)).start()
     public, secret = load_secret(keys / "agg.key_secret")
-    agg = AggregatorRun(scenario, tmp_path / "run", bind="tcp://127.0.0.1:*",
-                        scenario_path=path, listen_setup=server_setup(public, secret),
-                        settings=FAST, context=context, bind_identities=True,
-                        access=allow_list, **kwargs)
-    return context, allow_list, agg, public
+    placement = RemotePlacement("tcp://127.0.0.1:*", listen_setup=server_setup(public, secret),
+                                settings=FAST, context=context, bind_identities=True,
+                                access=allow_list, **kwargs)
+    return context, allow_list, placement, public
+
+
+def _listening(tmp_path, scenario, path, placement):
+    """The aggregator's side listening, without a run (no site is waited for)."""
+    return RemoteFleet(scenario, RunContext(tmp_path / "run", scenario.seed, path, placement),
+                       placement)
 
 
 def _client(keys, name, agg_public):
@@ -121,7 +129,9 @@ def test_a_key_allowed_for_north_claiming_south_is_refused_with_the_reason(tmp_p
     _allow(keys, "north", "--sites", "chp-north")
     path = small_scenario(tmp_path, steps=1)
     scenario = load(path)
-    context, allow_list, agg, agg_public = _curve_aggregator(tmp_path, keys, scenario, path)
+    context, allow_list, placement, agg_public = _curve_aggregator(tmp_path, keys, scenario,
+                                                                   path)
+    agg = _listening(tmp_path, scenario, path, placement)
     claim = _site_thread(scenario, ["chp-south"], agg.endpoint,
                          _client(keys, "north", agg_public), "north")
     honest = None
@@ -164,19 +174,22 @@ def test_a_revoked_key_is_lost_within_2_s_and_a_new_key_joins_without_a_restart(
     path = small_scenario(tmp_path, steps=2)
     scenario = load(path)
     names = scenario.site_names()
-    context, allow_list, agg, agg_public = _curve_aggregator(tmp_path, keys, scenario, path)
-    north = _site_thread(scenario, names, agg.endpoint, _client(keys, "north", agg_public),
-                         "north")
+    north = east = revoked_at = None
     # a connection of west's, admitted and then revoked: what it sends afterwards must
     # not be delivered
-    west = context.socket(zmq.DEALER)
-    west.setsockopt(zmq.IDENTITY, b"west")
-    west.setsockopt(zmq.LINGER, 0)
-    _client(keys, "west", agg_public)(west)
-    west.connect(agg.endpoint)
+    west = None
     beat = _frame("Heartbeat", Heartbeat(1), "west/link", "agg/coordinator")
-    east = None
-    try:
+
+    def listening(endpoint):
+        nonlocal north, east, west, revoked_at
+        agg = placement.fleet
+        north = _site_thread(scenario, names, agg.endpoint,
+                             _client(keys, "north", agg_public), "north")
+        west = context.socket(zmq.DEALER)
+        west.setsockopt(zmq.IDENTITY, b"west")
+        west.setsockopt(zmq.LINGER, 0)
+        _client(keys, "west", agg_public)(west)
+        west.connect(agg.endpoint)
         assert agg.loop.run_until(lambda: len(agg.coordinator.joined()) == len(names), 20)
         west.send(beat)  # admitted: read, and rejected only as not registered
         assert agg.loop.run_until(lambda: agg.host.stats.dropped["rejected"] >= 1, 5)
@@ -193,16 +206,22 @@ def test_a_revoked_key_is_lost_within_2_s_and_a_new_key_joins_without_a_restart(
         _allow(keys, "east", "--any-site")
         east = _site_thread(scenario, names, agg.endpoint, _client(keys, "east", agg_public),
                             "east")
-        summary = agg.run()
+
+    context, allow_list, placement, agg_public = _curve_aggregator(
+        tmp_path, keys, scenario, path, on_listening=listening)
+    try:
+        summary = run_scenario(scenario, tmp_path / "run", scenario_path=path,
+                               placement=placement).summary
     finally:
-        west.close(linger=0)
-        agg.close()
+        if west is not None:
+            west.close(linger=0)
         for t in (north, east):
             if t is not None:
                 os.close(t[1])
                 t[0].join(10)
         allow_list.stop()
         context.term()
+    agg = placement.fleet
     lost = next(e for e in agg.coordinator.events if e.event == "lost")
     assert lost.host == "north" and lost.sites == names
     assert lost.at_s - revoked_at <= 2.0
@@ -226,13 +245,17 @@ def test_plaintext_forged_control_messages_are_dropped_and_the_site_keeps_its_di
     path = small_scenario(tmp_path, steps=4)
     scenario = load(path)
     names = scenario.site_names()
-    agg = AggregatorRun(scenario, tmp_path / "run", bind="tcp://127.0.0.1:*",
-                        scenario_path=path, settings=FAST)
-    site = _site_thread(scenario, names, agg.endpoint, None, "north")
+    context = zmq.Context()
+    sites = []
+    placement = RemotePlacement(
+        "tcp://127.0.0.1:*", settings=FAST, context=context,
+        on_listening=lambda endpoint: sites.append(
+            _site_thread(scenario, names, endpoint, None, "north")))
     sockets = []
 
     def dealer(identity):
-        sock = agg.context.socket(zmq.DEALER)
+        agg = placement.fleet
+        sock = context.socket(zmq.DEALER)
         sock.setsockopt(zmq.IDENTITY, identity)
         sock.setsockopt(zmq.LINGER, 0)
         sock.connect(agg.endpoint)
@@ -252,16 +275,20 @@ def test_plaintext_forged_control_messages_are_dropped_and_the_site_keeps_its_di
             sock.send(_frame("Stopped", Stopped("north", 0), f"{who}/link", "agg/coordinator"))
             sock.send(_frame("Applied", Applied(1, 999.0, 0.0, 0.0), f"{who}/{names[0]}",
                              "agg/coordinator"))
+        agg = placement.fleet
         agg.loop.run_until(lambda: agg.host.stats.dropped["rejected"] >= 3, 5)
 
     try:
-        summary = agg.run(progress=forge)
+        summary = run_scenario(scenario, tmp_path / "run", scenario_path=path,
+                               placement=placement, hooks=[AfterEachStep(forge)]).summary
     finally:
         for sock in sockets:
             sock.close(linger=0)
-        agg.close()
-        os.close(site[1])
-        site[0].join(10)
+        for site in sites:
+            os.close(site[1])
+            site[0].join(10)
+        context.term()
+    site, agg = sites[0], placement.fleet
     assert site[2][0].exit_code == 0
     assert summary["steps"] == 4 and summary["lost_sites"] == []
     assert [(e.event, e.host) for e in agg.coordinator.events] == [("joined", "north"),

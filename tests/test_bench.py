@@ -23,6 +23,9 @@ def test_swarm_bench_counts_every_message():
     # per step: CallForBids, Bid, Award, Accept per site, and one StepCleared broadcast
     assert got["messages"] == 3 * (4 * 20 + 1)
     assert got["dropped"] == 0
+    # one pair per step: the step against a direct allocation
+    assert got["overhead_ratio_pairs"] == 3 and got["overhead_ratio_median"] > 0
+    _spread_holds(got, "overhead_ratio")
     assert abs(got["messages_per_s"] * got["wall_s"] - got["messages"]) <= 0.06 * got["messages"]  # wall_s is rounded
 
 
@@ -30,8 +33,18 @@ def test_merit_order_and_codec_benches():
     got = _bench("merit-order", "--sites", "5000", "--repeats", "3")
     assert got["sites"] == 5000 and got["unserved_kw"] == 0.0
     assert 0 < got["dispatch_ms_p50"] <= got["dispatch_ms_p99"]
+    assert got["ratio_to_baseline_pairs"] == 3
+    _spread_holds(got, "ratio_to_baseline")
     codec = _bench("codec")
-    assert codec["encode_decode_us_p50"] > 0 and codec["speedup_vs_json"] > 0
+    assert codec["encode_decode_us_p50"] > 0 and codec["speedup_vs_json_median"] > 0
+    assert codec["speedup_vs_json_pairs"] == 20
+    _spread_holds(codec, "speedup_vs_json")
+
+
+def _spread_holds(got: dict, name: str) -> None:
+    """A paired ratio's figures are ordered: min <= q1 <= median <= q3 <= max."""
+    q1, q3 = got[f"{name}_iqr"]
+    assert got[f"{name}_min"] <= q1 <= got[f"{name}_median"] <= q3 <= got[f"{name}_max"]
 
 
 def test_physics_bench():

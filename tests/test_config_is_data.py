@@ -123,7 +123,8 @@ def test_a_site_process_never_imports_code_from_the_aggregators_scenario(tmp_pat
     machine, and writing a marker when imported) for a site the site process does not
     serve; the process joins from its own site file with --allow-plugins, serves its own
     site, and never imports the aggregator's plug-in."""
-    from vpp.runs.placement.remote import AggregatorRun
+    from vpp.runs.placement.remote import RemotePlacement
+    from vpp.runs.runner import run_scenario
 
     (tmp_path / "boom_plugin.py").write_text(PLUGIN)
     marker = tmp_path / "imported"
@@ -136,19 +137,20 @@ def test_a_site_process_never_imports_code_from_the_aggregators_scenario(tmp_pat
     mine.write_text(yaml.safe_dump({"site": data["sites"][0]}))
     scenario = load(path)
     out = tmp_path / "run"
-    agg = AggregatorRun(scenario, out, bind="tcp://127.0.0.1:*", scenario_path=path,
-                        min_sites=1, join_timeout_s=20.0)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), str(ROOT)]),
                VPP_TEST_MARKER=str(marker))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "vpp.runs.cli", "site", str(mine), "--connect", agg.endpoint,
-         "--insecure", "--allow-plugins", "--host-name", "owner", "--out", str(out)],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    procs = []
+    placement = RemotePlacement(
+        "tcp://127.0.0.1:*", min_sites=1, join_timeout_s=20.0,
+        on_listening=lambda endpoint: procs.append(subprocess.Popen(
+            [sys.executable, "-m", "vpp.runs.cli", "site", str(mine), "--connect", endpoint,
+             "--insecure", "--allow-plugins", "--host-name", "owner", "--out", str(out)],
+            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)))
     try:
-        summary = agg.run()
+        result = run_scenario(scenario, out, scenario_path=path, placement=placement)
     finally:
-        agg.close()
-        stop_all([proc])
+        stop_all(procs)
+    (proc,), summary, agg = procs, result.summary, result.run.fleet
     errors = proc.stderr.read().decode()
     assert proc.returncode == 0, errors
     assert leftovers() == []
@@ -160,7 +162,7 @@ def test_a_site_process_never_imports_code_from_the_aggregators_scenario(tmp_pat
 
 
 def test_the_one_process_swarm_imports_it_only_when_allowed(tmp_path, monkeypatch):
-    from vpp.runs.modes.merit_order.swarm import SwarmModel
+    from vpp.runs.runner import build_run
 
     (tmp_path / "boom_plugin.py").write_text(PLUGIN)
     marker = tmp_path / "imported"
@@ -168,9 +170,9 @@ def test_the_one_process_swarm_imports_it_only_when_allowed(tmp_path, monkeypatc
     monkeypatch.syspath_prepend(str(tmp_path))
     path = _hostile(tmp_path, {"use": "boom_plugin:Boom"})
     with pytest.raises(ScenarioError, match=r"--allow-plugins.*\$\.sites\[0\]\.strategy"):
-        SwarmModel(load(path), tmp_path / "run", scenario_path=path)
+        build_run(load(path), tmp_path / "run", scenario_path=path)
     assert not marker.exists() and "boom_plugin" not in sys.modules
-    model = SwarmModel(load(path), tmp_path / "run", scenario_path=path, allow_plugins=True)
+    _, model = build_run(load(path), tmp_path / "run", scenario_path=path, allow_plugins=True)
     model.close()
     sys.modules.pop("boom_plugin", None)
     assert marker.read_text() == "imported"

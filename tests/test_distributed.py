@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import vpp
 import yaml
 from vpp.agents.runtime.trace_reader import TraceReader
-from vpp.runs.modes.merit_order.swarm import SwarmModel
-from vpp.runs.placement.remote import AggregatorRun
+from vpp.runs.placement.remote import RemotePlacement
+from vpp.runs.runner import run_scenario
 from vpp.runs.scenario import load
 
 from tests.proc_helpers import leftovers, small_scenario, start_site, stop_all
@@ -21,14 +22,14 @@ def scenario_path(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def one_process(scenario_path, tmp_path_factory):
-    model = SwarmModel(load(scenario_path), tmp_path_factory.mktemp("local"),
-                       scenario_path=scenario_path)
-    try:
-        model.run()
-    finally:
-        model.close()
-    return model
+def one_process_result(scenario_path, tmp_path_factory):
+    return run_scenario(load(scenario_path), tmp_path_factory.mktemp("local"),
+                        scenario_path=scenario_path)
+
+
+@pytest.fixture(scope="module")
+def one_process(one_process_result):
+    return one_process_result.run
 
 
 def _groups(names, n):
@@ -36,18 +37,21 @@ def _groups(names, n):
 
 
 def test_four_site_processes_over_tcp_give_the_one_process_dispatch(
-        scenario_path, one_process, tmp_path):
+        scenario_path, one_process, one_process_result, tmp_path):
     scenario = load(scenario_path)
     out = tmp_path / "run"
-    agg = AggregatorRun(scenario, out, bind="tcp://127.0.0.1:*", scenario_path=scenario_path,
-                        join_timeout_s=60)
-    procs = [start_site(scenario_path, agg.endpoint, group, out, "--insecure")
-             for group in _groups(scenario.site_names(), 4)]
+    procs = []
+    placement = RemotePlacement(
+        "tcp://127.0.0.1:*", join_timeout_s=60,
+        on_listening=lambda endpoint: procs.extend(
+            start_site(scenario_path, endpoint, group, out, "--insecure")
+            for group in _groups(scenario.site_names(), 4)))
     try:
-        summary = agg.run()
+        agg = run_scenario(scenario, out, scenario_path=scenario_path,
+                           placement=placement)
     finally:
-        agg.close()
         stop_all(procs)
+    summary, agg = agg.summary, agg.run
     assert [p.returncode for p in procs] == [0, 0, 0, 0], [p.stderr.read() for p in procs]
     assert leftovers() == []
     assert summary["processes"] == 4 and summary["lost_sites"] == []
@@ -67,10 +71,10 @@ def test_four_site_processes_over_tcp_give_the_one_process_dispatch(
         by_name = {k.split("/")[1]: v for k, v in b.site_power_kw.items()}
         assert by_name == pytest.approx({k.split("/")[1]: v for k, v in a.site_power_kw.items()})
     # what each site process ran (its acknowledgement) equals what the local site ran
-    frame = one_process.datacollector.get_agent_vars_dataframe()
-    for k, acks in enumerate(agg.applied):
+    frame = vpp.open_run(one_process_result.out_dir).sites
+    for k, acks in enumerate(agg.fleet.applied):
         assert set(acks) == set(scenario.site_names())
-        ran = frame.xs(k + 1, level="Step").set_index("site")["power_kw"]
+        ran = frame[frame["step"] == k].set_index("site")["power_kw"]
         for name, ack in acks.items():
             assert ack.power_kw == pytest.approx(ran[name], abs=1e-9)
 
@@ -120,16 +124,19 @@ def test_a_site_file_of_its_own_joins_and_gives_the_one_process_dispatch(
 
     wrong = _write_site_file(tmp_path / "wrong.yaml", scenario_path, [site["name"]], bigger)
     out = tmp_path / "run"
-    agg = AggregatorRun(scenario, out, bind="tcp://127.0.0.1:*", scenario_path=scenario_path,
-                        join_timeout_s=60)
-    procs = [start_site(scenario_path, agg.endpoint, first, out, "--insecure"),
-             start_site(mine, agg.endpoint, [], out, "--insecure", "--host-name", "owner"),
-             start_site(wrong, agg.endpoint, [], out, "--insecure", "--host-name", "wrong")]
+    procs = []
+    placement = RemotePlacement(
+        "tcp://127.0.0.1:*", join_timeout_s=60,
+        on_listening=lambda endpoint: procs.extend([
+            start_site(scenario_path, endpoint, first, out, "--insecure"),
+            start_site(mine, endpoint, [], out, "--insecure", "--host-name", "owner"),
+            start_site(wrong, endpoint, [], out, "--insecure", "--host-name", "wrong")]))
     try:
-        summary = agg.run()
+        agg = run_scenario(scenario, out, scenario_path=scenario_path,
+                           placement=placement)
     finally:
-        agg.close()
         stop_all(procs)
+    summary, agg = agg.summary, agg.run
     errors = [p.stderr.read().decode() for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 2], errors
     assert leftovers() == []
@@ -142,5 +149,5 @@ def test_a_site_file_of_its_own_joins_and_gives_the_one_process_dispatch(
         assert b.cost_eur == pytest.approx(a.cost_eur, abs=1e-9)
         by_name = {k.split("/")[1]: v for k, v in b.site_power_kw.items()}
         assert by_name == pytest.approx({k.split("/")[1]: v for k, v in a.site_power_kw.items()})
-    joined = {e.host: e.sites for e in agg.coordinator.events if e.event == "joined"}
+    joined = {e.host: e.sites for e in agg.fleet.coordinator.events if e.event == "joined"}
     assert joined == {f"site-{first[0]}": first, "owner": second}

@@ -11,11 +11,12 @@ import pytest
 from vpp.agents.membership.coordinator import LinkSettings
 from vpp.agents.membership.liveness import AggregatorWatch, LinkMode, PeerLiveness
 from vpp.agents.runtime.trace_reader import TraceReader
-from vpp.runs.placement.remote import AggregatorRun
+from vpp.runs.placement.remote import RemotePlacement
 from vpp.runs.placement.spawn import SiteGroup, SiteSpawner
+from vpp.runs.runner import build_run, run_scenario
 from vpp.runs.scenario import load
 
-from tests.proc_helpers import alive, leftovers, small_scenario, wait_for
+from tests.proc_helpers import AfterEachStep, alive, leftovers, small_scenario, wait_for
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -52,26 +53,31 @@ def test_a_site_killed_mid_run_is_named_and_its_process_rejoins(tmp_path):
     names = scenario.site_names()
     groups = [SiteGroup("sites-1", tuple(names[:5])), SiteGroup("sites-2", tuple(names[5:10])),
               SiteGroup("sites-3", tuple(names[10:]))]
-    agg = AggregatorRun(scenario, out, bind="tcp://127.0.0.1:*", scenario_path=path,
-                        settings=FAST)
     spawner = SiteSpawner()
-    spawner.start(path, groups, agg.endpoint, out_dir=out, settings=FAST)
-    victim = spawner.processes[1]
+    placement = RemotePlacement(
+        "tcp://127.0.0.1:*", settings=FAST,
+        on_listening=lambda endpoint: spawner.start(scenario, str(path), groups, endpoint,
+                                                    out_dir=out, settings=FAST))
     killed_at = {}
 
     def progress(k):
+        agg = placement.fleet
+        victim = spawner.processes[1]
         if k == 3:  # steps 0-2 done with everyone: kill sites-2 without a word; step 3
             os.kill(victim.pid, signal.SIGKILL)  # then calls it while it is dead
             killed_at["s"] = time.monotonic()
         if k == 5:  # a new process for the same sites comes back
-            spawner.start(path, groups[1:2], agg.endpoint, out_dir=out, settings=FAST)
+            spawner.start(scenario, str(path), groups[1:2], agg.endpoint, out_dir=out,
+                          settings=FAST)
             agg.loop.run_until(lambda: len(agg.coordinator.joined()) == len(names), 30)
 
     try:
-        summary = agg.run(progress=progress)
+        result = run_scenario(scenario, out, scenario_path=path, placement=placement,
+                              hooks=[AfterEachStep(progress)])
     finally:
-        agg.close()
         codes = spawner.stop(grace_s=10.0)
+    summary, agg = result.summary, result.run.fleet
+    victim = spawner.processes[1]
     pids = [p.pid for p in spawner.processes]
     assert not alive(pids) and leftovers() == []
     assert codes == [0, -signal.SIGKILL, 0, 0]
@@ -89,7 +95,7 @@ def test_a_site_killed_mid_run_is_named_and_its_process_rejoins(tmp_path):
         present = set(lost) <= set(acks)
         assert present == (k < 3 or k >= rejoined_at), (k, sorted(acks))
     # the energy still balances every step without them
-    for o in agg.aggregator.outcomes:
+    for o in result.run.aggregator.outcomes:
         assert abs(o.served_kw) + o.unserved_kw == pytest.approx(abs(o.target_kw), abs=1e-6)
 
     reader = TraceReader(out)
@@ -109,16 +115,17 @@ def test_sites_hold_then_go_local_when_the_aggregator_is_gone_and_rejoin_later(t
     scenario = load(path)
     out = tmp_path / "run"
     names = scenario.site_names()
-    agg = AggregatorRun(scenario, out, bind="tcp://127.0.0.1:*", scenario_path=path,
-                        settings=FAST)
-    endpoint = agg.endpoint
     spawner = SiteSpawner()
-    spawner.start(path, [SiteGroup("sites-1", tuple(names))], endpoint, out_dir=out,
-                  settings=FAST)
+    placement = RemotePlacement(
+        "tcp://127.0.0.1:*", settings=FAST,
+        on_listening=lambda endpoint: spawner.start(
+            scenario, str(path), [SiteGroup("sites-1", tuple(names))], endpoint, out_dir=out,
+            settings=FAST))
     second = None
     try:
-        agg.wait_for_sites()
-        agg.step()
+        _, agg = build_run(scenario, out, scenario_path=path, placement=placement)
+        endpoint = agg.fleet.endpoint
+        agg.step(0)
         agg.close()  # the aggregator disappears without a Stop
         shard = out / "trace" / "sites-1.sqlite"
 
@@ -135,10 +142,10 @@ def test_sites_hold_then_go_local_when_the_aggregator_is_gone_and_rejoin_later(t
         assert modes() == ["joined", "holding", "local"]
         assert shard.exists() and spawner.processes[0].is_alive()  # no crash, no exit
         # an aggregator comes back at the same address: the site registers again
-        second = AggregatorRun(scenario, tmp_path / "again", bind=endpoint,
-                               scenario_path=path, settings=FAST)
-        assert second.wait_for_sites() == []
-        assert second.stop_sites("done") == []
+        _, second = build_run(scenario, tmp_path / "again", scenario_path=path,
+                              placement=RemotePlacement(endpoint, settings=FAST))
+        assert second.fleet.absent == []  # the sites it waited for came
+        assert second.fleet.stop_sites("done") == []
     finally:
         if second is not None:
             second.close()
@@ -175,19 +182,20 @@ def test_sites_on_local_rules_answer_the_grid_frequency_alone(tmp_path, monkeypa
             grid_host.flush_out()
             time.sleep(0.01)
 
-    agg = AggregatorRun(scenario, tmp_path / "run", bind="tcp://127.0.0.1:*",
-                        scenario_path=path, settings=FAST)
     hosts, results = [], []
     r, w = os.pipe()
     thread = threading.Thread(target=lambda: results.append(serve_sites(
-        scenario, scenario.site_names(), agg.endpoint, settings=FAST, parent_fd=r,
-        host_name="sites", on_host=hosts.append,
+        scenario, scenario.site_names(), placement.fleet.endpoint, settings=FAST,
+        parent_fd=r, host_name="sites", on_host=hosts.append,
         frequency=LocalFrequency(grid_host.pub_endpoint, "ce-fcr", "de-ufls", "lfsm-o-50"))),
         daemon=True)
-    thread.start()
+    placement = RemotePlacement("tcp://127.0.0.1:*", settings=FAST,
+                                on_listening=lambda endpoint: thread.start())
+    agg = None
     try:
-        agg.wait_for_sites()
-        agg.step()
+        _, agg = build_run(scenario, tmp_path / "run", scenario_path=path,
+                           placement=placement)
+        agg.step(0)
         host = hosts[0]
         link = host.agents["link"]
         publish(49.8, 5)                  # joined: nobody answers the frequency
@@ -226,9 +234,11 @@ def test_sites_on_local_rules_answer_the_grid_frequency_alone(tmp_path, monkeypa
             assert r.curtailed_kw == pytest.approx(0.4 * 0.25 * r.renewable_kw)
         assert thread.is_alive()          # no crash, no exit
     finally:
-        agg.close()
+        if agg is not None:
+            agg.close()
         os.close(w)
-        thread.join(10)
+        if thread.is_alive():
+            thread.join(10)
         grid_host.close()
     assert results[0].exit_code == 3 and results[0].modes == ["joined", "holding", "local"]
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 from vpp.agents.runtime.trace_reader import TraceReader
-from vpp.runs.modes.merit_order.swarm import SwarmModel
+from vpp.runs.runner import run_scenario
 from vpp.runs.scenario import BUNDLED, ScenarioError, load, parse
 
 MARKET_SCENARIO = BUNDLED / "market.yaml"
@@ -23,12 +23,8 @@ def _scenario(prices, sites, steps, step_minutes=60, **extra):
 
 
 def _run(scenario, out, path=None):
-    model = SwarmModel(scenario, out, scenario_path=path)
-    try:
-        summary = model.run()
-    finally:
-        model.close()
-    return model, summary
+    result = run_scenario(scenario, out, scenario_path=path)
+    return result.run, result.summary
 
 
 def test_hand_worked_sale_and_dispatch(tmp_path):

@@ -23,11 +23,13 @@ from vpp.agents.runtime.loop import EventLoop
 from vpp.agents.runtime.messages import WIRE_VERSION, Envelope
 from vpp.agents.runtime.trace import TraceRecorder, shard_path
 from vpp.agents.runtime.trace_reader import TraceReader
-from vpp.runs.placement.remote import AggregatorRun, DistributedError
+from vpp.runs.modes.base import RunContext
+from vpp.runs.placement.remote import DistributedError, RemoteFleet, RemotePlacement
 from vpp.runs.placement.site_process import serve_sites
+from vpp.runs.runner import run_scenario
 from vpp.runs.scenario import load
 
-from tests.proc_helpers import small_scenario
+from tests.proc_helpers import AfterEachStep, small_scenario
 
 pytestmark = pytest.mark.timeout(120)
 FAST = LinkSettings(heartbeat_ms=100, timeout_ms=600, ack_ms=200, grace_s=0.6)
@@ -184,15 +186,20 @@ def _site_thread(scenario, endpoint, parent_fd, out_dir):
 def test_a_flood_from_one_peer_costs_a_legitimate_site_no_step(tmp_path):
     path = small_scenario(tmp_path, steps=12)
     scenario = load(path)
-    agg = AggregatorRun(scenario, tmp_path / "run", bind="tcp://127.0.0.1:*",
-                        scenario_path=path, settings=FAST, join_timeout_s=20,
-                        limiter=RateLimiter(5000.0, 10000.0))
     r, w = os.pipe()
-    thread, results = _site_thread(scenario, agg.endpoint, r, tmp_path / "site")
+    site = []
     stop = threading.Event()
     sent = [0]
 
+    def listening(endpoint):
+        site.append(_site_thread(scenario, endpoint, r, tmp_path / "site"))
+        flooder.start()
+
+    placement = RemotePlacement("tcp://127.0.0.1:*", settings=FAST, join_timeout_s=20,
+                                limiter=RateLimiter(5000.0, 10000.0), on_listening=listening)
+
     def flood():
+        agg = placement.fleet
         ctx = zmq.Context()
         sock = ctx.socket(zmq.DEALER)
         sock.setsockopt(zmq.IDENTITY, b"flood")
@@ -211,15 +218,19 @@ def test_a_flood_from_one_peer_costs_a_legitimate_site_no_step(tmp_path):
         ctx.term()
 
     flooder = threading.Thread(target=flood, daemon=True)
-    flooder.start()
     try:
-        summary = agg.run(progress=lambda k: agg.loop.run_for(0.05))  # a paced run
+        result = run_scenario(scenario, tmp_path / "run", scenario_path=path,
+                              placement=placement,  # a paced run
+                              hooks=[AfterEachStep(lambda k: placement.fleet.loop.run_for(0.05))])
     finally:
         stop.set()
-        flooder.join(10)
-        agg.close()
+        if flooder.is_alive():
+            flooder.join(10)
         os.close(w)
-        thread.join(10)
+        for thread, _ in site:
+            thread.join(10)
+    summary, agg = result.summary, result.run
+    thread, results = site[0]
     assert sent[0] > 5000
     assert summary["steps"] == 12 and summary["lost_sites"] == []
     assert all(not o.silent for o in agg.aggregator.outcomes)
@@ -231,22 +242,22 @@ def test_a_flood_from_one_peer_costs_a_legitimate_site_no_step(tmp_path):
 def test_a_run_whose_sites_are_all_lost_ends_in_an_error(tmp_path):
     path = small_scenario(tmp_path, steps=40)
     scenario = load(path)
-    agg = AggregatorRun(scenario, tmp_path / "run", bind="tcp://127.0.0.1:*",
-                        scenario_path=path, settings=FAST, join_timeout_s=20)
     r, w = os.pipe()
-    thread, _ = _site_thread(scenario, agg.endpoint, r, tmp_path / "site")
+    site = []
+    placement = RemotePlacement(
+        "tcp://127.0.0.1:*", settings=FAST, join_timeout_s=20,
+        on_listening=lambda endpoint: site.append(
+            _site_thread(scenario, endpoint, r, tmp_path / "site")))
 
     def progress(k):
         if k == 2:
             os.close(w)  # the site process goes (orphaned) without a word
-            thread.join(10)
-        agg.loop.run_for(0.01)
+            site[0][0].join(10)
+        placement.fleet.loop.run_for(0.01)
 
-    try:
-        with pytest.raises(DistributedError, match="every site was lost before step"):
-            agg.run(progress=progress)
-    finally:
-        agg.close()
+    with pytest.raises(DistributedError, match="every site was lost before step"):
+        run_scenario(scenario, tmp_path / "run", scenario_path=path, placement=placement,
+                     hooks=[AfterEachStep(progress)])
     assert (tmp_path / "run" / "summary.json").exists()  # what was served is kept
 
 
@@ -254,8 +265,10 @@ def test_asking_for_the_scenario_again_and_again_gets_it_once_per_period(tmp_pat
     """The scenario is the largest message an aggregator sends (about 0.5 KiB a site):
     a peer that asks without reading must not make it queue copy after copy."""
     path = small_scenario(tmp_path, steps=1)
-    agg = AggregatorRun(load(path), tmp_path / "run", bind="tcp://127.0.0.1:*",
-                        scenario_path=path, settings=FAST)
+    scenario = load(path)
+    placement = RemotePlacement("tcp://127.0.0.1:*", settings=FAST)
+    agg = RemoteFleet(scenario, RunContext(tmp_path / "run", scenario.seed, path, placement),
+                      placement)  # listening; no run
     asker = agg.context.socket(zmq.DEALER)
     asker.setsockopt(zmq.IDENTITY, b"greedy")
     asker.setsockopt(zmq.LINGER, 0)

@@ -11,6 +11,7 @@ import pytest
 
 from vpp.runs import modes
 from vpp.runs.modes import Mode, RunContext, StepRecord
+from vpp.runs.placement.local import LocalPlacement
 from vpp.runs.record import read_manifest
 from vpp.runs.runner import Runner
 
@@ -74,13 +75,17 @@ class Hook:
     def summary(self):
         return {"hook_steps": len(self.calls) // 2}
 
+    def close(self):
+        self.closed = True
+
 
 def test_a_run_writes_its_manifest_tables_with_time_and_summary(tmp_path):
     mode = CountingMode()
     hook = Hook()
     seen = []
-    result = Runner(mode, Doc("toy", 4), RunContext(tmp_path / "run", 7, None, "local"),
-                    hooks=[hook], progress=lambda done, total: seen.append((done, total))).run()
+    context = RunContext(tmp_path / "run", 7, None, LocalPlacement())
+    result = Runner(mode, Doc("toy", 4), context, hooks=[hook],
+                    progress=lambda done, total: seen.append((done, total))).run()
     assert mode.last.closed
     assert hook.calls == [(w, k) for k in range(4) for w in ("before", "after")]
     assert seen == [(1, 4), (2, 4), (3, 4), (4, 4)]
@@ -107,7 +112,7 @@ def test_a_run_writes_its_manifest_tables_with_time_and_summary(tmp_path):
 def test_a_failed_run_keeps_its_finished_steps_and_says_why(tmp_path):
     mode = CountingMode()
     with pytest.raises(RuntimeError, match="step 2 broke"):
-        Runner(mode, Doc("toy", 5, fail_at=2), RunContext(tmp_path, 0, None, "local")).run()
+        Runner(mode, Doc("toy", 5, fail_at=2), RunContext(tmp_path, 0, None, LocalPlacement())).run()
     assert mode.last.closed
     manifest = read_manifest(tmp_path)
     assert manifest.status == "failed" and manifest.error == "RuntimeError: step 2 broke"

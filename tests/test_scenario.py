@@ -30,7 +30,7 @@ def test_the_default_scenario_is_valid_and_uses_the_real_load_day():
     (lambda d: d["sites"][0]["devices"][0].update(pmax=3),
      r"\$\.sites\[0\]\.devices\[0\]", "unknown field `pmax`"),
     (lambda d: d["sites"][0]["devices"][0].update(type="fusion"),
-     r"\$\.sites\[0\]\.devices\[0\]\.type", "Invalid value 'fusion'"),
+     r"\$\.sites\[0\]\.devices\[0\]\.type", "unknown device type 'fusion' (one of: flexible, battery"),
     (lambda d: d["sites"][5]["devices"][0].update(eta_c=1.2),
      r"\$\.sites\[5\]\.devices\[0\]\.eta_c", "<= 1"),
     (lambda d: d.update(steps=0), r"\$\.steps", ">= 1"),

@@ -30,8 +30,10 @@ from vpp.agents.runtime.security import (
 )
 from vpp.agents.runtime.trace_reader import TraceReader
 from vpp.runs.cli import app
-from vpp.runs.placement.remote import AggregatorRun
+from vpp.runs.modes.base import RunContext
+from vpp.runs.placement.remote import RemoteFleet, RemotePlacement
 from vpp.runs.placement.site_process import serve_sites
+from vpp.runs.runner import run_scenario
 from vpp.runs.scenario import load
 
 from tests.proc_helpers import leftovers, small_scenario
@@ -87,23 +89,26 @@ def test_curve_admits_the_allowed_key_and_refuses_a_stranger(tmp_path, keys, cap
     context = zmq.Context()
     allow_list = AllowList(context, allowed_keys(keys / "allowed")).start()
     agg_public, agg_secret = load_secret(keys / "agg.key_secret")
-    agg = AggregatorRun(scenario, tmp_path / "run", bind="tcp://127.0.0.1:*",
-                        scenario_path=path, listen_setup=server_setup(agg_public, agg_secret),
-                        settings=FAST, context=context, join_timeout_s=20)
     names = scenario.site_names()
-    stranger = _site_thread(scenario, names[:1], agg.endpoint,
-                            client_setup(*load_secret(keys / "stranger.key_secret"), agg_public))
-    friend = _site_thread(scenario, names, agg.endpoint,
-                          client_setup(*load_secret(keys / "site.key_secret"), agg_public))
+    started = []
+    placement = RemotePlacement(
+        "tcp://127.0.0.1:*", listen_setup=server_setup(agg_public, agg_secret),
+        settings=FAST, context=context, join_timeout_s=20,
+        on_listening=lambda endpoint: started.extend([
+            _site_thread(scenario, names[:1], endpoint,
+                         client_setup(*load_secret(keys / "stranger.key_secret"), agg_public)),
+            _site_thread(scenario, names, endpoint,
+                         client_setup(*load_secret(keys / "site.key_secret"), agg_public))]))
     try:
-        summary = agg.run()
+        summary = run_scenario(scenario, tmp_path / "run", scenario_path=path,
+                               placement=placement).summary
     finally:
-        agg.close()
-        for thread, w, _ in (stranger, friend):
+        for thread, w, _ in started:
             os.close(w)
             thread.join(10)
         allow_list.stop()
         context.term()
+    stranger, friend = started
     assert friend[2][0].exit_code == 0  # welcomed, ran the step, stopped
     assert not friend[0].is_alive() and not stranger[0].is_alive() and leftovers() == []
     # never welcomed: told at the handshake, it exits 2 saying why (it waited for ever before)
@@ -140,31 +145,37 @@ def test_a_key_admits_only_the_host_it_is_allowed_as(tmp_path, keys):
     context = zmq.Context()
     allow_list = AllowList(context, names).start()
     agg_public, agg_secret = load_secret(keys / "agg.key_secret")
-    agg = AggregatorRun(scenario, tmp_path / "run", bind="tcp://127.0.0.1:*",
-                        scenario_path=path, listen_setup=server_setup(agg_public, agg_secret),
-                        settings=FAST, context=context, join_timeout_s=20,
-                        bind_identities=True)
     every = scenario.site_names()
-    spoofer = _site_thread(scenario, every, agg.endpoint,
-                           client_setup(*load_secret(keys / "site.key_secret"), agg_public),
-                           host_name="north")
-    north = None
-    try:
+    spoofer = north = spoofed = None
+
+    def listening(endpoint):
+        nonlocal spoofer, north, spoofed
+        agg = placement.fleet
+        spoofer = _site_thread(scenario, every, endpoint,
+                               client_setup(*load_secret(keys / "site.key_secret"), agg_public),
+                               host_name="north")
         spoofed = agg.loop.run_until(
             lambda: agg.host.stats.dropped["spoofed-sender"] >= 3, 10.0)
         os.close(spoofer[1])
         spoofer[0].join(10)
-        north = _site_thread(scenario, every, agg.endpoint,
+        north = _site_thread(scenario, every, endpoint,
                              client_setup(*load_secret(keys / "north.key_secret"), agg_public),
                              host_name="north")
-        summary = agg.run()
+
+    placement = RemotePlacement(
+        "tcp://127.0.0.1:*", listen_setup=server_setup(agg_public, agg_secret),
+        settings=FAST, context=context, join_timeout_s=20, bind_identities=True,
+        on_listening=listening)
+    try:
+        summary = run_scenario(scenario, tmp_path / "run", scenario_path=path,
+                               placement=placement).summary
     finally:
-        agg.close()
         if north is not None:
             os.close(north[1])
             north[0].join(10)
         allow_list.stop()
         context.term()
+    agg = placement.fleet
     assert spoofed and agg.coordinator.refusals == 0
     assert spoofer[2][0].exit_code == 3 and spoofer[2][0].modes == []   # never welcomed
     assert north[2][0].exit_code == 0 and summary["steps"] == 1
@@ -193,28 +204,36 @@ def _frame(kind, body, sender, receiver):
 def test_malformed_frames_are_counted_and_dropped_and_the_aggregator_serves_on(tmp_path):
     path = small_scenario(tmp_path, steps=1)
     scenario = load(path)
-    agg = AggregatorRun(scenario, tmp_path / "run", bind="tcp://127.0.0.1:*",
-                        scenario_path=path, settings=FAST, join_timeout_s=20)
-    evil = agg.context.socket(zmq.DEALER)
-    evil.setsockopt(zmq.IDENTITY, b"evil")
-    evil.setsockopt(zmq.LINGER, 0)
-    evil.connect(agg.endpoint)
-    good = _frame("Heartbeat", Heartbeat(1), "evil/x", "agg/coordinator")
-    evil.send(b"\xc1 not msgpack")                                   # malformed-batch
-    evil.send_multipart([b"a", b"b"])                                 # malformed-frames
-    evil.send(b"\x91" + b"\x93\x01\x02\x03")                          # malformed-envelope
-    evil.send(b"\x91" + _frame("Nope", Heartbeat(1), "evil/x", "agg/coordinator"))
-    evil.send(b"\x91" + _frame("Heartbeat", Heartbeat(1), "mallory/x", "agg/coordinator"))
-    evil.send(b"\x91" + good)                                        # not registered
-    evil.send(b"\x91" + b"\xc4\x00" + b"x" * 10)                     # malformed-batch
-    thread, w, results = _site_thread(scenario, scenario.site_names(), agg.endpoint, None)
+    context = zmq.Context()
+    evil = context.socket(zmq.DEALER)
+    site = []
+
+    def listening(endpoint):
+        evil.setsockopt(zmq.IDENTITY, b"evil")
+        evil.setsockopt(zmq.LINGER, 0)
+        evil.connect(endpoint)
+        good = _frame("Heartbeat", Heartbeat(1), "evil/x", "agg/coordinator")
+        evil.send(b"\xc1 not msgpack")                                   # malformed-batch
+        evil.send_multipart([b"a", b"b"])                                 # malformed-frames
+        evil.send(b"\x91" + b"\x93\x01\x02\x03")                          # malformed-envelope
+        evil.send(b"\x91" + _frame("Nope", Heartbeat(1), "evil/x", "agg/coordinator"))
+        evil.send(b"\x91" + _frame("Heartbeat", Heartbeat(1), "mallory/x", "agg/coordinator"))
+        evil.send(b"\x91" + good)                                        # not registered
+        evil.send(b"\x91" + b"\xc4\x00" + b"x" * 10)                     # malformed-batch
+        site.append(_site_thread(scenario, scenario.site_names(), endpoint, None))
+
+    placement = RemotePlacement("tcp://127.0.0.1:*", settings=FAST, join_timeout_s=20,
+                                context=context, on_listening=listening)
     try:
-        summary = agg.run()
+        summary = run_scenario(scenario, tmp_path / "run", scenario_path=path,
+                               placement=placement).summary
     finally:
         evil.close()
-        agg.close()
-        os.close(w)
-        thread.join(10)
+        for thread, w, _ in site:
+            os.close(w)
+            thread.join(10)
+        context.term()
+    thread, w, results = site[0]
     dropped = summary["dropped_by_reason"]
     assert dropped["malformed-batch"] == 2 and dropped["malformed-frames"] == 1
     assert dropped["malformed-envelope"] == 1 and dropped["unknown-kind"] == 1
@@ -258,8 +277,9 @@ def test_a_site_process_with_another_scenario_is_refused(tmp_path):
     scenario = load(path)
     (tmp_path / "other").mkdir()
     other = load(small_scenario(tmp_path / "other", steps=3))  # another horizon: refused
-    agg = AggregatorRun(scenario, tmp_path / "run", bind="tcp://127.0.0.1:*",
-                        scenario_path=path, settings=FAST)
+    placement = RemotePlacement("tcp://127.0.0.1:*", settings=FAST)
+    agg = RemoteFleet(scenario, RunContext(tmp_path / "run", scenario.seed, path, placement),
+                      placement)  # listening; no run: the site is refused before joining
     thread, w, results = _site_thread(other, other.site_names()[:2], agg.endpoint, None)
     try:
         agg.loop.run_until(lambda: agg.coordinator.refusals >= 1, 20)

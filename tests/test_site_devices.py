@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from vpp.runs.modes.merit_order.swarm import SwarmModel
+from vpp.runs.runner import run_scenario
 from vpp.runs.scenario import ScenarioError, parse
 
 
 def _run(tmp_path, sites, targets, reserve=0.0):
     scenario = parse({"name": "devices", "start": "2019-06-21T00:00:00Z", "steps": len(targets),
                       "target": {"values_kw": targets}, "reserve_kw": reserve, "sites": sites})
-    model = SwarmModel(scenario, tmp_path / "run")
-    try:
-        model.run()
-    finally:
-        model.close()
-    return model
+    return run_scenario(scenario, tmp_path / "run").run
 
 
 def test_a_fixed_load_is_a_baseline_the_generator_must_cover(tmp_path):

@@ -23,8 +23,9 @@ from vpp.agents.runtime.loop import EventLoop
 from vpp.agents.runtime.security import load_public, load_secret
 from vpp.coordination.frequency.messages import FREQUENCY_TOPIC, FrequencySample
 from vpp.runs.cli import app
-from vpp.runs.placement.remote import AggregatorRun
+from vpp.runs.placement.remote import RemotePlacement
 from vpp.runs.placement.site_process import EXIT_LOCAL_TOO_LONG, serve_sites
+from vpp.runs.runner import build_run
 from vpp.runs.scenario import load
 
 from tests.proc_helpers import ROOT, leftovers, small_scenario, start_site, stop_all
@@ -83,18 +84,24 @@ def test_a_site_on_local_rules_exits_after_local_for(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     path = small_scenario(tmp_path, steps=2)
     scenario = load(path)
-    agg = AggregatorRun(scenario, tmp_path / "run", bind="tcp://127.0.0.1:*",
-                        scenario_path=path, settings=FAST)
     results = []
-    thread = threading.Thread(target=lambda: results.append(serve_sites(
-        scenario, scenario.site_names(), agg.endpoint, settings=FAST, host_name="north",
-        out_dir=tmp_path / "run", local_for_s=0.5)), daemon=True)
-    thread.start()
+    threads = []
+
+    def listening(endpoint):
+        thread = threading.Thread(target=lambda: results.append(serve_sites(
+            scenario, scenario.site_names(), endpoint, settings=FAST, host_name="north",
+            out_dir=tmp_path / "run", local_for_s=0.5)), daemon=True)
+        thread.start()
+        threads.append(thread)
+
+    _, agg = build_run(scenario, tmp_path / "run", scenario_path=path,
+                       placement=RemotePlacement("tcp://127.0.0.1:*", settings=FAST,
+                                                 on_listening=listening))
     try:
-        agg.wait_for_sites()
-        agg.step()
+        agg.step(0)
     finally:
         agg.close()  # gone without a Stop: holding 0.6 s after 0.6 s, then local 0.5 s
+    thread = threads[0]
     t0 = time.monotonic()
     thread.join(15)
     assert not thread.is_alive()

@@ -7,8 +7,9 @@ import subprocess
 import sys
 
 import pytest
-from vpp.runs.modes.merit_order.swarm import SwarmModel
-from vpp.runs.placement.spawn import deal, run_processes
+from vpp.runs.placement.processes import ProcessesPlacement
+from vpp.runs.placement.spawn import deal
+from vpp.runs.runner import run_scenario
 from vpp.runs.scenario import load
 
 from tests.proc_helpers import (
@@ -34,12 +35,9 @@ def test_deal_keeps_scenario_order_in_blocks():
 
 def test_eight_processes_give_the_one_process_dispatch(tmp_path):
     path = small_scenario(tmp_path, steps=4)
-    model = SwarmModel(load(path), tmp_path / "local", scenario_path=path)
-    try:
-        local = model.run()
-    finally:
-        model.close()
-    summary = run_processes(path, tmp_path / "spawned", 8)
+    local = run_scenario(load(path), tmp_path / "local", scenario_path=path).summary
+    summary = run_scenario(load(path), tmp_path / "spawned", scenario_path=path,
+                           placement=ProcessesPlacement(8)).summary
     assert summary["process_exit_codes"] == [0] * 8
     assert summary["processes"] == 8 and summary["lost_sites"] == []
     for key in ("served_kwh", "unserved_kwh", "cost_eur", "reserve_shortfall_kwh"):

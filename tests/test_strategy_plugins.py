@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from vpp.runs.fleet.strategies import PluginError, make_strategy, strategy_class
-from vpp.runs.modes.merit_order.swarm import SwarmModel
+from vpp.runs.runner import build_run, run_scenario
 from vpp.runs.scenario import ScenarioError, parse
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "strategies.md"
@@ -39,13 +39,9 @@ def _scenario(strategy, targets):
 def test_the_docs_example_changes_the_dispatch(example_module, tmp_path):
     strategy = {"use": f"{example_module}:ScarcityBidder", "params": {"threshold_kw": 1000}}
     with pytest.raises(ScenarioError, match=r"--allow-plugins.* - at `\$\.sites\[0\]\.strategy`"):
-        SwarmModel(_scenario(strategy, [800.0, 1500.0]), tmp_path / "refused")
-    model = SwarmModel(_scenario(strategy, [800.0, 1500.0]), tmp_path / "run",
-                       allow_plugins=True)
-    try:
-        model.run()
-    finally:
-        model.close()
+        build_run(_scenario(strategy, [800.0, 1500.0]), tmp_path / "refused")
+    model = run_scenario(_scenario(strategy, [800.0, 1500.0]), tmp_path / "run",
+                         allow_plugins=True).run
     calm, scarce = model.aggregator.outcomes
     # calm step: the plug-in bids 40 and is taken first
     assert calm.site_power_kw == {"sites/cheap-but-scarce": 800.0, "sites/steady": 0.0}
@@ -74,5 +70,5 @@ def test_entry_points_and_errors_name_the_plugin():
 def test_a_bad_strategy_in_a_scenario_names_the_field(tmp_path):
     scenario = _scenario({"use": "markup", "params": {"colour": "red"}}, [1.0])
     with pytest.raises(ScenarioError, match=r"\$\.sites\[0\]\.strategy"):
-        SwarmModel(scenario, tmp_path / "run")
+        build_run(scenario, tmp_path / "run")
     assert not (tmp_path / "run").exists()  # nothing half-made

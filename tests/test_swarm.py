@@ -5,24 +5,21 @@ from __future__ import annotations
 import pytest
 import yaml
 from vpp.agents.runtime.trace_reader import TraceReader
-from vpp.runs.fleet.devices import BatterySpec
-from vpp.runs.modes.merit_order.swarm import SwarmModel
+import vpp
+from vpp.runs.runner import build_run, run_scenario
 from vpp.runs.scenario import DEFAULT_SCENARIO, load, parse
+from vpp.runs.scenario.devices import BatterySpec
 
 
 @pytest.fixture(scope="module")
 def default_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("default")
-    model = SwarmModel(load(DEFAULT_SCENARIO), out, scenario_path=DEFAULT_SCENARIO)
-    try:
-        summary = model.run()
-    finally:
-        model.close()
-    return model, summary, out
+    result = run_scenario(load(DEFAULT_SCENARIO), out, scenario_path=DEFAULT_SCENARIO)
+    return result.run, result.summary, out
 
 
 def test_every_step_balances(default_run):
-    model, summary, _ = default_run
+    model, summary, run_dir = default_run
     assert summary["steps"] == 96 and summary["sites"] >= 10
     for out, target in zip(model.aggregator.outcomes, model.targets):
         assert out.target_kw == target
@@ -30,9 +27,9 @@ def test_every_step_balances(default_run):
         assert abs(out.served_kw) + out.unserved_kw == pytest.approx(abs(target), abs=1e-6)
         if out.served_kw:
             assert (out.served_kw > 0) == (target > 0)  # never the wrong direction
-    frame = model.datacollector.get_agent_vars_dataframe()
+    frame = vpp.open_run(run_dir).sites
     # what the sites ran equals what they accepted, step by step
-    ran = frame.groupby(level="Step")["power_kw"].sum().to_numpy()
+    ran = frame.groupby("step")["power_kw"].sum().to_numpy()
     served = [o.served_kw for o in model.aggregator.outcomes]
     assert ran == pytest.approx(served, abs=1e-6)
 
@@ -96,10 +93,10 @@ def test_same_seed_same_trace(tmp_path):
     scenario = parse(data)
     traces = []
     for name in ("one", "two"):
-        model = SwarmModel(scenario, tmp_path / name, scenario_path=DEFAULT_SCENARIO, seed=11)
-        for _ in range(30):
-            model.step()
-        model.close()
+        _, run = build_run(scenario, tmp_path / name, scenario_path=DEFAULT_SCENARIO, seed=11)
+        for k in range(30):
+            run.step(k)
+        run.close()
         reader = TraceReader(tmp_path / name)
         traces.append([(r.sim_time, r.direction, r.kind, r.sender, r.receiver, r.round,
                         r.body, r.error) for r in reader.messages()])
@@ -120,11 +117,7 @@ def test_targets_above_capacity_and_negative_targets(tmp_path):
                 {"type": "battery", "name": "b", "capacity_kwh": 100, "p_charge_kw": 100,
                  "p_discharge_kw": 100, "state_of_charge": 0.5, "eta_c": 0.9, "eta_d": 0.9}]},
         ]})
-    model = SwarmModel(scenario, tmp_path / "run")
-    try:
-        model.run()
-    finally:
-        model.close()
+    model = run_scenario(scenario, tmp_path / "run").run
     up, down, deep = model.aggregator.outcomes
     assert up.served_kw == 300.0 and up.unserved_kw == 200.0  # never reported as met
     assert up.reserve_served_kw == 0.0  # no headroom left, no reserve

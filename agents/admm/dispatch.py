@@ -23,7 +23,7 @@ from vpp.coordination.admm.costs import step_costs_eur
 from vpp.coordination.admm.messages import AdmmDone, AdmmRound
 from vpp.coordination.admm.model import SiteModel
 from vpp.coordination.admm.site import DIRECT, AdmmSiteSolver
-from vpp.coordination.dispatch import DISPATCH_TOPIC, StepCleared
+from vpp.coordination.dispatch import DISPATCH_TOPIC, Applied, StepCleared
 from vpp.physics.battery import Battery
 from vpp.physics.loads import EVCharger
 
@@ -106,6 +106,21 @@ class AdmmDispatchSite(AdmmSiteAgent):
         return sum(d.model.energy_kwh for d in self.devices
                    if isinstance(d.model, (Battery, EVCharger)))
 
+    def applied(self, step: int) -> Applied:
+        """What the site ran in ``step`` (its last), the power its plan held for it (None
+        at its baselines), the plan's private cost of the step and its battery's energy
+        minus the plan's."""
+        return Applied(step, self.power_kw, 0.0, self.stored_kwh, planned_kw=self.planned_kw,
+                       cost_eur=self.cost_eur,
+                       battery_energy_gap_kwh=self.battery_energy_gap_kwh)
+
+    def skip_step(self) -> None:
+        """Run one step that never came at the devices' baselines (it counts against the
+        plan's window)."""
+        for device in self.devices:
+            device.run(device.offer(self.dt_h).baseline_kw, self.dt_h)
+        self._t += 1
+
     def _on_round(self, envelope: Envelope, msg: AdmmRound) -> None:
         if msg.round == 0:
             self.tripped = (self.outage_probability > 0
@@ -168,23 +183,15 @@ class AdmmDispatchSite(AdmmSiteAgent):
 
 
 class AdmmDispatchAggregator(AdmmAggregatorAgent):
-    """An ADMM aggregator that announces each planned step to its sites (``StepCleared``
-    on the ``dispatch`` topic), after which they run their devices at the plan."""
-
-    def clear_step(self, step: int, offset: int, target_kw: float) -> StepCleared:
-        """Announce absolute ``step``, step ``offset`` of the last negotiation's window.
-
-        ``served_kw`` is the planned total of the sites still included; ``unserved_kw``
-        what of ``|target_kw|`` it leaves; the price is the negotiated one of that step.
-        """
-        cleared = self.cleared(step, offset, target_kw)
-        self.publish(DISPATCH_TOPIC, cleared, conversation=self.conversation,
-                     round=self.negotiation.round)
-        return cleared
+    """An ADMM aggregator that says each planned step's outcome (``StepCleared``, which the
+    run's placement delivers to the sites), after which they run their devices at the
+    plan."""
 
     def cleared(self, step: int, offset: int, target_kw: float) -> StepCleared:
-        """The ``StepCleared`` of :meth:`clear_step`, not sent (a distributed run sends it
-        to each site by address, to be acknowledged)."""
+        """The ``StepCleared`` of absolute ``step``, step ``offset`` of the last
+        negotiation's window (the run's placement delivers it). ``served_kw`` is the
+        planned total of the sites still included; ``unserved_kw`` what of ``|target_kw|``
+        it leaves; the price is the negotiated one of that step."""
         if not self.results or self.negotiation is None or not self.negotiation.done:
             raise RuntimeError("no finished ADMM negotiation to dispatch")
         result = self.results[-1]

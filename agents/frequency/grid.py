@@ -308,48 +308,84 @@ def publish_until_answered(loop: EventLoop, grid: GridAgent, timeout_s: float,
         retry_s *= 2.0
 
 
+class SimulatedDrive:
+    """An event in simulated time, one sample at a time: publish, wait for every site's
+    answer (or ``response_timeout_s`` of wall time: the sample is then *late* and the
+    missing sites count with their last answer), integrate. The runner steps it
+    (:meth:`sample`), then :meth:`finish` closes the event.
+
+    With ``pace`` (simulated seconds per wall second; 1: real time) sample ``k`` is not
+    published before ``t_k / pace`` wall seconds from the first, the loop serving its hosts
+    meanwhile; without it the event runs as fast as it can.
+
+    Args:
+        loop: the loop serving the grid's and the sites' hosts.
+        grid: the grid agent.
+        clock: the simulated clock the agents read.
+        duration_s: the event's length; :attr:`samples` samples cover it.
+        response_timeout_s: wall seconds a sample waits for its answers.
+        reports: where the sites' service reports arrive (waited for at the end).
+    """
+
+    def __init__(self, loop: EventLoop, grid: GridAgent, clock: SimulatedClock,
+                 duration_s: float, *, response_timeout_s: float = 2.0,
+                 reports: ReportCollector | None = None, pace: float | None = None) -> None:
+        if pace is not None and not pace > 0:
+            raise ValueError(f"pace must be positive, got {pace!r}")
+        self.loop, self.grid, self.clock = loop, grid, clock
+        self.response_timeout_s = response_timeout_s
+        self.reports = reports
+        self.pace = pace
+        self.samples = int(math.floor(duration_s / grid.sample_period_s + 1e-9)) + 1
+        self.late = 0
+        self._t0 = time.perf_counter()
+        self._start_t_s = grid.source.t_s
+
+    def sample(self, k: int) -> TimelineRow:
+        """Publish sample ``k`` (0, 1, ... in order), wait for the answers, integrate;
+        return its timeline row."""
+        grid, loop = self.grid, self.loop
+        if self.pace is not None:
+            due = ((grid.source.t_s - self._start_t_s) / self.pace
+                   - (time.perf_counter() - self._t0))
+            if due > 0:
+                loop.run_for(due)
+        self.clock.advance_to(grid.source.t_s)
+        if k == 0:
+            answered = publish_until_answered(loop, grid, self.response_timeout_s)
+        else:
+            grid.publish_sample()
+            answered = loop.run_until(grid.all_answered, self.response_timeout_s)
+        if not answered:
+            self.late += 1
+            log.warning("grid %s: sample %d not answered by %d of %d sites within %.1f s",
+                        grid.name, grid.seq, len(grid.meters) - grid.answered,
+                        len(grid.meters), self.response_timeout_s)
+        return grid.advance()
+
+    def finish(self) -> DriveResult:
+        """Close the event (each site sends its service report) and return the drive."""
+        self.grid.close_event()
+        if self.reports is not None:
+            self.loop.run_until(lambda: len(self.reports.final) >= len(self.grid.meters),
+                                self.response_timeout_s)
+        else:
+            self.loop.flush_out()
+        return DriveResult(self.samples, self.late, time.perf_counter() - self._t0,
+                           self.grid.timeline)
+
+
 def drive_simulated(loop: EventLoop, grid: GridAgent, clock: SimulatedClock, duration_s: float,
                     *, response_timeout_s: float = 2.0,
                     reports: ReportCollector | None = None,
                     before_sample: Callable[[int], None] | None = None,
                     pace: float | None = None) -> DriveResult:
-    """Run an event in simulated time: publish, wait for every site's answer (or
-    ``response_timeout_s`` of wall time: the sample is then *late* and the missing sites
-    count with their last answer), integrate, repeat until ``duration_s``; then close.
-
-    ``before_sample(k)`` is called before sample ``k`` is published (a hot reload applies
-    there, on this thread). With ``pace`` (simulated seconds per wall second; 1: real
-    time) sample ``k`` is not published before ``t_k / pace`` wall seconds from the start,
-    the loop serving its hosts meanwhile; without it the event runs as fast as it can.
-    """
-    if pace is not None and not pace > 0:
-        raise ValueError(f"pace must be positive, got {pace!r}")
-    t0 = time.perf_counter()
-    n = int(math.floor(duration_s / grid.sample_period_s + 1e-9)) + 1
-    late = 0
-    start_t_s = grid.source.t_s
-    for k in range(n):
-        if pace is not None:
-            due = (grid.source.t_s - start_t_s) / pace - (time.perf_counter() - t0)
-            if due > 0:
-                loop.run_for(due)
-        clock.advance_to(grid.source.t_s)
+    """Run a whole event in simulated time (a :class:`SimulatedDrive` sample by sample);
+    ``before_sample(k)`` is called before sample ``k`` is published."""
+    drive = SimulatedDrive(loop, grid, clock, duration_s, response_timeout_s=response_timeout_s,
+                           reports=reports, pace=pace)
+    for k in range(drive.samples):
         if before_sample is not None:
             before_sample(k)
-        if k == 0:
-            answered = publish_until_answered(loop, grid, response_timeout_s)
-        else:
-            grid.publish_sample()
-            answered = loop.run_until(grid.all_answered, response_timeout_s)
-        if not answered:
-            late += 1
-            log.warning("grid %s: sample %d not answered by %d of %d sites within %.1f s",
-                        grid.name, grid.seq, len(grid.meters) - grid.answered,
-                        len(grid.meters), response_timeout_s)
-        grid.advance()
-    grid.close_event()
-    if reports is not None:
-        loop.run_until(lambda: len(reports.final) >= len(grid.meters), response_timeout_s)
-    else:
-        loop.flush_out()
-    return DriveResult(n, late, time.perf_counter() - t0, grid.timeline)
+        drive.sample(k)
+    return drive.finish()

@@ -15,69 +15,34 @@ import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
+from vpp.agents.dispatch.acknowledging import Acknowledging
 from vpp.agents.membership.coordinator import LINK_AGENT
 from vpp.agents.membership.liveness import AggregatorWatch, LinkMode
 from vpp.agents.membership.messages import (
     Heartbeat,
     Refused,
     Register,
-    SiteInfo,
     Stop,
     Welcome,
 )
 from vpp.agents.merit_order.site import SiteAgent
 from vpp.agents.runtime.agent import Agent
 from vpp.agents.runtime.messages import Envelope
-from vpp.coordination.dispatch import Applied, StepCleared
 from vpp.coordination.merit_order.messages import CallForBids
 
 log = logging.getLogger(__name__)
 
 
-class RemoteSiteAgent(SiteAgent):
-    """A site in its own process: hears the step's outcome by address and acknowledges it.
-
-    It takes the same arguments as :class:`~agents.site.SiteAgent`. A repeated
-    ``StepCleared`` is acknowledged again without running the devices twice; a site that
-    joins late first runs its devices at their baselines through the steps it missed.
-    """
-
-    def started(self) -> None:
-        """No broadcast subscription: the outcome comes by address, to be acknowledged."""
-
-    def info(self) -> SiteInfo:
-        """What the site tells at registration: devices and flexibility now."""
-        offers = self.offers(0)
-        self._offers_step = -1
-        return SiteInfo(self.name, [d.name for d in self.devices],
-                        sum(o.p_min_kw for o in offers), sum(o.p_max_kw for o in offers))
-
-    def catch_up(self, step: int) -> int:
-        """Run the devices at their baselines through every step before ``step`` that they
-        have not run; return how many."""
-        missed = 0
-        while self.last_cleared_step + 1 < step:
-            for device in self.devices:
-                device.run(device.offer(self.dt_h).baseline_kw, self.dt_h)
-            self.last_cleared_step += 1
-            missed += 1
-        if missed:
-            self._offers_step = -1
-            self.log.info("site %s ran %d missed steps at its baseline", self.name, missed)
-        return missed
+class RemoteSiteAgent(Acknowledging, SiteAgent):
+    """A merit-order site in its own process: it hears the step's outcome by address and
+    acknowledges it (the remote acknowledgement role,
+    :class:`~vpp.agents.dispatch.acknowledging.Acknowledging`); it takes the arguments of
+    :class:`~vpp.agents.merit_order.site.SiteAgent`."""
 
     def _on_call(self, envelope: Envelope, call: CallForBids) -> None:
         self.catch_up(call.step)
         self.clock.advance_to(max(self.clock.now(), call.window_start_s))
         super()._on_call(envelope, call)
-
-    def _on_cleared(self, envelope: Envelope, cleared: StepCleared) -> None:
-        if cleared.step != self.last_cleared_step:
-            self.catch_up(cleared.step)
-            super()._on_cleared(envelope, cleared)
-        stored = sum(getattr(d.model, "energy_kwh", 0.0) for d in self.devices)
-        self.send(envelope.sender, Applied(cleared.step, self.power_kw, self.reserve_kw, stored),
-                  conversation=envelope.conversation, round=envelope.round)
 
     def release(self) -> None:
         """The aggregator is gone for good: drop the held set-point."""

@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from vpp.agents.runtime.agent import Agent
 from vpp.agents.runtime.messages import Envelope
 from vpp.agents.runtime.timers import Timer
-from vpp.coordination.dispatch import DISPATCH_TOPIC, StepCleared
 from vpp.coordination.errors import ProtocolError
 from vpp.coordination.merit_order.auction import (
     MeritOrderAuction,
@@ -25,7 +24,9 @@ class AggregatorAgent(Agent):
     """Calls its sites for bids each step, awards in merit order, re-awards on declines.
 
     The negotiation logic is :class:`~coordination.merit_order.auction.MeritOrderAuction`;
-    this class only moves its messages, arms its deadlines and records its rounds.
+    this class only moves its messages, arms its deadlines and records its rounds. The
+    step's outcome is delivered by the run's placement (``StepCleared``, the dispatch
+    outcome: broadcast to the sites of this process, sent by address to the others).
 
     Args:
         name: the agent's name.
@@ -145,8 +146,3 @@ class AggregatorAgent(Agent):
                            outcome.site_reserve_kw.get(site, 0.0),
                            outcome.site_cost_eur.get(site, 0.0)) for site in self.sites],
             )
-        if self.host.pub is not None:
-            self.publish(DISPATCH_TOPIC, StepCleared(
-                outcome.step, outcome.target_kw, outcome.served_kw, outcome.unserved_kw,
-                outcome.marginal_price_eur_mwh), conversation=self.conversation,
-                round=auction.round)

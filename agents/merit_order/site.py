@@ -9,7 +9,7 @@ import numpy as np
 from vpp.agents.dispatch.devices import SiteDevice
 from vpp.agents.runtime.agent import Agent
 from vpp.agents.runtime.messages import Envelope
-from vpp.coordination.dispatch import DISPATCH_TOPIC, StepCleared
+from vpp.coordination.dispatch import DISPATCH_TOPIC, Applied, StepCleared
 from vpp.coordination.errors import ProtocolError
 from vpp.coordination.merit_order.bidding import (
     BiddingStrategy,
@@ -112,6 +112,21 @@ class SiteAgent(Agent):
         self.award = (award.power_kw, award.reserve_kw)
         self.send(envelope.sender, Accept(award.step, award.power_kw, award.reserve_kw),
                   conversation=envelope.conversation, round=envelope.round)
+
+    @property
+    def stored_kwh(self) -> float:
+        """Energy in the site's stores (kWh)."""
+        return sum(getattr(d.model, "energy_kwh", 0.0) for d in self.devices)
+
+    def applied(self, step: int) -> Applied:
+        """What the site ran in ``step`` (its last): power, reserve held, energy stored."""
+        return Applied(step, self.power_kw, self.reserve_kw, self.stored_kwh)
+
+    def skip_step(self) -> None:
+        """Run one step that never came at the devices' baselines."""
+        for device in self.devices:
+            device.run(device.offer(self.dt_h).baseline_kw, self.dt_h)
+        self._offers_step = -1
 
     def _on_cleared(self, envelope: Envelope, cleared: StepCleared) -> None:
         if cleared.step != self.step:

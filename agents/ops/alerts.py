@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import Annotated, Literal
 
 import msgspec
-
 from vpp.agents.ops.messages import AlertCleared, AlertRaised
 
 _OPS: dict[str, Callable[[float, float], bool]] = {

@@ -16,14 +16,11 @@ or SCADA adapter is a new source class: nothing in the agents changes
 
 from __future__ import annotations
 
-import csv
-import itertools
 import logging
 import math
 import time
 from collections import Counter
 from collections.abc import Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -33,6 +30,7 @@ from vpp.agents.runtime.agent import Agent
 from vpp.agents.runtime.codec import DecodeError, check_depth
 from vpp.agents.runtime.host import RECEIVE_HWM
 from vpp.agents.runtime.limits import DropLog
+from vpp.physics.timeseries import SeriesMapping, ValueColumn
 
 log = logging.getLogger(__name__)
 
@@ -80,16 +78,22 @@ class FeedSource(Protocol):
 
 
 class CsvReplaySource:
-    """A CSV column replayed at wall-clock speed times ``speed``.
+    """A column of a time series replayed at wall-clock speed times ``speed``, read by the
+    one time-series reader (:mod:`vpp.physics.timeseries`): a plain CSV by default, or any
+    layout a ``mapping`` names (a market's export, Parquet, local times with DST).
 
     Args:
-        path: the CSV file.
-        value_column: the column replayed.
-        time_column: ISO 8601 timestamps, increasing.
+        path: the file (already confined by the caller, when it came from a peer).
+        value_column: the value replayed (a column of a plain CSV, or a value of the
+            mapping).
+        time_column: ISO 8601 timestamps (times without an offset are UTC), increasing.
         series: the series' name in the points (default: ``value_column``).
         speed: 1 replays in real time; 3600 plays an hour a second.
-        start, end: only rows whose time text is within [start, end] (ISO, compared as
-            times).
+        start, end: only rows whose time is within [start, end] (ISO; UTC when no offset).
+        mapping: how to read the file, instead of a plain CSV (``path`` still says where).
+
+    Each point's ``time`` is the row's time as the file writes it; rows without a value
+    are skipped (a replay has no gaps to fill).
 
     Raises:
         ValueError: naming the file, the column or the line at fault.
@@ -97,41 +101,32 @@ class CsvReplaySource:
 
     def __init__(self, path: Path | str, value_column: str, *, time_column: str = "timestamp_utc",
                  series: str | None = None, speed: float = 1.0, start: str | None = None,
-                 end: str | None = None) -> None:
+                 end: str | None = None, mapping: SeriesMapping | None = None) -> None:
         if not (math.isfinite(speed) and speed > 0):
             raise ValueError(f"speed must be a number above 0, got {speed!r}")
         self.path = Path(path)
         self.series = series or value_column
         self.speed = float(speed)
-        lo = datetime.fromisoformat(start) if start else None
-        hi = datetime.fromisoformat(end) if end else None
-        rows: list[tuple[float, str, float]] = []
+        import numpy as np
+        from vpp.physics.timeseries import read_series
+
+        if mapping is None:
+            mapping = SeriesMapping(file=str(path), time_column=time_column,
+                                    values=[ValueColumn(column=value_column)], gaps="keep")
+        data = read_series(mapping, self.path, keep_time_text=True)
         try:
-            handle = self.path.open(newline="", encoding="utf-8")
-        except OSError as exc:
-            raise ValueError(f"{self.path}: cannot read the file ({exc.strerror})") from None
-        with handle:
-            reader = csv.DictReader(handle)
-            for col in (time_column, value_column):
-                if col not in (reader.fieldnames or []):
-                    raise ValueError(f"{self.path}: no column {col!r} (it has "
-                                     f"{reader.fieldnames})")
-            for line, row in enumerate(reader, start=2):
-                try:
-                    at = datetime.fromisoformat(row[time_column])
-                    value = float(row[value_column])
-                except ValueError as exc:
-                    raise ValueError(f"{self.path}: line {line}: {exc}") from None
-                if (lo and at < lo) or (hi and at > hi) or not math.isfinite(value):
-                    continue
-                rows.append((at.timestamp(), row[time_column], value))
-        if not rows:
+            data = data.window(start, end)
+        except ValueError as exc:
+            raise ValueError(f"{self.path}: start/end: {exc}") from None
+        values = data.column(value_column)
+        keep = np.isfinite(values)
+        if not keep.any():
             raise ValueError(f"{self.path}: no rows of {value_column!r} in the window")
-        if any(b[0] < a[0] for a, b in itertools.pairwise(rows)):
-            raise ValueError(f"{self.path}: {time_column!r} must not go back in time")
-        t0 = rows[0][0]
-        self.due = [(t - t0) / self.speed for t, _, _ in rows]
-        self.points = [FeedPoint(self.series, text, v) for _, text, v in rows]
+        seconds = data.times.asi8[keep] / 1e9
+        texts = [t for t, k in zip(data.time_text, keep) if k]
+        self.due = [(t - seconds[0]) / self.speed for t in seconds.tolist()]
+        self.points = [FeedPoint(self.series, text, float(v))
+                       for text, v in zip(texts, values[keep].tolist())]
         self._next = 0
         self.exhausted = False
 

@@ -50,8 +50,8 @@ from vpp.agents.runtime.clock import Clock, WallClock
 from vpp.agents.runtime.codec import DEFAULT_MAX_FRAME_BYTES, Codec
 from vpp.agents.runtime.inbox import Inbox
 from vpp.agents.runtime.limits import DropLog
-from vpp.agents.runtime.messages import Envelope, KindRegistry
-from vpp.agents.runtime.timers import Timer, TimerQueue
+from vpp.agents.runtime.messages import KindRegistry
+from vpp.agents.runtime.timers import HostTimers, Timer
 from vpp.agents.runtime.trace import TraceRecorder
 
 log = logging.getLogger(__name__)
@@ -115,7 +115,7 @@ class HostStats:
         return sum(self.dropped.values())
 
 
-class Host(Inbox):
+class Host:
     """The runtime of one process: sockets, agents, timers, trace.
 
     Args:
@@ -124,7 +124,14 @@ class Host(Inbox):
             (``tcp://127.0.0.1:*`` picks a free port; :attr:`endpoint` then tells which).
         pub_endpoint: where its PUB binds, or None for a host that does not broadcast.
         context: the ZeroMQ context (a shared one is needed for ``inproc://``).
-        clock: the agents' clock (default: a wall clock).
+        clock: the agents' clock (default: a wall clock), read for every envelope's
+            ``sim_time``.
+        timer_clock: the clock :meth:`call_later` runs on; None (default): wall time,
+            whatever ``clock`` is (distributed runs: wall deadlines and heartbeats,
+            simulated ``sim_time``). A one-process simulated run passes its
+            ``SimulatedClock``: its deadlines are then simulated time, which the
+            :class:`~vpp.agents.runtime.loop.EventLoop` moves once its hosts are
+            quiescent (``docs/runtime.md``, Time).
         registry: the message kinds this host decodes.
         trace: where every message is recorded (None records nothing).
         max_frame_bytes: a larger message is dropped as ``oversized`` (a batch may hold
@@ -144,6 +151,7 @@ class Host(Inbox):
         registry: KindRegistry | None = None, trace: TraceRecorder | None = None,
         max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES, limiter: PeerLimiter | None = None,
         bind_identities: bool = False, max_send_bytes: int | None = None,
+        timer_clock: Clock | None = None,
     ) -> None:
         if not name or "/" in name or "*" in name:
             raise ValueError(f"a host name must be non-empty, without '/' or '*': {name!r}")
@@ -153,7 +161,7 @@ class Host(Inbox):
         self.context = context or zmq.Context.instance()
         self.clock: Clock = clock or WallClock()
         self.codec = Codec(registry or KindRegistry(), max_frame_bytes, max_send_bytes)
-        self.trace = trace
+        self._trace = trace
         self.stats = HostStats()
         self.drops = DropLog(f"host {name}", log, host=name)
         self.agents: dict[str, Agent] = {}
@@ -161,8 +169,9 @@ class Host(Inbox):
         self._peers: dict[str, zmq.Socket] = {}
         self._uplinks: dict[zmq.Socket, str] = {}
         self._routes: set[str] = set()
+        self._gone: set[str] = set()
         self.limiter = limiter
-        self._timers = TimerQueue()
+        self.timers = HostTimers(timer_clock)
         self.bind_identities = bind_identities
         self.router = self._socket(zmq.ROUTER)
         # a peer that reconnects under its name takes its identity over (a site process
@@ -175,10 +184,6 @@ class Host(Inbox):
         # batch is closed past BATCH_BYTES, so it holds at most one message more
         self._max_batch = BATCH_BYTES + 2 * max_frame_bytes
         self.router.setsockopt(zmq.MAXMSGSIZE, self._max_batch)
-        self._batch_decoder = msgspec.msgpack.Decoder(list[msgspec.Raw])
-        self._single_decoder = msgspec.msgpack.Decoder(tuple[Envelope])
-        self._max_frame = max_frame_bytes
-        self._decoders = self.codec.registry.decoders
         self._outbox: dict[str, list[bytes]] = {}
         self._outbox_bytes: dict[str, int] = {}
         self.router.bind(endpoint)
@@ -191,8 +196,40 @@ class Host(Inbox):
             self.pub_endpoint = self.pub.getsockopt(zmq.LAST_ENDPOINT).decode()
         self.sub = self._socket(zmq.SUB)
         self.sub.setsockopt(zmq.MAXMSGSIZE, self._max_batch)
+        self.inbox = Inbox(name=name, codec=self.codec, agents=self.agents, topics=self._topics,
+                           uplinks=self._uplinks, router=self.router, sub=self.sub,
+                           stats=self.stats, drops=self.drops, limiter=limiter,
+                           bind_identities=bind_identities, max_frame=max_frame_bytes,
+                           max_batch=self._max_batch, schedule_wall=self.call_later_wall)
+        self.inbox.trace = trace
         self.connect(name, self.endpoint, self.pub_endpoint)
         self.closed = False
+
+    def drain(self, sock: zmq.Socket) -> int:
+        """Read and deliver what waits on ``sock`` (the inbox's
+        :meth:`~vpp.agents.runtime.inbox.Inbox.drain`); return how many were read."""
+        return self.inbox.drain(sock)
+
+    @property
+    def trace(self) -> TraceRecorder | None:
+        """Where every message in and out is recorded (None: nowhere); settable, e.g. once
+        a site process knows its run's directory."""
+        return self._trace
+
+    @trace.setter
+    def trace(self, trace: TraceRecorder | None) -> None:
+        self._trace = trace
+        self.inbox.trace = trace
+
+    @property
+    def key_gate(self):
+        """With ``bind_identities``: whether a connection's key is still admitted (see
+        :class:`~vpp.agents.runtime.inbox.Inbox`); None admits all."""
+        return self.inbox.key_gate
+
+    @key_gate.setter
+    def key_gate(self, gate) -> None:
+        self.inbox.key_gate = gate
 
     def _socket(self, kind: int) -> zmq.Socket:
         sock = self.context.socket(kind)
@@ -234,10 +271,15 @@ class Host(Inbox):
     def route_back(self, host: str) -> None:
         """Answer ``host`` through this ROUTER, by its identity (it connected to us)."""
         self._routes.add(host)
+        self._gone.discard(host)
 
     def forget_route(self, host: str) -> None:
-        """Stop answering ``host`` through the ROUTER (it is gone)."""
-        self._routes.discard(host)
+        """Stop answering ``host`` through the ROUTER (it is gone): what an agent sends it
+        from now on is dropped as ``unreachable`` (counted, traced), not raised, since its
+        agents may still be mid-negotiation with the host's sites."""
+        if host in self._routes:
+            self._routes.discard(host)
+            self._gone.add(host)
 
     def reachable(self, host: str) -> bool:
         """True when messages to ``host`` have a way to go."""
@@ -249,8 +291,8 @@ class Host(Inbox):
             raise ValueError(f"host {self.name} already has an agent named {agent.name}")
         agent.host = self
         self.agents[agent.name] = agent
-        if self.trace is not None:
-            self.trace.agent(agent.address, agent.role, type(agent).__qualname__)
+        if self._trace is not None:
+            self._trace.agent(agent.address, agent.role, type(agent).__qualname__)
         agent.started()
         return agent
 
@@ -288,6 +330,11 @@ class Host(Inbox):
         """Encode and send ``body`` from a local agent to the address ``receiver``."""
         host, _, _ = receiver.partition("/")
         if host not in self._peers and host not in self._routes:
+            if host in self._gone:
+                self.stats.dropped["unreachable"] += 1
+                if self._trace is not None:
+                    self._trace.dropped(0, f"unreachable: host {host} is gone")
+                return
             raise KeyError(f"{sender.address} cannot reach {receiver}: host {host!r} is not "
                            f"connected to {self.name}")
         envelope, frame = self.codec.encode(
@@ -298,8 +345,8 @@ class Host(Inbox):
         size = self._outbox_bytes.get(host, 0) + len(frame)
         self._outbox_bytes[host] = size
         self.stats.sent += 1
-        if self.trace is not None:
-            self.trace.message("send", envelope, len(frame))
+        if self._trace is not None:
+            self._trace.message("send", envelope, len(frame))
         if size >= BATCH_BYTES:
             self._send_batch(host)
 
@@ -317,8 +364,8 @@ class Host(Inbox):
         except zmq.ZMQError:
             # no live connection to that host, or its queue is full: never block the loop;
             # say what was lost (counted per message, logged and traced per batch)
-            self._drop(sum(map(len, frames)), f"unreachable: host {host}: {len(frames)} "
-                       "messages", source=host, count=len(frames))
+            self.inbox.drop(sum(map(len, frames)), f"unreachable: host {host}: {len(frames)} "
+                            "messages", source=host, count=len(frames))
 
     def flush_out(self) -> None:
         """Send every queued message, one batch per peer host."""
@@ -336,31 +383,38 @@ class Host(Inbox):
             round=round, sim_time=self.clock.now())
         self.pub.send(key + _batch([frame]))
         self.stats.sent += 1
-        if self.trace is not None:
-            self.trace.message("send", envelope, len(frame))
+        if self._trace is not None:
+            self._trace.message("send", envelope, len(frame))
 
-    # -- timers ------------------------------------------------------------------------
+    # -- timers (see HostTimers) ---------------------------------------------------------
     def call_later(self, delay_s: float, callback: Callable[[], None]) -> Timer:
-        """Run ``callback`` once ``delay_s`` wall seconds have passed (negotiation deadlines)."""
-        return self._timers.schedule(delay_s, callback)
+        """Run ``callback`` once ``delay_s`` seconds have passed on the host's timer clock
+        (negotiation deadlines, heartbeats): wall seconds, or simulated seconds when the
+        host was made with a simulated ``timer_clock``."""
+        return self.timers.later(delay_s, callback)
+
+    def call_later_wall(self, delay_s: float, callback: Callable[[], None]) -> Timer:
+        """Run ``callback`` once ``delay_s`` wall seconds have passed, whatever the timer
+        clock (housekeeping about the machine, not the run: the drop log's interval)."""
+        return self.timers.later_wall(delay_s, callback)
 
     def next_timer_in(self) -> float | None:
-        """Seconds until the next live timer, or None."""
-        return self._timers.next_in()
+        """Wall seconds the event loop may sleep before a timer is due, or None."""
+        return self.timers.next_in()
 
     def run_timers(self) -> int:
         """Run every due timer; return how many ran."""
-        return self._timers.run_due()
+        return self.timers.run_due()
 
     def close(self) -> None:
         """Close every socket (the context stays with its owner) and flush the trace."""
         if self.closed:
             return
         self.flush_out()
-        self.flush_drops()
+        self.inbox.flush_drops()
         for sock in (*self._peers.values(), self.router, self.sub,
                      *([self.pub] if self.pub is not None else [])):
             sock.close(linger=0)
-        if self.trace is not None:
-            self.trace.flush()
+        if self._trace is not None:
+            self._trace.flush()
         self.closed = True

@@ -1,9 +1,11 @@
 """How a host reads: drain its sockets, check, decode and deliver each envelope, and drop
 (counted, logged, traced) what cannot be delivered.
 
-:class:`Inbox` is the receiving half of :class:`vpp.agents.runtime.host.Host` (the host inherits it);
-the frames it reads and the reasons it drops are in ``docs/runtime.md`` (Frames, Errors,
-Limits), why the usual broadcast has a path of its own in its Performance section.
+:class:`Inbox` is the receiving half of a :class:`vpp.agents.runtime.host.Host`: an object
+the host makes with explicit inputs (its sockets, its tables of agents, topics and uplinks,
+its codec, counters, drop log and limiter); the host's ``drain`` is the inbox's. The frames
+it reads and the reasons it drops are in ``docs/runtime.md`` (Frames, Errors, Limits), why
+the usual broadcast has a path of its own in its Performance section.
 
 Nothing read may take the host down: every decode here catches what msgspec raises on
 bytes from elsewhere, nesting past the recursion limit included (``too-deep``), and a
@@ -15,13 +17,15 @@ per reason per interval (:class:`vpp.agents.runtime.limits.DropLog`).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import msgspec
 import zmq
 from vpp.agents.runtime.agent import Agent
-from vpp.agents.runtime.codec import DecodeError
-from vpp.agents.runtime.limits import quote
+from vpp.agents.runtime.codec import Codec, DecodeError
+from vpp.agents.runtime.limits import DropLog, quote
 from vpp.agents.runtime.messages import WIRE_VERSION, Envelope
+from vpp.agents.runtime.trace import TraceRecorder
 from vpp.coordination.errors import ProtocolError
 
 log = logging.getLogger("vpp.agents.runtime.host")
@@ -38,12 +42,54 @@ _ARRAY_HEADER = {0x91: 1, 0xDC: 3, 0xDD: 5}
 
 
 class Inbox:
-    """The receiving half of a host (a mixin of :class:`vpp.agents.runtime.host.Host`, which sets the
-    sockets, tables, codec, stats and trace it reads)."""
+    """The receiving half of a host.
 
-    key_gate = None
-    """With ``bind_identities``: a callable telling whether the key a connection's
-    ``User-Id`` names is still admitted (a revoked key's messages are dropped); None: all."""
+    Args:
+        name: the host's name (an envelope to ``name/agent`` is for ``agents[agent]``).
+        codec: decodes envelopes and bodies.
+        agents: the host's agents by name (the host's own table, read live).
+        topics: the SUB's topics (``topic NUL``) and the agents subscribed to each (live).
+        uplinks: the DEALERs whose answers are read, and the host each leads to (live).
+        router: the host's ROUTER; ``sub``: its SUB.
+        stats: the host's counters (received, dropped by reason).
+        drops: the drop log (one line per reason per interval).
+        limiter: a per-peer rate limit, or None.
+        bind_identities: what comes over an authenticated connection is delivered only
+            under the name its key is allowed under.
+        max_frame: the largest envelope; ``max_batch``: the largest batch.
+        schedule_wall: runs a callback after a delay in wall seconds (the drop log's flush).
+
+    Attributes:
+        trace: where deliveries and drops are recorded (the host sets it; None: nowhere).
+        key_gate: with ``bind_identities``, a callable telling whether the key a
+            connection's ``User-Id`` names is still admitted (a revoked key's messages are
+            dropped); None: all.
+    """
+
+    def __init__(self, *, name: str, codec: Codec, agents: dict[str, Agent],
+                 topics: dict[bytes, list[Agent]], uplinks: dict[zmq.Socket, str],
+                 router: zmq.Socket, sub: zmq.Socket, stats, drops: DropLog,
+                 limiter, bind_identities: bool, max_frame: int, max_batch: int,
+                 schedule_wall: Callable[[float, Callable[[], None]], object]) -> None:
+        self.name = name
+        self.codec = codec
+        self.agents = agents
+        self._topics = topics
+        self._uplinks = uplinks
+        self.router = router
+        self.sub = sub
+        self.stats = stats
+        self.drops = drops
+        self.limiter = limiter
+        self.bind_identities = bind_identities
+        self._max_frame = max_frame
+        self._max_batch = max_batch
+        self._schedule_wall = schedule_wall
+        self._batch_decoder = msgspec.msgpack.Decoder(list[msgspec.Raw])
+        self._single_decoder = msgspec.msgpack.Decoder(tuple[Envelope])
+        self._decoders = codec.registry.decoders
+        self.trace: TraceRecorder | None = None
+        self.key_gate: Callable[[str], bool] | None = None
 
     def drain(self, sock: zmq.Socket) -> int:
         """Read and deliver what waits on ``sock``: every message on the ROUTER or a DEALER,
@@ -97,15 +143,15 @@ class Inbox:
         identity = parts[0].decode(errors="replace")
         if user == identity and (self.key_gate is None or self.key_gate(user)):
             return parts
-        self._drop(sum(map(len, parts)),
+        self.drop(sum(map(len, parts)),
                    f"spoofed-sender: host {quote(identity)} came with the key allowed for "
                    f"{quote(user)}" if user != identity else
                    f"revoked-key: host {quote(identity)}'s key is no longer allowed",
                    source=identity)
         return None
 
-    def _drop(self, size: int, reason: str, envelope: Envelope | None = None,
-              source: str | None = None, count: int = 1) -> None:
+    def drop(self, size: int, reason: str, envelope: Envelope | None = None,
+             source: str | None = None, count: int = 1) -> None:
         """Count a drop (``count`` messages dropped together) by its reason (the text
         before the first colon), log it sampled and trace it (the first
         ``trace_per_interval`` of each reason per interval, one row per call)."""
@@ -116,7 +162,7 @@ class Inbox:
             reason = reason[:_REASON_TEXT].encode("unicode_escape").decode("ascii")
         drops = self.drops
         if not drops.pending:
-            self.call_later(drops.interval_s, self.flush_drops)
+            self._schedule_wall(drops.interval_s, self.flush_drops)
         if drops.note(key, reason, source, count) and self.trace is not None:
             if envelope is not None and (len(envelope.kind) + len(envelope.sender)
                                          + len(envelope.receiver)
@@ -135,15 +181,15 @@ class Inbox:
 
     def _unbatch(self, batch: bytes, source: str | None) -> list[msgspec.Raw] | None:
         if len(batch) > self._max_batch:
-            self._drop(len(batch), f"oversized: batch of {len(batch)} bytes", source=source)
+            self.drop(len(batch), f"oversized: batch of {len(batch)} bytes", source=source)
             return None
         try:
             return self._batch_decoder.decode(batch)
         except RecursionError:
-            self._drop(len(batch), "too-deep: the batch nests past the recursion limit",
+            self.drop(len(batch), "too-deep: the batch nests past the recursion limit",
                        source=source)
         except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
-            self._drop(len(batch), f"malformed-batch: {exc}", source=source)
+            self.drop(len(batch), f"malformed-batch: {exc}", source=source)
         return None
 
     def _envelopes(self, batch: bytes, source: str | None):
@@ -153,16 +199,16 @@ class Inbox:
             try:
                 yield self.codec.decode_envelope(frame), len(frame)
             except DecodeError as exc:
-                self._drop(len(frame), str(exc), exc.envelope, source)
+                self.drop(len(frame), str(exc), exc.envelope, source)
 
     def _on_addressed(self, parts: list[bytes]) -> None:
         if len(parts) != 2:
             source = parts[0].decode(errors="replace")
             if self.limiter is None or self.limiter.allow(source):
-                self._drop(sum(map(len, parts)), f"malformed-frames: {len(parts) - 1} frames",
+                self.drop(sum(map(len, parts)), f"malformed-frames: {len(parts) - 1} frames",
                            source=source)
             else:
-                self._drop(sum(map(len, parts)), f"rate-limited: {quote(source)}",
+                self.drop(sum(map(len, parts)), f"rate-limited: {quote(source)}",
                            source=source)
             return
         identity, batch = parts
@@ -170,7 +216,7 @@ class Inbox:
 
     def _on_uplink(self, source: str, parts: list[bytes]) -> None:
         if len(parts) != 1:
-            self._drop(sum(map(len, parts)), f"malformed-frames: {len(parts)} frames from "
+            self.drop(sum(map(len, parts)), f"malformed-frames: {len(parts)} frames from "
                        f"{source}", source=source)
             return
         self._accept(source, parts[0])
@@ -180,7 +226,7 @@ class Inbox:
         # the peer's rate is consulted before anything is decoded: a malformed frame costs
         # its sender a token like a good one (its first envelope's)
         if limiter is not None and not limiter.allow(source):
-            self._drop(len(batch), f"rate-limited: {quote(source)}", source=source)
+            self.drop(len(batch), f"rate-limited: {quote(source)}", source=source)
             return
         single = self._single(batch, False)
         if single is not None:
@@ -197,22 +243,22 @@ class Inbox:
             if i and limiter is not None and not limiter.allow(source):
                 # the bucket is empty: the rest of the batch goes unread
                 rest = len(frames) - i
-                self._drop(sum(map(len, frames[i:])), f"rate-limited: {quote(source)} "
+                self.drop(sum(map(len, frames[i:])), f"rate-limited: {quote(source)} "
                            f"({rest} envelopes of a batch)", source=source, count=rest)
                 return
             try:
                 envelope = self.codec.decode_envelope(frame)
             except DecodeError as exc:
-                self._drop(size, str(exc), exc.envelope, source)
+                self.drop(size, str(exc), exc.envelope, source)
                 continue
             if envelope.sender.partition("/")[0] != source:
-                self._drop(size, f"spoofed-sender: {quote(envelope.sender)} came from "
+                self.drop(size, f"spoofed-sender: {quote(envelope.sender)} came from "
                            f"{quote(source)}", envelope, source)
                 continue
             host, _, name = envelope.receiver.partition("/")
             agent = self.agents.get(name) if host == self.name else None
             if agent is None:
-                self._drop(size, f"unknown-receiver: {quote(envelope.receiver)}", envelope,
+                self.drop(size, f"unknown-receiver: {quote(envelope.receiver)}", envelope,
                            source)
                 continue
             self._deliver(agent, envelope, size, False, source)
@@ -260,7 +306,7 @@ class Inbox:
     def _on_broadcast(self, frame: bytes) -> None:
         cut = frame.find(0) + 1
         if not cut:
-            self._drop(len(frame), "malformed-frames: a broadcast frame without its topic",
+            self.drop(len(frame), "malformed-frames: a broadcast frame without its topic",
                        source=_SUB)
             return
         topic, batch = frame[:cut], frame[cut:]
@@ -274,7 +320,7 @@ class Inbox:
         try:
             body = self.codec.decode_body(envelope)
         except DecodeError as exc:
-            self._drop(size, str(exc), envelope, _SUB)
+            self.drop(size, str(exc), envelope, _SUB)
             return
         if not body.__struct_config__.frozen:
             # a mutable body (a plug-in's kind) is decoded for each subscriber
@@ -290,7 +336,7 @@ class Inbox:
         try:
             body = self.codec.decode_body(envelope)
         except DecodeError as exc:
-            self._drop(size, str(exc), envelope, source)
+            self.drop(size, str(exc), envelope, source)
             return
         self._hand(agent, envelope, body, size, broadcast, source)
 
@@ -303,7 +349,7 @@ class Inbox:
         try:
             agent.handle(envelope, body)
         except ProtocolError as exc:
-            self._drop(size, f"rejected: {exc}", envelope, source)
+            self.drop(size, f"rejected: {exc}", envelope, source)
 
 
 _SUB = "sub"

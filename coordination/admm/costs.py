@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
-
 from vpp.coordination.admm.model import SiteModel
 
 
@@ -23,7 +22,7 @@ def step_costs_eur(site: SiteModel, parts: Mapping[str, np.ndarray],
     b = site.battery
     if b is not None:
         c, d = np.asarray(parts["charge"]), np.asarray(parts["discharge"])
-        cost += b.degradation_eur_kwh * dt * (c + d) + b.wear_quad * dt * (c * c + d * d)
+        cost += b.degradation_eur_kwh * dt * (c + d) + b.wear_eur_kw2h * dt * (c * c + d * d)
     g = site.generator
     if g is not None:
         avail = np.asarray(g.available_kw, dtype=float)

@@ -24,7 +24,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-
 from vpp.coordination.admm.model import SiteModel
 
 VOLL_EUR_MWH = 4000.0
@@ -51,16 +50,15 @@ def net_bounds_kw(site: SiteModel) -> tuple[np.ndarray, np.ndarray]:
     high = np.zeros(horizon)
     b = site.battery
     if b is not None:
-        cap = b.capacity_kwh
         t = np.arange(horizon)
         gain = b.p_charge_max_kw * b.eta_c * dt          # most energy stored in a step
         drain = b.p_discharge_max_kw * dt / b.eta_d      # most energy drawn in a step
-        start = b.soc_init * cap
-        before_high = np.minimum(b.soc_max * cap, start + t * gain)
-        before_low = np.maximum(b.soc_min * cap, start - t * drain)
-        after_low = np.maximum(b.soc_min * cap, b.soc_final_min * cap - (horizon - 1 - t) * gain)
+        start = b.e_init_kwh
+        before_high = np.minimum(b.e_max_kwh, start + t * gain)
+        before_low = np.maximum(b.e_min_kwh, start - t * drain)
+        after_low = np.maximum(b.e_min_kwh, b.e_final_min_kwh - (horizon - 1 - t) * gain)
         discharge = np.clip((before_high - after_low) * b.eta_d / dt, 0.0, b.p_discharge_max_kw)
-        charge = np.clip((b.soc_max * cap - before_low) / (b.eta_c * dt), 0.0, b.p_charge_max_kw)
+        charge = np.clip((b.e_max_kwh - before_low) / (b.eta_c * dt), 0.0, b.p_charge_max_kw)
         low -= charge
         high += discharge
     g = site.generator

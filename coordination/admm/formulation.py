@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 import cvxpy as cp
 import numpy as np
-
 from vpp.coordination.admm.model import SiteModel
 
 
@@ -38,18 +37,17 @@ def formulate(site: SiteModel) -> SiteFormulation:
         c = cp.Variable(T, nonneg=True, name=f"{site.name}.charge")
         d = cp.Variable(T, nonneg=True, name=f"{site.name}.discharge")
         e = cp.Variable(T + 1, name=f"{site.name}.energy")
-        cap = b.capacity_kwh
         cons += [
             c <= b.p_charge_max_kw, d <= b.p_discharge_max_kw,
-            e[0] == b.soc_init * cap,
+            e[0] == b.e_init_kwh,
             e[1:] == e[:-1] + (b.eta_c * dt) * c - (dt / b.eta_d) * d,
-            e >= b.soc_min * cap, e <= b.soc_max * cap,
-            e[T] >= b.soc_final_min * cap,
+            e >= b.e_min_kwh, e <= b.e_max_kwh,
+            e[T] >= b.e_final_min_kwh,
         ]
         net = net + d - c
         cost = cost + b.degradation_eur_kwh * dt * cp.sum(c + d)
-        if b.wear_quad > 0:
-            cost = cost + b.wear_quad * dt * (cp.sum_squares(c) + cp.sum_squares(d))
+        if b.wear_eur_kw2h > 0:
+            cost = cost + b.wear_eur_kw2h * dt * (cp.sum_squares(c) + cp.sum_squares(d))
         parts.update(charge=c, discharge=d, energy=e)
     g = site.generator
     if g is not None:

@@ -9,15 +9,14 @@ share of the batteries' power that keeps every state of charge in bounds.
 from __future__ import annotations
 
 import numpy as np
-
 from vpp.coordination.admm.model import (
-    AdmmBattery,
     AdmmFlexibleLoad,
     AdmmGenerator,
     MarketCoupling,
     SiteModel,
     TargetCoupling,
 )
+from vpp.physics.battery import BatteryParams
 
 
 def random_sites(n_sites: int, horizon: int = 24, dt_h: float = 1.0,
@@ -29,13 +28,13 @@ def random_sites(n_sites: int, horizon: int = 24, dt_h: float = 1.0,
     sites = []
     for i in range(n_sites):
         cap = float(rng.uniform(50.0, 200.0))
-        battery = AdmmBattery(
+        battery = BatteryParams(
             capacity_kwh=cap, p_charge_max_kw=cap * float(rng.uniform(0.25, 0.5)),
             p_discharge_max_kw=cap * float(rng.uniform(0.25, 0.5)),
             eta_c=float(rng.uniform(0.9, 0.97)), eta_d=float(rng.uniform(0.9, 0.97)),
             soc_init=0.5, soc_final_min=0.5,
-            degradation_eur_kwh=float(rng.uniform(0.01, 0.05)),
-            wear_quad=float(rng.uniform(1e-4, 5e-4)))
+            degradation_eur_mwh=float(rng.uniform(10.0, 50.0)),
+            wear_eur_kw2h=float(rng.uniform(1e-4, 5e-4)))
         generator = None
         if rng.random() < 0.7:
             peak = float(rng.uniform(20.0, 150.0))

@@ -14,7 +14,6 @@ import math
 
 import cvxpy as cp
 import numpy as np
-
 from vpp.coordination.admm.formulation import formulate
 from vpp.coordination.admm.model import SiteModel
 from vpp.coordination.admm.solution import LocalSolution, LocalSolveError

@@ -12,6 +12,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from vpp.physics.battery import BatteryParams
+
 
 def _finite(name: str, value: float, low: float | None = None,
             high: float | None = None) -> float:
@@ -32,46 +34,10 @@ def _profile(name: str, values: Sequence[float], horizon: int,
     return tuple(_finite(f"{name}[{t}]", v, low) for t, v in enumerate(values))
 
 
-@dataclass(frozen=True)
-class AdmmBattery:
-    """A battery: split charge/discharge power, both efficiencies, energy limits, wear.
-
-    Charging at ``c`` kW for ``dt_h`` stores ``eta_c * c * dt_h``; discharging at ``d`` kW
-    draws ``d * dt_h / eta_d``. ``soc_final_min`` (fraction) is the least state of charge
-    at the end of the horizon; ``degradation_eur_kwh`` is paid per kWh of throughput
-    (charge plus discharge); ``wear_quad`` (EUR/kW^2/h) on ``c^2 + d^2``.
-    """
-
-    capacity_kwh: float
-    p_charge_max_kw: float
-    p_discharge_max_kw: float
-    eta_c: float = 0.95
-    eta_d: float = 0.95
-    soc_min: float = 0.1
-    soc_max: float = 0.9
-    soc_init: float = 0.5
-    soc_final_min: float = 0.5
-    degradation_eur_kwh: float = 0.02
-    wear_quad: float = 1e-4
-
-    def __post_init__(self) -> None:
-        _finite("battery.capacity_kwh", self.capacity_kwh, 1e-9)
-        _finite("battery.p_charge_max_kw", self.p_charge_max_kw, 0.0)
-        _finite("battery.p_discharge_max_kw", self.p_discharge_max_kw, 0.0)
-        for name in ("eta_c", "eta_d"):
-            value = _finite(f"battery.{name}", getattr(self, name), 1e-6, 1.0)
-            if value <= 0.0:
-                raise ValueError(f"battery.{name} must be > 0, got {value!r}")
-        for name in ("soc_min", "soc_max", "soc_init", "soc_final_min"):
-            _finite(f"battery.{name}", getattr(self, name), 0.0, 1.0)
-        if not self.soc_min <= self.soc_init <= self.soc_max:
-            raise ValueError(f"battery.soc_init must be in [soc_min, soc_max], "
-                             f"got {self.soc_init!r}")
-        if not self.soc_min <= self.soc_final_min <= self.soc_max:
-            raise ValueError(f"battery.soc_final_min must be in [soc_min, soc_max], "
-                             f"got {self.soc_final_min!r}")
-        _finite("battery.degradation_eur_kwh", self.degradation_eur_kwh, 0.0)
-        _finite("battery.wear_quad", self.wear_quad, 0.0)
+WEAR_EUR_KW2H = 1e-4
+"""The quadratic wear (EUR per kW^2 per hour) on a battery's charge and discharge that a
+battery is given when its owner names none (the scenario mapping of ``vpp.runs``): it
+makes the local problem strictly convex, so a site's schedule is unique."""
 
 
 @dataclass(frozen=True)
@@ -127,6 +93,11 @@ class AdmmFlexibleLoad:
 class SiteModel:
     """One site's private model: its devices and its tariff on its net position.
 
+    ``battery`` is the one battery description (:class:`vpp.physics.battery.BatteryParams`);
+    ADMM reads its ratings, ``e_min_kwh`` .. ``e_final_min_kwh`` (the end of the horizon,
+    ``soc_final_min``), ``degradation_eur_kwh`` (per kWh of throughput, charge plus
+    discharge) and ``wear_eur_kw2h`` (on ``c^2 + d^2``); it ignores the physics-only fields.
+
     ``tariff_eur_mwh`` (one per step, or empty for none) is what the site is paid per MWh
     it injects (and pays per MWh it absorbs) outside the negotiation.
     """
@@ -134,7 +105,7 @@ class SiteModel:
     name: str
     horizon: int
     dt_h: float
-    battery: AdmmBattery | None = None
+    battery: BatteryParams | None = None
     generator: AdmmGenerator | None = None
     load: AdmmFlexibleLoad | None = None
     tariff_eur_mwh: tuple[float, ...] = field(default=())
@@ -144,6 +115,9 @@ class SiteModel:
             raise ValueError(f"site {self.name}: horizon must be an int >= 1, got {self.horizon!r}")
         if not (math.isfinite(self.dt_h) and self.dt_h > 0):
             raise ValueError(f"site {self.name}: dt_h must be > 0, got {self.dt_h!r}")
+        if self.battery is not None and not isinstance(self.battery, BatteryParams):
+            raise ValueError(f"site {self.name}: battery must be a "
+                             f"vpp.physics.battery.BatteryParams, got {type(self.battery).__name__}")
         if self.battery is None and self.generator is None and self.load is None:
             raise ValueError(f"site {self.name}: needs at least one of battery, generator, load")
         if self.generator is not None:

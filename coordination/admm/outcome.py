@@ -9,7 +9,6 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-
 from vpp.coordination.admm.feasibility import PRICE_FLOOR_EUR_MWH, VOLL_EUR_MWH
 
 

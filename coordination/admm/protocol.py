@@ -16,7 +16,6 @@ from dataclasses import dataclass
 
 import msgspec
 import numpy as np
-
 from vpp.coordination.admm.feasibility import (
     Stagnation,
     capacity_shortfall_kw,

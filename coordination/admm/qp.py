@@ -17,7 +17,6 @@ import math
 import numpy as np
 import osqp
 import scipy.sparse as sp
-
 from vpp.coordination.admm.model import SiteModel
 from vpp.coordination.admm.solution import LocalSolution, LocalSolveError
 
@@ -53,16 +52,15 @@ class DirectLocalProblem:
         const = 0.0
         b = site.battery
         if b is not None:
-            cap = b.capacity_kwh
-            e_lo = np.full(T + 1, b.soc_min * cap)
-            e_hi = np.full(T + 1, b.soc_max * cap)
-            e_lo[0] = e_hi[0] = b.soc_init * cap
-            e_lo[T] = max(b.soc_min, b.soc_final_min) * cap
+            e_lo = np.full(T + 1, b.e_min_kwh)
+            e_hi = np.full(T + 1, b.e_max_kwh)
+            e_lo[0] = e_hi[0] = b.e_init_kwh
+            e_lo[T] = max(b.e_min_kwh, b.e_final_min_kwh)
             for name, pmax, sign in (("charge", b.p_charge_max_kw, -1.0),
                                      ("discharge", b.p_discharge_max_kw, 1.0)):
                 blocks.append((name, T))
                 m_cols.append(sign * eye)
-                qdiag.append(np.full(T, 2.0 * b.wear_quad * dt))
+                qdiag.append(np.full(T, 2.0 * b.wear_eur_kw2h * dt))
                 q0.append(np.full(T, b.degradation_eur_kwh * dt))
                 lo.append(np.zeros(T))
                 hi.append(np.full(T, pmax))

@@ -14,9 +14,13 @@ from dataclasses import dataclass
 
 import cvxpy as cp
 import numpy as np
-
 from vpp.coordination.admm.formulation import formulate
-from vpp.coordination.admm.model import Coupling, MarketCoupling, SiteModel, TargetCoupling
+from vpp.coordination.admm.model import (
+    Coupling,
+    MarketCoupling,
+    SiteModel,
+    TargetCoupling,
+)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,6 @@ import math
 from typing import TYPE_CHECKING
 
 import numpy as np
-
 from vpp.coordination.admm.feasibility import net_bounds_kw
 from vpp.coordination.admm.messages import AdmmDone, AdmmRound, AdmmSchedule
 from vpp.coordination.admm.model import SiteModel

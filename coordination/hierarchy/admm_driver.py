@@ -12,7 +12,6 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
-
 from vpp.coordination.admm.messages import AdmmDone, AdmmRound, AdmmSchedule
 from vpp.coordination.admm.model import Coupling, MarketCoupling, SiteModel
 from vpp.coordination.admm.protocol import AdmmResult, AdmmSettings, Outgoing
@@ -21,7 +20,11 @@ from vpp.coordination.admm.site import DIRECT, AdmmSiteSolver
 from vpp.coordination.errors import ProtocolError
 from vpp.coordination.hierarchy.admm_region import RegionalAdmm
 from vpp.coordination.hierarchy.admm_root import HierarchicalAdmm, HierarchyAdmmResult
-from vpp.coordination.hierarchy.messages import RegionalDone, RegionalRound, RegionalSums
+from vpp.coordination.hierarchy.messages import (
+    RegionalDone,
+    RegionalRound,
+    RegionalSums,
+)
 from vpp.coordination.hierarchy.topology import SITE, Topology
 
 

@@ -12,13 +12,16 @@ sums. At the end the parent's :class:`~.messages.RegionalDone` becomes each site
 from __future__ import annotations
 
 import numpy as np
-
 from vpp.coordination.admm.messages import AdmmDone, AdmmSchedule
 from vpp.coordination.admm.protocol import Outgoing
 from vpp.coordination.errors import ProtocolError
 from vpp.coordination.hierarchy.admm_sums import Children
 from vpp.coordination.hierarchy.merit_region import child_deadline_ms
-from vpp.coordination.hierarchy.messages import RegionalDone, RegionalRound, RegionalSums
+from vpp.coordination.hierarchy.messages import (
+    RegionalDone,
+    RegionalRound,
+    RegionalSums,
+)
 from vpp.coordination.hierarchy.topology import Topology
 
 

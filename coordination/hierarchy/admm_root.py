@@ -15,13 +15,16 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-
 from vpp.coordination.admm.messages import AdmmDone, AdmmRound, AdmmSchedule
 from vpp.coordination.admm.model import Coupling, MarketCoupling, TargetCoupling
 from vpp.coordination.admm.protocol import AdmmSettings, IterationRecord, Outgoing
 from vpp.coordination.errors import ProtocolError
 from vpp.coordination.hierarchy.admm_sums import Children, Sums
-from vpp.coordination.hierarchy.messages import RegionalDone, RegionalRound, RegionalSums
+from vpp.coordination.hierarchy.messages import (
+    RegionalDone,
+    RegionalRound,
+    RegionalSums,
+)
 from vpp.coordination.hierarchy.topology import Topology
 
 

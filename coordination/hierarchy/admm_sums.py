@@ -20,7 +20,6 @@ from dataclasses import dataclass
 
 import msgspec
 import numpy as np
-
 from vpp.coordination.admm.messages import AdmmRound, AdmmSchedule
 from vpp.coordination.errors import ProtocolError
 from vpp.coordination.hierarchy.messages import RegionalSums, SiteDecline

@@ -15,7 +15,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-
 from vpp.coordination.errors import ProtocolError
 from vpp.coordination.hierarchy.curve import BookAllocation, SiteBook
 from vpp.coordination.hierarchy.messages import Clearing, SegmentAward, SiteReserve

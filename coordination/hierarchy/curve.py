@@ -16,7 +16,6 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 import numpy as np
-
 from vpp.coordination.errors import ProtocolError
 from vpp.coordination.hierarchy.messages import AggregateBid, SiteDecline
 from vpp.coordination.merit_order.allocation import Allocation, allocate

@@ -9,8 +9,12 @@ were silent and those whose bid was invalid.
 from __future__ import annotations
 
 from vpp.coordination.errors import ProtocolError
-from vpp.coordination.hierarchy.curve import SiteBook, book_from_aggregate, book_from_bids
-from vpp.coordination.hierarchy.curve import merge
+from vpp.coordination.hierarchy.curve import (
+    SiteBook,
+    book_from_aggregate,
+    book_from_bids,
+    merge,
+)
 from vpp.coordination.hierarchy.messages import AggregateBid, SiteDecline
 from vpp.coordination.hierarchy.topology import SITE, Topology
 from vpp.coordination.merit_order.auction import check_bid

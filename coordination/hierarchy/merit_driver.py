@@ -20,8 +20,18 @@ from vpp.coordination.hierarchy.merit_region import RegionalAuction
 from vpp.coordination.hierarchy.merit_root import PortfolioAuction
 from vpp.coordination.hierarchy.messages import AggregateBid, RegionAnswer, RegionAward
 from vpp.coordination.hierarchy.topology import SITE, Topology
-from vpp.coordination.merit_order.auction import MeritOrderAuction, Outgoing, StepOutcome
-from vpp.coordination.merit_order.messages import Accept, Award, Bid, CallForBids, Decline
+from vpp.coordination.merit_order.auction import (
+    MeritOrderAuction,
+    Outgoing,
+    StepOutcome,
+)
+from vpp.coordination.merit_order.messages import (
+    Accept,
+    Award,
+    Bid,
+    CallForBids,
+    Decline,
+)
 
 SiteAnswer = Callable[[str, Award], Accept | Decline | None]
 """A site's answer to an award: Accept, Decline, or None (silent)."""

@@ -20,7 +20,6 @@ import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-
 from vpp.coordination.errors import ProtocolError
 from vpp.coordination.hierarchy.clearing import BookAwards, check_totals, decode, encode
 from vpp.coordination.hierarchy.curve import SiteBook, to_aggregate_bid
@@ -33,7 +32,13 @@ from vpp.coordination.hierarchy.messages import (
 )
 from vpp.coordination.hierarchy.topology import SITE, Topology
 from vpp.coordination.merit_order.auction import Outgoing
-from vpp.coordination.merit_order.messages import Accept, Award, Bid, CallForBids, Decline
+from vpp.coordination.merit_order.messages import (
+    Accept,
+    Award,
+    Bid,
+    CallForBids,
+    Decline,
+)
 
 MATCH_KW = 1e-6
 """How closely an answer must repeat the award it answers (kW)."""

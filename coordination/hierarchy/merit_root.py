@@ -13,11 +13,10 @@ rules, and where they differ from the flat run: ``docs/protocols/hierarchy.md``.
 from __future__ import annotations
 
 import numpy as np
-
 from vpp.coordination.errors import ProtocolError
+from vpp.coordination.hierarchy.clearing import from_allocation
 from vpp.coordination.hierarchy.curve import BookAllocation, SiteBook, allocate_book
 from vpp.coordination.hierarchy.gather import BidGathering
-from vpp.coordination.hierarchy.clearing import from_allocation
 from vpp.coordination.hierarchy.merit_region import MATCH_KW, award_children
 from vpp.coordination.hierarchy.messages import AggregateBid, RegionAnswer
 from vpp.coordination.hierarchy.topology import SITE, Topology

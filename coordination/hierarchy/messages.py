@@ -12,7 +12,6 @@ The sequences: ``docs/protocols/hierarchy.md``.
 from __future__ import annotations
 
 import msgspec
-
 from vpp.coordination.admm.messages import AdmmRound
 
 

@@ -19,7 +19,6 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import msgspec
 import networkx as nx
-
 from vpp.coordination.hierarchy.spec import RegionSpec, TopologySpec
 
 ROOT, REGION, SITE = "root", "region", "site"

@@ -19,10 +19,15 @@ from typing import Any, NamedTuple
 
 import msgspec
 import numpy as np
-
 from vpp.coordination.errors import ProtocolError
 from vpp.coordination.merit_order.allocation import Allocation, allocate, snap_shortfall
-from vpp.coordination.merit_order.messages import Accept, Award, Bid, CallForBids, Decline
+from vpp.coordination.merit_order.messages import (
+    Accept,
+    Award,
+    Bid,
+    CallForBids,
+    Decline,
+)
 
 _MATCH_KW = 1e-6
 

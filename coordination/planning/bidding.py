@@ -26,6 +26,7 @@ declines should re-plan more often.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -33,8 +34,9 @@ from vpp.coordination.merit_order.bidding import Offer
 from vpp.coordination.merit_order.messages import Bid, BidSegment, CallForBids
 from vpp.coordination.planning.cvar import Plan, solve_stochastic
 from vpp.coordination.planning.history import load_history
-from vpp.coordination.planning.model import StochasticProblem, Storage
+from vpp.coordination.planning.model import StochasticProblem
 from vpp.coordination.planning.scenarios import Uncertainty, generate_scenarios
+from vpp.physics.battery import BatteryParams
 
 
 class PlannedBatteryBidder:
@@ -60,8 +62,8 @@ class PlannedBatteryBidder:
                  risk_weight: float = 0.5, seed: int = 0,
                  deviation_premium_eur_mwh: float | None = None) -> None:
         self.device = device
-        self.storage = Storage(capacity_kwh, p_charge_kw, p_discharge_kw, eta_c, eta_d,
-                               soc_min, soc_max, state_of_charge)
+        self.storage = BatteryParams(capacity_kwh, p_charge_kw, p_discharge_kw, eta_c, eta_d,
+                                     soc_min, soc_max, state_of_charge)
         try:
             self.start = datetime.fromisoformat(start)
         except (TypeError, ValueError):
@@ -109,9 +111,8 @@ class PlannedBatteryBidder:
         price = self._prices(t0_s, steps, dt_h)
         st = self.storage
         soc = float(np.clip(self.energy_kwh / st.capacity_kwh, st.soc_min, st.soc_max))
-        storage = Storage(st.capacity_kwh, st.p_charge_max_kw, st.p_discharge_max_kw, st.eta_c,
-                          st.eta_d, st.soc_min, st.soc_max, soc,
-                          soc_final_min=min(max(self.storage.soc_init, st.soc_min), st.soc_max))
+        storage = replace(st, soc_init=soc,
+                          soc_final_min=min(max(st.soc_init, st.soc_min), st.soc_max))
         sc = generate_scenarios(price, count=self.scenarios, uncertainty=self.uncertainty,
                                 seed=self.seed + self.plans, dt_h=dt_h)
         self.plan = solve_stochastic(StochasticProblem(storage, sc), self.risk_level,

@@ -21,7 +21,6 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-
 from vpp.coordination.planning.highs import quiet_highs
 from vpp.coordination.planning.model import (
     Recourse,

@@ -16,7 +16,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-
 from vpp.coordination.errors import ProtocolError
 from vpp.coordination.merit_order.allocation import allocate
 from vpp.coordination.merit_order.auction import MeritOrderAuction, StepOutcome

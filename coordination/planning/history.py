@@ -22,11 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
-from vpp.physics.datasets import DE_LU_2019_CSV
+from vpp.physics.datasets import DE_LU_2019_CSV, dataset, read_dataset
+from vpp.physics.timeseries import TimeSeriesError, read_series
 
 DATA_FILE = DE_LU_2019_CSV
-"""The DE-LU 2019 hourly file (8,760 rows, UTC, no gaps), bundled in ``physics/data/``."""
+"""The DE-LU 2019 hourly file (8,760 rows, UTC, no gaps), bundled in ``physics/data/``
+(the ``de_lu_2019`` dataset, read by the one time-series reader)."""
 
 
 @dataclass(frozen=True)
@@ -47,22 +48,27 @@ class History:
 
 @functools.lru_cache(maxsize=4)
 def load_history(path: str | Path = DATA_FILE) -> History:
-    """Read the hourly file at ``path`` (the bundled DE-LU 2019 file by default)."""
+    """Read the hourly file at ``path`` (the bundled ``de_lu_2019`` dataset by default; any
+    file of its layout otherwise) through the one time-series reader.
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        ValueError: a missing column, a cell that is not a number, a gap (naming the file,
+            the line and the column).
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"history file not found: {path}")
-    table = np.genfromtxt(path, delimiter=",", names=True, dtype=None, encoding="utf-8")
-    needed = ("timestamp_utc", "price_eur_mwh", "load_actual_entsoe_mw",
-              "load_forecast_entsoe_mw", "solar_mw", "wind_onshore_mw", "wind_offshore_mw")
-    missing = [c for c in needed if c not in (table.dtype.names or ())]
-    if missing:
-        raise ValueError(f"{path}: missing columns {', '.join(missing)}")
-    values = {c: np.asarray(table[c], dtype=float) for c in needed[1:]}
+    series = read_dataset("de_lu_2019") if path.resolve() == DATA_FILE else \
+        read_series(dataset("de_lu_2019").mapping, path)
+    names = ("price_eur_mwh", "load_actual_entsoe_mw", "load_forecast_entsoe_mw", "solar_mw",
+             "wind_onshore_mw", "wind_offshore_mw")
+    values = {c: np.array(series.values[c], dtype=float) for c in names}
     for name, column in values.items():
         if not np.isfinite(column).all():
-            raise ValueError(f"{path}: column {name} has missing or non-finite values")
+            raise TimeSeriesError(str(path), "missing or non-finite values", column=name)
     return History(
-        timestamp_utc=np.asarray(table["timestamp_utc"], dtype=str),
+        timestamp_utc=np.array(series.times.strftime("%Y-%m-%dT%H:%M:%SZ"), dtype=str),
         price_eur_mwh=values["price_eur_mwh"],
         load_mw=values["load_actual_entsoe_mw"],
         load_forecast_mw=values["load_forecast_entsoe_mw"],

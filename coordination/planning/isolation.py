@@ -22,9 +22,12 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import msgspec
-
 from vpp.coordination.msgpack_bounds import NestingError, check_depth
-from vpp.coordination.planning.results import OptimizationPlugin, OptimizationResult, plain
+from vpp.coordination.planning.results import (
+    OptimizationPlugin,
+    OptimizationResult,
+    plain,
+)
 
 
 class _Reply(msgspec.Struct):

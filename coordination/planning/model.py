@@ -13,7 +13,11 @@ those are given. Cost of scenario ``s``, EUR::
     dt/1000 * sum_t ( -price[s, t] * g[s, t] + curtail * u + voll * v
                       + degradation * (c + d) )
 
-The battery stores ``eta_c * c * dt`` and draws ``d * dt / eta_d``: energy is never
+The battery is the one battery description, :class:`vpp.physics.battery.BatteryParams`:
+the planner reads its ratings, its energy bounds (``e_min_kwh``, ``e_max_kwh``,
+``e_init_kwh`` and ``e_final_min_kwh``, the least at the end of the horizon: by default the
+initial energy, so a plan cannot sell energy it did not buy) and ``degradation_eur_mwh``
+(above). It stores ``eta_c * c * dt`` and draws ``d * dt / eta_d``: energy is never
 created. :func:`recourse` gives the optimal recourse for a fixed battery schedule in closed
 form, so any schedule (an LP's, a plug-in's, the rules') is scored the same way.
 """
@@ -24,7 +28,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-
 from vpp.coordination.planning.scenarios import ScenarioSet
 from vpp.physics.battery import BatteryParams
 
@@ -42,72 +45,6 @@ def _check(name: str, value: float, low: float | None = None, high: float | None
 
 
 @dataclass(frozen=True)
-class Storage:
-    """A battery as the planner sees it (fractions are of ``capacity_kwh``).
-
-    ``soc_final_min`` is the least state of charge at the end of the horizon (default: the
-    initial one, so a plan cannot sell energy it did not buy); ``degradation_eur_mwh`` is
-    paid per MWh of throughput, charge plus discharge (see
-    :func:`vpp.physics.degradation.degradation_cost_per_kwh` for a BLAST-Lite figure).
-    """
-
-    capacity_kwh: float
-    p_charge_max_kw: float
-    p_discharge_max_kw: float
-    eta_c: float = 0.95
-    eta_d: float = 0.95
-    soc_min: float = 0.1
-    soc_max: float = 0.9
-    soc_init: float = 0.5
-    soc_final_min: float | None = None
-    degradation_eur_mwh: float = 0.0
-
-    def __post_init__(self) -> None:
-        _check("storage.capacity_kwh", self.capacity_kwh, 0.0, open_low=True)
-        _check("storage.p_charge_max_kw", self.p_charge_max_kw, 0.0)
-        _check("storage.p_discharge_max_kw", self.p_discharge_max_kw, 0.0)
-        _check("storage.eta_c", self.eta_c, 0.0, 1.0, open_low=True)
-        _check("storage.eta_d", self.eta_d, 0.0, 1.0, open_low=True)
-        for name in ("soc_min", "soc_max", "soc_init"):
-            _check(f"storage.{name}", getattr(self, name), 0.0, 1.0)
-        if not self.soc_min <= self.soc_init <= self.soc_max:
-            raise ValueError(f"storage.soc_init must be in [soc_min, soc_max] = "
-                             f"[{self.soc_min}, {self.soc_max}], got {self.soc_init}")
-        if self.soc_final_min is not None:
-            _check("storage.soc_final_min", self.soc_final_min, self.soc_min, self.soc_max)
-        _check("storage.degradation_eur_mwh", self.degradation_eur_mwh, 0.0)
-
-    @classmethod
-    def from_battery(cls, params: BatteryParams, *, soc_final_min: float | None = None,
-                     degradation_eur_mwh: float = 0.0) -> Storage:
-        """The planner's view of a physics battery's ratings."""
-        return cls(params.capacity_kwh, params.p_charge_max_kw, params.p_discharge_max_kw,
-                   params.eta_c, params.eta_d, params.soc_min, params.soc_max, params.soc_init,
-                   soc_final_min, degradation_eur_mwh)
-
-    @property
-    def e_min_kwh(self) -> float:
-        """The least stored energy."""
-        return self.soc_min * self.capacity_kwh
-
-    @property
-    def e_max_kwh(self) -> float:
-        """The most stored energy."""
-        return self.soc_max * self.capacity_kwh
-
-    @property
-    def e_init_kwh(self) -> float:
-        """The stored energy at the start."""
-        return self.soc_init * self.capacity_kwh
-
-    @property
-    def e_final_min_kwh(self) -> float:
-        """The least stored energy at the end of the horizon."""
-        soc = self.soc_init if self.soc_final_min is None else self.soc_final_min
-        return soc * self.capacity_kwh
-
-
-@dataclass(frozen=True)
 class StochasticProblem:
     """A battery site facing S scenarios (the planning problem of this package).
 
@@ -118,7 +55,7 @@ class StochasticProblem:
     attitude to risk, used when a solver is not given others.
     """
 
-    storage: Storage
+    storage: BatteryParams
     scenarios: ScenarioSet
     import_max_kw: float | None = None
     export_max_kw: float | None = None
@@ -129,6 +66,9 @@ class StochasticProblem:
     kind: str = "stochastic"
 
     def __post_init__(self) -> None:
+        if not isinstance(self.storage, BatteryParams):
+            raise ValueError(f"problem.storage must be a vpp.physics.battery.BatteryParams, "
+                             f"got {type(self.storage).__name__}")
         for name in ("import_max_kw", "export_max_kw"):
             if getattr(self, name) is not None:
                 _check(f"problem.{name}", getattr(self, name), 0.0)
@@ -148,7 +88,7 @@ class StochasticProblem:
         return self.scenarios.dt_h
 
 
-def energy_path(storage: Storage, charge_kw: np.ndarray, discharge_kw: np.ndarray,
+def energy_path(storage: BatteryParams, charge_kw: np.ndarray, discharge_kw: np.ndarray,
                 dt_h: float) -> np.ndarray:
     """Stored energy (kWh) at the start and after each step: T + 1 values."""
     c, d = np.asarray(charge_kw), np.asarray(discharge_kw)
@@ -156,7 +96,7 @@ def energy_path(storage: Storage, charge_kw: np.ndarray, discharge_kw: np.ndarra
     return storage.e_init_kwh + np.concatenate(([0.0], np.cumsum(delta)))
 
 
-def schedule_violation(storage: Storage, charge_kw: np.ndarray, discharge_kw: np.ndarray,
+def schedule_violation(storage: BatteryParams, charge_kw: np.ndarray, discharge_kw: np.ndarray,
                        dt_h: float, tol_kwh: float = 1e-6) -> str | None:
     """Why a battery schedule is not feasible (power, energy, end of horizon), or None."""
     c = np.asarray(charge_kw, dtype=float)

@@ -20,10 +20,9 @@ from dataclasses import dataclass
 
 import cvxpy as cp
 import numpy as np
-
 from vpp.coordination.planning.cvar import PlanningError, solve_stochastic
 from vpp.coordination.planning.highs import quiet_highs
-from vpp.coordination.planning.model import StochasticProblem, Storage
+from vpp.coordination.planning.model import StochasticProblem
 from vpp.coordination.planning.scenarios import deterministic
 from vpp.physics.battery import Battery, BatteryParams
 
@@ -42,7 +41,7 @@ class MpcController:
         solver: the cvxpy solver (HiGHS by default).
     """
 
-    def __init__(self, storage: Storage, horizon: int, dt_h: float = 1.0,
+    def __init__(self, storage: BatteryParams, horizon: int, dt_h: float = 1.0,
                  solver: str = "HIGHS") -> None:
         if not isinstance(horizon, int) or horizon < 1:
             raise ValueError(f"horizon must be an int >= 1, got {horizon!r}")
@@ -151,7 +150,7 @@ def noisy_forecast(prices_eur_mwh: Sequence[float], sigma_eur_mwh: float,
     return forecast
 
 
-def run_mpc(prices_eur_mwh: Sequence[float], storage: Storage, horizon: int = 36, *,
+def run_mpc(prices_eur_mwh: Sequence[float], storage: BatteryParams, horizon: int = 36, *,
             forecast: Forecast | None = None, dt_h: float = 1.0) -> MpcResult:
     """Close the loop over the real ``prices_eur_mwh`` (one per step) and compare with
     perfect foresight (see the module docstring). ``forecast`` defaults to
@@ -162,9 +161,7 @@ def run_mpc(prices_eur_mwh: Sequence[float], storage: Storage, horizon: int = 36
         raise ValueError("prices_eur_mwh must be at least one finite value")
     forecast = forecast or day_ahead_forecast(prices)
     controller = MpcController(storage, horizon, dt_h)
-    battery = Battery(BatteryParams(storage.capacity_kwh, storage.p_charge_max_kw,
-                                    storage.p_discharge_max_kw, storage.eta_c, storage.eta_d,
-                                    storage.soc_min, storage.soc_max, storage.soc_init))
+    battery = Battery(storage)          # the same description, simulated
     power, energy, step_ms = np.zeros(n), np.zeros(n + 1), np.zeros(n)
     energy[0] = battery.energy_kwh
     cost = 0.0

@@ -14,16 +14,16 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-
 from vpp.coordination.planning.cvar import PlanningError
 from vpp.coordination.planning.distributed import DistributedProblem, SiteOffer
 from vpp.coordination.planning.engine import create_optimization_engine, kind_of
-from vpp.coordination.planning.model import StochasticProblem, Storage, schedule_violation
+from vpp.coordination.planning.model import StochasticProblem, schedule_violation
 from vpp.coordination.planning.realtime import RealtimeProblem
 from vpp.coordination.planning.results import OptimizationStatus
 from vpp.coordination.planning.scenarios import Uncertainty, generate_scenarios
 from vpp.coordination.planning.schedule import DistributedScheduleProblem
 from vpp.coordination.planning.stochastic import CVaRStochasticPlugin
+from vpp.physics.battery import BatteryParams
 
 if TYPE_CHECKING:
     from vpp.coordination.planning.cvar import Plan
@@ -100,11 +100,12 @@ def create_stochastic_problem(base_data: Mapping[str, Any], num_scenarios: int =
     capacity = opt("battery_capacity", 1000.0)
     p_max = opt("max_power", capacity / 4.0)
     soc_init = opt("initial_soc", 0.5)
-    storage = Storage(
+    storage = BatteryParams(
         capacity, opt("max_charge_power", p_max), opt("max_discharge_power", p_max),
         opt("charge_efficiency", 0.95), opt("discharge_efficiency", 0.95),
         opt("min_soc", 0.1), opt("max_soc", 0.9), soc_init,
-        opt("final_soc", soc_init), opt("degradation_cost", 0.0) * 1000.0)
+        soc_final_min=opt("final_soc", soc_init),
+        degradation_eur_mwh=opt("degradation_cost", 0.0) * 1000.0, name="storage")
     ren, load = series("renewable_forecast"), series("load_forecast")
     uncertainty = Uncertainty(
         _number("uncertainty_config['price_volatility']", cfg.get("price_volatility", 0.2)),

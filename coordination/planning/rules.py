@@ -20,7 +20,6 @@ the dearest steps when that pays. The result is feasible by construction and che
 from __future__ import annotations
 
 import numpy as np
-
 from vpp.coordination.planning.cvar import Plan, PlanningError, score
 from vpp.coordination.planning.model import (
     StochasticProblem,

@@ -25,7 +25,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-
 from vpp.coordination.planning.history import History, error_blocks
 
 METHODS = ("parametric", "bootstrap")

@@ -17,7 +17,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-
 from vpp.coordination.admm.model import AdmmGenerator, SiteModel, TargetCoupling
 from vpp.coordination.merit_order.allocation import allocate
 from vpp.coordination.planning.distributed import SiteOffer

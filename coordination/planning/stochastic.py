@@ -9,7 +9,6 @@ end-of-horizon limits and the grid limits in every scenario, and it re-scores it
 from __future__ import annotations
 
 import numpy as np
-
 from vpp.coordination.planning.cvar import Plan, PlanningError, score, solve_stochastic
 from vpp.coordination.planning.model import StochasticProblem, schedule_violation
 from vpp.coordination.planning.results import (
@@ -20,7 +19,6 @@ from vpp.coordination.planning.results import (
     register_kind,
 )
 from vpp.coordination.planning.rules import rule_based_plan
-
 
 _SOLVER_PACKAGES = {"HIGHS": "highspy", "CLARABEL": "clarabel", "OSQP": "osqp",
                     "SCS": "scs", "ECOS": "ecos"}

@@ -13,7 +13,6 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-
 from vpp.markets.day_ahead import AuctionResult, AuctionRules, clear_day_ahead
 from vpp.markets.messages import (
     DAY_AHEAD_PRICES_TOPIC,

@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-
 from vpp.markets.trading.engine import TradingEngine
 from vpp.markets.trading.market_data import (
     DAY_AHEAD_GATE_HOUR,
@@ -21,11 +20,16 @@ from vpp.markets.trading.market_data import (
     MarketData,
     MarketView,
 )
-from vpp.markets.trading.performance import Performance, performance
+from vpp.markets.trading.performance import Performance, drawdown, performance
 from vpp.markets.trading.types import Fees, Fill, Order, Rejection
 
-__all__ = ["BacktestResult", "BacktestSession", "PriceTakerExchange", "TraderResult", "collect",
-           "run_backtest"]
+__all__ = ["BacktestResult", "BacktestSession", "PriceTakerExchange", "PROFIT_SOURCES",
+           "TraderResult", "collect", "profit_by_market", "run_backtest"]
+
+PROFIT_SOURCES = ("day_ahead", "intraday", "ancillary", "imbalance", "marks")
+"""Where a trader's profit comes from (:func:`profit_by_market`): each market's trades
+net of their fees (``ancillary``: FCR capacity payments), the imbalance settlements, and
+the change in value of what is held at the marks (stored energy, open positions)."""
 
 
 class PriceTakerExchange:
@@ -95,6 +99,13 @@ class TraderResult:
     imbalance_eur: float
     traded_mwh: float
     forecast: dict = field(default_factory=dict)
+    profit_by_market: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def drawdown_eur(self) -> np.ndarray:
+        """Fall from the peak to date of the hourly equity (EUR, >= 0): the series the
+        drawdown plot shows and ``performance.max_drawdown_eur`` is the largest of."""
+        return drawdown(self.equity_eur)
 
     @property
     def realized_eur(self) -> np.ndarray:
@@ -223,8 +234,35 @@ def collect(data: MarketData, engines: list[TradingEngine], equity: np.ndarray,
             delivered_mw=np.array([d.delivered_mw for d in engine.deliveries]),
             reserve_mw=book.reserve_mw.copy(), fills=list(book.fills),
             rejections=list(engine.rejections),
-            performance=performance(daily, book.capital_eur, float(equity[i, 0])),
+            performance=performance(daily, book.capital_eur, float(equity[i, 0]),
+                                    hourly_equity=equity[i]),
             fees_eur=book.fees_eur, capacity_revenue_eur=book.capacity_revenue_eur,
             imbalance_mwh=book.imbalance_mwh, imbalance_eur=book.imbalance_eur,
-            traded_mwh=book.traded_mwh, forecast=_forecast_errors(engine.strategy)))
+            traded_mwh=book.traded_mwh, forecast=_forecast_errors(engine.strategy),
+            profit_by_market=profit_by_market(book, float(equity[i, 0]),
+                                              float(equity[i, -1]))))
     return BacktestResult(data, traders)
+
+
+def profit_by_market(book, equity_start_eur: float, equity_end_eur: float,
+                     ) -> dict[str, float]:
+    """A trader's profit ``equity_end - equity_start`` (EUR) by source
+    (:data:`PROFIT_SOURCES`); the sources add up to it.
+
+    ``day_ahead``, ``intraday``: sales minus purchases of that market's fills, less their
+    fees; ``ancillary``: FCR capacity payments less their fees; ``imbalance``: what the
+    hours the battery could not deliver were settled at (penalty included); ``marks``: the
+    change in value of stored energy and open positions at their marks, i.e. the rest of
+    the equity beside the cash (at the start: the initial energy at its first mark).
+    """
+    out = dict.fromkeys(PROFIT_SOURCES, 0.0)
+    for fill in book.fills:
+        order = fill.order
+        if order.market == "ancillary":
+            money = fill.price_eur_mwh * order.quantity_mw
+        else:
+            money = fill.price_eur_mwh * order.quantity_mw * (1 if order.side == "sell" else -1)
+        out[order.market] += money - fill.fee_eur
+    out["imbalance"] = float(book.imbalance_eur)
+    out["marks"] = (equity_end_eur - book.cash_eur) - (equity_start_eur - book.capital_eur)
+    return out

@@ -16,7 +16,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
 from vpp.markets.data import PriceProcess, _ar1, load_de_lu_2019, simulate_prices
 
 __all__ = [
@@ -25,6 +24,7 @@ __all__ = [
     "MarketData",
     "MarketView",
     "de_lu_2019_market_data",
+    "market_data_from_prices",
     "simulated_market_data",
 ]
 
@@ -39,6 +39,8 @@ class MarketData:
     """Hourly series of equal length (a whole number of days), hour 0 = midnight UTC.
 
     ``intraday_half_spread_eur_mwh``: the quote for an hour is ``intraday -+ half spread``.
+    ``simulated``: the markets whose prices are simulated, not recorded (of
+    ``day_ahead``, ``intraday``, ``ancillary``), for reports to say so.
     """
 
     timestamps_utc: np.ndarray
@@ -49,6 +51,9 @@ class MarketData:
     load_actual_mw: np.ndarray
     intraday_half_spread_eur_mwh: float
     source: str
+    simulated: tuple[str, ...] = ()
+    currency: str = "EUR"
+    """The currency of every price (the ``_eur`` names hold amounts in it)."""
 
     def __post_init__(self) -> None:
         n = self.day_ahead_eur_mwh.size
@@ -77,7 +82,8 @@ class MarketData:
         return MarketData(self.timestamps_utc[s], self.day_ahead_eur_mwh[s],
                           self.intraday_eur_mwh[s], self.fcr_eur_mw_h[s],
                           self.load_forecast_mw[s], self.load_actual_mw[s],
-                          self.intraday_half_spread_eur_mwh, self.source)
+                          self.intraday_half_spread_eur_mwh, self.source, self.simulated,
+                          self.currency)
 
 
 class MarketView:
@@ -194,17 +200,41 @@ def de_lu_2019_market_data(seed: int = 0, *, days: int | None = None,
     (midnight CET); hours of day are counted from there.
     """
     system = load_de_lu_2019()
-    n = system.price_eur_mwh.size if days is None else min(24 * days, system.price_eur_mwh.size)
+    return market_data_from_prices(
+        system.timestamps_utc, system.price_eur_mwh, system.load_forecast_mw,
+        system.load_actual_mw, "day-ahead, load: DE-LU 2019 (SMARD/ENTSO-E)", seed, days=days,
+        intraday_volatility_eur_mwh=intraday_volatility_eur_mwh,
+        intraday_persistence=intraday_persistence, half_spread_eur_mwh=half_spread_eur_mwh,
+        fcr_mean_eur_mw_h=fcr_mean_eur_mw_h)
+
+
+def market_data_from_prices(timestamps_utc: np.ndarray, day_ahead: np.ndarray,
+                            load_forecast_mw: np.ndarray | None,
+                            load_actual_mw: np.ndarray | None, source: str, seed: int = 0, *,
+                            currency: str = "EUR", days: int | None = None,
+                            intraday_volatility_eur_mwh: float = 4.0,
+                            intraday_persistence: float = 0.7,
+                            half_spread_eur_mwh: float = 0.5,
+                            fcr_mean_eur_mw_h: float = 10.0) -> MarketData:
+    """Real hourly day-ahead prices (in ``currency``; hour 0 is the first row, whole days
+    kept) with intraday and FCR prices simulated around them as in
+    :func:`de_lu_2019_market_data`. Without load data the load arrays are NaN, and
+    ``source`` says so (the ML strategy's features then carry no load)."""
+    n = day_ahead.size if days is None else min(24 * days, day_ahead.size)
     n -= n % 24
     rng = np.random.default_rng(seed)
-    da = system.price_eur_mwh[:n]
+    da = day_ahead[:n]
     intraday, fcr = _intraday_and_fcr(da, rng, intraday_volatility_eur_mwh,
                                       intraday_persistence, fcr_mean_eur_mw_h)
-    return MarketData(_frozen(system.timestamps_utc[:n]), _frozen(da), _frozen(intraday),
-                      _frozen(fcr), _frozen(system.load_forecast_mw[:n]),
-                      _frozen(system.load_actual_mw[:n]), half_spread_eur_mwh,
-                      f"day-ahead, load: DE-LU 2019 (SMARD/ENTSO-E); intraday, FCR: "
-                      f"simulated (seed {seed})")
+    missing = np.full(n, np.nan)
+    if load_forecast_mw is None or load_actual_mw is None:
+        source += "; load: not in the data (NaN)"
+    forecast = missing if load_forecast_mw is None else load_forecast_mw[:n]
+    actual = missing if load_actual_mw is None else load_actual_mw[:n]
+    return MarketData(_frozen(timestamps_utc[:n]), _frozen(da), _frozen(intraday),
+                      _frozen(fcr), _frozen(forecast), _frozen(actual), half_spread_eur_mwh,
+                      f"{source}; intraday, FCR: simulated (seed {seed})",
+                      ("intraday", "ancillary"), currency)
 
 
 def simulated_market_data(days: int, seed: int = 0,
@@ -227,4 +257,4 @@ def simulated_market_data(days: int, seed: int = 0,
     stamps = np.datetime64("2019-01-01T00:00:00") + np.arange(n).astype("timedelta64[h]")
     return MarketData(_frozen(stamps.astype("datetime64[s]")), _frozen(da), _frozen(intraday),
                       _frozen(fcr), _frozen(load), _frozen(actual), half_spread_eur_mwh,
-                      f"simulated (seed {seed})")
+                      f"simulated (seed {seed})", ("day_ahead", "intraday", "ancillary"))

@@ -19,10 +19,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
 from vpp.markets.trading.market_data import MarketView
 from vpp.markets.trading.types import ENERGY_MARKETS, Fill, Order, StorageSpec
-from vpp.physics.battery import Battery, BatteryParams
+from vpp.physics.battery import Battery
 
 __all__ = ["Delivery", "Portfolio", "PortfolioView"]
 
@@ -59,13 +58,7 @@ class Portfolio:
         self.hours = hours
         self.capital_eur = capital_eur
         self.imbalance_penalty_eur_mwh = imbalance_penalty_eur_mwh
-        eta = storage.eta
-        self.battery = Battery(BatteryParams(
-            capacity_kwh=storage.capacity_mwh * KW_PER_MW,
-            p_charge_max_kw=storage.power_mw * KW_PER_MW,
-            p_discharge_max_kw=storage.power_mw * KW_PER_MW,
-            eta_c=eta, eta_d=eta, soc_min=storage.soc_min, soc_max=storage.soc_max,
-            soc_init=storage.initial_soc))
+        self.battery = Battery(storage.battery())
         self.sold_mw = {m: np.zeros(hours) for m in ENERGY_MARKETS}
         self.bought_mw = {m: np.zeros(hours) for m in ENERGY_MARKETS}
         self.net_mw = np.zeros(hours)          # filled, over the energy markets

@@ -27,7 +27,6 @@ from typing import Annotated, Literal
 
 import msgspec
 import numpy as np
-
 from vpp.markets.trading.market_data import MarketView
 from vpp.markets.trading.portfolio import Portfolio
 from vpp.markets.trading.types import Order
@@ -39,6 +38,7 @@ __all__ = [
     "RiskManager",
     "StressScenario",
     "historical_shocks",
+    "series_shocks",
     "value_at_risk",
 ]
 
@@ -92,6 +92,35 @@ def historical_shocks() -> tuple[StressScenario, ...]:
             when = str(series.timestamps_utc[index])[:16] + "Z"
             out.append(StressScenario(f"{label} {kind} {when[:10]}",
                                       float(series.price_eur_mwh[index]), when, series.source))
+    return tuple(out)
+
+
+def series_shocks(timestamps_utc: np.ndarray, prices: np.ndarray, label: str,
+                  source: str) -> tuple[StressScenario, ...]:
+    """Historical shocks from the series being traded: its lowest and highest hour, and
+    its lowest and highest day (the day's mean price; whole days from hour 0), each named
+    with its time. The prices are in the series' own currency.
+
+    Like the fixed shocks of :func:`historical_shocks`, these are a stress set taken from
+    the whole series given: a backtest's shocks know the extremes of its own window.
+    """
+    prices = np.asarray(prices, dtype=float)
+    if prices.size == 0:
+        return ()
+    out = []
+    for kind, index in (("lowest hour", int(np.nanargmin(prices))),
+                        ("highest hour", int(np.nanargmax(prices)))):
+        when = str(timestamps_utc[index])[:16] + "Z"
+        out.append(StressScenario(f"{label} {kind} {when}", float(prices[index]), when,
+                                  source))
+    days = prices.size // 24
+    if days:
+        means = np.nanmean(prices[:days * 24].reshape(days, 24), axis=1)
+        for kind, day in (("lowest day", int(np.nanargmin(means))),
+                          ("highest day", int(np.nanargmax(means)))):
+            when = str(timestamps_utc[day * 24])[:10]
+            out.append(StressScenario(f"{label} {kind} {when}", float(means[day]), when,
+                                      source))
     return tuple(out)
 
 

@@ -6,6 +6,7 @@ import math
 from typing import Annotated
 
 import msgspec
+from vpp.physics.battery import BatteryParams
 
 __all__ = ["MARKETS", "Fees", "Fill", "Order", "Rejection", "Signal", "StorageSpec"]
 
@@ -98,6 +99,16 @@ class StorageSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     def eta(self) -> float:
         """The one-way efficiency (charge and discharge alike): sqrt of the round trip."""
         return math.sqrt(self.round_trip_efficiency)
+
+    def battery(self) -> BatteryParams:
+        """This battery as the one battery description (kWh, kW): ``power_mw`` both ways,
+        :attr:`eta` each way, the same state-of-charge window and initial state."""
+        kw_per_mw = 1000.0
+        power_kw = self.power_mw * kw_per_mw
+        return BatteryParams(capacity_kwh=self.capacity_mwh * kw_per_mw,
+                             p_charge_max_kw=power_kw, p_discharge_max_kw=power_kw,
+                             eta_c=self.eta, eta_d=self.eta, soc_min=self.soc_min,
+                             soc_max=self.soc_max, soc_init=self.initial_soc)
 
     def scaled(self, share: float) -> StorageSpec:
         """The same battery with ``share`` of its energy and power (for a strategy's part)."""

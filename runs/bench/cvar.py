@@ -15,12 +15,12 @@ from __future__ import annotations
 import time
 
 import numpy as np
-
 from vpp.coordination.planning.cvar import solve_stochastic
 from vpp.coordination.planning.history import load_history
-from vpp.coordination.planning.model import StochasticProblem, Storage
+from vpp.coordination.planning.model import StochasticProblem
 from vpp.coordination.planning.rules import rule_based_plan
 from vpp.coordination.planning.scenarios import generate_scenarios
+from vpp.physics.battery import BatteryParams
 
 
 def build_problem(scenarios: int, horizon: int, start_day: int = 62, seed: int = 0,
@@ -37,8 +37,9 @@ def build_problem(scenarios: int, horizon: int, start_day: int = 62, seed: int =
     load = h.load_mw[span] / h.load_mw.mean() * 300.0
     sc = generate_scenarios(h.price_eur_mwh[span], ren, load, count=scenarios,
                             method="bootstrap", seed=seed, renewable_capacity_kw=400.0)
-    return StochasticProblem(Storage(2000.0, 500.0, 500.0), sc, import_max_kw=grid_limit_kw,
-                             export_max_kw=grid_limit_kw, risk_level=risk_level,
+    return StochasticProblem(BatteryParams(2000.0, 500.0, 500.0), sc,
+                             import_max_kw=grid_limit_kw, export_max_kw=grid_limit_kw,
+                             risk_level=risk_level,
                              risk_weight=risk_weight)
 
 
@@ -46,7 +47,6 @@ def run(scenarios: int = 100, horizon: int = 24, repeats: int = 3, seed: int = 0
         risk_weight: float = 0.5, grid_limit_kw: float | None = 600.0) -> dict:
     """Solve the bench problem ``repeats`` times; report the median and the baselines."""
     import cvxpy  # noqa: F401  (loading the library is not part of a solve's time)
-
     from vpp.coordination.planning.highs import quiet_highs
 
     quiet_highs()

@@ -15,8 +15,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import typer
-
 CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
@@ -56,18 +54,15 @@ def run(sites: int = 1000, steps: int = 96, repeats: int = 3) -> dict:
                                "download: it drives /usr/bin/chromium)") from exc
     from vpp.runs.bench.swarm import bench_scenario
     from vpp.runs.explorer.app import ExplorerServer
-    from vpp.runs.modes.merit_order.swarm import SwarmModel
+    from vpp.runs.runner import run_scenario
     from vpp.runs.scenario import parse
 
     with tempfile.TemporaryDirectory(prefix="vpp-bench-explorer-") as tmp:
         root = Path(tmp)
         name = f"bench-{sites}"
         t = time.perf_counter()
-        model = SwarmModel(parse(bench_scenario(sites, steps), "<bench>"), root / name)
-        try:
-            summary = model.run()
-        finally:
-            model.close()
+        summary = run_scenario(parse(bench_scenario(sites, steps), "<bench>"),
+                               root / name).summary
         run_s = time.perf_counter() - t
         server = ExplorerServer([root], port=0).start()
         try:
@@ -132,24 +127,3 @@ def _measure(browser, url: str, name: str, steps: int, repeats: int) -> dict:
                 "(server reads the step's chunks); *_json_fetch_s: the baselines, the "
                 "overview's JSON and a step's not asked for before, fetched raw",
     }
-
-
-def command(
-    sites: int = typer.Option(1000, "--sites", help="Sites in the generated swarm."),
-    steps: int = typer.Option(96, "--steps", help="Steps of the run."),
-    repeats: int = typer.Option(3, "--repeats", help="Loads timed (medians)."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
-) -> None:
-    """The trace explorer in headless Chromium on a large traced run: overview and one
-    step's negotiation drawn (s), against fetching their JSON raw. Needs the `explorer`
-    extra, playwright and /usr/bin/chromium."""
-    from vpp.runs.cli.bench import _emit
-    from vpp.runs.cli.common import fail
-
-    if sites < 1 or steps < 2 or repeats < 1:
-        fail("--sites and --repeats must be at least 1, --steps at least 2")
-    try:
-        result = run(sites, steps, repeats)
-    except BenchUnavailable as exc:
-        fail(f"bench explorer: {exc}")
-    _emit("explorer", result, as_json)

@@ -18,18 +18,9 @@ import time
 from pathlib import Path
 
 from vpp.agents.frequency.grid import SwingSource, publish_until_answered
-from vpp.agents.frequency.site import DeferredBookkeeping, FrequencySiteAgent
-from vpp.coordination.frequency import presets
-from vpp.coordination.frequency.rule import SiteFrequencyRule
-from vpp.physics.battery import Battery, BatteryParams
 from vpp.physics.frequency import GridParams, LossOfInfeed
-from vpp.runs.modes.grid_event.rig import AGGREGATOR_ADDRESS, GRID_ADDRESS, FrequencyRig
-
-
-def percentile(values: list[float], q: float) -> float:
-    """The ``q`` quantile (0-1) of ``values``, nearest rank."""
-    values = sorted(values)
-    return values[min(len(values) - 1, int(math.ceil(q * len(values))) - 1)]
+from vpp.runs.bench.frequency_site import bench_sites, make_rule, percentile
+from vpp.runs.modes.grid_event.rig import FrequencyRig
 
 
 def trajectory(n: int = 2000, f0: float = 50.0) -> list[tuple[float, float]]:
@@ -41,15 +32,6 @@ def trajectory(n: int = 2000, f0: float = 50.0) -> list[tuple[float, float]]:
         dip = 1.3 * math.sin(math.pi * phase) ** 2 if phase < 0.5 else 0.05 * (1 - phase)
         out.append((t, f0 - dip + 0.01 * math.sin(7.0 * t)))
     return out
-
-
-def make_rule() -> SiteFrequencyRule:
-    """A site with Dynamic Containment, German UFLS and LFSM-O: every rule in use."""
-    return SiteFrequencyRule(f0_hz=50.0, service=presets.service("gb-dc", 50.0),
-                             contracted_kw=100.0, shedding=presets.shedding("de-ufls", 50.0),
-                             sheddable_kw=300.0,
-                             curtailment=presets.curtailment("lfsm-o-50", 50.0),
-                             renewable_kw=50.0)
 
 
 def decision_timing(samples: int = 20_000) -> dict:
@@ -81,19 +63,6 @@ def decision_timing(samples: int = 20_000) -> dict:
             "decision_us_p99": round(percentile(times, 0.99) / 1e3, 3),
             "numpy_interp_baseline_us_p50": round(percentile(base, 0.5) / 1e3, 3),
             "timer_overhead_us": round(overhead / 1e3, 3)}
-
-
-def bench_sites(n: int, on_applied) -> list[FrequencySiteAgent]:
-    """N sites: a 200 kWh / 100 kW battery on Dynamic Containment, UFLS and LFSM-O each."""
-    sites = []
-    book = DeferredBookkeeping()
-    for i in range(n):
-        bat = Battery(BatteryParams(capacity_kwh=200.0, p_charge_max_kw=100.0,
-                                    p_discharge_max_kw=100.0))
-        sites.append(FrequencySiteAgent(f"site-{i}", make_rule(), grid=GRID_ADDRESS,
-                                        aggregator=AGGREGATOR_ADDRESS, battery=bat,
-                                        on_applied=on_applied, bookkeeping=book))
-    return sites
 
 
 def fanout_inproc(n: int, samples: int, transport: str = "inproc", trace: bool = False) -> dict:

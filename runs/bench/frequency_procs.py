@@ -25,7 +25,7 @@ import os
 import time
 
 from vpp.agents.frequency.grid import SwingSource, publish_until_answered
-from vpp.runs.bench.frequency import percentile
+from vpp.runs.bench.frequency_site import percentile
 
 METER_DELAY_S = 0.01
 """How long after deciding a site process meters (10 ms: a tenth of the sample period)."""

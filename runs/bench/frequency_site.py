@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 
-from vpp.agents.frequency.site import DeferredBookkeeping
+from vpp.agents.frequency.site import DeferredBookkeeping, FrequencySiteAgent
 from vpp.agents.kinds import default_registry
 from vpp.agents.runtime.clock import WallClock
 from vpp.agents.runtime.host import Host
 from vpp.agents.runtime.loop import EventLoop
-from vpp.runs.bench.frequency import bench_sites
+from vpp.coordination.frequency import presets
+from vpp.coordination.frequency.rule import SiteFrequencyRule
+from vpp.physics.battery import Battery, BatteryParams
+from vpp.runs.modes.grid_event.rig import AGGREGATOR_ADDRESS, GRID_ADDRESS
 from vpp.runs.placement.site_process import parent_gone
 from vpp.runs.placement.spawn import set_parent_death_signal
 
@@ -54,3 +58,31 @@ def frequency_child(index: int, names: list[str], grid_endpoint: str, pub_endpoi
         results.send_bytes(json.dumps({str(k): v for k, v in last.items()}).encode())
     finally:
         host.close()
+
+
+def make_rule() -> SiteFrequencyRule:
+    """A site with Dynamic Containment, German UFLS and LFSM-O: every rule in use."""
+    return SiteFrequencyRule(f0_hz=50.0, service=presets.service("gb-dc", 50.0),
+                             contracted_kw=100.0, shedding=presets.shedding("de-ufls", 50.0),
+                             sheddable_kw=300.0,
+                             curtailment=presets.curtailment("lfsm-o-50", 50.0),
+                             renewable_kw=50.0)
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The ``q`` quantile (0-1) of ``values``, nearest rank."""
+    values = sorted(values)
+    return values[min(len(values) - 1, int(math.ceil(q * len(values))) - 1)]
+
+
+def bench_sites(n: int, on_applied) -> list[FrequencySiteAgent]:
+    """N sites: a 200 kWh / 100 kW battery on Dynamic Containment, UFLS and LFSM-O each."""
+    sites = []
+    book = DeferredBookkeeping()
+    for i in range(n):
+        bat = Battery(BatteryParams(capacity_kwh=200.0, p_charge_max_kw=100.0,
+                                    p_discharge_max_kw=100.0))
+        sites.append(FrequencySiteAgent(f"site-{i}", make_rule(), grid=GRID_ADDRESS,
+                                        aggregator=AGGREGATOR_ADDRESS, battery=bat,
+                                        on_applied=on_applied, bookkeeping=book))
+    return sites

@@ -3,7 +3,7 @@ legitimate run goes on, against the same run undisturbed.
 
 Four processes, started twice (the undisturbed baseline, then under attack):
 
-- an aggregator (``AggregatorRun`` over ``tcp://127.0.0.1``, the rate limit of
+- an aggregator (the runner with a ``RemotePlacement`` on ``tcp://127.0.0.1``, the rate limit of
   ``vpp aggregator``) running a merit-order scenario whose steps are paced, so that the
   attack lands in the middle of the run;
 - a site process serving every site of it (``serve_sites``);
@@ -60,27 +60,49 @@ def _quiet_logs(path: str) -> None:
 
 def _aggregator(conn, scenario: dict, out_dir: str, pace_s: float) -> None:
     from vpp.agents.runtime.limits import RateLimiter
-    from vpp.runs.placement.remote import AggregatorRun, DistributedError
+    from vpp.runs.placement.remote import DistributedError, RemotePlacement
+    from vpp.runs.runner import run_scenario
     from vpp.runs.scenario import parse
 
     _quiet_logs(f"{out_dir}.log")
-    agg = AggregatorRun(parse(scenario, "<bench>"), out_dir, bind="tcp://127.0.0.1:*",
-                        limiter=RateLimiter(RATE_PER_S, 2 * RATE_PER_S), join_timeout_s=60)
-    conn.send(("endpoint", agg.endpoint))
+    placement = RemotePlacement(
+        "tcp://127.0.0.1:*", limiter=RateLimiter(RATE_PER_S, 2 * RATE_PER_S),
+        join_timeout_s=60, on_listening=lambda endpoint: conn.send(("endpoint", endpoint)))
 
     def progress(step: int) -> None:
         conn.send(("step", step))
-        agg.loop.run_for(pace_s)
+        placement.fleet.loop.run_for(pace_s)
 
     try:
-        summary = agg.run(progress=progress)
+        result = run_scenario(parse(scenario, "<bench>"), out_dir, placement=placement,
+                              hooks=[_Paced(progress)])
+        summary = result.summary
         conn.send(("done", {k: summary[k] for k in (
             "steps", "served_kwh", "unserved_kwh", "lost_sites", "dropped_by_reason")}
-            | {"silent_steps": sum(1 for o in agg.aggregator.outcomes if o.silent)}))
+            | {"silent_steps": sum(1 for o in result.run.aggregator.outcomes if o.silent)}))
     except DistributedError as exc:
         conn.send(("failed", str(exc)))
-    finally:
-        agg.close()
+
+
+class _Paced:
+    """A step hook: ``progress(steps done)`` after each step (the run's pace)."""
+
+    def __init__(self, progress) -> None:
+        self.progress = progress
+
+    def before_step(self, step: int) -> None:
+        """Nothing before a step."""
+
+    def after_step(self, step: int) -> None:
+        """``progress(step + 1)``."""
+        self.progress(step + 1)
+
+    def summary(self) -> dict:
+        """Nothing for the summary."""
+        return {}
+
+    def close(self) -> None:
+        """Nothing to release."""
 
 
 def _sites(scenario: dict, endpoint: str, out_dir: str) -> None:

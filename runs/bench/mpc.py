@@ -11,10 +11,9 @@ time of one MPC step (forecast into parameters plus solve).
 from __future__ import annotations
 
 import numpy as np
-
 from vpp.coordination.planning.history import load_history
-from vpp.coordination.planning.model import Storage
 from vpp.coordination.planning.mpc import day_ahead_forecast, noisy_forecast, run_mpc
+from vpp.physics.battery import BatteryParams
 
 FORECASTS = ("noisy", "day-ahead")
 
@@ -31,7 +30,7 @@ def run(steps: int = 168, horizon: int = 36, forecast: str = "noisy", sigma: flo
     prices = h.price_eur_mwh[first:first + steps]
     make = (noisy_forecast(prices, sigma, seed) if forecast == "noisy"
             else day_ahead_forecast(prices))
-    storage = Storage(2000.0, 500.0, 500.0, degradation_eur_mwh=2.0)
+    storage = BatteryParams(2000.0, 500.0, 500.0, degradation_eur_mwh=2.0)
     result = run_mpc(prices, storage, horizon, forecast=make)
     return {
         "steps": steps,

@@ -15,7 +15,8 @@ from pathlib import Path
 import yaml
 from vpp.agents.membership.coordinator import LinkSettings
 from vpp.runs.bench.swarm import bench_scenario
-from vpp.runs.placement.remote import AggregatorRun
+from vpp.runs.modes.base import RunContext
+from vpp.runs.placement.remote import RemoteFleet, RemotePlacement
 from vpp.runs.placement.spawn import SiteGroup, SiteSpawner
 from vpp.runs.scenario import load
 
@@ -31,11 +32,13 @@ def _measure(method: str, processes: int, tmp: Path) -> dict:
     spawner = SiteSpawner(method=method)
     server_s = time.perf_counter() - t0
     out = tmp / f"run-{method}"
-    agg = AggregatorRun(scenario, out, bind=f"ipc://{tmp}/agg-{method}",
-                        scenario_path=path, settings=settings, join_timeout_s=300)
+    placement = RemotePlacement(f"ipc://{tmp}/agg-{method}", settings=settings,
+                                join_timeout_s=300)
+    agg = RemoteFleet(scenario, RunContext(out, scenario.seed, path, placement), placement)
     try:
         t1 = time.perf_counter()
-        spawner.start(path, groups, agg.endpoint, out_dir=out, settings=settings)
+        spawner.start(scenario, str(path), groups, agg.endpoint, out_dir=out,
+                      settings=settings)
         started_s = time.perf_counter() - t1
         agg.wait_for_sites(abort=spawner.failed)
         ready_s = time.perf_counter() - t1

@@ -7,9 +7,21 @@ Heavy libraries (mesa, pandas, matplotlib, numpy) are imported inside the comman
 from __future__ import annotations
 
 import typer
-
-from vpp.runs.cli import (aggregator, backtest, bench, feed, keys, run, site, status, trace,
-                      validate)
+from vpp.runs.cli import (
+    aggregator,
+    authoring,
+    backtest,
+    bench,
+    feed,
+    keys,
+    modes,
+    run,
+    site,
+    status,
+    sweep,
+    trace,
+    validate,
+)
 
 app = typer.Typer(
     name="vpp",
@@ -20,6 +32,11 @@ app = typer.Typer(
 )
 app.command("run")(run.run)
 app.command("validate")(validate.validate)
+app.command("modes")(modes.modes)
+app.command("init")(authoring.init)
+app.command("schema")(authoring.schema)
+app.command("sweep")(sweep.sweep)
+app.command("compare")(sweep.compare)
 app.command("backtest")(backtest.backtest)
 app.command("aggregator")(aggregator.aggregator)
 app.command("site")(site.site)
@@ -28,3 +45,17 @@ app.command("feed")(feed.feed)
 app.add_typer(trace.app, name="trace")
 app.add_typer(bench.app, name="bench")
 app.add_typer(keys.app, name="keys")
+
+
+def main() -> None:
+    """The ``vpp`` console script: the app, with a feature whose optional extra is not
+    installed ending in one line that names it (exit 2), not a traceback."""
+    from vpp.physics.extras import MissingExtra
+
+    try:
+        app()
+    except MissingExtra as exc:
+        from rich.markup import escape
+        from vpp.runs.cli.common import fail
+
+        fail(escape(str(exc)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import typer
@@ -11,10 +12,8 @@ from vpp.runs.cli.common import (
     OVERWRITE_HELP,
     console,
     fail,
-    fail_write,
     new_run_dir,
     setup_logging,
-    table,
 )
 from vpp.runs.cli.options import DATA_DIR_HELP, with_data_dirs
 
@@ -62,24 +61,28 @@ def aggregator(
     log_json: bool = typer.Option(False, "--log-json", help=LOG_JSON_HELP),
     data_dir: list[Path] = typer.Option([], "--data-dir", help=DATA_DIR_HELP),
 ) -> None:
-    """Listen for site processes (vpp site), then negotiate every step with them."""
+    """Listen for site processes (vpp site), then run every step with them (merit order or
+    ADMM: the negotiation and its answer are the one-process run's)."""
+    started = time.perf_counter()
     setup_logging(log_level, log_json)
     import zmq
     from vpp.agents.membership.coordinator import LinkSettings
     from vpp.agents.runtime.security import RateLimiter
-    from vpp.agents.runtime.trace import TraceWriteError
+    from vpp.runs import modes
+    from vpp.runs.cli.execute import announce_metrics, check_watch, execute, print_report
     from vpp.runs.cli.network import check_endpoint, server_security
-    from vpp.runs.placement.remote import DistributedError, aggregator_run
+    from vpp.runs.modes.base import RunContext
+    from vpp.runs.ops.hooks import OpsSession
+    from vpp.runs.placement.remote import RemotePlacement
     from vpp.runs.record.claim import OutputError, claim
-    from vpp.runs.scenario import ScenarioError, load
+    from vpp.runs.scenario import ScenarioError
 
     check_endpoint(bind, "--bind")
     try:
-        spec = load(scenario)
+        spec, mode = modes.load(scenario)
     except ScenarioError as exc:
         fail(str(exc), code=1)
-    if watch and spec.coordination == "admm":
-        fail("--watch: hot reload of ADMM runs is not built (run it without --watch)")
+    check_watch(mode, watch)
     try:
         settings = LinkSettings(heartbeat_ms=heartbeat_ms, timeout_ms=timeout_ms, ack_ms=ack_ms)
         limiter = RateLimiter(rate_per_s, 2 * rate_per_s)
@@ -87,80 +90,48 @@ def aggregator(
         fail(str(exc))
     context = zmq.Context()
     setup, allow_list = server_security(context, bind, key, allow_dir, insecure)
+
+    def release() -> None:
+        if allow_list is not None:
+            allow_list.stop()
+        context.term()
+
+    def listening(endpoint: str) -> None:
+        ops.fleet_listening(placement.fleet)  # metrics and alerts while the sites join
+        if not as_json:
+            console.print(f"aggregator listening at [bold]{endpoint}[/] for "
+                          f"{len(spec.site_names())} sites", highlight=False)
+            if ops.port is not None:
+                announce_metrics(ops)
+
+    placement = RemotePlacement(
+        bind, listen_setup=setup, limiter=limiter, settings=settings, min_sites=min_sites,
+        join_timeout_s=join_timeout_s, stop_timeout_s=stop_timeout_s, context=context,
+        bind_identities=allow_list is not None, access=allow_list, on_listening=listening)
+    problem = mode.placement_problem(spec, placement.name)
+    if problem is not None:
+        release()
+        fail(problem, code=1)
     run_dir = out or new_run_dir(spec.name)
     try:
         lock = claim(run_dir, overwrite=overwrite)  # before any work; held for the run
     except OutputError as exc:
-        if allow_list is not None:
-            allow_list.stop()
-        context.term()
+        release()
         fail(str(exc), code=1)
+    run_context = RunContext(run_dir, spec.seed if seed is None else seed, scenario,
+                             placement)
+    ops = OpsSession(spec, out_dir=run_dir, watch=scenario if watch else None, alerts=alerts,
+                     metrics_port=metrics_port, metrics_addr=metrics_addr,
+                     alerts_between_steps=True, step_unit=mode.step_unit)
     try:
-        agg = aggregator_run(spec, run_dir, bind=bind, scenario_path=scenario, seed=seed,
-                            listen_setup=setup, limiter=limiter, settings=settings,
-                            min_sites=min_sites, join_timeout_s=join_timeout_s,
-                            stop_timeout_s=stop_timeout_s, context=context,
-                            bind_identities=allow_list is not None, access=allow_list)
-    except (ScenarioError, ValueError, zmq.ZMQError, TraceWriteError) as exc:
-        if allow_list is not None:
-            allow_list.stop()
-        context.term()
-        fail(str(exc), code=1)
-    from vpp.runs.ops.alerting import AlertsError
-    from vpp.runs.ops.swarm_metrics import aggregator_metrics
-    from vpp.runs.ops.wiring import AggregatorApplier, attach
-
-    metrics = aggregator_metrics(agg)
-    try:
-        _, monitor, reloader = attach(
-            agg.host, metrics, alerts=alerts, watch=scenario if watch else None, running=spec,
-            applier=AggregatorApplier(agg, scenario) if watch else None, host_name=agg.host.name)
-        port = metrics.serve(metrics_port, metrics_addr) if metrics_port is not None else None
-    except (AlertsError, OSError) as exc:
-        agg.close()
-        context.term()
-        fail(str(exc), code=1)
-    if monitor is not None:
-        monitor.start(agg.host)
-    if not as_json:
-        console.print(f"aggregator listening at [bold]{agg.endpoint}[/] for "
-                      f"{len(spec.site_names())} sites", highlight=False)
-        if port is not None:
-            console.print(f"metrics on http://{metrics_addr}:{port}/metrics "
-                          f"(vpp status tcp://{metrics_addr}:{port})", highlight=False)
-    try:
-        def between_steps(next_step: int) -> None:
-            for hook in (reloader, monitor):
-                if hook is not None:
-                    hook.before_step(next_step)
-
-        summary = agg.run(progress=between_steps)
-        agg.trace.sync()  # the last rows on disk before the run is said to be over
-        for hook in (monitor, reloader):
-            if hook is not None:
-                summary.update(hook.summary())
-    except DistributedError as exc:
-        fail(str(exc), code=1)
-    except (TraceWriteError, OSError) as exc:
-        fail_write(run_dir, exc)
+        summary = execute(mode, spec, run_context, plot=False, label=spec.name, ops=ops,
+                          started=started, quiet=as_json)
     finally:
-        for hook in (monitor, reloader):
-            if hook is not None:
-                hook.close()
-        metrics.close()
-        try:
-            agg.close()
-        except TraceWriteError:
-            pass  # the run failed for it already, and said so
-        if allow_list is not None:
-            allow_list.stop()
-        context.term()
+        release()
         lock.release()
     if allow_list is not None:
         summary["refused_keys"] = allow_list.refused_total
     if as_json:
         print(json.dumps(summary))
         return
-    console.print(table(f"distributed run {spec.name}", ("quantity", "value"), [
-        (k, ", ".join(map(str, v)) if isinstance(v, list) else v)
-        for k, v in summary.items() if k not in ("liveness_events", "dropped_by_reason")]))
+    print_report(mode, summary, run_dir)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import typer
@@ -9,12 +10,9 @@ from vpp.runs.cli.common import (
     LOG_JSON_HELP,
     OVERWRITE_HELP,
     claim_out,
-    console,
     fail,
-    fail_write,
     new_run_dir,
     setup_logging,
-    table,
 )
 from vpp.runs.cli.options import ALLOW_PLUGINS_HELP
 
@@ -33,60 +31,34 @@ def backtest(
     log_json: bool = typer.Option(False, "--log-json", help=LOG_JSON_HELP),
     allow_plugins: bool = typer.Option(False, "--allow-plugins", help=ALLOW_PLUGINS_HELP),
 ) -> None:
-    """Backtest trading strategies hour by hour (no look-ahead); tables, CSV and PNG plots."""
-    import time
-
+    """Backtest trading strategies hour by hour (no look-ahead); tables, CSV and PNG plots
+    (the same as `vpp run BACKTEST.yaml`, with --days and --seed at hand)."""
+    started = time.perf_counter()
     import msgspec
-    from vpp.runs.modes.backtest.files import (
-        DEFAULT_BACKTEST,
-        load_backtest,
-        run,
-        summary,
-        write_report,
-    )
+    from vpp.runs import modes
+    from vpp.runs.cli.execute import execute, print_report
+    from vpp.runs.modes.backtest.files import DEFAULT_BACKTEST
+    from vpp.runs.modes.base import RunContext
+    from vpp.runs.placement.local import LocalPlacement
     from vpp.runs.scenario import ScenarioError
 
     setup_logging(log_level, log_json)
     path = scenario or DEFAULT_BACKTEST
     try:
-        spec = load_backtest(path)
-        if seed is not None:
-            spec = msgspec.structs.replace(spec, seed=seed)
-        if days is not None:
-            spec = msgspec.structs.replace(
-                spec, data=msgspec.structs.replace(spec.data, days=days))
+        spec, mode = modes.load(path)
     except ScenarioError as exc:
         fail(str(exc), code=1)
+    if mode.name != "backtest":
+        fail(f"{path}: not a backtest file (it is a {mode.name} scenario: vpp run it)", code=1)
+    if seed is not None:
+        spec = msgspec.structs.replace(spec, seed=seed)
+    if days is not None:
+        if days < 2:
+            fail("--days: at least 2")
+        spec = msgspec.structs.replace(spec, data=msgspec.structs.replace(spec.data, days=days))
     target = out or new_run_dir(spec.name)
     _lock = claim_out(target, overwrite)  # before the work; held while this runs
-    try:
-        t0 = time.perf_counter()
-        result = run(spec, str(path), agents=agents, allow_plugins=allow_plugins)
-        wall = time.perf_counter() - t0
-    except ScenarioError as exc:
-        fail(str(exc), code=1)
-    try:
-        files = write_report(result, target, spec)
-    except OSError as exc:
-        fail_write(target, exc)
-    rows = summary(result)
-    console.print(f"{spec.name}: {result.data.hours // 24} days, {result.data.source}; "
-                  f"{wall:.1f} s", soft_wrap=True)
-    console.print(table("performance", (
-        "trader", "profit EUR", "return", "volatility", "Sharpe", "max DD EUR", "hit rate",
-        "fills", "fees EUR", "FCR EUR", "imbalance MWh"), [
-        (r["trader"], r["profit_eur"], f"{100 * r['total_return']:.2f} %",
-         f"{100 * r['volatility']:.2f} %", r["sharpe"], r["max_drawdown_eur"],
-         None if r["hit_rate"] is None else f"{100 * r['hit_rate']:.0f} %", r["fills"],
-         r["fees_eur"], r["capacity_revenue_eur"], r["imbalance_mwh"]) for r in rows]))
-    console.print(table("orders stopped, by limit", ("trader", "limit", "orders"), [
-        (r["trader"], limit, n) for r in rows for limit, n in r["rejections"].items()]))
-    for r in rows:
-        f = r.get("forecast")
-        if f and f.get("days"):
-            verdict = ("beats" if f["model_mae_eur_mwh"] < f["persistence_mae_eur_mwh"]
-                       else "does NOT beat")
-            console.print(f"{r['trader']}: the walk-forward forecast {verdict} persistence "
-                          f"over {f['days']} days: MAE {f['model_mae_eur_mwh']:.2f} vs "
-                          f"{f['persistence_mae_eur_mwh']:.2f} EUR/MWh", soft_wrap=True)
-    console.print(f"report: {target} ({', '.join(p.name for p in files)})", soft_wrap=True)
+    context = RunContext(target, spec.seed, path, LocalPlacement(),
+                         options={"allow_plugins": allow_plugins, "agents": agents})
+    summary = execute(mode, spec, context, plot=True, label=spec.name, started=started)
+    print_report(mode, summary, target)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import typer
-
 from vpp.runs.cli.common import console, fail, table
 
 app = typer.Typer(help="Benchmarks; each prints one JSON object with --json.",
@@ -44,11 +43,15 @@ def swarm(
 
 
 @app.command("physics")
-def physics(as_json: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
+def physics(
+    pairs: int = typer.Option(10, "--pairs", min=1, help="Interleaved pairs of a PV year and "
+                              "pvlib's ModelChain year (the ratio: median and spread)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
     """Battery and grid steps (us), a year of PV and wind (s), PV against pvlib's ModelChain."""
     from vpp.runs.bench import physics as bench
 
-    _emit("physics", bench.run(), as_json)
+    _emit("physics", bench.run(pairs), as_json)
 
 
 @app.command("codec")
@@ -64,12 +67,14 @@ def orderbook(
     orders: int = typer.Option(200_000, "--orders", help="Orders in the seeded stream."),
     baseline_orders: int = typer.Option(5_000, "--baseline-orders",
                                         help="Orders for the naive list-scan baseline."),
+    pairs: int = typer.Option(10, "--pairs", min=1,
+                              help="Interleaved pairs of the book and the naive matcher (the ratio: median and spread)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Continuous order book: limit, market and cancel orders per second, against a list scan."""
     from vpp.runs.bench import orderbook as bench
 
-    _emit("orderbook", bench.run(orders, baseline_orders), as_json)
+    _emit("orderbook", bench.run(orders, baseline_orders, pairs=pairs), as_json)
 
 
 @app.command("auction")
@@ -78,12 +83,14 @@ def auction(
     repeats: int = typer.Option(5, "--repeats", help="Clearings timed (median)."),
     baseline_bids: int = typer.Option(2_000, "--baseline-bids",
                                       help="Bid steps for the scipy LP baseline."),
+    pairs: int = typer.Option(10, "--pairs", min=1,
+                              help="Interleaved pairs of our clearing and the LP (the ratio: median and spread)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Day-ahead auction: clearing time of N bid steps, against a welfare LP (HiGHS)."""
     from vpp.runs.bench import auction as bench
 
-    _emit("auction", bench.run(bids, repeats, baseline_bids), as_json)
+    _emit("auction", bench.run(bids, repeats, baseline_bids, pairs=pairs), as_json)
 
 
 @app.command("admm")
@@ -93,6 +100,8 @@ def admm(
     seed: int = typer.Option(0, "--seed", help="Seed of the random instance."),
     market: bool = typer.Option(False, "--market",
                                 help="Sell at market prices instead of following a target."),
+    pairs: int = typer.Option(10, "--pairs", min=1,
+                              help="Interleaved pairs of a negotiation and the central solve (in-process only) (the ratio: median and spread)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     processes: int | None = typer.Option(
         None, "--processes", help="Put the sites in N processes (adds round_ms_p50)."),
@@ -107,7 +116,7 @@ def admm(
         return
     from vpp.runs.bench import admm as bench
 
-    _emit("admm", bench.run(sites, horizon, seed, market), as_json)
+    _emit("admm", bench.run(sites, horizon, seed, market, pairs), as_json)
 
 
 @app.command("trading")
@@ -213,23 +222,24 @@ def mpc(
 def ops(
     sites: int = typer.Option(200, "--sites", help="Sites in the swarm."),
     steps: int = typer.Option(96, "--steps", help="Steps of each run."),
-    repeats: int = typer.Option(4, "--repeats",
-                                help="Pairs of runs, metrics off and on (medians)."),
+    pairs: int = typer.Option(10, "--pairs", help="Pairs of runs, metrics off and on, "
+                              "interleaved (the overhead: median and spread over the pairs)."),
     scrape_every_s: float = typer.Option(
         1.0, "--scrape-every-s", help="How often the endpoint is scraped (Prometheus' usual "
         "interval is 15-60 s; each scrape of a 200-site swarm costs about 15 ms)."),
     reloads: int = typer.Option(10, "--reloads", help="Edits of a live swarm's YAML timed."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
-    """Metrics overhead on swarm throughput (on against off, one run) and hot reload time."""
+    """Metrics overhead on swarm throughput (interleaved off/on pairs: median and spread)
+    and hot reload time."""
     from vpp.runs.cli.common import fail
 
-    if sites < 1 or steps < 1 or repeats < 1 or reloads < 1 or scrape_every_s <= 0:
-        fail("--sites, --steps, --repeats, --reloads must be at least 1 and "
+    if sites < 1 or steps < 1 or pairs < 1 or reloads < 1 or scrape_every_s <= 0:
+        fail("--sites, --steps, --pairs, --reloads must be at least 1 and "
              "--scrape-every-s above 0")
     from vpp.runs.bench import ops as bench
 
-    _emit("ops", bench.run(sites, steps, repeats, scrape_every_s, reloads), as_json)
+    _emit("ops", bench.run(sites, steps, pairs, scrape_every_s, reloads), as_json)
 
 
 @app.command("hostile")
@@ -252,5 +262,22 @@ def hostile(
     _emit("hostile", bench.run(frames, sites, steps, pace_s, seed=seed), as_json)
 
 
-from vpp.runs.bench.explorer import command as explorer  # noqa: E402 (vpp bench explorer)
-app.command("explorer")(explorer)
+@app.command("explorer")
+def explorer(
+    sites: int = typer.Option(1000, "--sites", help="Sites in the generated swarm."),
+    steps: int = typer.Option(96, "--steps", help="Steps of the run."),
+    repeats: int = typer.Option(3, "--repeats", help="Loads timed (medians)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """The trace explorer in headless Chromium on a large traced run: overview and one
+    step's negotiation drawn (s), against fetching their JSON raw. Needs the `explorer`
+    extra, playwright and /usr/bin/chromium."""
+    from vpp.runs.bench.explorer import BenchUnavailable, run
+
+    if sites < 1 or steps < 2 or repeats < 1:
+        fail("--sites and --repeats must be at least 1, --steps at least 2")
+    try:
+        result = run(sites, steps, repeats)
+    except BenchUnavailable as exc:
+        fail(f"bench explorer: {exc}")
+    _emit("explorer", result, as_json)

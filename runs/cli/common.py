@@ -84,6 +84,21 @@ def latest_run_dir() -> Path | None:
     return max(runs, key=lambda p: p.stat().st_mtime) if runs else None
 
 
+def draw_plot(plot, run_dir: Path) -> None:
+    """Draw a run's plot (``plot(run_dir)``, e.g. :func:`vpp.runs.plots.plot_run`) after
+    its results are written; without the ``plots`` extra, say in one line that it was not
+    drawn and how to get it, and go on (the run's tables and files are complete)."""
+    from vpp.physics.extras import MissingExtra
+
+    try:
+        plot(run_dir)
+    except MissingExtra as exc:
+        from rich.markup import escape
+
+        console.print(f"[yellow]no plot:[/] {escape(str(exc))}", highlight=False,
+                      soft_wrap=True)
+
+
 def fail(message: str, code: int = 2) -> None:
     """Print an error and exit with ``code``."""
     err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)

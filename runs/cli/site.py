@@ -77,7 +77,6 @@ def site(
     from vpp.agents.membership.coordinator import LinkSettings
     from vpp.runs.cli.network import check_endpoint, client_security
     from vpp.runs.fleet.strategies import site_strategy
-    from vpp.runs.placement.remote import check_distributable
     from vpp.runs.placement.site_file import (
         check_against,
         is_site_file,
@@ -108,7 +107,7 @@ def site(
                      f"(it has {', '.join(mine)})")
         else:
             spec = parse(data, str(scenario))
-            check_distributable(spec)
+            _check_remote(spec)
     except ScenarioError as exc:
         fail(str(exc), code=1)
     if local_for is not None and not local_for > 0:
@@ -145,7 +144,7 @@ def site(
             if spec is None:
                 raise SystemExit(143)
             check_scenario(spec, f"the scenario of the aggregator at {connect}")  # caps first
-            check_distributable(spec)
+            _check_remote(spec)
             check_against(site_file, spec, str(scenario))
         except ScenarioError as exc:
             fail(str(exc), code=2)
@@ -167,7 +166,9 @@ def site(
                              allow_plugins=allow_plugins,
                              own_sites=(None if site_file is None
                                         else [entry for _, entry in site_file.entries()]),
-                             on_host=(lambda host: site_process_metrics(host, metrics))
+                             on_host=(lambda host: site_process_metrics(
+                                 host, [a for a in host.agents.values() if a.role == "site"],
+                                 metrics))
                              if metrics is not None else None)
     except (ScenarioError, OutputError) as exc:
         fail(str(exc), code=1)
@@ -177,3 +178,14 @@ def site(
     if result.exit_code in (1, 2):
         fail(result.reason, code=result.exit_code)
     raise SystemExit(result.exit_code)
+
+
+def _check_remote(spec) -> None:
+    """Raise ScenarioError (naming the field) unless the scenario's mode runs with its sites
+    in other processes."""
+    from vpp.runs import modes
+    from vpp.runs.scenario import ScenarioError
+
+    problem = modes.select(spec).placement_problem(spec, "remote")
+    if problem is not None:
+        raise ScenarioError(problem)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import typer
-
 from vpp.runs.cli.common import console, fail, table
 
 
@@ -28,16 +27,22 @@ def status(
         print(json.dumps(result))
         return
     if result["sites"]:
-        console.print(table(f"sites ({result['sites_up']} of {len(result['sites'])} up)",
-                            ("site", "health", "host", "last heartbeat (s ago)"),
-                            [(s["site"], "up" if s["up"] else "LOST", s["host"],
+        counts = ", ".join(f"{n} {state}" for state, n in result["sites_by_state"].items())
+        console.print(table(f"sites ({counts} of {len(result['sites'])})",
+                            ("site", "state", "host", "last heartbeat (s ago)"),
+                            [(s["site"], _STATE_SHOWN.get(s["state"], s["state"]), s["host"],
                               None if s["heartbeat_age_s"] is None
                               else f"{s['heartbeat_age_s']:.2f}") for s in result["sites"]]))
     console.print(table("hosts", ("host", "sent", "received", "dropped"),
-                        [(h, int(v["sent"]), int(v["received"]), int(v["dropped"]))
+                        [(h, v["sent"], v["received"], v["dropped"])
                          for h, v in result["hosts"].items()]))
-    firing = ", ".join(f"{k} ({int(v)})" for k, v in result["alerts_firing"].items()) or "none"
+    firing = ", ".join(f"{k} ({v})" for k, v in result["alerts_firing"].items()) or "none"
     console.print(table("run", ("quantity", "value"), [
         ("steps", result["steps"]), ("negotiation rounds", result["negotiation_rounds"]),
         ("alerts firing", firing), ("process CPU (s)", result["process_cpu_s"]),
         ("resident memory (MiB)", result["process_rss_mib"])]))
+
+
+_STATE_SHOWN = {"lost": "LOST"}
+"""How a site's state is shown: a lost site stands out; waiting, up and stopped as such."""
+

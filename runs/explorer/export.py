@@ -8,7 +8,6 @@ from typing import Any
 from urllib.parse import quote
 
 import msgspec
-
 from vpp.runs.explorer import assets
 from vpp.runs.explorer.app import view_data
 from vpp.runs.explorer.record import RunRecord

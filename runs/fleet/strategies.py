@@ -101,11 +101,8 @@ def site_strategies(scenario: Any, where: str = "<scenario>", *,
                     allow_import: bool = False) -> list[BiddingStrategy]:
     """One strategy object per site (``count`` expanded, none shared); errors name the
     field path. ``module:Class`` only with ``allow_import`` (``--allow-plugins``)."""
-    out = []
-    for i, spec in enumerate(scenario.sites):
-        out.extend(site_strategy(spec, i, where, allow_import=allow_import)
-                   for _ in range(spec.count))
-    return out
+    return [site_strategy(e.spec, e.entry, where, allow_import=allow_import)
+            for e in scenario.entries()]
 
 
 def check_strategies(entries: list[tuple[str, Any]], where: str, *,

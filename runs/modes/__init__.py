@@ -13,13 +13,21 @@ from __future__ import annotations
 import functools
 import importlib
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any
 
-from vpp.runs.modes.base import Mode, ModeRun, RunContext, StepRecord
+from vpp.runs.modes.base import Fail, Mode, ModeRun, RunContext, StepRecord
+from vpp.runs.scenario.checks import register_check
 
 ENTRY_POINT_GROUP = "vpp.modes"
 
-BUILT_IN: dict[str, str] = {}
+BUILT_IN: dict[str, str] = {
+    "merit_order": "vpp.runs.modes.merit_order.mode:MeritOrderMode",
+    "admm": "vpp.runs.modes.admm.mode:AdmmMode",
+    "grid_event": "vpp.runs.modes.grid_event.mode:GridEventMode",
+    "volt_var": "vpp.runs.modes.volt_var.mode:VoltVarMode",
+    "backtest": "vpp.runs.modes.backtest.mode:BacktestMode",
+}
 """Built-in modes, name -> ``module:Class`` inside this package, in selection order."""
 
 _registered: dict[str, Mode] = {}
@@ -99,5 +107,51 @@ def select(scenario: Any) -> Mode:
     raise UnknownModeError(f"no run mode applies to this scenario (known: {', '.join(names())})")
 
 
+def load(path: str | Path, limits: Any = None,
+         changes: dict[str, Any] | None = None) -> tuple[Any, Mode]:
+    """Read a run's file: a scenario (its data paths confined, every check run) or a
+    document of a mode of its own (a backtest file); return it with its mode.
+    ``changes``: ``{field path: value}`` set in the file's data before it is checked
+    (:func:`vpp.runs.scenario.edit.set_path`; a sweep's runs).
+
+    Raises:
+        vpp.runs.scenario.ScenarioError: naming the file and the field.
+    """
+    from vpp.runs.scenario import ScenarioError
+    from vpp.runs.scenario.loading import from_mapping, read_mapping
+
+    data = read_mapping(path, limits=limits)
+    if changes:
+        from vpp.runs.scenario.edit import set_path
+
+        for field, value in changes.items():
+            data = set_path(data, field, value)
+    for name in [*BUILT_IN, *(n for n in _registered if n not in BUILT_IN)]:
+        mode = get(name)
+        if mode.recognizes(data):
+            return mode.parse(data, str(path), limits), mode
+    scenario = from_mapping(data, path, limits)
+    try:
+        return scenario, select(scenario)
+    except UnknownModeError as exc:
+        raise ScenarioError(f"{path}: {exc} - at `$.mode`") from None
+
+
+def check(scenario: Any, fail: Fail) -> None:
+    """The mode's own checks of ``scenario`` (its sections): the scenario package runs this
+    after its core checks (registered below), naming the field at fault."""
+    try:
+        mode = select(scenario)
+    except UnknownModeError as exc:
+        fail("mode", str(exc))
+        return
+    if getattr(scenario, "mode", None) and not mode.applies(scenario):
+        fail("mode", f"the mode {mode.name!r} does not run this scenario ({mode.title})")
+    mode.check(scenario, fail)
+
+
+register_check(check)
+
+
 __all__ = ["BUILT_IN", "ENTRY_POINT_GROUP", "Mode", "ModeRun", "RunContext", "StepRecord",
-           "UnknownModeError", "get", "names", "register", "select", "unregister"]
+           "UnknownModeError", "check", "get", "load", "names", "register", "select", "unregister"]

@@ -19,6 +19,19 @@ Fail = Callable[[str, str], None]
 """``fail(path, message)``: report a scenario error at the field ``$.path`` (raises)."""
 
 
+class ReportTable(NamedTuple):
+    """A table of a run's report: a title, column names, rows of values (the terminal
+    formats them: ``vpp.runs.cli.common.table``)."""
+
+    title: str
+    columns: tuple[str, ...]
+    rows: list[tuple[Any, ...]]
+
+
+Report = list["ReportTable | str"]
+"""What a run says when it ends: tables and lines of text, in order."""
+
+
 class StepRecord(NamedTuple):
     """What one step gives the run record.
 
@@ -59,10 +72,13 @@ class ModeRun(Protocol):
     Attributes:
         steps: how many steps the run has.
         hosts: the hosts of this process (the ops metrics read their counters).
+        ops_host: the host an ops agent joins (hot reload, alerts), or None when the run
+            has no agents.
     """
 
     steps: int
     hosts: Sequence[Any]
+    ops_host: Any
 
     def step_time(self, k: int) -> datetime:
         """The start instant (UTC) of step ``k``."""
@@ -74,6 +90,15 @@ class ModeRun(Protocol):
 
     def summary(self) -> dict[str, Any]:
         """The run's totals (``summary.json``), once the steps have run."""
+        ...
+
+    def register_metrics(self, metrics: Any) -> None:
+        """Register the run's own figures with ``metrics`` (its hosts are already)."""
+        ...
+
+    def applier(self, scenario_path: Path) -> Any:
+        """What applies validated edits of the scenario file live
+        (:class:`vpp.runs.ops.appliers.Applier`), or None when the mode cannot."""
         ...
 
     def close(self) -> None:
@@ -90,11 +115,27 @@ class Mode:
         name: the mode's name (``manifest.json``'s ``mode``, a scenario's ``mode:``).
         title: a few words for people (``vpp modes`` lists them).
         placements: the placements it can run in (``local``, ``processes``, ``remote``).
+        live_edits: its runs apply validated edits of the scenario file live (``--watch``;
+            :meth:`ModeRun.applier`): commands refuse ``--watch`` up front when not.
+        step_unit: what one of its steps is called (``step``; a grid event's is a frequency
+            ``sample``): the summary's reload records say ``from_<step_unit>``.
     """
 
     name: ClassVar[str] = ""
     title: ClassVar[str] = ""
     placements: ClassVar[frozenset[str]] = frozenset({"local"})
+    live_edits: ClassVar[bool] = False
+    step_unit: ClassVar[str] = "step"
+
+    def recognizes(self, data: Mapping[str, Any]) -> bool:
+        """True when a file's data is this mode's own kind of document rather than a
+        scenario (a backtest file); the default: False."""
+        return False
+
+    def parse(self, data: Any, where: str, limits: Any = None) -> Any:
+        """Validate the data of a document this mode :meth:`recognizes` (errors name the
+        field). Only modes with a document of their own implement it."""
+        raise NotImplementedError(f"the {self.name} mode reads scenarios")
 
     def applies(self, scenario: Any) -> bool:
         """True when this mode runs ``scenario`` (its sections ask for it)."""
@@ -103,6 +144,14 @@ class Mode:
     def check(self, scenario: Any, fail: Fail) -> None:
         """Check what only this mode needs of ``scenario``; call ``fail(path, message)``
         at the first problem. The default checks nothing."""
+
+    def placement_problem(self, scenario: Any, placement: str) -> str | None:
+        """Why ``scenario`` cannot run in ``placement`` (naming the field), or None. The
+        default: any placement the mode lists in :attr:`placements`."""
+        if placement in self.placements:
+            return None
+        return (f"the {self.name} mode runs in {', '.join(sorted(self.placements))}, not "
+                f"{placement}")
 
     def build(self, scenario: Any, context: RunContext) -> ModeRun:
         """Build the run's agents for ``context.placement``; nothing has run yet."""
@@ -114,7 +163,14 @@ class Mode:
         return [(k, v) for k, v in summary.items()
                 if isinstance(v, (int, float, str)) and not isinstance(v, bool)]
 
-    def plot(self, run_dir: Path) -> list[Path]:
-        """Draw the run's figures into ``run_dir``; return the files written. The default
-        draws nothing."""
+    def report(self, summary: Mapping[str, Any]) -> Report:
+        """The run's report for people: by default one table of :meth:`summary_rows`."""
+        return [ReportTable(f"run {summary.get('scenario', self.name)}"
+                            + (f" (seed {summary['seed']})" if "seed" in summary else ""),
+                            ("quantity", "value"), self.summary_rows(summary))]
+
+    def plot(self, run_dir: Path, run: Any = None) -> list[Path]:
+        """Draw the run's figures into ``run_dir`` (from its record, or from ``run``, the
+        finished run's objects, when given); return the files written. The default draws
+        nothing."""
         return []

@@ -14,8 +14,8 @@ from typing import Any
 
 from vpp.agents.ops.messages import FieldChange
 from vpp.agents.ops.reload import indices, matches
-from vpp.runs.fleet.devices import FlexibleSpec
 from vpp.runs.scenario import Scenario, ScenarioError, reserve_series, target_series
+from vpp.runs.scenario.devices import FlexibleSpec
 
 Apply = Callable[[FieldChange, Scenario], None]
 
@@ -25,9 +25,7 @@ def _spec_sites(scenario: Scenario, sites: Sequence[Any]) -> list[list[Any]]:
     by_name = {s.name: s for s in sites}
     out = []
     for spec in scenario.sites:
-        names = [spec.name] if spec.count == 1 else [
-            f"{spec.name}-{i}" for i in range(1, spec.count + 1)]
-        out.append([by_name[n] for n in names if n in by_name])
+        out.append([by_name[n] for n in spec.names() if n in by_name])
     return out
 
 
@@ -61,7 +59,8 @@ class Applier:
 
 
 class SwarmApplier(Applier):
-    """Live fields of a merit-order :class:`~runs.swarm.SwarmModel`.
+    """Live fields of a merit-order run whose sites are in this process
+    (:class:`~vpp.runs.modes.merit_order.mode.MeritOrderRun`).
 
     Targets and reserve (from the next step on), the negotiation's deadline and rounds,
     each site's outage probability and strategy (``use`` and ``params``), each device's

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import msgspec
-
 from vpp.agents.ops.agent import OpsAgent
 from vpp.agents.ops.messages import ConfigReloaded, FieldChange, ReloadRejected
 from vpp.agents.ops.reload import ReloadPlan, diff
@@ -72,13 +71,17 @@ class ScenarioReloader:
         debounce_ms: how long watchfiles groups changes of one save.
         loader: reads and validates the file's bytes (default: a scenario); it raises one
             of ``errors`` with a message naming the file and the field.
+        unit: what the run calls a step (``step``; ``sample`` for a grid event), in the
+            summary's records (``from_step``, ``from_sample``).
     """
 
     def __init__(self, path: Path | str, running: msgspec.Struct, applier: Applier, *,
                  ops: OpsAgent | None = None, watch: bool = True, debounce_ms: int = 50,
                  loader: Callable[[Path, bytes | None], msgspec.Struct] | None = None,
-                 errors: tuple[type[Exception], ...] = (ScenarioError,)) -> None:
+                 errors: tuple[type[Exception], ...] = (ScenarioError,),
+                 unit: str = "step") -> None:
         self.path = Path(path)
+        self.unit = unit
         self.loader = loader or load_fast
         self.errors = errors
         self.running = running
@@ -208,13 +211,22 @@ class ScenarioReloader:
         """Nothing to do after a step."""
 
     def summary(self) -> dict:
-        """For the run's summary: reloads applied and rejected, fields needing a restart."""
-        return {"reload": {
+        """For the run's summary: reloads applied and rejected, fields needing a restart,
+        and (when there was any) each reload: its version, the step it applied from
+        (``from_<unit>``), its error, the fields applied and those needing a restart."""
+        out = {
             "applied": sum(1 for r in self.records if r.error is None),
             "rejected": sum(1 for r in self.records if r.error is not None),
             "needs_restart": sorted(self.needs_restart),
             "reload_ms_max": max((r.reload_ms for r in self.records if r.error is None),
-                                 default=None)}}
+                                 default=None)}
+        if self.records:
+            out["records"] = [
+                {"version": r.version, f"from_{self.unit}": r.step, "error": r.error,
+                 "applied": [c.path for c in r.applied],
+                 "restart": [c.path for c in r.restart],
+                 "reload_ms": round(r.reload_ms, 3)} for r in self.records]
+        return {"reload": out}
 
     def wait_staged(self, timeout_s: float) -> bool:
         """Wait until an edit is staged or rejected (for tests and benchmarks)."""

@@ -1,4 +1,5 @@
-"""The metrics of a local swarm (merit order or ADMM): hosts, agents, negotiation, sites."""
+"""The metrics of a run: its negotiation (merit order or ADMM), its sites, and a remote
+fleet's membership; the runner's ops hooks register them (``vpp.runs.ops.hooks``)."""
 
 from __future__ import annotations
 
@@ -8,40 +9,33 @@ STEP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.
 """Buckets of a step's negotiation seconds."""
 
 
-def _sites(model) -> list:
-    return list(getattr(model, "sites", ()))
-
-
 def _state_of_charge(sites) -> Reading:
     for site in list(sites):
-        for dev in getattr(site, "devices", ()):
-            soc = getattr(dev.model, "soc", None)
+        for dev in site.devices:
+            soc = getattr(dev.model, "soc", None)  # stores have one, other devices not
             if soc is not None:
                 yield (site.name, dev.name), soc
 
 
 def _site_power(sites) -> Reading:
     for site in list(sites):
-        power = getattr(site, "power_kw", None)
-        if power is not None:
-            yield (site.name,), power
+        yield (site.name,), site.power_kw
 
 
-def _outcomes(model) -> list:
-    agg = getattr(model, "aggregator", None)
-    return list(getattr(agg, "outcomes", ())) if agg is not None else []
+def site_metrics(sites, metrics: OpsMetrics) -> None:
+    """Each site's power in the last step and its stores' state of charge (the sites of
+    this process), read when scraped."""
+    metrics.gauge("vpp_site_power_kw", "A site's power in the last step (kW).", ("site",),
+                  lambda: _site_power(sites))
+    metrics.gauge("vpp_site_state_of_charge", "A store's state of charge (0-1).",
+                  ("site", "device"), lambda: _state_of_charge(sites))
 
 
-def swarm_metrics(model, metrics: OpsMetrics | None = None) -> OpsMetrics:
-    """Register ``model``'s hosts and its negotiation and site figures with ``metrics``
-    (a new :class:`OpsMetrics` when None); all are read when scraped."""
-    metrics = metrics or OpsMetrics()
-    for name in ("agg_host", "site_host"):
-        host = getattr(model, name, None)
-        if host is not None:
-            metrics.watch_host(host)
-    metrics.counter("vpp_steps", "Steps run.", (), lambda: [((), model.step_index)])
-    outcomes = lambda: _outcomes(model)
+def merit_order_metrics(run, metrics: OpsMetrics) -> None:
+    """A merit-order run's negotiation: steps, rounds, declines, the last step's target,
+    served and unserved power; its local sites."""
+    outcomes = lambda: list(run.aggregator.outcomes)
+    metrics.counter("vpp_steps", "Steps run.", (), lambda: [((), run.step_index)])
     metrics.counter("vpp_negotiation_rounds", "Merit-order rounds over all steps.", (),
                     lambda: [((), sum(o.rounds for o in outcomes()))])
     metrics.counter("vpp_negotiation_declines", "Awards declined by sites.", (),
@@ -55,19 +49,14 @@ def swarm_metrics(model, metrics: OpsMetrics | None = None) -> OpsMetrics:
                         ("served_kw", "What the sites served in the last step (kW)."),
                         ("unserved_kw", "The last step's unserved power (kW).")):
         metrics.gauge(f"vpp_{field}", help, (), lambda field=field: last(field))
-    if hasattr(model, "negotiations"):
-        _admm(model, metrics)
-    metrics.gauge("vpp_site_power_kw", "A site's power in the last step (kW).", ("site",),
-                  lambda: _site_power(_sites(model)))
-    metrics.gauge("vpp_site_state_of_charge", "A store's state of charge (0-1).",
-                  ("site", "device"), lambda: _state_of_charge(_sites(model)))
-    return metrics
+    site_metrics(run.sites, metrics)
 
 
-def _admm(model, metrics: OpsMetrics) -> None:
-    """ADMM: iterations, negotiations converged, sites dropped; each site's local solves,
-    failures and solver seconds."""
-    results = lambda: [n[2] for n in list(model.negotiations)]
+def admm_metrics(run, metrics: OpsMetrics) -> None:
+    """An ADMM run: steps, iterations, negotiations converged, sites dropped; each local
+    site's solves, failures and solver seconds, power and state of charge."""
+    results = lambda: [n[2] for n in list(run.negotiations)]
+    metrics.counter("vpp_steps", "Steps run.", (), lambda: [((), run.step_index)])
     metrics.counter("vpp_admm_iterations", "ADMM iterations over all negotiations.", (),
                     lambda: [((), sum(r.iterations for r in results()))])
     metrics.counter("vpp_admm_negotiations", "ADMM negotiations, by whether they converged.",
@@ -82,22 +71,17 @@ def _admm(model, metrics: OpsMetrics) -> None:
              "Rounds a site's local solver could not answer."),
             ("solve_s", "vpp_admm_local_solve_seconds", "Wall seconds in a site's solver.")):
         metrics.counter(name, help, ("site",), lambda attr=attr: [
-            ((s.name,), getattr(s, attr)) for s in _sites(model)])
+            ((s.name,), getattr(s, attr)) for s in run.sites])
+    site_metrics(run.sites, metrics)
 
 
-def aggregator_metrics(run, metrics: OpsMetrics | None = None) -> OpsMetrics:
-    """Register a distributed :class:`~runs.distributed.AggregatorRun`: its host, the
-    negotiation, and per site whether its process is up (``vpp_site_up``, 1 or 0) and
-    per site host the seconds since it was last heard (``vpp_site_heartbeat_age_seconds``).
-    """
+def membership_metrics(fleet, metrics: OpsMetrics) -> None:
+    """A remote fleet's sites: per site whether its process is up (``vpp_site_up``, 1 or
+    0) and which host serves it, per site host the seconds since it was last heard
+    (``vpp_site_heartbeat_age_seconds``), and how many sites are lost."""
     import time
 
-    metrics = metrics or OpsMetrics()
-    metrics.watch_host(run.host)
-    coord = run.coordinator
-    metrics.counter("vpp_steps", "Steps run.", (), lambda: [((), run.step_index)])
-    metrics.counter("vpp_negotiation_rounds", "Merit-order rounds over all steps.", (),
-                    lambda: [((), sum(o.rounds for o in _outcomes(run)))])
+    coord = fleet.coordinator
 
     def up() -> Reading:
         joined = coord.joined()
@@ -116,18 +100,37 @@ def aggregator_metrics(run, metrics: OpsMetrics | None = None) -> OpsMetrics:
                   lambda: [((s, h), 1.0) for s, h in list(coord.holder.items())])
     metrics.gauge("vpp_site_heartbeat_age_seconds",
                   "Seconds since a site host was last heard.", ("host",), age)
-    metrics.gauge("vpp_sites_lost", "Sites whose host is not joined now.", (),
-                  lambda: [((), len(coord.site_names) - len(coord.joined()))])
-    return metrics
+    metrics.gauge("vpp_sites_lost", "Sites that had joined and whose host is lost now.", (),
+                  lambda: [((), sum(1 for s in coord.site_names
+                                    if site_state(coord, s) == "lost"))])
+    metrics.gauge("vpp_site_state",
+                  "1 for a site's state: waiting (not joined yet), up, lost or stopped.",
+                  ("site", "state"), lambda: [((s, site_state(coord, s)), 1.0)
+                                              for s in coord.site_names])
 
 
-def site_process_metrics(host, metrics: OpsMetrics) -> OpsMetrics:
+SITE_STATES = ("waiting", "up", "lost", "stopped")
+"""What ``vpp_site_state`` says of a site: ``waiting`` until its host first joins, ``up``
+while its host is joined, then ``lost`` (silent, revoked or gone unasked) or ``stopped``
+(asked to stop at the end of the run)."""
+
+
+def site_state(coord, site: str) -> str:
+    """One of :data:`SITE_STATES` for ``site`` of the coordinator ``coord``."""
+    if site in coord.holder:
+        return "up"
+    last = None
+    for event in list(coord.events):
+        if site in event.sites:
+            last = event.event
+    if last is None:
+        return "waiting"
+    return "stopped" if last == "stopped" else "lost"
+
+
+def site_process_metrics(host, sites, metrics: OpsMetrics) -> OpsMetrics:
     """Register a site process's host, its sites' power and their stores' state of
     charge (``vpp site --metrics-port``)."""
     metrics.watch_host(host)
-    sites = [a for a in host.agents.values() if hasattr(a, "devices")]
-    metrics.gauge("vpp_site_power_kw", "A site's power in the last step (kW).", ("site",),
-                  lambda: _site_power(sites))
-    metrics.gauge("vpp_site_state_of_charge", "A store's state of charge (0-1).",
-                  ("site", "device"), lambda: _state_of_charge(sites))
+    site_metrics(sites, metrics)
     return metrics

@@ -40,27 +40,39 @@ class AggregatorApplier(Applier):
         from vpp.runs.placement.remote import scenario_digest
 
         super().apply(changes, scenario)
-        self.run.coordinator.scenario_digest = scenario_digest(scenario)
+        self.run.fleet.coordinator.scenario_digest = scenario_digest(scenario)
 
 
 def attach(host, metrics: OpsMetrics, *, alerts: Path | None, watch: Path | None,
-           running: Scenario | None, applier: Applier | None, host_name: str):
+           running: Scenario | None, applier: Applier | None, host_name: str,
+           unit: str = "step", early: tuple[OpsAgent, AlertMonitor | None] | None = None):
     """The ops agent (on ``host``), an alert monitor (when ``alerts`` names a file) and a
     reloader (when ``watch`` names the scenario file: then the alerts file is watched
     too, and its reloader is the monitor's ``reloader``); (None, None, None) when neither
-    is asked for. Raises :class:`~runs.ops.alerting.AlertsError` for a bad alerts file."""
-    monitor = reloader = None
+    is asked for. ``unit``: what the run calls a step (the reloads' records name it).
+    ``early``: the ops agent and monitor attached already (while a fleet waited for its
+    sites, :func:`attach_alerts`): they are kept, only the reloaders are added.
+    Raises :class:`~runs.ops.alerting.AlertsError` for a bad alerts file."""
+    reloader = None
     if alerts is None and watch is None:
         return None, None, None
-    spec = load_alerts(alerts) if alerts is not None else None
-    ops = host.add(OpsAgent())
-    if spec is not None:
-        monitor = AlertMonitor(spec, metrics, ops=ops, host=host_name)
-        if watch is not None:
-            monitor.reloader = ScenarioReloader(
-                alerts, spec, AlertsApplier(monitor), ops=ops, loader=load_alerts,
-                errors=(AlertsError,))
+    ops, monitor = early if early is not None else attach_alerts(host, metrics, alerts,
+                                                                  host_name)
+    if monitor is not None and watch is not None:
+        monitor.reloader = ScenarioReloader(
+            alerts, monitor.spec, AlertsApplier(monitor), ops=ops, loader=load_alerts,
+            errors=(AlertsError,))
     if watch is not None:
         assert running is not None and applier is not None
-        reloader = ScenarioReloader(watch, running, applier, ops=ops)
+        reloader = ScenarioReloader(watch, running, applier, ops=ops, unit=unit)
     return ops, monitor, reloader
+
+
+def attach_alerts(host, metrics: OpsMetrics, alerts: Path | None,
+                  host_name: str) -> tuple[OpsAgent, AlertMonitor | None]:
+    """An ops agent on ``host`` and, when ``alerts`` names a file, its alert monitor (not
+    started). Raises :class:`~runs.ops.alerting.AlertsError` for a bad alerts file."""
+    spec = load_alerts(alerts) if alerts is not None else None
+    ops = host.add(OpsAgent())
+    monitor = AlertMonitor(spec, metrics, ops=ops, host=host_name) if spec is not None else None
+    return ops, monitor

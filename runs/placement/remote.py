@@ -1,65 +1,52 @@
-"""The aggregator of a distributed run: sites in other processes join it over the network.
+"""The remote placement: sites in other processes join the aggregator over the network.
 
-:class:`AggregatorRun` hosts the aggregator and the coordinator on one host ``agg`` that
-listens at a ``tcp://`` (or ``ipc://``) endpoint, waits for the site processes, then runs
-every step of the scenario as the one-process swarm does (the same merit-order
-negotiation, the same tie order), except that each step's outcome goes to the sites by
-address and is acknowledged. See ``docs/protocols/distributed.md``.
+:class:`RemoteFleet` is the aggregator's side: one host ``agg`` listening at a ``tcp://``
+(or ``ipc://``) endpoint, with the coordinator (joining, heartbeats, liveness, stop) and,
+added by the mode, the aggregator. It waits for the site processes, then serves the mode's
+steps as the one-process run does (the same negotiation, the same tie order), except that
+each step's outcome goes to the sites by address and is acknowledged (``Applied``). ``vpp
+aggregator`` runs it (:class:`RemotePlacement`); ``vpp run --processes`` too, with the
+sites in local processes (``vpp.runs.placement.processes``). See
+``docs/protocols/distributed.md``.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import json
 import logging
 import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import zmq
 from vpp.agents.membership.coordinator import CoordinatorAgent, LinkSettings, SiteAccess
 from vpp.agents.membership.messages import distributed_registry
-from vpp.agents.merit_order.aggregator import AggregatorAgent
+from vpp.agents.runtime.agent import Agent
 from vpp.agents.runtime.clock import SimulatedClock
 from vpp.agents.runtime.codec import SCENARIO_FRAME_BYTES
 from vpp.agents.runtime.host import Host, PeerLimiter, SocketSetup
 from vpp.agents.runtime.loop import EventLoop
 from vpp.agents.runtime.trace import TraceRecorder, shard_path
 from vpp.coordination.dispatch import Applied, StepCleared
-from vpp.runs.modes.merit_order.swarm import merit_order_totals
-from vpp.runs.scenario import Scenario, ScenarioError, reserve_series, target_series
+from vpp.runs.placement.base import STEP_TIMEOUT_S, RunStopped, SiteBuilder
+from vpp.runs.scenario import Scenario
 
 log = logging.getLogger(__name__)
 
-STEP_TIMEOUT_S = 60.0
 AGGREGATOR_HOST = "agg"
 
 
-class DistributedError(RuntimeError):
-    """A distributed run that cannot go on (too few sites joined, a step that never ends)."""
+class DistributedError(RunStopped):
+    """A distributed run that cannot go on (too few sites joined, a step that never ends,
+    every site lost)."""
 
 
 def scenario_digest(scenario: Scenario) -> str:
     """SHA-256 of the validated scenario: the aggregator and its sites must agree on it."""
     return hashlib.sha256(msgspec.json.encode(scenario)).hexdigest()
-
-
-def check_distributable(scenario: Scenario) -> None:
-    """Raise ScenarioError unless the scenario can run with its sites in other processes.
-
-    Site processes run the merit-order contract net and ADMM (``vpp.runs.modes.admm.distributed``);
-    market sections and grid events run in one process for now (the error names the field
-    that asks for them).
-    """
-    if scenario.market is not None:
-        raise ScenarioError("$.market: a market section runs in one process for now; "
-                            "run it without --processes")
-    if scenario.grid is not None:
-        raise ScenarioError("$.grid: a grid event runs in one process; "
-                            "run it without --processes")
 
 
 def listener_setup(settings: LinkSettings, then: SocketSetup | None = None) -> SocketSetup:
@@ -84,17 +71,13 @@ def listener_setup(settings: LinkSettings, then: SocketSetup | None = None) -> S
     return setup
 
 
-class AggregatorRun:
-    """A scenario run whose sites are other processes.
+class RemotePlacement:
+    """Sites in other processes join over the network (``vpp aggregator``).
 
     Args:
-        scenario: the validated scenario.
-        out_dir: the run's directory (the aggregator's shard, summary, time series).
         bind: where the aggregator listens, e.g. ``tcp://127.0.0.1:5555``.
-        scenario_path: the scenario file, to resolve the paths it names.
-        seed: overrides the scenario's seed (told to the sites).
         listen_setup: socket options for the listening endpoint (CURVE server keys).
-        limiter: a per-peer rate limit (see ``vpp.agents.runtime.security.RateLimiter``).
+        limiter: a per-peer rate limit (see ``vpp.agents.runtime.limits.RateLimiter``).
         settings: heartbeats, timeouts, acknowledgements.
         min_sites: start once this many sites have joined and ``join_timeout_s`` passed
             (default: every site, whatever the time).
@@ -102,11 +85,14 @@ class AggregatorRun:
         stop_timeout_s: how long to wait for the sites' ``Stopped`` at the end.
         context: the ZeroMQ context (a new one by default; one with a ZAP handler for CURVE).
         bind_identities: a CURVE-authenticated site host must use the name its key is
-            allowed under (see :class:`vpp.agents.runtime.host.Host`); ``vpp aggregator`` sets it
-            with CURVE.
+            allowed under (see :class:`vpp.agents.runtime.host.Host`); ``vpp aggregator``
+            sets it with CURVE.
         access: which sites each host may serve, read live (the CURVE allow-list,
             :class:`vpp.agents.runtime.security.AllowList`); with ``bind_identities``, its
             ``admits`` also gates every message of a connection whose key was revoked.
+        abort: asked while waiting for the sites; a reason (a string) stops the wait
+            (e.g. the site processes died).
+        on_listening: called with the endpoint bound, before waiting for the sites.
 
     Whatever the transport, the listening socket binds each host name to the connection
     that holds it (ROUTER handover off: a second connection under a live host's name is
@@ -115,58 +101,103 @@ class AggregatorRun:
     join again (see :func:`listener_setup`).
     """
 
-    def __init__(self, scenario: Scenario, out_dir: Path | str, *, bind: str,
-                 scenario_path: Path | None = None, seed: int | None = None,
-                 listen_setup: SocketSetup | None = None, limiter: PeerLimiter | None = None,
-                 settings: LinkSettings | None = None, min_sites: int | None = None,
-                 join_timeout_s: float = 60.0, stop_timeout_s: float = 10.0,
-                 context: zmq.Context | None = None, bind_identities: bool = False,
-                 access: SiteAccess | None = None) -> None:
-        check_distributable(scenario)
-        self.scenario = scenario
-        self.seed = scenario.seed if seed is None else seed
-        self.out_dir = Path(out_dir)
+    name = "remote"
+
+    def __init__(self, bind: str, *, listen_setup: SocketSetup | None = None,
+                 limiter: PeerLimiter | None = None, settings: LinkSettings | None = None,
+                 min_sites: int | None = None, join_timeout_s: float = 60.0,
+                 stop_timeout_s: float = 10.0, context: zmq.Context | None = None,
+                 bind_identities: bool = False, access: SiteAccess | None = None,
+                 abort: Callable[[], str | None] | None = None,
+                 on_listening: Callable[[str], None] | None = None) -> None:
+        self.bind = bind
+        self.listen_setup = listen_setup
+        self.limiter = limiter
         self.settings = settings or LinkSettings()
-        names = scenario.site_names()
-        if min_sites is not None and not 1 <= min_sites <= len(names):
-            raise ValueError(f"min_sites must be between 1 and {len(names)}, got {min_sites}")
         self.min_sites = min_sites
         self.join_timeout_s = join_timeout_s
         self.stop_timeout_s = stop_timeout_s
-        self.window_s = scenario.step_minutes * 60.0
-        self.step_index = 0
+        self.context = context
+        self.bind_identities = bind_identities
+        self.access = access
+        self.abort = abort
+        self.on_listening = on_listening
+        self.fleet: RemoteFleet | None = None
+
+    def open(self, scenario: Scenario, context: Any, sites: SiteBuilder) -> RemoteFleet:
+        """Listen, wait for the site processes (the sites are built in theirs), return the
+        fleet."""
+        fleet = self.fleet = RemoteFleet(scenario, context, self)
+        try:
+            if self.on_listening is not None:
+                self.on_listening(fleet.endpoint)
+            fleet.wait_for_sites(self.abort)
+        except BaseException:
+            fleet.close()
+            raise
+        return fleet
+
+
+class RemoteFleet:
+    """The aggregator's side of a run whose sites are other processes.
+
+    Args:
+        scenario: the validated scenario.
+        context: the run's context (directory, seed, mode metadata for the trace).
+        placement: the listening and joining settings.
+    """
+
+    def __init__(self, scenario: Scenario, context: Any, placement: RemotePlacement) -> None:
+        self.scenario = scenario
+        self.seed = context.seed
+        self.out_dir = Path(context.out_dir)
+        self.settings = placement.settings
+        self.names = scenario.site_names()
+        min_sites = placement.min_sites
+        if min_sites is not None and not 1 <= min_sites <= len(self.names):
+            raise ValueError(f"min_sites must be between 1 and {len(self.names)}, got "
+                             f"{min_sites}")
+        self.min_sites = min_sites
+        self.join_timeout_s = placement.join_timeout_s
+        self.stop_timeout_s = placement.stop_timeout_s
         self.clock = SimulatedClock(scenario.start)
-        self._own_context = context is None
-        self.context = context or zmq.Context()
+        self._own_context = placement.context is None
+        self.context = placement.context or zmq.Context()
         self.trace = TraceRecorder(shard_path(self.out_dir, AGGREGATOR_HOST), AGGREGATOR_HOST)
-        self.host = Host(AGGREGATOR_HOST, f"inproc://agg-{uuid.uuid4().hex}", context=self.context,
-                         clock=self.clock, registry=distributed_registry(), trace=self.trace,
-                         limiter=limiter, bind_identities=bind_identities,
+        self.host = Host(AGGREGATOR_HOST, f"inproc://agg-{uuid.uuid4().hex}",
+                         context=self.context, clock=self.clock,
+                         registry=distributed_registry(), trace=self.trace,
+                         limiter=placement.limiter, bind_identities=placement.bind_identities,
                          max_send_bytes=SCENARIO_FRAME_BYTES)
-        if bind_identities and access is not None and hasattr(access, "admits"):
-            self.host.key_gate = access.admits
-        self.endpoint = self.host.listen(bind, listener_setup(self.settings, listen_setup))
+        self.hosts = [self.host]
+        self.local_sites: list = []
+        self._metered: list = []  # the metrics this fleet's figures are registered with
+        self.closed = False
+        try:
+            access = placement.access
+            if placement.bind_identities and access is not None and hasattr(access, "admits"):
+                self.host.key_gate = access.admits
+            self.endpoint = self.host.listen(
+                placement.bind, listener_setup(self.settings, placement.listen_setup))
+        except BaseException:
+            self.close()
+            raise
         self.coordinator = CoordinatorAgent(
-            "coordinator", names, scenario_digest=scenario_digest(scenario), seed=self.seed,
-            run_name=self.out_dir.name, settings=self.settings,
-            scenario=msgspec.msgpack.encode(scenario), access=access)
-        self.aggregator = self._make_aggregator(scenario, scenario_path)
-        self.host.add(self.aggregator)
+            "coordinator", self.names, scenario_digest=scenario_digest(scenario),
+            seed=self.seed, run_name=self.out_dir.name, settings=self.settings,
+            scenario=msgspec.msgpack.encode(scenario), access=placement.access)
         self.host.add(self.coordinator)
         self.loop = EventLoop(self.host)
         self.applied: list[dict[str, Applied]] = []
         self.absent: list[str] = []
-        self.unstopped: list[str] = []
+        self.unstopped: list[str] | None = None
+        self.children: Any = None
+        """The site processes when they are this process's children (``--processes``):
+        an object with ``reap()``, ``close()`` and ``exit_codes``."""
         self.trace.set_meta(scenario=scenario.name, seed=self.seed, steps=scenario.steps,
-                            step_minutes=scenario.step_minutes, start=scenario.start.isoformat(),
-                            distributed=True)
-
-    def _make_aggregator(self, scenario: Scenario, scenario_path: Path | None):
-        """The merit-order aggregator (its targets and reserves read here)."""
-        self.targets = target_series(scenario, scenario_path)
-        self.reserves = reserve_series(scenario)
-        return AggregatorAgent("aggregator", [], deadline_ms=scenario.negotiation.deadline_ms,
-                               max_rounds=scenario.negotiation.max_rounds)
+                            step_minutes=scenario.step_minutes,
+                            start=scenario.start.isoformat(), distributed=True,
+                            **context.meta)
 
     # -- joining -----------------------------------------------------------------------
     def wait_for_sites(self, abort: Callable[[], str | None] | None = None) -> list[str]:
@@ -205,33 +236,42 @@ class AggregatorRun:
         return self.absent
 
     # -- stepping ----------------------------------------------------------------------
-    @property
-    def finished(self) -> bool:
-        """True once every step of the scenario has run."""
-        return self.step_index >= self.scenario.steps
+    def site_addresses(self) -> list[str]:
+        """The addresses of the sites whose host is joined now, in scenario order."""
+        return self.coordinator.live_sites()
 
-    def step(self) -> None:
-        """Negotiate step k with the sites of live hosts, send its outcome, collect acks."""
-        k = self.step_index
-        start_s = k * self.window_s
-        self.clock.advance_to(start_s)
+    def begin_step(self, k: int, start_s: float, end_s: float) -> None:
+        """Move the clock to the step's start (``end_s``: its end; deadlines here are wall
+        time) and tell the coordinator which step comes (a site that rejoins catches up
+        to it); :class:`DistributedError` when every site
+        host is lost and none comes back within the link's timeout (a run that serves
+        nothing must not end as if it had served)."""
+        self.clock.advance_to(max(self.clock.now(), start_s))
         self.coordinator.next_step = k + 1
-        self.aggregator.sites = self.coordinator.live_sites()
-        self.aggregator.begin_step(k, start_s, self.window_s, self.targets[k], self.reserves[k])
-        if not self.loop.run_until(lambda: self.aggregator.step_done, STEP_TIMEOUT_S):
-            raise DistributedError(f"step {k} was not negotiated within {STEP_TIMEOUT_S} s")
-        out = self.aggregator.outcomes[-1]
-        self.deliver(k, StepCleared(out.step, out.target_kw, out.served_kw, out.unserved_kw,
-                                    out.marginal_price_eur_mwh))
-        self.trace.flush()
-        self.step_index += 1
+        grace_s = self.settings.timeout_ms / 1000.0
+        if self.coordinator.live_sites() or self.loop.run_until(
+                lambda: bool(self.coordinator.live_sites()), grace_s):
+            return
+        raise DistributedError(
+            f"every site was lost before step {k} of {self.scenario.steps} and none came "
+            f"back within {grace_s:g} s (lost: "
+            f"{', '.join(self.coordinator.lost_sites()) or '-'}); results so far are in "
+            f"{self.out_dir}")
 
-    def deliver(self, k: int, cleared: StepCleared) -> dict:
-        """Send step ``k``'s outcome to every live site, wait for each one's ``Applied``
-        (resent until acknowledged) and keep them; return them by site name.
+    def wait(self, done: Callable[[], bool], what: str, timeout_s: float = STEP_TIMEOUT_S,
+             ) -> None:
+        """Serve until ``done()``; :class:`DistributedError` past ``timeout_s``."""
+        if not self.loop.run_until(done, timeout_s):
+            raise DistributedError(f"{what} did not finish within {timeout_s:g} s")
+
+    def deliver(self, k: int, cleared: StepCleared, sender: Agent, *, conversation: str,
+                round: int) -> dict[str, Applied]:
+        """Send step ``k``'s outcome to every live site by address (the coordinator
+        resends it until acknowledged), wait for each one's ``Applied`` and keep them;
+        return them by site name.
 
         Raises:
-            DistributedError: a live site did not acknowledge within ``STEP_TIMEOUT_S``.
+            DistributedError: a live site did not acknowledge within the step timeout.
         """
         self.coordinator.dispatch(cleared)
         acked = self.loop.run_until(lambda: not self.coordinator.unacknowledged(k),
@@ -239,41 +279,33 @@ class AggregatorRun:
         self.coordinator.end_dispatch()
         if not acked:
             raise DistributedError(f"step {k}: no Applied from "
-                                   f"{self.coordinator.unacknowledged(k)} in {STEP_TIMEOUT_S} s")
+                                   f"{self.coordinator.unacknowledged(k)} in "
+                                   f"{STEP_TIMEOUT_S:g} s")
         acks = self.coordinator.applied(k)
         self.applied.append(acks)
+        self.trace.flush()
         return acks
 
-    def run(self, progress: Callable[[int], None] | None = None,
-            abort: Callable[[], str | None] | None = None) -> dict:
-        """Wait for the sites, run every step, stop the sites, write the results
-        (``abort`` as in :meth:`wait_for_sites`)."""
-        t0 = time.perf_counter()
-        self.wait_for_sites(abort)
-        while not self.finished:
-            self._check_someone_is_left(t0)
-            self.step()
-            if progress is not None:
-                progress(self.step_index)
-        self.stop_sites("the run is over")
-        summary = self.summary(wall_s=time.perf_counter() - t0)
-        self.write_results(summary)
-        return summary
+    def address_of(self, site: str) -> str:
+        """The address of ``site`` at the host serving it now (``?/site`` when none)."""
+        return f"{self.coordinator.holder.get(site, '?')}/{site}"
 
-    def _check_someone_is_left(self, t0: float) -> None:
-        """Raise :class:`DistributedError` (after writing the results so far) when every
-        site host is lost and none comes back within the link's timeout: a run that
-        serves nothing must not end as if it had served."""
-        grace_s = self.settings.timeout_ms / 1000.0
-        if self.coordinator.live_sites() or self.loop.run_until(
-                lambda: bool(self.coordinator.live_sites()), grace_s):
+    def finish(self) -> None:
+        """The steps are over: stop the sites (once)."""
+        if self.unstopped is None:
+            self.stop_sites("the run is over")
+            if self.children is not None:
+                self.children.reap()
+
+    def register_metrics(self, metrics: Any) -> None:
+        """Per site whether its process is up and which host serves it, per site host the
+        seconds since it was heard, how many sites are lost."""
+        from vpp.runs.ops.swarm_metrics import membership_metrics
+
+        if metrics in self._metered:  # the ops registered them while the sites joined
             return
-        self.write_results(self.summary(wall_s=time.perf_counter() - t0))
-        raise DistributedError(
-            f"every site was lost before step {self.step_index} of {self.scenario.steps} "
-            f"and none came back within {grace_s:g} s (lost: "
-            f"{', '.join(self.coordinator.lost_sites()) or '-'}); results so far are in "
-            f"{self.out_dir}")
+        self._metered.append(metrics)
+        membership_metrics(self, metrics)
 
     def stop_sites(self, reason: str) -> list[str]:
         """Send ``Stop`` to every live host, wait for their ``Stopped``; return those that
@@ -287,20 +319,7 @@ class AggregatorRun:
         return self.unstopped
 
     # -- results -----------------------------------------------------------------------
-    def summary(self, wall_s: float | None = None) -> dict:
-        """The one-process run's totals, plus who was absent, lost, rejoined, unstopped."""
-        dt_h = self.scenario.dt_h
-        outs = self.aggregator.outcomes
-        return {
-            "scenario": self.scenario.name,
-            "seed": self.seed,
-            "steps": len(outs),
-            "sites": len(self.coordinator.site_names),
-            **merit_order_totals(outs, dt_h),
-            **self.membership_summary(wall_s),
-        }
-
-    def membership_summary(self, wall_s: float | None) -> dict:
+    def summary(self) -> dict[str, Any]:
         """What every distributed run's summary adds: messages and drops, the processes,
         who was absent, lost, rejoined or did not stop, and the refusals."""
         stats = self.host.stats
@@ -308,8 +327,6 @@ class AggregatorRun:
             "messages": stats.sent + sum(self.coordinator.stopped.values()),
             "dropped": stats.dropped_total,
             "dropped_by_reason": dict(stats.dropped),
-            "wall_s": wall_s,
-            "out_dir": str(self.out_dir),
             "endpoint": self.endpoint,
             "processes": len({e.host for e in self.coordinator.events}),
             "absent_sites": self.absent,
@@ -317,47 +334,23 @@ class AggregatorRun:
             "liveness_events": [{"event": e.event, "host": e.host, "sites": e.sites,
                                  "step": e.step, **({"reason": e.reason} if e.reason else {})}
                                 for e in self.coordinator.events],
-            "unstopped_hosts": self.unstopped,
+            "unstopped_hosts": self.unstopped or [],
             "refused_registrations": self.coordinator.refusals,
+            **({"process_exit_codes": self.children.exit_codes}
+               if self.children is not None else {}),
         }
 
-    def write_results(self, summary: dict) -> None:
-        """Write ``summary.json``, ``steps.csv`` and ``sites.csv`` (acknowledged powers)."""
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        (self.out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
-        with open(self.out_dir / "steps.csv", "w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(["step", "target_kw", "served_kw", "unserved_kw", "reserve_target_kw",
-                        "reserve_served_kw", "marginal_price_eur_mwh", "cost_eur", "rounds",
-                        "declined", "silent"])
-            for o in self.aggregator.outcomes:
-                w.writerow([o.step, o.target_kw, o.served_kw, o.unserved_kw,
-                            o.reserve_target_kw, o.reserve_served_kw, o.marginal_price_eur_mwh,
-                            o.cost_eur, o.rounds, len(o.declined), " ".join(o.silent)])
-        names = self.coordinator.site_names
-        with open(self.out_dir / "sites.csv", "w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(["Step", "AgentID", "site", "power_kw", "reserve_kw", "stored_kwh"])
-            for k, acks in enumerate(self.applied):
-                for i, name in enumerate(names):
-                    a = acks.get(name)
-                    if a is not None:
-                        w.writerow([k + 1, i + 1, name, a.power_kw, a.reserve_kw, a.stored_kwh])
-
     def close(self) -> None:
-        """Close the host, the trace shard and (when it owns it) the ZeroMQ context."""
-        self.host.close()
-        self.trace.close()
-        if self._own_context:
-            self.context.term()
-
-
-def aggregator_run(scenario: Scenario, out_dir: Path | str, **kwargs) -> AggregatorRun:
-    """The aggregator of ``scenario``'s distributed run: the ADMM one
-    (:class:`vpp.runs.modes.admm.distributed.AdmmAggregatorRun`) for ``coordination: admm``, else
-    :class:`AggregatorRun` (``kwargs`` as theirs)."""
-    if scenario.coordination == "admm":
-        from vpp.runs.modes.admm.distributed import AdmmAggregatorRun
-
-        return AdmmAggregatorRun(scenario, out_dir, **kwargs)
-    return AggregatorRun(scenario, out_dir, **kwargs)
+        """Close the host, the trace shard and (when it owns it) the ZeroMQ context
+        (idempotent)."""
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            self.host.close()
+        finally:
+            self.trace.close()
+            if self._own_context:
+                self.context.term()
+            if self.children is not None:
+                self.children.close()

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-from vpp.runs.fleet.devices import check_device
 from vpp.runs.fleet.strategies import brief
 from vpp.runs.scenario import (
     Scenario,
@@ -32,6 +31,7 @@ from vpp.runs.scenario import (
     current_limits,
     read_mapping,
 )
+from vpp.runs.scenario.devices import check_device
 from vpp.runs.scenario.limits import Limits
 from vpp.runs.scenario.numbers import check_numbers
 
@@ -57,8 +57,7 @@ class SiteFile(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         """The site names it serves (``count`` expanded as in a scenario)."""
         names: list[str] = []
         for _, spec in self.entries():
-            names.extend([spec.name] if spec.count == 1
-                         else [f"{spec.name}-{i}" for i in range(1, spec.count + 1)])
+            names.extend(spec.names())
         return names
 
 

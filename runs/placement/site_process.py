@@ -31,7 +31,7 @@ from vpp.agents.membership.messages import (
     Stopped,
     distributed_registry,
 )
-from vpp.agents.membership.site_link import RemoteSiteAgent, SiteLinkAgent
+from vpp.agents.membership.site_link import SiteLinkAgent
 from vpp.agents.runtime import codec
 from vpp.agents.runtime.agent import Agent
 from vpp.agents.runtime.clock import SimulatedClock
@@ -39,11 +39,10 @@ from vpp.agents.runtime.curve import HandshakeWatch, chain
 from vpp.agents.runtime.host import Host, SocketSetup
 from vpp.agents.runtime.loop import EventLoop
 from vpp.agents.runtime.trace import TraceRecorder, TraceWriteError, shard_path
-from vpp.runs.fleet.devices import build_devices
-from vpp.runs.fleet.strategies import site_strategy
+from vpp.runs.fleet.sites import named_entries, with_own_sites
 from vpp.runs.placement.local_response import LocalFrequency, LocalResponse
 from vpp.runs.placement.remote import AGGREGATOR_HOST, scenario_digest
-from vpp.runs.scenario import AdmmSpec, Scenario, ScenarioError, SiteSpec, step_times
+from vpp.runs.scenario import Scenario, ScenarioError, SiteSpec
 
 log = logging.getLogger(__name__)
 
@@ -79,91 +78,27 @@ def host_name_for(sites: Sequence[str]) -> str:
     return f"site-{sites[0]}"
 
 
-def _with_own_sites(scenario: Scenario, own_sites: Sequence[SiteSpec] | None) -> Scenario:
-    """``scenario`` with each entry this process has its own description of (its site
-    file's, checked equal by :func:`vpp.runs.placement.site_file.check_against`) taken from there."""
-    if own_sites is None:
-        return scenario
-    mine = {spec.name: spec for spec in own_sites}
-    return msgspec.structs.replace(
-        scenario, sites=[mine.get(spec.name, spec) for spec in scenario.sites])
+def build_sites(scenario: Scenario, names: Sequence[str], where: str, *,
+                allow_plugins: bool = False, own_sites: Sequence[SiteSpec] | None = None,
+                ) -> tuple[list, list[int]]:
+    """The named sites (scenario order kept), built by the scenario's mode as the
+    one-process run builds them (merit-order or ADMM site agents, each acknowledging its
+    dispatch); return them with their positions among the scenario's sites.
 
-
-def _named_sites(scenario: Scenario, names: Sequence[str], where: str):
-    """Yield ``(index, i, spec, name, devices)`` for each named site, in scenario order:
-    its position among the scenario's sites, its entry ``scenario.sites[i]`` and its built
-    devices (only the named sites' devices are built). An unknown name is a ScenarioError
-    listing (the start of) the scenario's sites."""
-    all_names = scenario.site_names()
-    known = set(all_names)
-    unknown = [n for n in names if n not in known]
-    if unknown:
-        shown = ", ".join(all_names[:20]) + (", ..." if len(all_names) > 20 else "")
-        raise ScenarioError(f"{where}: no site named {', '.join(map(repr, unknown[:20]))} in "
-                            f"the scenario (it has {shown})")
-    wanted = set(names)
-    times = step_times(scenario)
-    index = 0
-    for i, spec in enumerate(scenario.sites):
-        for _ in range(spec.count):
-            name = all_names[index]
-            if name in wanted:
-                yield index, i, spec, name, build_devices(scenario, i, times, where)
-            index += 1
-
-
-def build_remote_sites(scenario: Scenario, names: Sequence[str], where: str, *,
-                       allow_plugins: bool = False,
-                       own_sites: Sequence[SiteSpec] | None = None,
-                       ) -> tuple[list[RemoteSiteAgent], list[int]]:
-    """The named sites (scenario order kept), built as the one-process swarm builds them;
-    return them with their positions among the scenario's sites.
-
-    Only the named sites' strategies are built. ``own_sites``: this process's own
-    descriptions of its sites (a site file) when ``scenario`` came from the aggregator:
-    their devices and strategies are built from these, and ``allow_plugins``
-    (``--allow-plugins``: ``module:Class`` may load) applies to them only, so no code a
-    scenario received over the network names is ever imported.
+    ``own_sites``: this process's own descriptions of its sites (a site file) when
+    ``scenario`` came from the aggregator: their devices and strategies are built from
+    these, and ``allow_plugins`` (``--allow-plugins``: ``module:Class`` may load) applies to
+    them only, so no code a scenario received over the network names is ever imported.
     """
+    from vpp.runs import modes
+
+    scenario = with_own_sites(scenario, own_sites)
+    entries = named_entries(scenario, names, where)
     own = None if own_sites is None else {spec.name for spec in own_sites}
-    scenario = _with_own_sites(scenario, own_sites)
-    sites, indices = [], []
-    for index, i, spec, name, devices in _named_sites(scenario, names, where):
-        allow = allow_plugins and (own is None or spec.name in own)
-        strategy = site_strategy(spec, i, where, allow_import=allow)
-        sites.append(RemoteSiteAgent(name, devices, strategy, dt_h=scenario.dt_h,
-                                     outage_probability=spec.outage_probability))
-        indices.append(index)
-    return sites, indices
-
-
-def build_remote_admm_sites(scenario: Scenario, names: Sequence[str], where: str, *,
-                            allow_plugins: bool = False,
-                            own_sites: Sequence[SiteSpec] | None = None,
-                            ) -> tuple[list, list[int]]:
-    """The named sites of a ``coordination: admm`` scenario as ADMM dispatch sites
-    (:class:`vpp.agents.admm.remote.RemoteAdmmSite`), each with the planner and first window
-    of the one-process run; return them with their positions among the scenario's sites.
-    ``own_sites`` as for :func:`build_remote_sites`; ADMM sites load no plug-ins."""
-    from vpp.agents.admm.remote import RemoteAdmmSite
-    from vpp.runs.modes.admm.sites import SitePlanner, window_steps
-
-    scenario = _with_own_sites(scenario, own_sites)
-    horizon = min(window_steps(scenario), scenario.steps)
-    options = scenario.admm or AdmmSpec()
-    sites, indices = [], []
-    for index, i, spec, name, devices in _named_sites(scenario, names, where):
-        try:
-            planner = SitePlanner(name, spec.devices, devices, scenario.dt_h, options)
-            site = RemoteAdmmSite(name, devices, planner, horizon=horizon,
-                                  dt_h=scenario.dt_h,
-                                  outage_probability=spec.outage_probability)
-        except ValueError as exc:
-            raise ScenarioError(f"{where}: site {name}: {exc} - at "
-                                f"`$.sites[{i}].devices`") from None
-        sites.append(site)
-        indices.append(index)
-    return sites, indices
+    mode = modes.select(scenario)
+    sites = mode.sites(scenario, entries, None, where=where, allow_plugins=allow_plugins,
+                       remote=True, own=own)
+    return sites, [e.index for e in entries]
 
 
 class _Signals:
@@ -292,15 +227,14 @@ def serve_sites(scenario: Scenario, names: Sequence[str], connect: str, *,
             run at their baselines only).
         local_for_s: end the process (exit code 4) once it has been on local rules for
             this long (None: stay local until the aggregator comes back).
-        allow_plugins, own_sites: as for :func:`build_remote_sites` (``own_sites``: the
+        allow_plugins, own_sites: as for :func:`build_sites` (``own_sites``: the
             site file's entries when ``scenario`` came from the aggregator).
     """
     from vpp.runs.record.claim import OutputError, claim, disk_full
 
     settings = settings or LinkSettings()
-    build = build_remote_admm_sites if scenario.coordination == "admm" else build_remote_sites
-    sites, indices = build(scenario, names, where, allow_plugins=allow_plugins,
-                           own_sites=own_sites)
+    sites, indices = build_sites(scenario, names, where, allow_plugins=allow_plugins,
+                                 own_sites=own_sites)
     host_name = host_name or host_name_for([s.name for s in sites])
     # a folder given is claimed before any work (OutputError); the default one, named by
     # the aggregator, once welcomed

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vpp.agents.membership.coordinator import LinkSettings
+from vpp.runs.scenario import Scenario
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +101,7 @@ def _noop() -> None:
     """A child that does nothing (warms the fork server up)."""
 
 
-def _site_child(scenario_path: str, scenario_msgpack: bytes, group: SiteGroup, connect: str,
+def _site_child(where: str, scenario_msgpack: bytes, group: SiteGroup, connect: str,
                 out_dir: str | None, settings: LinkSettings, allow_plugins: bool,
                 parent: multiprocessing.connection.Connection, log_level: int) -> None:
     """A spawned site process's body (runs in the child). The scenario comes validated,
@@ -112,7 +113,7 @@ def _site_child(scenario_path: str, scenario_msgpack: bytes, group: SiteGroup, c
     from vpp.runs.scenario import Scenario
 
     scenario = msgspec.msgpack.decode(scenario_msgpack, type=Scenario)
-    result = serve_sites(scenario, group.sites, connect, out_dir=out_dir, where=scenario_path,
+    result = serve_sites(scenario, group.sites, connect, out_dir=out_dir, where=where,
                          host_name=group.host, settings=settings, parent_fd=parent.fileno(),
                          allow_plugins=allow_plugins)
     sys.exit(result.exit_code)
@@ -140,20 +141,20 @@ class SiteSpawner:
         self.processes: list[multiprocessing.process.BaseProcess] = []
         self._reader, self._writer = self.ctx.Pipe(duplex=False)
 
-    def start(self, scenario_path: Path | str, groups: Sequence[SiteGroup], connect: str, *,
-              out_dir: Path | str | None, settings: LinkSettings | None = None,
+    def start(self, scenario: Scenario, where: str, groups: Sequence[SiteGroup],
+              connect: str, *, out_dir: Path | str | None, settings: LinkSettings | None = None,
               allow_plugins: bool = False) -> None:
-        """Start one process per group, serving its sites for the aggregator at ``connect``
-        (``allow_plugins``: the scenario file is the caller's own, and ``module:Class``
-        strategies may load, as ``--allow-plugins`` says)."""
+        """Start one process per group, serving its sites of ``scenario`` (named ``where``
+        in messages) for the aggregator at ``connect`` (``allow_plugins``: the scenario is
+        the caller's own, and ``module:Class`` strategies may load, as
+        ``--allow-plugins`` says)."""
         import msgspec
-        from vpp.runs.scenario import load
 
         settings = settings or LinkSettings()
         level = logging.getLogger().getEffectiveLevel()
-        scenario = msgspec.msgpack.encode(load(scenario_path))
+        encoded = msgspec.msgpack.encode(scenario)
         self.start_processes(_site_child, [
-            (group.host, (str(scenario_path), scenario, group, connect,
+            (group.host, (where, encoded, group, connect,
                           None if out_dir is None else str(out_dir), settings, allow_plugins))
             for group in groups], level)
 
@@ -217,42 +218,3 @@ def sigterm_as_exit(code: int = 143) -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, old)
-
-
-def run_processes(scenario_path: Path, out_dir: Path, processes: int, *,
-                  seed: int | None = None, settings: LinkSettings | None = None,
-                  progress=None, allow_plugins: bool = False) -> dict:
-    """Run a scenario with its sites in ``processes`` local processes; return the summary
-    (``allow_plugins``: ``module:Class`` strategies may load, ``--allow-plugins``).
-
-    The aggregator listens on ``ipc://`` in a private temporary folder; the children are
-    torn down however this ends (normal end, an exception, Ctrl-C, SIGTERM).
-    """
-    import shutil
-    import tempfile
-
-    from vpp.runs.placement.remote import aggregator_run
-    from vpp.runs.scenario import load
-
-    scenario = load(scenario_path)
-    groups = deal(scenario.site_names(), processes)
-    ipc_dir = tempfile.mkdtemp(prefix="vpp-")
-    os.chmod(ipc_dir, 0o700)
-    settings = settings or LinkSettings()
-    spawner = SiteSpawner()
-    agg = None
-    try:
-        with sigterm_as_exit():
-            agg = aggregator_run(scenario, out_dir, bind=f"ipc://{ipc_dir}/aggregator",
-                                scenario_path=scenario_path, seed=seed, settings=settings)
-            spawner.start(scenario_path, groups, agg.endpoint, out_dir=out_dir,
-                          settings=settings, allow_plugins=allow_plugins)
-            summary = agg.run(progress=progress, abort=spawner.failed)
-            codes = spawner.join(10.0)
-            summary["process_exit_codes"] = codes
-            return summary
-    finally:
-        if agg is not None:
-            agg.close()
-        spawner.stop()
-        shutil.rmtree(ipc_dir, ignore_errors=True)

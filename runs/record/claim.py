@@ -101,7 +101,10 @@ def holder_text(path: Path) -> str:
 
 
 def _finished(run_dir: Path) -> list[str]:
-    found = [p for p in (run_dir / "summary.json", run_dir / "manifest.json") if p.exists()]
+    # a finished run is named by its summary; the manifest names one that did not finish
+    found = [next((p for p in (run_dir / "summary.json", run_dir / "manifest.json")
+                   if p.exists()), None)]
+    found = [p for p in found if p is not None]
     trace = run_dir / "trace"
     if trace.is_dir():
         found += sorted(trace.glob("*.sqlite"))

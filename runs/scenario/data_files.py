@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 import vpp.markets
 from vpp.physics.datasets import DATA_DIR as PHYSICS_DATA
+from vpp.physics.timeseries.mapping import MISSING
 from vpp.runs.scenario.limits import Limits
 
 if TYPE_CHECKING:
@@ -68,7 +69,7 @@ def data_dirs(dirs: Iterable[str | Path] | None) -> Iterator[tuple[Path, ...]]:
 
 
 def _error(message: str):
-    from vpp.runs.scenario import ScenarioError
+    from vpp.runs.scenario.errors import ScenarioError
 
     return ScenarioError(message)
 
@@ -109,15 +110,27 @@ def resolve_data(scenario_path: Path | str | None, relative: str, field: str) ->
 
 
 def data_paths(scenario) -> list[tuple[str, str]]:
-    """Every data file a scenario names, as ``(field, path as written)``."""
+    """Every data file a scenario names, as ``(field, path as written)``: CSV paths, and
+    the ``file`` of each mapping (``data``); a bundled dataset's name names no path."""
     out = []
+
+    def mapping(field: str, data) -> None:
+        if data is not None and not isinstance(data, str):
+            out.append((f"{field}.file", data.file))
+
+    mapping("data", scenario.data)
     if scenario.target is not None and scenario.target.profile is not None:
-        out.append(("target.profile.csv", scenario.target.profile.csv))
-    if scenario.admm is not None and scenario.admm.prices is not None \
-            and scenario.admm.prices.csv is not None:
-        out.append(("admm.prices.csv", scenario.admm.prices.csv))
-    if scenario.market is not None and scenario.market.day_ahead.prices.csv is not None:
-        out.append(("market.day_ahead.prices.csv", scenario.market.day_ahead.prices.csv))
+        if scenario.target.profile.csv is not None:
+            out.append(("target.profile.csv", scenario.target.profile.csv))
+        mapping("target.profile.data", scenario.target.profile.data)
+    for field, prices in (("admm.prices", scenario.admm.prices if scenario.admm else None),
+                          ("market.day_ahead.prices", scenario.market.day_ahead.prices
+                           if scenario.market else None)):
+        if prices is None:
+            continue
+        if prices.csv is not None:
+            out.append((f"{field}.csv", prices.csv))
+        mapping(f"{field}.data", prices.data)
     grid = scenario.grid
     if grid is not None and grid.replay is not None:
         out.append(("grid.replay.csv", grid.replay.csv))
@@ -128,7 +141,7 @@ def data_paths(scenario) -> list[tuple[str, str]]:
 
 def check_size(path: Path, field: str, limits: Limits | None = None) -> None:
     """Raise ScenarioError (naming ``field``) for a file over the data-file cap."""
-    from vpp.runs.scenario import current_limits
+    from vpp.runs.scenario.checks import current_limits
 
     limits = current_limits(limits)
     try:
@@ -142,19 +155,19 @@ def check_size(path: Path, field: str, limits: Limits | None = None) -> None:
 
 
 def read_csv(path: Path, field: str, limits: Limits | None = None) -> pd.DataFrame:
-    """The CSV file ``path`` (already resolved) as a DataFrame; errors name ``field`` and
-    the file, never its contents."""
-    import pandas as pd
+    """The CSV file ``path`` (already resolved) as a DataFrame of text cells, read by the
+    one reader's bounded table reader (:mod:`vpp.physics.timeseries.table`); errors name
+    ``field`` and the file, never its contents."""
+    from vpp.physics.timeseries import TimeSeriesError
+    from vpp.physics.timeseries.table import read_table
+    from vpp.runs.scenario.checks import current_limits
 
     check_size(path, field, limits)
     try:
-        return pd.read_csv(path)
-    except OSError as exc:
-        raise _error(f"{field}: cannot read {path} ({exc.strerror}) - at `$.{field}`") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError,
-            ValueError) as exc:
-        raise _error(f"{field}: {path} is not a CSV table pandas can read "
-                     f"({type(exc).__name__}) - at `$.{field}`") from None
+        return read_table(path, layout="csv",
+                          max_bytes=current_limits(limits).max_data_file_bytes).frame
+    except TimeSeriesError as exc:
+        raise _error(f"{field}: {exc} - at `$.{field}`") from None
 
 
 def _column(frame: pd.DataFrame, name: str, field: str, path: Path) -> pd.Series:
@@ -175,8 +188,10 @@ def numeric_column(frame: pd.DataFrame, name: str, field: str, path: Path) -> np
     import pandas as pd
 
     column = _column(frame, name, field, path)
-    values = pd.to_numeric(column, errors="coerce")
-    bad = values.isna().to_numpy() & column.notna().to_numpy()
+    text = column.astype(str).str.strip()
+    absent = text.isin(MISSING).to_numpy()
+    values = pd.to_numeric(text.where(~absent, None), errors="coerce")
+    bad = values.isna().to_numpy() & ~absent
     if bad.any():
         raise _error(f"{field}: column {name[:80]!r} of {path} has a value that is not a "
                      f"number on line {_first_bad(bad)} - at `$.{field}`")

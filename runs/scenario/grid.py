@@ -96,7 +96,7 @@ class FeederLoadSpec(msgspec.Struct, **_Strict):
 
 
 class VoltageSpec(msgspec.Struct, **_Strict):
-    """Volt-VAR over the scenario's steps on a pandapower feeder (``runs/modes/volt_var.py``,
+    """Volt-VAR over the scenario's steps on a pandapower feeder (``runs/modes/volt_var/study.py``,
     ``docs/protocols/voltage.md``).
 
     ``sites``: scenario site -> feeder bus name; each site's PV and batteries make one

@@ -10,7 +10,7 @@ import json
 import msgspec
 import pytest
 from vpp.runs.modes.grid_event.delivery import settle
-from vpp.runs.modes.grid_event.event import run_event
+from vpp.runs.runner import run_scenario
 from vpp.runs.scenario import ScenarioError, parse
 
 H = 3600.0
@@ -50,7 +50,7 @@ def _scenario(tmp_path, **penalty) -> dict:
 def settled(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("settle")
     scenario = parse(_scenario(tmp))
-    summary = run_event(scenario, tmp / "run", tmp / "s.yaml")
+    summary = run_scenario(scenario, tmp / "run", scenario_path=tmp / "s.yaml").summary
     return scenario, summary, tmp / "run"
 
 

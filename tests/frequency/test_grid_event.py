@@ -105,7 +105,7 @@ def _event(**grid) -> dict:
 
 
 def test_grid_section_errors_name_the_field(tmp_path):
-    with pytest.raises(ScenarioError, match=r"unknown field `inertia` - at `\$\.grid`"):
+    with pytest.raises(ScenarioError, match=r"unknown field `inertia`; did you mean `inertia_h_s`\? - at `\$\.grid`"):
         parse(_event(inertia=3.0), "x.yaml")
     with pytest.raises(ScenarioError, match=r"f0_hz must be 50 or 60, got 55.0 - at `\$\.grid`"):
         parse(_event(f0_hz=55), "x.yaml")

@@ -24,7 +24,9 @@ def test_orderbook_bench():
     assert got["orders_per_s"] > 0
     assert 0 < got["trades"] < 3000
     assert got["baseline_orders"] == 500 and got["baseline_trades_match"] is True
-    assert got["speedup_vs_baseline"] > 0
+    assert got["speedup_vs_baseline_median"] > 0 and got["speedup_vs_baseline_pairs"] == 10
+    q1, q3 = got["speedup_vs_baseline_iqr"]
+    assert got["speedup_vs_baseline_min"] <= q1 <= got["speedup_vs_baseline_median"] <= q3
 
 
 def test_auction_bench():
@@ -34,3 +36,4 @@ def test_auction_bench():
     assert got["baseline_bids"] == 300 and got["baseline_ms"] > 0
     # welfare-maximal volume: ours trades the largest, so never less than the LP's optimum
     assert got["volume_mwh_same_bids"] >= got["baseline_volume_mwh"] - 2e-3
+    assert got["speedup_vs_baseline_pairs"] == 10 and got["speedup_vs_baseline_median"] > 0

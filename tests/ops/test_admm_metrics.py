@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
-from vpp.runs.modes.merit_order.swarm import build_swarm
-from vpp.runs.ops.live import LiveRun
+from vpp.agents.ops.metrics import OpsMetrics
+from vpp.runs.ops.hooks import ops_hooks
+from vpp.runs.runner import build_run
 from vpp.runs.scenario import BUNDLED, load
+
+from tests.ops.helpers import StepByStep
 
 
 def test_admm_metrics_count_the_negotiation(tmp_path):
     path = BUNDLED / "admm.yaml"
-    model = build_swarm(load(path), tmp_path / "run", scenario_path=path)
-    live = LiveRun(model)
+    scenario = load(path)
+    _, model = build_run(scenario, tmp_path / "run", scenario_path=path)
+    metrics = OpsMetrics()
+    live = StepByStep(model, ops_hooks(model, scenario, metrics=metrics,
+                                       out_dir=tmp_path / "run"))
     try:
         live.step()
         live.step()
-        table = live.metrics.sample_table()
+        table = metrics.sample_table()
     finally:
         live.close()
-        model.close()
     (result,) = [n[2] for n in model.negotiations]            # one plan for the whole day
     assert result.converged
     assert table["vpp_admm_iterations_total"][0][1] == result.iterations

@@ -12,9 +12,13 @@ import yaml
 from vpp.agents.ops.agent import OpsAgent
 from vpp.agents.ops.alerts import AlertEngine, AlertRule, AlertsSpec
 from vpp.agents.ops.messages import AlertCleared, AlertRaised
-from vpp.runs.modes.merit_order.swarm import SwarmModel
+from vpp.agents.ops.metrics import OpsMetrics
+from vpp.runs import modes
+from vpp.runs.modes.base import RunContext
 from vpp.runs.ops.alerting import AlertMonitor, AlertsError, load_alerts
-from vpp.runs.ops.live import LiveRun
+from vpp.runs.ops.hooks import ops_hooks
+from vpp.runs.placement.local import LocalPlacement
+from vpp.runs.runner import Runner, build_run
 from vpp.runs.scenario import load
 
 from tests.ops.helpers import write_small
@@ -87,22 +91,28 @@ def test_a_swarm_alert_reaches_the_webhook_and_the_command_and_clears(tmp_path):
                f"import sys; open({str(got)!r}, 'a').write(sys.stdin.read() + '\\n')"]
     targets = [300.0, 300.0, 900.0, 900.0, 900.0, 300.0, 300.0, 300.0]
     path = write_small(tmp_path / "s.yaml", target={"values_kw": targets})
-    model = SwarmModel(load(path), tmp_path / "run", scenario_path=path)
-    ops = model.agg_host.add(OpsAgent())
+    scenario = load(path)
     spec = AlertsSpec(rules=[AlertRule(name="unserved", metric="vpp_unserved_kw", op=">",
                                        threshold=0.0, hold_s=1.5, severity="critical")],
                       webhook=receiver.url, command=command)
     steps = iter(range(100))
-    live = LiveRun(model, hooks=[])
-    monitor = AlertMonitor(spec, live.metrics, ops=ops, host="agg",
-                           clock=lambda: float(next(steps)))   # one second a step
-    live.hooks.append(monitor)
+    ops = monitor = None
+
+    def built(run):
+        nonlocal ops, monitor
+        ops = run.fleet.host.add(OpsAgent())
+        metrics = OpsMetrics()
+        hooks = ops_hooks(run, scenario, metrics=metrics, out_dir=tmp_path / "run")
+        monitor = AlertMonitor(spec, metrics, ops=ops, host="agg",
+                               clock=lambda: float(next(steps)))   # one second a step
+        return [*hooks, monitor]
+
+    context = RunContext(tmp_path / "run", scenario.seed, path, LocalPlacement())
     try:
-        summary = live.run()
+        result = Runner(modes.select(scenario), scenario, context, on_built=built).run()
+        summary, model = result.summary, result.run
         assert monitor.delivery.flush(10.0)
     finally:
-        live.close()
-        model.close()
         receiver.close()
     # 900 kW asked of at most 650 kW: unserved from step 2; held 1.5 s -> raised after
     # step 4; served again at step 5 -> cleared
@@ -130,13 +140,13 @@ def test_alert_rules_reload_live_and_a_bad_edit_keeps_the_rules(tmp_path):
     rules.write_text(yaml.safe_dump({"rules": [
         {"name": "hot", "metric": "vpp_x", "op": ">", "threshold": 10.0}]}))
     scenario = write_small(tmp_path / "s.yaml")
-    model = SwarmModel(load(scenario), tmp_path / "run", scenario_path=scenario)
+    _, model = build_run(load(scenario), tmp_path / "run", scenario_path=scenario)
     metrics = OpsMetrics(process=False)
     value = {"v": 5.0}
     metrics.gauge("vpp_x", "a test gauge", (), lambda: [((), value["v"])])
     from vpp.runs.ops.appliers import SwarmApplier
 
-    _, monitor, reloader = attach(model.agg_host, metrics, alerts=rules, watch=scenario,
+    _, monitor, reloader = attach(model.fleet.host, metrics, alerts=rules, watch=scenario,
                                   running=model.scenario,
                                   applier=SwarmApplier(model, scenario), host_name="agg")
     try:

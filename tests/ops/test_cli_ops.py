@@ -15,15 +15,20 @@ from tests.ops.helpers import write_small
 runner = CliRunner()
 
 
-def test_options_not_built_for_a_kind_of_run_are_refused_by_name():
-    got = runner.invoke(app, ["run", str(BUNDLED / "loss-of-infeed.yaml"), "--alerts", "a.y"])
-    assert got.exit_code == 2 and "--alerts: not built for grid events" in got.output
+def test_options_not_built_for_a_kind_of_run_are_refused_by_name(tmp_path):
+    # every mode and placement now runs with the ops hooks (alerts on a grid event,
+    # metrics with --processes); what a mode cannot do is still refused by name
+    admm = tmp_path / "admm.yaml"
+    admm.write_text((BUNDLED / "admm.yaml").read_text())
+    got = runner.invoke(app, ["run", str(admm), "--watch", "--out", str(tmp_path / "r")])
+    assert got.exit_code == 2 and "--watch" in got.output and "not built" in got.output
+    assert not (tmp_path / "r").exists()
     got = runner.invoke(app, ["run", str(BUNDLED / "loss-of-infeed.yaml"), "--pace", "0"])
     assert got.exit_code == 2 and "--pace" in got.output
     got = runner.invoke(app, ["run", "--pace", "1"])          # the default has no grid
     assert got.exit_code == 2 and "--pace" in got.output
-    got = runner.invoke(app, ["run", "--processes", "2", "--metrics-port", "0"])
-    assert got.exit_code == 2 and "--metrics-port: not built for --processes" in got.output
+    got = runner.invoke(app, ["run", "--agents"])              # not a backtest file
+    assert got.exit_code == 2 and "--agents" in got.output
     got = runner.invoke(app, ["run", "--log-level", "LOUD"])
     assert got.exit_code == 2 and "--log-level" in got.output and "LOUD" in got.output
 

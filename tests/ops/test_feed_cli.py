@@ -65,9 +65,13 @@ def test_a_csv_replay_reaches_another_process_in_order_at_speed():
     assert proc.returncode == 0, err.decode()
     assert [v.seq for _, v in got] == list(range(6))
     assert [v.time for _, v in got] == [f"2019-01-16T0{h}:00:00Z" for h in range(6)]
-    # an hour every 0.1 s (36000x): never earlier, late only by a loaded machine's delays
-    since = [at - got[0][0] for at, _ in got]
-    assert all(i * 0.1 - 0.02 <= s <= i * 0.1 + 0.25 for i, s in enumerate(since)), since
+    # an hour every 0.1 s (36000x): measured from the schedule the arrivals fit best (the
+    # first value may itself be late on a loaded machine), each is late by 0.25 s at most:
+    # paced, not sent in one burst (that would put the first 0.5 s late)
+    start = min(at - i * 0.1 for i, (at, _) in enumerate(got))
+    late = [at - start - i * 0.1 for i, (at, _) in enumerate(got)]
+    assert max(late) <= 0.25, late
+    assert got[-1][0] - got[0][0] >= 0.25   # 0.5 s on schedule; a burst takes milliseconds
     assert json.loads(out)["published"] == 6
 
 

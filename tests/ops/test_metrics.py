@@ -11,11 +11,16 @@ from prometheus_client.parser import text_string_to_metric_families
 from typer.testing import CliRunner
 from vpp.agents.runtime.trace_reader import TraceReader
 from vpp.runs.cli import app
-from vpp.runs.modes.merit_order.swarm import SwarmModel
-from vpp.runs.ops.live import LiveRun
+from vpp.agents.ops.metrics import OpsMetrics
+from vpp.runs import modes
+from vpp.runs.modes.base import RunContext
+from vpp.runs.ops.hooks import ops_hooks
+from vpp.runs.placement.local import LocalPlacement
+from vpp.runs.runner import Runner
 from vpp.runs.scenario import load
 
 from tests.ops.helpers import write_small
+from tests.proc_helpers import AfterEachStep
 
 
 def _scrape(port: int) -> dict[tuple[str, tuple], float]:
@@ -32,23 +37,28 @@ def _scrape(port: int) -> dict[tuple[str, tuple], float]:
 def live_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("metrics")
     path = write_small(tmp / "s.yaml")
-    model = SwarmModel(load(path), tmp / "run", scenario_path=path)
-    live = LiveRun(model, metrics_port=0)
-    try:
-        for _ in range(3):
-            live.step()
-        model.trace.sync()
-        scraped = _scrape(live.metrics_port)
-        cli = CliRunner().invoke(app, ["status", f"tcp://127.0.0.1:{live.metrics_port}",
-                                       "--json"])
+    scenario = load(path)
+    got = {}
+
+    def after_three(k):
+        if k != 3:
+            return
+        model, live = got["run"], got["hooks"][-1]
+        model.fleet.trace.sync()
+        got["scraped"] = _scrape(live.port)
+        cli = CliRunner().invoke(app, ["status", f"tcp://127.0.0.1:{live.port}", "--json"])
         assert cli.exit_code == 0, cli.output
-        shown = json.loads(cli.output)
-        rest = live.run()
-        model.trace.sync()
-    finally:
-        live.close()
-        model.close()
-    return model, scraped, rest, tmp / "run", shown
+        got["shown"] = json.loads(cli.output)
+
+    def built(run):
+        got["run"] = run
+        got["hooks"] = ops_hooks(run, scenario, metrics=OpsMetrics(), out_dir=tmp / "run",
+                                 metrics_port=0)
+        return [*got["hooks"], AfterEachStep(after_three)]  # after the step is timed
+
+    context = RunContext(tmp / "run", scenario.seed, path, LocalPlacement())
+    rest = Runner(modes.select(scenario), scenario, context, on_built=built).run().summary
+    return got["run"], got["scraped"], rest, tmp / "run", got["shown"]
 
 
 def test_scraped_message_counts_match_the_trace_both_ways(live_run):
@@ -66,7 +76,7 @@ def test_scraped_message_counts_match_the_trace_both_ways(live_run):
     assert sum(sent3.values()) > 0
     for address in ("agg/aggregator", "sites/chp", "sites/bess"):
         host, _, agent = address.partition("/")
-        role = model.agg_host.agents.get(agent) or model.site_host.agents[agent]
+        role = model.fleet.host.agents.get(agent) or model.fleet.site_host.agents[agent]
         labels = tuple(sorted({"host": host, "agent": agent, "role": role.role}.items()))
         assert scraped[("vpp_agent_messages_out_total", labels)] == sent3[address]
         assert scraped[("vpp_agent_messages_in_total", labels)] == recv3[address]
@@ -78,8 +88,9 @@ def test_scraped_message_counts_match_the_trace_both_ways(live_run):
                    for h in ("agg", "sites"))
     assert received == sum(recv3.values())
     # the whole run's totals agree with the whole trace too
-    assert model.agg_host.stats.sent + model.site_host.stats.sent == sum(sent.values())
-    assert model.agg_host.stats.received + model.site_host.stats.received == sum(recv.values())
+    assert model.fleet.host.stats.sent + model.fleet.site_host.stats.sent == sum(sent.values())
+    assert (model.fleet.host.stats.received + model.fleet.site_host.stats.received
+            == sum(recv.values()))
 
 
 def test_negotiation_and_site_figures_are_exported(live_run):
@@ -102,8 +113,8 @@ def test_negotiation_and_site_figures_are_exported(live_run):
 def test_the_run_ends_with_a_metrics_summary(live_run):
     model, _, summary, run_dir, _ = live_run
     m = summary["metrics"]
-    assert m["hosts"]["agg"]["sent"] == model.agg_host.stats.sent
-    assert m["hosts"]["sites"]["received"] == model.site_host.stats.received
+    assert m["hosts"]["agg"]["sent"] == model.fleet.host.stats.sent
+    assert m["hosts"]["sites"]["received"] == model.fleet.site_host.stats.received
     assert m["step_s_p50"] > 0 and m["step_s_max"] >= m["step_s_p50"]
     written = json.loads((run_dir / "summary.json").read_text())
     assert written["metrics"]["hosts"] == m["hosts"]

@@ -11,13 +11,12 @@ from vpp.agents.ops.agent import OpsAgent
 from vpp.agents.ops.messages import FieldChange
 from vpp.agents.ops.reload import classify, diff, generic_path, indices
 from vpp.agents.runtime.trace_reader import TraceReader
-from vpp.runs.modes.merit_order.swarm import SwarmModel
 from vpp.runs.ops.appliers import SwarmApplier
-from vpp.runs.ops.live import LiveRun
 from vpp.runs.ops.reload import ScenarioReloader
+from vpp.runs.runner import build_run
 from vpp.runs.scenario import load
 
-from tests.ops.helpers import SMALL, write_small
+from tests.ops.helpers import SMALL, StepByStep, save, write_small
 
 
 def test_diff_names_each_changed_leaf_and_classify_splits_them():
@@ -41,20 +40,19 @@ def test_diff_names_each_changed_leaf_and_classify_splits_them():
 @pytest.fixture
 def swarm(tmp_path):
     path = write_small(tmp_path / "s.yaml")
-    model = SwarmModel(load(path), tmp_path / "run", scenario_path=path)
-    ops = model.agg_host.add(OpsAgent())
+    _, model = build_run(load(path), tmp_path / "run", scenario_path=path)
+    ops = model.fleet.host.add(OpsAgent())
     reloader = ScenarioReloader(path, model.scenario, SwarmApplier(model, path), ops=ops,
                                 debounce_ms=20)
-    live = LiveRun(model, hooks=[reloader])
+    live = StepByStep(model, hooks=[reloader])
     yield path, model, reloader, live, ops
     live.close()
-    model.close()
 
 
 def _edit(path, fn):
     data = yaml.safe_load(path.read_text())
     fn(data)
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    save(path, yaml.safe_dump(data, sort_keys=False))  # as an editor saves
 
 
 def test_a_valid_edit_applies_from_the_next_step(swarm):
@@ -91,8 +89,8 @@ def test_a_valid_edit_applies_from_the_next_step(swarm):
     # the battery's capacity did not change (it needs a restart)
     assert model.sites[1].devices[0].model.capacity_kwh == 500.0
     # the reload is on the bus, hence in the trace
-    model.trace.sync()
-    reader = TraceReader(model.out_dir)
+    model.fleet.trace.sync()
+    reader = TraceReader(path.parent / "run")
     sent = reader.messages(kind="ConfigReloaded", direction="send")
     reader.close()
     assert len(sent) == 1
@@ -172,11 +170,13 @@ def test_a_target_profile_that_cannot_be_read_is_rejected_off_the_run(swarm):
 
 def test_an_aggregator_takes_targets_live_and_sites_join_with_the_edited_file(tmp_path):
     from vpp.runs.ops.wiring import AggregatorApplier
-    from vpp.runs.placement.remote import AggregatorRun, scenario_digest
+    from vpp.runs.placement.remote import scenario_digest
+
+    from tests.proc_helpers import listening_placement
 
     path = write_small(tmp_path / "s.yaml")
-    agg = AggregatorRun(load(path), tmp_path / "run", bind="tcp://127.0.0.1:*",
-                        scenario_path=path)
+    _, agg = build_run(load(path), tmp_path / "run", scenario_path=path,
+                       placement=listening_placement("tcp://127.0.0.1:*"))
     reloader = ScenarioReloader(path, agg.scenario, AggregatorApplier(agg, path),
                                 debounce_ms=20)
     try:
@@ -186,7 +186,7 @@ def test_an_aggregator_takes_targets_live_and_sites_join_with_the_edited_file(tm
         reloader.before_step(0)
         assert agg.targets == [500.0] * 8 and agg.aggregator.deadline_ms == 700
         assert [c.path for c in reloader.records[-1].restart] == ["$.seed"]
-        assert agg.coordinator.scenario_digest == scenario_digest(load(path))
+        assert agg.fleet.coordinator.scenario_digest == scenario_digest(load(path))
     finally:
         reloader.close()
         agg.close()

@@ -11,11 +11,12 @@ import pytest
 from vpp.agents.membership.coordinator import LinkSettings
 from vpp.agents.ops.agent import OpsAgent
 from vpp.agents.ops.alerts import AlertRule, AlertsSpec
+from vpp.agents.ops.metrics import OpsMetrics
 from vpp.runs.ops.alerting import AlertMonitor
 from vpp.runs.ops.status import scrape, status
-from vpp.runs.ops.swarm_metrics import aggregator_metrics
-from vpp.runs.placement.remote import AggregatorRun
+from vpp.runs.placement.remote import RemotePlacement
 from vpp.runs.placement.spawn import SiteGroup, SiteSpawner
+from vpp.runs.runner import build_run
 from vpp.runs.scenario import load
 
 from tests.ops.webhook import Receiver
@@ -34,21 +35,28 @@ def test_a_killed_site_raises_site_lost_at_the_webhook_and_clears_on_rejoin(tmp_
     names = scenario.site_names()
     groups = [SiteGroup("sites-1", tuple(names[:7])), SiteGroup("sites-2", tuple(names[7:]))]
     receiver = Receiver()
-    agg = AggregatorRun(scenario, out, bind="tcp://127.0.0.1:*", scenario_path=path,
-                        settings=FAST)
-    ops = agg.host.add(OpsAgent())
-    metrics = aggregator_metrics(agg)
+    spawner = SiteSpawner()
+    added = []
+
+    def listening(endpoint):
+        added.append(placement.fleet.host.add(OpsAgent()))
+        spawner.start(scenario, str(path), groups, endpoint, out_dir=out, settings=FAST)
+
+    placement = RemotePlacement("tcp://127.0.0.1:*", settings=FAST, on_listening=listening)
     spec = AlertsSpec(rules=[AlertRule(name="site-lost", metric="vpp_site_up", op="<",
                                        threshold=1.0, severity="critical",
                                        message="site process lost (no heartbeat)")],
                       webhook=receiver.url, evaluate_every_s=EVERY_S)
-    monitor = AlertMonitor(spec, metrics, ops=ops, host="agg")
-    spawner = SiteSpawner()
-    spawner.start(path, groups, agg.endpoint, out_dir=out, settings=FAST)
-    victim = spawner.processes[1]
     lost = set(groups[1].sites)
+    run = monitor = metrics = None
     try:
-        agg.wait_for_sites()
+        _, run = build_run(scenario, out, scenario_path=path, placement=placement)
+        agg, (ops,) = run.fleet, added
+        victim = spawner.processes[1]
+        metrics = OpsMetrics()
+        metrics.watch_host(agg.host)
+        run.register_metrics(metrics)
+        monitor = AlertMonitor(spec, metrics, ops=ops, host="agg")
         monitor.start(agg.host)
         agg.loop.run_for(0.3)
         assert receiver.bodies() == []                        # everyone is up: no alert
@@ -77,7 +85,8 @@ def test_a_killed_site_raises_site_lost_at_the_webhook_and_clears_on_rejoin(tmp_
         assert body["rule"] == "site-lost" and body["value"] == 0.0
         assert body["severity"] == "critical" and body["host"] == "agg"
         # a new process for the same sites comes back: the alerts clear
-        spawner.start(path, groups[1:], agg.endpoint, out_dir=out, settings=FAST)
+        spawner.start(scenario, str(path), groups[1:], agg.endpoint, out_dir=out,
+                      settings=FAST)
         resolved = lambda: {b["subject"] for b in receiver.bodies("resolved")}
         assert agg.loop.run_until(lambda: resolved() >= {f"site={s}" for s in lost}, 30.0)
         assert resolved() == firing()
@@ -85,9 +94,12 @@ def test_a_killed_site_raises_site_lost_at_the_webhook_and_clears_on_rejoin(tmp_
         assert [type(a).__name__ for a in ops.announced].count("AlertRaised") == len(lost)
         agg.stop_sites("test over")
     finally:
-        monitor.close()
-        metrics.close()
-        agg.close()
+        if monitor is not None:
+            monitor.close()
+        if metrics is not None:
+            metrics.close()
+        if run is not None:
+            run.close()
         spawner.stop(grace_s=10.0)
         receiver.close()
     assert not alive([p.pid for p in spawner.processes]) and leftovers() == []

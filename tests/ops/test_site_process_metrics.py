@@ -7,10 +7,11 @@ import socket
 
 import pytest
 from vpp.runs.ops.status import scrape
-from vpp.runs.placement.remote import AggregatorRun
+from vpp.runs.placement.remote import RemotePlacement
+from vpp.runs.runner import run_scenario
 from vpp.runs.scenario import load
 
-from tests.proc_helpers import leftovers, small_scenario, start_site, stop_all
+from tests.proc_helpers import AfterEachStep, leftovers, small_scenario, start_site, stop_all
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -27,11 +28,12 @@ def test_a_site_process_serves_its_metrics(tmp_path):
     names = scenario.site_names()[:4]
     rest = scenario.site_names()[4:]
     out = tmp_path / "run"
-    agg = AggregatorRun(scenario, out, bind="tcp://127.0.0.1:*", scenario_path=path)
     port = _free_port()
-    procs = [start_site(path, agg.endpoint, names, out, "--insecure", "--metrics-port",
-                        str(port)),
-             start_site(path, agg.endpoint, rest, out, "--insecure")]
+    procs = []
+    placement = RemotePlacement(
+        "tcp://127.0.0.1:*", on_listening=lambda endpoint: procs.extend([
+            start_site(path, endpoint, names, out, "--insecure", "--metrics-port", str(port)),
+            start_site(path, endpoint, rest, out, "--insecure")]))
     seen = {}
 
     def progress(k):
@@ -39,9 +41,9 @@ def test_a_site_process_serves_its_metrics(tmp_path):
             seen["samples"] = scrape(f"tcp://127.0.0.1:{port}")
 
     try:
-        agg.run(progress=progress)
+        agg = run_scenario(scenario, out, scenario_path=path, placement=placement,
+                           hooks=[AfterEachStep(progress)]).run.fleet
     finally:
-        agg.close()
         stop_all(procs)
     assert [p.returncode for p in procs] == [0, 0], [p.stderr.read() for p in procs]
     assert leftovers() == []

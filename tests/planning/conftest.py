@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from scipy.optimize import linprog
+from vpp.physics.battery import BatteryParams
 
-from vpp.coordination.planning.model import Storage
 
 
-def battery_lp_cost(storage: Storage, price: np.ndarray, dt_h: float = 1.0) -> float:
+def battery_lp_cost(storage: BatteryParams, price: np.ndarray, dt_h: float = 1.0) -> float:
     """One battery's arbitrage as a plain LP in scipy (HiGHS), built independently of the
     planning code: the deterministic optimum the stochastic plan must reach."""
     t = len(price)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from scipy.optimize import linprog
-from vpp.runs.modes.merit_order.swarm import SwarmModel
+from vpp.runs.runner import build_run, run_scenario
 from vpp.runs.scenario import ScenarioError, parse
 
 # the reference library's quick-start prices, $/kWh -> EUR/MWh, one day
@@ -50,7 +50,8 @@ def _cleared_kw(summary, hours=24):
 
 
 def _build(scenario, tmp_path):
-    return SwarmModel(scenario, tmp_path / "run")
+    """The run built (the day-ahead sale done), not stepped."""
+    return build_run(scenario, tmp_path / "run")[1]
 
 
 def test_with_no_uncertainty_the_plan_is_the_deterministic_optimum(tmp_path):
@@ -91,15 +92,13 @@ def test_the_dispatch_delivers_the_cleared_plan(tmp_path):
     # with 0.25 C (750 kW), each runs its share in proportion to capacity
     small = dict(BATTERY, capacity_kwh=1000, p_charge_kw=400, p_discharge_kw=400)
     sites = [{"name": "big", "devices": [BATTERY]}, {"name": "small", "devices": [small]}]
-    model = _build(_scenario({"scenarios": 30}, sites=sites, step_minutes=15), tmp_path)
-    try:
-        summary = model.run()
-        plan = model.day_ahead.plan
-        energy_plan = np.asarray(plan.result.solution["energy_kwh"])
-        stored = {s.name: s.devices[0].model.energy_kwh for s in model.sites}
-        outcomes = list(model.aggregator.outcomes)
-    finally:
-        model.close()
+    result = run_scenario(_scenario({"scenarios": 30}, sites=sites, step_minutes=15),
+                          tmp_path / "run")
+    summary, model = result.summary, result.run
+    plan = model.day_ahead.plan
+    energy_plan = np.asarray(plan.result.solution["energy_kwh"])
+    stored = {s.name: s.devices[0].model.energy_kwh for s in model.sites}
+    outcomes = list(model.aggregator.outcomes)
     planned = plan.power_kw
     assert plan.capacity_kwh == 3000.0
     assert max(abs(p) for p in planned) == pytest.approx(750.0)   # the fleet's 0.25 C binds
@@ -119,11 +118,8 @@ def test_the_dispatch_delivers_the_cleared_plan(tmp_path):
 
 
 def test_a_solve_past_its_timeout_bids_the_rule_plan_and_says_so(tmp_path):
-    model = _build(_scenario({"scenarios": 5, "timeout_ms": 1}), tmp_path)
-    try:
-        summary = model.run()
-    finally:
-        model.close()
+    summary = run_scenario(_scenario({"scenarios": 5, "timeout_ms": 1}),
+                           tmp_path / "run").summary
     plan = summary["market"]["day_ahead"]["plan"]
     assert plan["fallback_used"] is True and plan["status"] == "fallback_used"
     assert "timed out" in plan["fallback_reason"]

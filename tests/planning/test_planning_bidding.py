@@ -9,9 +9,10 @@ from vpp.coordination.merit_order.messages import CallForBids
 from vpp.coordination.planning.bidding import PlannedBatteryBidder
 from vpp.coordination.planning.cvar import solve_stochastic
 from vpp.coordination.planning.history import load_history
-from vpp.coordination.planning.model import StochasticProblem, Storage
+from vpp.coordination.planning.model import StochasticProblem
 from vpp.coordination.planning.scenarios import Uncertainty, generate_scenarios
-from vpp.runs.modes.merit_order.swarm import SwarmModel
+from vpp.physics.battery import BatteryParams
+from vpp.runs.runner import build_run
 from vpp.runs.scenario import parse
 
 BATTERY = {"capacity_kwh": 1000, "p_charge_kw": 250, "p_discharge_kw": 250,
@@ -37,11 +38,11 @@ def _scenario():
 
 
 def test_the_swarm_dispatches_the_plan(tmp_path):
-    model = SwarmModel(_scenario(), tmp_path / "run")
+    _, model = build_run(_scenario(), tmp_path / "run")
     try:
         powers = []
-        for _ in range(24):
-            model.step()
+        for k in range(24):
+            model.step(k)
             powers.append(model.sites[0].device_power_kw["bess"])
     finally:
         model.close()
@@ -54,7 +55,7 @@ def test_the_swarm_dispatches_the_plan(tmp_path):
     first = list(h.timestamp_utc).index("2019-01-16T00:00:00Z")
     price = h.price_eur_mwh[first:first + 24]
     sc = generate_scenarios(price, count=10, uncertainty=Uncertainty(0.15, 0.0, 0.0), seed=0)
-    storage = Storage(1000, 250, 250, soc_min=0.1, soc_max=0.9, soc_init=0.5)
+    storage = BatteryParams(1000, 250, 250, soc_min=0.1, soc_max=0.9, soc_init=0.5)
     plan = solve_stochastic(StochasticProblem(storage, sc), 0.05, 0.5)
     assert planned == pytest.approx(plan.power_kw, abs=1e-4)
     assert np.abs(planned).max() > 100.0                           # it does trade

@@ -11,7 +11,6 @@ import pytest
 from vpp.coordination.planning.cvar import solve_stochastic
 from vpp.coordination.planning.model import (
     StochasticProblem,
-    Storage,
     cvar,
     schedule_violation,
 )
@@ -25,7 +24,7 @@ from vpp.physics.battery import Battery, BatteryParams
 
 # the reference library's quick-start prices ($/kWh) and battery (2 MWh, 500 kW)
 REF_PRICE = np.array([0.1, 0.15, 0.12, 0.08] * 6) * 1000.0      # per MWh
-STORAGE = Storage(2000.0, 500.0, 500.0, eta_c=0.95, eta_d=0.95)
+STORAGE = BatteryParams(2000.0, 500.0, 500.0, eta_c=0.95, eta_d=0.95)
 
 
 def test_zero_uncertainty_plan_earns_what_the_deterministic_lp_earns(lp_cost):
@@ -97,7 +96,7 @@ def test_cvar_of_a_discrete_distribution_by_hand():
 
 
 def test_rules_are_feasible_sensible_and_no_better_than_the_lp():
-    storage = Storage(2000.0, 500.0, 500.0, degradation_eur_mwh=3.0)
+    storage = BatteryParams(2000.0, 500.0, 500.0, degradation_eur_mwh=3.0)
     problem = StochasticProblem(storage, deterministic(REF_PRICE))
     rules = rule_based_plan(problem)
     lp = solve_stochastic(problem)
@@ -110,7 +109,7 @@ def test_rules_are_feasible_sensible_and_no_better_than_the_lp():
 
 
 def test_rules_reach_a_higher_end_of_horizon_energy():
-    storage = Storage(1000.0, 200.0, 200.0, soc_init=0.2, soc_final_min=0.8)
+    storage = BatteryParams(1000.0, 200.0, 200.0, soc_init=0.2, soc_final_min=0.8)
     problem = StochasticProblem(storage, deterministic(REF_PRICE))
     rules = rule_based_plan(problem)
     assert rules.energy_kwh[-1] == pytest.approx(800.0, abs=1e-6)
@@ -119,9 +118,9 @@ def test_rules_reach_a_higher_end_of_horizon_energy():
 
 def test_bad_storage_and_risk_name_the_field():
     with pytest.raises(ValueError, match="storage.eta_c"):
-        Storage(100.0, 10.0, 10.0, eta_c=1.5)
+        BatteryParams(100.0, 10.0, 10.0, eta_c=1.5, name="storage")
     with pytest.raises(ValueError, match="storage.soc_init"):
-        Storage(100.0, 10.0, 10.0, soc_init=0.95)
+        BatteryParams(100.0, 10.0, 10.0, soc_init=0.95, name="storage")
     with pytest.raises(ValueError, match="risk_weight"):
         solve_stochastic(StochasticProblem(STORAGE, deterministic(REF_PRICE)), risk_weight=2.0)
 

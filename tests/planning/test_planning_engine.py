@@ -19,16 +19,17 @@ from vpp.coordination.planning import (
     solve_with_fallback,
 )
 from vpp.coordination.planning.engine import PluginError, load_plugin, register_plugin_class
-from vpp.coordination.planning.model import StochasticProblem, Storage
+from vpp.coordination.planning.model import StochasticProblem
 from vpp.coordination.planning.rules import rule_based_plan
 from vpp.coordination.planning.scenarios import generate_scenarios
+from vpp.physics.battery import BatteryParams
 
 PRICE = np.array([0.1, 0.15, 0.12, 0.08] * 6) * 1000.0
 
 
 @pytest.fixture(scope="module")
 def problem():
-    return StochasticProblem(Storage(2000.0, 500.0, 500.0),
+    return StochasticProblem(BatteryParams(2000.0, 500.0, 500.0),
                              generate_scenarios(PRICE, count=20, seed=2))
 
 

@@ -6,15 +6,15 @@ import numpy as np
 import pytest
 
 from vpp.coordination.planning.history import price_week
-from vpp.coordination.planning.model import Storage
 from vpp.coordination.planning.mpc import (
     MpcController,
     day_ahead_forecast,
     noisy_forecast,
     run_mpc,
 )
+from vpp.physics.battery import BatteryParams
 
-STORAGE = Storage(2000.0, 500.0, 500.0, degradation_eur_mwh=2.0)
+STORAGE = BatteryParams(2000.0, 500.0, 500.0, degradation_eur_mwh=2.0)
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ from vpp.coordination.planning import (
     solve_with_fallback,
 )
 from vpp.coordination.planning.distributed import DistributedProblem, SiteOffer
-from vpp.coordination.planning.model import Storage
+from vpp.physics.battery import BatteryParams
 
 BASE = {"base_prices": [0.1, 0.15, 0.12, 0.08] * 6,
         "renewable_forecast": [100, 150, 200, 120] * 6,
@@ -45,7 +45,7 @@ def test_stochastic_quick_start_with_zero_uncertainty_earns_the_lp_optimum(lp_co
     result = solve_with_fallback(problem, CVaRStochasticPlugin(risk_level=0.05),
                                  timeout_ms=20_000)
     assert result.status is OptimizationStatus.SUCCESS and not result.fallback_used
-    reference = lp_cost(Storage(2000.0, 500.0, 500.0), np.array(BASE["base_prices"]) * 1000)
+    reference = lp_cost(BatteryParams(2000.0, 500.0, 500.0), np.array(BASE["base_prices"]) * 1000)
     assert reference < -150.0                       # $ per day: it earns, it is not zero
     assert result.solution["battery_cost"] == pytest.approx(reference, rel=1e-6)
     renewables = -(np.array(BASE["base_prices"]) * np.array(BASE["renewable_forecast"])).sum()

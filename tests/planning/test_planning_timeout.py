@@ -17,8 +17,9 @@ from vpp.coordination.planning import (
     OptimizationStatus,
     create_optimization_engine,
 )
-from vpp.coordination.planning.model import StochasticProblem, Storage
+from vpp.coordination.planning.model import StochasticProblem
 from vpp.coordination.planning.scenarios import generate_scenarios
+from vpp.physics.battery import BatteryParams
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -70,7 +71,7 @@ class Hangs(OptimizationPlugin):
 
 
 def test_plugins_tried_in_turn_share_one_timeout():
-    problem = StochasticProblem(Storage(2000.0, 500.0, 500.0),
+    problem = StochasticProblem(BatteryParams(2000.0, 500.0, 500.0),
                                 generate_scenarios(np.full(24, 100.0), count=5, seed=2))
     engine = create_optimization_engine("standard")
     for name in ("first", "second", "third"):

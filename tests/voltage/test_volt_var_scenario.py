@@ -13,7 +13,7 @@ import yaml
 from typer.testing import CliRunner
 from vpp.coordination.voltage.volt_var import CATEGORY_B, VoltVarCurve
 from vpp.runs.cli import app
-from vpp.runs.modes.grid_event.event import run_grid
+from vpp.runs.runner import run_scenario
 from vpp.runs.scenario import BUNDLED, ScenarioError, load, parse
 
 runner = CliRunner()
@@ -33,7 +33,7 @@ def _window(start: str, steps: int, **voltage) -> dict:
 def noon(tmp_path_factory):
     run = tmp_path_factory.mktemp("vv") / "run"
     scenario = parse(_window("2019-06-21T09:00:00Z", 4), str(SCENARIO))
-    return run_grid(scenario, run, SCENARIO), run
+    return run_scenario(scenario, run, scenario_path=SCENARIO).summary, run
 
 
 def test_the_band_is_left_without_volt_var_and_kept_with_it(noon):
@@ -110,7 +110,8 @@ def test_the_kva_limit_binds_on_a_small_inverter(tmp_path):
     # 53 kVA at house-r18 carrying ~52 kW at noon: little room for reactive power
     scenario = parse(_window("2019-06-21T12:00:00Z", 1, s_kva={"house-r18": 53.0}),
                      str(SCENARIO))
-    step = run_grid(scenario, tmp_path / "run", SCENARIO)["voltage"]["steps"][0]
+    step = run_scenario(scenario, tmp_path / "run",
+                        scenario_path=SCENARIO).summary["voltage"]["steps"][0]
     small = step["inverters"]["house-r18"]
     assert small["kva_limited"] and small["s_kva"] == 53.0
     # at the limit, to the settling tolerance (0.05 kvar), approached from inside
@@ -122,8 +123,6 @@ def test_the_kva_limit_binds_on_a_small_inverter(tmp_path):
 
 def test_cli_run_prints_the_table(tmp_path):
     data = _window("2019-06-21T11:00:00Z", 1)
-    data["grid"]["voltage"]["load"]["csv"] = str(
-        (BUNDLED / data["grid"]["voltage"]["load"]["csv"]).resolve())
     path = tmp_path / "vv.yaml"
     path.write_text(yaml.safe_dump(data))
     result = runner.invoke(app, ["run", str(path), "--out", str(tmp_path / "run"),
@@ -149,14 +148,15 @@ def test_errors_name_the_field(tmp_path):
     data = _window("2019-06-21T12:00:00Z", 1)
     data["grid"]["voltage"]["sites"]["house-r11"] = "Bus X"
     with pytest.raises(ScenarioError, match=r"Bus X.*\$\.grid\.voltage\.sites"):
-        run_grid(parse(data, str(SCENARIO)), tmp_path / "r", SCENARIO)
+        run_scenario(parse(data, str(SCENARIO)), tmp_path / "r", scenario_path=SCENARIO)
 
 
 def test_a_grid_section_with_an_event_and_a_feeder_runs_both(tmp_path):
     data = _window("2019-06-21T12:00:00Z", 1)
     data["grid"].update(events=[{"t_s": 0.5, "mw": 100}], duration_s=2.0, sample_period_s=0.5,
                         response=[{"sites": ["house-*"], "curtailment": "lfsm-o-50"}])
-    summary = run_grid(parse(data, str(SCENARIO)), tmp_path / "run", SCENARIO)
+    summary = run_scenario(parse(data, str(SCENARIO)), tmp_path / "run",
+                           scenario_path=SCENARIO).summary
     assert summary["kind"] == "grid-event" and summary["lost_mw"] == 100
     assert summary["with-vpp"]["samples"] == 5 and summary["sites"] == 5
     assert summary["voltage"]["steps_out_of_band_without"] == 1

@@ -14,7 +14,10 @@ from vpp.markets.trading.strategies.arbitrage import ArbitrageStrategy
 from vpp.markets.trading.strategies.base import Strategy, headroom, intraday_signal
 from vpp.markets.trading.strategies.ml import MLStrategy, WalkForwardForecaster
 from vpp.markets.trading.strategies.multi import MultiStrategy
-from vpp.markets.trading.strategies.technical import MeanReversionStrategy, MomentumStrategy
+from vpp.markets.trading.strategies.technical import (
+    MeanReversionStrategy,
+    MomentumStrategy,
+)
 
 __all__ = [
     "BUILT_IN",

@@ -15,7 +15,6 @@ hour did not go as planned, it plans again from the energy it has.
 from __future__ import annotations
 
 import numpy as np
-
 from vpp.markets.trading.market_data import MarketView
 from vpp.markets.trading.portfolio import PortfolioView
 from vpp.markets.trading.strategies.base import plan_battery

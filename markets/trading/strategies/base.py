@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import Protocol, runtime_checkable
 
 import numpy as np
-
 from vpp.markets.trading.market_data import MarketView
 from vpp.markets.trading.portfolio import PortfolioView
 from vpp.markets.trading.types import Signal

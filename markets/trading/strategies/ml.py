@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import numpy as np
 from threadpoolctl import threadpool_limits
-
 from vpp.markets.trading.market_data import MarketView
 from vpp.markets.trading.portfolio import PortfolioView
 from vpp.markets.trading.strategies.base import plan_battery
 from vpp.markets.trading.types import Signal
+from vpp.physics.extras import require
 
 __all__ = ["FEATURES", "MLStrategy", "WalkForwardForecaster"]
 
@@ -43,9 +43,8 @@ def features(prices: np.ndarray, load_forecast: np.ndarray, weekday: np.ndarray,
 
 
 def _default_model(seed: int):
-    from sklearn.ensemble import HistGradientBoostingRegressor
-
-    return HistGradientBoostingRegressor(max_iter=80, learning_rate=0.1,
+    ensemble = require("ml", "the ml trading strategy's forecaster", "sklearn.ensemble")
+    return ensemble.HistGradientBoostingRegressor(max_iter=80, learning_rate=0.1,
                                          max_leaf_nodes=31, random_state=seed)
 
 
@@ -64,6 +63,8 @@ class WalkForwardForecaster:
                  seed: int = 0) -> None:
         self.retrain_days = retrain_days
         self.min_train_days = min_train_days
+        if model is None:   # fail at once, not at the first retraining, without the extra
+            require("ml", "the ml trading strategy's forecaster", "sklearn.ensemble")
         self.make_model = model or (lambda: _default_model(seed))
         self.model = None
         self.trained_at_day: int | None = None

@@ -8,7 +8,6 @@ charges the battery, selling discharges it; targets are clipped to its headroom.
 from __future__ import annotations
 
 import numpy as np
-
 from vpp.markets.trading.market_data import MarketView
 from vpp.markets.trading.portfolio import PortfolioView
 from vpp.markets.trading.strategies.base import intraday_signal

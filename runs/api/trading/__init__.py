@@ -15,7 +15,11 @@ Everything runs on the project's trading code (:mod:`vpp.markets.trading`);
 
 from __future__ import annotations
 
-from vpp.trading.automated import AutomatedTradingEngine, TradingReport, create_trading_engine
+from vpp.trading.automated import (
+    AutomatedTradingEngine,
+    TradingReport,
+    create_trading_engine,
+)
 from vpp.trading.config import TradingConfig, parse_config
 from vpp.trading.results import (
     ArbitrageQuote,

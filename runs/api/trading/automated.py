@@ -33,7 +33,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
-
 from vpp.markets.trading.backtest import BacktestSession
 from vpp.markets.trading.engine import TradingEngine
 from vpp.markets.trading.market_data import (
@@ -42,7 +41,11 @@ from vpp.markets.trading.market_data import (
     de_lu_2019_market_data,
     simulated_market_data,
 )
-from vpp.markets.trading.strategies import MultiStrategy, Strategy, make_trading_strategy
+from vpp.markets.trading.strategies import (
+    MultiStrategy,
+    Strategy,
+    make_trading_strategy,
+)
 from vpp.markets.trading.types import Fill, Order, Rejection
 from vpp.trading.config import KW_PER_MW, DataConfig, TradingConfig, parse_config
 from vpp.trading.results import Record

@@ -12,7 +12,6 @@ from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 import msgspec
-
 from vpp.markets.trading.risk import RiskLimits
 from vpp.markets.trading.types import StorageSpec
 

@@ -16,7 +16,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
-
 from vpp.markets.trading import schedule as _schedule
 
 __all__ = ["ArbitrageQuote", "Record", "TradingScheduleResult",

@@ -30,7 +30,7 @@ import numpy as np
 from vpp.agents.admm.dispatch import SitePlan
 from vpp.agents.dispatch.devices import SiteDevice
 from vpp.coordination.admm.model import (
-    AdmmBattery,
+    WEAR_EUR_KW2H,
     AdmmFlexibleLoad,
     AdmmGenerator,
     MarketCoupling,
@@ -38,7 +38,8 @@ from vpp.coordination.admm.model import (
     TargetCoupling,
 )
 from vpp.coordination.admm.protocol import AdmmSettings
-from vpp.runs.fleet.devices import (
+from vpp.physics.battery import BatteryParams
+from vpp.runs.scenario.devices import (
     BatterySpec,
     CurtailableLoadSpec,
     DeviceSpec,
@@ -215,12 +216,13 @@ class SitePlanner:
             p = model.params
             flex = model.flexibility(1, dt)
             soc = min(max(model.soc, p.soc_min), p.soc_max)
-            battery = AdmmBattery(
+            # the same battery at its present state (capacity, live power limits, charge)
+            battery = BatteryParams(
                 capacity_kwh=model.capacity_kwh, p_charge_max_kw=-flex.p_min_kw[0],
                 p_discharge_max_kw=flex.p_max_kw[0], eta_c=p.eta_c, eta_d=p.eta_d,
                 soc_min=p.soc_min, soc_max=p.soc_max, soc_init=soc,
                 soc_final_min=soc if opts.keep_state_of_charge else p.soc_min,
-                degradation_eur_kwh=bat.cost_eur_mwh / 1000.0)
+                degradation_eur_mwh=bat.cost_eur_mwh, wear_eur_kw2h=WEAR_EUR_KW2H)
         gen = self.slots.get(SLOT_GENERATOR)
         shed_demand = None
         if gen is not None:

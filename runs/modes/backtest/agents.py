@@ -41,75 +41,116 @@ def _auction(day: int) -> str:
     return f"day-ahead-{day}"
 
 
-def run_with_agents(data: MarketData, engines: list[TradingEngine], *,
-                    timeout_s: float = 10.0) -> BacktestResult:
-    """Run ``engines`` as trader agents against the market agents over ``data``."""
-    import zmq
+class AgentSession:
+    """A backtest through the market agents, one hour at a time: the replay agent quotes
+    the hour's prices and bids the rest of the market day-ahead, each trader agent trades
+    through the exchanges by message, and the day-ahead auction closes at its gate.
 
-    run = next(_runs)
-    context = zmq.Context()
-    clock = SimulatedClock()
-    registry = default_registry()
-    mkt = Host("mkt", f"inproc://trading-{run}-mkt", context=context, clock=clock,
-               registry=registry)
-    trd = Host("trd", f"inproc://trading-{run}-trd", context=context, clock=clock,
-               registry=registry)
-    mkt.connect("trd", trd.endpoint)
-    trd.connect("mkt", mkt.endpoint)
-    loop = EventLoop(mkt, trd)
-    try:
-        market = mkt.add(ContinuousMarketAgent("intraday"))
-        replay = trd.add(ReplayAgent("replay", data, continuous_market="mkt/intraday"))
-        traders = [trd.add(TraderAgent(f"trader-{i}", e, data,
-                                       continuous_market="mkt/intraday",
-                                       day_ahead_market=lambda d: f"mkt/{_auction(d)}"))
-                   for i, e in enumerate(engines)]
-        return _drive(data, engines, traders, replay, market, mkt, loop, clock, timeout_s)
-    finally:
-        mkt.close()
-        trd.close()
-        context.destroy(linger=0)
+    Args:
+        data: the market data.
+        engines: one trading engine per trader.
+        timeout_s: wall seconds an hour's answers may take.
+    """
 
+    def __init__(self, data: MarketData, engines: list[TradingEngine], *,
+                 timeout_s: float = 10.0) -> None:
+        import zmq
 
-def _wait(loop: EventLoop, done, timeout_s: float, what: str, hour: int) -> None:
-    if not loop.run_until(done, timeout_s):
-        raise AgentRunError(f"hour {hour}: no answer within {timeout_s} s ({what})")
+        run = next(_runs)
+        self.data, self.engines, self.timeout_s = data, engines, timeout_s
+        self.context = zmq.Context()
+        self.clock = SimulatedClock()
+        registry = default_registry()
+        self.mkt = Host("mkt", f"inproc://trading-{run}-mkt", context=self.context,
+                        clock=self.clock, registry=registry)
+        self.trd = Host("trd", f"inproc://trading-{run}-trd", context=self.context,
+                        clock=self.clock, registry=registry)
+        self.mkt.connect("trd", self.trd.endpoint)
+        self.trd.connect("mkt", self.mkt.endpoint)
+        self.hosts = [self.mkt, self.trd]
+        self.loop = EventLoop(self.mkt, self.trd)
+        try:
+            self.market = self.mkt.add(ContinuousMarketAgent("intraday"))
+            self.replay = self.trd.add(ReplayAgent("replay", data,
+                                                   continuous_market="mkt/intraday"))
+            self.traders = [self.trd.add(TraderAgent(
+                f"trader-{i}", e, data, continuous_market="mkt/intraday",
+                day_ahead_market=lambda d: f"mkt/{_auction(d)}"))
+                for i, e in enumerate(engines)]
+        except BaseException:
+            self.close()
+            raise
+        n = data.hours
+        shape = (len(engines), n + 1)
+        self.equity, self.unrealized, self.energy = (np.zeros(shape), np.zeros(shape),
+                                                     np.zeros(shape))
+        for i, engine in enumerate(engines):
+            self.energy[i, 0] = engine.portfolio.energy_mwh
+            self.equity[i, 0], self.unrealized[i, 0] = engine.portfolio.valuation(
+                MarketView(data, 0))
+        self.auctions: dict[int, DayAheadMarketAgent] = {}
+        self.now = 0
 
+    @property
+    def done(self) -> bool:
+        """True once every hour of the data was traded."""
+        return self.now >= self.data.hours
 
-def _drive(data, engines, traders, replay, market, mkt, loop, clock, timeout_s):
-    n = data.hours
-    days = n // 24
-    shape = (len(engines), n + 1)
-    equity, unrealized, energy = np.zeros(shape), np.zeros(shape), np.zeros(shape)
-    for i, engine in enumerate(engines):
-        energy[i, 0] = engine.portfolio.energy_mwh
-        equity[i, 0], unrealized[i, 0] = engine.portfolio.valuation(MarketView(data, 0))
-    auctions: dict[int, DayAheadMarketAgent] = {}
-    for now in range(n):
-        clock.advance_to(3600.0 * now)
+    def step(self) -> None:
+        """Trade hour ``now`` through the agents and move to the next."""
+        data, now, loop, replay = self.data, self.now, self.loop, self.replay
+        n, days = data.hours, data.hours // 24
+        self.clock.advance_to(3600.0 * now)
         day, hour_of_day = divmod(now, 24)
         expected = replay.answers
         if hour_of_day == 0 and day + 1 < days:
             hours = range(24 * (day + 1), 24 * (day + 2))
             gate = 3600.0 * (24 * day + DAY_AHEAD_GATE_HOUR) + 1800.0
-            auctions[day + 1] = mkt.add(DayAheadMarketAgent(_auction(day + 1), list(hours),
-                                                            gate))
+            self.auctions[day + 1] = self.mkt.add(DayAheadMarketAgent(
+                _auction(day + 1), list(hours), gate))
             replay.bid_day(f"mkt/{_auction(day + 1)}", hours)
             expected += 1
         if now + 1 < n:
-            market.open_period(delivery_period(now + 1), 3600 * (now + 1))
+            self.market.open_period(delivery_period(now + 1), 3600 * (now + 1))
             replay.quote(now + 1)
             expected += 2
-        _wait(loop, lambda: replay.answers >= expected, timeout_s, "replay quotes", now)
-        for i, trader in enumerate(traders):
+        _wait(loop, lambda: replay.answers >= expected, self.timeout_s, "replay quotes", now)
+        for i, trader in enumerate(self.traders):
             trader.on_hour(now)
-            energy[i, now + 1] = trader.engine.portfolio.energy_mwh
-            equity[i, now + 1], unrealized[i, now + 1] = trader.valuation
-        _wait(loop, lambda: not any(t.waiting for t in traders), timeout_s,
+            self.energy[i, now + 1] = trader.engine.portfolio.energy_mwh
+            self.equity[i, now + 1], self.unrealized[i, now + 1] = trader.valuation
+        _wait(loop, lambda: not any(t.waiting for t in self.traders), self.timeout_s,
               "answers to orders and bids", now)
-        if hour_of_day == DAY_AHEAD_GATE_HOUR and day + 1 in auctions:
-            clock.advance_to(3600.0 * now + 1800.0)
-            auctions[day + 1].close_gate()
-            _wait(loop, lambda: not any(t.awaiting_results for t in traders), timeout_s,
-                  "day-ahead results", now)
-    return collect(data, engines, equity, unrealized, energy)
+        if hour_of_day == DAY_AHEAD_GATE_HOUR and day + 1 in self.auctions:
+            self.clock.advance_to(3600.0 * now + 1800.0)
+            self.auctions[day + 1].close_gate()
+            _wait(loop, lambda: not any(t.awaiting_results for t in self.traders),
+                  self.timeout_s, "day-ahead results", now)
+        self.now += 1
+
+    def result(self) -> BacktestResult:
+        """The result over every hour (call once :attr:`done`)."""
+        return collect(self.data, self.engines, self.equity, self.unrealized, self.energy)
+
+    def close(self) -> None:
+        """Close the hosts and the context."""
+        self.mkt.close()
+        self.trd.close()
+        self.context.destroy(linger=0)
+
+
+def run_with_agents(data: MarketData, engines: list[TradingEngine], *,
+                    timeout_s: float = 10.0) -> BacktestResult:
+    """Run ``engines`` as trader agents against the market agents over ``data``."""
+    session = AgentSession(data, engines, timeout_s=timeout_s)
+    try:
+        while not session.done:
+            session.step()
+        return session.result()
+    finally:
+        session.close()
+
+
+def _wait(loop: EventLoop, done, timeout_s: float, what: str, hour: int) -> None:
+    if not loop.run_until(done, timeout_s):
+        raise AgentRunError(f"hour {hour}: no answer within {timeout_s} s ({what})")

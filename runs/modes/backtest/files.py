@@ -7,19 +7,19 @@ scenarios (:mod:`vpp.runs.scenario`); unknown fields are errors.
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import msgspec
 from vpp.markets.trading.risk import RiskLimits
 from vpp.markets.trading.types import Fees, StorageSpec
+from vpp.physics.timeseries import SeriesMapping
 from vpp.runs.scenario import BUNDLED, ScenarioError, current_limits, read_mapping
 from vpp.runs.scenario.limits import Limits
 from vpp.runs.scenario.numbers import check_numbers
 
-__all__ = ["BacktestScenario", "DEFAULT_BACKTEST", "load_backtest", "run", "write_report"]
+__all__ = ["BacktestScenario", "DEFAULT_BACKTEST", "load_backtest", "run"]
 
 log = logging.getLogger(__name__)
 
@@ -30,16 +30,31 @@ _Strict = dict(forbid_unknown_fields=True, kw_only=True)
 
 
 class DataSpec(msgspec.Struct, **_Strict):
-    """Where prices come from: ``de_lu_2019`` (real day-ahead and load; simulated intraday
-    and FCR) or ``simulated`` (everything simulated); optionally only some days."""
+    """Where prices come from (``docs/data.md``): ``simulated`` (everything simulated), a
+    bundled dataset by name (``de_lu_2019``: real day-ahead and load; simulated intraday
+    and FCR), or a mapping of one's own file (a CSV or a market's export, e.g. ERCOT's);
+    optionally only some days. Its currency is the report's.
 
-    source: Literal["de_lu_2019", "simulated"] = "de_lu_2019"
+    ``price``, ``load_actual``, ``load_forecast``: which values of the data play those
+    parts (default: the dataset's own roles; a mapping's ``price`` value, or its only
+    value; no load when none is named). Hour 0 is the data's first hour.
+    """
+
+    source: str | SeriesMapping = "de_lu_2019"
+    price: str | None = None
+    load_actual: str | None = None
+    load_forecast: str | None = None
     first_day: Annotated[int, msgspec.Meta(ge=0)] = 0
     days: Annotated[int, msgspec.Meta(ge=2)] | None = None
     intraday_volatility_eur_mwh: Annotated[float, msgspec.Meta(ge=0)] = 4.0
     intraday_persistence: Annotated[float, msgspec.Meta(ge=0, lt=1)] = 0.7
     half_spread_eur_mwh: Annotated[float, msgspec.Meta(ge=0)] = 0.5
     fcr_mean_eur_mw_h: Annotated[float, msgspec.Meta(gt=0)] = 10.0
+
+    @property
+    def label(self) -> str:
+        """The source, for messages: a name, or the mapping's file."""
+        return self.source if isinstance(self.source, str) else self.source.file
 
 
 class TraderSpec(msgspec.Struct, **_Strict):
@@ -50,10 +65,21 @@ class TraderSpec(msgspec.Struct, **_Strict):
     params: dict[str, Any] = {}
 
 
+class ShockSpec(msgspec.Struct, **_Strict):
+    """A user's stress shock: the price jumps to ``price_eur_mwh`` (in the data's
+    currency), e.g. a 2021-style spike to the market's cap."""
+
+    name: str
+    price_eur_mwh: float
+
+
 class BacktestScenario(msgspec.Struct, **_Strict):
     """A whole backtest: data, battery, fees, risk limits, capital and traders.
 
-    Every trader gets its own battery (``storage``) and capital, so they compare.
+    Every trader gets its own battery (``storage``) and capital, so they compare. With
+    ``risk.stress_limit_eur``, an order is refused when a shock would lose more than it:
+    the shocks are the traded series' lowest and highest hour and day
+    (:func:`~vpp.markets.trading.risk.series_shocks`) and the ``stress`` shocks given here.
     """
 
     name: str
@@ -65,6 +91,7 @@ class BacktestScenario(msgspec.Struct, **_Strict):
     risk: RiskLimits = msgspec.field(default_factory=RiskLimits)
     capital_eur: Annotated[float, msgspec.Meta(gt=0)] = 1_000_000.0
     imbalance_penalty_eur_mwh: Annotated[float, msgspec.Meta(ge=0)] = 50.0
+    stress: list[ShockSpec] = []
     traders: list[TraderSpec]
 
 
@@ -82,11 +109,19 @@ def parse_backtest(data: Any, where: str = "<backtest>",
         raise ScenarioError(f"{where}: {message} - at `$.{path}`")
 
     check_numbers(spec, fail)  # finite, within the caps of their units (traders' params aside)
+    if spec.stress and spec.risk.stress_limit_eur is None:
+        fail("stress", "stress shocks are given but `risk.stress_limit_eur` is not set")
     limits = current_limits(limits)
     hours = (spec.data.first_day + (spec.data.days or 365)) * 24
     if hours > limits.max_steps:
         fail("data.days", f"{hours:,} hours is more than the cap of {limits.max_steps:,} steps "
                           f"({Limits.variable('max_steps')} raises it)")
+    if isinstance(spec.data.source, str) and spec.data.source != "simulated":
+        from vpp.physics.datasets import DATASETS
+
+        if spec.data.source not in DATASETS:
+            fail("data.source", f"Expected `simulated`, a bundled dataset "
+                 f"({', '.join(sorted(DATASETS))}) or a mapping, got {spec.data.source[:80]!r}")
     if not spec.traders:
         raise ScenarioError(f"{where}: Expected at least one trader - at `$.traders`")
     names = [t.name or t.use for t in spec.traders]
@@ -102,8 +137,23 @@ def load_backtest(path: str | Path, limits: Limits | None = None) -> BacktestSce
     return parse_backtest(read_mapping(path, limits=limits), str(path), limits)
 
 
-def market_data(spec: BacktestScenario):
-    """The scenario's :class:`MarketData` (the days it asks for)."""
+def stress_shocks(spec: BacktestScenario, data: Any) -> tuple | None:
+    """The shocks a backtest's stress limit checks (None without a stress limit): the
+    traded series' own (:func:`~vpp.markets.trading.risk.series_shocks`), then the file's
+    ``stress`` shocks."""
+    from vpp.markets.trading.risk import StressScenario, series_shocks
+
+    if spec.risk.stress_limit_eur is None:
+        return None
+    own = series_shocks(data.timestamps_utc, data.day_ahead_eur_mwh, "day-ahead", data.source)
+    given = tuple(StressScenario(s.name, s.price_eur_mwh, "given", "the backtest file")
+                  for s in spec.stress)
+    return own + given
+
+
+def market_data(spec: BacktestScenario, where: str | Path | None = None):
+    """The scenario's :class:`MarketData` (the days it asks for); ``where``: the backtest
+    file, whose folder a mapping's ``file`` is relative to (and confined to)."""
     from vpp.markets.trading.market_data import (
         de_lu_2019_market_data,
         simulated_market_data,
@@ -116,14 +166,76 @@ def market_data(spec: BacktestScenario):
                   fcr_mean_eur_mw_h=d.fcr_mean_eur_mw_h)
     if d.source == "simulated":
         data = simulated_market_data(d.first_day + (d.days or 365), spec.seed, **kwargs)
-    else:
+    elif d.source == "de_lu_2019" and d.price is None and d.load_actual is None \
+            and d.load_forecast is None:
         data = de_lu_2019_market_data(spec.seed, **kwargs)
+    else:
+        data = _market_data_from(spec, where, kwargs)
     total = data.hours // 24
     days = (total - d.first_day) if d.days is None else d.days
     if d.first_day + days > total or days < 2:
         raise ScenarioError(f"data: days {d.first_day}..{d.first_day + days} are not in the "
-                            f"{total} days of {d.source} - at `$.data.days`")
+                            f"{total} days of {d.label} - at `$.data.days`")
     return data.days(d.first_day, days)
+
+
+def _market_data_from(spec: BacktestScenario, where, kwargs: dict):
+    """Market data from a bundled dataset or a mapping, read by the one reader, hourly."""
+    import numpy as np
+    import pandas as pd
+    from vpp.markets.trading.market_data import market_data_from_prices
+    from vpp.physics.datasets import dataset, read_dataset
+    from vpp.physics.timeseries import Bounds, TimeSeriesError, read_series
+    from vpp.runs.scenario.data_files import resolve_data
+
+    d = spec.data
+    roles: dict[str, str] = {}
+    try:
+        if isinstance(d.source, str):
+            found = dataset(d.source)
+            roles = dict(found.roles)
+            series = read_dataset(d.source)
+            label = f"{d.source} ({found.source})"
+        else:
+            path = resolve_data(None if where in (None, "<backtest>") else where,
+                                d.source.file, "data.source.file")
+            series = read_series(d.source, path, bounds=Bounds(
+                max_bytes=current_limits().max_data_file_bytes))
+            label = Path(d.source.file).name
+        names = series.names
+
+        def pick(role: str, given: str | None, required: bool) -> str | None:
+            name = given or roles.get(role)
+            if name is None and role == "price":
+                name = "price" if "price" in names else names[0] if len(names) == 1 else None
+            if name is None and required:
+                raise ScenarioError(f"{where}: say which value is the price (`price`: one of "
+                                    f"{', '.join(names)}) - at `$.data.price`")
+            if name is not None and name not in names:
+                raise ScenarioError(f"{where}: the data has no value {name[:80]!r} (it has: "
+                                    f"{', '.join(names)}) - at `$.data.{role}`")
+            return name
+
+        price = pick("price", d.price, True)
+        load_actual = pick("load_actual", d.load_actual, False)
+        load_forecast = pick("load_forecast", d.load_forecast, False)
+        start = series.times[0]
+        hours = pd.date_range(start, series.times[-1], freq="h")
+        how = None if isinstance(d.source, str) else d.source.resample
+
+        def hourly(name: str | None):
+            return None if name is None else np.asarray(
+                series.at(name, hours, pd.Timedelta(hours=1), how=how), dtype=float)
+
+        values = hourly(price), hourly(load_forecast), hourly(load_actual)
+    except TimeSeriesError as exc:
+        field = "data.source" + (f".{exc.field}" if exc.field and not isinstance(d.source, str)
+                                 and exc.field not in ("gaps", "horizon") else "")
+        raise ScenarioError(f"{where}: data: {exc} - at `$.{field}`") from None
+    stamps = np.asarray(hours.tz_localize(None).values, dtype="datetime64[s]")
+    return market_data_from_prices(stamps, values[0], values[1], values[2],
+                                   f"day-ahead: {label}", spec.seed,
+                                   currency=series.currency or "EUR", **kwargs)
 
 
 TRADER_GROUP = "vpp.trading_strategies"
@@ -170,133 +282,14 @@ def run(spec: BacktestScenario, where: str = "<backtest>", agents: bool = False,
     from vpp.markets.trading.backtest import run_backtest
     from vpp.markets.trading.engine import TradingEngine
 
-    data = market_data(spec)
+    data = market_data(spec, where)
     engines = [TradingEngine(s, spec.storage, data.hours, fees=spec.fees, limits=spec.risk,
                              capital_eur=spec.capital_eur,
-                             imbalance_penalty_eur_mwh=spec.imbalance_penalty_eur_mwh)
+                             imbalance_penalty_eur_mwh=spec.imbalance_penalty_eur_mwh,
+                             shocks=stress_shocks(spec, data))
                for s in strategies(spec, where, allow_import=allow_plugins)]
     if agents:
         from vpp.runs.modes.backtest.agents import run_with_agents
 
         return run_with_agents(data, engines)
     return run_backtest(data, engines, spec.fees)
-
-
-def summary(result) -> list[dict]:
-    """One row of figures per trader (EUR, MWh, shares)."""
-    rows = []
-    for t in result.traders:
-        p = t.performance
-        row = {"trader": t.name, "profit_eur": round(p.profit_eur, 2),
-               "total_return": round(p.total_return, 6),
-               "volatility": round(p.volatility, 6),
-               "sharpe": None if p.sharpe is None else round(p.sharpe, 3),
-               "max_drawdown_eur": round(p.max_drawdown_eur, 2),
-               "hit_rate": None if p.hit_rate is None else round(p.hit_rate, 4),
-               "realized_eur": round(float(t.realized_eur[-1]), 2),
-               "unrealized_eur": round(float(t.unrealized_eur[-1] - t.unrealized_eur[0]), 2),
-               "fills": len(t.fills), "traded_mwh": round(t.traded_mwh, 1),
-               "fees_eur": round(t.fees_eur, 2),
-               "capacity_revenue_eur": round(t.capacity_revenue_eur, 2),
-               "imbalance_mwh": round(t.imbalance_mwh, 3),
-               "imbalance_eur": round(t.imbalance_eur, 2),
-               "rejections": t.rejections_by_limit()}
-        if t.forecast:
-            row["forecast"] = {k: (round(v, 3) if isinstance(v, float) else v)
-                               for k, v in t.forecast.items()}
-        rows.append(row)
-    return rows
-
-
-def write_report(result, out: Path, spec: BacktestScenario) -> list[Path]:
-    """``summary.json``, ``equity.csv``, ``trades.csv``, ``rejections.csv`` and the plots
-    ``equity.png``, ``drawdown.png``, ``positions.png`` in ``out``; returns the files."""
-    import csv
-
-    import numpy as np
-    from vpp.markets.trading.performance import drawdown
-
-    out.mkdir(parents=True, exist_ok=True)
-    data = result.data
-    files = [out / "summary.json", out / "equity.csv", out / "trades.csv",
-             out / "rejections.csv"]
-    (out / "summary.json").write_text(json.dumps(
-        {"scenario": spec.name, "data": data.source, "hours": data.hours,
-         "first": str(data.timestamps_utc[0]) + "Z", "seed": spec.seed,
-         "traders": summary(result)}, indent=2), encoding="utf-8")
-    stamps = np.concatenate([data.timestamps_utc, [data.timestamps_utc[-1] +
-                                                   np.timedelta64(1, "h")]])
-    with open(out / "equity.csv", "w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(["timestamp_utc", *[f"{t.name}_equity_eur" for t in result.traders],
-                    *[f"{t.name}_energy_mwh" for t in result.traders]])
-        for i, ts in enumerate(stamps):
-            w.writerow([str(ts) + "Z", *[round(float(t.equity_eur[i]), 4)
-                                         for t in result.traders],
-                        *[round(float(t.energy_mwh[i]), 4) for t in result.traders]])
-    with open(out / "trades.csv", "w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(["trader", "decided_hour", "market", "delivery_hour", "side",
-                    "quantity_mw", "price_eur_mwh", "fee_eur"])
-        for t in result.traders:
-            for f in t.fills:
-                o = f.order
-                w.writerow([t.name, o.decided_hour, o.market, o.delivery_hour, o.side,
-                            o.quantity_mw, round(f.price_eur_mwh, 4), round(f.fee_eur, 4)])
-    with open(out / "rejections.csv", "w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(["trader", "decided_hour", "market", "delivery_hour", "side",
-                    "quantity_mw", "limit", "reason"])
-        for t in result.traders:
-            for r in t.rejections:
-                o = r.order
-                w.writerow([t.name, o.decided_hour, o.market, o.delivery_hour, o.side,
-                            o.quantity_mw, r.limit, r.reason])
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    days = np.arange(data.hours + 1) / 24.0
-    fig, ax = plt.subplots(figsize=(11, 5))
-    for t in result.traders:
-        ax.plot(days, t.equity_eur - t.equity_eur[0], label=t.name, lw=1.2)
-    ax.set(xlabel="day", ylabel="profit (EUR)", title=f"{spec.name}: equity over time")
-    ax.legend()
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(out / "equity.png", dpi=110)
-    plt.close(fig)
-    fig, ax = plt.subplots(figsize=(11, 4))
-    for t in result.traders:
-        ax.plot(days, -drawdown(t.equity_eur), label=t.name, lw=1.0)
-    ax.set(xlabel="day", ylabel="drawdown (EUR)", title=f"{spec.name}: drawdown")
-    ax.legend()
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(out / "drawdown.png", dpi=110)
-    plt.close(fig)
-    show = min(data.hours, 24 * 7)
-    fig, axes = plt.subplots(len(result.traders) + 1, 1, figsize=(11, 2.2 * (
-        len(result.traders) + 1)), sharex=True)
-    hours = np.arange(show)
-    axes[0].plot(hours, data.day_ahead_eur_mwh[:show], label="day-ahead", lw=1.0)
-    axes[0].plot(hours, data.intraday_eur_mwh[:show], label="intraday", lw=0.8, alpha=0.7)
-    axes[0].set(ylabel="EUR/MWh", title="the first week: prices, power (+ sold), energy")
-    axes[0].legend(loc="upper right")
-    for ax, t in zip(axes[1:], result.traders):
-        ax.bar(hours, t.delivered_mw[:show], width=1.0, color="tab:blue", alpha=0.6,
-               label=f"{t.name} power (MW)")
-        ax.bar(hours, t.reserve_mw[:show], width=1.0, color="tab:green", alpha=0.3,
-               label="FCR reserve (MW)")
-        ax2 = ax.twinx()
-        ax2.plot(hours, t.energy_mwh[1:show + 1], color="tab:red", lw=1.0)
-        ax2.set_ylabel("MWh", color="tab:red")
-        ax.set_ylabel("MW")
-        ax.legend(loc="upper left", fontsize=8)
-    axes[-1].set_xlabel("hour")
-    fig.tight_layout()
-    fig.savefig(out / "positions.png", dpi=110)
-    plt.close(fig)
-    return [*files, out / "equity.png", out / "drawdown.png", out / "positions.png"]

@@ -14,29 +14,33 @@ from __future__ import annotations
 
 import csv
 import fnmatch
-import json
 import logging
 import math
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from vpp.agents.frequency.grid import ReplaySource, SwingSource, TimelineRow
+from vpp.agents.frequency.grid import (
+    ReplaySource,
+    SimulatedDrive,
+    SwingSource,
+    TimelineRow,
+)
 from vpp.agents.frequency.site import DeferredBookkeeping, FrequencySiteAgent
 from vpp.coordination.frequency import presets
 from vpp.coordination.frequency.rule import SiteFrequencyRule
 from vpp.physics.frequency import GridParams, LossOfInfeed
-from vpp.runs.fleet.devices import (
+from vpp.runs.fleet.devices import build_device
+from vpp.runs.modes.grid_event.delivery import settle, sold_sites
+from vpp.runs.modes.grid_event.rig import AGGREGATOR_ADDRESS, GRID_ADDRESS, FrequencyRig
+from vpp.runs.scenario import Scenario, ScenarioError, resolve, step_times
+from vpp.runs.scenario.data_files import check_size
+from vpp.runs.scenario.devices import (
     BatterySpec,
     CurtailableLoadSpec,
     LoadSpec,
     PVSpec,
     WindSpec,
-    build_device,
 )
-from vpp.runs.modes.grid_event.delivery import settle, sold_sites
-from vpp.runs.modes.grid_event.rig import AGGREGATOR_ADDRESS, GRID_ADDRESS, FrequencyRig
-from vpp.runs.scenario import Scenario, ScenarioError, resolve, step_times
-from vpp.runs.scenario.data_files import check_size
 from vpp.runs.scenario.grid import GridSpec, ReplaySpec
 
 log = logging.getLogger(__name__)
@@ -61,56 +65,54 @@ def build_sites(scenario: Scenario, where: str = "<scenario>",
     times = step_times(scenario)[:1]
     dt_h = scenario.dt_h
     out = []
-    for spec in scenario.sites:
-        names = [spec.name] if spec.count == 1 else [
-            f"{spec.name}-{i}" for i in range(1, spec.count + 1)]
-        for name in names:
-            match = next(((i, g) for i, g in enumerate(grid.response)
-                          if any(fnmatch.fnmatchcase(name, p) for p in g.sites)), None)
-            if match is None:
-                continue
-            i, group = match
-            at = f"grid.response[{i}]"
+    for entry in scenario.entries():
+        name, spec = entry.name, entry.spec
+        match = next(((i, g) for i, g in enumerate(grid.response)
+                      if any(fnmatch.fnmatchcase(name, p) for p in g.sites)), None)
+        if match is None:
+            continue
+        i, group = match
+        at = f"grid.response[{i}]"
 
-            def fail(field: str, msg: str, at: str = at) -> None:
-                raise ScenarioError(f"{where}: {msg} - at `$.{at}.{field}`")
+        def fail(field: str, msg: str, at: str = at) -> None:
+            raise ScenarioError(f"{where}: {msg} - at `$.{at}.{field}`")
 
-            battery = None
-            sheddable = renewable = 0.0
-            for dev in spec.devices:
-                if isinstance(dev, BatterySpec) and battery is None:
-                    battery = build_device(dev, times, dt_h).model
-                elif isinstance(dev, (LoadSpec, CurtailableLoadSpec)):
-                    sheddable += _first(dev.demand_kw)
-                elif isinstance(dev, (PVSpec, WindSpec)):
-                    model = build_device(dev, times, dt_h).model
-                    renewable += float(model.flexibility(1, dt_h).p_max_kw[0])
-            kwargs = {}
-            try:
-                for field, pick in (("service", presets.service), ("shedding", presets.shedding),
-                                    ("curtailment", presets.curtailment)):
-                    choice = getattr(group, field)
-                    if field == "service" and not services:
-                        continue
-                    if choice is not None:
-                        kwargs[field] = pick(choice, grid.f0_hz, field)
-            except ValueError as exc:
-                fail(str(exc).partition(":")[0], str(exc).partition(": ")[2])
-            contracted = group.contracted_kw
-            if contracted is None and group.sold is not None:
-                contracted = group.sold.mw * 1000.0
-            if contracted is None:
-                contracted = battery.params.p_discharge_max_kw if battery is not None else 0.0
-            if "service" in kwargs and contracted == 0.0:
-                fail("contracted_kw", f"site {name!r} has no battery and no contracted_kw for "
-                     "its service")
-            if "shedding" in kwargs and sheddable == 0.0:
-                fail("shedding", f"site {name!r} has no load to shed")
-            rule = SiteFrequencyRule(f0_hz=grid.f0_hz, contracted_kw=contracted,
-                                     sheddable_kw=sheddable, renewable_kw=renewable, **kwargs)
-            out.append(FrequencySiteAgent(name, rule, grid=GRID_ADDRESS,
-                                          aggregator=AGGREGATOR_ADDRESS, battery=battery,
-                                          bookkeeping=bookkeeping))
+        battery = None
+        sheddable = renewable = 0.0
+        for dev in spec.devices:
+            if isinstance(dev, BatterySpec) and battery is None:
+                battery = build_device(dev, times, dt_h).model
+            elif isinstance(dev, (LoadSpec, CurtailableLoadSpec)):
+                sheddable += _first(dev.demand_kw)
+            elif isinstance(dev, (PVSpec, WindSpec)):
+                model = build_device(dev, times, dt_h).model
+                renewable += float(model.flexibility(1, dt_h).p_max_kw[0])
+        kwargs = {}
+        try:
+            for field, pick in (("service", presets.service), ("shedding", presets.shedding),
+                                ("curtailment", presets.curtailment)):
+                choice = getattr(group, field)
+                if field == "service" and not services:
+                    continue
+                if choice is not None:
+                    kwargs[field] = pick(choice, grid.f0_hz, field)
+        except ValueError as exc:
+            fail(str(exc).partition(":")[0], str(exc).partition(": ")[2])
+        contracted = group.contracted_kw
+        if contracted is None and group.sold is not None:
+            contracted = group.sold.mw * 1000.0
+        if contracted is None:
+            contracted = battery.params.p_discharge_max_kw if battery is not None else 0.0
+        if "service" in kwargs and contracted == 0.0:
+            fail("contracted_kw", f"site {name!r} has no battery and no contracted_kw for "
+                 "its service")
+        if "shedding" in kwargs and sheddable == 0.0:
+            fail("shedding", f"site {name!r} has no load to shed")
+        rule = SiteFrequencyRule(f0_hz=grid.f0_hz, contracted_kw=contracted,
+                                 sheddable_kw=sheddable, renewable_kw=renewable, **kwargs)
+        out.append(FrequencySiteAgent(name, rule, grid=GRID_ADDRESS,
+                                      aggregator=AGGREGATOR_ADDRESS, battery=battery,
+                                      bookkeeping=bookkeeping))
     return out
 
 
@@ -231,146 +233,124 @@ def _write_timeline(path: Path, runs: dict[str, list[TimelineRow]]) -> None:
                             r.sites_missing))
 
 
-def run_event(scenario: Scenario, run_dir: Path, scenario_path: Path | None = None, *,
-              watch: bool = False, pace: float | None = None) -> dict:
-    """Run the scenario's grid event; write the results into ``run_dir``; return the
-    summary (also in ``summary.json``).
+class GridEvent:
+    """A scenario's grid event, one frequency sample at a time: the with-VPP and
+    without-VPP runs (or the replay) stepped together, each its own rig of hosts.
 
-    With ``watch``, ``scenario_path`` is hot-reloaded (``docs/operations.md``): a valid
-    edit of the response groups' ``service`` or ``contracted_kw`` applies to the event's
-    sites (the with-VPP or replay run) from the next frequency sample, an invalid one is
-    rejected naming the field, and each is traced by an ops agent on the grid host; the
-    summary's ``reload`` key lists them. ``pace``: simulated seconds per wall second
-    (None: as fast as it can).
+    Args:
+        scenario: the validated scenario (with ``grid.events`` or ``grid.replay``).
+        run_dir: the run's directory (the rigs' trace shards, ``timeline.csv``,
+            ``delivery.csv``).
+        scenario_path: the scenario file, to resolve the recording it names.
+        pace: simulated seconds per wall second (None: as fast as it can).
 
     Raises:
         ScenarioError: the section cannot be built (names the field).
     """
-    if watch and scenario_path is None:
-        raise ScenarioError("--watch needs the scenario's file")
-    grid = scenario.grid
-    if grid is None:
-        raise ScenarioError(f"{scenario_path}: no grid section - at `$.grid`")
-    where = str(scenario_path or "<scenario>")
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    sites = build_sites(scenario, where, DeferredBookkeeping())
-    summary: dict = {"scenario": scenario.name, "kind": "grid-event", "f0_hz": grid.f0_hz,
-                     "sites": len(sites), "sample_period_s": grid.sample_period_s,
-                     "messages": 0, "dropped": 0}
-    runs: dict[str, list[TimelineRow]] = {}
-    start = None
-    if grid.replay is not None:
-        times, freqs, start, gaps = load_replay(
-            grid.replay, resolve(scenario_path, grid.replay.csv, "grid.replay.csv"))
-        source = ReplaySource(times, freqs, grid.f0_hz)
-        duration = min(grid.duration_s, times[-1] - times[0])
-        summary.update(open_loop=True, replay_start=start.isoformat(sep=" "),
-                       replay_rows_skipped=gaps, duration_s=duration)
-        first_event = None
-        labels = [("replay", source, sites)]
-    else:
-        params = grid_params(grid)
-        first_event = min((e.t_s for e in grid.events), default=None)
-        duration = grid.duration_s
-        lost = sum(e.mw for e in grid.events if e.t_s == first_event)
-        summary.update(open_loop=False, duration_s=duration,
-                       lost_mw=sum(e.mw for e in grid.events),
-                       swing_equation_rocof_hz_per_s=round(params.initial_rocof_hz_per_s(lost), 5))
-        labels = [("with-vpp", SwingSource(params), sites)]
-        if grid.compare_without_vpp:
-            summary["without_vpp_means"] = ("the sites' frequency services off; their grid-code "
-                                            "duties (UFLS, over-frequency curtailment) stay")
-            labels.append(("without-vpp", SwingSource(params),
-                           build_sites(scenario, where, DeferredBookkeeping(), services=False)))
-    for label, source, members in labels:
-        hosts = (("grid-without-vpp", "sites-without-vpp") if label == "without-vpp"
-                 else ("grid", "sites"))
-        settling = label != "without-vpp" and bool(sold_sites(scenario))
-        rig = FrequencyRig(source, members, sample_period_s=grid.sample_period_s,
-                           run_dir=run_dir, event=label, hosts=hosts, record_sites=settling)
-        for t in rig.traces:
-            t.set_meta(scenario=scenario.name, seed=scenario.seed, kind="grid-event")
-        reloader = None
-        if watch and label != "without-vpp":
-            reloader = _watch(scenario, scenario_path, rig, members)
+
+    def __init__(self, scenario: Scenario, run_dir: Path, scenario_path: Path | None = None,
+                 *, pace: float | None = None) -> None:
+        grid = scenario.grid
+        if grid is None:
+            raise ScenarioError(f"{scenario_path}: no grid section - at `$.grid`")
+        self.scenario = scenario
+        self.run_dir = Path(run_dir)
+        where = str(scenario_path or "<scenario>")
+        self.sites = build_sites(scenario, where, DeferredBookkeeping())
+        self.summary: dict = {"scenario": scenario.name, "kind": "grid-event",
+                              "f0_hz": grid.f0_hz, "sites": len(self.sites),
+                              "sample_period_s": grid.sample_period_s,
+                              "messages": 0, "dropped": 0}
+        self.start: datetime | None = None
+        if grid.replay is not None:
+            times, freqs, self.start, gaps = load_replay(
+                grid.replay, resolve(scenario_path, grid.replay.csv, "grid.replay.csv"))
+            source = ReplaySource(times, freqs, grid.f0_hz)
+            duration = min(grid.duration_s, times[-1] - times[0])
+            self.summary.update(open_loop=True, replay_start=self.start.isoformat(sep=" "),
+                                replay_rows_skipped=gaps, duration_s=duration)
+            self.first_event = None
+            labels = [("replay", source, self.sites)]
+        else:
+            params = grid_params(grid)
+            self.first_event = min((e.t_s for e in grid.events), default=None)
+            duration = grid.duration_s
+            lost = sum(e.mw for e in grid.events if e.t_s == self.first_event)
+            self.summary.update(
+                open_loop=False, duration_s=duration, lost_mw=sum(e.mw for e in grid.events),
+                swing_equation_rocof_hz_per_s=round(params.initial_rocof_hz_per_s(lost), 5))
+            labels = [("with-vpp", SwingSource(params), self.sites)]
+            if grid.compare_without_vpp:
+                self.summary["without_vpp_means"] = (
+                    "the sites' frequency services off; their grid-code duties (UFLS, "
+                    "over-frequency curtailment) stay")
+                labels.append(("without-vpp", SwingSource(params),
+                               build_sites(scenario, where, DeferredBookkeeping(),
+                                           services=False)))
+        self.rigs: dict[str, FrequencyRig] = {}
+        self.drives: dict[str, SimulatedDrive] = {}
+        self.settling = bool(sold_sites(scenario))
         try:
-            result = rig.run(duration, grid.response_timeout_s, pace=pace,
-                             before_sample=None if reloader is None else reloader.before_step)
-            if reloader is not None:
-                summary.update(reloader.summary())
-                summary["reload"]["records"] = [
-                    {"version": r.version, "from_sample": r.step, "error": r.error,
-                     "applied": [c.path for c in r.applied],
-                     "restart": [c.path for c in r.restart],
-                     "reload_ms": round(r.reload_ms, 3)} for r in reloader.records]
+            for label, source, members in labels:
+                hosts = (("grid-without-vpp", "sites-without-vpp") if label == "without-vpp"
+                         else ("grid", "sites"))
+                rig = FrequencyRig(source, members, sample_period_s=grid.sample_period_s,
+                                   run_dir=self.run_dir, event=label, hosts=hosts,
+                                   record_sites=self.settling and label != "without-vpp")
+                self.rigs[label] = rig
+                for tr in rig.traces:
+                    tr.set_meta(scenario=scenario.name, seed=scenario.seed, kind="grid-event")
+                self.drives[label] = SimulatedDrive(
+                    rig.loop, rig.grid, rig.clock, duration,
+                    response_timeout_s=grid.response_timeout_s, reports=rig.reports,
+                    pace=pace)
+        except BaseException:
+            self.close()
+            raise
+        self.samples = min(d.samples for d in self.drives.values())
+        self.hosts = [h for rig in self.rigs.values() for h in (rig.grid_host, rig.site_host)]
+
+    @property
+    def live(self) -> FrequencyRig:
+        """The rig whose sites a hot reload edits (with the VPP, or the replay)."""
+        return self.rigs.get("with-vpp") or self.rigs["replay"]
+
+    def sample(self, k: int) -> dict[str, TimelineRow]:
+        """Sample ``k`` of every run; its timeline row by run."""
+        return {label: drive.sample(k) for label, drive in self.drives.items()}
+
+    def finish(self) -> dict:
+        """Close the event, settle what was sold, write ``timeline.csv``; the summary."""
+        summary, runs = self.summary, {}
+        for label, drive in self.drives.items():
+            result = drive.finish()
+            rig = self.rigs[label]
             final = rig.reports.final
             runs[label] = result.timeline
             summary[label] = {
-                **metrics(result.timeline, first_event),
+                **metrics(result.timeline, self.first_event),
                 "late_samples": result.late_samples, "wall_s": round(result.wall_s, 3),
                 "sites_reported": len(final),
                 "response_kwh": round(sum(r.response_kwh for r in final.values()), 4),
                 "shed_kwh": round(sum(r.shed_kwh for r in final.values()), 4),
                 "curtailed_kwh": round(sum(r.curtailed_kwh for r in final.values()), 4),
-                "stages": stage_table(final, start)}
-            if settling:
+                "stages": stage_table(final, self.start)}
+            if self.settling and label != "without-vpp":
                 metered = {address.partition("/")[2]: series for address, series
                            in rig.grid.site_response_kw.items()}
-                summary["settlement"] = settle(scenario, result.timeline, metered, run_dir,
-                                               label)
+                summary["settlement"] = settle(self.scenario, result.timeline, metered,
+                                               self.run_dir, label)
             summary["messages"] += rig.grid_host.stats.sent + rig.site_host.stats.sent
             summary["dropped"] += (rig.grid_host.stats.dropped_total
                                    + rig.site_host.stats.dropped_total)
-        finally:
-            if reloader is not None:
-                reloader.close()
+        if "with-vpp" in summary and "without-vpp" in summary:
+            summary["nadir_gain_hz"] = round(summary["with-vpp"]["nadir_hz"]
+                                             - summary["without-vpp"]["nadir_hz"], 5)
+        _write_timeline(self.run_dir / "timeline.csv", runs)
+        return summary
+
+    def close(self) -> None:
+        """Close every rig (idempotent)."""
+        rigs, self.rigs = getattr(self, "rigs", {}), {}
+        for rig in rigs.values():
             rig.close()
-    if "with-vpp" in summary and "without-vpp" in summary:
-        summary["nadir_gain_hz"] = round(summary["with-vpp"]["nadir_hz"]
-                                         - summary["without-vpp"]["nadir_hz"], 5)
-    _write_timeline(run_dir / "timeline.csv", runs)
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    return summary
-
-
-def _watch(scenario: Scenario, scenario_path: Path, rig: FrequencyRig,
-           sites: list[FrequencySiteAgent]):
-    """A reloader of ``scenario_path`` applying to ``sites``, announcing on ``rig``'s grid
-    host (so every reload is in the trace)."""
-    from vpp.agents.ops.agent import OpsAgent
-    from vpp.runs.ops.appliers import FrequencyApplier
-    from vpp.runs.ops.reload import ScenarioReloader
-
-    ops = rig.grid_host.add(OpsAgent())
-    return ScenarioReloader(scenario_path, scenario, FrequencyApplier(sites), ops=ops)
-
-
-def run_grid(scenario: Scenario, run_dir: Path, scenario_path: Path | None = None, *,
-             watch: bool = False, pace: float | None = None) -> dict:
-    """Run a scenario's ``grid:`` section: its frequency event (unless it only has a
-    ``voltage`` part: no ``events`` and no ``replay``) and its Volt-VAR study; return the
-    summary (also in ``summary.json``, the study under ``voltage``). ``watch`` and
-    ``pace``: see :func:`run_event` (the frequency event only).
-
-    Raises:
-        ScenarioError: the section cannot be built (names the field).
-    """
-    grid = scenario.grid
-    if grid is None:
-        raise ScenarioError(f"{scenario_path}: no grid section - at `$.grid`")
-    if grid.voltage is None or grid.events or grid.replay is not None:
-        summary = run_event(scenario, run_dir, scenario_path, watch=watch, pace=pace)
-    else:
-        if watch:
-            raise ScenarioError(f"{scenario_path}: --watch applies to a frequency event "
-                                "(grid.events or grid.replay), not to a Volt-VAR study - "
-                                "at `$.grid`")
-        summary = {"scenario": scenario.name, "kind": "volt-var"}
-    if grid.voltage is not None:
-        from vpp.runs.modes.volt_var import run_voltage_day
-
-        summary["voltage"] = run_voltage_day(scenario, Path(run_dir), scenario_path)
-        (Path(run_dir) / "summary.json").write_text(json.dumps(summary, indent=2) + "\n",
-                                                    encoding="utf-8")
-    return summary

@@ -25,8 +25,8 @@ from vpp.markets.day_ahead import AuctionRules
 from vpp.markets.messages import AncillaryAward, AncillaryOffer, HourPosition
 from vpp.markets.residual import price_taking_curves
 from vpp.markets.vpp_offer import storage_reserve_mw
-from vpp.runs.fleet.devices import BatterySpec, EVSpec, ShiftableLoadSpec
 from vpp.runs.modes.merit_order.plan import PlannedPosition, follow_plan, plan_day_ahead
+from vpp.runs.scenario.devices import BatterySpec, EVSpec, ShiftableLoadSpec
 
 MARKET_TIMEOUT_S = 30.0
 """Wall time allowed for the bids to be acknowledged, and again for the results."""
@@ -175,7 +175,7 @@ def sell_day_ahead(model, scenario_path: Path | None) -> DayAheadOutcome:
     per_hour = 60 // scenario.step_minutes
     prices = hourly_prices(scenario, scenario_path)
     hours = list(range(len(prices)))
-    host, loop = model.agg_host, model.loop
+    host, loop = model.fleet.host, model.fleet.loop
     market = host.add(DayAheadMarketAgent("day-ahead", hours, math.inf))
     anc_spec = scenario.market.ancillary
     anc_market = None
@@ -256,7 +256,7 @@ def _sell_reserve(model, trader: VppTraderAgent, market: AncillaryMarketAgent, s
         return 0.0, 0.0, {}
     trader.offer_ancillary(AncillaryOffer("vpp-reserve", spec.product, offered_kw / 1000.0,
                                           spec.price_eur_mw_h))
-    loop = model.loop
+    loop = model.fleet.loop
     if not loop.run_until(lambda: bool(trader.acks or trader.rejections), MARKET_TIMEOUT_S):
         raise TimeoutError("the ancillary market did not answer the offer")
     if trader.rejections:
@@ -274,3 +274,24 @@ def _sell_reserve(model, trader: VppTraderAgent, market: AncillaryMarketAgent, s
         device.reserved_energy_kwh = kw * share * spec.duration_h
         held[f"{site}/{device.name}"] = kw * share
     return offered_kw / 1000.0, awarded_kw / 1000.0, held
+
+
+def market_rows(summary: dict) -> list[tuple[str, object]]:
+    """The summary rows of what a run sold before its steps (day-ahead, plan, reserve)."""
+    day_ahead = summary["market"]["day_ahead"]
+    rows: list[tuple[str, object]] = []
+    if "ancillary" in summary["market"]:
+        reserve = summary["market"]["ancillary"]
+        rows += [("reserve sold (MW, upward)", reserve["awarded_mw"]),
+                 ("reserve payment (EUR)", reserve["payment_eur"])]
+    if "plan" in day_ahead:
+        plan = day_ahead["plan"]
+        rows += [
+            ("plan: method", plan["method"] + (" (fallback)" if plan["fallback_used"] else "")),
+            ("plan: expected revenue (EUR)", plan["expected_revenue_eur"]),
+            (f"plan: CVaR {plan['risk_level']:g} of the cost (EUR)", plan["cvar_eur"])]
+    rows += [("sold day-ahead (MWh)", day_ahead["sold_mwh"]),
+             ("bought day-ahead (MWh)", day_ahead["bought_mwh"]),
+             ("day-ahead revenue (EUR)", day_ahead["revenue_eur"]),
+             ("net revenue (EUR, less dispatch cost)", summary["net_revenue_eur"])]
+    return rows

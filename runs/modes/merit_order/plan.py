@@ -24,35 +24,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import timezone
-from typing import Annotated, Literal
 
-import msgspec
-from vpp.runs.fleet.devices import BatterySpec
+from vpp.runs.scenario.devices import BatterySpec
+from vpp.runs.scenario.market import PlanSpec
 
 __all__ = ["PlanSpec", "PlannedPosition", "check_plan", "follow_plan", "plan_day_ahead"]
-
-
-class PlanSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """``market.day_ahead.plan``: the aggregator's CVaR plan of its day-ahead position.
-
-    ``scenarios`` price scenarios around the day-ahead prices: ``errors: bootstrap`` lays
-    whole days of the real 2019 DE-LU price errors over them (scaled to
-    ``price_volatility``, a fraction of the mean absolute price, when that is given;
-    0 means no uncertainty), ``errors: parametric`` draws AR(1) errors of
-    ``price_volatility`` (default 0.2). ``risk_level`` is the CVaR's tail probability,
-    ``risk_weight`` 0 minimizes the expected cost and 1 the CVaR. ``timeout_ms`` bounds
-    the solve; past it, or if the LP fails, the rule plan is bid and the summary says so.
-    """
-
-    method: Literal["cvar"] = "cvar"
-    scenarios: Annotated[int, msgspec.Meta(ge=1, le=2000)] = 50
-    errors: Literal["bootstrap", "parametric"] = "bootstrap"
-    price_volatility: Annotated[float, msgspec.Meta(ge=0)] | None = None
-    risk_level: Annotated[float, msgspec.Meta(gt=0, le=1)] = 0.05
-    risk_weight: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.5
-    degradation_eur_mwh: Annotated[float, msgspec.Meta(ge=0)] = 0.0
-    seed: int | None = None
-    timeout_ms: Annotated[int, msgspec.Meta(ge=1)] = 20_000
 
 
 _SHARED = ("eta_c", "eta_d", "soc_min", "soc_max", "state_of_charge")
@@ -127,9 +103,9 @@ class PlannedPosition:
 
 
 def fleet_storage(model, degradation_eur_mwh: float = 0.0):
-    """The fleet's batteries as one :class:`~coordination.planning.model.Storage`."""
-    from vpp.coordination.planning.model import Storage
-    from vpp.physics.battery import Battery
+    """The fleet's batteries as one battery description
+    (:class:`~vpp.physics.battery.BatteryParams`), for the planner."""
+    from vpp.physics.battery import Battery, BatteryParams
 
     batteries = [d.model for s in model.sites for d in s.devices
                  if isinstance(d.model, Battery)]
@@ -142,8 +118,8 @@ def fleet_storage(model, degradation_eur_mwh: float = 0.0):
     p = batteries[0].params
     soc = sum(b.energy_kwh for b in batteries) / cap
     soc = min(max(soc, p.soc_min), p.soc_max)
-    return Storage(cap, cap * ratio_c, cap * ratio_d, p.eta_c, p.eta_d, p.soc_min, p.soc_max,
-                   soc, degradation_eur_mwh=degradation_eur_mwh)
+    return BatteryParams(cap, cap * ratio_c, cap * ratio_d, p.eta_c, p.eta_d, p.soc_min,
+                         p.soc_max, soc, degradation_eur_mwh=degradation_eur_mwh)
 
 
 def plan_day_ahead(model, prices_eur_mwh: list[float], spec: PlanSpec) -> PlannedPosition:

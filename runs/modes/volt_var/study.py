@@ -23,14 +23,9 @@ from pathlib import Path
 
 import msgspec
 from vpp.coordination.voltage.volt_var import VoltVarCurve
-from vpp.runs.fleet.devices import (
-    BatterySpec,
-    CurtailableLoadSpec,
-    LoadSpec,
-    PVSpec,
-    build_device,
-)
+from vpp.runs.fleet.devices import build_device
 from vpp.runs.scenario import Scenario, ScenarioError, resolve, step_times
+from vpp.runs.scenario.devices import BatterySpec, CurtailableLoadSpec, LoadSpec, PVSpec
 
 _ON_FEEDER = (PVSpec, BatterySpec, LoadSpec, CurtailableLoadSpec)
 
@@ -39,9 +34,8 @@ def check_voltage(scenario: Scenario, fail: Callable[[str, str], None]) -> None:
     """Scenario checks that need no power flow: the sites exist and carry only devices
     the feeder models (``fail(path, message)`` raises)."""
     voltage = scenario.grid.voltage
-    names = set(scenario.site_names())
-    specs = {n: s for s in scenario.sites for n in (
-        [s.name] if s.count == 1 else [f"{s.name}-{i}" for i in range(1, s.count + 1)])}
+    specs = {e.name: e.spec for e in scenario.entries()}
+    names = set(specs)
     for site in voltage.sites:
         if site not in names:
             fail(f"grid.voltage.sites.{site}", f"no site named {site!r} in `sites`")
@@ -79,8 +73,7 @@ def feeder_sites(scenario: Scenario) -> list[FeederSite]:
     voltage = scenario.grid.voltage
     times = step_times(scenario)
     dt_h = scenario.dt_h
-    specs = {n: s for s in scenario.sites for n in (
-        [s.name] if s.count == 1 else [f"{s.name}-{i}" for i in range(1, s.count + 1)])}
+    specs = {e.name: e.spec for e in scenario.entries()}
     out = []
     for name, bus in voltage.sites.items():
         rated = 0.0
@@ -140,41 +133,50 @@ def _band(result, monitor: list[str]) -> tuple[float, float]:
     return min(picked), max(picked)
 
 
-def run_voltage_day(scenario: Scenario, run_dir: Path,
-                    scenario_path: Path | None = None) -> dict:
-    """Run the study; write ``voltage.csv`` and ``inverters.csv`` into ``run_dir``; return
-    the ``voltage`` part of the summary.
+class VoltVarDay:
+    """The study, one step at a time: the feeder, the sites' inverters, their curves.
+
+    Args:
+        scenario: the validated scenario (with ``grid.voltage``).
+        scenario_path: the scenario file, to resolve the load profile it names.
 
     Raises:
         ScenarioError: a bus, a site or the load profile cannot be used (names the field).
     """
-    from vpp.coordination.voltage.support import solve_volt_var
-    from vpp.physics.feeder import Feeder
 
-    voltage = scenario.grid.voltage
-    sites = feeder_sites(scenario)
-    scales = load_scales(scenario, scenario_path)
-    try:
-        feeder = Feeder({s.name: s.bus for s in sites}, voltage.network)
-    except ValueError as exc:
-        raise ScenarioError(f"{scenario_path or '<scenario>'}: {exc} - at "
-                            "`$.grid.voltage.sites`") from None
-    for bus_pattern in voltage.monitor:
-        if not any(fnmatch.fnmatchcase(b, bus_pattern) for b in feeder.bus_names):
-            raise ScenarioError(f"grid.voltage.monitor: no bus matches {bus_pattern!r} - at "
-                                "`$.grid.voltage.monitor`")
-    spec = voltage.curve_spec()
-    curves = {s.name: VoltVarCurve(spec, s.s_kva) for s in sites}
-    low, high = voltage.band_pu
-    steps = []
-    inverter_rows = []
-    for k, (t, scale) in enumerate(zip(step_times(scenario), scales)):
-        feeder.set_load_scale(scale)
+    def __init__(self, scenario: Scenario, scenario_path: Path | None = None) -> None:
+        from vpp.physics.feeder import Feeder
+
+        self.voltage = voltage = scenario.grid.voltage
+        self.times = step_times(scenario)
+        self.sites = feeder_sites(scenario)
+        self.scales = load_scales(scenario, scenario_path)
+        try:
+            self.feeder = Feeder({s.name: s.bus for s in self.sites}, voltage.network)
+        except ValueError as exc:
+            raise ScenarioError(f"{scenario_path or '<scenario>'}: {exc} - at "
+                                "`$.grid.voltage.sites`") from None
+        for bus_pattern in voltage.monitor:
+            if not any(fnmatch.fnmatchcase(b, bus_pattern) for b in self.feeder.bus_names):
+                raise ScenarioError(f"grid.voltage.monitor: no bus matches {bus_pattern!r} - "
+                                    "at `$.grid.voltage.monitor`")
+        self.spec = voltage.curve_spec()
+        self.curves = {s.name: VoltVarCurve(self.spec, s.s_kva) for s in self.sites}
+        self.steps: list[dict] = []
+        self.inverter_rows: list[tuple] = []
+
+    def step(self, k: int) -> dict:
+        """Step ``k`` without and with Volt-VAR; return its record (with each inverter's)."""
+        from vpp.coordination.voltage.support import solve_volt_var
+
+        voltage, sites, t, scale = self.voltage, self.sites, self.times[k], self.scales[k]
+        low, high = voltage.band_pu
+        self.feeder.set_load_scale(scale)
         p_inv = {s.name: s.inverter_kw[k] for s in sites}
         p_net = {s.name: s.inverter_kw[k] - s.load_kw[k] for s in sites}
         try:
-            without = feeder.voltages({n: (p, 0.0) for n, p in p_net.items()})
-            with_vv = solve_volt_var(feeder, p_net, curves, inverter_p_kw=p_inv)
+            without = self.feeder.voltages({n: (p, 0.0) for n, p in p_net.items()})
+            with_vv = solve_volt_var(self.feeder, p_net, self.curves, inverter_p_kw=p_inv)
         except ValueError as exc:
             raise ScenarioError(f"grid.voltage: step {k} ({t.isoformat()}): {exc}") from None
         v0, v1 = _band(without, voltage.monitor), _band(with_vv.feeder, voltage.monitor)
@@ -183,12 +185,13 @@ def run_voltage_day(scenario: Scenario, run_dir: Path,
             q = with_vv.q_kvar[s.name]
             apparent = math.hypot(p_inv[s.name], q)
             inverters[s.name] = {
-                "p_kw": round(p_inv[s.name], 4), "q_kvar": round(q, 4), "s_kva": round(s.s_kva, 4),
-                "apparent_kva": round(apparent, 4), "kva_limited": with_vv.kva_limited[s.name],
+                "p_kw": round(p_inv[s.name], 4), "q_kvar": round(q, 4),
+                "s_kva": round(s.s_kva, 4), "apparent_kva": round(apparent, 4),
+                "kva_limited": with_vv.kva_limited[s.name],
                 "v_pu_without": round(without.site_vm_pu[s.name], 5),
                 "v_pu_with": round(with_vv.feeder.site_vm_pu[s.name], 5)}
-            inverter_rows.append((k, t.isoformat(), s.name, *inverters[s.name].values()))
-        steps.append({
+            self.inverter_rows.append((k, t.isoformat(), s.name, *inverters[s.name].values()))
+        record = {
             "step": k, "time": t.isoformat(), "load_scale": round(scale, 4),
             "pv_kw": round(sum(p_inv.values()), 3),
             "load_kw": round(sum(s.load_kw[k] for s in sites), 3),
@@ -198,25 +201,35 @@ def run_voltage_day(scenario: Scenario, run_dir: Path,
                      "in_band": low <= v1[0] and v1[1] <= high},
             "q_kvar": round(sum(with_vv.q_kvar.values()), 3),
             "iterations": with_vv.iterations, "converged": with_vv.converged,
-            "inverters": inverters})
-    _write_csvs(Path(run_dir), steps, inverter_rows)
-    return {
-        "network": voltage.network,
-        "curve": {"v_pu": list(spec.v_pu), "q_fraction": list(spec.q_fraction)},
-        "curve_name": voltage.curve if isinstance(voltage.curve, str) else "custom",
-        "band_pu": [low, high], "monitor": voltage.monitor,
-        "sites": {s.name: {"bus": s.bus, "rated_kw": round(s.rated_kw, 3),
-                           "s_kva": round(s.s_kva, 3)} for s in sites},
-        "steps_out_of_band_without": sum(1 for s in steps if not s["without"]["in_band"]),
-        "steps_out_of_band_with": sum(1 for s in steps if not s["with"]["in_band"]),
-        "max_vm_pu_without": max(s["without"]["max_vm_pu"] for s in steps),
-        "max_vm_pu_with": max(s["with"]["max_vm_pu"] for s in steps),
-        "min_vm_pu_without": min(s["without"]["min_vm_pu"] for s in steps),
-        "min_vm_pu_with": min(s["with"]["min_vm_pu"] for s in steps),
-        "max_kva_use": round(max(i["apparent_kva"] / i["s_kva"] for s in steps
-                                 for i in s["inverters"].values()), 5),
-        "all_converged": all(s["converged"] for s in steps),
-        "steps": steps}
+            "inverters": inverters}
+        self.steps.append(record)
+        return record
+
+    def summary(self) -> dict:
+        """The ``voltage`` part of the summary, over the steps run."""
+        voltage, spec, steps = self.voltage, self.spec, self.steps
+        low, high = voltage.band_pu
+        return {
+            "network": voltage.network,
+            "curve": {"v_pu": list(spec.v_pu), "q_fraction": list(spec.q_fraction)},
+            "curve_name": voltage.curve if isinstance(voltage.curve, str) else "custom",
+            "band_pu": [low, high], "monitor": voltage.monitor,
+            "sites": {s.name: {"bus": s.bus, "rated_kw": round(s.rated_kw, 3),
+                               "s_kva": round(s.s_kva, 3)} for s in self.sites},
+            "steps_out_of_band_without": sum(1 for s in steps if not s["without"]["in_band"]),
+            "steps_out_of_band_with": sum(1 for s in steps if not s["with"]["in_band"]),
+            "max_vm_pu_without": max(s["without"]["max_vm_pu"] for s in steps),
+            "max_vm_pu_with": max(s["with"]["max_vm_pu"] for s in steps),
+            "min_vm_pu_without": min(s["without"]["min_vm_pu"] for s in steps),
+            "min_vm_pu_with": min(s["with"]["min_vm_pu"] for s in steps),
+            "max_kva_use": round(max(i["apparent_kva"] / i["s_kva"] for s in steps
+                                     for i in s["inverters"].values()), 5),
+            "all_converged": all(s["converged"] for s in steps),
+            "steps": steps}
+
+    def write(self, run_dir: Path) -> None:
+        """Write ``voltage.csv`` and ``inverters.csv`` into ``run_dir``."""
+        _write_csvs(Path(run_dir), self.steps, self.inverter_rows)
 
 
 def _write_csvs(run_dir: Path, steps: list[dict], inverter_rows: list[tuple]) -> None:
