@@ -45,6 +45,28 @@ class StepHook(Protocol):
         ...
 
 
+class AfterEachStep:
+    """A step hook that calls ``progress(steps done)`` once each step has run and been
+    recorded (a test's or a benchmark's pace, a live count); adds nothing to the summary."""
+
+    def __init__(self, progress: Callable[[int], Any]) -> None:
+        self.progress = progress
+
+    def before_step(self, step: int) -> None:
+        """Nothing before a step."""
+
+    def after_step(self, step: int) -> None:
+        """``progress(step + 1)``."""
+        self.progress(step + 1)
+
+    def summary(self) -> dict[str, Any]:
+        """Nothing added to the summary."""
+        return {}
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
 @dataclass
 class RunResult:
     """A finished run.

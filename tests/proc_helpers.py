@@ -9,6 +9,7 @@ from pathlib import Path
 
 import yaml
 
+from vpp.runs.runner import AfterEachStep  # noqa: F401 (the tests import it from here)
 from vpp.runs.scenario import DEFAULT_SCENARIO
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -109,28 +110,6 @@ def leftovers() -> list[str]:
     left = [cmdline(p) for p in descendants()]
     return [c for c in left if "multiprocessing.forkserver" not in c
             and "multiprocessing.resource_tracker" not in c]
-
-
-class AfterEachStep:
-    """A step hook for the runner (``run_scenario(..., hooks=[...])``) that calls
-    ``progress(steps done)`` once each step has run and been recorded."""
-
-    def __init__(self, progress) -> None:
-        self.progress = progress
-
-    def before_step(self, step: int) -> None:
-        """Nothing before a step."""
-
-    def after_step(self, step: int) -> None:
-        """``progress(step + 1)``."""
-        self.progress(step + 1)
-
-    def summary(self) -> dict:
-        """Nothing added to the summary."""
-        return {}
-
-    def close(self) -> None:
-        """Nothing to release."""
 
 
 def listening_placement(bind: str, **kwargs):

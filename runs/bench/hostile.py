@@ -61,7 +61,7 @@ def _quiet_logs(path: str) -> None:
 def _aggregator(conn, scenario: dict, out_dir: str, pace_s: float) -> None:
     from vpp.agents.runtime.limits import RateLimiter
     from vpp.runs.placement.remote import DistributedError, RemotePlacement
-    from vpp.runs.runner import run_scenario
+    from vpp.runs.runner import AfterEachStep, run_scenario
     from vpp.runs.scenario import parse
 
     _quiet_logs(f"{out_dir}.log")
@@ -75,34 +75,13 @@ def _aggregator(conn, scenario: dict, out_dir: str, pace_s: float) -> None:
 
     try:
         result = run_scenario(parse(scenario, "<bench>"), out_dir, placement=placement,
-                              hooks=[_Paced(progress)])
+                              hooks=[AfterEachStep(progress)])
         summary = result.summary
         conn.send(("done", {k: summary[k] for k in (
             "steps", "served_kwh", "unserved_kwh", "lost_sites", "dropped_by_reason")}
             | {"silent_steps": sum(1 for o in result.run.aggregator.outcomes if o.silent)}))
     except DistributedError as exc:
         conn.send(("failed", str(exc)))
-
-
-class _Paced:
-    """A step hook: ``progress(steps done)`` after each step (the run's pace)."""
-
-    def __init__(self, progress) -> None:
-        self.progress = progress
-
-    def before_step(self, step: int) -> None:
-        """Nothing before a step."""
-
-    def after_step(self, step: int) -> None:
-        """``progress(step + 1)``."""
-        self.progress(step + 1)
-
-    def summary(self) -> dict:
-        """Nothing for the summary."""
-        return {}
-
-    def close(self) -> None:
-        """Nothing to release."""
 
 
 def _sites(scenario: dict, endpoint: str, out_dir: str) -> None:
