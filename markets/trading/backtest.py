@@ -23,8 +23,16 @@ from vpp.markets.trading.market_data import (
 from vpp.markets.trading.performance import Performance, drawdown, performance
 from vpp.markets.trading.types import Fees, Fill, Order, Rejection
 
-__all__ = ["BacktestResult", "BacktestSession", "PriceTakerExchange", "PROFIT_SOURCES",
-           "TraderResult", "collect", "profit_by_market", "run_backtest"]
+__all__ = [
+    "PROFIT_SOURCES",
+    "BacktestResult",
+    "BacktestSession",
+    "PriceTakerExchange",
+    "TraderResult",
+    "collect",
+    "profit_by_market",
+    "run_backtest",
+]
 
 PROFIT_SOURCES = ("day_ahead", "intraday", "ancillary", "imbalance", "marks")
 """Where a trader's profit comes from (:func:`profit_by_market`): each market's trades
@@ -145,6 +153,19 @@ def _forecast_errors(strategy) -> dict:
     return {}
 
 
+def opening_ledger(data: MarketData, engines: list[TradingEngine]
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Equity, unrealized value and stored energy per trader (rows) and hour boundary
+    (``data.hours + 1`` columns), zero but for the opening column: each portfolio valued at
+    hour 0. Filled by a backtest as its hours pass."""
+    shape = (len(engines), data.hours + 1)
+    equity, unrealized, energy = np.zeros(shape), np.zeros(shape), np.zeros(shape)
+    for i, engine in enumerate(engines):
+        energy[i, 0] = engine.portfolio.energy_mwh
+        equity[i, 0], unrealized[i, 0] = engine.portfolio.valuation(MarketView(data, 0))
+    return equity, unrealized, energy
+
+
 class BacktestSession:
     """Engines trading over ``data`` one hour per :meth:`step` (:func:`run_backtest` steps
     through every hour; an automated engine steps from its own thread).
@@ -158,13 +179,7 @@ class BacktestSession:
         self.data = data
         self.engines = engines
         self.exchanges = [PriceTakerExchange(data, fees or e.fees) for e in engines]
-        shape = (len(engines), data.hours + 1)
-        self.equity, self.unrealized, self.energy = (np.zeros(shape), np.zeros(shape),
-                                                     np.zeros(shape))
-        for i, engine in enumerate(engines):
-            self.energy[i, 0] = engine.portfolio.energy_mwh
-            self.equity[i, 0], self.unrealized[i, 0] = engine.portfolio.valuation(
-                MarketView(data, 0))
+        self.equity, self.unrealized, self.energy = opening_ledger(data, engines)
         self.now = 0
 
     @property

@@ -15,16 +15,15 @@ from __future__ import annotations
 import itertools
 import logging
 
-import numpy as np
 from vpp.agents.kinds import default_registry
 from vpp.agents.markets.exchange import ContinuousMarketAgent, DayAheadMarketAgent
 from vpp.agents.markets.trader import ReplayAgent, TraderAgent, delivery_period
 from vpp.agents.runtime.clock import SimulatedClock
 from vpp.agents.runtime.host import Host
 from vpp.agents.runtime.loop import EventLoop
-from vpp.markets.trading.backtest import BacktestResult, collect
+from vpp.markets.trading.backtest import BacktestResult, collect, opening_ledger
 from vpp.markets.trading.engine import TradingEngine
-from vpp.markets.trading.market_data import DAY_AHEAD_GATE_HOUR, MarketData, MarketView
+from vpp.markets.trading.market_data import DAY_AHEAD_GATE_HOUR, MarketData
 
 __all__ = ["AgentRunError", "run_with_agents"]
 
@@ -80,14 +79,7 @@ class AgentSession:
         except BaseException:
             self.close()
             raise
-        n = data.hours
-        shape = (len(engines), n + 1)
-        self.equity, self.unrealized, self.energy = (np.zeros(shape), np.zeros(shape),
-                                                     np.zeros(shape))
-        for i, engine in enumerate(engines):
-            self.energy[i, 0] = engine.portfolio.energy_mwh
-            self.equity[i, 0], self.unrealized[i, 0] = engine.portfolio.valuation(
-                MarketView(data, 0))
+        self.equity, self.unrealized, self.energy = opening_ledger(data, engines)
         self.auctions: dict[int, DayAheadMarketAgent] = {}
         self.now = 0
 
