@@ -23,16 +23,8 @@ from vpp.markets.trading.market_data import (
 from vpp.markets.trading.performance import Performance, drawdown, performance
 from vpp.markets.trading.types import Fees, Fill, Order, Rejection
 
-__all__ = [
-    "PROFIT_SOURCES",
-    "BacktestResult",
-    "BacktestSession",
-    "PriceTakerExchange",
-    "TraderResult",
-    "collect",
-    "profit_by_market",
-    "run_backtest",
-]
+__all__ = ["BacktestResult", "BacktestSession", "PriceTakerExchange", "PROFIT_SOURCES",
+           "TraderResult", "collect", "opening_ledger", "profit_by_market", "run_backtest"]
 
 PROFIT_SOURCES = ("day_ahead", "intraday", "ancillary", "imbalance", "marks")
 """Where a trader's profit comes from (:func:`profit_by_market`): each market's trades
