@@ -76,3 +76,38 @@ def test_shocks_without_a_stress_limit_are_refused(tmp_path):
     with pytest.raises(ScenarioError, match=r"`risk.stress_limit_eur` is not set - at "
                                             r"`\$\.stress`"):
         vpp.load(path)
+
+
+def test_the_automated_engines_stress_limit_uses_the_days_it_trades():
+    from vpp.markets.trading.market_data import de_lu_2019_market_data
+    from vpp.trading import create_trading_engine
+
+    days = (30, 4)                                 # DE-LU 2019, 31 January to 3 February
+    data = de_lu_2019_market_data(seed=0, days=sum(days)).days(*days)
+    prices = data.day_ahead_eur_mwh
+    top = int(np.argmax(prices))
+    highest = f"day-ahead highest hour {str(data.timestamps_utc[top])[:16]}Z"
+
+    def stress_reasons(limit):
+        risk = {} if limit is None else {"stress_limit": limit}
+        engine = create_trading_engine({"risk_limits": risk, "data_provider": {
+            "first_day": days[0], "days": days[1]}})
+        engine.start()
+        assert engine.wait(120)
+        return [r.reason for r in engine.rejections if r.limit == "stress_limit"]
+
+    reasons = stress_reasons(50.0)
+    assert reasons                                 # a tight limit binds
+    named = {r.split("'")[1] for r in reasons}
+    # every shock is one of these four days' own extremes, never DE-LU's whole-year ones
+    assert all(n.startswith("day-ahead ") and ("2019-01-3" in n or "2019-02-0" in n)
+               for n in named), named
+    # a long position fears the lowest hour; the highest hour's price is the series' maximum
+    own = {n: p for n, p in ((r.split("'")[1], float(r.split("(")[1].split(" ")[0]))
+                             for r in reasons)}
+    for name, price in own.items():
+        if name == highest:
+            assert price == pytest.approx(float(prices[top]), abs=0.005)
+        if "lowest hour" in name:
+            assert price == pytest.approx(float(prices.min()), abs=0.005)
+    assert stress_reasons(None) == [] and stress_reasons(1e9) == []

@@ -41,6 +41,7 @@ from vpp.markets.trading.market_data import (
     de_lu_2019_market_data,
     simulated_market_data,
 )
+from vpp.markets.trading.risk import RiskLimits, StressScenario, series_shocks
 from vpp.markets.trading.strategies import (
     MultiStrategy,
     Strategy,
@@ -109,6 +110,15 @@ def _market_data(cfg: DataConfig, kind: str) -> MarketData:
         data = data.replace(timestamps_utc=start + np.arange(data.hours) * np.timedelta64(
             3600, "s"))
     return data
+
+
+def _own_shocks(data: MarketData, limits: RiskLimits) -> tuple[StressScenario, ...] | None:
+    """The stress limit's shocks from the day-ahead series being traded (None without a
+    stress limit); with live feeds, from the base series the feeds start from."""
+    if limits.stress_limit_eur is None:
+        return None
+    return series_shocks(data.timestamps_utc, data.day_ahead_eur_mwh, "day-ahead",
+                         data.source)
 
 
 def _default_strategy(name: str, config: TradingConfig) -> Strategy:
@@ -186,7 +196,7 @@ class AutomatedTradingEngine:
         data = _market_data(cfg, cfg.base if cfg.type == "live" else cfg.type)
         engine = TradingEngine(self._strategy(), self.storage, data.hours,
                                limits=self.limits, capital_eur=self.config.capital,
-                               markets=self.markets)
+                               markets=self.markets, shocks=_own_shocks(data, self.limits))
         if cfg.type == "live":
             from vpp.trading.feeds import LiveFeeds
 

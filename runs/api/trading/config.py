@@ -41,7 +41,10 @@ class RiskConfig(_Config):
     ``max_daily_loss``: no order once today's loss reaches it; ``max_drawdown`` (a
     fraction of ``capital``): no order once equity is that far below its peak;
     ``var_limit`` (money): VaR of the open exposure; ``concentration_limit`` (fraction):
-    the largest share of the open MW in one market. Unset limits are off.
+    the largest share of the open MW in one market; ``stress_limit`` (money): the loss
+    of the open exposure under each historical shock of the series being traded (its
+    lowest and highest hour and day, :func:`vpp.markets.trading.risk.series_shocks`).
+    Unset limits are off.
     """
 
     max_position: Positive | None = None
@@ -49,6 +52,7 @@ class RiskConfig(_Config):
     max_drawdown: Annotated[float, msgspec.Meta(gt=0, le=1)] | None = None
     var_limit: Positive | None = None
     concentration_limit: Annotated[float, msgspec.Meta(gt=0, le=1)] | None = None
+    stress_limit: Positive | None = None
 
     def limits(self, capital: float) -> RiskLimits:
         """The project's :class:`RiskLimits` (MW, money)."""
@@ -57,7 +61,8 @@ class RiskConfig(_Config):
                                else self.max_position / KW_PER_MW),
             daily_loss_limit_eur=self.max_daily_loss,
             max_drawdown_eur=None if self.max_drawdown is None else self.max_drawdown * capital,
-            var_limit_eur=self.var_limit, max_concentration=self.concentration_limit)
+            var_limit_eur=self.var_limit, max_concentration=self.concentration_limit,
+            stress_limit_eur=self.stress_limit)
 
 
 class StorageConfig(_Config):
