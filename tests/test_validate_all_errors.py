@@ -80,6 +80,20 @@ def test_the_loader_raises_every_problem_too():
     assert str(info.value).splitlines()[0].startswith("five.yaml: Object contains unknown")
 
 
+def test_vpp_run_refuses_with_the_same_lines_each_an_error_and_brackets_kept(tmp_path):
+    path = tmp_path / "five.yaml"       # the battery's mistake now one with brackets in it
+    path.write_text(FIVE_MISTAKES.replace("soc_min: 0.8, soc_max: 0.2",
+                                          "soc_min: 0.2, soc_max: 0.8, state_of_charge: 0.95"))
+    result = runner.invoke(app, ["run", str(path), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    # the loader's six problems (the strategy is built only by validate), one error each
+    assert len(lines) == 6 and all(line.startswith("error: ") for line in lines), lines
+    # text between brackets is the message's, not markup taken away
+    assert any("soc_init must be in [soc_min, soc_max] = [0.2, 0.8]" in line for line in lines)
+    assert not (tmp_path / "out").exists()
+
+
 def test_allowed_values_are_listed_or_the_closest_offered():
     def problems(**changes):
         data = yaml.safe_load(FIVE_MISTAKES.split("sites:")[0] + "sites: []")

@@ -55,7 +55,6 @@ def main() -> None:
     try:
         app()
     except MissingExtra as exc:
-        from rich.markup import escape
         from vpp.runs.cli.common import fail
 
-        fail(escape(str(exc)))
+        fail(str(exc))

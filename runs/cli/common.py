@@ -100,8 +100,14 @@ def draw_plot(plot, run_dir: Path) -> None:
 
 
 def fail(message: str, code: int = 2) -> None:
-    """Print an error and exit with ``code``."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    """Print an error and exit with ``code``: each line of ``message`` as its own
+    ``error:`` line (a scenario with several problems has one line each), as plain text
+    (brackets in a message are never read as markup)."""
+    from rich.text import Text
+
+    for line in str(message).splitlines() or [""]:
+        err_console.print(Text.assemble(("error:", "bold red"), " ", line), highlight=False,
+                          soft_wrap=True)
     raise SystemExit(code)
 
 

@@ -67,10 +67,8 @@ def run(
     path = scenario or DEFAULT_SCENARIO
     try:
         doc, mode = modes.load(path)
-    except ScenarioError as exc:  # its text is not markup ("[soc_min, soc_max]")
-        from rich.markup import escape
-
-        fail(escape(str(exc)), code=1)
+    except ScenarioError as exc:
+        fail(str(exc), code=1)
     if pace is not None and (mode.name != "grid_event" or not pace > 0):
         fail("--pace: a positive number, for a scenario with a grid event")
     if agents and mode.name != "backtest":

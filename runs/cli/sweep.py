@@ -41,7 +41,7 @@ def sweep(
         values = parse_sets(sets)
         plan = make_plan(scenario, values, seeds)  # checked before any folder is made
     except (SweepError, ScenarioError) as exc:
-        fail(escape(str(exc)), code=1)
+        fail(str(exc), code=1)
     total = len(plan.runs())
     folder = out or new_run_dir(f"sweep-{scenario.stem}")
     console.print(f"sweep of {scenario}: {total} runs into {folder}", highlight=False,
@@ -58,7 +58,7 @@ def sweep(
         result = run_sweep(scenario, values, folder, seeds=seeds, processes=processes,
                            done=done)
     except (SweepError, ScenarioError) as exc:
-        fail(escape(str(exc)), code=1)
+        fail(str(exc), code=1)
     except KeyboardInterrupt:
         fail(f"interrupted: the finished runs are kept; the same command with --out {folder} "
              f"runs the rest", code=130)
@@ -87,7 +87,7 @@ def compare(
     try:
         result = compare_runs(run_a, run_b)
     except (FileNotFoundError, OSError, ValueError) as exc:
-        fail(escape(str(exc)), code=1)
+        fail(str(exc), code=1)
     if result.inputs:
         console.print(table("what differed", ["field", "A", "B"],
                             [(escape(k), escape(_text(x)), escape(_text(y)))
