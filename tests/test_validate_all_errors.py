@@ -90,7 +90,7 @@ def test_vpp_run_refuses_with_the_same_lines_each_an_error_and_brackets_kept(tmp
     # the loader's six problems (the strategy is built only by validate), one error each
     assert len(lines) == 6 and all(line.startswith("error: ") for line in lines), lines
     # text between brackets is the message's, not markup taken away
-    assert any("soc_init must be in [soc_min, soc_max] = [0.2, 0.8]" in line for line in lines)
+    assert any("battery.state_of_charge must be in [soc_min, soc_max] = [0.2, 0.8]" in line for line in lines)
     assert not (tmp_path / "out").exists()
 
 

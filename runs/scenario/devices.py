@@ -6,6 +6,7 @@ is :mod:`vpp.runs.fleet.devices`. Units: kW, kWh, hours from the scenario's star
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated
 
@@ -128,16 +129,27 @@ def per_step(values: float | list[float], steps: int) -> list[float]:
     return [float(values)] * steps if isinstance(values, (int, float)) else list(values)
 
 
+_FIELD_OF = {"soc_init": "state_of_charge"}
+"""The scenario's name of a physics battery parameter, where they differ."""
+
+
 def battery_params(spec: BatterySpec):
-    """The physics battery parameters of ``spec`` (its constructor checks them)."""
+    """The physics battery parameters of ``spec`` (its constructor checks them; an error
+    names the scenario's field, ``state_of_charge`` rather than physics' ``soc_init``)."""
     from vpp.physics.battery import BatteryParams, DegradationParams
     from vpp.physics.battery_thermal import ThermalParams
 
-    return BatteryParams(
-        spec.capacity_kwh, spec.p_charge_kw, spec.p_discharge_kw, spec.eta_c, spec.eta_d,
-        spec.soc_min, spec.soc_max, spec.state_of_charge, spec.c_rate_max,
-        ThermalParams() if spec.thermal else None,
-        DegradationParams() if spec.degradation else None)
+    try:
+        return BatteryParams(
+            spec.capacity_kwh, spec.p_charge_kw, spec.p_discharge_kw, spec.eta_c, spec.eta_d,
+            spec.soc_min, spec.soc_max, spec.state_of_charge, spec.c_rate_max,
+            ThermalParams() if spec.thermal else None,
+            DegradationParams() if spec.degradation else None)
+    except ValueError as exc:
+        text = str(exc)
+        for physics, field in _FIELD_OF.items():
+            text = re.sub(rf"\b{physics}\b", field, text)
+        raise ValueError(text) from None
 
 
 def plain_model(spec: DeviceSpec, steps: int, dt_h: float):
