@@ -84,11 +84,23 @@ def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def plot_comparison(a: str | Path, b: str | Path, path: str | Path) -> Path:
-    """Draw both runs' per-step columns that they share (served against target, ...) in
-    one figure, A solid and B dashed; return the file. Needs the ``plots`` extra."""
-    from vpp.physics.extras import require
+def compared_columns(a: str | Path, b: str | Path, most: int = 4
+                     ) -> tuple[list[str], list[Any]]:
+    """The per-step power columns (``*_kw``) both runs hold, in A's order (at most
+    ``most``), and the two runs' ``steps`` tables (time-indexed DataFrames)."""
     from vpp.runs.record.reader import RunRecordReader
+
+    frames = [RunRecordReader(Path(p)).steps for p in (a, b)]
+    columns = [c for c in frames[0].columns if c in frames[1].columns and c != "step"
+               and frames[0][c].dtype.kind in "fi" and c.endswith("_kw")][:most]
+    return columns, frames
+
+
+def plot_comparison(a: str | Path, b: str | Path, path: str | Path) -> Path:
+    """Draw both runs' per-step columns that they share (:func:`compared_columns`: served
+    against target, ...) over clock time in one figure, A solid and B dashed; return the
+    file. Needs the ``plots`` extra."""
+    from vpp.physics.extras import require
 
     require("plots", "vpp compare --plot")
     import matplotlib
@@ -96,16 +108,15 @@ def plot_comparison(a: str | Path, b: str | Path, path: str | Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    frames = [RunRecordReader(Path(p)).steps for p in (a, b)]
-    columns = [c for c in frames[0].columns if c in frames[1].columns and c != "step"
-               and frames[0][c].dtype.kind in "fi" and c.endswith("_kw")][:4]
-    fig, axes = plt.subplots(max(len(columns), 1), 1, figsize=(9, 2.4 * max(len(columns), 1)),
-                             sharex=True, squeeze=False)
+    columns, frames = compared_columns(a, b)
+    rows = max(len(columns), 1)
+    fig, axes = plt.subplots(rows, 1, figsize=(9, 2.4 * rows), sharex=True, squeeze=False)
     for ax, column in zip(axes[:, 0], columns):
         ax.plot(frames[0].index, frames[0][column], label=f"A {Path(a).name}")
         ax.plot(frames[1].index, frames[1][column], "--", label=f"B {Path(b).name}")
         ax.set_ylabel(column.replace("_kw", " (kW)"))
         ax.legend(loc="upper right", fontsize=8)
+    axes[-1, 0].set_xlabel("time (UTC)")
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=110)

@@ -91,6 +91,25 @@ def test_compare_names_what_differed_and_by_how_much(swept):
     assert runner.invoke(app, ["compare", str(a), str(out)]).exit_code == 1
 
 
+def test_compare_plot_draws_the_shared_power_columns_of_both_runs(swept, tmp_path):
+    from matplotlib.image import imread
+    from vpp.runs.compare import compared_columns
+
+    out, _ = swept
+    a, b = out / "run-001", out / "run-009"
+    columns, (steps_a, steps_b) = compared_columns(a, b)
+    assert columns == ["target_kw", "served_kw", "unserved_kw", "reserve_target_kw"]
+    assert steps_a.index.tz is not None and steps_a.index.equals(steps_b.index)
+    # the same target, and B (120 kW more hydro) serves at least what A does, every step
+    assert steps_a["target_kw"].equals(steps_b["target_kw"])
+    assert (steps_b["served_kw"] >= steps_a["served_kw"] - 1e-9).all()
+    png = tmp_path / "ab.png"
+    said = runner.invoke(app, ["compare", str(a), str(b), "--plot", str(png)])
+    assert said.exit_code == 0, said.output
+    height, width, _ = imread(png).shape          # four panels, 2.4 inches each at 110 dpi
+    assert (width, height) == (990, 1056)
+
+
 def test_the_command_reports_a_refused_value_in_its_row(fleet, tmp_path):
     result = runner.invoke(app, ["sweep", str(fleet), "--set", "steps=2,many",
                                  "--out", str(tmp_path / "s")])
