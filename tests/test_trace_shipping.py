@@ -1,10 +1,11 @@
 """One run directory holds the whole trace, wherever the sites ran: site processes ship
-their trace rows to the aggregator."""
+their trace rows to the aggregator; ``vpp trace merge`` brings in a late shard."""
 
 from __future__ import annotations
 
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -18,14 +19,15 @@ from vpp.agents.membership.messages import TraceBatch
 from vpp.agents.membership.trace_ship import MAX_BATCH_BYTES, TraceShipper
 from vpp.agents.runtime.agent import Agent
 from vpp.agents.runtime.messages import WIRE_VERSION, Envelope
-from vpp.agents.runtime.trace import shard_path
+from vpp.agents.runtime.trace import TraceRecorder, shard_path
+from vpp.agents.runtime.trace_merge import merge_shard
 from vpp.agents.runtime.trace_reader import TraceReader
 from vpp.runs.placement.remote import RemotePlacement
 from vpp.runs.placement.site_process import serve_sites
 from vpp.runs.runner import run_scenario
 from vpp.runs.scenario import load
 
-from tests.proc_helpers import leftovers, small_scenario, stop_all
+from tests.proc_helpers import ROOT, leftovers, small_scenario, stop_all
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -56,6 +58,11 @@ def _negotiation(counts):
     """Counts of the kinds a one-process run has, but the dispatch's broadcast send (one
     publish per step there, one message per site in a distributed run)."""
     return {k: v for k, v in counts.items() if k != ("StepCleared", "send")}
+
+
+def _vpp(*args, cwd=ROOT):
+    return subprocess.run([sys.executable, "-m", "vpp.runs.cli", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=60, check=False)
 
 
 def test_two_site_processes_in_other_folders_give_one_complete_trace(
@@ -109,6 +116,37 @@ def test_two_site_processes_in_other_folders_give_one_complete_trace(
         reader.close()
         assert sum(own_counts.values()) == sum(1 for r in shipped if r.host == host)
         assert summary["trace_rows_shipped"][host] >= sum(own_counts.values())
+
+    # merging a site's shard that was shipped already changes nothing, twice over
+    done = _vpp("trace", "merge", str(out), str(site_dirs[0]), str(shard_path(site_dirs[1],
+                                                                            hosts[1])))
+    assert done.returncode == 0, done.stderr
+    assert "0 messages, 0 rounds, 0 agents added" in done.stdout
+    assert _counts(out) == (counts, shards)
+    assert merge_shard(out, shard_path(site_dirs[0], hosts[0])).messages == 0
+    assert _counts(out) == (counts, shards)
+
+    # into a copy of the run that lacks a site's shard, the merge restores it
+    lacking = tmp_path / "lacking"
+    shutil.copytree(out, lacking)
+    shard_path(lacking, hosts[1]).unlink()
+    assert _counts(lacking)[0] != counts
+    done = _vpp("trace", "merge", str(lacking), str(site_dirs[1]))
+    assert done.returncode == 0, done.stderr
+    assert _counts(lacking)[0] == counts
+    assert _vpp("trace", "merge", str(lacking), str(site_dirs[1])).returncode == 0
+    assert _counts(lacking)[0] == counts
+
+    # a shard of another run is refused, naming the file, and nothing is written
+    other = tmp_path / "other" / "site-x.sqlite"
+    rec = TraceRecorder(other, "site-x")
+    rec.set_meta(run="another-run", scenario_digest="0" * 64)
+    rec.close()
+    done = _vpp("trace", "merge", str(out), str(other))
+    assert done.returncode == 2
+    assert str(other) in " ".join(done.stderr.split()) and "another run" in done.stderr
+    assert not shard_path(out, "site-x").exists()
+    assert _counts(out) == (counts, shards)
 
 
 class _Forger(Agent):
@@ -251,3 +289,34 @@ def test_the_shipper_cuts_by_bytes_too():
     sizes = [len(b.messages) for b in shipper.queue]
     assert len(sizes) == 3 and max(sizes) <= MAX_BATCH_BYTES
     assert sum(len(msgspec.msgpack.decode(b.messages)) for b in shipper.queue) == 500
+
+
+def _shard(path, host, rows, run="r1", digest="d" * 64):
+    rec = TraceRecorder(path, host)
+    rec.set_meta(run=run, scenario_digest=digest)
+    body = msgspec.Raw(enc.encode({"q": 1}))
+    rec.extend([(i, 0.5, "send", "Bid", f"{host}/s", "agg/aggregator", "c", 0, 9, body, None)
+                for i in rows], [])
+    rec.close()
+
+
+def test_merge_adds_only_the_rows_missing_and_refuses_what_names_no_host(tmp_path):
+    run = tmp_path / "run"
+    _shard(shard_path(run, "agg"), "agg", [])
+    _shard(shard_path(run, "site-a"), "site-a", [1, 2, 3])   # what was shipped
+    late = tmp_path / "late" / "site-a.sqlite"
+    _shard(late, "site-a", [1, 2, 3, 4, 5])                  # the site's own, complete
+    assert merge_shard(run, late).messages == 2
+    assert merge_shard(run, late).messages == 0
+    reader = TraceReader(run)
+    assert sorted(r.wall_ns for r in reader.messages()) == [1, 2, 3, 4, 5]
+    assert reader.messages()[0].body == {"q": 1}
+    reader.close()
+    bad = tmp_path / "bad" / "x.sqlite"
+    _shard(bad, "../escape", [1])
+    with pytest.raises(ValueError, match="names no valid host"):
+        merge_shard(run, bad)
+    not_a_shard = tmp_path / "junk.sqlite"
+    not_a_shard.write_bytes(os.urandom(2048))
+    with pytest.raises(ValueError, match="not a trace shard"):
+        merge_shard(run, not_a_shard)
