@@ -147,6 +147,10 @@ def test_two_site_processes_in_other_folders_give_one_complete_trace(
     assert str(other) in " ".join(done.stderr.split()) and "another run" in done.stderr
     assert not shard_path(out, "site-x").exists()
     assert _counts(out) == (counts, shards)
+    # given with a good one, it is refused before either is merged
+    shard_path(lacking, hosts[1]).unlink()
+    done = _vpp("trace", "merge", str(lacking), str(site_dirs[1]), str(other))
+    assert done.returncode == 2 and not shard_path(lacking, hosts[1]).exists()
 
 
 class _Forger(Agent):

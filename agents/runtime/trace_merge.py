@@ -116,23 +116,35 @@ def _missing(source: list[tuple], present: list[tuple]) -> list[tuple]:
     return out
 
 
-def merge_shard(run_dir: Path | str, source: Path | str) -> MergeResult:
-    """Add the rows of the shard ``source`` that ``run_dir`` lacks to the shard of the
-    same host there; raise :class:`MergeError` for a shard of another run."""
+def check_shard(run_dir: Path | str, source: Path | str) -> str:
+    """The host of the shard ``source`` when it may be merged into ``run_dir``; raise
+    :class:`MergeError` (naming the file) for a shard of another run, or none at all."""
     run_dir, source = Path(run_dir), Path(source)
     want = run_identity(run_dir)
     src = _open_ro(source)
     try:
         meta = _meta(src)
-        host = meta.get("host")
-        if not isinstance(host, str) or not HOST_NAME.fullmatch(host):
-            raise MergeError(f"{source}: its meta names no valid host ({host!r})")
-        got = {k: meta.get(k) for k in RUN_KEYS}
-        if got != want:
-            raise MergeError(
-                f"{source}: a shard of another run (run {got['run']!r}, scenario digest "
-                f"{str(got['scenario_digest'])[:12]}), not of {run_dir} (run {want['run']!r}, "
-                f"scenario digest {str(want['scenario_digest'])[:12]})")
+    finally:
+        src.close()
+    host = meta.get("host")
+    if not isinstance(host, str) or not HOST_NAME.fullmatch(host):
+        raise MergeError(f"{source}: its meta names no valid host ({host!r})")
+    got = {k: meta.get(k) for k in RUN_KEYS}
+    if got != want:
+        raise MergeError(
+            f"{source}: a shard of another run (run {got['run']!r}, scenario digest "
+            f"{str(got['scenario_digest'])[:12]}), not of {run_dir} (run {want['run']!r}, "
+            f"scenario digest {str(want['scenario_digest'])[:12]})")
+    return host
+
+
+def merge_shard(run_dir: Path | str, source: Path | str) -> MergeResult:
+    """Add the rows of the shard ``source`` that ``run_dir`` lacks to the shard of the
+    same host there; raise :class:`MergeError` for a shard of another run."""
+    run_dir, source = Path(run_dir), Path(source)
+    host = check_shard(run_dir, source)
+    src = _open_ro(source)
+    try:
         target = shard_path(run_dir, host)
         if target.exists() and target.resolve() == source.resolve():
             return MergeResult(source, host, 0, 0, 0, 0)

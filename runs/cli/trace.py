@@ -302,10 +302,17 @@ def merge(run_dir: Path = MergeInto, shards: list[Path] = Shards) -> None:
     yet go into the shard of its host (rows already shipped by the site process are not
     added again, so merging twice changes nothing). A shard of another run (its `run` or
     `scenario_digest` meta differs) is refused, naming the file."""
-    from vpp.agents.runtime.trace_merge import MergeError, merge_shard, shards_in
+    from vpp.agents.runtime.trace_merge import (
+        MergeError,
+        check_shard,
+        merge_shard,
+        shards_in,
+    )
 
     try:
         files = [f for s in shards for f in shards_in(s)]
+        for f in files:  # every shard checked before any is merged
+            check_shard(run_dir, f)
         results = [merge_shard(run_dir, f) for f in files]
     except MergeError as exc:
         fail(str(exc))
