@@ -324,3 +324,49 @@ def test_merge_adds_only_the_rows_missing_and_refuses_what_names_no_host(tmp_pat
     not_a_shard.write_bytes(os.urandom(2048))
     with pytest.raises(ValueError, match="not a trace shard"):
         merge_shard(run, not_a_shard)
+
+
+def test_the_sink_survives_any_bytes_and_writes_only_whole_good_batches(tmp_path):
+    import random
+
+    from vpp.agents.membership.trace_sink import BatchRejected, TraceSink
+
+    sink = TraceSink(tmp_path / "run", "agg")
+    body = msgspec.Raw(enc.encode({"step": 1, "kw": 2.5}))
+    row = (5, 1.0, "recv", "Bid", "site-a/x", "agg/aggregator", "merit-order/1", 0, 40, body,
+           None)
+    liveness = (6, 1.0, 0, "liveness", "liveness", 1, *[None] * 10, '{"event": "joined"}')
+    good = TraceBatch(1, enc.encode([row] * 3), enc.encode([liveness]),
+                      [("site-a/link", "link", "SiteLinkAgent")], [("run", '"r"')])
+    assert sink.take("site-a", good) == 4
+    rng = random.Random(20)
+    real = [good.messages, good.rounds]
+    written = 0
+    for i in range(3000):
+        blob = bytearray(real[i % 2])
+        for _ in range(rng.randint(1, 4)):
+            blob[rng.randrange(len(blob))] = rng.randrange(256)
+        if i % 5 == 0:
+            blob = bytearray(rng.randbytes(rng.randint(0, 64)))
+        messages, rounds = (bytes(blob), good.rounds) if i % 2 == 0 else (good.messages,
+                                                                         bytes(blob))
+        try:
+            written += sink.take("site-a", TraceBatch(i, messages, rounds, [], []))
+        except BatchRejected as exc:
+            assert exc.field.split("[")[0].split(".")[0] in ("messages", "rounds")
+    assert sink.dropped["site-a"] > 1000
+    for host in ("../up", "agg", "a/b", ""):
+        with pytest.raises(BatchRejected, match="cannot name a shard"):
+            sink.take(host, good)
+    sink.close()
+    reader = TraceReader(tmp_path / "run")
+    try:
+        assert reader.shards == ["site-a"] and reader.unreadable_chunks == 0
+        messages = reader.messages()
+        assert len(messages) + len(reader.rounds()) == 4 + written
+        reader.meta()  # every meta value is JSON
+        for r in reader.rounds():
+            assert isinstance(r["detail"], dict)
+    finally:
+        reader.close()
+    assert reader.unreadable_chunks == 0
