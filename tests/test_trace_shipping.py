@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -104,6 +105,15 @@ def test_two_site_processes_in_other_folders_give_one_complete_trace(
     assert counts[("Accept", "send")] > 0
     assert counts[("Stopped", "send")] == 2  # the last row of each site, shipped too
     assert not [k for k in counts if k[0] == "TraceBatch"]
+    from vpp.runs.explorer.record import RunRecord
+
+    assert RunRecord(out).message_counts() == counts  # the explorer sees the same trace
+    shown = _vpp("trace", "show", str(out), cwd=tmp_path)
+    assert shown.returncode == 0 and all(h in shown.stdout for h in hosts), shown.stderr
+    for kind in ("Bid", "Accept"):  # sent and received, as `vpp trace show` prints them
+        sent, received = re.search(rf"\b{kind}\W+(\d+)\W+(\d+)", shown.stdout).groups()
+        assert int(sent) == counts[(kind, "send")] > 0
+        assert int(received) == counts[(kind, "recv")]
 
     # each site's own shard (in its own folder) holds exactly what was shipped
     site_dirs = [home / "vpp-output" / "run" for home in homes]
