@@ -78,6 +78,11 @@ ROUND_COLUMNS = (
 )
 
 
+Tap = Callable[[list[tuple], list[tuple], list[tuple], list[tuple]], None]
+"""What :attr:`TraceRecorder.tap` is called with: the rows of a flush (messages, rounds,
+agents, meta)."""
+
+
 class TraceWriteError(RuntimeError):
     """A trace shard that could not be opened or written (the disk full, the folder not
     writable). Raised once, by the flush, sync or close that first meets it; the rows of
@@ -125,7 +130,7 @@ class TraceRecorder:
         self._agents: list[tuple] = []
         self._meta: list[tuple] = []
         self._last_flush = time.monotonic()
-        self.tap: Callable[[list[tuple], list[tuple], list[tuple], list[tuple]], None] | None = None
+        self.tap: Tap | None = None
         """Called at each flush with the rows handed to the writer (messages, rounds,
         agents, meta), before they are written: a site process ships them on
         (:class:`vpp.agents.membership.trace_ship.TraceShipper`); it must not block."""

@@ -165,6 +165,8 @@ class RemoteFleet:
         self._own_context = placement.context is None
         self.context = placement.context or zmq.Context()
         self.trace = TraceRecorder(shard_path(self.out_dir, AGGREGATOR_HOST), AGGREGATOR_HOST)
+        # each site host's shipped trace rows, into its shard of this run directory
+        self.trace_sink = TraceSink(self.out_dir, AGGREGATOR_HOST)
         self.host = Host(AGGREGATOR_HOST, f"inproc://agg-{uuid.uuid4().hex}",
                          context=self.context, clock=self.clock,
                          registry=distributed_registry(), trace=self.trace,
@@ -188,8 +190,6 @@ class RemoteFleet:
             seed=self.seed, run_name=self.out_dir.name, settings=self.settings,
             scenario=msgspec.msgpack.encode(scenario), access=placement.access)
         self.host.add(self.coordinator)
-        # each site host's shipped trace rows, into its shard of this run directory
-        self.trace_sink = TraceSink(self.out_dir, AGGREGATOR_HOST)
         self.host.add(TraceSinkAgent(self.trace_sink, self.coordinator.has_joined))
         self.loop = EventLoop(self.host)
         self.applied: list[dict[str, Applied]] = []
@@ -357,8 +357,7 @@ class RemoteFleet:
             self.host.close()
         finally:
             self.trace.close()
-            if hasattr(self, "trace_sink"):
-                self.trace_sink.close()
+            self.trace_sink.close()
             if self._own_context:
                 self.context.term()
             if self.children is not None:
