@@ -5,7 +5,9 @@ got (the process killed, its send queue full: ``docs/protocols/distributed.md``,
 shipping"). :func:`merge_shard` adds to ``RUN_DIR/trace/<host>.sqlite`` every row of the
 shard that is not there yet, counting equal rows (so merging twice, or merging what was
 shipped already, adds nothing), and refuses a shard of another run: its ``run`` and
-``scenario_digest`` meta must be the run directory's.
+``scenario_digest`` meta must be the run directory's. What is merged: message rows,
+``rounds`` rows, agents and meta (what a site's shard holds); ``steps`` and ``dispatch``
+are the aggregator's own and are not merged.
 """
 
 from __future__ import annotations
