@@ -163,6 +163,10 @@ class CoordinatorAgent(Agent):
         """The names of the sites whose host is live."""
         return set(self.holder)
 
+    def has_joined(self, host: str) -> bool:
+        """Whether ``host`` joined at some time in this run (it may be gone since)."""
+        return host in self._ever
+
     def lost_sites(self) -> list[str]:
         """Sites whose host was lost at some point, in the scenario's order."""
         lost = {s for e in self.events if e.event == "lost" for s in e.sites}

@@ -80,6 +80,25 @@ class Heartbeat(msgspec.Struct, frozen=True):
 
 
 
+class TraceBatch(msgspec.Struct, frozen=True):
+    """Site process -> aggregator (``agg/traces``), from its link, while joined (and the
+    last one right after ``Stopped``, in the same read): rows of the site's trace shard, for the aggregator to write into
+    the shard of that host in its own run directory (``docs/protocols/distributed.md``,
+    "Trace shipping"; bounds in :mod:`vpp.agents.membership.trace_ship`).
+
+    ``messages`` and ``rounds`` are MessagePack arrays of rows as a shard holds them
+    (message rows in :data:`vpp.agents.runtime.trace.MESSAGE_FIELDS` order, rounds rows
+    in the ``rounds`` table's column order); ``agents`` are (address, role, class) and
+    ``meta`` (key, JSON value). ``seq`` counts the host's batches from 1.
+    """
+
+    seq: int
+    messages: bytes
+    rounds: bytes
+    agents: list[tuple[str, str, str]]
+    meta: list[tuple[str, str]]
+
+
 class Stop(msgspec.Struct, frozen=True):
     """Coordinator -> site process: the run is over; flush the trace and exit."""
 
@@ -94,8 +113,8 @@ class Stopped(msgspec.Struct, frozen=True):
 
 
 MEMBERSHIP_KINDS: tuple[type[msgspec.Struct], ...] = (
-    ScenarioRequest, ScenarioSent, Register, Welcome, Refused, Heartbeat, Stop,
-    Stopped,
+    ScenarioRequest, ScenarioSent, Register, Welcome, Refused, Heartbeat, TraceBatch,
+    Stop, Stopped,
 )
 """Every kind of distributed operation, for registering with a runtime."""
 

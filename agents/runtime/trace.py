@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sqlite3
 import threading
 import time
 import zlib
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -65,10 +67,20 @@ MESSAGE_FIELDS = (
 CHUNK_ENCODING = "msgpack+zlib"
 """How ``message_chunks.data`` is encoded."""
 
+UNTRACED_KINDS = frozenset({"TraceBatch"})
+"""Kinds whose sends and receipts are not recorded: a batch of trace rows shipped to the
+aggregator (``vpp.agents.membership.trace_ship``) would otherwise carry the rows of the
+batches before it, and the aggregator's shard would hold every site's rows twice."""
+
 ROUND_COLUMNS = (
     "target_kw", "served_kw", "unserved_kw", "price", "primal_residual",
     "dual_residual", "step_size", "bids", "awards", "declines",
 )
+
+
+Tap = Callable[[list[tuple], list[tuple], list[tuple], list[tuple]], None]
+"""What :attr:`TraceRecorder.tap` is called with: the rows of a flush (messages, rounds,
+agents, meta)."""
 
 
 class TraceWriteError(RuntimeError):
@@ -81,6 +93,11 @@ class TraceWriteError(RuntimeError):
                          f"{'opened' if opening else 'written'}: {cause}")
         self.path = path
         self.__cause__ = cause
+
+
+HOST_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+"""A host name that may name a shard file written from what came from elsewhere (a
+shipped batch's sender, a merged shard's meta): no path separator, no leading dot."""
 
 
 def shard_path(run_dir: Path | str, host: str) -> Path:
@@ -113,6 +130,10 @@ class TraceRecorder:
         self._agents: list[tuple] = []
         self._meta: list[tuple] = []
         self._last_flush = time.monotonic()
+        self.tap: Tap | None = None
+        """Called at each flush with the rows handed to the writer (messages, rounds,
+        agents, meta), before they are written: a site process ships them on
+        (:class:`vpp.agents.membership.trace_ship.TraceShipper`); it must not block."""
         self._encoder = msgspec.msgpack.Encoder()
         self._error: BaseException | None = None
         self._reported = False
@@ -148,7 +169,10 @@ class TraceRecorder:
         """Record a message sent (``send``) or received (``recv``) with its body.
 
         ``receiver`` overrides the envelope's, for a broadcast delivered to a local agent.
+        Kinds in :data:`UNTRACED_KINDS` are not recorded.
         """
+        if envelope.kind in UNTRACED_KINDS:
+            return
         self._messages.append((
             time.time_ns(), envelope.sim_time, direction, envelope.kind, envelope.sender,
             receiver or envelope.receiver, envelope.conversation, envelope.round, size,
@@ -195,6 +219,18 @@ class TraceRecorder:
         ))
         self._dispatch.extend((step, sim_time, *row) for row in dispatch)
 
+    def extend(self, messages: list[tuple], rounds: list[tuple],
+               meta: list[tuple[str, str]] = ()) -> None:
+        """Record rows recorded elsewhere, as they are: message rows in
+        :data:`MESSAGE_FIELDS` order, rounds rows in the ``rounds`` table's column order
+        and meta items as (key, JSON text) (a site's rows shipped to the aggregator, or
+        a shard merged: already checked by the caller); flushed as :meth:`message`
+        rows are (past ``flush_rows`` or ``flush_interval_s``)."""
+        self._messages.extend(messages)
+        self._rounds.extend(rounds)
+        self._meta.extend(meta)
+        self._maybe_flush()
+
     # -- flushing ---------------------------------------------------------------------
     def _maybe_flush(self) -> None:
         if (len(self._messages) >= self.flush_rows
@@ -205,6 +241,9 @@ class TraceRecorder:
         """Hand every buffered row to the writer, once the previous flush is on disk."""
         self._wait_written()
         self._raise_writer_error()
+        if self.tap is not None and (self._messages or self._rounds or self._agents
+                                     or self._meta):
+            self.tap(self._messages, self._rounds, self._agents, self._meta)
         job = (
             (self._messages[0][0], len(self._messages), self._encoder.encode(self._messages))
             if self._messages else None,

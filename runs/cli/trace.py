@@ -289,3 +289,35 @@ def export(
     console.print(f"wrote {done['file']} ({done['bytes'] / 1e6:.1f} MB, "
                   f"{done['steps_included']} steps' negotiations"
                   + (f"; {len(left)} steps left out to keep it small" if left else "") + ")")
+
+
+MergeInto = typer.Argument(..., help="The run directory to complete (the aggregator's).")
+Shards = typer.Argument(..., help="Shard files (trace/<host>.sqlite) or folders holding "
+                        "them (a site's run directory).")
+
+
+@app.command("merge")
+def merge(run_dir: Path = MergeInto, shards: list[Path] = Shards) -> None:
+    """Merge late trace shards into a run directory: each shard's rows that are not there
+    yet go into the shard of its host (rows already shipped by the site process are not
+    added again, so merging twice changes nothing). A shard of another run (its `run` or
+    `scenario_digest` meta differs) is refused, naming the file."""
+    from vpp.agents.runtime.trace_merge import (
+        MergeError,
+        check_shard,
+        merge_shard,
+        shards_in,
+    )
+
+    try:
+        files = [f for s in shards for f in shards_in(s)]
+        for f in files:  # every shard checked before any is merged
+            check_shard(run_dir, f)
+        results = [merge_shard(run_dir, f) for f in files]
+    except MergeError as exc:
+        fail(str(exc))
+    for r in results:
+        skipped = (f"; {r.unreadable_chunks} unreadable chunks skipped"
+                   if r.unreadable_chunks else "")
+        console.print(f"{r.source} -> {run_dir}/trace/{r.host}.sqlite: {r.messages} messages, "
+                      f"{r.rounds} rounds, {r.agents} agents added{skipped}", highlight=False)

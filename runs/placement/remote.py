@@ -24,6 +24,7 @@ import msgspec
 import zmq
 from vpp.agents.membership.coordinator import CoordinatorAgent, LinkSettings, SiteAccess
 from vpp.agents.membership.messages import distributed_registry
+from vpp.agents.membership.trace_sink import TraceSink, TraceSinkAgent
 from vpp.agents.runtime.agent import Agent
 from vpp.agents.runtime.clock import SimulatedClock
 from vpp.agents.runtime.codec import SCENARIO_FRAME_BYTES
@@ -164,6 +165,8 @@ class RemoteFleet:
         self._own_context = placement.context is None
         self.context = placement.context or zmq.Context()
         self.trace = TraceRecorder(shard_path(self.out_dir, AGGREGATOR_HOST), AGGREGATOR_HOST)
+        # each site host's shipped trace rows, into its shard of this run directory
+        self.trace_sink = TraceSink(self.out_dir, AGGREGATOR_HOST)
         self.host = Host(AGGREGATOR_HOST, f"inproc://agg-{uuid.uuid4().hex}",
                          context=self.context, clock=self.clock,
                          registry=distributed_registry(), trace=self.trace,
@@ -187,6 +190,7 @@ class RemoteFleet:
             seed=self.seed, run_name=self.out_dir.name, settings=self.settings,
             scenario=msgspec.msgpack.encode(scenario), access=placement.access)
         self.host.add(self.coordinator)
+        self.host.add(TraceSinkAgent(self.trace_sink, self.coordinator.has_joined))
         self.loop = EventLoop(self.host)
         self.applied: list[dict[str, Applied]] = []
         self.absent: list[str] = []
@@ -197,7 +201,8 @@ class RemoteFleet:
         self.trace.set_meta(scenario=scenario.name, seed=self.seed, steps=scenario.steps,
                             step_minutes=scenario.step_minutes,
                             start=scenario.start.isoformat(), distributed=True,
-                            **context.meta)
+                            run=self.out_dir.name,
+                            scenario_digest=self.coordinator.scenario_digest, **context.meta)
 
     # -- joining -----------------------------------------------------------------------
     def wait_for_sites(self, abort: Callable[[], str | None] | None = None) -> list[str]:
@@ -336,6 +341,8 @@ class RemoteFleet:
                                 for e in self.coordinator.events],
             "unstopped_hosts": self.unstopped or [],
             "refused_registrations": self.coordinator.refusals,
+            "trace_rows_shipped": dict(self.trace_sink.rows),
+            "trace_batches_dropped": dict(self.trace_sink.dropped),
             **({"process_exit_codes": self.children.exit_codes}
                if self.children is not None else {}),
         }
@@ -350,6 +357,7 @@ class RemoteFleet:
             self.host.close()
         finally:
             self.trace.close()
+            self.trace_sink.close()
             if self._own_context:
                 self.context.term()
             if self.children is not None:

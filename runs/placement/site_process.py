@@ -3,8 +3,10 @@
 :func:`serve_sites` builds the named sites exactly as the one-process swarm does (same
 devices, strategies and seeded random streams), connects one DEALER to the aggregator,
 registers, and serves until it is told to stop, is refused, gets SIGTERM/SIGINT, or (when
-started by ``vpp run --processes``) its parent goes away. It writes its own trace shard.
-See ``docs/protocols/distributed.md``.
+started by ``vpp run --processes``) its parent goes away. It writes its own trace shard
+and ships its rows to the aggregator (:mod:`vpp.agents.membership.trace_ship`), which
+writes them into this host's shard of its run directory. See
+``docs/protocols/distributed.md``.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from vpp.agents.membership.messages import (
     distributed_registry,
 )
 from vpp.agents.membership.site_link import SiteLinkAgent
+from vpp.agents.membership.trace_ship import SINK_AGENT, TraceShipper
 from vpp.agents.runtime import codec
 from vpp.agents.runtime.agent import Agent
 from vpp.agents.runtime.clock import SimulatedClock
@@ -204,7 +207,8 @@ def serve_sites(scenario: Scenario, names: Sequence[str], connect: str, *,
                 settings: LinkSettings | None = None, parent_fd: int | None = None,
                 ready=None, on_host=None, frequency: LocalFrequency | None = None,
                 local_for_s: float | None = None, allow_plugins: bool = False,
-                own_sites: Sequence[SiteSpec] | None = None) -> SiteProcessResult:
+                own_sites: Sequence[SiteSpec] | None = None,
+                ship_trace: bool = True) -> SiteProcessResult:
     """Serve ``names`` of ``scenario`` for the aggregator at ``connect`` until stopped.
 
     Args:
@@ -229,6 +233,9 @@ def serve_sites(scenario: Scenario, names: Sequence[str], connect: str, *,
             this long (None: stay local until the aggregator comes back).
         allow_plugins, own_sites: as for :func:`build_sites` (``own_sites``: the
             site file's entries when ``scenario`` came from the aggregator).
+        ship_trace: also send the trace's rows to the aggregator, which writes them into
+            this host's shard of its run directory (:mod:`vpp.agents.membership.trace_ship`);
+            off for ``vpp run --processes``, whose sites write into that directory.
     """
     from vpp.runs.record.claim import OutputError, claim, disk_full
 
@@ -278,6 +285,9 @@ def serve_sites(scenario: Scenario, names: Sequence[str], connect: str, *,
         host.trace = trace
         for agent in host.agents.values():
             trace.agent(agent.address, agent.role, type(agent).__qualname__)
+        trace.set_meta(run=link.welcome.run_name, scenario_digest=link.digest)
+        if shipper is not None:
+            shipper.attach(trace)
 
     def on_mode(mode: LinkMode) -> None:
         if mode is LinkMode.JOINED:
@@ -291,6 +301,9 @@ def serve_sites(scenario: Scenario, names: Sequence[str], connect: str, *,
                          grace_s=settings.grace_s, site_indices=indices,
                          n_sites=len(scenario.site_names()), on_mode=on_mode)
     host.add(link)
+    shipper = TraceShipper(
+        lambda batch: link.send(f"{AGGREGATOR_HOST}/{SINK_AGENT}", batch, conversation="trace"),
+        lambda: link.mode is LinkMode.JOINED, host.call_later) if ship_trace else None
     if on_host is not None:
         on_host(host)
     loop = EventLoop(host)
@@ -337,12 +350,17 @@ def serve_sites(scenario: Scenario, names: Sequence[str], connect: str, *,
                 break
         if trace is not None and code != EXIT_FAILED:
             try:
+                if code == EXIT_STOPPED and shipper is not None:
+                    shipper.drain()  # every row so far, ahead of Stopped
+                    loop.flush_out()
                 trace.sync()
             except TraceWriteError as exc:
                 code, reason = EXIT_FAILED, str(exc)
         if code == EXIT_STOPPED:
             link.send(f"{AGGREGATOR_HOST}/coordinator", Stopped(host_name, host.stats.sent),
                       conversation="stop")
+            if trace is not None and shipper is not None and trace.failed is None:
+                shipper.drain()  # the Stopped row, in the same read as Stopped
             loop.flush_out()
             time.sleep(0.05)  # let ZeroMQ's I/O thread put it on the wire
         (log.error if code in (EXIT_FAILED, EXIT_REFUSED) else log.info)(

@@ -115,7 +115,7 @@ def _site_child(where: str, scenario_msgpack: bytes, group: SiteGroup, connect: 
     scenario = msgspec.msgpack.decode(scenario_msgpack, type=Scenario)
     result = serve_sites(scenario, group.sites, connect, out_dir=out_dir, where=where,
                          host_name=group.host, settings=settings, parent_fd=parent.fileno(),
-                         allow_plugins=allow_plugins)
+                         allow_plugins=allow_plugins, ship_trace=False)
     sys.exit(result.exit_code)
 
 
