@@ -9,6 +9,7 @@ the one bound on time is generous for a loaded machine.
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 import time
@@ -162,6 +163,18 @@ def test_the_time_line_says_what_it_counts():
     assert time_line(summary).endswith("since the command started (start-up 1.9 s, building "
                                        "4.5 s, steps 0.4 s, figures 0.3 s); CPU 3.8 s, "
                                        "memory 254 MiB")
+
+
+def test_bench_startup_prints_one_json_object():
+    result = CliRunner().invoke(app, ["bench", "startup", "--repeats", "1", "--steps", "2",
+                                      "--json"])
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.output)
+    assert 0 < figures["bare_interpreter_s_p50"] < figures["first_output_s_p50"]
+    assert figures["first_output_s_p50"] < figures["time_line_arrival_s_p50"]
+    stages = list(figures["stage_s_p50"])
+    assert stages[0] == "loading scenario FILE" and stages[-1] == "steps"
+    assert figures["printed_total_s_p50"] >= figures["stage_s_p50"]["steps"]
 
 
 def test_vpp_sweep_says_what_it_loads_first(tmp_path, monkeypatch):
