@@ -102,6 +102,19 @@ def test_the_runs_own_work_announces_its_stages(tmp_path):
     assert heard.index("building 14 sites") < heard.index("starting agents")
 
 
+def test_a_grid_event_announces_its_sites_and_agents(tmp_path):
+    import vpp
+
+    heard: list[str] = []
+    path = DEFAULT_SCENARIO.with_name("loss-of-infeed.yaml")
+    with listening(heard.append):
+        vpp.run(vpp.load(path), out=tmp_path / "r")
+    assert heard[0] == "building" and heard[-1] == "steps"
+    order = ["building the sites", "building the sites without the VPP's services",
+             "starting agents"]
+    assert [stage for stage in heard if stage in order] == order
+
+
 def test_vpp_backtest_stages_and_time_in_process(tmp_path, monkeypatch):
     """Called in-process (not through the entry point), the time counts from the
     command's start and says so."""
