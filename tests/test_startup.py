@@ -199,3 +199,11 @@ def test_vpp_sweep_says_what_it_loads_first(tmp_path, monkeypatch):
     first = STAGE.match(result.output.splitlines()[0])
     assert first and first[2] == f"loading scenario {scenario}"
     assert "sweep of" in result.output.splitlines()[1]
+
+
+def test_the_start_up_time_is_no_headline_number():
+    """``vpp compare`` and ``sweep.csv`` leave the timings out, the new one too."""
+    from vpp.runs.sweep import headline
+
+    assert headline({"startup_s": 1.9, "build_s": 1.0, "served_kwh": 3.0}) == {
+        "served_kwh": 3.0}
