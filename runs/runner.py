@@ -21,6 +21,7 @@ from vpp.runs.modes.base import Mode, ModeRun, RunContext
 from vpp.runs.placement.base import RunStopped
 from vpp.runs.record import RunRecord
 from vpp.runs.record.manifest import new_manifest
+from vpp.runs.stages import announce
 
 log = logging.getLogger(__name__)
 
@@ -99,18 +100,26 @@ class Runner:
         progress: called with the number of steps done after each step.
         on_built: called with the mode's run once it is built, before any step (e.g. to
             attach metrics to its hosts); may return hooks to add.
+        started: when the command started (``time.monotonic()``, e.g. the process's
+            start): the summary then has ``startup_s``, the time from there to the
+            runner's start.
+
+    The runner announces the stages ``building`` and ``steps`` (:mod:`vpp.runs.stages`);
+    the mode and placement announce theirs in between.
     """
 
     def __init__(self, mode: Mode, scenario: Any, context: RunContext, *,
                  hooks: Sequence[StepHook] = (),
                  progress: Callable[[int, int], None] | None = None,
-                 on_built: Callable[[ModeRun], Sequence[StepHook] | None] | None = None) -> None:
+                 on_built: Callable[[ModeRun], Sequence[StepHook] | None] | None = None,
+                 started: float | None = None) -> None:
         self.mode = mode
         self.scenario = scenario
         self.context = context
         self.hooks = list(hooks)
         self.progress = progress
         self.on_built = on_built
+        self.started = started
         self.run_obj: ModeRun | None = None
 
     @property
@@ -127,6 +136,8 @@ class Runner:
         the manifest failed with the reason, keeps the steps written, and raises.
         """
         ctx = self.context
+        startup_s = None if self.started is None else time.monotonic() - self.started
+        announce("building")
         currency = _currency(self.scenario, ctx.scenario_path)  # before any work: mixed fail
         record = RunRecord(ctx.out_dir, new_manifest(
             mode=self.mode.name, placement=self.placement_name, scenario=self.scenario,
@@ -140,6 +151,7 @@ class Runner:
                     self.hooks += list(self.on_built(run) or ())
                 build_s = time.perf_counter() - t_build
                 t0 = time.perf_counter()
+                announce("steps")
                 try:
                     self._steps(run, record)
                 except RunStopped as exc:
@@ -165,6 +177,8 @@ class Runner:
             summary.setdefault("currency", currency)  # of every money figure (docs/data.md)
         summary["build_s"] = round(build_s, 4)
         summary["steps_s"] = round(steps_s, 4)
+        if startup_s is not None:
+            summary["startup_s"] = round(startup_s, 4)
         summary["out_dir"] = str(ctx.out_dir)
         record.manifest.details.update(ctx.meta)
         if stopped is not None:

@@ -21,7 +21,7 @@ from typing import Any
 
 import msgspec
 
-TIMING = ("build_s", "steps_s", "wall_s", "write_s")
+TIMING = ("build_s", "steps_s", "wall_s", "write_s", "startup_s", "figures_s", "command_s")
 """Summary numbers that time the run (not part of its results; left out of the table)."""
 
 

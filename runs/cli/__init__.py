@@ -49,7 +49,11 @@ app.add_typer(keys.app, name="keys")
 
 def main() -> None:
     """The ``vpp`` console script: the app, with a feature whose optional extra is not
-    installed ending in one line that names it (exit 2), not a traceback."""
+    installed ending in one line that names it (exit 2), not a traceback. A command's
+    time counts from the process's start (:mod:`vpp.runs.cli.startup`)."""
+    from vpp.runs.cli.startup import mark_entry
+
+    mark_entry()
     from vpp.physics.extras import MissingExtra
 
     try:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import typer
@@ -11,6 +10,7 @@ from vpp.runs.cli.common import (
     LOG_JSON_HELP,
     OVERWRITE_HELP,
     console,
+    err_console,
     fail,
     new_run_dir,
     setup_logging,
@@ -62,9 +62,15 @@ def aggregator(
     data_dir: list[Path] = typer.Option([], "--data-dir", help=DATA_DIR_HELP),
 ) -> None:
     """Listen for site processes (vpp site), then run every step with them (merit order or
-    ADMM: the negotiation and its answer are the one-process run's)."""
-    started = time.perf_counter()
+    ADMM: the negotiation and its answer are the one-process run's). Its start-up stages
+    go to standard error (none with --json)."""
+    from vpp.runs.cli.startup import StageLines, command_origin
+    from vpp.runs.stages import listening
+
+    # on standard error: standard output's first line is "aggregator listening at ..."
+    stages = StageLines(command_origin(), None if as_json else err_console)
     setup_logging(log_level, log_json)
+    stages(f"loading scenario {scenario}")
     import zmq
     from vpp.agents.membership.coordinator import LinkSettings
     from vpp.agents.runtime.security import RateLimiter
@@ -79,7 +85,8 @@ def aggregator(
 
     check_endpoint(bind, "--bind")
     try:
-        spec, mode = modes.load(scenario)
+        with listening(stages):
+            spec, mode = modes.load(scenario)
     except ScenarioError as exc:
         fail(str(exc), code=1)
     check_watch(mode, watch)
@@ -125,7 +132,7 @@ def aggregator(
                      alerts_between_steps=True, step_unit=mode.step_unit)
     try:
         summary = execute(mode, spec, run_context, plot=False, label=spec.name, ops=ops,
-                          started=started, quiet=as_json)
+                          stages=stages, quiet=as_json)
     finally:
         release()
         lock.release()

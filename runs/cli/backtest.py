@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import typer
@@ -10,6 +9,7 @@ from vpp.runs.cli.common import (
     LOG_JSON_HELP,
     OVERWRITE_HELP,
     claim_out,
+    console,
     fail,
     new_run_dir,
     setup_logging,
@@ -33,7 +33,20 @@ def backtest(
 ) -> None:
     """Backtest trading strategies hour by hour (no look-ahead); tables, CSV and PNG plots
     (the same as `vpp run BACKTEST.yaml`, with --days and --seed at hand)."""
-    started = time.perf_counter()
+    from vpp.runs.cli.startup import StageLines, command_origin
+    from vpp.runs.stages import listening
+
+    stages = StageLines(command_origin(), console)
+    stages(f"loading backtest {scenario}" if scenario else "loading the default backtest")
+    with listening(stages):
+        _backtest(stages, scenario, out, overwrite, seed, days, agents, log_level, log_json,
+                  allow_plugins)
+
+
+def _backtest(stages, scenario, out, overwrite, seed, days, agents, log_level, log_json,
+              allow_plugins) -> None:
+    """``vpp backtest`` once its stage lines listen (the options as :func:`backtest` has
+    them)."""
     import msgspec
     from vpp.runs import modes
     from vpp.runs.cli.execute import execute, print_report
@@ -60,5 +73,5 @@ def backtest(
     _lock = claim_out(target, overwrite)  # before the work; held while this runs
     context = RunContext(target, spec.seed, path, LocalPlacement(),
                          options={"allow_plugins": allow_plugins, "agents": agents})
-    summary = execute(mode, spec, context, plot=True, label=spec.name, started=started)
+    summary = execute(mode, spec, context, plot=True, label=spec.name, stages=stages)
     print_report(mode, summary, target)

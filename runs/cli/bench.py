@@ -42,6 +42,19 @@ def swarm(
     _emit("swarm", bench.run(sites, steps), as_json)
 
 
+@app.command("startup")
+def startup(
+    repeats: int = typer.Option(3, "--repeats", min=1, help="Runs of vpp run timed."),
+    steps: int = typer.Option(8, "--steps", min=1, help="Steps of the default scenario."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """How soon `vpp run` shows something under a terminal: first output, each stage, the
+    printed whole time; against a bare interpreter's start."""
+    from vpp.runs.bench import startup as bench
+
+    _emit("startup", bench.run(repeats, steps), as_json)
+
+
 @app.command("physics")
 def physics(
     pairs: int = typer.Option(10, "--pairs", min=1, help="Interleaved pairs of a PV year and "

@@ -3,7 +3,6 @@ its sites in local processes."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import typer
@@ -11,6 +10,7 @@ from vpp.runs.cli.common import (
     LOG_JSON_HELP,
     OVERWRITE_HELP,
     claim_out,
+    console,
     fail,
     new_run_dir,
     setup_logging,
@@ -56,8 +56,20 @@ def run(
     """Run a scenario in its mode (`vpp modes` lists them): merit order or ADMM over
     ZeroMQ every step, a grid event, a Volt-VAR day, or a backtest file; trace it, record
     it (manifest.json, steps.csv, sites.csv, summary.json), summarize it."""
-    started = time.perf_counter()
+    from vpp.runs.cli.startup import StageLines, command_origin
+    from vpp.runs.stages import listening
+
+    stages = StageLines(command_origin(), console)
     setup_logging(log_level, log_json)
+    stages(f"loading scenario {scenario}" if scenario else "loading the default scenario")
+    with listening(stages):
+        _run(stages, scenario, out, overwrite, seed, plot, processes, metrics_port,
+             metrics_addr, watch, pace, alerts, agents, allow_plugins)
+
+
+def _run(stages, scenario, out, overwrite, seed, plot, processes, metrics_port,
+         metrics_addr, watch, pace, alerts, agents, allow_plugins) -> None:
+    """``vpp run`` once its stage lines listen (the options as :func:`run` has them)."""
     from vpp.runs import modes
     from vpp.runs.cli.execute import check_watch, execute, print_report
     from vpp.runs.modes.base import RunContext
@@ -76,6 +88,7 @@ def run(
     if watch and scenario is None:
         fail("--watch needs a scenario file of your own")
     check_watch(mode, watch)
+    stages("loading the agent runtime (mesa, ZeroMQ)")
     if processes is not None:
         from vpp.runs.placement.processes import ProcessesPlacement
 
@@ -100,7 +113,7 @@ def run(
                      metrics_port=metrics_port, metrics_addr=metrics_addr,
                      step_unit=mode.step_unit)
     label = doc.name + (f" ({processes} site processes)" if processes else "")
-    summary = execute(mode, doc, context, plot=plot, label=label, ops=ops, started=started)
+    summary = execute(mode, doc, context, plot=plot, label=label, ops=ops, stages=stages)
     print_report(mode, summary, run_dir)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from vpp.runs.cli.common import LOG_JSON_HELP, fail, setup_logging
+from vpp.runs.cli.common import LOG_JSON_HELP, err_console, fail, setup_logging
 from vpp.runs.cli.options import ALLOW_PLUGINS_HELP
 
 
@@ -72,7 +72,23 @@ def site(
     writable, in use or full; 2 refused (its key not admitted, its sites not granted, a
     scenario unlike the aggregator's: it says why within seconds); 4 on local rules longer
     than --local-for; 143 signal. docs/deployment.md shows a systemd unit.
+    Its start-up stages (loading, building the sites, joining) go to standard error.
     """
+    options = dict(locals())
+    from vpp.runs.cli.startup import StageLines, command_origin
+    from vpp.runs.stages import listening
+
+    stages = StageLines(command_origin(), err_console)
+    stages(f"loading scenario {scenario}")
+    with listening(stages):
+        _site(**options)
+
+
+def _site(scenario, connect, names, metrics_port, metrics_addr, host_name, out, key,
+          server_key, insecure, heartbeat_ms, timeout_ms, grace_s, local_for, frequency,
+          frequency_service, frequency_shedding, frequency_curtailment, frequency_key,
+          log_level, log_json, allow_plugins) -> None:
+    """``vpp site`` once its stage lines listen (the options as :func:`site` has them)."""
     setup_logging(log_level, log_json)
     from vpp.agents.membership.coordinator import LinkSettings
     from vpp.runs.cli.network import check_endpoint, client_security

@@ -29,14 +29,17 @@ def sweep(
     normal run directory (run-001, ...), with sweep.csv holding one row per run (its
     values, seed and headline numbers). Exit 1 when a run failed (its error is in its
     row)."""
+    from vpp.runs.cli.startup import StageLines, command_origin
+
+    if processes < 1:
+        fail(f"--processes {processes}: at least 1")
+    StageLines(command_origin(), console)(f"loading scenario {scenario}")  # at once
     from rich.markup import escape
     from vpp.runs.cli.common import new_run_dir
     from vpp.runs.scenario import ScenarioError
     from vpp.runs.sweep import SweepError, make_plan, parse_sets
     from vpp.runs.sweep import sweep as run_sweep
 
-    if processes < 1:
-        fail(f"--processes {processes}: at least 1")
     try:
         values = parse_sets(sets)
         plan = make_plan(scenario, values, seeds)  # checked before any folder is made

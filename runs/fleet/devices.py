@@ -93,6 +93,9 @@ def _typical_year_index(times: tuple[datetime, ...], index):
 @functools.lru_cache(maxsize=16)
 def _pv_profile(spec: PVSpec, times: tuple[datetime, ...]) -> list[float]:
     import pandas as pd
+    from vpp.runs.stages import announce
+
+    announce("solar model (pvlib)")
     from vpp.physics import pv
 
     system = pv.PVSystemSpec(spec.latitude, spec.longitude, surface_tilt=spec.surface_tilt,
@@ -116,6 +119,9 @@ def _pv_profile(spec: PVSpec, times: tuple[datetime, ...]) -> list[float]:
 
 @functools.lru_cache(maxsize=16)
 def _wind_profile(spec: WindSpec, times: tuple[datetime, ...]) -> list[float]:
+    from vpp.runs.stages import announce
+
+    announce("wind model (windpowerlib)")
     from vpp.physics import wind
 
     weather = wind.load_example_weather()

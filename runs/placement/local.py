@@ -24,6 +24,7 @@ from vpp.agents.runtime.trace import TraceRecorder, shard_path
 from vpp.coordination.dispatch import DISPATCH_TOPIC, Applied, StepCleared
 from vpp.runs.placement.base import STEP_TIMEOUT_S, RunStopped, SiteBuilder
 from vpp.runs.scenario import Scenario
+from vpp.runs.stages import announce
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,7 @@ class LocalFleet(mesa.Model):
         self.names = [e.name for e in entries]
         # the sites first: a bad value fails the run before any socket or file is open
         self.local_sites = build(scenario, entries, self.rng.spawn(len(entries)))
+        announce("starting agents")
         self.clock, self.context, self.trace = open_local_hosts(scenario, context,
                                                                 **context.meta)
         run = f"vpp-{id(self)}-{next(_RUN_IDS)}"

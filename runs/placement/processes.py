@@ -22,6 +22,7 @@ from vpp.runs.placement.base import SiteBuilder
 from vpp.runs.placement.remote import RemoteFleet, RemotePlacement
 from vpp.runs.placement.spawn import SiteSpawner, deal, sigterm_as_exit
 from vpp.runs.scenario import Scenario
+from vpp.runs.stages import announce
 
 
 class ProcessesPlacement:
@@ -54,6 +55,7 @@ class ProcessesPlacement:
             signals.enter_context(sigterm_as_exit())
         ipc_dir = tempfile.mkdtemp(prefix="vpp-")
         os.chmod(ipc_dir, 0o700)
+        announce(f"starting {self.processes} site process{'es' if self.processes != 1 else ''}")
         spawner = self.spawner = SiteSpawner()
         where = str(context.scenario_path or scenario.name)
         remote = RemotePlacement(

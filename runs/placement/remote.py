@@ -34,6 +34,7 @@ from vpp.agents.runtime.trace import TraceRecorder, shard_path
 from vpp.coordination.dispatch import Applied, StepCleared
 from vpp.runs.placement.base import STEP_TIMEOUT_S, RunStopped, SiteBuilder
 from vpp.runs.scenario import Scenario
+from vpp.runs.stages import announce
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +133,8 @@ class RemotePlacement:
         try:
             if self.on_listening is not None:
                 self.on_listening(fleet.endpoint)
+            n = len(scenario.site_names())
+            announce(f"waiting for {n} site{'s' if n != 1 else ''} to join")
             fleet.wait_for_sites(self.abort)
         except BaseException:
             fleet.close()

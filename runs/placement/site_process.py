@@ -46,6 +46,7 @@ from vpp.runs.fleet.sites import named_entries, with_own_sites
 from vpp.runs.placement.local_response import LocalFrequency, LocalResponse
 from vpp.runs.placement.remote import AGGREGATOR_HOST, scenario_digest
 from vpp.runs.scenario import Scenario, ScenarioError, SiteSpec
+from vpp.runs.stages import announce
 
 log = logging.getLogger(__name__)
 
@@ -260,6 +261,7 @@ def serve_sites(scenario: Scenario, names: Sequence[str], connect: str, *,
         sock.setsockopt(zmq.HEARTBEAT_IVL, settings.heartbeat_ms)
         sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, settings.timeout_ms)
 
+    announce(f"joining the aggregator at {connect}")
     host.connect(AGGREGATOR_HOST, connect, duplex=True,
                  setup=chain(handshake.setup, heartbeats, setup))
     for site in sites:

@@ -78,7 +78,9 @@ def read_section(spec, scenario, scenario_path: Path | None, field: str,
     from vpp.runs.scenario.checks import current_limits
     from vpp.runs.scenario.errors import ScenarioError
     from vpp.runs.scenario.loading import resolve
+    from vpp.runs.stages import announce
 
+    announce(f"reading data files ({field})")
     kind, value, where = _source(spec, scenario, field)
     column = spec.column
     bounds = Bounds(max_bytes=current_limits(limits).max_data_file_bytes)

@@ -69,6 +69,9 @@ class AdmmMode(Mode):
         (ADMM sites load no plug-ins); a site ADMM cannot represent is a ScenarioError
         naming its devices."""
         from vpp.agents.admm.remote import RemoteAdmmSite
+        from vpp.runs.stages import announce
+
+        announce(f"building {len(entries)} site{'s' if len(entries) != 1 else ''}")
 
         times = step_times(scenario)
         horizon = min(window_steps(scenario), scenario.steps)

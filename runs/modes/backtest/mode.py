@@ -114,28 +114,35 @@ def _share(source: dict) -> str:
 
 
 class BacktestRun:
-    """One backtest, stepped hour by hour by the runner."""
+    """One backtest, stepped hour by hour by the runner; building it announces its stages
+    (:mod:`vpp.runs.stages`): the trading engine, the market data, the traders."""
 
     def __init__(self, spec: BacktestScenario, context: RunContext) -> None:
+        from vpp.runs.stages import announce
+
+        announce("loading the trading engine")
         from vpp.markets.trading.backtest import BacktestSession
         from vpp.markets.trading.engine import TradingEngine
 
         self.spec = spec
         self.out_dir = Path(context.out_dir)
         where = str(context.scenario_path or spec.name)
+        announce("reading market data")
         self.data = market_data(spec, context.scenario_path)
         self.shocks = stress_shocks(spec, self.data)
+        chosen = strategies(spec, where, allow_import=bool(context.options.get("allow_plugins")))
+        announce(f"building {len(chosen)} trader{'s' if len(chosen) != 1 else ''}")
         engines = [TradingEngine(s, spec.storage, self.data.hours, fees=spec.fees,
                                  limits=spec.risk, capital_eur=spec.capital_eur,
                                  imbalance_penalty_eur_mwh=spec.imbalance_penalty_eur_mwh,
                                  shocks=self.shocks)
-                   for s in strategies(spec, where,
-                                       allow_import=bool(context.options.get("allow_plugins")))]
+                   for s in chosen]
         self.names = [e.strategy.name for e in engines]
         self.agents = None
         if context.options.get("agents"):
             from vpp.runs.modes.backtest.agents import AgentSession
 
+            announce("starting market agents")
             self.session = self.agents = AgentSession(self.data, engines)
             self.hosts = self.agents.hosts
             self.ops_host = self.agents.mkt

@@ -42,6 +42,7 @@ from vpp.runs.scenario.devices import (
     WindSpec,
 )
 from vpp.runs.scenario.grid import GridSpec, ReplaySpec
+from vpp.runs.stages import announce
 
 log = logging.getLogger(__name__)
 
@@ -256,6 +257,7 @@ class GridEvent:
         self.scenario = scenario
         self.run_dir = Path(run_dir)
         where = str(scenario_path or "<scenario>")
+        announce("building the sites")
         self.sites = build_sites(scenario, where, DeferredBookkeeping())
         self.summary: dict = {"scenario": scenario.name, "kind": "grid-event",
                               "f0_hz": grid.f0_hz, "sites": len(self.sites),
@@ -284,12 +286,14 @@ class GridEvent:
                 self.summary["without_vpp_means"] = (
                     "the sites' frequency services off; their grid-code duties (UFLS, "
                     "over-frequency curtailment) stay")
+                announce("building the sites without the VPP's services")
                 labels.append(("without-vpp", SwingSource(params),
                                build_sites(scenario, where, DeferredBookkeeping(),
                                            services=False)))
         self.rigs: dict[str, FrequencyRig] = {}
         self.drives: dict[str, SimulatedDrive] = {}
         self.settling = bool(sold_sites(scenario))
+        announce("starting agents")
         try:
             for label, source, members in labels:
                 hosts = (("grid-without-vpp", "sites-without-vpp") if label == "without-vpp"

@@ -12,6 +12,7 @@ from vpp.agents.merit_order.site import SiteAgent
 from vpp.runs.fleet.devices import build_devices
 from vpp.runs.fleet.strategies import site_strategy
 from vpp.runs.scenario import Scenario, SiteEntry, step_times
+from vpp.runs.stages import announce
 
 
 def merit_order_sites(scenario: Scenario, entries: Sequence[SiteEntry],
@@ -24,7 +25,9 @@ def merit_order_sites(scenario: Scenario, entries: Sequence[SiteEntry],
 
     ``allow_plugins`` (``--allow-plugins``) lets ``module:Class`` strategies load; with
     ``own`` (the names a site owner described in a site file of their own), only those.
+    Announces the stage ``building N sites`` (:mod:`vpp.runs.stages`).
     """
+    announce(f"building {len(entries)} site{'s' if len(entries) != 1 else ''}")
     strategies = [site_strategy(e.spec, e.entry, where,
                                 allow_import=allow_plugins and (own is None or e.name in own))
                   for e in entries]

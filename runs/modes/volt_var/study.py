@@ -26,6 +26,7 @@ from vpp.coordination.voltage.volt_var import VoltVarCurve
 from vpp.runs.fleet.devices import build_device
 from vpp.runs.scenario import Scenario, ScenarioError, resolve, step_times
 from vpp.runs.scenario.devices import BatterySpec, CurtailableLoadSpec, LoadSpec, PVSpec
+from vpp.runs.stages import announce
 
 _ON_FEEDER = (PVSpec, BatterySpec, LoadSpec, CurtailableLoadSpec)
 
@@ -151,6 +152,7 @@ class VoltVarDay:
         self.times = step_times(scenario)
         self.sites = feeder_sites(scenario)
         self.scales = load_scales(scenario, scenario_path)
+        announce("feeder network (pandapower)")
         try:
             self.feeder = Feeder({s.name: s.bus for s in self.sites}, voltage.network)
         except ValueError as exc:
