@@ -87,6 +87,8 @@ def test_vpp_run_refuses_with_the_same_lines_each_an_error_and_brackets_kept(tmp
     result = runner.invoke(app, ["run", str(path), "--out", str(tmp_path / "out")])
     assert result.exit_code == 1
     lines = [line for line in result.output.splitlines() if line.strip()]
+    assert "loading scenario" in lines[0]           # the start-up stage, then the refusal
+    lines = lines[1:]
     # the loader's six problems (the strategy is built only by validate), one error each
     assert len(lines) == 6 and all(line.startswith("error: ") for line in lines), lines
     # text between brackets is the message's, not markup taken away
