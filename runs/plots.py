@@ -68,6 +68,15 @@ def _save(fig, out: Path) -> Path:
     return out
 
 
+def _bars(ax, edges: list, low, high, **style) -> None:
+    """Bars from ``low`` to ``high`` over each step (``edges``: the steps' starts and the
+    last one's end) as one filled step outline: what ``ax.bar`` draws, without a patch per
+    step (2,900 of them made the default run's figure take 3 s)."""
+    if not len(edges):
+        return
+    ax.fill_between(edges, [*low, low[-1]], [*high, high[-1]], step="post", lw=0, **style)
+
+
 def run_figure(run_dir: Path | str):
     """Each site's dispatch stacked against the target and what was served, steps with
     unserved energy shaded red and labelled, the reserve asked and held, and the marginal
@@ -89,11 +98,10 @@ def run_figure(run_dir: Path | str):
     colors = _colors(plt, len(series))
     pos_base = np.zeros(len(x))
     neg_base = np.zeros(len(x))
-    for (name, p), c in zip(series, colors):
+    for (name, p), c in zip(series, colors):   # stacked bars, one filled outline per side
         up, down = np.clip(p, 0, None), np.clip(p, None, 0)
-        ax.bar(x, up, width=width, bottom=pos_base, align="edge", color=c, label=name,
-               edgecolor="none")
-        ax.bar(x, down, width=width, bottom=neg_base, align="edge", color=c, edgecolor="none")
+        _bars(ax, edges, pos_base, pos_base + up, color=c, label=name)
+        _bars(ax, edges, neg_base, neg_base + down, color=c)
         pos_base += up
         neg_base += down
     ax.step(edges, hold(o["target_kw"]), where="post", color="black", lw=2.2,
@@ -115,8 +123,9 @@ def run_figure(run_dir: Path | str):
     ax.set_ylabel("power (kW, + injection)\nbars: each site")
     ax.set_title(f"{o['scenario']}: {o['mode']} dispatch (seed {o['seed']})")
     ax.legend(loc="upper left", fontsize=7, ncol=3, framealpha=0.85)
-    axr.bar(x, o["unserved_kw"], width=width, align="edge", color="tab:red",
-            label="unserved power")
+    zero = np.zeros(len(x))
+    _bars(axr, edges, zero, np.array(o["unserved_kw"], dtype=float), color="tab:red",
+          label="unserved power")
     axr.step(edges, hold(o["reserve_target_kw"]), where="post", color="tab:purple", ls=":",
              label="reserve asked")
     axr.step(edges, hold(o["reserve_served_kw"]), where="post", color="tab:purple",
@@ -127,8 +136,8 @@ def run_figure(run_dir: Path | str):
     axp.step(edges, hold(price), where="post", color="tab:purple", label="marginal price")
     axp.set_ylabel("marginal price\n(EUR/MWh)")
     axc = axp.twinx()
-    axc.bar(x, o["cost_eur"], width=width, align="edge", color="tab:brown", alpha=0.3,
-            label="cost per step")
+    _bars(axc, edges, zero, np.array(o["cost_eur"], dtype=float), color="tab:brown",
+          alpha=0.3, label="cost per step")
     axc.set_ylabel("cost (EUR)")
     axp.legend(loc="upper left", fontsize=7)
     axc.legend(loc="upper right", fontsize=7)

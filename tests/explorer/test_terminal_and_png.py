@@ -107,10 +107,10 @@ def test_dispatch_png_uses_clock_time_and_marks_unserved_energy(default_run, tmp
     assert {"reserve asked", "reserve held", "unserved power"} <= set(texts)
     sites = {"chp-north", "bakery", "wind-park", "pv-farm"}
     assert sites <= set(texts)
-    # every site its own colour
-    bars = fig.axes[0].containers
-    colours = {tuple(c.patches[0].get_facecolor()) for c in bars[::2]}
-    assert len(colours) == 14
+    # every site its own colour (each site's bars: one filled outline, labelled by site)
+    areas = [c for c in fig.axes[0].collections if not c.get_label().startswith("_")]
+    assert len(areas) == 14
+    assert len({tuple(c.get_facecolor()[0]) for c in areas}) == 14
     assert isinstance(fig.axes[2].xaxis.get_major_formatter(), mdates.DateFormatter)
     # one red band per unserved step in the dispatch panel
     assert sum(1 for p in fig.axes[0].patches if p.get_facecolor()[:3] == pytest.approx(
