@@ -108,8 +108,19 @@ class AggregatorAgent(Agent):
         auction = self.auction
         assert auction is not None
         conversation = self.conversation
-        for out in outgoing:
-            self.send(out.receiver, out.body, conversation=conversation, round=out.round)
+        i, n = 0, len(outgoing)
+        while i < n:
+            # a run of messages with one body (a call for bids to every site): encoded once
+            body, round = outgoing[i].body, outgoing[i].round
+            j = i + 1
+            while j < n and outgoing[j].body is body and outgoing[j].round == round:
+                j += 1
+            if j == i + 1:
+                self.send(outgoing[i].receiver, body, conversation=conversation, round=round)
+            else:
+                self.send_all([out.receiver for out in outgoing[i:j]], body,
+                              conversation=conversation, round=round)
+            i = j
         phase = (auction.phase, auction.round)
         if auction.done:
             if self._timer is not None:
