@@ -90,7 +90,7 @@ class _Outgoing:
     """The envelopes queued for one peer host: encoded one after another into ``data``
     (the batch without its array header), ``count`` of them."""
 
-    __slots__ = ("data", "count")
+    __slots__ = ("count", "data")
 
     def __init__(self) -> None:
         self.data = bytearray()
