@@ -197,3 +197,32 @@ def test_drain_reads_every_waiting_batch_and_an_idle_socket_reads_none(context, 
     assert b.drain(b.router) == 0
     a.close()
     b.close()
+
+
+def test_send_all_is_as_many_sends_and_an_oversized_frame_leaves_the_batch_whole(
+        context, registry, tmp_path):
+    trace = TraceRecorder(shard_path(tmp_path, "s"), "s")
+    a, b = _pair(context, registry, "inproc://all-a", "inproc://all-b", trace=trace)
+    asker = a.add(Echo("asker"))
+    echoes = [b.add(Echo(f"e{i}")) for i in range(3)]
+    loop = EventLoop(a, b)
+    bid = Bid(2, [BidSegment(1.0, 5.0)])
+    asker.send_all([e.address for e in echoes], bid, conversation="c", round=1)
+    for e in echoes:
+        asker.send(e.address, bid, conversation="c", round=1)
+    assert asker.messages_out == 6
+    # a frame over the send cap raises, and what was queued before it still goes out
+    a.codec.max_send_bytes = 200
+    with pytest.raises(ValueError, match="frame cap"):
+        asker.send("b/e0", Bid(3, [BidSegment(1.0, 5.0)] * 40))
+    assert loop.run_until(lambda: len(asker.got) == 6, 5.0)
+    assert [len(e.got) for e in echoes] == [2, 2, 2]
+    assert asker.got == [Award(2, 1.0, 0.0, None)] * 6
+    a.close()
+    b.close()
+    trace.close()
+    sent = [m for m in TraceReader(tmp_path).messages() if m.direction == "send"
+            and m.sender == "a/asker"]
+    assert [(m.receiver, m.round, m.size) for m in sent[:3]] == \
+        [(m.receiver, m.round, m.size) for m in sent[3:]]
+    assert len(sent) == 6 and b.stats.dropped_total == 0

@@ -47,6 +47,7 @@ class AggregatorAgent(Agent):
         self.outcomes: list[StepOutcome] = []
         self._timer: Timer | None = None
         self._armed_for: tuple[str, int] | None = None
+        self._conversation = ""
         self.on(Bid, self._on_bid)
         self.on(Accept, self._on_accept)
         self.on(Decline, self._on_decline)
@@ -54,7 +55,7 @@ class AggregatorAgent(Agent):
     @property
     def conversation(self) -> str:
         """The id of the current step's negotiation."""
-        return f"merit-order/{self.auction.step}" if self.auction else ""
+        return self._conversation  # (compared with every answer: made once per step)
 
     @property
     def step_done(self) -> bool:
@@ -70,6 +71,7 @@ class AggregatorAgent(Agent):
             step=step, window_start_s=window_start_s, window_s=window_s, target_kw=target_kw,
             reserve_kw=reserve_kw, sites=self.sites, deadline_ms=self.deadline_ms,
             max_rounds=self.max_rounds)
+        self._conversation = f"merit-order/{step}"
         self._emit(self.auction.start())
 
     # -- handlers ----------------------------------------------------------------------
@@ -108,8 +110,19 @@ class AggregatorAgent(Agent):
         auction = self.auction
         assert auction is not None
         conversation = self.conversation
-        for out in outgoing:
-            self.send(out.receiver, out.body, conversation=conversation, round=out.round)
+        i, n = 0, len(outgoing)
+        while i < n:
+            # a run of messages with one body (a call for bids to every site): encoded once
+            body, round = outgoing[i].body, outgoing[i].round
+            j = i + 1
+            while j < n and outgoing[j].body is body and outgoing[j].round == round:
+                j += 1
+            if j == i + 1:
+                self.send(outgoing[i].receiver, body, conversation=conversation, round=round)
+            else:
+                self.send_all([out.receiver for out in outgoing[i:j]], body,
+                              conversation=conversation, round=round)
+            i = j
         phase = (auction.phase, auction.round)
         if auction.done:
             if self._timer is not None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import msgspec
@@ -40,13 +40,20 @@ class Agent:
         """Messages handed to this agent (its handler ran or rejected them)."""
         self.messages_out = 0
         """Messages this agent sent or broadcast."""
+        self._address: tuple[Host | None, str] = (None, "")
 
     @property
     def address(self) -> str:
         """``host/name``, once the agent is hosted."""
-        if self.host is None:
+        host = self.host
+        made_for, address = self._address
+        if host is made_for and host is not None:
+            return address  # (read for every message sent: made once per host)
+        if host is None:
             raise RuntimeError(f"agent {self.name} is not hosted yet")
-        return f"{self.host.name}/{self.name}"
+        address = f"{host.name}/{self.name}"
+        self._address = (host, address)
+        return address
 
     @property
     def clock(self) -> Clock:
@@ -82,6 +89,15 @@ class Agent:
             raise RuntimeError(f"agent {self.name} is not hosted yet")
         self.host.send(self, receiver, body, conversation=conversation, round=round)
         self.messages_out += 1
+
+    def send_all(self, receivers: Iterable[str], body: msgspec.Struct, *,
+                 conversation: str = "", round: int = 0) -> None:
+        """Send one ``body`` to each address of ``receivers`` in turn (what as many
+        :meth:`send` calls do, the body encoded once: a call for bids to every site)."""
+        if self.host is None:
+            raise RuntimeError(f"agent {self.name} is not hosted yet")
+        self.messages_out += self.host.send_all(self, receivers, body,
+                                                conversation=conversation, round=round)
 
     def publish(self, topic: str, body: msgspec.Struct, *, conversation: str = "",
                 round: int = 0) -> None:

@@ -100,17 +100,9 @@ class Codec:
         sim_time: float = 0.0,
     ) -> tuple[Envelope, bytes]:
         """Wrap ``body`` in an envelope; return the envelope and its frame."""
-        kind = self._names.get(type(body)) or self.registry.name_of(body)
-        envelope = Envelope(
-            WIRE_VERSION,
-            kind,
-            sender,
-            receiver,
-            conversation,
-            round,
-            sim_time,
-            msgspec.Raw(self._encoder.encode(body)),
-        )
+        kind, raw = self.encode_body(body)
+        envelope = Envelope(WIRE_VERSION, kind, sender, receiver, conversation, round,
+                            sim_time, raw)
         frame = self._encoder.encode(envelope)
         if len(frame) > self.max_send_bytes:
             raise ValueError(
@@ -118,6 +110,27 @@ class Codec:
                 f"{self.max_send_bytes}-byte frame cap"
             )
         return envelope, frame
+
+    def encode_body(self, body: msgspec.Struct) -> tuple[str, msgspec.Raw]:
+        """``body``'s kind name and its encoding (to wrap in envelopes, once or many
+        times: see :meth:`encode_into`)."""
+        kind = self._names.get(type(body)) or self.registry.name_of(body)
+        return kind, msgspec.Raw(self._encoder.encode(body))
+
+    def encode_into(self, envelope: Envelope, buffer: bytearray) -> int:
+        """Append ``envelope``'s frame to ``buffer``; return its size. A frame over the
+        send cap is not appended (``buffer`` is left as it was) and raises ValueError,
+        as :meth:`encode` does."""
+        start = len(buffer)
+        self._encoder.encode_into(envelope, buffer, start)
+        size = len(buffer) - start
+        if size > self.max_send_bytes:
+            del buffer[start:]
+            raise ValueError(
+                f"{envelope.kind} to {envelope.receiver} is {size} bytes, over the "
+                f"{self.max_send_bytes}-byte frame cap"
+            )
+        return size
 
     def decode_envelope(self, frame: bytes) -> Envelope:
         """Decode only the envelope (the body stays raw).

@@ -12,8 +12,10 @@ Sockets (see ``docs/runtime.md``):
 
 Messages to one peer are coalesced: ``send`` queues the encoded envelope, and
 :meth:`Host.flush_out` (the event loop calls it after every pass) sends each peer's queue as
-one ZeroMQ message, a *batch* (a MessagePack array of envelopes). Each envelope in a batch
-is decoded, traced and delivered (or dropped) on its own.
+one ZeroMQ message, a *batch* (a MessagePack array of envelopes; each one is encoded
+straight into its peer's buffer). :meth:`Host.send_all` sends one body to many receivers,
+encoded once (a call for bids to every site). Each envelope in a batch is decoded, traced
+and delivered (or dropped) on its own.
 
 A host may also *listen* on more endpoints (:meth:`Host.listen`, e.g. a CURVE-secured
 ``tcp://`` one for site processes), answer a peer through its ROUTER by the peer's identity
@@ -39,7 +41,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -50,7 +52,7 @@ from vpp.agents.runtime.clock import Clock, WallClock
 from vpp.agents.runtime.codec import DEFAULT_MAX_FRAME_BYTES, Codec
 from vpp.agents.runtime.inbox import Inbox
 from vpp.agents.runtime.limits import DropLog
-from vpp.agents.runtime.messages import KindRegistry
+from vpp.agents.runtime.messages import WIRE_VERSION, Envelope, KindRegistry
 from vpp.agents.runtime.timers import HostTimers, Timer
 from vpp.agents.runtime.trace import TraceRecorder
 
@@ -70,16 +72,29 @@ does not read cannot make the host hold more; past it sends are dropped as
 batches a pass in flight; what a host sends is at most ``max_send_bytes`` a message."""
 
 
+def _array_head(n: int) -> bytes:
+    """The MessagePack header of an array of ``n`` items."""
+    if n < 16:
+        return bytes((0x90 | n,))
+    if n < 1 << 16:
+        return b"\xdc" + n.to_bytes(2, "big")
+    return b"\xdd" + n.to_bytes(4, "big")
+
+
 def _batch(frames: list[bytes]) -> bytes:
     """Join encoded envelopes into one MessagePack array."""
-    n = len(frames)
-    if n < 16:
-        head = bytes((0x90 | n,))
-    elif n < 1 << 16:
-        head = b"\xdc" + n.to_bytes(2, "big")
-    else:
-        head = b"\xdd" + n.to_bytes(4, "big")
-    return head + b"".join(frames)
+    return _array_head(len(frames)) + b"".join(frames)
+
+
+class _Outgoing:
+    """The envelopes queued for one peer host: encoded one after another into ``data``
+    (the batch without its array header), ``count`` of them."""
+
+    __slots__ = ("count", "data")
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.count = 0
 
 
 def _topic_key(topic: str) -> bytes:
@@ -184,8 +199,7 @@ class Host:
         # batch is closed past BATCH_BYTES, so it holds at most one message more
         self._max_batch = BATCH_BYTES + 2 * max_frame_bytes
         self.router.setsockopt(zmq.MAXMSGSIZE, self._max_batch)
-        self._outbox: dict[str, list[bytes]] = {}
-        self._outbox_bytes: dict[str, int] = {}
+        self._outbox: dict[str, _Outgoing] = {}
         self.router.bind(endpoint)
         # a wildcard port (tcp://127.0.0.1:*) is resolved to the one the system chose
         self.endpoint = self.router.getsockopt(zmq.LAST_ENDPOINT).decode()
@@ -328,44 +342,83 @@ class Host:
     def send(self, sender: Agent, receiver: str, body: msgspec.Struct, *,
              conversation: str = "", round: int = 0) -> None:
         """Encode and send ``body`` from a local agent to the address ``receiver``."""
-        host, _, _ = receiver.partition("/")
+        host = receiver.partition("/")[0]
         if host not in self._peers and host not in self._routes:
-            if host in self._gone:
-                self.stats.dropped["unreachable"] += 1
-                if self._trace is not None:
-                    self._trace.dropped(0, f"unreachable: host {host} is gone")
-                return
-            raise KeyError(f"{sender.address} cannot reach {receiver}: host {host!r} is not "
-                           f"connected to {self.name}")
-        envelope, frame = self.codec.encode(
-            body, sender=sender.address, receiver=receiver, conversation=conversation,
-            round=round, sim_time=self.clock.now())
-        queue = self._outbox.setdefault(host, [])
-        queue.append(frame)
-        size = self._outbox_bytes.get(host, 0) + len(frame)
-        self._outbox_bytes[host] = size
+            self._unroutable(sender, receiver, host)
+            return
+        codec = self.codec
+        kind, raw = codec.encode_body(body)
+        envelope = Envelope(WIRE_VERSION, kind, sender.address, receiver, conversation, round,
+                            self.clock.now(), raw)
+        queue = self._outbox.get(host)
+        if queue is None:
+            queue = self._outbox[host] = _Outgoing()
+        size = codec.encode_into(envelope, queue.data)
+        queue.count += 1
         self.stats.sent += 1
         if self._trace is not None:
-            self._trace.message("send", envelope, len(frame))
-        if size >= BATCH_BYTES:
+            self._trace.message("send", envelope, size)
+        if len(queue.data) >= BATCH_BYTES:
             self._send_batch(host)
 
+    def send_all(self, sender: Agent, receivers: Iterable[str], body: msgspec.Struct, *,
+                 conversation: str = "", round: int = 0) -> int:
+        """Send one ``body`` to each address of ``receivers`` in turn, as that many
+        :meth:`send` calls would, the body encoded once; return how many were sent or
+        dropped (a receiver whose host is gone is dropped as ``unreachable``)."""
+        codec, trace, stats, outbox = self.codec, self._trace, self.stats, self._outbox
+        address = sender.address
+        now = self.clock.now
+        raw = None
+        handled = 0
+        for receiver in receivers:
+            handled += 1
+            host = receiver.partition("/")[0]
+            if host not in self._peers and host not in self._routes:
+                self._unroutable(sender, receiver, host)
+                continue
+            if raw is None:
+                kind, raw = codec.encode_body(body)
+            envelope = Envelope(WIRE_VERSION, kind, address, receiver, conversation, round,
+                                now(), raw)
+            queue = outbox.get(host)
+            if queue is None:
+                queue = outbox[host] = _Outgoing()
+            size = codec.encode_into(envelope, queue.data)
+            queue.count += 1
+            stats.sent += 1
+            if trace is not None:
+                trace.message("send", envelope, size)
+            if len(queue.data) >= BATCH_BYTES:
+                self._send_batch(host)
+        return handled
+
+    def _unroutable(self, sender: Agent, receiver: str, host: str) -> None:
+        """A message to a host with no way to go: dropped as ``unreachable`` when the host
+        is gone (see :meth:`forget_route`), else KeyError (never connected: a bug)."""
+        if host not in self._gone:
+            raise KeyError(f"{sender.address} cannot reach {receiver}: host {host!r} is not "
+                           f"connected to {self.name}")
+        self.stats.dropped["unreachable"] += 1
+        if self._trace is not None:
+            self._trace.dropped(0, f"unreachable: host {host} is gone")
+
     def _send_batch(self, host: str) -> None:
-        frames = self._outbox.pop(host, None)
-        self._outbox_bytes.pop(host, None)
-        if not frames:
+        queue = self._outbox.pop(host, None)
+        if queue is None or not queue.count:
             return
+        batch = _array_head(queue.count) + queue.data
         try:
             dealer = self._peers.get(host)
             if dealer is not None:
-                dealer.send(_batch(frames), zmq.NOBLOCK)
+                dealer.send(batch, zmq.NOBLOCK)
             else:
-                self.router.send_multipart([host.encode(), _batch(frames)], zmq.NOBLOCK)
+                self.router.send_multipart([host.encode(), batch], zmq.NOBLOCK)
         except zmq.ZMQError:
             # no live connection to that host, or its queue is full: never block the loop;
             # say what was lost (counted per message, logged and traced per batch)
-            self.inbox.drop(sum(map(len, frames)), f"unreachable: host {host}: {len(frames)} "
-                            "messages", source=host, count=len(frames))
+            self.inbox.drop(len(queue.data), f"unreachable: host {host}: {queue.count} "
+                            "messages", source=host, count=queue.count)
 
     def flush_out(self) -> None:
         """Send every queued message, one batch per peer host."""

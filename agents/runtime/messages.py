@@ -16,8 +16,12 @@ WIRE_VERSION = 1
 """The envelope layout version; a frame of another version is dropped."""
 
 
-class Envelope(msgspec.Struct, array_like=True, frozen=True):
+class Envelope(msgspec.Struct, array_like=True, frozen=True, gc=False):
     """What every message carries besides its body.
+
+    Its fields are strings, numbers and raw bytes, so an envelope can never be part of a
+    reference cycle: it is not tracked by the garbage collector (``gc=False``), which the
+    trace's buffered rows, one or two per message, would otherwise make it scan.
 
     Attributes:
         version: the wire layout version (:data:`WIRE_VERSION`).
