@@ -225,13 +225,11 @@ def plot(
 
 
 def _explorer_ready(command: str) -> None:
-    from rich.markup import escape
     from vpp.runs.explorer import INSTALL_HINT, missing
 
     absent = missing(command)
     if absent:
-        fail(f"vpp trace {command} needs {', '.join(absent)}, not installed: "
-             f"{escape(INSTALL_HINT)}")
+        fail(f"vpp trace {command} needs {', '.join(absent)}, not installed: {INSTALL_HINT}")
 
 
 @app.command("serve")
