@@ -16,8 +16,9 @@ from vpp.agents.frequency.site import FrequencySiteAgent
 from vpp.agents.kinds import default_registry
 from vpp.agents.ops.feeds import ZmqPushSource
 from vpp.agents.runtime.agent import Agent
+from vpp.agents.runtime.batches import join_batch as _batch
 from vpp.agents.runtime.codec import Codec, DecodeError, check_depth
-from vpp.agents.runtime.host import Host, _batch
+from vpp.agents.runtime.host import Host
 from vpp.agents.runtime.limits import RateLimiter
 from vpp.agents.runtime.loop import EventLoop
 from vpp.agents.runtime.messages import WIRE_VERSION, Envelope

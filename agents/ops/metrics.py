@@ -1,7 +1,7 @@
 """Metrics per host and agent, read when scraped (``docs/operations.md``).
 
 The hot path pays almost nothing: hosts already count frames sent, received and dropped
-(:class:`vpp.agents.runtime.host.HostStats`) and every agent counts the messages it sent and was
+(:class:`vpp.agents.runtime.limits.HostStats`) and every agent counts the messages it sent and was
 handed (``messages_out`` / ``messages_in``). :class:`OpsMetrics` reads those integers,
 and whatever a run registers with :meth:`OpsMetrics.gauge` / :meth:`OpsMetrics.counter`
 (negotiation rounds, state of charge, positions), only when Prometheus scrapes or the

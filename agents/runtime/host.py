@@ -28,38 +28,35 @@ a frame that cannot be decoded or delivered is counted in :attr:`Host.stats`, tr
 its reason and dropped, and the host goes on serving. The receiving half (reading,
 checking, delivering, dropping) is :class:`vpp.agents.runtime.inbox.Inbox`.
 
-What a peer can make a host hold is bounded: every socket queues at most
-:data:`RECEIVE_HWM` messages per connection for reading (past it ZeroMQ stops reading the
-connection, and TCP pushes back on the sender) and :data:`SEND_HWM` for sending (past it a
-send is dropped as ``unreachable``, never blocking); a message is at most
-``max_frame_bytes`` per envelope and a batch's worth in all (``ZMQ_MAXMSGSIZE``); drops are
-logged as counts per interval (:class:`vpp.agents.runtime.limits.DropLog`). See
-``docs/runtime.md`` (Limits).
+What a peer can make a host hold is bounded: :data:`RECEIVE_HWM` and :data:`SEND_HWM`
+messages per connection, ``max_frame_bytes`` per envelope; drops are logged as counts per
+interval (:class:`vpp.agents.runtime.limits.DropLog`). See ``docs/runtime.md`` (Limits).
 """
 
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from typing import Protocol
 
 import msgspec
 import zmq
 from vpp.agents.runtime.agent import Agent
+from vpp.agents.runtime.batches import (
+    BATCH_BYTES,
+    Outgoing,
+    array_head,
+    join_batch,
+    topic_key,
+)
 from vpp.agents.runtime.clock import Clock, WallClock
 from vpp.agents.runtime.codec import DEFAULT_MAX_FRAME_BYTES, Codec
 from vpp.agents.runtime.inbox import Inbox
-from vpp.agents.runtime.limits import DropLog
+from vpp.agents.runtime.limits import DropLog, HostStats, PeerLimiter
 from vpp.agents.runtime.messages import WIRE_VERSION, Envelope, KindRegistry
 from vpp.agents.runtime.timers import HostTimers, Timer
 from vpp.agents.runtime.trace import TraceRecorder
 
 log = logging.getLogger(__name__)
-
-BATCH_BYTES = 1 << 20
-"""A batch is closed when it reaches this size (1 MiB)."""
 
 RECEIVE_HWM = 1000
 """Messages (batches) queued for reading per connection, at most (ZeroMQ's ``RCVHWM``):
@@ -72,62 +69,8 @@ does not read cannot make the host hold more; past it sends are dropped as
 batches a pass in flight; what a host sends is at most ``max_send_bytes`` a message."""
 
 
-def _array_head(n: int) -> bytes:
-    """The MessagePack header of an array of ``n`` items."""
-    if n < 16:
-        return bytes((0x90 | n,))
-    if n < 1 << 16:
-        return b"\xdc" + n.to_bytes(2, "big")
-    return b"\xdd" + n.to_bytes(4, "big")
-
-
-def _batch(frames: list[bytes]) -> bytes:
-    """Join encoded envelopes into one MessagePack array."""
-    return _array_head(len(frames)) + b"".join(frames)
-
-
-class _Outgoing:
-    """The envelopes queued for one peer host: encoded one after another into ``data``
-    (the batch without its array header), ``count`` of them."""
-
-    __slots__ = ("count", "data")
-
-    def __init__(self) -> None:
-        self.data = bytearray()
-        self.count = 0
-
-
-def _topic_key(topic: str) -> bytes:
-    """A topic on the wire: its UTF-8 and a NUL byte (the SUB filters on both)."""
-    if not topic or "\0" in topic:
-        raise ValueError(f"a topic must be non-empty, without NUL bytes: {topic!r}")
-    return topic.encode() + b"\0"
-
-
-class PeerLimiter(Protocol):
-    """Decides whether one more envelope from a peer is let through (a rate limit)."""
-
-    def allow(self, peer: str) -> bool:
-        """True to deliver the envelope, False to drop it as ``rate-limited``."""
-        ...
-
-
 SocketSetup = Callable[[zmq.Socket], None]
 """Sets options on a socket before it binds or connects (e.g. CURVE keys)."""
-
-
-@dataclass
-class HostStats:
-    """Counters of one host: frames sent, delivered and dropped (by reason)."""
-
-    sent: int = 0
-    received: int = 0
-    dropped: Counter = field(default_factory=Counter)
-
-    @property
-    def dropped_total(self) -> int:
-        """All frames dropped, whatever the reason."""
-        return sum(self.dropped.values())
 
 
 class Host:
@@ -199,7 +142,7 @@ class Host:
         # batch is closed past BATCH_BYTES, so it holds at most one message more
         self._max_batch = BATCH_BYTES + 2 * max_frame_bytes
         self.router.setsockopt(zmq.MAXMSGSIZE, self._max_batch)
-        self._outbox: dict[str, _Outgoing] = {}
+        self._outbox: dict[str, Outgoing] = {}
         self.router.bind(endpoint)
         # a wildcard port (tcp://127.0.0.1:*) is resolved to the one the system chose
         self.endpoint = self.router.getsockopt(zmq.LAST_ENDPOINT).decode()
@@ -312,7 +255,7 @@ class Host:
 
     def subscribe(self, agent: Agent, topic: str) -> None:
         """Deliver broadcasts on ``topic`` to ``agent``."""
-        key = _topic_key(topic)
+        key = topic_key(topic)
         if key not in self._topics:
             self.sub.setsockopt(zmq.SUBSCRIBE, key)
             self._topics[key] = []
@@ -320,7 +263,7 @@ class Host:
 
     def unsubscribe(self, agent: Agent, topic: str) -> None:
         """Stop delivering broadcasts on ``topic`` to ``agent`` (nothing if it was not)."""
-        key = _topic_key(topic)
+        key = topic_key(topic)
         agents = self._topics.get(key)
         if agents is None or agent not in agents:
             return
@@ -352,7 +295,7 @@ class Host:
                             self.clock.now(), raw)
         queue = self._outbox.get(host)
         if queue is None:
-            queue = self._outbox[host] = _Outgoing()
+            queue = self._outbox[host] = Outgoing()
         size = codec.encode_into(envelope, queue.data)
         queue.count += 1
         self.stats.sent += 1
@@ -383,7 +326,7 @@ class Host:
                                 now(), raw)
             queue = outbox.get(host)
             if queue is None:
-                queue = outbox[host] = _Outgoing()
+                queue = outbox[host] = Outgoing()
             size = codec.encode_into(envelope, queue.data)
             queue.count += 1
             stats.sent += 1
@@ -407,7 +350,7 @@ class Host:
         queue = self._outbox.pop(host, None)
         if queue is None or not queue.count:
             return
-        batch = _array_head(queue.count) + queue.data
+        batch = array_head(queue.count) + queue.data
         try:
             dealer = self._peers.get(host)
             if dealer is not None:
@@ -430,11 +373,11 @@ class Host:
         """Broadcast ``body`` on ``topic`` (the host must have a PUB endpoint)."""
         if self.pub is None:
             raise RuntimeError(f"host {self.name} has no PUB endpoint to broadcast on")
-        key = _topic_key(topic)
+        key = topic_key(topic)
         envelope, frame = self.codec.encode(
             body, sender=sender.address, receiver="*" + topic, conversation=conversation,
             round=round, sim_time=self.clock.now())
-        self.pub.send(key + _batch([frame]))
+        self.pub.send(key + join_batch([frame]))
         self.stats.sent += 1
         if self._trace is not None:
             self._trace.message("send", envelope, len(frame))

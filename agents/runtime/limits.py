@@ -1,5 +1,5 @@
 """What a peer may make a host spend: a rate per peer, a bounded peer table, and drops
-logged as counts per interval rather than one line each.
+logged as counts per interval rather than one line each; the host's counters.
 
 - :class:`RateLimiter`: a token bucket per peer, consulted by the host *before* it
   decodes a frame (a malformed frame costs its sender a token like any other), with at
@@ -8,6 +8,8 @@ logged as counts per interval rather than one line each.
   per interval with the count and the top sources (a flood of 100,000 bad frames is a few
   lines, not 100,000); it also says how many drops of the interval the trace may still
   record one by one (:meth:`DropLog.note`), so that a flood cannot fill the disk.
+- :class:`PeerLimiter`: what the host asks before delivering a peer's envelope (a
+  :class:`RateLimiter` is one); :class:`HostStats`: frames sent, received, dropped.
 
 See ``docs/runtime.md`` (Errors; Limits).
 """
@@ -18,6 +20,8 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
 
 DEFAULT_MAX_PEERS = 4096
 """Per-peer tables (buckets, counters) keep at most this many peers."""
@@ -182,3 +186,25 @@ class DropLog:
         self._sources.clear()
         self._first.clear()
         return untraced
+
+
+class PeerLimiter(Protocol):
+    """Decides whether one more envelope from a peer is let through (a rate limit)."""
+
+    def allow(self, peer: str) -> bool:
+        """True to deliver the envelope, False to drop it as ``rate-limited``."""
+        ...
+
+
+@dataclass
+class HostStats:
+    """Counters of one host: frames sent, delivered and dropped (by reason)."""
+
+    sent: int = 0
+    received: int = 0
+    dropped: Counter = field(default_factory=Counter)
+
+    @property
+    def dropped_total(self) -> int:
+        """All frames dropped, whatever the reason."""
+        return sum(self.dropped.values())
