@@ -331,7 +331,10 @@ class MeritOrderAuction:
         window_h = self.window_s / 3600.0
         if alloc is not None:
             accepted_index = [i for i, s in enumerate(self._eligible_now) if s in self._accepted]
-            mask = np.isin(self._segment_site, accepted_index)
+            # each segment's site looked up in a per-site flag (what np.isin would answer)
+            accepted_site = np.zeros(len(self._eligible_now), dtype=bool)
+            accepted_site[accepted_index] = True
+            mask = accepted_site[self._segment_site]
             # pay-as-bid: each accepted segment's |power| times its asked price, over the
             # window: what the aggregator pays (an absorber asking a negative price pays)
             per_site = np.bincount(
