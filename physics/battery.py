@@ -309,13 +309,9 @@ class Battery:
         """
         check_horizon(horizon, dt_h, self.params.name)
         pch, pdis, _ = self._limits()
-        e_up = max(self.energy_kwh - self._smin * self._cap, 0.0) * self._eta_d
-        e_dn = max(self._smax * self._cap - self.energy_kwh, 0.0) / self._eta_c
-        return Flexibility(
-            dt_h=dt_h,
-            p_min_kw=(-pch,) * horizon,
-            p_max_kw=(pdis,) * horizon,
-            e_min_kwh=(-e_dn,) * horizon,
-            e_max_kwh=(e_up,) * horizon,
-            cost_per_kwh=(self._cost,) * horizon,
-        )
+        e, cap = self.energy_kwh, self._cap
+        e_up = max(e - self._smin * cap, 0.0) * self._eta_d
+        e_dn = max(self._smax * cap - e, 0.0) / self._eta_c
+        # positional: a site asks this of every store at every step
+        return Flexibility(dt_h, (-pch,) * horizon, (pdis,) * horizon, (-e_dn,) * horizon,
+                           (e_up,) * horizon, (self._cost,) * horizon)

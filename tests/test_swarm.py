@@ -126,3 +126,17 @@ def test_targets_above_capacity_and_negative_targets(tmp_path):
     assert deep.served_kw == -100.0 and deep.unserved_kw == 400.0
     assert down.reserve_served_kw == 50.0  # the generator's headroom holds the reserve
     assert down.site_reserve_kw["sites/gen"] == 50.0
+
+
+def test_a_built_fleet_is_frozen_for_the_collector_until_the_last_one_closes(tmp_path):
+    import gc
+
+    scenario = load(DEFAULT_SCENARIO)
+    before = gc.get_freeze_count()
+    _, one = build_run(scenario, tmp_path / "one", scenario_path=DEFAULT_SCENARIO)
+    _, two = build_run(scenario, tmp_path / "two", scenario_path=DEFAULT_SCENARIO)
+    assert gc.get_freeze_count() > before
+    one.close()
+    assert gc.get_freeze_count() > 0  # the other fleet is still open
+    two.close()
+    assert gc.get_freeze_count() == 0  # given back: its garbage is collected as usual

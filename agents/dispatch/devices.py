@@ -48,19 +48,32 @@ class SiteDevice:
         Power bounds are narrowed by the energy bounds of the step, so a nearly empty store
         offers only what it holds and a deadline load must draw at least its must-run power.
         """
-        flex = self.model.flexibility(1, dt_h)
-        low, high = flex.p_min_kw[0], flex.p_max_kw[0]
-        if flex.e_max_kwh is not None:
-            high = min(high, flex.e_max_kwh[0] / dt_h)
-        if flex.e_min_kwh is not None:
-            low = max(low, flex.e_min_kwh[0] / dt_h)
+        # once per device and step: the fields unpacked once, and min/max written out as
+        # the builtins compute them (min(a, b) is b if b < a else a; max with >)
+        _, p_min, p_max, e_min, e_max, _ = self.model.flexibility(1, dt_h)
+        low = p_min[0]
+        high = top = p_max[0]
+        if e_max is not None:
+            x = e_max[0] / dt_h
+            if x < high:
+                high = x
+        if e_min is not None:
+            x = e_min[0] / dt_h
+            if x > low:
+                low = x
         if self.reserved_up_kw:  # held for the reserve: at worst idle, never forced to absorb
-            kept = flex.p_max_kw[0] - self.reserved_up_kw
-            if flex.e_max_kwh is not None:
-                kept = min(kept, (flex.e_max_kwh[0] - self.reserved_energy_kwh) / dt_h)
+            kept = top - self.reserved_up_kw
+            if e_max is not None:
+                kept = min(kept, (e_max[0] - self.reserved_energy_kwh) / dt_h)
             high = min(high, max(kept, min(high, 0.0)))
-        low = min(low, high)
-        base = low if self.baseline == "lowest" else min(max(0.0, low), high)
+        if high < low:
+            low = high
+        if self.baseline == "lowest":
+            base = low
+        else:
+            base = low if low > 0.0 else 0.0
+            if high < base:
+                base = high
         return Offer(self.name, low, high, self.cost_eur_mwh, self.absorb_price_eur_mwh, base)
 
     def run(self, power_kw: float, dt_h: float) -> float:

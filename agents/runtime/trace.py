@@ -30,6 +30,8 @@ from typing import Any
 import msgspec
 from vpp.agents.runtime.messages import Envelope
 
+_time_ns = time.time_ns
+
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
@@ -171,14 +173,16 @@ class TraceRecorder:
         ``receiver`` overrides the envelope's, for a broadcast delivered to a local agent.
         Kinds in :data:`UNTRACED_KINDS` are not recorded.
         """
-        if envelope.kind in UNTRACED_KINDS:
+        kind = envelope.kind
+        if kind in UNTRACED_KINDS:
             return
-        self._messages.append((
-            time.time_ns(), envelope.sim_time, direction, envelope.kind, envelope.sender,
+        messages = self._messages
+        messages.append((
+            _time_ns(), envelope.sim_time, direction, kind, envelope.sender,
             receiver or envelope.receiver, envelope.conversation, envelope.round, size,
             envelope.body, None,
         ))
-        if len(self._messages) & 1023 == 0:
+        if len(messages) & 1023 == 0:
             self._maybe_flush()
 
     def dropped(self, size: int, reason: str, envelope: Envelope | None = None) -> None:
@@ -244,6 +248,8 @@ class TraceRecorder:
         if self.tap is not None and (self._messages or self._rounds or self._agents
                                      or self._meta):
             self.tap(self._messages, self._rounds, self._agents, self._meta)
+        # encoded here, not by the writer: msgspec holds the GIL, so encoding on the writer
+        # saved this thread's CPU but no wall time (measured on the 1,000-site bench)
         job = (
             (self._messages[0][0], len(self._messages), self._encoder.encode(self._messages))
             if self._messages else None,

@@ -264,17 +264,16 @@ class MeritOrderAuction:
 
     def _award_round(self) -> list[Outgoing]:
         eligible = self._eligible()
-        index = {s: i for i, s in enumerate(eligible)}
-        sites, qty, price = [], [], []
-        for s in eligible:
-            for seg in self._bids[s].segments:
-                sites.append(index[s])
-                qty.append(seg.quantity_kw)
-                price.append(seg.price_eur_mwh)
-        reserve_price = [self._bids[s].reserve_price_eur_mw_h for s in eligible]
-        baseline = [self._bids[s].baseline_kw for s in eligible]
+        bids = [self._bids[s] for s in eligible]  # bids[i] is eligible[i]'s
+        segments = [seg for bid in bids for seg in bid.segments]
+        qty = [seg.quantity_kw for seg in segments]
+        price = [seg.price_eur_mwh for seg in segments]
+        reserve_price = [bid.reserve_price_eur_mw_h for bid in bids]
+        baseline = [bid.baseline_kw for bid in bids]
         self._baseline_kw = sum(baseline) + sum(self._staying.values())
-        self._segment_site = np.asarray(sites, dtype=np.intp)
+        # each segment's site: its bid's position in eligible
+        self._segment_site = np.repeat(np.arange(len(bids), dtype=np.intp),
+                                       [len(bid.segments) for bid in bids])
         self._segment_price = np.asarray(price, dtype=float)
         # the segments are deviations from the baselines: allocate what the baselines leave
         alloc = allocate(self._segment_site, np.asarray(qty, dtype=float), self._segment_price,
@@ -283,9 +282,9 @@ class MeritOrderAuction:
         self._allocation = alloc
         self.round += 1
         out: list[Outgoing] = []
-        for s in eligible:
-            award = (baseline[index[s]] + float(alloc.site_power_kw[index[s]]),
-                     float(alloc.site_reserve_kw[index[s]]))
+        site_power, site_reserve = alloc.site_power_kw.tolist(), alloc.site_reserve_kw.tolist()
+        for i, s in enumerate(eligible):
+            award = (baseline[i] + site_power[i], site_reserve[i])
             if self.round > 1 and self._awarded.get(s) == award:
                 continue
             self._awarded[s] = award
@@ -332,7 +331,10 @@ class MeritOrderAuction:
         window_h = self.window_s / 3600.0
         if alloc is not None:
             accepted_index = [i for i, s in enumerate(self._eligible_now) if s in self._accepted]
-            mask = np.isin(self._segment_site, accepted_index)
+            # each segment's site looked up in a per-site flag (what np.isin would answer)
+            accepted_site = np.zeros(len(self._eligible_now), dtype=bool)
+            accepted_site[accepted_index] = True
+            mask = accepted_site[self._segment_site]
             # pay-as-bid: each accepted segment's |power| times its asked price, over the
             # window: what the aggregator pays (an absorber asking a negative price pays)
             per_site = np.bincount(

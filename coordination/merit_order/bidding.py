@@ -83,22 +83,27 @@ def split_award(offers: Sequence[Offer], power_kw: float) -> dict[str, float]:
     (the caller checks the award first with :func:`check_award`).
     """
     result = {o.device: o.baseline_kw for o in offers}
-    deviation = power_kw - sum(o.baseline_kw for o in offers)
+    deviation = power_kw - sum([o.baseline_kw for o in offers])
     if deviation == 0.0:
         return result
+    # ranked by (price, position): the same order as sorting the offers by that key; each
+    # device's room is max(room, 0.0) and its take min(room, need), written out as the
+    # builtins compute them
     if deviation > 0:
-        ranked = sorted(enumerate(offers), key=lambda io: (io[1].cost_eur_mwh, io[0]))
-        room = [max(o.p_max_kw - o.baseline_kw, 0.0) for _, o in ranked]
+        ranked = sorted([(o.cost_eur_mwh, i) for i, o in enumerate(offers)])
         sign = 1.0
     else:
-        ranked = sorted(enumerate(offers), key=lambda io: (io[1].absorb_price_eur_mwh, io[0]))
-        room = [max(o.baseline_kw - o.p_min_kw, 0.0) for _, o in ranked]
+        ranked = sorted([(o.absorb_price_eur_mwh, i) for i, o in enumerate(offers)])
         sign = -1.0
     need = abs(deviation)
-    for (_, o), r in zip(ranked, room):
+    for _, i in ranked:
         if need <= 0.0:
             break
-        take = min(r, need)
+        o = offers[i]
+        room = o.p_max_kw - o.baseline_kw if sign > 0 else o.baseline_kw - o.p_min_kw
+        if 0.0 > room:
+            room = 0.0
+        take = need if need < room else room
         result[o.device] += sign * take
         need -= take
     return result
