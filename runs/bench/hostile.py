@@ -136,8 +136,8 @@ def _rss_mb(pid: int) -> float | None:
 
 def _sample_frame(seq: int) -> bytes:
     from vpp.agents.kinds import default_registry
+    from vpp.agents.runtime.batches import join_batch as _batch
     from vpp.agents.runtime.codec import Codec
-    from vpp.agents.runtime.host import _batch
     from vpp.coordination.frequency.messages import FrequencySample
 
     global _sample_codec

@@ -47,8 +47,8 @@ def aggregator_frames(rng: random.Random, n: int) -> list[tuple[int, str, bytes]
         Stopped,
         distributed_registry,
     )
+    from vpp.agents.runtime.batches import join_batch as _batch
     from vpp.agents.runtime.codec import Codec
-    from vpp.agents.runtime.host import _batch
     from vpp.coordination.dispatch import Applied
     from vpp.coordination.merit_order.messages import Award, Bid, BidSegment
 
@@ -108,8 +108,8 @@ def feed_frames(rng: random.Random, n: int) -> tuple[list[tuple[str, bytes]], in
     """``n`` (kind, frame) for the site's frequency SUB, and how many mutations were
     skipped as forgeries (they decode as a valid sample)."""
     from vpp.agents.kinds import default_registry
+    from vpp.agents.runtime.batches import join_batch as _batch
     from vpp.agents.runtime.codec import DECODE_ERRORS, Codec, DecodeError
-    from vpp.agents.runtime.host import _batch
     from vpp.coordination.frequency.messages import FrequencySample
     from vpp.coordination.merit_order.messages import Bid, BidSegment
 

@@ -28,7 +28,8 @@ from vpp.agents.membership.trace_sink import TraceSink, TraceSinkAgent
 from vpp.agents.runtime.agent import Agent
 from vpp.agents.runtime.clock import SimulatedClock
 from vpp.agents.runtime.codec import SCENARIO_FRAME_BYTES
-from vpp.agents.runtime.host import Host, PeerLimiter, SocketSetup
+from vpp.agents.runtime.host import Host, SocketSetup
+from vpp.agents.runtime.limits import PeerLimiter
 from vpp.agents.runtime.loop import EventLoop
 from vpp.agents.runtime.trace import TraceRecorder, shard_path
 from vpp.coordination.dispatch import Applied, StepCleared
