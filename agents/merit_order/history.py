@@ -2,7 +2,7 @@
 the last ones, and the running totals of all of them.
 
 A step's outcome holds a few dicts of per-site figures (power, reserve, cost): about
-200 KB a step for 1,000 sites, 7 GB over a 15-minute year. A run of many steps keeps
+150 KB a step for 1,000 sites, 5 GB over a 15-minute year. A run of many steps keeps
 only the last outcomes (:class:`OutcomeHistory` with a ``window``); the totals a summary
 needs are summed as the steps go (:class:`OutcomeTotals`), in the order and with the
 arithmetic of Python's ``sum`` over the whole list, so that they are the same numbers to
