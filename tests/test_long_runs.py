@@ -15,6 +15,7 @@ from vpp.runs.bench.swarm import bench_scenario
 from vpp.runs.modes.merit_order.mode import (
     OUTCOME_WINDOW,
     OUTCOMES_KEPT_WHOLE,
+    MeritOrderMode,
     outcome_window,
 )
 from vpp.runs.runner import build_run, run_scenario
@@ -51,6 +52,8 @@ def test_a_run_past_its_window_has_the_totals_of_every_step(tmp_path):
     summary, agg = result.summary, result.run.aggregator
     assert summary["outcomes_window"] == {"kept": 8, "window": 8, "dropped": 52}
     assert [o.step for o in agg.outcomes] == list(range(52, 60))   # the last 8, in order
+    rows = dict(MeritOrderMode().summary_rows(summary))              # and the terminal says so
+    assert rows["step outcomes held"].startswith("the last 8 (a window of 8")
     with open(tmp_path / "run" / "steps.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == summary["steps"] == agg.history.totals.steps == 60
@@ -70,6 +73,7 @@ def test_a_run_past_its_window_has_the_totals_of_every_step(tmp_path):
 def test_a_normal_run_keeps_every_outcome_and_says_nothing_of_a_window(tmp_path):
     result = run_scenario(parse(bench_scenario(3, 12), "<short>"), tmp_path / "run")
     assert "outcomes_window" not in result.summary
+    assert "step outcomes held" not in dict(MeritOrderMode().summary_rows(result.summary))
     outcomes = result.run.aggregator.outcomes
     assert isinstance(outcomes, list) and [o.step for o in outcomes] == list(range(12))
 

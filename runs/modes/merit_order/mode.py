@@ -108,6 +108,10 @@ class MeritOrderMode(Mode):
             rows[2:2] = market_rows(summary)
         if "lost_sites" in summary:
             rows.append(("sites lost", ", ".join(summary["lost_sites"]) or "none"))
+        if (window := summary.get("outcomes_window")) is not None:
+            held = (f"the last {window['kept']} (a window of {window['window']}; "
+                    "totals over every step)")
+            rows.append(("step outcomes held", held))
         return rows
 
     def plot(self, run_dir: Path, run: Any = None) -> list[Path]:
