@@ -32,6 +32,21 @@ def test_swarm_bench_counts_every_message():
     assert got["messages"] / got["messages_per_s"] == pytest.approx(got["wall_s"], abs=6e-4)
 
 
+def test_year_bench_runs_a_slice_of_the_year_and_says_it_extrapolated():
+    got = _bench("year", "--sites", "4", "--steps", "200")
+    assert got["sites"] == 4 and got["steps"] == 200 and got["year_steps"] == 35_040
+    assert got["messages"] == 200 * (4 * 4 + 1)
+    # the slice keeps the year's window of outcomes, and says the year is extrapolated
+    assert got["outcomes_window"] == {"kept": 96, "window": 96, "dropped": 104}
+    assert got["extrapolated"] is True and "extrapolated" in got["note"]
+    assert got["year_steps_s_extrapolated"] == round(got["steps_s"] * 35_040 / 200, 1)
+    assert got["peak_rss_mib"] >= got["rss_end_mib"] > 0
+    for key in ("rss_growth_mib_per_1000_steps_first_half",
+                "rss_growth_mib_per_1000_steps_second_half", "trace_mib", "tables_mib",
+                "outcomes_year_mib_if_all_kept"):
+        assert key in got
+
+
 def test_merit_order_and_codec_benches():
     got = _bench("merit-order", "--sites", "5000", "--repeats", "3")
     assert got["sites"] == 5000 and got["unserved_kw"] == 0.0

@@ -5,15 +5,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
+from vpp.agents.merit_order.history import OutcomeHistory
 from vpp.agents.runtime.agent import Agent
 from vpp.agents.runtime.messages import Envelope
 from vpp.agents.runtime.timers import Timer
 from vpp.coordination.errors import ProtocolError
-from vpp.coordination.merit_order.auction import (
-    MeritOrderAuction,
-    Outgoing,
-    StepOutcome,
-)
+from vpp.coordination.merit_order.auction import MeritOrderAuction, Outgoing
 from vpp.coordination.merit_order.messages import Accept, Bid, Decline
 
 log = logging.getLogger(__name__)
@@ -33,18 +30,24 @@ class AggregatorAgent(Agent):
         sites: the addresses (``host/name``) of the sites it dispatches, in tie order.
         deadline_ms: how long a phase waits for answers before a site counts as silent.
         max_rounds: the most award rounds per step.
+        outcome_window: keep only the last this many step outcomes (a long run: see
+            :mod:`.history`); every one when None.
+
+    ``outcomes`` are the step outcomes kept (every one, a list, unless a window was set:
+    then the last ones, a deque); ``history.totals`` counts every step either way.
     """
 
     role = "aggregator"
 
     def __init__(self, name: str, sites: Sequence[str], *, deadline_ms: int = 2000,
-                 max_rounds: int = 5) -> None:
+                 max_rounds: int = 5, outcome_window: int | None = None) -> None:
         super().__init__(name)
         self.sites = list(sites)
         self.deadline_ms = deadline_ms
         self.max_rounds = max_rounds
         self.auction: MeritOrderAuction | None = None
-        self.outcomes: list[StepOutcome] = []
+        self.history = OutcomeHistory(outcome_window)
+        self.outcomes = self.history.outcomes
         self._timer: Timer | None = None
         self._armed_for: tuple[str, int] | None = None
         self._conversation = ""
@@ -138,7 +141,7 @@ class AggregatorAgent(Agent):
     def _finish(self, auction: MeritOrderAuction) -> None:
         self._armed_for = None
         outcome = auction.outcome()
-        self.outcomes.append(outcome)
+        self.history.append(outcome)
         trace = self.host.trace
         if trace is not None:
             now = self.clock.now()

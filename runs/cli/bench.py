@@ -42,6 +42,23 @@ def swarm(
     _emit("swarm", bench.run(sites, steps), as_json)
 
 
+@app.command("year")
+def year(
+    sites: int = typer.Option(1000, "--sites", help="Sites in the generated fleet."),
+    steps: int = typer.Option(35_040, "--steps", help="Steps run: the first N of the "
+                              "15-minute year (35,040); a shorter slice extrapolates the "
+                              "year's time and says so."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """A 15-minute year of a local swarm, recorded and traced as `vpp run` does: wall
+    time, peak memory, memory growth per 1,000 steps in each half (flat: near 0)."""
+    if sites < 1 or steps < 4:
+        fail("--sites must be at least 1 and --steps at least 4")
+    from vpp.runs.bench import year as bench
+
+    _emit("year", bench.run(sites, steps), as_json)
+
+
 @app.command("startup")
 def startup(
     repeats: int = typer.Option(3, "--repeats", min=1, help="Runs of vpp run timed."),

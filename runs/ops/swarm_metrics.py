@@ -34,16 +34,19 @@ def site_metrics(sites, metrics: OpsMetrics) -> None:
 def merit_order_metrics(run, metrics: OpsMetrics) -> None:
     """A merit-order run's negotiation: steps, rounds, declines, the last step's target,
     served and unserved power; its local sites."""
-    outcomes = lambda: list(run.aggregator.outcomes)
+    totals = lambda: run.aggregator.history.totals   # every step's, whatever is kept
     metrics.counter("vpp_steps", "Steps run.", (), lambda: [((), run.step_index)])
     metrics.counter("vpp_negotiation_rounds", "Merit-order rounds over all steps.", (),
-                    lambda: [((), sum(o.rounds for o in outcomes()))])
+                    lambda: [((), totals().rounds)])
     metrics.counter("vpp_negotiation_declines", "Awards declined by sites.", (),
-                    lambda: [((), sum(len(o.declined) for o in outcomes()))])
+                    lambda: [((), totals().declines)])
 
     def last(field: str) -> Reading:
-        outs = outcomes()
-        return [((), getattr(outs[-1], field))] if outs else []
+        try:
+            out = run.aggregator.outcomes[-1]
+        except IndexError:
+            return []
+        return [((), getattr(out, field))]
 
     for field, help in (("target_kw", "The last step's target (kW)."),
                         ("served_kw", "What the sites served in the last step (kW)."),

@@ -27,20 +27,21 @@ from vpp.runs.scenario import (
     target_series,
 )
 
+#: A run of more steps than this keeps only the last OUTCOME_WINDOW step outcomes (a
+#: 15-minute month is 2,880 steps); its totals are summed as it goes, the same numbers.
+OUTCOMES_KEPT_WHOLE = 3_000
+#: The step outcomes a long run keeps (a 15-minute day).
+OUTCOME_WINDOW = 96
 
-def merit_order_totals(outs: list, dt_h: float) -> dict:
-    """The energy, cost and negotiation totals of a merit-order run's step outcomes."""
-    return {
-        "target_kwh": sum(abs(o.target_kw) for o in outs) * dt_h,
-        "served_kwh": sum(abs(o.served_kw) for o in outs) * dt_h,
-        "unserved_kwh": sum(o.unserved_kw for o in outs) * dt_h,
-        "steps_with_unserved": sum(1 for o in outs if o.unserved_kw > 0),
-        "reserve_shortfall_kwh": sum(o.reserve_target_kw - o.reserve_served_kw
-                                     for o in outs) * dt_h,
-        "cost_eur": sum(o.cost_eur for o in outs),
-        "declines": sum(len(o.declined) for o in outs),
-        "rounds": sum(o.rounds for o in outs),
-    }
+
+def outcome_window(steps: int, options: Mapping[str, Any]) -> int | None:
+    """The outcomes a run keeps: the run's option ``outcome_window`` when given (a
+    benchmark's slice of a year, a test), else every one up to ``OUTCOMES_KEPT_WHOLE``
+    steps and the last ``OUTCOME_WINDOW`` beyond."""
+    window = options.get("outcome_window")
+    if window is not None:
+        return int(window)
+    return OUTCOME_WINDOW if steps > OUTCOMES_KEPT_WHOLE else None
 
 
 class MeritOrderMode(Mode):
@@ -107,6 +108,10 @@ class MeritOrderMode(Mode):
             rows[2:2] = market_rows(summary)
         if "lost_sites" in summary:
             rows.append(("sites lost", ", ".join(summary["lost_sites"]) or "none"))
+        if (window := summary.get("outcomes_window")) is not None:
+            held = (f"the last {window['kept']} (a window of {window['window']}; "
+                    "totals over every step)")
+            rows.append(("step outcomes held", held))
         return rows
 
     def plot(self, run_dir: Path, run: Any = None) -> list[Path]:
@@ -122,7 +127,9 @@ class MeritOrderRun:
     Attributes:
         scenario: the scenario.
         fleet: the placement's fleet (hosts, loop, sites).
-        aggregator: the aggregator agent (its outcomes, one per step).
+        aggregator: the aggregator agent (its outcomes, one per step: the last
+            ``OUTCOME_WINDOW`` only in a run of more than ``OUTCOMES_KEPT_WHOLE`` steps,
+            which its summary's ``outcomes_window`` says).
         targets: the target per step (kW), the cleared position's with a market.
         reserves: the upward reserve per step (kW).
         sites: the site agents of this process (for the market and the ops metrics).
@@ -150,7 +157,8 @@ class MeritOrderRun:
             self.aggregator = AggregatorAgent(
                 "aggregator", self.fleet.site_addresses(),
                 deadline_ms=scenario.negotiation.deadline_ms,
-                max_rounds=scenario.negotiation.max_rounds)
+                max_rounds=scenario.negotiation.max_rounds,
+                outcome_window=outcome_window(self.steps, context.options))
             self.fleet.host.add(self.aggregator)
             self.day_ahead = None
             if scenario.market is not None:
@@ -196,18 +204,23 @@ class MeritOrderRun:
         """Totals over the steps run: energy asked for, served and unserved, cost,
         messages; the placement's part (processes, lost sites) and the market's."""
         self.fleet.finish()
-        outs = self.aggregator.outcomes
-        return {
+        history = self.aggregator.history
+        totals = history.totals
+        summary = {
             "scenario": self.scenario.name,
             "coordination": "merit_order",
             "seed": self.seed,
-            "steps": len(outs),
+            "steps": totals.steps,
             "sites": len(self.fleet.names),
-            **merit_order_totals(outs, self.scenario.dt_h),
+            **totals.summary(self.scenario.dt_h),
             **self.fleet.summary(),
-            **(self.day_ahead.summary(sum(o.cost_eur for o in outs))
+            **(self.day_ahead.summary(totals.cost_eur.value)
                if self.day_ahead is not None else {}),
         }
+        if history.window is not None:   # the outcomes held: the last ones only
+            summary["outcomes_window"] = {"kept": len(history), "window": history.window,
+                                          "dropped": history.dropped}
+        return summary
 
     @property
     def ops_host(self):
