@@ -37,6 +37,7 @@ __all__ = [
     "RiskLimits",
     "RiskManager",
     "StressScenario",
+    "day_ahead_shocks",
     "historical_shocks",
     "series_shocks",
     "value_at_risk",
@@ -122,6 +123,13 @@ def series_shocks(timestamps_utc: np.ndarray, prices: np.ndarray, label: str,
             out.append(StressScenario(f"{label} {kind} {when}", float(means[day]), when,
                                       source))
     return tuple(out)
+
+
+def day_ahead_shocks(data) -> tuple[StressScenario, ...]:
+    """:func:`series_shocks` of a :class:`~vpp.markets.trading.market_data.MarketData`'s
+    day-ahead prices (the series a backtest or the automated engine trades)."""
+    return series_shocks(data.timestamps_utc, data.day_ahead_eur_mwh, "day-ahead",
+                         data.source)
 
 
 @dataclass(frozen=True, slots=True)

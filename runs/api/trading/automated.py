@@ -41,7 +41,7 @@ from vpp.markets.trading.market_data import (
     de_lu_2019_market_data,
     simulated_market_data,
 )
-from vpp.markets.trading.risk import RiskLimits, StressScenario, series_shocks
+from vpp.markets.trading.risk import RiskLimits, StressScenario, day_ahead_shocks
 from vpp.markets.trading.strategies import (
     MultiStrategy,
     Strategy,
@@ -115,10 +115,7 @@ def _market_data(cfg: DataConfig, kind: str) -> MarketData:
 def _own_shocks(data: MarketData, limits: RiskLimits) -> tuple[StressScenario, ...] | None:
     """The stress limit's shocks from the day-ahead series being traded (None without a
     stress limit); with live feeds, from the base series the feeds start from."""
-    if limits.stress_limit_eur is None:
-        return None
-    return series_shocks(data.timestamps_utc, data.day_ahead_eur_mwh, "day-ahead",
-                         data.source)
+    return None if limits.stress_limit_eur is None else day_ahead_shocks(data)
 
 
 def _default_strategy(name: str, config: TradingConfig) -> Strategy:

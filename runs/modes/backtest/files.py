@@ -141,11 +141,11 @@ def stress_shocks(spec: BacktestScenario, data: Any) -> tuple | None:
     """The shocks a backtest's stress limit checks (None without a stress limit): the
     traded series' own (:func:`~vpp.markets.trading.risk.series_shocks`), then the file's
     ``stress`` shocks."""
-    from vpp.markets.trading.risk import StressScenario, series_shocks
+    from vpp.markets.trading.risk import StressScenario, day_ahead_shocks
 
     if spec.risk.stress_limit_eur is None:
         return None
-    own = series_shocks(data.timestamps_utc, data.day_ahead_eur_mwh, "day-ahead", data.source)
+    own = day_ahead_shocks(data)
     given = tuple(StressScenario(s.name, s.price_eur_mwh, "given", "the backtest file")
                   for s in spec.stress)
     return own + given

@@ -97,26 +97,27 @@ def write_report(result, out: Path, spec: BacktestScenario, plots: bool = True) 
             w.writerow([str(ts) + "Z", *[round(float(t.equity_eur[i]), 4)
                                          for t in result.traders],
                         *[round(float(t.energy_mwh[i]), 4) for t in result.traders]])
-    with open(out / "trades.csv", "w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(["trader", "decided_hour", "market", "delivery_hour", "side",
-                    "quantity_mw", "price_eur_mwh", "fee_eur"])
-        for t in result.traders:
-            for f in t.fills:
-                o = f.order
-                w.writerow([t.name, o.decided_hour, o.market, o.delivery_hour, o.side,
-                            o.quantity_mw, round(f.price_eur_mwh, 4), round(f.fee_eur, 4)])
-    with open(out / "rejections.csv", "w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(["trader", "decided_hour", "market", "delivery_hour", "side",
-                    "quantity_mw", "limit", "reason"])
-        for t in result.traders:
-            for r in t.rejections:
-                o = r.order
-                w.writerow([t.name, o.decided_hour, o.market, o.delivery_hour, o.side,
-                            o.quantity_mw, r.limit, r.reason])
+    _write_orders(out / "trades.csv", ["price_eur_mwh", "fee_eur"], (
+        (t.name, f.order, round(f.price_eur_mwh, 4), round(f.fee_eur, 4))
+        for t in result.traders for f in t.fills))
+    _write_orders(out / "rejections.csv", ["limit", "reason"], (
+        (t.name, r.order, r.limit, r.reason) for t in result.traders for r in t.rejections))
 
     return files + (write_plots(result, out, spec) if plots else [])
+
+
+def _write_orders(path: Path, extra: list[str], rows) -> None:
+    """A CSV of orders, one row per ``(trader, order, *extra values)``: the order's
+    trader, hours, market, side and size, then the ``extra`` columns."""
+    import csv
+
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["trader", "decided_hour", "market", "delivery_hour", "side",
+                    "quantity_mw", *extra])
+        for trader, o, *values in rows:
+            w.writerow([trader, o.decided_hour, o.market, o.delivery_hour, o.side,
+                        o.quantity_mw, *values])
 
 
 def write_plots(result, out: Path, spec: BacktestScenario) -> list[Path]:
