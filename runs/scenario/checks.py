@@ -133,6 +133,8 @@ def scenario_problems(scenario: Scenario, limits: Limits | None = None,
             except ValueError as exc:
                 note(at, str(exc))
     unit(_check_target, scenario, stop)
+    if scenario.topology is not None and not any(p.path == "sites" for p in problems):
+        unit(_check_topology, scenario, stop)
     if scenario.coordination != "admm" and scenario.admm is not None:
         note("admm", "ADMM options are given but `coordination` is `merit_order`")
     for check in _SECTION_CHECKS:
@@ -150,6 +152,21 @@ def _check_target(scenario: Scenario, fail) -> None:
                  f"step), got {len(target.values_kw)}")
     if isinstance(scenario.reserve_kw, list) and len(scenario.reserve_kw) < scenario.steps:
         fail("reserve_kw", f"Expected a number or at least {scenario.steps} values")
+
+
+def _check_topology(scenario: Scenario, fail) -> None:
+    """The ``topology`` section builds a tree over the fleet (the error names the node and
+    the field)."""
+    from vpp.coordination.hierarchy.topology import TopologyError, build_topology
+
+    try:
+        build_topology(scenario.topology, scenario.site_names())
+    except TopologyError as exc:
+        path = (exc.path or "$.topology").removeprefix("$.")
+        text = str(exc)
+        if exc.path:
+            text = text.removesuffix(f" - at `{exc.path}`")
+        fail(path, text)
 
 
 def check_scenario(scenario: Scenario, where: str, limits: Limits | None = None) -> None:

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any, Literal, NamedTuple
 
 import msgspec
+from vpp.coordination.hierarchy.spec import TopologySpec
 from vpp.physics.timeseries import SeriesMapping
 from vpp.runs.scenario.admm import AdmmSpec
 from vpp.runs.scenario.devices import DeviceSpec
@@ -83,6 +84,8 @@ class Scenario(msgspec.Struct, **_Strict):
 
     ``coordination`` chooses the aggregator's protocol: ``merit_order`` (each step's
     contract net, the default) or ``admm`` (schedules over a horizon, options in ``admm``).
+    ``topology`` places the sites under regional aggregators (a tree checked against the
+    fleet: ``docs/protocols/hierarchy.md``); without it the aggregator calls every site.
     ``mode`` names the run mode when the sections alone do not (a plug-in mode: ``vpp
     modes`` lists them), and ``options`` holds that mode's own settings, which it checks.
     """
@@ -102,6 +105,7 @@ class Scenario(msgspec.Struct, **_Strict):
     admm: AdmmSpec | None = None
     sites: list[SiteSpec]
     grid: GridSpec | None = None  # a grid event instead of the dispatch (runs/scenario/grid.py)
+    topology: TopologySpec | None = None  # regional aggregators (docs/protocols/hierarchy.md)
     mode: str | None = None
     options: dict[str, Any] = {}
 
