@@ -21,6 +21,7 @@ from vpp.runs.modes.base import Mode, ModeRun, RunContext
 from vpp.runs.placement.base import RunStopped
 from vpp.runs.record import RunRecord
 from vpp.runs.record.manifest import new_manifest
+from vpp.runs.record.trace_level import choose_level, manifest_details
 from vpp.runs.stages import announce
 
 log = logging.getLogger(__name__)
@@ -139,9 +140,12 @@ class Runner:
         startup_s = None if self.started is None else time.monotonic() - self.started
         announce("building")
         currency = _currency(self.scenario, ctx.scenario_path)  # before any work: mixed fail
+        level, _ = choose_level(ctx.options.get("trace"), self.scenario)
+        ctx.options["trace"] = level.text  # what every placement's shards record
         record = RunRecord(ctx.out_dir, new_manifest(
             mode=self.mode.name, placement=self.placement_name, scenario=self.scenario,
-            seed=ctx.seed, scenario_file=ctx.scenario_path))
+            seed=ctx.seed, scenario_file=ctx.scenario_path,
+            **manifest_details(level, self.scenario, ctx.seed)))
         t_build = time.perf_counter()
         stopped: RunStopped | None = None
         try:

@@ -130,6 +130,8 @@ class CoordinatorAgent(Agent):
         self.seed = seed
         self.run_name = run_name
         self.settings = settings
+        self.trace_level = "full"
+        """The run's trace level, told to every site process in its ``Welcome``."""
         self.members: dict[str, Member] = {}
         self.holder: dict[str, str] = {}
         self.liveness = PeerLiveness(settings.timeout_ms / 1000.0)
@@ -244,7 +246,7 @@ class CoordinatorAgent(Agent):
         self.host.route_back(host)
         self.send(envelope.sender, Welcome(host, names, self.seed, self.next_step,
                                            self.settings.heartbeat_ms, self.settings.timeout_ms,
-                                           self.run_name),
+                                           self.run_name, self.trace_level),
                   conversation=f"join/{host}")
 
     def _member(self, envelope: Envelope) -> Member:

@@ -55,7 +55,8 @@ class Welcome(msgspec.Struct, frozen=True):
 
     ``seed`` seeds each site's random stream as in one process; ``run_name`` is the
     aggregator's run directory's name, the default folder for the
-    site's trace shard.
+    site's trace shard; ``trace`` the run's trace level (``full``, ``rounds``,
+    ``sample:N``: :mod:`vpp.agents.runtime.trace_level`), which the site's shard keeps too.
     """
 
     host: str
@@ -65,6 +66,7 @@ class Welcome(msgspec.Struct, frozen=True):
     heartbeat_ms: int
     timeout_ms: int
     run_name: str
+    trace: str = "full"
 
 
 class Refused(msgspec.Struct, frozen=True):

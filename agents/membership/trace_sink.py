@@ -63,7 +63,8 @@ compressed): the disk and the writer's time a host can take."""
 MAX_TEXT = 1024
 """Characters of one text field of a row (an address, a kind, a reason, a meta value)."""
 
-META_KEYS = frozenset({"host", "sites", "pid", "schema_version", "run", "scenario_digest"})
+META_KEYS = frozenset({"host", "sites", "pid", "schema_version", "run", "scenario_digest",
+                       "trace_level", "trace_sites"})
 """The meta keys a site's shard may hold (the reader merges meta over shards: a site must
 not name the run's scenario or seed)."""
 

@@ -29,6 +29,7 @@ from typing import Any
 
 import msgspec
 from vpp.agents.runtime.messages import Envelope
+from vpp.agents.runtime.trace_level import FULL, TraceLevel, parse_level, sample_sites
 
 _time_ns = time.time_ns
 
@@ -58,6 +59,9 @@ CREATE TABLE IF NOT EXISTS steps (
 CREATE TABLE IF NOT EXISTS dispatch (
     step INTEGER NOT NULL, sim_time REAL NOT NULL, site TEXT NOT NULL,
     power_kw REAL NOT NULL, reserve_kw REAL NOT NULL, cost_eur REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS message_counts (
+    conversation TEXT, round INTEGER, kind TEXT NOT NULL, direction TEXT NOT NULL,
+    count INTEGER NOT NULL);
 """
 
 MESSAGE_FIELDS = (
@@ -110,6 +114,10 @@ def shard_path(run_dir: Path | str, host: str) -> Path:
 class TraceRecorder:
     """Buffers trace rows of one host and writes them to its SQLite shard.
 
+    It records every message until :meth:`set_level` says otherwise (a trace level of
+    :mod:`vpp.agents.runtime.trace_level`: the messages not recorded are counted in the
+    ``message_counts`` table, one row per conversation, round, kind and direction a flush).
+
     Args:
         path: the shard file (its folder is created).
         host: the host whose traffic this shard holds.
@@ -131,6 +139,11 @@ class TraceRecorder:
         self._dispatch: list[tuple] = []
         self._agents: list[tuple] = []
         self._meta: list[tuple] = []
+        self._counts: dict[tuple, int] = {}
+        self.level: TraceLevel = FULL
+        """What this shard records (:meth:`set_level`)."""
+        self.sampled: list[str] | None = None
+        """The sites a ``sample:N`` level keeps the messages of (None at other levels)."""
         self._last_flush = time.monotonic()
         self.tap: Tap | None = None
         """Called at each flush with the rows handed to the writer (messages, rounds,
@@ -156,6 +169,61 @@ class TraceRecorder:
                                         name=f"trace-{host}", daemon=True)
         self._writer.start()
         self.set_meta(host=host, schema_version=SCHEMA_VERSION)
+
+    # -- level ------------------------------------------------------------------------
+    def set_level(self, level: TraceLevel | str, sites: list[str] = (), seed: int = 0,
+                  ) -> None:
+        """Record at ``level`` from now on (``sites``: the fleet in scenario order, and
+        ``seed`` the run's, from which ``sample:N`` chooses its sites); the level and the
+        fleet's size are written to the meta (``trace_level``, ``trace_sites``).
+
+        ``rounds`` and ``sample:N`` replace :meth:`message` on this recorder: what the
+        level leaves out is counted per (conversation, round, kind, direction)."""
+        level = parse_level(level)
+        self.level = level
+        self.sampled = None
+        if level.kind == "rounds":
+            self.message = self._count_message
+        elif level.kind == "sample":
+            self.sampled = sample_sites(list(sites), level.n, seed)
+            self._skip = frozenset(sites) - frozenset(self.sampled)
+            self._kept: dict[str, bool] = {}
+            self.message = self._sample_message
+        else:
+            self.__dict__.pop("message", None)
+        self.set_meta(trace_level=level.text, trace_sites=len(sites))
+
+    def _count_message(self, direction: str, envelope: Envelope, size: int,
+                       receiver: str | None = None) -> None:
+        """:meth:`message` at level ``rounds``: counted, not recorded."""
+        kind = envelope.kind
+        if kind in UNTRACED_KINDS:
+            return
+        key = (envelope.conversation, envelope.round, kind, direction)
+        counts = self._counts
+        counts[key] = counts.get(key, 0) + 1
+
+    def _about_skipped(self, address: str | None) -> bool:
+        """Whether ``address`` is an agent of a site the sample leaves out (cached for
+        a bounded number of addresses)."""
+        if address is None:
+            return False
+        kept = self._kept.get(address)
+        if kept is None:
+            kept = address.rpartition("/")[2] not in self._skip
+            if len(self._kept) < 1_000_000:
+                self._kept[address] = kept
+        return not kept
+
+    def _sample_message(self, direction: str, envelope: Envelope, size: int,
+                        receiver: str | None = None) -> None:
+        """:meth:`message` at level ``sample:N``: recorded unless it is to or from a
+        site left out of the sample (then counted)."""
+        if (self._about_skipped(envelope.sender)
+                or self._about_skipped(receiver or envelope.receiver)):
+            self._count_message(direction, envelope, size)
+        else:
+            TraceRecorder.message(self, direction, envelope, size, receiver)
 
     # -- rows -------------------------------------------------------------------------
     def set_meta(self, **items: Any) -> None:
@@ -254,7 +322,9 @@ class TraceRecorder:
             (self._messages[0][0], len(self._messages), self._encoder.encode(self._messages))
             if self._messages else None,
             self._rounds, self._steps, self._dispatch, self._agents, self._meta,
+            [(*key, n) for key, n in self._counts.items()],
         )
+        self._counts = {}
         self._messages, self._rounds, self._steps = [], [], []
         self._dispatch, self._agents, self._meta = [], [], []
         self._hand(job)
@@ -328,7 +398,8 @@ class TraceRecorder:
             self._handoff.notify_all()
 
     @staticmethod
-    def _write(db: sqlite3.Connection, chunk, rounds, steps, dispatch, agents, meta) -> None:
+    def _write(db: sqlite3.Connection, chunk, rounds, steps, dispatch, agents, meta,
+               counts) -> None:
         with db:
             if meta:
                 db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", meta)
@@ -346,3 +417,5 @@ class TraceRecorder:
                 db.executemany("INSERT OR REPLACE INTO steps VALUES (?,?,?,?,?,?,?,?,?,?,?)", steps)
             if dispatch:
                 db.executemany("INSERT INTO dispatch VALUES (?,?,?,?,?,?)", dispatch)
+            if counts:
+                db.executemany("INSERT INTO message_counts VALUES (?,?,?,?,?)", counts)

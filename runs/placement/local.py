@@ -80,10 +80,13 @@ class LocalPlacement:
 def open_local_hosts(scenario: Scenario, context: Any, *, shard: str = "local",
                      **meta: Any) -> tuple[SimulatedClock, zmq.Context, TraceRecorder]:
     """The simulated clock at the scenario's start, a ZeroMQ context and the trace shard
-    ``shard`` of a one-process run (its meta rows written)."""
+    ``shard`` of a one-process run (its meta rows written, at the run's trace level)."""
+    from vpp.runs.record.trace_level import apply_level
+
     clock = SimulatedClock(scenario.start)
     ctx = zmq.Context()
     trace = TraceRecorder(shard_path(context.out_dir, shard), shard)
+    apply_level(trace, context, scenario)
     trace.set_meta(scenario=scenario.name, seed=context.seed, steps=scenario.steps,
                    step_minutes=scenario.step_minutes, start=scenario.start.isoformat(),
                    processes=1, **meta)

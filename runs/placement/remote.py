@@ -34,6 +34,7 @@ from vpp.agents.runtime.loop import EventLoop
 from vpp.agents.runtime.trace import TraceRecorder, shard_path
 from vpp.coordination.dispatch import Applied, StepCleared
 from vpp.runs.placement.base import STEP_TIMEOUT_S, RunStopped, SiteBuilder
+from vpp.runs.record.trace_level import apply_level
 from vpp.runs.scenario import Scenario
 from vpp.runs.stages import announce
 
@@ -193,6 +194,8 @@ class RemoteFleet:
             "coordinator", self.names, scenario_digest=scenario_digest(scenario),
             seed=self.seed, run_name=self.out_dir.name, settings=self.settings,
             scenario=msgspec.msgpack.encode(scenario), access=placement.access)
+        # the run's trace level, here and (told in the Welcome) in every site process
+        self.coordinator.trace_level = apply_level(self.trace, context, scenario).text
         self.host.add(self.coordinator)
         self.host.add(TraceSinkAgent(self.trace_sink, self.coordinator.has_joined))
         self.loop = EventLoop(self.host)

@@ -284,6 +284,10 @@ def serve_sites(scenario: Scenario, names: Sequence[str], connect: str, *,
         except (OutputError, TraceWriteError) as exc:
             opened.append(exc)
             return
+        try:  # the aggregator's trace level (a bad one: everything, and said)
+            trace.set_level(link.welcome.trace, scenario.site_names(), link.welcome.seed)
+        except ValueError as exc:
+            log.warning("the aggregator's trace level: %s; tracing in full", exc)
         host.trace = trace
         for agent in host.agents.values():
             trace.agent(agent.address, agent.role, type(agent).__qualname__)
