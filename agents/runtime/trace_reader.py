@@ -44,6 +44,19 @@ def decode_body(raw: bytes | msgspec.Raw) -> Any:
         return f"<undecodable body: {type(exc).__name__}>"
 
 
+def level_note(level: str, sites: int | None) -> str | None:
+    """What a reader says of the messages a trace level did not record: ``messages not
+    recorded at trace level rounds``, ``sampled: N of M sites`` (None at ``full``)."""
+    if level == "rounds":
+        return "messages not recorded at trace level rounds"
+    if level.startswith("sample:"):
+        n = level.partition(":")[2]
+        if n.isdigit() and isinstance(sites, int):
+            return f"sampled: {min(int(n), sites)} of {sites} sites"
+        return f"sampled: {n} sites"
+    return f"messages not recorded at trace level {level}" if level != "full" else None
+
+
 class TraceError(ValueError):
     """A run directory without a readable trace."""
 
@@ -177,13 +190,46 @@ class TraceReader:
         out.sort(key=lambda r: (r["step"], r["site"]))
         return out
 
-    def message_counts(self) -> dict[tuple[str, str], int]:
-        """How many events of each (kind, direction); drops are keyed by their reason."""
-        counts: dict[tuple[str, str], int] = {}
+    def message_counts(self, step: int | None = None) -> dict[tuple[str, str], int]:
+        """How many events of each (kind, direction), those recorded as rows and those a
+        trace level counted only (:meth:`unrecorded_counts`); drops are keyed by their
+        reason. ``step``: only that step's negotiation (its conversations)."""
+        conv = None if step is None else f"/{step}"
+        counts = self.unrecorded_counts(step)
         for _, raw in self._chunk_rows():
+            if conv is not None and not (raw[6] or "").endswith(conv):
+                continue
             key = (raw[3] or (raw[10] or "?").split(":", 1)[0], raw[2])
             counts[key] = counts.get(key, 0) + 1
         return counts
+
+    def unrecorded_counts(self, step: int | None = None) -> dict[tuple[str, str], int]:
+        """The messages a trace level left out (``rounds``, ``sample:N``), counted per
+        (kind, direction); of one step only with ``step``. Empty at level ``full``."""
+        counts: dict[tuple[str, str], int] = {}
+        sql = "SELECT conversation, kind, direction, SUM(count) FROM message_counts"
+        sql += " GROUP BY conversation, kind, direction"
+        conv = None if step is None else f"/{step}"
+        for db in self._dbs.values():
+            try:
+                rows = db.execute(sql).fetchall()
+            except sqlite3.OperationalError:  # a shard from before trace levels
+                continue
+            for conversation, kind, direction, n in rows:
+                if conv is not None and not (conversation or "").endswith(conv):
+                    continue
+                counts[(kind, direction)] = counts.get((kind, direction), 0) + n
+        return counts
+
+    def level(self) -> dict[str, Any]:
+        """The trace level the run was recorded at: ``level`` (``full``, ``rounds``,
+        ``sample:N``; ``full`` for a trace from before levels), ``sites`` (the fleet's
+        size, or None) and ``note``, what a reader says of the messages not recorded
+        (None at ``full``)."""
+        meta = self.meta()
+        text = meta.get("trace_level") or "full"
+        sites = meta.get("trace_sites")
+        return {"level": text, "sites": sites, "note": level_note(text, sites)}
 
     def _chunk_rows(self) -> Iterator[tuple[str, list]]:
         """(host, raw message row) for every row of every readable chunk, in write order."""

@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 import numpy as np
 from vpp.coordination.merit_order.allocation import allocate
 from vpp.runs.bench.paired import interleave
+from vpp.runs.record.trace_level import choose_level
 from vpp.runs.runner import build_run
 from vpp.runs.scenario import parse
 
@@ -33,7 +34,7 @@ def bench_scenario(sites: int, steps: int, seed: int = 0) -> dict:
             "reserve_kw": 5.0 * sites, "sites": site_specs}
 
 
-def run(sites: int = 1000, steps: int = 96, seed: int = 0) -> dict:
+def run(sites: int = 1000, steps: int = 96, seed: int = 0, trace: str | None = None) -> dict:
     """Wall seconds for the whole run, messages sent, and the messaging overhead against
     the same allocations computed directly (no agents, no messages).
 
@@ -43,6 +44,7 @@ def run(sites: int = 1000, steps: int = 96, seed: int = 0) -> dict:
     with its spread; ``overhead_ratio`` is the whole run's wall time over all the steps'
     allocations."""
     scenario = parse(bench_scenario(sites, steps, seed), "<bench>")
+    level = choose_level(trace, scenario)[0].text
     # the baseline: an allocation of the same number of bids with no messaging at all
     rng = np.random.default_rng(seed)
     q = np.concatenate([rng.uniform(50, 200, sites), np.full(sites, 50.0),
@@ -57,7 +59,7 @@ def run(sites: int = 1000, steps: int = 96, seed: int = 0) -> dict:
         return time.perf_counter() - t
 
     with tempfile.TemporaryDirectory(prefix="vpp-bench-") as out:
-        _, model = build_run(scenario, out)
+        _, model = build_run(scenario, out, trace=level)
         try:
             ks = iter(range(steps))
 
@@ -75,7 +77,7 @@ def run(sites: int = 1000, steps: int = 96, seed: int = 0) -> dict:
             model.close()
     wall, allocations = sum(got.first), sum(got.second)
     return {
-        "sites": sites, "steps": steps, "wall_s": round(wall, 3),
+        "sites": sites, "steps": steps, "trace": level, "wall_s": round(wall, 3),
         "messages": messages,
         "messages_per_s": round(messages / wall, 1),
         "dropped": dropped,

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from vpp.runs.bench.swarm import bench_scenario
 from vpp.runs.modes.merit_order.mode import OUTCOME_WINDOW
+from vpp.runs.record.trace_level import choose_level
 from vpp.runs.runner import AfterEachStep, run_scenario
 from vpp.runs.scenario import parse
 
@@ -63,13 +64,16 @@ def _dir_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-def run(sites: int = 1000, steps: int = YEAR_STEPS, seed: int = 0) -> dict:
-    """Run ``steps`` steps (the year by default) of a ``sites``-site fleet; return wall
+def run(sites: int = 1000, steps: int = YEAR_STEPS, seed: int = 0,
+        trace: str | None = None) -> dict:
+    """Run ``steps`` steps (the year by default) of a ``sites``-site fleet at trace level
+    ``trace`` (None: the default by size, :mod:`vpp.runs.record.trace_level`); return wall
     time, peak and sampled resident memory, growth per 1,000 steps in each half, the
     record's size on disk, and the year's figures extrapolated from a shorter slice."""
     if sites < 1 or steps < 4:
         raise ValueError("expected at least 1 site and 4 steps")
     scenario = parse(year_scenario(sites, steps, seed), "<bench year>")
+    level = choose_level(trace, scenario)[0].text
     half = steps // 2
     rss: dict[int, int] = {}
 
@@ -83,7 +87,7 @@ def run(sites: int = 1000, steps: int = YEAR_STEPS, seed: int = 0) -> dict:
         t0 = time.perf_counter()
         # the window a year's run keeps, whatever the slice's length
         result = run_scenario(scenario, out, hooks=[AfterEachStep(sample)],
-                              outcome_window=OUTCOME_WINDOW)
+                              outcome_window=OUTCOME_WINDOW, trace=level)
         wall = time.perf_counter() - t0
         summary = result.summary
         trace_bytes = _dir_bytes(out / "trace")
@@ -97,7 +101,7 @@ def run(sites: int = 1000, steps: int = YEAR_STEPS, seed: int = 0) -> dict:
     extrapolated = steps < YEAR_STEPS
     scale = YEAR_STEPS / steps
     return {
-        "sites": sites, "steps": steps, "year_steps": YEAR_STEPS,
+        "sites": sites, "steps": steps, "year_steps": YEAR_STEPS, "trace": level,
         "wall_s": round(wall, 3), "build_s": summary["build_s"], "steps_s": steps_s,
         "step_ms": round(steps_s / steps * 1000, 3),
         "messages": summary["messages"],

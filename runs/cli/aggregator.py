@@ -15,7 +15,7 @@ from vpp.runs.cli.common import (
     new_run_dir,
     setup_logging,
 )
-from vpp.runs.cli.options import DATA_DIR_HELP, with_data_dirs
+from vpp.runs.cli.options import DATA_DIR_HELP, TRACE_HELP, trace_level, with_data_dirs
 
 
 @with_data_dirs  # --data-dir (the aggregator loads no plug-in code: no --allow-plugins)
@@ -60,6 +60,7 @@ def aggregator(
     log_level: str = typer.Option("WARNING", "--log-level", help="DEBUG, INFO, WARNING, ERROR."),
     log_json: bool = typer.Option(False, "--log-json", help=LOG_JSON_HELP),
     data_dir: list[Path] = typer.Option([], "--data-dir", help=DATA_DIR_HELP),
+    trace: str | None = typer.Option(None, "--trace", help=TRACE_HELP),
 ) -> None:
     """Listen for site processes (vpp site), then run every step with them (merit order or
     ADMM: the negotiation and its answer are the one-process run's). Its start-up stages
@@ -90,6 +91,7 @@ def aggregator(
     except ScenarioError as exc:
         fail(str(exc), code=1)
     check_watch(mode, watch)
+    level = trace_level(trace, spec)  # the sites are told it when they join
     try:
         settings = LinkSettings(heartbeat_ms=heartbeat_ms, timeout_ms=timeout_ms, ack_ms=ack_ms)
         limiter = RateLimiter(rate_per_s, 2 * rate_per_s)
@@ -126,7 +128,7 @@ def aggregator(
         release()
         fail(str(exc), code=1)
     run_context = RunContext(run_dir, spec.seed if seed is None else seed, scenario,
-                             placement)
+                             placement, options={"trace": level})
     ops = OpsSession(spec, out_dir=run_dir, watch=scenario if watch else None, alerts=alerts,
                      metrics_port=metrics_port, metrics_addr=metrics_addr,
                      alerts_between_steps=True, step_unit=mode.step_unit)

@@ -30,16 +30,31 @@ def merit_order(
     _emit("merit-order", bench.run(sites, repeats), as_json)
 
 
+def _trace_option(trace: str | None) -> str | None:
+    """``--trace`` checked (an error naming the option), the default left to the bench."""
+    from vpp.agents.runtime.trace_level import parse_level
+
+    try:
+        return None if trace is None else parse_level(trace).text
+    except ValueError as exc:
+        fail(f"--trace {trace}: {exc}")
+
+
+TRACE_BENCH_HELP = ("The trace level: full, rounds or sample:N \\[default: full up to "
+                    "2,000,000 estimated messages, rounds beyond]; the JSON says it (trace).")
+
+
 @app.command("swarm")
 def swarm(
     sites: int = typer.Option(1000, "--sites", help="Sites in the swarm."),
     steps: int = typer.Option(96, "--steps", help="Steps to run."),
+    trace: str | None = typer.Option(None, "--trace", help=TRACE_BENCH_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
-    """A local swarm over ZeroMQ with full tracing: wall time and message rate."""
+    """A local swarm over ZeroMQ, traced: wall time and message rate."""
     from vpp.runs.bench import swarm as bench
 
-    _emit("swarm", bench.run(sites, steps), as_json)
+    _emit("swarm", bench.run(sites, steps, trace=_trace_option(trace)), as_json)
 
 
 @app.command("year")
@@ -48,6 +63,7 @@ def year(
     steps: int = typer.Option(35_040, "--steps", help="Steps run: the first N of the "
                               "15-minute year (35,040); a shorter slice extrapolates the "
                               "year's time and says so."),
+    trace: str | None = typer.Option(None, "--trace", help=TRACE_BENCH_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """A 15-minute year of a local swarm, recorded and traced as `vpp run` does: wall
@@ -56,7 +72,7 @@ def year(
         fail("--sites must be at least 1 and --steps at least 4")
     from vpp.runs.bench import year as bench
 
-    _emit("year", bench.run(sites, steps), as_json)
+    _emit("year", bench.run(sites, steps, trace=_trace_option(trace)), as_json)
 
 
 @app.command("startup")

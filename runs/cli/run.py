@@ -15,7 +15,13 @@ from vpp.runs.cli.common import (
     new_run_dir,
     setup_logging,
 )
-from vpp.runs.cli.options import ALLOW_PLUGINS_HELP, DATA_DIR_HELP, with_data_dirs
+from vpp.runs.cli.options import (
+    ALLOW_PLUGINS_HELP,
+    DATA_DIR_HELP,
+    TRACE_HELP,
+    trace_level,
+    with_data_dirs,
+)
 
 
 @with_data_dirs
@@ -50,6 +56,7 @@ def run(
         "every step; see docs/operations.md."),
     agents: bool = typer.Option(False, "--agents", help="Backtests: trade through the market "
                                 "agents over inproc ZeroMQ (day-ahead and intraday; no FCR)."),
+    trace: str | None = typer.Option(None, "--trace", help=TRACE_HELP),
     allow_plugins: bool = typer.Option(False, "--allow-plugins", help=ALLOW_PLUGINS_HELP),
     data_dir: list[Path] = typer.Option([], "--data-dir", help=DATA_DIR_HELP),
 ) -> None:
@@ -64,11 +71,11 @@ def run(
     stages(f"loading scenario {scenario}" if scenario else "loading the default scenario")
     with listening(stages):
         _run(stages, scenario, out, overwrite, seed, plot, processes, metrics_port,
-             metrics_addr, watch, pace, alerts, agents, allow_plugins)
+             metrics_addr, watch, pace, alerts, agents, allow_plugins, trace)
 
 
 def _run(stages, scenario, out, overwrite, seed, plot, processes, metrics_port,
-         metrics_addr, watch, pace, alerts, agents, allow_plugins) -> None:
+         metrics_addr, watch, pace, alerts, agents, allow_plugins, trace=None) -> None:
     """``vpp run`` once its stage lines listen (the options as :func:`run` has them)."""
     from vpp.runs import modes
     from vpp.runs.cli.execute import check_watch, execute, print_report
@@ -88,6 +95,7 @@ def _run(stages, scenario, out, overwrite, seed, plot, processes, metrics_port,
     if watch and scenario is None:
         fail("--watch needs a scenario file of your own")
     check_watch(mode, watch)
+    level = trace_level(trace, doc)
     stages("loading the agent runtime (mesa, ZeroMQ)")
     if processes is not None:
         from vpp.runs.placement.processes import ProcessesPlacement
@@ -108,7 +116,7 @@ def _run(stages, scenario, out, overwrite, seed, plot, processes, metrics_port,
     _lock = claim_out(run_dir, overwrite)  # before any work; held while this runs
     context = RunContext(run_dir, doc.seed if seed is None else seed, path, placement,
                          options={"allow_plugins": allow_plugins, "pace": pace,
-                                  "agents": agents})
+                                  "agents": agents, "trace": level})
     ops = OpsSession(doc, out_dir=run_dir, watch=path if watch else None, alerts=alerts,
                      metrics_port=metrics_port, metrics_addr=metrics_addr,
                      step_unit=mode.step_unit)

@@ -39,12 +39,15 @@ def show(run_dir: Path | None = RunDir) -> None:
     """What happened: agents, steps, messages by kind, dispatch per site, unserved energy."""
     reader = _open(run_dir)
     meta, agents, steps = reader.meta(), reader.agents(), reader.steps()
-    counts, dispatch = reader.message_counts(), reader.dispatch()
+    counts, dispatch, level = reader.message_counts(), reader.dispatch(), reader.level()
     reader.close()
     dt_h = float(meta.get("step_minutes", 15)) / 60.0
     console.print(f"[bold]{reader.run_dir}[/]: scenario {meta.get('scenario')}, seed "
                   f"{meta.get('seed')}, {len(steps)} steps of {meta.get('step_minutes')} min, "
-                  f"trace shards: {', '.join(reader.shards)}")
+                  f"trace shards: {', '.join(reader.shards)}, trace level {level['level']}")
+    if level["note"]:
+        console.print(f"[yellow]{level['note']}[/] (the counts below include the messages "
+                      "not recorded; `vpp trace messages` lists only those recorded)")
     roles: dict[str, int] = {}
     for a in agents:
         roles[a["role"]] = roles.get(a["role"], 0) + 1
@@ -98,7 +101,10 @@ def messages(
     body wrapped at the terminal's width); --wide prints one wide table instead."""
     reader = _open(run_dir)
     rows = reader.messages(agent=agent, kind=kind, direction=direction, step=step)
+    note = reader.level()["note"]
     reader.close()
+    if note:  # on stderr: a JSON or CSV export stays clean
+        err_console.print(f"[yellow]{note}[/]: only the messages recorded are listed")
     records = [r.as_dict() for r in rows]
     if emit_records(records, as_json, as_csv):
         return
