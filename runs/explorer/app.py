@@ -59,10 +59,13 @@ def view_data(record: RunRecord, view: str, arg: str | None = None) -> Any:
     if view == "overview":
         return views.overview(record)
     if view == "steps":
-        return {"steps": [[k, n] for k, n in record.step_numbers().items()]}
+        return {"steps": [[k, n] for k, n in record.step_numbers().items()],
+                "trace_note": record.trace_level()["note"]}
     if view == "step":
         step = int(arg or 0)
-        return sequence.negotiation(step, record.step_messages(step))
+        return {**sequence.negotiation(step, record.step_messages(step)),
+                "trace_note": record.trace_level()["note"],
+                "unrecorded": record.unrecorded(step)}
     if view == "admm":
         return studies.admm(record, arg)
     if view == "grid":

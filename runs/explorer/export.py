@@ -49,7 +49,8 @@ def export_html(run_dir: Path | str, out: Path | str,
             data[f"{base}/step/{k}"] = msgspec.json.decode(chunk)
             included.append(k)
         data[f"{base}/steps"] = {"steps": [[k, n] for k, n in steps.items()],
-                                 "omitted": omitted}
+                                 "omitted": omitted,
+                                 "trace_note": record.trace_level()["note"]}
     html = assets.page(_encoder.encode(data))
     out = Path(out)
     out.write_text(html, encoding="utf-8")

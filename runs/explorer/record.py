@@ -259,6 +259,24 @@ class RunRecord:
         with self.reader() as r:
             return r.message_counts()
 
+    def trace_level(self) -> dict[str, Any]:
+        """The level the trace was recorded at: ``level``, ``sites`` (the fleet's size)
+        and ``note`` (what it left out, e.g. ``sampled: 10 of 1000 sites``; None at
+        ``full`` or without a trace)."""
+        if not self.has_trace:
+            return {"level": None, "sites": None, "note": None}
+        with self.reader() as r:
+            return r.level()
+
+    def unrecorded(self, step: int) -> list[list[Any]]:
+        """The messages of one step a trace level counted without recording them:
+        ``[kind, direction, count]`` rows (none at ``full``)."""
+        if not self.has_trace:
+            return []
+        with self.reader() as r:
+            counts = r.unrecorded_counts(step)
+        return [[k, d, n] for (k, d), n in sorted(counts.items(), key=str)]
+
     def messages(self, kind: str) -> list[MessageRow]:
         """Every event of one message kind (a pass over the whole trace)."""
         if not self.has_trace:

@@ -147,6 +147,7 @@ def overview(record: RunRecord) -> dict[str, Any]:
             "sites": [_site_label(s) for s in ranked],
             "z": [power[s] for s in ranked]},
         "unserved_steps": unserved,
+        "trace": record.trace_level(),
         "totals": {
             "target_kwh": sum(abs(s["target_kw"]) for s in steps) * dt_h,
             "served_kwh": sum(abs(s["served_kw"]) for s in steps) * dt_h,

@@ -123,6 +123,44 @@ class RunRecordReader:
         finally:
             trace.close()
 
+    @cached_property
+    def trace_level(self) -> dict[str, Any]:
+        """How much of the traffic the trace holds: ``level`` (``full``, ``rounds``,
+        ``sample:N``), ``sites`` (the fleet's size), ``sampled`` (the sites a
+        ``sample:N`` trace keeps, from the manifest; else None) and ``note`` (what is
+        missing: ``messages not recorded at trace level rounds``, ``sampled: N of M
+        sites``; None at ``full``). :attr:`messages` then holds only what was recorded,
+        and says so in its frame's ``attrs["trace_note"]``; :attr:`message_counts` counts
+        every message whatever the level."""
+        details = self.manifest.details
+        with self._trace() as trace:
+            level = trace.level()
+        if "trace" in details:
+            level["level"] = details["trace"]
+        level["sites"] = details.get("trace_sites", level["sites"])
+        level["sampled"] = details.get("trace_sampled")
+        from vpp.agents.runtime.trace_reader import level_note
+
+        level["note"] = level_note(level["level"], level["sites"])
+        return level
+
+    @property
+    def message_counts(self):
+        """Messages per kind and direction (``send``, ``recv``, ``drop``): ``recorded``
+        (rows of :attr:`messages`) and ``total`` (with those a trace level only counted).
+
+        Raises:
+            vpp.agents.runtime.trace_reader.TraceError: the run has no trace.
+        """
+        import pandas as pd
+
+        with self._trace() as trace:
+            total = trace.message_counts()
+            unrecorded = trace.unrecorded_counts()
+        rows = [(kind, direction, n - unrecorded.get((kind, direction), 0), n)
+                for (kind, direction), n in sorted(total.items(), key=str)]
+        return pd.DataFrame(rows, columns=["kind", "direction", "recorded", "total"])
+
     def rounds_at(self, step: int | None = None):
         """The negotiation rounds (see :attr:`rounds`), of one step only with ``step``."""
         from vpp.runs.record.trace_frames import rounds_frame
@@ -152,10 +190,12 @@ class RunRecordReader:
         from vpp.runs.record.trace_frames import message_pages
 
         with self._trace() as trace:
+            note = trace.level()["note"]
             for frame in message_pages(trace, self._clock, agent=agent, kind=kind,
                                        direction=direction, step=step, limit=limit,
                                        offset=offset, page_rows=page_rows, bodies=bodies):
                 frame["step"] = frame["step"].astype("Int64")
+                frame.attrs["trace_note"] = note
                 yield frame
 
     def messages(self, *, agent: str | None = None, kind: str | None = None,
@@ -164,7 +204,9 @@ class RunRecordReader:
         """Message events (sent, received, dropped) in the order they happened, as one
         DataFrame indexed by simulated time: ``step``, ``wall_time``, ``host``,
         ``direction``, ``kind``, ``sender``, ``receiver``, ``conversation``, ``round``,
-        ``size``, ``body`` (decoded, unless ``bodies=False``), ``error``.
+        ``size``, ``body`` (decoded, unless ``bodies=False``), ``error``. Only what the
+        run's trace level recorded (:attr:`trace_level`): the frame's
+        ``attrs["trace_note"]`` says what is missing (None when nothing is).
 
         Args:
             agent: an agent's name (``hydro``) or address (``sites/hydro``), as sender or
@@ -186,9 +228,12 @@ class RunRecordReader:
                                         step=step, limit=limit, offset=offset,
                                         bodies=bodies))
         if not pages:
-            return pd.DataFrame(columns=list(MESSAGE_COLUMNS),
-                                index=pd.DatetimeIndex([], tz="UTC", name="time"))
-        return pages[0] if len(pages) == 1 else pd.concat(pages)
+            frame = pd.DataFrame(columns=list(MESSAGE_COLUMNS),
+                                 index=pd.DatetimeIndex([], tz="UTC", name="time"))
+        else:
+            frame = pages[0] if len(pages) == 1 else pd.concat(pages)
+        frame.attrs["trace_note"] = self.trace_level["note"]
+        return frame
 
     # -- the modes' own tables ---------------------------------------------------------
 

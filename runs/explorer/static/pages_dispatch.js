@@ -5,6 +5,8 @@
   const {VPP, EMBEDDED, SITE_COLORS, api, el, esc, fmt, link, runHref, plot, chartBox,
     shiftTime, isoNaive} = window.VPPUI;
   const PAGES = window.VPPPages = window.VPPPages || {};
+  // what the run's trace level left out ("messages not recorded at trace level rounds")
+  const traceNote = (text) => el("p", {class: "trace-note", id: "trace-note"}, text);
   Object.assign(PAGES, {
     async runs(view) {
       const runs = await api("/runs");
@@ -37,6 +39,7 @@
       view.append(el("h2", {}, `${o.name}: ${o.mode} dispatch`),
         el("p", {class: "muted", id: "run-status"}, `scenario ${o.scenario}, seed ${o.seed}, ` +
           `${o.steps.length} steps of ${o.step_minutes} min from ${o.start || "?"} (UTC)${status}`));
+      if (o.trace && o.trace.note) view.append(traceNote(o.trace.note));
       if (o.unserved_steps.length) {
         const chips = o.unserved_steps.map((k) => {
           const i = o.steps.indexOf(k);
@@ -120,7 +123,12 @@
       const [steps, stepData] = await Promise.all([api(`/run/${run}/steps`),
         asked === null ? null : api(`/run/${run}/step/${asked}`).catch(() => null)]);
       const numbers = steps.steps.map((s) => s[0]);
-      if (!numbers.length) { view.append(el("p", {}, "No step of this run holds messages.")); return; }
+      const note = steps.trace_note ? traceNote(steps.trace_note) : null;
+      if (!numbers.length) {
+        view.append(el("p", {}, "No step of this run holds messages."));
+        if (note) view.append(note);
+        return;
+      }
       const step = asked !== null ? asked : numbers[0];
       const i = numbers.indexOf(step);
       const input = el("input", {type: "number", id: "seq-step", value: String(step),
@@ -130,6 +138,7 @@
       const next = i >= 0 && i < numbers.length - 1 ? link(runHref(route.run, "negotiation", numbers[i + 1]), "next ▶") : el("span", {class: "muted"}, "▶");
       const head = el("div", {class: "step-nav"}, prev, " step ", input, " ", next);
       view.append(el("h2", {}, `${route.run}: negotiation of step ${step}`), head);
+      if (note) view.append(note);
       if (steps.omitted && steps.omitted.includes(step)) {
         view.append(el("p", {class: "error"}, `Step ${step} is not in this exported file ` +
           `(it holds ${steps.steps.length - steps.omitted.length} of ${steps.steps.length} steps).`));
@@ -138,6 +147,10 @@
       if (i < 0) { view.append(el("p", {class: "error", id: "error"}, `Step ${step} holds no messages.`)); return; }
       const data = stepData || await api(`/run/${run}/step/${step}`);
       VPP.state.step = data;
+      if (data.unrecorded && data.unrecorded.length) {
+        view.append(el("p", {class: "muted", id: "unrecorded"}, "Counted, not recorded: " +
+          data.unrecorded.map(([k, d, n]) => `${k} ${d} ${n}`).join(", ")));
+      }
       const box = el("div", {class: "seq", id: "seq"});
       view.append(box);
       const keep = VPP.state.seqFilters && VPP.state.seqFilters.run === route.run ? VPP.state.seqFilters : null;
