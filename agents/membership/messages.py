@@ -91,7 +91,9 @@ class TraceBatch(msgspec.Struct, frozen=True):
     ``messages`` and ``rounds`` are MessagePack arrays of rows as a shard holds them
     (message rows in :data:`vpp.agents.runtime.trace.MESSAGE_FIELDS` order, rounds rows
     in the ``rounds`` table's column order); ``agents`` are (address, role, class) and
-    ``meta`` (key, JSON value). ``seq`` counts the host's batches from 1.
+    ``meta`` (key, JSON value). ``seq`` counts the host's batches from 1. ``counts`` is a
+    MessagePack array of ``message_counts`` rows (conversation, round, kind, direction,
+    count): the messages the run's trace level counted without recording them.
     """
 
     seq: int
@@ -99,6 +101,7 @@ class TraceBatch(msgspec.Struct, frozen=True):
     rounds: bytes
     agents: list[tuple[str, str, str]]
     meta: list[tuple[str, str]]
+    counts: bytes = b"\x90"
 
 
 class Stop(msgspec.Struct, frozen=True):

@@ -36,6 +36,10 @@ what the aggregator decodes and checks in one handler call (a few ms)."""
 MAX_BATCH_ROUNDS = 256
 """Rounds rows per batch (a site records only its liveness changes: a few a run)."""
 
+MAX_BATCH_COUNTS = 1_024
+"""Message-count rows per batch (a ``rounds`` or ``sample:N`` trace level's: one per
+conversation, round, kind and direction a flush, a few dozen a step)."""
+
 MAX_BATCH_BYTES = DEFAULT_MAX_FRAME_BYTES - 32 * 1024
 """Bytes of a batch's ``messages`` and ``rounds`` together: the frame cap less room for
 the envelope, the agents and the meta, so a batch is never ``oversized`` (224 KiB)."""
@@ -99,14 +103,17 @@ class TraceShipper:
 
     # -- cutting -------------------------------------------------------------------------
     def take(self, messages: list[tuple], rounds: list[tuple], agents: list[tuple],
-             meta: list[tuple]) -> None:
+             meta: list[tuple], counts: list[tuple] = ()) -> None:
         """Queue the rows of one flush as batches (the recorder's ``tap``)."""
         enc = self._encoder.encode
         parts: list[bytes] = []
         extra_rounds = [enc(r) for r in rounds[:MAX_BATCH_ROUNDS]]
-        size = sum(map(len, extra_rounds))
-        self.unshipped_rows += max(0, len(rounds) - MAX_BATCH_ROUNDS)
-        head = (extra_rounds, list(agents[:MAX_BATCH_ITEMS]), list(meta[:MAX_BATCH_ITEMS]))
+        extra_counts = [enc(c) for c in counts[:MAX_BATCH_COUNTS]]
+        size = sum(map(len, extra_rounds)) + sum(map(len, extra_counts))
+        self.unshipped_rows += (max(0, len(rounds) - MAX_BATCH_ROUNDS)
+                                + max(0, len(counts) - MAX_BATCH_COUNTS))
+        head = (extra_rounds, list(agents[:MAX_BATCH_ITEMS]), list(meta[:MAX_BATCH_ITEMS]),
+                extra_counts)
         for row in messages:
             part = enc(row)
             if len(part) > MAX_ROW_BYTES:
@@ -121,9 +128,9 @@ class TraceShipper:
             self._queue(parts, head)
 
     def _queue(self, parts: list[bytes], head: tuple | None) -> None:
-        rounds, agents, meta = head if head is not None else ([], [], [])
+        rounds, agents, meta, counts = head if head is not None else ([], [], [], [])
         if len(self.queue) >= SEND_QUEUE_BATCHES:
-            self.unshipped_rows += len(parts) + len(rounds)
+            self.unshipped_rows += len(parts) + len(rounds) + len(counts)
             if not self._warned:
                 self._warned = True
                 log.warning("the trace send queue is full (%d batches): rows are kept in "
@@ -131,7 +138,7 @@ class TraceShipper:
             return
         self.batches += 1
         self.queue.append(TraceBatch(self.batches, _array(parts), _array(rounds),
-                                     agents, meta))
+                                     agents, meta, _array(counts)))
 
     # -- sending -------------------------------------------------------------------------
     def _tick(self) -> None:
@@ -146,7 +153,8 @@ class TraceShipper:
 
     def _send(self, batch: TraceBatch) -> None:
         self.send(batch)
-        self.shipped_rows += _count(batch.messages) + _count(batch.rounds)
+        self.shipped_rows += (_count(batch.messages) + _count(batch.rounds)
+                              + _count(batch.counts))
 
     def drain(self) -> int:
         """Flush the recorder and send every queued batch now (at the end, before

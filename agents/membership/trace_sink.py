@@ -31,6 +31,7 @@ from vpp.agents.membership.coordinator import LINK_AGENT
 from vpp.agents.membership.messages import TraceBatch
 from vpp.agents.membership.trace_ship import (
     MAX_BATCH_BYTES,
+    MAX_BATCH_COUNTS,
     MAX_BATCH_ITEMS,
     MAX_BATCH_ROUNDS,
     MAX_BATCH_ROWS,
@@ -113,6 +114,19 @@ class ShippedRound(msgspec.Struct, array_like=True, frozen=True):
     detail: _Text | None
 
 
+class ShippedCount(msgspec.Struct, array_like=True, frozen=True):
+    """One ``message_counts`` row as shipped: messages a trace level counted only."""
+
+    conversation: _Text | None
+    round: _Int | None
+    kind: _Text
+    direction: Literal["send", "recv"]
+    count: Annotated[int, Meta(ge=1, le=2**31)]
+
+
+COUNT_FIELDS = ("conversation", "round", "kind", "direction", "count")
+_counts = msgspec.msgpack.Decoder(
+    Annotated[list[ShippedCount], Meta(max_length=MAX_BATCH_COUNTS)])
 ROUND_FIELDS = ("wall_ns", "sim_time", "step", "conversation", "protocol", "round",
                 *ROUND_COLUMNS, "detail")
 _messages = msgspec.msgpack.Decoder(
@@ -161,7 +175,7 @@ class TraceSink:
         """Check ``batch`` whole, then write it into ``host``'s shard; return the rows
         written. Raises :class:`BatchRejected` (counted and logged) for a bad batch."""
         try:
-            messages, rounds, agents, meta = self._check(host, batch)
+            messages, rounds, agents, meta, counts = self._check(host, batch)
         except BatchRejected as exc:
             self.dropped[host] += 1
             n = self.dropped[host]
@@ -171,12 +185,12 @@ class TraceSink:
         recorder = self._recorder(host)
         if recorder is None:
             return 0
-        self.rows[host] += len(messages) + len(rounds)
-        self.bytes[host] += len(batch.messages) + len(batch.rounds)
+        self.rows[host] += len(messages) + len(rounds) + len(counts)
+        self.bytes[host] += len(batch.messages) + len(batch.rounds) + len(batch.counts)
         try:
             for address, role, cls in agents:
                 recorder.agent(address, role, cls)
-            recorder.extend(messages, rounds, meta)  # on disk within flush_interval_s
+            recorder.extend(messages, rounds, meta, counts)  # on disk within flush_interval_s
         except TraceWriteError as exc:
             log.error("%s; no more of %s's rows are written", exc, host)
             self.skipped.add(host)
@@ -204,23 +218,24 @@ class TraceSink:
             return None
         return recorder
 
-    def _check(self, host: str, batch: TraceBatch) -> tuple[list[tuple], list[tuple],
-                                                             list[tuple], list[tuple]]:
+    def _check(self, host: str, batch: TraceBatch) -> tuple[list[tuple], ...]:
         def reject(field: str, detail: str):
             raise BatchRejected(host, field, detail)
 
         if not HOST_NAME.fullmatch(host) or host == self.own_host:
             reject("host", f"{host[:64]!r} cannot name a shard")
-        size = len(batch.messages) + len(batch.rounds)
+        size = len(batch.messages) + len(batch.rounds) + len(batch.counts)
         if size > MAX_BATCH_BYTES:
-            reject("messages", f"{size} bytes with rounds > cap {MAX_BATCH_BYTES}")
+            reject("messages", f"{size} bytes with rounds and counts > cap {MAX_BATCH_BYTES}")
         if self.bytes[host] + size > MAX_SITE_BYTES:
             reject("messages", f"this host's {MAX_SITE_BYTES} bytes a run are used up")
         messages = [msgspec.structs.astuple(r)
                     for r in self._decode(host, "messages", batch.messages, _messages,
                                           MESSAGE_FIELDS)]
         rounds = self._decode(host, "rounds", batch.rounds, _rounds, ROUND_FIELDS)
-        if self.rows[host] + len(messages) + len(rounds) > MAX_SITE_ROWS:
+        counts = [msgspec.structs.astuple(c)
+                  for c in self._decode(host, "counts", batch.counts, _counts, COUNT_FIELDS)]
+        if self.rows[host] + len(messages) + len(rounds) + len(counts) > MAX_SITE_ROWS:
             reject("messages", f"this host's {MAX_SITE_ROWS} rows a run are used up")
         for i, row in enumerate(messages):
             if len(row[9]) > MAX_ROW_BYTES:
@@ -250,7 +265,7 @@ class TraceSink:
             if _json(value) is _BAD:
                 reject(f"meta[{i}].value", "not JSON")
             meta.append((key, json.dumps(host) if key == "host" else value))
-        return messages, out_rounds, list(batch.agents), meta
+        return messages, out_rounds, list(batch.agents), meta, counts
 
     @staticmethod
     def _decode(host: str, what: str, data: bytes, decoder: msgspec.msgpack.Decoder,

@@ -72,3 +72,36 @@ def sample_sites(names: Sequence[str], n: int, seed: int) -> list[str]:
         return list(names)
     frac = random.Random(f"vpp-trace-sample-{seed}").random()
     return [names[int((i + frac) * m / n)] for i in range(n)]
+
+
+class SampleFilter:
+    """Which messages a ``sample:N`` trace leaves out: those to or from an agent of a site
+    not in the sample (an address ``host/site``).
+
+    Args:
+        sites: the fleet, in scenario order.
+        n: the sites sampled.
+        seed: the run's seed.
+    """
+
+    MAX_CACHED = 1_000_000
+    """Addresses whose answer is kept (a peer may name many)."""
+
+    def __init__(self, sites: Sequence[str], n: int, seed: int) -> None:
+        self.sampled = sample_sites(sites, n, seed)
+        self._left_out = frozenset(sites) - frozenset(self.sampled)
+        self._cache: dict[str, bool] = {}
+
+    def _out(self, address: str | None) -> bool:
+        if address is None:
+            return False
+        out = self._cache.get(address)
+        if out is None:
+            out = address.rpartition("/")[2] in self._left_out
+            if len(self._cache) < self.MAX_CACHED:
+                self._cache[address] = out
+        return out
+
+    def leaves_out(self, sender: str | None, receiver: str | None) -> bool:
+        """Whether a message from ``sender`` to ``receiver`` is left out."""
+        return self._out(sender) or self._out(receiver)

@@ -7,7 +7,9 @@ shard that is not there yet, counting equal rows (so merging twice, or merging w
 shipped already, adds nothing), and refuses a shard of another run: its ``run`` and
 ``scenario_digest`` meta must be the run directory's. What is merged: message rows,
 ``rounds`` rows, agents and meta (what a site's shard holds); ``steps`` and ``dispatch``
-are the aggregator's own and are not merged.
+are the aggregator's own and are not merged. The ``message_counts`` of a trace level
+(``rounds``, ``sample:N``) are merged only into a host's shard that is not there yet:
+counts cannot tell what was shipped already.
 """
 
 from __future__ import annotations
@@ -106,6 +108,15 @@ def _message_rows(db: sqlite3.Connection) -> tuple[list[tuple], int]:
     return rows, bad
 
 
+def _counts(db: sqlite3.Connection) -> list[tuple]:
+    """The shard's ``message_counts`` rows (none in a shard from before trace levels)."""
+    try:
+        return [tuple(r) for r in db.execute(
+            "SELECT conversation, round, kind, direction, count FROM message_counts")]
+    except sqlite3.OperationalError:
+        return []
+
+
 def _missing(source: list[tuple], present: list[tuple]) -> list[tuple]:
     """The rows of ``source`` not in ``present``, counting equal rows."""
     have = Counter(present)
@@ -154,6 +165,7 @@ def merge_shard(run_dir: Path | str, source: Path | str) -> MergeResult:
         rounds = [tuple(r) for r in src.execute("SELECT * FROM rounds")]
         agents = list(src.execute("SELECT address, role, class FROM agents"))
         meta_rows = list(src.execute("SELECT key, value FROM meta"))
+        counts = [] if target.exists() else _counts(src)
     finally:
         src.close()
     if target.exists():
@@ -170,13 +182,13 @@ def merge_shard(run_dir: Path | str, source: Path | str) -> MergeResult:
                     for r in _missing(messages, have_messages)]
     new_rounds = _missing(rounds, have_rounds)
     new_agents = [a for a in agents if a not in have_agents]
-    if new_messages or new_rounds or new_agents:
+    if new_messages or new_rounds or new_agents or counts:
         try:
             recorder = TraceRecorder(target, host)
             for address, role, cls in new_agents:
                 recorder.agent(address, role, cls)
             recorder.extend(new_messages, new_rounds,
-                            [(k, v) for k, v in meta_rows if k != "host"])
+                            [(k, v) for k, v in meta_rows if k != "host"], counts)
             recorder.close()
         except TraceWriteError as exc:
             raise MergeError(str(exc)) from None
