@@ -96,7 +96,8 @@ def test_a_run_writes_its_manifest_tables_with_time_and_summary(tmp_path):
     assert (manifest.mode, manifest.placement, manifest.seed, manifest.status) == (
         "counting", "local", 7, "finished")
     assert manifest.scenario == {"name": "toy", "steps": 4, "fail_at": -1}
-    assert manifest.details == {"built_by": "counting"} and "msgspec" in manifest.versions
+    assert manifest.details == {"built_by": "counting", "trace": "full"}  # the trace level
+    assert "msgspec" in manifest.versions
     with open(tmp_path / "run" / "steps.csv") as f:
         rows = list(csv.DictReader(f))
     assert [r["step"] for r in rows] == ["0", "1", "2", "3"]
