@@ -140,7 +140,10 @@ class Runner:
         startup_s = None if self.started is None else time.monotonic() - self.started
         announce("building")
         currency = _currency(self.scenario, ctx.scenario_path)  # before any work: mixed fail
-        level, _ = choose_level(ctx.options.get("trace"), self.scenario)
+        try:
+            level, _ = choose_level(ctx.options.get("trace"), self.scenario)
+        except ValueError as exc:
+            raise ValueError(f"trace: {exc}") from None
         ctx.options["trace"] = level.text  # what every placement's shards record
         record = RunRecord(ctx.out_dir, new_manifest(
             mode=self.mode.name, placement=self.placement_name, scenario=self.scenario,

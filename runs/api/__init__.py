@@ -104,7 +104,9 @@ def run(scenario: Any, *, out: str | Path | None = None, seed: int | None = None
         hooks: step hooks (:class:`vpp.runs.runner.StepHook`).
         changes: ``{field path: value}`` set first (``{"sites[chp].devices[0].p_max_kw":
             300}``; see :func:`changed`).
-        **options: mode options (``pace`` for a grid event, ``agents`` for a backtest).
+        **options: mode options (``pace`` for a grid event, ``agents`` for a backtest),
+            and ``trace``, the trace level (``full``, ``rounds``, ``sample:N``; default:
+            full up to 2,000,000 estimated messages, ``docs/runtime.md``).
 
     Returns:
         The :class:`~vpp.runs.runner.RunResult`: summary, directory, figures, and the run's

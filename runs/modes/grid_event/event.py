@@ -244,13 +244,16 @@ class GridEvent:
             ``delivery.csv``).
         scenario_path: the scenario file, to resolve the recording it names.
         pace: simulated seconds per wall second (None: as fast as it can).
+        trace, seed: the run's trace level (None: full) and seed (the sample's, for
+            ``sample:N``).
 
     Raises:
         ScenarioError: the section cannot be built (names the field).
     """
 
     def __init__(self, scenario: Scenario, run_dir: Path, scenario_path: Path | None = None,
-                 *, pace: float | None = None) -> None:
+                 *, pace: float | None = None, trace: str | None = None,
+                 seed: int | None = None) -> None:
         grid = scenario.grid
         if grid is None:
             raise ScenarioError(f"{scenario_path}: no grid section - at `$.grid`")
@@ -304,6 +307,9 @@ class GridEvent:
                 self.rigs[label] = rig
                 for tr in rig.traces:
                     tr.set_meta(scenario=scenario.name, seed=scenario.seed, kind="grid-event")
+                    if trace is not None:
+                        tr.set_level(trace, scenario.site_names(),
+                                     scenario.seed if seed is None else seed)
                 self.drives[label] = SimulatedDrive(
                     rig.loop, rig.grid, rig.clock, duration,
                     response_timeout_s=grid.response_timeout_s, reports=rig.reports,

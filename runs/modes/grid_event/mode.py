@@ -89,7 +89,8 @@ class GridEventRun:
 
             self.voltage = VoltVarDay(scenario, context.scenario_path)
         self.event = GridEvent(scenario, context.out_dir, context.scenario_path,
-                               pace=context.options.get("pace"))
+                               pace=context.options.get("pace"),
+                               trace=context.options.get("trace"), seed=context.seed)
         self.steps = self.event.samples
         self.hosts = self.event.hosts
         self.sites = self.event.sites
