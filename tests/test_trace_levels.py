@@ -184,3 +184,17 @@ def test_the_cli_refuses_a_bad_level_naming_the_option_and_trace_show_notes(runs
     assert "messages not recorded at trace level rounds" in " ".join(shown.stdout.split())
     sent, received = re.search(r"\bBid\W+(\d+)\W+(\d+)", shown.stdout).groups()
     assert int(sent) == SITES * STEPS and int(received) == SITES * STEPS
+
+
+def test_a_grid_event_records_at_the_level_with_the_same_timeline(tmp_path):
+    import vpp
+    from vpp.runs.scenario import DEFAULT_SCENARIO
+
+    path = DEFAULT_SCENARIO.parent / "loss-of-infeed.yaml"
+    full = vpp.run(path, out=tmp_path / "full", trace="full").out_dir
+    rounds = vpp.run(path, out=tmp_path / "rounds", trace="rounds").out_dir
+    assert _rows(rounds) == [] and len(_rows(full)) > 1000
+    counts = _read(full, "message_counts")
+    assert _read(rounds, "message_counts") == counts
+    assert (rounds / "timeline.csv").read_bytes() == (full / "timeline.csv").read_bytes()
+    assert _read(rounds, "meta")["trace_level"] == "rounds"
