@@ -198,3 +198,18 @@ def test_a_grid_event_records_at_the_level_with_the_same_timeline(tmp_path):
     assert _read(rounds, "message_counts") == counts
     assert (rounds / "timeline.csv").read_bytes() == (full / "timeline.csv").read_bytes()
     assert _read(rounds, "meta")["trace_level"] == "rounds"
+
+
+def test_the_cli_says_in_one_line_when_the_default_is_not_full():
+    from vpp.runs.cli.common import err_console
+    from vpp.runs.cli.options import trace_level
+
+    big = parse(bench_scenario(1000, FULL_UP_TO_MESSAGES // 4000 + 1), "<big>")
+    with err_console.capture() as said:
+        assert trace_level(None, big) == "rounds"
+    line = " ".join(said.get().split())
+    assert line.startswith("trace level rounds (no message rows): about 2,004,000 messages")
+    with err_console.capture() as said:
+        assert trace_level("full", big) == "full"
+        assert trace_level(None, parse(bench_scenario(10, 4), "<small>")) == "full"
+    assert said.get() == ""

@@ -23,9 +23,9 @@ DATA_DIR_HELP = ("Also read the data files the scenario names from this folder (
 
 def trace_level(option: str | None, scenario: Any) -> str:
     """The trace level of a run of ``scenario`` for the ``--trace`` option (None: the
-    default by size, with a one-line notice on the console when that is not ``full``); a
-    bad level is an error naming ``--trace``."""
-    from vpp.runs.cli.common import console
+    default by size, with a one-line notice on standard error when that is not ``full``:
+    standard output may be JSON); a bad level is an error naming ``--trace``."""
+    from vpp.runs.cli.common import err_console
     from vpp.runs.record.trace_level import choose_level
 
     try:
@@ -33,7 +33,7 @@ def trace_level(option: str | None, scenario: Any) -> str:
     except ValueError as exc:
         fail(f"--trace {option}: {exc}")
     if notice:
-        console.print(f"[yellow]{notice}[/]", highlight=False)
+        err_console.print(f"[yellow]{notice}[/]", highlight=False)
     return level.text
 
 
