@@ -213,3 +213,31 @@ def test_the_cli_says_in_one_line_when_the_default_is_not_full():
         assert trace_level("full", big) == "full"
         assert trace_level(None, parse(bench_scenario(10, 4), "<small>")) == "full"
     assert said.get() == ""
+
+
+def test_counts_a_peer_makes_by_naming_conversations_are_flushed_at_flush_rows(tmp_path):
+    import msgspec
+    from vpp.agents.runtime.messages import WIRE_VERSION, Envelope
+    from vpp.agents.runtime.trace import TraceRecorder, shard_path
+
+    rec = TraceRecorder(shard_path(tmp_path, "h"), "h", flush_rows=10)
+    rec.set_level("sample:1", ["a", "b"], seed=0)
+    kept = rec.sampled[0]
+    body = msgspec.Raw(msgspec.msgpack.encode(1))
+    sizes = []
+    for i in range(25):  # every one to the site left out, in a conversation of its own
+        left = "b" if kept == "a" else "a"
+        rec.message("recv", Envelope(WIRE_VERSION, "Bid", "x/peer", f"h/{left}", f"c{i}", 0,
+                                     0.0, body), 10)
+        sizes.append(len(rec._counts))
+    rec.message("recv", Envelope(WIRE_VERSION, "Bid", "x/peer", f"h/{kept}", "c0", 0, 0.0,
+                                 body), 10)
+    rec.close()
+    assert max(sizes) < 10
+    reader = TraceReader(tmp_path)
+    try:
+        assert reader.unrecorded_counts() == {("Bid", "recv"): 25}
+        assert reader.message_counts() == {("Bid", "recv"): 26}
+        assert [m.receiver for m in reader.messages()] == [f"h/{kept}"]
+    finally:
+        reader.close()

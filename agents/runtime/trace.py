@@ -194,13 +194,20 @@ class TraceRecorder:
 
     def _count_message(self, direction: str, envelope: Envelope, size: int,
                        receiver: str | None = None) -> None:
-        """:meth:`message` at level ``rounds``: counted, not recorded."""
+        """:meth:`message` at level ``rounds``: counted, not recorded (flushed past
+        ``flush_rows`` keys: conversations are a peer's to name)."""
         kind = envelope.kind
         if kind in UNTRACED_KINDS:
             return
         key = (envelope.conversation, envelope.round, kind, direction)
         counts = self._counts
-        counts[key] = counts.get(key, 0) + 1
+        n = counts.get(key)
+        if n is not None:
+            counts[key] = n + 1
+            return
+        counts[key] = 1
+        if len(counts) >= self.flush_rows:
+            self.flush()
 
     def _sample_message(self, direction: str, envelope: Envelope, size: int,
                         receiver: str | None = None) -> None:
