@@ -241,3 +241,23 @@ def test_counts_a_peer_makes_by_naming_conversations_are_flushed_at_flush_rows(t
         assert [m.receiver for m in reader.messages()] == [f"h/{kept}"]
     finally:
         reader.close()
+
+
+def test_the_benches_take_the_level_and_say_it():
+    from typer.testing import CliRunner
+    from vpp.runs.cli import app
+
+    def bench(*args):
+        done = CliRunner().invoke(app, ["bench", *args, "--json"])
+        assert done.exit_code == 0, done.output
+        return json.loads(done.output)
+
+    full = bench("swarm", "--sites", "20", "--steps", "3")
+    rounds = bench("swarm", "--sites", "20", "--steps", "3", "--trace", "rounds")
+    assert (full["trace"], rounds["trace"]) == ("full", "rounds")
+    assert full["messages"] == rounds["messages"] == 3 * (4 * 20 + 1)  # sent all the same
+    year_full = bench("year", "--sites", "20", "--steps", "100", "--trace", "full")
+    year_rounds = bench("year", "--sites", "20", "--steps", "100", "--trace", "rounds")
+    assert (year_full["trace"], year_rounds["trace"]) == ("full", "rounds")
+    assert year_rounds["messages"] == year_full["messages"] == 100 * (4 * 20 + 1)
+    assert year_rounds["trace_mib"] * 2 <= year_full["trace_mib"]  # 0.2 MiB against 0.5
