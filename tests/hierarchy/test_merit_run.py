@@ -11,8 +11,8 @@ import json
 from pathlib import Path
 
 import pytest
-import yaml
 import vpp.runs
+import yaml
 from vpp.runs import api
 
 SCENARIOS = Path(vpp.runs.__file__).parent / "scenarios"
