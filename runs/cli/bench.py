@@ -35,8 +35,18 @@ def swarm(
     sites: int = typer.Option(1000, "--sites", help="Sites in the swarm."),
     steps: int = typer.Option(96, "--steps", help="Steps to run."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    regions: int = typer.Option(0, "--regions", min=0, help="Regional aggregators the "
+                                "sites are split under (0: flat); checks the dispatch "
+                                "against a flat merit order of the same bids."),
 ) -> None:
     """A local swarm over ZeroMQ with full tracing: wall time and message rate."""
+    if regions:
+        from vpp.runs.bench import swarm_regions
+
+        if regions > sites:
+            fail("--regions must not exceed --sites")
+        _emit("swarm", swarm_regions.run(sites, steps, regions), as_json)
+        return
     from vpp.runs.bench import swarm as bench
 
     _emit("swarm", bench.run(sites, steps), as_json)
