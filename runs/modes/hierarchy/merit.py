@@ -11,6 +11,7 @@ aggregators and the root join the aggregator's host.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from vpp.agents.hierarchy.merit_common import addressed
@@ -60,6 +61,13 @@ class MeritHierarchyMode(MeritOrderMode):
             if not node or "/" in node or "*" in node:
                 fail("topology", f"the aggregator name {node!r} must be non-empty, without "
                                  "'/' or '*' (it names an agent)")
+
+    def plot(self, run_dir: Path, run: Any = None) -> list[Path]:
+        """The flat mode's ``dispatch.png`` and ``topology.png``: the tree, served and
+        unserved energy per node."""
+        from vpp.runs.modes.hierarchy.merit_figure import plot_topology
+
+        return [*super().plot(run_dir, run), plot_topology(run_dir)]
 
     def build(self, scenario: Scenario, context: RunContext) -> MeritHierarchyRun:
         """Open the placement's fleet with the flat mode's sites, add the regions and the
