@@ -138,6 +138,7 @@ class RegionAgent(Agent):
         auction = self.auction
         assert auction is not None
         send_outgoing(self, outgoing, self._conversation)
-        waiting = auction.phase in ("bidding", "awarding") and bool(auction.waiting_for)
+        # bidding and awarding wait for children until the last answer ends the phase
+        waiting = auction.phase in ("bidding", "awarding")
         self._deadline.update((auction.step, auction.phase, auction.round), waiting,
                               auction.deadline_ms / 1000.0)
