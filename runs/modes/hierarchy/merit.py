@@ -3,9 +3,10 @@
 Each step, the portfolio aggregator at the tree's root runs the contract net with its
 regions, each region with its sites (``docs/protocols/hierarchy.md``); the dispatch is
 the flat run's, bit for bit, so ``steps.csv`` and ``sites.csv`` equal those of the same
-scenario without ``topology:``. Sites are built and placed as in the flat mode (the
-``local`` placement: every message still crosses ZeroMQ and is traced); the regional
-aggregators and the root join the aggregator's host.
+scenario without ``topology:``. In the ``local`` placement the sites are built as in the
+flat mode and the regional aggregators and the root join the aggregator's host (every
+message still crosses ZeroMQ and is traced); with ``--processes N`` whole regions, their
+agents and sites, go to each site process (:mod:`.merit_processes`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from vpp.agents.hierarchy.merit_region import RegionAgent
 from vpp.agents.hierarchy.merit_root import PortfolioAgent
 from vpp.coordination.hierarchy.topology import Topology, TopologyError, build_topology
 from vpp.runs.modes.base import Fail, RunContext
+from vpp.runs.modes.hierarchy.merit_processes import SubtreeProcesses, node_address
 from vpp.runs.modes.merit_order.mode import (
     MeritOrderMode,
     MeritOrderRun,
@@ -40,7 +42,7 @@ class MeritHierarchyMode(MeritOrderMode):
     name = "merit_hierarchy"
     title = "merit-order contract net through regional aggregators, every step"
     live_edits = False
-    placements = frozenset({"local"})
+    placements = frozenset({"local", "processes"})
 
     def applies(self, scenario: Any) -> bool:
         """A merit-order scenario with a ``topology`` and no grid event."""
@@ -106,7 +108,10 @@ class MeritHierarchyRun(MeritOrderRun):
         self.reserves = reserve_series(scenario)
         self.tree = scenario_tree(scenario)
         context.meta["regions"] = len(self.tree.regions)
-        self.fleet = context.placement.open(
+        placement = context.placement
+        if placement.name == "processes" and not isinstance(placement, SubtreeProcesses):
+            placement = SubtreeProcesses.replacing(placement, self.tree)  # regions whole
+        self.fleet = placement.open(
             scenario, context, lambda s, entries, streams: mode.sites(
                 s, entries, streams, where=where, allow_plugins=self.allow_plugins))
         self.hosts = self.fleet.hosts
@@ -115,11 +120,15 @@ class MeritHierarchyRun(MeritOrderRun):
         self.day_ahead = None
         try:
             host = self.fleet.host
-            sites = set(self.tree.sites)
-            self.topology = addressed(self.tree, lambda n: self.fleet.address_of(n)
-                                      if n in sites else f"{host.name}/{n}")
-            self.regions = [host.add(RegionAgent(r, self.topology))
-                            for r in self.tree.regions]
+            if isinstance(placement, SubtreeProcesses):  # the regions are in their processes
+                self.topology = addressed(self.tree, node_address(self.tree, placement.homes))
+                self.regions = []
+            else:
+                sites = set(self.tree.sites)
+                self.topology = addressed(self.tree, lambda n: self.fleet.address_of(n)
+                                          if n in sites else f"{host.name}/{n}")
+                self.regions = [host.add(RegionAgent(r, self.topology))
+                                for r in self.tree.regions]
             self.aggregator = PortfolioAgent(
                 self.tree.root, self.topology, deadline_ms=scenario.negotiation.deadline_ms,
                 max_rounds=scenario.negotiation.max_rounds,
@@ -133,12 +142,11 @@ class MeritHierarchyRun(MeritOrderRun):
         """The flat run's summary, with the number of regions and those that went
         silent."""
         summary = super().summary()
-        host = f"{self.fleet.host.name}/"
         silent = {r for names in self.aggregator.silent_regions.values() for r in names}
         silent |= {r for agent in self.regions for r in getattr(agent.auction, "silent_regions",
                                                                    ())}
         summary["regions"] = len(self.tree.regions)
-        summary["silent_regions"] = sorted(r.removeprefix(host) for r in silent)
+        summary["silent_regions"] = sorted(r.rpartition("/")[2] for r in silent)
         return summary
 
     def applier(self, scenario_path: Any) -> Any:
