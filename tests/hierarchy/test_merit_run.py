@@ -112,3 +112,16 @@ def test_declines_and_silence_through_regions_equal_the_flat_run(tmp_path, monke
     assert sum(int(row["declined"]) for row in steps) > len(silent)  # declines too
     assert any(int(row["rounds"]) > 1 for row in steps)  # re-awards after declines
     assert hier.summary["silent_regions"] == []  # the regions themselves always answered
+
+
+def test_a_market_section_with_a_topology_is_refused_naming_the_field():
+    from vpp.runs import modes  # (imported: registers the modes' checks)
+    from vpp.runs.scenario import ScenarioError, parse
+
+    data = yaml.safe_load((SCENARIOS / "market.yaml").read_text())
+    data["topology"] = {"regions": 2}
+    with pytest.raises(ScenarioError, match=r"regional aggregators .* at `\$\.market`"):
+        parse(data, "market.yaml")
+    del data["market"]
+    data["target"] = {"values_kw": [100.0] * data["steps"]}
+    assert modes.select(parse(data, "market.yaml")).name == "merit_hierarchy"
