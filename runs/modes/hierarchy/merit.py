@@ -11,7 +11,7 @@ agents and sites, go to each site process (:mod:`.merit_processes`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ from vpp.agents.hierarchy.merit_common import addressed
 from vpp.agents.hierarchy.merit_region import RegionAgent
 from vpp.agents.hierarchy.merit_root import PortfolioAgent
 from vpp.coordination.hierarchy.topology import Topology, TopologyError, build_topology
-from vpp.runs.modes.base import Fail, RunContext
+from vpp.runs.modes.base import Fail, RunContext, StepRecord
 from vpp.runs.modes.hierarchy.merit_processes import SubtreeProcesses, node_address
 from vpp.runs.modes.merit_order.mode import (
     MeritOrderMode,
@@ -34,6 +34,20 @@ def scenario_tree(scenario: Scenario) -> Topology:
     checks already)."""
     assert scenario.topology is not None
     return build_topology(scenario.topology, scenario.site_names())
+
+
+def live_topology(topology: Topology, live: Sequence[str]) -> Topology:
+    """``topology`` without the sites not in ``live`` and the regions left with nothing
+    below them (the root keeps at least one child: with no site live the placement stops
+    the run before the step)."""
+    graph = topology.graph.copy()
+    keep = set(live)
+    graph.remove_nodes_from([s for s in topology.sites if s not in keep])
+    while True:
+        empty = [n for n in topology.regions if n in graph and not graph.out_degree(n)]
+        if not empty:
+            return Topology(graph)
+        graph.remove_nodes_from(empty)
 
 
 class MeritHierarchyMode(MeritOrderMode):
@@ -137,6 +151,15 @@ class MeritHierarchyRun(MeritOrderRun):
         except BaseException:
             self.fleet.close()
             raise
+
+    def step(self, k: int) -> StepRecord:
+        """The flat run's step, the root negotiating over the subtrees still up: the
+        sites of a region process found lost are not called (as the flat run does not
+        call lost sites); they were silent in the step that found their region silent."""
+        live = self.fleet.site_addresses()
+        self.aggregator.topology = (self.topology if len(live) == len(self.topology.sites)
+                                    else live_topology(self.topology, live))
+        return super().step(k)
 
     def summary(self) -> dict[str, Any]:
         """The flat run's summary, with the number of regions and those that went
