@@ -124,3 +124,11 @@ def test_a_region_process_killed_mid_run_is_lost_and_its_sites_unserved(tmp_path
     # the energy balances every step
     for o in result.run.aggregator.outcomes:
         assert o.served_kw + o.unserved_kw == pytest.approx(o.target_kw)
+
+
+def test_more_processes_than_regions_is_refused_naming_the_option(tmp_path):
+    from vpp.runs.scenario import ScenarioError
+
+    with pytest.raises(ScenarioError, match=r"--processes 4: .* has 3 under the root"):
+        api.run(SCENARIOS / "regions.yaml", out=tmp_path / "run", processes=4,
+                changes={"steps": 2})

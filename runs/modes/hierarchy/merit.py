@@ -26,7 +26,13 @@ from vpp.runs.modes.merit_order.mode import (
     MeritOrderRun,
     outcome_window,
 )
-from vpp.runs.scenario import Scenario, reserve_series, step_times, target_series
+from vpp.runs.scenario import (
+    Scenario,
+    ScenarioError,
+    reserve_series,
+    step_times,
+    target_series,
+)
 
 
 def scenario_tree(scenario: Scenario) -> Topology:
@@ -124,7 +130,10 @@ class MeritHierarchyRun(MeritOrderRun):
         context.meta["regions"] = len(self.tree.regions)
         placement = context.placement
         if placement.name == "processes" and not isinstance(placement, SubtreeProcesses):
-            placement = SubtreeProcesses.replacing(placement, self.tree)  # regions whole
+            try:
+                placement = SubtreeProcesses.replacing(placement, self.tree)  # regions whole
+            except ValueError as exc:  # more processes than regions under the root
+                raise ScenarioError(str(exc)) from None
         self.fleet = placement.open(
             scenario, context, lambda s, entries, streams: mode.sites(
                 s, entries, streams, where=where, allow_plugins=self.allow_plugins))
