@@ -16,6 +16,7 @@ import resource
 import tempfile
 import time
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -74,10 +75,16 @@ class SiteTap:
 
 
 def flat_equal(model: Any, tap: SiteTap, k: int) -> bool:
-    """Step ``k``'s hierarchical dispatch equals the flat auction's on the recorded bids
-    and answers (every site's set-point and reserve, exactly)."""
+    """Step ``k`` (the last negotiated)'s hierarchical dispatch equals the flat auction's
+    on the recorded bids and answers (every site's set-point and reserve, exactly)."""
+    return flat_equal_at(model, tap, k, model.aggregator.outcomes[-1])
+
+
+def flat_equal_at(model: Any, tap: SiteTap, k: int, got: Any = None) -> bool:
+    """As :func:`flat_equal` for step ``k``'s outcome ``got`` (default: the ``k``-th
+    kept), the sites taking part being those that bid or were called."""
     scenario, root = model.scenario, model.aggregator
-    got = root.outcomes[-1]
+    got = got if got is not None else root.outcomes[k]
     flat = run_flat_step(
         root.sites, tap.bids, step=k, target_kw=model.targets[k], reserve_kw=model.reserves[k],
         window_start_s=k * model.window_s, window_s=model.window_s, answer=tap.replay(),
@@ -88,10 +95,57 @@ def flat_equal(model: Any, tap: SiteTap, k: int) -> bool:
             and got.silent == flat.silent and got.declined == flat.declined)
 
 
-def run(sites: int = 1000, steps: int = 96, regions: int = 10, seed: int = 0) -> dict:
+def traced_steps(run_dir: str, steps: int) -> tuple[list[SiteTap], int]:
+    """Each step's bids and site answers as the trace recorded them (every shard: the
+    sites of other processes too), and how many messages were sent in all."""
+    import msgspec
+    from vpp.agents.runtime.trace_reader import TraceReader
+
+    taps = [SiteTap([]) for _ in range(steps)]
+    kinds = {"Bid": Bid, "Accept": Accept, "Decline": Decline}
+    reader = TraceReader(run_dir)
+    try:
+        sent = sum(n for (_, direction), n in reader.message_counts().items()
+                   if direction == "send")
+        rows = [r for r in reader.messages(direction="send")
+                if r.kind in kinds and (r.conversation or "").startswith("merit-order/")]
+    finally:
+        reader.close()
+    rows.sort(key=lambda r: (r.round or 0, r.wall_ns))  # a site's answers in round order
+    for r in rows:
+        k = int(r.conversation.rpartition("/")[2])
+        if not 0 <= k < steps:
+            continue
+        body = msgspec.convert(r.body, kinds[r.kind])
+        if r.kind == "Bid":
+            taps[k].bids[r.sender] = body
+        else:
+            taps[k].answers[r.sender].append(body)
+    return taps, sent
+
+
+def _children_peak_mb(placement: Any) -> float:
+    """The site processes' peak resident memory (VmHWM), summed, while they run."""
+    total = 0
+    for proc in getattr(getattr(placement, "spawner", None), "processes", []):
+        try:
+            status = Path(f"/proc/{proc.pid}/status").read_text()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmHWM:"):
+                total += int(line.split()[1])
+    return total / 1024
+
+
+def run(sites: int = 1000, steps: int = 96, regions: int = 10, seed: int = 0,
+        processes: int | None = None) -> dict:
     """The hierarchical swarm: wall seconds, messages, peak memory, drops, whether its
     dispatch equals the flat merit order of the same bids, and the swarm bench's paired
-    overhead against a direct allocation."""
+    overhead against a direct allocation. With ``processes``, whole regions run in that
+    many site processes: the bids and answers are then read back from the run's trace
+    (every shard) for the flat check, and the messages counted there too; the peak
+    memory is this process's plus every site process's."""
     if not 1 <= regions <= sites:
         raise ValueError(f"--regions must be between 1 and --sites ({sites}), got {regions}")
     data = bench_scenario(sites, steps, seed)
@@ -109,9 +163,14 @@ def run(sites: int = 1000, steps: int = 96, regions: int = 10, seed: int = 0) ->
         allocate(idx, q, p, target, sites, 5.0 * sites)
         return time.perf_counter() - t
 
-    equal, check_s = True, 0.0
+    equal, check_s, children_mb = True, 0.0, 0.0
+    placement = None
+    if processes is not None:
+        from vpp.runs.placement.processes import ProcessesPlacement
+
+        placement = ProcessesPlacement(processes)
     with tempfile.TemporaryDirectory(prefix="vpp-bench-") as out:
-        mode, model = build_run(scenario, out)
+        mode, model = build_run(scenario, out, placement=placement)
         try:
             if mode.name != "merit_hierarchy":
                 raise RuntimeError(f"the bench scenario ran as {mode.name}, not through regions")
@@ -125,11 +184,12 @@ def run(sites: int = 1000, steps: int = 96, regions: int = 10, seed: int = 0) ->
                 t = time.perf_counter()
                 model.step(k)
                 took = time.perf_counter() - t
-                t = time.perf_counter()
-                equal = flat_equal(model, tap, k) and equal
-                tap.clear()
-                gc.collect()  # the check's garbage collected here, not in the next step
-                check_s += time.perf_counter() - t
+                if processes is None:
+                    t = time.perf_counter()
+                    equal = flat_equal(model, tap, k) and equal
+                    tap.clear()
+                    gc.collect()  # the check's garbage collected here, not in the next step
+                    check_s += time.perf_counter() - t
                 return took
 
             direct()                                          # warm up
@@ -137,13 +197,25 @@ def run(sites: int = 1000, steps: int = 96, regions: int = 10, seed: int = 0) ->
             hosts = model.fleet.hosts
             messages = sum(h.stats.sent for h in hosts)
             dropped = sum(h.stats.dropped_total for h in hosts)
+            if processes is not None:
+                children_mb = _children_peak_mb(model.fleet.children)
+                model.fleet.finish()  # the sites stop and write their shards out
+                dropped = model.fleet.summary()["dropped"]
+                t = time.perf_counter()
+                model.fleet.trace.flush()
+                taps, messages = traced_steps(out, steps)
+                for k, step_tap in enumerate(taps):
+                    equal = flat_equal_at(model, step_tap, k) and equal
+                check_s = time.perf_counter() - t
         finally:
             model.close()
     wall, allocations = sum(got.first), sum(got.second)
     return {
         "sites": sites, "regions": regions, "steps": steps, "wall_s": round(wall, 3),
         "messages": messages, "messages_per_s": round(messages / wall, 1),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "processes": processes or 1,
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+                             + children_mb, 1),
         "dropped": dropped, "flat_equal": equal,
         "flat_check_s": round(check_s, 3),
         "direct_allocation_s": round(allocations, 4),

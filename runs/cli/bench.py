@@ -38,15 +38,19 @@ def swarm(
     regions: int = typer.Option(0, "--regions", min=0, help="Regional aggregators the "
                                 "sites are split under (0: flat); checks the dispatch "
                                 "against a flat merit order of the same bids."),
+    processes: int | None = typer.Option(None, "--processes", min=1, help="With --regions: "
+                                         "whole regions in this many site processes."),
 ) -> None:
     """A local swarm over ZeroMQ with full tracing: wall time and message rate."""
     if regions:
         from vpp.runs.bench import swarm_regions
 
-        if regions > sites:
-            fail("--regions must not exceed --sites")
-        _emit("swarm", swarm_regions.run(sites, steps, regions), as_json)
+        if regions > sites or (processes or 1) > regions:
+            fail("--regions must not exceed --sites, nor --processes --regions")
+        _emit("swarm", swarm_regions.run(sites, steps, regions, processes=processes), as_json)
         return
+    if processes is not None:
+        fail("--processes: with --regions (whole regions go to each process)")
     from vpp.runs.bench import swarm as bench
 
     _emit("swarm", bench.run(sites, steps), as_json)

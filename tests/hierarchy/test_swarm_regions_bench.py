@@ -42,3 +42,33 @@ def test_flat_equal_is_false_when_the_dispatch_differs(tmp_path):
         assert not swarm_regions.flat_equal(model, tap, 0)
     finally:
         model.close()
+
+
+def test_the_trace_gives_back_the_bids_and_answers_the_sites_sent(tmp_path):
+    """What the bench reads from the trace with --processes is what the sites sent (seen
+    here by the tap of a one-process run)."""
+    data = bench_scenario(12, 3)
+    data["topology"] = {"regions": 3}
+    _, model = build_run(parse(data, "<test>"), tmp_path)
+    try:
+        tap = swarm_regions.SiteTap(model.sites)
+        sent = []
+        for k in range(3):
+            tap.clear()
+            model.step(k)
+            sent.append((dict(tap.bids), {s: list(a) for s, a in tap.answers.items()}))
+        model.fleet.trace.flush()
+        taps, messages = swarm_regions.traced_steps(str(tmp_path), 3)
+        for k, traced in enumerate(taps):
+            assert traced.bids == sent[k][0] and len(traced.bids) == 12
+            assert dict(traced.answers) == sent[k][1]
+            assert swarm_regions.flat_equal_at(model, traced, k)
+        assert messages == sum(h.stats.sent for h in model.fleet.hosts)
+    finally:
+        model.close()
+
+
+def test_regions_in_processes_are_checked_from_the_trace():
+    got = swarm_regions.run(24, 2, 4, processes=2)
+    assert (got["processes"], got["dropped"], got["flat_equal"]) == (2, 0, True)
+    assert got["messages"] >= 2 * (24 * 4 + 4 * 4)
