@@ -124,10 +124,10 @@ def traced_steps(run_dir: str, steps: int) -> tuple[list[SiteTap], int]:
     return taps, sent
 
 
-def _children_peak_mb(placement: Any) -> float:
-    """The site processes' peak resident memory (VmHWM), summed, while they run."""
+def _children_peak_mb(children: Any) -> float:
+    """The peak resident memory (VmHWM) of a fleet's site processes (``children``), summed."""
     total = 0
-    for proc in getattr(getattr(placement, "spawner", None), "processes", []):
+    for proc in getattr(getattr(children, "spawner", None), "processes", []):
         try:
             status = Path(f"/proc/{proc.pid}/status").read_text()
         except OSError:
@@ -197,7 +197,8 @@ def run(sites: int = 1000, steps: int = 96, regions: int = 10, seed: int = 0,
             hosts = model.fleet.hosts
             messages = sum(h.stats.sent for h in hosts)
             dropped = sum(h.stats.dropped_total for h in hosts)
-            if processes is not None:
+            own_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            if processes is not None:  # (the trace read back below is not the run's)
                 children_mb = _children_peak_mb(model.fleet.children)
                 model.fleet.finish()  # the sites stop and write their shards out
                 dropped = model.fleet.summary()["dropped"]
@@ -214,8 +215,7 @@ def run(sites: int = 1000, steps: int = 96, regions: int = 10, seed: int = 0,
         "sites": sites, "regions": regions, "steps": steps, "wall_s": round(wall, 3),
         "messages": messages, "messages_per_s": round(messages / wall, 1),
         "processes": processes or 1,
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-                             + children_mb, 1),
+        "peak_rss_mb": round(own_mb + children_mb, 1),
         "dropped": dropped, "flat_equal": equal,
         "flat_check_s": round(check_s, 3),
         "direct_allocation_s": round(allocations, 4),
