@@ -50,8 +50,28 @@ def swarm(
     steps: int = typer.Option(96, "--steps", help="Steps to run."),
     trace: str | None = typer.Option(None, "--trace", help=TRACE_BENCH_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    regions: int = typer.Option(0, "--regions", min=0, help="Regional aggregators the "
+                                "sites are split under (0: flat); checks the dispatch "
+                                "against a flat merit order of the same bids."),
+    processes: int | None = typer.Option(None, "--processes", min=1, help="With --regions: "
+                                         "whole regions in this many site processes."),
 ) -> None:
-    """A local swarm over ZeroMQ, traced: wall time and message rate."""
+    """A local swarm over ZeroMQ, traced: wall time and message rate (through regional
+    aggregators with --regions, its dispatch checked against flat)."""
+    if regions:
+        from vpp.runs.bench import swarm_regions
+
+        if regions > sites or (processes or 1) > regions:
+            fail("--regions must not exceed --sites, nor --processes --regions")
+        try:
+            result = swarm_regions.run(sites, steps, regions, processes=processes,
+                                       trace=_trace_option(trace))
+        except ValueError as exc:
+            fail(str(exc))
+        _emit("swarm", result, as_json)
+        return
+    if processes is not None:
+        fail("--processes: with --regions (whole regions go to each process)")
     from vpp.runs.bench import swarm as bench
 
     _emit("swarm", bench.run(sites, steps, trace=_trace_option(trace)), as_json)

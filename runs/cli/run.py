@@ -126,9 +126,10 @@ def _run(stages, scenario, out, overwrite, seed, plot, processes, metrics_port,
 
 
 def _check_strategies(doc, mode, path: Path, allow_plugins: bool) -> None:
-    """A merit-order scenario's strategies, checked before anything is made: one that may
-    not load (``module:Class`` without ``--allow-plugins``) is refused at once."""
-    if mode.name != "merit_order":
+    """A merit-order scenario's strategies (flat or through regions), checked before
+    anything is made: one that may not load (``module:Class`` without ``--allow-plugins``)
+    is refused at once."""
+    if mode.name not in ("merit_order", "merit_hierarchy"):
         return
     from vpp.runs.fleet.strategies import site_strategies
     from vpp.runs.scenario import ScenarioError

@@ -197,12 +197,18 @@ def plot(
     voltage: bool = typer.Option(False, "--voltage",
                                  help="Plot a Volt-VAR study: the voltage band with and "
                                       "without it, each inverter's reactive power."),
+    topology: bool = typer.Option(False, "--topology",
+                                  help="Draw the fleet's tree (regional aggregators) with "
+                                       "each node's served and unserved energy."),
 ) -> None:
     """Draw the run's dispatch, target, unserved energy and price (or, with --rounds, the
-    ADMM convergence; with --frequency, a grid event; with --voltage, a Volt-VAR study)
-    as a PNG."""
+    ADMM convergence; with --frequency, a grid event; with --voltage, a Volt-VAR study;
+    with --topology, the fleet's tree) as a PNG."""
     from vpp.runs.plots import plot_frequency, plot_rounds, plot_run
 
+    if topology:
+        _plot_topology(run_dir, out)
+        return
     if voltage:
         from vpp.runs.plots import plot_voltage
 
@@ -228,6 +234,19 @@ def plot(
             fail(str(exc))
     else:
         console.print(f"wrote {plot_run(reader.run_dir, out)}")
+
+
+def _plot_topology(run_dir: Path | None, out: Path | None) -> None:
+    """``--topology``: the tree from the run record (manifest, sites.csv, steps.csv)."""
+    from vpp.runs.modes.hierarchy.merit_figure import plot_topology
+
+    run_dir = run_dir or latest_run_dir()
+    if run_dir is None:
+        fail("no run directory given and none found under vpp-output/")
+    try:
+        console.print(f"wrote {plot_topology(run_dir, out)}")
+    except (OSError, ValueError) as exc:
+        fail(str(exc))
 
 
 def _explorer_ready(command: str) -> None:

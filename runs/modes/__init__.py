@@ -22,6 +22,7 @@ from vpp.runs.scenario.checks import register_check
 ENTRY_POINT_GROUP = "vpp.modes"
 
 BUILT_IN: dict[str, str] = {
+    "merit_hierarchy": "vpp.runs.modes.hierarchy.merit:MeritHierarchyMode",
     "merit_order": "vpp.runs.modes.merit_order.mode:MeritOrderMode",
     "admm": "vpp.runs.modes.admm.mode:AdmmMode",
     "grid_event": "vpp.runs.modes.grid_event.mode:GridEventMode",

@@ -1,0 +1,1 @@
+"""Regional aggregator agents: the hierarchy's state machines bound to messages."""

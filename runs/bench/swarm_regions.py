@@ -1,0 +1,231 @@
+"""``vpp bench swarm --regions R``: the swarm bench's fleet under ``R`` regional
+aggregators (the ``merit_hierarchy`` mode), every message over ZeroMQ and traced.
+
+Besides the swarm bench's figures (wall time, messages, the paired overhead against a
+direct allocation of as many bids) it checks the dispatch: every step, each site's bid and
+its answers to its awards are recorded as the sites send them, the flat auction
+(:class:`~vpp.coordination.merit_order.auction.MeritOrderAuction`) is run directly on those
+bids with those answers, and ``flat_equal`` says whether every step's per-site set-points
+and reserves equal the hierarchy's exactly. The check runs outside the timed steps.
+"""
+
+from __future__ import annotations
+
+import gc
+import resource
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from vpp.coordination.hierarchy.merit_driver import run_flat_step
+from vpp.coordination.merit_order.allocation import allocate
+from vpp.coordination.merit_order.messages import Accept, Award, Bid, Decline
+from vpp.runs.bench.paired import interleave
+from vpp.runs.bench.swarm import bench_scenario
+from vpp.runs.record.trace_level import choose_level
+from vpp.runs.runner import build_run
+from vpp.runs.scenario import parse
+
+
+class SiteTap:
+    """What the local sites send in a step: each one's bid, and its answers in order."""
+
+    def __init__(self, sites: list[Any]) -> None:
+        self.bids: dict[str, Bid] = {}
+        self.answers: dict[str, list[Accept | Decline]] = defaultdict(list)
+        for site in sites:
+            site.send = self._tapped(site, site.send)
+
+    def _tapped(self, site: Any, send: Any) -> Any:
+        address = site.address
+
+        def send_and_record(receiver: str, body: Any, **kw: Any) -> None:
+            if isinstance(body, Bid):
+                self.bids[address] = body
+            elif isinstance(body, (Accept, Decline)):
+                self.answers[address].append(body)
+            send(receiver, body, **kw)
+
+        return send_and_record
+
+    def clear(self) -> None:
+        """Forget the step's records."""
+        self.bids = {}
+        self.answers = defaultdict(list)
+
+    def replay(self) -> Any:
+        """A flat auction's site answers: each site's k-th award answered as it answered
+        its k-th award in the run (silent past its last answer)."""
+        seen: dict[str, int] = defaultdict(int)
+        answers = self.answers
+
+        def answer(site: str, award: Award) -> Accept | Decline | None:
+            k = seen[site]
+            seen[site] = k + 1
+            said = answers.get(site, [])
+            if k >= len(said):
+                return None
+            if isinstance(said[k], Decline):
+                return said[k]
+            return Accept(award.step, award.power_kw, award.reserve_kw)
+
+        return answer
+
+
+def flat_equal(model: Any, tap: SiteTap, k: int) -> bool:
+    """Step ``k`` (the last negotiated)'s hierarchical dispatch equals the flat auction's
+    on the recorded bids and answers (every site's set-point and reserve, exactly)."""
+    return flat_equal_at(model, tap, k, model.aggregator.outcomes[-1])
+
+
+def flat_equal_at(model: Any, tap: SiteTap, k: int, got: Any = None) -> bool:
+    """As :func:`flat_equal` for step ``k``'s outcome ``got`` (default: the ``k``-th
+    kept), the sites taking part being those that bid or were called."""
+    scenario, root = model.scenario, model.aggregator
+    got = got if got is not None else root.outcomes[k]
+    flat = run_flat_step(
+        root.sites, tap.bids, step=k, target_kw=model.targets[k], reserve_kw=model.reserves[k],
+        window_start_s=k * model.window_s, window_s=model.window_s, answer=tap.replay(),
+        deadline_ms=scenario.negotiation.deadline_ms,
+        max_rounds=scenario.negotiation.max_rounds).outcome
+    return (got.site_power_kw == flat.site_power_kw
+            and got.site_reserve_kw == flat.site_reserve_kw
+            and got.silent == flat.silent and got.declined == flat.declined)
+
+
+def traced_steps(run_dir: str, steps: int) -> tuple[list[SiteTap], int]:
+    """Each step's bids and site answers as the trace recorded them (every shard: the
+    sites of other processes too), and how many messages were sent in all."""
+    import msgspec
+    from vpp.agents.runtime.trace_reader import TraceReader
+
+    taps = [SiteTap([]) for _ in range(steps)]
+    kinds = {"Bid": Bid, "Accept": Accept, "Decline": Decline}
+    reader = TraceReader(run_dir)
+    try:
+        sent = sum(n for (_, direction), n in reader.message_counts().items()
+                   if direction == "send")
+        rows = [r for r in reader.messages(direction="send")
+                if r.kind in kinds and (r.conversation or "").startswith("merit-order/")]
+    finally:
+        reader.close()
+    rows.sort(key=lambda r: (r.round or 0, r.wall_ns))  # a site's answers in round order
+    for r in rows:
+        k = int(r.conversation.rpartition("/")[2])
+        if not 0 <= k < steps:
+            continue
+        body = msgspec.convert(r.body, kinds[r.kind])
+        if r.kind == "Bid":
+            taps[k].bids[r.sender] = body
+        else:
+            taps[k].answers[r.sender].append(body)
+    return taps, sent
+
+
+def _children_peak_mb(children: Any) -> float:
+    """The peak resident memory (VmHWM) of a fleet's site processes (``children``), summed."""
+    total = 0
+    for proc in getattr(getattr(children, "spawner", None), "processes", []):
+        try:
+            status = Path(f"/proc/{proc.pid}/status").read_text()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmHWM:"):
+                total += int(line.split()[1])
+    return total / 1024
+
+
+def run(sites: int = 1000, steps: int = 96, regions: int = 10, seed: int = 0,
+        processes: int | None = None, trace: str | None = None) -> dict:
+    """The hierarchical swarm: wall seconds, messages, peak memory, drops, whether its
+    dispatch equals the flat merit order of the same bids, and the swarm bench's paired
+    overhead against a direct allocation. With ``processes``, whole regions run in that
+    many site processes: the bids and answers are then read back from the run's trace
+    (every shard) for the flat check, and the messages counted there too; the peak
+    memory is this process's plus every site process's. ``trace`` is the trace level
+    (the size's default; with ``processes``, ``full``, which the check reads back)."""
+    if not 1 <= regions <= sites:
+        raise ValueError(f"--regions must be between 1 and --sites ({sites}), got {regions}")
+    data = bench_scenario(sites, steps, seed)
+    data["topology"] = {"regions": regions}
+    scenario = parse(data, "<bench>")
+    level = choose_level(trace or ("full" if processes else None), scenario)[0].text
+    if processes is not None and level != "full":
+        raise ValueError(f"--trace {level}: with --processes the flat check reads every bid "
+                         "back from the trace; use --trace full")
+    rng = np.random.default_rng(seed)
+    q = np.concatenate([rng.uniform(50, 200, sites), np.full(sites, 50.0),
+                        np.full(sites, -50.0)])
+    p = rng.uniform(-10, 150, q.size)
+    idx = np.tile(np.arange(sites), 3)
+    target = float(q[q > 0].sum() * 0.4)
+
+    def direct() -> float:
+        t = time.perf_counter()
+        allocate(idx, q, p, target, sites, 5.0 * sites)
+        return time.perf_counter() - t
+
+    equal, check_s, children_mb = True, 0.0, 0.0
+    placement = None
+    if processes is not None:
+        from vpp.runs.placement.processes import ProcessesPlacement
+
+        placement = ProcessesPlacement(processes)
+    with tempfile.TemporaryDirectory(prefix="vpp-bench-") as out:
+        mode, model = build_run(scenario, out, placement=placement, trace=level)
+        try:
+            if mode.name != "merit_hierarchy":
+                raise RuntimeError(f"the bench scenario ran as {mode.name}, not through regions")
+            tap = SiteTap(model.sites)
+            ks = iter(range(steps))
+
+            def step() -> float:
+                nonlocal equal, check_s
+                k = next(ks)
+                tap.clear()
+                t = time.perf_counter()
+                model.step(k)
+                took = time.perf_counter() - t
+                if processes is None:
+                    t = time.perf_counter()
+                    equal = flat_equal(model, tap, k) and equal
+                    tap.clear()
+                    gc.collect()  # the check's garbage collected here, not in the next step
+                    check_s += time.perf_counter() - t
+                return took
+
+            direct()                                          # warm up
+            got = interleave(step, direct, steps)
+            hosts = model.fleet.hosts
+            messages = sum(h.stats.sent for h in hosts)
+            dropped = sum(h.stats.dropped_total for h in hosts)
+            own_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            if processes is not None:  # (the trace read back below is not the run's)
+                children_mb = _children_peak_mb(model.fleet.children)
+                model.fleet.finish()  # the sites stop and write their shards out
+                dropped = model.fleet.summary()["dropped"]
+                t = time.perf_counter()
+                model.fleet.trace.flush()
+                taps, messages = traced_steps(out, steps)
+                for k, step_tap in enumerate(taps):
+                    equal = flat_equal_at(model, step_tap, k) and equal
+                check_s = time.perf_counter() - t
+        finally:
+            model.close()
+    wall, allocations = sum(got.first), sum(got.second)
+    return {
+        "sites": sites, "regions": regions, "steps": steps, "trace": level,
+        "wall_s": round(wall, 3),
+        "messages": messages, "messages_per_s": round(messages / wall, 1),
+        "processes": processes or 1,
+        "peak_rss_mb": round(own_mb + children_mb, 1),
+        "dropped": dropped, "flat_equal": equal,
+        "flat_check_s": round(check_s, 3),
+        "direct_allocation_s": round(allocations, 4),
+        "overhead_ratio": round(wall / allocations, 1),
+        **got.summary("overhead_ratio", digits=1),
+    }

@@ -1,0 +1,1 @@
+"""Run modes of scenarios with a ``topology:``: negotiations through regional aggregators."""
