@@ -1,0 +1,2 @@
+"""Run modes of scenarios with regional aggregators (a ``topology:`` section).
+``docs/protocols/hierarchy.md``."""
