@@ -22,7 +22,11 @@ from vpp.coordination.admm.messages import AdmmSchedule
 from vpp.coordination.admm.protocol import Outgoing
 from vpp.coordination.errors import ProtocolError
 from vpp.coordination.hierarchy.admm_region import RegionalAdmm
-from vpp.coordination.hierarchy.messages import RegionalDone, RegionalRound, RegionalSums
+from vpp.coordination.hierarchy.messages import (
+    RegionalDone,
+    RegionalRound,
+    RegionalSums,
+)
 from vpp.coordination.hierarchy.topology import Topology
 
 

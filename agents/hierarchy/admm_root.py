@@ -12,15 +12,18 @@ holds. ``docs/protocols/hierarchy.md``.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
+import numpy as np
 from vpp.agents.hierarchy.admm_node import AdmmNodeAgent
 from vpp.agents.runtime.messages import Envelope
 from vpp.coordination.admm.messages import AdmmSchedule
 from vpp.coordination.admm.model import Coupling, TargetCoupling
+from vpp.coordination.admm.outcome import AdmmResult
 from vpp.coordination.admm.protocol import AdmmSettings, Outgoing
 from vpp.coordination.dispatch import StepCleared
 from vpp.coordination.errors import ProtocolError
+from vpp.coordination.hierarchy.admm_driver import as_flat_result
 from vpp.coordination.hierarchy.admm_root import HierarchicalAdmm, HierarchyAdmmResult
 from vpp.coordination.hierarchy.messages import RegionalSums
 from vpp.coordination.hierarchy.topology import SITE, Topology
@@ -85,6 +88,16 @@ class AdmmRootAgent(AdmmNodeAgent):
                            max(abs(target_kw) - abs(planned), 0.0) if planned * target_kw >= 0
                            else abs(target_kw),
                            price if math.isfinite(price) else None)
+
+    def site_schedules(self) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+        """The last schedule and private cost of each site right under the root still
+        included, by site name (nothing before a negotiation)."""
+        if self.negotiation is None:
+            return {}, {}
+        kids = self.negotiation.children
+        schedules = {s: kids.schedule(s) for s in kids.active if kids.is_site[s]}
+        return ({s: x.copy() for s, x in schedules.items() if x is not None},
+                {s: kids.costs[s] for s in schedules if s in kids.costs})
 
     def _negotiation(self, kind: str) -> HierarchicalAdmm:
         if self.negotiation is None:
@@ -154,3 +167,18 @@ class AdmmRootAgent(AdmmNodeAgent):
                                 "active": rec.active, "dropped": rec.dropped,
                                 "regions": len(self._regions)})
         self._recorded = len(records)
+
+
+def gathered_result(root: AdmmRootAgent, regions: Iterable, coupling: Coupling,
+                    dt_h: float) -> AdmmResult:
+    """The last negotiation's outcome in the flat run's terms (sites by name), with the
+    schedules and costs gathered from the agents that hold them: ``regions`` (anything
+    with ``site_schedules()``, e.g. :class:`~.admm_region.AdmmRegionAgent`\\ s) and the
+    root, for the sites right under it. Only where every region is in reach (one
+    process, or a test)."""
+    schedules, costs = root.site_schedules()
+    for region in regions:
+        x, c = region.site_schedules()
+        schedules.update(x)
+        costs.update(c)
+    return as_flat_result(root.results[-1], coupling, dt_h, schedules, costs)

@@ -17,15 +17,18 @@ import time
 from typing import Any
 
 from vpp.agents.hierarchy.admm_region import AdmmRegionAgent
-from vpp.agents.hierarchy.admm_root import AdmmRootAgent
+from vpp.agents.hierarchy.admm_root import AdmmRootAgent, gathered_result
 from vpp.coordination.admm.model import Coupling
 from vpp.coordination.admm.outcome import AdmmResult
-from vpp.coordination.hierarchy.admm_driver import as_flat_result
-from vpp.coordination.hierarchy.admm_root import HierarchyAdmmResult
 from vpp.coordination.hierarchy.topology import SITE, Topology, build_topology
 from vpp.runs.modes.admm.mode import AdmmMode, AdmmRun
 from vpp.runs.modes.admm.records import negotiation_outcome
-from vpp.runs.modes.admm.sites import admm_settings, coupling_for, price_series, window_steps
+from vpp.runs.modes.admm.sites import (
+    admm_settings,
+    coupling_for,
+    price_series,
+    window_steps,
+)
 from vpp.runs.modes.base import RunContext
 from vpp.runs.placement.base import Fleet
 from vpp.runs.scenario import Scenario, step_times, target_series
@@ -117,27 +120,17 @@ class HierarchyAdmmRun(AdmmRun):
         self.fleet.wait(lambda: root.done and all(
             s.negotiations > n for s, n in zip(local, done_before)),
             f"the ADMM negotiation of step {k}", self._negotiation_timeout_s())
-        (_, _, outcome, seconds), self._tolerance_kw = negotiation_outcome(root, k, horizon,
-                                                                           t0)
-        result = self.flat_result(outcome, coupling)
+        (*_, seconds), self._tolerance_kw = negotiation_outcome(root, k, horizon, t0)
+        result = self.flat_result(coupling)
         self.negotiations.append((k, horizon, result, seconds))
         self._window_start = k
         return result.iterations
 
-    def flat_result(self, outcome: HierarchyAdmmResult, coupling: Coupling) -> AdmmResult:
-        """The root's outcome with the schedules and costs the regions (and the root, for
-        its own sites) hold, in the flat run's terms: sites by address."""
-        schedules, costs = {}, {}
-        for region in self.regions.values():
-            x, c = region.site_schedules()
-            schedules.update(x)
-            costs.update(c)
-        kids = self.aggregator.negotiation.children
-        for s in kids.active:
-            if kids.is_site[s] and kids.schedule(s) is not None:
-                schedules[s] = kids.schedule(s).copy()
-                costs[s] = kids.costs[s]
-        flat = as_flat_result(outcome, coupling, self.scenario.dt_h, schedules, costs)
+    def flat_result(self, coupling: Coupling) -> AdmmResult:
+        """The root's last outcome with the schedules and costs the regions (and the root,
+        for its own sites) hold, in the flat run's terms: sites by address."""
+        flat = gathered_result(self.aggregator, self.regions.values(), coupling,
+                               self.scenario.dt_h)
         at = self.fleet.address_of
         return dataclasses.replace(
             flat, schedules_kw={at(s): x for s, x in flat.schedules_kw.items()},
