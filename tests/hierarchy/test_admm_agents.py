@@ -10,7 +10,7 @@ from vpp.agents.admm.negotiation import AdmmSiteAgent
 from vpp.agents.hierarchy.admm_region import AdmmRegionAgent
 from vpp.agents.runtime.messages import WIRE_VERSION, Envelope
 from vpp.coordination.admm.driver import negotiate
-from vpp.coordination.admm.instances import random_sites, random_target
+from vpp.coordination.admm.instances import random_market, random_sites, random_target
 from vpp.coordination.admm.messages import AdmmRound, AdmmSchedule
 from vpp.coordination.admm.protocol import AdmmSettings
 from vpp.coordination.admm.reference import solve_centralized
@@ -21,6 +21,7 @@ from vpp.coordination.hierarchy.spec import TopologySpec
 from vpp.coordination.hierarchy.topology import build_topology
 from vpp.runs.bench.admm import cost_gap_rel
 from vpp.runs.bench.admm_regions import RegionSwarm
+from vpp.runs.bench.admm_regions_central import solve_stacked
 
 TIGHT = AdmmSettings(eps_abs=1e-5, eps_rel=1e-6, max_iterations=3000)
 
@@ -171,3 +172,17 @@ def test_foreign_late_and_out_of_conversation_messages_are_refused():
         assert again.cost_eur == pytest.approx(result.cost_eur, rel=1e-6)
     finally:
         swarm.close()
+
+
+@pytest.mark.parametrize("market", [False, True])
+def test_the_benchs_stacked_central_solve_equals_the_cvxpy_reference(market):
+    sites = random_sites(20, horizon=24, seed=3)
+    coupling = random_market(sites, 3) if market else random_target(sites, 3)
+    stacked = solve_stacked(sites, coupling)
+    reference = solve_centralized(sites, coupling)
+    assert stacked.cost_eur == pytest.approx(reference.cost_eur, rel=1e-7)
+    assert stacked.site_cost_eur == pytest.approx(reference.site_cost_eur, rel=1e-5)
+    np.testing.assert_allclose(stacked.price_eur_mwh, reference.price_eur_mwh, atol=0.05)
+    total = np.sum(list(stacked.schedules_kw.values()), axis=0)
+    np.testing.assert_allclose(total, np.sum(list(reference.schedules_kw.values()), axis=0),
+                               atol=1e-2)  # kW, on totals of hundreds (solver accuracy)
