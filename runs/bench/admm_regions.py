@@ -21,7 +21,7 @@ the central solve), ``central_peak_rss_mb`` after the central solve too.
 from __future__ import annotations
 
 import math
-import resource
+import os
 import time
 import uuid
 from collections.abc import Sequence
@@ -42,6 +42,7 @@ from vpp.coordination.admm.outcome import AdmmResult
 from vpp.coordination.admm.protocol import AdmmSettings
 from vpp.coordination.hierarchy.spec import TopologySpec
 from vpp.coordination.hierarchy.topology import SITE, Topology, build_topology
+from vpp.runs.bench.admm_regions_site import peak_rss_mb
 
 
 class RegionSwarm:
@@ -113,11 +114,6 @@ class RegionSwarm:
         self.context.destroy(linger=0)
 
 
-def peak_rss_mb() -> float:
-    """This process's peak resident memory so far (MB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
 def instance(sites: int, regions: int, horizon: int, seed: int,
              ) -> tuple[list[SiteModel], TargetCoupling, Topology]:
     """The bench's instance: random sites and target, and the sites in ``regions``
@@ -136,6 +132,7 @@ def run(sites: int = 1000, regions: int = 10, horizon: int = 24, seed: int = 0,
 
     if not 1 <= regions <= sites:
         raise ValueError(f"--regions must be between 1 and --sites ({sites}), got {regions}")
+    load_before = os.getloadavg()[0]
     t0 = time.perf_counter()
     models, coupling, topology = instance(sites, regions, horizon, seed)
     build_s = time.perf_counter() - t0
@@ -184,6 +181,8 @@ def run(sites: int = 1000, regions: int = 10, horizon: int = 24, seed: int = 0,
         "sites_dropped": len(result.dropped),
         "peak_rss_mb": round(peak, 1),
         "central_peak_rss_mb": round(peak_rss_mb(), 1),
+        # other work on the machine slows every figure: the 1-minute load, before and after
+        "load_average_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
     }
     if flat:
         out.update(_flat(models, coupling, horizon, result))

@@ -36,8 +36,7 @@ from vpp.coordination.admm.protocol import AdmmSettings
 from vpp.coordination.hierarchy.admm_root import HierarchyAdmmResult
 from vpp.coordination.hierarchy.topology import Topology
 from vpp.runs.bench.admm_processes import _Ready
-from vpp.runs.bench.admm_regions import peak_rss_mb
-from vpp.runs.bench.admm_regions_site import region_child
+from vpp.runs.bench.admm_regions_site import peak_rss_mb, region_child
 from vpp.runs.placement.spawn import PRELOAD, SiteSpawner
 
 

@@ -30,6 +30,11 @@ from vpp.runs.placement.site_process import parent_gone
 from vpp.runs.placement.spawn import set_parent_death_signal
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far (MB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
 def region_child(host_name: str, regions: tuple[str, ...], n_sites: int, n_regions: int,
                  horizon: int, seed: int, root: str, connect: str, out: str, parent,
                  log_level: int) -> None:
@@ -61,4 +66,4 @@ def region_child(host_name: str, regions: tuple[str, ...], n_sites: int, n_regio
         context.term()
         Path(out, f"{host_name}.json").write_text(json.dumps({
             "sent": host.stats.sent, "dropped": host.stats.dropped_total,
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}))
+            "peak_rss_mb": peak_rss_mb()}))
