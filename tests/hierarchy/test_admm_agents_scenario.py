@@ -9,6 +9,7 @@ import copy
 import numpy as np
 import pytest
 import yaml
+from vpp.agents.runtime.trace_reader import TraceReader
 from vpp.coordination.admm.reference import solve_centralized
 from vpp.runs import modes
 from vpp.runs.bench.admm import cost_gap_rel
@@ -84,6 +85,22 @@ def test_the_bundled_scenario_through_two_regions_equals_the_flat_run(tmp_path):
     # the run's record has the flat run's columns
     head = (tmp_path / "regions" / "steps.csv").read_text().splitlines()[0]
     assert head == (tmp_path / "flat" / "steps.csv").read_text().splitlines()[0]
+    # the trace: one rounds row per iteration (the flat run's residuals), and per
+    # iteration 2 RegionalRound and RegionalSums, 8 AdmmRound and AdmmSchedule
+    reader = TraceReader(tmp_path / "regions")
+    rounds = [r for r in reader.rounds() if r["protocol"] == "admm"]
+    kinds = reader.message_counts()
+    reader.close()
+    reader = TraceReader(tmp_path / "flat")
+    flat_rounds = [r for r in reader.rounds() if r["protocol"] == "admm"]
+    reader.close()
+    n = hier_summary["iterations"]
+    assert len(rounds) == n
+    assert [r["primal_residual"] for r in rounds] == pytest.approx(
+        [r["primal_residual"] for r in flat_rounds], rel=1e-9, abs=1e-9)
+    assert kinds[("RegionalRound", "recv")] == kinds[("RegionalSums", "recv")] == 2 * n
+    assert kinds[("AdmmSchedule", "recv")] == 8 * n
+    assert kinds[("AdmmDone", "recv")] == 8 and kinds[("RegionalDone", "recv")] == 2
 
 
 def test_twelve_sites_under_three_regions_equal_the_flat_run_and_the_central_solve(tmp_path):
