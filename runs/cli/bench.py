@@ -144,6 +144,9 @@ def admm(
 ) -> None:
     """ADMM by messages over inproc ZeroMQ, against the centralized cvxpy solve."""
     if regions is not None:
+        if market or transport != "tcp":
+            fail("--regions negotiates a target over inproc or tcp: leave out --market and "
+                 "--transport")
         from vpp.runs.bench import admm_regions
 
         try:
