@@ -119,3 +119,20 @@ def test_the_regions_mode_runs_only_locally_and_a_bad_topology_names_its_node():
     data["topology"]["regions"][1]["match"] = ["pv-farm", "wind-park", "chp"]  # no hydro
     with pytest.raises(ScenarioError, match="hydro"):
         parse(data, "orphan.yaml")
+
+
+def test_windows_replanned_through_the_regions_equal_the_flat_windows(tmp_path):
+    # three negotiations (admm/0, admm/8, admm/16): each region starts each one afresh
+    summaries = {}
+    for path in (REGIONS, FLAT):
+        data = yaml.safe_load(path.read_text())
+        data["admm"]["window_steps"] = 8
+        scenario = parse(data, path.name)
+        _, _, summaries[path] = _run(scenario, tmp_path / path.stem, path)
+    hier, flat = summaries[REGIONS], summaries[FLAT]
+    assert [n["step"] for n in hier["negotiations"]] == [0, 8, 16]
+    for a, b in zip(hier["negotiations"], flat["negotiations"]):
+        assert a["converged"] and a["iterations"] == b["iterations"]
+        assert a["cost_eur"] == pytest.approx(b["cost_eur"], rel=1e-9)
+    assert hier["served_kwh"] == pytest.approx(flat["served_kwh"], rel=1e-9)
+    assert hier["cost_eur"] == pytest.approx(flat["cost_eur"], rel=1e-9)
