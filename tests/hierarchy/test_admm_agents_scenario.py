@@ -5,6 +5,7 @@ same fleet, and both the centralized optimum within the ADMM tolerance."""
 from __future__ import annotations
 
 import copy
+import math
 
 import numpy as np
 import pytest
@@ -134,5 +135,24 @@ def test_windows_replanned_through_the_regions_equal_the_flat_windows(tmp_path):
     for a, b in zip(hier["negotiations"], flat["negotiations"]):
         assert a["converged"] and a["iterations"] == b["iterations"]
         assert a["cost_eur"] == pytest.approx(b["cost_eur"], rel=1e-9)
+    assert hier["served_kwh"] == pytest.approx(flat["served_kwh"], rel=1e-9)
+    assert hier["cost_eur"] == pytest.approx(flat["cost_eur"], rel=1e-9)
+
+
+def test_a_market_coupling_through_the_regions_equals_the_flat_run(tmp_path):
+    prices = [round(30.0 + 40.0 * math.sin(math.pi * h / 12.0), 2) for h in range(24)]
+    summaries = {}
+    for path in (REGIONS, FLAT):
+        data = yaml.safe_load(path.read_text())
+        data.pop("target")
+        data["admm"].update(coupling="market", prices={"values_eur_mwh": prices},
+                            import_max_kw=300, export_max_kw=500, rho=0.0005)
+        _, _, summaries[path] = _run(parse(data, path.name), tmp_path / path.stem, path)
+    hier, flat = summaries[REGIONS], summaries[FLAT]
+    assert hier["coupling"] == "market" and hier["converged"]
+    assert hier["iterations"] == flat["iterations"]
+    # the sites' private costs less what the portfolio earned at the prices
+    assert hier["negotiations"][0]["cost_eur"] == pytest.approx(
+        flat["negotiations"][0]["cost_eur"], rel=1e-9)
     assert hier["served_kwh"] == pytest.approx(flat["served_kwh"], rel=1e-9)
     assert hier["cost_eur"] == pytest.approx(flat["cost_eur"], rel=1e-9)
