@@ -23,6 +23,8 @@ from vpp.runs.bench.admm import cost_gap_rel
 from vpp.runs.bench.admm_regions import RegionSwarm
 from vpp.runs.bench.admm_regions_central import solve_stacked
 
+from tests.hierarchy.fleets import random_topology
+
 TIGHT = AdmmSettings(eps_abs=1e-5, eps_rel=1e-6, max_iterations=3000)
 
 
@@ -63,6 +65,22 @@ def test_twelve_sites_in_three_regions_over_zeromq_equal_flat_and_centralized(se
     for agent in swarm.site_agents:  # each site was told its own schedule
         assert agent.final.included and agent.final.converged
         np.testing.assert_allclose(agent.final.schedule_kw, result.schedules_kw[agent.name])
+
+
+@pytest.mark.parametrize("seed", [2, 4, 7])  # trees 2, 3 and 4 levels of regions deep
+def test_nested_regions_and_sites_under_the_root_over_zeromq_equal_flat(seed):
+    sites = random_sites(10, horizon=12, seed=seed)
+    topology = random_topology(np.random.default_rng(seed), [s.name for s in sites],
+                               max_regions=4, direct_share=0.2)
+    assert max(topology.depth(r) for r in topology.regions) >= 2  # a region in a region
+    coupling = random_target(sites, seed)
+    result, _, _, dropped, _ = _swarm_run(sites, topology, coupling)
+    flat, _, _ = negotiate(sites, coupling, TIGHT)
+    assert result.converged and dropped == 0
+    assert result.iterations == flat.iterations
+    assert result.cost_eur == pytest.approx(flat.cost_eur, rel=1e-12)
+    for name, x in flat.schedules_kw.items():
+        np.testing.assert_allclose(result.schedules_kw[name], x, atol=1e-9)
 
 
 class SilentFrom(AdmmSiteAgent):
