@@ -1,1 +1,3 @@
-"""Regional aggregator agents: the hierarchy's state machines bound to messages."""
+"""Regional aggregators as agents: the hierarchy's state machines
+(``coordination/hierarchy/``) bound to messages, for merit order (``merit_*``) and ADMM
+(``admm_*``). ``docs/protocols/hierarchy.md``."""

@@ -173,8 +173,24 @@ def admm(
         None, "--processes", help="Put the sites in N processes (adds round_ms_p50)."),
     transport: str = typer.Option("tcp", "--transport",
                                   help="With --processes: tcp (loopback) or ipc."),
+    regions: int | None = typer.Option(
+        None, "--regions", help="Through R regional aggregators (hierarchical sharing form)."),
+    flat: bool = typer.Option(False, "--flat",
+                              help="With --regions: negotiate the same instance flat too."),
 ) -> None:
     """ADMM by messages over inproc ZeroMQ, against the centralized cvxpy solve."""
+    if regions is not None:
+        if market or transport != "tcp":
+            fail("--regions negotiates a target over inproc or tcp: leave out --market and "
+                 "--transport")
+        from vpp.runs.bench import admm_regions
+
+        try:
+            _emit("admm", admm_regions.run(sites, regions, horizon, seed, processes, flat),
+                  as_json)
+        except ValueError as exc:
+            fail(str(exc))
+        return
     if processes is not None:
         from vpp.runs.bench import admm_processes
 

@@ -24,6 +24,7 @@ ENTRY_POINT_GROUP = "vpp.modes"
 BUILT_IN: dict[str, str] = {
     "merit_hierarchy": "vpp.runs.modes.hierarchy.merit:MeritHierarchyMode",
     "merit_order": "vpp.runs.modes.merit_order.mode:MeritOrderMode",
+    "admm_regions": "vpp.runs.modes.hierarchy.admm:HierarchyAdmmMode",
     "admm": "vpp.runs.modes.admm.mode:AdmmMode",
     "grid_event": "vpp.runs.modes.grid_event.mode:GridEventMode",
     "volt_var": "vpp.runs.modes.volt_var.mode:VoltVarMode",

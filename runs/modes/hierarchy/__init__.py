@@ -1,1 +1,2 @@
-"""Run modes of scenarios with a ``topology:``: negotiations through regional aggregators."""
+"""Run modes of scenarios with regional aggregators (a ``topology:`` section): merit order
+(``merit.py``) and ADMM (``admm.py``) through regions. ``docs/protocols/hierarchy.md``."""
