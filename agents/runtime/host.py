@@ -110,10 +110,8 @@ class Host:
         self.context = context or zmq.Context.instance()
         self.clock: Clock = clock or WallClock()
         self.codec = Codec(registry or KindRegistry(), max_frame_bytes, max_send_bytes)
-        # the codec's tables and encoder, read directly by send (once per message)
-        self._kinds = self.codec.registry.names_by_type
-        self._encode = self.codec.encoder.encode
-        self._encode_into = self.codec.encoder.encode_into
+        self._kinds = self.codec.registry.names_by_type  # (read by send, once per message)
+        self._encode, self._encode_into = self.codec.encoder.encode, self.codec.encoder.encode_into
         self._trace = trace
         self.stats = HostStats()
         self.drops = DropLog(f"host {name}", log, host=name)
@@ -243,6 +241,7 @@ class Host:
             raise ValueError(f"host {self.name} already has an agent named {agent.name}")
         agent.host = self
         self.agents[agent.name] = agent
+        self.inbox.by_address[agent.address] = agent
         if self._trace is not None:
             self._trace.agent(agent.address, agent.role, type(agent).__qualname__)
         agent.started()
@@ -280,8 +279,7 @@ class Host:
     def send(self, sender: Agent, receiver: str, body: msgspec.Struct, *,
              conversation: str = "", round: int = 0) -> None:
         """Encode and send ``body`` from a local agent to the address ``receiver``."""
-        # (Codec.encode_body and Codec.encode_into written out: once per message)
-        host = receiver.partition("/")[0]
+        host = receiver.partition("/")[0]  # (Codec.encode_body, encode_into written out)
         if host not in self._peers and host not in self._routes:
             self._unroutable(sender, receiver, host)
             return
@@ -289,8 +287,10 @@ class Host:
         if queue is None:
             queue = self._outbox[host] = Outgoing()
         kind = self._kinds.get(type(body)) or self.codec.registry.name_of(body)
-        envelope = Envelope(WIRE_VERSION, kind, sender.address, receiver, conversation, round,
-                            self.clock.now(), Raw(self._encode(body)))
+        made_for, address = sender._address  # (what Agent.address answers, once made)
+        envelope = Envelope(WIRE_VERSION, kind, address if made_for is self else sender.address,
+                            receiver, conversation, round, self.clock.now(),
+                            Raw(self._encode(body)))
         data = queue.data
         start = len(data)
         self._encode_into(envelope, data, start)
