@@ -42,9 +42,10 @@ _RUN_IDS = itertools.count()
 #
 # While a fleet is open the youngest generation is also collected less often: a step
 # keeps a few objects per message alive until its end (the trace's rows, the offers and
-# bids), which at the default threshold (700 objects) made a 1,000-site step scan them
-# about twenty times over, a tenth of the run again. At FLEET_GC_THRESHOLD a collection
-# comes every few steps of 1,000 sites, and cyclic garbage waits that long at most.
+# bids), which at the default threshold (700 objects) took a 1,000-site step through
+# about twenty collections, up to a tenth of the run again. Under FLEET_GC_THRESHOLD a
+# 1,000-site step frees what it made before a collection is due (none in 96 steps); a
+# 10,000-site step meets one or two; cyclic garbage waits that long at most.
 FLEET_GC_THRESHOLD = 50_000
 """Objects allocated (net) between two collections of the youngest generation while a
 local fleet is open (the interpreter's default is 700)."""
