@@ -7,7 +7,8 @@ sent by address to the sites of other processes), and each site runs its devices
 set-point. A site in another process acknowledges with :class:`Applied`, carrying what it
 ran. See ``docs/protocols/distributed.md``.
 
-Power is in kW (+ injection), energy in kWh, prices in EUR/MWh.
+Power is in kW (+ injection), energy in kWh, prices in EUR/MWh. Both kinds hold numbers
+only: they are not tracked by the garbage collector (``gc=False``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ DISPATCH_TOPIC = "dispatch"
 """The broadcast topic on which an aggregator announces each step's outcome."""
 
 
-class StepCleared(msgspec.Struct, frozen=True):
+class StepCleared(msgspec.Struct, frozen=True, gc=False):
     """Aggregator -> its sites: the step's outcome."""
 
     step: int
@@ -28,7 +29,7 @@ class StepCleared(msgspec.Struct, frozen=True):
     marginal_price_eur_mwh: float | None
 
 
-class Applied(msgspec.Struct, frozen=True):
+class Applied(msgspec.Struct, frozen=True, gc=False):
     """Site -> aggregator: the acknowledgement of ``StepCleared`` for ``step``, with what
     the site ran (kW, + injection) and the energy in its stores (kWh). An ADMM site also
     tells the power its plan held for the step (None when it ran at its baselines), the

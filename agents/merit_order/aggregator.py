@@ -93,10 +93,14 @@ class AggregatorAgent(Agent):
             # an invalid last bid still releases the awards of the others
             self._emit(auction.take_after_error())
             raise
-        self._emit(out)
+        if out or auction.done:  # (a bid that ends nothing changes no phase)
+            self._emit(out)
 
     def _on_accept(self, envelope: Envelope, accept: Accept) -> None:
-        self._emit(self._current(envelope).on_accept(envelope.sender, accept))
+        auction = self._current(envelope)
+        out = auction.on_accept(envelope.sender, accept)
+        if out or auction.done:  # (an answer that ends nothing changes no phase)
+            self._emit(out)
 
     def _on_decline(self, envelope: Envelope, decline: Decline) -> None:
         self._emit(self._current(envelope).on_decline(envelope.sender, decline))

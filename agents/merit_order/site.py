@@ -80,7 +80,8 @@ class SiteAgent(Agent):
         """The devices' live offers for ``step`` (computed once per step: device state
         only changes when the step's set-point is applied)."""
         if self._offers_step != step:
-            self._offers = [d.offer(self.dt_h) for d in self.devices]
+            dt_h = self.dt_h
+            self._offers = [d.offer(dt_h) for d in self.devices]
             self._offers_step = step
         return self._offers
 
@@ -92,7 +93,10 @@ class SiteAgent(Agent):
         if not isinstance(bid, Bid):
             raise TypeError(f"strategy {type(self.strategy).__qualname__} of site {self.name} "
                             f"returned {type(bid).__qualname__}, expected a Bid")
-        self.send(envelope.sender, bid, conversation=envelope.conversation, round=envelope.round)
+        # (Agent.send, inline: a site answers every call; the host is set when it is called)
+        self.host.send(self, envelope.sender, bid, conversation=envelope.conversation,
+                       round=envelope.round)
+        self.messages_out += 1
 
     def _on_award(self, envelope: Envelope, award: Award) -> None:
         if award.step != self.step:
@@ -110,13 +114,18 @@ class SiteAgent(Agent):
                       conversation=envelope.conversation, round=envelope.round)
             return
         self.award = (award.power_kw, award.reserve_kw)
-        self.send(envelope.sender, Accept(award.step, award.power_kw, award.reserve_kw),
-                  conversation=envelope.conversation, round=envelope.round)
+        self.host.send(self, envelope.sender, Accept(award.step, award.power_kw,
+                                                     award.reserve_kw),
+                       conversation=envelope.conversation, round=envelope.round)
+        self.messages_out += 1
 
     @property
     def stored_kwh(self) -> float:
         """Energy in the site's stores (kWh)."""
-        return sum(getattr(d.model, "energy_kwh", 0.0) for d in self.devices)
+        total = 0  # (what sum() over the devices adds, in the same order)
+        for d in self.devices:
+            total += getattr(d.model, "energy_kwh", 0.0)
+        return total
 
     def applied(self, step: int) -> Applied:
         """What the site ran in ``step`` (its last): power, reserve held, energy stored."""
@@ -138,11 +147,12 @@ class SiteAgent(Agent):
         # not dispatched (declined, silent or not called): run at the baseline
         power, reserve = self.award or (sum(o.baseline_kw for o in offers), 0.0)
         split = split_award(offers, power)
-        self.power_kw = 0.0
+        total, dt_h, ran_kw = 0.0, self.dt_h, self.device_power_kw
         for d in self.devices:
-            ran = d.run(split[d.name], self.dt_h)
-            self.device_power_kw[d.name] = ran
-            self.power_kw += ran
+            ran = d.run(split[d.name], dt_h)
+            ran_kw[d.name] = ran
+            total += ran
+        self.power_kw = total
         self.reserve_kw = reserve
         self.last_cleared_step = cleared.step
         self._offers_step = -1

@@ -83,7 +83,9 @@ class Codec:
         self.registry = registry
         self.max_frame_bytes = max_frame_bytes
         self.max_send_bytes = max_send_bytes
-        self._encoder = msgspec.msgpack.Encoder()
+        self.encoder = msgspec.msgpack.Encoder()
+        """The MessagePack encoder (a host's send uses it directly)."""
+        self._encoder = self.encoder
         self._envelope_decoder = msgspec.msgpack.Decoder(Envelope)
         # the registry's live tables, read directly on the per-message path
         self._names = registry.names_by_type
@@ -126,11 +128,15 @@ class Codec:
         size = len(buffer) - start
         if size > self.max_send_bytes:
             del buffer[start:]
-            raise ValueError(
-                f"{envelope.kind} to {envelope.receiver} is {size} bytes, over the "
-                f"{self.max_send_bytes}-byte frame cap"
-            )
+            self.too_large(envelope, size)
         return size
+
+    def too_large(self, envelope: Envelope, size: int) -> None:
+        """Raise the ValueError of a frame of ``size`` bytes over the send cap."""
+        raise ValueError(
+            f"{envelope.kind} to {envelope.receiver} is {size} bytes, over the "
+            f"{self.max_send_bytes}-byte frame cap"
+        )
 
     def decode_envelope(self, frame: bytes) -> Envelope:
         """Decode only the envelope (the body stays raw).

@@ -10,27 +10,22 @@ Sockets (see ``docs/runtime.md``):
   subscribed (ZeroMQ filters on the topic and its NUL, so ``freq`` never hears
   ``frequency``).
 
-Messages to one peer are coalesced: ``send`` queues the encoded envelope, and
-:meth:`Host.flush_out` (the event loop calls it after every pass) sends each peer's queue as
-one ZeroMQ message, a *batch* (a MessagePack array of envelopes; each one is encoded
-straight into its peer's buffer). :meth:`Host.send_all` sends one body to many receivers,
-encoded once (a call for bids to every site). Each envelope in a batch is decoded, traced
-and delivered (or dropped) on its own.
+Messages to one peer are coalesced: ``send`` encodes the envelope straight into the peer's
+buffer, and :meth:`Host.flush_out` (the event loop calls it after every pass) sends each
+peer's buffer as one ZeroMQ message, a *batch* (a MessagePack array of envelopes);
+:meth:`Host.send_all` sends one body, encoded once, to many receivers. Each envelope of a
+batch is decoded, traced and delivered (or dropped) on its own.
 
 A host may also *listen* on more endpoints (:meth:`Host.listen`, e.g. a CURVE-secured
 ``tcp://`` one for site processes), answer a peer through its ROUTER by the peer's identity
-(:meth:`Host.route_back`, so that a remote site needs no open port), and read the answers
-that come back on a DEALER (``connect(..., duplex=True)``). See
-``docs/protocols/distributed.md``.
+(:meth:`Host.route_back`: a remote site needs no open port), and read the answers that come
+back on a DEALER (``connect(..., duplex=True)``). See ``docs/protocols/distributed.md``.
 
 Endpoints may be ``inproc://``, ``ipc://`` or ``tcp://``. Every frame in and out is traced;
-a frame that cannot be decoded or delivered is counted in :attr:`Host.stats`, traced with
-its reason and dropped, and the host goes on serving. The receiving half (reading,
-checking, delivering, dropping) is :class:`vpp.agents.runtime.inbox.Inbox`.
-
-What a peer can make a host hold is bounded: :data:`RECEIVE_HWM` and :data:`SEND_HWM`
-messages per connection, ``max_frame_bytes`` per envelope; drops are logged as counts per
-interval (:class:`vpp.agents.runtime.limits.DropLog`). See ``docs/runtime.md`` (Limits).
+one that cannot be decoded or delivered is counted (:attr:`Host.stats`), traced with its
+reason and dropped, and the host goes on (the receiving half is
+:class:`vpp.agents.runtime.inbox.Inbox`). What a peer can make a host hold is bounded
+(:data:`RECEIVE_HWM`, :data:`SEND_HWM`, ``max_frame_bytes``; ``docs/runtime.md``, Limits).
 """
 
 from __future__ import annotations
@@ -40,6 +35,7 @@ from collections.abc import Callable, Iterable
 
 import msgspec
 import zmq
+from msgspec import Raw
 from vpp.agents.runtime.agent import Agent
 from vpp.agents.runtime.batches import (
     BATCH_BYTES,
@@ -51,23 +47,18 @@ from vpp.agents.runtime.batches import (
 from vpp.agents.runtime.clock import Clock, WallClock
 from vpp.agents.runtime.codec import DEFAULT_MAX_FRAME_BYTES, Codec
 from vpp.agents.runtime.inbox import Inbox
-from vpp.agents.runtime.limits import DropLog, HostStats, PeerLimiter
+from vpp.agents.runtime.limits import (  # the HWMs: re-exported
+    RECEIVE_HWM,
+    SEND_HWM,
+    DropLog,
+    HostStats,
+    PeerLimiter,
+)
 from vpp.agents.runtime.messages import WIRE_VERSION, Envelope, KindRegistry
 from vpp.agents.runtime.timers import HostTimers, Timer
 from vpp.agents.runtime.trace import TraceRecorder
 
 log = logging.getLogger(__name__)
-
-RECEIVE_HWM = 1000
-"""Messages (batches) queued for reading per connection, at most (ZeroMQ's ``RCVHWM``):
-a peer's flood is held there, not in the host's memory (a healthy peer has a few)."""
-
-SEND_HWM = 100
-"""Messages (batches) queued for sending per connection, at most (``SNDHWM``): a peer that
-does not read cannot make the host hold more; past it sends are dropped as
-``unreachable`` (a PUB drops for that subscriber only). A healthy peer has one or two
-batches a pass in flight; what a host sends is at most ``max_send_bytes`` a message."""
-
 
 SocketSetup = Callable[[zmq.Socket], None]
 """Sets options on a socket before it binds or connects (e.g. CURVE keys)."""
@@ -119,6 +110,8 @@ class Host:
         self.context = context or zmq.Context.instance()
         self.clock: Clock = clock or WallClock()
         self.codec = Codec(registry or KindRegistry(), max_frame_bytes, max_send_bytes)
+        self._kinds = self.codec.registry.names_by_type  # (read by send, once per message)
+        self._encode, self._encode_into = self.codec.encoder.encode, self.codec.encoder.encode_into
         self._trace = trace
         self.stats = HostStats()
         self.drops = DropLog(f"host {name}", log, host=name)
@@ -248,6 +241,7 @@ class Host:
             raise ValueError(f"host {self.name} already has an agent named {agent.name}")
         agent.host = self
         self.agents[agent.name] = agent
+        self.inbox.by_address[agent.address] = agent
         if self._trace is not None:
             self._trace.agent(agent.address, agent.role, type(agent).__qualname__)
         agent.started()
@@ -285,23 +279,30 @@ class Host:
     def send(self, sender: Agent, receiver: str, body: msgspec.Struct, *,
              conversation: str = "", round: int = 0) -> None:
         """Encode and send ``body`` from a local agent to the address ``receiver``."""
-        host = receiver.partition("/")[0]
+        host = receiver.partition("/")[0]  # (Codec.encode_body, encode_into written out)
         if host not in self._peers and host not in self._routes:
             self._unroutable(sender, receiver, host)
             return
-        codec = self.codec
-        kind, raw = codec.encode_body(body)
-        envelope = Envelope(WIRE_VERSION, kind, sender.address, receiver, conversation, round,
-                            self.clock.now(), raw)
         queue = self._outbox.get(host)
         if queue is None:
             queue = self._outbox[host] = Outgoing()
-        size = codec.encode_into(envelope, queue.data)
+        kind = self._kinds.get(type(body)) or self.codec.registry.name_of(body)
+        made_for, address = sender._address  # (what Agent.address answers, once made)
+        envelope = Envelope(WIRE_VERSION, kind, address if made_for is self else sender.address,
+                            receiver, conversation, round, self.clock.now(),
+                            Raw(self._encode(body)))
+        data = queue.data
+        start = len(data)
+        self._encode_into(envelope, data, start)
+        size = len(data) - start
+        if size > self.codec.max_send_bytes:
+            del data[start:]
+            self.codec.too_large(envelope, size)
         queue.count += 1
         self.stats.sent += 1
         if self._trace is not None:
             self._trace.message("send", envelope, size)
-        if len(queue.data) >= BATCH_BYTES:
+        if start + size >= BATCH_BYTES:
             self._send_batch(host)
 
     def send_all(self, sender: Agent, receivers: Iterable[str], body: msgspec.Struct, *,
@@ -309,7 +310,9 @@ class Host:
         """Send one ``body`` to each address of ``receivers`` in turn, as that many
         :meth:`send` calls would, the body encoded once; return how many were sent or
         dropped (a receiver whose host is gone is dropped as ``unreachable``)."""
-        codec, trace, stats, outbox = self.codec, self._trace, self.stats, self._outbox
+        trace, outbox, peers, routes = self._trace, self._outbox, self._peers, self._routes
+        stats = self.stats
+        encode_into, max_send = self._encode_into, self.codec.max_send_bytes
         address = sender.address
         now = self.clock.now
         raw = None
@@ -317,22 +320,28 @@ class Host:
         for receiver in receivers:
             handled += 1
             host = receiver.partition("/")[0]
-            if host not in self._peers and host not in self._routes:
+            if host not in peers and host not in routes:
                 self._unroutable(sender, receiver, host)
                 continue
-            if raw is None:
-                kind, raw = codec.encode_body(body)
-            envelope = Envelope(WIRE_VERSION, kind, address, receiver, conversation, round,
-                                now(), raw)
             queue = outbox.get(host)
             if queue is None:
                 queue = outbox[host] = Outgoing()
-            size = codec.encode_into(envelope, queue.data)
+            if raw is None:
+                kind, raw = self.codec.encode_body(body)
+            envelope = Envelope(WIRE_VERSION, kind, address, receiver, conversation, round,
+                                now(), raw)
+            data = queue.data
+            start = len(data)
+            encode_into(envelope, data, start)
+            size = len(data) - start
+            if size > max_send:
+                del data[start:]
+                self.codec.too_large(envelope, size)
             queue.count += 1
             stats.sent += 1
             if trace is not None:
                 trace.message("send", envelope, size)
-            if len(queue.data) >= BATCH_BYTES:
+            if start + size >= BATCH_BYTES:
                 self._send_batch(host)
         return handled
 

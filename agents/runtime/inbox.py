@@ -88,8 +88,9 @@ class Inbox:
         self._batch_decoder = msgspec.msgpack.Decoder(list[msgspec.Raw])
         self._single_decoder = msgspec.msgpack.Decoder(tuple[Envelope])
         self._envelopes_decoder = msgspec.msgpack.Decoder(list[Envelope])
-        self._prefix = name + "/"
         self._decoders = codec.registry.decoders
+        self.by_address: dict[str, Agent] = {}
+        """The host's agents by address (``name/agent``): the host adds each it hosts."""
         self.trace: TraceRecorder | None = None
         self.key_gate: Callable[[str], bool] | None = None
 
@@ -250,9 +251,8 @@ class Inbox:
                 envelopes = self._envelopes_decoder.decode(batch)
             except DECODE_ERRORS:
                 envelopes = None
-        agents, decoders, stats = self.agents, self._decoders, self.stats
-        local, sender_prefix = self._prefix, source + "/"
-        max_frame = self._max_frame
+        by_address, decoders, stats = self.by_address, self._decoders, self.stats
+        sender_prefix, max_frame = source + "/", self._max_frame
         for i, frame in enumerate(frames):
             if i and limiter is not None and not limiter.allow(source):
                 # the bucket is empty: the rest of the batch goes unread
@@ -265,10 +265,9 @@ class Inbox:
                 # the usual envelope, inline: good version, from its connection's host, to
                 # a local agent, a body that decodes; anything else takes _accept_one
                 envelope = envelopes[i]
-                receiver, sender = envelope.receiver, envelope.sender
+                sender = envelope.sender
                 decoder = decoders.get(envelope.kind)
-                agent = (agents.get(receiver[len(local):])
-                         if receiver.startswith(local) else None)
+                agent = by_address.get(envelope.receiver)
                 if (agent is not None and decoder is not None
                         and envelope.version == WIRE_VERSION
                         and (sender.startswith(sender_prefix) or sender == source)):

@@ -23,6 +23,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+RECEIVE_HWM = 1000
+"""Messages (batches) queued for reading per connection, at most (ZeroMQ's ``RCVHWM``):
+a peer's flood is held there, not in the host's memory (a healthy peer has a few)."""
+
+SEND_HWM = 100
+"""Messages (batches) queued for sending per connection, at most (``SNDHWM``): a peer that
+does not read cannot make the host hold more; past it sends are dropped as
+``unreachable`` (a PUB drops for that subscriber only). A healthy peer has one or two
+batches a pass in flight; what a host sends is at most ``max_send_bytes`` a message."""
+
 DEFAULT_MAX_PEERS = 4096
 """Per-peer tables (buckets, counters) keep at most this many peers."""
 

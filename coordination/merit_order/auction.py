@@ -94,7 +94,10 @@ def check_bid(bid: Bid, step: int) -> None:
     if bid.step != step:
         raise ProtocolError(f"Bid.step is {bid.step}, the call was for step {step}")
     # fast path: a sum is finite when every term is (NaN and infinities propagate)
-    if not math.isfinite(sum(s.quantity_kw + s.price_eur_mwh for s in bid.segments)):
+    total = 0
+    for s in bid.segments:
+        total += s.quantity_kw + s.price_eur_mwh
+    if not math.isfinite(total):
         for i, seg in enumerate(bid.segments):
             if not (math.isfinite(seg.quantity_kw) and math.isfinite(seg.price_eur_mwh)):
                 raise ProtocolError(f"Bid.segments[{i}] is not finite: {seg}")
@@ -238,6 +241,8 @@ class MeritOrderAuction:
 
     # -- internals ---------------------------------------------------------------------
     def _expect(self, site: str, phase: str, kind: str) -> None:
+        if self.phase == phase and site in self._pending:
+            return  # (the usual answer: every site awaited was called)
         if site not in self._position:
             raise ProtocolError(f"{kind} from {site}, which was not called for step {self.step}")
         if self.phase != phase or site not in self._pending:
@@ -283,15 +288,16 @@ class MeritOrderAuction:
         self.round += 1
         out: list[Outgoing] = []
         site_power, site_reserve = alloc.site_power_kw.tolist(), alloc.site_reserve_kw.tolist()
+        step, round, price_eur_mwh = self.step, self.round, alloc.marginal_price_eur_mwh
+        awarded, accepted, pending = self._awarded, self._accepted, self._pending
         for i, s in enumerate(eligible):
             award = (baseline[i] + site_power[i], site_reserve[i])
-            if self.round > 1 and self._awarded.get(s) == award:
+            if round > 1 and awarded.get(s) == award:
                 continue
-            self._awarded[s] = award
-            self._accepted.pop(s, None)
-            self._pending.add(s)
-            out.append(Outgoing(s, Award(self.step, award[0], award[1],
-                                         alloc.marginal_price_eur_mwh), self.round))
+            awarded[s] = award
+            accepted.pop(s, None)
+            pending.add(s)
+            out.append(Outgoing(s, Award(step, award[0], award[1], price_eur_mwh), round))
         self._round_declines = 0
         self._eligible_now = eligible
         if not out:

@@ -2,6 +2,10 @@
 
 Power is in kW (positive = injection into the grid, negative = absorption), prices in
 EUR/MWh, reserve capacity prices in EUR/MW/h, times in seconds of simulated time.
+
+The kinds hold numbers, strings and lists of segments, so none can be part of a reference
+cycle: they are not tracked by the garbage collector (``gc=False``), which would otherwise
+scan the four messages a site exchanges each step, twice (as sent and as decoded).
 """
 
 from __future__ import annotations
@@ -9,7 +13,7 @@ from __future__ import annotations
 import msgspec
 
 
-class CallForBids(msgspec.Struct, frozen=True):
+class CallForBids(msgspec.Struct, frozen=True, gc=False):
     """Aggregator -> site: bid for the window that starts at ``window_start_s``.
 
     ``target_kw`` and ``reserve_kw`` are told so that a strategy may use them; a site
@@ -24,7 +28,7 @@ class CallForBids(msgspec.Struct, frozen=True):
     deadline_ms: int
 
 
-class BidSegment(msgspec.Struct, array_like=True, frozen=True):
+class BidSegment(msgspec.Struct, array_like=True, frozen=True, gc=False):
     """One step of a bid curve: up to ``quantity_kw`` at ``price_eur_mwh``.
 
     A positive quantity offers injection, a negative one offers absorption; the price is
@@ -35,7 +39,7 @@ class BidSegment(msgspec.Struct, array_like=True, frozen=True):
     price_eur_mwh: float
 
 
-class Bid(msgspec.Struct, frozen=True):
+class Bid(msgspec.Struct, frozen=True, gc=False):
     """Site -> aggregator: the bid curve for one step, and its upward reserve price.
 
     ``baseline_kw`` is the site's net power when it is not dispatched (a load's demand, 0
@@ -48,7 +52,7 @@ class Bid(msgspec.Struct, frozen=True):
     baseline_kw: float = 0.0
 
 
-class Award(msgspec.Struct, frozen=True):
+class Award(msgspec.Struct, frozen=True, gc=False):
     """Aggregator -> site: the site's net set-point for the step (baseline plus the awarded
     deviation; it replaces earlier awards).
 
@@ -61,7 +65,7 @@ class Award(msgspec.Struct, frozen=True):
     marginal_price_eur_mwh: float | None
 
 
-class Accept(msgspec.Struct, frozen=True):
+class Accept(msgspec.Struct, frozen=True, gc=False):
     """Site -> aggregator: the award of this round will be delivered."""
 
     step: int
@@ -69,7 +73,7 @@ class Accept(msgspec.Struct, frozen=True):
     reserve_kw: float
 
 
-class Decline(msgspec.Struct, frozen=True):
+class Decline(msgspec.Struct, frozen=True, gc=False):
     """Site -> aggregator: the award cannot be delivered; the site drops out of the step."""
 
     step: int

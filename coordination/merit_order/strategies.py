@@ -33,15 +33,17 @@ class MarginalCostBidder:
     def bid(self, call: CallForBids, offers: Sequence[Offer]) -> Bid:
         """One segment per device and direction, at its price."""
         segments = []
+        baseline = 0  # (sum() of the baselines, in the same order)
         for offer in offers:
-            up = offer.p_max_kw - offer.baseline_kw
-            down = offer.p_min_kw - offer.baseline_kw
+            base = offer.baseline_kw
+            baseline += base
+            up = offer.p_max_kw - base
+            down = offer.p_min_kw - base
             if up > 0:
                 segments.append(BidSegment(up, self.price_up(offer)))
             if down < 0:
                 segments.append(BidSegment(down, self.price_down(offer)))
-        return Bid(call.step, segments, self.reserve_price_eur_mw_h,
-                   sum(o.baseline_kw for o in offers))
+        return Bid(call.step, segments, self.reserve_price_eur_mw_h, baseline)
 
 
 class MarkupBidder(MarginalCostBidder):
