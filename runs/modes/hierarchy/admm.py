@@ -13,7 +13,6 @@ within the ADMM tolerance. The regions live in the aggregator's process (``local
 from __future__ import annotations
 
 import dataclasses
-import time
 from typing import Any
 
 from vpp.agents.hierarchy.admm_region import AdmmRegionAgent
@@ -22,16 +21,9 @@ from vpp.coordination.admm.model import Coupling
 from vpp.coordination.admm.outcome import AdmmResult
 from vpp.coordination.hierarchy.topology import SITE, Topology, build_topology
 from vpp.runs.modes.admm.mode import AdmmMode, AdmmRun
-from vpp.runs.modes.admm.records import negotiation_outcome
-from vpp.runs.modes.admm.sites import (
-    admm_settings,
-    coupling_for,
-    price_series,
-    window_steps,
-)
 from vpp.runs.modes.base import RunContext
 from vpp.runs.placement.base import Fleet
-from vpp.runs.scenario import Scenario, step_times, target_series
+from vpp.runs.scenario import Scenario
 
 
 class HierarchyAdmmMode(AdmmMode):
@@ -70,61 +62,28 @@ class HierarchyAdmmRun(AdmmRun):
 
     def __init__(self, mode: HierarchyAdmmMode, scenario: Scenario,
                  context: RunContext) -> None:
-        # the flat run's set-up, with the root and the regions as its aggregator
-        self.scenario = scenario
-        self.seed = context.seed
-        self.steps = scenario.steps
-        self.times = step_times(scenario)
-        self.window_s = scenario.step_minutes * 60.0
-        where = str(context.scenario_path or scenario.name)
-        self.targets = (target_series(scenario, context.scenario_path)
-                        if scenario.target is not None else [])
-        self.prices = price_series(scenario, context.scenario_path)
-        self.market = self.prices is not None
-        self.window = window_steps(scenario)
-        self.admm = admm_settings(scenario)
-        self.negotiations: list[tuple[int, int, AdmmResult, float]] = []
-        self.records: list[dict] = []
-        self._window_start = 0
-        self._tolerance_kw = 0.0
-        self._gaps: list[float] = []
         assert scenario.topology is not None
         self.topology = build_topology(scenario.topology, scenario.site_names())
-        context.meta.setdefault("coordination", "admm")
+        self.regions: dict[str, AdmmRegionAgent] = {}
         context.meta.setdefault("regions", len(self.topology.regions))
-        self.fleet: Fleet = context.placement.open(
-            scenario, context, lambda s, entries, streams: mode.sites(
-                s, entries, streams, where=where))
-        self.hosts = self.fleet.hosts
-        self.sites = self.fleet.local_sites
-        self.step_index = 0
-        try:
-            addresses = node_addresses(self.topology, self.fleet)
-            self.regions = {r: self.fleet.host.add(AdmmRegionAgent(r, self.topology,
-                                                                   addresses))
-                            for r in self.topology.regions}
-            self.aggregator = self.fleet.host.add(AdmmRootAgent(
-                self.topology.root, self.topology, addresses, self.admm))
-        except BaseException:
-            self.fleet.close()
-            raise
+        super().__init__(mode, scenario, context)
 
-    def _negotiate(self, k: int, horizon: int) -> int:
-        """Negotiate the window that starts at step ``k`` through the regions; return its
-        iterations."""
-        coupling = coupling_for(self.scenario, k, horizon, self.targets, self.prices)
-        root, local = self.aggregator, self.fleet.local_sites
-        done_before = [s.negotiations for s in local]
-        t0 = time.perf_counter()
-        root.begin(k, coupling, horizon, self.scenario.dt_h)
-        self.fleet.wait(lambda: root.done and all(
-            s.negotiations > n for s, n in zip(local, done_before)),
-            f"the ADMM negotiation of step {k}", self._negotiation_timeout_s())
-        (*_, seconds), self._tolerance_kw = negotiation_outcome(root, k, horizon, t0)
-        result = self.flat_result(coupling)
-        self.negotiations.append((k, horizon, result, seconds))
-        self._window_start = k
-        return result.iterations
+    def add_aggregator(self) -> AdmmRootAgent:
+        """The regions and the root, on the aggregator's host."""
+        addresses = node_addresses(self.topology, self.fleet)
+        self.regions = {r: self.fleet.host.add(AdmmRegionAgent(r, self.topology, addresses))
+                        for r in self.topology.regions}
+        return self.fleet.host.add(AdmmRootAgent(self.topology.root, self.topology,
+                                                 addresses, self.admm))
+
+    def prepare_negotiation(self) -> None:
+        """Nothing: the root calls its children, the regions theirs."""
+
+    def negotiated(self, entry: tuple[int, int, AdmmResult, float],
+                   coupling: Coupling) -> tuple[int, int, AdmmResult, float]:
+        """The root's outcome in the flat run's terms (:meth:`flat_result`)."""
+        k, horizon, _, seconds = entry
+        return k, horizon, self.flat_result(coupling), seconds
 
     def flat_result(self, coupling: Coupling) -> AdmmResult:
         """The root's last outcome with the schedules and costs the regions (and the root,
