@@ -103,8 +103,8 @@ class AdmmDispatchSite(AdmmSiteAgent):
     def stored_kwh(self) -> float:
         """Energy in the site's stores: batteries and vehicles (a shiftable load's
         ``energy_kwh`` is what it must consume, not a store)."""
-        return sum(d.model.energy_kwh for d in self.devices
-                   if isinstance(d.model, (Battery, EVCharger)))
+        return float(sum(d.model.energy_kwh for d in self.devices
+                         if isinstance(d.model, (Battery, EVCharger))))
 
     def applied(self, step: int) -> Applied:
         """What the site ran in ``step`` (its last), the power its plan held for it (None

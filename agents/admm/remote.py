@@ -7,17 +7,48 @@ The ADMM rounds come to it by address as in one process; the step's ``StepCleare
 by address from the coordinator and is acknowledged with ``Applied``, which also carries
 the plan's power and private cost of the step. The sequence:
 ``docs/protocols/distributed.md`` ("ADMM").
+
+Through regional aggregators the negotiation's end (``AdmmDone``) comes from the site's
+region while the step's ``StepCleared`` comes from the coordinator, by another path: a
+``StepCleared`` that arrives while a negotiation the site answered is still open is held
+(the latest one) and run once the ``AdmmDone`` is in, so the step runs on the new plan.
 """
 
 from __future__ import annotations
 
 from vpp.agents.admm.dispatch import AdmmDispatchSite
 from vpp.agents.dispatch.acknowledging import Acknowledging
+from vpp.agents.runtime.messages import Envelope
+from vpp.coordination.admm.messages import AdmmDone, AdmmRound
+from vpp.coordination.dispatch import StepCleared
 
 
 class RemoteAdmmSite(Acknowledging, AdmmDispatchSite):
     """An ADMM dispatch site that acknowledges each step's outcome (the arguments of
     :class:`~vpp.agents.admm.dispatch.AdmmDispatchSite`)."""
+
+    _open = False           # a negotiation began (round 0) and its AdmmDone is not in
+    _held: tuple[Envelope, StepCleared] | None = None
+
+    def _on_round(self, envelope: Envelope, msg: AdmmRound) -> None:
+        if msg.round == 0:
+            self._open = True
+        super()._on_round(envelope, msg)
+
+    def _on_done(self, envelope: Envelope, msg: AdmmDone) -> None:
+        try:
+            super()._on_done(envelope, msg)
+        finally:
+            self._open = False
+            held, self._held = self._held, None
+            if held is not None:
+                super()._on_cleared(*held)
+
+    def _on_cleared(self, envelope: Envelope, cleared: StepCleared) -> None:
+        if self._open:  # the plan is on its way (through a region): run the step after it
+            self._held = (envelope, cleared)
+            return
+        super()._on_cleared(envelope, cleared)
 
     def release(self) -> None:
         """The aggregator is gone for good: drop the plan (the devices run at their

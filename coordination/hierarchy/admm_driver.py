@@ -44,7 +44,8 @@ def as_flat_result(result: HierarchyAdmmResult, coupling: Coupling, dt_h: float,
         schedules_kw=keep, site_cost_eur=site_cost, cost_eur=cost,
         price_eur_mwh=result.price_eur_mwh, rho=result.rho,
         primal_residual=result.primal_residual, dual_residual=result.dual_residual,
-        dropped=dict(result.dropped), relaxation_dropped_at=result.relaxation_dropped_at)
+        dropped=dict(result.dropped), relaxation_dropped_at=result.relaxation_dropped_at,
+        infeasible=result.infeasible, unserved_kwh=result.unserved_kwh)
 
 
 def negotiate_hierarchy(

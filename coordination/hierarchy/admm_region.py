@@ -155,6 +155,9 @@ class RegionalAdmm:
         return self._close()
 
     def _close(self) -> list[Outgoing]:
+        """The iteration's sums to the parent; in round 0, or when sites were dropped, with
+        the active sites' summed capacity bounds (when every one gave them)."""
         sums, dropped = self.children.close()
-        return [Outgoing(self.parent, sums.message(self.children.round, dropped),
-                         self.children.round)]
+        round_ = self.children.round
+        bounds = self.children.bounds_sum() if round_ == 0 or dropped else None
+        return [Outgoing(self.parent, sums.message(round_, dropped, bounds), round_)]

@@ -15,6 +15,11 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+from vpp.coordination.admm.feasibility import (
+    Stagnation,
+    capacity_shortfall_kw,
+    capped_price,
+)
 from vpp.coordination.admm.messages import AdmmDone, AdmmRound, AdmmSchedule
 from vpp.coordination.admm.model import Coupling, MarketCoupling, TargetCoupling
 from vpp.coordination.admm.protocol import AdmmSettings, IterationRecord, Outgoing
@@ -35,6 +40,8 @@ class HierarchyAdmmResult:
     ``cost_eur`` is the sites' reported private costs (in market mode, minus the
     portfolio's market revenue); ``total_kw`` the sum of the included sites' schedules;
     ``dropped`` every dropped site with why; ``sites`` how many sites stayed included.
+    ``infeasible`` and ``unserved_kwh`` as in the flat
+    :class:`~vpp.coordination.admm.outcome.AdmmResult` (``price_eur_mwh`` capped likewise).
     """
 
     converged: bool
@@ -50,6 +57,8 @@ class HierarchyAdmmResult:
     sites: int
     dropped: dict[str, str] = field(default_factory=dict)
     relaxation_dropped_at: int | None = None
+    infeasible: bool = False
+    unserved_kwh: np.ndarray | None = None
 
 
 class HierarchicalAdmm:
@@ -82,8 +91,14 @@ class HierarchicalAdmm:
         zero = np.zeros(horizon)
         self.u = zero.copy()
         n = len(topology.sites)
-        self._zbar = (np.asarray(coupling.target_kw, dtype=float) / n
-                      if isinstance(coupling, TargetCoupling) else zero.copy())
+        # the target negotiated: the coupling's, or what the sites' bounds can serve of it
+        self._target = (np.asarray(coupling.target_kw, dtype=float)
+                        if isinstance(coupling, TargetCoupling) else None)
+        self._capacity_short = zero.copy()     # kW per step beyond the sites' bounds
+        self._stagnation = Stagnation(self.settings.stagnation_window,
+                                      self.settings.stagnation_tolerance)
+        self._stagnated = False
+        self._zbar = self._target / n if self._target is not None else zero.copy()
         self._xbar = zero.copy()
         self._last = Sums.zero(horizon)
         self._converged = False
@@ -106,6 +121,11 @@ class HierarchicalAdmm:
     def waiting_for(self) -> frozenset[str]:
         """The children the current iteration still waits for."""
         return frozenset(self.children.pending)
+
+    @property
+    def infeasible(self) -> bool:
+        """True once the sites are known not to be able to meet the coupling."""
+        return self._stagnated or bool(self._capacity_short.any())
 
     @property
     def price_eur_mwh(self) -> np.ndarray:
@@ -175,8 +195,8 @@ class HierarchicalAdmm:
 
     def _coupling_prox(self, xbar: np.ndarray, n_sites: int) -> np.ndarray:
         c = self.coupling
-        if isinstance(c, TargetCoupling):
-            return np.asarray(c.target_kw, dtype=float) / n_sites
+        if self._target is not None:
+            return self._target / n_sites
         price = np.asarray(c.price_eur_mwh, dtype=float)
         free = xbar + self.u + price * self.dt_h / (1000.0 * self.rho)
         return np.clip(free, -c.import_max_kw / n_sites, c.export_max_kw / n_sites)
@@ -188,6 +208,8 @@ class HierarchicalAdmm:
         if n_sites == 0:
             self._finish(False, f"every site was dropped by round {self.round}")
             return self._done_messages()
+        if self._target is not None and (self.round == 0 or dropped):
+            self._check_capacity()
         alpha = self.alpha
         xbar = sums.sum_x_hat / n_sites
         zbar = self._coupling_prox(xbar, n_sites)
@@ -212,6 +234,12 @@ class HierarchicalAdmm:
             active=n_sites, answers=n_sites, dropped=[x.site for x in dropped]))
         if self.round >= 1 and r <= eps_pri and s <= eps_dual and not dropped:
             self._finish(True, "primal and dual residuals within tolerance")
+            return self._done_messages()
+        if self._stagnation.update(r, eps_pri):
+            self._stagnated = True
+            self._finish(False, f"the primal residual stayed at {r:.4g} (its tolerance "
+                                f"{eps_pri:.3g}) for {st.stagnation_window} iterations: the "
+                                f"sites cannot meet the coupling")
             return self._done_messages()
         if len(self.records) >= st.max_iterations:
             self._finish(False, f"iteration cap {st.max_iterations} reached")
@@ -245,6 +273,41 @@ class HierarchicalAdmm:
             self.rho /= st.tau
             self.u = self.u * st.tau
 
+    def _check_capacity(self) -> None:
+        """Clip the target to the active children's summed bounds (when they all gave
+        theirs); what is clipped is unserved (the flat aggregator's test)."""
+        bounds = self.children.bounds_sum()
+        if self._target is None or bounds is None:
+            return
+        low, high = bounds
+        target = np.asarray(self.coupling.target_kw, dtype=float)
+        self._capacity_short = capacity_shortfall_kw(target, low, high)
+        self._target = np.where(self._capacity_short > 0.0, np.clip(target, low, high),
+                                target)
+
+    def _unserved_kw(self) -> np.ndarray:
+        """Per step, signed (+ short of the target, - beyond it): the part of the target
+        beyond the sites' bounds, plus after a stagnation what the last planned total
+        misses of the rest (beyond the primal tolerance), as the flat aggregator says."""
+        if self._target is None or not self.infeasible:
+            return np.zeros(self.horizon)
+        target = np.asarray(self.coupling.target_kw, dtype=float)
+        unserved = np.sign(target - self._target) * self._capacity_short
+        if self._stagnated and self._last.sites:
+            miss = self._target - self._last.sum_x
+            last = self.records[-1]
+            miss[np.abs(miss) <= math.sqrt(max(last.active, 1)) * last.eps_pri] = 0.0
+            unserved = unserved + miss
+        return unserved
+
+    def _final_price(self) -> np.ndarray:
+        """The price estimate within the floor and the cap (at the cap where short of the
+        target, at the floor where beyond it)."""
+        unserved = self._unserved_kw()
+        st = self.settings
+        return capped_price(self.price_eur_mwh, unserved > 0.0, unserved < 0.0,
+                            st.voll_eur_mwh, st.price_floor_eur_mwh)
+
     def _finish(self, converged: bool, reason: str) -> None:
         self.phase = "done"
         self.children.pending.clear()
@@ -252,7 +315,16 @@ class HierarchicalAdmm:
         self._reason = reason
 
     def _done_messages(self) -> list[Outgoing]:
-        price = self.price_eur_mwh.tolist()
+        if self._capacity_short.any():
+            short = float(self._capacity_short.sum()) * self.dt_h
+            steps = int(np.count_nonzero(self._capacity_short))
+            self._reason = (f"the target is beyond the sites' capacity in {steps} step(s), "
+                            f"{short:.6g} kWh; "
+                            + (self._reason if self._stagnated
+                               else f"the servable rest: {self._reason}"))
+        if self.infeasible:
+            self._reason = f"infeasible: {self._reason}"
+        price = self._final_price().tolist()
         iterations = len(self.records)
         kids = self.children
         out = []
@@ -281,6 +353,8 @@ class HierarchicalAdmm:
         return HierarchyAdmmResult(
             converged=self._converged, reason=self._reason, iterations=len(self.records),
             cost_eur=cost, site_cost_eur=last.cost_eur, total_kw=last.sum_x.copy(),
-            price_eur_mwh=self.price_eur_mwh, rho=self.rho, primal_residual=self._r,
+            price_eur_mwh=self._final_price(), rho=self.rho, primal_residual=self._r,
             dual_residual=self._s, sites=last.sites, dropped=dict(self.children.dropped),
-            relaxation_dropped_at=self.relaxation_dropped_at)
+            relaxation_dropped_at=self.relaxation_dropped_at, infeasible=self.infeasible,
+            unserved_kwh=(np.abs(self._unserved_kw()) * self.dt_h if self.infeasible
+                          else None))

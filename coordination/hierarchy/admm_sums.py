@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import msgspec
 import numpy as np
+from vpp.coordination.admm.feasibility import check_bounds
 from vpp.coordination.admm.messages import AdmmRound, AdmmSchedule
 from vpp.coordination.errors import ProtocolError
 from vpp.coordination.hierarchy.messages import RegionalSums, SiteDecline
@@ -60,22 +61,39 @@ class Sums:
         self.sq_step += other.sq_step
         self.cost_eur += other.cost_eur
 
-    def message(self, round: int, dropped: list[SiteDecline]) -> RegionalSums:
-        """As the message a region sends up."""
+    def message(self, round: int, dropped: list[SiteDecline],
+                bounds: tuple[np.ndarray, np.ndarray] | None = None) -> RegionalSums:
+        """As the message a region sends up (with the summed capacity ``bounds``, if
+        given)."""
+        low, high = ([], []) if bounds is None else (bounds[0].tolist(), bounds[1].tolist())
         return RegionalSums(round, self.sites, self.sum_x.tolist(), self.sum_x_hat.tolist(),
                             self.sum_relax.tolist(), self.sum_step.tolist(), self.sq_x,
-                            self.sq_x_hat, self.sq_relax, self.sq_step, self.cost_eur, dropped)
+                            self.sq_x_hat, self.sq_relax, self.sq_step, self.cost_eur, dropped,
+                            low, high)
 
 
 def check_schedule(msg: AdmmSchedule, horizon: int) -> str | None:
-    """Why a site's schedule cannot be used (the flat aggregator's words), or None."""
+    """Why a site's schedule (or its capacity bounds) cannot be used (the flat
+    aggregator's words), or None."""
     if len(msg.schedule_kw) != horizon:
         return f"AdmmSchedule.schedule_kw has {len(msg.schedule_kw)} values, expected {horizon}"
     if not all(map(math.isfinite, msg.schedule_kw)):
         return "AdmmSchedule.schedule_kw has a non-finite value"
     if not math.isfinite(msg.local_cost_eur):
         return "AdmmSchedule.local_cost_eur is not finite"
+    if msg.low_kw or msg.high_kw:
+        return check_bounds(msg.low_kw, msg.high_kw, horizon)
     return None
+
+
+def _bounds_from(msg: RegionalSums, horizon: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """A region's summed capacity bounds (None: not given); ProtocolError when unusable."""
+    if not (msg.low_kw or msg.high_kw):
+        return None
+    problem = check_bounds(msg.low_kw, msg.high_kw, horizon)
+    if problem is not None:
+        raise ProtocolError(problem.replace("AdmmSchedule.", "RegionalSums."))
+    return np.asarray(msg.low_kw, dtype=float), np.asarray(msg.high_kw, dtype=float)
 
 
 def _sums_from(msg: RegionalSums, horizon: int) -> Sums:
@@ -124,6 +142,8 @@ class Children:
         self._region_sums: dict[str, Sums] = {}
         self._round_dropped: list[SiteDecline] = []
         self.costs: dict[str, float] = {}
+        self.bounds: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        """Capacity bounds by child: a direct site's round-0 ones, a region's last sums."""
 
     def sites(self) -> list[str]:
         """The active sites below this node (direct ones, then each region's)."""
@@ -183,6 +203,9 @@ class Children:
             raise ProtocolError(f"{site}: {problem}")
         self._answers[site] = (np.asarray(msg.schedule_kw, dtype=float),
                                float(msg.local_cost_eur))
+        if msg.round == 0 and msg.low_kw:
+            self.bounds[site] = (np.asarray(msg.low_kw, dtype=float),
+                                 np.asarray(msg.high_kw, dtype=float))
 
     def on_sums(self, region: str, msg: RegionalSums) -> None:
         """A region child's sums; invalid ones drop its whole subtree and raise."""
@@ -201,6 +224,7 @@ class Children:
             if msg.sites != len(active) - len(named):
                 raise ProtocolError(f"RegionalSums.sites is {msg.sites}, {region} has "
                                     f"{len(active) - len(named)} active sites")
+            bounds = _bounds_from(msg, self.horizon)
         except ProtocolError as exc:
             self._drop_region(region, f"invalid sums from region {region} in round "
                                       f"{self.round}: {exc}")
@@ -212,6 +236,19 @@ class Children:
         if not self.region_sites[region]:
             self.active.remove(region)
         self._region_sums[region] = sums
+        if bounds is not None:
+            self.bounds[region] = bounds
+        elif msg.round == 0 or named:  # its sites changed and it did not say their bounds
+            self.bounds.pop(region, None)
+
+    def bounds_sum(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The summed capacity bounds of the active children, or None unless every one
+        gave them."""
+        if not self.active or not all(c in self.bounds for c in self.active):
+            return None
+        low = np.sum([self.bounds[c][0] for c in self.active], axis=0)
+        high = np.sum([self.bounds[c][1] for c in self.active], axis=0)
+        return low, high
 
     def _drop_region(self, region: str, reason: str) -> None:
         for s in self.region_sites[region]:

@@ -143,6 +143,13 @@ class RegionalSums(msgspec.Struct, frozen=True):
     ``sum_step = sum (x_hat_i - z_i)`` (T values each), the matching sums of squared norms,
     and the sites' private costs. ``sites`` counts the sites summed; ``dropped`` names the
     subtree's sites dropped in this iteration, with why.
+
+    ``low_kw`` and ``high_kw`` (T values each, or empty: not given) are the sums of the
+    active sites' capacity bounds (each site's round-0 ``AdmmSchedule.low_kw`` and
+    ``high_kw``), sent in round 0 and again in an iteration that dropped sites, and only
+    when every active site below gave its bounds: the parent tells an infeasible target
+    from them as the flat aggregator does (``docs/protocols/admm.md``). Checked by the
+    receiver as a site's are (T values, finite, low <= high); the frame cap bounds them.
     """
 
     round: int
@@ -157,11 +164,15 @@ class RegionalSums(msgspec.Struct, frozen=True):
     sq_step: float
     cost_eur: float
     dropped: list[SiteDecline] = []
+    low_kw: list[float] = []
+    high_kw: list[float] = []
 
 
 class RegionalDone(msgspec.Struct, frozen=True):
     """Parent -> region: the negotiation ended; ``included`` is False for a region dropped
-    on the way (its sites then count for nothing)."""
+    on the way (its sites then count for nothing). ``price_eur_mwh`` is the final price,
+    capped as the flat aggregator caps it (the value of lost load where the target is
+    left unserved)."""
 
     round: int
     converged: bool

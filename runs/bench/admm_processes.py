@@ -63,7 +63,7 @@ class TimedAdmmSite(AdmmSiteAgent):
         self.solve_ms[msg.round] = 1000.0 * (time.perf_counter() - t0)
 
 
-class _Ready(Agent):
+class BenchReady(Agent):
     """The aggregator side of the bench's join: answers a site host through the ROUTER."""
 
     role = "coordinator"
@@ -131,7 +131,7 @@ def run(sites: int = 50, processes: int = 50, horizon: int = 24, seed: int = 0,
                         registry=distributed_registry(), trace=trace)
         bind = "tcp://127.0.0.1:*" if transport == "tcp" else f"ipc://{tmp}/agg"
         endpoint = agg_host.listen(bind)
-        ready = agg_host.add(_Ready())
+        ready = agg_host.add(BenchReady())
         addresses = [f"{g.host}/{name}" for g in groups for name in g.sites]
         aggregator = agg_host.add(AdmmAggregatorAgent("aggregator", addresses, settings))
         loop = EventLoop(agg_host)

@@ -35,7 +35,7 @@ from vpp.coordination.admm.model import SiteModel, TargetCoupling
 from vpp.coordination.admm.protocol import AdmmSettings
 from vpp.coordination.hierarchy.admm_root import HierarchyAdmmResult
 from vpp.coordination.hierarchy.topology import Topology
-from vpp.runs.bench.admm_processes import _Ready
+from vpp.runs.bench.admm_processes import BenchReady
 from vpp.runs.bench.admm_regions_site import peak_rss_mb, region_child
 from vpp.runs.placement.spawn import PRELOAD, SiteSpawner
 
@@ -66,7 +66,7 @@ def negotiate_in_processes(models: Sequence[SiteModel], coupling: TargetCoupling
     agg = Host("agg", f"inproc://agg-{uuid.uuid4().hex}", context=context,
                registry=distributed_registry())
     endpoint = agg.listen("tcp://127.0.0.1:*")
-    ready = agg.add(_Ready())
+    ready = agg.add(BenchReady())
     root = agg.add(AdmmRootAgent(topology.root, topology, addresses, settings))
     loop = EventLoop(agg)
     spawner = SiteSpawner(preload=[*PRELOAD, "vpp.runs.bench.admm_regions_site"])

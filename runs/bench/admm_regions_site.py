@@ -25,7 +25,7 @@ from vpp.agents.runtime.loop import EventLoop
 from vpp.coordination.admm.instances import random_sites
 from vpp.coordination.hierarchy.spec import TopologySpec
 from vpp.coordination.hierarchy.topology import build_topology
-from vpp.runs.bench.admm_site import _Link
+from vpp.runs.bench.admm_site import BenchLink
 from vpp.runs.placement.site_process import parent_gone
 from vpp.runs.placement.spawn import set_parent_death_signal
 
@@ -56,7 +56,7 @@ def region_child(host_name: str, regions: tuple[str, ...], n_sites: int, n_regio
         host.add(AdmmRegionAgent(region, topology, addresses))
         for site in topology.sites_under(region):
             host.add(AdmmSiteAgent(site, models[site]))
-    link = host.add(_Link())
+    link = host.add(BenchLink())
     loop = EventLoop(host)
     try:
         while not link.stopped and not parent_gone(parent.fileno()):

@@ -21,7 +21,7 @@ from vpp.runs.placement.site_process import parent_gone
 from vpp.runs.placement.spawn import set_parent_death_signal
 
 
-class _Link(Agent):
+class BenchLink(Agent):
     """The site side of the bench's join: says hello until answered, stops on Stop."""
 
     role = "link"
@@ -55,7 +55,7 @@ def admm_child(host_name: str, indices: tuple[int, ...], n_sites: int, horizon: 
     host.connect("agg", connect, duplex=True)
     for i in indices:
         host.add(AdmmSiteAgent(models[i].name, models[i]))
-    link = host.add(_Link())
+    link = host.add(BenchLink())
     loop = EventLoop(host)
     try:
         while not link.stopped and not parent_gone(parent.fileno()):

@@ -113,9 +113,10 @@ def test_twelve_sites_under_three_regions_equal_the_flat_run_and_the_central_sol
     _assert_equal_runs(hier, flat, hier_summary, flat_summary, models)
 
 
-def test_the_regions_mode_runs_only_locally_and_a_bad_topology_names_its_node():
+def test_the_regions_mode_runs_locally_or_in_processes_and_a_bad_topology_names_its_node():
     mode = modes.get("admm_regions")
-    assert mode.placement_problem(load(REGIONS), "processes") is not None
+    assert mode.placement_problem(load(REGIONS), "processes") is None
+    assert mode.placement_problem(load(REGIONS), "remote") is not None
     data = yaml.safe_load(REGIONS.read_text())
     data["topology"]["regions"][1]["match"] = ["pv-farm", "wind-park", "chp"]  # no hydro
     with pytest.raises(ScenarioError, match="hydro"):

@@ -120,8 +120,8 @@ class AdmmMode(Mode):
             ("messages", summary["messages"]), ("messages dropped", summary["dropped"]),
         ]
         if summary.get("infeasible"):
-            rows.insert(4, ("infeasible", "yes: the target is beyond what the fleet can do "
-                                          "(unserved energy reported per step)"))
+            rows.insert(4, ("infeasible", ("yes: the target is beyond what the fleet can do "
+                                           "(unserved energy reported per step)")))
         if "lost_sites" in summary:
             rows.append(("sites lost", ", ".join(summary["lost_sites"]) or "none"))
         return rows
@@ -164,19 +164,43 @@ class AdmmRun:
         self._tolerance_kw = 0.0
         self._gaps: list[float] = []
         context.meta.setdefault("coordination", "admm")
-        self.fleet: Fleet = context.placement.open(
+        self.fleet: Fleet = self.placement(context).open(
             scenario, context, lambda s, entries, streams: mode.sites(
                 s, entries, streams, where=where))
         self.hosts = self.fleet.hosts
         self.sites = self.fleet.local_sites
         self.step_index = 0
         try:
-            self.aggregator = AdmmDispatchAggregator(
-                "aggregator", self.fleet.site_addresses(), self.admm)
-            self.fleet.host.add(self.aggregator)
+            self.aggregator = self.add_aggregator()
         except BaseException:
             self.fleet.close()
             raise
+
+    # -- what a variant of the run changes (the hierarchy: the root and its regions) -----
+    def placement(self, context: RunContext) -> Any:
+        """The placement the fleet is opened with: the context's."""
+        return context.placement
+
+    def add_aggregator(self) -> Any:
+        """The aggregator side of the negotiation, added to the fleet's host: one
+        :class:`AdmmDispatchAggregator` calling every site."""
+        return self.fleet.host.add(AdmmDispatchAggregator(
+            "aggregator", self.fleet.site_addresses(), self.admm))
+
+    def prepare_negotiation(self) -> None:
+        """Before a window's negotiation: call the sites still in the fleet."""
+        self.aggregator.sites = self.fleet.site_addresses()
+
+    def negotiated(self, entry: tuple[int, int, AdmmResult, float],
+                   coupling: Any) -> tuple[int, int, AdmmResult, float]:
+        """A finished negotiation's record ``(first step, horizon, result, seconds)`` as
+        the run keeps it: the aggregator's, unchanged."""
+        return entry
+
+    def planned_kw(self, result: AdmmResult, offset: int) -> float:
+        """The fleet's planned power in step ``offset`` of the window: the sum of the
+        included sites' schedules."""
+        return float(sum(x[offset] for x in result.schedules_kw.values()))
 
     def step_time(self, k: int):
         """The start instant (UTC) of step ``k``."""
@@ -190,7 +214,7 @@ class AdmmRun:
         """Negotiate the window that starts at step ``k``; return its iterations."""
         coupling = coupling_for(self.scenario, k, horizon, self.targets, self.prices)
         agg, local = self.aggregator, self.fleet.local_sites
-        agg.sites = self.fleet.site_addresses()
+        self.prepare_negotiation()
         done_before = [s.negotiations for s in local]
         t0 = time.perf_counter()
         agg.begin(k, coupling, horizon, self.scenario.dt_h)
@@ -198,6 +222,7 @@ class AdmmRun:
             s.negotiations > n for s, n in zip(local, done_before)),
             f"the ADMM negotiation of step {k}", self._negotiation_timeout_s())
         entry, self._tolerance_kw = negotiation_outcome(agg, k, horizon, t0)
+        entry = self.negotiated(entry, coupling)
         self.negotiations.append(entry)
         self._window_start = k
         return entry[2].iterations
@@ -212,7 +237,7 @@ class AdmmRun:
             iterations = self._negotiate(k, min(self.window, self.scenario.steps - k))
         offset = k - self._window_start
         result = self.negotiations[-1][2]
-        planned = float(sum(x[offset] for x in result.schedules_kw.values()))
+        planned = self.planned_kw(result, offset)
         target = planned if self.market else self.targets[k]
         cleared = agg.cleared(k, offset, target)
         applied = fleet.deliver(k, cleared, agg, conversation=agg.conversation,
@@ -270,7 +295,7 @@ class AdmmRun:
 
     def applier(self, scenario_path: Path) -> None:
         """None: hot reload of ADMM runs is not built."""
-        return None
+        return
 
     def close(self) -> None:
         """Close the fleet (stopping its sites)."""

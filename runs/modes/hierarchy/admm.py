@@ -7,13 +7,16 @@ negotiates with the regions and the sites right under it, and one agent per regi
 signal to its sites and passes their sums up (the hierarchical sharing form,
 ``docs/protocols/hierarchy.md``). The sites, the delivery step by step and the run's
 record are the flat run's; the negotiation's iterations and cost equal the flat run's
-within the ADMM tolerance. The regions live in the aggregator's process (``local``).
+within the ADMM tolerance. In the ``local`` placement the regions join the aggregator's
+host; with ``--processes N`` whole regions, their agents and sites, go to each site
+process (:mod:`.admm_processes`), and the step-by-step record equals the one-process
+run's. Each window's negotiation calls the subtrees still up (a lost region process's
+sites are not called; they were dropped in the negotiation that found them silent).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import time
 from typing import Any
 
 from vpp.agents.hierarchy.admm_region import AdmmRegionAgent
@@ -22,16 +25,12 @@ from vpp.coordination.admm.model import Coupling
 from vpp.coordination.admm.outcome import AdmmResult
 from vpp.coordination.hierarchy.topology import SITE, Topology, build_topology
 from vpp.runs.modes.admm.mode import AdmmMode, AdmmRun
-from vpp.runs.modes.admm.records import negotiation_outcome
-from vpp.runs.modes.admm.sites import (
-    admm_settings,
-    coupling_for,
-    price_series,
-    window_steps,
-)
 from vpp.runs.modes.base import RunContext
+from vpp.runs.modes.hierarchy.admm_processes import AdmmSubtreeProcesses
+from vpp.runs.modes.hierarchy.admm_processes import node_addresses as subtree_addresses
+from vpp.runs.modes.hierarchy.merit import live_topology
 from vpp.runs.placement.base import Fleet
-from vpp.runs.scenario import Scenario, step_times, target_series
+from vpp.runs.scenario import Scenario, ScenarioError
 
 
 class HierarchyAdmmMode(AdmmMode):
@@ -39,7 +38,7 @@ class HierarchyAdmmMode(AdmmMode):
 
     name = "admm_regions"
     title = "ADMM through regional aggregators (hierarchical sharing form), then delivery"
-    placements = frozenset({"local"})
+    placements = frozenset({"local", "processes"})
 
     def applies(self, scenario: Any) -> bool:
         """A scenario with ``coordination: admm``, a ``topology`` and no grid event."""
@@ -70,67 +69,66 @@ class HierarchyAdmmRun(AdmmRun):
 
     def __init__(self, mode: HierarchyAdmmMode, scenario: Scenario,
                  context: RunContext) -> None:
-        # the flat run's set-up, with the root and the regions as its aggregator
-        self.scenario = scenario
-        self.seed = context.seed
-        self.steps = scenario.steps
-        self.times = step_times(scenario)
-        self.window_s = scenario.step_minutes * 60.0
-        where = str(context.scenario_path or scenario.name)
-        self.targets = (target_series(scenario, context.scenario_path)
-                        if scenario.target is not None else [])
-        self.prices = price_series(scenario, context.scenario_path)
-        self.market = self.prices is not None
-        self.window = window_steps(scenario)
-        self.admm = admm_settings(scenario)
-        self.negotiations: list[tuple[int, int, AdmmResult, float]] = []
-        self.records: list[dict] = []
-        self._window_start = 0
-        self._tolerance_kw = 0.0
-        self._gaps: list[float] = []
         assert scenario.topology is not None
         self.topology = build_topology(scenario.topology, scenario.site_names())
-        context.meta.setdefault("coordination", "admm")
+        self.regions: dict[str, AdmmRegionAgent] = {}
         context.meta.setdefault("regions", len(self.topology.regions))
-        self.fleet: Fleet = context.placement.open(
-            scenario, context, lambda s, entries, streams: mode.sites(
-                s, entries, streams, where=where))
-        self.hosts = self.fleet.hosts
-        self.sites = self.fleet.local_sites
-        self.step_index = 0
-        try:
+        self.subtrees: AdmmSubtreeProcesses | None = None
+        super().__init__(mode, scenario, context)
+
+    def placement(self, context: RunContext) -> Any:
+        """The context's placement; ``processes`` becomes :class:`AdmmSubtreeProcesses`
+        (whole regions in each process; a ScenarioError naming ``--processes`` when there
+        are fewer regions under the root than processes)."""
+        placement = context.placement
+        if placement.name == "processes" and not isinstance(placement, AdmmSubtreeProcesses):
+            try:
+                placement = AdmmSubtreeProcesses.replacing(placement, self.topology)
+            except ValueError as exc:
+                raise ScenarioError(str(exc)) from None
+        if isinstance(placement, AdmmSubtreeProcesses):
+            self.subtrees = placement
+        return placement
+
+    def add_aggregator(self) -> AdmmRootAgent:
+        """The root on the aggregator's host; the regions there too, unless they are in
+        their processes."""
+        if self.subtrees is not None:
+            addresses = subtree_addresses(self.topology, self.subtrees.homes)
+        else:
             addresses = node_addresses(self.topology, self.fleet)
             self.regions = {r: self.fleet.host.add(AdmmRegionAgent(r, self.topology,
                                                                    addresses))
                             for r in self.topology.regions}
-            self.aggregator = self.fleet.host.add(AdmmRootAgent(
-                self.topology.root, self.topology, addresses, self.admm))
-        except BaseException:
-            self.fleet.close()
-            raise
+        return self.fleet.host.add(AdmmRootAgent(self.topology.root, self.topology,
+                                                 addresses, self.admm))
 
-    def _negotiate(self, k: int, horizon: int) -> int:
-        """Negotiate the window that starts at step ``k`` through the regions; return its
-        iterations."""
-        coupling = coupling_for(self.scenario, k, horizon, self.targets, self.prices)
-        root, local = self.aggregator, self.fleet.local_sites
-        done_before = [s.negotiations for s in local]
-        t0 = time.perf_counter()
-        root.begin(k, coupling, horizon, self.scenario.dt_h)
-        self.fleet.wait(lambda: root.done and all(
-            s.negotiations > n for s, n in zip(local, done_before)),
-            f"the ADMM negotiation of step {k}", self._negotiation_timeout_s())
-        (*_, seconds), self._tolerance_kw = negotiation_outcome(root, k, horizon, t0)
-        result = self.flat_result(coupling)
-        self.negotiations.append((k, horizon, result, seconds))
-        self._window_start = k
-        return result.iterations
+    def prepare_negotiation(self) -> None:
+        """The root calls the subtrees still up (all of them unless sites were lost)."""
+        live = [a.rpartition("/")[2] for a in self.fleet.site_addresses()]
+        self.aggregator.topology = (self.topology if len(live) == len(self.topology.sites)
+                                    else live_topology(self.topology, live))
+
+    def negotiated(self, entry: tuple[int, int, AdmmResult, float],
+                   coupling: Coupling) -> tuple[int, int, AdmmResult, float]:
+        """The root's outcome in the flat run's terms (:meth:`flat_result`)."""
+        k, horizon, _, seconds = entry
+        return k, horizon, self.flat_result(coupling), seconds
+
+    def planned_kw(self, result: AdmmResult, offset: int) -> float:
+        """The planned total the root holds (its children's summed ``sum_x``: the same
+        number wherever the regions run)."""
+        return float(self.aggregator.results[-1].total_kw[offset])
 
     def flat_result(self, coupling: Coupling) -> AdmmResult:
         """The root's last outcome with the schedules and costs the regions (and the root,
-        for its own sites) hold, in the flat run's terms: sites by address."""
+        for its own sites) hold, in the flat run's terms: sites by address. With the
+        regions in their processes only the root's own sites' schedules are at hand: the
+        cost is then the root's summed one."""
         flat = gathered_result(self.aggregator, self.regions.values(), coupling,
                                self.scenario.dt_h)
+        if self.subtrees is not None:
+            flat = dataclasses.replace(flat, cost_eur=self.aggregator.results[-1].cost_eur)
         at = self.fleet.address_of
         return dataclasses.replace(
             flat, schedules_kw={at(s): x for s, x in flat.schedules_kw.items()},
