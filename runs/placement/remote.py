@@ -348,6 +348,7 @@ class RemoteFleet:
                                 for e in self.coordinator.events],
             "unstopped_hosts": self.unstopped or [],
             "refused_registrations": self.coordinator.refusals,
+            "unfinished_registrations": self.coordinator.joins.expired,
             "trace_rows_shipped": dict(self.trace_sink.rows),
             "trace_batches_dropped": dict(self.trace_sink.dropped),
             **({"process_exit_codes": self.children.exit_codes}
