@@ -42,7 +42,8 @@ def aggregator(
         30.0, "--grace-s", help="With --region: how long its sites hold their last "
         "set-point once the root is gone."),
     out: Path | None = typer.Option(
-        None, "--out", "-o", help="The run's directory \\[default: vpp-output/<scenario>-<time>]."),
+        None, "--out", "-o", help="The run's directory \\[default: vpp-output/<scenario>-<time>; "
+        "with --region: vpp-output/<the root's run name>, for this process's trace shard]."),
     overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
     seed: int | None = typer.Option(None, "--seed", help="Override the scenario's seed."),
     min_sites: int | None = typer.Option(
