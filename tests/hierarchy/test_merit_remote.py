@@ -195,3 +195,47 @@ def test_the_root_admits_whole_top_level_regions_only():
     assert "Register.sites: sites ['g3']" in admit("h", ["g3"], [])  # b's site, without b
     assert "Register.regions east: a nested region" in admit("h", ["g1", "g2"], ["east"])
     assert "Register.regions zz: not a region" in admit("h", ["g0"], ["zz"])
+
+
+def test_region_processes_join_over_curve_under_their_keys_names(tmp_path):
+    """With CURVE the root admits each region's key for the sites of its region only
+    (``vpp keys allow --sites``); a region process's host takes its key's name; a key
+    granted too few sites of its region is refused, saying which."""
+    path = _regions_scenario(tmp_path, steps=2)
+    scenario = parse(yaml.safe_load(path.read_text()), "<t>")
+    tree = build_topology(scenario.topology, scenario.site_names())
+    keys, allowed = tmp_path / "keys", tmp_path / "keys" / "allowed"
+    for name in ("agg", "east", "west"):
+        assert runner.invoke(app, ["keys", "new", name, "--dir", str(keys)]).exit_code == 0
+    for name, region in (("east", "region-1"), ("west", "region-2")):
+        sites = ",".join(tree.sites_under(region))
+        assert runner.invoke(app, ["keys", "allow", str(keys / f"{name}.key"), "--sites",
+                                   sites, "--allow-dir", str(allowed)]).exit_code == 0
+    endpoint = f"tcp://127.0.0.1:{_free_port()}"
+    root = vpp_cli("aggregator", str(path), "--bind", endpoint, "--key",
+                   str(keys / "agg.key_secret"), "--allow-dir", str(allowed), "--out",
+                   str(tmp_path / "root"), "--json", "--join-timeout-s", "60")
+
+    def region(name: str, region: str) -> subprocess.Popen:
+        return vpp_cli("aggregator", str(path), "--region", region, "--parent", endpoint,
+                       "--key", str(keys / f"{name}.key_secret"), "--server-key",
+                       str(keys / "agg.key"), "--out", str(tmp_path / name))
+
+    # west's key is not granted region-1's sites: refused with the reason, exit code 2
+    wrong = region("west", "region-1")
+    regions: list[subprocess.Popen] = []
+    try:
+        _, wrong_err = wrong.communicate(timeout=60)
+        regions += [region("east", "region-1"), region("west", "region-2")]
+        out, err = root.communicate(timeout=120)
+    finally:
+        stop_all([root, wrong, *regions])
+    assert wrong.returncode == 2 and "chp-north" in wrong_err.decode(), wrong_err.decode()
+    assert root.returncode == 0, err.decode()[-2000:]
+    assert [p.returncode for p in regions] == [0, 0]
+    summary = yaml.safe_load(out.decode().strip().splitlines()[-1])
+    joined = {e["host"] for e in summary["liveness_events"] if e["event"] == "joined"}
+    assert joined == {"east", "west"} and summary["lost_sites"] == []
+    assert summary["refused_registrations"] >= 1  # (each Register it sent before it heard)
+    assert (tmp_path / "root" / "trace" / "east.sqlite").exists()
+    assert leftovers() == []
