@@ -132,7 +132,6 @@ def _part(sites: list[str], part: int, parts: int, total: int) -> Register:
 
 
 @pytest.mark.parametrize(("regs", "field"), [
-    ([_part(NAMES[3:6], 1, 3, 9)], r"Register\.part 1 of 3 before part 0"),
     ([_part(NAMES[:3], 0, 3, 9), _part(NAMES[6:9], 2, 3, 9)],
      r"Register\.part 2 out of order: expected part 1"),
     ([_part(NAMES[:3], 0, 3, 9), _part(NAMES[3:6], 1, 3, 9), _part(NAMES[6:9], 1, 3, 9)],
@@ -167,6 +166,10 @@ def test_a_registration_is_complete_only_with_its_last_part(rig):
     answers = _send(loop, link, _part(NAMES[3:5], 1, 2, 5))
     assert isinstance(answers[0], Welcome) and answers[0].registered == 5
     assert coordinator.members["evil"].sites == NAMES[:5] and coordinator.joins.pending == 0
+    # a part with no part 0 before it (say, part 0 was dropped): dropped, not refused
+    assert _send(loop, link, _part(NAMES[5:8], 1, 2, 6), wait_s=0.3) == []
+    assert coordinator.refusals == 0 and coordinator.joins.pending == 0
+    assert coordinator.host.stats.dropped_total == 1
 
 
 def test_an_unfinished_registration_is_dropped_and_counted_and_pending_is_bounded():
@@ -177,9 +180,24 @@ def test_an_unfinished_registration_is_dropped_and_counted_and_pending_is_bounde
         joins.add("c", _part(NAMES[4:6], 0, 2, 4), now_s=1.0)
     assert joins.expire(1.4) == [] and joins.pending == 2
     assert joins.expire(1.6) == ["a"] and joins.expired == 1 and joins.pending == 1
-    # a's late part 1 finds nothing begun: refused, and nothing kept
-    with pytest.raises(JoinRefused, match=r"Register\.part 1 of 2 before part 0"):
+    # a's late part 1 finds nothing begun: dropped (a sends part 0 again), nothing kept
+    with pytest.raises(ProtocolError, match=r"Register\.part 1 of 2 from a with no part 0"):
         joins.add("a", _part(NAMES[6:8], 1, 2, 4), now_s=1.7)
     done = joins.add("b", _part(NAMES[8:10], 1, 2, 4), now_s=1.8)
     assert done is not None and done.sites == NAMES[2:4] + NAMES[8:10]
     assert joins.pending == 0
+    assert joins.add("b", _part(NAMES[:2], 0, 3, 6), now_s=2.0) is None
+    with pytest.raises(JoinRefused, match=r"Register\.part 2 out of order: expected part 1"):
+        joins.add("b", _part(NAMES[4:6], 2, 3, 6), now_s=2.0)
+    assert joins.pending == 0
+
+
+def test_the_sites_held_part_way_are_bounded_by_twice_the_fleet():
+    joins = JoinAssembler(set(NAMES[:10]), deadline_s=1.5)
+    assert joins.add("a", _part(NAMES[:2], 0, 2, 10), now_s=0.0) is None
+    assert joins.add("b", _part(NAMES[:2], 0, 2, 10), now_s=0.0) is None  # 20 reserved
+    with pytest.raises(ProtocolError, match="for 20 sites; dropped"):
+        joins.add("c", _part(NAMES[:2], 0, 2, 2), now_s=0.0)
+    assert joins.add("a", _part(NAMES[:1], 0, 2, 2), now_s=0.1) is None  # a begins again
+    assert joins.add("c", _part(NAMES[:2], 0, 2, 2), now_s=0.1) is None  # 14 reserved
+    assert joins.pending == 3

@@ -5,10 +5,13 @@ each, sent in order on its one connection (``docs/protocols/distributed.md``, "J
 :class:`JoinAssembler` puts them together for the coordinator and bounds what a peer can
 make it hold: at most :data:`~vpp.agents.runtime.limits.MAX_PENDING_JOINS` hosts part-way
 through a registration, at most ``len(scenario sites)`` (and
-:data:`~vpp.agents.runtime.limits.MAX_HOST_SITES`) names each, every name one of the
-scenario's and listed once, at most
+:data:`~vpp.agents.runtime.limits.MAX_HOST_SITES`) names each and twice the scenario's
+sites over all of them (each registration's ``total`` reserved at its part 0), every name
+one of the scenario's and listed once, at most
 :data:`~vpp.agents.runtime.limits.MAX_REGISTER_PARTS` parts; a registration not finished
-within its deadline is dropped and counted (:attr:`JoinAssembler.expired`).
+within its deadline is dropped and counted (:attr:`JoinAssembler.expired`). A part that
+finds no registration begun (its part 0 dropped for these bounds, or the registration
+expired) is dropped, not refused: the host sends its parts again at its next heartbeat.
 """
 
 from __future__ import annotations
@@ -71,6 +74,7 @@ class JoinAssembler:
         self.deadline_s = deadline_s
         self.max_sites = min(max_sites, len(known))
         self.max_pending = max_pending
+        self.max_reserved = 2 * len(known)
         self.expired = 0
         self._pending: dict[str, _Pending] = {}
 
@@ -104,14 +108,18 @@ class JoinAssembler:
         if not reg.sites:
             raise JoinRefused("Register.sites: no sites named")
         if reg.part == 0:
-            if host not in self._pending and len(self._pending) >= self.max_pending:
+            self._pending.pop(host, None)  # part 0 again: the registration begins afresh
+            reserved = sum(p.total for p in self._pending.values())
+            if len(self._pending) >= self.max_pending or reserved + total > self.max_reserved:
                 raise ProtocolError(f"Register from {host}: {len(self._pending)} "
-                                    "registrations in parts under way already; dropped")
+                                    f"registrations in parts under way already, for "
+                                    f"{reserved} sites; dropped (it comes again)")
             pending = self._pending[host] = _Pending(reg.parts, total, now_s)
         else:
             pending = self._pending.get(host)
-            if pending is None:
-                raise JoinRefused(f"Register.part {reg.part} of {reg.parts} before part 0")
+            if pending is None:  # dropped or expired: the host sends part 0 again
+                raise ProtocolError(f"Register.part {reg.part} of {reg.parts} from {host} "
+                                    "with no part 0 before it; dropped")
             if reg.part != pending.next_part:
                 what = "again (a duplicate)" if reg.part < pending.next_part else "out of order"
                 raise JoinRefused(f"Register.part {reg.part} {what}: expected part "
