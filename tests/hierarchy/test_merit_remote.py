@@ -239,3 +239,54 @@ def test_region_processes_join_over_curve_under_their_keys_names(tmp_path):
     assert summary["refused_registrations"] >= 1  # (each Register it sent before it heard)
     assert (tmp_path / "root" / "trace" / "east.sqlite").exists()
     assert leftovers() == []
+
+
+def test_a_region_that_joins_after_the_start_is_served_from_then_on(tmp_path):
+    """``--min-sites``: the root starts with region-1 only; region-2's sites are absent
+    (unserved, not called) until its process joins, and served from the next step."""
+    steps = 6
+    data = _full_capacity_fleet(steps)
+    data["topology"] = {"regions": 2}
+    path = tmp_path / "late.yaml"
+    path.write_text(yaml.safe_dump(data))
+    scenario = parse(data, str(path))
+    tree = build_topology(scenario.topology, scenario.site_names())
+    first, late = list(tree.sites_under("region-1")), list(tree.sites_under("region-2"))
+    procs: list[subprocess.Popen] = []
+    placement = RemotePlacement(
+        "tcp://127.0.0.1:*", settings=FAST, join_timeout_s=1.0, min_sites=len(first),
+        on_listening=lambda endpoint: procs.append(
+            start_region(path, "region-1", endpoint, tmp_path / "r1", *FAST_OPTIONS)))
+    joined_before: list[int] = []
+
+    def progress(done: int) -> None:
+        if done == 2:  # steps 0-1 without region-2; it joins before step 2
+            fleet = placement.fleet
+            procs.append(start_region(path, "region-2", fleet.endpoint, tmp_path / "r2",
+                                      *FAST_OPTIONS))
+            assert fleet.loop.run_until(
+                lambda: len(fleet.coordinator.joined()) == len(tree.sites), 60)
+            joined_before.append(done)
+
+    try:
+        result = api.run(scenario, out=tmp_path / "run", placement=placement,
+                         hooks=[AfterEachStep(progress)])
+    finally:
+        stop_all(procs)
+    assert joined_before == [2]
+    assert result.summary["absent_sites"] == late and result.summary["lost_sites"] == []
+    p_max = {f"g{i}": 100.0 + 10 * i for i in range(9)}
+    with (tmp_path / "run" / "steps.csv").open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    with (tmp_path / "run" / "sites.csv").open(newline="") as f:
+        sites = list(csv.DictReader(f))
+    for k, row in enumerate(rows):
+        assert row["silent"] == "", row
+        assert float(row["unserved_kw"]) == (pytest.approx(sum(p_max[s] for s in late))
+                                             if k < 2 else 0.0), (k, row)
+    for row in sites:  # everyone at full output once there; region-2 from step 2 on
+        assert float(row["power_kw"]) == p_max[row["site"]], row
+    assert {r["site"] for r in sites if int(r["step"]) < 2} == set(first)
+    assert {r["site"] for r in sites if int(r["step"]) >= 2} == set(p_max)
+    assert [p.returncode for p in procs] == [0, 0]
+    assert leftovers() == []

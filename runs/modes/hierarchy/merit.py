@@ -144,7 +144,8 @@ class MeritHierarchyRun(MeritOrderRun):
         self.reserves = reserve_series(scenario)
         self.tree = scenario_tree(scenario)
         context.meta["regions"] = len(self.tree.regions)
-        placement = subtree_placement(context.placement, self.tree)
+        placement = self.placement = subtree_placement(context.placement, self.tree)
+        self._hosts_version = None
         self.fleet = placement.open(
             scenario, context, lambda s, entries, streams: mode.sites(
                 s, entries, streams, where=where, allow_plugins=self.allow_plugins))
@@ -176,6 +177,11 @@ class MeritHierarchyRun(MeritOrderRun):
         """The flat run's step, the root negotiating over the subtrees still up: the
         sites of a region process found lost are not called (as the flat run does not
         call lost sites); they were silent in the step that found their region silent."""
+        version = getattr(self.placement, "hosts_version", None)
+        if version is not None and (v := version(self.fleet)) != self._hosts_version:
+            # a region that joined late (--min-sites) or again: addressed at its host now
+            self._hosts_version = v
+            self.topology = addressed(self.tree, self.placement.node_address(self.fleet))
         live = self.fleet.site_addresses()
         self.aggregator.topology = (self.topology if len(live) == len(self.topology.sites)
                                     else live_topology(self.topology, live))

@@ -167,3 +167,9 @@ class RemoteRegions:
     def node_address(self, fleet: Any) -> Callable[[str], str]:
         """Each node's agent address, by the hosts that joined ``fleet``."""
         return remote_addresses(self.tree, fleet.coordinator.members.values())
+
+    def hosts_version(self, fleet: Any) -> tuple:
+        """The live hosts with their regions: when it changes (a region process joined
+        late, e.g. with ``--min-sites``), the run addresses the tree again."""
+        return tuple(sorted((m.host, tuple(m.regions), len(m.sites))
+                            for m in fleet.coordinator.members.values()))
