@@ -4,6 +4,7 @@ unfinished registration is dropped and counted; nothing is held after."""
 
 from __future__ import annotations
 
+import os
 import re
 import uuid
 
@@ -201,3 +202,23 @@ def test_the_sites_held_part_way_are_bounded_by_twice_the_fleet():
     assert joins.add("a", _part(NAMES[:1], 0, 2, 2), now_s=0.1) is None  # a begins again
     assert joins.add("c", _part(NAMES[:2], 0, 2, 2), now_s=0.1) is None  # 14 reserved
     assert joins.pending == 3
+
+
+def test_a_registration_in_parts_is_sent_again_once_per_timeout_not_every_heartbeat(rig):
+    _, site_host, loop_of = rig
+    host = site_host("slow")
+    sites = [_Site(n, i) for i, n in enumerate(NAMES)]
+    link = host.add(SiteLinkAgent(sites, digest="another scenario", aggregator="agg/nobody",
+                                  heartbeat_ms=20, timeout_ms=10_000, grace_s=1.0,
+                                  site_indices=range(300), n_sites=300, part_bytes=CAP // 2))
+    sent: list = []
+    link.send = lambda receiver, body, **kw: sent.append(body)  # what it would send
+    loop = loop_of()
+    loop.run_until(lambda: False, 0.3)  # about 15 heartbeats, all before the timeout
+    parts = register_parts("slow", [s.info() for s in sites], "another scenario", os.getpid(),
+                           part_bytes=CAP // 2)
+    assert len(parts) > 1 and sent == parts  # the whole registration, once
+    link.watch.timeout_s = 0.1  # past the timeout it is sent again, whole
+    loop.run_until(lambda: len(sent) >= 2 * len(parts), 2.0)
+    loop.run_once(0.0)
+    assert sent[len(parts):2 * len(parts)] == parts

@@ -100,7 +100,8 @@ class SiteLinkAgent(Agent):
             frequency response with it).
         regions: the regional aggregators this process runs (a region process).
         part_bytes: the most bytes of site descriptions one ``Register`` carries; more
-            sites register in parts (:func:`register_parts`).
+            sites register in parts (:func:`register_parts`), sent again (unanswered)
+            once per ``timeout_ms`` rather than every heartbeat.
     """
 
     role = "link"
@@ -113,6 +114,8 @@ class SiteLinkAgent(Agent):
         super().__init__(LINK_AGENT)
         self.regions = list(regions)
         self.part_bytes = part_bytes
+        self._parts_sent = 1
+        self._registered_at = float("-inf")
         self.on_mode = on_mode
         self.sites = list(sites)
         self.digest = digest
@@ -141,8 +144,16 @@ class SiteLinkAgent(Agent):
         self.host.call_later(0.0, self._tick)
 
     def _register(self) -> None:
-        for reg in register_parts(self.host.name, [s.info() for s in self.sites], self.digest,
-                                  os.getpid(), self.regions, self.part_bytes):
+        # one part: every heartbeat, as ever; parts (megabytes for tens of thousands of
+        # sites, which the aggregator works through in order) once per timeout, so that
+        # neither side spends its time on copies of a registration still on its way
+        now = time.monotonic()
+        if self._parts_sent > 1 and now - self._registered_at < self.watch.timeout_s:
+            return
+        parts = register_parts(self.host.name, [s.info() for s in self.sites], self.digest,
+                               os.getpid(), self.regions, self.part_bytes)
+        self._parts_sent, self._registered_at = len(parts), now
+        for reg in parts:
             self.send(self.aggregator, reg, conversation=f"join/{self.host.name}")
 
     def _tick(self) -> None:
