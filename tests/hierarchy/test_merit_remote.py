@@ -254,7 +254,7 @@ def test_a_region_that_joins_after_the_start_is_served_from_then_on(tmp_path):
     first, late = list(tree.sites_under("region-1")), list(tree.sites_under("region-2"))
     procs: list[subprocess.Popen] = []
     placement = RemotePlacement(
-        "tcp://127.0.0.1:*", settings=FAST, join_timeout_s=1.0, min_sites=len(first),
+        "tcp://127.0.0.1:*", settings=FAST, join_timeout_s=8.0, min_sites=len(first),
         on_listening=lambda endpoint: procs.append(
             start_region(path, "region-1", endpoint, tmp_path / "r1", *FAST_OPTIONS)))
     joined_before: list[int] = []
