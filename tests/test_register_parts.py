@@ -222,3 +222,12 @@ def test_a_registration_in_parts_is_sent_again_once_per_timeout_not_every_heartb
     loop.run_until(lambda: len(sent) >= 2 * len(parts), 2.0)
     loop.run_once(0.0)
     assert sent[len(parts):2 * len(parts)] == parts
+
+
+def test_log_lines_name_at_most_ten_sites_of_a_host():
+    from vpp.agents.membership.liveness import few
+
+    assert few(NAMES[:2]) == repr(NAMES[:2])
+    line = few(NAMES)
+    assert line.startswith(repr(NAMES[:10])[:-1] + ", ...]") and line.endswith("(300 sites)")
+    assert NAMES[10] not in line

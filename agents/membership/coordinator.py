@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from vpp.agents.membership.joining import JoinAssembler, JoinRefused
-from vpp.agents.membership.liveness import PeerLiveness
+from vpp.agents.membership.liveness import PeerLiveness, few
 from vpp.agents.membership.messages import (
     Heartbeat,
     Refused,
@@ -294,7 +294,7 @@ class CoordinatorAgent(Agent):
             self._event("stopped", host, member.sites)
         else:  # a site process that leaves unasked: its sites are lost, and it says so
             self.log.warning("site host %s (sites %s) stopped before it was asked to",
-                             host, member.sites)
+                             host, few(member.sites))
             self._event("lost", host, member.sites, reason="stopped unasked")
         self._drop_member(host)
 
@@ -313,7 +313,7 @@ class CoordinatorAgent(Agent):
             member = self.members.get(host)
             if member is not None:
                 self.log.warning("site host %s (sites %s, pid %d) lost: silent for more than %d ms",
-                            host, member.sites, member.pid, self.settings.timeout_ms)
+                            host, few(member.sites), member.pid, self.settings.timeout_ms)
                 self._event("lost", host, member.sites)
                 self._drop_member(host)
         self.host.call_later(self.settings.heartbeat_ms / 1000.0, self._tick)
@@ -327,7 +327,7 @@ class CoordinatorAgent(Agent):
         why = self.access.refusal(host, member.sites) if self.access is not None else None
         if why is None:
             return  # narrowed, but not below the sites it serves
-        self.log.warning("site host %s (sites %s) dropped: %s", host, member.sites, why)
+        self.log.warning("site host %s (sites %s) dropped: %s", host, few(member.sites), why)
         self._event("lost", host, member.sites, reason=f"revoked: {why}")
         self._drop_member(host)
         self._refuse(host, f"revoked: {why}", member.sites)
@@ -347,7 +347,7 @@ class CoordinatorAgent(Agent):
         step = self.next_step
         self.events.append(LivenessEvent(event, host, list(sites), step, time.monotonic(),
                                          reason))
-        self.log.info("site host %s %s at step %d: %s", host, event, step, sites)
+        self.log.info("site host %s %s at step %d: %s", host, event, step, few(sites))
         self._trace_event(event, host, sites, reason=reason)
 
     def _trace_event(self, event: str, host: str, sites: list[str], *,
