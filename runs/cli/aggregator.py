@@ -95,6 +95,14 @@ def aggregator(
     stages = StageLines(command_origin(), None if as_json else err_console)
     setup_logging(log_level, log_json)
     stages(f"loading scenario {scenario}")
+    from vpp.runs.cli.aggregator_region import check_roles
+
+    check_roles(region is not None or parent is not None, {
+        "--min-sites": min_sites is not None, "--allow-dir": allow_dir is not None,
+        "--seed": seed is not None, "--watch": watch, "--alerts": alerts is not None,
+        "--metrics-port": metrics_port is not None, "--trace": trace is not None,
+        "--json": as_json, "--overwrite": overwrite},
+        {"--server-key": server_key is not None, "--host-name": host_name is not None})
     if region is not None or parent is not None:
         from vpp.runs.cli.aggregator_region import run_region
 

@@ -24,6 +24,19 @@ def check_parent(parent: str) -> None:
              "from 1 to 65535) or ipc://PATH")
 
 
+def check_roles(is_region: bool, root_only: dict[str, bool],
+                region_only: dict[str, bool]) -> None:
+    """Fail naming the first option given that is not for this role (a region process,
+    ``is_region``, or the root / a flat run's aggregator)."""
+    wrong = [o for o, given in (root_only if is_region else region_only).items() if given]
+    if wrong and is_region:
+        fail(f"{wrong[0]}: an option of the root (or a flat run's aggregator), not of a "
+             "region process (--region)")
+    if wrong:
+        fail(f"{wrong[0]}: an option of a region process; give --region NAME --parent "
+             "tcp://HOST:PORT too")
+
+
 def run_region(scenario: Path, *, region: str | None, parent: str | None, bind: str | None,
                out: Path | None, host_name: str | None, key: Path | None,
                server_key: Path | None, insecure: bool, heartbeat_ms: int, timeout_ms: int,

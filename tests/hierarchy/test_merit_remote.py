@@ -160,6 +160,10 @@ runner = CliRunner()
     (["--region", "a", "--parent", "tcp://127.0.0.1:5555"],
      r"--parent tcp://127\.0\.0\.1:5555: plaintext TCP needs --insecure"),
     ([], r"--bind: give where to listen"),
+    (["--region", "a", "--parent", "tcp://127.0.0.1:5555", "--min-sites", "2"],
+     r"--min-sites: an option of the root .* not of a region process"),
+    (["--bind", "tcp://127.0.0.1:5555", "--server-key", "x.key"],
+     r"--server-key: an option of a region process; give --region NAME"),
 ])
 def test_bad_region_options_are_refused_naming_the_option(tmp_path, args, message):
     data = _full_capacity_fleet(2)
