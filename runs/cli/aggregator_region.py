@@ -85,6 +85,11 @@ def run_region(scenario: Path, *, region: str | None, parent: str | None, bind: 
         from vpp.agents.runtime.security import key_name
 
         host_name = key_name(key)
+    from vpp.runs.placement.remote import AGGREGATOR_HOST
+
+    if (host_name or region) == AGGREGATOR_HOST:
+        fail(f"--host-name: {AGGREGATOR_HOST!r} is the root's own host name; give another"
+             + ("" if host_name else f" (--region {region} would take it)"))
     stages(f"building region {region}")
     try:
         result = serve_region(spec, region, parent, host_name=host_name, out_dir=out,

@@ -160,6 +160,8 @@ runner = CliRunner()
     (["--region", "a", "--parent", "tcp://127.0.0.1:5555"],
      r"--parent tcp://127\.0\.0\.1:5555: plaintext TCP needs --insecure"),
     ([], r"--bind: give where to listen"),
+    (["--region", "a", "--parent", "ipc:///tmp/x", "--host-name", "agg"],
+     r"--host-name: 'agg' is the root's own host name"),
     (["--region", "a", "--parent", "tcp://127.0.0.1:5555", "--min-sites", "2"],
      r"--min-sites: an option of the root .* not of a region process"),
     (["--bind", "tcp://127.0.0.1:5555", "--server-key", "x.key"],
