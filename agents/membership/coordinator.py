@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from vpp.agents.membership.liveness import PeerLiveness
+from vpp.agents.membership.joining import JoinAssembler, JoinRefused
+from vpp.agents.membership.liveness import PeerLiveness, few
 from vpp.agents.membership.messages import (
     Heartbeat,
     Refused,
@@ -77,12 +78,14 @@ class SiteAccess(Protocol):
 
 @dataclass
 class Member:
-    """A site process that joined: its host name, its sites, its process id."""
+    """A site process that joined: its host name, its sites, its process id, the regional
+    aggregators it runs (a region process)."""
 
     host: str
     sites: list[str]
     pid: int
     applied: dict[int, dict[str, Applied]] = field(default_factory=dict)
+    regions: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -140,6 +143,11 @@ class CoordinatorAgent(Agent):
         self.stopped: dict[str, int] = {}
         self.refusals = 0
         self._known = set(self.site_names)
+        self.joins = JoinAssembler(self._known, settings.timeout_ms / 1000.0)
+        """Registrations in parts under way (``joins.expired``: dropped unfinished)."""
+        self.admit: Callable[[str, list[str], list[str]], str | None] | None = None
+        """Why a host may not serve its sites with its regions (None: it may), asked of a
+        whole registration (the mode's shape of the fleet, e.g. whole regions)."""
         self._ever: set[str] = set()
         self._seq = 0
         self._stopping: set[str] = set()
@@ -217,16 +225,21 @@ class CoordinatorAgent(Agent):
         if envelope.sender != f"{host}/{LINK_AGENT}" or reg.host != host:
             raise ProtocolError(f"Register from {envelope.sender} names host {reg.host!r}")
         if reg.scenario_digest != self.scenario_digest:
+            self.joins.forget(host)
             self._refuse(host, "the site process runs another scenario (digest "
                                f"{reg.scenario_digest[:12]}, expected {self.scenario_digest[:12]})")
             return
-        names = [s.name for s in reg.sites]
-        unknown = [n for n in names if n not in self._known]
-        if unknown or not names:
-            self._refuse(host, f"sites not in the scenario: {unknown}" if unknown
-                         else "no sites named")
+        try:  # one part of several: kept until the last (bounded, see JoinAssembler)
+            joined = self.joins.add(host, reg, time.monotonic())
+        except JoinRefused as exc:
+            self._refuse(host, str(exc))
             return
+        if joined is None:
+            return
+        names, regions = joined.sites, joined.regions
         denied = self.access.refusal(host, names) if self.access is not None else None
+        if denied is None and self.admit is not None:
+            denied = self.admit(host, names, regions)
         if denied is not None:
             self._refuse(host, denied, names)
             return
@@ -235,18 +248,19 @@ class CoordinatorAgent(Agent):
             self._refuse(host, f"sites already served by another live host: {taken}", names)
             return
         member = self.members.get(host)
-        if member is None or member.sites != names:
+        if member is None or member.sites != names or member.regions != regions:
             event = "rejoined" if host in self._ever else "joined"
-            self.members[host] = Member(host, names, reg.pid)
+            self.members[host] = Member(host, names, joined.pid, regions=regions)
             for n in names:
                 self.holder[n] = host
             self._ever.add(host)
             self._event(event, host, names)
         self.liveness.seen(host, time.monotonic())
         self.host.route_back(host)
-        self.send(envelope.sender, Welcome(host, names, self.seed, self.next_step,
-                                           self.settings.heartbeat_ms, self.settings.timeout_ms,
-                                           self.run_name, self.trace_level),
+        self.send(envelope.sender, Welcome(host, names if joined.parts == 1 else [], self.seed,
+                                           self.next_step, self.settings.heartbeat_ms,
+                                           self.settings.timeout_ms, self.run_name,
+                                           self.trace_level, registered=len(names)),
                   conversation=f"join/{host}")
 
     def _member(self, envelope: Envelope) -> Member:
@@ -280,7 +294,7 @@ class CoordinatorAgent(Agent):
             self._event("stopped", host, member.sites)
         else:  # a site process that leaves unasked: its sites are lost, and it says so
             self.log.warning("site host %s (sites %s) stopped before it was asked to",
-                             host, member.sites)
+                             host, few(member.sites))
             self._event("lost", host, member.sites, reason="stopped unasked")
         self._drop_member(host)
 
@@ -292,11 +306,14 @@ class CoordinatorAgent(Agent):
                 self._revoke(host)
         for host in list(self.members):
             self.send(f"{host}/{LINK_AGENT}", Heartbeat(self._seq), conversation="liveness")
+        for host in self.joins.expire(time.monotonic()):
+            self.log.warning("site host %s: registration in parts not finished within %d ms;"
+                             " dropped", host, self.settings.timeout_ms)
         for host in self.liveness.expire(time.monotonic()):
             member = self.members.get(host)
             if member is not None:
                 self.log.warning("site host %s (sites %s, pid %d) lost: silent for more than %d ms",
-                            host, member.sites, member.pid, self.settings.timeout_ms)
+                            host, few(member.sites), member.pid, self.settings.timeout_ms)
                 self._event("lost", host, member.sites)
                 self._drop_member(host)
         self.host.call_later(self.settings.heartbeat_ms / 1000.0, self._tick)
@@ -310,7 +327,7 @@ class CoordinatorAgent(Agent):
         why = self.access.refusal(host, member.sites) if self.access is not None else None
         if why is None:
             return  # narrowed, but not below the sites it serves
-        self.log.warning("site host %s (sites %s) dropped: %s", host, member.sites, why)
+        self.log.warning("site host %s (sites %s) dropped: %s", host, few(member.sites), why)
         self._event("lost", host, member.sites, reason=f"revoked: {why}")
         self._drop_member(host)
         self._refuse(host, f"revoked: {why}", member.sites)
@@ -330,7 +347,7 @@ class CoordinatorAgent(Agent):
         step = self.next_step
         self.events.append(LivenessEvent(event, host, list(sites), step, time.monotonic(),
                                          reason))
-        self.log.info("site host %s %s at step %d: %s", host, event, step, sites)
+        self.log.info("site host %s %s at step %d: %s", host, event, step, few(sites))
         self._trace_event(event, host, sites, reason=reason)
 
     def _trace_event(self, event: str, host: str, sites: list[str], *,

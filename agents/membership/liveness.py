@@ -101,3 +101,12 @@ class AggregatorWatch:
             elif silent > self.timeout_s:
                 self.mode = LinkMode.HOLDING
         return self.mode
+
+
+def few(names: list[str], limit: int = 10) -> str:
+    """``names`` for a log line: all of them up to ``limit``, else the first ``limit`` and
+    how many there are (a region process's 50,000 sites are not one line)."""
+    if len(names) <= limit:
+        return str(list(names))
+    shown = ", ".join(repr(n) for n in names[:limit])
+    return f"[{shown}, ...] ({len(names)} sites)"

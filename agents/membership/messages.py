@@ -42,12 +42,25 @@ class ScenarioSent(msgspec.Struct, frozen=True):
 
 class Register(msgspec.Struct, frozen=True):
     """Site process -> coordinator: host ``host`` serves ``sites`` of the scenario whose
-    digest is ``scenario_digest`` (repeated every heartbeat until answered)."""
+    digest is ``scenario_digest`` (repeated every heartbeat until answered).
+
+    A host with more sites than fit one frame registers in ``parts`` parts, sent in order
+    on its one connection (``part`` 0, 1, ...; part 0 begins the registration again):
+    each part lists some of the sites, ``total`` is how many all the parts list (-1: one
+    part, ``len(sites)``). ``regions`` names the regional aggregators the host runs (a
+    region process: ``vpp aggregator --region``), in the last part (or the only one).
+    Bounds: :data:`~vpp.agents.runtime.limits.MAX_REGISTER_PARTS`,
+    :data:`~vpp.agents.runtime.limits.MAX_HOST_SITES`.
+    """
 
     host: str
     sites: list[SiteInfo]
     scenario_digest: str
     pid: int
+    part: int = 0
+    parts: int = 1
+    total: int = -1
+    regions: list[str] = msgspec.field(default_factory=list)
 
 
 class Welcome(msgspec.Struct, frozen=True):
@@ -57,6 +70,9 @@ class Welcome(msgspec.Struct, frozen=True):
     aggregator's run directory's name, the default folder for the
     site's trace shard; ``trace`` the run's trace level (``full``, ``rounds``,
     ``sample:N``: :mod:`vpp.agents.runtime.trace_level`), which the site's shard keeps too.
+    ``sites`` lists the host's sites when it registered in one part; after a registration
+    in parts (which may not fit one frame again) it is empty and ``registered`` says how
+    many sites the host serves.
     """
 
     host: str
@@ -67,6 +83,7 @@ class Welcome(msgspec.Struct, frozen=True):
     timeout_ms: int
     run_name: str
     trace: str = "full"
+    registered: int = -1
 
 
 class Refused(msgspec.Struct, frozen=True):

@@ -14,6 +14,7 @@ import os
 import time
 from collections.abc import Callable, Sequence
 
+import msgspec
 import numpy as np
 from vpp.agents.dispatch.acknowledging import Acknowledging
 from vpp.agents.membership.coordinator import LINK_AGENT
@@ -22,15 +23,49 @@ from vpp.agents.membership.messages import (
     Heartbeat,
     Refused,
     Register,
+    SiteInfo,
     Stop,
     Welcome,
 )
 from vpp.agents.merit_order.site import SiteAgent
 from vpp.agents.runtime.agent import Agent
+from vpp.agents.runtime.codec import DEFAULT_MAX_FRAME_BYTES
 from vpp.agents.runtime.messages import Envelope
 from vpp.coordination.merit_order.messages import CallForBids
 
 log = logging.getLogger(__name__)
+
+
+REGISTER_PART_BYTES = DEFAULT_MAX_FRAME_BYTES - 16 * 1024
+"""The most bytes of site descriptions in one ``Register`` (the frame cap less room for
+the envelope, the host's name, the digest and the regions)."""
+
+
+def register_parts(host: str, infos: Sequence[SiteInfo], digest: str, pid: int,
+                   regions: Sequence[str] = (), part_bytes: int = REGISTER_PART_BYTES,
+                   ) -> list[Register]:
+    """The ``Register`` messages of a host's registration: one when its sites' descriptions
+    fit ``part_bytes``, else parts in order, each as full as fits (a description larger
+    than ``part_bytes`` goes alone), ``total`` the number of sites, the regions in the
+    last part. See ``docs/protocols/distributed.md``, "Joining"."""
+    if part_bytes < 1:
+        raise ValueError(f"part_bytes must be positive, got {part_bytes}")
+    chunks: list[list[SiteInfo]] = [[]]
+    size = 0
+    encode = msgspec.msgpack.Encoder().encode
+    for info in infos:
+        n = len(encode(info))
+        if chunks[-1] and size + n > part_bytes:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(info)
+        size += n
+    if len(chunks) == 1:
+        return [Register(host, chunks[0], digest, pid, regions=list(regions))]
+    last = len(chunks) - 1
+    return [Register(host, chunk, digest, pid, part=i, parts=len(chunks), total=len(infos),
+                     regions=list(regions) if i == last else [])
+            for i, chunk in enumerate(chunks)]
 
 
 class RemoteSiteAgent(Acknowledging, SiteAgent):
@@ -63,6 +98,10 @@ class SiteLinkAgent(Agent):
         n_sites: how many sites the scenario has (to split the seed into streams).
         on_mode: called with each new mode (a site process starts and stops its local
             frequency response with it).
+        regions: the regional aggregators this process runs (a region process).
+        part_bytes: the most bytes of site descriptions one ``Register`` carries; more
+            sites register in parts (:func:`register_parts`), sent again (unanswered)
+            once per ``timeout_ms`` rather than every heartbeat.
     """
 
     role = "link"
@@ -70,8 +109,13 @@ class SiteLinkAgent(Agent):
     def __init__(self, sites: Sequence[RemoteSiteAgent], *, digest: str, aggregator: str,
                  heartbeat_ms: int, timeout_ms: int, grace_s: float,
                  site_indices: Sequence[int], n_sites: int,
-                 on_mode: Callable[[LinkMode], None] | None = None) -> None:
+                 on_mode: Callable[[LinkMode], None] | None = None,
+                 regions: Sequence[str] = (), part_bytes: int = REGISTER_PART_BYTES) -> None:
         super().__init__(LINK_AGENT)
+        self.regions = list(regions)
+        self.part_bytes = part_bytes
+        self._parts_sent = 1
+        self._registered_at = float("-inf")
         self.on_mode = on_mode
         self.sites = list(sites)
         self.digest = digest
@@ -100,9 +144,17 @@ class SiteLinkAgent(Agent):
         self.host.call_later(0.0, self._tick)
 
     def _register(self) -> None:
-        self.send(self.aggregator, Register(self.host.name, [s.info() for s in self.sites],
-                                            self.digest, os.getpid()),
-                  conversation=f"join/{self.host.name}")
+        # one part: every heartbeat, as ever; parts (megabytes for tens of thousands of
+        # sites, which the aggregator works through in order) once per timeout, so that
+        # neither side spends its time on copies of a registration still on its way
+        now = time.monotonic()
+        if self._parts_sent > 1 and now - self._registered_at < self.watch.timeout_s:
+            return
+        parts = register_parts(self.host.name, [s.info() for s in self.sites], self.digest,
+                               os.getpid(), self.regions, self.part_bytes)
+        self._parts_sent, self._registered_at = len(parts), now
+        for reg in parts:
+            self.send(self.aggregator, reg, conversation=f"join/{self.host.name}")
 
     def _tick(self) -> None:
         if self.stop is not None or self.refused is not None:

@@ -36,6 +36,16 @@ batches a pass in flight; what a host sends is at most ``max_send_bytes`` a mess
 DEFAULT_MAX_PEERS = 4096
 """Per-peer tables (buckets, counters) keep at most this many peers."""
 
+MAX_HOST_SITES = 100_000
+"""The most sites one site (or region) process may claim in its registration, over all
+of its parts (``Register.total``; see ``docs/protocols/distributed.md``)."""
+
+MAX_REGISTER_PARTS = 256
+"""The most parts one registration may come in (``Register.parts``)."""
+
+MAX_PENDING_JOINS = 64
+"""The most registrations in parts a coordinator holds unfinished at once."""
+
 
 def quote(text: str, limit: int = 80) -> str:
     """``text`` as a short, printable, quoted string (for logs and trace reasons: what a

@@ -21,9 +21,29 @@ from vpp.runs.cli.options import DATA_DIR_HELP, TRACE_HELP, trace_level, with_da
 @with_data_dirs  # --data-dir (the aggregator loads no plug-in code: no --allow-plugins)
 def aggregator(
     scenario: Path = typer.Argument(..., help="The scenario YAML file (the sites run it too)."),
-    bind: str = typer.Option(..., "--bind", help="Where to listen: tcp://ADDR:PORT or ipc://PATH."),
+    bind: str | None = typer.Option(
+        None, "--bind", help="Where to listen: tcp://ADDR:PORT or ipc://PATH (the root, or "
+        "a flat run's aggregator; not with --region)."),
+    region: str | None = typer.Option(
+        None, "--region", help="Run this one region of the scenario's topology (its "
+        "regional aggregator, nested regions and sites) in this process, joined to "
+        "--parent like a site process (CURVE keys, heartbeats, loss); a region right under "
+        "the root (nested regions run in their top region's process)."),
+    parent: str | None = typer.Option(
+        None, "--parent", help="With --region: the root's address, tcp://HOST:PORT (its "
+        "--bind) or ipc://PATH."),
+    server_key: Path | None = typer.Option(
+        None, "--server-key", help="With --region: the root's public .key (CURVE; --key is "
+        "then this region's .key_secret)."),
+    host_name: str | None = typer.Option(
+        None, "--host-name", help="With --region: this process's host name \\[default: the "
+        "name of --key, else the region's name]."),
+    grace_s: float = typer.Option(
+        30.0, "--grace-s", help="With --region: how long its sites hold their last "
+        "set-point once the root is gone."),
     out: Path | None = typer.Option(
-        None, "--out", "-o", help="The run's directory \\[default: vpp-output/<scenario>-<time>]."),
+        None, "--out", "-o", help="The run's directory \\[default: vpp-output/<scenario>-<time>; "
+        "with --region: vpp-output/<the root's run name>, for this process's trace shard]."),
     overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
     seed: int | None = typer.Option(None, "--seed", help="Override the scenario's seed."),
     min_sites: int | None = typer.Option(
@@ -33,7 +53,8 @@ def aggregator(
                                          help="How long to wait for the sites."),
     stop_timeout_s: float = typer.Option(10.0, "--stop-timeout-s",
                                          help="How long to wait for the sites to stop."),
-    key: Path | None = typer.Option(None, "--key", help="The aggregator's .key_secret (CURVE)."),
+    key: Path | None = typer.Option(
+        None, "--key", help="The aggregator's .key_secret (CURVE; with --region: this region's)."),
     allow_dir: Path | None = typer.Option(
         None, "--allow-dir", help="Folder of the admitted sites' public .key files and the "
         "sites each may serve (CURVE; vpp keys allow); read again within a second of a "
@@ -63,8 +84,10 @@ def aggregator(
     trace: str | None = typer.Option(None, "--trace", help=TRACE_HELP),
 ) -> None:
     """Listen for site processes (vpp site), then run every step with them (merit order or
-    ADMM: the negotiation and its answer are the one-process run's). Its start-up stages
-    go to standard error (none with --json)."""
+    ADMM: the negotiation and its answer are the one-process run's). With a topology:
+    scenario this is the root, and it waits for its regions: each runs as `vpp aggregator
+    SCENARIO --region NAME --parent tcp://ROOT:PORT` on its own machine, joining as a site
+    process does. Its start-up stages go to standard error (none with --json)."""
     from vpp.runs.cli.startup import StageLines, command_origin
     from vpp.runs.stages import listening
 
@@ -72,11 +95,34 @@ def aggregator(
     stages = StageLines(command_origin(), None if as_json else err_console)
     setup_logging(log_level, log_json)
     stages(f"loading scenario {scenario}")
+    from vpp.runs.cli.aggregator_region import check_roles
+
+    check_roles(region is not None or parent is not None, {
+        "--min-sites": min_sites is not None, "--allow-dir": allow_dir is not None,
+        "--seed": seed is not None, "--watch": watch, "--alerts": alerts is not None,
+        "--metrics-port": metrics_port is not None, "--trace": trace is not None,
+        "--json": as_json, "--overwrite": overwrite},
+        {"--server-key": server_key is not None, "--host-name": host_name is not None})
+    if region is not None or parent is not None:
+        from vpp.runs.cli.aggregator_region import run_region
+
+        run_region(scenario, region=region, parent=parent, bind=bind, out=out,
+                   host_name=host_name, key=key, server_key=server_key, insecure=insecure,
+                   heartbeat_ms=heartbeat_ms, timeout_ms=timeout_ms, grace_s=grace_s,
+                   stages=stages)
+    if bind is None:
+        fail("--bind: give where to listen (tcp://ADDR:PORT or ipc://PATH), or --region "
+             "NAME --parent tcp://HOST:PORT to run one region")
     import zmq
     from vpp.agents.membership.coordinator import LinkSettings
     from vpp.agents.runtime.security import RateLimiter
     from vpp.runs import modes
-    from vpp.runs.cli.execute import announce_metrics, check_watch, execute, print_report
+    from vpp.runs.cli.execute import (
+        announce_metrics,
+        check_watch,
+        execute,
+        print_report,
+    )
     from vpp.runs.cli.network import check_endpoint, server_security
     from vpp.runs.modes.base import RunContext
     from vpp.runs.ops.hooks import OpsSession

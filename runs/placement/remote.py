@@ -127,6 +127,9 @@ class RemotePlacement:
         self.abort = abort
         self.on_listening = on_listening
         self.fleet: RemoteFleet | None = None
+        self.admit: Callable[[str, list[str], list[str]], str | None] | None = None
+        """The mode's admission of a whole registration (host, sites, regions): why not,
+        or None (e.g. whole regions, :func:`vpp.runs.modes.hierarchy.merit_remote.whole_regions`)."""
 
     def open(self, scenario: Scenario, context: Any, sites: SiteBuilder) -> RemoteFleet:
         """Listen, wait for the site processes (the sites are built in theirs), return the
@@ -196,6 +199,7 @@ class RemoteFleet:
             scenario=msgspec.msgpack.encode(scenario), access=placement.access)
         # the run's trace level, here and (told in the Welcome) in every site process
         self.coordinator.trace_level = apply_level(self.trace, context, scenario).text
+        self.coordinator.admit = placement.admit
         self.host.add(self.coordinator)
         self.host.add(TraceSinkAgent(self.trace_sink, self.coordinator.has_joined))
         self.loop = EventLoop(self.host)
@@ -348,6 +352,7 @@ class RemoteFleet:
                                 for e in self.coordinator.events],
             "unstopped_hosts": self.unstopped or [],
             "refused_registrations": self.coordinator.refusals,
+            "unfinished_registrations": self.coordinator.joins.expired,
             "trace_rows_shipped": dict(self.trace_sink.rows),
             "trace_batches_dropped": dict(self.trace_sink.dropped),
             **({"process_exit_codes": self.children.exit_codes}

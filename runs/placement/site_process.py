@@ -209,7 +209,7 @@ def serve_sites(scenario: Scenario, names: Sequence[str], connect: str, *,
                 ready=None, on_host=None, frequency: LocalFrequency | None = None,
                 local_for_s: float | None = None, allow_plugins: bool = False,
                 own_sites: Sequence[SiteSpec] | None = None,
-                ship_trace: bool = True) -> SiteProcessResult:
+                ship_trace: bool = True, regions: Sequence[str] = ()) -> SiteProcessResult:
     """Serve ``names`` of ``scenario`` for the aggregator at ``connect`` until stopped.
 
     Args:
@@ -237,6 +237,8 @@ def serve_sites(scenario: Scenario, names: Sequence[str], connect: str, *,
         ship_trace: also send the trace's rows to the aggregator, which writes them into
             this host's shard of its run directory (:mod:`vpp.agents.membership.trace_ship`);
             off for ``vpp run --processes``, whose sites write into that directory.
+        regions: the regional aggregators this process runs (added by ``on_host``),
+            named in its registration (``Register.regions``).
     """
     from vpp.runs.record.claim import OutputError, claim, disk_full
 
@@ -305,7 +307,8 @@ def serve_sites(scenario: Scenario, names: Sequence[str], connect: str, *,
                          aggregator=f"{AGGREGATOR_HOST}/coordinator",
                          heartbeat_ms=settings.heartbeat_ms, timeout_ms=settings.timeout_ms,
                          grace_s=settings.grace_s, site_indices=indices,
-                         n_sites=len(scenario.site_names()), on_mode=on_mode)
+                         n_sites=len(scenario.site_names()), on_mode=on_mode,
+                         regions=regions)
     host.add(link)
     shipper = TraceShipper(
         lambda batch: link.send(f"{AGGREGATOR_HOST}/{SINK_AGENT}", batch, conversation="trace"),

@@ -6,7 +6,9 @@ the flat run's, bit for bit, so ``steps.csv`` and ``sites.csv`` equal those of t
 scenario without ``topology:``. In the ``local`` placement the sites are built as in the
 flat mode and the regional aggregators and the root join the aggregator's host (every
 message still crosses ZeroMQ and is traced); with ``--processes N`` whole regions, their
-agents and sites, go to each site process (:mod:`.merit_processes`).
+agents and sites, go to each site process (:mod:`.merit_processes`); in the ``remote``
+placement (``vpp aggregator``) each region joins from a region process of its own
+(``vpp aggregator --region``, :mod:`.merit_remote`).
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from vpp.agents.hierarchy.merit_region import RegionAgent
 from vpp.agents.hierarchy.merit_root import PortfolioAgent
 from vpp.coordination.hierarchy.topology import Topology, TopologyError, build_topology
 from vpp.runs.modes.base import Fail, RunContext, StepRecord
-from vpp.runs.modes.hierarchy.merit_processes import SubtreeProcesses, node_address
+from vpp.runs.modes.hierarchy.merit_processes import SubtreeProcesses
+from vpp.runs.modes.hierarchy.merit_remote import RemoteRegions
 from vpp.runs.modes.merit_order.mode import (
     MeritOrderMode,
     MeritOrderRun,
@@ -56,13 +59,26 @@ def live_topology(topology: Topology, live: Sequence[str]) -> Topology:
         graph.remove_nodes_from(empty)
 
 
+def subtree_placement(placement: Any, tree: Topology) -> Any:
+    """``placement`` dealing whole regions: ``processes`` as :class:`SubtreeProcesses`,
+    ``remote`` as :class:`RemoteRegions` (region processes join), ``local`` as it is."""
+    if placement.name == "processes" and not isinstance(placement, SubtreeProcesses):
+        try:
+            return SubtreeProcesses.replacing(placement, tree)  # regions whole
+        except ValueError as exc:  # more processes than regions under the root
+            raise ScenarioError(str(exc)) from None
+    if placement.name == "remote" and not isinstance(placement, RemoteRegions):
+        return RemoteRegions(placement, tree)
+    return placement
+
+
 class MeritHierarchyMode(MeritOrderMode):
     """Merit order through the scenario's regional aggregators."""
 
     name = "merit_hierarchy"
     title = "merit-order contract net through regional aggregators, every step"
     live_edits = False
-    placements = frozenset({"local", "processes"})
+    placements = frozenset({"local", "processes", "remote"})
 
     def applies(self, scenario: Any) -> bool:
         """A merit-order scenario with a ``topology`` and no grid event."""
@@ -128,12 +144,8 @@ class MeritHierarchyRun(MeritOrderRun):
         self.reserves = reserve_series(scenario)
         self.tree = scenario_tree(scenario)
         context.meta["regions"] = len(self.tree.regions)
-        placement = context.placement
-        if placement.name == "processes" and not isinstance(placement, SubtreeProcesses):
-            try:
-                placement = SubtreeProcesses.replacing(placement, self.tree)  # regions whole
-            except ValueError as exc:  # more processes than regions under the root
-                raise ScenarioError(str(exc)) from None
+        placement = self.placement = subtree_placement(context.placement, self.tree)
+        self._hosts_version = None
         self.fleet = placement.open(
             scenario, context, lambda s, entries, streams: mode.sites(
                 s, entries, streams, where=where, allow_plugins=self.allow_plugins))
@@ -143,8 +155,8 @@ class MeritHierarchyRun(MeritOrderRun):
         self.day_ahead = None
         try:
             host = self.fleet.host
-            if isinstance(placement, SubtreeProcesses):  # the regions are in their processes
-                self.topology = addressed(self.tree, node_address(self.tree, placement.homes))
+            if hasattr(placement, "node_address"):  # the regions are in their processes
+                self.topology = addressed(self.tree, placement.node_address(self.fleet))
                 self.regions = []
             else:
                 sites = set(self.tree.sites)
@@ -165,6 +177,11 @@ class MeritHierarchyRun(MeritOrderRun):
         """The flat run's step, the root negotiating over the subtrees still up: the
         sites of a region process found lost are not called (as the flat run does not
         call lost sites); they were silent in the step that found their region silent."""
+        version = getattr(self.placement, "hosts_version", None)
+        if version is not None and (v := version(self.fleet)) != self._hosts_version:
+            # a region that joined late (--min-sites) or again: addressed at its host now
+            self._hosts_version = v
+            self.topology = addressed(self.tree, self.placement.node_address(self.fleet))
         live = self.fleet.site_addresses()
         self.aggregator.topology = (self.topology if len(live) == len(self.topology.sites)
                                     else live_topology(self.topology, live))

@@ -87,23 +87,19 @@ def _subtree_child(where: str, scenario_msgpack: bytes, group: SiteGroup,
     set_parent_death_signal(signal.SIGTERM)
     logging.basicConfig(level=log_level, format=f"{group.host}: %(levelname)s %(message)s")
     import msgspec
-    from vpp.agents.hierarchy.merit_common import addressed
-    from vpp.agents.hierarchy.merit_region import RegionAgent
     from vpp.coordination.hierarchy.topology import build_topology
+    from vpp.runs.modes.hierarchy.merit_remote import region_agents
     from vpp.runs.placement.site_process import serve_sites
 
     scenario = msgspec.msgpack.decode(scenario_msgpack, type=Scenario)
     tree = build_topology(scenario.topology, scenario.site_names())
-    topology = addressed(tree, node_address(tree, homes))
     mine = [r for r in tree.regions if homes[r] == group.host]
-
-    def add_regions(host: Any) -> None:
-        for region in mine:
-            host.add(RegionAgent(region, topology))
+    top = [r for r in mine if tree.parent(r) == tree.root]  # named in its registration
 
     result = serve_sites(scenario, group.sites, connect, out_dir=out_dir, where=where,
                          host_name=group.host, settings=settings, parent_fd=parent.fileno(),
-                         allow_plugins=allow_plugins, ship_trace=False, on_host=add_regions)
+                         allow_plugins=allow_plugins, ship_trace=False, regions=top,
+                         on_host=region_agents(tree, group.host, mine))
     sys.exit(result.exit_code)
 
 
@@ -120,6 +116,10 @@ class SubtreeProcesses(ProcessesPlacement):
         super().__init__(processes, allow_plugins=allow_plugins, settings=settings)
         self.tree = tree
         self.groups, self.homes = deal_subtrees(tree, processes)
+
+    def node_address(self, fleet: Any):
+        """Each node's agent address (the regions dealt before the processes started)."""
+        return node_address(self.tree, self.homes)
 
     @classmethod
     def replacing(cls, placement: ProcessesPlacement, tree: Topology) -> SubtreeProcesses:
