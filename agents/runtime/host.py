@@ -288,21 +288,18 @@ class Host:
         kind = self._kinds.get(type(body)) or self.codec.registry.name_of(body)
         made_for, address = sender._address  # (what Agent.address answers, once made)
         address = address if made_for is self else sender.address
-        now, data = self.clock.now(), queue.data
+        # the body encoded once (the wire's and the trace row's), in an Envelope's fields
+        raw, now, data = Raw(self._encode(body)), self.clock.now(), queue.data
         start = len(data)
-        try:  # an Envelope's fields, the body inline: its bytes in one encoder call
-            self._encode_into((WIRE_VERSION, kind, address, receiver, conversation, round,
-                               now, body), data, start)
-        except BaseException:
-            del data[start:]  # (what was written before the error)
-            raise
+        self._encode_into((WIRE_VERSION, kind, address, receiver, conversation, round, now,
+                           raw), data, start)
         size = len(data) - start
         if size > self.codec.max_send_bytes:
             self._too_large(data, start, kind, receiver, size)
         queue.count += 1
         self.stats.sent += 1
         if self._trace is not None:
-            self._trace.sent(kind, address, receiver, conversation, round, now, body, size)
+            self._trace.sent(kind, address, receiver, conversation, round, now, raw, size)
         if start + size >= BATCH_BYTES:
             self._send_batch(host)
 
