@@ -5,12 +5,14 @@ rows (:data:`MESSAGE_FIELDS`) are many, so they are stored in chunks: one SQLite
 flush holding a MessagePack array of message rows (bodies embedded as MessagePack),
 zlib-compressed (level 1: traces are repetitive and shrink about 40-fold), which costs a
 fraction of a row-per-message insert; rounds, steps and dispatch are plain tables.
-Rows are buffered and written in one transaction per flush; the owner flushes at the end of every
-simulated step, and the recorder flushes by itself when its buffer grows past
-``flush_rows`` or ``flush_interval_s`` has passed. A writer thread compresses and writes
-each flush while the agents go on (zlib and SQLite release the GIL); a flush first waits
-for the previous one to be on disk, so a crash loses at most the last flush and the rows
-buffered after it. ``vpp.agents.runtime.trace_reader`` reads all shards of a run as one.
+A message row is encoded (MessagePack) as it is recorded, into the flush's buffer: no row
+object is kept until the flush nor freed by it. Rows are written in one transaction per
+flush; the owner flushes at the end of every simulated step, and the recorder flushes by
+itself when its buffer grows past ``flush_rows`` or ``flush_interval_s`` has passed. A
+writer thread (:mod:`vpp.agents.runtime.trace_writer`) compresses and writes each flush
+while the agents go on; a flush first waits for the previous one to be on disk, so a crash
+loses at most the last flush and the rows buffered after it.
+``vpp.agents.runtime.trace_reader`` reads all shards of a run as one.
 """
 
 from __future__ import annotations
