@@ -81,3 +81,18 @@ def test_a_chunk_starts_at_its_first_rows_wall_time_and_a_tap_gets_each_rows_byt
     with sqlite3.connect(shard_path(tmp_path, "h")) as db:
         assert list(db.execute("SELECT first_wall_ns, rows FROM message_chunks")) == [
             (1_765_000_000_000_000_000, 4)]
+
+
+def test_rows_that_cannot_be_encoded_leave_the_buffer_as_it_was(tmp_path):
+    rec = TraceRecorder(shard_path(tmp_path, "h"), "h")
+    good = (5, 1.0, "send", "Bid", "a/x", "b/y", "c", 0, 10, None, None)
+    rec.extend([good], [])
+    with pytest.raises(TypeError):
+        rec.extend([good, (6, 2.0, "send", "Bid", "a/x", "b/y", "c", 0, 10, object(), None)],
+                   [])
+    rec.close()
+    reader = TraceReader(tmp_path)
+    try:
+        assert [(r.wall_ns, r.kind, r.size) for r in reader.messages()] == [(5, "Bid", 10)]
+    finally:
+        reader.close()

@@ -343,8 +343,13 @@ class TraceRecorder:
         already checked by the caller); flushed as :meth:`message` rows are (past
         ``flush_rows`` or ``flush_interval_s``)."""
         put, rows = self._put, self._rows
-        for row in messages:
-            put(row, rows, -1)
+        start = len(rows)
+        try:
+            for row in messages:
+                put(row, rows, -1)
+        except BaseException:
+            del rows[start:]  # none of them, rather than a chunk whose count is wrong
+            raise
         self._row_count += len(messages)
         self._rounds.extend(rounds)
         self._meta.extend(meta)
