@@ -300,6 +300,17 @@ class Battery:
         self._eta_c = max(1.0 - (1.0 - self.params.eta_c) * r, 1e-6)
         self._eta_d = max(1.0 - (1.0 - self.params.eta_d) * r, 1e-6)
 
+    def limits_now(self, dt_h: float) -> tuple[float, float, float, float]:
+        """The bounds of ``flexibility(1, dt_h)`` as numbers: (p_min_kw, p_max_kw,
+        e_min_kwh, e_max_kwh) (what a site asks of every store at every step)."""
+        if not dt_h > 0.0:
+            check_horizon(1, dt_h, self.params.name)
+        pch, pdis, _ = self._limits()
+        e, cap = self.energy_kwh, self._cap
+        e_up = max(e - self._smin * cap, 0.0) * self._eta_d
+        e_dn = max(self._smax * cap - e, 0.0) / self._eta_c
+        return -pch, pdis, -e_dn, e_up
+
     def flexibility(self, horizon: int, dt_h: float) -> Flexibility:
         """Power bounds (present limits), cumulative energy bounds from SOC, ageing cost.
 

@@ -50,6 +50,11 @@ class Device(Protocol):
         ...
 
 
+# A device may also have ``limits_now(dt_h)``: the bounds of ``flexibility(1, dt_h)`` as
+# four numbers (p_min_kw, p_max_kw, e_min_kwh or None, e_max_kwh or None), equal to
+# them, for the per-step path of a site (``vpp.agents.dispatch.devices.SiteDevice.offer``).
+
+
 def check_horizon(horizon: int, dt_h: float, owner: str) -> None:
     """Validate the arguments of ``flexibility`` (errors name the field)."""
     if not isinstance(horizon, int) or horizon < 1:

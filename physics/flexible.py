@@ -68,6 +68,14 @@ class FlexibleDevice:
         self.steps += 1
         return FlexibleState(power)
 
+    def limits_now(self, dt_h: float) -> tuple[float, float, None, None]:
+        """The bounds of ``flexibility(1, dt_h)`` as numbers: (p_min_kw, p_max_kw, None,
+        None) (no energy bounds; what a site asks of every device at every step)."""
+        if not dt_h > 0.0:
+            check_horizon(1, dt_h, self.name)
+        a = self.availability[self.steps % len(self.availability)]
+        return self.p_min_kw * a, self.p_max_kw * a, None, None
+
     def flexibility(self, horizon: int, dt_h: float) -> Flexibility:
         """The limits of the next ``horizon`` steps (no energy bounds)."""
         check_horizon(horizon, dt_h, self.name)

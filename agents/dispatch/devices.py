@@ -13,6 +13,8 @@ from typing import Literal
 from vpp.coordination.merit_order.bidding import Offer
 from vpp.physics.flexibility import Device
 
+_tuple_new = tuple.__new__
+
 
 @dataclass
 class SiteDevice:
@@ -48,23 +50,30 @@ class SiteDevice:
         Power bounds are narrowed by the energy bounds of the step, so a nearly empty store
         offers only what it holds and a deadline load must draw at least its must-run power.
         """
-        # once per device and step: the fields unpacked once, and min/max written out as
-        # the builtins compute them (min(a, b) is b if b < a else a; max with >)
-        _, p_min, p_max, e_min, e_max, _ = self.model.flexibility(1, dt_h)
-        low = p_min[0]
-        high = top = p_max[0]
+        # once per device and step: the model's numbers (limits_now, when it has it: no
+        # tuple per field), and min/max written out as the builtins compute them
+        # (min(a, b) is b if b < a else a; max with >)
+        now = getattr(self.model, "limits_now", None)
+        if now is not None:
+            low, high, e_min, e_max = now(dt_h)
+        else:
+            _, p_min, p_max, e_mins, e_maxs, _ = self.model.flexibility(1, dt_h)
+            low, high = p_min[0], p_max[0]
+            e_min = None if e_mins is None else e_mins[0]
+            e_max = None if e_maxs is None else e_maxs[0]
+        top = high
         if e_max is not None:
-            x = e_max[0] / dt_h
+            x = e_max / dt_h
             if x < high:
                 high = x
         if e_min is not None:
-            x = e_min[0] / dt_h
+            x = e_min / dt_h
             if x > low:
                 low = x
         if self.reserved_up_kw:  # held for the reserve: at worst idle, never forced to absorb
             kept = top - self.reserved_up_kw
             if e_max is not None:
-                kept = min(kept, (e_max[0] - self.reserved_energy_kwh) / dt_h)
+                kept = min(kept, (e_max - self.reserved_energy_kwh) / dt_h)
             high = min(high, max(kept, min(high, 0.0)))
         if high < low:
             low = high
@@ -74,7 +83,9 @@ class SiteDevice:
             base = low if low > 0.0 else 0.0
             if high < base:
                 base = high
-        return Offer(self.name, low, high, self.cost_eur_mwh, self.absorb_price_eur_mwh, base)
+        # (Offer's fields as its __new__ takes them, without that Python-level call)
+        return _tuple_new(Offer, (self.name, low, high, self.cost_eur_mwh,
+                                  self.absorb_price_eur_mwh, base))
 
     def run(self, power_kw: float, dt_h: float) -> float:
         """Step the model at ``power_kw``; return (and book) the power it really ran."""

@@ -156,8 +156,7 @@ class Host:
         self.closed = False
 
     def drain(self, sock: zmq.Socket) -> int:
-        """Read and deliver what waits on ``sock`` (the inbox's
-        :meth:`~vpp.agents.runtime.inbox.Inbox.drain`); return how many were read."""
+        """Read and deliver what waits on ``sock`` (:meth:`Inbox.drain`); return how many."""
         return self.inbox.drain(sock)
 
     @property
@@ -288,20 +287,19 @@ class Host:
             queue = self._outbox[host] = Outgoing()
         kind = self._kinds.get(type(body)) or self.codec.registry.name_of(body)
         made_for, address = sender._address  # (what Agent.address answers, once made)
-        envelope = Envelope(WIRE_VERSION, kind, address if made_for is self else sender.address,
-                            receiver, conversation, round, self.clock.now(),
-                            Raw(self._encode(body)))
-        data = queue.data
+        address = address if made_for is self else sender.address
+        # the body encoded once (the wire's and the trace row's), in an Envelope's fields
+        raw, now, data = Raw(self._encode(body)), self.clock.now(), queue.data
         start = len(data)
-        self._encode_into(envelope, data, start)
+        self._encode_into((WIRE_VERSION, kind, address, receiver, conversation, round, now,
+                           raw), data, start)
         size = len(data) - start
         if size > self.codec.max_send_bytes:
-            del data[start:]
-            self.codec.too_large(envelope, size)
+            self._too_large(data, start, kind, receiver, size)
         queue.count += 1
         self.stats.sent += 1
         if self._trace is not None:
-            self._trace.message("send", envelope, size)
+            self._trace.sent(kind, address, receiver, conversation, round, now, raw, size)
         if start + size >= BATCH_BYTES:
             self._send_batch(host)
 
@@ -311,12 +309,9 @@ class Host:
         :meth:`send` calls would, the body encoded once; return how many were sent or
         dropped (a receiver whose host is gone is dropped as ``unreachable``)."""
         trace, outbox, peers, routes = self._trace, self._outbox, self._peers, self._routes
-        stats = self.stats
-        encode_into, max_send = self._encode_into, self.codec.max_send_bytes
-        address = sender.address
-        now = self.clock.now
-        raw = None
-        handled = 0
+        stats, encode_into, max_send = self.stats, self._encode_into, self.codec.max_send_bytes
+        address, now = sender.address, self.clock.now
+        raw, handled = None, 0
         for receiver in receivers:
             handled += 1
             host = receiver.partition("/")[0]
@@ -328,22 +323,24 @@ class Host:
                 queue = outbox[host] = Outgoing()
             if raw is None:
                 kind, raw = self.codec.encode_body(body)
-            envelope = Envelope(WIRE_VERSION, kind, address, receiver, conversation, round,
-                                now(), raw)
-            data = queue.data
+            sim_time, data = now(), queue.data
             start = len(data)
-            encode_into(envelope, data, start)
+            encode_into((WIRE_VERSION, kind, address, receiver, conversation, round,
+                         sim_time, raw), data, start)  # (an Envelope's bytes, as in send)
             size = len(data) - start
             if size > max_send:
-                del data[start:]
-                self.codec.too_large(envelope, size)
+                self._too_large(data, start, kind, receiver, size)
             queue.count += 1
             stats.sent += 1
             if trace is not None:
-                trace.message("send", envelope, size)
+                trace.sent(kind, address, receiver, conversation, round, sim_time, raw, size)
             if start + size >= BATCH_BYTES:
                 self._send_batch(host)
         return handled
+
+    def _too_large(self, data: bytearray, start: int, kind: str, to: str, size: int) -> None:
+        del data[start:]
+        self.codec.too_large(Envelope(WIRE_VERSION, kind, "", to, "", 0, 0.0, Raw(b"")), size)
 
     def _unroutable(self, sender: Agent, receiver: str, host: str) -> None:
         """A message to a host with no way to go: dropped as ``unreachable`` when the host

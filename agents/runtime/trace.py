@@ -5,12 +5,14 @@ rows (:data:`MESSAGE_FIELDS`) are many, so they are stored in chunks: one SQLite
 flush holding a MessagePack array of message rows (bodies embedded as MessagePack),
 zlib-compressed (level 1: traces are repetitive and shrink about 40-fold), which costs a
 fraction of a row-per-message insert; rounds, steps and dispatch are plain tables.
-Rows are buffered and written in one transaction per flush; the owner flushes at the end of every
-simulated step, and the recorder flushes by itself when its buffer grows past
-``flush_rows`` or ``flush_interval_s`` has passed. A writer thread compresses and writes
-each flush while the agents go on (zlib and SQLite release the GIL); a flush first waits
-for the previous one to be on disk, so a crash loses at most the last flush and the rows
-buffered after it. ``vpp.agents.runtime.trace_reader`` reads all shards of a run as one.
+A message row is encoded (MessagePack) as it is recorded, into the flush's buffer: no row
+object is kept until the flush nor freed by it. Rows are written in one transaction per
+flush; the owner flushes at the end of every simulated step, and the recorder flushes by
+itself when its buffer grows past ``flush_rows`` or ``flush_interval_s`` has passed. A
+writer thread (:mod:`vpp.agents.runtime.trace_writer`) compresses and writes each flush
+while the agents go on; a flush first waits for the previous one to be on disk, so a crash
+loses at most the last flush and the rows buffered after it.
+``vpp.agents.runtime.trace_reader`` reads all shards of a run as one.
 """
 
 from __future__ import annotations
@@ -19,17 +21,20 @@ import json
 import logging
 import re
 import sqlite3
-import threading
 import time
-import zlib
-from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import msgspec
-from vpp.agents.runtime.messages import Envelope
+from vpp.agents.runtime.batches import array_head
+from vpp.agents.runtime.messages import WIRE_VERSION, Envelope
 from vpp.agents.runtime.trace_level import FULL, SampleFilter, TraceLevel, parse_level
+from vpp.agents.runtime.trace_writer import (  # CHUNK_ENCODING: re-exported
+    CHUNK_ENCODING,  # noqa: F401
+    QUEUED_FLUSHES,
+    ShardWriter,
+)
 
 _time_ns = time.time_ns
 
@@ -70,9 +75,6 @@ MESSAGE_FIELDS = (
 )
 """The fields of one message row, in their order within a chunk."""
 
-CHUNK_ENCODING = "msgpack+zlib"
-"""How ``message_chunks.data`` is encoded."""
-
 UNTRACED_KINDS = frozenset({"TraceBatch"})
 """Kinds whose sends and receipts are not recorded: a batch of trace rows shipped to the
 aggregator (``vpp.agents.membership.trace_ship``) would otherwise carry the rows of the
@@ -111,6 +113,27 @@ def shard_path(run_dir: Path | str, host: str) -> Path:
     return Path(run_dir) / "trace" / f"{host}.sqlite"
 
 
+_INT_BYTES = {0xCC: 1, 0xCD: 2, 0xCE: 4, 0xCF: 8, 0xD0: 1, 0xD1: 2, 0xD2: 4, 0xD3: 8}
+_row_split = msgspec.msgpack.Decoder(list[msgspec.Raw])
+
+
+def _first_wall_ns(rows: bytearray) -> int:
+    """The wall time of the first of encoded message rows (an array whose first item is
+    an integer: its header is one byte, then the integer's type byte); 0 if it is not."""
+    head = rows[1]
+    if head < 0x80:
+        return head
+    width = _INT_BYTES.get(head)
+    if width is None:
+        return 0
+    return int.from_bytes(rows[2:2 + width], "big", signed=head >= 0xD0)
+
+
+def _split_rows(rows: bytearray, n: int) -> list[msgspec.Raw]:
+    """Encoded message rows, each on its own (encoding one gives its bytes back)."""
+    return _row_split.decode(array_head(n) + rows)
+
+
 class TraceRecorder:
     """Buffers trace rows of one host and writes them to its SQLite shard.
 
@@ -133,7 +156,8 @@ class TraceRecorder:
         self.host = host
         self.flush_rows = flush_rows
         self.flush_interval_s = flush_interval_s
-        self._messages: list[tuple] = []
+        self._rows = bytearray()  # message rows, each a MessagePack array, back to back
+        self._row_count = 0
         self._rounds: list[tuple] = []
         self._steps: list[tuple] = []
         self._dispatch: list[tuple] = []
@@ -150,10 +174,8 @@ class TraceRecorder:
         agents, meta), before they are written: a site process ships them on
         (:class:`vpp.agents.membership.trace_ship.TraceShipper`); it must not block."""
         self._encoder = msgspec.msgpack.Encoder()
-        self._error: BaseException | None = None
+        self._put = self._encoder.encode_into
         self._reported = False
-        self._jobs: deque = deque()  # handed to the writer, the first being written
-        self._handoff = threading.Condition()
         db = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -165,9 +187,8 @@ class TraceRecorder:
             if db is not None:
                 db.close()
             raise TraceWriteError(self.path, exc, opening=True) from exc
-        self._writer = threading.Thread(target=self._write_loop, args=(db,),
-                                        name=f"trace-{host}", daemon=True)
-        self._writer.start()
+        self._writer = ShardWriter(db, self.path, f"trace-{host}")
+        self._handoff = self._writer.handoff
         self.set_meta(host=host, schema_version=SCHEMA_VERSION)
 
     # -- level ------------------------------------------------------------------------
@@ -190,6 +211,10 @@ class TraceRecorder:
             self.message = self._sample_message
         else:
             self.__dict__.pop("message", None)
+        if level.kind == "full":
+            self.__dict__.pop("sent", None)
+        else:
+            self.sent = self._sent_as_message
         self.set_meta(trace_level=level.text, trace_sites=len(sites))
 
     def _count_message(self, direction: str, envelope: Envelope, size: int,
@@ -237,14 +262,38 @@ class TraceRecorder:
         kind = envelope.kind
         if kind in UNTRACED_KINDS:
             return
-        messages = self._messages
-        messages.append((
+        # encoded at once into the flush's buffer: no row kept, nothing to free at the flush
+        self._put((
             _time_ns(), envelope.sim_time, direction, kind, envelope.sender,
             receiver or envelope.receiver, envelope.conversation, envelope.round, size,
             envelope.body, None,
-        ))
-        if len(messages) & 1023 == 0:
+        ), self._rows, -1)
+        self._row_count = n = self._row_count + 1
+        if n & 1023 == 0:
             self._maybe_flush()
+
+    def sent(self, kind: str, sender: str, receiver: str, conversation: str, round: int,
+             sim_time: float, body: msgspec.Struct | msgspec.Raw, size: int) -> None:
+        """Record a message sent, given by its envelope's fields and its body (the struct
+        or its encoding: the row holds the same bytes): what :meth:`message` records for
+        ``("send", Envelope(...), size)``, without the envelope (a host's send makes
+        none)."""
+        if kind in UNTRACED_KINDS:
+            return
+        self._put((_time_ns(), sim_time, "send", kind, sender, receiver, conversation, round,
+                   size, body, None), self._rows, -1)
+        self._row_count = n = self._row_count + 1
+        if n & 1023 == 0:
+            self._maybe_flush()
+
+    def _sent_as_message(self, kind: str, sender: str, receiver: str, conversation: str,
+                         round: int, sim_time: float, body: msgspec.Struct | msgspec.Raw,
+                         size: int) -> None:
+        """:meth:`sent` at a level other than ``full``: handed to its :meth:`message`."""
+        if not isinstance(body, msgspec.Raw):
+            body = msgspec.Raw(self._encoder.encode(body))
+        self.message("send", Envelope(WIRE_VERSION, kind, sender, receiver, conversation,
+                                      round, sim_time, body), size)
 
     def dropped(self, size: int, reason: str, envelope: Envelope | None = None) -> None:
         """Record a frame that was dropped, with why; the envelope if it decoded."""
@@ -255,7 +304,8 @@ class TraceRecorder:
                 time.time_ns(), envelope.sim_time, "drop", envelope.kind, envelope.sender,
                 envelope.receiver, envelope.conversation, envelope.round, size, None, reason,
             )
-        self._messages.append(row)
+        self._put(row, self._rows, -1)
+        self._row_count += 1
 
     def round(
         self, *, sim_time: float, step: int, conversation: str, protocol: str, round: int,
@@ -292,7 +342,15 @@ class TraceRecorder:
         direction, count) (a site's rows shipped to the aggregator, or a shard merged:
         already checked by the caller); flushed as :meth:`message` rows are (past
         ``flush_rows`` or ``flush_interval_s``)."""
-        self._messages.extend(messages)
+        put, rows = self._put, self._rows
+        start = len(rows)
+        try:
+            for row in messages:
+                put(row, rows, -1)
+        except BaseException:
+            del rows[start:]  # none of them, rather than a chunk whose count is wrong
+            raise
+        self._row_count += len(messages)
         self._rounds.extend(rounds)
         self._meta.extend(meta)
         for *key, n in counts:
@@ -301,117 +359,59 @@ class TraceRecorder:
 
     # -- flushing ---------------------------------------------------------------------
     def _maybe_flush(self) -> None:
-        if (len(self._messages) >= self.flush_rows
+        if (self._row_count >= self.flush_rows
                 or time.monotonic() - self._last_flush >= self.flush_interval_s):
             self.flush()
 
     def flush(self) -> None:
-        """Hand every buffered row to the writer, once the previous flush is on disk."""
-        self._wait_written()
+        """Hand every buffered row to the writer (waiting only while two flushes are still
+        being written: :mod:`vpp.agents.runtime.trace_writer`)."""
+        self._writer.wait(QUEUED_FLUSHES - 1)
         self._raise_writer_error()
         counts = [(*key, n) for key, n in self._counts.items()]
-        if self.tap is not None and (self._messages or self._rounds or self._agents
-                                     or self._meta or counts):
-            self.tap(self._messages, self._rounds, self._agents, self._meta, counts)
-        # encoded here, not by the writer: msgspec holds the GIL, so encoding on the writer
-        # saved this thread's CPU but no wall time (measured on the 1,000-site bench)
+        rows, n = self._rows, self._row_count
+        if self.tap is not None and (n or self._rounds or self._agents or self._meta
+                                     or counts):
+            # each message row as its encoded bytes (what encoding a row tuple gives)
+            self.tap(_split_rows(rows, n) if n else [], self._rounds, self._agents,
+                     self._meta, counts)
+        # rows are encoded as they are recorded (message); the chunk is their array
         job = (
-            (self._messages[0][0], len(self._messages), self._encoder.encode(self._messages))
-            if self._messages else None,
+            (_first_wall_ns(rows), n, array_head(n) + rows)
+            if n else None,
             self._rounds, self._steps, self._dispatch, self._agents, self._meta, counts,
         )
         self._counts = {}
-        self._messages, self._rounds, self._steps = [], [], []
+        self._rows, self._row_count = bytearray(), 0
+        self._rounds, self._steps = [], []
         self._dispatch, self._agents, self._meta = [], [], []
-        self._hand(job)
+        self._writer.hand(job)
         self._last_flush = time.monotonic()
 
     def sync(self) -> None:
         """Flush and wait until everything is on disk."""
         self.flush()
-        self._wait_written()
+        self._writer.wait()
         self._raise_writer_error()
 
     @property
     def failed(self) -> BaseException | None:
         """The write error that stopped this shard (None while it writes)."""
-        return self._error
+        return self._writer.error
 
     def close(self) -> None:
         """Flush, wait for the writer and close the shard (raising a write error only if
         no flush has raised it yet)."""
-        if not self._writer.is_alive():
+        if not self._writer.alive():
             return
         try:
             self.sync()
         finally:
-            self._hand(None)
+            self._writer.hand(None)
             self._writer.join()
 
-    # The hand-off to the writer survives a signal's exception (KeyboardInterrupt,
-    # SystemExit from a SIGTERM handler) raised in this thread anywhere, e.g. between
-    # queueing a job and waking the writer, which would leave a plain queue.Queue's join
-    # waiting for ever: a job is one deque entry until written, and every wait also
-    # wakes on its own every _WAKE_S.
-    _WAKE_S = 0.25
-
-    def _hand(self, job: tuple | None) -> None:
-        with self._handoff:
-            self._jobs.append(job)
-            self._handoff.notify_all()
-
-    def _wait_written(self) -> None:
-        with self._handoff:
-            while self._jobs and self._writer.is_alive():
-                self._handoff.wait(self._WAKE_S)
-
     def _raise_writer_error(self) -> None:
-        if self._error is not None and not self._reported:
+        error = self._writer.error
+        if error is not None and not self._reported:
             self._reported = True
-            raise TraceWriteError(self.path, self._error)
-
-    def _write_loop(self, db: sqlite3.Connection) -> None:
-        while True:
-            with self._handoff:
-                while not self._jobs:
-                    self._handoff.wait(self._WAKE_S)
-                job = self._jobs[0]
-            if job is None:
-                break
-            try:
-                if self._error is None:
-                    self._write(db, *job)
-            except (sqlite3.Error, zlib.error, OSError) as exc:
-                log.error("trace shard %s: %s", self.path, exc)
-                self._error = exc
-            finally:
-                with self._handoff:
-                    self._jobs.popleft()
-                    self._handoff.notify_all()
-        db.close()
-        with self._handoff:
-            self._jobs.clear()
-            self._handoff.notify_all()
-
-    @staticmethod
-    def _write(db: sqlite3.Connection, chunk, rounds, steps, dispatch, agents, meta,
-               counts) -> None:
-        with db:
-            if meta:
-                db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", meta)
-            if agents:
-                db.executemany("INSERT OR REPLACE INTO agents VALUES (?, ?, ?)", agents)
-            if chunk is not None:
-                first, rows, data = chunk
-                db.execute("INSERT INTO message_chunks (first_wall_ns, rows, encoding, data) "
-                           "VALUES (?, ?, ?, ?)",
-                           (first, rows, CHUNK_ENCODING, zlib.compress(data, 1)))
-            if rounds:
-                db.executemany(
-                    "INSERT INTO rounds VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rounds)
-            if steps:
-                db.executemany("INSERT OR REPLACE INTO steps VALUES (?,?,?,?,?,?,?,?,?,?,?)", steps)
-            if dispatch:
-                db.executemany("INSERT INTO dispatch VALUES (?,?,?,?,?,?)", dispatch)
-            if counts:
-                db.executemany("INSERT INTO message_counts VALUES (?,?,?,?,?)", counts)
+            raise TraceWriteError(self.path, error)
