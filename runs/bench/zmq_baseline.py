@@ -66,7 +66,8 @@ def _child(index: int, pattern: str, router: str, pub: str | None, conn) -> None
         ctx.destroy(linger=0)
 
 
-def _pct(values: list[float], q: float) -> float:
+def pct(values: list[float], q: float) -> float:
+    """The ``q`` quantile (0-1) of ``values``, nearest rank."""
     values = sorted(values)
     return values[min(len(values) - 1, max(int(-(-q * len(values) // 1)) - 1, 0))]
 
@@ -197,10 +198,10 @@ class RoundTrips:
 
 def figures(fanout: list[float], answered: list[float]) -> dict:
     """p50 and p99 of the ``fanout`` and ``answered`` times (ms)."""
-    return {"fanout_ms_p50": round(_pct(fanout, 0.5), 3),
-            "fanout_ms_p99": round(_pct(fanout, 0.99), 3),
-            "answered_ms_p50": round(_pct(answered, 0.5), 3),
-            "answered_ms_p99": round(_pct(answered, 0.99), 3)}
+    return {"fanout_ms_p50": round(pct(fanout, 0.5), 3),
+            "fanout_ms_p99": round(pct(fanout, 0.99), 3),
+            "answered_ms_p50": round(pct(answered, 0.5), 3),
+            "answered_ms_p99": round(pct(answered, 0.99), 3)}
 
 
 def run(processes: int, rounds: int = 200, pattern: str = "pubsub",

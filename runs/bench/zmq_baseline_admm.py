@@ -34,7 +34,7 @@ import msgspec
 import zmq
 from vpp.coordination.admm.instances import random_sites, random_target
 from vpp.coordination.admm.messages import AdmmDone, AdmmRound, AdmmSchedule
-from vpp.coordination.admm.protocol import AdmmAggregation, AdmmSettings
+from vpp.coordination.admm.protocol import AdmmAggregation, AdmmResult, AdmmSettings
 from vpp.coordination.admm.site import AdmmSiteSolver
 from vpp.runs.placement.site_process import parent_gone
 from vpp.runs.placement.spawn import PRELOAD, SiteSpawner, deal, set_parent_death_signal
@@ -78,39 +78,57 @@ def samework_child(name: str, indices: tuple[int, ...], n_sites: int, horizon: i
         ctx.destroy(linger=0)
 
 
-def run(sites: int = 50, processes: int = 50, horizon: int = 24, seed: int = 0,
-        settings: AdmmSettings | None = None, timeout_s: float = 600.0) -> dict:
-    """Negotiate the bench's random instance (``random_sites``/``random_target`` of
-    ``seed``) with ``processes`` plain-pyzmq children; return the round figures, the
-    iterations and the cost."""
-    models = random_sites(sites, horizon, 1.0, seed)
-    coupling = random_target(models, seed)
-    groups = deal([m.name for m in models], processes)
-    index = {m.name: i for i, m in enumerate(models)}
-    owner = {n: g.host.encode() for g in groups for n in g.sites}
-    ctx = zmq.Context()
-    router = ctx.socket(zmq.ROUTER)
-    router.setsockopt(zmq.LINGER, 0)
-    router.bind("tcp://127.0.0.1:*")
-    endpoint = router.getsockopt(zmq.LAST_ENDPOINT).decode()
-    encode = msgspec.msgpack.Encoder().encode
-    decode = msgspec.msgpack.Decoder(AdmmSchedule).decode
-    spawner = SiteSpawner(preload=[*PRELOAD, "vpp.runs.bench.zmq_baseline_admm"])
-    ends: list[int] = []
-    try:
-        spawner.start_processes(samework_child, [
-            (g.host, (g.host, tuple(index[n] for n in g.sites), sites, horizon, seed,
-                      endpoint)) for g in groups])
-        hello: set[bytes] = set()
-        while len(hello) < processes:
-            if not router.poll(120_000) or spawner.failed() is not None:
-                raise RuntimeError(spawner.failed() or f"{len(hello)} of {processes} "
-                                   "baseline processes said hello")
-            identity, _ = router.recv_multipart()
-            hello.add(identity)
-        negotiation = AdmmAggregation([m.name for m in models], coupling, horizon, 1.0,
-                                      settings or AdmmSettings())
-        t0 = time.perf_counter()
+class SameWork:
+    """The children started and joined; :meth:`negotiate` runs one negotiation on demand
+    (so that a caller can alternate them with its own). Close it to end the children.
+
+    Args:
+        sites, horizon, seed: the bench's instance (``random_sites``/``random_target``).
+        processes: child processes (sites dealt as the project's bench deals them).
+        settings: the negotiation's settings.
+    """
+
+    def __init__(self, sites: int, processes: int, horizon: int = 24, seed: int = 0,
+                 settings: AdmmSettings | None = None) -> None:
+        models = random_sites(sites, horizon, 1.0, seed)
+        self.names = [m.name for m in models]
+        self.coupling = random_target(models, seed)
+        self.horizon, self.settings = horizon, settings or AdmmSettings()
+        self.processes = processes
+        groups = deal(self.names, processes)
+        index = {m.name: i for i, m in enumerate(models)}
+        self._owner = {n: g.host.encode() for g in groups for n in g.sites}
+        self._ctx = zmq.Context()
+        self.router = self._ctx.socket(zmq.ROUTER)
+        self.router.setsockopt(zmq.LINGER, 0)
+        self.router.bind("tcp://127.0.0.1:*")
+        endpoint = self.router.getsockopt(zmq.LAST_ENDPOINT).decode()
+        self._encode = msgspec.msgpack.Encoder().encode
+        self._decode = msgspec.msgpack.Decoder(AdmmSchedule).decode
+        self._hello: set[bytes] = set()
+        self.clean_exit: bool | None = None
+        self._spawner = SiteSpawner(preload=[*PRELOAD, "vpp.runs.bench.zmq_baseline_admm"])
+        try:
+            self._spawner.start_processes(samework_child, [
+                (g.host, (g.host, tuple(index[n] for n in g.sites), sites, horizon, seed,
+                          endpoint)) for g in groups])
+            while len(self._hello) < processes:
+                if not self.router.poll(120_000) or self._spawner.failed() is not None:
+                    raise RuntimeError(self._spawner.failed() or f"{len(self._hello)} of "
+                                       f"{processes} baseline processes said hello")
+                identity, _ = self.router.recv_multipart()
+                self._hello.add(identity)
+        except BaseException:
+            self.close()
+            raise
+
+    def negotiate(self, timeout_s: float = 600.0) -> tuple[list[float], AdmmResult]:
+        """One negotiation; return the times between the ends of consecutive rounds (ms)
+        and its result."""
+        router, owner, encode, decode = self.router, self._owner, self._encode, self._decode
+        negotiation = AdmmAggregation(self.names, self.coupling, self.horizon, 1.0,
+                                      self.settings)
+        ends: list[int] = []
         out = negotiation.start()
         closed = False
         end = time.monotonic() + timeout_s
@@ -130,21 +148,37 @@ def run(sites: int = 50, processes: int = 50, horizon: int = 24, seed: int = 0,
             _, site, body = router.recv_multipart()
             out = negotiation.on_schedule(site.decode(), decode(body))
             closed = bool(out)
+        return [(b - a) / 1e6 for a, b in itertools.pairwise(ends)], negotiation.result()
+
+    def close(self) -> None:
+        """Tell the children to end and wait for them (the late ones are stopped)."""
+        try:
+            for host in sorted(self._hello):
+                self.router.send_multipart([host, b"", _END, b""])
+            codes = self._spawner.stop(grace_s=5.0)
+            self.clean_exit = codes == [0] * self.processes
+        finally:
+            self._hello = set()
+            self._ctx.destroy(linger=0)
+
+
+def run(sites: int = 50, processes: int = 50, horizon: int = 24, seed: int = 0,
+        settings: AdmmSettings | None = None, timeout_s: float = 600.0) -> dict:
+    """Negotiate the bench's random instance (``random_sites``/``random_target`` of
+    ``seed``) with ``processes`` plain-pyzmq children; return the round figures, the
+    iterations and the cost."""
+    same = SameWork(sites, processes, horizon, seed, settings)
+    try:
+        t0 = time.perf_counter()
+        rounds, result = same.negotiate(timeout_s)
         admm_s = time.perf_counter() - t0
-        result = negotiation.result()
-        for host in sorted(hello):
-            router.send_multipart([host, b"", _END, b""])
-        codes = spawner.stop(grace_s=5.0)
     finally:
-        if spawner.alive():
-            spawner.stop()
-        ctx.destroy(linger=0)
-    rounds = [(b - a) / 1e6 for a, b in itertools.pairwise(ends)]
+        same.close()
     return {"round_ms_p50": round(statistics.median(rounds), 3) if rounds else None,
             "round_ms_p99": round(_pct(rounds, 0.99), 3) if rounds else None,
             "iterations": result.iterations, "converged": result.converged,
             "cost_eur": result.cost_eur, "admm_s": round(admm_s, 3),
-            "sites": sites, "processes": processes, "clean_exit": codes == [0] * processes}
+            "sites": sites, "processes": processes, "clean_exit": same.clean_exit}
 
 
 def _pct(values: list[float], q: float) -> float:
