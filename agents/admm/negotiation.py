@@ -98,8 +98,19 @@ class AdmmAggregatorAgent(Agent):
     def _emit(self, outgoing: list[Outgoing]) -> None:
         negotiation = self.negotiation
         assert negotiation is not None
-        for out in outgoing:
-            self.send(out.receiver, out.body, conversation=self.conversation, round=out.round)
+        conversation = self._conversation
+        i, n = 0, len(outgoing)
+        while i < n:  # a round's signal is one body to every site: encoded once
+            out = outgoing[i]
+            j = i + 1
+            while j < n and outgoing[j].body is out.body and outgoing[j].round == out.round:
+                j += 1
+            if j - i > 1:
+                self.send_all([o.receiver for o in outgoing[i:j]], out.body,
+                              conversation=conversation, round=out.round)
+            else:
+                self.send(out.receiver, out.body, conversation=conversation, round=out.round)
+            i = j
         self._trace_rounds(negotiation)
         if self._timer is not None:
             if not outgoing and not negotiation.done:

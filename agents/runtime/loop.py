@@ -64,15 +64,22 @@ class EventLoop:
     def _pass(self, timeout_s: float) -> tuple[int, int]:
         """Send what is queued, wait up to ``timeout_s`` for traffic or a timer, deliver,
         run the due timers, send; return (frames read, timers run)."""
-        self.flush_out()
-        waits = [t for t in (h.next_timer_in() for h in self.hosts) if t is not None]
-        wait = min([timeout_s, *waits])
+        hosts = self.hosts  # (once per wake-up of every process: no lists built)
+        for host in hosts:
+            host.flush_out()
+        wait = timeout_s
+        for host in hosts:
+            due = host.next_timer_in()
+            if due is not None and due < wait:
+                wait = due
         read = ran = 0
+        owner = self._owner
         for sock, _ in self._poller.poll(max(wait, 0.0) * 1000.0):
-            read += self._owner[sock].drain(sock)
-        for host in self.hosts:
+            read += owner[sock].drain(sock)
+        for host in hosts:
             ran += host.run_timers()
-        self.flush_out()
+        for host in hosts:
+            host.flush_out()
         return read, ran
 
     def run_once(self, timeout_s: float) -> int:

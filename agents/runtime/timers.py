@@ -88,10 +88,12 @@ class TimerQueue:
         """Run every timer due now, in order; return how many ran. A timer that a
         callback schedules waits for the next call, even when it is due at once (so that
         what the callback sent is delivered first)."""
-        ran = 0
-        now = self._now()
-        before = self._seq
         heap = self._heap
+        now = self._now()
+        if not heap or heap[0].due > now:
+            return 0  # (most passes of an event loop: nothing due, nothing built)
+        ran = 0
+        before = self._seq
         later: list[Timer] = []
         while heap and heap[0].due <= now:
             timer = heapq.heappop(heap)

@@ -187,5 +187,6 @@ class DirectLocalProblem:
         self.inner_iterations += result.info.iter
         # an unpolished answer keeps its bounds to OSQP's tolerance only: clip onto the boxes
         y = np.clip(result.x, self._box_lo, self._box_hi)
-        parts = {name: y[s].copy() for name, s in self.slices.items()}
+        # ``y`` is this solve's own array (np.clip made it): its slices need no copies
+        parts = {name: y[s] for name, s in self.slices.items()}
         return LocalSolution(self._m_dense @ y, self.cost(y), parts)

@@ -73,17 +73,11 @@ class AdmmSiteSolver:
                                 f"plans with {self.site.dt_h}")
         if not (math.isfinite(msg.rho) and msg.rho > 0):
             raise ProtocolError(f"AdmmRound.rho must be > 0, got {msg.rho!r}")
-        u = np.asarray(msg.scaled_price, dtype=float)
-        imbalance = np.asarray(msg.mean_imbalance, dtype=float)
-        if not (np.isfinite(u).all() and np.isfinite(imbalance).all()):
-            raise ProtocolError("AdmmRound.scaled_price or mean_imbalance is not finite")
         alpha = msg.relaxation
         if not (math.isfinite(alpha) and 0.0 < alpha < 2.0):
             raise ProtocolError(f"AdmmRound.relaxation must be in (0, 2), got {alpha!r}")
         if msg.round == 0:
-            self.previous = np.zeros(T)
-            self.final = None
-            relaxed = self.previous
+            relaxed = np.zeros(T)
         elif msg.round != self.last_round + 1:
             raise ProtocolError(f"AdmmRound.round is {msg.round}, site {self.site.name} "
                                 f"answered round {self.last_round} last")
@@ -91,7 +85,16 @@ class AdmmSiteSolver:
             relaxed = self.previous
         else:
             relaxed = alpha * self.previous + (1.0 - alpha) * self.consensus
-        center = relaxed - imbalance - u
+        u = np.array(msg.scaled_price, dtype=float)
+        center = relaxed - np.array(msg.mean_imbalance, dtype=float)
+        center -= u
+        # ``relaxed`` is finite (zeros or past solutions): a non-finite value in either
+        # list makes the centre non-finite, so one test checks both
+        if not np.isfinite(center).all():
+            raise ProtocolError("AdmmRound.scaled_price or mean_imbalance is not finite")
+        if msg.round == 0:
+            self.previous = relaxed
+            self.final = None
         solution = self.local.solve(msg.rho, center)
         self._last_step = (msg.rho, center)
         self.consensus = center + u  # z of this round: what the aggregator holds for us

@@ -58,8 +58,11 @@ def admm_child(host_name: str, indices: tuple[int, ...], n_sites: int, horizon: 
     link = host.add(BenchLink())
     loop = EventLoop(host)
     try:
-        while not link.stopped and not parent_gone(parent.fileno()):
-            loop.run_once(0.05)
+        while not link.stopped:
+            # the parent's pipe is looked at when nothing arrived, at least every second
+            # (not once per round: a system call on every wake-up of 50 processes)
+            if not loop.run_once(1.0) and parent_gone(parent.fileno()):
+                break
     finally:
         host.close()
         context.term()

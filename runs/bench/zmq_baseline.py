@@ -20,6 +20,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import struct
 import time
+from typing import Self
 
 import zmq
 
@@ -43,12 +44,15 @@ def _child(index: int, pattern: str, router: str, pub: str | None, conn) -> None
     else:
         source = dealer
     poller.register(source, zmq.POLLIN)
+    poller.register(conn.fileno(), zmq.POLLIN)  # readable: the parent is gone
     dealer.send(b"hello")
     conn.send_bytes(b"ready")
     pad = b""
     try:
         while True:
-            if not poller.poll(60_000):
+            # idle while the caller runs its own block of rounds; ends with the parent
+            events = dict(poller.poll(900_000))
+            if source not in events:
                 return
             msg = source.recv()
             now = time.monotonic_ns()
@@ -62,69 +66,93 @@ def _child(index: int, pattern: str, router: str, pub: str | None, conn) -> None
         ctx.destroy(linger=0)
 
 
-def _pct(values: list[float], q: float) -> float:
+def pct(values: list[float], q: float) -> float:
+    """The ``q`` quantile (0-1) of ``values``, nearest rank."""
     values = sorted(values)
     return values[min(len(values) - 1, max(int(-(-q * len(values) // 1)) - 1, 0))]
 
 
-def run(processes: int, rounds: int = 200, pattern: str = "pubsub",
-        payload_bytes: int = 64) -> dict:
-    """Rounds of send-to-all-and-gather with ``processes`` child processes over TCP.
+class RoundTrips:
+    """N children started and ready; :meth:`rounds` runs rounds of the pattern on demand,
+    so that a caller can interleave blocks of them with its own (both then meet the same
+    load). Close it (or use it as a context manager) to end the children.
 
-    Returns ``fanout_ms_p50/p99`` and ``answered_ms_p50/p99`` (see the module docstring).
+    Args:
+        processes: child processes.
+        pattern: ``pubsub`` or ``router`` (see the module docstring).
+        payload_bytes: the size of each message.
     """
-    if pattern not in ("pubsub", "router"):
-        raise ValueError(f"pattern must be pubsub or router, got {pattern!r}")
-    if processes < 1 or rounds < 1:
-        raise ValueError("processes and rounds must be at least 1")
-    ctx = zmq.Context()
-    router = ctx.socket(zmq.ROUTER)
-    router.setsockopt(zmq.LINGER, 0)
-    router.bind("tcp://127.0.0.1:*")
-    router_ep = router.getsockopt(zmq.LAST_ENDPOINT).decode()
-    pub = None
-    pub_ep = None
-    if pattern == "pubsub":
-        pub = ctx.socket(zmq.PUB)
-        pub.setsockopt(zmq.LINGER, 0)
-        pub.bind("tcp://127.0.0.1:*")
-        pub_ep = pub.getsockopt(zmq.LAST_ENDPOINT).decode()
-    spawn = mp.get_context("spawn")
-    procs, pipes = [], []
-    fanout, answered = [], []
-    try:
-        for i in range(processes):
+
+    def __init__(self, processes: int, pattern: str = "pubsub", payload_bytes: int = 64) -> None:
+        if pattern not in ("pubsub", "router"):
+            raise ValueError(f"pattern must be pubsub or router, got {pattern!r}")
+        if processes < 1:
+            raise ValueError("processes must be at least 1")
+        self.processes, self.pattern = processes, pattern
+        self._seq = 0
+        self._pad = bytes(max(payload_bytes - 8, 0))
+        self._ctx = ctx = zmq.Context()
+        self._procs: list = []
+        self._pipes: list = []
+        self.pub: zmq.Socket | None = None
+        try:
+            self._start(ctx)
+        except BaseException:
+            self.close()
+            raise
+
+    def _start(self, ctx: zmq.Context) -> None:
+        router = self.router = ctx.socket(zmq.ROUTER)
+        router.setsockopt(zmq.LINGER, 0)
+        router.bind("tcp://127.0.0.1:*")
+        router_ep = router.getsockopt(zmq.LAST_ENDPOINT).decode()
+        pub_ep = None
+        if self.pattern == "pubsub":
+            self.pub = ctx.socket(zmq.PUB)
+            self.pub.setsockopt(zmq.LINGER, 0)
+            self.pub.bind("tcp://127.0.0.1:*")
+            pub_ep = self.pub.getsockopt(zmq.LAST_ENDPOINT).decode()
+        spawn = mp.get_context("spawn")
+        pipes = []
+        for i in range(self.processes):
             parent, child = spawn.Pipe()
-            proc = spawn.Process(target=_child, args=(i, pattern, router_ep, pub_ep, child),
-                                 daemon=True)
+            proc = spawn.Process(target=_child, args=(i, self.pattern, router_ep, pub_ep,
+                                                      child), daemon=True)
             proc.start()
-            procs.append(proc)
+            self._procs.append(proc)
             pipes.append(parent)
+        self._pipes = pipes  # held open: a child ends when its pipe does
         end = time.monotonic() + 300.0
-        for proc, parent in zip(procs, pipes):
+        for proc, parent in zip(self._procs, pipes):
             while not parent.poll(0.1):
                 if proc.exitcode is not None or time.monotonic() > end:
                     raise RuntimeError(f"baseline child {proc.name} did not start "
                                        f"(exit code {proc.exitcode})")
             if parent.recv_bytes() != b"ready":
                 raise RuntimeError(f"baseline child {proc.name} did not start")
-        identities = []
-        while len(identities) < processes:
+        self.identities: list[bytes] = []
+        while len(self.identities) < self.processes:
             if not router.poll(30_000):
                 raise RuntimeError("baseline children did not say hello")
             identity, _ = router.recv_multipart()
-            identities.append(identity)
-        pad = bytes(max(payload_bytes - 8, 0))
-        if pub is not None:
+            self.identities.append(identity)
+        if self.pub is not None:
             # a subscription takes a moment to reach the publisher: publish until all answer
-            _warm_up(pub, router, processes, pad)
-        for seq in range(1, rounds + 1):
-            frame = seq.to_bytes(8, "little") + pad
+            _warm_up(self.pub, router, self.processes, self._pad)
+
+    def rounds(self, n: int) -> tuple[list[float], list[float]]:
+        """Run ``n`` rounds; return their ``fanout`` and ``answered`` times (ms)."""
+        router, pub, processes = self.router, self.pub, self.processes
+        fanout, answered = [], []
+        for _ in range(n):
+            self._seq += 1
+            seq = self._seq
+            frame = seq.to_bytes(8, "little") + self._pad
             t0 = time.monotonic_ns()
             if pub is not None:
                 pub.send(frame)
             else:
-                for identity in identities:
+                for identity in self.identities:
                     router.send_multipart([identity, frame])
             last_receipt, got = 0, 0
             while got < processes:
@@ -138,24 +166,58 @@ def run(processes: int, rounds: int = 200, pattern: str = "pubsub",
             done = time.monotonic_ns()
             fanout.append((last_receipt - t0) / 1e6)
             answered.append((done - t0) / 1e6)
-        if pub is not None:
-            pub.send(b"end")
-        else:
-            for identity in identities:
-                router.send_multipart([identity, b"end"])
-        time.sleep(0.05)
-    finally:
-        for proc in procs:
-            proc.join(5.0)
-            if proc.is_alive():
-                proc.terminate()
+        return fanout, answered
+
+    def close(self) -> None:
+        """Tell the children to end, wait for them (terminate the late), free the sockets."""
+        try:
+            if self._procs and getattr(self, "identities", None):
+                if self.pub is not None:
+                    self.pub.send(b"end")
+                else:
+                    for identity in self.identities:
+                        self.router.send_multipart([identity, b"end"])
+                time.sleep(0.05)
+        finally:
+            for proc in self._procs:
                 proc.join(5.0)
-        ctx.destroy(linger=0)
-    return {"fanout_ms_p50": round(_pct(fanout, 0.5), 3),
-            "fanout_ms_p99": round(_pct(fanout, 0.99), 3),
-            "answered_ms_p50": round(_pct(answered, 0.5), 3),
-            "answered_ms_p99": round(_pct(answered, 0.99), 3),
-            "rounds": rounds, "processes": processes, "pattern": pattern}
+                if proc.is_alive():
+                    proc.terminate()
+                    proc.join(5.0)
+            for pipe in self._pipes:
+                pipe.close()
+            self._procs, self._pipes = [], []
+            self._ctx.destroy(linger=0)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def figures(fanout: list[float], answered: list[float]) -> dict:
+    """p50 and p99 of the ``fanout`` and ``answered`` times (ms)."""
+    return {"fanout_ms_p50": round(pct(fanout, 0.5), 3),
+            "fanout_ms_p99": round(pct(fanout, 0.99), 3),
+            "answered_ms_p50": round(pct(answered, 0.5), 3),
+            "answered_ms_p99": round(pct(answered, 0.99), 3)}
+
+
+def run(processes: int, rounds: int = 200, pattern: str = "pubsub",
+        payload_bytes: int = 64) -> dict:
+    """Rounds of send-to-all-and-gather with ``processes`` child processes over TCP.
+
+    Returns ``fanout_ms_p50/p99`` and ``answered_ms_p50/p99`` (see the module docstring).
+    """
+    if pattern not in ("pubsub", "router"):
+        raise ValueError(f"pattern must be pubsub or router, got {pattern!r}")
+    if processes < 1 or rounds < 1:
+        raise ValueError("processes and rounds must be at least 1")
+    with RoundTrips(processes, pattern, payload_bytes) as trips:
+        fanout, answered = trips.rounds(rounds)
+    return {**figures(fanout, answered), "rounds": rounds, "processes": processes,
+            "pattern": pattern}
 
 
 def _warm_up(pub: zmq.Socket, router: zmq.Socket, processes: int, pad: bytes) -> None:

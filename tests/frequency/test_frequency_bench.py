@@ -46,6 +46,11 @@ def test_frequency_bench_over_site_processes():
     assert 0 < got["raw_zmq_fanout_ms_p50"] <= got["raw_zmq_answered_ms_p50"]
     assert got["fanout_over_raw_zmq_p50"] == pytest.approx(
         got["fanout_ms_p50"] / got["raw_zmq_fanout_ms_p50"], abs=0.01)
+    # issue #16's target: our p99 over plain pyzmq's p99 of the same run, within 1.25
+    assert got["fanout_p99_over_raw_zmq_p99"] == pytest.approx(
+        got["fanout_ms_p99"] / got["raw_zmq_fanout_ms_p99"], abs=0.01)
+    assert got["target_bound"] == 1.25
+    assert got["target_met"] is (got["fanout_p99_over_raw_zmq_p99"] <= 1.25)
 
 
 def test_frequency_bench_needs_tcp_for_processes():
