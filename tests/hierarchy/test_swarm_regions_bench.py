@@ -68,7 +68,9 @@ def test_the_trace_gives_back_the_bids_and_answers_the_sites_sent(tmp_path):
         model.close()
 
 
-def test_regions_in_processes_are_checked_from_the_trace():
-    got = swarm_regions.run(24, 2, 4, processes=2)
+def test_regions_in_processes_are_checked_from_what_the_root_received():
+    got = swarm_regions.run(24, 2, 4, processes=2, trace="rounds")
     assert (got["processes"], got["dropped"], got["flat_equal"]) == (2, 0, True)
+    assert (got["flat_check"], got["flat_checked_steps"], got["trace"]) == ("root", "all",
+                                                                           "rounds")
     assert got["messages"] >= 2 * (24 * 4 + 4 * 4)
