@@ -56,10 +56,10 @@ class RegionAgent(Agent):
         self._deadline = PhaseDeadline(self, self._on_deadline)
         self.on(CallForBids, self._on_call)
         self.on(RegionAward, self._on_award)
-        self.on(Bid, lambda env, bid: self._child(env, lambda a: a.on_bid(env.sender, bid)))
+        self.on(Bid, self._on_bid)
         self.on(AggregateBid, lambda env, msg: self._child(
             env, lambda a: a.on_aggregate_bid(env.sender, msg)))
-        self.on(Accept, lambda env, msg: self._child(env, lambda a: a.on_accept(env.sender, msg)))
+        self.on(Accept, self._on_accept)
         self.on(Decline, lambda env, msg: self._child(
             env, lambda a: a.on_decline(env.sender, msg)))
         self.on(RegionAnswer, lambda env, msg: self._child(
@@ -125,6 +125,28 @@ class RegionAgent(Agent):
             self._emit(auction.take_after_error())
             raise
         self._emit(out)
+
+    # (a site's bid and accept, the bulk of a region's messages: no closures, and nothing
+    # to send or re-arm while the phase waits for more; a phase changes only with output)
+    def _on_bid(self, envelope: Envelope, bid: Bid) -> None:
+        auction = self._current(envelope)
+        try:
+            out = auction.on_bid(envelope.sender, bid)
+        except ProtocolError:
+            self._emit(auction.take_after_error())
+            raise
+        if out:
+            self._emit(out)
+
+    def _on_accept(self, envelope: Envelope, accept: Accept) -> None:
+        auction = self._current(envelope)
+        try:
+            out = auction.on_accept(envelope.sender, accept)
+        except ProtocolError:
+            self._emit(auction.take_after_error())
+            raise
+        if out:
+            self._emit(out)
 
     def _on_deadline(self) -> None:
         auction = self.auction

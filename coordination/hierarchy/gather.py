@@ -8,6 +8,10 @@ were silent and those whose bid was invalid.
 
 from __future__ import annotations
 
+import weakref
+from dataclasses import dataclass
+
+import numpy as np
 from vpp.coordination.errors import ProtocolError
 from vpp.coordination.hierarchy.curve import (
     SiteBook,
@@ -19,6 +23,51 @@ from vpp.coordination.hierarchy.messages import AggregateBid, SiteDecline
 from vpp.coordination.hierarchy.topology import SITE, Topology
 from vpp.coordination.merit_order.auction import check_bid
 from vpp.coordination.merit_order.messages import Bid
+
+
+@dataclass(frozen=True)
+class NodeTables:
+    """What an aggregator node looks up in every step, worked out once per topology (read
+    only: shared by the steps).
+
+    Attributes:
+        children: the node's children, in fleet order.
+        is_site: per child, whether it is a site.
+        subtree: per child, the sites below it (a site: itself), in fleet order.
+        order: each site below the node, its fleet position.
+        owner: per fleet position, the index in ``children`` of the child holding that
+            site (-1 for a site not below the node).
+    """
+
+    children: tuple[str, ...]
+    is_site: dict[str, bool]
+    subtree: dict[str, tuple[str, ...]]
+    order: dict[str, int]
+    owner: np.ndarray
+
+    def child_of(self, order: np.ndarray) -> np.ndarray:
+        """The child index of each site given by fleet position."""
+        return self.owner[order].astype(np.intp, copy=False)
+
+
+_TABLES: weakref.WeakKeyDictionary[Topology, dict[str, NodeTables]] = (
+    weakref.WeakKeyDictionary())
+
+
+def node_tables(topology: Topology, node: str) -> NodeTables:
+    """The :class:`NodeTables` of ``node`` in ``topology`` (computed on first use)."""
+    per_node = _TABLES.setdefault(topology, {})
+    tables = per_node.get(node)
+    if tables is None:
+        children = topology.children(node)
+        subtree = {c: topology.sites_under(c) for c in children}
+        order = {s: topology.order(s) for s in topology.sites_under(node)}
+        owner = np.full(max(order.values(), default=-1) + 1, -1, dtype=np.intp)
+        for k, c in enumerate(children):
+            owner[[order[s] for s in subtree[c]]] = k
+        tables = per_node[node] = NodeTables(
+            children, {c: topology.kind(c) == SITE for c in children}, subtree, order, owner)
+    return tables
 
 
 class BidGathering:
@@ -33,10 +82,11 @@ class BidGathering:
     def __init__(self, node: str, topology: Topology, step: int) -> None:
         self.node = node
         self.step = step
-        self.children = topology.children(node)
-        self.is_site = {c: topology.kind(c) == SITE for c in self.children}
-        self.subtree = {c: topology.sites_under(c) for c in self.children}
-        self.order = {s: topology.order(s) for s in topology.sites_under(node)}
+        tables = node_tables(topology, node)
+        self.children = tables.children
+        self.is_site = tables.is_site
+        self.subtree = tables.subtree
+        self.order = tables.order
         self.pending: set[str] = set(self.children)
         self.silent_children: list[str] = []
         self._bids: dict[str, Bid] = {}

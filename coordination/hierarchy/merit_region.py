@@ -23,14 +23,14 @@ import numpy as np
 from vpp.coordination.errors import ProtocolError
 from vpp.coordination.hierarchy.clearing import BookAwards, check_totals, decode, encode
 from vpp.coordination.hierarchy.curve import SiteBook, to_aggregate_bid
-from vpp.coordination.hierarchy.gather import BidGathering
+from vpp.coordination.hierarchy.gather import BidGathering, node_tables
 from vpp.coordination.hierarchy.messages import (
     AggregateBid,
     RegionAnswer,
     RegionAward,
     SiteDecline,
 )
-from vpp.coordination.hierarchy.topology import SITE, Topology
+from vpp.coordination.hierarchy.topology import Topology
 from vpp.coordination.merit_order.auction import Outgoing
 from vpp.coordination.merit_order.messages import (
     Accept,
@@ -99,11 +99,12 @@ class RegionalAuction:
         parent = topology.parent(region)
         assert parent is not None
         self.parent = parent
-        self.children = topology.children(region)
+        self._tables = tables = node_tables(topology, region)
+        self.children = tables.children
         self.deadline_share = deadline_share
-        self._is_site = {c: topology.kind(c) == SITE for c in self.children}
-        self._subtree = {c: topology.sites_under(c) for c in self.children}
-        self._order = {s: topology.order(s) for s in topology.sites_under(region)}
+        self._is_site = tables.is_site
+        self._subtree = tables.subtree
+        self._order = tables.order
         self.phase = "new"
         self.step = -1
         self.round = 0
@@ -193,9 +194,7 @@ class RegionalAuction:
         book, silent, rejected = self._gathering.close()
         self.book = book
         self._site_index = {s: i for i, s in enumerate(book.sites)}
-        child_index = {c: k for k, c in enumerate(self.children)}
-        owner = {s: child_index[c] for c in self.children for s in self._subtree[c]}
-        self._child_of = np.asarray([owner[s] for s in book.sites], dtype=np.intp)
+        self._child_of = self._tables.child_of(book.order)
         self._out = np.zeros(book.n_sites, dtype=bool)
         self._power = np.full(book.n_sites, np.nan)
         self._reserve = np.full(book.n_sites, np.nan)
