@@ -70,6 +70,16 @@ def node_tables(topology: Topology, node: str) -> NodeTables:
     return tables
 
 
+class _Parts:
+    """The parts of a region child's curve received so far."""
+
+    def __init__(self) -> None:
+        self.books: list[SiteBook] = []
+        self.silent: list[str] = []
+        self.rejected: list[SiteDecline] = []
+        self.accounted: set[str] = set()
+
+
 class BidGathering:
     """The bidding phase of ``node`` (the root or a region) for ``step``.
 
@@ -91,6 +101,7 @@ class BidGathering:
         self.silent_children: list[str] = []
         self._bids: dict[str, Bid] = {}
         self._books: list[SiteBook] = []
+        self._parts: dict[str, _Parts] = {}
         self._silent: list[str] = []
         self._rejected: list[SiteDecline] = []
 
@@ -120,26 +131,43 @@ class BidGathering:
         self._bids[site] = bid
 
     def on_aggregate_bid(self, child: str, msg: AggregateBid) -> None:
-        """A region child's aggregate bid. An invalid one puts all its sites out and raises
-        :class:`ProtocolError`; sites it does not account for count as silent."""
+        """A region child's aggregate bid, or one part of it (``more``: the child stays
+        awaited). An invalid one puts all its sites out, earlier parts' too, and raises
+        :class:`ProtocolError`; sites the last part leaves unaccounted count as silent."""
         self._expect(child, "AggregateBid", False)
-        self.pending.discard(child)
+        parts = self._parts.get(child)
+        allowed = set(self.subtree[child])
+        if parts is not None:
+            allowed -= parts.accounted
         try:
-            book = book_from_aggregate(msg, self.step, self.order, set(self.subtree[child]))
+            book = book_from_aggregate(msg, self.step, self.order, allowed)
         except ProtocolError as exc:
+            self.pending.discard(child)
+            self._parts.pop(child, None)
             self._rejected += [SiteDecline(s, f"invalid aggregate bid from {child}: {exc}")
                                for s in self.subtree[child]]
             raise
-        self._books.append(book)
-        self._silent += msg.silent
-        self._rejected += msg.rejected
-        accounted = set(book.sites) | set(msg.silent) | {r.site for r in msg.rejected}
-        self._silent += [s for s in self.subtree[child] if s not in accounted]
+        if parts is None:
+            parts = self._parts[child] = _Parts()
+        parts.books.append(book)
+        parts.silent += msg.silent
+        parts.rejected += msg.rejected
+        parts.accounted.update(book.sites, msg.silent, (r.site for r in msg.rejected))
+        if msg.more:
+            return
+        self.pending.discard(child)
+        del self._parts[child]
+        self._books += parts.books
+        self._silent += parts.silent
+        self._rejected += parts.rejected
+        self._silent += [s for s in self.subtree[child] if s not in parts.accounted]
 
     def on_deadline(self) -> None:
-        """The children still awaited are silent (a region child: its whole subtree)."""
+        """The children still awaited are silent (a region child: its whole subtree, the
+        parts of its curve that came dropped)."""
         for child in [c for c in self.children if c in self.pending]:
             self.silent_children.append(child)
+            self._parts.pop(child, None)
             self._silent += list(self.subtree[child])
         self.pending.clear()
 

@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from vpp.coordination.errors import ProtocolError
 from vpp.coordination.hierarchy.clearing import BookAwards, check_totals, decode, encode
-from vpp.coordination.hierarchy.curve import SiteBook, to_aggregate_bid
+from vpp.coordination.hierarchy.curve import SiteBook, curve_parts
 from vpp.coordination.hierarchy.gather import BidGathering, node_tables
 from vpp.coordination.hierarchy.messages import (
     AggregateBid,
@@ -88,9 +88,12 @@ class RegionalAuction:
         topology: the fleet's hierarchy.
         deadline_share: the part of the parent's deadline the region gives its children,
             so that it can answer in time (0 < share < 1).
+        max_curve_bytes: a curve whose encoding is larger goes up in parts
+            (:func:`~.curve.curve_parts`; None: always one message).
     """
 
-    def __init__(self, region: str, topology: Topology, *, deadline_share: float = 0.8) -> None:
+    def __init__(self, region: str, topology: Topology, *, deadline_share: float = 0.8,
+                 max_curve_bytes: int | None = None) -> None:
         if topology.kind(region) != "region":
             raise ValueError(f"{region!r} is a {topology.kind(region)}, not a region")
         if not 0.0 < deadline_share < 1.0:
@@ -102,6 +105,7 @@ class RegionalAuction:
         self._tables = tables = node_tables(topology, region)
         self.children = tables.children
         self.deadline_share = deadline_share
+        self.max_curve_bytes = max_curve_bytes
         self._is_site = tables.is_site
         self._subtree = tables.subtree
         self._order = tables.order
@@ -199,7 +203,8 @@ class RegionalAuction:
         self._power = np.full(book.n_sites, np.nan)
         self._reserve = np.full(book.n_sites, np.nan)
         self.phase = "bid"
-        return [Outgoing(self.parent, to_aggregate_bid(book, self.step, silent, rejected), 0)]
+        return [Outgoing(self.parent, part, 0) for part in
+                curve_parts(book, self.step, silent, rejected, self.max_curve_bytes)]
 
     # -- awards --------------------------------------------------------------------------
     def on_award(self, award: RegionAward) -> list[Outgoing]:
