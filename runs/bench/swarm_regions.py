@@ -147,6 +147,16 @@ def _children_peak_mb(children: Any) -> float:
     return total / 1024
 
 
+def process_timing(sites: int, processes: int) -> dict[str, int]:
+    """The deadlines of a fleet in ``processes`` site processes: the negotiation's
+    deadline, the link's timeout and the wait for an ``Applied`` before a resend, each at
+    least its default and 0.2 ms (the ack 0.1 ms) a site of one process: a process busy
+    with 50,000 sites' calls for bids for some seconds is neither late nor lost."""
+    n = -(-sites // processes)
+    return {"deadline_ms": max(2000, n // 5), "link_timeout_ms": max(1500, n // 5),
+            "ack_ms": max(500, n // 10)}
+
+
 def run(sites: int = 1000, steps: int = 96, regions: int = 10, seed: int = 0,
         processes: int | None = None, trace: str | None = None) -> dict:
     """The hierarchical swarm: wall seconds, messages, peak memory, drops, whether its
@@ -154,12 +164,17 @@ def run(sites: int = 1000, steps: int = 96, regions: int = 10, seed: int = 0,
     :func:`~.regions_check.checked_steps` picks), and the swarm bench's paired overhead
     against a direct allocation. With ``processes``, whole regions run in that many site
     processes: the flat check then runs on what the root received (see the module's doc),
-    the messages are those every process counted, and the peak memory is this process's
-    plus every site process's. ``trace`` is the trace level (default: by size)."""
+    the messages are those every process counted, the peak memory is this process's
+    plus every site process's, and the deadlines are :func:`process_timing`'s. ``trace``
+    is the trace level (default: by size). ``silent_site_steps`` counts the sites silent
+    in each step (a late process shows there)."""
     if not 1 <= regions <= sites:
         raise ValueError(f"--regions must be between 1 and --sites ({sites}), got {regions}")
     data = bench_scenario(sites, steps, seed)
     data["topology"] = {"regions": regions}
+    timing = process_timing(sites, processes) if processes is not None else {}
+    if timing:
+        data["negotiation"] = {"deadline_ms": timing["deadline_ms"]}
     scenario = parse(data, "<bench>")
     level = choose_level(trace, scenario)[0].text
     rng = np.random.default_rng(seed)
@@ -176,12 +191,14 @@ def run(sites: int = 1000, steps: int = 96, regions: int = 10, seed: int = 0,
 
     checked = checked_steps(sites, steps)
     to_check = set(checked)
-    equal, check_s, children_mb = True, 0.0, 0.0
+    equal, check_s, children_mb, silent = True, 0.0, 0.0, 0
     placement = None
     if processes is not None:
+        from vpp.agents.membership.coordinator import LinkSettings
         from vpp.runs.placement.processes import ProcessesPlacement
 
-        placement = ProcessesPlacement(processes)
+        placement = ProcessesPlacement(processes, settings=LinkSettings(
+            timeout_ms=timing["link_timeout_ms"], ack_ms=timing["ack_ms"]))
     with tempfile.TemporaryDirectory(prefix="vpp-bench-") as out:
         mode, model = build_run(scenario, out, placement=placement, trace=level)
         try:
@@ -192,13 +209,14 @@ def run(sites: int = 1000, steps: int = 96, regions: int = 10, seed: int = 0,
             ks = iter(range(steps))
 
             def step() -> float:
-                nonlocal equal, check_s
+                nonlocal equal, check_s, silent
                 k = next(ks)
                 if tap is not None:
                     tap.clear()
                 t = time.perf_counter()
                 model.step(k)
                 took = time.perf_counter() - t
+                silent += len(model.aggregator.outcomes[-1].silent)
                 if k in to_check:
                     t = time.perf_counter()
                     got = model.aggregator.outcomes[-1]
@@ -233,10 +251,10 @@ def run(sites: int = 1000, steps: int = 96, regions: int = 10, seed: int = 0,
         "messages": messages, "messages_per_s": round(messages / wall, 1),
         "processes": processes or 1,
         "peak_rss_mb": round(own_mb + children_mb, 1),
-        "dropped": dropped, "flat_equal": equal,
+        "dropped": dropped, "silent_site_steps": silent, "flat_equal": equal,
         "flat_check": "root" if processes is not None else "sites",
         "flat_checked_steps": checked if len(checked) < steps else "all",
-        "flat_check_s": round(check_s, 3),
+        "flat_check_s": round(check_s, 3), **timing,
         "direct_allocation_s": round(allocations, 4),
         "overhead_ratio": round(wall / allocations, 1),
         **got.summary("overhead_ratio", digits=1),
