@@ -200,7 +200,10 @@ def run(sites: int = 1000, steps: int = 96, regions: int = 10, seed: int = 0,
         placement = ProcessesPlacement(processes, settings=LinkSettings(
             timeout_ms=timing["link_timeout_ms"], ack_ms=timing["ack_ms"]))
     with tempfile.TemporaryDirectory(prefix="vpp-bench-") as out:
-        mode, model = build_run(scenario, out, placement=placement, trace=level)
+        # (the bench reads the last outcome only: 100,000 sites' per-step dicts, kept for
+        # every step, would be gigabytes in this process)
+        mode, model = build_run(scenario, out, placement=placement, trace=level,
+                                outcome_window=2)
         try:
             if mode.name != "merit_hierarchy":
                 raise RuntimeError(f"the bench scenario ran as {mode.name}, not through regions")
