@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from vpp.agents.hierarchy.merit_common import PhaseDeadline, send_outgoing
 from vpp.agents.runtime.agent import Agent
+from vpp.agents.runtime.codec import DEFAULT_MAX_FRAME_BYTES
 from vpp.agents.runtime.messages import Envelope
 from vpp.coordination.errors import ProtocolError
 from vpp.coordination.hierarchy.merit_region import RegionalAuction
@@ -27,6 +28,10 @@ from vpp.coordination.merit_order.messages import Accept, Bid, CallForBids, Decl
 CONVERSATION = "merit-order/{step}"
 """A step's conversation id, as the flat aggregator names it."""
 
+CURVE_PART_BYTES = DEFAULT_MAX_FRAME_BYTES - 16 * 1024
+"""The largest curve part: the receiving host's default frame cap, less room for the
+envelope (the conversation, addresses, trace fields)."""
+
 
 class RegionAgent(Agent):
     """A regional aggregator: a new :class:`RegionalAuction` for each step its parent calls.
@@ -36,6 +41,8 @@ class RegionAgent(Agent):
         topology: the fleet's hierarchy, its nodes named by agent address
             (:func:`~vpp.agents.hierarchy.merit_common.addressed`).
         deadline_share: the part of the parent's deadline given to the children.
+        max_curve_bytes: the largest curve sent as one message; a larger one goes up in
+            parts (a region of a few thousand sites: about 100 bytes a site).
 
     Attributes:
         auction: the current step's state machine (None before the first call).
@@ -44,10 +51,12 @@ class RegionAgent(Agent):
 
     role = "region"
 
-    def __init__(self, name: str, topology: Topology, *, deadline_share: float = 0.8) -> None:
+    def __init__(self, name: str, topology: Topology, *, deadline_share: float = 0.8,
+                 max_curve_bytes: int = CURVE_PART_BYTES) -> None:
         super().__init__(name)
         self.topology = topology
         self.deadline_share = deadline_share
+        self.max_curve_bytes = max_curve_bytes
         self.auction: RegionalAuction | None = None
         self.steps = 0
         self._conversation = ""
@@ -56,10 +65,10 @@ class RegionAgent(Agent):
         self._deadline = PhaseDeadline(self, self._on_deadline)
         self.on(CallForBids, self._on_call)
         self.on(RegionAward, self._on_award)
-        self.on(Bid, lambda env, bid: self._child(env, lambda a: a.on_bid(env.sender, bid)))
+        self.on(Bid, self._on_bid)
         self.on(AggregateBid, lambda env, msg: self._child(
             env, lambda a: a.on_aggregate_bid(env.sender, msg)))
-        self.on(Accept, lambda env, msg: self._child(env, lambda a: a.on_accept(env.sender, msg)))
+        self.on(Accept, self._on_accept)
         self.on(Decline, lambda env, msg: self._child(
             env, lambda a: a.on_decline(env.sender, msg)))
         self.on(RegionAnswer, lambda env, msg: self._child(
@@ -98,7 +107,8 @@ class RegionAgent(Agent):
         # a new step replaces the last one, finished or not (its parent moved on)
         self._deadline.cancel()
         self.auction = RegionalAuction(self._node, self.topology,
-                                       deadline_share=self.deadline_share)
+                                       deadline_share=self.deadline_share,
+                                       max_curve_bytes=self.max_curve_bytes)
         self._conversation = conversation
         self.steps += 1
         self._emit(self.auction.on_call(call))
@@ -125,6 +135,28 @@ class RegionAgent(Agent):
             self._emit(auction.take_after_error())
             raise
         self._emit(out)
+
+    # (a site's bid and accept, the bulk of a region's messages: no closures, and nothing
+    # to send or re-arm while the phase waits for more; a phase changes only with output)
+    def _on_bid(self, envelope: Envelope, bid: Bid) -> None:
+        auction = self._current(envelope)
+        try:
+            out = auction.on_bid(envelope.sender, bid)
+        except ProtocolError:
+            self._emit(auction.take_after_error())
+            raise
+        if out:
+            self._emit(out)
+
+    def _on_accept(self, envelope: Envelope, accept: Accept) -> None:
+        auction = self._current(envelope)
+        try:
+            out = auction.on_accept(envelope.sender, accept)
+        except ProtocolError:
+            self._emit(auction.take_after_error())
+            raise
+        if out:
+            self._emit(out)
 
     def _on_deadline(self) -> None:
         auction = self.auction

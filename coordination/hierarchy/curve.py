@@ -6,7 +6,9 @@ the flat auction builds from the same bids. So the flat allocation
 (:func:`~vpp.coordination.merit_order.allocation.allocate`) run over a book gives the flat
 run's numbers, and a region splitting its award runs the same allocation over its own book
 (``clearing.py``). On the wire a book travels as an :class:`~.messages.AggregateBid`, its
-segments sorted by (price, fleet order, segment position): the region's aggregate curve.
+segments sorted by (price, fleet order, segment position): the region's aggregate curve,
+in several parts (runs of sites in fleet order) when one message would be too large
+(:func:`curve_parts`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
+import msgspec
 import numpy as np
 from vpp.coordination.errors import ProtocolError
 from vpp.coordination.hierarchy.messages import AggregateBid, SiteDecline
@@ -22,6 +25,7 @@ from vpp.coordination.merit_order.allocation import Allocation, allocate
 from vpp.coordination.merit_order.messages import Bid
 
 _INT = np.int64
+_ENCODER = msgspec.msgpack.Encoder()
 
 
 @dataclass(frozen=True)
@@ -128,7 +132,7 @@ def merge(books: Sequence[SiteBook]) -> SiteBook:
 
 
 def to_aggregate_bid(book: SiteBook, step: int, silent: Sequence[str] = (),
-                     rejected: Sequence[SiteDecline] = ()) -> AggregateBid:
+                     rejected: Sequence[SiteDecline] = (), more: bool = False) -> AggregateBid:
     """The book as an aggregate curve: segments by (price, fleet order, position)."""
     by_price = np.lexsort((book.segment_index, book.order[book.segment_site],
                            book.price_eur_mwh))
@@ -139,7 +143,40 @@ def to_aggregate_bid(book: SiteBook, step: int, silent: Sequence[str] = (),
         segment_index=book.segment_index[by_price].tolist(),
         quantity_kw=book.quantity_kw[by_price].tolist(),
         price_eur_mwh=book.price_eur_mwh[by_price].tolist(),
-        silent=list(silent), rejected=list(rejected))
+        silent=list(silent), rejected=list(rejected), more=more)
+
+
+def book_slice(book: SiteBook, start: int, stop: int) -> SiteBook:
+    """The sites ``start:stop`` of ``book`` (fleet order) with their segments."""
+    lo, hi = np.searchsorted(book.segment_site, [start, stop])
+    return SiteBook(
+        sites=book.sites[start:stop], order=book.order[start:stop],
+        baseline_kw=book.baseline_kw[start:stop],
+        reserve_price_eur_mw_h=book.reserve_price_eur_mw_h[start:stop],
+        segment_site=book.segment_site[lo:hi] - start, segment_index=book.segment_index[lo:hi],
+        quantity_kw=book.quantity_kw[lo:hi], price_eur_mwh=book.price_eur_mwh[lo:hi])
+
+
+def curve_parts(book: SiteBook, step: int, silent: Sequence[str] = (),
+                rejected: Sequence[SiteDecline] = (),
+                max_bytes: int | None = None) -> list[AggregateBid]:
+    """The book as one aggregate curve, or, when its msgpack encoding is over
+    ``max_bytes``, as several: the sites split in fleet order into runs whose curves fit
+    (halving), ``more`` set on all but the last, which names the silent and rejected
+    sites. Together they account for the same sites, and their books merge back into
+    ``book``."""
+    return _parts(book, step, silent, rejected, max_bytes, more=False)
+
+
+def _parts(book: SiteBook, step: int, silent: Sequence[str], rejected: Sequence[SiteDecline],
+           max_bytes: int | None, *, more: bool) -> list[AggregateBid]:
+    msg = to_aggregate_bid(book, step, silent, rejected, more)
+    if max_bytes is None or book.n_sites <= 1 or len(_ENCODER.encode(msg)) <= max_bytes:
+        return [msg]
+    half = book.n_sites // 2
+    return [*_parts(book_slice(book, 0, half), step, (), (), max_bytes, more=True),
+            *_parts(book_slice(book, half, book.n_sites), step, silent, rejected, max_bytes,
+                    more=more)]
 
 
 def book_from_aggregate(msg: AggregateBid, step: int, order: Mapping[str, int],

@@ -8,6 +8,10 @@ were silent and those whose bid was invalid.
 
 from __future__ import annotations
 
+import weakref
+from dataclasses import dataclass
+
+import numpy as np
 from vpp.coordination.errors import ProtocolError
 from vpp.coordination.hierarchy.curve import (
     SiteBook,
@@ -19,6 +23,61 @@ from vpp.coordination.hierarchy.messages import AggregateBid, SiteDecline
 from vpp.coordination.hierarchy.topology import SITE, Topology
 from vpp.coordination.merit_order.auction import check_bid
 from vpp.coordination.merit_order.messages import Bid
+
+
+@dataclass(frozen=True)
+class NodeTables:
+    """What an aggregator node looks up in every step, worked out once per topology (read
+    only: shared by the steps).
+
+    Attributes:
+        children: the node's children, in fleet order.
+        is_site: per child, whether it is a site.
+        subtree: per child, the sites below it (a site: itself), in fleet order.
+        order: each site below the node, its fleet position.
+        owner: per fleet position, the index in ``children`` of the child holding that
+            site (-1 for a site not below the node).
+    """
+
+    children: tuple[str, ...]
+    is_site: dict[str, bool]
+    subtree: dict[str, tuple[str, ...]]
+    order: dict[str, int]
+    owner: np.ndarray
+
+    def child_of(self, order: np.ndarray) -> np.ndarray:
+        """The child index of each site given by fleet position."""
+        return self.owner[order].astype(np.intp, copy=False)
+
+
+_TABLES: weakref.WeakKeyDictionary[Topology, dict[str, NodeTables]] = (
+    weakref.WeakKeyDictionary())
+
+
+def node_tables(topology: Topology, node: str) -> NodeTables:
+    """The :class:`NodeTables` of ``node`` in ``topology`` (computed on first use)."""
+    per_node = _TABLES.setdefault(topology, {})
+    tables = per_node.get(node)
+    if tables is None:
+        children = topology.children(node)
+        subtree = {c: topology.sites_under(c) for c in children}
+        order = {s: topology.order(s) for s in topology.sites_under(node)}
+        owner = np.full(max(order.values(), default=-1) + 1, -1, dtype=np.intp)
+        for k, c in enumerate(children):
+            owner[[order[s] for s in subtree[c]]] = k
+        tables = per_node[node] = NodeTables(
+            children, {c: topology.kind(c) == SITE for c in children}, subtree, order, owner)
+    return tables
+
+
+class _Parts:
+    """The parts of a region child's curve received so far."""
+
+    def __init__(self) -> None:
+        self.books: list[SiteBook] = []
+        self.silent: list[str] = []
+        self.rejected: list[SiteDecline] = []
+        self.accounted: set[str] = set()
 
 
 class BidGathering:
@@ -33,14 +92,16 @@ class BidGathering:
     def __init__(self, node: str, topology: Topology, step: int) -> None:
         self.node = node
         self.step = step
-        self.children = topology.children(node)
-        self.is_site = {c: topology.kind(c) == SITE for c in self.children}
-        self.subtree = {c: topology.sites_under(c) for c in self.children}
-        self.order = {s: topology.order(s) for s in topology.sites_under(node)}
+        tables = node_tables(topology, node)
+        self.children = tables.children
+        self.is_site = tables.is_site
+        self.subtree = tables.subtree
+        self.order = tables.order
         self.pending: set[str] = set(self.children)
         self.silent_children: list[str] = []
         self._bids: dict[str, Bid] = {}
         self._books: list[SiteBook] = []
+        self._parts: dict[str, _Parts] = {}
         self._silent: list[str] = []
         self._rejected: list[SiteDecline] = []
 
@@ -70,26 +131,43 @@ class BidGathering:
         self._bids[site] = bid
 
     def on_aggregate_bid(self, child: str, msg: AggregateBid) -> None:
-        """A region child's aggregate bid. An invalid one puts all its sites out and raises
-        :class:`ProtocolError`; sites it does not account for count as silent."""
+        """A region child's aggregate bid, or one part of it (``more``: the child stays
+        awaited). An invalid one puts all its sites out, earlier parts' too, and raises
+        :class:`ProtocolError`; sites the last part leaves unaccounted count as silent."""
         self._expect(child, "AggregateBid", False)
-        self.pending.discard(child)
+        parts = self._parts.get(child)
+        allowed = set(self.subtree[child])
+        if parts is not None:
+            allowed -= parts.accounted
         try:
-            book = book_from_aggregate(msg, self.step, self.order, set(self.subtree[child]))
+            book = book_from_aggregate(msg, self.step, self.order, allowed)
         except ProtocolError as exc:
+            self.pending.discard(child)
+            self._parts.pop(child, None)
             self._rejected += [SiteDecline(s, f"invalid aggregate bid from {child}: {exc}")
                                for s in self.subtree[child]]
             raise
-        self._books.append(book)
-        self._silent += msg.silent
-        self._rejected += msg.rejected
-        accounted = set(book.sites) | set(msg.silent) | {r.site for r in msg.rejected}
-        self._silent += [s for s in self.subtree[child] if s not in accounted]
+        if parts is None:
+            parts = self._parts[child] = _Parts()
+        parts.books.append(book)
+        parts.silent += msg.silent
+        parts.rejected += msg.rejected
+        parts.accounted.update(book.sites, msg.silent, (r.site for r in msg.rejected))
+        if msg.more:
+            return
+        self.pending.discard(child)
+        del self._parts[child]
+        self._books += parts.books
+        self._silent += parts.silent
+        self._rejected += parts.rejected
+        self._silent += [s for s in self.subtree[child] if s not in parts.accounted]
 
     def on_deadline(self) -> None:
-        """The children still awaited are silent (a region child: its whole subtree)."""
+        """The children still awaited are silent (a region child: its whole subtree, the
+        parts of its curve that came dropped)."""
         for child in [c for c in self.children if c in self.pending]:
             self.silent_children.append(child)
+            self._parts.pop(child, None)
             self._silent += list(self.subtree[child])
         self.pending.clear()
 

@@ -75,13 +75,16 @@ def _site_reply(site: str, body: object, bids: Mapping[str, Bid], answer: SiteAn
 def run_step(topology: Topology, bids: Mapping[str, Bid], *, step: int, target_kw: float,
              reserve_kw: float = 0.0, window_start_s: float = 0.0, window_s: float = 900.0,
              answer: SiteAnswer = accept_all, dead_regions: Mapping[str, int] | None = None,
-             deadline_ms: int = 2000, max_rounds: int = 5) -> StepRun:
-    """Run one step through ``topology``; see the module's doc."""
+             deadline_ms: int = 2000, max_rounds: int = 5,
+             max_curve_bytes: int | None = None) -> StepRun:
+    """Run one step through ``topology``; see the module's doc (``max_curve_bytes``: the
+    regions send larger curves in parts)."""
     dead = dict(dead_regions or {})
     root = PortfolioAuction(step=step, window_start_s=window_start_s, window_s=window_s,
                             target_kw=target_kw, reserve_kw=reserve_kw, topology=topology,
                             deadline_ms=deadline_ms, max_rounds=max_rounds)
-    regions = {r: RegionalAuction(r, topology) for r in topology.regions}
+    regions = {r: RegionalAuction(r, topology, max_curve_bytes=max_curve_bytes)
+               for r in topology.regions}
     run = StepRun(outcome=None, root=root, regions=regions)  # type: ignore[arg-type]
     counts = {"root": 0, "region": 0, "site": 0}
     queue: deque[tuple[str, Outgoing]] = deque((root.topology.root, o) for o in root.start())

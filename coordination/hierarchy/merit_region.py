@@ -22,15 +22,15 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from vpp.coordination.errors import ProtocolError
 from vpp.coordination.hierarchy.clearing import BookAwards, check_totals, decode, encode
-from vpp.coordination.hierarchy.curve import SiteBook, to_aggregate_bid
-from vpp.coordination.hierarchy.gather import BidGathering
+from vpp.coordination.hierarchy.curve import SiteBook, curve_parts
+from vpp.coordination.hierarchy.gather import BidGathering, node_tables
 from vpp.coordination.hierarchy.messages import (
     AggregateBid,
     RegionAnswer,
     RegionAward,
     SiteDecline,
 )
-from vpp.coordination.hierarchy.topology import SITE, Topology
+from vpp.coordination.hierarchy.topology import Topology
 from vpp.coordination.merit_order.auction import Outgoing
 from vpp.coordination.merit_order.messages import (
     Accept,
@@ -88,9 +88,12 @@ class RegionalAuction:
         topology: the fleet's hierarchy.
         deadline_share: the part of the parent's deadline the region gives its children,
             so that it can answer in time (0 < share < 1).
+        max_curve_bytes: a curve whose encoding is larger goes up in parts
+            (:func:`~.curve.curve_parts`; None: always one message).
     """
 
-    def __init__(self, region: str, topology: Topology, *, deadline_share: float = 0.8) -> None:
+    def __init__(self, region: str, topology: Topology, *, deadline_share: float = 0.8,
+                 max_curve_bytes: int | None = None) -> None:
         if topology.kind(region) != "region":
             raise ValueError(f"{region!r} is a {topology.kind(region)}, not a region")
         if not 0.0 < deadline_share < 1.0:
@@ -99,11 +102,13 @@ class RegionalAuction:
         parent = topology.parent(region)
         assert parent is not None
         self.parent = parent
-        self.children = topology.children(region)
+        self._tables = tables = node_tables(topology, region)
+        self.children = tables.children
         self.deadline_share = deadline_share
-        self._is_site = {c: topology.kind(c) == SITE for c in self.children}
-        self._subtree = {c: topology.sites_under(c) for c in self.children}
-        self._order = {s: topology.order(s) for s in topology.sites_under(region)}
+        self.max_curve_bytes = max_curve_bytes
+        self._is_site = tables.is_site
+        self._subtree = tables.subtree
+        self._order = tables.order
         self.phase = "new"
         self.step = -1
         self.round = 0
@@ -193,14 +198,13 @@ class RegionalAuction:
         book, silent, rejected = self._gathering.close()
         self.book = book
         self._site_index = {s: i for i, s in enumerate(book.sites)}
-        child_index = {c: k for k, c in enumerate(self.children)}
-        owner = {s: child_index[c] for c in self.children for s in self._subtree[c]}
-        self._child_of = np.asarray([owner[s] for s in book.sites], dtype=np.intp)
+        self._child_of = self._tables.child_of(book.order)
         self._out = np.zeros(book.n_sites, dtype=bool)
         self._power = np.full(book.n_sites, np.nan)
         self._reserve = np.full(book.n_sites, np.nan)
         self.phase = "bid"
-        return [Outgoing(self.parent, to_aggregate_bid(book, self.step, silent, rejected), 0)]
+        return [Outgoing(self.parent, part, 0) for part in
+                curve_parts(book, self.step, silent, rejected, self.max_curve_bytes)]
 
     # -- awards --------------------------------------------------------------------------
     def on_award(self, award: RegionAward) -> list[Outgoing]:

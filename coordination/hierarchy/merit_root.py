@@ -16,10 +16,10 @@ import numpy as np
 from vpp.coordination.errors import ProtocolError
 from vpp.coordination.hierarchy.clearing import from_allocation
 from vpp.coordination.hierarchy.curve import BookAllocation, SiteBook, allocate_book
-from vpp.coordination.hierarchy.gather import BidGathering
+from vpp.coordination.hierarchy.gather import BidGathering, node_tables
 from vpp.coordination.hierarchy.merit_region import MATCH_KW, award_children
 from vpp.coordination.hierarchy.messages import AggregateBid, RegionAnswer
-from vpp.coordination.hierarchy.topology import SITE, Topology
+from vpp.coordination.hierarchy.topology import Topology
 from vpp.coordination.merit_order.allocation import snap_shortfall
 from vpp.coordination.merit_order.auction import Outgoing, RoundRecord, StepOutcome
 from vpp.coordination.merit_order.messages import Accept, Bid, CallForBids, Decline
@@ -52,8 +52,9 @@ class PortfolioAuction:
         self.max_rounds = max_rounds
         self.topology = topology
         self.node = topology.root
-        self.children = topology.children(self.node)
-        self._is_site = {c: topology.kind(c) == SITE for c in self.children}
+        self._tables = node_tables(topology, self.node)
+        self.children = self._tables.children
+        self._is_site = self._tables.is_site
         self.round = 0
         self.phase = "new"
         self.records: list[RoundRecord] = []
@@ -209,10 +210,7 @@ class PortfolioAuction:
         book, silent, rejected = self._gathering.close()
         self._book = book
         self._index = {s: i for i, s in enumerate(book.sites)}
-        child_index = {c: k for k, c in enumerate(self.children)}
-        owner = {s: child_index[c] for c in self.children
-                 for s in self.topology.sites_under(c)}
-        self._child_of = np.asarray([owner[s] for s in book.sites], dtype=np.intp)
+        self._child_of = self._tables.child_of(book.order)
         self._out = np.zeros(book.n_sites, dtype=bool)
         self._power = np.full(book.n_sites, np.nan)
         self._reserve = np.full(book.n_sites, np.nan)
@@ -280,24 +278,25 @@ class PortfolioAuction:
         declines = 0
         round_silent: list[str] = []
         # in fleet order, as the flat auction books answers arriving in its site order
-        named = {self._index[s] for s in self._answers_declined} | {
-            self._index[s] for s in self._answers_silent}
-        for i in sorted(set(np.flatnonzero(self._asked).tolist()) | named):
+        named = sorted({self._index[s] for s in self._answers_declined} | {
+            self._index[s] for s in self._answers_silent})
+        for i in named:  # (a site named is out: taking it out and keeping another commute)
             s = book.sites[i]
             if s in self._answers_declined:
                 self._declined[s] = self._answers_declined[s]
-                self._accepted.pop(s, None)
                 self._staying[s] = float(book.baseline_kw[i])
-                self._out[i] = True
-                declines += 1
-            elif s in self._answers_silent:
+            else:
                 round_silent.append(s)
                 self._declined[s] = "silent"
-                self._accepted.pop(s, None)
-                self._out[i] = True
-                declines += 1
-            else:
-                self._accepted[s] = (float(self._power[i]), float(self._reserve[i]))
+            self._accepted.pop(s, None)
+            self._out[i] = True
+            declines += 1
+        kept = np.flatnonzero(self._asked)
+        if named:
+            kept = kept[~np.isin(kept, named)]
+        sites = book.sites
+        self._accepted.update(zip([sites[i] for i in kept.tolist()],
+                                  zip(self._power[kept].tolist(), self._reserve[kept].tolist())))
         self._silent += round_silent
         served = self._baseline_kw + alloc.served_kw
         self.records.append(RoundRecord(

@@ -35,6 +35,10 @@ class AggregateBid(msgspec.Struct, frozen=True):
     ``price_eur_mwh``. Per site that bid (in fleet order): its ``baseline_kw`` and its
     upward reserve price. ``silent`` names the subtree's sites that did not bid in time,
     ``rejected`` those whose bid was invalid.
+
+    A curve too large for one message comes in parts, runs of sites in fleet order, each
+    one a curve of its own: ``more`` is True on every part but the last (which names the
+    silent and rejected sites).
     """
 
     step: int
@@ -47,6 +51,7 @@ class AggregateBid(msgspec.Struct, frozen=True):
     price_eur_mwh: list[float]
     silent: list[str] = []
     rejected: list[SiteDecline] = []
+    more: bool = False
 
 
 class SegmentAward(msgspec.Struct, array_like=True, frozen=True):

@@ -1,12 +1,16 @@
 """``vpp bench swarm --regions R``: the swarm bench's fleet under ``R`` regional
-aggregators (the ``merit_hierarchy`` mode), every message over ZeroMQ and traced.
+aggregators (the ``merit_hierarchy`` mode), every message over ZeroMQ (traced at the
+size's default level, or ``--trace``).
 
 Besides the swarm bench's figures (wall time, messages, the paired overhead against a
-direct allocation of as many bids) it checks the dispatch: every step, each site's bid and
-its answers to its awards are recorded as the sites send them, the flat auction
-(:class:`~vpp.coordination.merit_order.auction.MeritOrderAuction`) is run directly on those
-bids with those answers, and ``flat_equal`` says whether every step's per-site set-points
-and reserves equal the hierarchy's exactly. The check runs outside the timed steps.
+direct allocation of as many bids) it checks the dispatch: the flat auction
+(:class:`~vpp.coordination.merit_order.auction.MeritOrderAuction`) is run directly on the
+step's bids with the sites' answers, and ``flat_equal`` says whether every checked step's
+per-site set-points and reserves equal the hierarchy's exactly. In one process the bids and
+answers are those the sites sent (tapped); with ``--processes`` those the root received,
+each region's curve carrying its sites' bids and its answers their declines
+(:mod:`.regions_check`). Every step is checked up to 200,000 site-steps, an even sample of
+8 beyond (``flat_checked_steps``). The check runs outside the timed steps.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from vpp.coordination.hierarchy.merit_driver import run_flat_step
 from vpp.coordination.merit_order.allocation import allocate
 from vpp.coordination.merit_order.messages import Accept, Award, Bid, Decline
 from vpp.runs.bench.paired import interleave
+from vpp.runs.bench.regions_check import RootTap, checked_steps, root_flat_equal
 from vpp.runs.bench.swarm import bench_scenario
 from vpp.runs.record.trace_level import choose_level
 from vpp.runs.runner import build_run
@@ -31,23 +36,26 @@ from vpp.runs.scenario import parse
 
 
 class SiteTap:
-    """What the local sites send in a step: each one's bid, and its answers in order."""
+    """What the local sites send in a step: each one's bid, and its answers in order.
+
+    It wraps the ``send`` of the sites' hosts (a site sends through its host directly),
+    keeping what a site of ``sites`` sends."""
 
     def __init__(self, sites: list[Any]) -> None:
         self.bids: dict[str, Bid] = {}
         self.answers: dict[str, list[Accept | Decline]] = defaultdict(list)
-        for site in sites:
-            site.send = self._tapped(site, site.send)
+        tapped = {id(site) for site in sites}
+        for host in {id(site.host): site.host for site in sites}.values():
+            host.send = self._tapped(tapped, host.send)
 
-    def _tapped(self, site: Any, send: Any) -> Any:
-        address = site.address
-
-        def send_and_record(receiver: str, body: Any, **kw: Any) -> None:
-            if isinstance(body, Bid):
-                self.bids[address] = body
-            elif isinstance(body, (Accept, Decline)):
-                self.answers[address].append(body)
-            send(receiver, body, **kw)
+    def _tapped(self, sites: set[int], send: Any) -> Any:
+        def send_and_record(sender: Any, receiver: str, body: Any, **kw: Any) -> None:
+            if id(sender) in sites:
+                if isinstance(body, Bid):
+                    self.bids[sender.address] = body
+                elif isinstance(body, (Accept, Decline)):
+                    self.answers[sender.address].append(body)
+            send(sender, receiver, body, **kw)
 
         return send_and_record
 
@@ -139,24 +147,36 @@ def _children_peak_mb(children: Any) -> float:
     return total / 1024
 
 
+def process_timing(sites: int, processes: int) -> dict[str, int]:
+    """The deadlines of a fleet in ``processes`` site processes: the negotiation's
+    deadline, the link's timeout and the wait for an ``Applied`` before a resend, each at
+    least its default and 0.2 ms (the ack 0.1 ms) a site of one process: a process busy
+    with 50,000 sites' calls for bids for some seconds is neither late nor lost."""
+    n = -(-sites // processes)
+    return {"deadline_ms": max(2000, n // 5), "link_timeout_ms": max(1500, n // 5),
+            "ack_ms": max(500, n // 10)}
+
+
 def run(sites: int = 1000, steps: int = 96, regions: int = 10, seed: int = 0,
         processes: int | None = None, trace: str | None = None) -> dict:
     """The hierarchical swarm: wall seconds, messages, peak memory, drops, whether its
-    dispatch equals the flat merit order of the same bids, and the swarm bench's paired
-    overhead against a direct allocation. With ``processes``, whole regions run in that
-    many site processes: the bids and answers are then read back from the run's trace
-    (every shard) for the flat check, and the messages counted there too; the peak
-    memory is this process's plus every site process's. ``trace`` is the trace level
-    (the size's default; with ``processes``, ``full``, which the check reads back)."""
+    dispatch equals the flat merit order of the same bids (on the steps
+    :func:`~.regions_check.checked_steps` picks), and the swarm bench's paired overhead
+    against a direct allocation. With ``processes``, whole regions run in that many site
+    processes: the flat check then runs on what the root received (see the module's doc),
+    the messages are those every process counted, the peak memory is this process's
+    plus every site process's, and the deadlines are :func:`process_timing`'s. ``trace``
+    is the trace level (default: by size). ``silent_site_steps`` counts the sites silent
+    in each step (a late process shows there)."""
     if not 1 <= regions <= sites:
         raise ValueError(f"--regions must be between 1 and --sites ({sites}), got {regions}")
     data = bench_scenario(sites, steps, seed)
     data["topology"] = {"regions": regions}
+    timing = process_timing(sites, processes) if processes is not None else {}
+    if timing:
+        data["negotiation"] = {"deadline_ms": timing["deadline_ms"]}
     scenario = parse(data, "<bench>")
-    level = choose_level(trace or ("full" if processes else None), scenario)[0].text
-    if processes is not None and level != "full":
-        raise ValueError(f"--trace {level}: with --processes the flat check reads every bid "
-                         "back from the trace; use --trace full")
+    level = choose_level(trace, scenario)[0].text
     rng = np.random.default_rng(seed)
     q = np.concatenate([rng.uniform(50, 200, sites), np.full(sites, 50.0),
                         np.full(sites, -50.0)])
@@ -169,31 +189,46 @@ def run(sites: int = 1000, steps: int = 96, regions: int = 10, seed: int = 0,
         allocate(idx, q, p, target, sites, 5.0 * sites)
         return time.perf_counter() - t
 
-    equal, check_s, children_mb = True, 0.0, 0.0
+    checked = checked_steps(sites, steps)
+    to_check = set(checked)
+    equal, check_s, children_mb, silent = True, 0.0, 0.0, 0
     placement = None
     if processes is not None:
+        from vpp.agents.membership.coordinator import LinkSettings
         from vpp.runs.placement.processes import ProcessesPlacement
 
-        placement = ProcessesPlacement(processes)
+        placement = ProcessesPlacement(processes, settings=LinkSettings(
+            timeout_ms=timing["link_timeout_ms"], ack_ms=timing["ack_ms"]))
     with tempfile.TemporaryDirectory(prefix="vpp-bench-") as out:
-        mode, model = build_run(scenario, out, placement=placement, trace=level)
+        # (the bench reads the last outcome only: 100,000 sites' per-step dicts, kept for
+        # every step, would be gigabytes in this process)
+        mode, model = build_run(scenario, out, placement=placement, trace=level,
+                                outcome_window=2)
         try:
             if mode.name != "merit_hierarchy":
                 raise RuntimeError(f"the bench scenario ran as {mode.name}, not through regions")
-            tap = SiteTap(model.sites)
+            tap = SiteTap(model.sites) if processes is None else None
+            root_tap = RootTap(model.aggregator, checked) if processes is not None else None
             ks = iter(range(steps))
 
             def step() -> float:
-                nonlocal equal, check_s
+                nonlocal equal, check_s, silent
                 k = next(ks)
-                tap.clear()
+                if tap is not None:
+                    tap.clear()
                 t = time.perf_counter()
                 model.step(k)
                 took = time.perf_counter() - t
-                if processes is None:
+                silent += len(model.aggregator.outcomes[-1].silent)
+                if k in to_check:
                     t = time.perf_counter()
-                    equal = flat_equal(model, tap, k) and equal
-                    tap.clear()
+                    got = model.aggregator.outcomes[-1]
+                    if tap is not None:
+                        equal = flat_equal(model, tap, k) and equal
+                        tap.clear()
+                    else:
+                        equal = root_flat_equal(model, root_tap.seen.pop(k, None), k,
+                                                got) and equal
                     gc.collect()  # the check's garbage collected here, not in the next step
                     check_s += time.perf_counter() - t
                 return took
@@ -204,27 +239,25 @@ def run(sites: int = 1000, steps: int = 96, regions: int = 10, seed: int = 0,
             messages = sum(h.stats.sent for h in hosts)
             dropped = sum(h.stats.dropped_total for h in hosts)
             own_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-            if processes is not None:  # (the trace read back below is not the run's)
+            if processes is not None:
                 children_mb = _children_peak_mb(model.fleet.children)
-                model.fleet.finish()  # the sites stop and write their shards out
-                dropped = model.fleet.summary()["dropped"]
-                t = time.perf_counter()
-                model.fleet.trace.flush()
-                taps, messages = traced_steps(out, steps)
-                for k, step_tap in enumerate(taps):
-                    equal = flat_equal_at(model, step_tap, k) and equal
-                check_s = time.perf_counter() - t
+                model.fleet.finish()  # the sites stop, each process telling what it sent
+                summary = model.fleet.summary()
+                dropped, messages = summary["dropped"], summary["messages"]
         finally:
             model.close()
     wall, allocations = sum(got.first), sum(got.second)
     return {
         "sites": sites, "regions": regions, "steps": steps, "trace": level,
         "wall_s": round(wall, 3),
+        "ms_per_step": round(1000 * wall / steps, 1),
         "messages": messages, "messages_per_s": round(messages / wall, 1),
         "processes": processes or 1,
         "peak_rss_mb": round(own_mb + children_mb, 1),
-        "dropped": dropped, "flat_equal": equal,
-        "flat_check_s": round(check_s, 3),
+        "dropped": dropped, "silent_site_steps": silent, "flat_equal": equal,
+        "flat_check": "root" if processes is not None else "sites",
+        "flat_checked_steps": checked if len(checked) < steps else "all",
+        "flat_check_s": round(check_s, 3), **timing,
         "direct_allocation_s": round(allocations, 4),
         "overhead_ratio": round(wall / allocations, 1),
         **got.summary("overhead_ratio", digits=1),

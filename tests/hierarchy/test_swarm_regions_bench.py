@@ -21,7 +21,7 @@ def test_the_cli_prints_the_hierarchical_figures():
     assert {"sites", "regions", "wall_s", "messages", "messages_per_s", "peak_rss_mb",
             "dropped", "flat_equal", "direct_allocation_s", "overhead_ratio"} <= set(got)
     assert (got["sites"], got["regions"], got["steps"]) == (24, 4, 3)
-    assert got["flat_equal"] is True and got["dropped"] == 0
+    assert got["flat_equal"] is True and got["dropped"] == 0 and got["silent_site_steps"] == 0
     # per step: a call, a bid, an award, an answer per site, the dispatch to each site;
     # and the regions' own four messages each way per round
     assert got["messages"] >= 3 * (24 * 4 + 4 * 4)
@@ -68,7 +68,18 @@ def test_the_trace_gives_back_the_bids_and_answers_the_sites_sent(tmp_path):
         model.close()
 
 
-def test_regions_in_processes_are_checked_from_the_trace():
-    got = swarm_regions.run(24, 2, 4, processes=2)
+def test_regions_in_processes_are_checked_from_what_the_root_received():
+    got = swarm_regions.run(24, 2, 4, processes=2, trace="rounds")
     assert (got["processes"], got["dropped"], got["flat_equal"]) == (2, 0, True)
+    assert (got["flat_check"], got["flat_checked_steps"], got["trace"]) == ("root", "all",
+                                                                           "rounds")
+    assert got["silent_site_steps"] == 0 and got["deadline_ms"] == 2000
     assert got["messages"] >= 2 * (24 * 4 + 4 * 4)
+
+
+def test_the_deadlines_grow_with_the_sites_of_a_process():
+    assert swarm_regions.process_timing(1000, 2) == {"deadline_ms": 2000,
+                                                    "link_timeout_ms": 1500, "ack_ms": 500}
+    assert swarm_regions.process_timing(100_000, 2) == {"deadline_ms": 10_000,
+                                                       "link_timeout_ms": 10_000,
+                                                       "ack_ms": 5000}
