@@ -24,7 +24,7 @@ from vpp.coordination.merit_order.messages import (
     Bid,
     BidSegment,
 )
-from vpp.runs.placement.local import FLEET_GC_THRESHOLD
+from vpp.runs.placement.collector import FLEET_GC_THRESHOLD
 from vpp.runs.runner import build_run
 from vpp.runs.scenario import DEFAULT_SCENARIO, load
 

@@ -12,11 +12,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 from vpp.agents.membership.joining import JoinAssembler, JoinRefused
 from vpp.agents.membership.liveness import PeerLiveness, few
+from vpp.agents.membership.members import LivenessEvent, Member
 from vpp.agents.membership.messages import (
     Heartbeat,
     Refused,
@@ -74,32 +75,6 @@ class SiteAccess(Protocol):
     def poll(self) -> set[str]:
         """The hosts whose grant was revoked or narrowed since the last call."""
         ...
-
-
-@dataclass
-class Member:
-    """A site process that joined: its host name, its sites, its process id, the regional
-    aggregators it runs (a region process)."""
-
-    host: str
-    sites: list[str]
-    pid: int
-    applied: dict[int, dict[str, Applied]] = field(default_factory=dict)
-    regions: list[str] = field(default_factory=list)
-
-
-@dataclass
-class LivenessEvent:
-    """A host joined, was lost, rejoined or stopped, at a step (``at_s``: monotonic
-    seconds); ``reason`` says why a host was lost other than by silence (its key revoked,
-    it stopped unasked)."""
-
-    event: str
-    host: str
-    sites: list[str]
-    step: int
-    at_s: float
-    reason: str | None = None
 
 
 class CoordinatorAgent(Agent):
@@ -278,7 +253,7 @@ class CoordinatorAgent(Agent):
     def _on_applied(self, envelope: Envelope, applied: Applied) -> None:
         member = self._member(envelope)
         site = envelope.sender.partition("/")[2]
-        if site not in member.sites:
+        if site not in member.site_set:
             raise ProtocolError(f"Applied from {envelope.sender}, not a site of {member.host}")
         member.applied.setdefault(applied.step, {})[site] = applied
 
@@ -367,8 +342,13 @@ class CoordinatorAgent(Agent):
     # -- dispatch and its acknowledgements -----------------------------------------------
     def dispatch(self, cleared: StepCleared) -> None:
         """Send the step's outcome to every site of every live host; resend to those that
-        have not acknowledged it every ``ack_ms`` until they do or their host is lost."""
+        have not acknowledged it every ``ack_ms`` until they do or their host is lost.
+        Acknowledgements of earlier steps are forgotten (:meth:`applied` reads a step's
+        at its end)."""
         self._dispatch = (cleared, f"dispatch/{cleared.step}")
+        for member in self.members.values():  # earlier steps' acks were read at their end
+            for old in [k for k in member.applied if k < cleared.step]:
+                del member.applied[old]
         self._send_dispatch(self.live_sites())
 
     def _send_dispatch(self, addresses: list[str]) -> None:
@@ -392,6 +372,10 @@ class CoordinatorAgent(Agent):
 
     def unacknowledged(self, step: int) -> list[str]:
         """Addresses of live sites that have not acknowledged ``step``'s outcome."""
+        # every live site is a member's and each member's acks are of its own sites, so
+        # as many acks as live sites means none is missing (a 100,000-site wait asks often)
+        if sum(len(m.applied.get(step, ())) for m in self.members.values()) == len(self.holder):
+            return []
         out = []
         for address in self.live_sites():
             host, _, site = address.partition("/")

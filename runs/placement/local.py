@@ -8,10 +8,8 @@ scenario gives the same answer in every placement.
 
 from __future__ import annotations
 
-import gc
 import itertools
 import logging
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -25,55 +23,13 @@ from vpp.agents.runtime.loop import EventLoop
 from vpp.agents.runtime.trace import TraceRecorder, shard_path
 from vpp.coordination.dispatch import DISPATCH_TOPIC, Applied, StepCleared
 from vpp.runs.placement.base import STEP_TIMEOUT_S, RunStopped, SiteBuilder
+from vpp.runs.placement.collector import fleet_built, fleet_closed
 from vpp.runs.scenario import Scenario
 from vpp.runs.stages import announce
 
 log = logging.getLogger(__name__)
 
 _RUN_IDS = itertools.count()
-
-# The garbage collector and a built swarm. A swarm is hundreds of thousands of long-lived
-# objects (agents, their devices, handlers, buffers) that are in no garbage; every full
-# collection walked them all again, about a tenth of a 1,000-site run's time. Once a
-# fleet is built they are moved out of the collector's sight (gc.freeze, garbage collected
-# first so none of it is kept), and given back when the last open fleet of the process
-# closes (gc.unfreeze: what became garbage in between is then collected as usual). A
-# process-wide setting, made here because a local fleet is what a one-process run is.
-#
-# While a fleet is open the youngest generation is also collected less often: a step
-# keeps a few objects per message alive until its end (the trace's rows, the offers and
-# bids), which at the default threshold (700 objects) took a 1,000-site step through
-# about twenty collections, up to a tenth of the run again. Under FLEET_GC_THRESHOLD a
-# 1,000-site step frees what it made before a collection is due (none in 96 steps); a
-# 10,000-site step meets one or two; cyclic garbage waits that long at most.
-FLEET_GC_THRESHOLD = 50_000
-"""Objects allocated (net) between two collections of the youngest generation while a
-local fleet is open (the interpreter's default is 700)."""
-
-_frozen_fleets = 0
-_thresholds: tuple[int, ...] = ()
-_freezing = threading.Lock()
-
-
-def _freeze_built() -> None:
-    global _frozen_fleets, _thresholds
-    with _freezing:
-        gc.collect()
-        gc.freeze()
-        if _frozen_fleets == 0:
-            _thresholds = gc.get_threshold()
-            gc.set_threshold(max(FLEET_GC_THRESHOLD, _thresholds[0]), *_thresholds[1:])
-        _frozen_fleets += 1
-
-
-def _unfreeze_closed() -> None:
-    global _frozen_fleets
-    with _freezing:
-        _frozen_fleets -= 1
-        if _frozen_fleets == 0:
-            gc.set_threshold(*_thresholds)
-            gc.unfreeze()
-
 
 class SiteMember(mesa.Agent):
     """A site agent as a member of the local model (what mesa holds)."""
@@ -145,7 +101,7 @@ class LocalFleet(mesa.Model):
         self.loop.run_once(0.0)  # let the subscriptions reach the publisher
         self._horizon_s: float | None = None
         self.closed = False
-        _freeze_built()
+        fleet_built()
 
     def site_addresses(self) -> list[str]:
         """Every site's address, in scenario order."""
@@ -209,4 +165,4 @@ class LocalFleet(mesa.Model):
                 self.trace.close()
                 self.context.term()
             finally:
-                _unfreeze_closed()
+                fleet_closed()

@@ -16,6 +16,7 @@ import hashlib
 import logging
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,11 @@ AGGREGATOR_HOST = "agg"
 class DistributedError(RunStopped):
     """A distributed run that cannot go on (too few sites joined, a step that never ends,
     every site lost)."""
+
+
+APPLIED_KEPT_WHOLE = 2_000_000
+"""Site-steps up to which a remote fleet keeps every step's acknowledgements
+(``RemoteFleet.applied``); beyond, the last step's only."""
 
 
 def scenario_digest(scenario: Scenario) -> str:
@@ -203,7 +209,10 @@ class RemoteFleet:
         self.host.add(self.coordinator)
         self.host.add(TraceSinkAgent(self.trace_sink, self.coordinator.has_joined))
         self.loop = EventLoop(self.host)
-        self.applied: list[dict[str, Applied]] = []
+        # every step's acknowledgements, but only the last step's in a run past
+        # APPLIED_KEPT_WHOLE site-steps (100,000 sites' Applied are ~15 MB a step)
+        whole = len(self.names) * scenario.steps <= APPLIED_KEPT_WHOLE
+        self.applied: deque[dict[str, Applied]] = deque(maxlen=None if whole else 1)
         self.absent: list[str] = []
         self.unstopped: list[str] | None = None
         self.children: Any = None

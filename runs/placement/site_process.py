@@ -43,6 +43,7 @@ from vpp.agents.runtime.host import Host, SocketSetup
 from vpp.agents.runtime.loop import EventLoop
 from vpp.agents.runtime.trace import TraceRecorder, TraceWriteError, shard_path
 from vpp.runs.fleet.sites import named_entries, with_own_sites
+from vpp.runs.placement.collector import fleet_built, fleet_closed
 from vpp.runs.placement.local_response import LocalFrequency, LocalResponse
 from vpp.runs.placement.remote import AGGREGATOR_HOST, scenario_digest
 from vpp.runs.scenario import Scenario, ScenarioError, SiteSpec
@@ -318,6 +319,7 @@ def serve_sites(scenario: Scenario, names: Sequence[str], connect: str, *,
     loop = EventLoop(host)
     signals = _Signals()
     told_ready = False
+    fleet_built()  # its sites and regions, out of the collector's sight (collector.py)
     try:
         while True:
             if opened:
@@ -387,3 +389,4 @@ def serve_sites(scenario: Scenario, names: Sequence[str], connect: str, *,
         if lock is not None:
             lock.release()
         signals.restore()
+        fleet_closed()
