@@ -19,24 +19,15 @@ the subtrees still up.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import shutil
 import signal
 import sys
-import tempfile
-import threading
 from typing import Any
 
 from vpp.coordination.hierarchy.topology import Topology
 from vpp.runs.modes.hierarchy.merit_processes import SubtreeProcesses, node_address
-from vpp.runs.placement.base import SiteBuilder
-from vpp.runs.placement.processes import Children
-from vpp.runs.placement.remote import RemoteFleet, RemotePlacement
-from vpp.runs.placement.spawn import SiteGroup, SiteSpawner, sigterm_as_exit
+from vpp.runs.placement.spawn import SiteGroup
 from vpp.runs.scenario import Scenario
-from vpp.runs.stages import announce
 
 
 def node_addresses(tree: Topology, homes: dict[str, str]) -> dict[str, str]:
@@ -80,46 +71,7 @@ class AdmmSubtreeProcesses(SubtreeProcesses):
     """The ``processes`` placement for ADMM through regions: whole regions, with their
     ADMM region agents, in each process (the arguments of :class:`SubtreeProcesses`).
 
-    ``open`` is :meth:`SubtreeProcesses.open` with this module's child body; that
-    placement names its child inside ``open``, so the start-up is repeated here (a
-    ``child`` hook there would remove the repetition).
+    ``open`` is :meth:`SubtreeProcesses.open`, which starts this module's ``child``.
     """
 
     child = staticmethod(admm_subtree_child)
-
-    def open(self, scenario: Scenario, context: Any, sites: SiteBuilder) -> RemoteFleet:
-        """Listen on a private ``ipc://`` endpoint, start the region processes, wait until
-        every site joined."""
-        import msgspec
-
-        signals = contextlib.ExitStack()
-        if threading.current_thread() is threading.main_thread():
-            signals.enter_context(sigterm_as_exit())
-        ipc_dir = tempfile.mkdtemp(prefix="vpp-")
-        os.chmod(ipc_dir, 0o700)
-        announce(f"starting {self.processes} region process"
-                 f"{'es' if self.processes != 1 else ''}")
-        spawner = self.spawner = SiteSpawner()
-        where = str(context.scenario_path or scenario.name)
-        encoded = msgspec.msgpack.encode(scenario)
-        level = logging.getLogger().getEffectiveLevel()
-        out = None if context.out_dir is None else str(context.out_dir)
-
-        def start(endpoint: str) -> None:
-            spawner.start_processes(self.child, [
-                (g.host, (where, encoded, g, self.homes, endpoint, out, self.settings,
-                          self.allow_plugins)) for g in self.groups], level)
-
-        remote = RemotePlacement(f"ipc://{ipc_dir}/aggregator", settings=self.settings,
-                                 abort=spawner.failed, on_listening=start)
-        try:
-            fleet = remote.open(scenario, context, sites)
-        except BaseException:
-            try:
-                spawner.stop()
-                shutil.rmtree(ipc_dir, ignore_errors=True)
-            finally:
-                signals.close()
-            raise
-        fleet.children = Children(spawner, ipc_dir, signals)
-        return fleet

@@ -111,6 +111,10 @@ class SubtreeProcesses(ProcessesPlacement):
         processes, allow_plugins, settings: as for :class:`ProcessesPlacement`.
     """
 
+    child = staticmethod(_subtree_child)
+    """The region process's body (a module-level function: the fork server pickles its
+    name); the ADMM placement gives its own."""
+
     def __init__(self, tree: Topology, processes: int, *, allow_plugins: bool = False,
                  settings: Any = None) -> None:
         super().__init__(processes, allow_plugins=allow_plugins, settings=settings)
@@ -146,7 +150,7 @@ class SubtreeProcesses(ProcessesPlacement):
         out = None if context.out_dir is None else str(context.out_dir)
 
         def start(endpoint: str) -> None:
-            spawner.start_processes(_subtree_child, [
+            spawner.start_processes(self.child, [
                 (g.host, (where, encoded, g, self.homes, endpoint, out, self.settings,
                           self.allow_plugins)) for g in self.groups], level)
 
