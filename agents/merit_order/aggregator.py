@@ -92,7 +92,9 @@ class AggregatorAgent(Agent):
         return auction
 
     def _on_bid(self, envelope: Envelope, bid: Bid) -> None:
-        auction = self._current(envelope)
+        auction = self.auction
+        if auction is None or envelope.conversation != self._conversation:
+            auction = self._current(envelope)  # (raises: what _current checks, inline)
         try:
             out = auction.on_bid(envelope.sender, bid)
         except ProtocolError:
@@ -103,7 +105,9 @@ class AggregatorAgent(Agent):
             self._emit(out)
 
     def _on_accept(self, envelope: Envelope, accept: Accept) -> None:
-        auction = self._current(envelope)
+        auction = self.auction
+        if auction is None or envelope.conversation != self._conversation:
+            auction = self._current(envelope)  # (raises)
         out = auction.on_accept(envelope.sender, accept)
         if out or auction.done:  # (an answer that ends nothing changes no phase)
             self._emit(out)
