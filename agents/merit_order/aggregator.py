@@ -101,7 +101,7 @@ class AggregatorAgent(Agent):
             # an invalid last bid still releases the awards of the others
             self._emit(auction.take_after_error())
             raise
-        if out or auction.done:  # (a bid that ends nothing changes no phase)
+        if out or auction.phase == "done":  # (a bid that ends nothing changes no phase)
             self._emit(out)
 
     def _on_accept(self, envelope: Envelope, accept: Accept) -> None:
@@ -109,7 +109,7 @@ class AggregatorAgent(Agent):
         if auction is None or envelope.conversation != self._conversation:
             auction = self._current(envelope)  # (raises)
         out = auction.on_accept(envelope.sender, accept)
-        if out or auction.done:  # (an answer that ends nothing changes no phase)
+        if out or auction.phase == "done":  # (an answer that ends nothing: no phase)
             self._emit(out)
 
     def _on_decline(self, envelope: Envelope, decline: Decline) -> None:
