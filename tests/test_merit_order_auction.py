@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from vpp.coordination.errors import ProtocolError
-from vpp.coordination.merit_order.auction import MeritOrderAuction
+from vpp.coordination.merit_order.auction import MeritOrderAuction, SitePositions
 from vpp.coordination.merit_order.messages import (
     Accept,
     Award,
@@ -132,3 +131,25 @@ def test_an_invalid_last_bid_still_releases_the_others_awards():
     for site, award in awards.items():
         auction.on_accept(site, Accept(3, award.power_kw, award.reserve_kw))
     assert auction.done and auction.outcome().served_kw == 150.0
+
+
+def test_site_positions_made_once_are_used_only_for_the_same_names():
+    positions = SitePositions(["c", "a", "b"])
+    # the same names in the same order: the shared table is used (ties go to "c" first)
+    shared = MeritOrderAuction(step=3, window_start_s=2700.0, window_s=900.0, target_kw=50.0,
+                               reserve_kw=0.0, sites=["c", "a", "b"], positions=positions)
+    assert shared.sites is positions.names
+    assert [o.receiver for o in shared.start()] == ["c", "a", "b"]
+    # other names (or another order) than the table's: the auction makes its own
+    other = MeritOrderAuction(step=3, window_start_s=2700.0, window_s=900.0, target_kw=50.0,
+                              reserve_kw=0.0, sites=["a", "b", "c"], positions=positions)
+    assert other.sites == ["a", "b", "c"] and other.sites is not positions.names
+    other.start()
+    tied = {s: Bid(3, [BidSegment(100.0, 20.0)]) for s in ("a", "b", "c")}
+    awards = _bid_all(other, tied)
+    assert {s: a.power_kw for s, a in awards.items()} == {"a": 50.0, "b": 0.0, "c": 0.0}
+    with pytest.raises(ValueError, match="unique"):
+        SitePositions(["a", "b", "a"])
+    with pytest.raises(ValueError, match="unique"):
+        MeritOrderAuction(step=3, window_start_s=0.0, window_s=900.0, target_kw=1.0,
+                          reserve_kw=0.0, sites=["a", "a"], positions=positions)

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from itertools import repeat
 
 from vpp.agents.merit_order.history import OutcomeHistory
 from vpp.agents.runtime.agent import Agent
 from vpp.agents.runtime.messages import Envelope
 from vpp.agents.runtime.timers import Timer
 from vpp.coordination.errors import ProtocolError
-from vpp.coordination.merit_order.auction import MeritOrderAuction, Outgoing
+from vpp.coordination.merit_order.auction import (
+    MeritOrderAuction,
+    Outgoing,
+    SitePositions,
+)
 from vpp.coordination.merit_order.messages import Accept, Bid, Decline
 
 log = logging.getLogger(__name__)
@@ -43,6 +48,7 @@ class AggregatorAgent(Agent):
                  max_rounds: int = 5, outcome_window: int | None = None) -> None:
         super().__init__(name)
         self.sites = list(sites)
+        self._positions = SitePositions(self.sites)  # (checked unique here, once)
         self.deadline_ms = deadline_ms
         self.max_rounds = max_rounds
         self.auction: MeritOrderAuction | None = None
@@ -73,7 +79,7 @@ class AggregatorAgent(Agent):
         self.auction = MeritOrderAuction(
             step=step, window_start_s=window_start_s, window_s=window_s, target_kw=target_kw,
             reserve_kw=reserve_kw, sites=self.sites, deadline_ms=self.deadline_ms,
-            max_rounds=self.max_rounds)
+            max_rounds=self.max_rounds, positions=self._positions)
         self._conversation = f"merit-order/{step}"
         self._emit(self.auction.start())
 
@@ -86,20 +92,24 @@ class AggregatorAgent(Agent):
         return auction
 
     def _on_bid(self, envelope: Envelope, bid: Bid) -> None:
-        auction = self._current(envelope)
+        auction = self.auction
+        if auction is None or envelope.conversation != self._conversation:
+            auction = self._current(envelope)  # (raises: what _current checks, inline)
         try:
             out = auction.on_bid(envelope.sender, bid)
         except ProtocolError:
             # an invalid last bid still releases the awards of the others
             self._emit(auction.take_after_error())
             raise
-        if out or auction.done:  # (a bid that ends nothing changes no phase)
+        if out or auction.phase == "done":  # (a bid that ends nothing changes no phase)
             self._emit(out)
 
     def _on_accept(self, envelope: Envelope, accept: Accept) -> None:
-        auction = self._current(envelope)
+        auction = self.auction
+        if auction is None or envelope.conversation != self._conversation:
+            auction = self._current(envelope)  # (raises)
         out = auction.on_accept(envelope.sender, accept)
-        if out or auction.done:  # (an answer that ends nothing changes no phase)
+        if out or auction.phase == "done":  # (an answer that ends nothing: no phase)
             self._emit(out)
 
     def _on_decline(self, envelope: Envelope, decline: Decline) -> None:
@@ -116,16 +126,20 @@ class AggregatorAgent(Agent):
     def _emit(self, outgoing: list[Outgoing]) -> None:
         auction = self.auction
         assert auction is not None
-        conversation = self.conversation
+        conversation, host = self.conversation, self.host
         i, n = 0, len(outgoing)
+        if n and host is None:
+            raise RuntimeError(f"agent {self.name} is not hosted yet")
         while i < n:
             # a run of messages with one body (a call for bids to every site): encoded once
-            body, round = outgoing[i].body, outgoing[i].round
+            receiver, body, round = outgoing[i]
             j = i + 1
             while j < n and outgoing[j].body is body and outgoing[j].round == round:
                 j += 1
             if j == i + 1:
-                self.send(outgoing[i].receiver, body, conversation=conversation, round=round)
+                # (Agent.send, inline: an award to each site)
+                host.send(self, receiver, body, conversation=conversation, round=round)
+                self.messages_out += 1
             else:
                 self.send_all([out.receiver for out in outgoing[i:j]], body,
                               conversation=conversation, round=round)
@@ -148,6 +162,7 @@ class AggregatorAgent(Agent):
         self.history.append(outcome)
         trace = self.host.trace
         if trace is not None:
+            zero = repeat(0.0)
             now = self.clock.now()
             for rec in auction.records:
                 trace.round(sim_time=now, step=auction.step, conversation=self.conversation,
@@ -162,7 +177,7 @@ class AggregatorAgent(Agent):
                 reserve_served_kw=outcome.reserve_served_kw,
                 marginal_price=outcome.marginal_price_eur_mwh, cost_eur=outcome.cost_eur,
                 rounds=outcome.rounds, silent=outcome.silent,
-                dispatch=[(site, outcome.site_power_kw.get(site, 0.0),
-                           outcome.site_reserve_kw.get(site, 0.0),
-                           outcome.site_cost_eur.get(site, 0.0)) for site in self.sites],
+                dispatch=list(zip(self.sites, map(outcome.site_power_kw.get, self.sites, zero),
+                                  map(outcome.site_reserve_kw.get, self.sites, zero),
+                                  map(outcome.site_cost_eur.get, self.sites, zero))),
             )

@@ -12,6 +12,8 @@ rules, and where they differ from the flat run: ``docs/protocols/hierarchy.md``.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from vpp.coordination.errors import ProtocolError
 from vpp.coordination.hierarchy.clearing import from_allocation
@@ -233,7 +235,8 @@ class PortfolioAuction:
         eligible = ~self._out
         index = np.flatnonzero(eligible)
         # the flat auction's sums, in its order: eligible baselines, then those staying
-        self._baseline_kw = sum(book.baseline_kw[index].tolist()) + sum(self._staying.values())
+        self._baseline_kw = (sum(book.baseline_kw[index].tolist())
+                             + math.fsum(self._staying.values()))  # (in any order)
         need = self.target_kw - self._baseline_kw
         side = 1 if need >= 0 else -1  # the flat allocation's side
         booked = allocate_book(book, eligible, need, self.reserve_kw)
@@ -339,11 +342,13 @@ class PortfolioAuction:
             site_cost = {book.sites[index[k]]: float(per_site[k]) for k in accepted_local}
             awarded = mask & (alloc.segment_power_kw != 0.0)
             marginal = float(booked.price_eur_mwh[awarded].max()) if awarded.any() else None
-        served = sum(power.values())
+        # summed exactly rounded: the same figure in whatever order the answers came
+        # (sites in other processes answer in another order from run to run)
+        served = math.fsum(power.values())
         return StepOutcome(
             step=self.step, target_kw=self.target_kw, served_kw=served,
             unserved_kw=_shortfall(self.target_kw, served),
-            reserve_target_kw=self.reserve_kw, reserve_served_kw=sum(reserve.values()),
+            reserve_target_kw=self.reserve_kw, reserve_served_kw=math.fsum(reserve.values()),
             marginal_price_eur_mwh=marginal, cost_eur=sum(site_cost.values()),
             site_power_kw=power, site_reserve_kw=reserve, site_cost_eur=site_cost,
             declined=dict(self._declined), silent=list(self._silent), rounds=self.round)

@@ -15,6 +15,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
+from itertools import repeat
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 import msgspec
@@ -84,6 +87,14 @@ class StepOutcome:
     rounds: int
 
 
+_outgoing = partial(tuple.__new__, Outgoing)
+"""An :class:`Outgoing` from a (receiver, body, round) tuple (what its ``__new__`` makes,
+without a Python call)."""
+
+
+_first, _second = itemgetter(0), itemgetter(1)
+
+
 def _shortfall(target_kw: float, served_kw: float) -> float:
     """How far the served power is from the target (float round-off reported as 0)."""
     return snap_shortfall(abs(target_kw - served_kw), abs(target_kw))
@@ -107,6 +118,28 @@ def check_bid(bid: Bid, step: int) -> None:
         raise ProtocolError("Bid.baseline_kw is not finite")
 
 
+class SitePositions:
+    """The sites of an auction in their tie order, checked unique once: an aggregator
+    that calls the same sites every step makes this once and hands it to each step's
+    auction (``positions``), which then only compares them with its ``sites`` (equal
+    names, in the same order: else it makes its own).
+
+    Args:
+        sites: the site names, in a fixed order (ties go to the earlier).
+
+    Raises:
+        ValueError: when a name appears twice.
+    """
+
+    def __init__(self, sites: Sequence[str]) -> None:
+        self.names = list(sites)
+        """The names, as a list (shared by the auctions: never changed)."""
+        self.position = {s: i for i, s in enumerate(self.names)}
+        """Each name's position in ``names``."""
+        if len(self.position) != len(self.names):
+            raise ValueError("site names in an auction must be unique")
+
+
 class MeritOrderAuction:
     """One step's contract net, seen from the aggregator.
 
@@ -119,14 +152,17 @@ class MeritOrderAuction:
         sites: the names of the sites called, in a fixed order (ties go to the earlier).
         deadline_ms: how long each phase waits before treating a site as silent.
         max_rounds: the last award round; declines after it leave energy unserved.
+        positions: the sites' :class:`SitePositions`, made once by a caller that runs many
+            steps (used when its names equal ``sites``); None: made here.
     """
 
     def __init__(
         self, *, step: int, window_start_s: float, window_s: float, target_kw: float,
         reserve_kw: float, sites: Sequence[str], deadline_ms: int = 2000, max_rounds: int = 5,
+        positions: SitePositions | None = None,
     ) -> None:
-        if len(set(sites)) != len(sites):
-            raise ValueError("site names in an auction must be unique")
+        if positions is None or positions.names != sites:  # (one pass: same objects)
+            positions = SitePositions(sites)
         if max_rounds < 1:
             raise ValueError(f"max_rounds must be >= 1, got {max_rounds}")
         self.step = step
@@ -134,8 +170,8 @@ class MeritOrderAuction:
         self.window_s = window_s
         self.target_kw = target_kw
         self.reserve_kw = reserve_kw
-        self.sites = list(sites)
-        self._position = {s: i for i, s in enumerate(self.sites)}
+        self.sites = positions.names
+        self._position = positions.position
         self.deadline_ms = deadline_ms
         self.max_rounds = max_rounds
         self.round = 0
@@ -175,15 +211,18 @@ class MeritOrderAuction:
         self._pending = set(self.sites)
         call = CallForBids(self.step, self.window_start_s, self.window_s, self.target_kw,
                            self.reserve_kw, self.deadline_ms)
-        out = [Outgoing(site, call, 0) for site in self.sites]
+        # (Outgoing made as its __new__ does, without a call per site)
+        out = list(map(_outgoing, zip(self.sites, repeat(call), repeat(0))))
         if not self.sites:
             return self._close_bidding()
         return out
 
     def on_bid(self, site: str, bid: Bid) -> list[Outgoing]:
         """A site's bid; the awards go out once every site has bid."""
-        self._expect(site, "bidding", "Bid")
-        self._pending.discard(site)
+        pending = self._pending
+        if self.phase != "bidding" or site not in pending:
+            self._expect(site, "bidding", "Bid")  # (raises: late, duplicate or unknown)
+        pending.discard(site)
         try:
             check_bid(bid, self.step)
         except ProtocolError as exc:
@@ -192,7 +231,7 @@ class MeritOrderAuction:
             self._pending_error = self._after_answer()
             raise
         self._bids[site] = bid
-        return self._after_answer()
+        return self._after_answer() if not pending else []
 
     def take_after_error(self) -> list[Outgoing]:
         """What handling an invalid bid wants sent (the raise could not return it): the
@@ -202,7 +241,9 @@ class MeritOrderAuction:
 
     def on_accept(self, site: str, accept: Accept) -> list[Outgoing]:
         """A site accepts its current award."""
-        self._expect(site, "awarding", "Accept")
+        pending = self._pending
+        if self.phase != "awarding" or site not in pending:
+            self._expect(site, "awarding", "Accept")  # (raises)
         power, reserve = self._awarded[site]
         if (accept.step != self.step or abs(accept.power_kw - power) > _MATCH_KW
                 or abs(accept.reserve_kw - reserve) > _MATCH_KW):
@@ -211,9 +252,9 @@ class MeritOrderAuction:
                 f"step {accept.step}) does not match the award ({power} kW, {reserve} kW, "
                 f"step {self.step})"
             )
-        self._pending.discard(site)
+        pending.discard(site)
         self._accepted[site] = (power, reserve)
-        return self._after_answer()
+        return self._after_answer() if not pending else []
 
     def on_decline(self, site: str, decline: Decline) -> list[Outgoing]:
         """A site declines its award and leaves the step."""
@@ -242,7 +283,7 @@ class MeritOrderAuction:
     # -- internals ---------------------------------------------------------------------
     def _expect(self, site: str, phase: str, kind: str) -> None:
         if self.phase == phase and site in self._pending:
-            return  # (the usual answer: every site awaited was called)
+            return
         if site not in self._position:
             raise ProtocolError(f"{kind} from {site}, which was not called for step {self.step}")
         if self.phase != phase or site not in self._pending:
@@ -275,7 +316,7 @@ class MeritOrderAuction:
         price = [seg.price_eur_mwh for seg in segments]
         reserve_price = [bid.reserve_price_eur_mw_h for bid in bids]
         baseline = [bid.baseline_kw for bid in bids]
-        self._baseline_kw = sum(baseline) + sum(self._staying.values())
+        self._baseline_kw = sum(baseline) + math.fsum(self._staying.values())
         # each segment's site: its bid's position in eligible
         self._segment_site = np.repeat(np.arange(len(bids), dtype=np.intp),
                                        [len(bid.segments) for bid in bids])
@@ -297,7 +338,7 @@ class MeritOrderAuction:
             awarded[s] = award
             accepted.pop(s, None)
             pending.add(s)
-            out.append(Outgoing(s, Award(step, award[0], award[1], price_eur_mwh), round))
+            out.append(_outgoing((s, Award(step, award[0], award[1], price_eur_mwh), round)))
         self._round_declines = 0
         self._eligible_now = eligible
         if not out:
@@ -311,7 +352,7 @@ class MeritOrderAuction:
         self.records.append(RoundRecord(
             self.round, "awards", self.target_kw, served, _shortfall(self.target_kw, served),
             alloc.marginal_price_eur_mwh, bids=len(self._bids),
-            awards=sum(1 for s in self._eligible_now if s in self._awarded),
+            awards=sum(map(self._awarded.__contains__, self._eligible_now)),
             declines=self._round_declines,
             detail={"reserve_kw": alloc.reserve_served_kw},
         ))
@@ -328,15 +369,20 @@ class MeritOrderAuction:
         """The step's result; only accepted awards are counted as served."""
         if not self.done:
             raise RuntimeError("the auction is not finished")
-        power = {s: p for s, (p, _) in self._accepted.items()} | self._staying
-        reserve = {s: r for s, (_, r) in self._accepted.items()}
-        served = sum(power.values())
+        accepted = self._accepted
+        # (the dictionaries the comprehensions over accepted.items() make, built in C)
+        power = dict(zip(accepted, map(_first, accepted.values())))
+        power |= self._staying
+        reserve = dict(zip(accepted, map(_second, accepted.values())))
+        # summed exactly rounded: the same figure in whatever order the answers came
+        # (sites in other processes answer in another order from run to run)
+        served = math.fsum(power.values())
         site_cost: dict[str, float] = {}
         marginal = None
         alloc = self._allocation
         window_h = self.window_s / 3600.0
         if alloc is not None:
-            accepted_index = [i for i, s in enumerate(self._eligible_now) if s in self._accepted]
+            accepted_index = [i for i, s in enumerate(self._eligible_now) if s in accepted]
             # each segment's site looked up in a per-site flag (what np.isin would answer)
             accepted_site = np.zeros(len(self._eligible_now), dtype=bool)
             accepted_site[accepted_index] = True
@@ -347,13 +393,14 @@ class MeritOrderAuction:
                 self._segment_site[mask],
                 weights=np.abs(alloc.segment_power_kw[mask]) * self._segment_price[mask],
                 minlength=len(self._eligible_now)) / 1000.0 * window_h
-            site_cost = {self._eligible_now[i]: float(per_site[i]) for i in accepted_index}
+            names, costs = self._eligible_now, per_site.tolist()
+            site_cost = {names[i]: costs[i] for i in accepted_index}
             awarded = mask & (alloc.segment_power_kw != 0.0)
             marginal = float(self._segment_price[awarded].max()) if awarded.any() else None
         return StepOutcome(
             step=self.step, target_kw=self.target_kw, served_kw=served,
             unserved_kw=_shortfall(self.target_kw, served),
-            reserve_target_kw=self.reserve_kw, reserve_served_kw=sum(reserve.values()),
+            reserve_target_kw=self.reserve_kw, reserve_served_kw=math.fsum(reserve.values()),
             marginal_price_eur_mwh=marginal, cost_eur=sum(site_cost.values()),
             site_power_kw=power, site_reserve_kw=reserve, site_cost_eur=site_cost,
             declined=dict(self._declined),

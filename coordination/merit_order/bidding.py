@@ -12,6 +12,7 @@ the entry-point group ``vpp.strategies``. See ``docs/strategies.md``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from operator import attrgetter
 from typing import NamedTuple, Protocol, runtime_checkable
 
 from vpp.coordination.merit_order.messages import Bid, CallForBids
@@ -54,6 +55,10 @@ class BiddingStrategy(Protocol):
         ...
 
 
+_cost = attrgetter("cost_eur_mwh")
+_absorb_price = attrgetter("absorb_price_eur_mwh")
+
+
 def site_limits(offers: Sequence[Offer]) -> tuple[float, float]:
     """The site's total (lowest, highest) power."""
     low = high = 0.0
@@ -82,18 +87,22 @@ def split_award(offers: Sequence[Offer], power_kw: float) -> dict[str, float]:
     ties go to the earlier device. A deviation that the devices cannot take is not placed
     (the caller checks the award first with :func:`check_award`).
     """
-    result = {o.device: o.baseline_kw for o in offers}
-    deviation = power_kw - sum([o.baseline_kw for o in offers])
+    result = {}
+    baseline = 0  # (what sum() of the baselines adds, in the same order)
+    for o in offers:  # (one loop, no comprehension: a site calls this every step)
+        result[o.device] = base = o.baseline_kw
+        baseline += base
+    deviation = power_kw - baseline
     if deviation == 0.0:
         return result
     # ranked by (price, position): the same order as sorting the offers by that key; each
     # device's room is max(room, 0.0) and its take min(room, need), written out as the
     # builtins compute them
     if deviation > 0:
-        ranked = sorted([(o.cost_eur_mwh, i) for i, o in enumerate(offers)])
+        ranked = sorted(zip(map(_cost, offers), range(len(offers))))
         sign = 1.0
     else:
-        ranked = sorted([(o.absorb_price_eur_mwh, i) for i, o in enumerate(offers)])
+        ranked = sorted(zip(map(_absorb_price, offers), range(len(offers))))
         sign = -1.0
     need = abs(deviation)
     for _, i in ranked:
