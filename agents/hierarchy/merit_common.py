@@ -16,7 +16,6 @@ import networkx as nx
 from vpp.agents.runtime.agent import Agent
 from vpp.agents.runtime.timers import Timer
 from vpp.coordination.hierarchy.topology import Topology
-from vpp.coordination.merit_order.auction import Outgoing
 
 
 def addressed(topology: Topology, address: Callable[[str], str]) -> Topology:
@@ -31,23 +30,6 @@ def addressed(topology: Topology, address: Callable[[str], str]) -> Topology:
                                  f"{addr!r}")
             seen[addr] = node
     return Topology(nx.relabel_nodes(topology.graph, names, copy=True))
-
-
-def send_outgoing(agent: Agent, outgoing: list[Outgoing], conversation: str) -> None:
-    """Send a state machine's messages in order; a run of messages with one body (a call
-    for bids to every child) is encoded once."""
-    i, n = 0, len(outgoing)
-    while i < n:
-        body, round = outgoing[i].body, outgoing[i].round
-        j = i + 1
-        while j < n and outgoing[j].body is body and outgoing[j].round == round:
-            j += 1
-        if j == i + 1:
-            agent.send(outgoing[i].receiver, body, conversation=conversation, round=round)
-        else:
-            agent.send_all([out.receiver for out in outgoing[i:j]], body,
-                           conversation=conversation, round=round)
-        i = j
 
 
 class PhaseDeadline:

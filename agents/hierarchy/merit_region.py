@@ -14,7 +14,8 @@ traces and drops it); the negotiation goes on.
 
 from __future__ import annotations
 
-from vpp.agents.hierarchy.merit_common import PhaseDeadline, send_outgoing
+from vpp.agents.hierarchy.merit_common import PhaseDeadline
+from vpp.agents.merit_order.outgoing import send_outgoing
 from vpp.agents.runtime.agent import Agent
 from vpp.agents.runtime.codec import DEFAULT_MAX_FRAME_BYTES
 from vpp.agents.runtime.messages import Envelope

@@ -12,9 +12,11 @@ protocol being equivalent, its numbers). ``docs/protocols/hierarchy.md``.
 
 from __future__ import annotations
 
-from vpp.agents.hierarchy.merit_common import PhaseDeadline, send_outgoing
+from vpp.agents.hierarchy.merit_common import PhaseDeadline
 from vpp.agents.hierarchy.merit_region import CONVERSATION
 from vpp.agents.merit_order.history import OutcomeHistory
+from vpp.agents.merit_order.outgoing import send_outgoing
+from vpp.agents.merit_order.tracing import trace_step
 from vpp.agents.runtime.agent import Agent
 from vpp.agents.runtime.messages import Envelope
 from vpp.coordination.errors import ProtocolError
@@ -136,20 +138,6 @@ class PortfolioAgent(Agent):
         trace = self.host.trace
         if trace is None:
             return
-        now = self.clock.now()
-        for rec in auction.records:
-            trace.round(sim_time=now, step=auction.step, conversation=self._conversation,
-                        protocol="merit-order", round=rec.round, target_kw=rec.target_kw,
-                        served_kw=rec.served_kw, unserved_kw=rec.unserved_kw,
-                        price=rec.price, bids=rec.bids, awards=rec.awards,
-                        declines=rec.declines, detail={"phase": rec.phase, **rec.detail})
-        trace.step(
-            step=outcome.step, sim_time=auction.window_start_s, target_kw=outcome.target_kw,
-            served_kw=outcome.served_kw, unserved_kw=outcome.unserved_kw,
-            reserve_target_kw=outcome.reserve_target_kw,
-            reserve_served_kw=outcome.reserve_served_kw,
-            marginal_price=outcome.marginal_price_eur_mwh, cost_eur=outcome.cost_eur,
-            rounds=outcome.rounds, silent=outcome.silent,
-            dispatch=[(site, outcome.site_power_kw.get(site, 0.0),
-                       outcome.site_reserve_kw.get(site, 0.0),
-                       outcome.site_cost_eur.get(site, 0.0)) for site in self.sites])
+        trace_step(trace, now=self.clock.now(), conversation=self._conversation,
+                   records=auction.records, outcome=outcome,
+                   window_start_s=auction.window_start_s, sites=self.sites)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from itertools import repeat
 
 from vpp.agents.merit_order.history import OutcomeHistory
+from vpp.agents.merit_order.outgoing import send_outgoing
+from vpp.agents.merit_order.tracing import trace_step
 from vpp.agents.runtime.agent import Agent
 from vpp.agents.runtime.messages import Envelope
 from vpp.agents.runtime.timers import Timer
@@ -126,24 +127,7 @@ class AggregatorAgent(Agent):
     def _emit(self, outgoing: list[Outgoing]) -> None:
         auction = self.auction
         assert auction is not None
-        conversation, host = self.conversation, self.host
-        i, n = 0, len(outgoing)
-        if n and host is None:
-            raise RuntimeError(f"agent {self.name} is not hosted yet")
-        while i < n:
-            # a run of messages with one body (a call for bids to every site): encoded once
-            receiver, body, round = outgoing[i]
-            j = i + 1
-            while j < n and outgoing[j].body is body and outgoing[j].round == round:
-                j += 1
-            if j == i + 1:
-                # (Agent.send, inline: an award to each site)
-                host.send(self, receiver, body, conversation=conversation, round=round)
-                self.messages_out += 1
-            else:
-                self.send_all([out.receiver for out in outgoing[i:j]], body,
-                              conversation=conversation, round=round)
-            i = j
+        send_outgoing(self, outgoing, self.conversation)
         phase = (auction.phase, auction.round)
         if auction.done:
             if self._timer is not None:
@@ -162,22 +146,6 @@ class AggregatorAgent(Agent):
         self.history.append(outcome)
         trace = self.host.trace
         if trace is not None:
-            zero = repeat(0.0)
-            now = self.clock.now()
-            for rec in auction.records:
-                trace.round(sim_time=now, step=auction.step, conversation=self.conversation,
-                            protocol="merit-order", round=rec.round, target_kw=rec.target_kw,
-                            served_kw=rec.served_kw, unserved_kw=rec.unserved_kw,
-                            price=rec.price, bids=rec.bids, awards=rec.awards,
-                            declines=rec.declines, detail={"phase": rec.phase, **rec.detail})
-            trace.step(
-                step=outcome.step, sim_time=auction.window_start_s, target_kw=outcome.target_kw,
-                served_kw=outcome.served_kw, unserved_kw=outcome.unserved_kw,
-                reserve_target_kw=outcome.reserve_target_kw,
-                reserve_served_kw=outcome.reserve_served_kw,
-                marginal_price=outcome.marginal_price_eur_mwh, cost_eur=outcome.cost_eur,
-                rounds=outcome.rounds, silent=outcome.silent,
-                dispatch=list(zip(self.sites, map(outcome.site_power_kw.get, self.sites, zero),
-                                  map(outcome.site_reserve_kw.get, self.sites, zero),
-                                  map(outcome.site_cost_eur.get, self.sites, zero))),
-            )
+            trace_step(trace, now=self.clock.now(), conversation=self.conversation,
+                       records=auction.records, outcome=outcome,
+                       window_start_s=auction.window_start_s, sites=self.sites)
