@@ -68,6 +68,33 @@ class StepTable:
                    *(_cell(row[c]) for c in self.columns)])
         self.rows += 1
 
+    def write_many(self, step: int, time: datetime, rows: Sequence[Mapping[str, Any]],
+                   ) -> None:
+        """Append several rows of one step (as many :meth:`write` calls, in one write)."""
+        if not rows:
+            return
+        if self.columns is None:
+            self.write(step, time, rows[0])
+            rows = rows[1:]
+        stamp, keys, columns = time.isoformat(), self.keys, self.columns
+        width = len(keys) + len(columns)
+        cells: list[list] = []
+        try:
+            for row in rows:
+                if len(row) != width:
+                    break
+                cells.append([step, stamp, *[_cell(row[k]) for k in keys],
+                              *[_cell(row[c]) for c in columns]])
+        finally:  # the rows before a bad one are kept, as row-by-row writes keep them
+            try:
+                self._writer.writerows(cells)
+            except OSError as exc:
+                raise RecordError(exc.errno, f"cannot write {self.path}: "
+                                             f"{exc.strerror}") from None
+            self.rows += len(cells)
+        if len(cells) < len(rows):
+            self.write(step, time, rows[len(cells)])  # raises, naming the columns
+
     def _put(self, cells: list) -> None:
         try:
             self._writer.writerow(cells)
@@ -128,8 +155,7 @@ class RunRecord:
              sites: Sequence[Mapping[str, Any]] = ()) -> None:
         """Record step ``k``: its row and one row per site (each with a ``site`` key)."""
         self.steps.write(k, time, row)
-        for site_row in sites:
-            self.sites.write(k, time, site_row)
+        self.sites.write_many(k, time, sites)
         self.steps.flush()
         self.sites.flush()
 
