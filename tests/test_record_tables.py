@@ -4,12 +4,12 @@ keeps the rows before it."""
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from vpp.runs.record.tables import StepTable
 
-T = datetime(2019, 1, 1, tzinfo=timezone.utc)
+T = datetime(2019, 1, 1, tzinfo=UTC)
 ROWS = [{"site": f"s{i}", "power_kw": i * 0.1 + 1e-17,
          "reserve_kw": math.nan if i % 3 == 0 else math.inf if i % 5 == 0 else 2.0,
          "stored_kwh": None if i % 4 == 0 else [1, 2]} for i in range(50)]
