@@ -116,13 +116,19 @@ class ScenarioReloader:
         target = self.path.resolve()
         # an empty set comes on each timeout: the first says the watch is set up, and a
         # check then catches an edit made while it was being set up
+        # after a rejection the file is read again on each timeout (100 ms) until it
+        # changes: a save in two writes (truncate, then write) may end in the same batch
+        # of events as the half-written file that was rejected, with no event after it
+        recheck = False
         for changes in watch(target.parent,
                              watch_filter=lambda _c, p: Path(p).resolve() == target,
                              debounce=debounce_ms, step=10, stop_event=self._stop,
                              yield_on_timeout=True, rust_timeout=100):
-            if changes or not self.watching.is_set():
+            if changes or recheck or not self.watching.is_set():
                 self.watching.set()
-                self.check()
+                result = self.check()
+                if result is not None:  # (None: the bytes last checked, still)
+                    recheck = result is False
 
     def check(self) -> bool | None:
         """Read and validate the file now; stage a valid edit (True) or record the

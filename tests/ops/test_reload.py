@@ -4,6 +4,7 @@ one with the field named and goes on unchanged, and reports what needs a restart
 from __future__ import annotations
 
 import copy
+import time
 
 import pytest
 import yaml
@@ -190,3 +191,41 @@ def test_an_aggregator_takes_targets_live_and_sites_join_with_the_edited_file(tm
     finally:
         reloader.close()
         agg.close()
+
+
+def test_a_save_whose_last_write_brings_no_event_is_still_taken(tmp_path, monkeypatch):
+    # an editor that truncates, then writes: the watcher may see only the empty file (one
+    # batch of events) and nothing after it; the rejected file is read again on each
+    # timeout until it changes, so the finished save is staged and applied
+    import watchfiles
+
+    path = write_small(tmp_path / "s.yaml")
+    good = yaml.safe_load(path.read_text())
+    good["target"]["values_kw"] = [300.0, 300.0] + [450.0] * 6
+    _, model = build_run(load(path), tmp_path / "run", scenario_path=path)
+    path.write_text("")  # the first half of the save
+
+    def watch(*_args, stop_event, **_kw):
+        yield set()  # the watch is set up: the empty file is checked (and rejected)
+        path.write_text(yaml.safe_dump(good, sort_keys=False))  # no event for this write
+        while not stop_event.is_set():
+            yield set()  # timeouts only
+
+    monkeypatch.setattr(watchfiles, "watch", watch)
+    reloader = ScenarioReloader(path, model.scenario, SwarmApplier(model, path),
+                                debounce_ms=20)
+    live = StepByStep(model, hooks=[reloader])
+    try:
+        deadline = time.monotonic() + 5.0
+        while time.monotonic() < deadline and reloader._staged is None:
+            time.sleep(0.01)
+        assert reloader._rejected and "Expected a mapping" in reloader._rejected[0]
+        live.step()
+        assert model.aggregator.outcomes[0].target_kw == 300.0
+        live.step()
+        live.step()
+        assert model.aggregator.outcomes[2].target_kw == 450.0
+        assert reloader.records[-1].error is None
+    finally:
+        reloader.close()
+        live.close()
