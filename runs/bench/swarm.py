@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 
 import numpy as np
@@ -34,6 +35,25 @@ def bench_scenario(sites: int, steps: int, seed: int = 0) -> dict:
             "reserve_kw": 5.0 * sites, "sites": site_specs}
 
 
+def direct_allocation(sites: int, seed: int) -> Callable[[], float]:
+    """The swarm benches' baseline: a function that allocates, with no agents and no
+    messages, as many bids as ``sites`` sites send a step (random, from ``seed``), and
+    returns the seconds it took."""
+    rng = np.random.default_rng(seed)
+    q = np.concatenate([rng.uniform(50, 200, sites), np.full(sites, 50.0),
+                        np.full(sites, -50.0)])
+    p = rng.uniform(-10, 150, q.size)
+    idx = np.tile(np.arange(sites), 3)
+    target = float(q[q > 0].sum() * 0.4)
+
+    def direct() -> float:
+        t = time.perf_counter()
+        allocate(idx, q, p, target, sites, 5.0 * sites)
+        return time.perf_counter() - t
+
+    return direct
+
+
 def run(sites: int = 1000, steps: int = 96, seed: int = 0, trace: str | None = None) -> dict:
     """Wall seconds for the whole run, messages sent, and the messaging overhead against
     the same allocations computed directly (no agents, no messages).
@@ -46,17 +66,7 @@ def run(sites: int = 1000, steps: int = 96, seed: int = 0, trace: str | None = N
     scenario = parse(bench_scenario(sites, steps, seed), "<bench>")
     level = choose_level(trace, scenario)[0].text
     # the baseline: an allocation of the same number of bids with no messaging at all
-    rng = np.random.default_rng(seed)
-    q = np.concatenate([rng.uniform(50, 200, sites), np.full(sites, 50.0),
-                        np.full(sites, -50.0)])
-    p = rng.uniform(-10, 150, q.size)
-    idx = np.tile(np.arange(sites), 3)
-    target = float(q[q > 0].sum() * 0.4)
-
-    def direct() -> float:
-        t = time.perf_counter()
-        allocate(idx, q, p, target, sites, 5.0 * sites)
-        return time.perf_counter() - t
+    direct = direct_allocation(sites, seed)
 
     with tempfile.TemporaryDirectory(prefix="vpp-bench-") as out:
         _, model = build_run(scenario, out, trace=level)

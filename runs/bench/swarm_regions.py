@@ -23,13 +23,11 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from vpp.coordination.hierarchy.merit_driver import run_flat_step
-from vpp.coordination.merit_order.allocation import allocate
 from vpp.coordination.merit_order.messages import Accept, Award, Bid, Decline
 from vpp.runs.bench.paired import interleave
 from vpp.runs.bench.regions_check import RootTap, checked_steps, root_flat_equal
-from vpp.runs.bench.swarm import bench_scenario
+from vpp.runs.bench.swarm import bench_scenario, direct_allocation
 from vpp.runs.record.trace_level import choose_level
 from vpp.runs.runner import build_run
 from vpp.runs.scenario import parse
@@ -177,17 +175,7 @@ def run(sites: int = 1000, steps: int = 96, regions: int = 10, seed: int = 0,
         data["negotiation"] = {"deadline_ms": timing["deadline_ms"]}
     scenario = parse(data, "<bench>")
     level = choose_level(trace, scenario)[0].text
-    rng = np.random.default_rng(seed)
-    q = np.concatenate([rng.uniform(50, 200, sites), np.full(sites, 50.0),
-                        np.full(sites, -50.0)])
-    p = rng.uniform(-10, 150, q.size)
-    idx = np.tile(np.arange(sites), 3)
-    target = float(q[q > 0].sum() * 0.4)
-
-    def direct() -> float:
-        t = time.perf_counter()
-        allocate(idx, q, p, target, sites, 5.0 * sites)
-        return time.perf_counter() - t
+    direct = direct_allocation(sites, seed)
 
     checked = checked_steps(sites, steps)
     to_check = set(checked)
