@@ -31,6 +31,8 @@ from vpp.physics.degradation import (
 )
 from vpp.physics.flexibility import Flexibility, check_horizon
 
+_tuple_new = tuple.__new__
+
 
 @dataclass(frozen=True, slots=True)
 class DegradationParams:
@@ -284,8 +286,11 @@ class Battery:
             temp = self._ambient
         if self._deg is not None and self._deg.record(self.t_h, e / cap, temp):
             self._apply_ageing()
-        return BatteryState(p, self.energy_kwh, self.energy_kwh / self._cap, temp, self._cap,
-                            derate, p != setpoint_kw)
+        # (BatteryState's fields as its __new__ takes them, without that Python-level call:
+        # a site runs every store at every step)
+        e = self.energy_kwh  # (ageing may have cut it)
+        return _tuple_new(BatteryState, (p, e, e / self._cap, temp, self._cap, derate,
+                                         p != setpoint_kw))
 
     def _apply_ageing(self) -> None:
         deg = self._deg

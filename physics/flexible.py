@@ -14,6 +14,8 @@ from typing import NamedTuple
 from vpp.physics._validate import finite, fraction
 from vpp.physics.flexibility import Flexibility, check_horizon
 
+_tuple_new = tuple.__new__
+
 
 class FlexibleState(NamedTuple):
     """What one step ran."""
@@ -63,10 +65,15 @@ class FlexibleDevice:
         """Run at ``setpoint_kw``, clipped to this step's limits, for ``dt_h`` hours."""
         if not dt_h > 0.0:
             raise ValueError(f"{self.name}.dt_h must be > 0, got {dt_h!r}")
-        a = self._available(self.steps)
-        power = min(max(setpoint_kw, self.p_min_kw * a), self.p_max_kw * a)
+        a = self.availability[self.steps % len(self.availability)]
+        # min(max(setpoint_kw, low), high), written out as the builtins compute them
+        # (max(x, y) is y if y > x else x; min(x, y) is y if y < x else x)
+        low, high = self.p_min_kw * a, self.p_max_kw * a
+        power = low if low > setpoint_kw else setpoint_kw
+        if high < power:
+            power = high
         self.steps += 1
-        return FlexibleState(power)
+        return _tuple_new(FlexibleState, (power,))  # (without the Python-level __new__)
 
     def limits_now(self, dt_h: float) -> tuple[float, float, None, None]:
         """The bounds of ``flexibility(1, dt_h)`` as numbers: (p_min_kw, p_max_kw, None,
