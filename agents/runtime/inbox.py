@@ -22,6 +22,7 @@ from collections.abc import Callable
 import msgspec
 import zmq
 from vpp.agents.runtime.agent import Agent
+from vpp.agents.runtime.broadcasts import BroadcastPath
 from vpp.agents.runtime.codec import DECODE_ERRORS, Codec, DecodeError
 from vpp.agents.runtime.limits import DropLog, quote
 from vpp.agents.runtime.messages import WIRE_VERSION, Envelope
@@ -41,7 +42,7 @@ _ARRAY_HEADER = {0x91: 1, 0xDC: 3, 0xDD: 5}
 """The length of a MessagePack array's header by its first byte, for one item."""
 
 
-class Inbox:
+class Inbox(BroadcastPath):
     """The receiving half of a host.
 
     Args:
@@ -253,6 +254,10 @@ class Inbox:
                 envelopes = None
         by_address, decoders, stats = self.by_address, self._decoders, self.stats
         sender_prefix, max_frame = source + "/", self._max_frame
+        # the last body decoded and what it was decoded from: a frozen body is shared by
+        # the next envelopes that carry the same kind and bytes (a call for bids to every
+        # site of this host: decoded once), as a broadcast's body is by its subscribers
+        last_kind = last_raw = last_body = None
         for i, frame in enumerate(frames):
             if i and limiter is not None and not limiter.allow(source):
                 # the bucket is empty: the rest of the batch goes unread
@@ -271,11 +276,18 @@ class Inbox:
                 if (agent is not None and decoder is not None
                         and envelope.version == WIRE_VERSION
                         and (sender.startswith(sender_prefix) or sender == source)):
-                    try:
-                        body = decoder.decode(envelope.body)
-                    except DECODE_ERRORS:
-                        pass  # _accept_one says why
+                    raw = envelope.body
+                    if raw == last_raw and envelope.kind == last_kind:
+                        body = last_body
                     else:
+                        try:
+                            body = decoder.decode(raw)
+                        except DECODE_ERRORS:
+                            body = None  # _accept_one says why
+                        else:
+                            if body.__struct_config__.frozen:
+                                last_kind, last_raw, last_body = envelope.kind, raw, body
+                    if body is not None:
                         stats.received += 1
                         trace = self.trace  # (a handler may set it: read for each)
                         if trace is not None:
@@ -332,57 +344,6 @@ class Inbox:
         # the array's header: 1 byte up to 15 items, 3 or 5 beyond (a foreign encoder's)
         return envelope, body, len(batch) - _ARRAY_HEADER.get(batch[0], 1)
 
-    def _fast_broadcast(self, frame: bytes) -> bool:
-        """Deliver the usual broadcast (a subscribed topic, one envelope as :meth:`publish`
-        sends, a frozen kind) in one go; False leaves the frame, untouched, to the general
-        path."""
-        cut = frame.find(0) + 1
-        agents = self._topics.get(frame[:cut])
-        single = self._single(frame[cut:], True) if cut and agents else None
-        if single is None:
-            return False
-        envelope, body, size = single
-        stats = self.stats
-        for agent in agents:  # what _hand does, inline: once per subscriber
-            stats.received += 1
-            trace = self.trace
-            if trace is not None:
-                # a broadcast is traced as received by the local agent it was handed to
-                trace.message("recv", envelope, size, agent.address)
-            try:
-                agent.handle(envelope, body)
-            except ProtocolError as exc:
-                self.drop(size, f"rejected: {exc}", envelope, _SUB)
-        return True
-
-    def _on_broadcast(self, frame: bytes) -> None:
-        cut = frame.find(0) + 1
-        if not cut:
-            self.drop(len(frame), "malformed-frames: a broadcast frame without its topic",
-                       source=_SUB)
-            return
-        topic, batch = frame[:cut], frame[cut:]
-        agents = self._topics.get(topic)
-        if not agents:
-            return
-        for envelope, size in self._envelopes(batch, _SUB):
-            self._hand_broadcast(agents, envelope, size)
-
-    def _hand_broadcast(self, agents: list[Agent], envelope: Envelope, size: int) -> None:
-        try:
-            body = self.codec.decode_body(envelope)
-        except DecodeError as exc:
-            self.drop(size, str(exc), envelope, _SUB)
-            return
-        if not body.__struct_config__.frozen:
-            # a mutable body (a plug-in's kind) is decoded for each subscriber
-            for agent in agents:
-                self._deliver(agent, envelope, size, True, _SUB)
-            return
-        # a frozen body is decoded once and shared by every subscriber
-        for agent in agents:
-            self._hand(agent, envelope, body, size, True, _SUB)
-
     def _deliver(self, agent: Agent, envelope: Envelope, size: int, broadcast: bool,
                  source: str | None) -> None:
         try:
@@ -402,10 +363,6 @@ class Inbox:
             agent.handle(envelope, body)
         except ProtocolError as exc:
             self.drop(size, f"rejected: {exc}", envelope, source)
-
-
-_SUB = "sub"
-"""The source named for what arrives on the SUB (ZeroMQ does not say which publisher)."""
 
 
 def _cut(envelope: Envelope) -> Envelope:
