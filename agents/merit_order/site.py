@@ -80,8 +80,10 @@ class SiteAgent(Agent):
         """The devices' live offers for ``step`` (computed once per step: device state
         only changes when the step's set-point is applied)."""
         if self._offers_step != step:
-            dt_h = self.dt_h
-            self._offers = [d.offer(dt_h) for d in self.devices]
+            dt_h, offers = self.dt_h, []
+            for d in self.devices:  # (a loop, not a comprehension: no frame per site)
+                offers.append(d.offer(dt_h))
+            self._offers = offers
             self._offers_step = step
         return self._offers
 

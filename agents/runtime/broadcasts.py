@@ -38,7 +38,11 @@ class BroadcastPath:
             trace = self.trace
             if trace is not None:
                 # a broadcast is traced as received by the local agent it was handed to
-                trace.message("recv", envelope, size, agent.address)
+                # (its address as made, read without the property's call when current)
+                made_for, address = agent._address
+                if made_for is not agent.host or made_for is None:
+                    address = agent.address
+                trace.message("recv", envelope, size, address)
             try:
                 agent.handle(envelope, body)
             except ProtocolError as exc:
