@@ -150,7 +150,7 @@ def test_a_site_file_of_its_own_joins_and_gives_the_one_process_dispatch(
     errors = [p.stderr.read().decode() for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 2], errors
     assert leftovers() == []
-    assert "at `$.sites[0].devices[%d].capacity_kwh`" % j in errors[2]
+    assert f"at `$.sites[0].devices[{j}].capacity_kwh`" in errors[2]
     assert repr(2 * capacity) in errors[2] and repr(capacity) in errors[2]
     assert summary["processes"] == 2 and summary["lost_sites"] == []
     assert summary["refused_registrations"] == 0      # the wrong one never registered
