@@ -13,6 +13,8 @@ only: they are not tracked by the garbage collector (``gc=False``).
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
 
 DISPATCH_TOPIC = "dispatch"
@@ -29,19 +31,25 @@ class StepCleared(msgspec.Struct, frozen=True, gc=False):
     marginal_price_eur_mwh: float | None
 
 
+Number = Annotated[float, msgspec.Meta(ge=-1e300, le=1e300)]
+"""A float that decodes only when finite (NaN and the infinities are refused, with the
+field named, by the decoder: a received ``Applied`` is checked at no cost of its own)."""
+
+
 class Applied(msgspec.Struct, frozen=True, gc=False):
     """Site -> aggregator: the acknowledgement of ``StepCleared`` for ``step``, with what
     the site ran (kW, + injection) and the energy in its stores (kWh). An ADMM site also
     tells the power its plan held for the step (None when it ran at its baselines), the
-    plan's private cost of the step (EUR) and its battery's energy minus the plan's (kWh)."""
+    plan's private cost of the step (EUR) and its battery's energy minus the plan's (kWh).
+    Every number decodes only when finite (:data:`Number`)."""
 
     step: int
-    power_kw: float
-    reserve_kw: float
-    stored_kwh: float
-    planned_kw: float | None = None
-    cost_eur: float = 0.0
-    battery_energy_gap_kwh: float | None = None
+    power_kw: Number
+    reserve_kw: Number
+    stored_kwh: Number
+    planned_kw: Number | None = None
+    cost_eur: Number = 0.0
+    battery_energy_gap_kwh: Number | None = None
 
 
 DISPATCH_KINDS: tuple[type[msgspec.Struct], ...] = (StepCleared, Applied)

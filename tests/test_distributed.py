@@ -88,8 +88,18 @@ def test_four_site_processes_over_tcp_give_the_one_process_dispatch(
         assert len(sent) == len(received) == 4 * len(scenario.site_names())
         assert {r.host for r in sent} == set(reader.shards) - {"agg"}
         assert {r.host for r in received} == {"agg"}
-        applied = reader.messages(kind="Applied", direction="recv")
-        assert len(applied) >= 4 * len(scenario.site_names())
+        # each step's outcome once to each of the 4 site hosts' links, acknowledged by
+        # each host in one batch holding its sites' Applied (no per-site message)
+        cleared = reader.messages(kind="StepCleared", direction="recv")
+        assert {r.receiver for r in cleared} == {f"{h}/link" for h in reader.shards
+                                                  if h != "agg"}
+        assert len(cleared) >= 4 * 4
+        batches = reader.messages(kind="AppliedBatch", direction="recv")
+        assert {r.host for r in batches} == {"agg"}
+        for k in range(4):
+            acked = [s for r in batches if r.body["step"] == k for s in r.body["sites"]]
+            assert sorted(set(acked)) == sorted(scenario.site_names())
+        assert reader.messages(kind="Applied", direction="recv") == []
         assert len(reader.steps()) == 4
     finally:
         reader.close()
@@ -140,7 +150,7 @@ def test_a_site_file_of_its_own_joins_and_gives_the_one_process_dispatch(
     errors = [p.stderr.read().decode() for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 2], errors
     assert leftovers() == []
-    assert "at `$.sites[0].devices[%d].capacity_kwh`" % j in errors[2]
+    assert f"at `$.sites[0].devices[{j}].capacity_kwh`" in errors[2]
     assert repr(2 * capacity) in errors[2] and repr(capacity) in errors[2]
     assert summary["processes"] == 2 and summary["lost_sites"] == []
     assert summary["refused_registrations"] == 0      # the wrong one never registered

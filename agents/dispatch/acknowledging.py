@@ -1,9 +1,12 @@
 """Remote acknowledgement: the role a dispatched site takes in another process.
 
 In one process, a site hears each step's outcome (``StepCleared``) on the ``dispatch``
-topic and the run reads what it did. A site in another process hears the outcome by
-address from the coordinator and must say what it ran: :class:`Acknowledging` is that
-role, for any dispatching protocol. The site kind gives what only it knows (the
+topic and the run reads what it did. A site in another process must say what it ran:
+the outcome comes once to its process's link, which runs it on each of its sites
+(:meth:`Acknowledging.run_cleared`) and answers for all of them in batches; a site
+addressed on its own (or whose run of the step was held, :meth:`Acknowledging.answer`)
+answers with its own ``Applied``. :class:`Acknowledging` is that role, for any
+dispatching protocol. The site kind gives what only it knows (the
 :class:`DispatchedSite` protocol: its report of a step, and how it runs a step it missed);
 the role adds the rest (no broadcast subscription, the registration's summary, catching
 up on missed steps, answering a resend without running the devices twice). Merit-order
@@ -68,9 +71,22 @@ class Acknowledging:
             self.log.info("site %s ran %d missed steps at its baseline", self.name, missed)
         return missed
 
-    def _on_cleared(self, envelope: Envelope, cleared: StepCleared) -> None:
+    def run_cleared(self, envelope: Envelope, cleared: StepCleared) -> Applied | None:
+        """Run ``cleared``'s step (once: a resend runs nothing again) and return what the
+        site ran; None when the site holds the step to run it later (then it answers on
+        its own, :meth:`answer`). ``envelope`` is the outcome's (its sender is answered)."""
         if cleared.step != self.last_cleared_step:
             self.catch_up(cleared.step)
             super()._on_cleared(envelope, cleared)
-        self.send(envelope.sender, self.applied(cleared.step),
-                  conversation=envelope.conversation, round=envelope.round)
+        return self.applied(cleared.step)
+
+    def answer(self, envelope: Envelope, cleared: StepCleared) -> None:
+        """Run ``cleared``'s step as :meth:`run_cleared` does and acknowledge it with
+        the site's own ``Applied`` to the outcome's sender."""
+        applied = self.run_cleared(envelope, cleared)
+        if applied is not None:
+            self.send(envelope.sender, applied, conversation=envelope.conversation,
+                      round=envelope.round)
+
+    def _on_cleared(self, envelope: Envelope, cleared: StepCleared) -> None:
+        self.answer(envelope, cleared)

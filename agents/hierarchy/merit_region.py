@@ -15,6 +15,7 @@ traces and drops it); the negotiation goes on.
 from __future__ import annotations
 
 from vpp.agents.hierarchy.merit_common import PhaseDeadline
+from vpp.agents.membership.liveness import few
 from vpp.agents.merit_order.outgoing import send_outgoing
 from vpp.agents.runtime.agent import Agent
 from vpp.agents.runtime.codec import DEFAULT_MAX_FRAME_BYTES
@@ -163,7 +164,7 @@ class RegionAgent(Agent):
         auction = self.auction
         if auction is not None and auction.waiting_for:
             self.log.warning("%s: deadline of step %d round %d passed; silent: %s", self.name,
-                             auction.step, auction.round, sorted(auction.waiting_for))
+                             auction.step, auction.round, few(sorted(auction.waiting_for)))
             self._emit(auction.on_deadline())
 
     # -- output ------------------------------------------------------------------------

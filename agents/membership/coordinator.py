@@ -2,8 +2,8 @@
 
 :class:`CoordinatorAgent` lives on the aggregator's host next to the
 :class:`~agents.aggregator.AggregatorAgent`. It answers registrations, sends and checks
-heartbeats, sends each step's outcome to every site and collects the acknowledgements,
-and stops the site processes at the end. The sequence is in
+heartbeats, sends each step's outcome to every site host and collects its sites'
+acknowledgements (:mod:`.dispatching`), and stops the site processes at the end. The sequence is in
 ``docs/protocols/distributed.md``.
 """
 
@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from vpp.agents.membership.dispatching import LINK_AGENT, DispatchAcks
 from vpp.agents.membership.joining import JoinAssembler, JoinRefused
 from vpp.agents.membership.liveness import PeerLiveness, few
 from vpp.agents.membership.members import LivenessEvent, Member
@@ -30,14 +31,11 @@ from vpp.agents.membership.messages import (
 )
 from vpp.agents.runtime.agent import Agent
 from vpp.agents.runtime.messages import Envelope
-from vpp.agents.runtime.timers import Timer
-from vpp.coordination.dispatch import Applied, StepCleared
 from vpp.coordination.errors import ProtocolError
 
 log = logging.getLogger(__name__)
 
-LINK_AGENT = "link"
-"""The name of the link agent on every site host."""
+__all__ = ["LINK_AGENT", "CoordinatorAgent", "LinkSettings", "SiteAccess"]
 
 
 @dataclass
@@ -77,7 +75,7 @@ class SiteAccess(Protocol):
         ...
 
 
-class CoordinatorAgent(Agent):
+class CoordinatorAgent(DispatchAcks, Agent):
     """Registrations, heartbeats, dispatch acknowledgements and stop, for one aggregator.
 
     Args:
@@ -126,13 +124,12 @@ class CoordinatorAgent(Agent):
         self._ever: set[str] = set()
         self._seq = 0
         self._stopping: set[str] = set()
-        self._dispatch: tuple[StepCleared, str] | None = None
-        self._resend: Timer | None = None
+        self._live: list[str] | None = None  # live_sites, until the membership changes
+        self._init_dispatch()
         self._scenario_sent: dict[str, float] = {}  # host -> when it was last sent it
         self.on(ScenarioRequest, self._on_scenario_request)
         self.on(Register, self._on_register)
         self.on(Heartbeat, self._on_heartbeat)
-        self.on(Applied, self._on_applied)
         self.on(Stopped, self._on_stopped)
 
     def started(self) -> None:
@@ -142,7 +139,10 @@ class CoordinatorAgent(Agent):
     # -- who is there ------------------------------------------------------------------
     def live_sites(self) -> list[str]:
         """The addresses of the sites of live hosts, in the scenario's order."""
-        return [f"{self.holder[s]}/{s}" for s in self.site_names if s in self.holder]
+        if self._live is None:  # (made again only when a host joins or leaves)
+            holder = self.holder
+            self._live = [f"{holder[s]}/{s}" for s in self.site_names if s in holder]
+        return list(self._live)
 
     def joined(self) -> set[str]:
         """The names of the sites whose host is live."""
@@ -228,6 +228,7 @@ class CoordinatorAgent(Agent):
             self.members[host] = Member(host, names, joined.pid, regions=regions)
             for n in names:
                 self.holder[n] = host
+            self._live = None
             self._ever.add(host)
             self._event(event, host, names)
         self.liveness.seen(host, time.monotonic())
@@ -249,13 +250,6 @@ class CoordinatorAgent(Agent):
 
     def _on_heartbeat(self, envelope: Envelope, beat: Heartbeat) -> None:
         self._member(envelope)
-
-    def _on_applied(self, envelope: Envelope, applied: Applied) -> None:
-        member = self._member(envelope)
-        site = envelope.sender.partition("/")[2]
-        if site not in member.site_set:
-            raise ProtocolError(f"Applied from {envelope.sender}, not a site of {member.host}")
-        member.applied.setdefault(applied.step, {})[site] = applied
 
     def _on_stopped(self, envelope: Envelope, stopped: Stopped) -> None:
         # only from the host's own link (the inbox has checked that the sender's host is
@@ -314,6 +308,7 @@ class CoordinatorAgent(Agent):
         for n in member.sites:
             if self.holder.get(n) == host:
                 del self.holder[n]
+        self._live = None
         self.liveness.forget(host)
         self.host.forget_route(host)
 
@@ -338,64 +333,6 @@ class CoordinatorAgent(Agent):
         trace.round(sim_time=self.clock.now(), step=self.next_step, conversation="liveness",
                     protocol="liveness", round=len(self.events), detail=detail)
         trace.flush()
-
-    # -- dispatch and its acknowledgements -----------------------------------------------
-    def dispatch(self, cleared: StepCleared) -> None:
-        """Send the step's outcome to every site of every live host; resend to those that
-        have not acknowledged it every ``ack_ms`` until they do or their host is lost.
-        Acknowledgements of earlier steps are forgotten (:meth:`applied` reads a step's
-        at its end)."""
-        self._dispatch = (cleared, f"dispatch/{cleared.step}")
-        for member in self.members.values():  # earlier steps' acks were read at their end
-            for old in [k for k in member.applied if k < cleared.step]:
-                del member.applied[old]
-        self._send_dispatch(self.live_sites())
-
-    def _send_dispatch(self, addresses: list[str]) -> None:
-        assert self._dispatch is not None
-        cleared, conversation = self._dispatch
-        for address in addresses:
-            self.send(address, cleared, conversation=conversation)
-        if self._resend is not None:
-            self._resend.cancel()
-        self._resend = self.host.call_later(self.settings.ack_ms / 1000.0, self._on_ack_due)
-
-    def _on_ack_due(self) -> None:
-        self._resend = None
-        if self._dispatch is None:
-            return
-        missing = self.unacknowledged(self._dispatch[0].step)
-        if missing:
-            self.log.info("step %d: no Applied yet from %s; StepCleared sent again",
-                     self._dispatch[0].step, missing)
-            self._send_dispatch(missing)
-
-    def unacknowledged(self, step: int) -> list[str]:
-        """Addresses of live sites that have not acknowledged ``step``'s outcome."""
-        # every live site is a member's and each member's acks are of its own sites, so
-        # as many acks as live sites means none is missing (a 100,000-site wait asks often)
-        if sum(len(m.applied.get(step, ())) for m in self.members.values()) == len(self.holder):
-            return []
-        out = []
-        for address in self.live_sites():
-            host, _, site = address.partition("/")
-            if site not in self.members[host].applied.get(step, {}):
-                out.append(address)
-        return out
-
-    def applied(self, step: int) -> dict[str, Applied]:
-        """Every acknowledgement of ``step``, by site name (whatever became of the host)."""
-        out: dict[str, Applied] = {}
-        for member in self.members.values():
-            out.update(member.applied.get(step, {}))
-        return out
-
-    def end_dispatch(self) -> None:
-        """The step is over: no more resending."""
-        self._dispatch = None
-        if self._resend is not None:
-            self._resend.cancel()
-            self._resend = None
 
     # -- the end -----------------------------------------------------------------------
     def stop_all(self, reason: str) -> list[str]:

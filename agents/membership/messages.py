@@ -10,6 +10,7 @@ from __future__ import annotations
 import msgspec
 from vpp.agents.kinds import default_registry
 from vpp.agents.runtime.messages import KindRegistry
+from vpp.coordination.dispatch import Applied
 
 
 class SiteInfo(msgspec.Struct, frozen=True):
@@ -121,6 +122,19 @@ class TraceBatch(msgspec.Struct, frozen=True):
     counts: bytes = b"\x90"
 
 
+class AppliedBatch(msgspec.Struct, frozen=True):
+    """Site process (its link) -> coordinator: the acknowledgements of a step's outcome
+    (``StepCleared``, sent once to the host's link) by some of the host's sites, in the
+    order of ``sites``: ``applied[i]`` is what ``sites[i]`` ran in ``step``. A host's sites
+    answer in as many batches as it takes to stay under the frame cap
+    (:func:`vpp.agents.membership.dispatch_batch.applied_batches`); each batch stands on its
+    own (no parts to put together). See ``docs/protocols/distributed.md``, "Dispatch"."""
+
+    step: int
+    sites: list[str]
+    applied: list[Applied]
+
+
 class Stop(msgspec.Struct, frozen=True):
     """Coordinator -> site process: the run is over; flush the trace and exit."""
 
@@ -136,7 +150,7 @@ class Stopped(msgspec.Struct, frozen=True):
 
 MEMBERSHIP_KINDS: tuple[type[msgspec.Struct], ...] = (
     ScenarioRequest, ScenarioSent, Register, Welcome, Refused, Heartbeat, TraceBatch,
-    Stop, Stopped,
+    AppliedBatch, Stop, Stopped,
 )
 """Every kind of distributed operation, for registering with a runtime."""
 

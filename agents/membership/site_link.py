@@ -2,8 +2,10 @@
 
 A site process hosts a :class:`SiteLinkAgent` (``<host>/link``) and one
 :class:`RemoteSiteAgent` per site. The link registers, answers heartbeats and watches the
-aggregator (joined, holding the last set-point, local); a remote site is a
-:class:`~agents.site.SiteAgent` that acknowledges each step's outcome with ``Applied``.
+aggregator (joined, holding the last set-point, local), and takes each step's outcome
+(``StepCleared``, one per host): it runs it on every site of the process and answers with
+their ``Applied`` in batches (``AppliedBatch``); a remote site is a
+:class:`~agents.site.SiteAgent` with the acknowledging role.
 The sequence is in ``docs/protocols/distributed.md``.
 """
 
@@ -17,7 +19,8 @@ from collections.abc import Callable, Sequence
 import msgspec
 import numpy as np
 from vpp.agents.dispatch.acknowledging import Acknowledging
-from vpp.agents.membership.coordinator import LINK_AGENT
+from vpp.agents.membership.dispatch_batch import applied_batches, entry_bytes
+from vpp.agents.membership.dispatching import LINK_AGENT
 from vpp.agents.membership.liveness import AggregatorWatch, LinkMode
 from vpp.agents.membership.messages import (
     Heartbeat,
@@ -31,6 +34,7 @@ from vpp.agents.merit_order.site import SiteAgent
 from vpp.agents.runtime.agent import Agent
 from vpp.agents.runtime.codec import DEFAULT_MAX_FRAME_BYTES
 from vpp.agents.runtime.messages import Envelope
+from vpp.coordination.dispatch import StepCleared
 from vpp.coordination.merit_order.messages import CallForBids
 
 log = logging.getLogger(__name__)
@@ -133,6 +137,8 @@ class SiteLinkAgent(Agent):
         self.on(Refused, self._on_refused)
         self.on(Heartbeat, self._on_heartbeat)
         self.on(Stop, self._on_stop)
+        self.on(StepCleared, self._on_cleared)
+        self._entry_bytes = [entry_bytes(site.name) for site in self.sites]
 
     @property
     def mode(self) -> LinkMode:
@@ -215,6 +221,21 @@ class SiteLinkAgent(Agent):
 
     def _on_heartbeat(self, envelope: Envelope, beat: Heartbeat) -> None:
         self._from_aggregator(envelope)
+
+    def _on_cleared(self, envelope: Envelope, cleared: StepCleared) -> None:
+        """The step's outcome for every site of this process: each runs it (a resend runs
+        nothing again) and their ``Applied`` go back in batches under the frame cap; a
+        site that holds the step answers on its own once it ran it."""
+        names, acks, sizes = [], [], []
+        for site, size in zip(self.sites, self._entry_bytes):
+            applied = site.run_cleared(envelope, cleared)
+            if applied is not None:
+                names.append(site.name)
+                acks.append(applied)
+                sizes.append(size)
+        for batch in applied_batches(cleared.step, names, acks, sizes):
+            self.send(envelope.sender, batch, conversation=envelope.conversation,
+                      round=envelope.round)
 
     def _on_stop(self, envelope: Envelope, stop: Stop) -> None:
         self._from_aggregator(envelope)

@@ -62,13 +62,30 @@ class StepSeen:
     region rejected it: the flat auction cannot be given it)."""
 
     def __init__(self) -> None:
-        self.bids: dict[str, Bid] = {}
+        self._bids: dict[str, Bid] = {}
+        self._received: list[AggregateBid | tuple[str, Bid]] = []
         self.out: dict[str, tuple[int, Decline | None]] = {}
         self.unreplayable: list[str] = []
         self.awarded: dict[str, int] = {}
         """A site right under the root: the round of its last award."""
         self.answered: dict[str, int] = {}
         """A site right under the root: the round of its last answer."""
+
+    def add_bids(self, received: AggregateBid | tuple[str, Bid]) -> None:
+        """Keep a region's curve (or a site's bid, with the site), read into bids by site
+        when :attr:`bids` is first asked (after the step: out of its time)."""
+        self._received.append(received)
+
+    @property
+    def bids(self) -> dict[str, Bid]:
+        """Each site's bid, from what was received, in the order it was received."""
+        for got in self._received:
+            if isinstance(got, AggregateBid):
+                self._bids.update(bids_of_curve(got))
+            else:
+                self._bids[got[0]] = got[1]
+        self._received = []
+        return self._bids
 
     def ways_out(self) -> dict[str, tuple[int, Decline | None]]:
         """Each site's way out, a site right under the root silent in the round of an
@@ -115,7 +132,7 @@ class RootTap:
     @staticmethod
     def _record(seen: StepSeen, sender: str, body: Any, round: int) -> None:
         if isinstance(body, AggregateBid):
-            seen.bids.update(bids_of_curve(body))
+            seen.add_bids(body)
             seen.unreplayable += [r.site for r in body.rejected]
         elif isinstance(body, RegionAnswer):
             for d in body.declined:
@@ -123,7 +140,7 @@ class RootTap:
             for s in body.silent:
                 seen.out[s] = (body.round, None)
         elif isinstance(body, Bid):
-            seen.bids[sender] = body
+            seen.add_bids((sender, body))
         elif isinstance(body, Decline):
             seen.out[sender] = (round, body)
         elif isinstance(body, Accept):
@@ -140,13 +157,14 @@ def flat_outcome(sites: list[str], seen: StepSeen, *, step: int, target_kw: floa
                                 target_kw=target_kw, reserve_kw=reserve_kw, sites=sites,
                                 deadline_ms=deadline_ms, max_rounds=max_rounds)
     out_at: Mapping[str, tuple[int, Decline | None]] = seen.ways_out()
+    bids = seen.bids
     queue = deque(auction.start())
     while not auction.done:
         while queue:
             msg = queue.popleft()
             site, body = msg.receiver, msg.body
             if isinstance(body, CallForBids):
-                bid = seen.bids.get(site)
+                bid = bids.get(site)
                 if bid is not None:
                     queue.extend(auction.on_bid(site, bid))
             elif isinstance(body, Award):

@@ -4,7 +4,8 @@
 (or ``ipc://``) endpoint, with the coordinator (joining, heartbeats, liveness, stop) and,
 added by the mode, the aggregator. It waits for the site processes, then serves the mode's
 steps as the one-process run does (the same negotiation, the same tie order), except that
-each step's outcome goes to the sites by address and is acknowledged (``Applied``). ``vpp
+each step's outcome goes to each site host (its link hands it to its sites) and is
+acknowledged (the sites' ``Applied``, batched per host). ``vpp
 aggregator`` runs it (:class:`RemotePlacement`); ``vpp run --processes`` too, with the
 sites in local processes (``vpp.runs.placement.processes``). See
 ``docs/protocols/distributed.md``.
@@ -274,8 +275,8 @@ class RemoteFleet:
         self.clock.advance_to(max(self.clock.now(), start_s))
         self.coordinator.next_step = k + 1
         grace_s = self.settings.timeout_ms / 1000.0
-        if self.coordinator.live_sites() or self.loop.run_until(
-                lambda: bool(self.coordinator.live_sites()), grace_s):
+        if self.coordinator.holder or self.loop.run_until(
+                lambda: bool(self.coordinator.holder), grace_s):
             return
         raise DistributedError(
             f"every site was lost before step {k} of {self.scenario.steps} and none came "
@@ -291,16 +292,16 @@ class RemoteFleet:
 
     def deliver(self, k: int, cleared: StepCleared, sender: Agent, *, conversation: str,
                 round: int) -> dict[str, Applied]:
-        """Send step ``k``'s outcome to every live site by address (the coordinator
-        resends it until acknowledged), wait for each one's ``Applied`` and keep them;
-        return them by site name.
+        """Send step ``k``'s outcome to every live site host (once each: its link runs it
+        on its sites; the coordinator resends it until acknowledged), wait for each
+        site's ``Applied`` (in its host's batches) and keep them; return them by site
+        name.
 
         Raises:
             DistributedError: a live site did not acknowledge within the step timeout.
         """
         self.coordinator.dispatch(cleared)
-        acked = self.loop.run_until(lambda: not self.coordinator.unacknowledged(k),
-                                    STEP_TIMEOUT_S)
+        acked = self.loop.run_until(lambda: self.coordinator.acknowledged(k), STEP_TIMEOUT_S)
         self.coordinator.end_dispatch()
         if not acked:
             raise DistributedError(f"step {k}: no Applied from "

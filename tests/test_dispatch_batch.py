@@ -1,0 +1,182 @@
+"""A step's outcome once per site host, its sites' acknowledgements back in batches: how a
+host's ``Applied`` are cut into batches under the frame cap, what the coordinator keeps of
+a batch and what it refuses (naming the field), that it sends the outcome to the hosts'
+links and again only to hosts not done, and that a link runs the outcome on its sites and
+answers for all of them (a resend running nothing twice)."""
+
+from __future__ import annotations
+
+import uuid
+
+import msgspec
+import pytest
+import zmq
+from vpp.agents.membership.coordinator import CoordinatorAgent, LinkSettings
+from vpp.agents.membership.dispatch_batch import (
+    APPLIED_BYTES,
+    BATCH_BYTES,
+    accepted,
+    applied_batches,
+    entry_bytes,
+)
+from vpp.agents.membership.members import Member
+from vpp.agents.membership.messages import AppliedBatch, distributed_registry
+from vpp.agents.membership.site_link import SiteLinkAgent
+from vpp.agents.runtime.codec import DEFAULT_MAX_FRAME_BYTES
+from vpp.agents.runtime.host import Host
+from vpp.agents.runtime.messages import WIRE_VERSION, Envelope
+from vpp.coordination.dispatch import Applied, StepCleared
+from vpp.coordination.errors import ProtocolError
+from vpp.runs.placement.site_process import build_sites
+from vpp.runs.scenario import BUNDLED, load
+
+NAMES = [f"s{i}" for i in range(6)]
+
+
+def _applied(step: int, i: int) -> Applied:
+    return Applied(step, 1.5 * i, 0.25 * i, 10.0 + i, planned_kw=None if i % 2 else -2.0 * i,
+                   cost_eur=0.125 * i, battery_energy_gap_kwh=None if i % 3 else 1e-3 * i)
+
+
+def test_applied_bytes_bounds_every_applied():
+    for a in (_applied(3, 7), _applied(2**40, 2), Applied(0, 0.0, 0.0, 0.0)):
+        assert len(msgspec.msgpack.encode(a)) <= APPLIED_BYTES
+
+
+def test_batches_keep_every_ack_in_order_and_each_fits_a_frame():
+    names = [f"site-with-a-long-name-{i:06d}" for i in range(9000)]
+    acks = [_applied(5, i) for i in range(len(names))]
+    batches = applied_batches(5, names, acks, [entry_bytes(n) for n in names])
+    assert len(batches) > 1
+    assert [s for b in batches for s in b.sites] == names
+    assert [a for b in batches for a in b.applied] == acks
+    for b in batches:
+        assert b.step == 5 and len(b.sites) == len(b.applied)
+        assert len(msgspec.msgpack.encode(b)) <= BATCH_BYTES < DEFAULT_MAX_FRAME_BYTES
+    # as full as fits: one entry more would not have fitted the first batch
+    first = batches[0]
+    assert sum(entry_bytes(n) for n in names[:len(first.sites) + 1]) > BATCH_BYTES
+
+
+def test_few_acks_go_in_one_batch_and_none_in_no_batch():
+    (batch,) = applied_batches(1, NAMES, [_applied(1, i) for i in range(6)],
+                               [entry_bytes(n) for n in NAMES])
+    assert batch.sites == NAMES
+    assert applied_batches(1, [], [], []) == []
+    with pytest.raises(ValueError, match="part_bytes"):
+        applied_batches(1, NAMES, [], [], part_bytes=0)
+
+
+OWN = frozenset(NAMES[:3])
+
+
+@pytest.mark.parametrize("batch, field", [
+    (AppliedBatch(-1, ["s0"], [_applied(-1, 0)]), "AppliedBatch.step -1"),
+    (AppliedBatch(9, ["s0"], [_applied(9, 0)]), "AppliedBatch.step 9"),
+    (AppliedBatch(2, ["s0", "s1"], [_applied(2, 0)]), "AppliedBatch.applied has 1 entries"),
+    (AppliedBatch(2, ["s0", "s1"], [_applied(2, 0), _applied(1, 1)]),
+     r"AppliedBatch.applied\[1\].step is 1"),
+    (AppliedBatch(2, ["s0", "s0"], [_applied(2, 0), _applied(2, 1)]),
+     "AppliedBatch.sites names a site twice"),
+])
+def test_a_bad_batch_is_refused_naming_its_field(batch, field):
+    with pytest.raises(ProtocolError, match=field):
+        accepted(batch, OWN, "h1", 3)
+
+
+def test_another_hosts_sites_are_dropped_and_the_rest_kept():
+    batch = AppliedBatch(2, ["s0", "s4", "s2", "s5"], [_applied(2, i) for i in range(4)])
+    kept, rejected = accepted(batch, OWN, "h1", 2)
+    assert kept == {"s0": _applied(2, 0), "s2": _applied(2, 2)}
+    assert rejected == ["s4", "s5"]
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+def test_a_number_not_finite_is_refused_by_the_decoder_naming_the_field(value):
+    raw = msgspec.msgpack.encode({"step": 1, "sites": ["s0", "s1"], "applied": [
+        msgspec.structs.asdict(_applied(1, 0)),
+        {**msgspec.structs.asdict(_applied(1, 1)), "cost_eur": value}]})
+    with pytest.raises(msgspec.ValidationError, match=r"\$\.applied\[1\]\.cost_eur"):
+        msgspec.msgpack.decode(raw, type=AppliedBatch)
+
+
+@pytest.fixture
+def coordinator():
+    context = zmq.Context()
+    host = Host("agg", f"inproc://a-{uuid.uuid4().hex}", context=context,
+                registry=distributed_registry())
+    agent = host.add(CoordinatorAgent("coordinator", NAMES, scenario_digest="d" * 64, seed=1,
+                                      run_name="r", settings=LinkSettings()))
+    for name, sites in (("h1", NAMES[:3]), ("h2", NAMES[3:])):
+        agent.members[name] = Member(name, sites, 1)
+        for s in sites:
+            agent.holder[s] = name
+    sent: list[tuple[str, object]] = []
+    agent.send = lambda receiver, body, **kw: sent.append((receiver, body))
+    yield agent, sent
+    host.close()
+    context.term()
+
+
+def _batch(agent, sender: str, step: int, sites: list[str]) -> None:
+    envelope = Envelope(WIRE_VERSION, "AppliedBatch", sender, "agg/coordinator",
+                        f"dispatch/{step}", 0, 0.0, b"")
+    agent._on_applied_batch(envelope, AppliedBatch(
+        step, sites, [_applied(step, int(s[1:])) for s in sites]))
+
+
+def test_the_outcome_goes_to_each_hosts_link_and_again_only_where_acks_are_missing(
+        coordinator):
+    agent, sent = coordinator
+    cleared = StepCleared(0, 10.0, 9.0, 1.0, 50.0)
+    agent.dispatch(cleared)
+    assert sent == [("h1/link", cleared), ("h2/link", cleared)]
+    _batch(agent, "h1/link", 0, ["s0", "s1"])
+    _batch(agent, "h1/link", 0, ["s2"])
+    _batch(agent, "h2/link", 0, ["s3", "s5"])
+    assert not agent.acknowledged(0) and agent.unacknowledged(0) == ["h2/s4"]
+    sent.clear()
+    agent._on_ack_due()
+    assert sent == [("h2/link", cleared)]
+    _batch(agent, "h2/link", 0, ["s4"])
+    assert agent.acknowledged(0) and agent.unacknowledged(0) == []
+    assert agent.applied(0) == {s: _applied(0, int(s[1:])) for s in NAMES}
+    agent.end_dispatch()
+
+
+def test_a_batch_from_a_site_not_a_link_is_refused_and_foreign_sites_counted(coordinator):
+    agent, _ = coordinator
+    agent.dispatch(StepCleared(0, 10.0, 9.0, 1.0, 50.0))
+    with pytest.raises(ProtocolError, match="not a host's link"):
+        _batch(agent, "h1/s0", 0, ["s0"])
+    _batch(agent, "h1/link", 0, ["s0", "s3"])   # s3 is h2's
+    assert agent.rejected_acks == 1
+    assert agent.applied(0) == {"s0": _applied(0, 0)}
+    with pytest.raises(ProtocolError, match="AppliedBatch.step 5"):
+        _batch(agent, "h1/link", 5, ["s1"])     # a step not dispatched
+    agent.end_dispatch()
+
+
+def test_a_link_runs_the_outcome_on_its_sites_and_answers_for_all_once():
+    scenario = load(BUNDLED / "default.yaml")
+    names = scenario.site_names()[:6]  # battery-park among them
+    sites, indices = build_sites(scenario, names, "<t>")
+    link = SiteLinkAgent(sites, digest="d" * 64, aggregator="agg/coordinator",
+                         heartbeat_ms=250, timeout_ms=1500, grace_s=1.0,
+                         site_indices=indices, n_sites=len(scenario.site_names()))
+    sent: list[tuple[str, object, dict]] = []
+    link.send = lambda receiver, body, **kw: sent.append((receiver, body, kw))
+    envelope = Envelope(WIRE_VERSION, "StepCleared", "agg/coordinator", "h/link",
+                        "dispatch/1", 0, 0.0, b"")
+    cleared = StepCleared(1, 10.0, 9.0, 1.0, 50.0)
+    link._on_cleared(envelope, cleared)
+    ((receiver, batch, kw),) = sent
+    assert receiver == "agg/coordinator" and kw["conversation"] == "dispatch/1"
+    assert batch.step == 1 and batch.sites == names
+    assert batch.applied == [s.applied(1) for s in sites]
+    assert all(s.last_cleared_step == 1 for s in sites)  # step 0 caught up at baselines
+    stored = [s.stored_kwh for s in sites]
+    sent.clear()
+    link._on_cleared(envelope, cleared)                   # a resend: nothing runs again
+    ((_, again, _),) = sent
+    assert again == batch and [s.stored_kwh for s in sites] == stored
