@@ -114,3 +114,32 @@ def test_a_step_without_some_sites_has_no_row_for_them():
         {"site": "b", "power_kw": 1.5, "reserve_kw": 0.0, "stored_kwh": 3.0}]
     assert math.isnan(got[0]["stored_kwh"])
     assert list(site_columns(["a", "b"], applied).columns["site"]) == ["a", "b"]
+
+
+def test_cells_the_csv_module_quotes_or_leaves_empty_are_written_as_it_writes_them(tmp_path):
+    # a name with a comma, a quote or a line end is quoted; None is an empty cell; whole
+    # numbers and flags as they print: the text path and the csv path give the same bytes
+    names = ["plain", "a,b", 'say "hi"', "two\nlines", "cr\r", ""]
+    cases = {"quoted": {"site": names, "v": [1.5] * 6},
+             "none": {"site": [f"s{i}" for i in range(6)], "v": [1.5, None, 2.5, 3.0, 0.0, -1.0]},
+             "ints": {"site": [f"s{i}" for i in range(6)], "v": [1, 2, True, False, 10**20, -3]},
+             "mixed": {"site": [f"s{i}" for i in range(6)], "v": [1, 2.5, None, 3, 4, "x"]}}
+    for name, columns in cases.items():
+        rows = list(Columns(columns))
+        one = StepTable(tmp_path / f"{name}-one.csv", keys=("site",))
+        cols = StepTable(tmp_path / f"{name}-cols.csv", keys=("site",))
+        maps = StepTable(tmp_path / f"{name}-maps.csv", keys=("site",))
+        for k in range(2):
+            for row in rows:
+                one.write(k, T, row)
+            cols.write_many(k, T, Columns(columns))
+            maps.write_many(k, T, rows)
+        for table in (one, cols, maps):
+            table.close()
+        want = (tmp_path / f"{name}-one.csv").read_bytes()
+        assert (tmp_path / f"{name}-cols.csv").read_bytes() == want, name
+        assert (tmp_path / f"{name}-maps.csv").read_bytes() == want, name
+    quoted = (tmp_path / "quoted-cols.csv").read_bytes().split(b"\r\n")
+    assert quoted[2] == b'0,2019-01-01T00:00:00+00:00,"a,b",1.5'
+    assert (tmp_path / "ints-cols.csv").read_text().splitlines()[3] == (
+        "0,2019-01-01T00:00:00+00:00,s2,True")

@@ -33,21 +33,33 @@ class RecordError(OSError):
 _PLAIN = frozenset({str, int, bool, type(None)})
 """Cell types the csv module writes as :func:`_cell` gives them (None as an empty cell)."""
 _NUMBERS = frozenset({float, int, bool})
+_QUOTED = (",", '"', "\r", "\n")
+"""What makes the csv module quote a field (the excel dialect's delimiter, quote and line
+ends)."""
+
+_CELLS, _CSV, _TEXT = 0, 1, 2
+"""How a column is written: each cell through :func:`_cell`, as it is through the csv
+module, or as ``str(cell)`` (what the csv module writes for it, found without it)."""
 
 
-def _plain(values: Sequence[Any]) -> bool:
-    """Whether every cell of a column is written the same with and without :func:`_cell`:
-    strings, whole numbers, None, and floats when none is NaN or infinite (their sum is
-    then finite; a sum that is not, or a float subclass, goes through :func:`_cell`)."""
+def _column_kind(values: Sequence[Any]) -> int:
+    """How a column is written, the same bytes whichever way: ``_TEXT`` for whole numbers,
+    floats none of which is NaN or infinite (their sum is then finite: a sum that is not
+    goes through :func:`_cell`), and strings the csv module does not quote; ``_CSV`` for
+    other plain cells (None, strings it quotes); ``_CELLS`` for anything else (a NaN, a
+    list, a float subclass)."""
     types = set(map(type, values))
-    if types <= _PLAIN:
-        return True
     if types <= _NUMBERS:
         try:
-            return math.isfinite(sum(values))
+            return _TEXT if math.isfinite(sum(values)) else _CELLS
         except OverflowError:
-            return False
-    return False
+            return _CELLS
+    if not types <= _PLAIN:
+        return _CELLS
+    if types == {str}:
+        text = "".join(values)
+        return _CSV if any(q in text for q in _QUOTED) else _TEXT
+    return _CSV if type(None) in types or str in types else _TEXT
 
 
 def _cell(value: Any) -> Any:
@@ -123,12 +135,18 @@ class StepTable:
 
     def _write_columns(self, step: int, time: datetime, cols: list[Sequence[Any]],
                        n: int) -> None:
-        """Write ``n`` rows given as the columns after ``step`` and ``time``: a column of
-        plain cells as it is (what :func:`_cell` gives them, the csv module writes
-        alike), any other through :func:`_cell`."""
-        cols = [c if _plain(c) else list(map(_cell, c)) for c in cols]
+        """Write ``n`` rows given as the columns after ``step`` and ``time``: formatted
+        as text when every column can be (:func:`_column_kind`), else through the csv
+        module, each cell of a column that needs it through :func:`_cell`."""
+        kinds = list(map(_column_kind, cols))
+        rows = zip(repeat(step, n), repeat(time.isoformat(), n),
+                   *[c if kind else list(map(_cell, c)) for c, kind in zip(cols, kinds)])
         try:
-            self._writer.writerows(zip(repeat(step, n), repeat(time.isoformat(), n), *cols))
+            if self._file is not None and _CELLS not in kinds and _CSV not in kinds:
+                line = ",".join(["%s"] * (len(cols) + 2)) + "\r\n"  # the csv module's
+                self._file.write("".join(map(line.__mod__, rows)))
+            else:
+                self._writer.writerows(rows)
         except OSError as exc:
             raise RecordError(exc.errno, f"cannot write {self.path}: "
                                          f"{exc.strerror}") from None
