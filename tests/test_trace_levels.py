@@ -261,3 +261,22 @@ def test_the_benches_take_the_level_and_say_it():
     assert (year_full["trace"], year_rounds["trace"]) == ("full", "rounds")
     assert year_rounds["messages"] == year_full["messages"] == 100 * (4 * 20 + 1)
     assert year_rounds["trace_mib"] * 2 <= year_full["trace_mib"]  # 0.2 MiB against 0.5
+    # with no --trace, a slice of the year takes the year's level, by the year's size: 20
+    # sites x 35,040 steps x 4 is 2,803,200 messages, over the 2,000,000 traced in full
+    # (the 100-step slice alone would be traced in full)
+    year_default = bench("year", "--sites", "20", "--steps", "100")
+    assert year_default["trace"] == "rounds"
+    assert bench("year", "--sites", "14", "--steps", "100")["trace"] == "full"  # 1,962,240
+
+
+def test_a_slice_takes_the_level_of_the_whole_run_it_stands_for():
+    from vpp.runs.bench.year import year_scenario
+    from vpp.runs.record.trace_level import choose_level, estimated_messages
+
+    scenario = parse(year_scenario(20, 100), "<year>")
+    assert estimated_messages(scenario) == 8_000
+    assert estimated_messages(scenario, 35_040) == 2_803_200
+    assert choose_level(None, scenario)[0].text == "full"
+    level, notice = choose_level(None, scenario, steps=35_040)
+    assert level.text == "rounds" and "2,803,200" in notice
+    assert choose_level("full", scenario, steps=35_040) == (parse_level("full"), None)

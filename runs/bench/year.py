@@ -1,6 +1,7 @@
 """``vpp bench year``: a 15-minute year (35,040 steps) of a generated fleet, run and
-recorded as ``vpp run`` records it (``steps.csv`` and ``sites.csv`` streamed, every
-message traced): wall time, peak memory, and whether memory stays flat over the run.
+recorded as ``vpp run`` records it (``steps.csv`` and ``sites.csv`` streamed, traced at
+the level ``vpp run`` gives the year: ``rounds`` for 1,000 sites, whatever the length of
+the slice run): wall time, peak memory, and whether memory stays flat over the run.
 
 The baseline is measured in the same run: the resident memory's growth per 1,000 steps
 over the first half of the steps against the second (flat: near 0 in the second half),
@@ -67,13 +68,14 @@ def _dir_bytes(path: Path) -> int:
 def run(sites: int = 1000, steps: int = YEAR_STEPS, seed: int = 0,
         trace: str | None = None) -> dict:
     """Run ``steps`` steps (the year by default) of a ``sites``-site fleet at trace level
-    ``trace`` (None: the default by size, :mod:`vpp.runs.record.trace_level`); return wall
+    ``trace`` (None: the year's default by its size, whatever the slice's length,
+    :mod:`vpp.runs.record.trace_level`: ``rounds`` for 1,000 sites); return wall
     time, peak and sampled resident memory, growth per 1,000 steps in each half, the
     record's size on disk, and the year's figures extrapolated from a shorter slice."""
     if sites < 1 or steps < 4:
         raise ValueError("expected at least 1 site and 4 steps")
     scenario = parse(year_scenario(sites, steps, seed), "<bench year>")
-    level = choose_level(trace, scenario)[0].text
+    level = choose_level(trace, scenario, steps=YEAR_STEPS)[0].text  # the year's, by its size
     half = steps // 2
     rss: dict[int, int] = {}
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Callable
+from operator import attrgetter, methodcaller
 from typing import Any
 
 import mesa
@@ -30,6 +31,7 @@ from vpp.runs.stages import announce
 log = logging.getLogger(__name__)
 
 _RUN_IDS = itertools.count()
+_NAME = attrgetter("name")
 
 class SiteMember(mesa.Agent):
     """A site agent as a member of the local model (what mesa holds)."""
@@ -139,7 +141,7 @@ class LocalFleet(mesa.Model):
             return seen == len(sites)
 
         self.wait(ran, f"step {k}'s delivery")
-        return {s.name: s.applied(k) for s in sites}
+        return dict(zip(map(_NAME, sites), map(methodcaller("applied", k), sites)))
 
     def finish(self) -> None:
         """Nothing to stop: the sites end with the hosts."""

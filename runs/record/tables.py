@@ -16,15 +16,50 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from itertools import repeat
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
+from vpp.runs.record.columns import Columns
 from vpp.runs.record.manifest import Manifest, now_utc, write_manifest
 
 
 class RecordError(OSError):
     """The run record could not be written (a full disk, a folder that went away); the
     message names the file."""
+
+
+_PLAIN = frozenset({str, int, bool, type(None)})
+"""Cell types the csv module writes as :func:`_cell` gives them (None as an empty cell)."""
+_NUMBERS = frozenset({float, int, bool})
+_QUOTED = (",", '"', "\r", "\n")
+"""What makes the csv module quote a field (the excel dialect's delimiter, quote and line
+ends)."""
+
+_CELLS, _CSV, _TEXT = 0, 1, 2
+"""How a column is written: each cell through :func:`_cell`, as it is through the csv
+module, or as ``str(cell)`` (what the csv module writes for it, found without it)."""
+
+
+def _column_kind(values: Sequence[Any]) -> int:
+    """How a column is written, the same bytes whichever way: ``_TEXT`` for whole numbers,
+    floats none of which is NaN or infinite (their sum is then finite: a sum that is not
+    goes through :func:`_cell`), and strings the csv module does not quote; ``_CSV`` for
+    other plain cells (None, strings it quotes); ``_CELLS`` for anything else (a NaN, a
+    list, a float subclass)."""
+    types = set(map(type, values))
+    if types <= _NUMBERS:
+        try:
+            return _TEXT if math.isfinite(sum(values)) else _CELLS
+        except OverflowError:
+            return _CELLS
+    if not types <= _PLAIN:
+        return _CELLS
+    if types == {str}:
+        text = "".join(values)
+        return _CSV if any(q in text for q in _QUOTED) else _TEXT
+    return _CSV if type(None) in types or str in types else _TEXT
 
 
 def _cell(value: Any) -> Any:
@@ -70,12 +105,57 @@ class StepTable:
 
     def write_many(self, step: int, time: datetime, rows: Sequence[Mapping[str, Any]],
                    ) -> None:
-        """Append several rows of one step (as many :meth:`write` calls, in one write)."""
+        """Append several rows of one step (as many :meth:`write` calls, in one write):
+        mappings, or :class:`~vpp.runs.record.columns.Columns`, written column by column
+        with no per-cell Python call (the same bytes)."""
         if not rows:
             return
         if self.columns is None:
             self.write(step, time, rows[0])
             rows = rows[1:]
+            if not rows:
+                return
+        names = (*self.keys, *self.columns)
+        if isinstance(rows, Columns):
+            if len(rows.columns) == len(names) and all(n in rows.columns for n in names):
+                self._write_columns(step, time, [rows.columns[n] for n in names], len(rows))
+                return
+            rows = list(rows)  # the row-by-row path names the columns
+        lengths = set(map(len, rows))
+        if lengths == {len(names)}:
+            try:
+                values = list(map(itemgetter(*names), rows))
+            except KeyError:
+                values = None  # the row-by-row path writes the rows before it and raises
+            if values is not None:
+                cols = list(zip(*values)) if len(names) > 1 else [values]
+                self._write_columns(step, time, cols, len(rows))
+                return
+        self._write_rows(step, time, rows)
+
+    def _write_columns(self, step: int, time: datetime, cols: list[Sequence[Any]],
+                       n: int) -> None:
+        """Write ``n`` rows given as the columns after ``step`` and ``time``: formatted
+        as text when every column can be (:func:`_column_kind`), else through the csv
+        module, each cell of a column that needs it through :func:`_cell`."""
+        kinds = list(map(_column_kind, cols))
+        rows = zip(repeat(step, n), repeat(time.isoformat(), n),
+                   *[c if kind else list(map(_cell, c)) for c, kind in zip(cols, kinds)])
+        try:
+            if self._file is not None and _CELLS not in kinds and _CSV not in kinds:
+                line = ",".join(["%s"] * (len(cols) + 2)) + "\r\n"  # the csv module's
+                self._file.write("".join(map(line.__mod__, rows)))
+            else:
+                self._writer.writerows(rows)
+        except OSError as exc:
+            raise RecordError(exc.errno, f"cannot write {self.path}: "
+                                         f"{exc.strerror}") from None
+        self.rows += n
+
+    def _write_rows(self, step: int, time: datetime, rows: Sequence[Mapping[str, Any]],
+                    ) -> None:
+        """Write ``rows`` row by row: the rows before a bad one are written, and the bad
+        one raises (naming its columns, or its missing key)."""
         stamp, keys, columns = time.isoformat(), self.keys, self.columns
         width = len(keys) + len(columns)
         cells: list[list] = []

@@ -33,18 +33,23 @@ def _fleet(scenario: Any) -> list[str]:
     return list(names()) if callable(names) else []
 
 
-def estimated_messages(scenario: Any) -> int:
-    """The messages a run of ``scenario`` is estimated to send (see the module's text)."""
-    return MESSAGES_PER_SITE_STEP * len(_fleet(scenario)) * int(getattr(scenario, "steps", 0) or 0)
+def estimated_messages(scenario: Any, steps: int | None = None) -> int:
+    """The messages a run of ``scenario`` is estimated to send (see the module's text),
+    over ``steps`` steps when given (else the scenario's)."""
+    if steps is None:
+        steps = int(getattr(scenario, "steps", 0) or 0)
+    return MESSAGES_PER_SITE_STEP * len(_fleet(scenario)) * steps
 
 
-def choose_level(option: str | TraceLevel | None, scenario: Any) -> tuple[TraceLevel, str | None]:
+def choose_level(option: str | TraceLevel | None, scenario: Any, steps: int | None = None,
+                 ) -> tuple[TraceLevel, str | None]:
     """The level of a run of ``scenario``: ``option`` parsed (:class:`ValueError` for a bad
-    one), or the default by size when None; with a one-line notice when the default is not
-    ``full``."""
+    one), or the default by size when None (the size of a run of ``steps`` steps when
+    given: a benchmark's slice of a longer run takes the longer run's level); with a
+    one-line notice when the default is not ``full``."""
     if option is not None:
         return parse_level(option), None
-    estimate = estimated_messages(scenario)
+    estimate = estimated_messages(scenario, steps)
     if estimate <= FULL_UP_TO_MESSAGES:
         return FULL, None
     return ROUNDS, (f"trace level rounds (no message rows): about {estimate:,} messages is "

@@ -10,6 +10,7 @@ optionally bids its CVaR plan): the cleared position becomes the target (``marke
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from vpp.coordination.dispatch import StepCleared
 from vpp.runs.modes.base import Fail, Mode, RunContext, StepRecord
 from vpp.runs.modes.merit_order.sites import merit_order_sites
 from vpp.runs.placement.base import Fleet
+from vpp.runs.record.columns import Columns
 from vpp.runs.scenario import (
     Scenario,
     SiteEntry,
@@ -32,6 +34,21 @@ from vpp.runs.scenario import (
 OUTCOMES_KEPT_WHOLE = 3_000
 #: The step outcomes a long run keeps (a 15-minute day).
 OUTCOME_WINDOW = 96
+
+
+_POWER, _RESERVE, _STORED = (attrgetter(a) for a in ("power_kw", "reserve_kw", "stored_kwh"))
+
+
+def site_columns(names: Sequence[str], applied: Mapping[str, Any]) -> Columns:
+    """A step's ``sites.csv`` rows, as columns: each site of ``names`` (in fleet order)
+    that ``applied`` has (what it ran: power, reserve held, energy stored)."""
+    got = list(map(applied.get, names))
+    if None in got:  # a site lost or not taking part: no row
+        kept = [(name, a) for name, a in zip(names, got) if a is not None]
+        names, got = [name for name, _ in kept], [a for _, a in kept]
+    return Columns({"site": list(names), "power_kw": list(map(_POWER, got)),
+                    "reserve_kw": list(map(_RESERVE, got)),
+                    "stored_kwh": list(map(_STORED, got))})
 
 
 def outcome_window(steps: int, options: Mapping[str, Any]) -> int | None:
@@ -195,10 +212,7 @@ class MeritOrderRun:
                "marginal_price_eur_mwh": out.marginal_price_eur_mwh,
                "cost_eur": out.cost_eur, "rounds": out.rounds,
                "declined": len(out.declined), "silent": " ".join(out.silent)}
-        sites = [{"site": name, "power_kw": a.power_kw, "reserve_kw": a.reserve_kw,
-                  "stored_kwh": a.stored_kwh}
-                 for name in fleet.names if (a := applied.get(name)) is not None]
-        return StepRecord(row, sites)
+        return StepRecord(row, site_columns(fleet.names, applied))
 
     def summary(self) -> dict[str, Any]:
         """Totals over the steps run: energy asked for, served and unserved, cost,
