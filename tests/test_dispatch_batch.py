@@ -180,3 +180,16 @@ def test_a_link_runs_the_outcome_on_its_sites_and_answers_for_all_once():
     link._on_cleared(envelope, cleared)                   # a resend: nothing runs again
     ((_, again, _),) = sent
     assert again == batch and [s.stored_kwh for s in sites] == stored
+
+
+def test_a_late_batch_of_an_earlier_step_is_ignored_and_counted(coordinator):
+    agent, _ = coordinator
+    agent.dispatch(StepCleared(0, 10.0, 9.0, 1.0, 50.0))
+    agent.end_dispatch()
+    agent.dispatch(StepCleared(1, 10.0, 9.0, 1.0, 50.0))
+    _batch(agent, "h1/link", 0, ["s0", "s1", "s2"])   # step 0's outcome answered twice
+    assert agent.late_acks == 3 and agent.members["h1"].applied == {}
+    _batch(agent, "h1/link", 1, ["s0", "s1", "s2"])
+    assert agent.applied(1) == {s: _applied(1, int(s[1:])) for s in ("s0", "s1", "s2")}
+    assert agent.unacknowledged(1) == ["h2/s3", "h2/s4", "h2/s5"]
+    agent.end_dispatch()

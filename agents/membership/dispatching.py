@@ -42,6 +42,9 @@ class DispatchAcks:
         self._newest_step = -1
         self.rejected_acks = 0
         """Acknowledgements dropped because the site is not the sending host's."""
+        self.late_acks = 0
+        """Acknowledgements of an earlier step than the newest dispatched (a host that
+        answered a resent outcome twice), ignored."""
         self.on(Applied, self._on_applied)
         self.on(AppliedBatch, self._on_applied_batch)
 
@@ -50,14 +53,35 @@ class DispatchAcks:
         site = envelope.sender.partition("/")[2]
         if site not in member.site_set:
             raise ProtocolError(f"Applied from {envelope.sender}, not a site of {member.host}")
-        member.applied.setdefault(applied.step, {})[site] = applied
+        if self._kept(applied.step, f"Applied from {envelope.sender}", "Applied.step", 1):
+            member.applied.setdefault(applied.step, {})[site] = applied
+
+    def _kept(self, step: int, where: str, field: str, count: int) -> bool:
+        """Whether ``count`` acknowledgements of ``step`` are kept: only the newest
+        dispatched step's are (so a host can make the coordinator hold one step's
+        acknowledgements of its own sites, no more); an earlier step's are late repeats,
+        ignored and counted in :attr:`late_acks`.
+
+        Raises:
+            ProtocolError: ``step`` was never dispatched (``field`` named).
+        """
+        newest = self._newest_step
+        if not 0 <= step <= newest:
+            raise ProtocolError(f"{where}: field {field} {step} is not a step dispatched "
+                                + (f"(0 to {newest})" if newest >= 0 else "(none yet)"))
+        if step < newest:
+            self.late_acks += count
+            return False
+        return True
 
     def _on_applied_batch(self, envelope: Envelope, batch: AppliedBatch) -> None:
         member = self._member(envelope)
         if envelope.sender != f"{member.host}/{LINK_AGENT}":
             raise ProtocolError(f"AppliedBatch from {envelope.sender}, not a host's link")
-        kept, rejected = accepted(batch, member.site_set, member.host,
-                                  max(self._newest_step, self.next_step))
+        if not self._kept(batch.step, f"AppliedBatch from {member.host}",
+                          "AppliedBatch.step", len(batch.sites)):
+            return
+        kept, rejected = accepted(batch, member.site_set, member.host, self._newest_step)
         if rejected:
             self.rejected_acks += len(rejected)
             self.log.warning("AppliedBatch from %s: %d sites not its own dropped (%s)",
