@@ -5,35 +5,22 @@ forgotten when the next step is dispatched."""
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
-import zmq
-from vpp.agents.membership.coordinator import CoordinatorAgent, LinkSettings
+from vpp.agents.membership.coordinator import CoordinatorAgent
 from vpp.agents.membership.members import Member
-from vpp.agents.membership.messages import distributed_registry
-from vpp.agents.runtime.host import Host
 from vpp.agents.runtime.messages import Envelope
 from vpp.coordination.dispatch import Applied, StepCleared
 from vpp.coordination.errors import ProtocolError
+
+from tests.coordinator_rig import two_host_coordinator
 
 NAMES = [f"s{i}" for i in range(6)]
 
 
 @pytest.fixture
 def coordinator():
-    context = zmq.Context()
-    host = Host("agg", f"inproc://a-{uuid.uuid4().hex}", context=context,
-                registry=distributed_registry())
-    agent = host.add(CoordinatorAgent("coordinator", NAMES, scenario_digest="d" * 64, seed=1,
-                                      run_name="r", settings=LinkSettings()))
-    for name, sites in (("h1", NAMES[:3]), ("h2", NAMES[3:])):
-        agent.members[name] = Member(name, sites, 1)
-        for s in sites:
-            agent.holder[s] = name
-    yield agent
-    host.close()
-    context.term()
+    with two_host_coordinator(NAMES) as agent:
+        yield agent
 
 
 def _dispatch(agent: CoordinatorAgent, step: int) -> None:

@@ -6,12 +6,8 @@ answers for all of them (a resend running nothing twice)."""
 
 from __future__ import annotations
 
-import uuid
-
 import msgspec
 import pytest
-import zmq
-from vpp.agents.membership.coordinator import CoordinatorAgent, LinkSettings
 from vpp.agents.membership.dispatch_batch import (
     APPLIED_BYTES,
     BATCH_BYTES,
@@ -19,16 +15,16 @@ from vpp.agents.membership.dispatch_batch import (
     applied_batches,
     entry_bytes,
 )
-from vpp.agents.membership.members import Member
-from vpp.agents.membership.messages import AppliedBatch, distributed_registry
+from vpp.agents.membership.messages import AppliedBatch
 from vpp.agents.membership.site_link import SiteLinkAgent
 from vpp.agents.runtime.codec import DEFAULT_MAX_FRAME_BYTES
-from vpp.agents.runtime.host import Host
 from vpp.agents.runtime.messages import WIRE_VERSION, Envelope
 from vpp.coordination.dispatch import Applied, StepCleared
 from vpp.coordination.errors import ProtocolError
 from vpp.runs.placement.site_process import build_sites
 from vpp.runs.scenario import BUNDLED, load
+
+from tests.coordinator_rig import two_host_coordinator
 
 NAMES = [f"s{i}" for i in range(6)]
 
@@ -71,8 +67,6 @@ OWN = frozenset(NAMES[:3])
 
 
 @pytest.mark.parametrize("batch, field", [
-    (AppliedBatch(-1, ["s0"], [_applied(-1, 0)]), "AppliedBatch.step -1"),
-    (AppliedBatch(9, ["s0"], [_applied(9, 0)]), "AppliedBatch.step 9"),
     (AppliedBatch(2, ["s0", "s1"], [_applied(2, 0)]), "AppliedBatch.applied has 1 entries"),
     (AppliedBatch(2, ["s0", "s1"], [_applied(2, 0), _applied(1, 1)]),
      r"AppliedBatch.applied\[1\].step is 1"),
@@ -81,12 +75,12 @@ OWN = frozenset(NAMES[:3])
 ])
 def test_a_bad_batch_is_refused_naming_its_field(batch, field):
     with pytest.raises(ProtocolError, match=field):
-        accepted(batch, OWN, "h1", 3)
+        accepted(batch, OWN, "h1")
 
 
 def test_another_hosts_sites_are_dropped_and_the_rest_kept():
     batch = AppliedBatch(2, ["s0", "s4", "s2", "s5"], [_applied(2, i) for i in range(4)])
-    kept, rejected = accepted(batch, OWN, "h1", 2)
+    kept, rejected = accepted(batch, OWN, "h1")
     assert kept == {"s0": _applied(2, 0), "s2": _applied(2, 2)}
     assert rejected == ["s4", "s5"]
 
@@ -102,20 +96,10 @@ def test_a_number_not_finite_is_refused_by_the_decoder_naming_the_field(value):
 
 @pytest.fixture
 def coordinator():
-    context = zmq.Context()
-    host = Host("agg", f"inproc://a-{uuid.uuid4().hex}", context=context,
-                registry=distributed_registry())
-    agent = host.add(CoordinatorAgent("coordinator", NAMES, scenario_digest="d" * 64, seed=1,
-                                      run_name="r", settings=LinkSettings()))
-    for name, sites in (("h1", NAMES[:3]), ("h2", NAMES[3:])):
-        agent.members[name] = Member(name, sites, 1)
-        for s in sites:
-            agent.holder[s] = name
-    sent: list[tuple[str, object]] = []
-    agent.send = lambda receiver, body, **kw: sent.append((receiver, body))
-    yield agent, sent
-    host.close()
-    context.term()
+    with two_host_coordinator(NAMES) as agent:
+        sent: list[tuple[str, object]] = []
+        agent.send = lambda receiver, body, **kw: sent.append((receiver, body))
+        yield agent, sent
 
 
 def _batch(agent, sender: str, step: int, sites: list[str]) -> None:
@@ -152,8 +136,9 @@ def test_a_batch_from_a_site_not_a_link_is_refused_and_foreign_sites_counted(coo
     _batch(agent, "h1/link", 0, ["s0", "s3"])   # s3 is h2's
     assert agent.rejected_acks == 1
     assert agent.applied(0) == {"s0": _applied(0, 0)}
-    with pytest.raises(ProtocolError, match="AppliedBatch.step 5"):
-        _batch(agent, "h1/link", 5, ["s1"])     # a step not dispatched
+    for step in (5, -1):                        # steps never dispatched
+        with pytest.raises(ProtocolError, match=f"AppliedBatch.step {step} is not a step"):
+            _batch(agent, "h1/link", step, ["s1"])
     agent.end_dispatch()
 
 

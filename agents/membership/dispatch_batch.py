@@ -59,22 +59,19 @@ def applied_batches(step: int, names: Sequence[str], applied: Sequence[Applied],
     return out
 
 
-def accepted(batch: AppliedBatch, own: frozenset[str], host: str, newest_step: int,
+def accepted(batch: AppliedBatch, own: frozenset[str], host: str,
              ) -> tuple[dict[str, Applied], list[str]]:
     """The acknowledgements of ``batch`` from ``host`` (whose sites are ``own``) that are
-    kept, by site, and the sites dropped as not the host's.
+    kept, by site, and the sites dropped as not the host's. Whether its step is one to
+    keep is the coordinator's to say (it knows the steps dispatched).
 
     Raises:
-        ProtocolError: a field is wrong (named: ``AppliedBatch.step`` past ``newest_step``
-            or negative, ``AppliedBatch.applied`` not one per site, an entry's step not the
-            batch's, ``AppliedBatch.sites`` naming a site twice). The types, and every
-            number being finite, the decoder has checked (naming the field too:
-            :data:`vpp.coordination.dispatch.Number`).
+        ProtocolError: a field is wrong (named: ``AppliedBatch.applied`` not one per site,
+            an entry's step not the batch's, ``AppliedBatch.sites`` naming a site twice).
+            The types, and every number being finite, the decoder has checked (naming the
+            field too: :data:`vpp.coordination.dispatch.Number`).
     """
     where = f"AppliedBatch from {host}"
-    if not 0 <= batch.step <= newest_step:
-        raise ProtocolError(f"{where}: field AppliedBatch.step {batch.step} is not a step "
-                            f"dispatched (0 to {newest_step})")
     sites, applied = batch.sites, batch.applied
     if len(applied) != len(sites):
         raise ProtocolError(f"{where}: field AppliedBatch.applied has {len(applied)} "

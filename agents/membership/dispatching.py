@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from vpp.agents.membership.dispatch_batch import accepted
+from vpp.agents.membership.liveness import few
 from vpp.agents.membership.members import Member
 from vpp.agents.membership.messages import AppliedBatch
 from vpp.agents.runtime.messages import Envelope
@@ -81,7 +82,7 @@ class DispatchAcks:
         if not self._kept(batch.step, f"AppliedBatch from {member.host}",
                           "AppliedBatch.step", len(batch.sites)):
             return
-        kept, rejected = accepted(batch, member.site_set, member.host, self._newest_step)
+        kept, rejected = accepted(batch, member.site_set, member.host)
         if rejected:
             self.rejected_acks += len(rejected)
             self.log.warning("AppliedBatch from %s: %d sites not its own dropped (%s)",
@@ -121,7 +122,7 @@ class DispatchAcks:
         if missing:
             hosts = sorted({a.partition("/")[0] for a in missing} & set(self.members))
             self.log.info("step %d: no Applied yet from %s; StepCleared sent again to %s",
-                          self._dispatch[0].step, missing, hosts)
+                          self._dispatch[0].step, few(missing), hosts)
             self._send_dispatch(hosts)
 
     def acknowledged(self, step: int) -> bool:
