@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
+from itertools import chain
+from operator import attrgetter
 
 import msgspec
 import numpy as np
@@ -26,6 +28,11 @@ from vpp.coordination.merit_order.messages import Bid
 
 _INT = np.int64
 _ENCODER = msgspec.msgpack.Encoder()
+_SEGMENTS = attrgetter("segments")
+_BASELINE = attrgetter("baseline_kw")
+_RESERVE = attrgetter("reserve_price_eur_mw_h")
+_QUANTITY = attrgetter("quantity_kw")
+_PRICE = attrgetter("price_eur_mwh")
 
 
 @dataclass(frozen=True)
@@ -71,28 +78,27 @@ def empty_book() -> SiteBook:
 
 
 def book_from_bids(bids: Mapping[str, Bid], order: Mapping[str, int]) -> SiteBook:
-    """A book of site bids (already checked), ``order`` giving each site's fleet position."""
+    """A book of site bids (already checked), ``order`` giving each site's fleet position.
+
+    Built column by column (the values copied as they are, no arithmetic): the segments
+    of the sites in fleet order, each site's in its bid's order."""
     sites = sorted(bids, key=order.__getitem__)
-    seg_site: list[int] = []
-    seg_index: list[int] = []
-    qty: list[float] = []
-    price: list[float] = []
-    for i, s in enumerate(sites):
-        for j, seg in enumerate(bids[s].segments):
-            seg_site.append(i)
-            seg_index.append(j)
-            qty.append(seg.quantity_kw)
-            price.append(seg.price_eur_mwh)
+    n = len(sites)
+    ordered = list(map(bids.__getitem__, sites))
+    counts = np.fromiter(map(len, map(_SEGMENTS, ordered)), dtype=np.intp, count=n)
+    segments = list(chain.from_iterable(map(_SEGMENTS, ordered)))
+    m = len(segments)
+    seg_site = np.repeat(np.arange(n, dtype=np.intp), counts)
+    starts = np.cumsum(counts) - counts
     return SiteBook(
         sites=sites,
-        order=np.asarray([order[s] for s in sites], dtype=_INT),
-        baseline_kw=np.asarray([bids[s].baseline_kw for s in sites], dtype=float),
-        reserve_price_eur_mw_h=np.asarray([bids[s].reserve_price_eur_mw_h for s in sites],
-                                          dtype=float),
-        segment_site=np.asarray(seg_site, dtype=np.intp),
-        segment_index=np.asarray(seg_index, dtype=np.intp),
-        quantity_kw=np.asarray(qty, dtype=float),
-        price_eur_mwh=np.asarray(price, dtype=float),
+        order=np.fromiter(map(order.__getitem__, sites), dtype=_INT, count=n),
+        baseline_kw=np.fromiter(map(_BASELINE, ordered), dtype=float, count=n),
+        reserve_price_eur_mw_h=np.fromiter(map(_RESERVE, ordered), dtype=float, count=n),
+        segment_site=seg_site,
+        segment_index=np.arange(m, dtype=np.intp) - starts[seg_site],
+        quantity_kw=np.fromiter(map(_QUANTITY, segments), dtype=float, count=m),
+        price_eur_mwh=np.fromiter(map(_PRICE, segments), dtype=float, count=m),
     )
 
 

@@ -37,6 +37,7 @@ class NodeTables:
         order: each site below the node, its fleet position.
         owner: per fleet position, the index in ``children`` of the child holding that
             site (-1 for a site not below the node).
+        subtree_set: per child, the sites below it as a set.
     """
 
     children: tuple[str, ...]
@@ -44,6 +45,7 @@ class NodeTables:
     subtree: dict[str, tuple[str, ...]]
     order: dict[str, int]
     owner: np.ndarray
+    subtree_set: dict[str, frozenset[str]]
 
     def child_of(self, order: np.ndarray) -> np.ndarray:
         """The child index of each site given by fleet position."""
@@ -66,7 +68,8 @@ def node_tables(topology: Topology, node: str) -> NodeTables:
         for k, c in enumerate(children):
             owner[[order[s] for s in subtree[c]]] = k
         tables = per_node[node] = NodeTables(
-            children, {c: topology.kind(c) == SITE for c in children}, subtree, order, owner)
+            children, {c: topology.kind(c) == SITE for c in children}, subtree, order, owner,
+            {c: frozenset(subtree[c]) for c in children})
     return tables
 
 
@@ -97,6 +100,7 @@ class BidGathering:
         self.is_site = tables.is_site
         self.subtree = tables.subtree
         self.order = tables.order
+        self._subtree_set = tables.subtree_set
         self.pending: set[str] = set(self.children)
         self.silent_children: list[str] = []
         self._bids: dict[str, Bid] = {}
@@ -136,9 +140,9 @@ class BidGathering:
         :class:`ProtocolError`; sites the last part leaves unaccounted count as silent."""
         self._expect(child, "AggregateBid", False)
         parts = self._parts.get(child)
-        allowed = set(self.subtree[child])
+        allowed = self._subtree_set[child]
         if parts is not None:
-            allowed -= parts.accounted
+            allowed = allowed - parts.accounted
         try:
             book = book_from_aggregate(msg, self.step, self.order, allowed)
         except ProtocolError as exc:
@@ -160,7 +164,9 @@ class BidGathering:
         self._books += parts.books
         self._silent += parts.silent
         self._rejected += parts.rejected
-        self._silent += [s for s in self.subtree[child] if s not in parts.accounted]
+        # (what a child accounts for is in its subtree: all of it when as many)
+        if len(parts.accounted) != len(self.subtree[child]):
+            self._silent += [s for s in self.subtree[child] if s not in parts.accounted]
 
     def on_deadline(self) -> None:
         """The children still awaited are silent (a region child: its whole subtree, the

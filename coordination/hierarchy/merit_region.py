@@ -55,13 +55,16 @@ def award_children(*, step: int, round: int, children: Sequence[str],
     changed site below it. Returns them and the totals sent to each region child."""
     out: list[Outgoing] = []
     sent: dict[str, tuple[float, float]] = {}
-    changed_children = set(child_of[changed].tolist())
-    for k, child in enumerate(children):
-        if k not in changed_children:
-            continue
+    # the children with a changed site, in their order; the site children's set-points
+    # read in one go (Python floats, as float() of each element gives them)
+    kids = np.unique(child_of[changed]).tolist()
+    rows = [site_index[children[k]] for k in kids if is_site[children[k]]]
+    site_power = iter(power[rows].tolist())
+    site_reserve = iter(reserve[rows].tolist())
+    for k in kids:
+        child = children[k]
         if is_site[child]:
-            i = site_index[child]
-            out.append(Outgoing(child, Award(step, float(power[i]), float(reserve[i]),
+            out.append(Outgoing(child, Award(step, next(site_power), next(site_reserve),
                                              marginal_price), round))
             continue
         members = child_of == k
@@ -123,6 +126,8 @@ class RegionalAuction:
         self._out: np.ndarray = np.zeros(0, dtype=bool)
         self._power = np.zeros(0)
         self._reserve = np.zeros(0)
+        self._power_list: list[float] = []
+        self._reserve_list: list[float] = []
         self._sent: dict[str, tuple[float, float]] = {}
         self._award: RegionAward | None = None
         self._declined: list[SiteDecline] = []
@@ -197,7 +202,7 @@ class RegionalAuction:
             return []
         book, silent, rejected = self._gathering.close()
         self.book = book
-        self._site_index = {s: i for i, s in enumerate(book.sites)}
+        self._site_index = dict(zip(book.sites, range(book.n_sites)))
         self._child_of = self._tables.child_of(book.order)
         self._out = np.zeros(book.n_sites, dtype=bool)
         self._power = np.full(book.n_sites, np.nan)
@@ -231,6 +236,8 @@ class RegionalAuction:
                               | (res != self._reserve))
         self._power = np.where(changed, power, self._power)
         self._reserve = np.where(changed, res, self._reserve)
+        self._power_list = self._power.tolist()
+        self._reserve_list = self._reserve.tolist()
         self.round = award.round
         self._award = award
         self._declined = []
@@ -248,13 +255,18 @@ class RegionalAuction:
 
     def on_accept(self, site: str, accept: Accept) -> list[Outgoing]:
         """A site child accepts its set-point (it must repeat it)."""
-        self._expect(site, "awarding", "Accept", site=True)
+        pending = self._pending
+        if self._is_site.get(site) is not True or self.phase != "awarding" or site not in pending:
+            self._expect(site, "awarding", "Accept", site=True)  # (raises, naming why)
         i = self._site_index[site]
-        if (accept.step != self.step or abs(accept.power_kw - self._power[i]) > MATCH_KW
-                or abs(accept.reserve_kw - self._reserve[i]) > MATCH_KW):
+        power, reserve = self._power_list[i], self._reserve_list[i]
+        if (accept.step != self.step or abs(accept.power_kw - power) > MATCH_KW
+                or abs(accept.reserve_kw - reserve) > MATCH_KW):
             raise ProtocolError(f"Accept from {site} does not match its award "
-                                f"({self._power[i]:.6f} kW, {self._reserve[i]:.6f} kW)")
-        self._pending.discard(site)
+                                f"({power:.6f} kW, {reserve:.6f} kW)")
+        pending.discard(site)
+        if pending:
+            return []
         return self._after_answer()
 
     def on_decline(self, site: str, decline: Decline) -> list[Outgoing]:

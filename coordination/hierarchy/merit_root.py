@@ -13,6 +13,7 @@ rules, and where they differ from the flat run: ``docs/protocols/hierarchy.md``.
 from __future__ import annotations
 
 import math
+from operator import itemgetter
 
 import numpy as np
 from vpp.coordination.errors import ProtocolError
@@ -25,6 +26,9 @@ from vpp.coordination.hierarchy.topology import Topology
 from vpp.coordination.merit_order.allocation import snap_shortfall
 from vpp.coordination.merit_order.auction import Outgoing, RoundRecord, StepOutcome
 from vpp.coordination.merit_order.messages import Accept, Bid, CallForBids, Decline
+
+_FIRST = itemgetter(0)
+_SECOND = itemgetter(1)
 
 
 def _shortfall(target_kw: float, served_kw: float) -> float:
@@ -73,6 +77,7 @@ class PortfolioAuction:
         self._reserve = np.zeros(0)
         self._asked = np.zeros(0, dtype=bool)
         self._accepted: dict[str, tuple[float, float]] = {}
+        self._accepted_at = np.zeros(0, dtype=bool)  # the book's sites in _accepted
         self._staying: dict[str, float] = {}
         self._declined: dict[str, str] = {}
         self._silent: list[str] = []
@@ -211,12 +216,13 @@ class PortfolioAuction:
             return []
         book, silent, rejected = self._gathering.close()
         self._book = book
-        self._index = {s: i for i, s in enumerate(book.sites)}
+        self._index = dict(zip(book.sites, range(book.n_sites)))
         self._child_of = self._tables.child_of(book.order)
         self._out = np.zeros(book.n_sites, dtype=bool)
         self._power = np.full(book.n_sites, np.nan)
         self._reserve = np.full(book.n_sites, np.nan)
         self._asked = np.zeros(book.n_sites, dtype=bool)
+        self._accepted_at = np.zeros(book.n_sites, dtype=bool)
         for r in rejected:
             self._declined[r.site] = r.reason
         self._silent += silent
@@ -255,8 +261,10 @@ class PortfolioAuction:
         self._reserve[moved] = reserve[changed_local]
         self._asked[:] = False
         self._asked[moved] = True
-        for i in moved.tolist():
-            self._accepted.pop(book.sites[i], None)
+        if self._accepted_at[moved].any():  # (none in the first round)
+            for i in moved[self._accepted_at[moved]].tolist():
+                del self._accepted[book.sites[i]]
+            self._accepted_at[moved] = False
         self._answers_declined = {}
         self._answers_silent = set()
         out, self._sent = award_children(
@@ -291,15 +299,18 @@ class PortfolioAuction:
             else:
                 round_silent.append(s)
                 self._declined[s] = "silent"
-            self._accepted.pop(s, None)
+            if self._accepted_at[i]:
+                del self._accepted[s]
+                self._accepted_at[i] = False
             self._out[i] = True
             declines += 1
         kept = np.flatnonzero(self._asked)
         if named:
             kept = kept[~np.isin(kept, named)]
         sites = book.sites
-        self._accepted.update(zip([sites[i] for i in kept.tolist()],
+        self._accepted.update(zip(map(sites.__getitem__, kept.tolist()),
                                   zip(self._power[kept].tolist(), self._reserve[kept].tolist())))
+        self._accepted_at[kept] = True
         self._silent += round_silent
         served = self._baseline_kw + alloc.served_kw
         self.records.append(RoundRecord(
@@ -324,22 +335,23 @@ class PortfolioAuction:
         """
         if not self.done:
             raise RuntimeError("the auction is not finished")
-        power = {s: p for s, (p, _) in self._accepted.items()} | self._staying
-        reserve = {s: r for s, (_, r) in self._accepted.items()}
+        accepted = self._accepted
+        power = dict(zip(accepted, map(_FIRST, accepted.values()))) | self._staying
+        reserve = dict(zip(accepted, map(_SECOND, accepted.values())))
         site_cost: dict[str, float] = {}
         marginal = None
         book, booked = self._book, self._booked
         if book is not None and booked is not None:
             alloc, index = booked.allocation, booked.index
-            accepted_local = [k for k, i in enumerate(index.tolist())
-                              if book.sites[i] in self._accepted]
-            mask = np.isin(booked.segment_site, accepted_local)
+            accepted_local = self._accepted_at[index]
+            mask = accepted_local[booked.segment_site]
             # pay-as-bid: what the aggregator pays, |awarded kW| x asked price, over the window
             per_site = np.bincount(
                 booked.segment_site[mask],
                 weights=np.abs(alloc.segment_power_kw[mask]) * booked.price_eur_mwh[mask],
                 minlength=index.size) / 1000.0 * (self.window_s / 3600.0)
-            site_cost = {book.sites[index[k]]: float(per_site[k]) for k in accepted_local}
+            site_cost = dict(zip(map(book.sites.__getitem__, index[accepted_local].tolist()),
+                                 per_site[accepted_local].tolist()))
             awarded = mask & (alloc.segment_power_kw != 0.0)
             marginal = float(booked.price_eur_mwh[awarded].max()) if awarded.any() else None
         # summed exactly rounded: the same figure in whatever order the answers came
