@@ -125,8 +125,10 @@ class BidGathering:
     def on_bid(self, site: str, bid: Bid) -> None:
         """A site child's bid. An invalid one puts the site out (``invalid bid: ...``) and
         raises :class:`ProtocolError` (the child counts as answered)."""
-        self._expect(site, "Bid", True)
-        self.pending.discard(site)
+        pending = self.pending
+        if self.is_site.get(site) is not True or site not in pending:
+            self._expect(site, "Bid", True)  # (raises, naming why)
+        pending.discard(site)
         try:
             check_bid(bid, self.step)
         except ProtocolError as exc:

@@ -167,12 +167,16 @@ class RegionalAuction:
 
     def on_bid(self, site: str, bid: Bid) -> list[Outgoing]:
         """A site child's bid; an invalid one is rejected (reported up) and raises."""
-        gathering = self._bidding("Bid", site)
+        gathering = self._gathering
+        if self.phase != "bidding" or gathering is None:
+            gathering = self._bidding("Bid", site)  # (raises)
         try:
             gathering.on_bid(site, bid)
         except ProtocolError:
             self._pending_error = self._after_bid()
             raise
+        if gathering.pending:  # (the phase goes on)
+            return []
         return self._after_bid()
 
     def on_aggregate_bid(self, child: str, msg: AggregateBid) -> list[Outgoing]:

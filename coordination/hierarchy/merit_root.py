@@ -13,7 +13,6 @@ rules, and where they differ from the flat run: ``docs/protocols/hierarchy.md``.
 from __future__ import annotations
 
 import math
-from operator import itemgetter
 
 import numpy as np
 from vpp.coordination.errors import ProtocolError
@@ -26,9 +25,6 @@ from vpp.coordination.hierarchy.topology import Topology
 from vpp.coordination.merit_order.allocation import snap_shortfall
 from vpp.coordination.merit_order.auction import Outgoing, RoundRecord, StepOutcome
 from vpp.coordination.merit_order.messages import Accept, Bid, CallForBids, Decline
-
-_FIRST = itemgetter(0)
-_SECOND = itemgetter(1)
 
 
 def _shortfall(target_kw: float, served_kw: float) -> float:
@@ -76,8 +72,11 @@ class PortfolioAuction:
         self._power = np.zeros(0)
         self._reserve = np.zeros(0)
         self._asked = np.zeros(0, dtype=bool)
-        self._accepted: dict[str, tuple[float, float]] = {}
-        self._accepted_at = np.zeros(0, dtype=bool)  # the book's sites in _accepted
+        # the sites whose award stands accepted (their set-point is _power/_reserve's),
+        # and the round each was accepted in: a site's entry in the outcome's dictionaries
+        # comes in that round's place (rounds in turn, sites in fleet order in a round)
+        self._accepted_at = np.zeros(0, dtype=bool)
+        self._accepted_round = np.zeros(0, dtype=np.intp)
         self._staying: dict[str, float] = {}
         self._declined: dict[str, str] = {}
         self._silent: list[str] = []
@@ -223,6 +222,7 @@ class PortfolioAuction:
         self._reserve = np.full(book.n_sites, np.nan)
         self._asked = np.zeros(book.n_sites, dtype=bool)
         self._accepted_at = np.zeros(book.n_sites, dtype=bool)
+        self._accepted_round = np.zeros(book.n_sites, dtype=np.intp)
         for r in rejected:
             self._declined[r.site] = r.reason
         self._silent += silent
@@ -261,10 +261,7 @@ class PortfolioAuction:
         self._reserve[moved] = reserve[changed_local]
         self._asked[:] = False
         self._asked[moved] = True
-        if self._accepted_at[moved].any():  # (none in the first round)
-            for i in moved[self._accepted_at[moved]].tolist():
-                del self._accepted[book.sites[i]]
-            self._accepted_at[moved] = False
+        self._accepted_at[moved] = False  # (an award that moved awaits its answer)
         self._answers_declined = {}
         self._answers_silent = set()
         out, self._sent = award_children(
@@ -299,18 +296,14 @@ class PortfolioAuction:
             else:
                 round_silent.append(s)
                 self._declined[s] = "silent"
-            if self._accepted_at[i]:
-                del self._accepted[s]
-                self._accepted_at[i] = False
+            self._accepted_at[i] = False
             self._out[i] = True
             declines += 1
         kept = np.flatnonzero(self._asked)
         if named:
             kept = kept[~np.isin(kept, named)]
-        sites = book.sites
-        self._accepted.update(zip(map(sites.__getitem__, kept.tolist()),
-                                  zip(self._power[kept].tolist(), self._reserve[kept].tolist())))
         self._accepted_at[kept] = True
+        self._accepted_round[kept] = self.round
         self._silent += round_silent
         served = self._baseline_kw + alloc.served_kw
         self.records.append(RoundRecord(
@@ -327,6 +320,17 @@ class PortfolioAuction:
         self.phase = "done"
         self._pending.clear()
 
+    def _accepted_set_points(self) -> tuple[dict[str, float], dict[str, float]]:
+        """The accepted sites' power and reserve, in the order they were accepted."""
+        book = self._book
+        if book is None:
+            return {}, {}
+        at = np.flatnonzero(self._accepted_at)
+        at = at[np.argsort(self._accepted_round[at], kind="stable")]
+        names = list(map(book.sites.__getitem__, at.tolist()))
+        return (dict(zip(names, self._power[at].tolist())),
+                dict(zip(names, self._reserve[at].tolist())))
+
     def outcome(self) -> StepOutcome:
         """The step's result in the flat auction's terms; only accepted awards count.
 
@@ -335,9 +339,8 @@ class PortfolioAuction:
         """
         if not self.done:
             raise RuntimeError("the auction is not finished")
-        accepted = self._accepted
-        power = dict(zip(accepted, map(_FIRST, accepted.values()))) | self._staying
-        reserve = dict(zip(accepted, map(_SECOND, accepted.values())))
+        power, reserve = self._accepted_set_points()
+        power |= self._staying
         site_cost: dict[str, float] = {}
         marginal = None
         book, booked = self._book, self._booked
