@@ -14,7 +14,8 @@ from vpp.coordination.errors import ProtocolError
 from vpp.coordination.merit_order.bidding import (
     BiddingStrategy,
     Offer,
-    check_award,
+    limits_reason,
+    setpoints,
     split_award,
 )
 from vpp.coordination.merit_order.messages import (
@@ -68,6 +69,14 @@ class SiteAgent(Agent):
         self.tripped = False
         self._offers: list[Offer] = []
         self._offers_step = -1
+        # the step's sums over the offers, made with them (what site_limits and the sum of
+        # the baselines give, in the same order)
+        self._low = self._high = 0.0
+        self._baseline: float = 0
+        self._known = -1  # len(self.devices) when _stores and _unique were taken
+        self._stores: list[SiteDevice] = []
+        self._stored0: float = 0
+        self._unique = True
         self.on(CallForBids, self._on_call)
         self.on(Award, self._on_award)
         self.on(StepCleared, self._on_cleared)
@@ -81,11 +90,29 @@ class SiteAgent(Agent):
         only changes when the step's set-point is applied)."""
         if self._offers_step != step:
             dt_h, offers = self.dt_h, []
+            low = high = 0.0
+            baseline = 0  # (what sum() of the baselines adds, in the same order)
             for d in self.devices:  # (a loop, not a comprehension: no frame per site)
-                offers.append(d.offer(dt_h))
+                o = d.offer(dt_h)
+                offers.append(o)
+                low += o[1]   # p_min_kw
+                high += o[2]  # p_max_kw
+                baseline += o[5]  # baseline_kw
             self._offers = offers
+            self._low, self._high, self._baseline = low, high, baseline
             self._offers_step = step
         return self._offers
+
+    def _know_devices(self) -> None:
+        """Note which devices store energy and whether their names are unique (again when
+        the device list's length changed)."""
+        devices = self.devices
+        self._known = len(devices)
+        self._stores = [d for d in devices if hasattr(d.model, "energy_kwh")]
+        # sum() starts at 0 and adds 0.0 for a device with no store: a float whenever
+        # one device has none
+        self._stored0 = 0.0 if len(self._stores) < len(devices) else 0
+        self._unique = len({d.name for d in devices}) == len(devices)
 
     def _on_call(self, envelope: Envelope, call: CallForBids) -> None:
         self.step = call.step
@@ -109,7 +136,8 @@ class SiteAgent(Agent):
         if self.tripped:
             reason = "forced outage"
         else:
-            reason = check_award(self.offers(self.step), award.power_kw, award.reserve_kw)
+            self.offers(self.step)  # (the step's limits, with its offers)
+            reason = limits_reason(self._low, self._high, award.power_kw, award.reserve_kw)
         if reason is not None:
             self.award = None
             self.send(envelope.sender, Decline(award.step, reason),
@@ -124,9 +152,13 @@ class SiteAgent(Agent):
     @property
     def stored_kwh(self) -> float:
         """Energy in the site's stores (kWh)."""
-        total = 0  # (what sum() over the devices adds, in the same order)
-        for d in self.devices:
-            total += getattr(d.model, "energy_kwh", 0.0)
+        if self._known != len(self.devices):
+            self._know_devices()
+        # what sum() over the devices adds, in the same order: a device with no store
+        # adds 0.0, which changes no float sum (only an int start into a float)
+        total = self._stored0
+        for d in self._stores:
+            total += d.model.energy_kwh
         return total
 
     def applied(self, step: int) -> Applied:
@@ -147,13 +179,21 @@ class SiteAgent(Agent):
         self.last_price = cleared.marginal_price_eur_mwh
         offers = self.offers(self.step)
         # not dispatched (declined, silent or not called): run at the baseline
-        power, reserve = self.award or (sum(o.baseline_kw for o in offers), 0.0)
-        split = split_award(offers, power)
+        power, reserve = self.award or (self._baseline, 0.0)
         total, dt_h, ran_kw = 0.0, self.dt_h, self.device_power_kw
-        for d in self.devices:
-            ran = d.run(split[d.name], dt_h)
-            ran_kw[d.name] = ran
-            total += ran
+        if self._known != len(self.devices):
+            self._know_devices()
+        if self._unique:  # (the set-points in the devices' order: no dictionary)
+            for d, p in zip(self.devices, setpoints(offers, power, self._baseline)):
+                ran = d.run(p, dt_h)
+                ran_kw[d.name] = ran
+                total += ran
+        else:
+            split = split_award(offers, power)
+            for d in self.devices:
+                ran = d.run(split[d.name], dt_h)
+                ran_kw[d.name] = ran
+                total += ran
         self.power_kw = total
         self.reserve_kw = reserve
         self.last_cleared_step = cleared.step
