@@ -164,3 +164,22 @@ def test_battery_limits_now_is_its_flexibility_with_and_without_heat():
             f = b.flexibility(1, 0.25)
             assert b.limits_now(0.25) == (f.p_min_kw[0], f.p_max_kw[0], f.e_min_kwh[0], f.e_max_kwh[0])
             b.step(setpoint, 0.25)
+
+
+def test_repeated_device_names_run_as_the_dictionary_split_runs_them():
+    # two stores named alike: split_award keys them by name, so both run at the value
+    # the last one was given (the site's split, as before)
+    def site() -> SiteAgent:
+        devices = [SiteDevice("b", Battery(BatteryParams(200.0, 50.0, 50.0, soc_init=0.3)), 40.0),
+                   SiteDevice("b", Battery(BatteryParams(200.0, 50.0, 50.0, soc_init=0.7)), 30.0)]
+        return SiteAgent("s", devices, MarginalCostBidder(), dt_h=0.25)
+    for award in (None, (30.0, 0.0), (-70.0, 0.0)):
+        s = site()
+        offers = s.offers(0)
+        split = split_award(offers, award[0] if award else 0.0)
+        _run(s, 0, award)
+        ran = [d.model.energy_kwh for d in s.devices]
+        expected = [Battery(BatteryParams(200.0, 50.0, 50.0, soc_init=soc)) for soc in (0.3, 0.7)]
+        for b in expected:
+            b.step(split["b"], 0.25)
+        assert ran == [b.energy_kwh for b in expected]

@@ -12,6 +12,7 @@ from vpp.agents.runtime.messages import Envelope
 from vpp.coordination.dispatch import DISPATCH_TOPIC, Applied, StepCleared
 from vpp.coordination.errors import ProtocolError
 from vpp.coordination.merit_order.bidding import (
+    TOLERANCE_KW,
     BiddingStrategy,
     Offer,
     limits_reason,
@@ -118,7 +119,9 @@ class SiteAgent(Agent):
         self.step = call.step
         self.award = None
         self.tripped = False
-        bid = self.strategy.bid(call, self.offers(call.step))
+        step = call.step
+        offers = self._offers if self._offers_step == step else self.offers(step)
+        bid = self.strategy.bid(call, offers)
         if not isinstance(bid, Bid):
             raise TypeError(f"strategy {type(self.strategy).__qualname__} of site {self.name} "
                             f"returned {type(bid).__qualname__}, expected a Bid")
@@ -133,11 +136,16 @@ class SiteAgent(Agent):
                                 f"step {self.step}")
         if not self.tripped and self.outage_probability > 0:
             self.tripped = bool(self.rng.random() < self.outage_probability)
+        reason = None
         if self.tripped:
             reason = "forced outage"
         else:
-            self.offers(self.step)  # (the step's limits, with its offers)
-            reason = limits_reason(self._low, self._high, award.power_kw, award.reserve_kw)
+            if self._offers_step != self.step:
+                self.offers(self.step)  # (the step's limits, with its offers)
+            # (limits_reason's tests written here, for the usual award that passes them)
+            low, high, power, reserve = self._low, self._high, award.power_kw, award.reserve_kw
+            if power < low - TOLERANCE_KW or power + reserve > high + TOLERANCE_KW:
+                reason = limits_reason(low, high, power, reserve)
         if reason is not None:
             self.award = None
             self.send(envelope.sender, Decline(award.step, reason),
@@ -177,21 +185,26 @@ class SiteAgent(Agent):
             self.step = cleared.step
             self.award = None
         self.last_price = cleared.marginal_price_eur_mwh
-        offers = self.offers(self.step)
+        offers = self._offers if self._offers_step == self.step else self.offers(self.step)
         # not dispatched (declined, silent or not called): run at the baseline
         power, reserve = self.award or (self._baseline, 0.0)
         total, dt_h, ran_kw = 0.0, self.dt_h, self.device_power_kw
         if self._known != len(self.devices):
             self._know_devices()
-        if self._unique:  # (the set-points in the devices' order: no dictionary)
-            for d, p in zip(self.devices, setpoints(offers, power, self._baseline)):
-                ran = d.run(p, dt_h)
-                ran_kw[d.name] = ran
-                total += ran
-        else:
+        if not self._unique:  # (repeated names: their set-points as split_award keys them)
             split = split_award(offers, power)
             for d in self.devices:
                 ran = d.run(split[d.name], dt_h)
+                ran_kw[d.name] = ran
+                total += ran
+        elif power - self._baseline == 0.0:  # (at the baseline: what the split gives)
+            for d, o in zip(self.devices, offers):
+                ran = d.run(o[5], dt_h)  # baseline_kw
+                ran_kw[d.name] = ran
+                total += ran
+        else:  # (the set-points in the devices' order: no dictionary)
+            for d, p in zip(self.devices, setpoints(offers, power, self._baseline)):
+                ran = d.run(p, dt_h)
                 ran_kw[d.name] = ran
                 total += ran
         self.power_kw = total

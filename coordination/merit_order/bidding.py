@@ -132,7 +132,9 @@ def setpoints(offers: Sequence[Offer], power_kw: float, baseline: float) -> list
     deviation is placed by price, ties to the earlier device. Two offers are ranked with
     one comparison (what sorting them by (price, position) gives).
     """
-    result = [o[5] for o in offers]  # baseline_kw
+    result = []
+    for o in offers:  # (a loop, not a comprehension: no frame)
+        result.append(o[5])  # baseline_kw
     deviation = power_kw - baseline
     if deviation == 0.0:
         return result
