@@ -171,7 +171,12 @@ class SiteAgent(Agent):
 
     def applied(self, step: int) -> Applied:
         """What the site ran in ``step`` (its last): power, reserve held, energy stored."""
-        return Applied(step, self.power_kw, self.reserve_kw, self.stored_kwh)
+        if self._known != len(self.devices):  # (stored_kwh, written here)
+            self._know_devices()
+        total = self._stored0
+        for d in self._stores:
+            total += d.model.energy_kwh
+        return Applied(step, self.power_kw, self.reserve_kw, total)
 
     def skip_step(self) -> None:
         """Run one step that never came at the devices' baselines."""

@@ -32,9 +32,19 @@ class MarginalCostBidder:
 
     def bid(self, call: CallForBids, offers: Sequence[Offer]) -> Bid:
         """One segment per device and direction, at its price."""
-        if type(self) is MarginalCostBidder:  # (the prices as they are: no method call)
-            return _marginal_bid(call.step, offers, self.reserve_price_eur_mw_h)
         segments = []
+        if type(self) is MarginalCostBidder:  # (the offers' own prices: no method call)
+            baseline = 0  # (sum() of the baselines, in the same order)
+            for offer in offers:
+                base = offer[5]  # baseline_kw
+                baseline += base
+                up = offer[2] - base  # p_max_kw
+                down = offer[1] - base  # p_min_kw
+                if up > 0:
+                    segments.append(BidSegment(up, offer[3]))  # cost_eur_mwh
+                if down < 0:
+                    segments.append(BidSegment(down, offer[4]))  # absorb_price_eur_mwh
+            return Bid(call.step, segments, self.reserve_price_eur_mw_h, baseline)
         baseline = 0  # (sum() of the baselines, in the same order)
         for offer in offers:
             base = offer.baseline_kw
@@ -46,23 +56,6 @@ class MarginalCostBidder:
             if down < 0:
                 segments.append(BidSegment(down, self.price_down(offer)))
         return Bid(call.step, segments, self.reserve_price_eur_mw_h, baseline)
-
-
-def _marginal_bid(step: int, offers: Sequence[Offer], reserve_price: float) -> Bid:
-    """:meth:`MarginalCostBidder.bid` with the offers' own prices, in the same order (a
-    site of the default strategy bids through this at every step)."""
-    segments = []
-    baseline = 0  # (sum() of the baselines, in the same order)
-    for offer in offers:
-        base = offer[5]  # baseline_kw
-        baseline += base
-        up = offer[2] - base  # p_max_kw
-        down = offer[1] - base  # p_min_kw
-        if up > 0:
-            segments.append(BidSegment(up, offer[3]))  # cost_eur_mwh
-        if down < 0:
-            segments.append(BidSegment(down, offer[4]))  # absorb_price_eur_mwh
-    return Bid(step, segments, reserve_price, baseline)
 
 
 class MarkupBidder(MarginalCostBidder):
