@@ -252,39 +252,46 @@ class Battery:
         """Deliver as much of ``setpoint_kw`` as limits allow for ``dt_h`` hours."""
         if not dt_h > 0.0:
             raise ValueError(f"{self.params.name}.dt_h must be > 0, got {dt_h!r}")
-        pch, pdis, derate = self._limits()
+        thermal = self._thermal
+        if thermal is None and self._crate is None:  # (_limits without the call)
+            pch, pdis, derate = self._pch, self._pdis, 1.0
+        else:
+            pch, pdis, derate = self._limits()
         e = self.energy_kwh
         cap = self._cap
         p = setpoint_kw
         if p > 0.0:
-            room = (e - self._smin * cap) * self._eta_d / dt_h
+            eta_d = self._eta_d
+            room = (e - self._smin * cap) * eta_d / dt_h
             p_lim = pdis if pdis < room else room
             if p_lim < 0.0:
                 p_lim = 0.0
             if p > p_lim:
                 p = p_lim
-            e -= p * dt_h / self._eta_d
-            heat = p * (1.0 / self._eta_d - 1.0)
+            e -= p * dt_h / eta_d
+            heat = p * (1.0 / eta_d - 1.0)
             self.energy_discharged_kwh += p * dt_h
         elif p < 0.0:
-            room = (self._smax * cap - e) / (self._eta_c * dt_h)
+            eta_c = self._eta_c
+            room = (self._smax * cap - e) / (eta_c * dt_h)
             p_lim = pch if pch < room else room
             if p_lim < 0.0:
                 p_lim = 0.0
             if -p > p_lim:
                 p = -p_lim
-            e -= p * dt_h * self._eta_c
-            heat = -p * (1.0 - self._eta_c)
+            e -= p * dt_h * eta_c
+            heat = -p * (1.0 - eta_c)
             self.energy_charged_kwh -= p * dt_h
         else:
             heat = 0.0
         self.energy_kwh = e
-        self.t_h += dt_h
-        if self._thermal is not None:
-            temp = self._thermal.step(heat, dt_h)
+        self.t_h = t_h = self.t_h + dt_h
+        if thermal is not None:
+            temp = thermal.step(heat, dt_h)
         else:
             temp = self._ambient
-        if self._deg is not None and self._deg.record(self.t_h, e / cap, temp):
+        deg = self._deg
+        if deg is not None and deg.record(t_h, e / cap, temp):
             self._apply_ageing()
         # (BatteryState's fields as its __new__ takes them, without that Python-level call:
         # a site runs every store at every step)
@@ -310,11 +317,16 @@ class Battery:
         e_min_kwh, e_max_kwh) (what a site asks of every store at every step)."""
         if not dt_h > 0.0:
             check_horizon(1, dt_h, self.params.name)
-        pch, pdis, _ = self._limits()
+        if self._thermal is None and self._crate is None:  # (_limits without the call)
+            pch, pdis = self._pch, self._pdis
+        else:
+            pch, pdis, _ = self._limits()
         e, cap = self.energy_kwh, self._cap
-        e_up = max(e - self._smin * cap, 0.0) * self._eta_d
-        e_dn = max(self._smax * cap - e, 0.0) / self._eta_c
-        return -pch, pdis, -e_dn, e_up
+        # max(x, 0.0) written out as the builtin computes it (0.0 only when 0.0 > x)
+        up = e - self._smin * cap
+        dn = self._smax * cap - e
+        return (-pch, pdis, -((0.0 if 0.0 > dn else dn) / self._eta_c),
+                (0.0 if 0.0 > up else up) * self._eta_d)
 
     def flexibility(self, horizon: int, dt_h: float) -> Flexibility:
         """Power bounds (present limits), cumulative energy bounds from SOC, ageing cost.

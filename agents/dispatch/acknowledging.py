@@ -76,7 +76,8 @@ class Acknowledging:
         site ran; None when the site holds the step to run it later (then it answers on
         its own, :meth:`answer`). ``envelope`` is the outcome's (its sender is answered)."""
         if cleared.step != self.last_cleared_step:
-            self.catch_up(cleared.step)
+            if self.last_cleared_step + 1 < cleared.step:  # (else catch_up runs nothing)
+                self.catch_up(cleared.step)
             super()._on_cleared(envelope, cleared)
         return self.applied(cleared.step)
 

@@ -12,9 +12,11 @@ from vpp.agents.runtime.messages import Envelope
 from vpp.coordination.dispatch import DISPATCH_TOPIC, Applied, StepCleared
 from vpp.coordination.errors import ProtocolError
 from vpp.coordination.merit_order.bidding import (
+    TOLERANCE_KW,
     BiddingStrategy,
     Offer,
-    check_award,
+    limits_reason,
+    setpoints,
     split_award,
 )
 from vpp.coordination.merit_order.messages import (
@@ -68,6 +70,14 @@ class SiteAgent(Agent):
         self.tripped = False
         self._offers: list[Offer] = []
         self._offers_step = -1
+        # the step's sums over the offers, made with them (what site_limits and the sum of
+        # the baselines give, in the same order)
+        self._low = self._high = 0.0
+        self._baseline: float = 0
+        self._known = -1  # len(self.devices) when _stores and _unique were taken
+        self._stores: list[SiteDevice] = []
+        self._stored0: float = 0
+        self._unique = True
         self.on(CallForBids, self._on_call)
         self.on(Award, self._on_award)
         self.on(StepCleared, self._on_cleared)
@@ -81,17 +91,37 @@ class SiteAgent(Agent):
         only changes when the step's set-point is applied)."""
         if self._offers_step != step:
             dt_h, offers = self.dt_h, []
+            low = high = 0.0
+            baseline = 0  # (what sum() of the baselines adds, in the same order)
             for d in self.devices:  # (a loop, not a comprehension: no frame per site)
-                offers.append(d.offer(dt_h))
+                o = d.offer(dt_h)
+                offers.append(o)
+                low += o[1]   # p_min_kw
+                high += o[2]  # p_max_kw
+                baseline += o[5]  # baseline_kw
             self._offers = offers
+            self._low, self._high, self._baseline = low, high, baseline
             self._offers_step = step
         return self._offers
+
+    def _know_devices(self) -> None:
+        """Note which devices store energy and whether their names are unique (again when
+        the device list's length changed)."""
+        devices = self.devices
+        self._known = len(devices)
+        self._stores = [d for d in devices if hasattr(d.model, "energy_kwh")]
+        # sum() starts at 0 and adds 0.0 for a device with no store: a float whenever
+        # one device has none
+        self._stored0 = 0.0 if len(self._stores) < len(devices) else 0
+        self._unique = len({d.name for d in devices}) == len(devices)
 
     def _on_call(self, envelope: Envelope, call: CallForBids) -> None:
         self.step = call.step
         self.award = None
         self.tripped = False
-        bid = self.strategy.bid(call, self.offers(call.step))
+        step = call.step
+        offers = self._offers if self._offers_step == step else self.offers(step)
+        bid = self.strategy.bid(call, offers)
         if not isinstance(bid, Bid):
             raise TypeError(f"strategy {type(self.strategy).__qualname__} of site {self.name} "
                             f"returned {type(bid).__qualname__}, expected a Bid")
@@ -106,10 +136,16 @@ class SiteAgent(Agent):
                                 f"step {self.step}")
         if not self.tripped and self.outage_probability > 0:
             self.tripped = bool(self.rng.random() < self.outage_probability)
+        reason = None
         if self.tripped:
             reason = "forced outage"
         else:
-            reason = check_award(self.offers(self.step), award.power_kw, award.reserve_kw)
+            if self._offers_step != self.step:
+                self.offers(self.step)  # (the step's limits, with its offers)
+            # (limits_reason's tests written here, for the usual award that passes them)
+            low, high, power, reserve = self._low, self._high, award.power_kw, award.reserve_kw
+            if power < low - TOLERANCE_KW or power + reserve > high + TOLERANCE_KW:
+                reason = limits_reason(low, high, power, reserve)
         if reason is not None:
             self.award = None
             self.send(envelope.sender, Decline(award.step, reason),
@@ -124,14 +160,23 @@ class SiteAgent(Agent):
     @property
     def stored_kwh(self) -> float:
         """Energy in the site's stores (kWh)."""
-        total = 0  # (what sum() over the devices adds, in the same order)
-        for d in self.devices:
-            total += getattr(d.model, "energy_kwh", 0.0)
+        if self._known != len(self.devices):
+            self._know_devices()
+        # what sum() over the devices adds, in the same order: a device with no store
+        # adds 0.0, which changes no float sum (only an int start into a float)
+        total = self._stored0
+        for d in self._stores:
+            total += d.model.energy_kwh
         return total
 
     def applied(self, step: int) -> Applied:
         """What the site ran in ``step`` (its last): power, reserve held, energy stored."""
-        return Applied(step, self.power_kw, self.reserve_kw, self.stored_kwh)
+        if self._known != len(self.devices):  # (stored_kwh, written here)
+            self._know_devices()
+        total = self._stored0
+        for d in self._stores:
+            total += d.model.energy_kwh
+        return Applied(step, self.power_kw, self.reserve_kw, total)
 
     def skip_step(self) -> None:
         """Run one step that never came at the devices' baselines."""
@@ -145,15 +190,28 @@ class SiteAgent(Agent):
             self.step = cleared.step
             self.award = None
         self.last_price = cleared.marginal_price_eur_mwh
-        offers = self.offers(self.step)
+        offers = self._offers if self._offers_step == self.step else self.offers(self.step)
         # not dispatched (declined, silent or not called): run at the baseline
-        power, reserve = self.award or (sum(o.baseline_kw for o in offers), 0.0)
-        split = split_award(offers, power)
+        power, reserve = self.award or (self._baseline, 0.0)
         total, dt_h, ran_kw = 0.0, self.dt_h, self.device_power_kw
-        for d in self.devices:
-            ran = d.run(split[d.name], dt_h)
-            ran_kw[d.name] = ran
-            total += ran
+        if self._known != len(self.devices):
+            self._know_devices()
+        if not self._unique:  # (repeated names: their set-points as split_award keys them)
+            split = split_award(offers, power)
+            for d in self.devices:
+                ran = d.run(split[d.name], dt_h)
+                ran_kw[d.name] = ran
+                total += ran
+        elif power - self._baseline == 0.0:  # (at the baseline: what the split gives)
+            for d, o in zip(self.devices, offers):
+                ran = d.run(o[5], dt_h)  # baseline_kw
+                ran_kw[d.name] = ran
+                total += ran
+        else:  # (the set-points in the devices' order: no dictionary)
+            for d, p in zip(self.devices, setpoints(offers, power, self._baseline)):
+                ran = d.run(p, dt_h)
+                ran_kw[d.name] = ran
+                total += ran
         self.power_kw = total
         self.reserve_kw = reserve
         self.last_cleared_step = cleared.step

@@ -71,6 +71,12 @@ def site_limits(offers: Sequence[Offer]) -> tuple[float, float]:
 def check_award(offers: Sequence[Offer], power_kw: float, reserve_kw: float) -> str | None:
     """Why the site cannot deliver ``power_kw`` plus ``reserve_kw`` now, or None if it can."""
     low, high = site_limits(offers)
+    return limits_reason(low, high, power_kw, reserve_kw)
+
+
+def limits_reason(low: float, high: float, power_kw: float, reserve_kw: float) -> str | None:
+    """:func:`check_award` on the site's limits already summed (``low``, ``high``: what
+    :func:`site_limits` gives)."""
     if power_kw < low - TOLERANCE_KW:
         return f"award {power_kw:.3f} kW is below the site's minimum {low:.3f} kW"
     if power_kw + reserve_kw > high + TOLERANCE_KW:
@@ -114,5 +120,44 @@ def split_award(offers: Sequence[Offer], power_kw: float) -> dict[str, float]:
             room = 0.0
         take = need if need < room else room
         result[o.device] += sign * take
+        need -= take
+    return result
+
+
+def setpoints(offers: Sequence[Offer], power_kw: float, baseline: float) -> list[float]:
+    """:func:`split_award` as a list in the offers' order, for offers with unique device
+    names; ``baseline`` is the sum of their ``baseline_kw`` (as ``sum()`` adds them).
+
+    The same operations in the same order: each device starts at its baseline and the
+    deviation is placed by price, ties to the earlier device. Two offers are ranked with
+    one comparison (what sorting them by (price, position) gives).
+    """
+    result = []
+    for o in offers:  # (a loop, not a comprehension: no frame)
+        result.append(o[5])  # baseline_kw
+    deviation = power_kw - baseline
+    if deviation == 0.0:
+        return result
+    n = len(offers)
+    if deviation > 0:
+        price, sign = 3, 1.0  # cost_eur_mwh
+    else:
+        price, sign = 4, -1.0  # absorb_price_eur_mwh
+    if n == 2:
+        # sorted() on (price, position) pairs: the second first only when its pair is
+        # less, that is when its price is less
+        ranked = (1, 0) if offers[1][price] < offers[0][price] else (0, 1)
+    else:
+        ranked = [i for _, i in sorted(zip([o[price] for o in offers], range(n)))]
+    need = abs(deviation)
+    for i in ranked:
+        if need <= 0.0:
+            break
+        o = offers[i]
+        room = o[2] - o[5] if sign > 0 else o[5] - o[1]
+        if 0.0 > room:
+            room = 0.0
+        take = need if need < room else room
+        result[i] += sign * take
         need -= take
     return result

@@ -33,6 +33,18 @@ class MarginalCostBidder:
     def bid(self, call: CallForBids, offers: Sequence[Offer]) -> Bid:
         """One segment per device and direction, at its price."""
         segments = []
+        if type(self) is MarginalCostBidder:  # (the offers' own prices: no method call)
+            baseline = 0  # (sum() of the baselines, in the same order)
+            for offer in offers:
+                base = offer[5]  # baseline_kw
+                baseline += base
+                up = offer[2] - base  # p_max_kw
+                down = offer[1] - base  # p_min_kw
+                if up > 0:
+                    segments.append(BidSegment(up, offer[3]))  # cost_eur_mwh
+                if down < 0:
+                    segments.append(BidSegment(down, offer[4]))  # absorb_price_eur_mwh
+            return Bid(call.step, segments, self.reserve_price_eur_mw_h, baseline)
         baseline = 0  # (sum() of the baselines, in the same order)
         for offer in offers:
             base = offer.baseline_kw
