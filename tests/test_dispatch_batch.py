@@ -21,6 +21,7 @@ from vpp.agents.runtime.codec import DEFAULT_MAX_FRAME_BYTES
 from vpp.agents.runtime.messages import WIRE_VERSION, Envelope
 from vpp.coordination.dispatch import Applied, StepCleared
 from vpp.coordination.errors import ProtocolError
+from vpp.coordination.merit_order.messages import CallForBids
 from vpp.runs.placement.site_process import build_sites
 from vpp.runs.scenario import BUNDLED, load
 
@@ -178,3 +179,33 @@ def test_a_late_batch_of_an_earlier_step_is_ignored_and_counted(coordinator):
     assert agent.applied(1) == {s: _applied(1, int(s[1:])) for s in ("s0", "s1", "s2")}
     assert agent.unacknowledged(1) == ["h2/s3", "h2/s4", "h2/s5"]
     agent.end_dispatch()
+
+
+def test_a_step_outside_the_run_is_refused_naming_its_field_before_anything_runs():
+    # (a peer's far step would otherwise make each site run every step up to it)
+    scenario = load(BUNDLED / "default.yaml")
+    names = scenario.site_names()[:3]
+    sites, indices = build_sites(scenario, names, "<t>")
+    assert [s.last_step for s in sites] == [scenario.steps - 1] * 3
+    link = SiteLinkAgent(sites, digest="d" * 64, aggregator="agg/coordinator",
+                         heartbeat_ms=250, timeout_ms=1500, grace_s=1.0,
+                         site_indices=indices, n_sites=len(scenario.site_names()))
+    sent: list = []
+    link.send = lambda receiver, body, **kw: sent.append(body)
+    envelope = Envelope(WIRE_VERSION, "StepCleared", "agg/coordinator", "h/link",
+                        "dispatch/1", 0, 0.0, b"")
+    stored = [s.stored_kwh for s in sites]
+    for step in (10**12, scenario.steps, -1):
+        with pytest.raises(ProtocolError, match=rf"StepCleared.step {step} is outside the "
+                                                rf"run's steps 0..{scenario.steps - 1}"):
+            link._on_cleared(envelope, StepCleared(step, 10.0, 9.0, 1.0, 50.0))
+    call = CallForBids(10**12, 0.0, 900.0, 10.0, 0.0, 1000)
+    with pytest.raises(ProtocolError, match=r"CallForBids.step 1000000000000 is outside"):
+        sites[0]._on_call(envelope, call)
+    assert sent == [] and [s.last_cleared_step for s in sites] == [-1] * 3
+    assert [s.stored_kwh for s in sites] == stored
+    # the run's last step is taken (the steps before it caught up at the baselines)
+    link._on_cleared(envelope, StepCleared(scenario.steps - 1, 10.0, 9.0, 1.0, 50.0))
+    ((batch,),) = [sent]
+    assert batch.step == scenario.steps - 1 and batch.sites == names
+    assert [s.last_cleared_step for s in sites] == [scenario.steps - 1] * 3

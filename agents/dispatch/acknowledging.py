@@ -22,6 +22,7 @@ from vpp.agents.dispatch.devices import SiteDevice
 from vpp.agents.membership.messages import SiteInfo
 from vpp.agents.runtime.messages import Envelope
 from vpp.coordination.dispatch import Applied, StepCleared
+from vpp.coordination.errors import ProtocolError
 
 
 class DispatchedSite(Protocol):
@@ -47,8 +48,23 @@ class Acknowledging:
 
     A repeated ``StepCleared`` (a resend) is acknowledged again without running the
     devices twice; a site that joins late or missed steps first runs its devices at their
-    baselines through the steps it missed.
+    baselines through the steps it missed. A step outside the run (negative, or past
+    :attr:`last_step`) is refused before anything runs, so a peer cannot make the site run
+    steps without end.
     """
+
+    last_step: int | None = None
+    """The run's last step (its scenario's ``steps - 1``; a site process's sites are
+    given it when built): a call or outcome for a later step is refused. None: no bound
+    past the end (a site built outside a run)."""
+
+    def check_step(self, step: int, field: str) -> None:
+        """Refuse ``step`` (a :class:`ProtocolError` naming ``field``, e.g.
+        ``StepCleared.step``) when it is outside the run: negative or past
+        :attr:`last_step`."""
+        last = self.last_step
+        if step < 0 or (last is not None and step > last):
+            raise ProtocolError(f"{field} {step} is outside the run's steps 0..{last}")
 
     def started(self: DispatchedSite) -> None:
         """No broadcast subscription: the outcome comes by address, to be acknowledged."""
@@ -74,7 +90,9 @@ class Acknowledging:
     def run_cleared(self, envelope: Envelope, cleared: StepCleared) -> Applied | None:
         """Run ``cleared``'s step (once: a resend runs nothing again) and return what the
         site ran; None when the site holds the step to run it later (then it answers on
-        its own, :meth:`answer`). ``envelope`` is the outcome's (its sender is answered)."""
+        its own, :meth:`answer`). ``envelope`` is the outcome's (its sender is answered).
+        A step outside the run raises :class:`ProtocolError` (:meth:`check_step`)."""
+        self.check_step(cleared.step, "StepCleared.step")
         if cleared.step != self.last_cleared_step:
             if self.last_cleared_step + 1 < cleared.step:  # (else catch_up runs nothing)
                 self.catch_up(cleared.step)

@@ -79,6 +79,7 @@ class RemoteSiteAgent(Acknowledging, SiteAgent):
     :class:`~vpp.agents.merit_order.site.SiteAgent`."""
 
     def _on_call(self, envelope: Envelope, call: CallForBids) -> None:
+        self.check_step(call.step, "CallForBids.step")
         self.catch_up(call.step)
         self.clock.advance_to(max(self.clock.now(), call.window_start_s))
         super()._on_call(envelope, call)

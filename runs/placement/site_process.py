@@ -88,7 +88,9 @@ def build_sites(scenario: Scenario, names: Sequence[str], where: str, *,
                 ) -> tuple[list, list[int]]:
     """The named sites (scenario order kept), built by the scenario's mode as the
     one-process run builds them (merit-order or ADMM site agents, each acknowledging its
-    dispatch); return them with their positions among the scenario's sites.
+    dispatch); return them with their positions among the scenario's sites. Each is given
+    the run's last step (a call or outcome past it is refused, see
+    :class:`~vpp.agents.dispatch.acknowledging.Acknowledging`).
 
     ``own_sites``: this process's own descriptions of its sites (a site file) when
     ``scenario`` came from the aggregator: their devices and strategies are built from
@@ -103,6 +105,8 @@ def build_sites(scenario: Scenario, names: Sequence[str], where: str, *,
     mode = modes.select(scenario)
     sites = mode.sites(scenario, entries, None, where=where, allow_plugins=allow_plugins,
                        remote=True, own=own)
+    for site in sites:
+        site.last_step = scenario.steps - 1
     return sites, [e.index for e in entries]
 
 
