@@ -33,16 +33,23 @@ class BroadcastPath:
             return False
         envelope, body, size = single
         stats = self.stats
+        kind, round, conversation = envelope.kind, envelope.round, envelope.conversation
         for agent in agents:  # what _hand does, inline: once per subscriber
             stats.received += 1
             trace = self.trace
             if trace is not None:
-                # a broadcast is traced as received by the local agent it was handed to
-                # (its address as made, read without the property's call when current)
-                made_for, address = agent._address
-                if made_for is not agent.host or made_for is None:
-                    address = agent.address
-                trace.message("recv", envelope, size, address)
+                run = trace.recv_run
+                if (run is not None and run.kind == kind and run.round == round
+                        and run.conversation == conversation):
+                    run.n += 1  # at rounds: counted in place, after the first subscriber
+                else:
+                    # a broadcast is traced as received by the local agent it was handed
+                    # to (its address as made, read without the property's call when
+                    # current)
+                    made_for, address = agent._address
+                    if made_for is not agent.host or made_for is None:
+                        address = agent.address
+                    trace.message("recv", envelope, size, address)
             try:
                 agent.handle(envelope, body)
             except ProtocolError as exc:

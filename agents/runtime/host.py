@@ -24,26 +24,19 @@ back on a DEALER (``connect(..., duplex=True)``). See ``docs/protocols/distribut
 Endpoints may be ``inproc://``, ``ipc://`` or ``tcp://``. Every frame in and out is traced;
 one that cannot be decoded or delivered is counted (:attr:`Host.stats`), traced with its
 reason and dropped, and the host goes on (the receiving half is
-:class:`vpp.agents.runtime.inbox.Inbox`). What a peer can make a host hold is bounded
+:class:`vpp.agents.runtime.inbox.Inbox`, the sending half
+:class:`vpp.agents.runtime.sending.SendPath`). What a peer can make a host hold is bounded
 (:data:`RECEIVE_HWM`, :data:`SEND_HWM`, ``max_frame_bytes``; ``docs/runtime.md``, Limits).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
-import msgspec
 import zmq
-from msgspec import Raw
 from vpp.agents.runtime.agent import Agent
-from vpp.agents.runtime.batches import (
-    BATCH_BYTES,
-    Outgoing,
-    array_head,
-    join_batch,
-    topic_key,
-)
+from vpp.agents.runtime.batches import BATCH_BYTES, Outgoing, topic_key
 from vpp.agents.runtime.clock import Clock, WallClock
 from vpp.agents.runtime.codec import DEFAULT_MAX_FRAME_BYTES, Codec
 from vpp.agents.runtime.inbox import Inbox
@@ -54,7 +47,8 @@ from vpp.agents.runtime.limits import (  # the HWMs: re-exported
     HostStats,
     PeerLimiter,
 )
-from vpp.agents.runtime.messages import WIRE_VERSION, Envelope, KindRegistry
+from vpp.agents.runtime.messages import KindRegistry
+from vpp.agents.runtime.sending import SendPath
 from vpp.agents.runtime.timers import HostTimers, Timer
 from vpp.agents.runtime.trace import TraceRecorder
 
@@ -64,7 +58,7 @@ SocketSetup = Callable[[zmq.Socket], None]
 """Sets options on a socket before it binds or connects (e.g. CURVE keys)."""
 
 
-class Host:
+class Host(SendPath):
     """The runtime of one process: sockets, agents, timers, trace.
 
     Args:
@@ -273,120 +267,6 @@ class Host:
     def sockets(self) -> list[zmq.Socket]:
         """The sockets an event loop polls for this host."""
         return [self.router, self.sub, *self._uplinks]
-
-    # -- sending -----------------------------------------------------------------------
-    def send(self, sender: Agent, receiver: str, body: msgspec.Struct, *,
-             conversation: str = "", round: int = 0) -> None:
-        """Encode and send ``body`` from a local agent to the address ``receiver``."""
-        host = receiver.partition("/")[0]  # (Codec.encode_body, encode_into written out)
-        if host not in self._peers and host not in self._routes:
-            self._unroutable(sender, receiver, host)
-            return
-        queue = self._outbox.get(host)
-        if queue is None:
-            queue = self._outbox[host] = Outgoing()
-        kind = self._kinds.get(type(body)) or self.codec.registry.name_of(body)
-        made_for, address = sender._address  # (what Agent.address answers, once made)
-        address = address if made_for is self else sender.address
-        # the body encoded once (the wire's and the trace row's), in an Envelope's fields
-        raw, now, data = Raw(self._encode(body)), self.clock.now(), queue.data
-        start = len(data)
-        self._encode_into((WIRE_VERSION, kind, address, receiver, conversation, round, now,
-                           raw), data, start)
-        size = len(data) - start
-        if size > self.codec.max_send_bytes:
-            self._too_large(data, start, kind, receiver, size)
-        queue.count += 1
-        self.stats.sent += 1
-        if self._trace is not None:
-            self._trace.sent(kind, address, receiver, conversation, round, now, raw, size)
-        if start + size >= BATCH_BYTES:
-            self._send_batch(host)
-
-    def send_all(self, sender: Agent, receivers: Iterable[str], body: msgspec.Struct, *,
-                 conversation: str = "", round: int = 0) -> int:
-        """Send one ``body`` to each address of ``receivers`` in turn, as that many
-        :meth:`send` calls would, the body encoded once; return how many were sent or
-        dropped (a receiver whose host is gone is dropped as ``unreachable``)."""
-        trace, outbox, peers, routes = self._trace, self._outbox, self._peers, self._routes
-        stats, encode_into, max_send = self.stats, self._encode_into, self.codec.max_send_bytes
-        address, now = sender.address, self.clock.now
-        raw, handled = None, 0
-        for receiver in receivers:
-            handled += 1
-            host = receiver.partition("/")[0]
-            if host not in peers and host not in routes:
-                self._unroutable(sender, receiver, host)
-                continue
-            queue = outbox.get(host)
-            if queue is None:
-                queue = outbox[host] = Outgoing()
-            if raw is None:
-                kind, raw = self.codec.encode_body(body)
-            sim_time, data = now(), queue.data
-            start = len(data)
-            encode_into((WIRE_VERSION, kind, address, receiver, conversation, round,
-                         sim_time, raw), data, start)  # (an Envelope's bytes, as in send)
-            size = len(data) - start
-            if size > max_send:
-                self._too_large(data, start, kind, receiver, size)
-            queue.count += 1
-            stats.sent += 1
-            if trace is not None:
-                trace.sent(kind, address, receiver, conversation, round, sim_time, raw, size)
-            if start + size >= BATCH_BYTES:
-                self._send_batch(host)
-        return handled
-
-    def _too_large(self, data: bytearray, start: int, kind: str, to: str, size: int) -> None:
-        del data[start:]
-        self.codec.too_large(Envelope(WIRE_VERSION, kind, "", to, "", 0, 0.0, Raw(b"")), size)
-
-    def _unroutable(self, sender: Agent, receiver: str, host: str) -> None:
-        """A message to a host with no way to go: dropped as ``unreachable`` when the host
-        is gone (see :meth:`forget_route`), else KeyError (never connected: a bug)."""
-        if host not in self._gone:
-            raise KeyError(f"{sender.address} cannot reach {receiver}: host {host!r} is not "
-                           f"connected to {self.name}")
-        self.stats.dropped["unreachable"] += 1
-        if self._trace is not None:
-            self._trace.dropped(0, f"unreachable: host {host} is gone")
-
-    def _send_batch(self, host: str) -> None:
-        queue = self._outbox.pop(host, None)
-        if queue is None or not queue.count:
-            return
-        batch = array_head(queue.count) + queue.data
-        try:
-            dealer = self._peers.get(host)
-            if dealer is not None:
-                dealer.send(batch, zmq.NOBLOCK)
-            else:
-                self.router.send_multipart([host.encode(), batch], zmq.NOBLOCK)
-        except zmq.ZMQError:
-            # no live connection to that host, or its queue is full: never block the loop;
-            # say what was lost (counted per message, logged and traced per batch)
-            self.inbox.drop(len(queue.data), f"unreachable: host {host}: {queue.count} "
-                            "messages", source=host, count=queue.count)
-
-    def flush_out(self) -> None:
-        """Send every queued message, one batch per peer host."""
-        for host in list(self._outbox):
-            self._send_batch(host)
-
-    def publish(self, sender: Agent, topic: str, body: msgspec.Struct, *,
-                conversation: str = "", round: int = 0) -> None:
-        """Broadcast ``body`` on ``topic`` (the host must have a PUB endpoint)."""
-        if self.pub is None:
-            raise RuntimeError(f"host {self.name} has no PUB endpoint to broadcast on")
-        key = topic_key(topic)
-        envelope, frame = self.codec.encode(
-            body, sender=sender.address, receiver="*" + topic, conversation=conversation,
-            round=round, sim_time=self.clock.now())
-        self.pub.send(key + join_batch([frame]))
-        self.stats.sent += 1
-        if self._trace is not None:
-            self._trace.message("send", envelope, len(frame))
 
     # -- timers (see HostTimers) ---------------------------------------------------------
     def call_later(self, delay_s: float, callback: Callable[[], None]) -> Timer:

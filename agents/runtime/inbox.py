@@ -291,7 +291,15 @@ class Inbox(BroadcastPath):
                         stats.received += 1
                         trace = self.trace  # (a handler may set it: read for each)
                         if trace is not None:
-                            trace.message("recv", envelope, size, None)
+                            # at rounds: counted with the envelopes before it of the same
+                            # conversation, round and kind, in place (trace_counts)
+                            run = trace.recv_run
+                            if (run is not None and run.kind == envelope.kind
+                                    and run.round == envelope.round
+                                    and run.conversation == envelope.conversation):
+                                run.n += 1
+                            else:
+                                trace.message("recv", envelope, size, None)
                         try:
                             agent.handle(envelope, body)
                         except ProtocolError as exc:

@@ -28,8 +28,11 @@ from typing import Any
 
 import msgspec
 from vpp.agents.runtime.batches import array_head
-from vpp.agents.runtime.messages import WIRE_VERSION, Envelope
-from vpp.agents.runtime.trace_level import FULL, SampleFilter, TraceLevel, parse_level
+from vpp.agents.runtime.messages import Envelope
+from vpp.agents.runtime.trace_counts import (  # UNTRACED_KINDS: re-exported
+    UNTRACED_KINDS,
+    LevelCounting,
+)
 from vpp.agents.runtime.trace_writer import (  # CHUNK_ENCODING: re-exported
     CHUNK_ENCODING,  # noqa: F401
     QUEUED_FLUSHES,
@@ -74,11 +77,6 @@ MESSAGE_FIELDS = (
     "round", "size", "body", "error",
 )
 """The fields of one message row, in their order within a chunk."""
-
-UNTRACED_KINDS = frozenset({"TraceBatch"})
-"""Kinds whose sends and receipts are not recorded: a batch of trace rows shipped to the
-aggregator (``vpp.agents.membership.trace_ship``) would otherwise carry the rows of the
-batches before it, and the aggregator's shard would hold every site's rows twice."""
 
 ROUND_COLUMNS = (
     "target_kw", "served_kw", "unserved_kw", "price", "primal_residual",
@@ -134,12 +132,13 @@ def _split_rows(rows: bytearray, n: int) -> list[msgspec.Raw]:
     return _row_split.decode(array_head(n) + rows)
 
 
-class TraceRecorder:
+class TraceRecorder(LevelCounting):
     """Buffers trace rows of one host and writes them to its SQLite shard.
 
     It records every message until :meth:`set_level` says otherwise (a trace level of
     :mod:`vpp.agents.runtime.trace_level`: the messages not recorded are counted in the
-    ``message_counts`` table, one row per conversation, round, kind and direction a flush).
+    ``message_counts`` table, one row per conversation, round, kind and direction a flush:
+    :mod:`vpp.agents.runtime.trace_counts`).
 
     Args:
         path: the shard file (its folder is created).
@@ -163,11 +162,7 @@ class TraceRecorder:
         self._dispatch: list[tuple] = []
         self._agents: list[tuple] = []
         self._meta: list[tuple] = []
-        self._counts: dict[tuple, int] = {}
-        self.level: TraceLevel = FULL
-        """What this shard records (:meth:`set_level`)."""
-        self.sampled: list[str] | None = None
-        """The sites a ``sample:N`` level keeps the messages of (None at other levels)."""
+        self._init_counting()
         self._last_flush = time.monotonic()
         self.tap: Tap | None = None
         """Called at each flush with the rows handed to the writer (messages, rounds,
@@ -190,58 +185,6 @@ class TraceRecorder:
         self._writer = ShardWriter(db, self.path, f"trace-{host}")
         self._handoff = self._writer.handoff
         self.set_meta(host=host, schema_version=SCHEMA_VERSION)
-
-    # -- level ------------------------------------------------------------------------
-    def set_level(self, level: TraceLevel | str, sites: list[str] = (), seed: int = 0,
-                  ) -> None:
-        """Record at ``level`` from now on (``sites``: the fleet in scenario order, and
-        ``seed`` the run's, from which ``sample:N`` chooses its sites); the level and the
-        fleet's size are written to the meta (``trace_level``, ``trace_sites``).
-
-        ``rounds`` and ``sample:N`` replace :meth:`message` on this recorder: what the
-        level leaves out is counted per (conversation, round, kind, direction)."""
-        level = parse_level(level)
-        self.level = level
-        self.sampled = None
-        if level.kind == "rounds":
-            self.message = self._count_message
-        elif level.kind == "sample":
-            self._sample = SampleFilter(list(sites), level.n, seed)
-            self.sampled = self._sample.sampled
-            self.message = self._sample_message
-        else:
-            self.__dict__.pop("message", None)
-        if level.kind == "full":
-            self.__dict__.pop("sent", None)
-        else:
-            self.sent = self._sent_as_message
-        self.set_meta(trace_level=level.text, trace_sites=len(sites))
-
-    def _count_message(self, direction: str, envelope: Envelope, size: int,
-                       receiver: str | None = None) -> None:
-        """:meth:`message` at level ``rounds``: counted, not recorded (flushed past
-        ``flush_rows`` keys: conversations are a peer's to name)."""
-        kind = envelope.kind
-        if kind in UNTRACED_KINDS:
-            return
-        key = (envelope.conversation, envelope.round, kind, direction)
-        counts = self._counts
-        n = counts.get(key)
-        if n is not None:
-            counts[key] = n + 1
-            return
-        counts[key] = 1
-        if len(counts) >= self.flush_rows:
-            self.flush()
-
-    def _sample_message(self, direction: str, envelope: Envelope, size: int,
-                        receiver: str | None = None) -> None:
-        """:meth:`message` at level ``sample:N``: recorded unless it is to or from a
-        site left out of the sample (then counted)."""
-        if self._sample.leaves_out(envelope.sender, receiver or envelope.receiver):
-            self._count_message(direction, envelope, size)
-        else:
-            TraceRecorder.message(self, direction, envelope, size, receiver)
 
     # -- rows -------------------------------------------------------------------------
     def set_meta(self, **items: Any) -> None:
@@ -286,15 +229,6 @@ class TraceRecorder:
         if n & 1023 == 0:
             self._maybe_flush()
 
-    def _sent_as_message(self, kind: str, sender: str, receiver: str, conversation: str,
-                         round: int, sim_time: float, body: msgspec.Struct | msgspec.Raw,
-                         size: int) -> None:
-        """:meth:`sent` at a level other than ``full``: handed to its :meth:`message`."""
-        if not isinstance(body, msgspec.Raw):
-            body = msgspec.Raw(self._encoder.encode(body))
-        self.message("send", Envelope(WIRE_VERSION, kind, sender, receiver, conversation,
-                                      round, sim_time, body), size)
-
     def dropped(self, size: int, reason: str, envelope: Envelope | None = None) -> None:
         """Record a frame that was dropped, with why; the envelope if it decoded."""
         if envelope is None:
@@ -309,7 +243,7 @@ class TraceRecorder:
 
     def round(
         self, *, sim_time: float, step: int, conversation: str, protocol: str, round: int,
-        detail: dict[str, Any] | None = None, **values: float | int | None,
+        detail: dict[str, Any] | None = None, **values: float | None,
     ) -> None:
         """Record one negotiation round; ``values`` are among :data:`ROUND_COLUMNS`."""
         unknown = set(values) - set(ROUND_COLUMNS)
@@ -368,7 +302,7 @@ class TraceRecorder:
         being written: :mod:`vpp.agents.runtime.trace_writer`)."""
         self._writer.wait(QUEUED_FLUSHES - 1)
         self._raise_writer_error()
-        counts = [(*key, n) for key, n in self._counts.items()]
+        counts = self._take_counts()
         rows, n = self._rows, self._row_count
         if self.tap is not None and (n or self._rounds or self._agents or self._meta
                                      or counts):
@@ -381,7 +315,6 @@ class TraceRecorder:
             if n else None,
             self._rounds, self._steps, self._dispatch, self._agents, self._meta, counts,
         )
-        self._counts = {}
         self._rows, self._row_count = bytearray(), 0
         self._rounds, self._steps = [], []
         self._dispatch, self._agents, self._meta = [], [], []
