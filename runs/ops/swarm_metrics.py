@@ -104,12 +104,12 @@ def membership_metrics(fleet, metrics: OpsMetrics) -> None:
     metrics.gauge("vpp_site_heartbeat_age_seconds",
                   "Seconds since a site host was last heard.", ("host",), age)
     metrics.gauge("vpp_sites_lost", "Sites that had joined and whose host is lost now.", (),
-                  lambda: [((), sum(1 for s in coord.site_names
-                                    if site_state(coord, s) == "lost"))])
+                  lambda: [((), sum(1 for state in site_states(coord).values()
+                                    if state == "lost"))])
     metrics.gauge("vpp_site_state",
                   "1 for a site's state: waiting (not joined yet), up, lost or stopped.",
-                  ("site", "state"), lambda: [((s, site_state(coord, s)), 1.0)
-                                              for s in coord.site_names])
+                  ("site", "state"), lambda: [((s, state), 1.0)
+                                              for s, state in site_states(coord).items()])
 
 
 SITE_STATES = ("waiting", "up", "lost", "stopped")
@@ -126,6 +126,25 @@ def site_state(coord, site: str) -> str:
     for event in list(coord.events):
         if site in event.sites:
             last = event.event
+    return _state_after(last)
+
+
+def site_states(coord) -> dict[str, str]:
+    """:func:`site_state` of every site of ``coord``, in its order, read in one pass over
+    the liveness events (a scrape at 100,000 sites: asking per site walked every event's
+    site list once per site)."""
+    last: dict[str, str] = {}
+    for event in list(coord.events):
+        kind = event.event
+        for site in event.sites:
+            last[site] = kind
+    holder = coord.holder
+    return {s: "up" if s in holder else _state_after(last.get(s))
+            for s in coord.site_names}
+
+
+def _state_after(last: str | None) -> str:
+    """A site's state when its host is not joined, by the last liveness event naming it."""
     if last is None:
         return "waiting"
     return "stopped" if last == "stopped" else "lost"
