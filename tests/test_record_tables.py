@@ -43,6 +43,20 @@ def _columns(rows):
     return Columns({name: [row[name] for row in rows] for name in rows[0]})
 
 
+def _written(path, steps, rows=None, many=None):
+    """A table (closed) of ``steps`` steps, each written row by row (``rows``) or in one
+    ``write_many`` (``many``)."""
+    table = StepTable(path, keys=("site",))
+    for k in range(steps):
+        if many is None:
+            for row in rows:
+                table.write(k, T, row)
+        else:
+            table.write_many(k, T, many)
+    table.close()
+    return table
+
+
 def test_columns_give_the_bytes_of_the_same_rows_as_mappings(tmp_path):
     # NaN (an empty cell), infinities, None, lists, a float subclass, whole numbers:
     # every kind of cell _cell turns, and plain columns written as they are
@@ -51,14 +65,8 @@ def test_columns_give_the_bytes_of_the_same_rows_as_mappings(tmp_path):
     plain = [{"site": f"s{i}", "power_kw": i * 0.1 + 1e-17, "reserve_kw": -i / 3}
              for i in range(40)]
     for name, given in (("mixed", rows), ("plain", plain)):
-        one = StepTable(tmp_path / f"{name}-one.csv", keys=("site",))
-        cols = StepTable(tmp_path / f"{name}-cols.csv", keys=("site",))
-        for k in range(3):
-            for row in given:
-                one.write(k, T, row)
-            cols.write_many(k, T, _columns(given))
-        one.close()
-        cols.close()
+        one = _written(tmp_path / f"{name}-one.csv", 3, rows=given)
+        cols = _written(tmp_path / f"{name}-cols.csv", 3, many=_columns(given))
         assert ((tmp_path / f"{name}-one.csv").read_bytes()
                 == (tmp_path / f"{name}-cols.csv").read_bytes())
         assert one.rows == cols.rows == 3 * len(given)
@@ -126,16 +134,9 @@ def test_cells_the_csv_module_quotes_or_leaves_empty_are_written_as_it_writes_th
              "mixed": {"site": [f"s{i}" for i in range(6)], "v": [1, 2.5, None, 3, 4, "x"]}}
     for name, columns in cases.items():
         rows = list(Columns(columns))
-        one = StepTable(tmp_path / f"{name}-one.csv", keys=("site",))
-        cols = StepTable(tmp_path / f"{name}-cols.csv", keys=("site",))
-        maps = StepTable(tmp_path / f"{name}-maps.csv", keys=("site",))
-        for k in range(2):
-            for row in rows:
-                one.write(k, T, row)
-            cols.write_many(k, T, Columns(columns))
-            maps.write_many(k, T, rows)
-        for table in (one, cols, maps):
-            table.close()
+        _written(tmp_path / f"{name}-one.csv", 2, rows=rows)
+        _written(tmp_path / f"{name}-cols.csv", 2, many=Columns(columns))
+        _written(tmp_path / f"{name}-maps.csv", 2, many=rows)
         want = (tmp_path / f"{name}-one.csv").read_bytes()
         assert (tmp_path / f"{name}-cols.csv").read_bytes() == want, name
         assert (tmp_path / f"{name}-maps.csv").read_bytes() == want, name

@@ -119,9 +119,7 @@ class SiteAgent(Agent):
         self.step = call.step
         self.award = None
         self.tripped = False
-        step = call.step
-        offers = self._offers if self._offers_step == step else self.offers(step)
-        bid = self.strategy.bid(call, offers)
+        bid = self.strategy.bid(call, self.offers(call.step))
         if not isinstance(bid, Bid):
             raise TypeError(f"strategy {type(self.strategy).__qualname__} of site {self.name} "
                             f"returned {type(bid).__qualname__}, expected a Bid")
@@ -140,8 +138,7 @@ class SiteAgent(Agent):
         if self.tripped:
             reason = "forced outage"
         else:
-            if self._offers_step != self.step:
-                self.offers(self.step)  # (the step's limits, with its offers)
+            self.offers(self.step)  # (the step's limits, summed with its offers)
             # (limits_reason's tests written here, for the usual award that passes them)
             low, high, power, reserve = self._low, self._high, award.power_kw, award.reserve_kw
             if power < low - TOLERANCE_KW or power + reserve > high + TOLERANCE_KW:
@@ -171,12 +168,7 @@ class SiteAgent(Agent):
 
     def applied(self, step: int) -> Applied:
         """What the site ran in ``step`` (its last): power, reserve held, energy stored."""
-        if self._known != len(self.devices):  # (stored_kwh, written here)
-            self._know_devices()
-        total = self._stored0
-        for d in self._stores:
-            total += d.model.energy_kwh
-        return Applied(step, self.power_kw, self.reserve_kw, total)
+        return Applied(step, self.power_kw, self.reserve_kw, self.stored_kwh)
 
     def skip_step(self) -> None:
         """Run one step that never came at the devices' baselines."""
@@ -190,28 +182,21 @@ class SiteAgent(Agent):
             self.step = cleared.step
             self.award = None
         self.last_price = cleared.marginal_price_eur_mwh
-        offers = self._offers if self._offers_step == self.step else self.offers(self.step)
+        offers = self.offers(self.step)
         # not dispatched (declined, silent or not called): run at the baseline
         power, reserve = self.award or (self._baseline, 0.0)
-        total, dt_h, ran_kw = 0.0, self.dt_h, self.device_power_kw
         if self._known != len(self.devices):
             self._know_devices()
-        if not self._unique:  # (repeated names: their set-points as split_award keys them)
+        if self._unique:  # the set-points in the devices' order (no dictionary)
+            points = setpoints(offers, power, self._baseline)
+        else:  # repeated names: their set-points as split_award keys them
             split = split_award(offers, power)
-            for d in self.devices:
-                ran = d.run(split[d.name], dt_h)
-                ran_kw[d.name] = ran
-                total += ran
-        elif power - self._baseline == 0.0:  # (at the baseline: what the split gives)
-            for d, o in zip(self.devices, offers):
-                ran = d.run(o[5], dt_h)  # baseline_kw
-                ran_kw[d.name] = ran
-                total += ran
-        else:  # (the set-points in the devices' order: no dictionary)
-            for d, p in zip(self.devices, setpoints(offers, power, self._baseline)):
-                ran = d.run(p, dt_h)
-                ran_kw[d.name] = ran
-                total += ran
+            points = [split[d.name] for d in self.devices]
+        total, dt_h, ran_kw = 0.0, self.dt_h, self.device_power_kw
+        for d, p in zip(self.devices, points):
+            ran = d.run(p, dt_h)
+            ran_kw[d.name] = ran
+            total += ran
         self.power_kw = total
         self.reserve_kw = reserve
         self.last_cleared_step = cleared.step
