@@ -150,9 +150,12 @@ def process_timing(sites: int, processes: int) -> dict[str, int]:
     deadline, the link's timeout and the wait for an ``Applied`` before a resend, each at
     least its default and 0.2 ms (the ack 0.1 ms) a site of one process: a process busy
     with 50,000 sites' calls for bids for some seconds is neither late nor lost."""
+    from vpp.agents.membership.coordinator import LinkSettings
+
     n = -(-sites // processes)
-    return {"deadline_ms": max(2000, n // 5), "link_timeout_ms": max(1500, n // 5),
-            "ack_ms": max(500, n // 10)}
+    link = LinkSettings.for_host(n)
+    return {"deadline_ms": max(2000, n // 5), "link_timeout_ms": link.timeout_ms,
+            "ack_ms": link.ack_ms}
 
 
 def run(sites: int = 1000, steps: int = 96, regions: int = 10, seed: int = 0,

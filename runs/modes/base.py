@@ -9,6 +9,7 @@ the run record, calls the ops hooks around it, then asks the run for its summary
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,6 +18,38 @@ from typing import Any, ClassVar, NamedTuple, Protocol
 
 Fail = Callable[[str, str], None]
 """``fail(path, message)``: report a scenario error at the field ``$.path`` (raises)."""
+
+
+def names_cell(names: Sequence[str], limit: int = 10) -> str:
+    """A summary table's cell naming ``names`` (``none`` when empty): all of them up to
+    ``limit``, else the first ``limit`` and how many more (a lost region process's 50,000
+    sites are not one cell; ``summary.json`` keeps the whole list)."""
+    if not names:
+        return "none"
+    if len(names) <= limit:
+        return ", ".join(names)
+    return (f"{', '.join(names[:limit])} and {len(names) - limit:,} more "
+            f"({len(names):,} in all; every name in summary.json)")
+
+
+def phase_deadline_ms(deadline_ms: int, fleet: Any, context: RunContext | None = None) -> int:
+    """The negotiation's phase deadline for ``fleet``: the scenario's ``deadline_ms``, or
+    the fleet's floor (:meth:`~vpp.runs.placement.base.Fleet.deadline_floor_ms`) when that
+    is longer. A raised deadline is logged and, with ``context``, written to the manifest
+    (``details.deadline_ms``): a deadline shorter than a site process needs to answer would
+    find every site of it silent, each step."""
+    floor = fleet.deadline_floor_ms()
+    if floor <= deadline_ms:
+        return deadline_ms
+    sites = floor * 5
+    logging.getLogger(__name__).warning(
+        "negotiation.deadline_ms %d is shorter than a site process of about %d sites needs "
+        "to answer; the run uses %d ms (0.2 ms a site)", deadline_ms, sites, floor)
+    if context is not None:
+        context.meta["deadline_ms"] = {
+            "scenario": deadline_ms, "used": floor,
+            "why": f"the largest site process serves about {sites} sites (0.2 ms a site)"}
+    return floor
 
 
 class ReportTable(NamedTuple):

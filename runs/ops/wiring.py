@@ -7,6 +7,7 @@ from pathlib import Path
 
 from vpp.agents.ops.agent import OpsAgent
 from vpp.agents.ops.metrics import OpsMetrics
+from vpp.runs.modes.base import phase_deadline_ms
 from vpp.runs.ops.alerting import AlertMonitor, AlertsApplier, AlertsError, load_alerts
 from vpp.runs.ops.appliers import Applier
 from vpp.runs.ops.reload import ScenarioReloader
@@ -30,7 +31,8 @@ class AggregatorApplier(Applier):
             ("$.target", lambda c, s: setattr(run, "targets", target_series(s, scenario_path))),
             ("$.reserve_kw", lambda c, s: setattr(run, "reserves", reserve_series(s))),
             ("$.negotiation.deadline_ms",
-             lambda c, s: setattr(agg, "deadline_ms", s.negotiation.deadline_ms)),
+             lambda c, s: setattr(agg, "deadline_ms",
+                                  phase_deadline_ms(s.negotiation.deadline_ms, run.fleet))),
             ("$.negotiation.max_rounds",
              lambda c, s: setattr(agg, "max_rounds", s.negotiation.max_rounds)),
         ]

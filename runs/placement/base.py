@@ -72,6 +72,11 @@ class Fleet(Protocol):
         ends at ``end_s``: under a simulated clock its deadlines run until then."""
         ...
 
+    def deadline_floor_ms(self) -> int:
+        """The shortest phase deadline in which the largest site process can answer a call
+        to all its sites (0 where deadlines run on simulated time)."""
+        ...
+
     def wait(self, done: Callable[[], bool], what: str) -> None:
         """Serve until ``done()``; raise :class:`RunStopped` naming ``what`` past the
         step timeout."""

@@ -113,6 +113,10 @@ class LocalFleet(mesa.Model):
         """The address of the site named ``site``."""
         return f"{self.site_host.name}/{site}"
 
+    def deadline_floor_ms(self) -> int:
+        """None: the deadlines here run on simulated time, which waits for the sites."""
+        return 0
+
     def begin_step(self, k: int, start_s: float, end_s: float) -> None:
         """Move the simulated clock to the step's start; its deadlines may run until
         ``end_s`` (the next step's start)."""

@@ -15,12 +15,13 @@ import os
 import shutil
 import tempfile
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 from vpp.agents.membership.coordinator import LinkSettings
 from vpp.runs.placement.base import SiteBuilder
 from vpp.runs.placement.remote import RemoteFleet, RemotePlacement
-from vpp.runs.placement.spawn import SiteSpawner, deal, sigterm_as_exit
+from vpp.runs.placement.spawn import SiteGroup, SiteSpawner, deal, sigterm_as_exit
 from vpp.runs.scenario import Scenario
 from vpp.runs.stages import announce
 
@@ -32,7 +33,8 @@ class ProcessesPlacement:
         processes: how many site processes (at most one per site).
         allow_plugins: the scenario is the caller's own and its ``module:Class``
             strategies may load in the children (``--allow-plugins``).
-        settings: heartbeats, timeouts, acknowledgements.
+        settings: heartbeats, timeouts, acknowledgements (default: scaled to the
+            largest process's sites, :meth:`LinkSettings.for_host`).
     """
 
     name = "processes"
@@ -43,13 +45,21 @@ class ProcessesPlacement:
             raise ValueError(f"at least one process, got {processes}")
         self.processes = processes
         self.allow_plugins = allow_plugins
+        self.requested_settings = settings
         self.settings = settings or LinkSettings()
         self.spawner: SiteSpawner | None = None
+
+    def settle(self, groups: Sequence[SiteGroup]) -> None:
+        """Take the link settings for ``groups``: those asked for, or the defaults scaled
+        to the largest group (:meth:`LinkSettings.for_host`)."""
+        if self.requested_settings is None and groups:
+            self.settings = LinkSettings.for_host(max(len(g.sites) for g in groups))
 
     def open(self, scenario: Scenario, context: Any, sites: SiteBuilder) -> RemoteFleet:
         """Listen on a private ``ipc://`` endpoint, start the site processes, wait until
         every site joined."""
         groups = deal(scenario.site_names(), self.processes)
+        self.settle(groups)
         signals = contextlib.ExitStack()
         if threading.current_thread() is threading.main_thread():  # only it may set them
             signals.enter_context(sigterm_as_exit())

@@ -5,11 +5,23 @@ node, so composing is linear in the file's size), then measured: the number of n
 document would have with every alias expanded and its depth, computed once per distinct
 node, without expanding anything. Only a document within :class:`~vpp.runs.scenario.limits.Limits`
 is turned into Python objects. A "billion laughs" alias bomb is thus refused in about the
-time it takes to read it, and no message ever expands it.
+time it takes to read it, and no message ever expands it. A document without an alias
+(no ``*`` in its text) is a tree, each node reached once: it is measured level by level,
+without the per-node bookkeeping.
+
+The cyclic garbage collector is paused while the document is composed, measured and
+built: those make millions of objects at a 100,000-site scenario and none of them is
+garbage yet, so each collection it triggers would walk them all for nothing (a 31 MB
+scenario composed in 18 s with it, 3.6 s without). The nodes are freed (by their
+reference counts) before it resumes, so its next collection sees only the values built.
 """
 
 from __future__ import annotations
 
+import contextlib
+import gc
+from collections.abc import Iterator
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -61,11 +73,8 @@ def read_yaml(path: str | Path, content: bytes | None = None,
         raise YamlError(f"{path}: not UTF-8 text ({exc.reason})") from None
     loader = _YAML_LOADER(text)
     try:
-        node = loader.get_single_node()
-        if node is None:
-            return None
-        _measure(node, path, limits)
-        return loader.construct_document(node)
+        with _collector_paused():
+            return _build(loader, "*" in text, path, limits)
     except yaml.YAMLError as exc:
         raise YamlError(f"{path}: not valid YAML: {exc}") from None
     except RecursionError:  # the pure-Python composer on deep nesting (libyaml caps it)
@@ -73,6 +82,31 @@ def read_yaml(path: str | Path, content: bytes | None = None,
                         f"(the cap; {Limits.variable('max_yaml_depth')} raises it)") from None
     finally:
         loader.dispose()
+
+
+def _build(loader: Any, aliases: bool, path: Path, limits: Limits) -> Any:
+    """Compose, measure and construct the document (its nodes are garbage on return,
+    freed by their reference counts before the collector resumes)."""
+    node = loader.get_single_node()
+    if node is None:
+        return None
+    if aliases:
+        _measure(node, path, limits)
+    else:
+        _measure_tree(node, path, limits)
+    return loader.construct_document(node)
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector (if it runs) for the block; resume it after."""
+    was_on = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_on:
+            gc.enable()
 
 
 def _children(node: yaml.Node) -> list[yaml.Node]:
@@ -121,3 +155,28 @@ def _measure(root: yaml.Node, path: Path, limits: Limits) -> None:
         open_.add(key)
         stack.append((node, True))
         stack.extend((k, False) for k in _children(node) if id(k) not in size)
+
+
+def _measure_tree(root: yaml.Node, path: Path, limits: Limits) -> None:
+    """:func:`_measure` for a document without aliases (a tree: each node is reached once),
+    level by level: its depth is the number of levels, its size the nodes counted."""
+    sequence, mapping = yaml.SequenceNode, yaml.MappingNode
+    level, count, depth = [root], 0, 0
+    while level:
+        depth += 1
+        count += len(level)
+        if depth > limits.max_yaml_depth:
+            raise YamlError(
+                f"{_where(path, level[0])}: nested deeper than {limits.max_yaml_depth} (the "
+                f"cap; {Limits.variable('max_yaml_depth')} raises it)")
+        if count > limits.max_yaml_nodes:
+            raise YamlError(
+                f"{path}: more than {limits.max_yaml_nodes:,} YAML nodes (the cap; "
+                f"{Limits.variable('max_yaml_nodes')} raises it)")
+        below: list[yaml.Node] = []
+        for node in level:
+            if isinstance(node, sequence):
+                below += node.value
+            elif isinstance(node, mapping):
+                below += chain.from_iterable(node.value)
+        level = below

@@ -25,7 +25,7 @@ from vpp.runs.modes.admm.sites import (
     price_series,
     window_steps,
 )
-from vpp.runs.modes.base import Fail, Mode, RunContext, StepRecord
+from vpp.runs.modes.base import Fail, Mode, RunContext, StepRecord, names_cell
 from vpp.runs.placement.base import STEP_TIMEOUT_S, Fleet
 from vpp.runs.scenario import (
     AdmmSpec,
@@ -114,16 +114,15 @@ class AdmmMode(Mode):
             ("cost (EUR, sites' private costs"
              + (" less market revenue)" if summary["coupling"] == "market" else ")"),
              summary["cost_eur"]),
-            ("sites dropped", ", ".join(f"{k} ({v})"
-                                        for k, v in summary["dropped_sites"].items())
-             or "none"),
+            ("sites dropped", names_cell([f"{k} ({v})"
+                                          for k, v in summary["dropped_sites"].items()])),
             ("messages", summary["messages"]), ("messages dropped", summary["dropped"]),
         ]
         if summary.get("infeasible"):
             rows.insert(4, ("infeasible", ("yes: the target is beyond what the fleet can do "
                                            "(unserved energy reported per step)")))
         if "lost_sites" in summary:
-            rows.append(("sites lost", ", ".join(summary["lost_sites"]) or "none"))
+            rows.append(("sites lost", names_cell(summary["lost_sites"])))
         return rows
 
     def plot(self, run_dir: Path, run: Any = None) -> list[Path]:

@@ -21,7 +21,7 @@ from vpp.agents.hierarchy.merit_common import addressed
 from vpp.agents.hierarchy.merit_region import RegionAgent
 from vpp.agents.hierarchy.merit_root import PortfolioAgent
 from vpp.coordination.hierarchy.topology import Topology, TopologyError, build_topology
-from vpp.runs.modes.base import Fail, RunContext, StepRecord
+from vpp.runs.modes.base import Fail, RunContext, StepRecord, names_cell, phase_deadline_ms
 from vpp.runs.modes.hierarchy.merit_processes import SubtreeProcesses
 from vpp.runs.modes.hierarchy.merit_remote import RemoteRegions
 from vpp.runs.modes.merit_order.mode import (
@@ -117,7 +117,7 @@ class MeritHierarchyMode(MeritOrderMode):
         rows = super().summary_rows(summary)
         rows.insert(1, ("regional aggregators", summary["regions"]))
         if summary.get("silent_regions"):
-            rows.append(("regions silent", ", ".join(summary["silent_regions"])))
+            rows.append(("regions silent", names_cell(summary["silent_regions"])))
         return rows
 
 
@@ -165,7 +165,9 @@ class MeritHierarchyRun(MeritOrderRun):
                 self.regions = [host.add(RegionAgent(r, self.topology))
                                 for r in self.tree.regions]
             self.aggregator = PortfolioAgent(
-                self.tree.root, self.topology, deadline_ms=scenario.negotiation.deadline_ms,
+                self.tree.root, self.topology,
+                deadline_ms=phase_deadline_ms(scenario.negotiation.deadline_ms, self.fleet,
+                                              context),
                 max_rounds=scenario.negotiation.max_rounds,
                 outcome_window=outcome_window(self.steps, context.options))
             host.add(self.aggregator)

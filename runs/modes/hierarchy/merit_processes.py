@@ -120,6 +120,7 @@ class SubtreeProcesses(ProcessesPlacement):
         super().__init__(processes, allow_plugins=allow_plugins, settings=settings)
         self.tree = tree
         self.groups, self.homes = deal_subtrees(tree, processes)
+        self.settle(self.groups)
 
     def node_address(self, fleet: Any):
         """Each node's agent address (the regions dealt before the processes started)."""
@@ -129,7 +130,7 @@ class SubtreeProcesses(ProcessesPlacement):
     def replacing(cls, placement: ProcessesPlacement, tree: Topology) -> SubtreeProcesses:
         """The subtree placement with ``placement``'s processes and settings."""
         return cls(tree, placement.processes, allow_plugins=placement.allow_plugins,
-                   settings=placement.settings)
+                   settings=placement.requested_settings)
 
     def open(self, scenario: Scenario, context: Any, sites: SiteBuilder) -> RemoteFleet:
         """Listen on a private ``ipc://`` endpoint, start the region processes, wait until

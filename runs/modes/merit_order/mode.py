@@ -17,7 +17,14 @@ from typing import Any
 import numpy as np
 from vpp.agents.merit_order.aggregator import AggregatorAgent
 from vpp.coordination.dispatch import StepCleared
-from vpp.runs.modes.base import Fail, Mode, RunContext, StepRecord
+from vpp.runs.modes.base import (
+    Fail,
+    Mode,
+    RunContext,
+    StepRecord,
+    names_cell,
+    phase_deadline_ms,
+)
 from vpp.runs.modes.merit_order.sites import merit_order_sites
 from vpp.runs.placement.base import Fleet
 from vpp.runs.record.columns import Columns
@@ -124,7 +131,7 @@ class MeritOrderMode(Mode):
 
             rows[2:2] = market_rows(summary)
         if "lost_sites" in summary:
-            rows.append(("sites lost", ", ".join(summary["lost_sites"]) or "none"))
+            rows.append(("sites lost", names_cell(summary["lost_sites"])))
         if (window := summary.get("outcomes_window")) is not None:
             held = (f"the last {window['kept']} (a window of {window['window']}; "
                     "totals over every step)")
@@ -173,7 +180,8 @@ class MeritOrderRun:
         try:
             self.aggregator = AggregatorAgent(
                 "aggregator", self.fleet.site_addresses(),
-                deadline_ms=scenario.negotiation.deadline_ms,
+                deadline_ms=phase_deadline_ms(scenario.negotiation.deadline_ms, self.fleet,
+                                              context),
                 max_rounds=scenario.negotiation.max_rounds,
                 outcome_window=outcome_window(self.steps, context.options))
             self.fleet.host.add(self.aggregator)
