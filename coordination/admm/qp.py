@@ -18,6 +18,7 @@ import numpy as np
 import osqp
 import scipy.sparse as sp
 from vpp.coordination.admm.model import SiteModel
+from vpp.coordination.admm.osqp_note import osqp_output_filtered
 from vpp.coordination.admm.solution import LocalSolution, LocalSolveError
 
 log = logging.getLogger(__name__)
@@ -174,7 +175,8 @@ class DirectLocalProblem:
         self._rho = rho
         if exact:
             self._solver.update_settings(**_EXACT)
-            result = self._solver.solve(raise_error=False)
+            with osqp_output_filtered():  # a polish with no active set prints (osqp#785)
+                result = self._solver.solve(raise_error=False)
             self._solver.update_settings(**{k: _SETTINGS[k] for k in _EXACT})
         else:
             result = self._solver.solve(raise_error=False)

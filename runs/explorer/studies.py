@@ -41,8 +41,8 @@ def admm(record: RunRecord, conversation: str | None = None) -> dict[str, Any]:
 
 def _schedules(record: RunRecord, negotiation: dict[str, Any]) -> dict[str, Any]:
     step = negotiation["step"]
-    done = [m for m in record.step_messages(step)
-            if m.kind == "AdmmDone" and m.direction == "send"
+    done = [m for m in record.step_messages(step, kinds=("AdmmDone",))
+            if m.direction == "send"
             and m.conversation == negotiation["conversation"] and isinstance(m.body, dict)]
     meta = record.meta()
     sites, dt_h = {}, 1.0
@@ -50,10 +50,9 @@ def _schedules(record: RunRecord, negotiation: dict[str, Any]) -> dict[str, Any]
         body = m.body
         if body.get("included", True) and isinstance(body.get("schedule_kw"), list):
             sites[m.receiver.partition("/")[2] or m.receiver] = body["schedule_kw"]
-    rounds_msgs = [m for m in record.step_messages(step) if m.kind == "AdmmRound"
-                   and isinstance(m.body, dict)]
-    if rounds_msgs:
-        dt_h = float(rounds_msgs[0].body.get("dt_h") or 1.0)
+    first_round = record.first_message(step, "AdmmRound")
+    if first_round is not None and isinstance(first_round.body, dict):
+        dt_h = float(first_round.body.get("dt_h") or 1.0)
     horizon = max((len(v) for v in sites.values()), default=0)
     start, minutes = record.clock(meta)
     first = None if start is None else start + timedelta(minutes=step * minutes)

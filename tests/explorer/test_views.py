@@ -107,6 +107,19 @@ def test_admm_page_ends_within_tolerance_and_schedules_add_up(admm_run):
         assert consensus == pytest.approx(target, abs=summary["max_target_gap_kw"] + 1e-3)
 
 
+def test_a_steps_messages_of_some_kinds_are_those_of_all_its_messages(admm_run):
+    record = RunRecord(admm_run)
+    every = record.step_messages(0)
+    assert {m.kind for m in every} >= {"AdmmRound", "AdmmDone", "AdmmSchedule"}
+    for kinds in (("AdmmDone",), ("AdmmRound", "AdmmSchedule"), ("NoSuchKind",)):
+        assert record.step_messages(0, kinds=kinds) == [m for m in every if m.kind in kinds]
+    first = record.first_message(0, "AdmmRound")
+    assert first == next(m for m in every if m.kind == "AdmmRound")
+    assert isinstance(first.body, dict) and first.body["round"] == 0
+    assert record.first_message(0, "NoSuchKind") is None
+    assert record.step_messages(10**6) == [] and record.first_message(10**6, "AdmmRound") is None
+
+
 def test_grid_event_shows_each_shedding_stage_once(grid_run):
     summary = json.loads((grid_run / "summary.json").read_text())
     g = studies.grid(RunRecord(grid_run))
