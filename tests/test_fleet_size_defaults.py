@@ -16,7 +16,7 @@ from vpp.agents.membership.coordinator import LinkSettings
 from vpp.coordination.hierarchy.spec import TopologySpec
 from vpp.coordination.hierarchy.topology import build_topology
 from vpp.runs.bench.swarm import bench_scenario
-from vpp.runs.modes.admm.mode import AdmmMode
+from vpp.runs.modes.admm.mode import ADMM_SITE_CALL_MS, AdmmMode
 from vpp.runs.modes.base import RunContext, names_cell, phase_deadline_ms
 from vpp.runs.modes.hierarchy.merit_processes import SubtreeProcesses
 from vpp.runs.modes.merit_order.mode import MeritOrderMode
@@ -24,7 +24,7 @@ from vpp.runs.placement.processes import ProcessesPlacement
 from vpp.runs.placement.remote import RemoteFleet
 from vpp.runs.placement.spawn import deal
 from vpp.runs.runner import run_scenario
-from vpp.runs.scenario import parse
+from vpp.runs.scenario import BUNDLED, parse
 from vpp.runs.scenario.limits import Limits
 from vpp.runs.scenario.yaml_bounds import YamlError, _measure, _measure_tree, read_yaml
 
@@ -61,9 +61,11 @@ def test_a_subtree_placement_scales_to_its_own_largest_process():
     placement = SubtreeProcesses.replacing(ProcessesPlacement(2), tree)
     sizes = sorted(len(g.sites) for g in placement.groups)
     assert sizes == [10_000, 20_000]
+    placement.settle(placement.groups)                       # as it does when it opens
     assert placement.settings == LinkSettings.for_host(20_000)
     asked = LinkSettings(timeout_ms=900)
     kept = SubtreeProcesses.replacing(ProcessesPlacement(2, settings=asked), tree)
+    kept.settle(kept.groups)
     assert kept.settings is asked
 
 
@@ -193,16 +195,39 @@ def test_a_deadline_below_the_fleets_floor_is_raised_and_said(tmp_path, caplog):
     assert phase_deadline_ms(2000, _Fleet(10_000), context) == 10_000
     assert context.meta["deadline_ms"]["scenario"] == 2000
     assert context.meta["deadline_ms"]["used"] == 10_000
-    assert "about 50000 sites" in context.meta["deadline_ms"]["why"]
-    assert "negotiation.deadline_ms 2000" in caplog.text and "10000 ms" in caplog.text
+    assert context.meta["deadline_ms"]["field"] == "negotiation.deadline_ms"
+    assert "at 0.2 ms a site" in context.meta["deadline_ms"]["why"]
+    assert "negotiation.deadline_ms 2000 is shorter" in caplog.text
+    assert "the run uses 10000 ms" in caplog.text
 
 
-def test_a_remote_fleets_floor_is_its_largest_hosts_sites():
+def test_a_remote_fleets_floor_is_its_largest_hosts_sites_at_the_runs_allowance():
     members = {"a": SimpleNamespace(sites=["s"] * 50_000), "b": SimpleNamespace(sites=["s"])}
-    fleet = SimpleNamespace(coordinator=SimpleNamespace(members=members))
+    fleet = SimpleNamespace(coordinator=SimpleNamespace(members=members), site_call_ms=0.2)
     assert RemoteFleet.deadline_floor_ms(fleet) == 10_000
+    fleet.site_call_ms = ADMM_SITE_CALL_MS
+    assert RemoteFleet.deadline_floor_ms(fleet) == 100_000
     fleet.coordinator.members = {}
     assert RemoteFleet.deadline_floor_ms(fleet) == 0
+
+
+def test_an_admm_host_gets_the_admm_allowance():
+    assert LinkSettings.for_host(5_000, ADMM_SITE_CALL_MS).timeout_ms == 10_000
+    assert LinkSettings.for_host(5_000).timeout_ms == LinkSettings().timeout_ms
+    placement = ProcessesPlacement(2)
+    placement.settle(deal([f"s{i}" for i in range(10_000)], 2), ADMM_SITE_CALL_MS)
+    assert placement.settings.timeout_ms == 10_000 and placement.settings.ack_ms == 500
+
+
+def test_an_admm_run_in_site_processes_raises_its_round_deadline(tmp_path):
+    data = yaml.safe_load((BUNDLED / "admm.yaml").read_text())
+    data["admm"]["deadline_ms"] = 5                            # 8 sites need 16 ms
+    result = run_scenario(parse(data, "<admm>"), tmp_path / "run",
+                          scenario_path=BUNDLED / "admm.yaml", placement=ProcessesPlacement(1))
+    assert result.run.admm.deadline_ms == 8 * ADMM_SITE_CALL_MS == 16
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert manifest["details"]["deadline_ms"]["field"] == "admm.deadline_ms"
+    assert manifest["details"]["deadline_ms"]["used"] == 16
 
 
 def test_a_site_process_run_takes_the_raised_deadline_and_records_it(tmp_path):

@@ -32,23 +32,24 @@ def names_cell(names: Sequence[str], limit: int = 10) -> str:
             f"({len(names):,} in all; every name in summary.json)")
 
 
-def phase_deadline_ms(deadline_ms: int, fleet: Any, context: RunContext | None = None) -> int:
-    """The negotiation's phase deadline for ``fleet``: the scenario's ``deadline_ms``, or
-    the fleet's floor (:meth:`~vpp.runs.placement.base.Fleet.deadline_floor_ms`) when that
-    is longer. A raised deadline is logged and, with ``context``, written to the manifest
-    (``details.deadline_ms``): a deadline shorter than a site process needs to answer would
-    find every site of it silent, each step."""
+def phase_deadline_ms(deadline_ms: int, fleet: Any, context: RunContext | None = None,
+                      field: str = "negotiation.deadline_ms") -> int:
+    """The phase (or round) deadline for ``fleet``: the scenario's ``deadline_ms`` (at
+    ``field``), or the fleet's floor (:meth:`~vpp.runs.placement.base.Fleet.deadline_floor_ms`)
+    when that is longer. A raised deadline is logged and, with ``context``, written to the
+    manifest (``details.deadline_ms``): a deadline shorter than a site process needs to
+    answer would find every site of it silent, each step."""
     floor = fleet.deadline_floor_ms()
     if floor <= deadline_ms:
         return deadline_ms
-    sites = floor * 5
     logging.getLogger(__name__).warning(
-        "negotiation.deadline_ms %d is shorter than a site process of about %d sites needs "
-        "to answer; the run uses %d ms (0.2 ms a site)", deadline_ms, sites, floor)
+        "%s %d is shorter than the largest site process needs to answer a call to all its "
+        "sites; the run uses %d ms", field, deadline_ms, floor)
     if context is not None:
         context.meta["deadline_ms"] = {
-            "scenario": deadline_ms, "used": floor,
-            "why": f"the largest site process serves about {sites} sites (0.2 ms a site)"}
+            "scenario": deadline_ms, "used": floor, "field": field,
+            "why": (f"the largest site process's sites at {context.site_call_ms:g} ms a "
+                    "site (the time it may take to answer a call to all of them)")}
     return floor
 
 
@@ -89,6 +90,10 @@ class RunContext:
         placement: where the agents live (:mod:`vpp.runs.placement`).
         options: mode-specific options from the command line (e.g. ``pace``).
         meta: what the mode adds to the manifest's ``details`` while it builds.
+        site_call_ms: how long a site process may take, per site it serves, to answer one
+            call to all its sites: the allowance behind its link timeout and the
+            deadline floor (the merit order's 0.2 ms; an ADMM run sets its own before it
+            opens the placement, a local solve being costlier).
     """
 
     out_dir: Path
@@ -97,6 +102,7 @@ class RunContext:
     placement: Any
     options: dict[str, Any] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
+    site_call_ms: float = 0.2
 
 
 class ModeRun(Protocol):

@@ -34,7 +34,7 @@ class ProcessesPlacement:
         allow_plugins: the scenario is the caller's own and its ``module:Class``
             strategies may load in the children (``--allow-plugins``).
         settings: heartbeats, timeouts, acknowledgements (default: scaled to the
-            largest process's sites, :meth:`LinkSettings.for_host`).
+            largest process's sites when it opens, :meth:`LinkSettings.for_host`).
     """
 
     name = "processes"
@@ -49,17 +49,18 @@ class ProcessesPlacement:
         self.settings = settings or LinkSettings()
         self.spawner: SiteSpawner | None = None
 
-    def settle(self, groups: Sequence[SiteGroup]) -> None:
+    def settle(self, groups: Sequence[SiteGroup], site_call_ms: float = 0.2) -> None:
         """Take the link settings for ``groups``: those asked for, or the defaults scaled
-        to the largest group (:meth:`LinkSettings.for_host`)."""
+        to the largest group at ``site_call_ms`` a site (:meth:`LinkSettings.for_host`)."""
         if self.requested_settings is None and groups:
-            self.settings = LinkSettings.for_host(max(len(g.sites) for g in groups))
+            self.settings = LinkSettings.for_host(max(len(g.sites) for g in groups),
+                                                  site_call_ms)
 
     def open(self, scenario: Scenario, context: Any, sites: SiteBuilder) -> RemoteFleet:
         """Listen on a private ``ipc://`` endpoint, start the site processes, wait until
         every site joined."""
         groups = deal(scenario.site_names(), self.processes)
-        self.settle(groups)
+        self.settle(groups, context.site_call_ms)
         signals = contextlib.ExitStack()
         if threading.current_thread() is threading.main_thread():  # only it may set them
             signals.enter_context(sigterm_as_exit())

@@ -120,7 +120,6 @@ class SubtreeProcesses(ProcessesPlacement):
         super().__init__(processes, allow_plugins=allow_plugins, settings=settings)
         self.tree = tree
         self.groups, self.homes = deal_subtrees(tree, processes)
-        self.settle(self.groups)
 
     def node_address(self, fleet: Any):
         """Each node's agent address (the regions dealt before the processes started)."""
@@ -136,6 +135,8 @@ class SubtreeProcesses(ProcessesPlacement):
         """Listen on a private ``ipc://`` endpoint, start the region processes, wait until
         every site joined (as :meth:`ProcessesPlacement.open`, regions dealt whole)."""
         import msgspec
+
+        self.settle(self.groups, context.site_call_ms)
 
         signals = contextlib.ExitStack()
         if threading.current_thread() is threading.main_thread():
