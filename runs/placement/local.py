@@ -114,7 +114,7 @@ class LocalFleet(mesa.Model):
         return f"{self.site_host.name}/{site}"
 
     def deadline_floor_ms(self) -> int:
-        """None: the deadlines here run on simulated time, which waits for the sites."""
+        """0: the deadlines here run on simulated time, which waits for the sites."""
         return 0
 
     def begin_step(self, k: int, start_s: float, end_s: float) -> None:
