@@ -52,6 +52,12 @@ class JSON(Response):
         return _encoder.encode(content)
 
 
+STEP_EVENTS_SHOWN = 50_000
+"""The most events a step's page draws: the oldest, the rest counted (``events_in_step``).
+A step of a 1,000-site merit order holds about 8,000; one of 100,000 sites at the full
+trace 400,000, whose bodies would be a JSON of hundreds of MB for the browser to draw."""
+
+
 def view_data(record: RunRecord, view: str, arg: str | None = None) -> Any:
     """The JSON-able data of one view of a run (the same for the server and the export)."""
     if view == "card":
@@ -63,7 +69,9 @@ def view_data(record: RunRecord, view: str, arg: str | None = None) -> Any:
                 "trace_note": record.trace_level()["note"]}
     if view == "step":
         step = int(arg or 0)
-        return {**sequence.negotiation(step, record.step_messages(step)),
+        shown = record.step_messages(step, limit=STEP_EVENTS_SHOWN)
+        return {**sequence.negotiation(step, shown),
+                "events_in_step": record.step_numbers().get(step, len(shown)),
                 "trace_note": record.trace_level()["note"],
                 "unrecorded": record.unrecorded(step)}
     if view == "admm":

@@ -292,16 +292,17 @@ class RunRecord:
             return dict(sorted(self._index.events.items()))
 
     def step_messages(self, step: int, kinds: Collection[str] | None = None,
-                      ) -> list[MessageRow]:
+                      limit: int | None = None) -> list[MessageRow]:
         """The events of one step's negotiation, oldest first: the same rows as
         ``vpp trace messages RUN --step STEP``, read from only the chunks that hold them;
-        with ``kinds``, only the events of those message kinds (the others' bodies are
-        not decoded: an ADMM step of 4,000 sites holds 800,000 events)."""
-        rows = [MessageRow(host, *raw[:9], decode_body(raw[9]), raw[10])
-                for host, raw in self._step_raws(step)
+        with ``kinds``, only the events of those message kinds, and with ``limit`` only the
+        oldest ``limit`` of them (the others' bodies are not decoded: an ADMM step of
+        4,000 sites holds 800,000 events)."""
+        raws = [(raw[_WALL_NS], host, raw) for host, raw in self._step_raws(step)
                 if kinds is None or raw[_KIND] in kinds]
-        rows.sort(key=lambda m: m.wall_ns)
-        return rows
+        raws.sort(key=lambda t: t[0])
+        return [MessageRow(host, *raw[:9], decode_body(raw[9]), raw[10])
+                for _, host, raw in raws[:limit]]
 
     def first_message(self, step: int, kind: str) -> MessageRow | None:
         """The oldest event of ``kind`` in one step's negotiation (None when there is

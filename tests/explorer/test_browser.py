@@ -104,6 +104,20 @@ def test_a_steps_sequence_lists_what_the_cli_lists_and_filters_by_agent(web, ser
     shot(web, tmp_path, "negotiation-chp-north")
 
 
+def test_a_large_step_says_how_many_of_its_events_are_drawn(web, server, default_run,
+                                                            monkeypatch):
+    from vpp.runs.explorer import app
+
+    monkeypatch.setattr(app, "STEP_EVENTS_SHOWN", 40)
+    listed = cli_json("trace", "messages", str(default_run), "--step", "61")
+    web.goto(server.url + "#/run/default/negotiation/61", "#/run/default/negotiation/61")
+    counts = web.page.locator("#seq-counts")
+    assert int(counts.get_attribute("data-events")) == 40 < len(listed)
+    note = web.page.locator("#events-shown").inner_text()
+    assert f"the first 40 of this step's {len(listed):,} events" in note
+    assert "--step 61 lists them all" in note
+
+
 def test_admm_last_residuals_are_below_their_tolerances(web, server, tmp_path):
     web.goto(server.url + "#/run/admm/admm", "#/run/admm/admm")
     data = js(web, "() => document.getElementById('chart-residuals').data"

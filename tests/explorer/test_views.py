@@ -120,6 +120,24 @@ def test_a_steps_messages_of_some_kinds_are_those_of_all_its_messages(admm_run):
     assert record.step_messages(10**6) == [] and record.first_message(10**6, "AdmmRound") is None
 
 
+def test_a_large_steps_page_draws_its_oldest_events_and_counts_the_rest(default_run,
+                                                                        monkeypatch):
+    from vpp.runs.explorer import app
+
+    record = RunRecord(default_run)
+    every = record.step_messages(5)
+    assert record.step_messages(5, limit=50) == every[:50]
+    assert record.step_messages(5, kinds=("Bid",), limit=3) == [
+        m for m in every if m.kind == "Bid"][:3]
+    monkeypatch.setattr(app, "STEP_EVENTS_SHOWN", 50)
+    page = app.view_data(record, "step", "5")
+    assert page["counts"]["events"] == 50 and page["events_in_step"] == len(every) > 50
+    assert page["events"] == sequence.negotiation(5, every[:50])["events"]
+    monkeypatch.setattr(app, "STEP_EVENTS_SHOWN", 10**6)
+    whole = app.view_data(record, "step", "5")
+    assert whole["counts"]["events"] == whole["events_in_step"] == len(every)
+
+
 def test_grid_event_shows_each_shedding_stage_once(grid_run):
     summary = json.loads((grid_run / "summary.json").read_text())
     g = studies.grid(RunRecord(grid_run))

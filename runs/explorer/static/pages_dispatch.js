@@ -151,6 +151,12 @@
         view.append(el("p", {class: "muted", id: "unrecorded"}, "Counted, not recorded: " +
           data.unrecorded.map(([k, d, n]) => `${k} ${d} ${n}`).join(", ")));
       }
+      if (data.events_in_step > data.counts.events) {
+        view.append(el("p", {class: "muted", id: "events-shown"},
+          `Drawn: the first ${data.counts.events.toLocaleString("en")} of this step's ` +
+          `${data.events_in_step.toLocaleString("en")} events (the oldest); ` +
+          `vpp trace messages RUN --step ${step} lists them all.`));
+      }
       const box = el("div", {class: "seq", id: "seq"});
       view.append(box);
       const keep = VPP.state.seqFilters && VPP.state.seqFilters.run === route.run ? VPP.state.seqFilters : null;
