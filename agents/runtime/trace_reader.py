@@ -182,6 +182,16 @@ class TraceReader:
         out.sort(key=lambda r: r["step"])
         return out
 
+    def dispatch_sites(self) -> list[str]:
+        """Every site with a dispatch row, sorted."""
+        return sorted({site for _, (site,) in self._all("SELECT DISTINCT site FROM dispatch")})
+
+    def dispatch_rows(self) -> Iterator[tuple[int, str, float, float]]:
+        """Each dispatch row as ``(step, site, power_kw, reserve_kw)``, shard by shard in
+        the order written, one at a time (a year of 1,000 sites is 35 million rows)."""
+        for _, row in self._all("SELECT step, site, power_kw, reserve_kw FROM dispatch"):
+            yield row
+
     def dispatch(self) -> list[dict[str, Any]]:
         """Each site's awarded power and reserve per step."""
         cols = ("step", "sim_time", "site", "power_kw", "reserve_kw", "cost_eur")

@@ -238,6 +238,32 @@ class RunRecord:
         with self.reader() as r:
             return r.dispatch()
 
+    def dispatch_matrix(self, steps: Sequence[int]) -> tuple[list[str], Any, Any]:
+        """Each site's power and reserve over ``steps`` as two arrays (a row a site, a
+        column a step; 0 where a site has no row), read row by row: a year of 1,000 sites
+        is 35 million rows, each a dict in :meth:`dispatch`. Returns the sites with a row
+        in one of ``steps`` (sorted) and the two arrays."""
+        import numpy as np
+
+        if not self.has_trace:
+            return [], np.zeros((0, len(steps))), np.zeros((0, len(steps)))
+        column = {k: i for i, k in enumerate(steps)}
+        with self.reader() as r:
+            sites = r.dispatch_sites()
+            row = {s: j for j, s in enumerate(sites)}
+            power = np.zeros((len(sites), len(steps)))
+            reserve = np.zeros((len(sites), len(steps)))
+            seen = np.zeros(len(sites), dtype=bool)
+            for step, site, p, q in r.dispatch_rows():
+                i = column.get(step)
+                if i is not None:
+                    j = row[site]
+                    power[j, i] = p
+                    reserve[j, i] = q
+                    seen[j] = True
+        keep = np.flatnonzero(seen)
+        return [sites[j] for j in keep.tolist()], power[keep], reserve[keep]
+
     def rounds(self, protocol: str | None = None) -> list[dict[str, Any]]:
         """Negotiation rounds (trace), optionally of one protocol only."""
         if not self.has_trace:

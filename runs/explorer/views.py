@@ -16,6 +16,10 @@ summed as one series, and every site is in a heat map."""
 UNSERVED_KW = 1e-6
 """A step counts as short when its unserved power is above this (kW)."""
 
+HEATMAP_COLUMNS = 2000
+"""The most columns of the heat map of every site: a longer run's columns are means over
+runs of steps (a year of 1,000 sites by step would be 35 million numbers to draw)."""
+
 
 def mode(record: RunRecord, summary: dict[str, Any] | None = None,
          meta: dict[str, Any] | None = None) -> str:
@@ -102,28 +106,25 @@ def _site_label(address: str) -> str:
 
 def overview(record: RunRecord) -> dict[str, Any]:
     """A dispatch run over clock time: target against served, each site's dispatch, the
-    reserve, unserved energy, prices and cost."""
+    reserve, unserved energy, prices and cost. Past :data:`HEATMAP_COLUMNS` steps the heat
+    map of every site shows means over runs of steps (``heatmap.bin_steps`` of them, from
+    ``heatmap.steps``)."""
     meta, summary = record.meta(), record.summary()
-    steps, dispatch = record.steps(), record.dispatch()
+    steps = record.steps()
     ks = [s["step"] for s in steps]
     dt_h = record.clock(meta)[1] / 60.0
-    index = {k: i for i, k in enumerate(ks)}
-    power: dict[str, list[float]] = {}
-    reserve: dict[str, list[float]] = {}
-    for d in dispatch:
-        i = index.get(d["step"])
-        if i is None:
-            continue
-        power.setdefault(d["site"], [0.0] * len(ks))[i] = d["power_kw"]
-        reserve.setdefault(d["site"], [0.0] * len(ks))[i] = d["reserve_kw"]
-    energy = {s: sum(abs(p) for p in v) for s, v in power.items()}
-    ranked = sorted(power, key=lambda s: (-energy[s], s))
+    names, power_m, reserve_m = record.dispatch_matrix(ks)
+    row = {s: j for j, s in enumerate(names)}
+    # the same additions in the same order as a sum over each site's list
+    energy = {s: sum(map(abs, power_m[j].tolist())) for s, j in row.items()}
+    ranked = sorted(names, key=lambda s: (-energy[s], s))
     shown = ranked if len(ranked) <= MAX_SITE_SERIES else ranked[:MAX_SITE_SERIES - 1]
-    rest = [s for s in ranked if s not in set(shown)]
+    rest = ranked[len(shown):]
     others = None
     if rest:
-        others = {"count": len(rest), "power_kw": [sum(power[s][i] for s in rest)
-                                                   for i in range(len(ks))]}
+        # row by row (numpy adds along the first axis in order): sum(...) over the rest
+        others = {"count": len(rest),
+                  "power_kw": (power_m[[row[s] for s in rest]].sum(axis=0) + 0.0).tolist()}
     unserved = [s["step"] for s in steps if s["unserved_kw"] > UNSERVED_KW]
     return {
         "name": record.name, "mode": mode(record, summary, meta),
@@ -140,12 +141,12 @@ def overview(record: RunRecord) -> dict[str, Any]:
         "cost_eur": [s["cost_eur"] for s in steps],
         "rounds": [s["rounds"] for s in steps],
         "silent": [s["silent"] for s in steps],
-        "sites": [{"site": _site_label(s), "address": s, "power_kw": power[s],
-                   "reserve_kw": reserve[s]} for s in shown],
+        "sites": [{"site": _site_label(s), "address": s, "power_kw": power_m[row[s]].tolist(),
+                   "reserve_kw": reserve_m[row[s]].tolist()} for s in shown],
         "others": others,
-        "heatmap": None if not rest else {
-            "sites": [_site_label(s) for s in ranked],
-            "z": [power[s] for s in ranked]},
+        "heatmap": None if not rest else _heatmap(
+            [_site_label(s) for s in ranked], power_m[[row[s] for s in ranked]], ks, record,
+            meta),
         "unserved_steps": unserved,
         "trace": record.trace_level(),
         "totals": {
@@ -158,6 +159,24 @@ def overview(record: RunRecord) -> dict[str, Any]:
             "sites": len(ranked),
         },
     }
+
+
+def _heatmap(labels: list[str], z: Any, ks: list[int], record: RunRecord,
+             meta: dict[str, Any]) -> dict[str, Any]:
+    """Every site's power by step, or past :data:`HEATMAP_COLUMNS` steps by runs of
+    ``bin_steps`` steps (their means; the last run may be shorter), ``steps`` and ``times``
+    then giving each run's first step."""
+    if len(ks) <= HEATMAP_COLUMNS:
+        return {"sites": labels, "z": z.tolist()}
+    import numpy as np
+
+    width = -(-len(ks) // HEATMAP_COLUMNS)
+    starts = np.arange(0, len(ks), width)
+    counts = np.diff(np.append(starts, len(ks)))
+    means = np.add.reduceat(z, starts, axis=1) / counts
+    firsts = [ks[i] for i in starts.tolist()]
+    return {"sites": labels, "z": means.tolist(), "bin_steps": int(width), "steps": firsts,
+            "times": record.step_times(firsts, meta)}
 
 
 def _numbers(summary: dict[str, Any], prefix: str = "", depth: int = 0) -> dict[str, float]:

@@ -76,3 +76,16 @@ def voltage_run(runs_root) -> Path:
 def backtest_run(runs_root) -> Path:
     """Two days of the bundled backtest."""
     return _run(runs_root, "backtest", "backtest", "--days", "2")
+
+
+@pytest.fixture(scope="session")
+def wide_run(tmp_path_factory) -> Path:
+    """25 sites x 30 steps (the bench's fleet): more sites than the overview draws one by
+    one, so it has a heat map; in a folder of its own."""
+    import yaml
+    from vpp.runs.bench.swarm import bench_scenario
+
+    root = tmp_path_factory.mktemp("explorer-wide")
+    path = root / "wide.yaml"
+    path.write_text(yaml.safe_dump(bench_scenario(25, 30)))
+    return _run(root / "runs", "wide", "run", str(path), "--no-plot")

@@ -138,6 +138,38 @@ def test_a_large_steps_page_draws_its_oldest_events_and_counts_the_rest(default_
     assert whole["counts"]["events"] == whole["events_in_step"] == len(every)
 
 
+def test_the_overview_reads_each_sites_dispatch_and_bins_a_long_heat_map(wide_run,
+                                                                          monkeypatch):
+    record = RunRecord(wide_run)
+    ks = [s["step"] for s in record.steps()]
+    power: dict[str, list[float]] = {}
+    for d in record.dispatch():                     # the reference: one dict a row
+        power.setdefault(d["site"], [0.0] * len(ks))[ks.index(d["step"])] = d["power_kw"]
+    o = views.overview(record)
+    assert len(power) == 25 and len(o["sites"]) == views.MAX_SITE_SERIES - 1
+    for s in o["sites"]:
+        assert s["power_kw"] == power[s["address"]]
+    ranked = sorted(power, key=lambda s: (-sum(abs(p) for p in power[s]), s))
+    assert [s["address"] for s in o["sites"]] == ranked[:19]
+    assert o["others"]["count"] == 6
+    assert o["others"]["power_kw"] == [sum(power[s][i] for s in ranked[19:])
+                                       for i in range(len(ks))]
+    assert o["heatmap"]["z"] == [power[s] for s in ranked]        # by step: unchanged
+    assert "bin_steps" not in o["heatmap"]
+
+    monkeypatch.setattr(views, "HEATMAP_COLUMNS", 7)                # 30 steps: runs of 5
+    binned = views.overview(record)["heatmap"]
+    assert binned["bin_steps"] == 5 and binned["steps"] == [0, 5, 10, 15, 20, 25]
+    assert binned["times"] == record.step_times(binned["steps"], record.meta())
+    assert binned["sites"] == o["heatmap"]["sites"]
+    for row, s in zip(binned["z"], ranked):
+        assert row == pytest.approx([sum(power[s][i:i + 5]) / 5 for i in range(0, 30, 5)])
+    monkeypatch.setattr(views, "HEATMAP_COLUMNS", 8)                # runs of 4, the last of 2
+    last = views.overview(record)["heatmap"]
+    assert last["steps"][-1] == 28 and len(last["z"][0]) == 8
+    assert last["z"][0][-1] == pytest.approx(sum(power[ranked[0]][28:30]) / 2)
+
+
 def test_grid_event_shows_each_shedding_stage_once(grid_run):
     summary = json.loads((grid_run / "summary.json").read_text())
     g = studies.grid(RunRecord(grid_run))

@@ -62,7 +62,8 @@
           "energy. Click a step to open its negotiation."),
         chartBox("chart-reserve", "Reserve and unserved power"),
         chartBox("chart-price", "Marginal price and cost"));
-      if (o.heatmap) view.append(chartBox("chart-heatmap", `Every site's dispatch (${o.heatmap.sites.length} sites)`));
+      if (o.heatmap) view.append(chartBox("chart-heatmap", `Every site's dispatch (${o.heatmap.sites.length} sites` +
+        (o.heatmap.bin_steps ? `; means over ${o.heatmap.bin_steps} steps a column)` : ")")));
       const x = o.times, width = o.step_minutes * 60000;
       // a step line holds its last value to the end of the last step
       const xs = x.length ? [...x, shiftTime(x[x.length - 1], width)] : x;
@@ -108,7 +109,7 @@
       {xaxis: {title: {text: "time (UTC)"}, type: "date"}, yaxis: {title: {text: "price (EUR/MWh)"}},
         yaxis2: {title: {text: "cost (EUR)"}, overlaying: "y", side: "right"}, height: 300});
       if (o.heatmap) {
-        await plot("chart-heatmap", [{type: "heatmap", x, y: o.heatmap.sites.map(esc), z: o.heatmap.z,
+        await plot("chart-heatmap", [{type: "heatmap", x: o.heatmap.times || x, y: o.heatmap.sites.map(esc), z: o.heatmap.z,
           colorscale: "RdBu", zmid: 0, colorbar: {title: {text: "kW"}},
           hovertemplate: "%{y}<br>%{x}<br>%{z:.1f} kW<extra></extra>"}],
         {xaxis: {title: {text: "time (UTC)"}, type: "date"}, yaxis: {title: {text: "site"}, showticklabels: o.heatmap.sites.length <= 60},
