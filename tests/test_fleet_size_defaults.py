@@ -28,30 +28,32 @@ from vpp.runs.scenario import BUNDLED, parse
 from vpp.runs.scenario.limits import Limits
 from vpp.runs.scenario.yaml_bounds import YamlError, _measure, _measure_tree, read_yaml
 
+MERIT = RunContext.site_call_ms          # the merit order's allowance a site: 0.2 ms
+
 # -- link timings ----------------------------------------------------------------------
 
 
 def test_a_small_host_keeps_the_default_timings_and_a_large_one_gets_more():
-    assert LinkSettings.for_host(1) == LinkSettings()
-    assert LinkSettings.for_host(5_000) == LinkSettings()       # 500 ms / 0.1 ms a site
-    big = LinkSettings.for_host(50_000)
+    assert LinkSettings.for_host(1, MERIT) == LinkSettings()
+    assert LinkSettings.for_host(5_000, MERIT) == LinkSettings()       # 500 ms / 0.1 ms a site
+    big = LinkSettings.for_host(50_000, MERIT)
     assert (big.timeout_ms, big.ack_ms) == (10_000, 5_000)
     assert (big.heartbeat_ms, big.grace_s) == (LinkSettings().heartbeat_ms,
                                                LinkSettings().grace_s)
     sizes = [1, 100, 7_500, 7_501, 20_000, 50_000, 100_000]
-    timeouts = [LinkSettings.for_host(n).timeout_ms for n in sizes]
+    timeouts = [LinkSettings.for_host(n, MERIT).timeout_ms for n in sizes]
     assert timeouts == sorted(timeouts) and timeouts[-1] == 20_000
 
 
 def test_processes_take_the_largest_groups_timings_unless_asked():
     names = [f"s{i}" for i in range(60_001)]
     placement = ProcessesPlacement(3)
-    placement.settle(deal(names, 3))                # 20,001 + 20,000 + 20,000
-    assert placement.settings == LinkSettings.for_host(20_001)
+    placement.settle(deal(names, 3), MERIT)                # 20,001 + 20,000 + 20,000
+    assert placement.settings == LinkSettings.for_host(20_001, MERIT)
     assert placement.settings.timeout_ms == 4_000
     asked = LinkSettings(timeout_ms=900, ack_ms=300)
     fixed = ProcessesPlacement(3, settings=asked)
-    fixed.settle(deal(names, 3))
+    fixed.settle(deal(names, 3), MERIT)
     assert fixed.settings is asked
 
 
@@ -61,11 +63,11 @@ def test_a_subtree_placement_scales_to_its_own_largest_process():
     placement = SubtreeProcesses.replacing(ProcessesPlacement(2), tree)
     sizes = sorted(len(g.sites) for g in placement.groups)
     assert sizes == [10_000, 20_000]
-    placement.settle(placement.groups)                       # as it does when it opens
-    assert placement.settings == LinkSettings.for_host(20_000)
+    placement.settle(placement.groups, MERIT)                       # as it does when it opens
+    assert placement.settings == LinkSettings.for_host(20_000, MERIT)
     asked = LinkSettings(timeout_ms=900)
     kept = SubtreeProcesses.replacing(ProcessesPlacement(2, settings=asked), tree)
-    kept.settle(kept.groups)
+    kept.settle(kept.groups, MERIT)
     assert kept.settings is asked
 
 
@@ -213,7 +215,7 @@ def test_a_remote_fleets_floor_is_its_largest_hosts_sites_at_the_runs_allowance(
 
 def test_an_admm_host_gets_the_admm_allowance():
     assert LinkSettings.for_host(5_000, ADMM_SITE_CALL_MS).timeout_ms == 10_000
-    assert LinkSettings.for_host(5_000).timeout_ms == LinkSettings().timeout_ms
+    assert LinkSettings.for_host(5_000, MERIT).timeout_ms == LinkSettings().timeout_ms
     placement = ProcessesPlacement(2)
     placement.settle(deal([f"s{i}" for i in range(10_000)], 2), ADMM_SITE_CALL_MS)
     assert placement.settings.timeout_ms == 10_000 and placement.settings.ack_ms == 500

@@ -62,10 +62,11 @@ class LinkSettings:
             raise ValueError(f"grace_s must be >= 0, got {self.grace_s}")
 
     @classmethod
-    def for_host(cls, sites: int, site_call_ms: float = 0.2) -> LinkSettings:
+    def for_host(cls, sites: int, site_call_ms: float) -> LinkSettings:
         """The defaults, with the silence before a host is lost and the wait for an
         ``Applied`` lengthened for a host serving ``sites`` sites: ``site_call_ms`` a
-        site (the wait 0.1 ms), never below the defaults. A process answers a call to all
+        site (the run's allowance, ``RunContext.site_call_ms``; the wait 0.1 ms), never
+        below the defaults. A process answers a call to all
         its sites in one pass of its event loop, and sends no heartbeat meanwhile: at
         50,000 sites that pass takes seconds, and a fixed 1,500 ms would call the busy
         host lost."""

@@ -151,9 +151,10 @@ def process_timing(sites: int, processes: int) -> dict[str, int]:
     least its default and 0.2 ms (the ack 0.1 ms) a site of one process: a process busy
     with 50,000 sites' calls for bids for some seconds is neither late nor lost."""
     from vpp.agents.membership.coordinator import LinkSettings
+    from vpp.runs.modes.base import RunContext
 
     n = -(-sites // processes)
-    link = LinkSettings.for_host(n)
+    link = LinkSettings.for_host(n, RunContext.site_call_ms)
     return {"deadline_ms": max(2000, n // 5), "link_timeout_ms": link.timeout_ms,
             "ack_ms": link.ack_ms}
 

@@ -231,17 +231,10 @@ class RunRecord:
         with self.reader() as r:
             return r.steps()
 
-    def dispatch(self) -> list[dict[str, Any]]:
-        """Each site's power, reserve and pay per step (trace)."""
-        if not self.has_trace:
-            return []
-        with self.reader() as r:
-            return r.dispatch()
-
     def dispatch_matrix(self, steps: Sequence[int]) -> tuple[list[str], Any, Any]:
         """Each site's power and reserve over ``steps`` as two arrays (a row a site, a
         column a step; 0 where a site has no row), read row by row: a year of 1,000 sites
-        is 35 million rows, each a dict in :meth:`dispatch`. Returns the sites with a row
+        is 35 million rows, too many for a dict each (``TraceReader.dispatch``). Returns the sites with a row
         in one of ``steps`` (sorted) and the two arrays."""
         import numpy as np
 

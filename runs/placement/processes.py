@@ -49,7 +49,7 @@ class ProcessesPlacement:
         self.settings = settings or LinkSettings()
         self.spawner: SiteSpawner | None = None
 
-    def settle(self, groups: Sequence[SiteGroup], site_call_ms: float = 0.2) -> None:
+    def settle(self, groups: Sequence[SiteGroup], site_call_ms: float) -> None:
         """Take the link settings for ``groups``: those asked for, or the defaults scaled
         to the largest group at ``site_call_ms`` a site (:meth:`LinkSettings.for_host`)."""
         if self.requested_settings is None and groups:

@@ -166,7 +166,7 @@ class RemoteFleet:
     def __init__(self, scenario: Scenario, context: Any, placement: RemotePlacement) -> None:
         self.scenario = scenario
         self.seed = context.seed
-        self.site_call_ms = getattr(context, "site_call_ms", 0.2)
+        self.site_call_ms = context.site_call_ms
         self.out_dir = Path(context.out_dir)
         self.settings = placement.settings
         self.names = scenario.site_names()

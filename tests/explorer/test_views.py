@@ -143,7 +143,9 @@ def test_the_overview_reads_each_sites_dispatch_and_bins_a_long_heat_map(wide_ru
     record = RunRecord(wide_run)
     ks = [s["step"] for s in record.steps()]
     power: dict[str, list[float]] = {}
-    for d in record.dispatch():                     # the reference: one dict a row
+    with record.reader() as reader:                 # the reference: one dict a row
+        rows = reader.dispatch()
+    for d in rows:
         power.setdefault(d["site"], [0.0] * len(ks))[ks.index(d["step"])] = d["power_kw"]
     o = views.overview(record)
     assert len(power) == 25 and len(o["sites"]) == views.MAX_SITE_SERIES - 1
