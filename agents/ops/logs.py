@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import time
 from typing import Any
 
@@ -59,6 +60,20 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, default=str)
 
 
+class StderrHandler(logging.StreamHandler):
+    """A stream handler that writes to the ``sys.stderr`` of the moment of each record, not
+    the one of its creation (which a test runner or a redirect may have closed since)."""
+
+    @property
+    def stream(self):
+        """The current ``sys.stderr``."""
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
 TEXT_FORMAT = "%(host)s/%(agent)s %(name)s: %(message)s"
 """The text layout: ``host/agent logger: message`` (time and level come from the handler)."""
 
@@ -79,7 +94,7 @@ def configure(level: str = "WARNING", *, json_lines: bool = False, host: str = "
     name = level.upper()
     if name not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ValueError(f"--log-level must be DEBUG, INFO, WARNING or ERROR, got {level!r}")
-    handler = handler or logging.StreamHandler()
+    handler = handler or StderrHandler()
     handler.addFilter(ContextFilter(host))
     handler.setFormatter(JsonFormatter() if json_lines else logging.Formatter(TEXT_FORMAT))
     root = logging.getLogger()

@@ -35,6 +35,9 @@ def load_fast(path: Path, content: bytes | None = None) -> Scenario:
 
 log = logging.getLogger(__name__)
 
+SETTLE_READS = 20
+"""How many times an invalid file is read again while its bytes keep changing."""
+
 
 @dataclass
 class Staged:
@@ -68,7 +71,8 @@ class ScenarioReloader:
         applier: the swarm's live fields and how to apply them.
         ops: the agent that announces reloads on the bus (None: log only).
         watch: watch the file from a daemon thread (False: call :meth:`check`).
-        debounce_ms: how long watchfiles groups changes of one save.
+        debounce_ms: how long watchfiles groups changes of one save, and how long (at
+            least 20 ms) an invalid file's bytes must stay the same to be rejected.
         loader: reads and validates the file's bytes (default: a scenario); it raises one
             of ``errors`` with a message naming the file and the field.
         unit: what the run calls a step (``step``; ``sample`` for a grid event), in the
@@ -82,6 +86,8 @@ class ScenarioReloader:
                  unit: str = "step") -> None:
         self.path = Path(path)
         self.unit = unit
+        self.settle_s = max(debounce_ms, 20) / 1e3
+        """How long an invalid file's bytes must stay the same before it is rejected."""
         self.loader = loader or load_fast
         self.errors = errors
         self.running = running
@@ -135,20 +141,16 @@ class ScenarioReloader:
         rejection (False); None when the file's bytes are those last checked (one save
         often makes several file events) or say what runs already. Thread-safe; nothing of the swarm is touched."""
         t0 = time.perf_counter()
-        try:
-            content = self.path.read_bytes()
-        except OSError:
-            content = None
+        content = self._read()
         with self._lock:
             if content is not None and content == self._last_content:
                 return None
             self._last_content = content
-        try:
-            scenario = self.loader(self.path, content)
-        except self.errors as exc:
-            log.error("reload rejected, the run goes on unchanged: %s", exc)
+        scenario = self._settled(content)
+        if isinstance(scenario, Exception):
+            log.error("reload rejected, the run goes on unchanged: %s", scenario)
             with self._lock:
-                self._rejected.append(str(exc))
+                self._rejected.append(str(scenario))
             return False
         with self._lock:
             baseline = self._baseline
@@ -177,6 +179,30 @@ class ScenarioReloader:
                 read_ms += self._staged.read_ms
             self._staged = Staged(scenario, plan, read_ms, time.monotonic())
         return True
+
+    def _read(self) -> bytes | None:
+        try:
+            return self.path.read_bytes()
+        except OSError:
+            return None
+
+    def _settled(self, content: bytes | None) -> msgspec.Struct | Exception:
+        """The scenario of ``content``, or the error of the file's last bytes once they have
+        stayed the same for :attr:`settle_s`: a file caught in the middle of a save (an
+        editor, or ``write_text``, truncates it first) is read again, not reported."""
+        for _ in range(SETTLE_READS):
+            try:
+                return self.loader(self.path, content)
+            except self.errors as exc:
+                error = exc
+            time.sleep(self.settle_s)
+            again = self._read()
+            if again == content:
+                break
+            content = again
+            with self._lock:
+                self._last_content = content
+        return error
 
     # -- the swarm's side --------------------------------------------------------------
     def before_step(self, step: int) -> None:

@@ -89,3 +89,25 @@ def test_extra_fields_and_exceptions_reach_the_json():
     ContextFilter("h").filter(record)
     out = json.loads(JsonFormatter().format(record))
     assert out["site"] == "hydro" and out["host"] == "h" and out["message"] == "boom"
+
+
+def test_the_default_handler_writes_to_the_stderr_of_the_moment(monkeypatch):
+    # a handler made while a test runner's stderr was in place must not write to it once
+    # it is closed: each record goes to the sys.stderr of its own time
+    root = logging.getLogger()
+    saved, level = list(root.handlers), root.level
+    first, second = io.StringIO(), io.StringIO()
+    try:
+        monkeypatch.setattr("sys.stderr", first)
+        configure("INFO", json_lines=True, host="h")
+        logging.getLogger("x").info("one")
+        first.close()
+        monkeypatch.setattr("sys.stderr", second)
+        logging.getLogger("x").info("two")
+        assert [json.loads(line)["message"] for line in second.getvalue().splitlines()] == ["two"]
+    finally:
+        for h in list(root.handlers):
+            root.removeHandler(h)
+        for h in saved:
+            root.addHandler(h)
+        root.setLevel(level)

@@ -229,3 +229,44 @@ def test_a_save_whose_last_write_brings_no_event_is_still_taken(tmp_path, monkey
     finally:
         reloader.close()
         live.close()
+
+
+def test_a_file_caught_in_the_middle_of_a_save_is_read_again_not_rejected(tmp_path):
+    # ``write_text`` truncates, then writes: a watcher may read the empty file between the
+    # two; the empty bytes fail, the file is read again once the save has had time to end,
+    # and only the finished save counts (no rejection logged, announced or recorded)
+    from vpp.runs.ops.reload import load_fast
+
+    path = write_small(tmp_path / "s.yaml")
+    good = yaml.safe_load(path.read_text())
+    good["target"]["values_kw"] = [300.0, 300.0] + [450.0] * 6
+    _, model = build_run(load(path), tmp_path / "run", scenario_path=path)
+    path.write_text("")  # the first half of the save
+    seen = []
+
+    def loader(p, content):
+        seen.append(content)
+        if len(seen) == 1:  # the second half lands while the first read is validated
+            path.write_text(yaml.safe_dump(good, sort_keys=False))
+        return load_fast(p, content)
+
+    reloader = ScenarioReloader(path, model.scenario, SwarmApplier(model, path),
+                                watch=False, loader=loader)
+    live = StepByStep(model, hooks=[reloader])
+    try:
+        assert reloader.check() is True
+        assert seen[0] == b"" and seen[1] == path.read_bytes() and len(seen) == 2
+        assert not reloader._rejected
+        assert reloader.check() is None  # the finished save's bytes, already taken
+        live.step()
+        live.step()
+        live.step()
+        assert [o.target_kw for o in model.aggregator.outcomes] == [300.0, 300.0, 450.0]
+        assert [r.error for r in reloader.records] == [None]
+        # bytes that stay invalid are rejected once they have stayed the same
+        path.write_text("target: [")
+        assert reloader.check() is False and len(seen) == 3
+        assert "s.yaml" in reloader._rejected[0]
+    finally:
+        reloader.close()
+        live.close()
