@@ -227,6 +227,8 @@ def test_an_admm_run_in_site_processes_raises_its_round_deadline(tmp_path):
     result = run_scenario(parse(data, "<admm>"), tmp_path / "run",
                           scenario_path=BUNDLED / "admm.yaml", placement=ProcessesPlacement(1))
     assert result.run.admm.deadline_ms == 8 * ADMM_SITE_CALL_MS == 16
+    # the coordinator gives a joining host ADMM's allowance a site too (its silence)
+    assert result.run.fleet.coordinator.site_call_ms == ADMM_SITE_CALL_MS
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
     assert manifest["details"]["deadline_ms"]["field"] == "admm.deadline_ms"
     assert manifest["details"]["deadline_ms"]["used"] == 16
@@ -238,6 +240,7 @@ def test_a_site_process_run_takes_the_raised_deadline_and_records_it(tmp_path):
     result = run_scenario(parse(data, "<processes>"), tmp_path / "run",
                           placement=ProcessesPlacement(1))
     assert result.run.aggregator.deadline_ms == 60
+    assert result.run.fleet.coordinator.site_call_ms == MERIT
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
     assert manifest["details"]["deadline_ms"]["scenario"] == 50
     assert manifest["details"]["deadline_ms"]["used"] == 60

@@ -34,6 +34,21 @@ def test_peer_liveness_by_the_clock():
     assert live.expire(2.6) == ["a"]
 
 
+def test_a_peer_allowed_longer_is_lost_only_after_its_own_timeout():
+    live = PeerLiveness(timeout_s=1.5)
+    assert live.allow("big", 4.0) == 4.0 and live.allow("small", 0.5) == 1.5  # never shorter
+    assert live.timeout_of("big") == 4.0 and live.timeout_of("small") == 1.5
+    for peer in ("big", "small", "plain"):
+        live.seen(peer, 0.0)
+    assert live.expire(1.6) == ["plain", "small"]
+    assert live.expire(3.9) == [] and live.expire(4.1) == ["big"]
+    live.forget("big")  # a host that leaves, then comes back with fewer sites
+    assert live.timeout_of("big") == 1.5
+    live.allow("big", 4.0)
+    live.allow("big", 1.0)  # it rejoined with fewer sites: the link's timeout again
+    assert live.timeout_of("big") == 1.5
+
+
 def test_aggregator_watch_holds_then_goes_local():
     watch = AggregatorWatch(timeout_s=1.0, grace_s=5.0)
     assert watch.update(100.0) is LinkMode.JOINING  # never welcomed: no timers run

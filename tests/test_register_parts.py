@@ -118,6 +118,24 @@ def test_more_sites_than_fit_one_frame_join_in_parts(rig):
     assert coordinator.host.stats.dropped_total == 0
 
 
+def test_a_host_of_many_sites_is_given_a_longer_silence_and_told(rig):
+    # 300 sites at 10 ms a site: 3 s, against the link's 1.5 s (a host answering for all its
+    # sites in one pass sends no heartbeat meanwhile)
+    coordinator, site_host, loop_of = rig
+    coordinator.site_call_ms = 10.0
+    host = site_host("big")
+    link = host.add(SiteLinkAgent([_Site(n, i) for i, n in enumerate(NAMES)], digest=DIGEST,
+                                  aggregator="agg/coordinator", heartbeat_ms=250,
+                                  timeout_ms=1500, grace_s=1.0, site_indices=range(300),
+                                  n_sites=300, part_bytes=CAP // 2))
+    loop = loop_of()
+    assert loop.run_until(lambda: link.welcome is not None, 10)
+    assert link.welcome.timeout_ms == 3000
+    heard = coordinator.liveness.last_seen("big")
+    assert coordinator.liveness.expire(heard + 2.0) == []       # past the link's 1.5 s
+    assert coordinator.liveness.expire(heard + 3.1) == ["big"]
+
+
 def _send(loop, link: _Link, *regs: Register, wait_s: float = 1.0) -> list:
     before = len(link.answers)
     for reg in regs:

@@ -104,14 +104,19 @@ class CoordinatorAgent(DispatchAcks, Agent):
         access: which sites each host may serve (None: any site, for any host: plaintext
             and ``ipc://``); polled every heartbeat, so that a revoked host's sessions end
             within ``heartbeat_ms`` of the allow-list being read again.
+        site_call_ms: the run's allowance a site (``RunContext.site_call_ms``): a host that
+            joins with ``n`` sites is lost after ``n * site_call_ms`` of silence when that
+            is longer than ``settings.timeout_ms`` (0: the link's timeout for every host).
     """
 
     role = "coordinator"
 
     def __init__(self, name: str, site_names: Sequence[str], *, scenario_digest: str,
                  seed: int, run_name: str, settings: LinkSettings,
-                 scenario: bytes | None = None, access: SiteAccess | None = None) -> None:
+                 scenario: bytes | None = None, access: SiteAccess | None = None,
+                 site_call_ms: float = 0.0) -> None:
         super().__init__(name)
+        self.site_call_ms = site_call_ms
         self.scenario = scenario
         self.access = access
         self.site_names = list(site_names)
@@ -245,12 +250,24 @@ class CoordinatorAgent(DispatchAcks, Agent):
             self._ever.add(host)
             self._event(event, host, names)
         self.liveness.seen(host, time.monotonic())
+        timeout_ms = self._allow(host, len(names))
         self.host.route_back(host)
         self.send(envelope.sender, Welcome(host, names if joined.parts == 1 else [], self.seed,
                                            self.next_step, self.settings.heartbeat_ms,
-                                           self.settings.timeout_ms, self.run_name,
+                                           timeout_ms, self.run_name,
                                            self.trace_level, registered=len(names)),
                   conversation=f"join/{host}")
+
+    def _allow(self, host: str, sites: int) -> int:
+        """The silence after which ``host`` is lost, in ms: the link's ``timeout_ms``, or
+        ``site_call_ms`` a site when that is longer (as :meth:`LinkSettings.for_host`)."""
+        before = self.liveness.timeout_of(host)
+        allowed = self.liveness.allow(host, sites * self.site_call_ms / 1000.0)
+        if allowed != before and allowed > self.liveness.timeout_s:
+            self.log.info("site host %s serves %d sites: it is lost after %d ms of silence, "
+                          "not the link's %d ms", host, sites, round(allowed * 1000),
+                          self.settings.timeout_ms)
+        return round(allowed * 1000)
 
     def _member(self, envelope: Envelope) -> Member:
         host = self._sender_host(envelope)
@@ -295,7 +312,8 @@ class CoordinatorAgent(DispatchAcks, Agent):
             member = self.members.get(host)
             if member is not None:
                 self.log.warning("site host %s (sites %s, pid %d) lost: silent for more than %d ms",
-                            host, few(member.sites), member.pid, self.settings.timeout_ms)
+                                 host, few(member.sites), member.pid,
+                                 round(self.liveness.timeout_of(host) * 1000))
                 self._event("lost", host, member.sites)
                 self._drop_member(host)
         self.host.call_later(self.settings.heartbeat_ms / 1000.0, self._tick)

@@ -13,7 +13,8 @@ class PeerLiveness:
     """The aggregator's view: when each peer was last heard of, and who is lost.
 
     Args:
-        timeout_s: a peer silent for longer than this is lost.
+        timeout_s: a peer silent for longer than this is lost, unless :meth:`allow` gave
+            it longer.
     """
 
     def __init__(self, timeout_s: float) -> None:
@@ -21,10 +22,26 @@ class PeerLiveness:
             raise ValueError(f"timeout_s must be positive, got {timeout_s}")
         self.timeout_s = timeout_s
         self._last: dict[str, float] = {}
+        self._allowed: dict[str, float] = {}
 
     def seen(self, peer: str, now: float) -> None:
         """``peer`` sent something at ``now``."""
         self._last[peer] = now
+
+    def allow(self, peer: str, timeout_s: float) -> float:
+        """Let ``peer`` be silent for ``timeout_s`` (never less than the timeout of all
+        peers): a host that answers for many sites in one pass sends nothing meanwhile.
+        Returns the timeout that holds for ``peer``; kept until :meth:`forget`."""
+        timeout_s = max(self.timeout_s, timeout_s)
+        if timeout_s > self.timeout_s:
+            self._allowed[peer] = timeout_s
+        else:
+            self._allowed.pop(peer, None)
+        return timeout_s
+
+    def timeout_of(self, peer: str) -> float:
+        """The silence after which ``peer`` is lost."""
+        return self._allowed.get(peer, self.timeout_s)
 
     def alive(self, peer: str) -> bool:
         """True while ``peer`` is tracked and not lost."""
@@ -37,10 +54,14 @@ class PeerLiveness:
     def forget(self, peer: str) -> None:
         """Stop tracking ``peer`` (it left)."""
         self._last.pop(peer, None)
+        self._allowed.pop(peer, None)
 
     def expire(self, now: float) -> list[str]:
-        """The peers silent for longer than the timeout, sorted; they are no longer tracked."""
-        lost = sorted(p for p, t in self._last.items() if now - t > self.timeout_s)
+        """The peers silent for longer than their timeout, sorted; they are no longer
+        tracked."""
+        allowed, default = self._allowed, self.timeout_s
+        lost = sorted(p for p, t in self._last.items()
+                      if now - t > allowed.get(p, default))
         for peer in lost:
             del self._last[peer]
         return lost

@@ -62,7 +62,10 @@ def aggregator(
     insecure: bool = typer.Option(False, "--insecure", help="Allow plaintext TCP."),
     heartbeat_ms: int = typer.Option(250, "--heartbeat-ms", help="Heartbeat period."),
     timeout_ms: int = typer.Option(1500, "--timeout-ms",
-                                   help="Silence after which a site is lost."),
+                                   help="Silence after which a site host is lost; a host "
+                                   "that joins with many sites gets its sites times the "
+                                   "run's allowance a site when that is longer, as it "
+                                   "answers for them all in one pass."),
     ack_ms: int = typer.Option(500, "--ack-ms",
                                help="Resend an unacknowledged dispatch after this."),
     rate_per_s: float = typer.Option(5000.0, "--rate-per-s",

@@ -204,7 +204,8 @@ class RemoteFleet:
         self.coordinator = CoordinatorAgent(
             "coordinator", self.names, scenario_digest=scenario_digest(scenario),
             seed=self.seed, run_name=self.out_dir.name, settings=self.settings,
-            scenario=msgspec.msgpack.encode(scenario), access=placement.access)
+            scenario=msgspec.msgpack.encode(scenario), access=placement.access,
+            site_call_ms=self.site_call_ms)
         # the run's trace level, here and (told in the Welcome) in every site process
         self.coordinator.trace_level = apply_level(self.trace, context, scenario).text
         self.coordinator.admit = placement.admit
