@@ -385,3 +385,72 @@ def test_the_sink_survives_any_bytes_and_writes_only_whole_good_batches(tmp_path
     finally:
         reader.close()
     assert reader.unreadable_chunks == 0
+
+
+def test_a_host_of_thousands_of_sites_ships_every_agent_and_no_batch_the_sink_refuses(tmp_path):
+    # a site process's first flush holds an agent a site and a `sites` meta item naming
+    # them all: the agents are spread over batches the aggregator takes; the meta item,
+    # over the sink's text cap, stays in the local shard and is counted
+    import json
+
+    from vpp.agents.membership.trace_ship import MAX_BATCH_ITEMS, MAX_TEXT
+    from vpp.agents.membership.trace_sink import TraceSink
+    from vpp.agents.runtime.codec import DEFAULT_MAX_FRAME_BYTES
+
+    names = [f"site-{i}" for i in range(5_000)]
+    agents = [(f"h/{n}", "site", "SiteAgent") for n in names]
+    meta = [("host", '"h"'), ("sites", json.dumps(names)), ("pid", "7")]
+    assert len(meta[1][1]) > MAX_TEXT
+    body = msgspec.Raw(enc.encode("x" * 100))
+    rows = [(i, 0.0, "send", "Bid", "h/site-1", "agg/aggregator", "x", 0, 10, body, None)
+            for i in range(3_000)]
+    shipper = TraceShipper(lambda b: None, lambda: True, lambda delay, cb: None)
+    shipper.take(rows, [], agents, meta)
+    batches = list(shipper.queue)
+    assert [a for b in batches for a in b.agents] == agents
+    assert max(len(b.agents) for b in batches) <= MAX_BATCH_ITEMS
+    assert [m for b in batches for m in b.meta] == [meta[0], meta[2]]
+    assert shipper.unshipped_rows == 1
+    assert sum(len(msgspec.msgpack.decode(b.messages)) for b in batches) == 3_000
+    sink = TraceSink(tmp_path, "agg")
+    for batch in batches:
+        assert len(msgspec.msgpack.encode(batch)) <= DEFAULT_MAX_FRAME_BYTES - 16 * 1024
+        sink.take("h", batch)  # raises BatchRejected for a batch the aggregator refuses
+    assert sink.dropped == {} and sink.rows["h"] == 3_000
+
+
+def test_a_site_process_of_a_hundred_and_fifty_sites_ships_its_whole_trace(tmp_path):
+    # its `sites` meta item is over the sink's text cap: its first batch was refused whole
+    import yaml
+    from vpp.runs.bench.swarm import bench_scenario
+
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(bench_scenario(150, 2), sort_keys=False))
+    scenario = load(path)
+    procs = []
+
+    def start(endpoint):
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "vpp.runs.cli", "site", str(path), "--connect", endpoint,
+             "--insecure", "--out", str(tmp_path / "site")], cwd=tmp_path,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+
+    placement = RemotePlacement("tcp://127.0.0.1:*", join_timeout_s=60, on_listening=start)
+    try:
+        result = run_scenario(scenario, tmp_path / "agg", scenario_path=path,
+                              placement=placement)
+    finally:
+        stop_all(procs)
+    assert [p.returncode for p in procs] == [0], [p.stderr.read() for p in procs]
+    summary = result.summary
+    assert summary["trace_batches_dropped"] == {} and summary["dropped"] == 0
+    reader = TraceReader(tmp_path / "agg")
+    try:
+        host = reader.shards[1]
+        shipped = {a["address"] for a in reader.agents() if a["address"].startswith(host)}
+        assert len(shipped) == 151  # every site's agent and the link
+        bids = sum(1 for r in reader.messages(kind="Bid") if r.host == host)
+    finally:
+        reader.close()
+    own, _ = _counts(tmp_path / "site")
+    assert bids == own[("Bid", "send")] >= 150 * 2  # each site bids at least once a step

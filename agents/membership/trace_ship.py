@@ -1,14 +1,17 @@
 """The site side of trace shipping: a site process's trace rows go to the aggregator.
 
 A site process keeps writing its own shard as before; at each flush of its
-:class:`~vpp.agents.runtime.trace.TraceRecorder` the rows flushed are also cut into
+:class:`~vpp.agents.runtime.trace.TraceRecorder` the rows flushed (messages, rounds,
+counts, agents and meta items) are also cut into
 :class:`~vpp.agents.membership.messages.TraceBatch` messages (at most
-:data:`MAX_BATCH_ROWS` rows and :data:`MAX_BATCH_BYTES` bytes each) and queued, at most
-:data:`SEND_QUEUE_BATCHES` of them; a :class:`TraceShipper` sends one every
-:data:`SHIP_INTERVAL_S` from the event loop while the link is joined, so shipping never
-holds up a dispatch answer. Rows that do not fit (the queue full, a row over
-:data:`MAX_ROW_BYTES`) are counted in :attr:`TraceShipper.unshipped_rows` and stay in the
-local shard (``vpp trace merge`` brings them over later). The aggregator's side is
+:data:`MAX_BATCH_BYTES` bytes each, and the counts of each kind of row the aggregator
+takes) and queued, at most :data:`SEND_QUEUE_BATCHES` of them; a :class:`TraceShipper`
+sends one every :data:`SHIP_INTERVAL_S` from the event loop while the link is joined, so
+shipping never holds up a dispatch answer. Rows that do not fit (the queue full, a
+message row over :data:`MAX_ROW_BYTES`, an agent or meta item with a text over
+:data:`MAX_TEXT`, such as the ``sites`` of a host of a hundred sites or more) are counted
+in :attr:`TraceShipper.unshipped_rows` and stay in the local shard (``vpp trace merge``
+brings them over later). The aggregator's side is
 :mod:`vpp.agents.membership.trace_sink`; the sequence is in
 ``docs/protocols/distributed.md`` ("Trace shipping").
 """
@@ -48,8 +51,12 @@ MAX_ROW_BYTES = 64 * 1024
 """One message row's bytes (its body mostly), at most: a 96-step schedule of 1,000
 segments is about 20 KiB. A larger row stays in the local shard only."""
 
-MAX_BATCH_ITEMS = 64
-"""Agents and meta items per batch, each (a site process hosts a few agents)."""
+MAX_BATCH_ITEMS = 2_000
+"""Agents and meta items per batch, each (a site process hosts an agent a site: 50,000
+of them in a region process ship in 25 batches)."""
+
+MAX_TEXT = 1024
+"""Characters of one text field of a row (an address, a kind, a reason, a meta value)."""
 
 SEND_QUEUE_BATCHES = 32
 """Batches queued on the site for sending, at most (32 x 224 KiB = 7 MiB of memory)."""
@@ -92,6 +99,7 @@ class TraceShipper:
         self._since_flush = 0.0
         self._running = False
         self._warned = False
+        self._warned_item = False
 
     def attach(self, recorder: TraceRecorder) -> None:
         """Ship what ``recorder`` flushes from now on, and start the sending timer."""
@@ -104,41 +112,62 @@ class TraceShipper:
     # -- cutting -------------------------------------------------------------------------
     def take(self, messages: list[tuple], rounds: list[tuple], agents: list[tuple],
              meta: list[tuple], counts: list[tuple] = ()) -> None:
-        """Queue the rows of one flush as batches (the recorder's ``tap``)."""
+        """Queue the rows of one flush as batches (the recorder's ``tap``): each batch within
+        :data:`MAX_BATCH_BYTES` and the caps of each kind of row, in the order rounds,
+        counts, agents, meta, messages."""
         enc = self._encoder.encode
-        parts: list[bytes] = []
-        extra_rounds = [enc(r) for r in rounds[:MAX_BATCH_ROUNDS]]
-        extra_counts = [enc(c) for c in counts[:MAX_BATCH_COUNTS]]
-        size = sum(map(len, extra_rounds)) + sum(map(len, extra_counts))
-        self.unshipped_rows += (max(0, len(rounds) - MAX_BATCH_ROUNDS)
-                                + max(0, len(counts) - MAX_BATCH_COUNTS))
-        head = (extra_rounds, list(agents[:MAX_BATCH_ITEMS]), list(meta[:MAX_BATCH_ITEMS]),
-                extra_counts)
-        for row in messages:
+        batch = _Cut()
+        for kind, items in ((_ROUNDS, rounds), (_COUNTS, counts), (_AGENTS, agents),
+                            (_META, meta)):
+            for item in items:
+                if kind in (_AGENTS, _META):  # (address, role, class) or (key, JSON text)
+                    if any(len(text) > MAX_TEXT for text in item):
+                        self._unshipped(kind, item)
+                        continue
+                    part, size = item, len(enc(item))
+                else:
+                    part = enc(item)
+                    size = len(part)
+                batch = self._add(batch, kind, part, size)
+        for row in messages:  # the many: the same, without the branches
             part = enc(row)
-            if len(part) > MAX_ROW_BYTES:
-                self.unshipped_rows += 1
-                continue
-            if parts and (len(parts) >= MAX_BATCH_ROWS or size + len(part) > MAX_BATCH_BYTES):
-                self._queue(parts, head)
-                head, parts, size = None, [], 0
-            parts.append(part)
-            size += len(part)
-        if parts or head is not None:
-            self._queue(parts, head)
+            size = len(part)
+            if size > MAX_ROW_BYTES:
+                self._unshipped(_MESSAGES, row)
+            else:
+                batch = self._add(batch, _MESSAGES, part, size)
+        if batch.rows:
+            self._queue(batch)
 
-    def _queue(self, parts: list[bytes], head: tuple | None) -> None:
-        rounds, agents, meta, counts = head if head is not None else ([], [], [], [])
+    def _add(self, batch: _Cut, kind: int, part: object, size: int) -> _Cut:
+        """``batch`` with one more row, or a new batch with it when it was full."""
+        if not batch.fits(kind, size):
+            self._queue(batch)
+            batch = _Cut()
+        batch.add(kind, part, size)
+        return batch
+
+    def _unshipped(self, kind: int, item: tuple) -> None:
+        self.unshipped_rows += 1
+        if kind in (_AGENTS, _META) and not self._warned_item:
+            self._warned_item = True
+            log.info("a trace %s item (%s...) is over %d characters: it stays in the local "
+                     "shard only", "agent" if kind == _AGENTS else "meta", str(item[0])[:64],
+                     MAX_TEXT)
+
+    def _queue(self, batch: _Cut) -> None:
         if len(self.queue) >= SEND_QUEUE_BATCHES:
-            self.unshipped_rows += len(parts) + len(rounds) + len(counts)
+            self.unshipped_rows += batch.rows
             if not self._warned:
                 self._warned = True
                 log.warning("the trace send queue is full (%d batches): rows are kept in "
                             "the local shard only", SEND_QUEUE_BATCHES)
             return
         self.batches += 1
-        self.queue.append(TraceBatch(self.batches, _array(parts), _array(rounds),
-                                     agents, meta, _array(counts)))
+        parts = batch.parts
+        self.queue.append(TraceBatch(self.batches, _array(parts[_MESSAGES]),
+                                     _array(parts[_ROUNDS]), parts[_AGENTS], parts[_META],
+                                     _array(parts[_COUNTS])))
 
     # -- sending -------------------------------------------------------------------------
     def _tick(self) -> None:
@@ -166,6 +195,34 @@ class TraceShipper:
             self._send(self.queue.popleft())
             sent += 1
         return sent
+
+
+_ROUNDS, _COUNTS, _AGENTS, _META, _MESSAGES = range(5)
+_CAPS = (MAX_BATCH_ROUNDS, MAX_BATCH_COUNTS, MAX_BATCH_ITEMS, MAX_BATCH_ITEMS, MAX_BATCH_ROWS)
+"""How many rows of each kind one batch takes (what the aggregator's check allows)."""
+
+
+class _Cut:
+    """The batch being cut: the rows of each kind, and its bytes."""
+
+    __slots__ = ("parts", "rows", "size")
+
+    def __init__(self) -> None:
+        self.parts: list[list] = [[], [], [], [], []]
+        self.size = 0
+        self.rows = 0
+
+    def fits(self, kind: int, size: int) -> bool:
+        """Whether one more row of ``kind`` and ``size`` bytes goes in (an empty batch
+        takes any row that passed :data:`MAX_ROW_BYTES`)."""
+        return not self.rows or (len(self.parts[kind]) < _CAPS[kind]
+                                 and self.size + size <= MAX_BATCH_BYTES)
+
+    def add(self, kind: int, part: object, size: int) -> None:
+        """Put one row in."""
+        self.parts[kind].append(part)
+        self.size += size
+        self.rows += 1
 
 
 def _count(array: bytes) -> int:

@@ -36,6 +36,7 @@ from vpp.agents.membership.trace_ship import (
     MAX_BATCH_ROUNDS,
     MAX_BATCH_ROWS,
     MAX_ROW_BYTES,
+    MAX_TEXT,
     SINK_AGENT,
 )
 from vpp.agents.runtime.agent import Agent
@@ -60,9 +61,6 @@ process with 100 sites records about 1.2 million; past it a host's batches are d
 MAX_SITE_BYTES = 512 << 20
 """Bytes of rows one host may ship in one run (512 MiB, about 13 MiB on disk once
 compressed): the disk and the writer's time a host can take."""
-
-MAX_TEXT = 1024
-"""Characters of one text field of a row (an address, a kind, a reason, a meta value)."""
 
 META_KEYS = frozenset({"host", "sites", "pid", "schema_version", "run", "scenario_digest",
                        "trace_level", "trace_sites"})
