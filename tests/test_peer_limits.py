@@ -57,6 +57,24 @@ def test_the_rate_limiters_peer_table_is_bounded_and_least_recent_goes_first():
     assert limiter.peers == 3
 
 
+def test_a_weighed_peer_gets_its_weight_times_the_rate_and_the_burst():
+    limiter = RateLimiter(rate_per_s=10.0, burst=2.0, max_peers=2)
+    limiter.weigh("big", 3.0)
+    assert sum(limiter.allow("big", 0.0) for _ in range(10)) == 6   # a burst of 3 x 2
+    assert sum(limiter.allow("small", 0.0) for _ in range(10)) == 2
+    assert sum(limiter.allow("big", 0.1) for _ in range(10)) == 3   # 0.1 s at 3 x 10/s
+    assert sum(limiter.allow("small", 0.1) for _ in range(10)) == 1
+    limiter.weigh("big", 1.0)  # the host left: the plain rate again
+    assert limiter.weight("big") == 1.0
+    assert sum(limiter.allow("big", 0.5) for _ in range(10)) == 2   # the plain burst
+    limiter.weigh("a", 2.0)
+    limiter.weigh("b", 2.0)
+    limiter.weigh("c", 2.0)  # past max_peers: not kept
+    assert [limiter.weight(p) for p in "abc"] == [2.0, 2.0, 1.0]
+    with pytest.raises(ValueError, match="weight"):
+        limiter.weigh("a", 0.5)
+
+
 def test_drops_are_logged_as_one_line_per_reason_and_interval_with_counts(caplog):
     now = [0.0]
     drops = DropLog("host agg", logging.getLogger("test.drops"), clock=lambda: now[0],

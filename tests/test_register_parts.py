@@ -136,6 +136,38 @@ def test_a_host_of_many_sites_is_given_a_longer_silence_and_told(rig):
     assert coordinator.liveness.expire(heard + 3.1) == ["big"]
 
 
+def test_a_host_of_many_sites_may_send_in_proportion_to_them():
+    # the aggregator's rate limit is meant for a host of SITES_PER_PEER_RATE sites: one of
+    # 300 bids three times as much in a round, and is let through three times as much
+    from vpp.agents.runtime.limits import SITES_PER_PEER_RATE, RateLimiter
+
+    context = zmq.Context()
+    endpoint = f"inproc://agg-{uuid.uuid4().hex}"
+    limiter = RateLimiter(5000.0, 10000.0)
+    agg = Host("agg", f"inproc://a-{uuid.uuid4().hex}", context=context,
+               registry=distributed_registry(), limiter=limiter)
+    agg.listen(endpoint)
+    coordinator = agg.add(CoordinatorAgent("coordinator", NAMES, scenario_digest=DIGEST,
+                                           seed=1, run_name="r", settings=LinkSettings()))
+    host = Host("big", f"inproc://big-{uuid.uuid4().hex}", context=context,
+                registry=distributed_registry())
+    host.connect("agg", endpoint, duplex=True)
+    try:
+        link = host.add(SiteLinkAgent([_Site(n, i) for i, n in enumerate(NAMES)],
+                                      digest=DIGEST, aggregator="agg/coordinator",
+                                      heartbeat_ms=250, timeout_ms=1500, grace_s=1.0,
+                                      site_indices=range(300), n_sites=300))
+        loop = EventLoop(agg, host)
+        assert loop.run_until(lambda: link.welcome is not None, 10)
+        assert limiter.weight("big") == 300 / SITES_PER_PEER_RATE == 3.0
+        coordinator._drop_member("big")  # lost or stopped: the plain rate again
+        assert limiter.weight("big") == 1.0
+    finally:
+        host.close()
+        agg.close()
+        context.term()
+
+
 def _send(loop, link: _Link, *regs: Register, wait_s: float = 1.0) -> list:
     before = len(link.answers)
     for reg in regs:

@@ -30,6 +30,7 @@ from vpp.agents.membership.messages import (
     Welcome,
 )
 from vpp.agents.runtime.agent import Agent
+from vpp.agents.runtime.limits import SITES_PER_PEER_RATE
 from vpp.agents.runtime.messages import Envelope
 from vpp.coordination.errors import ProtocolError
 
@@ -250,7 +251,7 @@ class CoordinatorAgent(DispatchAcks, Agent):
             self._ever.add(host)
             self._event(event, host, names)
         self.liveness.seen(host, time.monotonic())
-        timeout_ms = self._allow(host, len(names))
+        timeout_ms = self._scale_to(host, len(names))
         self.host.route_back(host)
         self.send(envelope.sender, Welcome(host, names if joined.parts == 1 else [], self.seed,
                                            self.next_step, self.settings.heartbeat_ms,
@@ -258,9 +259,12 @@ class CoordinatorAgent(DispatchAcks, Agent):
                                            self.trace_level, registered=len(names)),
                   conversation=f"join/{host}")
 
-    def _allow(self, host: str, sites: int) -> int:
+    def _scale_to(self, host: str, sites: int) -> int:
         """The silence after which ``host`` is lost, in ms: the link's ``timeout_ms``, or
-        ``site_call_ms`` a site when that is longer (as :meth:`LinkSettings.for_host`)."""
+        ``site_call_ms`` a site when that is longer (as :meth:`LinkSettings.for_host`).
+        Its rate limit (if the host has one) is scaled to its sites too."""
+        if self.host.limiter is not None:
+            self.host.limiter.weigh(host, max(1.0, sites / SITES_PER_PEER_RATE))
         before = self.liveness.timeout_of(host)
         allowed = self.liveness.allow(host, sites * self.site_call_ms / 1000.0)
         if allowed != before and allowed > self.liveness.timeout_s:
@@ -341,6 +345,8 @@ class CoordinatorAgent(DispatchAcks, Agent):
                 del self.holder[n]
         self._live = None
         self.liveness.forget(host)
+        if self.host.limiter is not None:
+            self.host.limiter.weigh(host, 1.0)
         self.host.forget_route(host)
 
     def _event(self, event: str, host: str, sites: list[str], reason: str | None = None,

@@ -40,6 +40,10 @@ MAX_HOST_SITES = 100_000
 """The most sites one site (or region) process may claim in its registration, over all
 of its parts (``Register.total``; see ``docs/protocols/distributed.md``)."""
 
+SITES_PER_PEER_RATE = 100
+"""Sites a peer's plain rate limit is meant for: a host admitted with more sites may send
+``sites / SITES_PER_PEER_RATE`` times as much (its sites' bids come in one burst a round)."""
+
 MAX_REGISTER_PARTS = 256
 """The most parts one registration may come in (``Register.parts``)."""
 
@@ -83,19 +87,35 @@ class RateLimiter:
         self.limited: Counter[str] = Counter()
         self.limited_total = 0
         self._buckets: dict[str, tuple[float, float]] = {}
+        self._weights: dict[str, float] = {}
+
+    def weigh(self, peer: str, weight: float) -> None:
+        """Give ``peer`` ``weight`` times the rate and the burst (1: the plain ones): what
+        an admitted host serving many sites may send (at most ``max_peers`` weighed)."""
+        if not weight >= 1.0:
+            raise ValueError(f"weight must be >= 1, got {weight}")
+        if weight == 1.0:
+            self._weights.pop(peer, None)
+        elif peer in self._weights or len(self._weights) < self.max_peers:
+            self._weights[peer] = weight
+
+    def weight(self, peer: str) -> float:
+        """What :meth:`weigh` gave ``peer`` (1: the plain rate and burst)."""
+        return self._weights.get(peer, 1.0)
 
     def allow(self, peer: str, now: float | None = None) -> bool:
         """Take one token from ``peer``'s bucket; False (and counted) when it is empty."""
         now = time.monotonic() if now is None else now
         buckets = self._buckets
+        weight = self._weights.get(peer, 1.0)
         state = buckets.pop(peer, None)  # re-inserted below: the dict stays in LRU order
         if state is None:
-            tokens = self.burst
+            tokens = self.burst * weight
             if len(buckets) >= self.max_peers:
                 del buckets[next(iter(buckets))]
         else:
             tokens, last = state
-            tokens = min(self.burst, tokens + (now - last) * self.rate_per_s)
+            tokens = min(self.burst * weight, tokens + (now - last) * self.rate_per_s * weight)
         if tokens < 1.0:
             buckets[peer] = (tokens, now)
             self.limited_total += 1
@@ -213,6 +233,10 @@ class PeerLimiter(Protocol):
 
     def allow(self, peer: str) -> bool:
         """True to deliver the envelope, False to drop it as ``rate-limited``."""
+        ...
+
+    def weigh(self, peer: str, weight: float) -> None:
+        """Let ``peer`` send ``weight`` times as much (a host admitted with many sites)."""
         ...
 
 
