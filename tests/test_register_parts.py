@@ -281,3 +281,22 @@ def test_log_lines_name_at_most_ten_sites_of_a_host():
     line = few(NAMES)
     assert line.startswith(repr(NAMES[:10])[:-1] + ", ...]") and line.endswith("(300 sites)")
     assert NAMES[10] not in line
+
+
+def test_a_deadline_with_thousands_of_sites_silent_names_ten(caplog):
+    # a lost host of 40,000 sites made one warning a round of 1.2 MB
+    import logging
+    from types import SimpleNamespace
+
+    from vpp.agents.merit_order.aggregator import AggregatorAgent
+
+    agent = AggregatorAgent("aggregator", [f"h/{n}" for n in NAMES])
+    silent = {f"h/{n}" for n in NAMES}
+    agent.auction = SimpleNamespace(done=False, step=3, round=1, waiting_for=silent,
+                                    on_deadline=lambda: [])
+    agent._emit = lambda outgoing: None
+    with caplog.at_level(logging.WARNING, logger="vpp.agents.merit_order.aggregator"):
+        agent._on_deadline()
+    (line,) = caplog.messages
+    assert "step 3 round 1" in line and line.endswith("(300 sites)")
+    assert len(line) < 1000

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from vpp.agents.hierarchy.merit_common import PhaseDeadline
 from vpp.agents.hierarchy.merit_region import CONVERSATION
+from vpp.agents.membership.liveness import few
 from vpp.agents.merit_order.history import OutcomeHistory
 from vpp.agents.merit_order.outgoing import send_outgoing
 from vpp.agents.merit_order.tracing import trace_step
@@ -115,7 +116,7 @@ class PortfolioAgent(Agent):
         auction = self.auction
         if auction is not None and not auction.done:
             self.log.warning("%s: deadline of step %d round %d passed; silent: %s", self.name,
-                             auction.step, auction.round, sorted(auction.waiting_for))
+                             auction.step, auction.round, few(sorted(auction.waiting_for)))
             self._emit(auction.on_deadline())
 
     # -- output ------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
+from vpp.agents.membership.liveness import few
 from vpp.agents.merit_order.history import OutcomeHistory
 from vpp.agents.merit_order.outgoing import send_outgoing
 from vpp.agents.merit_order.tracing import trace_step
@@ -120,7 +121,8 @@ class AggregatorAgent(Agent):
         self._timer = None
         if self.auction is not None and not self.auction.done:
             self.log.warning("%s: deadline of step %d round %d passed; silent: %s", self.name,
-                        self.auction.step, self.auction.round, sorted(self.auction.waiting_for))
+                             self.auction.step, self.auction.round,
+                             few(sorted(self.auction.waiting_for)))
             self._emit(self.auction.on_deadline())
 
     # -- output ------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from typing import Any
 import msgspec
 import zmq
 from vpp.agents.membership.coordinator import CoordinatorAgent, LinkSettings, SiteAccess
+from vpp.agents.membership.liveness import few
 from vpp.agents.membership.messages import distributed_registry
 from vpp.agents.membership.trace_sink import TraceSink, TraceSinkAgent
 from vpp.agents.runtime.agent import Agent
@@ -290,9 +291,8 @@ class RemoteFleet:
             return
         raise DistributedError(
             f"every site was lost before step {k} of {self.scenario.steps} and none came "
-            f"back within {grace_s:g} s (lost: "
-            f"{', '.join(self.coordinator.lost_sites()) or '-'}); results so far are in "
-            f"{self.out_dir}")
+            f"back within {grace_s:g} s (lost: {few(self.coordinator.lost_sites())}); "
+            f"results so far are in {self.out_dir}")
 
     def wait(self, done: Callable[[], bool], what: str, timeout_s: float = STEP_TIMEOUT_S,
              ) -> None:
