@@ -40,6 +40,17 @@ from vpp.coordination.merit_order.messages import CallForBids
 log = logging.getLogger(__name__)
 
 
+RECONNECT_AFTER_TIMEOUTS = 4
+"""A link that is not joined and has heard nothing from its aggregator for this many of its
+timeouts connects afresh (:meth:`SiteLinkAgent.silence_before_reconnect_s`): a ROUTER
+without handover (CURVE, identities bound to keys) sets aside, for good, a connection that
+came under a host name another connection still held (this process's own, before a restart
+or a network cut); only a new connection is looked at again."""
+
+REGISTER_S_PER_SITE = 0.0002
+"""What the aggregator may take to admit one site of a registration (0.2 ms; 8 s for a
+40,000-site process): the silence before reconnecting is never shorter than a few of it."""
+
 REGISTER_PART_BYTES = DEFAULT_MAX_FRAME_BYTES - 16 * 1024
 """The most bytes of site descriptions in one ``Register`` (the frame cap less room for
 the envelope, the host's name, the digest and the regions)."""
@@ -121,6 +132,10 @@ class SiteLinkAgent(Agent):
         self.part_bytes = part_bytes
         self._parts_sent = 1
         self._registered_at = float("-inf")
+        self._heard_at = time.monotonic()
+        self.reconnects = 0
+        """How many times the link connected afresh, unanswered (see
+        :data:`RECONNECT_AFTER_TIMEOUTS`)."""
         self.on_mode = on_mode
         self.sites = list(sites)
         self.digest = digest
@@ -174,8 +189,27 @@ class SiteLinkAgent(Agent):
             self._seq += 1
             self.send(self.aggregator, Heartbeat(self._seq), conversation="liveness")
         else:
+            self._reconnect_if_unheard()
             self._register()
         self.host.call_later(self.heartbeat_ms / 1000.0, self._tick)
+
+    @property
+    def silence_before_reconnect_s(self) -> float:
+        """How long the link registers unanswered before it connects afresh."""
+        return RECONNECT_AFTER_TIMEOUTS * max(self.watch.timeout_s,
+                                              len(self.sites) * REGISTER_S_PER_SITE)
+
+    def _reconnect_if_unheard(self) -> None:
+        now = time.monotonic()
+        if now - self._heard_at < self.silence_before_reconnect_s:
+            return
+        self._heard_at = now
+        if self.host.reconnect(self.aggregator.partition("/")[0]):
+            self.reconnects += 1
+            self._registered_at = float("-inf")  # the whole registration, on the new one
+            self.log.info("%s: nothing from the aggregator for %.1f s; connecting afresh "
+                          "(%d)", self.host.name, self.silence_before_reconnect_s,
+                          self.reconnects)
 
     def _changed(self, mode: LinkMode) -> None:
         self.modes.append((mode.value, time.monotonic()))
@@ -200,13 +234,15 @@ class SiteLinkAgent(Agent):
             trace.flush()
 
     def _from_aggregator(self, envelope: Envelope) -> None:
-        self.watch.seen(time.monotonic())
+        self._heard_at = now = time.monotonic()
+        self.watch.seen(now)
 
     def _on_welcome(self, envelope: Envelope, welcome: Welcome) -> None:
         first = self.welcome is None
         rejoined = self.watch.mode in (LinkMode.HOLDING, LinkMode.LOCAL)
         self.welcome = welcome
-        self.watch.welcomed(time.monotonic())
+        self._heard_at = now = time.monotonic()
+        self.watch.welcomed(now)
         if first:
             # the same stream per site as in one process: stream i of the run's seed
             streams = np.random.default_rng(welcome.seed).spawn(self.n_sites)
@@ -216,6 +252,7 @@ class SiteLinkAgent(Agent):
             self._changed(LinkMode.JOINED)
 
     def _on_refused(self, envelope: Envelope, refused: Refused) -> None:
+        self._heard_at = time.monotonic()
         self.refused = refused.reason
         self.log.error("%s: the aggregator refused this process: %s", self.host.name,
                        refused.reason)

@@ -112,6 +112,7 @@ class Host(SendPath):
         self.agents: dict[str, Agent] = {}
         self._topics: dict[bytes, list[Agent]] = {}
         self._peers: dict[str, zmq.Socket] = {}
+        self._endpoints: dict[str, str] = {}
         self._uplinks: dict[zmq.Socket, str] = {}
         self._routes: set[str] = set()
         self._gone: set[str] = set()
@@ -200,8 +201,24 @@ class Host(SendPath):
                 setup(dealer)
             dealer.connect(endpoint)
             self._peers[host] = dealer
+            self._endpoints[host] = endpoint
         if pub_endpoint is not None:
             self.sub.connect(pub_endpoint)
+
+    def reconnect(self, host: str) -> bool:
+        """Drop the connection to ``host`` and connect again (same socket, options and
+        keys; what was queued on the old connection is lost): a new handshake, for a
+        connection the other side has set aside. False when ``host`` was never connected."""
+        dealer = self._peers.get(host)
+        if dealer is None:
+            return False
+        endpoint = self._endpoints[host]
+        try:
+            dealer.disconnect(endpoint)
+        except zmq.ZMQError:
+            pass  # (already torn down: connect anew all the same)
+        dealer.connect(endpoint)
+        return True
 
     def listen(self, endpoint: str, setup: SocketSetup | None = None) -> str:
         """Bind the ROUTER at one more endpoint (after ``setup`` sets its options, e.g. a
