@@ -13,7 +13,6 @@ import time
 import msgspec
 import pytest
 import zmq
-from vpp.agents.kinds import default_registry
 from vpp.agents.membership.coordinator import LinkSettings
 from vpp.agents.membership.messages import Heartbeat, distributed_registry
 from vpp.agents.runtime.agent import Agent

@@ -57,11 +57,8 @@ def _holder(context: zmq.Context, endpoint: str) -> zmq.Socket:
     return sock
 
 
-def test_a_link_stuck_behind_its_old_connection_connects_afresh_and_joins(rig):
-    context, agg, coordinator, hosts = rig
-    old = _holder(context, agg.endpoint)
-    loop = EventLoop(agg)
-    loop.run_until(lambda: False, 0.3)  # the old connection is attached under "north"
+def _north(context: zmq.Context, agg: Host, hosts: list[Host]) -> tuple[Host, SiteLinkAgent]:
+    """The site process ``north``, connected to ``agg`` (its link registers at once)."""
     north = Host("north", f"inproc://n-{uuid.uuid4().hex}", context=context,
                  registry=distributed_registry())
     hosts.append(north)
@@ -70,6 +67,15 @@ def test_a_link_stuck_behind_its_old_connection_connects_afresh_and_joins(rig):
                                    aggregator="agg/coordinator", heartbeat_ms=50,
                                    timeout_ms=150, grace_s=1.0, site_indices=range(3),
                                    n_sites=3))
+    return north, link
+
+
+def test_a_link_stuck_behind_its_old_connection_connects_afresh_and_joins(rig):
+    context, agg, coordinator, hosts = rig
+    old = _holder(context, agg.endpoint)
+    loop = EventLoop(agg)
+    loop.run_until(lambda: False, 0.3)  # the old connection is attached under "north"
+    north, link = _north(context, agg, hosts)
     loop.add(north)
     # while the old connection holds the name, nothing of the new one is read
     assert not loop.run_until(lambda: link.welcome is not None, 1.0)
@@ -81,14 +87,7 @@ def test_a_link_stuck_behind_its_old_connection_connects_afresh_and_joins(rig):
 
 def test_a_link_that_hears_its_aggregator_never_reconnects(rig):
     context, agg, _coordinator, hosts = rig
-    north = Host("north", f"inproc://n-{uuid.uuid4().hex}", context=context,
-                 registry=distributed_registry())
-    hosts.append(north)
-    north.connect("agg", agg.endpoint, duplex=True)
-    link = north.add(SiteLinkAgent([_Site(n) for n in NAMES], digest="d" * 64,
-                                   aggregator="agg/coordinator", heartbeat_ms=50,
-                                   timeout_ms=150, grace_s=1.0, site_indices=range(3),
-                                   n_sites=3))
+    north, link = _north(context, agg, hosts)
     loop = EventLoop(agg, north)
     assert loop.run_until(lambda: link.welcome is not None, 5.0)
     loop.run_until(lambda: False, 1.5)  # ten timeouts, joined, heartbeats both ways

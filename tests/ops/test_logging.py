@@ -15,18 +15,24 @@ from vpp.agents.runtime.loop import EventLoop
 
 
 @pytest.fixture
-def captured():
-    """The root logger routed to a string as JSON lines; restored afterwards."""
+def root_restored():
+    """The root logger's handlers and level, put back after the test."""
     root = logging.getLogger()
     saved, level = list(root.handlers), root.level
-    stream = io.StringIO()
-    configure("INFO", json_lines=True, host="proc", handler=logging.StreamHandler(stream))
-    yield stream
+    yield root
     for h in list(root.handlers):
         root.removeHandler(h)
     for h in saved:
         root.addHandler(h)
     root.setLevel(level)
+
+
+@pytest.fixture
+def captured(root_restored):
+    """The root logger routed to a string as JSON lines; restored afterwards."""
+    stream = io.StringIO()
+    configure("INFO", json_lines=True, host="proc", handler=logging.StreamHandler(stream))
+    return stream
 
 
 def _records(stream: io.StringIO) -> list[dict]:
@@ -63,24 +69,14 @@ def test_an_agent_logs_with_its_own_address(context, registry, captured):
     assert recs["no context given"]["agent"] == "-"
 
 
-def test_levels_filter_and_a_bad_level_is_named():
+def test_levels_filter_and_a_bad_level_is_named(root_restored):
     stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    root = logging.getLogger()
-    saved, level = list(root.handlers), root.level
-    try:
-        configure("error", json_lines=False, host="h", handler=handler)
-        logging.getLogger("x").warning("hidden")
-        logging.getLogger("x").error("shown")
-        assert stream.getvalue() == "h/- x: shown\n"
-        with pytest.raises(ValueError, match="--log-level.*'LOUD'"):
-            configure("LOUD")
-    finally:
-        for h in list(root.handlers):
-            root.removeHandler(h)
-        for h in saved:
-            root.addHandler(h)
-        root.setLevel(level)
+    configure("error", json_lines=False, host="h", handler=logging.StreamHandler(stream))
+    logging.getLogger("x").warning("hidden")
+    logging.getLogger("x").error("shown")
+    assert stream.getvalue() == "h/- x: shown\n"
+    with pytest.raises(ValueError, match="--log-level.*'LOUD'"):
+        configure("LOUD")
 
 
 def test_extra_fields_and_exceptions_reach_the_json():
@@ -91,23 +87,14 @@ def test_extra_fields_and_exceptions_reach_the_json():
     assert out["site"] == "hydro" and out["host"] == "h" and out["message"] == "boom"
 
 
-def test_the_default_handler_writes_to_the_stderr_of_the_moment(monkeypatch):
+def test_the_default_handler_writes_to_the_stderr_of_the_moment(monkeypatch, root_restored):
     # a handler made while a test runner's stderr was in place must not write to it once
     # it is closed: each record goes to the sys.stderr of its own time
-    root = logging.getLogger()
-    saved, level = list(root.handlers), root.level
     first, second = io.StringIO(), io.StringIO()
-    try:
-        monkeypatch.setattr("sys.stderr", first)
-        configure("INFO", json_lines=True, host="h")
-        logging.getLogger("x").info("one")
-        first.close()
-        monkeypatch.setattr("sys.stderr", second)
-        logging.getLogger("x").info("two")
-        assert [json.loads(line)["message"] for line in second.getvalue().splitlines()] == ["two"]
-    finally:
-        for h in list(root.handlers):
-            root.removeHandler(h)
-        for h in saved:
-            root.addHandler(h)
-        root.setLevel(level)
+    monkeypatch.setattr("sys.stderr", first)
+    configure("INFO", json_lines=True, host="h")
+    logging.getLogger("x").info("one")
+    first.close()
+    monkeypatch.setattr("sys.stderr", second)
+    logging.getLogger("x").info("two")
+    assert [json.loads(line)["message"] for line in second.getvalue().splitlines()] == ["two"]
