@@ -72,8 +72,13 @@ class LinkSettings:
         50,000 sites that pass takes seconds, and a fixed 1,500 ms would call the busy
         host lost."""
         base = cls()
-        return cls(timeout_ms=max(base.timeout_ms, int(sites * site_call_ms)),
+        return cls(timeout_ms=base.host_timeout_ms(sites, site_call_ms),
                    ack_ms=max(base.ack_ms, sites // 10))
+
+    def host_timeout_ms(self, sites: int, site_call_ms: float) -> int:
+        """The silence before a host serving ``sites`` sites is lost: ``site_call_ms`` a
+        site, never below :attr:`timeout_ms`."""
+        return max(self.timeout_ms, int(sites * site_call_ms))
 
 
 class SiteAccess(Protocol):
@@ -260,13 +265,14 @@ class CoordinatorAgent(DispatchAcks, Agent):
                   conversation=f"join/{host}")
 
     def _scale_to(self, host: str, sites: int) -> int:
-        """The silence after which ``host`` is lost, in ms: the link's ``timeout_ms``, or
-        ``site_call_ms`` a site when that is longer (as :meth:`LinkSettings.for_host`).
-        Its rate limit (if the host has one) is scaled to its sites too."""
+        """The silence after which ``host`` is lost, in ms
+        (:meth:`LinkSettings.host_timeout_ms`). Its rate limit (if the host has one) is
+        scaled to its sites too."""
         if self.host.limiter is not None:
             self.host.limiter.weigh(host, max(1.0, sites / SITES_PER_PEER_RATE))
         before = self.liveness.timeout_of(host)
-        allowed = self.liveness.allow(host, sites * self.site_call_ms / 1000.0)
+        allowed = self.liveness.allow(
+            host, self.settings.host_timeout_ms(sites, self.site_call_ms) / 1000.0)
         if allowed != before and allowed > self.liveness.timeout_s:
             self.log.info("site host %s serves %d sites: it is lost after %d ms of silence, "
                           "not the link's %d ms", host, sites, round(allowed * 1000),

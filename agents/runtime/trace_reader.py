@@ -13,7 +13,7 @@ import json
 import logging
 import sqlite3
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,6 +78,12 @@ class MessageRow:
     body: Any
     error: str | None
 
+    @classmethod
+    def from_raw(cls, host: str, raw: Sequence[Any]) -> MessageRow:
+        """A shard's raw message row (:data:`MESSAGE_FIELDS` in order) of ``host``, its
+        body decoded."""
+        return cls(host, *raw[:9], decode_body(raw[9]), raw[10])
+
     def as_dict(self) -> dict[str, Any]:
         """The row as plain data (for JSON and CSV)."""
         return {"host": self.host, **{f: getattr(self, f) for f in MESSAGE_FIELDS}}
@@ -139,7 +145,7 @@ class TraceReader:
         conv = None if step is None else f"/{step}"
         rows = []
         for host, raw in self._chunk_rows():
-            row = MessageRow(host, *raw[:9], decode_body(raw[9]), raw[10])
+            row = MessageRow.from_raw(host, raw)
             if kind is not None and row.kind != kind:
                 continue
             if direction is not None and row.direction != direction:

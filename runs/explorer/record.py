@@ -31,7 +31,6 @@ from vpp.agents.runtime.trace_reader import (
     MessageRow,
     TraceError,
     TraceReader,
-    decode_body,
 )
 
 CSV_FILES = ("steps.csv", "timeline.csv", "voltage.csv", "inverters.csv", "equity.csv",
@@ -320,8 +319,7 @@ class RunRecord:
         raws = [(raw[_WALL_NS], host, raw) for host, raw in self._step_raws(step)
                 if kinds is None or raw[_KIND] in kinds]
         raws.sort(key=lambda t: t[0])
-        return [MessageRow(host, *raw[:9], decode_body(raw[9]), raw[10])
-                for _, host, raw in raws[:limit]]
+        return [MessageRow.from_raw(host, raw) for _, host, raw in raws[:limit]]
 
     def first_message(self, step: int, kind: str) -> MessageRow | None:
         """The oldest event of ``kind`` in one step's negotiation (None when there is
@@ -331,7 +329,7 @@ class RunRecord:
         if found is None:
             return None
         _, host, raw = found
-        return MessageRow(host, *raw[:9], decode_body(raw[9]), raw[10])
+        return MessageRow.from_raw(host, raw)
 
     def _step_raws(self, step: int) -> Iterator[tuple[str, Sequence[Any]]]:
         """Each raw message row of ``step`` with its host, from the chunks holding it."""
